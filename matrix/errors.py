@@ -1,0 +1,107 @@
+"""The one error hierarchy of duban: every failure a user can cause is one of these.
+
+    DubanError
+    ├── MatrixError                 a plan or directory cannot be read as data
+    │   ├── DeadlineError           a 時間要求 text that the deadline language does not cover
+    │   ├── SourceError             a file that cannot be read at all (missing, empty, encoding, format)
+    │   └── ValidationFailed        one or more Problems found while validating a plan (all of them)
+    ├── StoreError                  the database refused or is not at the expected schema
+    │   └── NotFound                a plan, task or unit named on the command line does not exist
+    ├── ConfigError                 settings, policy or schedule files are wrong
+    └── DeliveryError               mail could not be handed over
+
+A user never sees a traceback for any of these: the CLI prints ``str(error)`` (which names the file,
+line or row, field and the offending text) and exits with status 2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class DubanError(Exception):
+    """Base of every error duban raises on purpose."""
+
+
+class MatrixError(DubanError):
+    """A plan, a unit directory or one of their values is wrong."""
+
+
+class DeadlineError(MatrixError):
+    """A deadline text cannot be turned into dates. Quotes the text and, when known, its place."""
+
+    def __init__(self, text: str, reason: str, *, where: str | None = None) -> None:
+        self.text = text
+        self.reason = reason
+        self.where = where
+        place = f"{where}: " if where else ""
+        super().__init__(f"{place}cannot read deadline {text!r}: {reason}")
+
+
+class SourceError(MatrixError):
+    """A file that cannot be read at all: missing, empty, undecodable or of an unknown format."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a plan, located as precisely as the source allows."""
+
+    file: str
+    line: int | None  # line in a YAML/text file, or row in a sheet (1-based, as Excel shows it)
+    field: str
+    text: str
+    message: str
+    hint: str = ""
+    row_kind: str = "line"  # "line" for text formats, "row" for CSV/XLSX
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line is not None:
+            where += f":{self.line}" if self.row_kind == "line" else f" row {self.line}"
+        out = f"{where}: {self.field}: {self.message}"
+        if self.text:
+            out += f" — {self.text!r}"
+        if self.hint:
+            out += f" (hint: {self.hint})"
+        return out
+
+    def as_dict(self) -> dict:
+        return {
+            "file": self.file,
+            self.row_kind: self.line,
+            "field": self.field,
+            "text": self.text,
+            "message": self.message,
+            "hint": self.hint,
+        }
+
+
+class ValidationFailed(MatrixError):
+    """Validation found problems; all of them are in ``problems``, none is left out."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = list(problems)
+        n = len(self.problems)
+        lines = "\n".join(f"  {p}" for p in self.problems)
+        super().__init__(f"{n} problem{'s' if n != 1 else ''} found, nothing was changed:\n{lines}")
+
+
+class StoreError(DubanError):
+    """The database refused an operation or is at an unexpected schema."""
+
+
+class NotFound(StoreError):
+    """Something named by the user does not exist in the store."""
+
+
+class ConfigError(DubanError):
+    """A settings, policy or schedule file is wrong."""
+
+
+class DeliveryError(DubanError):
+    """Mail could not be handed over to the SMTP server or the outbox folder."""

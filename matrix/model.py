@@ -1,0 +1,189 @@
+"""The plan as data: units, officials, tasks, milestones, recurrences and stages.
+
+Pure Python. Nothing here reads a clock, a file or a database; dates are plain ``datetime.date``
+values and the time zone is a name that outer layers use to turn a due date into an instant
+(the end of that local day).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRef:
+    """Where a fact came from: a file and a line (text formats) or row (sheets)."""
+
+    file: str = ""
+    line: int | None = None
+    kind: str = "line"  # "line" or "row"
+
+    def __str__(self) -> str:
+        if self.line is None:
+            return self.file
+        return f"{self.file}:{self.line}" if self.kind == "line" else f"{self.file} row {self.line}"
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A head or contact of a unit."""
+
+    name: str
+    title: str = ""
+    email: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """An organisation that can lead or support a task (區扶貧辦, 各鄉鎮人民政府, 駐村工作組 …).
+
+    ``kind`` is free text with a few well-known values: ``department``, ``township``, ``village``,
+    ``group`` (a collective name such as 各鄉鎮人民政府 that stands for its members), ``enterprise``,
+    ``office`` (the leadership-group office), ``party``.
+    """
+
+    name: str
+    aliases: tuple[str, ...] = ()
+    kind: str = "department"
+    head: Person | None = None
+    emails: tuple[str, ...] = ()
+    member_of: tuple[str, ...] = ()
+
+    @property
+    def is_group(self) -> bool:
+        return self.kind == "group"
+
+
+@dataclass(frozen=True, slots=True)
+class Official:
+    """A leader answerable for tasks (牽頭領導). The title is the one written in the plan."""
+
+    name: str
+    title: str = ""
+    email: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.name}({self.title})" if self.title else self.name
+
+
+@dataclass(frozen=True, slots=True)
+class Milestone:
+    """One due date (節點), optionally with a start and a quantity such as 25 村.
+
+    ``due`` is inclusive: the milestone is met if done by the end of that local day.
+    ``label`` is the piece of the deadline text this milestone came from (2015年底完成25個村).
+    """
+
+    due: dt.date
+    start: dt.date | None = None
+    quantity: Decimal | None = None
+    measure: str | None = None
+    label: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Recurrence:
+    """A recurring obligation: one instance per period, each with a minimum count or amount.
+
+    ``rule`` is an RFC 5545 RRULE body understood by ``dateutil.rrule`` whose occurrences are the
+    due dates of the instances (e.g. ``FREQ=MONTHLY;BYMONTHDAY=-1`` for 每月, due on the last day
+    of each month). ``anchor`` replaces ``rule`` for obligations tied to a lunar or named festival
+    (``spring_festival``, ``dragon_boat``, ``mid_autumn``, ``summer`` …): one instance a year, due
+    on that festival's date. ``min_count`` comes from 不少於N次, ``min_amount``/``amount_unit`` from
+    不少於300元.
+    """
+
+    freq: str  # "weekly" | "monthly" | "quarterly" | "half_yearly" | "yearly"
+    rule: str = ""
+    anchor: str | None = None
+    min_count: int | None = None
+    min_amount: Decimal | None = None
+    amount_unit: str | None = None
+    start: dt.date | None = None
+    until: dt.date | None = None
+    label: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """What a 時間要求 text means: dated milestones and/or recurrences."""
+
+    text: str
+    milestones: tuple[Milestone, ...] = ()
+    recurrences: tuple[Recurrence, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DeadlineContext:
+    """What a deadline text is read against: the plan's base year and start, never today."""
+
+    base_year: int
+    plan_start: dt.date | None = None
+    plan_end: dt.date | None = None
+    where: str | None = None  # for error messages: "plan.yaml:42 時間要求"
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """A dated work stage (工作步驟) or a dated current-work item (當前工作) of a plan."""
+
+    code: str
+    title: str
+    kind: str = "stage"  # "stage" | "current_work"
+    text: str = ""
+    deadline_text: str = ""
+    milestones: tuple[Milestone, ...] = ()
+    units: tuple[str, ...] = ()
+    source: SourceRef = field(default_factory=SourceRef)
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One row of the responsibility matrix."""
+
+    code: str
+    title: str
+    lead_unit: str
+    target: str = ""
+    section: tuple[str, ...] = ()
+    lead_officials: tuple[Official, ...] = ()
+    supporting_units: tuple[str, ...] = ()
+    deadline_text: str = ""
+    milestones: tuple[Milestone, ...] = ()
+    recurrences: tuple[Recurrence, ...] = ()
+    veto: bool = False  # 一票否決: a miss on this task outweighs the score
+    source: SourceRef = field(default_factory=SourceRef)
+
+    @property
+    def units(self) -> tuple[str, ...]:
+        return (self.lead_unit, *self.supporting_units)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """One document's matrix (方案)."""
+
+    code: str
+    title: str
+    base_year: int
+    issuer: str = ""
+    start: dt.date | None = None
+    end: dt.date | None = None
+    timezone: str = DEFAULT_TIMEZONE
+    source: str = ""
+    tasks: tuple[Task, ...] = ()
+    stages: tuple[Stage, ...] = ()
+    officials: tuple[Official, ...] = ()
+
+    def deadline_context(self, where: str | None = None) -> DeadlineContext:
+        return DeadlineContext(base_year=self.base_year, plan_start=self.start, plan_end=self.end, where=where)
+
+    def task(self, code: str) -> Task:
+        for t in self.tasks:
+            if t.code == code:
+                return t
+        raise KeyError(code)

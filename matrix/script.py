@@ -1,0 +1,59 @@
+"""Script and width folding so that simplified and traditional text (牵头单位 / 牽頭單位) compare equal.
+
+OpenCC does the script conversion (traditional → simplified, the form used for matching); NFKC folds
+full-width digits, letters, colons and spaces to their ASCII forms. Results are cached because the
+same unit names and labels come back thousands of times in a large matrix.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+_WS = re.compile(r"\s+")
+
+
+@lru_cache(maxsize=1)
+def _t2s():
+    import opencc  # the C++ OpenCC binding; loading its dictionaries takes a few ms, once
+
+    return opencc.OpenCC("t2s")
+
+
+@lru_cache(maxsize=1)
+def _s2t():
+    import opencc
+
+    return opencc.OpenCC("s2t")
+
+
+@lru_cache(maxsize=65536)
+def to_simplified(text: str) -> str:
+    """Traditional → simplified Chinese; other characters unchanged."""
+    return _t2s().convert(text) if text else text
+
+
+@lru_cache(maxsize=65536)
+def to_traditional(text: str) -> str:
+    """Simplified → traditional Chinese; other characters unchanged."""
+    return _s2t().convert(text) if text else text
+
+
+def fold_width(text: str) -> str:
+    """Full-width digits, letters, punctuation and spaces → ASCII (NFKC)."""
+    return unicodedata.normalize("NFKC", text)
+
+
+@lru_cache(maxsize=65536)
+def fold(text: str) -> str:
+    """The matching form of a label or name: NFKC, simplified script, no whitespace at all."""
+    return _WS.sub("", to_simplified(fold_width(text)))
+
+
+def unit_key(name: str) -> str:
+    """The key under which a unit name or alias is looked up: 區扶貧辦 and 区扶贫办 share one key.
+
+    Parentheses are folded to ASCII by NFKC, so 區紀委(監察局) and 區紀委（監察局） match too.
+    """
+    return fold(name)
