@@ -1,0 +1,235 @@
+"""The unit directory: who the units are, how they may be spelled, who heads them, where mail goes.
+
+A unit matches across scripts and aliases: 區扶貧辦, 区扶贫办 and 扶贫办 are one unit when the directory
+lists 扶貧辦 as an alias. Group units (各鄉鎮人民政府, 區級各部門) expand to their members where the
+directory lists members (units with ``member_of``), else they stay one recipient with the group's
+own address.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from matrix.errors import Problem, SourceError, ValidationFailed
+from matrix.model import Official, Person, Unit
+from matrix.script import unit_key
+from matrix.sources import Record, Source, load_directory_sheet, load_yaml, yaml_record, yaml_records
+
+LIST_SEPARATORS = "、，,；;\n"
+
+
+def split_list(value: Any) -> list[str]:
+    """A list field may be a YAML list or one string separated by 、 ， , ； ; or newlines."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        out: list[str] = []
+        for v in value:
+            out.extend(split_list(v))
+        return out
+    text = str(value)
+    parts: list[str] = []
+    buf: list[str] = []
+    depth = 0  # separators inside parentheses belong to the item: 區紀委(監察局、審計)
+    for ch in text:
+        if ch in "(（":
+            depth += 1
+        elif ch in ")）":
+            depth = max(0, depth - 1)
+        if ch in LIST_SEPARATORS and depth == 0:
+            parts.append("".join(buf))
+            buf = []
+        else:
+            buf.append(ch)
+    parts.append("".join(buf))
+    return [p.strip().rstrip("。.") for p in parts if p.strip().rstrip("。.")]
+
+
+@dataclass(slots=True)
+class UnitDirectory:
+    """Units by name and alias, the office that runs supervision, and officials' addresses."""
+
+    units: list[Unit] = field(default_factory=list)
+    office: Unit | None = None
+    top_leader: Person | None = None
+    officials: list[Official] = field(default_factory=list)
+    source: str = ""
+    _index: dict[str, Unit] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._index = {}
+        for unit in self.all_units():
+            self._add_to_index(unit)
+
+    def all_units(self) -> list[Unit]:
+        if self.office is not None and all(u.name != self.office.name for u in self.units):
+            return [*self.units, self.office]
+        return list(self.units)
+
+    def _add_to_index(self, unit: Unit) -> None:
+        for spelling in (unit.name, *unit.aliases):
+            self._index.setdefault(unit_key(spelling), unit)
+
+    def add(self, unit: Unit) -> None:
+        self.units.append(unit)
+        self._add_to_index(unit)
+
+    def resolve(self, name: str) -> Unit | None:
+        """The unit a name or alias stands for, in either script; None if unknown."""
+        return self._index.get(unit_key(name))
+
+    def __contains__(self, name: str) -> bool:
+        return self.resolve(name) is not None
+
+    def members(self, group: str) -> list[Unit]:
+        unit = self.resolve(group)
+        if unit is None:
+            return []
+        keys = {unit_key(s) for s in (unit.name, *unit.aliases)}
+        return [u for u in self.units if any(unit_key(m) in keys for m in u.member_of)]
+
+    def expand(self, name: str) -> list[Unit]:
+        """The units that receive mail addressed to ``name``: a group's members, else the unit itself."""
+        unit = self.resolve(name)
+        if unit is None:
+            return []
+        if unit.is_group:
+            members = self.members(unit.name)
+            if members:
+                return members
+        return [unit]
+
+    def official(self, name: str) -> Official | None:
+        key = unit_key(name)
+        for o in self.officials:
+            if unit_key(o.name) == key:
+                return o
+        return None
+
+    def merged_with(self, other: "UnitDirectory") -> "UnitDirectory":
+        """This directory plus the units of ``other`` that it does not know; ours win on conflict."""
+        merged = UnitDirectory(
+            units=list(self.units),
+            office=self.office or other.office,
+            top_leader=self.top_leader or other.top_leader,
+            officials=list(self.officials),
+            source=self.source or other.source,
+        )
+        for unit in other.units:
+            if merged.resolve(unit.name) is None:
+                merged.add(unit)
+        known = {unit_key(o.name) for o in merged.officials}
+        merged.officials.extend(o for o in other.officials if unit_key(o.name) not in known)
+        return merged
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+
+
+def _person(value: Any, *, where: str, field_name: str, problems: list[Problem], line: int | None) -> Person | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, str):
+        return Person(name=value)
+    if isinstance(value, dict):
+        unknown = set(value) - {"name", "title", "email"}
+        if unknown:
+            problems.append(Problem(where, line, field_name, str(sorted(unknown)), "unknown keys", "use name, title, email"))
+        return Person(name=str(value.get("name") or ""), title=str(value.get("title") or ""), email=str(value.get("email") or ""))
+    problems.append(Problem(where, line, field_name, repr(value), "must be a name or a mapping with name, title, email"))
+    return None
+
+
+UNIT_FIELDS = {"name", "aliases", "kind", "head", "head_title", "head_email", "emails", "email", "member_of"}
+
+
+def unit_from_record(rec: Record, *, path: str, kind: str, problems: list[Problem], default_kind: str = "department") -> Unit | None:
+    name = rec.get("name")
+    if not name or not str(name).strip():
+        problems.append(Problem(path, rec.line, "name", "", "a unit needs a name", row_kind=kind))
+        return None
+    for key in rec.cells:
+        if key not in UNIT_FIELDS:
+            problems.append(Problem(path, rec.line_of(key), key, str(rec.get(key)), "unknown field of a unit",
+                                    "fields are " + ", ".join(sorted(UNIT_FIELDS)), row_kind=kind))
+    head = _person(rec.get("head"), where=path, field_name="head", problems=problems, line=rec.line_of("head"))
+    if rec.get("head_title") or rec.get("head_email"):
+        head = Person(
+            name=head.name if head else "",
+            title=str(rec.get("head_title") or (head.title if head else "")),
+            email=str(rec.get("head_email") or (head.email if head else "")),
+        )
+    emails = split_list(rec.get("emails")) + split_list(rec.get("email"))
+    for e in emails:
+        if "@" not in e or any(c in e for c in "\r\n<>\"") or e.count("@") != 1:
+            problems.append(Problem(path, rec.line_of("emails"), "emails", e, "not an email address", row_kind=kind))
+    return Unit(
+        name=str(name).strip(),
+        aliases=tuple(split_list(rec.get("aliases"))),
+        kind=str(rec.get("kind") or default_kind).strip(),
+        head=head,
+        emails=tuple(emails),
+        member_of=tuple(split_list(rec.get("member_of"))),
+    )
+
+
+def _directory_source(path: Path) -> Source:
+    if path.suffix.lower() in (".csv", ".tsv", ".xlsx"):
+        return load_directory_sheet(path)
+    data = load_yaml(path)
+    if not isinstance(data, dict):
+        raise SourceError(str(path), "a unit directory must be a mapping with a 'units' list")
+    unknown = set(data) - {"office", "top_leader", "units", "officials"}
+    if unknown:
+        raise SourceError(f"{path}:{data.lines[sorted(unknown)[0]]}", f"unknown top-level key(s) {sorted(unknown)}; "
+                          "a directory has office, top_leader, units, officials")
+    src = Source(path=str(path), kind="line", header=yaml_record(data, path=str(path), what="the directory"))
+    src.units = yaml_records(data.get("units"), path=str(path), what="units", line=data.lines.get("units"))
+    src.officials = yaml_records(data.get("officials"), path=str(path), what="officials", line=data.lines.get("officials"))
+    if data.get("office") is not None:
+        src.extra["office"] = yaml_record(data["office"], path=str(path), what="office")
+    if data.get("top_leader") is not None:
+        src.extra["top_leader"] = yaml_record(data["top_leader"], path=str(path), what="top_leader")
+    return src
+
+
+def load_directory(path: str | Path) -> UnitDirectory:
+    """Read a unit directory (YAML or CSV/XLSX); every problem is reported at once."""
+    path = Path(path)
+    src = _directory_source(path)
+    problems: list[Problem] = []
+    units: list[Unit] = []
+    seen: dict[str, int | None] = {}
+    for rec in src.units:
+        unit = unit_from_record(rec, path=src.path, kind=src.kind, problems=problems)
+        if unit is None:
+            continue
+        for spelling in (unit.name, *unit.aliases):
+            key = unit_key(spelling)
+            if key in seen:
+                problems.append(Problem(src.path, rec.line, "name" if spelling == unit.name else "aliases", spelling,
+                                        f"spelled the same as a unit at {src.kind} {seen[key]}",
+                                        "each name and alias may belong to one unit only", row_kind=src.kind))
+            seen[key] = rec.line
+        units.append(unit)
+    office = None
+    if "office" in src.extra:
+        office = unit_from_record(src.extra["office"], path=src.path, kind=src.kind, problems=problems, default_kind="office")
+    top_leader = None
+    if "top_leader" in src.extra:
+        r = src.extra["top_leader"]
+        top_leader = Person(name=str(r.get("name") or ""), title=str(r.get("title") or ""), email=str(r.get("email") or ""))
+    officials = [
+        Official(name=str(r.get("name") or ""), title=str(r.get("title") or ""), email=str(r.get("email") or ""))
+        for r in src.officials
+    ]
+    if problems:
+        raise ValidationFailed(problems)
+    return UnitDirectory(units=units, office=office, top_leader=top_leader, officials=officials, source=src.path)
+
+
+def directory_from_units(units: Iterable[Unit], **kwargs: Any) -> UnitDirectory:
+    return UnitDirectory(units=list(units), **kwargs)

@@ -1,0 +1,375 @@
+"""Loading and validating a plan file (YAML, CSV or XLSX) into a ``Plan``, reporting every problem at once.
+
+``load_plan(path, ...)`` reads the file, resolves every unit against the directory (across scripts
+and aliases), reads every deadline with the deadline language, and either returns a ``LoadedPlan``
+or raises ``ValidationFailed`` listing *all* problems, each with file, line/row, field, the offending
+text and a hint. Nothing here touches a database or a clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from matrix import deadlines
+from matrix.directory import UnitDirectory, load_directory, split_list
+from matrix.errors import DeadlineError, MatrixError, Problem, SourceError, ValidationFailed
+from matrix.model import DEFAULT_TIMEZONE, Official, Plan, SourceRef, Stage, Task, Unit
+from matrix.script import fold, unit_key
+from matrix.sources import Record, Source, load_task_sheet, load_yaml, yaml_record, yaml_records
+
+PLAN_KEYS = {"plan", "directory", "officials", "tasks", "stages"}
+HEADER_FIELDS = {"code", "title", "issuer", "base_year", "start", "end", "timezone", "source"}
+TASK_FIELDS = {
+    "code", "title", "section", "target", "lead_officials", "lead_unit", "supporting_units",
+    "deadline", "veto", "source_line", "note",
+}
+STAGE_FIELDS = {"code", "kind", "title", "deadline", "text", "units", "source_line"}
+
+_OFFICIAL = re.compile(r"^\s*([^()（）]+?)\s*(?:[(（](.*)[)）])?\s*$", re.S)
+_YEAR_IN_TEXT = re.compile(r"(\d{4})\s*年")
+
+
+@dataclass(slots=True)
+class LoadedPlan:
+    plan: Plan
+    directory: UnitDirectory
+    new_units: list[Unit] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def parse_official(text: str) -> Official | None:
+    """林光(區人民政府副區長) → Official(林光, 區人民政府副區長); full-width parentheses too."""
+    text = re.sub(r"\s*\n\s*", "、", text.strip())  # a title broken across lines: 區委副書記\n區長
+    m = _OFFICIAL.match(text)
+    if not m or text.count("(") + text.count("（") != text.count(")") + text.count("）"):
+        return None
+    name, title = m.group(1).strip(), (m.group(2) or "").strip()
+    if not name or any(c in name for c in "、,，;；:："):
+        return None
+    return Official(name=name, title=title)
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # a sheet cell holding 3.0 means code "3"
+    return str(value).strip()
+
+
+def _as_date(value: Any) -> dt.date | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value).strip())
+
+
+class _Builder:
+    """Collects problems while turning located records into model objects."""
+
+    def __init__(self, src: Source, directory: UnitDirectory, allow_new_units: bool) -> None:
+        self.src = src
+        self.directory = directory
+        self.allow_new_units = allow_new_units
+        self.problems: list[Problem] = []
+        self.new_units: dict[str, Unit] = {}
+
+    def problem(self, line: int | None, field_name: str, text: Any, message: str, hint: str = "") -> None:
+        self.problems.append(Problem(self.src.path, line, field_name, _as_text(text), message, hint, self.src.kind))
+
+    def unknown_fields(self, rec: Record, allowed: set[str], what: str) -> None:
+        for key in rec.cells:
+            if key not in allowed:
+                self.problem(rec.line_of(key), key, rec.get(key), f"unknown field of {what}", "fields are " + ", ".join(sorted(allowed)))
+
+    def unit(self, name: str, rec: Record, field_name: str) -> str:
+        """The directory's name for a unit; unknown units are problems unless new units are allowed."""
+        found = self.directory.resolve(name)
+        if found is not None:
+            return found.name
+        key = unit_key(name)
+        if key in self.new_units:
+            return self.new_units[key].name
+        if self.allow_new_units:
+            kind = "group" if name.startswith(("各", "全")) or "各" in name[:3] else "department"
+            self.new_units[key] = Unit(name=name, kind=kind)
+            return name
+        hint = "add it to the unit directory (or an alias of a listed unit), or import with --allow-new-units"
+        self.problem(rec.line_of(field_name), field_name, name, "unknown unit, not in the unit directory", hint)
+        return name
+
+    def deadline(self, text: str, rec: Record, field_name: str, ctx_plan: Plan) -> deadlines.Deadline | None:
+        where = f"{self.src.path}:{rec.line_of(field_name)}" if self.src.kind == "line" else f"{self.src.path} row {rec.line_of(field_name)}"
+        try:
+            return deadlines.parse(text, context=ctx_plan.deadline_context(where=f"{where} {field_name}"))
+        except DeadlineError as e:
+            self.problem(rec.line_of(field_name), field_name, text, f"cannot read the deadline: {e.reason}",
+                         "write e.g. 2016年底, 2015年7月17日前, 2015年底完成25個村、2016年底完成40個村, 每月不少於1次")
+            return None
+
+
+def _header(src: Source, b: _Builder, *, plan_code: str | None, base_year: int | None,
+            title: str | None, start: dt.date | None) -> Plan | None:
+    h = src.header
+    if src.kind == "line":
+        b.unknown_fields(h, HEADER_FIELDS, "the plan header")
+    code = plan_code or _as_text(h.get("code")) or Path(src.path).stem
+    plan_title = title or _as_text(h.get("title"))
+    if not plan_title:
+        plan_title = Path(src.path).stem
+    year: Any = base_year if base_year is not None else h.get("base_year")
+    if year in (None, ""):
+        # Sheets carry no header: take the earliest year any deadline names (never today's year).
+        years = [int(y) for rec in src.tasks for y in _YEAR_IN_TEXT.findall(fold(_as_text(rec.get("deadline"))))]
+        year = min(years) if years else None
+        if year is None:
+            b.problem(h.line, "base_year", "", "the plan has no base year and no deadline names a year",
+                      "give --base-year (deadlines without a year are read in that year)")
+            return None
+    try:
+        year = int(year)
+        if not 1900 <= year <= 2200:
+            raise ValueError
+    except (TypeError, ValueError):
+        b.problem(h.line_of("base_year"), "base_year", year, "not a year", "write e.g. 2015")
+        return None
+    dates: dict[str, dt.date | None] = {}
+    for name, override in (("start", start), ("end", None)):
+        try:
+            dates[name] = override or _as_date(h.get(name))
+        except ValueError:
+            b.problem(h.line_of(name), name, h.get(name), "not a date", "write YYYY-MM-DD")
+            dates[name] = None
+    if dates["start"] and dates["end"] and dates["end"] < dates["start"]:
+        b.problem(h.line_of("end"), "end", dates["end"], "the plan ends before it starts")
+    tz = _as_text(h.get("timezone")) or DEFAULT_TIMEZONE
+    return Plan(code=code, title=plan_title, base_year=year, issuer=_as_text(h.get("issuer")),
+                start=dates["start"], end=dates["end"], timezone=tz, source=_as_text(h.get("source")) or src.path)
+
+
+def _officials(rec: Record, b: _Builder, known: dict[str, Official]) -> tuple[Official, ...]:
+    out: list[Official] = []
+    raw = rec.get("lead_officials")
+    items: list[Any] = raw if isinstance(raw, list) else split_list(raw)
+    for item in items:
+        if isinstance(item, dict):
+            off = Official(name=_as_text(item.get("name")), title=_as_text(item.get("title")), email=_as_text(item.get("email")))
+            if not off.name:
+                b.problem(rec.line_of("lead_officials"), "lead_officials", item, "an official needs a name")
+                continue
+        else:
+            off = parse_official(_as_text(item))
+            if off is None:
+                b.problem(rec.line_of("lead_officials"), "lead_officials", item,
+                          "cannot read the official", "write 姓名(職務), several separated by 、")
+                continue
+        ref = known.get(unit_key(off.name))
+        if ref is not None and not off.email:
+            off = Official(name=off.name, title=off.title or ref.title, email=ref.email)
+        out.append(off)
+    return tuple(out)
+
+
+def _task(rec: Record, b: _Builder, plan: Plan, known_officials: dict[str, Official]) -> Task | None:
+    if b.src.kind == "line":
+        b.unknown_fields(rec, TASK_FIELDS, "a task")
+    code = _as_text(rec.get("code"))
+    if not code:
+        b.problem(rec.line, "code", "", "a task needs a code", "number tasks as in the plan, e.g. 3.2.1")
+    title = _as_text(rec.get("title"))
+    target = _as_text(rec.get("target"))
+    if not title and not target:
+        b.problem(rec.line, "title", "", "a task needs a title or a target")
+    if not title:
+        title = target[:40]
+    lead_text = _as_text(rec.get("lead_unit"))
+    lead_unit = ""
+    if not lead_text:
+        b.problem(rec.line_of("lead_unit"), "lead_unit", "", "missing lead unit (牽頭單位)", "every task has exactly one lead unit")
+    else:
+        leads = split_list(lead_text)
+        if len(leads) > 1:
+            b.problem(rec.line_of("lead_unit"), "lead_unit", lead_text, "more than one lead unit",
+                      "a task has exactly one lead unit (牽頭單位); put the others under supporting_units (配合單位)")
+        lead_unit = b.unit(leads[0], rec, "lead_unit") if leads else ""
+    supporting: list[str] = []
+    for name in split_list(rec.get("supporting_units")):
+        canonical = b.unit(name, rec, "supporting_units")
+        if canonical != lead_unit and canonical not in supporting:
+            supporting.append(canonical)
+    deadline_text = _as_text(rec.get("deadline"))
+    milestones: tuple = ()
+    recurrences: tuple = ()
+    if not deadline_text:
+        b.problem(rec.line_of("deadline"), "deadline", "", "missing deadline (時間要求): the task cannot be supervised",
+                  "write e.g. 2016年底 or 每月不少於1次")
+    else:
+        parsed = b.deadline(deadline_text, rec, "deadline", plan)
+        if parsed is not None:
+            milestones, recurrences = parsed.milestones, parsed.recurrences
+    veto_raw = rec.get("veto")
+    veto = veto_raw is True or _as_text(veto_raw).lower() in ("true", "yes", "1", "是", "y", "√")
+    section_raw = rec.get("section")
+    if isinstance(section_raw, list):
+        section = tuple(_as_text(s) for s in section_raw)
+    elif section_raw:
+        # Sheets write the section path in one cell, levels joined by " / " (as duban exports it).
+        section = tuple(part.strip() for part in _as_text(section_raw).split(" / ") if part.strip())
+    else:
+        section = ()
+    line = rec.line
+    if b.src.kind == "line" and rec.get("source_line") is not None:
+        try:
+            source = SourceRef(file=plan.source, line=int(rec.get("source_line")), kind="line")
+        except (TypeError, ValueError):
+            b.problem(rec.line_of("source_line"), "source_line", rec.get("source_line"), "not a line number")
+            source = SourceRef(file=b.src.path, line=line, kind=b.src.kind)
+    else:
+        source = SourceRef(file=b.src.path, line=line, kind=b.src.kind)
+    return Task(
+        code=code, title=title, lead_unit=lead_unit, target=target, section=section,
+        lead_officials=_officials(rec, b, known_officials), supporting_units=tuple(supporting),
+        deadline_text=deadline_text, milestones=milestones, recurrences=recurrences, veto=veto, source=source,
+    )
+
+
+def _stage(rec: Record, b: _Builder, plan: Plan) -> Stage | None:
+    b.unknown_fields(rec, STAGE_FIELDS, "a stage")
+    code = _as_text(rec.get("code"))
+    if not code:
+        b.problem(rec.line, "code", "", "a stage needs a code", "e.g. S1")
+    kind = _as_text(rec.get("kind")) or "stage"
+    if kind not in ("stage", "current_work"):
+        b.problem(rec.line_of("kind"), "kind", kind, "unknown stage kind", "stage or current_work")
+    deadline_text = _as_text(rec.get("deadline"))
+    milestones: tuple = ()
+    if deadline_text:
+        parsed = b.deadline(deadline_text, rec, "deadline", plan)
+        if parsed is not None:
+            milestones = parsed.milestones
+    units = tuple(b.unit(u, rec, "units") for u in split_list(rec.get("units")))
+    return Stage(code=code, title=_as_text(rec.get("title")), kind=kind, text=_as_text(rec.get("text")),
+                 deadline_text=deadline_text, milestones=milestones, units=units,
+                 source=SourceRef(file=b.src.path, line=rec.line, kind=b.src.kind))
+
+
+def read_source(path: Path, *, sheet: str | None = None) -> tuple[Source, str | None]:
+    """Read a plan file of any supported format; returns the source and its directory reference."""
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".tsv", ".xlsx", ".xlsm"):
+        return load_task_sheet(path, sheet=sheet), None
+    if suffix not in (".yaml", ".yml"):
+        raise SourceError(str(path), f"unknown plan format {suffix!r}; use .yaml, .csv or .xlsx")
+    data = load_yaml(path)
+    if not isinstance(data, dict):
+        raise SourceError(str(path), "a plan must be a mapping with 'plan' and 'tasks'")
+    unknown = set(data) - PLAN_KEYS
+    if unknown:
+        key = sorted(unknown)[0]
+        raise SourceError(f"{path}:{data.lines[key]}", f"unknown top-level key {key!r}; a plan has " + ", ".join(sorted(PLAN_KEYS)))
+    if "tasks" not in data:
+        raise SourceError(str(path), "the plan has no 'tasks' list")
+    header = yaml_record(data.get("plan") or {}, path=str(path), what="plan")
+    if header.line is None:
+        header.line = 1
+    src = Source(path=str(path), kind="line", header=header)
+    src.tasks = yaml_records(data.get("tasks"), path=str(path), what="tasks", line=data.lines.get("tasks"))
+    src.stages = yaml_records(data.get("stages"), path=str(path), what="stages", line=data.lines.get("stages"))
+    src.officials = yaml_records(data.get("officials"), path=str(path), what="officials", line=data.lines.get("officials"))
+    if not src.tasks:
+        raise SourceError(str(path), "the plan has no tasks")
+    directory_ref = data.get("directory")
+    return src, (str(directory_ref) if directory_ref else None)
+
+
+def load_plan(
+    path: str | Path,
+    *,
+    directory: UnitDirectory | str | Path | None = None,
+    known_units: UnitDirectory | None = None,
+    allow_new_units: bool = False,
+    plan_code: str | None = None,
+    base_year: int | None = None,
+    title: str | None = None,
+    start: dt.date | None = None,
+    sheet: str | None = None,
+) -> LoadedPlan:
+    """Read and validate a plan. Raises ``ValidationFailed`` with every problem, or ``SourceError``.
+
+    ``directory`` is a unit directory (object or file); when omitted, the directory the plan file
+    names is used. ``known_units`` (e.g. the units already in the database) are accepted too.
+    """
+    path = Path(path)
+    src, directory_ref = read_source(path, sheet=sheet)
+    if directory is None and directory_ref:
+        directory = path.parent / directory_ref
+    if isinstance(directory, (str, Path)):
+        directory = load_directory(directory)
+    resolved = directory or UnitDirectory()
+    if known_units is not None:
+        resolved = resolved.merged_with(known_units)
+    b = _Builder(src, resolved, allow_new_units)
+    plan = _header(src, b, plan_code=plan_code, base_year=base_year, title=title, start=start)
+    if plan is None:
+        raise ValidationFailed(b.problems)
+    warnings: list[str] = []
+    if "unknown_columns" in src.extra:
+        warnings.append(f"{src.path}: columns not understood and ignored: {'、'.join(src.extra['unknown_columns'].get('labels'))}")
+    officials: dict[str, Official] = {unit_key(o.name): o for o in resolved.officials}
+    for rec in src.officials:
+        b.unknown_fields(rec, {"name", "title", "email"}, "an official")
+        off = Official(name=_as_text(rec.get("name")), title=_as_text(rec.get("title")), email=_as_text(rec.get("email")))
+        if not off.name:
+            b.problem(rec.line, "name", "", "an official needs a name")
+            continue
+        officials[unit_key(off.name)] = off
+    tasks: list[Task] = []
+    seen: dict[str, int | None] = {}
+    for rec in src.tasks:
+        task = _task(rec, b, plan, officials)
+        if task is None:
+            continue
+        if task.code:
+            if task.code in seen:
+                where = f"{src.kind} {seen[task.code]}"
+                b.problem(rec.line_of("code"), "code", task.code, f"duplicate task code, first used at {where}",
+                          "task codes must be unique within a plan")
+            else:
+                seen[task.code] = rec.line_of("code")
+        tasks.append(task)
+    stages: list[Stage] = []
+    stage_codes: set[str] = set()
+    for rec in src.stages:
+        stage = _stage(rec, b, plan)
+        if stage is not None:
+            if stage.code in stage_codes:
+                b.problem(rec.line_of("code"), "code", stage.code, "duplicate stage code")
+            stage_codes.add(stage.code)
+            stages.append(stage)
+    if b.problems:
+        raise ValidationFailed(b.problems)
+    used_officials = {unit_key(o.name): o for t in tasks for o in t.lead_officials}
+    plan_officials = tuple({**officials, **used_officials}.values())
+    full = Plan(
+        code=plan.code, title=plan.title, base_year=plan.base_year, issuer=plan.issuer, start=plan.start,
+        end=plan.end, timezone=plan.timezone, source=plan.source, tasks=tuple(tasks), stages=tuple(stages),
+        officials=plan_officials,
+    )
+    return LoadedPlan(plan=full, directory=resolved, new_units=list(b.new_units.values()), warnings=warnings)
+
+
+def quantity_text(q: Decimal | None) -> str:
+    if q is None:
+        return ""
+    return format(q.normalize(), "f") if q == q.to_integral() else str(q)
+
+
+__all__ = ["LoadedPlan", "load_plan", "parse_official", "read_source", "MatrixError"]

@@ -1,0 +1,340 @@
+"""Reading plan and directory files into located records: every value keeps its line or row.
+
+Three formats come in: YAML (the canonical, hand-editable one), CSV and XLSX (the sheets offices
+circulate). Each is turned into ``Record`` objects — a mapping from field name to ``Cell`` (value and
+line/row) — so that validation can point at the exact place of a bad value. Text files may be UTF-8
+(with or without BOM) or GBK/GB18030, which is common for files saved by Chinese Excel; anything
+else is refused with the byte offset that failed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+
+from matrix.errors import SourceError
+from matrix.script import fold
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    value: Any
+    line: int | None
+
+
+@dataclass(slots=True)
+class Record:
+    """One task, stage, official, unit or header: its fields, each located."""
+
+    line: int | None
+    cells: dict[str, Cell] = field(default_factory=dict)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        cell = self.cells.get(name)
+        return default if cell is None else cell.value
+
+    def line_of(self, name: str) -> int | None:
+        cell = self.cells.get(name)
+        return self.line if cell is None or cell.line is None else cell.line
+
+
+@dataclass(slots=True)
+class Source:
+    """What a loader read from one file."""
+
+    path: str
+    kind: str  # "line" (YAML, text) or "row" (CSV, XLSX)
+    header: Record
+    tasks: list[Record] = field(default_factory=list)
+    stages: list[Record] = field(default_factory=list)
+    officials: list[Record] = field(default_factory=list)
+    units: list[Record] = field(default_factory=list)
+    extra: dict[str, Record] = field(default_factory=dict)  # office, top_leader in directories
+
+
+# --------------------------------------------------------------------------------------------
+# Text decoding
+
+
+def read_text(path: Path) -> str:
+    """Decode a text file as UTF-8 (BOM allowed) or GBK/GB18030; refuse anything else precisely."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise SourceError(str(path), "no such file") from None
+    except IsADirectoryError:
+        raise SourceError(str(path), "is a folder, not a file") from None
+    if not data.strip():
+        raise SourceError(str(path), "the file is empty")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as utf8_error:
+        try:
+            return data.decode("gb18030")
+        except UnicodeDecodeError:
+            start = utf8_error.start
+            snippet = data[max(0, start - 8) : start + 8]
+            raise SourceError(
+                str(path),
+                f"not UTF-8 and not GBK/GB18030 text: undecodable bytes at offset {start} "
+                f"({snippet!r}); save the file as UTF-8",
+            ) from None
+
+
+# --------------------------------------------------------------------------------------------
+# YAML with line numbers
+
+
+class _Located(dict):
+    """A mapping that remembers the line of each key's value."""
+
+    __slots__ = ("line", "lines")
+
+
+def _construct(node: yaml.Node, path: str) -> Any:
+    """Turn a composed YAML node tree into Python values, mappings carrying their lines."""
+    if isinstance(node, yaml.MappingNode):
+        out = _Located()
+        out.line = node.start_mark.line + 1
+        out.lines = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise SourceError(f"{path}:{key_node.start_mark.line + 1}", "YAML merge keys (<<) are not supported")
+            key = _construct(key_node, path)
+            if not isinstance(key, (str, int, float)):
+                raise SourceError(f"{path}:{key_node.start_mark.line + 1}", f"a key must be plain text, got {key!r}")
+            key = str(key)
+            if key in out:
+                raise SourceError(f"{path}:{key_node.start_mark.line + 1}", f"the key {key!r} appears twice")
+            out[key] = _construct(value_node, path)
+            out.lines[key] = value_node.start_mark.line + 1
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(item, path) for item in node.value]
+    # Scalars: let the safe constructor resolve ints, dates, bools, null as YAML 1.1 does.
+    return _SCALAR.construct_object(node)
+
+
+class _ScalarConstructor(yaml.constructor.SafeConstructor):
+    pass
+
+
+_SCALAR = _ScalarConstructor()
+
+
+def load_yaml(path: Path) -> Any:
+    """Parse a YAML file; mappings come back as dicts with ``.line`` and ``.lines``."""
+    text = read_text(path)
+    try:
+        loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        node = yaml.compose(text, Loader=loader_cls)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise SourceError(where, f"not valid YAML: {e.problem or e}") from None
+    if node is None:
+        raise SourceError(str(path), "the file is empty")
+    try:
+        return _construct(node, str(path))
+    except yaml.constructor.ConstructorError as e:
+        mark = e.problem_mark
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise SourceError(where, f"not valid YAML: {e.problem}") from None
+
+
+def yaml_record(mapping: Any, *, path: str, what: str) -> Record:
+    if not isinstance(mapping, dict):
+        raise SourceError(path, f"{what} must be a mapping of fields, got {type(mapping).__name__}")
+    line = getattr(mapping, "line", None)
+    lines = getattr(mapping, "lines", {})
+    return Record(line=line, cells={k: Cell(v, lines.get(k, line)) for k, v in mapping.items()})
+
+
+def yaml_records(items: Any, *, path: str, what: str, line: int | None) -> list[Record]:
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise SourceError(f"{path}:{line}" if line else path, f"{what} must be a list")
+    return [yaml_record(item, path=path, what=f"each entry of {what}") for item in items]
+
+
+# --------------------------------------------------------------------------------------------
+# Sheets (CSV and XLSX)
+
+# Column labels offices use, simplified or traditional alike (matched after fold()), and English.
+TASK_COLUMNS: dict[str, tuple[str, ...]] = {
+    "code": ("序號", "序号", "編號", "编号", "code", "no", "no.", "id"),
+    "section": ("所屬部分", "所属部分", "類別", "类别", "section"),
+    "title": ("任務", "任务", "任務名稱", "任务名称", "工作任務", "工作任务", "事項", "事项", "title", "task"),
+    "target": ("目標要求", "目标要求", "目標任務", "目标任务", "target"),
+    "lead_officials": ("牽頭領導", "牵头领导", "責任領導", "责任领导", "lead_officials", "lead officials"),
+    "lead_unit": ("牽頭單位", "牵头单位", "責任單位", "责任单位", "lead_unit", "lead unit"),
+    "supporting_units": ("配合單位", "配合单位", "協辦單位", "协办单位", "supporting_units", "supporting units"),
+    "deadline": ("時間要求", "时间要求", "完成時限", "完成时限", "時限", "时限", "deadline"),
+    "veto": ("一票否決", "一票否决", "veto"),
+}
+DIRECTORY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "name": ("單位", "单位", "單位名稱", "单位名称", "unit", "name"),
+    "aliases": ("別名", "别名", "簡稱", "简称", "aliases"),
+    "kind": ("類型", "类型", "kind"),
+    "head": ("負責人", "负责人", "head"),
+    "head_title": ("職務", "职务", "head_title"),
+    "head_email": ("負責人郵箱", "负责人邮箱", "head_email"),
+    "emails": ("郵箱", "邮箱", "emails", "email"),
+    "member_of": ("所屬", "所属", "上級", "上级", "member_of", "member of"),
+}
+
+
+def _column_index(labels: dict[str, tuple[str, ...]]) -> dict[str, str]:
+    index: dict[str, str] = {}
+    for name, spellings in labels.items():
+        for s in spellings:
+            index[fold(s).lower()] = name
+    return index
+
+
+_TASK_INDEX = _column_index(TASK_COLUMNS)
+_DIRECTORY_INDEX = _column_index(DIRECTORY_COLUMNS)
+_HEADER_SCAN_ROWS = 10  # offices put a title row or two above the header
+
+
+def _cell_text(value: Any) -> Any:
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return value
+
+
+def _rows_to_records(
+    path: str, rows: Iterator[tuple[int, list[Any]]], columns: dict[str, str], required: tuple[str, ...]
+) -> tuple[list[Record], list[str], dict[str, Any]]:
+    """Find the header row among the first rows, then make one record per data row.
+
+    Returns the records, the header labels that were not understood, and facts from above the
+    header (a title row becomes ``title``).
+    """
+    preamble: list[str] = []
+    header: dict[int, str] | None = None
+    unknown: list[str] = []
+    records: list[Record] = []
+    for row_number, values in rows:
+        if header is None:
+            mapped = {i: columns.get(fold(str(v)).lower()) for i, v in enumerate(values) if v not in (None, "")}
+            if sum(1 for m in mapped.values() if m) >= 2 and all(r in mapped.values() for r in required):
+                header = {i: m for i, m in mapped.items() if m}
+                unknown = [str(values[i]) for i, m in mapped.items() if not m]
+                continue
+            texts = [str(v).strip() for v in values if v not in (None, "")]
+            if texts:
+                preamble.append(texts[0])
+            if row_number >= _HEADER_SCAN_ROWS:
+                break
+            continue
+        cells = {}
+        for i, name in header.items():
+            value = _cell_text(values[i]) if i < len(values) else None
+            if value is not None:
+                cells[name] = Cell(value, row_number)
+        if cells:
+            records.append(Record(line=row_number, cells=cells))
+    if header is None:
+        wanted = "、".join(columns_spelled(required))
+        raise SourceError(path, f"no header row found in the first {_HEADER_SCAN_ROWS} rows; expected columns such as {wanted}")
+    facts = {"title": preamble[0]} if preamble else {}
+    return records, unknown, facts
+
+
+def columns_spelled(names: tuple[str, ...]) -> list[str]:
+    labels = {**TASK_COLUMNS, **DIRECTORY_COLUMNS}
+    return [f"{labels[n][1]}/{labels[n][0]}" for n in names]
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, list[Any]]]:
+    text = read_text(path)
+    sample = text[:4096]
+    try:
+        dialect = csv.Sniffer().sniff(sample, delimiters=",\t;，")
+    except csv.Error:
+        dialect = csv.excel
+    for i, row in enumerate(csv.reader(io.StringIO(text), dialect), start=1):
+        yield i, row
+
+
+def _xlsx_rows(path: Path, sheet: str | None) -> Iterator[tuple[int, list[Any]]]:
+    import openpyxl  # imported here: only the sheet path pays for it
+    from openpyxl.utils.exceptions import InvalidFileException
+    import zipfile
+
+    try:
+        # Not read-only: merged cells (a lead official spanning several rows) must be filled down.
+        book = openpyxl.load_workbook(path, data_only=True)
+    except FileNotFoundError:
+        raise SourceError(str(path), "no such file") from None
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as e:
+        raise SourceError(str(path), f"not a readable .xlsx workbook ({e})") from None
+    if sheet is not None and sheet not in book.sheetnames:
+        raise SourceError(str(path), f"no sheet named {sheet!r}; sheets are {book.sheetnames}")
+    ws = book[sheet] if sheet else book.worksheets[0]
+    fill: dict[tuple[int, int], Any] = {}
+    for merged in ws.merged_cells.ranges:
+        top_left = ws.cell(merged.min_row, merged.min_col).value
+        for r in range(merged.min_row, merged.max_row + 1):
+            for c in range(merged.min_col, merged.max_col + 1):
+                fill[(r, c)] = top_left
+    for r, row in enumerate(ws.iter_rows(values_only=True), start=1):
+        values = list(row)
+        if fill:
+            for c in range(len(values)):
+                if (r, c + 1) in fill:
+                    values[c] = fill[(r, c + 1)]
+        yield r, values
+    book.close()
+
+
+def sheet_rows(path: Path, *, sheet: str | None = None) -> Iterator[tuple[int, list[Any]]]:
+    suffix = path.suffix.lower()
+    if suffix == ".csv" or suffix == ".tsv":
+        return _csv_rows(path)
+    if suffix in (".xlsx", ".xlsm"):
+        return _xlsx_rows(path, sheet)
+    raise SourceError(str(path), f"unknown sheet format {suffix!r}; use .csv or .xlsx")
+
+
+_SECTION_ROW = re.compile(r"^[一二三四五六七八九十]+[、.．]|^[(（][一二三四五六七八九十]+[)）]")
+
+
+def load_task_sheet(path: Path, *, sheet: str | None = None) -> Source:
+    """Read a CSV/XLSX responsibility matrix: one row per task, section rows allowed in between."""
+    if not path.exists():
+        raise SourceError(str(path), "no such file")
+    records, unknown, facts = _rows_to_records(str(path), sheet_rows(path, sheet=sheet), _TASK_INDEX, ("lead_unit",))
+    tasks: list[Record] = []
+    section: list[str] = []
+    for rec in records:
+        # A row with a heading such as "(二)項目安排精準" and no unit is a section row.
+        heading = rec.get("title") or rec.get("code")
+        if "lead_unit" not in rec.cells and len(rec.cells) <= 2 and isinstance(heading, str) and _SECTION_ROW.match(heading):
+            level = 0 if re.match(r"^[一二三四五六七八九十]+[、.．]", heading) else 1
+            section = section[:level] + [heading]
+            continue
+        if section and "section" not in rec.cells:
+            rec.cells["section"] = Cell(list(section), rec.line)
+        tasks.append(rec)
+    if not tasks:
+        raise SourceError(str(path), "the sheet has a header but no task rows")
+    header = Record(line=None, cells={k: Cell(v, None) for k, v in facts.items()})
+    src = Source(path=str(path), kind="row", header=header, tasks=tasks)
+    if unknown:
+        src.extra["unknown_columns"] = Record(line=1, cells={"labels": Cell(unknown, 1)})
+    return src
+
+
+def load_directory_sheet(path: Path) -> Source:
+    records, _unknown, _facts = _rows_to_records(str(path), sheet_rows(path), _DIRECTORY_INDEX, ("name",))
+    return Source(path=str(path), kind="row", header=Record(line=None), units=records)

@@ -1,0 +1,174 @@
+"""SQLModel tables of duban's database: the system of record for plans, units and their history.
+
+The schema itself is owned by Alembic (store/migrations); these classes describe it for queries.
+Lists (aliases, emails, section path) are JSON columns: they are read and written whole, never
+queried inside. Events are append-only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any, Optional
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+# One MetaData for duban, with a naming convention so that Alembic migrations name constraints the
+# same way on SQLite and PostgreSQL.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def _json(**kw: Any) -> Any:
+    return Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False, **kw))
+
+
+class PlanRow(SQLModel, table=True):
+    __tablename__ = "plan"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    code: str = Field(sa_column=sa.Column(sa.String(100), nullable=False, unique=True))
+    title: str
+    issuer: str = ""
+    base_year: int
+    start: Optional[dt.date] = None
+    end: Optional[dt.date] = None
+    timezone: str = "Asia/Shanghai"
+    source: str = ""
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class UnitRow(SQLModel, table=True):
+    __tablename__ = "unit"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(sa_column=sa.Column(sa.String(200), nullable=False, unique=True))
+    key: str = Field(sa_column=sa.Column(sa.String(200), nullable=False, unique=True))  # script-folded name
+    kind: str = "department"
+    aliases: list = _json()
+    head_name: str = ""
+    head_title: str = ""
+    head_email: str = ""
+    emails: list = _json()
+    member_of: list = _json()
+    is_office: bool = False
+
+
+class OfficialRow(SQLModel, table=True):
+    __tablename__ = "official"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str
+    key: str = Field(sa_column=sa.Column(sa.String(200), nullable=False, unique=True))
+    title: str = ""
+    email: str = ""
+
+
+class TaskRow(SQLModel, table=True):
+    __tablename__ = "task"
+    __table_args__ = (sa.UniqueConstraint("plan_id", "code", name="uq_task_plan_id_code"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plan.id", index=True)
+    code: str = Field(max_length=100)
+    position: int = 0  # order in the plan
+    title: str
+    target: str = ""
+    section: list = _json()
+    lead_unit_id: int = Field(foreign_key="unit.id", index=True)
+    deadline_text: str = ""
+    veto: bool = False
+    source_file: str = ""
+    source_line: Optional[int] = None
+    archived_at: Optional[dt.datetime] = None
+
+
+class TaskOfficialRow(SQLModel, table=True):
+    __tablename__ = "task_official"
+
+    task_id: int = Field(foreign_key="task.id", primary_key=True)
+    position: int = Field(primary_key=True)
+    official_id: int = Field(foreign_key="official.id", index=True)
+    title: str = ""  # the title as written in this task
+
+
+class TaskUnitRow(SQLModel, table=True):
+    """A supporting unit (配合單位) of a task."""
+
+    __tablename__ = "task_unit"
+
+    task_id: int = Field(foreign_key="task.id", primary_key=True)
+    unit_id: int = Field(foreign_key="unit.id", primary_key=True, index=True)
+    position: int = 0
+
+
+class MilestoneRow(SQLModel, table=True):
+    __tablename__ = "milestone"
+    __table_args__ = (sa.UniqueConstraint("task_id", "seq", name="uq_milestone_task_id_seq"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="task.id", index=True)
+    seq: int
+    due: dt.date = Field(index=True)
+    start: Optional[dt.date] = None
+    quantity: Optional[Decimal] = Field(default=None, sa_column=sa.Column(sa.Numeric(18, 4), nullable=True))
+    measure: Optional[str] = None
+    label: str = ""
+    archived_at: Optional[dt.datetime] = None
+
+
+class RecurrenceRow(SQLModel, table=True):
+    __tablename__ = "recurrence"
+    __table_args__ = (sa.UniqueConstraint("task_id", "seq", name="uq_recurrence_task_id_seq"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="task.id", index=True)
+    seq: int
+    freq: str
+    rule: str = ""
+    anchor: Optional[str] = None
+    min_count: Optional[int] = None
+    min_amount: Optional[Decimal] = Field(default=None, sa_column=sa.Column(sa.Numeric(18, 4), nullable=True))
+    amount_unit: Optional[str] = None
+    start: Optional[dt.date] = None
+    until: Optional[dt.date] = None
+    label: str = ""
+    archived_at: Optional[dt.datetime] = None
+
+
+class StageRow(SQLModel, table=True):
+    __tablename__ = "stage"
+    __table_args__ = (sa.UniqueConstraint("plan_id", "code", name="uq_stage_plan_id_code"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plan.id", index=True)
+    code: str = Field(max_length=100)
+    position: int = 0
+    kind: str = "stage"
+    title: str = ""
+    text: str = ""
+    deadline_text: str = ""
+    milestones: list = _json()  # [{"due": "2015-12-31", "start": null}]
+    units: list = _json()
+    archived_at: Optional[dt.datetime] = None
+
+
+class EventRow(SQLModel, table=True):
+    """Append-only history: imports, task changes and, later, progress, notices and escalations."""
+
+    __tablename__ = "event"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    at: dt.datetime = Field(index=True)
+    kind: str = Field(max_length=60)
+    plan_id: Optional[int] = Field(default=None, foreign_key="plan.id", index=True)
+    task_id: Optional[int] = Field(default=None, foreign_key="task.id", index=True)
+    actor: str = ""
+    data: dict = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))

@@ -1,0 +1,381 @@
+"""The ``duban`` command line: typer + rich, heavy imports deferred so ``duban --help`` stays fast.
+
+Every command reads ``DUBAN_DATABASE_URL``; every command that lists things takes ``--json`` and then
+prints stable keys only (documented in README.md). Errors a user can cause print one clear message
+(file, line/row, field, offending text) and exit with status 1 (validation) or 2 (anything else),
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+import typer
+
+if TYPE_CHECKING:  # pragma: no cover
+    from config.settings import Settings
+
+app = typer.Typer(
+    name="duban",
+    help="督辦 duban — turns a plan's responsibility matrix into supervision: reminders, chases, escalation, circulation reports.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+matrix_app = typer.Typer(help="Validate, import, show and export responsibility matrices.", no_args_is_help=True)
+app.add_typer(matrix_app, name="matrix")
+
+AsOf = typer.Option(None, "--as-of", help="Act as if today were this date (YYYY-MM-DD), to replay a plan.")
+Json = typer.Option(False, "--json", help="Print JSON with stable keys instead of a table.")
+
+
+class _State:
+    settings: "Settings | None" = None
+
+
+def settings() -> "Settings":
+    if _State.settings is None:
+        from config.settings import Settings
+
+        _State.settings = Settings()
+    return _State.settings
+
+
+def engine():
+    from store.db import open_database
+
+    return open_database(settings().database_url)
+
+
+def now_for(as_of: Optional[dt.datetime]) -> dt.datetime:
+    """``--as-of D`` means the start of that local day; otherwise the real clock, in the office's zone."""
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(settings().timezone)
+    if as_of is None:
+        return dt.datetime.now(tz)
+    return as_of.replace(tzinfo=tz) if as_of.tzinfo is None else as_of
+
+
+def console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+# --------------------------------------------------------------------------------------------
+
+
+@app.command()
+def init(
+    directory: Path = typer.Argument(Path("."), help="Where to set up duban (the current folder by default)."),
+    examples: bool = typer.Option(True, help="Copy the example plans into the config folder."),
+) -> None:
+    """Create the database (schema at the newest revision) and a config folder with example plans."""
+    import shutil
+
+    from config.settings import EXAMPLE_PLANS
+    from store.db import current_revision, upgrade, make_engine
+
+    s = settings()
+    config_dir = s.config_dir if s.config_dir.is_absolute() else directory / s.config_dir
+    (config_dir / "plans").mkdir(parents=True, exist_ok=True)
+    if examples:
+        for f in sorted(EXAMPLE_PLANS.glob("*.yaml")):
+            target = config_dir / "plans" / f.name
+            if not target.exists():
+                shutil.copy(f, target)
+    url = s.database_url
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and directory != Path("."):
+        url = f"sqlite:///{directory / url.removeprefix('sqlite:///')}"
+    eng = make_engine(url)
+    before = current_revision(eng)
+    upgrade(eng)
+    out = console()
+    state = "created" if before is None else ("already current" if before == current_revision(eng) else f"upgraded from {before}")
+    out.print(f"database  {_safe_url(url)}  ({state})")
+    out.print(f"config    {config_dir}/  (plans: {len(list((config_dir / 'plans').glob('*.yaml')))} files)")
+    out.print("next      duban matrix import " + str(config_dir / "plans" / "district-2015.yaml"))
+
+
+def _safe_url(url: str) -> str:
+    from store.db import _safe
+
+    return _safe(url)
+
+
+# --------------------------------------------------------------------------------------------
+# matrix
+
+
+def _options(directory, allow_new_units, plan, base_year, sheet):
+    from workflows.matrix_service import PlanOptions
+
+    return PlanOptions(directory=directory, allow_new_units=allow_new_units, plan_code=plan, base_year=base_year, sheet=sheet)
+
+
+DirectoryOpt = typer.Option(None, "--directory", "-d", help="Unit directory (YAML or CSV); default: the one the plan names.")
+AllowNew = typer.Option(False, "--allow-new-units", help="Add units missing from the directory instead of refusing them.")
+PlanOpt = typer.Option(None, "--plan", "-p", help="Plan code (default: the plan file's own, or its file name).")
+BaseYear = typer.Option(None, "--base-year", help="Year for deadlines written without one (sheets only need it if no deadline names a year).")
+SheetOpt = typer.Option(None, "--sheet", help="Worksheet of an .xlsx file (default: the first).")
+
+
+def _print_problems(err, as_json: bool) -> None:
+    if as_json:
+        emit_json({"ok": False, "problems": [p.as_dict() for p in err.problems]})
+        return
+    from rich.table import Table
+
+    out = console(stderr=True)
+    out.print(f"[bold red]{len(err.problems)} problem{'s' if len(err.problems) != 1 else ''}[/] — nothing was changed")
+    table = Table(show_lines=False, header_style="bold")
+    for col in ("where", "field", "text", "problem", "hint"):
+        table.add_column(col, overflow="fold")
+    for p in err.problems:
+        where = p.file + (f":{p.line}" if p.row_kind == "line" and p.line else (f" row {p.line}" if p.line else ""))
+        table.add_row(where, p.field, p.text, p.message, p.hint)
+    out.print(table)
+
+
+@matrix_app.command("validate")
+def matrix_validate(
+    file: Path = typer.Argument(..., help="Plan file: .yaml, .csv or .xlsx"),
+    directory: Optional[Path] = DirectoryOpt,
+    allow_new_units: bool = AllowNew,
+    plan: Optional[str] = PlanOpt,
+    base_year: Optional[int] = BaseYear,
+    sheet: Optional[str] = SheetOpt,
+    offline: bool = typer.Option(False, "--offline", help="Do not consult the database for known units."),
+    as_json: bool = Json,
+) -> None:
+    """Check a plan file and report every problem at once (exit 1 if any). Changes nothing."""
+    from matrix.errors import ValidationFailed
+    from workflows.matrix_service import validate_file
+
+    try:
+        loaded = validate_file(file, _options(directory, allow_new_units, plan, base_year, sheet),
+                               engine=None if offline else engine())
+    except ValidationFailed as err:
+        _print_problems(err, as_json)
+        raise typer.Exit(1)
+    p = loaded.plan
+    n_m = sum(len(t.milestones) for t in p.tasks)
+    n_r = sum(len(t.recurrences) for t in p.tasks)
+    if as_json:
+        emit_json({"ok": True, "plan": p.code, "tasks": len(p.tasks), "milestones": n_m, "recurrences": n_r,
+                   "stages": len(p.stages), "new_units": [u.name for u in loaded.new_units], "warnings": loaded.warnings})
+        return
+    out = console()
+    for w in loaded.warnings:
+        out.print(f"[yellow]warning[/] {w}")
+    out.print(f"[green]ok[/] {file}: plan {p.code} 「{p.title}」 — {len(p.tasks)} tasks, {n_m} milestones, "
+              f"{n_r} recurrences, {len(p.stages)} stages")
+    if loaded.new_units:
+        out.print("new units (will be added): " + "、".join(u.name for u in loaded.new_units))
+
+
+@matrix_app.command("import")
+def matrix_import(
+    file: Path = typer.Argument(..., help="Plan file: .yaml, .csv or .xlsx"),
+    directory: Optional[Path] = DirectoryOpt,
+    allow_new_units: bool = AllowNew,
+    plan: Optional[str] = PlanOpt,
+    base_year: Optional[int] = BaseYear,
+    sheet: Optional[str] = SheetOpt,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would change, change nothing."),
+    as_of: Optional[dt.datetime] = AsOf,
+    as_json: bool = Json,
+) -> None:
+    """Validate and import a plan in one transaction; re-importing updates it in place and prints the diff."""
+    from matrix.errors import ValidationFailed
+    from workflows.matrix_service import import_file
+
+    try:
+        loaded, result = import_file(engine(), file, _options(directory, allow_new_units, plan, base_year, sheet),
+                                     now=now_for(as_of), actor="cli", dry_run=dry_run)
+    except ValidationFailed as err:
+        _print_problems(err, as_json)
+        raise typer.Exit(1)
+    if as_json:
+        emit_json({"ok": True, "dry_run": dry_run, **result.as_dict()})
+        return
+    out = console()
+    for w in loaded.warnings:
+        out.print(f"[yellow]warning[/] {w}")
+    verb = "would import" if dry_run else "imported"
+    what = "new plan" if result.created_plan else "update of plan"
+    out.print(f"{verb} {what} [bold]{result.plan_code}[/] 「{loaded.plan.title}」 from {file}")
+    if result.units_added:
+        out.print(f"  units added: {len(result.units_added)}" + ("" if len(result.units_added) > 12 else " (" + "、".join(result.units_added) + ")"))
+    if result.units_updated:
+        out.print(f"  units updated: {'、'.join(result.units_updated)}")
+    if result.created_plan:
+        out.print(f"  [green]+{len(result.added)}[/] tasks")
+        return
+    for code in result.added:
+        out.print(f"  [green]+ {code}[/]  {loaded.plan.task(code).title}")
+    for code in result.restored:
+        out.print(f"  [cyan]↺ {code}[/]  restored from the archive")
+    for code, changes in result.changed.items():
+        out.print(f"  [yellow]~ {code}[/]")
+        for c in changes:
+            out.print(f"      {c.field}: {_short(c.old)} → {_short(c.new)}")
+    for code in result.archived:
+        out.print(f"  [red]- {code}[/]  archived (progress and history kept)")
+    if result.is_noop:
+        out.print("  no changes")
+    else:
+        out.print(f"  {len(result.added)} added, {len(result.changed)} changed, {len(result.archived)} archived, "
+                  f"{len(result.restored)} restored, {result.unchanged} unchanged")
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = "、".join(map(str, value)) if isinstance(value, list) else str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@matrix_app.command("show")
+def matrix_show(
+    plan: Optional[str] = typer.Option(None, "--plan", "-p", help="Only this plan."),
+    unit: Optional[str] = typer.Option(None, "--unit", "-u", help="Tasks this unit leads or supports (either script, aliases too)."),
+    official: Optional[str] = typer.Option(None, "--official", "-o", help="Tasks this official leads."),
+    due_before: Optional[dt.datetime] = typer.Option(None, "--due-before", help="Tasks with a milestone due on or before this date."),
+    as_json: bool = Json,
+) -> None:
+    """Show the stored matrix as a table, filtered."""
+    from workflows.matrix_service import show
+
+    rows = show(engine(), plan=plan, unit=unit, official=official, due_before=due_before.date() if due_before else None)
+    if as_json:
+        emit_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{len(rows)} tasks", header_style="bold", show_lines=True)
+    for col, kw in (("plan", {}), ("code", {"no_wrap": True}), ("task", {}), ("lead officials", {}), ("lead unit", {}),
+                    ("supporting units", {"max_width": 40}), ("milestones", {"no_wrap": True})):
+        table.add_column(col, overflow="fold", **kw)
+    for r in rows:
+        ms = "\n".join(m["due"] + (f"  {m['quantity']}{m['measure'] or ''}" if m["quantity"] is not None else "") for m in r["milestones"])
+        if r["recurrence"]:
+            ms = "\n".join(filter(None, [ms, *(f"{x['freq']}" + (f" ≥{x['min_count']}次" if x["min_count"] else "")
+                                                + (f" ≥{x['min_amount']}{x['amount_unit'] or ''}" if x["min_amount"] else "")
+                                                for x in r["recurrence"])]))
+        table.add_row(r["plan"], r["code"], r["title"], "、".join(o["name"] for o in r["lead_officials"]), r["lead_unit"],
+                      "、".join(r["supporting_units"]), ms)
+    console().print(table)
+
+
+@matrix_app.command("export")
+def matrix_export(
+    plan: Optional[str] = typer.Option(None, "--plan", "-p", help="Plan code (default: the only plan)."),
+    fmt: str = typer.Option("yaml", "--format", "-f", help="yaml | xlsx | json"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write to this file (default: stdout; required for xlsx)."),
+) -> None:
+    """Export a stored plan as canonical YAML, the office's XLSX sheet, or JSON."""
+    from workflows.matrix_service import export_plan
+
+    if fmt not in ("yaml", "xlsx", "json"):
+        raise typer.BadParameter(f"unknown format {fmt!r}; use yaml, xlsx or json", param_hint="--format")
+    data = export_plan(engine(), plan=plan, fmt=fmt)
+    if out is None:
+        if fmt == "xlsx":
+            raise typer.BadParameter("an .xlsx export needs --out FILE", param_hint="--out")
+        sys.stdout.write(data.decode())
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(data)
+    console(stderr=True).print(f"wrote {out} ({len(data):,} bytes)")
+
+
+@app.command("plans")
+def plans(as_json: bool = Json) -> None:
+    """List the plans in the database."""
+    from store import repository as repo
+    from store.db import transaction
+
+    with transaction(engine()) as session:
+        rows = repo.list_plans(session)
+    if as_json:
+        emit_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table(header_style="bold")
+    for col in ("code", "title", "base_year", "start", "end", "tasks"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["code"], r["title"], str(r["base_year"]), r["start"] or "", r["end"] or "", str(r["tasks"]))
+    console().print(table)
+
+
+@app.command("units")
+def units(as_json: bool = Json) -> None:
+    """List the unit directory as stored: names, aliases, kind, head, emails, groups."""
+    from store import repository as repo
+    from store.db import transaction
+
+    with transaction(engine()) as session:
+        rows = [{"name": u.name, "aliases": list(u.aliases), "kind": u.kind, "is_office": u.is_office,
+                 "head": {"name": u.head_name, "title": u.head_title, "email": u.head_email},
+                 "emails": list(u.emails), "member_of": list(u.member_of)} for u in repo.list_units(session)]
+    if as_json:
+        emit_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table(header_style="bold")
+    for col in ("unit", "aliases", "kind", "head", "emails", "member of"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        head = " ".join(filter(None, (r["head"]["title"], r["head"]["name"], r["head"]["email"])))
+        table.add_row(r["name"], "、".join(r["aliases"]), r["kind"] + (" (office)" if r["is_office"] else ""), head,
+                      ", ".join(r["emails"]), "、".join(r["member_of"]))
+    console().print(table)
+
+
+@app.command("history")
+def history(
+    task: str = typer.Argument(..., help="Task code, e.g. 3.2.1"),
+    plan: Optional[str] = typer.Option(None, "--plan", "-p"),
+    as_json: bool = Json,
+) -> None:
+    """The append-only history of one task."""
+    from store import repository as repo
+    from store.db import transaction
+
+    with transaction(engine()) as session:
+        events = [{"at": e.at.isoformat(), "kind": e.kind, "actor": e.actor, "data": e.data}
+                  for e in repo.history(session, plan, task)]
+    if as_json:
+        emit_json(events)
+        return
+    out = console()
+    for e in events:
+        out.print(f"{e['at']}  [bold]{e['kind']}[/]  {e['actor']}  {json.dumps(e['data'], ensure_ascii=False) if e['data'] else ''}")
+
+
+def main() -> None:
+    """Entry point: run the app, turning duban's own errors into one clear line and exit status 2."""
+    try:
+        app()
+    except Exception as err:  # noqa: BLE001 - only DubanError is handled; the rest re-raises
+        from matrix.errors import DubanError
+
+        if not isinstance(err, DubanError):
+            raise
+        sys.stderr.write(f"duban: error: {err}\n")
+        sys.exit(2)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

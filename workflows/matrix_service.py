@@ -1,0 +1,207 @@
+"""Use cases of the matrix: validate a plan file, import it, show and export what is stored.
+
+Plain functions over an engine; the CLI and (later) flows call them. ``now`` is always a parameter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from matrix.directory import UnitDirectory, load_directory
+from matrix.loaders import LoadedPlan, load_plan
+from matrix.model import Milestone, Plan, Recurrence, Task
+from store import repository as repo
+from store.db import transaction
+
+
+@dataclass(slots=True)
+class PlanOptions:
+    """How to read a plan file: what the file itself may not say."""
+
+    directory: Path | None = None
+    allow_new_units: bool = False
+    plan_code: str | None = None
+    base_year: int | None = None
+    title: str | None = None
+    start: dt.date | None = None
+    sheet: str | None = None
+
+
+def _directory(options: PlanOptions) -> UnitDirectory | None:
+    return load_directory(options.directory) if options.directory else None
+
+
+def validate_file(path: Path, options: PlanOptions, *, engine: Engine | None = None) -> LoadedPlan:
+    """Read and validate; units already in the database (when an engine is given) count as known."""
+    known = None
+    if engine is not None:
+        with transaction(engine) as session:
+            known = repo.load_directory_from_store(session)
+    return load_plan(
+        path, directory=_directory(options), known_units=known, allow_new_units=options.allow_new_units,
+        plan_code=options.plan_code, base_year=options.base_year, title=options.title, start=options.start,
+        sheet=options.sheet,
+    )
+
+
+def import_file(engine: Engine, path: Path, options: PlanOptions, *, now: dt.datetime, actor: str = "",
+                dry_run: bool = False) -> tuple[LoadedPlan, repo.ImportResult]:
+    """Validate, then import in one transaction: on any error nothing changes.
+
+    With ``dry_run`` the diff is computed inside the transaction and then rolled back.
+    """
+    loaded = validate_file(path, options, engine=engine)
+    with transaction(engine) as session:
+        result = repo.import_plan(session, loaded.plan, loaded.directory, now=now, new_units=loaded.new_units, actor=actor)
+        if dry_run:
+            session.rollback()
+    return loaded, result
+
+
+def show(engine: Engine, *, plan: str | None = None, unit: str | None = None, official: str | None = None,
+         due_before: dt.date | None = None) -> list[dict[str, Any]]:
+    """Tasks matching the filters as rows with stable keys (the ``--json`` form of ``matrix show``)."""
+    with transaction(engine) as session:
+        ids = repo.query_task_ids(session, plan_code=plan, unit=unit, official=official, due_before=due_before)
+        by_plan: dict[int, list[int]] = {}
+        for plan_id, task_id in ids:
+            by_plan.setdefault(plan_id, []).append(task_id)
+        codes = {p.id: p.code for p in session.execute(repo.sa.select(repo.PlanRow)).scalars()}
+        rows: list[dict[str, Any]] = []
+        for plan_id, task_ids in by_plan.items():
+            for task in repo.read_tasks(session, plan_id, task_ids=task_ids):
+                rows.append({"plan": codes[plan_id], **task_json(task)})
+    return rows
+
+
+def export_plan(engine: Engine, *, plan: str | None, fmt: str) -> bytes:
+    with transaction(engine) as session:
+        stored = repo.read_plan(session, plan)
+    if fmt == "json":
+        return (json.dumps(plan_json(stored), ensure_ascii=False, indent=2) + "\n").encode()
+    if fmt == "yaml":
+        return plan_yaml(stored).encode()
+    if fmt == "xlsx":
+        return plan_xlsx(stored)
+    raise ValueError(f"unknown export format {fmt!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# Serialisations (stable keys; documented in README)
+
+
+def _quantity(q) -> int | float | None:
+    if q is None:
+        return None
+    return int(q) if q == q.to_integral() else float(q)
+
+
+def milestone_json(m: Milestone) -> dict[str, Any]:
+    return {"due": m.due.isoformat(), "start": m.start.isoformat() if m.start else None,
+            "quantity": _quantity(m.quantity), "measure": m.measure}
+
+
+def recurrence_json(r: Recurrence) -> dict[str, Any]:
+    return {"freq": r.freq, "rule": r.rule, "anchor": r.anchor, "min_count": r.min_count,
+            "min_amount": _quantity(r.min_amount), "amount_unit": r.amount_unit,
+            "start": r.start.isoformat() if r.start else None, "until": r.until.isoformat() if r.until else None}
+
+
+def task_json(t: Task) -> dict[str, Any]:
+    return {
+        "code": t.code,
+        "title": t.title,
+        "section": list(t.section),
+        "target": t.target,
+        "lead_officials": [{"name": o.name, "title": o.title} for o in t.lead_officials],
+        "lead_unit": t.lead_unit,
+        "supporting_units": list(t.supporting_units),
+        "deadline": t.deadline_text,
+        "milestones": [milestone_json(m) for m in t.milestones],
+        "recurrence": [recurrence_json(r) for r in t.recurrences],
+        "veto": t.veto,
+    }
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    return {
+        "plan": {"code": plan.code, "title": plan.title, "issuer": plan.issuer, "base_year": plan.base_year,
+                 "start": plan.start.isoformat() if plan.start else None,
+                 "end": plan.end.isoformat() if plan.end else None, "timezone": plan.timezone, "source": plan.source},
+        "tasks": [task_json(t) for t in plan.tasks],
+        "stages": [{"code": s.code, "kind": s.kind, "title": s.title, "deadline": s.deadline_text,
+                    "milestones": [milestone_json(m) for m in s.milestones], "units": list(s.units), "text": s.text}
+                   for s in plan.stages],
+    }
+
+
+def plan_yaml(plan: Plan) -> str:
+    """The canonical YAML of a stored plan; importing it again changes nothing."""
+    import yaml
+
+    header = {k: v for k, v in {
+        "code": plan.code, "title": plan.title, "issuer": plan.issuer, "base_year": plan.base_year,
+        "start": plan.start, "end": plan.end, "timezone": plan.timezone, "source": plan.source,
+    }.items() if v not in (None, "")}
+    doc: dict[str, Any] = {"plan": header}
+    if plan.officials:
+        doc["officials"] = [{k: v for k, v in (("name", o.name), ("title", o.title), ("email", o.email)) if v}
+                            for o in plan.officials]
+    doc["tasks"] = []
+    for t in plan.tasks:
+        item: dict[str, Any] = {"code": t.code}
+        if t.section:
+            item["section"] = list(t.section)
+        item["title"] = t.title
+        if t.target:
+            item["target"] = t.target
+        if t.lead_officials:
+            item["lead_officials"] = [str(o) for o in t.lead_officials]
+        item["lead_unit"] = t.lead_unit
+        if t.supporting_units:
+            item["supporting_units"] = list(t.supporting_units)
+        item["deadline"] = t.deadline_text
+        if t.veto:
+            item["veto"] = True
+        doc["tasks"].append(item)
+    if plan.stages:
+        doc["stages"] = [{k: v for k, v in (("code", s.code), ("kind", s.kind), ("title", s.title),
+                                              ("deadline", s.deadline_text), ("text", s.text), ("units", list(s.units)))
+                          if v not in (None, "", [])} for s in plan.stages]
+    return "# exported by duban from the database\n" + yaml.safe_dump(doc, allow_unicode=True, sort_keys=False, width=120)
+
+
+XLSX_HEADERS = ("序號", "任務", "目標要求", "牽頭領導", "牽頭單位", "配合單位", "時間要求", "所屬部分", "一票否決")
+
+
+def plan_xlsx(plan: Plan) -> bytes:
+    """The sheet offices circulate: a title row, the header, one row per task."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "責任分解"
+    ws.append([plan.title])
+    ws["A1"].font = Font(bold=True, size=14)
+    ws.append(list(XLSX_HEADERS))
+    for cell in ws[2]:
+        cell.font = Font(bold=True)
+    for t in plan.tasks:
+        ws.append([t.code, t.title, t.target, "、".join(str(o) for o in t.lead_officials), t.lead_unit,
+                   "、".join(t.supporting_units), t.deadline_text, " / ".join(t.section), "是" if t.veto else ""])
+    for col, width in zip("ABCDEFGHI", (8, 18, 50, 30, 16, 40, 30, 30, 8)):
+        ws.column_dimensions[col].width = width
+    for row in ws.iter_rows(min_row=3):
+        for cell in row:
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
