@@ -207,8 +207,8 @@ def load_directory(path: str | Path) -> UnitDirectory:
         unit = unit_from_record(rec, path=src.path, kind=src.kind, problems=problems)
         if unit is None:
             continue
-        for spelling in (unit.name, *unit.aliases):
-            key = unit_key(spelling)
+        # One unit may list the same name in both scripts; two units may not share a spelling.
+        for key, spelling in {unit_key(s): s for s in (unit.aliases[::-1] + (unit.name,))}.items():
             if key in seen:
                 problems.append(Problem(src.path, rec.line, "name" if spelling == unit.name else "aliases", spelling,
                                         f"spelled the same as a unit at {src.kind} {seen[key]}",

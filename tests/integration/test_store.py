@@ -1,0 +1,192 @@
+"""Importing plans into the store, on SQLite and PostgreSQL: all or nothing, diffs, archive, export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from matrix.errors import ValidationFailed
+from store import repository as repo
+from store.db import HEAD_REVISION, current_revision, open_database, transaction
+from store.tables import EventRow, MilestoneRow, TaskRow, UnitRow
+from tests.conftest import PLANS, at
+from workflows.matrix_service import PlanOptions, export_plan, import_file, show
+
+DISTRICT = PLANS / "district-2015.yaml"
+
+
+def counts(engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar() for t in
+                ("plan", "unit", "official", "task", "task_unit", "task_official", "milestone", "recurrence", "stage", "event")}
+
+
+def test_schema_is_created_by_alembic(engine) -> None:
+    assert current_revision(engine) == HEAD_REVISION
+
+
+def test_import_the_district_plan(engine) -> None:
+    loaded, result = import_file(engine, DISTRICT, PlanOptions(), now=at(2015, 7, 1))
+    assert result.created_plan and len(result.added) == 23
+    c = counts(engine)
+    assert c["plan"] == 1 and c["task"] == 23
+    assert c["milestone"] == sum(len(t.milestones) for t in loaded.plan.tasks)
+    with transaction(engine) as s:
+        plan = repo.read_plan(s, "district-2015")
+    assert [t.code for t in plan.tasks] == [t.code for t in loaded.plan.tasks]
+    assert repo.comparable(plan.task("3.2.1")) == repo.comparable(loaded.plan.task("3.2.1"))
+    assert plan.task("3.6").lead_officials[1].title == "區委副書記、區長"
+
+
+def test_reimport_unchanged_is_a_noop(engine) -> None:
+    import_file(engine, DISTRICT, PlanOptions(), now=at(2015, 7, 1))
+    before = counts(engine)
+    _, result = import_file(engine, DISTRICT, PlanOptions(), now=at(2015, 7, 2))
+    assert result.is_noop and result.unchanged == 23
+    after = counts(engine)
+    assert after["event"] == before["event"] + 1  # only the plan.imported record
+    assert {k: v for k, v in after.items() if k != "event"} == {k: v for k, v in before.items() if k != "event"}
+
+
+def edited_copy(tmp_path: Path, plans_dir: Path) -> Path:
+    """The district plan with one task changed, one removed and one added."""
+    doc = yaml.safe_load(DISTRICT.read_text(encoding="utf-8"))
+    tasks = doc["tasks"]
+    t = next(t for t in tasks if t["code"] == "3.2.1")
+    t["deadline"] = "2015年底完成30個村、2016年底完成35個村"
+    t["supporting_units"] = t["supporting_units"][:2]
+    doc["tasks"] = [x for x in tasks if x["code"] != "3.3"]
+    doc["tasks"].append({"code": "3.7", "title": "新增任務", "lead_unit": "區扶貧辦", "deadline": "2016年6月底"})
+    out = plans_dir / "district-2015.yaml"
+    out.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return out
+
+
+def test_reimport_changed_plan_updates_in_place_and_keeps_history(engine, tmp_path: Path, plans_dir: Path) -> None:
+    import_file(engine, DISTRICT, PlanOptions(), now=at(2015, 7, 1))
+    with transaction(engine) as s:
+        ids_before = dict(s.execute(sa.select(MilestoneRow.seq, MilestoneRow.id).join(TaskRow).where(TaskRow.code == "3.2.1")).all())
+    _, result = import_file(engine, edited_copy(tmp_path, plans_dir), PlanOptions(), now=at(2015, 8, 1))
+    assert result.added == ["3.7"]
+    assert result.archived == ["3.3"]
+    assert set(result.changed) == {"3.2.1"}
+    assert {c.field for c in result.changed["3.2.1"]} == {"supporting_units", "deadline_text", "milestones"}
+    with transaction(engine) as s:
+        ids_after = dict(s.execute(sa.select(MilestoneRow.seq, MilestoneRow.id).join(TaskRow).where(TaskRow.code == "3.2.1")).all())
+        plan = repo.read_plan(s, "district-2015")
+        assert ids_after == ids_before  # milestones keep their identity (and so their progress)
+        assert [int(m.quantity) for m in plan.task("3.2.1").milestones] == [30, 35]
+        assert "3.3" not in {t.code for t in plan.tasks}
+        kinds = [e.kind for e in repo.history(s, None, "3.3")]
+        assert kinds == ["task.added", "task.archived"]
+    # Putting the task back restores the archived row rather than making a new one.
+    _, again = import_file(engine, DISTRICT, PlanOptions(), now=at(2015, 9, 1))
+    assert again.restored == ["3.3"] and again.archived == ["3.7"]
+    with transaction(engine) as s:
+        assert s.execute(sa.select(sa.func.count()).select_from(TaskRow).where(TaskRow.code == "3.3")).scalar() == 1
+        assert [e.kind for e in repo.history(s, None, "3.3")] == ["task.added", "task.archived", "task.restored"]
+
+
+def test_a_bad_plan_changes_nothing(engine, tmp_path: Path, plans_dir: Path) -> None:
+    import_file(engine, DISTRICT, PlanOptions(), now=at(2015, 7, 1))
+    before = counts(engine)
+    doc = yaml.safe_load(DISTRICT.read_text(encoding="utf-8"))
+    doc["tasks"][0]["title"] = "改了標題"          # a valid change…
+    doc["tasks"][5]["deadline"] = "2015年13月底"    # …and an invalid one: nothing at all may land
+    bad = plans_dir / "district-2015.yaml"
+    bad.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    with pytest.raises(ValidationFailed):
+        import_file(engine, bad, PlanOptions(), now=at(2015, 8, 1))
+    assert counts(engine) == before
+    with transaction(engine) as s:
+        assert repo.read_plan(s, "district-2015").tasks[0].title != "改了標題"
+
+
+def test_a_failure_inside_the_transaction_rolls_everything_back(engine, monkeypatch) -> None:
+    """A crash after tasks were written but before the import finished leaves the database as it was."""
+    before = counts(engine)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(repo, "_write_stages", crash)
+    with pytest.raises(RuntimeError, match="power cut"):
+        import_file(engine, DISTRICT, PlanOptions(), now=at(2015, 7, 1))
+    assert counts(engine) == before
+
+
+def test_several_plans_live_side_by_side(engine) -> None:
+    for name in ("district-2015", "village-2018", "township-spiritual", "branch-2011"):
+        import_file(engine, PLANS / f"{name}.yaml", PlanOptions(), now=at(2015, 7, 1))
+    with transaction(engine) as s:
+        codes = [p["code"] for p in repo.list_plans(s)]
+    assert codes == sorted(["district-2015", "village-2018", "township-spiritual", "branch-2011"])
+    rows = show(engine, plan="district-2015")
+    assert len(rows) == 23 and {r["plan"] for r in rows} == {"district-2015"}
+
+
+def test_show_filters_by_unit_official_and_due_date(engine) -> None:
+    import datetime as dt
+
+    import_file(engine, DISTRICT, PlanOptions(), now=at(2015, 7, 1))
+    water = show(engine, unit="区水务局")  # simplified spelling of 區水務局
+    # leads 3.2.2; 3.3, 3.5 and 3.6 reach it as one of 區級各部門 / 區級各單位
+    assert [r["code"] for r in water] == ["3.2.2", "3.3", "3.5", "3.6"]
+    fupin = {r["code"] for r in show(engine, unit="區扶貧辦")}
+    assert "3.1" in fupin and "3.2.1" in fupin  # lead of 3.1, supporting in 3.2.1
+    lin = {r["code"] for r in show(engine, official="林光")}
+    assert lin == {"3.1", "3.2.2", "3.2.6", "3.4.3", "3.4.6"}
+    early = {r["code"] for r in show(engine, due_before=dt.date(2015, 7, 31))}
+    assert early == {"3.1", "3.5"}
+
+
+def test_show_through_group_membership(engine) -> None:
+    import_file(engine, DISTRICT, PlanOptions(), now=at(2015, 7, 1))
+    # 區審計局 supports nothing by name in 3.6, but it is one of 區級各單位, which supports 3.6.
+    codes = {r["code"] for r in show(engine, unit="區審計局")}
+    assert {"3.3", "3.6"} <= codes
+
+
+def test_export_json_has_the_documented_keys(engine) -> None:
+    import_file(engine, DISTRICT, PlanOptions(), now=at(2015, 7, 1))
+    data = json.loads(export_plan(engine, plan="district-2015", fmt="json"))
+    t = next(t for t in data["tasks"] if t["code"] == "3.2.1")
+    assert set(t) >= {"code", "title", "lead_officials", "lead_unit", "supporting_units", "milestones", "recurrence"}
+    assert t["lead_officials"] == [{"name": "劉儀", "title": "區人民政府副區長"}]
+    assert t["milestones"] == [
+        {"due": "2015-12-31", "start": None, "quantity": 25, "measure": "村"},
+        {"due": "2016-12-31", "start": None, "quantity": 40, "measure": "村"},
+    ]
+    assert len(data["stages"]) == 9
+
+
+@pytest.mark.parametrize("fmt, suffix", [("yaml", ".yaml"), ("xlsx", ".xlsx")])
+def test_export_round_trips(engine, tmp_path: Path, fmt: str, suffix: str) -> None:
+    import_file(engine, DISTRICT, PlanOptions(), now=at(2015, 7, 1))
+    out = tmp_path / f"export{suffix}"
+    out.write_bytes(export_plan(engine, plan="district-2015", fmt=fmt))
+    options = PlanOptions(plan_code="district-2015", base_year=2015) if fmt == "xlsx" else PlanOptions()
+    before = counts(engine)
+    _, result = import_file(engine, out, options, now=at(2015, 7, 2))
+    assert result.changed == {} and result.added == [] and result.archived == []
+    assert counts(engine)["task"] == before["task"]
+
+
+def test_import_events_and_units(engine) -> None:
+    import_file(engine, DISTRICT, PlanOptions(), now=at(2015, 7, 1))
+    with transaction(engine) as s:
+        kinds = [k for (k,) in s.execute(sa.select(EventRow.kind))]
+        assert kinds.count("task.added") == 23 and kinds.count("plan.imported") == 1
+        office = s.execute(sa.select(UnitRow).where(UnitRow.is_office)).scalar_one()
+        assert office.name == "區扶貧開發領導小組辦公室"
+
+
+def test_open_database_reports_an_unreachable_postgres() -> None:
+    from matrix.errors import StoreError
+
+    with pytest.raises(StoreError, match="cannot open the database"):
+        open_database("postgresql+psycopg://nobody:secret@127.0.0.1:1/none?connect_timeout=2")

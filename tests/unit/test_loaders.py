@@ -1,0 +1,330 @@
+"""Loading and validating plan files: YAML, CSV, XLSX, unit directories; every problem reported at once."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from matrix.directory import load_directory, split_list
+from matrix.errors import SourceError, ValidationFailed
+from matrix.loaders import load_plan, parse_official
+
+DIRECTORY = """\
+office:
+  name: 區扶貧開發領導小組辦公室
+  emails: [office@example.org]
+units:
+  - name: 區扶貧辦
+    aliases: [扶貧辦]
+    emails: [fupin@example.org]
+    member_of: [區級各部門]
+  - name: 區交委
+    emails: [jiaowei@example.org]
+    member_of: [區級各部門]
+  - name: 區紀委(監察局)
+    emails: [jiwei@example.org]
+  - name: 各鄉鎮人民政府
+    kind: group
+    emails: [townships@example.org]
+  - name: 區級各部門
+    kind: group
+    emails: [bumen@example.org]
+"""
+
+PLAN = """\
+plan:
+  code: demo
+  title: 演示方案
+  base_year: 2015
+  start: 2015-07-01
+directory: units.yaml
+tasks:
+  - code: "1"
+    title: 扶貧對象精準
+    lead_officials: ["林光(區人民政府副區長)"]
+    lead_unit: 區扶貧辦
+    supporting_units: 各鄉鎮人民政府、區紀委（監察局）
+    deadline: 2015年7月初
+  - code: "2"
+    title: 交通建設
+    lead_officials: ["劉儀(區人民政府副區長)", "夏于峰(區委常委、區人民政府常務副區長)"]
+    lead_unit: 区交委
+    supporting_units: [扶贫办]
+    deadline: 2015年底完成25個村、2016年底完成40個村
+"""
+
+
+def write(tmp_path: Path, name: str, text: str, encoding: str = "utf-8") -> Path:
+    p = tmp_path / name
+    p.write_text(text, encoding=encoding)
+    return p
+
+
+@pytest.fixture
+def plan_file(tmp_path: Path) -> Path:
+    write(tmp_path, "units.yaml", DIRECTORY)
+    return write(tmp_path, "plan.yaml", PLAN)
+
+
+def test_yaml_plan_loads_with_units_resolved_across_scripts_and_aliases(plan_file: Path) -> None:
+    loaded = load_plan(plan_file)
+    plan = loaded.plan
+    assert plan.code == "demo" and plan.base_year == 2015
+    t1, t2 = plan.tasks
+    assert t1.lead_unit == "區扶貧辦"
+    assert t1.supporting_units == ("各鄉鎮人民政府", "區紀委(監察局)")  # full-width parentheses folded
+    assert t1.milestones[0].due == dt.date(2015, 7, 10)
+    assert t2.lead_unit == "區交委"  # written in simplified
+    assert t2.supporting_units == ("區扶貧辦",)  # an alias, in simplified
+    assert [(m.due, m.quantity, m.measure) for m in t2.milestones] == [
+        (dt.date(2015, 12, 31), Decimal(25), "村"), (dt.date(2016, 12, 31), Decimal(40), "村")]
+    assert [o.name for o in t2.lead_officials] == ["劉儀", "夏于峰"]
+    assert t2.lead_officials[1].title == "區委常委、區人民政府常務副區長"
+    assert t1.source.line == 8
+
+
+def test_every_problem_is_reported_at_once_with_line_field_and_text(tmp_path: Path) -> None:
+    write(tmp_path, "units.yaml", DIRECTORY)
+    bad = write(tmp_path, "plan.yaml", """\
+plan: {code: bad, title: 有問題的方案, base_year: 2015}
+directory: units.yaml
+tasks:
+  - code: "1"
+    title: 沒有牽頭單位
+    deadline: 2015年底
+  - code: "2"
+    title: 未知單位
+    lead_unit: 區不存在局
+    deadline: 2015年底
+  - code: "2"
+    title: 重複編號
+    lead_unit: 區交委
+    deadline: 2015年底
+  - code: "4"
+    title: 讀不懂的時間
+    lead_unit: 區交委
+    deadline: 盡快完成
+  - code: "5"
+    title: 不可能的日期
+    lead_unit: 區交委
+    deadline: 2015年13月
+  - code: "6"
+    title: 拼錯的欄位
+    lead_unit: 區交委
+    lead_units: 區扶貧辦
+    deadline: 2015年底
+""")
+    with pytest.raises(ValidationFailed) as info:
+        load_plan(bad)
+    problems = info.value.problems
+    got = {(p.line, p.field) for p in problems}
+    assert (4, "lead_unit") in got  # the record's line when the field is missing
+    assert (9, "lead_unit") in got
+    assert (11, "code") in got
+    assert (18, "deadline") in got
+    assert (22, "deadline") in got
+    assert (26, "lead_units") in got
+    assert len(problems) == 6
+    by_field = {p.field: p for p in problems}
+    assert by_field["lead_units"].message.startswith("unknown field")
+    unknown = next(p for p in problems if p.line == 9)
+    assert unknown.text == "區不存在局" and "--allow-new-units" in unknown.hint
+    dup = next(p for p in problems if p.field == "code")
+    assert "line 7" in dup.message
+    assert "盡快完成" in str(next(p for p in problems if p.line == 18))
+    assert "2015年13月" in str(next(p for p in problems if p.line == 22))
+    assert str(problems[0]).startswith(f"{bad}:4: lead_unit")
+
+
+def test_allow_new_units_adds_them_instead(tmp_path: Path) -> None:
+    write(tmp_path, "units.yaml", DIRECTORY)
+    p = write(tmp_path, "plan.yaml", PLAN.replace("lead_unit: 區扶貧辦", "lead_unit: 區新設局").replace(
+        "supporting_units: [扶贫办]", "supporting_units: [各街道, 区新设局]"))
+    loaded = load_plan(p, allow_new_units=True)
+    assert [u.name for u in loaded.new_units] == ["區新設局", "各街道"]
+    assert loaded.new_units[1].kind == "group"
+    assert loaded.plan.tasks[1].supporting_units == ("各街道", "區新設局")  # one unit across scripts
+
+
+def test_more_than_one_lead_unit_is_refused(tmp_path: Path) -> None:
+    write(tmp_path, "units.yaml", DIRECTORY)
+    p = write(tmp_path, "plan.yaml", PLAN.replace("lead_unit: 區扶貧辦", "lead_unit: 區扶貧辦、區交委"))
+    with pytest.raises(ValidationFailed) as info:
+        load_plan(p)
+    (problem,) = info.value.problems
+    assert problem.field == "lead_unit" and "more than one" in problem.message and problem.line == 11
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "empty"),
+    ("   \n\n", "empty"),
+    ("plan: [unclosed\n", "not valid YAML"),
+    ("- just\n- a list\n", "mapping"),
+    ("plan: {title: x, base_year: 2015}\n", "no 'tasks'"),
+    ("plan: {title: x, base_year: 2015}\ntasks: []\n", "no tasks"),
+    ("plan: {title: x, base_year: 2015}\ntask: []\n", "unknown top-level key 'task'"),
+])
+def test_unreadable_files_name_the_file_and_the_reason(tmp_path: Path, content: str, message: str) -> None:
+    p = write(tmp_path, "plan.yaml", content)
+    with pytest.raises(SourceError) as info:
+        load_plan(p)
+    assert str(p) in str(info.value) and message in str(info.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="no such file"):
+        load_plan(tmp_path / "nope.yaml")
+
+
+def test_gbk_files_are_read(tmp_path: Path) -> None:
+    write(tmp_path, "units.yaml", DIRECTORY, encoding="gbk")
+    p = write(tmp_path, "plan.yaml", PLAN, encoding="gbk")
+    assert len(load_plan(p).plan.tasks) == 2
+
+
+def test_undecodable_bytes_are_located(tmp_path: Path) -> None:
+    p = tmp_path / "plan.yaml"
+    p.write_bytes(PLAN.encode("utf-8")[:40] + b"\xff\xfe\xfa\x80" + b"tail")
+    with pytest.raises(SourceError) as info:
+        load_plan(p)
+    assert "offset 40" in str(info.value) and "UTF-8" in str(info.value)
+
+
+def test_base_year_governs_dates_without_a_year(tmp_path: Path) -> None:
+    write(tmp_path, "units.yaml", DIRECTORY)
+    p = write(tmp_path, "plan.yaml", PLAN.replace("base_year: 2015", "base_year: 2011").replace(
+        "deadline: 2015年7月初", "deadline: 7月20日前"))
+    assert load_plan(p).plan.tasks[0].milestones[0].due == dt.date(2011, 7, 20)
+
+
+@pytest.mark.parametrize("text, name, title", [
+    ("林光(區人民政府副區長)", "林光", "區人民政府副區長"),
+    ("林光（区人民政府副区长）", "林光", "区人民政府副区长"),
+    ("徐江(區委副書記\n區長)", "徐江", "區委副書記、區長"),
+    ("楊宏偉", "楊宏偉", ""),
+])
+def test_parse_official(text: str, name: str, title: str) -> None:
+    o = parse_official(text)
+    assert o is not None and (o.name, o.title) == (name, title)
+
+
+@pytest.mark.parametrize("text", ["林光(副區長", "(副區長)", "林光、劉儀"])
+def test_parse_official_refuses_malformed(text: str) -> None:
+    assert parse_official(text) is None
+
+
+def test_split_list_keeps_parenthesised_separators() -> None:
+    assert split_list("區紀委(監察局、審計)、區財政局；各鄉鎮人民政府。") == ["區紀委(監察局、審計)", "區財政局", "各鄉鎮人民政府"]
+
+
+# --------------------------------------------------------------------------------------------
+# Sheets
+
+CSV_SIMPLIFIED = """\
+全区扶贫攻坚任务分解表,,,,,,
+序号,任务,目标要求,牵头领导,牵头单位,配合单位,时间要求
+(一)扶贫对象精准,,,,,,
+1,锁定对象,锁定65个贫困村,林光(区人民政府副区长),区扶贫办,各乡镇人民政府,2015年7月初
+2,交通建设,道路硬化,"刘仪(区人民政府副区长)、夏于峰(区委常委、区人民政府常务副区长)",区交委,"区扶贫办、各乡镇人民政府",2015年底完成25个村、2016年底完成40个村
+"""
+
+
+def test_csv_with_simplified_headers_title_row_and_section_rows(tmp_path: Path) -> None:
+    write(tmp_path, "units.yaml", DIRECTORY)
+    p = write(tmp_path, "matrix.csv", CSV_SIMPLIFIED)
+    loaded = load_plan(p, directory=tmp_path / "units.yaml")
+    plan = loaded.plan
+    assert plan.title == "全区扶贫攻坚任务分解表"
+    assert plan.code == "matrix" and plan.base_year == 2015  # the earliest year a deadline names
+    t1, t2 = plan.tasks
+    assert t1.section == ("(一)扶贫对象精准",)
+    assert t1.lead_unit == "區扶貧辦" and t1.source.line == 4 and t1.source.kind == "row"
+    assert [o.name for o in t2.lead_officials] == ["刘仪", "夏于峰"]
+    assert t2.supporting_units == ("區扶貧辦", "各鄉鎮人民政府")
+    assert len(t2.milestones) == 2
+
+
+def test_csv_problems_name_the_row(tmp_path: Path) -> None:
+    write(tmp_path, "units.yaml", DIRECTORY)
+    p = write(tmp_path, "matrix.csv", "code,title,lead_unit,deadline\n1,a,區交委,2015年底\n2,b,,2015年底\n3,c,區交委,2015年2月30日\n")
+    with pytest.raises(ValidationFailed) as info:
+        load_plan(p, directory=tmp_path / "units.yaml")
+    assert [(p.line, p.field, p.row_kind) for p in info.value.problems] == [(3, "lead_unit", "row"), (4, "deadline", "row")]
+    assert "row 4" in str(info.value.problems[1]) and "2015年2月30日" in str(info.value.problems[1])
+
+
+def test_csv_without_header_is_refused(tmp_path: Path) -> None:
+    p = write(tmp_path, "matrix.csv", "a,b,c\n1,2,3\n")
+    with pytest.raises(SourceError, match="no header row"):
+        load_plan(p, base_year=2015)
+
+
+def test_xlsx_with_merged_cells_and_traditional_headers(tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    write(tmp_path, "units.yaml", DIRECTORY)
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["全區扶貧攻堅任務分解表"])
+    ws.append(["序號", "任務", "目標要求", "牽頭領導", "牽頭單位", "配合單位", "時間要求"])
+    ws.append(["3.2.1", "交通建設", "道路硬化", "劉儀(區人民政府副區長)", "區交委", "區扶貧辦", "2015年底完成25個村、2016年底完成40個村"])
+    ws.append(["3.2.2", "飲水安全", "飲水", None, "區扶貧辦", "各鄉鎮人民政府", "2016年底"])
+    ws.merge_cells("D3:D4")  # one official leads both rows, as offices lay it out
+    ws.append([3.0, "數字編號", "", "", "區交委", "", "7月"])
+    p = tmp_path / "matrix.xlsx"
+    wb.save(p)
+    plan = load_plan(p, directory=tmp_path / "units.yaml", plan_code="x").plan
+    assert [t.code for t in plan.tasks] == ["3.2.1", "3.2.2", "3"]
+    assert plan.tasks[1].lead_officials[0].name == "劉儀"
+    assert plan.tasks[2].milestones[0].due == dt.date(2015, 7, 31)
+
+
+def test_not_an_xlsx(tmp_path: Path) -> None:
+    p = write(tmp_path, "matrix.xlsx", "this is not a workbook")
+    with pytest.raises(SourceError, match="not a readable .xlsx"):
+        load_plan(p)
+
+
+# --------------------------------------------------------------------------------------------
+# Unit directory
+
+
+def test_directory_resolves_across_scripts_and_expands_groups(tmp_path: Path) -> None:
+    d = load_directory(write(tmp_path, "units.yaml", DIRECTORY))
+    assert d.resolve("区扶贫办").name == "區扶貧辦"
+    assert d.resolve("扶贫办").name == "區扶貧辦"
+    assert d.resolve("區紀委（監察局）").name == "區紀委(監察局)"
+    assert d.resolve("區不存在局") is None
+    assert [u.name for u in d.expand("區級各部門")] == ["區扶貧辦", "區交委"]
+    assert [u.name for u in d.expand("各乡镇人民政府")] == ["各鄉鎮人民政府"]  # no members: its own address
+    assert d.office is not None and d.office.emails == ("office@example.org",)
+
+
+def test_directory_csv(tmp_path: Path) -> None:
+    p = write(tmp_path, "units.csv", "單位,別名,類型,負責人,郵箱,所屬\n區扶貧辦,扶貧辦、扶贫办,department,張主任,fupin@example.org,區級各部門\n區級各部門,,group,,bumen@example.org,\n")
+    d = load_directory(p)
+    assert d.resolve("扶贫办").emails == ("fupin@example.org",)
+    assert d.resolve("區扶貧辦").head.name == "張主任"
+    assert [u.name for u in d.expand("区级各部门")] == ["區扶貧辦"]
+
+
+def test_directory_problems(tmp_path: Path) -> None:
+    p = write(tmp_path, "units.yaml", """\
+units:
+  - name: 區扶貧辦
+    emails: ["bad\\nBcc: x@evil.example"]
+  - name: 区扶贫办
+  - aliases: [無名]
+  - name: 區交委
+    colour: red
+""")
+    with pytest.raises(ValidationFailed) as info:
+        load_directory(p)
+    msgs = [(pr.line, pr.field, pr.message.split(",")[0]) for pr in info.value.problems]
+    assert (3, "emails", "not an email address") in msgs
+    assert (4, "name", "spelled the same as a unit at line 2") in msgs
+    assert (5, "name", "a unit needs a name") in msgs
+    assert (7, "colour", "unknown field of a unit") in msgs
