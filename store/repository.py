@@ -12,12 +12,11 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from matrix.directory import UnitDirectory
 from matrix.errors import NotFound, StoreError
 from matrix.model import Milestone, Official, Person, Plan, Recurrence, SourceRef, Stage, Task, Unit
 from matrix.script import unit_key
@@ -33,6 +32,9 @@ from store.tables import (
     TaskUnitRow,
     UnitRow,
 )
+
+if TYPE_CHECKING:
+    from matrix.directory import UnitDirectory
 
 COMPARED_FIELDS = (
     "title", "target", "section", "lead_unit", "supporting_units", "lead_officials",
@@ -187,6 +189,8 @@ def upsert_units(session: Session, units: Iterable[Unit], *, office: Unit | None
 
 def load_directory_from_store(session: Session) -> UnitDirectory:
     """Every unit and official the database knows, as a directory (for resolving names on import)."""
+    from matrix.directory import UnitDirectory
+
     units: list[Unit] = []
     office: Unit | None = None
     for row in session.execute(sa.select(UnitRow).order_by(UnitRow.id)).scalars():

@@ -260,9 +260,16 @@ def matrix_show(
         return
     from rich.table import Table
 
-    table = Table(title=f"{len(rows)} tasks", header_style="bold", show_lines=True)
-    for col, kw in (("plan", {}), ("code", {"no_wrap": True}), ("task", {}), ("lead officials", {}), ("lead unit", {}),
-                    ("supporting units", {"max_width": 40}), ("milestones", {"no_wrap": True})):
+    plans_shown = sorted({r["plan"] for r in rows})
+    one_plan = len(plans_shown) == 1
+    what = " · ".join(filter(None, (unit, official, f"due by {due_before.date()}" if due_before else None)))
+    title = f"{len(rows)} tasks" + (f" — {what}" if what else "") + (f" ({plans_shown[0]})" if one_plan else "")
+    table = Table(title=title, header_style="bold", show_lines=True)
+    columns = [("code", {"no_wrap": True}), ("task", {"min_width": 8}), ("lead officials", {}), ("lead unit", {"min_width": 6}),
+               ("supporting units", {"max_width": 36}), ("milestones", {"no_wrap": True})]
+    if not one_plan:
+        columns.insert(0, ("plan", {"no_wrap": True}))
+    for col, kw in columns:
         table.add_column(col, overflow="fold", **kw)
     for r in rows:
         ms = "\n".join(m["due"] + (f"  {m['quantity']}{m['measure'] or ''}" if m["quantity"] is not None else "") for m in r["milestones"])
@@ -270,8 +277,10 @@ def matrix_show(
             ms = "\n".join(filter(None, [ms, *(f"{x['freq']}" + (f" ≥{x['min_count']}次" if x["min_count"] else "")
                                                 + (f" ≥{x['min_amount']}{x['amount_unit'] or ''}" if x["min_amount"] else "")
                                                 for x in r["recurrence"])]))
-        table.add_row(r["plan"], r["code"], r["title"], "、".join(o["name"] for o in r["lead_officials"]), r["lead_unit"],
-                      "、".join(r["supporting_units"]), ms)
+        supporting = r["supporting_units"]
+        support_text = "、".join(supporting[:6]) + (f" …(+{len(supporting) - 6})" if len(supporting) > 6 else "")
+        cells = [r["code"], r["title"], "、".join(o["name"] for o in r["lead_officials"]), r["lead_unit"], support_text, ms]
+        table.add_row(*([r["plan"]] if not one_plan else []), *cells)
     console().print(table)
 
 

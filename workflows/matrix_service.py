@@ -12,13 +12,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from typing import TYPE_CHECKING
 
-from matrix.directory import UnitDirectory, load_directory
-from matrix.loaders import LoadedPlan, load_plan
 from matrix.model import Milestone, Plan, Recurrence, Task
 from store import repository as repo
 from store.db import transaction
+
+if TYPE_CHECKING:  # the loaders (YAML, OpenCC, the deadline language) load only when a file is read
+    from sqlalchemy.engine import Engine
+
+    from matrix.directory import UnitDirectory
+    from matrix.loaders import LoadedPlan
 
 
 @dataclass(slots=True)
@@ -34,12 +38,16 @@ class PlanOptions:
     sheet: str | None = None
 
 
-def _directory(options: PlanOptions) -> UnitDirectory | None:
+def _directory(options: PlanOptions) -> "UnitDirectory | None":
+    from matrix.directory import load_directory
+
     return load_directory(options.directory) if options.directory else None
 
 
-def validate_file(path: Path, options: PlanOptions, *, engine: Engine | None = None) -> LoadedPlan:
+def validate_file(path: Path, options: PlanOptions, *, engine: "Engine | None" = None) -> "LoadedPlan":
     """Read and validate; units already in the database (when an engine is given) count as known."""
+    from matrix.loaders import load_plan
+
     known = None
     if engine is not None:
         with transaction(engine) as session:
@@ -51,8 +59,8 @@ def validate_file(path: Path, options: PlanOptions, *, engine: Engine | None = N
     )
 
 
-def import_file(engine: Engine, path: Path, options: PlanOptions, *, now: dt.datetime, actor: str = "",
-                dry_run: bool = False) -> tuple[LoadedPlan, repo.ImportResult]:
+def import_file(engine: "Engine", path: Path, options: PlanOptions, *, now: dt.datetime, actor: str = "",
+                dry_run: bool = False) -> "tuple[LoadedPlan, repo.ImportResult]":
     """Validate, then import in one transaction: on any error nothing changes.
 
     With ``dry_run`` the diff is computed inside the transaction and then rolled back.
@@ -65,7 +73,7 @@ def import_file(engine: Engine, path: Path, options: PlanOptions, *, now: dt.dat
     return loaded, result
 
 
-def show(engine: Engine, *, plan: str | None = None, unit: str | None = None, official: str | None = None,
+def show(engine: "Engine", *, plan: str | None = None, unit: str | None = None, official: str | None = None,
          due_before: dt.date | None = None) -> list[dict[str, Any]]:
     """Tasks matching the filters as rows with stable keys (the ``--json`` form of ``matrix show``)."""
     with transaction(engine) as session:
@@ -81,7 +89,7 @@ def show(engine: Engine, *, plan: str | None = None, unit: str | None = None, of
     return rows
 
 
-def export_plan(engine: Engine, *, plan: str | None, fmt: str) -> bytes:
+def export_plan(engine: "Engine", *, plan: str | None, fmt: str) -> bytes:
     with transaction(engine) as session:
         stored = repo.read_plan(session, plan)
     if fmt == "json":
