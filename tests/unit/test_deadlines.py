@@ -1,0 +1,276 @@
+"""The deadline language: every 時間要求 form of the seed plans, its variants, and what it refuses."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from matrix.deadlines import instances, parse
+from matrix.errors import DeadlineError
+from matrix.model import DeadlineContext, Recurrence
+
+D = dt.date
+PLAN = DeadlineContext(
+    base_year=2015, plan_start=D(2015, 7, 1), plan_end=D(2016, 12, 31), where="plan.yaml:42 時間要求"
+)
+
+
+def due(day: dt.date, *, start: dt.date | None = None, quantity: int | None = None, measure: str | None = None):
+    """The expected (due, start, quantity, measure) of one milestone."""
+    return (day, start, None if quantity is None else Decimal(quantity), measure)
+
+
+def shape(text: str, context: DeadlineContext = PLAN) -> list[tuple]:
+    deadline = parse(text, context=context)
+    assert not deadline.recurrences, deadline
+    return [(m.due, m.start, m.quantity, m.measure) for m in deadline.milestones]
+
+
+MILESTONES = [
+    # the seed plans, as written (traditional script)
+    ("2015年7月初。", [due(D(2015, 7, 10))]),
+    ("2015年7月初", [due(D(2015, 7, 10))]),
+    (
+        "2015年底完成25個村、2016年底完成40個村。",
+        [due(D(2015, 12, 31), quantity=25, measure="村"), due(D(2016, 12, 31), quantity=40, measure="村")],
+    ),
+    ("2016年底。", [due(D(2016, 12, 31))]),
+    ("2015年底、2016年底。", [due(D(2015, 12, 31)), due(D(2016, 12, 31))]),
+    ("2015年7月。", [due(D(2015, 7, 31))]),
+    ("2015年7月17日前", [due(D(2015, 7, 17))]),
+    ("(2015年7月17日前)", [due(D(2015, 7, 17))]),
+    ("2015年7月31日前", [due(D(2015, 7, 31))]),
+    ("（2015年12月前、2016年10月前）", [due(D(2015, 12, 31)), due(D(2016, 10, 31))]),
+    ("(2015年12月前、2016年11月前)", [due(D(2015, 12, 31)), due(D(2016, 11, 30))]),
+    ("7月17日", [due(D(2015, 7, 17))]),
+    ("7月20日前", [due(D(2015, 7, 20))]),
+    ("三年時間內", [due(D(2018, 7, 1))]),
+    ("三年時間內(nèi)", [due(D(2018, 7, 1))]),  # pinyin left in by the source
+    ("在2015年12月前", [due(D(2015, 12, 31))]),
+    ("到2016年底", [due(D(2016, 12, 31))]),
+    # simplified script
+    ("2015年底完成25个村、2016年底完成40个村", [due(D(2015, 12, 31), quantity=25, measure="村"), due(D(2016, 12, 31), quantity=40, measure="村")]),
+    ("三年时间内", [due(D(2018, 7, 1))]),
+    ("三年內", [due(D(2018, 7, 1))]),
+    ("半年内", [due(D(2016, 1, 1))]),
+    ("六个月内", [due(D(2016, 1, 1))]),
+    # year and month forms
+    ("2015年末", [due(D(2015, 12, 31))]),
+    ("年底", [due(D(2015, 12, 31))]),
+    ("年末", [due(D(2015, 12, 31))]),
+    ("2015年", [due(D(2015, 12, 31))]),
+    ("2015年內", [due(D(2015, 12, 31))]),
+    ("7月底", [due(D(2015, 7, 31))]),
+    ("7月末", [due(D(2015, 7, 31))]),
+    ("7月前", [due(D(2015, 7, 31))]),
+    ("7月份", [due(D(2015, 7, 31))]),
+    ("2016年2月", [due(D(2016, 2, 29))]),
+    ("7月上旬", [due(D(2015, 7, 10))]),
+    ("7月中旬", [due(D(2015, 7, 20))]),
+    ("7月下旬", [due(D(2015, 7, 31))]),
+    ("7月17日之前", [due(D(2015, 7, 17))]),
+    ("7月17日以前", [due(D(2015, 7, 17))]),
+    ("2015-07-17", [due(D(2015, 7, 17))]),
+    ("第一季度", [due(D(2015, 3, 31))]),
+    ("一季度", [due(D(2015, 3, 31))]),
+    ("2016年第三季度末", [due(D(2016, 9, 30))]),
+    ("上半年", [due(D(2015, 6, 30))]),
+    ("年中", [due(D(2015, 6, 30))]),
+    ("2016年下半年", [due(D(2016, 12, 31))]),
+    # numerals, widths, two-digit years
+    ("二〇一五年十二月", [due(D(2015, 12, 31))]),
+    ("二零一六年三月三十一日", [due(D(2016, 3, 31))]),
+    ("十二月二十日前", [due(D(2015, 12, 20))]),
+    ("２０１５年　１２月３１日前", [due(D(2015, 12, 31))]),
+    ("15年底", [due(D(2015, 12, 31))]),
+    ("16年6月", [due(D(2016, 6, 30))]),
+    ("2015年底完成二十五個村", [due(D(2015, 12, 31), quantity=25, measure="村")]),
+    # inheritance of the year (and, for a day alone, the month) from the item before
+    ("2016年3月、6月", [due(D(2016, 3, 31)), due(D(2016, 6, 30))]),
+    ("2016年3月1日、5日", [due(D(2016, 3, 1)), due(D(2016, 3, 5))]),
+    ("2016年底和2017年6月", [due(D(2016, 12, 31)), due(D(2017, 6, 30))]),
+    ("2015年底；2016年底", [due(D(2015, 12, 31)), due(D(2016, 12, 31))]),
+    # quantities
+    ("2015年底完成5122戶", [due(D(2015, 12, 31), quantity=5122, measure="户")]),
+    ("2016年底達100%", [due(D(2016, 12, 31), quantity=100, measure="%")]),
+    ("2016年底前全部完成40个贫困村", [due(D(2016, 12, 31), quantity=40, measure="贫困村")]),
+    # ranges
+    ("2015年3月至2016年12月", [due(D(2016, 12, 31), start=D(2015, 3, 1))]),
+    ("2015年3月到2016年12月", [due(D(2016, 12, 31), start=D(2015, 3, 1))]),
+    ("2015年3月-2016年12月", [due(D(2016, 12, 31), start=D(2015, 3, 1))]),
+    ("2015年3月～2016年12月", [due(D(2016, 12, 31), start=D(2015, 3, 1))]),
+    ("2015年3月—2016年12月", [due(D(2016, 12, 31), start=D(2015, 3, 1))]),
+    ("2015年3月–2016年12月", [due(D(2016, 12, 31), start=D(2015, 3, 1))]),
+    ("2015年7月至12月", [due(D(2015, 12, 31), start=D(2015, 7, 1))]),
+    ("2015年至2016年", [due(D(2016, 12, 31), start=D(2015, 1, 1))]),
+    ("7月17日至20日", [due(D(2015, 7, 20), start=D(2015, 7, 17))]),
+    # festivals: lunar ones from the calendar, inclusive
+    ("春節前", [due(D(2015, 2, 19))]),
+    ("2016年春節前", [due(D(2016, 2, 8))]),
+    ("2017年春节前", [due(D(2017, 1, 28))]),
+    ("2016年端午前", [due(D(2016, 6, 9))]),
+    ("2015年中秋節前", [due(D(2015, 9, 27))]),
+    ("2016年清明前", [due(D(2016, 4, 4))]),
+    ("元旦前", [due(D(2015, 1, 1))]),
+    ("五一前", [due(D(2015, 5, 1))]),
+    ("國慶前", [due(D(2015, 10, 1))]),
+    ("十一前", [due(D(2015, 10, 1))]),
+    ("十一月", [due(D(2015, 11, 30))]),  # a month, not the 十一 holiday
+    ("暑期", [due(D(2015, 8, 31))]),
+    ("2016年暑假前", [due(D(2016, 8, 31))]),
+    ("寒假前", [due(D(2015, 2, 18))]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), MILESTONES, ids=[t for t, _ in MILESTONES])
+def test_milestones(text: str, expected: list[tuple]) -> None:
+    assert shape(text) == expected
+
+
+def recurrence(text: str) -> Recurrence:
+    deadline = parse(text, context=PLAN)
+    assert not deadline.milestones, deadline
+    assert len(deadline.recurrences) == 1, deadline
+    return deadline.recurrences[0]
+
+
+QUARTER_ENDS = "FREQ=YEARLY;BYMONTH=3,6,9,12;BYMONTHDAY=-1"
+RECURRENCES = [
+    # text, freq, rule, anchor, min_count, min_amount, amount_unit
+    ("每月走訪全村所有貧困戶不少於1次", "monthly", "FREQ=MONTHLY;BYMONTHDAY=-1", None, 1, None, None),
+    ("每月入村指導開展精準扶貧工作不少于1次", "monthly", "FREQ=MONTHLY;BYMONTHDAY=-1", None, 1, None, None),
+    ("每月入村指导不少于1次", "monthly", "FREQ=MONTHLY;BYMONTHDAY=-1", None, 1, None, None),
+    ("每月", "monthly", "FREQ=MONTHLY;BYMONTHDAY=-1", None, None, None, None),
+    ("每月5日前", "monthly", "FREQ=MONTHLY;BYMONTHDAY=5", None, None, None, None),
+    ("每月五日前報送進展", "monthly", "FREQ=MONTHLY;BYMONTHDAY=5", None, None, None, None),
+    ("每月至少三次", "monthly", "FREQ=MONTHLY;BYMONTHDAY=-1", None, 3, None, None),
+    ("每季度", "quarterly", QUARTER_ENDS, None, None, None, None),
+    ("每季度末", "quarterly", QUARTER_ENDS, None, None, None, None),
+    ("每半年", "half_yearly", "FREQ=YEARLY;BYMONTH=6,12;BYMONTHDAY=-1", None, None, None, None),
+    ("每年", "yearly", "FREQ=YEARLY;BYMONTH=12;BYMONTHDAY=31", None, None, None, None),
+    ("每年3月底", "yearly", "FREQ=YEARLY;BYMONTH=3;BYMONTHDAY=-1", None, None, None, None),
+    ("每周五", "weekly", "FREQ=WEEKLY;BYDAY=FR", None, None, None, None),
+    ("每週五", "weekly", "FREQ=WEEKLY;BYDAY=FR", None, None, None, None),
+    ("每星期五", "weekly", "FREQ=WEEKLY;BYDAY=FR", None, None, None, None),
+    ("每年每戶不少於伍百元", "yearly", "FREQ=YEARLY;BYMONTH=12;BYMONTHDAY=31", None, None, Decimal(500), "元"),
+    ("每年每户不少于五百元", "yearly", "FREQ=YEARLY;BYMONTH=12;BYMONTHDAY=31", None, None, Decimal(500), "元"),
+    ("每年春節前不少於300元", "yearly", "", "spring_festival", None, Decimal(300), "元"),
+    ("春節前每戶不少於三百元", "yearly", "", "spring_festival", None, Decimal(300), "元"),
+    ("春節不少於三百元", "yearly", "", "spring_festival", None, Decimal(300), "元"),
+    ("每年暑期不少於200元", "yearly", "", "summer", None, Decimal(200), "元"),
+    ("暑期不少於二百元", "yearly", "", "summer", None, Decimal(200), "元"),
+    ("暑期時候不 少於二百元", "yearly", "", "summer", None, Decimal(200), "元"),
+    ("每年中秋前不少于貳佰元", "yearly", "", "mid_autumn", None, Decimal(200), "元"),
+    ("每年端午前", "yearly", "", "dragon_boat", None, None, None),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "freq", "rule", "anchor", "min_count", "min_amount", "amount_unit"),
+    RECURRENCES,
+    ids=[r[0] for r in RECURRENCES],
+)
+def test_recurrences(text, freq, rule, anchor, min_count, min_amount, amount_unit) -> None:
+    rec = recurrence(text)
+    assert (rec.freq, rec.rule, rec.anchor) == (freq, rule, anchor)
+    assert (rec.min_count, rec.min_amount, rec.amount_unit) == (min_count, min_amount, amount_unit)
+    assert (rec.start, rec.until) == (PLAN.plan_start, PLAN.plan_end)
+    assert rec.label == text
+
+
+BAD = [
+    "",
+    "   ",
+    "2015年13月",
+    "2月30日",
+    "0月",
+    "2015年第五季度",
+    "儘快",
+    "明年上半年",
+    "2015年底前後",
+    "7月中",
+    "15年內",  # the year 2015 or fifteen years?
+    "20日前",  # a day without a month
+    "2015年3月至2014年12月",
+    "2016年底、儘快",
+    "7月17日召開全區扶貧攻堅動員大會",
+    "不少於3次",
+    "每天",
+    "每月31日",
+    "每年2月29日",
+    "每月不少于1次走访",
+    "2015年底完成5122戶18442人",
+    "Q1",
+]
+
+
+@pytest.mark.parametrize("text", BAD, ids=[repr(t) for t in BAD])
+def test_refused_with_the_text_and_its_place(text: str) -> None:
+    with pytest.raises(DeadlineError) as caught:
+        parse(text, context=PLAN)
+    assert caught.value.text == text
+    assert caught.value.where == PLAN.where
+    assert text in str(caught.value)
+    assert PLAN.where in str(caught.value)
+
+
+def test_without_a_year_the_plan_base_year_is_used_never_today() -> None:
+    old_plan = DeadlineContext(base_year=2011)
+    assert shape("7月20日前", old_plan) == [due(D(2011, 7, 20))]
+    assert shape("年底", old_plan) == [due(D(2011, 12, 31))]
+    assert shape("春節前", old_plan) == [due(D(2011, 2, 3))]
+
+
+def test_duration_needs_the_plan_start() -> None:
+    with pytest.raises(DeadlineError, match="三年內"):
+        parse("三年內", context=DeadlineContext(base_year=2015))
+
+
+def test_labels_are_fragments_of_the_original_text() -> None:
+    deadline = parse("（2015年底完成25個村、 2016年底完成40個村）。", context=PLAN)
+    assert [m.label for m in deadline.milestones] == ["2015年底完成25個村", "2016年底完成40個村"]
+
+
+def test_a_breakdown_with_qizhong_gives_one_recurrence_per_item() -> None:
+    deadline = parse("每年每戶不少於伍百元，其中，春節不少於三百元，暑期時候不 少於二百元", context=PLAN)
+    assert [(r.anchor, r.min_amount) for r in deadline.recurrences] == [
+        (None, Decimal(500)),
+        ("spring_festival", Decimal(300)),
+        ("summer", Decimal(200)),
+    ]
+    assert [r.label for r in deadline.recurrences] == ["每年每戶不少於伍百元", "春節不少於三百元", "暑期時候不 少於二百元"]
+
+
+def test_parse_is_memoised_per_text_and_context() -> None:
+    first = parse("2015年底完成25個村、2016年底完成40個村", context=PLAN)
+    assert parse("2015年底完成25個村、2016年底完成40個村", context=PLAN) is first
+    other = parse("2015年底完成25個村、2016年底完成40個村", context=DeadlineContext(base_year=2015))
+    assert other == first  # same dates, read against a different context
+
+
+def test_monthly_instances_fall_on_month_ends_within_the_plan() -> None:
+    rec = recurrence("每月走訪全村所有貧困戶不少於1次")
+    assert instances(rec, D(2015, 1, 1), D(2015, 10, 15)) == [D(2015, 7, 31), D(2015, 8, 31), D(2015, 9, 30)]
+
+
+def test_quarterly_instances_start_mid_quarter() -> None:
+    rec = recurrence("每季度末")
+    assert instances(rec, D(2015, 8, 15), D(2016, 4, 1)) == [D(2015, 9, 30), D(2015, 12, 31), D(2016, 3, 31)]
+
+
+def test_weekly_instances() -> None:
+    rec = recurrence("每週五")
+    assert instances(rec, D(2015, 7, 1), D(2015, 7, 31)) == [D(2015, 7, 3), D(2015, 7, 10), D(2015, 7, 17), D(2015, 7, 24), D(2015, 7, 31)]
+
+
+def test_festival_anchored_instances_follow_the_lunar_calendar() -> None:
+    rec = Recurrence(freq="yearly", anchor="spring_festival", min_amount=Decimal(300), amount_unit="元")
+    assert instances(rec, D(2015, 1, 1), D(2017, 12, 31)) == [D(2015, 2, 19), D(2016, 2, 8), D(2017, 1, 28)]
+    summer = recurrence("暑期不少於二百元")
+    assert instances(summer, D(2015, 1, 1), D(2017, 12, 31)) == [D(2015, 8, 31), D(2016, 8, 31)]
+
+
+def test_empty_window_has_no_instances() -> None:
+    assert instances(recurrence("每月"), D(2017, 1, 1), D(2017, 12, 31)) == []
