@@ -8,6 +8,7 @@ own address.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -18,6 +19,7 @@ from matrix.script import unit_key
 from matrix.sources import Record, Source, load_directory_sheet, load_yaml, yaml_record, yaml_records
 
 LIST_SEPARATORS = "、，,；;\n"
+_SEPARATORS = re.compile("[" + LIST_SEPARATORS + "]")
 
 
 def split_list(value: Any) -> list[str]:
@@ -30,6 +32,8 @@ def split_list(value: Any) -> list[str]:
             out.extend(split_list(v))
         return out
     text = str(value)
+    if not any(c in text for c in "(（"):
+        return [p for p in (part.strip().rstrip("。.") for part in _SEPARATORS.split(text)) if p]
     parts: list[str] = []
     buf: list[str] = []
     depth = 0  # separators inside parentheses belong to the item: 區紀委(監察局、審計)

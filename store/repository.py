@@ -299,8 +299,9 @@ def import_plan(session: Session, plan: Plan, directory: UnitDirectory, *, now: 
         if touched & {"lead_officials", "supporting_units", "milestones", "recurrences"}:
             rewrite_children.append((row.id, task, bool(touched & {"milestones", "recurrences"})))
 
+    new_codes = {t.code for t in plan.tasks}
     for code, row in old_rows.items():
-        if code not in {t.code for t in plan.tasks} and row.archived_at is None:
+        if code not in new_codes and row.archived_at is None:
             row.archived_at = now
             result.archived.append(code)
             events.append(_event(now, "task.archived", plan_id, row.id, actor, {"code": code}))

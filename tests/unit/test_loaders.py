@@ -328,3 +328,31 @@ units:
     assert (4, "name", "spelled the same as a unit at line 2") in msgs
     assert (5, "name", "a unit needs a name") in msgs
     assert (7, "colour", "unknown field of a unit") in msgs
+
+
+@pytest.mark.parametrize("content, message", [
+    ("plan: {title: x}\nplan: {title: y}\ntasks: []\n", "the key 'plan' appears twice"),
+    ("a: &x {b: 1}\nc:\n  <<: *x\n", "merge keys"),
+    ("plan: {title: x}\n---\nplan: {title: y}\n", "more than one YAML document"),
+])
+def test_yaml_shapes_that_are_refused_with_their_line(tmp_path: Path, content: str, message: str) -> None:
+    p = write(tmp_path, "plan.yaml", content)
+    with pytest.raises(SourceError) as info:
+        load_plan(p)
+    assert message in str(info.value) and f"{p}:" in str(info.value)
+
+
+def test_yaml_scalars_keep_their_text(tmp_path: Path) -> None:
+    """A code written 3.10 is the code "3.10" (YAML would make it the float 3.1); anchors work."""
+    write(tmp_path, "units.yaml", DIRECTORY)
+    p = write(tmp_path, "plan.yaml", """\
+plan: {code: demo, title: 演示, base_year: 2015}
+directory: units.yaml
+tasks:
+  - {code: 3.10, title: a, lead_unit: &lead 區交委, deadline: 2015年底, veto: true}
+  - {code: 3.1, title: b, lead_unit: *lead, deadline: 2015年底, supporting_units: ~}
+""")
+    plan = load_plan(p).plan
+    assert [t.code for t in plan.tasks] == ["3.10", "3.1"]
+    assert plan.tasks[1].lead_unit == "區交委" and plan.tasks[0].veto and not plan.tasks[1].veto
+    assert plan.tasks[1].supporting_units == ()
