@@ -65,13 +65,12 @@ be a year or a duration, an empty text — raises ``DeadlineError`` quoting the 
 
 from __future__ import annotations
 
+import calendar as _calendar
 import datetime as dt
 import re
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
-
-import calendar as _calendar
 
 from dateutil.relativedelta import relativedelta
 from dateutil.rrule import rrulestr

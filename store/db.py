@@ -61,9 +61,14 @@ def _alembic_config(connection: sa.Connection):
 
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
-        if not sa.inspect(conn).has_table("alembic_version"):
+        try:
+            return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+        except sa.exc.ProgrammingError:  # PostgreSQL: no such table (yet)
             return None
-        return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+        except sa.exc.OperationalError as e:  # SQLite says "no such table" this way
+            if "no such table" in str(e.orig):
+                return None
+            raise
 
 
 def upgrade(engine: Engine) -> str | None:

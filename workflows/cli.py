@@ -68,7 +68,9 @@ def console(stderr: bool = False):
 
 
 def emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+    """Indented for a person at a terminal; compact (and C-encoded, much faster) for a pipe."""
+    indent = 2 if sys.stdout.isatty() else None
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=indent, default=str) + "\n")
 
 
 # --------------------------------------------------------------------------------------------
@@ -116,10 +118,11 @@ def _safe_url(url: str) -> str:
 # matrix
 
 
-def _options(directory, allow_new_units, plan, base_year, sheet):
+def _options(directory, allow_new_units, plan, base_year, sheet, title=None, start=None):
     from workflows.matrix_service import PlanOptions
 
-    return PlanOptions(directory=directory, allow_new_units=allow_new_units, plan_code=plan, base_year=base_year, sheet=sheet)
+    return PlanOptions(directory=directory, allow_new_units=allow_new_units, plan_code=plan, base_year=base_year,
+                       sheet=sheet, title=title, start=start.date() if start else None)
 
 
 DirectoryOpt = typer.Option(None, "--directory", "-d", help="Unit directory (YAML or CSV); default: the one the plan names.")
@@ -127,6 +130,8 @@ AllowNew = typer.Option(False, "--allow-new-units", help="Add units missing from
 PlanOpt = typer.Option(None, "--plan", "-p", help="Plan code (default: the plan file's own, or its file name).")
 BaseYear = typer.Option(None, "--base-year", help="Year for deadlines written without one (sheets only need it if no deadline names a year).")
 SheetOpt = typer.Option(None, "--sheet", help="Worksheet of an .xlsx file (default: the first).")
+TitleOpt = typer.Option(None, "--title", help="Plan title (sheets: default the title row above the header).")
+StartOpt = typer.Option(None, "--start", help="Plan start (YYYY-MM-DD): 三年內 and recurrences count from it.")
 
 
 def _print_problems(err, as_json: bool) -> None:
@@ -154,6 +159,8 @@ def matrix_validate(
     plan: Optional[str] = PlanOpt,
     base_year: Optional[int] = BaseYear,
     sheet: Optional[str] = SheetOpt,
+    title: Optional[str] = TitleOpt,
+    start: Optional[dt.datetime] = StartOpt,
     offline: bool = typer.Option(False, "--offline", help="Do not consult the database for known units."),
     as_json: bool = Json,
 ) -> None:
@@ -162,7 +169,7 @@ def matrix_validate(
     from workflows.matrix_service import validate_file
 
     try:
-        loaded = validate_file(file, _options(directory, allow_new_units, plan, base_year, sheet),
+        loaded = validate_file(file, _options(directory, allow_new_units, plan, base_year, sheet, title, start),
                                engine=None if offline else engine())
     except ValidationFailed as err:
         _print_problems(err, as_json)
@@ -191,6 +198,8 @@ def matrix_import(
     plan: Optional[str] = PlanOpt,
     base_year: Optional[int] = BaseYear,
     sheet: Optional[str] = SheetOpt,
+    title: Optional[str] = TitleOpt,
+    start: Optional[dt.datetime] = StartOpt,
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would change, change nothing."),
     as_of: Optional[dt.datetime] = AsOf,
     as_json: bool = Json,
@@ -200,7 +209,7 @@ def matrix_import(
     from workflows.matrix_service import import_file
 
     try:
-        loaded, result = import_file(engine(), file, _options(directory, allow_new_units, plan, base_year, sheet),
+        loaded, result = import_file(engine(), file, _options(directory, allow_new_units, plan, base_year, sheet, title, start),
                                      now=now_for(as_of), actor="cli", dry_run=dry_run)
     except ValidationFailed as err:
         _print_problems(err, as_json)

@@ -356,3 +356,11 @@ tasks:
     assert [t.code for t in plan.tasks] == ["3.10", "3.1"]
     assert plan.tasks[1].lead_unit == "區交委" and plan.tasks[0].veto and not plan.tasks[1].veto
     assert plan.tasks[1].supporting_units == ()
+
+
+def test_gbk_csv_sheet_saved_by_chinese_excel(tmp_path: Path) -> None:
+    write(tmp_path, "units.yaml", DIRECTORY)
+    p = write(tmp_path, "matrix.csv", CSV_SIMPLIFIED, encoding="gbk")
+    plan = load_plan(p, directory=tmp_path / "units.yaml", title="全區扶貧攻堅", start=dt.date(2015, 7, 1)).plan
+    assert plan.title == "全區扶貧攻堅" and plan.start == dt.date(2015, 7, 1)
+    assert [t.lead_unit for t in plan.tasks] == ["區扶貧辦", "區交委"]
