@@ -7,6 +7,8 @@
     │   └── ValidationFailed        one or more Problems found while validating a plan (all of them)
     ├── StoreError                  the database refused or is not at the expected schema
     │   └── NotFound                a plan, task or unit named on the command line does not exist
+    ├── Refused                     a request the supervision rules refuse (unit not responsible,
+    │                               a report dated after --as-of, a late extension request …)
     ├── ConfigError                 settings, policy or schedule files are wrong
     └── DeliveryError               mail could not be handed over
 
@@ -97,6 +99,10 @@ class StoreError(DubanError):
 
 class NotFound(StoreError):
     """Something named by the user does not exist in the store."""
+
+
+class Refused(DubanError):
+    """A well-formed request that the rules refuse; says which rule and the offending value."""
 
 
 class ConfigError(DubanError):

@@ -109,7 +109,23 @@ class TaskUnitRow(SQLModel, table=True):
     position: int = 0
 
 
-class MilestoneRow(SQLModel, table=True):
+def _num() -> Any:
+    return Field(default=None, sa_column=sa.Column(sa.Numeric(18, 4), nullable=True))
+
+
+class SupervisedMixin(SQLModel):
+    """Supervision state shared by milestones and recurrence instances (written by the engine)."""
+
+    extended_due: Optional[dt.date] = None  # an approved extension (延期); ``due`` stays the plan's date
+    closed_at: Optional[dt.datetime] = None  # 辦結
+    closed_by: str = ""
+    evidence: str = ""
+    last_report_at: Optional[dt.datetime] = None
+    first_overdue_on: Optional[dt.date] = None
+    ladder: Optional[list] = Field(default=None, sa_type=sa.JSON)  # the escalation ladder, frozen when first overdue
+
+
+class MilestoneRow(SupervisedMixin, table=True):
     __tablename__ = "milestone"
     __table_args__ = (sa.UniqueConstraint("task_id", "seq", name="uq_milestone_task_id_seq"),)
 
@@ -118,10 +134,12 @@ class MilestoneRow(SQLModel, table=True):
     seq: int
     due: dt.date = Field(index=True)
     start: Optional[dt.date] = None
-    quantity: Optional[Decimal] = Field(default=None, sa_column=sa.Column(sa.Numeric(18, 4), nullable=True))
+    quantity: Optional[Decimal] = _num()
     measure: Optional[str] = None
     label: str = ""
     archived_at: Optional[dt.datetime] = None
+    done_quantity: Optional[Decimal] = _num()  # cumulative, as last reported
+    done_percent: Optional[Decimal] = _num()
 
 
 class RecurrenceRow(SQLModel, table=True):
@@ -171,4 +189,108 @@ class EventRow(SQLModel, table=True):
     plan_id: Optional[int] = Field(default=None, foreign_key="plan.id", index=True)
     task_id: Optional[int] = Field(default=None, foreign_key="task.id", index=True)
     actor: str = ""
+    data: dict = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
+
+
+class RecurrenceInstanceRow(SupervisedMixin, table=True):
+    """One period of a recurring obligation (每月…不少於1次), created by the sweep as periods come due."""
+
+    __tablename__ = "recurrence_instance"
+    __table_args__ = (sa.UniqueConstraint("recurrence_id", "due", name="uq_recurrence_instance_recurrence_id_due"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    recurrence_id: int = Field(foreign_key="recurrence.id", index=True)
+    task_id: int = Field(foreign_key="task.id", index=True)
+    period_start: dt.date
+    due: dt.date = Field(index=True)
+    done_count: int = 0
+    done_amount: Optional[Decimal] = _num()
+
+
+class ProgressReportRow(SQLModel, table=True):
+    """A unit's report (進展報送) or closing (辦結) of a milestone or a recurrence instance. Append-only."""
+
+    __tablename__ = "progress_report"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="task.id", index=True)
+    milestone_id: Optional[int] = Field(default=None, foreign_key="milestone.id", index=True)
+    instance_id: Optional[int] = Field(default=None, foreign_key="recurrence_instance.id", index=True)
+    unit_id: int = Field(foreign_key="unit.id", index=True)
+    kind: str = "report"  # "report" | "close"
+    done_quantity: Optional[Decimal] = _num()
+    done_percent: Optional[Decimal] = _num()
+    done_count: Optional[int] = None
+    done_amount: Optional[Decimal] = _num()
+    note: str = ""
+    evidence: str = ""
+    reported_by: str = ""
+    reported_on: dt.date
+    recorded_at: dt.datetime
+    source: str = ""
+
+
+class ExtensionRow(SQLModel, table=True):
+    """An extension request (延期申請): filed before due, decided by the office."""
+
+    __tablename__ = "extension"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="task.id", index=True)
+    milestone_id: Optional[int] = Field(default=None, foreign_key="milestone.id", index=True)
+    instance_id: Optional[int] = Field(default=None, foreign_key="recurrence_instance.id", index=True)
+    unit_id: int = Field(foreign_key="unit.id")
+    reason: str
+    old_due: dt.date
+    new_due: dt.date
+    requested_on: dt.date
+    requested_by: str = ""
+    status: str = "pending"  # pending | approved | refused
+    decided_on: Optional[dt.date] = None
+    decided_by: str = ""
+    decision_note: str = ""
+
+
+class SweepRow(SQLModel, table=True):
+    """One run of the sweep: when, for which day, what it wrote."""
+
+    __tablename__ = "sweep"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    as_of: dt.date = Field(index=True)
+    started_at: dt.datetime
+    finished_at: Optional[dt.datetime] = None
+    status: str = "running"  # running | done | failed
+    counts: dict = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
+    host: str = ""
+    error: str = ""
+
+
+class NoticeRow(SQLModel, table=True):
+    """A planned notice in the outbox. ``key`` makes planning idempotent: one row per notice, ever."""
+
+    __tablename__ = "notice"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    key: str = Field(sa_column=sa.Column(sa.String(200), nullable=False, unique=True))
+    series: str = Field(sa_column=sa.Column(sa.String(200), nullable=False, index=True))  # what an acknowledgement stops
+    kind: str = Field(max_length=20)  # reminder | chase | escalation
+    level: int = 0
+    plan_id: int = Field(foreign_key="plan.id", index=True)
+    task_id: int = Field(foreign_key="task.id", index=True)
+    milestone_id: Optional[int] = Field(default=None, foreign_key="milestone.id", index=True)
+    instance_id: Optional[int] = Field(default=None, foreign_key="recurrence_instance.id", index=True)
+    due: dt.date
+    days: int = 0  # working days before due (reminder) or overdue (chase, escalation)
+    planned_for: dt.date = Field(index=True)
+    recipients: list = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))  # To: [{role, name}]
+    cc: list = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+    sweep_id: Optional[int] = Field(default=None, foreign_key="sweep.id", index=True)
+    created_at: dt.datetime
+    status: str = Field(default="pending", max_length=20, index=True)  # pending | sending | sent | failed | undeliverable
+    attempts: int = 0
+    last_error: str = ""
+    sent_at: Optional[dt.datetime] = None
+    acknowledged_at: Optional[dt.datetime] = None
+    acknowledged_by: str = ""
     data: dict = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))

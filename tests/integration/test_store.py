@@ -190,3 +190,29 @@ def test_open_database_reports_an_unreachable_postgres() -> None:
 
     with pytest.raises(StoreError, match="cannot open the database"):
         open_database("postgresql+psycopg://nobody:secret@127.0.0.1:1/none?connect_timeout=2")
+
+
+def test_upgrade_from_the_first_schema_keeps_the_data(db_url) -> None:
+    """A database created at revision 0001 with a plan in it upgrades to the newest schema intact."""
+    from alembic import command
+
+    from store.db import _alembic_config, make_engine
+
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0001")
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO plan (code, title, issuer, base_year, timezone, source, created_at, updated_at) "
+                             "VALUES ('old', '舊方案', '', 2015, 'Asia/Shanghai', '', :t, :t)"), {"t": at(2015, 7, 1)})
+        conn.execute(sa.text("INSERT INTO unit (name, key, kind, aliases, head_name, head_title, head_email, emails, member_of, is_office) "
+                             "VALUES ('區交委', '区交委', 'department', '[]', '', '', '', '[]', '[]', false)"))
+        conn.execute(sa.text("INSERT INTO task (plan_id, code, position, title, target, section, lead_unit_id, deadline_text, veto, source_file) "
+                             "VALUES (1, '1', 0, '交通', '', '[]', 1, '2015年底', false, '')"))
+        conn.execute(sa.text("INSERT INTO milestone (task_id, seq, due, label) VALUES (1, 0, '2015-12-31', '2015年底')"))
+    assert current_revision(engine) == "0001"
+    open_database(db_url).dispose()
+    assert current_revision(engine) == HEAD_REVISION
+    with transaction(engine) as s:
+        m = s.execute(sa.select(MilestoneRow)).scalar_one()
+        assert (m.due.isoformat(), m.closed_by, m.evidence, m.closed_at) == ("2015-12-31", "", "", None)
+    engine.dispose()
