@@ -186,6 +186,9 @@ class EventRow(SQLModel, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
     at: dt.datetime = Field(index=True)
     kind: str = Field(max_length=60)
+    # Events that a sweep may record more than once (two sweeps at once, a rerun) carry a key and are
+    # inserted with ON CONFLICT DO NOTHING; events a person causes have none.
+    key: Optional[str] = Field(default=None, sa_column=sa.Column(sa.String(200), nullable=True, unique=True))
     plan_id: Optional[int] = Field(default=None, foreign_key="plan.id", index=True)
     task_id: Optional[int] = Field(default=None, foreign_key="task.id", index=True)
     actor: str = ""

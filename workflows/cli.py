@@ -51,6 +51,14 @@ def engine():
     return open_database(settings().database_url)
 
 
+def policies():
+    """The packaged default policy overridden by the office's own (config folder) policy.yaml."""
+    from config.settings import PACKAGE_DIR
+    from matrix.policy import load_policy
+
+    return load_policy(PACKAGE_DIR / "policy.yaml", settings().config_dir / "policy.yaml")
+
+
 def now_for(as_of: Optional[dt.datetime]) -> dt.datetime:
     """``--as-of D`` means the start of that local day; otherwise the real clock, in the office's zone."""
     from zoneinfo import ZoneInfo
@@ -95,6 +103,10 @@ def init(
             target = config_dir / "plans" / f.name
             if not target.exists():
                 shutil.copy(f, target)
+    from config.settings import PACKAGE_DIR
+
+    if not (config_dir / "policy.yaml").exists():
+        shutil.copy(PACKAGE_DIR / "policy.yaml", config_dir / "policy.yaml")
     url = s.database_url
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and directory != Path("."):
         url = f"sqlite:///{directory / url.removeprefix('sqlite:///')}"
@@ -104,7 +116,8 @@ def init(
     out = console()
     state = "created" if before is None else ("already current" if before == current_revision(eng) else f"upgraded from {before}")
     out.print(f"database  {_safe_url(url)}  ({state})")
-    out.print(f"config    {config_dir}/  (plans: {len(list((config_dir / 'plans').glob('*.yaml')))} files)")
+    n_plans = len([p for p in (config_dir / "plans").glob("*.yaml") if not p.name.endswith(".units.yaml")])
+    out.print(f"config    {config_dir}/  (policy.yaml, {n_plans} example plans with their unit directories)")
     out.print("next      duban matrix import " + str(config_dir / "plans" / "district-2015.yaml"))
 
 
@@ -380,6 +393,150 @@ def history(
     out = console()
     for e in events:
         out.print(f"{e['at']}  [bold]{e['kind']}[/]  {e['actor']}  {json.dumps(e['data'], ensure_ascii=False) if e['data'] else ''}")
+
+
+# --------------------------------------------------------------------------------------------
+# supervision
+
+
+LIGHT_STYLE = {"red": "bold red", "yellow": "yellow", "green": "green", "closed": "dim"}
+LIGHT_MARK = {"red": "●紅", "yellow": "●黃", "green": "●綠", "closed": "✓結"}
+
+
+@app.command("sweep")
+def sweep_cmd(
+    as_of: Optional[dt.datetime] = AsOf,
+    plan: Optional[str] = typer.Option(None, "--plan", "-p", help="Only this plan."),
+    as_json: bool = Json,
+) -> None:
+    """Evaluate every open milestone and obligation and write today's notices to the outbox (idempotent)."""
+    from workflows.sweep_service import sweep
+
+    result = sweep(engine(), now=now_for(as_of), policies=policies(), plan=plan)
+    if as_json:
+        emit_json(result.as_dict())
+        return
+    out = console()
+    c = result.created
+    out.print(f"sweep {result.sweep_id} for {result.as_of}: {result.items} open items; new notices: "
+              f"{c['reminder']} reminders, {c['chase']} chases, {c['escalation']} escalations"
+              + (f"; {result.newly_overdue} newly overdue" if result.newly_overdue else "")
+              + (f"; {result.instances_created} recurring periods opened" if result.instances_created else ""))
+    if result.calendar_fallback_years:
+        out.print(f"[yellow]note[/] no official holiday calendar for {', '.join(map(str, result.calendar_fallback_years))}: "
+                  "working days there are Monday–Friday")
+
+
+@app.command("status")
+def status_cmd(
+    unit: Optional[str] = typer.Option(None, "--unit", "-u", help="Tasks this unit leads or supports."),
+    plan: Optional[str] = typer.Option(None, "--plan", "-p"),
+    as_of: Optional[dt.datetime] = AsOf,
+    as_json: bool = Json,
+) -> None:
+    """Status lights: red overdue, yellow due soon or behind pace, green on track, closed."""
+    from workflows.sweep_service import status
+
+    rows = status(engine(), now=now_for(as_of), policies=policies(), plan=plan, unit=unit)
+    if as_json:
+        emit_json(rows)
+        return
+    from rich.table import Table
+
+    counts = {k: sum(r["light"] == k for r in rows) for k in ("red", "yellow", "green", "closed")}
+    day = now_for(as_of).date()
+    table = Table(title=f"status at {day} — " + "  ".join(f"{LIGHT_MARK[k]} {v}" for k, v in counts.items()),
+                  header_style="bold", show_lines=False)
+    for col, kw in (("", {"no_wrap": True}), ("code", {"no_wrap": True}), ("task", {}), ("lead unit", {}),
+                    ("items", {"no_wrap": True})):
+        table.add_column(col, overflow="fold", **kw)
+    for r in rows:
+        parts = []
+        for i in r["items"]:
+            if i["light"] == "closed":
+                parts.append(f"[dim]{i['due']} closed[/]")
+                continue
+            what = {"overdue": f"overdue {i['working_days_overdue']} wd", "due_soon": f"due in {i['working_days_left']} wd",
+                    "behind_pace": "behind pace", "on_track": "on track"}[i["reason"]]
+            qty = f" {i['done_quantity'] or 0}/{i['quantity']}{i['measure'] or ''}" if i["quantity"] is not None else ""
+            cnt = f" {i['done_count']}/{i['min_count']}次" if i["min_count"] else ""
+            parts.append(f"[{LIGHT_STYLE[i['light']]}]{i['due']} {what}{qty}{cnt}[/]")
+        table.add_row(f"[{LIGHT_STYLE[r['light']]}]{LIGHT_MARK[r['light']]}[/]", r["code"], r["title"], r["lead_unit"], "\n".join(parts))
+    console().print(table)
+
+
+@app.command("outbox")
+def outbox_cmd(
+    status_: Optional[str] = typer.Option(None, "--status", help="pending, sending, sent, failed, undeliverable (comma-separated)."),
+    kind: Optional[str] = typer.Option(None, "--kind", help="reminder, chase, escalation (comma-separated)."),
+    plan: Optional[str] = typer.Option(None, "--plan", "-p"),
+    task: Optional[str] = typer.Option(None, "--task"),
+    since: Optional[dt.datetime] = typer.Option(None, "--since", help="Planned on or after this date."),
+    limit: Optional[int] = typer.Option(None, "--limit"),
+    as_json: bool = Json,
+) -> None:
+    """The notices planned by the sweep, oldest first."""
+    from workflows.sweep_service import list_notices
+
+    rows = list_notices(engine(), status_=status_, kind=kind, plan=plan, task=task,
+                        since=since.date() if since else None, limit=limit)
+    if as_json:
+        emit_json(rows)
+        return
+    from rich.table import Table
+
+    def who(rs):
+        return "、".join(f"{r['name']}" + ("(負責人)" if r["role"] == "unit_head" else "") if r["name"] else
+                        {"office": "辦公室", "office_head": "辦公室主任", "top_leader": "主要領導"}.get(r["role"], r["role"]) for r in rs)
+
+    table = Table(title=f"{len(rows)} notices", header_style="bold")
+    for col in ("id", "planned", "kind", "task", "due", "days", "to", "cc", "status"):
+        table.add_column(col, overflow="fold")
+    label = {"reminder": "提醒", "chase": "催辦", "escalation": "督辦"}
+    for r in rows:
+        k = label[r["kind"]] + (f" L{r['level']}" if r["kind"] == "escalation" else "")
+        st = r["status"] + (" ✓簽收" if r["acknowledged_at"] else "")
+        table.add_row(str(r["id"]), r["planned_for"], k, f"{r['task']} {r['title']}", r["due"], str(r["days"]),
+                      who(r["to"]), who(r["cc"]), st)
+    console().print(table)
+
+
+@app.command("ack")
+def ack_cmd(
+    notice: int = typer.Argument(..., help="Notice id (see `duban outbox`)."),
+    by: str = typer.Option("", "--by", help="Who acknowledges."),
+    as_of: Optional[dt.datetime] = AsOf,
+    as_json: bool = Json,
+) -> None:
+    """簽收: acknowledge a notice; repeats of it stop, escalation of an overdue item does not."""
+    from workflows.sweep_service import acknowledge
+
+    row = acknowledge(engine(), notice_id=notice, now=now_for(as_of), by=by)
+    if as_json:
+        emit_json(row)
+        return
+    console().print(f"notice {row['id']} ({row['kind']}, task {row['task']}) acknowledged"
+                    + (f" by {by}" if by else "") + "; its repeats will not be sent")
+
+
+@app.command("sweeps")
+def sweeps_cmd(limit: int = typer.Option(20, "--limit"), as_json: bool = Json) -> None:
+    """Recent sweeps: when, for which day, what they wrote."""
+    from workflows.sweep_service import list_sweeps
+
+    rows = list_sweeps(engine(), limit=limit)
+    if as_json:
+        emit_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table(header_style="bold")
+    for col in ("id", "as of", "started", "status", "counts"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(str(r["id"]), r["as_of"], r["started_at"][:19], r["status"] + (f" {r['error']}" if r["error"] else ""),
+                      ", ".join(f"{k} {v}" for k, v in r["counts"].items()))
+    console().print(table)
 
 
 def main() -> None:

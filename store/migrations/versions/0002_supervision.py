@@ -1,8 +1,8 @@
-"""supervision: progress, extensions, recurrence instances, sweeps, notices
+"""supervision: progress, extensions, recurrence instances, sweeps, notices, event keys
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-28 12:59:39.852655
+Create Date: 2026-11-28 13:01:50.407524
 """
 from alembic import op
 import sqlalchemy as sa
@@ -16,7 +16,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    
+
     op.create_table('sweep',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('as_of', sa.Date(), nullable=False),
@@ -153,6 +153,10 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_progress_report_task_id'), ['task_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_progress_report_unit_id'), ['unit_id'], unique=False)
 
+    with op.batch_alter_table('event', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('key', sa.String(length=200), nullable=True))
+        batch_op.create_unique_constraint(batch_op.f('uq_event_key'), ['key'])
+
     with op.batch_alter_table('milestone', schema=None) as batch_op:
         batch_op.add_column(sa.Column('extended_due', sa.Date(), nullable=True))
         batch_op.add_column(sa.Column('closed_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
@@ -164,11 +168,11 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('done_quantity', sa.Numeric(precision=18, scale=4), nullable=True))
         batch_op.add_column(sa.Column('done_percent', sa.Numeric(precision=18, scale=4), nullable=True))
 
-    
+
 
 
 def downgrade() -> None:
-    
+
     with op.batch_alter_table('milestone', schema=None) as batch_op:
         batch_op.drop_column('done_percent')
         batch_op.drop_column('done_quantity')
@@ -179,6 +183,10 @@ def downgrade() -> None:
         batch_op.drop_column('closed_by')
         batch_op.drop_column('closed_at')
         batch_op.drop_column('extended_due')
+
+    with op.batch_alter_table('event', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('uq_event_key'), type_='unique')
+        batch_op.drop_column('key')
 
     with op.batch_alter_table('progress_report', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_progress_report_unit_id'))
@@ -214,4 +222,4 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_sweep_as_of'))
 
     op.drop_table('sweep')
-    
+

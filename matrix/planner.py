@@ -1,0 +1,189 @@
+"""What supervision owes each open item today: its status light and the notices to plan.
+
+Pure and time-free: ``today`` is a parameter, working days come from a ``WorkCalendar``. The sweep
+(workflows) loads items, calls ``light`` and ``plan_notices``, and writes what they return.
+
+Notices are identified by a key that depends only on the item, its effective due date and the
+notice's place in its series, never on when the sweep runs, so planning is idempotent:
+
+    reminder   reminder:<item>:<due>:d<t>    t working days before due (one per policy threshold)
+    chase      chase:<item>:<due>:n<n>       n-th chase, due at 1 + (n-1)·K working days overdue
+    escalation escalation:<item>:<due>:L<l>  level l, due at its after_working_days overdue
+
+Catch-up after downtime: of the reminders and chases whose day has come, only the latest is planned
+(an earlier one that nobody sent is superseded by it); every escalation level reached is planned,
+so a level is never skipped. An acknowledgement (簽收) stops the rest of its series (reminders, or
+chases, of that item and due date) and never stops escalation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from matrix.calendar import WorkCalendar
+from matrix.policy import EscalationLevel, Policy
+
+COLOURS = ("closed", "green", "yellow", "red")  # worst last
+ESCALATION_COLOURS = {1: "藍", 2: "橙", 3: "紅"}
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """A supervised item: a milestone, or one period of a recurring obligation."""
+
+    kind: str  # "milestone" | "instance"
+    id: int
+    due: dt.date  # effective: an approved extension replaces the plan's date
+    start: dt.date | None = None
+    quantity: Decimal | None = None
+    measure: str | None = None
+    done_quantity: Decimal | None = None
+    done_percent: Decimal | None = None
+    min_count: int | None = None
+    done_count: int = 0
+    min_amount: Decimal | None = None
+    done_amount: Decimal | None = None
+    closed: bool = False
+    ladder: tuple[EscalationLevel, ...] | None = None  # frozen when it first went overdue
+
+    @property
+    def ref(self) -> str:
+        return ("m" if self.kind == "milestone" else "i") + str(self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskInfo:
+    code: str
+    lead_unit: str
+    supporting_units: tuple[str, ...] = ()
+    lead_officials: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Light:
+    colour: str  # closed | green | yellow | red
+    reason: str  # closed | on_track | due_soon | behind_pace | overdue
+    working_days_overdue: int = 0
+    working_days_left: int = 0
+    expected: Decimal | None = None  # quantity (or percent) a linear pace expects by today
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedNotice:
+    key: str
+    series: str
+    kind: str  # reminder | chase | escalation
+    level: int
+    item_kind: str
+    item_id: int
+    due: dt.date
+    days: int
+    planned_for: dt.date
+    recipients: tuple[tuple[str, str], ...]  # (role, name): unit, unit_head, official, office, office_head, top_leader
+    cc: tuple[tuple[str, str], ...] = ()
+
+
+def worst(colours: list[str]) -> str:
+    """A task's light: the worst of its open items' (closed only if everything is closed)."""
+    if not colours:
+        return "closed"
+    return max(colours, key=COLOURS.index)
+
+
+def _progress_ratio(item: Item) -> tuple[Decimal | None, Decimal | None]:
+    """(done, target) on the item's own scale, or (None, None) when it has no measurable target."""
+    if item.quantity is not None and item.quantity > 0:
+        return item.done_quantity or Decimal(0), item.quantity
+    if item.done_percent is not None:
+        return item.done_percent, Decimal(100)
+    return None, None
+
+
+def light(item: Item, today: dt.date, cal: WorkCalendar, policy: Policy) -> Light:
+    """The item's status at ``today``: closed, green, yellow (due soon or behind a linear pace), red."""
+    if item.closed:
+        return Light("closed", "closed")
+    if today > item.due:
+        return Light("red", "overdue", working_days_overdue=cal.working_days_between(item.due, today))
+    left = cal.working_days_between(today, item.due)
+    if left <= policy.due_soon_days:
+        return Light("yellow", "due_soon", working_days_left=left)
+    done, target = _progress_ratio(item)
+    if done is not None and item.start is not None and item.start <= today:
+        span = (item.due - item.start).days
+        if span > 0:
+            expected = (target * Decimal((today - item.start).days) / Decimal(span)).quantize(Decimal("0.01"))
+            if done < expected - target * Decimal(policy.pace_tolerance_percent) / 100:
+                return Light("yellow", "behind_pace", working_days_left=left, expected=expected)
+            return Light("green", "on_track", working_days_left=left, expected=expected)
+    return Light("green", "on_track", working_days_left=left)
+
+
+def recipients_for(roles: tuple[str, ...], task: TaskInfo) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for role in roles:
+        if role == "lead_unit":
+            out.append(("unit", task.lead_unit))
+        elif role == "supporting_units":
+            out.extend(("unit", u) for u in task.supporting_units)
+        elif role == "lead_unit_head":
+            out.append(("unit_head", task.lead_unit))
+        elif role == "lead_officials":
+            # A task with no lead official (金融扶貧 names none) escalates to the office instead.
+            out.extend(("official", o) for o in task.lead_officials) if task.lead_officials else out.append(("office", ""))
+        elif role in ("office", "office_head", "top_leader"):
+            out.append((role, ""))
+    seen: set[tuple[str, str]] = set()
+    return [r for r in out if not (r in seen or seen.add(r))]
+
+
+def plan_notices(item: Item, task: TaskInfo, today: dt.date, cal: WorkCalendar, policy: Policy,
+                 acknowledged: frozenset[str] | set[str] = frozenset()) -> tuple[list[PlannedNotice], tuple[EscalationLevel, ...] | None]:
+    """The notices this item owes by ``today``, and the ladder to freeze if it just went overdue.
+
+    ``acknowledged`` holds the series (see module doc) that a recipient has acknowledged.
+    """
+    if item.closed:
+        return [], None
+    due = item.due
+    base = f"{item.ref}:{due.isoformat()}"
+    to_lead = (("unit", task.lead_unit),)
+    out: list[PlannedNotice] = []
+    if today <= due:
+        series = f"reminder:{base}"
+        if series in acknowledged:
+            return [], None
+        # The most recent threshold whose day has come (a smaller t is later).
+        reached = [t for t in policy.reminder_days if cal.add_working_days(due, -t) <= today] if due >= today else []
+        if reached:
+            t = min(reached)
+            cc = tuple(("unit", u) for u in task.supporting_units) if policy.reminder_cc_supporting else ()
+            out.append(PlannedNotice(
+                key=f"reminder:{base}:d{t}", series=series, kind="reminder", level=0, item_kind=item.kind,
+                item_id=item.id, due=due, days=cal.working_days_between(today, due),
+                planned_for=cal.add_working_days(due, -t) if t else due, recipients=to_lead, cc=cc))
+        return out, None
+
+    overdue = cal.working_days_between(due, today)
+    ladder = item.ladder if item.ladder is not None else policy.ladder
+    freeze = None if item.ladder is not None else policy.ladder
+    if overdue >= 1:
+        series = f"chase:{base}"
+        if series not in acknowledged:
+            k = policy.chase_every
+            n = 1 + (overdue - 1) // k
+            cc = tuple(("unit", u) for u in task.supporting_units) if policy.chase_cc_supporting else ()
+            out.append(PlannedNotice(
+                key=f"chase:{base}:n{n}", series=series, kind="chase", level=0, item_kind=item.kind, item_id=item.id,
+                due=due, days=overdue, planned_for=cal.add_working_days(due, 1 + (n - 1) * k), recipients=to_lead, cc=cc))
+    for level in ladder:
+        if overdue >= level.after:
+            out.append(PlannedNotice(
+                key=f"escalation:{base}:L{level.level}", series=f"escalation:{base}:L{level.level}", kind="escalation",
+                level=level.level, item_kind=item.kind, item_id=item.id, due=due, days=overdue,
+                planned_for=cal.add_working_days(due, level.after),
+                recipients=tuple(recipients_for(level.to, task)) or (("office", ""),),
+                cc=tuple(recipients_for(level.cc, task))))
+    return out, freeze

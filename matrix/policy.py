@@ -1,0 +1,206 @@
+"""The supervision policy: when to remind, how often to chase, when to escalate to whom.
+
+Read from ``config/policy.yaml`` (the packaged default), then the office's own policy file, each
+able to override per plan and per task. Working days are counted on the official calendar.
+
+    reminders:  {working_days_before: [5, 1], cc_supporting_units: true}
+    chase:      {every_working_days: 3, cc_supporting_units: true}
+    status:     {due_soon_working_days: 5, behind_pace_tolerance_percent: 10}
+    escalation:
+      - {level: 1, colour: 藍, after_working_days: 3,  to: [lead_unit_head]}
+      - {level: 2, colour: 橙, after_working_days: 10, to: [lead_officials], cc: [office]}
+      - {level: 3, colour: 紅, after_working_days: 20, to: [office_head, top_leader]}
+    plans:
+      district-2015:
+        chase: {every_working_days: 2}
+        tasks:
+          "3.6": {escalation: [...]}
+
+Recipient roles: lead_unit, supporting_units, lead_unit_head, lead_officials, office, office_head,
+top_leader. Pure: no clock, no database.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from matrix.errors import ConfigError
+
+ROLES = ("lead_unit", "supporting_units", "lead_unit_head", "lead_officials", "office", "office_head", "top_leader")
+TOP_KEYS = {"reminders", "chase", "status", "escalation", "plans"}
+OVERRIDE_KEYS = {"reminders", "chase", "status", "escalation"}
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationLevel:
+    level: int
+    after: int  # working days overdue
+    colour: str = ""
+    to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"level": self.level, "after_working_days": self.after, "colour": self.colour,
+                "to": list(self.to), "cc": list(self.cc)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "EscalationLevel":
+        return cls(level=int(d["level"]), after=int(d["after_working_days"]), colour=str(d.get("colour") or ""),
+                   to=tuple(d.get("to") or ()), cc=tuple(d.get("cc") or ()))
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    reminder_days: tuple[int, ...] = (5, 1)
+    reminder_cc_supporting: bool = True
+    chase_every: int = 3
+    chase_cc_supporting: bool = True
+    due_soon_days: int = 5
+    pace_tolerance_percent: int = 10  # behind pace only when short of the linear pace by more than this share of the target
+    ladder: tuple[EscalationLevel, ...] = (
+        EscalationLevel(1, 3, "藍", ("lead_unit_head",)),
+        EscalationLevel(2, 10, "橙", ("lead_officials",), ("office",)),
+        EscalationLevel(3, 20, "紅", ("office_head", "top_leader")),
+    )
+
+
+@dataclass(slots=True)
+class PolicySet:
+    """The default policy and its per-plan and per-task overrides, as raw mappings merged on demand."""
+
+    base: dict[str, Any] = field(default_factory=dict)
+    plans: dict[str, dict[str, Any]] = field(default_factory=dict)
+    source: str = "built-in defaults"
+    _cache: dict[tuple[str, str], Policy] = field(default_factory=dict)
+
+    def for_task(self, plan_code: str, task_code: str) -> Policy:
+        key = (plan_code, task_code)
+        found = self._cache.get(key)
+        if found is None:
+            merged = _merge(self.base, {k: v for k, v in self.plans.get(plan_code, {}).items() if k != "tasks"})
+            merged = _merge(merged, self.plans.get(plan_code, {}).get("tasks", {}).get(task_code, {}))
+            found = self._cache[key] = _build(merged, self.source)
+        return found
+
+    def default(self) -> Policy:
+        return _build(self.base, self.source)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = {**out[k], **v}
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _positive_int(value: Any, where: str, allow_zero: bool = False) -> int:
+    try:
+        n = int(str(value))
+    except ValueError:
+        raise ConfigError(f"{where}: {value!r} is not a whole number") from None
+    if n < 0 or (n == 0 and not allow_zero):
+        raise ConfigError(f"{where}: {value!r} must be {'zero or more' if allow_zero else 'at least 1'}")
+    return n
+
+
+def _flag(value: Any, where: str) -> bool:
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "1", "on"):
+        return True
+    if text in ("false", "no", "0", "off"):
+        return False
+    raise ConfigError(f"{where}: {value!r} is not true or false")
+
+
+def _build(raw: dict[str, Any], source: str) -> Policy:
+    d = Policy()
+    rem = raw.get("reminders") or {}
+    chase = raw.get("chase") or {}
+    status = raw.get("status") or {}
+    where = f"{source}"
+    days = rem.get("working_days_before", list(d.reminder_days))
+    if not isinstance(days, list):
+        raise ConfigError(f"{where}: reminders.working_days_before must be a list such as [5, 1]")
+    reminder_days = tuple(sorted({_positive_int(x, f"{where}: reminders.working_days_before", allow_zero=True) for x in days}, reverse=True))
+    ladder_raw = raw.get("escalation")
+    if ladder_raw is None:
+        ladder = d.ladder
+    else:
+        if not isinstance(ladder_raw, list):
+            raise ConfigError(f"{where}: escalation must be a list of levels")
+        levels = []
+        for item in ladder_raw:
+            if not isinstance(item, dict) or "level" not in item or "after_working_days" not in item:
+                raise ConfigError(f"{where}: each escalation level needs level and after_working_days, got {item!r}")
+            for role in [*(item.get("to") or []), *(item.get("cc") or [])]:
+                if role not in ROLES:
+                    raise ConfigError(f"{where}: escalation level {item['level']}: unknown recipient role {role!r}; "
+                                      f"roles are {', '.join(ROLES)}")
+            levels.append(EscalationLevel(
+                level=_positive_int(item["level"], f"{where}: escalation level"),
+                after=_positive_int(item["after_working_days"], f"{where}: escalation after_working_days"),
+                colour=str(item.get("colour") or ""), to=tuple(item.get("to") or ()), cc=tuple(item.get("cc") or ())))
+        levels.sort(key=lambda lv: lv.level)
+        for a, b in zip(levels, levels[1:]):
+            if b.after < a.after or b.level == a.level:
+                raise ConfigError(f"{where}: escalation level {b.level} must come after level {a.level} "
+                                  "(higher levels need more working days overdue)")
+        ladder = tuple(levels)
+    return Policy(
+        reminder_days=reminder_days,
+        reminder_cc_supporting=_flag(rem.get("cc_supporting_units", d.reminder_cc_supporting), f"{where}: reminders.cc_supporting_units"),
+        chase_every=_positive_int(chase.get("every_working_days", d.chase_every), f"{where}: chase.every_working_days"),
+        chase_cc_supporting=_flag(chase.get("cc_supporting_units", d.chase_cc_supporting), f"{where}: chase.cc_supporting_units"),
+        due_soon_days=_positive_int(status.get("due_soon_working_days", d.due_soon_days), f"{where}: status.due_soon_working_days", allow_zero=True),
+        pace_tolerance_percent=_positive_int(status.get("behind_pace_tolerance_percent", d.pace_tolerance_percent),
+                                             f"{where}: status.behind_pace_tolerance_percent", allow_zero=True),
+        ladder=ladder,
+    )
+
+
+def _check_keys(mapping: dict[str, Any], allowed: set[str], where: str) -> None:
+    for key in mapping:
+        if key not in allowed:
+            line = getattr(mapping, "lines", {}).get(key)
+            at = f":{line}" if line else ""
+            raise ConfigError(f"{where}{at}: unknown policy key {key!r}; keys are {', '.join(sorted(allowed))}")
+
+
+def load_policy(*paths: Path) -> PolicySet:
+    """Merge policy files in order (later files override earlier ones); missing files are skipped."""
+    from matrix.errors import SourceError
+    from matrix.sources import load_yaml
+
+    policy = PolicySet()
+    used: list[str] = []
+    for path in paths:
+        if not path.exists():
+            continue
+        try:
+            raw = load_yaml(path)
+        except SourceError as e:
+            raise ConfigError(str(e)) from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: a policy file is a mapping")
+        _check_keys(raw, TOP_KEYS, str(path))
+        for plan_code, plan_over in (raw.get("plans") or {}).items():
+            _check_keys(plan_over, OVERRIDE_KEYS | {"tasks"}, f"{path} plans.{plan_code}")
+            for task_code, task_over in (plan_over.get("tasks") or {}).items():
+                _check_keys(task_over, OVERRIDE_KEYS, f"{path} plans.{plan_code}.tasks.{task_code}")
+            current = policy.plans.setdefault(str(plan_code), {})
+            tasks = {**current.get("tasks", {}), **(plan_over.get("tasks") or {})}
+            policy.plans[str(plan_code)] = {**_merge(current, {k: v for k, v in plan_over.items() if k != "tasks"}), "tasks": tasks}
+        policy.base = _merge(policy.base, {k: v for k, v in raw.items() if k != "plans"})
+        used.append(str(path))
+    policy.source = " + ".join(used) or "built-in defaults"
+    policy.default()  # validate the base now, so a broken file fails at start, not mid-sweep
+    for plan_code, over in policy.plans.items():
+        for task_code in ["", *over.get("tasks", {})]:
+            policy.for_task(plan_code, task_code)
+    return policy
