@@ -1,0 +1,144 @@
+"""The pure planner: lights, reminder → chase → escalation on the official calendar, catch-up, acknowledgement."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from matrix.calendar import WorkCalendar
+from matrix.planner import Item, TaskInfo, light, plan_notices, recipients_for, worst
+from matrix.policy import EscalationLevel, Policy
+
+D = dt.date
+CAL = WorkCalendar()
+POLICY = Policy()
+TASK = TaskInfo(code="3.2.1", lead_unit="區交委", supporting_units=("區農委", "各鄉鎮人民政府"), lead_officials=("劉儀",))
+
+
+def item(due: dt.date, **kw) -> Item:
+    return Item(kind="milestone", id=7, due=due, **kw)
+
+
+def keys(day: dt.date, it: Item, policy: Policy = POLICY, acked=frozenset(), task: TaskInfo = TASK) -> list[str]:
+    notices, _ = plan_notices(it, task, day, CAL, policy, acked)
+    return [n.key for n in notices]
+
+
+# A Thursday in an ordinary stretch of working days: 2015-12-31.
+DUE = D(2015, 12, 31)
+
+
+@pytest.mark.parametrize("day, expected", [
+    (D(2015, 12, 23), []),                                   # 6 working days before: nothing yet
+    (D(2015, 12, 24), ["reminder:m7:2015-12-31:d5"]),        # 5 working days before
+    (D(2015, 12, 29), ["reminder:m7:2015-12-31:d5"]),        # still the same reminder (idempotent key)
+    (D(2015, 12, 30), ["reminder:m7:2015-12-31:d1"]),        # 1 working day before
+    (DUE, ["reminder:m7:2015-12-31:d1"]),                    # due today: not overdue yet
+    (D(2016, 1, 1), []),                                     # 元旦: overdue by 0 working days, the ladder freezes
+    (D(2016, 1, 4), ["chase:m7:2015-12-31:n1"]),             # first working day overdue
+    (D(2016, 1, 6), ["chase:m7:2015-12-31:n1", "escalation:m7:2015-12-31:L1"]),
+    (D(2016, 1, 7), ["chase:m7:2015-12-31:n2", "escalation:m7:2015-12-31:L1"]),  # every 3 working days
+    (D(2016, 1, 15), ["chase:m7:2015-12-31:n4", "escalation:m7:2015-12-31:L1", "escalation:m7:2015-12-31:L2"]),
+    (D(2016, 1, 29), ["chase:m7:2015-12-31:n7", "escalation:m7:2015-12-31:L1", "escalation:m7:2015-12-31:L2",
+                      "escalation:m7:2015-12-31:L3"]),
+])
+def test_reminder_chase_escalation_sequence(day: dt.date, expected: list[str]) -> None:
+    assert keys(day, item(DUE)) == expected
+
+
+def test_planned_for_dates_and_recipients() -> None:
+    notices, freeze = plan_notices(item(DUE), TASK, D(2016, 1, 29), CAL, POLICY)
+    by_kind = {n.key.split(":")[0] + (str(n.level) if n.level else ""): n for n in notices}
+    assert by_kind["chase"].planned_for == D(2016, 1, 28)  # chase 7 is due on the 1 + 6·3 = 19th working day overdue
+    assert by_kind["chase"].recipients == (("unit", "區交委"),)
+    assert by_kind["chase"].cc == (("unit", "區農委"), ("unit", "各鄉鎮人民政府"))
+    assert by_kind["escalation1"].planned_for == D(2016, 1, 6) and by_kind["escalation1"].recipients == (("unit_head", "區交委"),)
+    assert by_kind["escalation2"].recipients == (("official", "劉儀"),) and by_kind["escalation2"].cc == (("office", ""),)
+    assert by_kind["escalation3"].recipients == (("office_head", ""), ("top_leader", ""))
+    assert by_kind["escalation3"].days == 20
+    assert freeze == POLICY.ladder  # not frozen yet: the sweep freezes the ladder in force
+
+
+def test_a_task_without_lead_official_escalates_to_the_office() -> None:
+    task = TaskInfo(code="3.2.7", lead_unit="區金融辦")
+    assert recipients_for(("lead_officials",), task) == [("office", "")]
+
+
+def test_closed_items_owe_nothing() -> None:
+    assert keys(D(2016, 1, 29), item(DUE, closed=True)) == []
+
+
+def test_acknowledgement_stops_the_series_not_escalation() -> None:
+    acked = {"chase:m7:2015-12-31"}
+    assert keys(D(2016, 1, 15), item(DUE), acked=acked) == ["escalation:m7:2015-12-31:L1", "escalation:m7:2015-12-31:L2"]
+    assert keys(D(2015, 12, 30), item(DUE), acked={"reminder:m7:2015-12-31"}) == []
+
+
+def test_frozen_ladder_wins_over_a_changed_policy() -> None:
+    """Editing the policy never re-fires or skips a level of an item that is already overdue."""
+    frozen = POLICY.ladder
+    stricter = Policy(ladder=(EscalationLevel(1, 1, "藍", ("lead_unit_head",)), EscalationLevel(2, 2, "橙", ("office",))))
+    day = D(2016, 1, 6)  # 3 working days overdue
+    assert keys(day, item(DUE, ladder=frozen), policy=stricter) == ["chase:m7:2015-12-31:n1", "escalation:m7:2015-12-31:L1"]
+    # An item that goes overdue after the change takes the new ladder.
+    assert keys(day, item(DUE), policy=stricter) == ["chase:m7:2015-12-31:n1", "escalation:m7:2015-12-31:L1",
+                                                     "escalation:m7:2015-12-31:L2"]
+
+
+def test_an_extension_starts_new_series() -> None:
+    assert keys(D(2016, 1, 6), item(D(2016, 1, 29))) == []  # the new due date is weeks away
+    assert keys(D(2016, 1, 28), item(D(2016, 1, 29))) == ["reminder:m7:2016-01-29:d1"]
+
+
+# --------------------------------------------------------------------------------------------
+# Holiday weeks on the official calendar
+
+
+def test_national_day_2015_is_not_counted() -> None:
+    due = D(2015, 9, 30)
+    assert keys(D(2015, 10, 7), item(due)) == []  # the whole holiday: 0 working days overdue
+    assert keys(D(2015, 10, 8), item(due)) == ["chase:m7:2015-09-30:n1"]
+    # Saturday 10-10 is a make-up working day (調休): the 3rd working day overdue → level 1.
+    assert keys(D(2015, 10, 10), item(due)) == ["chase:m7:2015-09-30:n1", "escalation:m7:2015-09-30:L1"]
+    assert light(item(due), D(2015, 10, 10), CAL, POLICY).working_days_overdue == 3
+    # Reminders count back over the holiday too: 1 working day before 10-08 is 09-30.
+    assert keys(D(2015, 9, 30), item(D(2015, 10, 8))) == ["reminder:m7:2015-10-08:d1"]
+
+
+def test_spring_festival_2016_is_not_counted() -> None:
+    due = D(2016, 2, 5)  # Friday before the holiday
+    assert light(item(due), D(2016, 2, 6), CAL, POLICY).working_days_overdue == 1  # Saturday make-up day
+    assert light(item(due), D(2016, 2, 13), CAL, POLICY).working_days_overdue == 1  # 02-07..02-13 off
+    assert light(item(due), D(2016, 2, 14), CAL, POLICY).working_days_overdue == 2  # Sunday make-up day
+    assert light(item(due), D(2016, 2, 15), CAL, POLICY).working_days_overdue == 3
+    assert keys(D(2016, 2, 13), item(due)) == ["chase:m7:2016-02-05:n1"]
+    assert keys(D(2016, 2, 15), item(due)) == ["chase:m7:2016-02-05:n1", "escalation:m7:2016-02-05:L1"]
+
+
+# --------------------------------------------------------------------------------------------
+# Lights
+
+
+def test_lights() -> None:
+    start = D(2015, 7, 1)
+    q = dict(start=start, quantity=Decimal(25), measure="村")
+    assert light(item(DUE, **q, done_quantity=Decimal(10)), D(2015, 9, 1), CAL, POLICY).colour == "green"
+    behind = light(item(DUE, **q, done_quantity=Decimal(2)), D(2015, 10, 1), CAL, POLICY)
+    assert (behind.colour, behind.reason) == ("yellow", "behind_pace") and behind.expected == Decimal("12.57")  # 25 × 92/183 days
+    # within the tolerance (10 % of 25 = 2.5 below the pace of 12.57) it is still on track; just past it, not
+    assert light(item(DUE, **q, done_quantity=Decimal(11)), D(2015, 10, 1), CAL, POLICY).colour == "green"
+    assert light(item(DUE, **q, done_quantity=Decimal(10)), D(2015, 10, 1), CAL, POLICY).colour == "yellow"
+    soon = light(item(DUE, **q, done_quantity=Decimal(25)), D(2015, 12, 28), CAL, POLICY)
+    assert (soon.colour, soon.reason, soon.working_days_left) == ("yellow", "due_soon", 3)
+    late = light(item(DUE), D(2016, 1, 5), CAL, POLICY)
+    assert (late.colour, late.working_days_overdue) == ("red", 2)
+    assert light(item(DUE, closed=True), D(2016, 1, 5), CAL, POLICY).colour == "closed"
+    assert worst(["green", "red", "yellow"]) == "red" and worst([]) == "closed"
+
+
+def test_recurrence_instance_is_supervised_like_a_milestone() -> None:
+    inst = Item(kind="instance", id=3, due=D(2018, 3, 31), start=D(2018, 3, 1), min_count=1)
+    notices, _ = plan_notices(inst, TASK, D(2018, 4, 3), CAL, POLICY)
+    assert [n.key for n in notices] == ["chase:i3:2018-03-31:n1"]

@@ -1,0 +1,57 @@
+"""Policy files: defaults, per-plan and per-task overrides, and clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from matrix.errors import ConfigError
+from matrix.policy import Policy, load_policy
+from tests.conftest import ROOT
+
+DEFAULT = ROOT / "config" / "policy.yaml"
+
+
+def test_packaged_default_equals_the_built_in_one() -> None:
+    assert load_policy(DEFAULT).default() == Policy()
+
+
+def test_overrides_per_plan_and_task(tmp_path: Path) -> None:
+    office = tmp_path / "policy.yaml"
+    office.write_text("""\
+chase: {every_working_days: 2}
+plans:
+  district-2015:
+    reminders: {working_days_before: [10, 3, 1]}
+    tasks:
+      "3.6":
+        escalation:
+          - {level: 1, colour: 藍, after_working_days: 1, to: [lead_unit_head]}
+          - {level: 2, colour: 紅, after_working_days: 2, to: [top_leader], cc: [office]}
+""", encoding="utf-8")
+    ps = load_policy(DEFAULT, office)
+    assert ps.default().chase_every == 2 and ps.default().reminder_days == (5, 1)
+    district = ps.for_task("district-2015", "3.1")
+    assert district.reminder_days == (10, 3, 1) and district.chase_every == 2
+    assert district.ladder == Policy().ladder
+    six = ps.for_task("district-2015", "3.6")
+    assert [(lv.level, lv.after, lv.to) for lv in six.ladder] == [(1, 1, ("lead_unit_head",)), (2, 2, ("top_leader",))]
+    assert ps.for_task("village-2018", "3.6").ladder == Policy().ladder
+    assert load_policy(tmp_path / "missing.yaml").default() == Policy()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("chase: {every_working_days: 0}\n", "at least 1"),
+    ("chase: {every_working_days: 三}\n", "not a whole number"),
+    ("reminder: {working_days_before: [5]}\n", "unknown policy key 'reminder'"),
+    ("escalation:\n  - {level: 1, after_working_days: 3, to: [boss]}\n", "unknown recipient role 'boss'"),
+    ("escalation:\n  - {level: 1, after_working_days: 9}\n  - {level: 2, after_working_days: 3}\n", "must come after level 1"),
+    ("plans:\n  p:\n    tasks:\n      '1': {colour: red}\n", "unknown policy key 'colour'"),
+])
+def test_bad_policy_files_are_refused_clearly(tmp_path: Path, text: str, message: str) -> None:
+    p = tmp_path / "policy.yaml"
+    p.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_policy(DEFAULT, p)
+    assert message in str(info.value) and str(p) in str(info.value)
