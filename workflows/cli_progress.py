@@ -1,0 +1,251 @@
+"""The ``duban progress`` and ``duban extension`` commands: reports, closing (辦結) and extension requests.
+
+Registered on the main app by ``workflows.cli``; that module imports this one at top level, so the
+helpers of ``workflows.cli`` (engine, now_for, emit_json, console, _print_problems) are imported inside
+the commands, and nothing heavier than typer is imported here (``duban --help`` stays fast).
+Quantities are taken as text and parsed by the service, so ``--done 十八`` gets duban's own message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+progress_app = typer.Typer(help="Progress reports (進展報送) and closing (辦結) of milestones and periods.",
+                           no_args_is_help=True)
+extension_app = typer.Typer(help="Extension requests (延期申請): filed by the lead unit, decided by the office.",
+                            no_args_is_help=True)
+
+TaskArg = typer.Argument(..., help="Task code, e.g. 3.2.1")
+UnitOpt = typer.Option(..., "--unit", "-u", help="The reporting unit (either script, aliases too).")
+PlanOpt = typer.Option(None, "--plan", "-p", help="Plan code (default: the only plan).")
+MilestoneOpt = typer.Option(None, "--milestone", "-m", help="Milestone number in the task, from 1 (default: the earliest open one).")
+PeriodOpt = typer.Option(None, "--period", help="A date inside the period of a recurring obligation (YYYY-MM-DD).")
+ByOpt = typer.Option("", "--by", help="Name of the person acting.")
+AsOf = typer.Option(None, "--as-of", help="Act as if today were this date (YYYY-MM-DD), to replay a plan.")
+Json = typer.Option(False, "--json", help="Print JSON with stable keys.")
+
+
+def _day(value: Optional[dt.datetime]) -> Optional[dt.date]:
+    return value.date() if value is not None else None
+
+
+def _amount(value: Any) -> str:
+    from decimal import Decimal
+
+    if value is None:
+        return ""
+    d = Decimal(str(value))
+    return format(d.quantize(Decimal(1)) if d == d.to_integral_value() else d.normalize(), "f")
+
+
+def describe(result: dict[str, Any], verb: str = "reported") -> str:
+    """One line for a person: 區交委 reported 18/25村 on 3.2.1 milestone 1 (due 2015-12-31)."""
+    item = result["item"]
+    if item["kind"] == "milestone":
+        if item["done_quantity"] is not None:
+            what = f"{_amount(item['done_quantity'])}" + (f"/{_amount(item['quantity'])}" if item["quantity"] is not None else "") + (item["measure"] or "")
+        elif item["percent"] is not None:
+            what = f"{_amount(item['percent'])}%"
+        else:
+            what = "progress"
+        where = f"{result['task']} milestone {item['seq']}"
+    else:
+        parts = []
+        if item["min_count"] is not None or item["done_count"]:
+            parts.append(f"{item['done_count']}" + (f"/{item['min_count']}" if item["min_count"] is not None else "") + "次")
+        if item["min_amount"] is not None or item["done_amount"] is not None:
+            parts.append(f"{_amount(item['done_amount'] or 0)}" + (f"/{_amount(item['min_amount'])}" if item["min_amount"] is not None else "")
+                         + (item["amount_unit"] or ""))
+        what = ", ".join(parts) or "progress"
+        where = f"{result['task']} period {item['period']}"
+    line = f"{result['unit']} {verb} {what} on {where} (due {item['due']})" if verb == "reported" else \
+        f"{result['unit']} closed {where} (due {item['due']})"
+    if verb == "reported" and item["closed"]:
+        line += " — closed (辦結)"
+    return line
+
+
+@progress_app.command("report")
+def progress_report(
+    task: str = TaskArg,
+    unit: str = UnitOpt,
+    done: Optional[str] = typer.Option(None, "--done", help="Quantity done so far (cumulative), e.g. 18 of 25 村."),
+    percent: Optional[str] = typer.Option(None, "--percent", help="Percent done so far, 0–100."),
+    count: Optional[str] = typer.Option(None, "--count", help="Occurrences done in the period (added to earlier reports)."),
+    amount: Optional[str] = typer.Option(None, "--amount", help="Amount paid in the period (added to earlier reports)."),
+    note: str = typer.Option("", "--note", help="進展情況: what was done."),
+    by: str = ByOpt,
+    on: Optional[dt.datetime] = typer.Option(None, "--on", help="Date of the report (default: today / --as-of)."),
+    milestone: Optional[int] = MilestoneOpt,
+    period: Optional[dt.datetime] = PeriodOpt,
+    plan: Optional[str] = PlanOpt,
+    as_of: Optional[dt.datetime] = AsOf,
+    as_json: bool = Json,
+) -> None:
+    """Report progress (進展報送) on a task: a milestone's quantity/percent or a period's count/amount."""
+    from workflows.cli import console, emit_json, engine, now_for
+    from workflows.progress_service import report_progress
+
+    result = report_progress(engine(), task=task, unit=unit, now=now_for(as_of), plan=plan, done=done, percent=percent,
+                             count=count, amount=amount, note=note, reported_by=by, reported_on=_day(on),
+                             milestone=milestone, period=_day(period), source="cli")
+    if as_json:
+        emit_json(result)
+        return
+    out = console()
+    out.print(describe(result))
+    for w in result["warnings"]:
+        out.print(f"[yellow]warning[/] {w}")
+
+
+@progress_app.command("close")
+def progress_close(
+    task: str = TaskArg,
+    unit: str = UnitOpt,
+    evidence: str = typer.Option(..., "--evidence", help="佐證: what shows the work is done."),
+    by: str = ByOpt,
+    milestone: Optional[int] = MilestoneOpt,
+    period: Optional[dt.datetime] = PeriodOpt,
+    plan: Optional[str] = PlanOpt,
+    as_of: Optional[dt.datetime] = AsOf,
+    as_json: bool = Json,
+) -> None:
+    """Close (辦結) a milestone or period with evidence; only the lead unit may."""
+    from workflows.cli import console, emit_json, engine, now_for
+    from workflows.progress_service import close_item
+
+    result = close_item(engine(), task=task, unit=unit, now=now_for(as_of), evidence=evidence, closed_by=by, plan=plan,
+                        milestone=milestone, period=_day(period))
+    if as_json:
+        emit_json(result)
+        return
+    console().print(describe(result, verb="closed"))
+
+
+@progress_app.command("import")
+def progress_import(
+    file: Path = typer.Argument(..., help="The sheet units send back: .csv (UTF-8 or GBK) or .xlsx"),
+    plan: Optional[str] = PlanOpt,
+    as_of: Optional[dt.datetime] = AsOf,
+    as_json: bool = Json,
+) -> None:
+    """Import a sheet of progress reports, all or nothing: every bad row is listed (exit 1), nothing written."""
+    from matrix.errors import ValidationFailed
+    from workflows.cli import _print_problems, console, emit_json, engine, now_for
+    from workflows.progress_service import import_progress
+
+    try:
+        rows = import_progress(engine(), file, now=now_for(as_of), plan=plan)
+    except ValidationFailed as err:
+        _print_problems(err, as_json)
+        raise typer.Exit(1)
+    if as_json:
+        emit_json({"ok": True, "file": str(file), "rows": rows})
+        return
+    out = console()
+    for r in rows:
+        line = describe(r) if r["report_id"] is not None else describe(r, verb="closed")
+        out.print(f"row {r['row']}: {line}")
+        for w in r.get("warnings", []):
+            out.print(f"  [yellow]warning[/] {w}")
+    closed = sum(1 for r in rows if r["item"]["closed"])
+    out.print(f"imported {len(rows)} row{'s' if len(rows) != 1 else ''} from {file} ({closed} closed)")
+
+
+# --------------------------------------------------------------------------------------------
+# extension
+
+
+def _extension_line(e: dict[str, Any]) -> str:
+    item = e["item"]
+    where = f"milestone {item['seq']}" if item["kind"] == "milestone" else f"period {item['period']}"
+    decided = f" {e['decided_on']}" + (f" by {e['decided_by']}" if e["decided_by"] else "") if e["decided_on"] else ""
+    note = f" — {e['decision_note']}" if e["decision_note"] else ""
+    return (f"#{e['id']} {e['status']}{decided}: {e['unit']} {e['task']} {where} {e['old_due']} → {e['new_due']} "
+            f"(requested {e['requested_on']}: {e['reason']}){note}")
+
+
+@extension_app.command("request")
+def extension_request(
+    task: str = TaskArg,
+    unit: str = UnitOpt,
+    until: dt.datetime = typer.Option(..., "--until", help="The new due date asked for (YYYY-MM-DD)."),
+    reason: str = typer.Option(..., "--reason", help="Why the work cannot be done in time."),
+    by: str = ByOpt,
+    milestone: Optional[int] = MilestoneOpt,
+    period: Optional[dt.datetime] = PeriodOpt,
+    plan: Optional[str] = PlanOpt,
+    as_of: Optional[dt.datetime] = AsOf,
+    as_json: bool = Json,
+) -> None:
+    """Request an extension (延期申請) before the due date; a late request is recorded as refused."""
+    from workflows.cli import console, emit_json, engine, now_for
+    from workflows.progress_service import request_extension
+
+    result = request_extension(engine(), task=task, unit=unit, new_due=until.date(), reason=reason, now=now_for(as_of),
+                               plan=plan, milestone=milestone, period=_day(period), requested_by=by)
+    if as_json:
+        emit_json(result)
+        return
+    console().print(_extension_line(result))
+
+
+def _decide(extension_id: int, approve: bool, by: str, note: str, as_of: Optional[dt.datetime], as_json: bool) -> None:
+    from workflows.cli import console, emit_json, engine, now_for
+    from workflows.progress_service import decide_extension
+
+    result = decide_extension(engine(), extension_id=extension_id, approve=approve, now=now_for(as_of),
+                              decided_by=by, note=note)
+    if as_json:
+        emit_json(result)
+        return
+    console().print(_extension_line(result))
+
+
+@extension_app.command("approve")
+def extension_approve(
+    extension_id: int = typer.Argument(..., help="Request number, as `duban extension list` shows it."),
+    by: str = ByOpt,
+    note: str = typer.Option("", "--note", help="Decision note."),
+    as_of: Optional[dt.datetime] = AsOf,
+    as_json: bool = Json,
+) -> None:
+    """Approve a pending request: the item's due date moves, its overdue cycle starts afresh."""
+    _decide(extension_id, True, by, note, as_of, as_json)
+
+
+@extension_app.command("refuse")
+def extension_refuse(
+    extension_id: int = typer.Argument(..., help="Request number, as `duban extension list` shows it."),
+    by: str = ByOpt,
+    note: str = typer.Option("", "--note", help="Decision note."),
+    as_of: Optional[dt.datetime] = AsOf,
+    as_json: bool = Json,
+) -> None:
+    """Refuse a pending request: the due date stays."""
+    _decide(extension_id, False, by, note, as_of, as_json)
+
+
+@extension_app.command("list")
+def extension_list(
+    status: Optional[str] = typer.Option(None, "--status", help="pending | approved | refused"),
+    plan: Optional[str] = typer.Option(None, "--plan", "-p", help="Only this plan."),
+    as_json: bool = Json,
+) -> None:
+    """List extension requests, oldest first."""
+    from workflows.cli import console, emit_json, engine
+    from workflows.progress_service import list_extensions
+
+    rows = list_extensions(engine(), status=status, plan=plan)
+    if as_json:
+        emit_json(rows)
+        return
+    out = console()
+    if not rows:
+        out.print("no extension requests" + (f" with status {status}" if status else ""))
+    for e in rows:
+        out.print(_extension_line(e))
