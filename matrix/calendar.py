@@ -129,6 +129,10 @@ class WorkCalendar:
         # year -> (working flag per day of year, index 0 = Jan 1; running count of working days
         # up to and including each day). Both tuples are immutable once built.
         self._tables: dict[int, tuple[tuple[bool, ...], tuple[int, ...]]] = {}
+        # Answers by arguments: a plan's milestones share a handful of due dates, so a sweep asks
+        # the same few questions tens of thousands of times.
+        self._added: dict[tuple[dt.date, int], dt.date] = {}
+        self._between: dict[tuple[dt.date, dt.date], int] = {}
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -144,8 +148,14 @@ class WorkCalendar:
         later is ``end``". If ``end < start`` the result is minus the number of working days
         ``d`` with ``end < d <= start``; ``working_days_between(a, a)`` is 0.
         """
+        found = self._between.get((start, end))
+        if found is None:
+            found = self._between[(start, end)] = self._count_between(start, end)
+        return found
+
+    def _count_between(self, start: dt.date, end: dt.date) -> int:
         if end < start:
-            return -self.working_days_between(end, start)
+            return -self._count_between(end, start)
         if start.year == end.year:
             _, running = self._table(start.year)
             return running[_day_index(end)] - running[_day_index(start)]
@@ -162,8 +172,14 @@ class WorkCalendar:
         ``n > 0`` counts forward from the day after ``day``; ``n < 0`` counts backward from the
         day before it (``add_working_days(d, -1)`` is the last working day before ``d``).
         """
+        found = self._added.get((day, n))
+        if found is None:
+            found = self._added[(day, n)] = self._walk(day, n)
+        return found
+
+    def _walk(self, day: dt.date, n: int) -> dt.date:
         if n == 0:
-            return day if self.is_working_day(day) else self.next_working_day(day)
+            return day if self.is_working_day(day) else self._walk(day, 1)
         step = dt.timedelta(days=1 if n > 0 else -1)
         remaining = abs(n)
         current = day

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 from matrix.calendar import WorkCalendar
 from matrix.policy import EscalationLevel, Policy
@@ -121,7 +122,9 @@ def light(item: Item, today: dt.date, cal: WorkCalendar, policy: Policy) -> Ligh
     return Light("green", "on_track", working_days_left=left)
 
 
-def recipients_for(roles: tuple[str, ...], task: TaskInfo) -> list[tuple[str, str]]:
+@lru_cache(maxsize=65536)
+def recipients_for(roles: tuple[str, ...], task: TaskInfo) -> tuple[tuple[str, str], ...]:
+    """Who a ladder level's roles mean for this task, in order, without repeats (cached: pure)."""
     out: list[tuple[str, str]] = []
     for role in roles:
         if role == "lead_unit":
@@ -136,7 +139,7 @@ def recipients_for(roles: tuple[str, ...], task: TaskInfo) -> list[tuple[str, st
         elif role in ("office", "office_head", "top_leader"):
             out.append((role, ""))
     seen: set[tuple[str, str]] = set()
-    return [r for r in out if not (r in seen or seen.add(r))]
+    return tuple(r for r in out if not (r in seen or seen.add(r)))
 
 
 def plan_notices(item: Item, task: TaskInfo, today: dt.date, cal: WorkCalendar, policy: Policy,
@@ -184,6 +187,5 @@ def plan_notices(item: Item, task: TaskInfo, today: dt.date, cal: WorkCalendar, 
                 key=f"escalation:{base}:L{level.level}", series=f"escalation:{base}:L{level.level}", kind="escalation",
                 level=level.level, item_kind=item.kind, item_id=item.id, due=due, days=overdue,
                 planned_for=cal.add_working_days(due, level.after),
-                recipients=tuple(recipients_for(level.to, task)) or (("office", ""),),
-                cc=tuple(recipients_for(level.cc, task))))
+                recipients=recipients_for(level.to, task) or (("office", ""),), cc=recipients_for(level.cc, task)))
     return out, freeze

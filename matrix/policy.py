@@ -77,13 +77,21 @@ class PolicySet:
     _cache: dict[tuple[str, str], Policy] = field(default_factory=dict)
 
     def for_task(self, plan_code: str, task_code: str) -> Policy:
-        key = (plan_code, task_code)
+        """The policy in force for one task: its own overrides, else its plan's, else the base."""
+        plan = self.plans.get(plan_code, {})
+        key = (plan_code, task_code if task_code in plan.get("tasks", {}) else "")
         found = self._cache.get(key)
         if found is None:
-            merged = _merge(self.base, {k: v for k, v in self.plans.get(plan_code, {}).items() if k != "tasks"})
-            merged = _merge(merged, self.plans.get(plan_code, {}).get("tasks", {}).get(task_code, {}))
+            merged = _merge(self.base, {k: v for k, v in plan.items() if k != "tasks"})
+            if key[1]:
+                merged = _merge(merged, plan["tasks"][key[1]])
             found = self._cache[key] = _build(merged, self.source)
         return found
+
+    def max_reminder_days(self) -> int:
+        """The earliest reminder any plan or task asks for, in working days before due."""
+        policies = [self.default(), *(self.for_task(p, t) for p, over in self.plans.items() for t in ["", *over.get("tasks", {})])]
+        return max((d for pol in policies for d in pol.reminder_days), default=0)
 
     def default(self) -> Policy:
         return _build(self.base, self.source)

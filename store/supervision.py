@@ -57,7 +57,7 @@ def ensure_instances(session: Session, *, through: dt.date, task_ids: Iterable[i
     new = [r for r in rows if (r["recurrence_id"], r["due"]) not in existing]
     if not new:
         return 0
-    session.execute(_insert_ignore(session, RecurrenceInstanceRow, ("recurrence_id", "due")), new)
+    session.connection().execute(_insert_ignore(session, RecurrenceInstanceRow.__table__, ("recurrence_id", "due")), new)
     return len(new)
 
 

@@ -380,13 +380,10 @@ def history(
     plan: Optional[str] = typer.Option(None, "--plan", "-p"),
     as_json: bool = Json,
 ) -> None:
-    """The append-only history of one task."""
-    from store import repository as repo
-    from store.db import transaction
+    """The append-only history of one task: imports, changes, progress, notices, escalations, extensions."""
+    from workflows.sweep_service import task_history
 
-    with transaction(engine()) as session:
-        events = [{"at": e.at.isoformat(), "kind": e.kind, "actor": e.actor, "data": e.data}
-                  for e in repo.history(session, plan, task)]
+    events = task_history(engine(), task=task, plan=plan)
     if as_json:
         emit_json(events)
         return
@@ -537,6 +534,12 @@ def sweeps_cmd(limit: int = typer.Option(20, "--limit"), as_json: bool = Json) -
         table.add_row(str(r["id"]), r["as_of"], r["started_at"][:19], r["status"] + (f" {r['error']}" if r["error"] else ""),
                       ", ".join(f"{k} {v}" for k, v in r["counts"].items()))
     console().print(table)
+
+
+from workflows.cli_progress import extension_app, progress_app  # noqa: E402 - typer-only module, cheap
+
+app.add_typer(progress_app, name="progress", help="Progress reports (進展報送) and closing (辦結).")
+app.add_typer(extension_app, name="extension", help="Extension requests (延期申請) and the office's decisions.")
 
 
 def main() -> None:

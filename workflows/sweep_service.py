@@ -10,10 +10,12 @@ Also here: status lights, the outbox listing and acknowledgements (簽收).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import socket
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Iterable
 
 import sqlalchemy as sa
@@ -76,36 +78,44 @@ class SweepResult:
 # Loading open items
 
 
-def _ladder(raw: list | None) -> tuple[EscalationLevel, ...] | None:
-    return None if raw is None else tuple(EscalationLevel.from_dict(d) for d in raw)
+@lru_cache(maxsize=256)
+def _ladder(text: str | None) -> tuple[EscalationLevel, ...] | None:
+    """A frozen ladder from its stored JSON text; nearly every item shares one, so parse each once."""
+    return None if text is None else tuple(EscalationLevel.from_dict(d) for d in json.loads(text))
 
 
 def _dec(v: Any) -> Decimal | None:
-    return None if v is None else Decimal(str(v))
+    return v if v is None or isinstance(v, Decimal) else Decimal(str(v))
 
 
 def load_open_items(session: Session, *, plan_code: str | None = None, include_closed: bool = False,
-                    task_ids: Iterable[int] | None = None) -> list[OpenItem]:
-    """Every live milestone and recurrence instance (open ones unless ``include_closed``), with its task."""
+                    task_ids: Iterable[int] | None = None, due_by: dt.date | None = None) -> list[OpenItem]:
+    """Every live milestone and recurrence instance (open ones unless ``include_closed``), with its task.
+
+    Core queries on the session's connection: no ORM identity map for tens of thousands of rows.
+    ``due_by`` leaves out items due later than that day (the sweep needs only those it may remind
+    or chase; their pace start, which needs the earlier milestones, is then not computed).
+    """
     plan_filter = []
     if plan_code is not None:
         plan_filter.append(TaskRow.plan_id == repo.plan_row(session, plan_code).id)
     if task_ids is not None:
         plan_filter.append(TaskRow.id.in_(list(task_ids)))
-    unit_names = dict(session.execute(sa.select(UnitRow.id, UnitRow.name)).all())
-    plans = dict(session.execute(sa.select(PlanRow.id, PlanRow.code)).all())
-    plan_starts = dict(session.execute(sa.select(PlanRow.id, PlanRow.start)).all())
-    tasks = {r.id: r for r in session.execute(
+    conn = session.connection()
+    unit_names = dict(conn.execute(sa.select(UnitRow.id, UnitRow.name)).all())
+    plans = dict(conn.execute(sa.select(PlanRow.id, PlanRow.code)).all())
+    plan_starts = dict(conn.execute(sa.select(PlanRow.id, PlanRow.start)).all())
+    tasks = {r.id: r for r in conn.execute(
         sa.select(TaskRow.id, TaskRow.plan_id, TaskRow.code, TaskRow.title, TaskRow.lead_unit_id)
         .where(TaskRow.archived_at.is_(None), *plan_filter)).all()}
     live = sa.select(TaskRow.id).where(TaskRow.archived_at.is_(None), *plan_filter)
     supporting: dict[int, list[str]] = defaultdict(list)
-    for task_id, unit_id in session.execute(
+    for task_id, unit_id in conn.execute(
             sa.select(TaskUnitRow.task_id, TaskUnitRow.unit_id).where(TaskUnitRow.task_id.in_(live))
             .order_by(TaskUnitRow.task_id, TaskUnitRow.position)):
         supporting[task_id].append(unit_names[unit_id])
     officials: dict[int, list[str]] = defaultdict(list)
-    for task_id, name in session.execute(
+    for task_id, name in conn.execute(
             sa.select(TaskOfficialRow.task_id, OfficialRow.name).join(OfficialRow, OfficialRow.id == TaskOfficialRow.official_id)
             .where(TaskOfficialRow.task_id.in_(live)).order_by(TaskOfficialRow.task_id, TaskOfficialRow.position)):
         officials[task_id].append(name)
@@ -115,10 +125,12 @@ def load_open_items(session: Session, *, plan_code: str | None = None, include_c
     out: list[OpenItem] = []
     m = MilestoneRow
     previous_due: dict[int, dt.date] = {}
-    for row in session.execute(
+    for row in conn.execute(
             sa.select(m.id, m.task_id, m.due, m.extended_due, m.start, m.quantity, m.measure, m.label, m.done_quantity,
-                      m.done_percent, m.closed_at, m.ladder)
-            .where(m.archived_at.is_(None), m.task_id.in_(live)).order_by(m.task_id, m.seq)).all():
+                      m.done_percent, m.closed_at, sa.cast(m.ladder, sa.Text).label("ladder"))
+            .where(m.archived_at.is_(None), m.task_id.in_(live),
+                   *([sa.func.coalesce(m.extended_due, m.due) <= due_by] if due_by else []))
+            .order_by(m.task_id, m.seq)).all():
         t = tasks[row.task_id]
         # A milestone's pace runs from its own start, else the day after the previous one, else the plan start.
         start = row.start or (previous_due[row.task_id] + dt.timedelta(days=1) if row.task_id in previous_due else plan_starts.get(t.plan_id))
@@ -130,12 +142,15 @@ def load_open_items(session: Session, *, plan_code: str | None = None, include_c
                     closed=row.closed_at is not None, ladder=_ladder(row.ladder))
         out.append(OpenItem(item, t.plan_id, plans[t.plan_id], row.task_id, infos[row.task_id], t.title, row.label))
     i, r = RecurrenceInstanceRow, RecurrenceRow
-    q = (sa.select(i.id, i.task_id, i.due, i.extended_due, i.period_start, i.done_count, i.done_amount, i.closed_at, i.ladder,
+    q = (sa.select(i.id, i.task_id, i.due, i.extended_due, i.period_start, i.done_count, i.done_amount, i.closed_at,
+                   sa.cast(i.ladder, sa.Text).label("ladder"),
                    r.min_count, r.min_amount, r.amount_unit, r.label)
          .join(r, r.id == i.recurrence_id).where(r.archived_at.is_(None), i.task_id.in_(live)))
     if not include_closed:
         q = q.where(i.closed_at.is_(None))
-    for row in session.execute(q.order_by(i.task_id, i.due)).all():
+    if due_by:
+        q = q.where(sa.func.coalesce(i.extended_due, i.due) <= due_by)
+    for row in conn.execute(q.order_by(i.task_id, i.due)).all():
         t = tasks[row.task_id]
         item = Item(kind="instance", id=row.id, due=row.extended_due or row.due, start=row.period_start,
                     min_count=row.min_count, done_count=row.done_count or 0, min_amount=_dec(row.min_amount),
@@ -162,7 +177,7 @@ def _notice_row(o: OpenItem, p: PlannedNotice, *, now: dt.datetime, sweep_id: in
         "recipients": [{"role": role, "name": name} for role, name in p.recipients],
         "cc": [{"role": role, "name": name} for role, name in p.cc],
         "sweep_id": sweep_id, "created_at": now, "status": "pending", "attempts": 0, "last_error": "",
-        "acknowledged_by": "", "data": {"plan": o.plan_code, "task": o.task.code, "title": o.title, "label": o.label},
+        "acknowledged_by": "", "data": {"label": o.label} if o.label else {},
     }
 
 
@@ -202,7 +217,9 @@ def sweep(engine: Engine, *, now: dt.datetime, policies: PolicySet, plan: str | 
 def _sweep_in(session: Session, result: SweepResult, *, now: dt.datetime, today: dt.date, policies: PolicySet,
               plan: str | None, cal: WorkCalendar) -> None:
     result.instances_created = ensure_instances(session, through=today + INSTANCE_HORIZON)
-    items = load_open_items(session, plan_code=plan)
+    # Items due later than the furthest reminder can reach owe nothing today.
+    reach = max(policies.max_reminder_days(), 0)
+    items = load_open_items(session, plan_code=plan, due_by=cal.add_working_days(today, reach) + dt.timedelta(days=1))
     result.items = len(items)
     acknowledged = {s for (s,) in session.execute(
         sa.select(NoticeRow.series).where(NoticeRow.acknowledged_at.is_not(None)).distinct())}
@@ -230,19 +247,13 @@ def _sweep_in(session: Session, result: SweepResult, *, now: dt.datetime, today:
                 overdue_events.append(_keyed_event(now, "item.overdue", o, f"overdue:{o.item.ref}:{o.item.due.isoformat()}",
                                                    {"due": o.item.due.isoformat(), "ladder": r["ladder"]}))
     inserted = _insert_notices(session, planned, now=now, sweep_id=result.sweep_id)
+    # The notices themselves are the append-only record of reminders, chases and escalations
+    # (`duban history` shows them beside the events); only state changes become events here.
     result.created = {k: 0 for k in ("reminder", "chase", "escalation")}
-    by_key = {p.key: (o, p) for o, p in planned}
-    escalation_events = []
+    kind_of = {p.key: p.kind for _, p in planned}
     for key in inserted:
-        o, p = by_key[key]
-        result.created[p.kind] += 1
-        if p.kind == "escalation":
-            escalation_events.append(_keyed_event(now, "escalation.raised", o, key, {
-                "level": p.level, "due": p.due.isoformat(), "working_days_overdue": p.days,
-                "to": [f"{r}:{n}" if n else r for r, n in p.recipients]}))
+        result.created[kind_of[key]] += 1
     result.newly_overdue = _record_events(session, overdue_events) if overdue_events else 0
-    if escalation_events:
-        _record_events(session, escalation_events)
     session.execute(sa.update(SweepRow).where(SweepRow.id == result.sweep_id).values(
         status="done", finished_at=now, counts={**result.created, "items": result.items,
                                                 "instances_created": result.instances_created,
@@ -260,7 +271,7 @@ def _record_events(session: Session, events: list[dict[str, Any]]) -> int:
         if len(events) <= 2000 else {k for (k,) in session.execute(sa.select(EventRow.key).where(EventRow.key.is_not(None)))}
     new = [e for e in events if e["key"] not in existing]
     if new:
-        session.execute(_insert_ignore(session, EventRow, ("key",)), new)
+        session.connection().execute(_insert_ignore(session, EventRow.__table__, ("key",)), new)
     return len(new)
 
 
@@ -277,10 +288,12 @@ def _insert_notices(session: Session, planned: list[tuple[OpenItem, PlannedNotic
         return []
     # Another sweep may have inserted some of these since we looked: ON CONFLICT skips them, and
     # RETURNING tells us which rows are ours.
-    stmt = _insert_ignore(session, NoticeRow, ("key",)).returning(NoticeRow.key)
+    table = NoticeRow.__table__  # Core, not the ORM's bulk path: tens of thousands of rows
+    stmt = _insert_ignore(session, table, ("key",)).returning(table.c.key)
+    conn = session.connection()
     created: list[str] = []
     for chunk in range(0, len(rows), 5000):
-        created.extend(k for (k,) in session.execute(stmt, rows[chunk:chunk + 5000]))
+        created.extend(k for (k,) in conn.execute(stmt, rows[chunk:chunk + 5000]))
     return created
 
 
@@ -386,3 +399,20 @@ def list_sweeps(engine: Engine, *, limit: int = 20) -> list[dict[str, Any]]:
         return [{"id": r.id, "as_of": r.as_of.isoformat(), "started_at": r.started_at.isoformat(),
                  "finished_at": r.finished_at.isoformat() if r.finished_at else None, "status": r.status,
                  "counts": r.counts, "host": r.host, "error": r.error} for r in rows]
+
+
+def task_history(engine: Engine, *, task: str, plan: str | None = None) -> list[dict[str, Any]]:
+    """Everything that happened to a task, oldest first: its events and the notices planned for it."""
+    with transaction(engine) as session:
+        events = repo.history(session, plan, task)
+        plan_row = repo.plan_row(session, plan)
+        task_id = session.execute(sa.select(TaskRow.id).where(TaskRow.plan_id == plan_row.id, TaskRow.code == task)).scalar_one()
+        notices = session.execute(sa.select(NoticeRow).where(NoticeRow.task_id == task_id).order_by(NoticeRow.id)).scalars().all()
+        out = [{"at": e.at.isoformat(), "kind": e.kind, "actor": e.actor, "data": e.data} for e in events]
+        out += [{"at": n.created_at.isoformat(), "kind": f"notice.{n.kind}", "actor": "sweep",
+                 "data": {"notice": n.id, "key": n.key, "level": n.level, "due": n.due.isoformat(), "days": n.days,
+                          "planned_for": n.planned_for.isoformat(), "status": n.status,
+                          "to": [f"{r['role']}:{r['name']}" if r["name"] else r["role"] for r in n.recipients]}}
+                for n in notices]
+    out.sort(key=lambda e: e["at"])  # stable: events before notices of the same moment
+    return out

@@ -74,9 +74,9 @@ def test_daily_sweeps_walk_up_the_ladder_once(district) -> None:
     chases = [r["planned_for"] for r in rows if r["kind"] == "chase"]
     assert chases[:4] == ["2015-07-13", "2015-07-16", "2015-07-21", "2015-07-24"]  # every 3 working days
     assert len(chases) == len(set(chases))
-    with transaction(district) as s:
-        events = [e.kind for e in repo.history(s, None, "3.1")]
-    assert events.count("escalation.raised") == 3 and events.count("item.overdue") == 1
+    events = [e["kind"] for e in sweep_service.task_history(district, task="3.1")]
+    assert events.count("notice.escalation") == 3 and events.count("item.overdue") == 1
+    assert events[0] == "task.added" and events.count("notice.reminder") == 2
 
 
 def test_a_missed_day_is_caught_up_once(district) -> None:

@@ -63,7 +63,7 @@ def test_planned_for_dates_and_recipients() -> None:
 
 def test_a_task_without_lead_official_escalates_to_the_office() -> None:
     task = TaskInfo(code="3.2.7", lead_unit="區金融辦")
-    assert recipients_for(("lead_officials",), task) == [("office", "")]
+    assert recipients_for(("lead_officials",), task) == (("office", ""),)
 
 
 def test_closed_items_owe_nothing() -> None:
