@@ -59,6 +59,7 @@ SELECT m.id, m.task_id, m.due, m.extended_due, m.start, m.quantity, m.measure, m
        m.done_percent, m.closed_at, m.ladder, t.code, t.title, t.lead_unit_id, t.plan_id
 FROM milestone m JOIN task t ON t.id = m.task_id
 WHERE m.archived_at IS NULL AND t.archived_at IS NULL AND m.closed_at IS NULL
+  AND coalesce(m.extended_due, m.due) <= ?
 """
 
 
@@ -78,10 +79,14 @@ def as_of_for(db: Path, share: float = 0.30) -> dt.date:
     return dt.date.fromisoformat(dues[int(len(dues) * share) - 1]) + dt.timedelta(days=1)
 
 
-def floor(db: Path) -> float:
+def floor(db: Path, day: dt.date) -> float:
+    """One query for the open milestones the sweep reads: due by the furthest reminder (5 working days)."""
+    from matrix.calendar import WorkCalendar
+
+    horizon = WorkCalendar().add_working_days(day, 5) + dt.timedelta(days=1)
     con = sqlite3.connect(db)
     t = time.perf_counter()
-    rows = con.execute(FLOOR_SQL).fetchall()
+    rows = con.execute(FLOOR_SQL, (horizon.isoformat(),)).fetchall()
     elapsed = time.perf_counter() - t
     con.close()
     assert rows
@@ -101,7 +106,7 @@ def run(size: int, work: Path) -> dict:
     overdue = con.execute("SELECT count(*) FROM milestone WHERE due < ?", (day.isoformat(),)).fetchone()[0]
     con.close()
     result = child(CHILD_SWEEP, f"sqlite:///{db}", day.isoformat())
-    result.update(size=size, as_of=day.isoformat(), floor=floor(db), overdue_share=overdue / total, milestones=total)
+    result.update(size=size, as_of=day.isoformat(), floor=floor(db, day), overdue_share=overdue / total, milestones=total)
     return result
 
 
@@ -123,7 +128,7 @@ def main() -> None:
               f"{r['repeat'] / r['floor']:>6.1f}× {r['first'] / r['size'] * 1e6:>8.1f} {r['maxrss_mb']:>8.0f}")
         assert sum(r["again"].values()) == 0, "a repeat sweep must create nothing"
     print("\nfirst: the first sweep for that day (writes every notice owed); repeat: the same day again (writes nothing);"
-          "\nfloor: reading the same open milestones with one query in sqlite3. Targets at 20,000 tasks: first ≤ 3 s,"
+          "\nfloor: reading the same open milestones (due by the furthest reminder) with one query in sqlite3. Targets at 20,000 tasks: first ≤ 3 s,"
           " repeat ≤ 1.5 s, peak ≤ 400 MB.\n")
 
 

@@ -32,18 +32,32 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def _json_dumps(value) -> str:
+    """JSON columns are written by orjson: the sweep writes tens of thousands of them at a time."""
+    import orjson
+
+    return orjson.dumps(value).decode()
+
+
+def _json_loads(text):
+    import orjson
+
+    return orjson.loads(text)
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; a SQLite file's folder is created, PostgreSQL needs psycopg installed."""
+    json_kw = {"json_serializer": _json_dumps, "json_deserializer": _json_loads}
     if url.startswith("sqlite"):
         db_path = sa.engine.make_url(url).database
         if db_path and db_path != ":memory:":
             Path(db_path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url)
+        engine = sa.create_engine(url, **json_kw)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if url.startswith("postgresql"):
         try:
-            return sa.create_engine(url, pool_pre_ping=True)
+            return sa.create_engine(url, pool_pre_ping=True, **json_kw)
         except ModuleNotFoundError as e:
             raise StoreError(f"{url.split('@')[-1]}: the PostgreSQL driver is missing ({e.name}); "
                              "install duban[postgres]") from None

@@ -168,14 +168,20 @@ def _local_day(now: dt.datetime) -> dt.date:
     return now.date()
 
 
+@lru_cache(maxsize=65536)
+def _people(recipients: tuple[tuple[str, str], ...]) -> list[dict[str, str]]:
+    """The stored form of a recipient list (shared, never mutated: the column writer only reads it)."""
+    return [{"role": role, "name": name} for role, name in recipients]
+
+
 def _notice_row(o: OpenItem, p: PlannedNotice, *, now: dt.datetime, sweep_id: int) -> dict[str, Any]:
     return {
         "key": p.key, "series": p.series, "kind": p.kind, "level": p.level, "plan_id": o.plan_id, "task_id": o.task_id,
         "milestone_id": o.item.id if o.item.kind == "milestone" else None,
         "instance_id": o.item.id if o.item.kind == "instance" else None,
         "due": p.due, "days": p.days, "planned_for": p.planned_for,
-        "recipients": [{"role": role, "name": name} for role, name in p.recipients],
-        "cc": [{"role": role, "name": name} for role, name in p.cc],
+        "recipients": _people(p.recipients),
+        "cc": _people(p.cc),
         "sweep_id": sweep_id, "created_at": now, "status": "pending", "attempts": 0, "last_error": "",
         "acknowledged_by": "", "data": {"label": o.label} if o.label else {},
     }
@@ -244,8 +250,9 @@ def _sweep_in(session: Session, result: SweepResult, *, now: dt.datetime, today:
                 [{"item_id": r["item_id"], "day": r["day"], "frozen": r["ladder"]} for r in rows])
             for r in rows:
                 o = r["o"]
+                # The ladder itself is on the item; the event says when and against which due date.
                 overdue_events.append(_keyed_event(now, "item.overdue", o, f"overdue:{o.item.ref}:{o.item.due.isoformat()}",
-                                                   {"due": o.item.due.isoformat(), "ladder": r["ladder"]}))
+                                                   {"due": o.item.due.isoformat()}))
     inserted = _insert_notices(session, planned, now=now, sweep_id=result.sweep_id)
     # The notices themselves are the append-only record of reminders, chases and escalations
     # (`duban history` shows them beside the events); only state changes become events here.
