@@ -203,8 +203,10 @@ def load_directory_from_store(session: Session) -> UnitDirectory:
             office = unit
         else:
             units.append(unit)
-    officials = [Official(r.name, r.title, r.email) for r in session.execute(sa.select(OfficialRow)).scalars()]
-    return UnitDirectory(units=units, office=office, officials=officials, source="database")
+    rows = session.execute(sa.select(OfficialRow)).scalars().all()
+    officials = [Official(r.name, r.title, r.email) for r in rows]
+    top = next((Person(r.name, r.title, r.email) for r in rows if r.is_top_leader), None)
+    return UnitDirectory(units=units, office=office, top_leader=top, officials=officials, source="database")
 
 
 def _upsert_officials(session: Session, officials: Iterable[Official]) -> dict[str, int]:
@@ -227,6 +229,22 @@ def _upsert_officials(session: Session, officials: Iterable[Official]) -> dict[s
     return {key: oid for oid, key in session.execute(sa.select(OfficialRow.id, OfficialRow.key))}
 
 
+def _set_top_leader(session: Session, leader: Official) -> None:
+    """The directory's top leader (主要領導), who receives level-3 escalations; one at a time."""
+    key = unit_key(leader.name)
+    row = session.execute(sa.select(OfficialRow).where(OfficialRow.key == key)).scalar_one_or_none()
+    if row is None:
+        row = OfficialRow(name=leader.name, key=key, title=leader.title, email=leader.email)
+        session.add(row)
+    row.is_top_leader = True
+    if leader.email:
+        row.email = leader.email
+    if leader.title and not row.title:
+        row.title = leader.title
+    session.flush()
+    session.execute(sa.update(OfficialRow).where(OfficialRow.key != key, OfficialRow.is_top_leader).values(is_top_leader=False))
+
+
 # --------------------------------------------------------------------------------------------
 # Import
 
@@ -237,7 +255,10 @@ def import_plan(session: Session, plan: Plan, directory: UnitDirectory, *, now: 
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     units_added, units_updated, unit_ids = upsert_units(session, [*directory.units, *new_units], office=directory.office)
-    official_ids = _upsert_officials(session, [*plan.officials, *(o for t in plan.tasks for o in t.lead_officials)])
+    official_ids = _upsert_officials(session, [*directory.officials, *plan.officials,
+                                               *(o for t in plan.tasks for o in t.lead_officials)])
+    if directory.top_leader is not None and directory.top_leader.name:
+        _set_top_leader(session, Official(directory.top_leader.name, directory.top_leader.title, directory.top_leader.email))
 
     plan_row = session.execute(sa.select(PlanRow).where(PlanRow.code == plan.code)).scalar_one_or_none()
     created = plan_row is None

@@ -69,6 +69,7 @@ class OfficialRow(SQLModel, table=True):
     key: str = Field(sa_column=sa.Column(sa.String(200), nullable=False, unique=True))
     title: str = ""
     email: str = ""
+    is_top_leader: bool = False  # the directory's top_leader: receives level-3 escalations
 
 
 class TaskRow(SQLModel, table=True):
@@ -297,3 +298,47 @@ class NoticeRow(SQLModel, table=True):
     acknowledged_at: Optional[dt.datetime] = None
     acknowledged_by: str = ""
     data: dict = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
+
+
+class MessageRow(SQLModel, table=True):
+    """One email to one address, built once and stored whole, so a resend is byte for byte the same.
+
+    ``key`` is derived from the deliveries it carries; ``message_id`` from the key, so a message
+    sent again after a crash carries the same Message-ID.
+    """
+
+    __tablename__ = "message"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    key: str = Field(sa_column=sa.Column(sa.String(200), nullable=False, unique=True))
+    address: str = Field(max_length=320, index=True)
+    message_id: str = Field(max_length=300)
+    subject: str = ""
+    status: str = Field(default="queued", max_length=20, index=True)  # queued | sending | sent | failed
+    attempts: int = 0
+    next_attempt_at: Optional[dt.datetime] = None
+    last_error: str = ""
+    created_at: dt.datetime
+    sent_at: Optional[dt.datetime] = None
+    notices: int = 0
+    body: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))  # the RFC 5322 message
+
+
+class DeliveryRow(SQLModel, table=True):
+    """One notice to one recipient (主送 or 抄送): resolved to an address, or undeliverable."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (sa.UniqueConstraint("notice_id", "recipient_role", "recipient_name", "address",
+                                          name="uq_delivery_notice_id_recipient"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    notice_id: int = Field(foreign_key="notice.id", index=True)
+    recipient_role: str = Field(max_length=20)  # unit | unit_head | official | office | office_head | top_leader
+    recipient_name: str = Field(default="", max_length=200)
+    display_name: str = ""
+    address: str = Field(default="", max_length=320)  # "" when nobody has an address: undeliverable
+    is_cc: bool = False  # 抄送 (Cc) rather than 主送 (To)
+    status: str = Field(default="pending", max_length=20, index=True)  # pending | queued | sent | failed | undeliverable
+    message_pk: Optional[int] = Field(default=None, foreign_key="message.id", index=True)
+    last_error: str = ""
+    created_at: dt.datetime
