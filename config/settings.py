@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).parent
@@ -24,6 +24,19 @@ class Settings(BaseSettings):
     config_dir: Path = Field(default=Path("duban-config"), description="Folder with policy, schedules, templates and plans")
     timezone: str = Field(default="Asia/Shanghai", description="Local time zone of the office; due dates end at local midnight")
     language: str = Field(default="zh-Hans", description="Language of notices and reports: zh-Hans, zh-Hant or en")
+
+    # Mail. Without an SMTP URL (the embedded default) messages are written as .eml files.
+    smtp_url: str | None = Field(default=None, description="smtp://user@host:port, smtp+starttls://…, smtps://… (add ?verify=false for a self-signed certificate)")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password; only ever read from the environment")
+    smtp_timeout: float = Field(default=30.0, description="Seconds to wait for the SMTP server")
+    smtp_concurrency: int = Field(default=2, ge=1, le=32, description="SMTP connections used at once")
+    messages_per_minute: int = Field(default=600, ge=0, description="Sending rate limit (0: none)")
+    mail_from: str = Field(default="督辦系統 <duban@localhost>", description="From address of every message")
+    outbox_dir: Path = Field(default=Path("var/outbox"), description="Where .eml files go when no SMTP server is configured")
+    delivery_mode: str = Field(default="digest", pattern="^(digest|per_notice)$",
+                               description="digest: one message per recipient per run; per_notice: one per notice")
+    retry_base_seconds: int = Field(default=60, ge=1, description="First retry delay after a 4xx or a connection error; doubles each time")
+    max_attempts: int = Field(default=8, ge=1, description="Attempts before a message is given up as failed")
 
     @property
     def is_sqlite(self) -> bool:

@@ -536,6 +536,83 @@ def sweeps_cmd(limit: int = typer.Option(20, "--limit"), as_json: bool = Json) -
     console().print(table)
 
 
+# --------------------------------------------------------------------------------------------
+# delivery
+
+
+@app.command("deliver")
+def deliver_cmd(as_of: Optional[dt.datetime] = AsOf, as_json: bool = Json) -> None:
+    """Send the outbox: one digest per recipient by SMTP (DUBAN_SMTP_URL), or .eml files in var/outbox/."""
+    from workflows.delivery_service import deliver
+
+    result = deliver(engine(), now=now_for(as_of), settings=settings())
+    if as_json:
+        emit_json(result.as_dict())
+        return
+    out = console()
+    how = "sent to" if settings().smtp_url else "written as .eml files to"
+    out.print(f"{result.sent} messages {how} {result.target}"
+              + (f"; {result.retrying} will be retried" if result.retrying else "")
+              + (f"; [red]{result.failed} failed[/]" if result.failed else "")
+              + (f"; {result.recipients_refused} recipients refused" if result.recipients_refused else ""))
+    for e in result.errors:
+        out.print(f"  [red]failed[/] {e}")
+    if result.undeliverable:
+        out.print(f"[yellow]{len(result.undeliverable)} undeliverable[/] (no address in the directory):")
+        for u in result.undeliverable:
+            out.print(f"  task {u['task']} → {u['name']} ({u['role']}): {u['reason']}")
+
+
+@app.command("messages")
+def messages_cmd(
+    status_: Optional[str] = typer.Option(None, "--status", help="pending, sending, sent, failed (comma-separated)."),
+    limit: Optional[int] = typer.Option(None, "--limit"),
+    as_json: bool = Json,
+) -> None:
+    """Messages built from the outbox: to whom, state, attempts, last error."""
+    from workflows.delivery_service import list_messages
+
+    rows = list_messages(engine(), status=status_, limit=limit)
+    if as_json:
+        emit_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{len(rows)} messages", header_style="bold")
+    for col in ("id", "to", "subject", "notices", "status", "attempts", "last error"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(str(r["id"]), r["to"], r["subject"], str(r["notices"]), r["status"], str(r["attempts"]), r["last_error"])
+    console().print(table)
+
+
+@app.command("mail-sink")
+def mail_sink_cmd(
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8025, "--port"),
+    folder: Path = typer.Option(Path("var/mail-sink"), "--dir", help="Where received messages are saved."),
+) -> None:
+    """Run a local SMTP server that saves what it receives (for demos): DUBAN_SMTP_URL=smtp://127.0.0.1:8025."""
+    import signal
+    import threading
+
+    from notifications.sink import start_sink
+
+    controller = start_sink(host, port, folder)
+    out = console()
+    out.print(f"mail sink listening on smtp://{host}:{port}, saving to {folder}/ — Ctrl-C to stop")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        controller.stop()
+        out.print(f"stopped; {controller.handler_ref.received} messages received")
+
+
 from workflows.cli_progress import extension_app, progress_app  # noqa: E402 - typer-only module, cheap
 
 app.add_typer(progress_app, name="progress", help="Progress reports (進展報送) and closing (辦結).")

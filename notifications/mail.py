@@ -1,0 +1,226 @@
+"""Building RFC 5322 messages and handing them over: aiosmtplib to an SMTP server, or .eml files.
+
+``SmtpConfig.from_url`` reads ``smtp://user@host:port`` (plain), ``smtp+starttls://…`` (STARTTLS
+required) and ``smtps://…`` (implicit TLS); the password comes only from DUBAN_SMTP_PASSWORD and is
+never part of a message or a log line. Message-IDs are derived from a message's key, so a message
+sent again after a crash carries the same Message-ID and a receiving system can drop the repeat.
+Header injection is impossible by construction: every header value is collapsed to one line and
+addresses are validated before they get here (notifications.recipients.clean_address).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import ssl
+import time
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, formataddr
+from pathlib import Path
+from typing import Iterable
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from matrix.errors import ConfigError
+
+_LINE_BREAKS = re.compile(r"[\r\n\t\f\v\u2028\u2029\x85]+")
+
+
+def one_line(text: str) -> str:
+    """A header value: control characters and line breaks collapsed, so nothing can add a header."""
+    return re.sub(r" {2,}", " ", _LINE_BREAKS.sub(" ", text)).strip()
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpConfig:
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    security: str = "none"  # none | starttls | tls
+    verify: bool = True
+    timeout: float = 30.0
+
+    @classmethod
+    def from_url(cls, url: str, *, password: str | None = None, timeout: float = 30.0) -> "SmtpConfig":
+        parts = urlsplit(url)
+        schemes = {"smtp": ("none", 25), "smtp+starttls": ("starttls", 587), "smtps": ("tls", 465)}
+        if parts.scheme not in schemes:
+            raise ConfigError(f"DUBAN_SMTP_URL: unknown scheme {parts.scheme!r}; use smtp://, smtp+starttls:// or smtps://")
+        if parts.password:
+            raise ConfigError("DUBAN_SMTP_URL: do not put the password in the URL; set DUBAN_SMTP_PASSWORD")
+        if not parts.hostname:
+            raise ConfigError(f"DUBAN_SMTP_URL: no host in {url!r}")
+        security, default_port = schemes[parts.scheme]
+        query = parse_qs(parts.query)
+        verify = query.get("verify", ["true"])[0].lower() not in ("false", "0", "no")
+        try:
+            port = parts.port or default_port
+        except ValueError:
+            raise ConfigError(f"DUBAN_SMTP_URL: bad port in {url!r}") from None
+        return cls(host=parts.hostname, port=port, username=unquote(parts.username) if parts.username else None,
+                   password=password, security=security, verify=verify, timeout=timeout)
+
+    def describe(self) -> str:
+        """For messages and logs: never the password."""
+        user = f"{self.username}@" if self.username else ""
+        return f"{ {'none': 'smtp', 'starttls': 'smtp+starttls', 'tls': 'smtps'}[self.security]}://{user}{self.host}:{self.port}"
+
+    def tls_context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context()
+        if not self.verify:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+
+
+def message_id_for(key: str, domain: str) -> str:
+    return f"<{hashlib.sha256(key.encode()).hexdigest()[:40]}@{domain}>"
+
+
+def thread_id_for(thread: str, domain: str) -> str:
+    """A stable Message-ID-like id per thread (one task), for In-Reply-To/References threading."""
+    return f"<thread-{hashlib.sha256(thread.encode()).hexdigest()[:24]}@{domain}>"
+
+
+def build_message(*, sender: str, to: Iterable[tuple[str, str]], cc: Iterable[tuple[str, str]] = (), subject: str,
+                  text: str, html: str, message_id: str, date, thread: str | None = None) -> bytes:
+    """An RFC 5322 message (text + HTML alternative, UTF-8), as bytes ready to send or save."""
+    msg = EmailMessage(policy=SMTP)
+    msg["Subject"] = one_line(subject)
+    msg["From"] = sender
+    msg["To"] = [Address(display_name=one_line(name), addr_spec=addr) for name, addr in to]
+    cc = list(cc)
+    if cc:
+        msg["Cc"] = [Address(display_name=one_line(name), addr_spec=addr) for name, addr in cc]
+    msg["Date"] = format_datetime(date)
+    msg["Message-ID"] = message_id
+    if thread:
+        msg["In-Reply-To"] = thread
+        msg["References"] = thread
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Duban-Key"] = one_line(message_id.strip("<>"))
+    msg.set_content(text, subtype="plain", charset="utf-8", cte="base64")
+    msg.add_alternative(html, subtype="html", charset="utf-8", cte="base64")
+    return msg.as_bytes()
+
+
+def sender_address(mail_from: str) -> str:
+    """Validate the configured From (``督辦系統 <duban@example.org>`` or a bare address)."""
+    m = re.fullmatch(r"\s*(?:(.*?)\s*<([^<>\s]+)>|([^<>\s]+))\s*", mail_from)
+    if not m:
+        raise ConfigError(f"DUBAN_MAIL_FROM: {mail_from!r} is not an address")
+    name, addr = (m.group(1) or ""), (m.group(2) or m.group(3))
+    try:
+        Address(addr_spec=addr)
+    except Exception:  # noqa: BLE001 - any parse failure is the same user error
+        raise ConfigError(f"DUBAN_MAIL_FROM: {addr!r} is not a valid address") from None
+    return formataddr((one_line(name), addr)) if name else addr
+
+
+# --------------------------------------------------------------------------------------------
+# Outcomes of handing one message over
+
+
+@dataclass(slots=True)
+class Outcome:
+    status: str  # sent | retry | failed
+    error: str = ""
+    refused: dict[str, str] | None = None  # recipient address -> server reply, when only some were refused
+
+
+def classify(exc: BaseException) -> Outcome:
+    """4xx replies and connection trouble are worth retrying; 5xx replies are final."""
+    import aiosmtplib
+
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        replies = {r.recipient: f"{r.code} {r.message}" for r in exc.recipients}
+        transient = all(400 <= r.code < 500 for r in exc.recipients)
+        return Outcome("retry" if transient else "failed", "all recipients refused: " + "; ".join(replies.values()), replies)
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        reply = f"{exc.code} {exc.message}"
+        return Outcome("retry" if 400 <= exc.code < 500 else "failed", reply)
+    if isinstance(exc, (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError)):
+        return Outcome("retry", f"{type(exc).__name__}: {exc}")
+    raise exc
+
+
+class RateLimiter:
+    """At most ``per_minute`` messages a minute, spread evenly (a simple pacing limiter)."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.interval = 60.0 / per_minute if per_minute > 0 else 0.0
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        if not self.interval:
+            return
+        async with self._lock:
+            now = time.monotonic()
+            if self._next > now:
+                await asyncio.sleep(self._next - now)
+            self._next = max(now, self._next) + self.interval
+
+
+class SmtpSender:
+    """One SMTP connection, reused for a batch; reconnects when the server drops it."""
+
+    def __init__(self, config: SmtpConfig) -> None:
+        self.config = config
+        self._client = None
+
+    async def _connect(self):
+        import aiosmtplib
+
+        c = self.config
+        client = aiosmtplib.SMTP(hostname=c.host, port=c.port, timeout=c.timeout, use_tls=c.security == "tls",
+                                 start_tls=False, tls_context=c.tls_context() if c.security != "none" else None,
+                                 validate_certs=c.verify)
+        await client.connect()
+        if c.security == "starttls":
+            await client.starttls(tls_context=c.tls_context())
+        if c.username:
+            await client.login(c.username, c.password or "")
+        self._client = client
+        return client
+
+    async def send(self, body: bytes, sender: str, recipients: list[str]) -> Outcome:
+        """Hand one message over; returns what happened (never raises for SMTP or network trouble)."""
+        try:
+            client = self._client
+            if client is None or not client.is_connected:
+                client = await self._connect()
+            errors, _reply = await client.sendmail(sender, recipients, body)
+        except BaseException as exc:  # noqa: BLE001 - classify() re-raises anything that is not mail trouble
+            await self.close()
+            return classify(exc)
+        if errors:
+            refused = {addr: f"{r.code} {r.message}" for addr, r in errors.items()}
+            return Outcome("sent", "; ".join(f"{a}: {r}" for a, r in refused.items()), refused)
+        return Outcome("sent")
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                if client.is_connected:
+                    await client.quit()
+            except Exception:  # noqa: BLE001 - closing a broken connection may fail; nothing to do
+                client.close()
+
+
+def write_eml(folder: Path, name: str, body: bytes) -> Path:
+    """Save a message as ``<name>.eml`` atomically; an existing file (a resend) is left as it is."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{name}.eml"
+    if target.exists():
+        return target
+    tmp = folder / f".{name}.{os.getpid()}.tmp"
+    tmp.write_bytes(body)
+    os.replace(tmp, target)
+    return target

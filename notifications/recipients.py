@@ -1,0 +1,111 @@
+"""Who a notice goes to: recipient roles resolved to addresses from the unit directory and officials.
+
+Roles (as the planner writes them): ``unit`` (the unit's contact addresses; a group unit expands to
+its members where the directory lists them, else the group's own address), ``unit_head`` (the head's
+address), ``official``, ``office`` (the office's addresses), ``office_head``, ``top_leader``. A role
+that resolves to nobody with an address is *undeliverable*: recorded, shown, never blocking.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.errors import HeaderParseError
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from matrix.script import unit_key
+from store.tables import OfficialRow, UnitRow
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    role: str
+    name: str  # the role's name as the notice has it (unit or official), "" for office roles
+    display_name: str  # who the mail is for, as a person reads it
+    address: str  # "" when undeliverable
+    reason: str = ""  # why undeliverable
+
+
+def clean_address(address: str) -> str | None:
+    """The address if it is a single valid mailbox with no header tricks (CR, LF, <, >, commas); else None."""
+    if not address or any(c in address for c in "\r\n<>,;\"'") or address.count("@") != 1:
+        return None
+    try:
+        Address(addr_spec=address)
+    except (HeaderParseError, ValueError, IndexError):
+        return None
+    return address
+
+
+class Directory:
+    """The stored unit directory and officials, loaded once per delivery run."""
+
+    def __init__(self, session: Session) -> None:
+        self.units: dict[str, UnitRow] = {}
+        self.by_key: dict[str, UnitRow] = {}
+        self.office: UnitRow | None = None
+        for u in session.execute(sa.select(UnitRow)).scalars():
+            self.units[u.name] = u
+            for spelling in (u.name, *u.aliases):
+                self.by_key.setdefault(unit_key(spelling), u)
+            if u.is_office:
+                self.office = u
+        self.officials = {o.name: o for o in session.execute(sa.select(OfficialRow)).scalars()}
+        self.top_leader = next((o for o in self.officials.values() if o.is_top_leader), None)
+        self.members: dict[int, list[UnitRow]] = {}
+        for u in self.units.values():
+            for group in u.member_of:
+                g = self.by_key.get(unit_key(group))
+                if g is not None:
+                    self.members.setdefault(g.id, []).append(u)
+
+    def _unit_addresses(self, unit: UnitRow, role: str, name: str) -> list[Resolved]:
+        good = [a for a in (clean_address(e) for e in unit.emails) if a]
+        if not good:
+            return [Resolved(role, name, unit.name, "", "no email address in the unit directory")]
+        return [Resolved(role, name, unit.name, a) for a in good]
+
+    def resolve(self, role: str, name: str) -> list[Resolved]:
+        if role == "unit":
+            unit = self.units.get(name) or self.by_key.get(unit_key(name))
+            if unit is None:
+                return [Resolved(role, name, name, "", "unit not in the directory")]
+            if unit.kind == "group" and self.members.get(unit.id):
+                out: list[Resolved] = []
+                for member in self.members[unit.id]:
+                    out.extend(self._unit_addresses(member, role, name))
+                return out
+            return self._unit_addresses(unit, role, name)
+        if role == "unit_head":
+            unit = self.units.get(name) or self.by_key.get(unit_key(name))
+            if unit is None:
+                return [Resolved(role, name, f"{name}負責人", "", "unit not in the directory")]
+            who = " ".join(filter(None, (unit.name, unit.head_title or "負責人", unit.head_name)))
+            address = clean_address(unit.head_email)
+            return [Resolved(role, name, who, address or "", "" if address else "no head email in the unit directory")]
+        if role == "official":
+            o = self.officials.get(name)
+            who = f"{name}{o.title and '(' + o.title + ')' if o else ''}" if o else name
+            address = clean_address(o.email) if o else None
+            return [Resolved(role, name, who, address or "", "" if address else "no email for this official")]
+        if role == "office":
+            if self.office is None:
+                return [Resolved(role, "", "領導小組辦公室", "", "no office in the unit directory")]
+            return self._unit_addresses(self.office, role, "")
+        if role == "office_head":
+            o = self.office
+            if o is None:
+                return [Resolved(role, "", "領導小組辦公室主任", "", "no office in the unit directory")]
+            who = " ".join(filter(None, (o.name, o.head_title or "主任", o.head_name)))
+            address = clean_address(o.head_email)
+            return [Resolved(role, "", who, address or "", "" if address else "no head email for the office")]
+        if role == "top_leader":
+            t = self.top_leader
+            if t is None:
+                return [Resolved(role, "", "主要領導", "", "no top_leader in the unit directory")]
+            address = clean_address(t.email)
+            return [Resolved(role, "", f"{t.name}({t.title})" if t.title else t.name, address or "",
+                             "" if address else "no email for the top leader")]
+        return [Resolved(role, name, name or role, "", f"unknown recipient role {role!r}")]

@@ -1,0 +1,297 @@
+"""Delivery: from planned notices to messages handed over — once, whatever falls over.
+
+Two phases, each committed before the next begins:
+
+1. Plan (one transaction): every pending notice gets a delivery row per recipient (主送 and 抄送),
+   resolved to an address or recorded as undeliverable; pending deliveries are grouped into
+   messages (a digest per address by default, or one message per notice), rendered, and stored
+   whole with a Message-ID derived from the message's key.
+2. Send: messages are claimed (pending → sending, with a lease; PostgreSQL skips rows another worker
+   holds), handed to the SMTP server over reused connections, or written as .eml files when no
+   server is configured, and marked sent or failed. A 4xx reply or a connection error puts the
+   message back to pending with a later ``next_attempt_at`` (exponential backoff); a 5xx reply fails
+   it for good, the server's reply kept. A message whose lease ran out (the process died while
+   sending) is claimed again and resent byte for byte, with the same Message-ID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from notifications.mail import (
+    Outcome,
+    RateLimiter,
+    SmtpConfig,
+    SmtpSender,
+    build_message,
+    message_id_for,
+    sender_address,
+    thread_id_for,
+    write_eml,
+)
+from notifications.recipients import Directory
+from store.db import transaction
+from store.supervision import _insert_ignore
+from store.tables import DeliveryRow, MessageRow, NoticeRow, PlanRow, TaskRow
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from config.settings import Settings
+
+LEASE = dt.timedelta(minutes=10)  # a message still "sending" after this was lost with its process
+CLAIM_BATCH = 1000
+
+
+@dataclass(slots=True)
+class DeliveryResult:
+    target: str
+    planned_messages: int = 0
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    recipients_refused: int = 0
+    undeliverable: list[dict[str, str]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "planned_messages": self.planned_messages, "sent": self.sent,
+                "retrying": self.retrying, "failed": self.failed, "recipients_refused": self.recipients_refused,
+                "undeliverable": self.undeliverable, "errors": self.errors}
+
+
+# --------------------------------------------------------------------------------------------
+# Phase 1: plan
+
+
+def _resolve_pending_notices(session: Session, directory: Directory, now: dt.datetime, result: DeliveryResult) -> None:
+    notices = session.execute(sa.select(NoticeRow.id, NoticeRow.recipients, NoticeRow.cc, TaskRow.code)
+                              .join(TaskRow, TaskRow.id == NoticeRow.task_id)
+                              .where(NoticeRow.status == "pending").order_by(NoticeRow.id)).all()
+    if not notices:
+        return
+    rows: list[dict[str, Any]] = []
+    for notice_id, to, cc, task_code in notices:
+        seen: set[str] = set()
+        for is_cc, people in ((False, to), (True, cc)):
+            for person in people:
+                for r in directory.resolve(person["role"], person["name"]):
+                    if r.address and r.address in seen:
+                        continue  # someone who is both 主送 and 抄送 gets it once, as 主送
+                    seen.add(r.address)
+                    rows.append({"notice_id": notice_id, "recipient_role": r.role, "recipient_name": r.name,
+                                 "display_name": r.display_name, "address": r.address, "is_cc": is_cc,
+                                 "status": "pending" if r.address else "undeliverable",
+                                 "last_error": r.reason, "created_at": now})
+                    if not r.address:
+                        result.undeliverable.append({"notice": str(notice_id), "task": task_code, "role": r.role,
+                                                     "name": r.display_name, "reason": r.reason})
+    conn = session.connection()
+    conn.execute(_insert_ignore(session, DeliveryRow.__table__, ("notice_id", "recipient_role", "recipient_name", "address")), rows)
+    conn.execute(sa.update(NoticeRow.__table__).where(NoticeRow.__table__.c.id.in_([n[0] for n in notices]))
+                 .values(status="sending"))
+
+
+def _plan_messages(session: Session, *, now: dt.datetime, settings: "Settings", result: DeliveryResult) -> None:
+    from notifications.render import Renderer
+    from notifications.views import build_views, letterhead_for
+
+    pending = session.execute(sa.select(DeliveryRow).where(DeliveryRow.status == "pending", DeliveryRow.message_pk.is_(None))
+                              .order_by(DeliveryRow.id)).scalars().all()
+    if not pending:
+        return
+    views = build_views(session, sorted({d.notice_id for d in pending}))
+    renderer = Renderer(language=settings.language, override_dir=settings.config_dir / "templates")
+    from notifications.render import RecipientView
+
+    letterhead = letterhead_for(session, now.date())
+    sender = sender_address(settings.mail_from)
+    domain = sender.rsplit("@", 1)[1].rstrip(">")
+    groups: dict[Any, list[DeliveryRow]] = defaultdict(list)
+    for d in pending:
+        groups[d.address if settings.delivery_mode == "digest" else d.notice_id].append(d)
+    keys = {n.id: n.key for n in session.execute(sa.select(NoticeRow.id, NoticeRow.key)
+                                                 .where(NoticeRow.id.in_([d.notice_id for d in pending])))}
+    for group, deliveries in groups.items():
+        ids = ",".join(str(d.id) for d in deliveries)
+        if settings.delivery_mode == "digest":
+            address = group
+            first = deliveries[0]
+            recipient = RecipientView(name=first.display_name, email=address, role=first.recipient_role)
+            items = [_as_cc(views[d.notice_id], d.is_cc) for d in deliveries]
+            rendered = renderer.digest(items, recipient, letterhead=letterhead)
+            key = f"digest:{address}:{hashlib.sha256(ids.encode()).hexdigest()[:24]}"
+            to, cc, thread = [(first.display_name, address)], [], None
+        else:
+            view = views[group]
+            to = [(d.display_name, d.address) for d in deliveries if not d.is_cc]
+            cc = [(d.display_name, d.address) for d in deliveries if d.is_cc]
+            head = deliveries[0]
+            recipient = RecipientView(name=head.display_name, email=head.address, role=head.recipient_role)
+            rendered = renderer.notice(view, recipient, letterhead=letterhead)
+            key = f"notice:{keys[group]}:{hashlib.sha256(ids.encode()).hexdigest()[:12]}"
+            thread = thread_id_for(f"{view.plan_code}:{view.task_code}", domain)
+            if not to:  # only 抄送 recipients are left (the 主送 one was undeliverable)
+                to, cc = cc, []
+        message_id = message_id_for(key, domain)
+        body = build_message(sender=sender, to=to, cc=cc, subject=rendered.subject, text=rendered.text,
+                             html=rendered.html, message_id=message_id, date=now, thread=thread)
+        row = MessageRow(key=key, address=", ".join(a for _, a in [*to, *cc]), message_id=message_id,
+                         subject=rendered.subject, status="pending", created_at=now, notices=len({d.notice_id for d in deliveries}),
+                         body=body)
+        session.add(row)
+        session.flush()
+        for d in deliveries:
+            d.status = "queued"
+            d.message_pk = row.id
+        result.planned_messages += 1
+
+
+def _as_cc(view, is_cc: bool):
+    from dataclasses import replace
+
+    return replace(view, is_cc=is_cc) if view.is_cc != is_cc else view
+
+
+# --------------------------------------------------------------------------------------------
+# Phase 2: send
+
+
+def _claim(engine: "Engine", now: dt.datetime) -> list[tuple[int, bytes, str]]:
+    """Take due messages (pending and due, or sending with a lapsed lease) for this process."""
+    with transaction(engine) as session:
+        m = MessageRow
+        q = (sa.select(m.id).where(sa.or_(
+            sa.and_(m.status == "pending", sa.or_(m.next_attempt_at.is_(None), m.next_attempt_at <= now)),
+            sa.and_(m.status == "sending", m.next_attempt_at <= now)))
+            .order_by(m.id).limit(CLAIM_BATCH))
+        if session.get_bind().dialect.name == "postgresql":
+            q = q.with_for_update(skip_locked=True)
+        ids = list(session.execute(q).scalars())
+        if not ids:
+            return []
+        session.execute(sa.update(m.__table__).where(m.__table__.c.id.in_(ids))
+                        .values(status="sending", attempts=m.__table__.c.attempts + 1, next_attempt_at=now + LEASE))
+        rows = session.execute(sa.select(m.id, m.body, m.address).where(m.id.in_(ids)).order_by(m.id)).all()
+        return [(r.id, r.body, r.address) for r in rows]
+
+
+def _record(engine: "Engine", message_pk: int, outcome: Outcome, now: dt.datetime, settings: "Settings",
+            result: DeliveryResult) -> None:
+    with transaction(engine) as session:
+        msg = session.get(MessageRow, message_pk)
+        deliveries = session.execute(sa.select(DeliveryRow).where(DeliveryRow.message_pk == message_pk)).scalars().all()
+        if outcome.status == "sent":
+            msg.status, msg.sent_at, msg.last_error, msg.next_attempt_at = "sent", now, outcome.error, None
+            refused = outcome.refused or {}
+            for d in deliveries:
+                reply = refused.get(d.address)
+                if reply is None:
+                    d.status = "sent"
+                elif reply.startswith("4"):
+                    # Temporarily refused while the others got it: this recipient goes into a new message.
+                    d.status, d.message_pk, d.last_error = "pending", None, reply
+                    result.recipients_refused += 1
+                else:
+                    d.status, d.last_error = "failed", reply
+                    result.recipients_refused += 1
+            result.sent += 1
+        elif outcome.status == "retry" and msg.attempts < settings.max_attempts:
+            delay = dt.timedelta(seconds=settings.retry_base_seconds * 2 ** (msg.attempts - 1))
+            msg.status, msg.last_error, msg.next_attempt_at = "pending", outcome.error, now + delay
+            result.retrying += 1
+        else:
+            msg.status, msg.last_error, msg.next_attempt_at = "failed", outcome.error, None
+            for d in deliveries:
+                d.status, d.last_error = "failed", (outcome.refused or {}).get(d.address, outcome.error)
+            result.failed += 1
+            result.errors.append(f"{msg.address}: {outcome.error}")
+
+
+async def _send_smtp(engine: "Engine", claimed: list[tuple[int, bytes, str]], *, now: dt.datetime,
+                     settings: "Settings", config: SmtpConfig, result: DeliveryResult) -> None:
+    queue: asyncio.Queue = asyncio.Queue()
+    for item in claimed:
+        queue.put_nowait(item)
+    limiter = RateLimiter(settings.messages_per_minute)
+    sender = sender_address(settings.mail_from)
+    envelope_from = sender.rsplit("<", 1)[-1].rstrip(">")
+
+    async def worker() -> None:
+        smtp = SmtpSender(config)
+        try:
+            while not queue.empty():
+                message_pk, body, addresses = queue.get_nowait()
+                await limiter.wait()
+                outcome = await smtp.send(body, envelope_from, [a.strip() for a in addresses.split(",") if a.strip()])
+                _record(engine, message_pk, outcome, now, settings, result)
+        finally:
+            await smtp.close()
+
+    await asyncio.gather(*(worker() for _ in range(min(settings.smtp_concurrency, len(claimed)))))
+
+
+def _finish_notices(engine: "Engine") -> None:
+    """A notice is sent when none of its deliveries is still on its way (failed if none got through)."""
+    with transaction(engine) as session:
+        d = DeliveryRow.__table__
+        in_flight = sa.select(d.c.notice_id).where(d.c.status.in_(("pending", "queued")))
+        delivered = sa.select(d.c.notice_id).where(d.c.status == "sent")
+        failed = sa.select(d.c.notice_id).where(d.c.status == "failed")
+        n = NoticeRow.__table__
+        base = sa.and_(n.c.status == "sending", n.c.id.not_in(in_flight))
+        session.execute(sa.update(n).where(base, n.c.id.in_(delivered)).values(status="sent"))
+        session.execute(sa.update(n).where(base, n.c.id.in_(failed)).values(status="failed"))
+        session.execute(sa.update(n).where(base).values(status="undeliverable"))
+
+
+def deliver(engine: "Engine", *, now: dt.datetime, settings: "Settings") -> DeliveryResult:
+    """Plan messages for every pending notice and hand over every message that is due."""
+    config = None
+    if settings.smtp_url:
+        password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+        config = SmtpConfig.from_url(settings.smtp_url, password=password, timeout=settings.smtp_timeout)
+    result = DeliveryResult(target=config.describe() if config else str(settings.outbox_dir))
+    with transaction(engine) as session:
+        _resolve_pending_notices(session, Directory(session), now, result)
+    with transaction(engine) as session:
+        _plan_messages(session, now=now, settings=settings, result=result)
+    while True:
+        claimed = _claim(engine, now)
+        if not claimed:
+            break
+        if config is None:
+            for message_pk, body, _ in claimed:
+                write_eml(settings.outbox_dir, f"{message_pk:06d}", body)
+                _record(engine, message_pk, Outcome("sent"), now, settings, result)
+        else:
+            asyncio.run(_send_smtp(engine, claimed, now=now, settings=settings, config=config, result=result))
+        if len(claimed) < CLAIM_BATCH:
+            break
+    # Recipients refused with a 4xx while others got the message wait for the next run, in a new message.
+    _finish_notices(engine)
+    return result
+
+
+def list_messages(engine: "Engine", *, status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    with transaction(engine) as session:
+        q = sa.select(MessageRow.id, MessageRow.address, MessageRow.subject, MessageRow.status, MessageRow.attempts,
+                      MessageRow.next_attempt_at, MessageRow.last_error, MessageRow.message_id, MessageRow.notices,
+                      MessageRow.created_at, MessageRow.sent_at).order_by(MessageRow.id)
+        if status:
+            q = q.where(MessageRow.status.in_(status.split(",")))
+        if limit:
+            q = q.limit(limit)
+        return [{"id": r.id, "to": r.address, "subject": r.subject, "status": r.status, "attempts": r.attempts,
+                 "next_attempt_at": r.next_attempt_at.isoformat() if r.next_attempt_at else None,
+                 "last_error": r.last_error, "message_id": r.message_id, "notices": r.notices,
+                 "created_at": r.created_at.isoformat(), "sent_at": r.sent_at.isoformat() if r.sent_at else None}
+                for r in session.execute(q).all()]
