@@ -21,7 +21,8 @@ def unit_name(i: int) -> str:
     return f"第{i + 1}區{DEPTS[i % len(DEPTS)]}"
 
 
-def write_synthetic(folder: Path, *, tasks: int = 20_000, units: int = 1_000, milestones: int = 3, seed: int = 7) -> Path:
+def write_synthetic(folder: Path, *, tasks: int = 20_000, units: int = 1_000, milestones: int = 3, seed: int = 7,
+                    deadline: str | None = None) -> Path:
     """Write ``plan.yaml`` and ``units.yaml`` into ``folder``; returns the plan path."""
     rnd = random.Random(seed)
     folder.mkdir(parents=True, exist_ok=True)
@@ -52,7 +53,7 @@ def write_synthetic(folder: Path, *, tasks: int = 20_000, units: int = 1_000, mi
             "lead_officials": [f"{officials[(i + j) % len(officials)]}(區人民政府副區長)" for j in range(1 + i % 2)],
             "lead_unit": unit_name(i % units),
             "supporting_units": [unit_name(s) for s in supporting if s != i % units] + ([groups[i % 10]] if i % 7 == 0 else []),
-            "deadline": "、".join(ms),
+            "deadline": deadline or "、".join(ms),
         }
         task_list.append(task)
     plan = {

@@ -311,7 +311,7 @@ class MessageRow(SQLModel, table=True):
 
     id: Optional[int] = Field(default=None, primary_key=True)
     key: str = Field(sa_column=sa.Column(sa.String(200), nullable=False, unique=True))
-    address: str = Field(max_length=320, index=True)
+    address: str = Field(sa_column=sa.Column(sa.Text, nullable=False))  # every recipient, comma-separated
     message_id: str = Field(max_length=300)
     subject: str = ""
     status: str = Field(default="queued", max_length=20, index=True)  # queued | sending | sent | failed

@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-28 13:15:26.908804
+Create Date: 2026-11-28 13:25:08.355537
 """
 from alembic import op
 import sqlalchemy as sa
@@ -20,7 +20,7 @@ def upgrade() -> None:
     op.create_table('message',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('key', sa.String(length=200), nullable=False),
-    sa.Column('address', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
+    sa.Column('address', sa.Text(), nullable=False),
     sa.Column('message_id', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
     sa.Column('subject', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
@@ -35,7 +35,6 @@ def upgrade() -> None:
     sa.UniqueConstraint('key', name=op.f('uq_message_key'))
     )
     with op.batch_alter_table('message', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_message_address'), ['address'], unique=False)
         batch_op.create_index(batch_op.f('ix_message_status'), ['status'], unique=False)
 
     op.create_table('delivery',
@@ -79,7 +78,6 @@ def downgrade() -> None:
     op.drop_table('delivery')
     with op.batch_alter_table('message', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_message_status'))
-        batch_op.drop_index(batch_op.f('ix_message_address'))
 
     op.drop_table('message')
 

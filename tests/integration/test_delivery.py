@@ -1,0 +1,345 @@
+"""Delivery over real SMTP (aiosmtpd on a free loopback port) and to .eml files; nothing lost or sent twice."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import email
+import email.policy
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from config.settings import Settings
+from matrix.policy import load_policy
+from store.db import transaction
+from store.tables import DeliveryRow, MessageRow, NoticeRow
+from tests.conftest import PLANS, ROOT, SHANGHAI, at
+from workflows.delivery_service import LEASE, deliver
+from workflows.matrix_service import PlanOptions, import_file
+from workflows.sweep_service import sweep
+
+POLICY = load_policy(ROOT / "config" / "policy.yaml")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Recorder:
+    """A real SMTP server's handler that records messages and can refuse chosen recipients."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], bytes]] = []
+        self.refuse: dict[str, str] = {}
+        self.delay = 0.0
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+        return "250 Message accepted"
+
+
+@pytest.fixture
+def smtp_server():
+    from aiosmtpd.controller import Controller
+
+    handler = Recorder()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    handler.port = port
+    yield handler
+    controller.stop()
+
+
+def settings_for(tmp_path: Path, url: str | None = None, **kw) -> Settings:
+    return Settings(database_url="sqlite://", smtp_url=url, outbox_dir=tmp_path / "outbox",
+                    config_dir=tmp_path / "cfg", mail_from="督辦系統 <duban@example.org>", messages_per_minute=0, **kw)
+
+
+@pytest.fixture
+def swept(engine):
+    """The district plan swept as of 2015-12-04: 3.1 and 3.5 are overdue with all three levels."""
+    import_file(engine, PLANS / "district-2015.yaml", PlanOptions(), now=at(2015, 7, 1))
+    sweep(engine, now=dt.datetime(2015, 12, 4, 8, 30, tzinfo=SHANGHAI), policies=POLICY)
+    return engine
+
+
+NOW = dt.datetime(2015, 12, 4, 9, 0, tzinfo=SHANGHAI)
+
+
+def parse(raw: bytes) -> email.message.EmailMessage:
+    return email.message_from_bytes(raw, policy=email.policy.default)
+
+
+def test_digest_one_message_per_recipient(swept, smtp_server, tmp_path: Path) -> None:
+    result = deliver(swept, now=NOW, settings=settings_for(tmp_path, f"smtp://127.0.0.1:{smtp_server.port}"))
+    assert result.failed == 0 and result.retrying == 0
+    rcpts = [r for _, rs, _ in smtp_server.messages for r in rs]
+    assert len(rcpts) == len(set(rcpts)), "each address gets one digest"
+    assert result.sent == len(smtp_server.messages) == len(set(rcpts))
+    by_rcpt = {rs[0]: parse(raw) for _, rs, raw in smtp_server.messages}
+    # The office is copied on both level-2 escalations: one digest listing both tasks.
+    office = by_rcpt["office@example.org"]
+    body = office.get_body(("plain",)).get_content()
+    assert "3.1" in body and "3.5" in body
+    with transaction(swept) as s:
+        assert set(s.execute(sa.select(NoticeRow.status)).scalars()) == {"sent"}
+        assert s.execute(sa.select(sa.func.count()).select_from(DeliveryRow).where(DeliveryRow.status != "sent")).scalar() == 0
+    again = deliver(swept, now=NOW + dt.timedelta(minutes=5), settings=settings_for(tmp_path, f"smtp://127.0.0.1:{smtp_server.port}"))
+    assert again.sent == 0 and len(smtp_server.messages) == result.sent  # nothing twice
+
+
+def test_a_rendered_chinese_email_read_back_field_by_field(swept, smtp_server, tmp_path: Path) -> None:
+    deliver(swept, now=NOW, settings=settings_for(tmp_path, f"smtp://127.0.0.1:{smtp_server.port}"))
+    by_rcpt = {rs[0]: (frm, parse(raw)) for frm, rs, raw in smtp_server.messages}
+    frm, msg = by_rcpt["fupin@example.org"]  # 區扶貧辦, lead unit of 3.1, chased
+    assert frm == "duban@example.org"
+    assert msg["From"].addresses[0].addr_spec == "duban@example.org" and msg["From"].addresses[0].display_name == "督辦系統"
+    assert [a.addr_spec for a in msg["To"].addresses] == ["fupin@example.org"]
+    assert msg["Message-ID"].startswith("<") and msg["Message-ID"].endswith("@example.org>")
+    assert "Bcc" not in msg and msg["Auto-Submitted"] == "auto-generated"
+    assert "区扶贫办" in msg["Subject"] or "扶贫" in msg["Subject"]  # zh-Hans by default
+    text = msg.get_body(("plain",)).get_content()
+    html = msg.get_body(("html",)).get_content()
+    for fact in ("3.1", "扶贫对象精准", "2015年7月10日", "区扶贫办"):
+        assert fact in text, fact
+    assert "<table" in html and "2015年7月10日" in html
+    with transaction(swept) as s:
+        overdue = s.execute(sa.select(NoticeRow.days).where(NoticeRow.kind == "chase", NoticeRow.key.like("%2015-07-10%"))).scalar_one()
+    assert str(overdue) in text  # working days overdue
+
+
+def test_server_down_at_first_then_back_everything_arrives_once(swept, tmp_path: Path) -> None:
+    from aiosmtpd.controller import Controller
+
+    port = free_port()
+    settings = settings_for(tmp_path, f"smtp://127.0.0.1:{port}", retry_base_seconds=60)
+    first = deliver(swept, now=NOW, settings=settings)
+    assert first.sent == 0 and first.retrying == first.planned_messages > 0
+    with transaction(swept) as s:
+        rows = s.execute(sa.select(MessageRow)).scalars().all()
+        assert {m.status for m in rows} == {"pending"} and {m.attempts for m in rows} == {1}
+        assert all("Connect" in m.last_error or "refused" in m.last_error.lower() for m in rows)
+        ids_before = {m.id: m.message_id for m in rows}
+    second = deliver(swept, now=NOW + dt.timedelta(seconds=30), settings=settings)  # before the backoff
+    assert second.sent == 0 and second.retrying == 0
+    third = deliver(swept, now=NOW + dt.timedelta(minutes=1), settings=settings)  # still down: backoff doubles
+    assert third.retrying == first.retrying
+    handler = Recorder()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        back = deliver(swept, now=NOW + dt.timedelta(minutes=5), settings=settings)
+    finally:
+        controller.stop()
+    assert back.sent == first.planned_messages and back.failed == 0
+    received = [parse(raw)["Message-ID"] for _, _, raw in handler.messages]
+    assert sorted(received) == sorted(ids_before.values())  # all, once, with the Message-IDs planned at first
+
+
+def test_a_550_for_one_recipient_fails_only_that_one(swept, smtp_server, tmp_path: Path) -> None:
+    smtp_server.refuse["fupin@example.org"] = "550 5.1.1 <fupin@example.org>: mailbox unavailable"
+    result = deliver(swept, now=NOW, settings=settings_for(tmp_path, f"smtp://127.0.0.1:{smtp_server.port}"))
+    assert result.failed == 1 and result.sent == result.planned_messages - 1
+    with transaction(swept) as s:
+        failed = s.execute(sa.select(MessageRow).where(MessageRow.status == "failed")).scalar_one()
+        assert failed.address == "fupin@example.org" and "550" in failed.last_error and "mailbox unavailable" in failed.last_error
+        assert s.execute(sa.select(sa.func.count()).select_from(DeliveryRow).where(
+            DeliveryRow.status == "failed", DeliveryRow.address == "fupin@example.org")).scalar() >= 1
+    assert "fupin@example.org" not in [r for _, rs, _ in smtp_server.messages for r in rs]
+
+
+def test_per_notice_mode_with_cc_and_a_refused_copy(swept, smtp_server, tmp_path: Path) -> None:
+    """One message per notice, 主送 in To and 抄送 in Cc; a 550 for one Cc: the rest still get it."""
+    smtp_server.refuse["townships@example.org"] = "550 no such user"
+    settings = settings_for(tmp_path, f"smtp://127.0.0.1:{smtp_server.port}", delivery_mode="per_notice")
+    result = deliver(swept, now=NOW, settings=settings)
+    with transaction(swept) as s:
+        n_notices = s.execute(sa.select(sa.func.count()).select_from(NoticeRow)).scalar()
+    assert result.sent == len(smtp_server.messages) == n_notices
+    chase = next(parse(raw) for _, rs, raw in smtp_server.messages if "fupin@example.org" in rs)
+    assert [a.addr_spec for a in chase["To"].addresses] == ["fupin@example.org"]
+    assert "townships@example.org" in [a.addr_spec for a in chase["Cc"].addresses]
+    assert result.recipients_refused >= 1
+    with transaction(swept) as s:
+        refused = s.execute(sa.select(DeliveryRow).where(DeliveryRow.address == "townships@example.org")).scalars().all()
+        assert refused and all(d.status == "failed" and "550" in d.last_error for d in refused)
+        assert set(s.execute(sa.select(NoticeRow.status)).scalars()) == {"sent"}
+    subjects = {parse(raw)["Subject"] for _, _, raw in smtp_server.messages}
+    assert all("\n" not in s for s in subjects)
+
+
+def test_no_smtp_configured_writes_eml_files(swept, tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    result = deliver(swept, now=NOW, settings=settings)
+    files = sorted((tmp_path / "outbox").glob("*.eml"))
+    assert result.sent == len(files) > 0 and result.target == str(tmp_path / "outbox")
+    msg = parse(files[0].read_bytes())
+    assert msg["Message-ID"] and msg.get_body(("plain",)).get_content()
+    assert deliver(swept, now=NOW, settings=settings).sent == 0
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == len(files)
+
+
+def test_undeliverable_recipients_are_recorded_and_do_not_stop_the_run(engine, tmp_path: Path, smtp_server) -> None:
+    units = yaml.safe_load((PLANS / "district-2015.units.yaml").read_text(encoding="utf-8"))
+    for u in units["units"]:
+        if u["name"] == "區扶貧辦":
+            u["emails"] = []  # no address at all
+    (tmp_path / "plan").mkdir()
+    (tmp_path / "plan" / "district-2015.units.yaml").write_text(yaml.safe_dump(units, allow_unicode=True), encoding="utf-8")
+    (tmp_path / "plan" / "district-2015.yaml").write_text((PLANS / "district-2015.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    import_file(engine, tmp_path / "plan" / "district-2015.yaml", PlanOptions(), now=at(2015, 7, 1))
+    sweep(engine, now=dt.datetime(2015, 12, 4, 8, 30, tzinfo=SHANGHAI), policies=POLICY)
+    result = deliver(engine, now=NOW, settings=settings_for(tmp_path, f"smtp://127.0.0.1:{smtp_server.port}"))
+    assert result.sent > 0 and result.failed == 0
+    assert {u["name"] for u in result.undeliverable} == {"區扶貧辦"}
+    assert "no email address" in result.undeliverable[0]["reason"]
+    with transaction(engine) as s:
+        assert s.execute(sa.select(sa.func.count()).select_from(DeliveryRow).where(DeliveryRow.status == "undeliverable")).scalar() >= 1
+
+
+def test_header_and_html_injection_cannot_get_through(engine, tmp_path: Path, smtp_server) -> None:
+    (tmp_path / "u.yaml").write_text(yaml.safe_dump({
+        "office": {"name": "辦公室", "emails": ["office@example.org"]},
+        "units": [{"name": "區交委<script>alert(1)</script>", "emails": ["jw@example.org"],
+                   "head": {"name": "張三\r\nBcc: evil@example.com", "email": "head.jw@example.org"}}],
+    }, allow_unicode=True), encoding="utf-8")
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump({
+        "plan": {"code": "inj", "title": "注入\r\nX-Evil: 1", "base_year": 2015},
+        "directory": "u.yaml",
+        "tasks": [{"code": "1", "title": "標題\r\nBcc: evil@example.com", "target": "<img src=x onerror=alert(1)>",
+                   "lead_unit": "區交委<script>alert(1)</script>", "deadline": "2015年7月10日"}],
+    }, allow_unicode=True), encoding="utf-8")
+    import_file(engine, tmp_path / "p.yaml", PlanOptions(), now=at(2015, 7, 1))
+    sweep(engine, now=dt.datetime(2015, 7, 15, 8, 30, tzinfo=SHANGHAI), policies=POLICY)  # chase + level 1 (the head)
+    result = deliver(engine, now=NOW, settings=settings_for(tmp_path, f"smtp://127.0.0.1:{smtp_server.port}"))
+    assert result.sent == 2
+    assert sorted(r for _, rs, _ in smtp_server.messages for r in rs) == ["head.jw@example.org", "jw@example.org"]
+    for _, _, raw in smtp_server.messages:
+        msg = parse(raw)
+        assert "Bcc" not in msg and "X-Evil" not in msg
+        assert all("\n" not in str(v) and "\r" not in str(v) for v in msg.values())
+        html = msg.get_body(("html",)).get_content()
+        assert "<script>" not in html and "<img src=x" not in html and "&lt;script&gt;" in html
+
+
+def test_kill_during_delivery_then_rerun_nothing_lost_same_message_id(sqlite_url: str, tmp_path: Path) -> None:
+    """A `duban deliver` process is killed while sending; the rerun sends the rest, repeats keep their Message-ID."""
+    from aiosmtpd.controller import Controller
+
+    from store.db import open_database
+
+    engine = open_database(sqlite_url)
+    import_file(engine, PLANS / "district-2015.yaml", PlanOptions(), now=at(2015, 7, 1))
+    sweep(engine, now=dt.datetime(2015, 12, 4, 8, 30, tzinfo=SHANGHAI), policies=POLICY)
+    handler = Recorder()
+    handler.delay = 0.4  # a slow server, so the process dies mid-batch
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    env = {**os.environ, "DUBAN_DATABASE_URL": sqlite_url, "DUBAN_SMTP_URL": f"smtp://127.0.0.1:{port}",
+           "DUBAN_MAIL_FROM": "督辦系統 <duban@example.org>", "DUBAN_SMTP_CONCURRENCY": "1",
+           "DUBAN_CONFIG_DIR": str(tmp_path / "cfg"), "PYTHONPATH": str(ROOT)}
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "workflows.cli", "deliver"], cwd=tmp_path, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while len(handler.messages) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        assert len(handler.messages) >= 2
+        with transaction(engine) as s:
+            states = s.execute(sa.select(MessageRow.status)).scalars().all()
+        assert "sending" in states or "pending" in states  # the kill left work undone
+        handler.delay = 0
+        later = dt.datetime.now(SHANGHAI) + LEASE + dt.timedelta(minutes=1)  # the dead process's lease has run out
+        result = deliver(engine, now=later, settings=settings_for(tmp_path, f"smtp://127.0.0.1:{port}"))
+        assert result.failed == 0
+    finally:
+        controller.stop()
+    with transaction(engine) as s:
+        planned = dict(s.execute(sa.select(MessageRow.message_id, MessageRow.status)).all())
+    assert set(planned.values()) == {"sent"}
+    received = [parse(raw)["Message-ID"] for _, _, raw in handler.messages]
+    assert set(received) == set(planned)  # nothing lost
+    repeats = [m for m in set(received) if received.count(m) > 1]
+    assert len(received) - len(set(received)) == len(repeats) <= 1  # at most the one in flight, same Message-ID
+    engine.dispose()
+
+
+def test_smtp_url_parsing_and_password_never_shown() -> None:
+    from matrix.errors import ConfigError
+    from notifications.mail import SmtpConfig
+
+    c = SmtpConfig.from_url("smtp+starttls://duban%40example.org@mail.example.org", password="s3cret")
+    assert (c.host, c.port, c.username, c.security) == ("mail.example.org", 587, "duban@example.org", "starttls")
+    assert "s3cret" not in c.describe() and "s3cret" not in repr(c.describe())
+    assert SmtpConfig.from_url("smtps://mail.example.org").port == 465
+    assert SmtpConfig.from_url("smtp://127.0.0.1:2525?verify=false").verify is False
+    with pytest.raises(ConfigError, match="DUBAN_SMTP_PASSWORD"):
+        SmtpConfig.from_url("smtp://u:pw@host")
+    with pytest.raises(ConfigError, match="unknown scheme"):
+        SmtpConfig.from_url("http://host")
+
+
+@pytest.fixture
+def tls_cert(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, made with the openssl command line."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return key, cert
+
+
+def test_starttls_and_login_with_the_password_from_settings(swept, tmp_path: Path, tls_cert) -> None:
+    import ssl
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    key, cert = tls_cert
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(cert), str(key))
+    logins: list[tuple[str, str]] = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        if isinstance(auth_data, LoginPassword):
+            logins.append((auth_data.login.decode(), auth_data.password.decode()))
+            return AuthResult(success=auth_data.password == b"s3cret")
+        return AuthResult(success=False)
+
+    handler = Recorder()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True,
+                            authenticator=authenticator, auth_required=True)
+    controller.start()
+    try:
+        settings = settings_for(tmp_path, f"smtp+starttls://duban@127.0.0.1:{port}?verify=false", smtp_password="s3cret")
+        result = deliver(swept, now=NOW, settings=settings)
+        wrong = settings_for(tmp_path, f"smtp+starttls://duban@127.0.0.1:{port}?verify=false", smtp_password="nope")
+    finally:
+        controller.stop()
+    assert result.sent == len(handler.messages) > 0 and result.failed == 0
+    assert logins and all(login == ("duban", "s3cret") for login in logins)
+    assert "s3cret" not in result.target and "s3cret" not in repr(wrong)
