@@ -1,0 +1,373 @@
+"""Notices and circulations as official documents (公文): Jinja2 templates → subject, plain text and HTML.
+
+Everything a template may show about one notice is a frozen ``NoticeView`` (built from the store by
+``notifications.views``); the recipient is a ``RecipientView`` and the sending office's header a
+``Letterhead``. ``Renderer`` turns them into ``Rendered(subject, text, html)``:
+
+- Templates live in ``templates/<lang>/<name>.<html|txt>.j2`` (``reminder``, ``chase``,
+  ``escalation``, ``digest``, ``criticism``, ``praise``), with ``_subjects.j2`` (subject lines) and
+  ``_macros.j2`` (sentences shared by text and HTML; HTML templates import it as
+  ``html:_macros.j2`` so that it escapes there) beside them, and the language-free HTML layout
+  (``_layout.html.j2``, ``_css.html.j2``: inline CSS only, mail clients strip ``<style>``) in
+  ``templates/common``. An office's own templates in ``override_dir/<lang>/`` win over the package's.
+- Chinese templates are written once, in simplified script. The rendered zh-Hans output is passed
+  through ``to_simplified`` and zh-Hant through ``to_traditional``, so unit names and texts stored in
+  either script come out in the chosen one. Person names marked with the ``person`` filter are kept
+  as the directory writes them in zh-Hant (OpenCC would turn 夏于峰 into 夏於峯).
+- StrictUndefined everywhere; autoescape on for ``*.html.j2`` and off for ``*.txt.j2``. A template
+  error becomes a ``ConfigError`` naming the template file and line.
+- Subjects are one line: any run of whitespace, CR or LF collapses to one space. A per-notice subject
+  names only the task (no dates, no counters), so mail clients thread a task's notices together.
+- Deterministic: the same inputs give the same bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from matrix.errors import ConfigError
+from matrix.script import to_simplified, to_traditional
+
+LANGUAGES = ("zh-Hans", "zh-Hant", "en")
+NOTICE_KINDS = ("reminder", "chase", "escalation")
+CIRCULATION_KINDS = ("criticism", "praise")
+TEMPLATES = Path(__file__).parent / "templates"
+
+# Escalation colours by level, and the colour names each language shows.
+LEVEL_COLOURS = {1: "藍", 2: "橙", 3: "紅"}
+_COLOUR_KEYS = {"藍": "blue", "蓝": "blue", "橙": "orange", "紅": "red", "红": "red"}
+_COLOUR_NAMES = {
+    "zh": {"blue": "蓝", "orange": "橙", "red": "红"},
+    "en": {"blue": "Blue", "orange": "Orange", "red": "Red"},
+}
+_COLOUR_HEX = {"blue": "#1f5fbf", "orange": "#e07b00", "red": "#c00000", "": "#7f7f7f"}
+_CN_DIGITS = "〇一二三四五六七八九"
+_EN_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+              "October", "November", "December")
+
+# A person's name wrapped in these private-use characters is not script-converted in zh-Hant.
+_KEEP, _END = "\ue000", "\ue001"
+_KEPT = re.compile(f"{_KEEP}(.*?){_END}", re.S)
+_SUBJECT_SPACE = re.compile(r"[\s\x00-\x1f\x7f]+")
+_LINE_BREAKS = re.compile(r"[\r\n\v\f\x85\u2028\u2029]+")
+_KIND_ORDER = {"escalation": 0, "chase": 1, "reminder": 2}
+
+
+@dataclass(frozen=True)
+class RecipientView:
+    """Who a rendering is for. For ``unit_head`` / ``office_head`` ``name`` is the unit and ``title`` the
+    head's title; for ``official`` / ``top_leader`` ``name`` is the person. An empty ``title`` means
+    ``name`` is already the display form (e.g. "區扶貧辦 主任")."""
+
+    name: str
+    title: str = ""
+    email: str = ""
+    role: str = "unit"  # unit | unit_head | official | office | office_head | top_leader
+
+
+@dataclass(frozen=True)
+class NoticeView:
+    """All a template may show about one notice (reminder, chase or escalation)."""
+
+    notice_id: int
+    key: str
+    kind: str  # "reminder" | "chase" | "escalation"
+    level: int
+    colour: str  # escalation colour 藍/橙/紅 ("" otherwise)
+    plan_code: str
+    plan_title: str
+    issuer: str
+    task_code: str
+    task_title: str
+    target: str
+    lead_unit: str
+    supporting_units: tuple[str, ...]
+    lead_officials: tuple[str, ...]  # "林光(區人民政府副區長)"
+    label: str  # the deadline fragment, e.g. "2015年底完成25個村"
+    due: date
+    days: int  # working days before due (reminder) or overdue (chase/escalation)
+    quantity: Decimal | None
+    measure: str | None
+    done_quantity: Decimal | None
+    min_count: int | None
+    done_count: int | None
+    min_amount: Decimal | None
+    done_amount: Decimal | None
+    amount_unit: str | None
+    required_by: date  # by when the recipient must act or report
+    planned_for: date  # the date of the notice
+    is_cc: bool = False  # this recipient gets it as 抄送
+    to: tuple[RecipientView, ...] = ()  # the notice's 主送 recipients (for the 主送 line)
+    cc: tuple[RecipientView, ...] = ()  # its 抄送 recipients (for the 抄送 line)
+
+
+@dataclass(frozen=True)
+class Letterhead:
+    issuer: str
+    date: date
+    number: str = ""  # 文號, e.g. 督辦〔2015〕12號
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+# --------------------------------------------------------------------------------------------
+# Filters
+
+
+def quantity(value: Any) -> str:
+    """25, 12.5, 0.25: a quantity without trailing zeros or exponent ("" for None)."""
+    if value is None:
+        return ""
+    try:
+        d = value if isinstance(value, Decimal) else Decimal(str(value))
+    except InvalidOperation:
+        return str(value)
+    if d == d.to_integral_value():
+        return str(int(d))
+    return format(d.normalize(), "f")
+
+
+def chinese_date(value: date) -> str:
+    """2015年12月4日."""
+    return f"{value.year}年{value.month}月{value.day}日"
+
+
+def english_date(value: date) -> str:
+    """4 December 2015."""
+    return f"{value.day} {_EN_MONTHS[value.month - 1]} {value.year}"
+
+
+def chinese_number(value: int) -> str:
+    """1 → 一, 10 → 十, 12 → 十二, 23 → 二十三 (levels and list numbers; falls back to digits past 99)."""
+    n = int(value)
+    if n < 0 or n > 99:
+        return str(n)
+    if n < 10:
+        return _CN_DIGITS[n]
+    tens, ones = divmod(n, 10)
+    return ("" if tens == 1 else _CN_DIGITS[tens]) + "十" + (_CN_DIGITS[ones] if ones else "")
+
+
+def colour_key(view_or_level: Any) -> str:
+    """blue | orange | red | "" from a NoticeView (its colour, else its level) or a level."""
+    if isinstance(view_or_level, NoticeView):
+        key = _COLOUR_KEYS.get(view_or_level.colour.strip())
+        if key:
+            return key
+        level = view_or_level.level if view_or_level.kind == "escalation" else 0
+    else:
+        level = int(view_or_level or 0)
+    return _COLOUR_KEYS.get(LEVEL_COLOURS.get(level, ""), "")
+
+
+def person(value: str) -> str:
+    """Mark the name in "林光(區人民政府副區長)" so that zh-Hant output keeps it as written."""
+    if not value:
+        return value
+    cut = min((i for i in (value.find("("), value.find("（")) if i > 0), default=len(value))
+    name = value[:cut].replace(_KEEP, "").replace(_END, "")
+    return f"{_KEEP}{name}{_END}{value[cut:]}" if name else value[cut:]
+
+
+def _finalize(value: Any) -> Any:
+    """Values are inline fragments: a CR or LF inside one (a title, a unit name) never breaks a line."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return _LINE_BREAKS.sub(" ", value)
+    return value
+
+
+_escaped_names = jinja2.select_autoescape(enabled_extensions=("html.j2", "htm.j2", "html", "htm"),
+                                          disabled_extensions=("txt.j2", "txt"), default_for_string=True, default=False)
+
+
+def _autoescape(name: str | None) -> bool:
+    """On for *.html.j2 (and anything imported as "html:NAME"), off for *.txt.j2 and other names."""
+    return bool(name and name.startswith("html:")) or _escaped_names(name)
+
+
+def one_line(text: str) -> str:
+    """A subject: every run of whitespace or control characters (CR, LF, tab …) becomes one space."""
+    return _SUBJECT_SPACE.sub(" ", text).strip()
+
+
+def _sort_key(v: NoticeView) -> tuple:
+    code = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in v.task_code.split("."))
+    return (_KIND_ORDER.get(v.kind, 3), -v.level, v.due, code, v.notice_id)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+class _EscapingAlias(jinja2.BaseLoader):
+    """"html:NAME" is NAME's source compiled under the name "html:NAME", hence with autoescape on.
+
+    (jinja2.PrefixLoader would not do: it compiles under the inner name, so the mode would not change.)
+    """
+
+    def __init__(self, files: jinja2.BaseLoader) -> None:
+        self.files = files
+
+    def get_source(self, environment: jinja2.Environment, template: str):
+        if not template.startswith("html:"):
+            raise jinja2.TemplateNotFound(template)
+        return self.files.get_source(environment, template.removeprefix("html:"))
+
+
+class Renderer:
+    """Renders notices, digests and circulations in one language, with an office's templates first."""
+
+    def __init__(self, *, language: str = "zh-Hans", override_dir: Path | None = None) -> None:
+        if language not in LANGUAGES:
+            raise ConfigError(f"unknown language {language!r}: use {', '.join(LANGUAGES)}")
+        self.language = language
+        self.override_dir = Path(override_dir) if override_dir is not None else None
+        family = "en" if language == "en" else "zh"
+        package_dir = "en" if family == "en" else "zh-Hans"
+        search: list[Path] = []
+        if self.override_dir is not None:
+            search.append(self.override_dir / language)
+            if language == "zh-Hant":
+                search.append(self.override_dir / "zh-Hans")  # Chinese templates are written once
+        search.append(TEMPLATES / package_dir)
+        if self.override_dir is not None:
+            search.append(self.override_dir / "common")
+        search.append(TEMPLATES / "common")
+        files = jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(p), encoding="utf-8") for p in search])
+        self.env = jinja2.Environment(
+            # "html:_macros.j2" is _macros.j2 compiled with autoescape on: a macro escapes by the mode of
+            # the template that defines it, so HTML templates import the shared sentences that way.
+            loader=jinja2.ChoiceLoader([_EscapingAlias(files), files]),
+            autoescape=_autoescape,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+            finalize=_finalize,
+        )
+        self.env.filters.update(
+            date=english_date if family == "en" else chinese_date,
+            cn_date=chinese_date,
+            qty=quantity,
+            cn_number=chinese_number,
+            colour_key=colour_key,
+            colour=lambda v: _COLOUR_NAMES[family].get(colour_key(v), ""),
+            colour_hex=lambda v: _COLOUR_HEX[colour_key(v)],
+            person=person,
+        )
+        self.env.globals.update(lang=language)
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def notice(self, view: NoticeView, recipient: RecipientView, *, letterhead: Letterhead) -> Rendered:
+        """One notice (提醒函, 催辦通知, 督辦通知) for one recipient (主送, or 抄送 when ``view.is_cc``)."""
+        if view.kind not in NOTICE_KINDS:
+            raise ConfigError(f"unknown notice kind {view.kind!r}: use {', '.join(NOTICE_KINDS)}")
+        context = {"v": view, "recipient": recipient, "letterhead": letterhead}
+        subject = self._subject("notice", view)
+        return self._render(view.kind, subject, context)
+
+    def digest(self, views: list[NoticeView], recipient: RecipientView, *, letterhead: Letterhead) -> Rendered:
+        """One mail with all of a recipient's notices: escalations (highest level first), chases, reminders."""
+        for v in views:
+            if v.kind not in NOTICE_KINDS:
+                raise ConfigError(f"unknown notice kind {v.kind!r} in a digest")
+        items = sorted(views, key=_sort_key)
+        groups = [(kind, group) for kind in sorted(_KIND_ORDER, key=_KIND_ORDER.get)
+                  if (group := [v for v in items if v.kind == kind])]
+        counts = {kind: sum(v.kind == kind for v in items) for kind in NOTICE_KINDS}
+        plan_titles = list(dict.fromkeys(v.plan_title for v in items))
+        context = {"items": items, "groups": groups, "counts": counts, "plan_titles": plan_titles,
+                   "recipient": recipient, "letterhead": letterhead}
+        subject = self._subject("digest", recipient, len(items), letterhead)
+        return self._render("digest", subject, context)
+
+    def circulation(self, kind: str, unit: str, facts: list[str], *, letterhead: Letterhead, rectify_by: date,
+                    period: str) -> Rendered:
+        """A circulation notice about one unit: ``criticism`` (通報批評) or ``praise`` (通報表揚)."""
+        if kind not in CIRCULATION_KINDS:
+            raise ConfigError(f"unknown circulation kind {kind!r}: use {', '.join(CIRCULATION_KINDS)}")
+        context = {"kind": kind, "unit": unit, "facts": list(facts), "letterhead": letterhead,
+                   "rectify_by": rectify_by, "period": period}
+        subject = self._subject("circulation", kind, unit, period)
+        return self._render(kind, subject, context)
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _subject(self, macro: str, *args: Any) -> str:
+        module = self._template("_subjects.j2").module
+        try:
+            text = str(getattr(module, macro)(*args))
+        except jinja2.TemplateError as e:
+            raise self._error("_subjects.j2", e) from e
+        return one_line(self._script(text))
+
+    def _render(self, name: str, subject: str, context: dict[str, Any]) -> Rendered:
+        context = {**context, "subject": subject}
+        text = self._render_one(f"{name}.txt.j2", context)
+        html = self._render_one(f"{name}.html.j2", context)
+        return Rendered(subject=subject, text=_unix_lines(self._script(text)), html=self._script(html))
+
+    def _render_one(self, name: str, context: dict[str, Any]) -> str:
+        template = self._template(name)
+        try:
+            return template.render(context)
+        except jinja2.TemplateError as e:
+            raise self._error(name, e) from e
+
+    def _template(self, name: str) -> jinja2.Template:
+        try:
+            return self.env.get_template(name)
+        except jinja2.TemplateNotFound as e:
+            raise ConfigError(f"no template {name!r} for language {self.language} "
+                              f"(looked in {self.override_dir or '-'} and {TEMPLATES})") from e
+        except jinja2.TemplateError as e:
+            raise self._error(name, e) from e
+
+    def _error(self, name: str, e: jinja2.TemplateError) -> ConfigError:
+        where = name
+        if isinstance(e, jinja2.TemplateSyntaxError):
+            where = f"{e.filename or name}:{e.lineno}"
+        else:
+            tb = e.__traceback__
+            while tb is not None:  # the innermost template frame (Jinja rewrites tracebacks to template lines)
+                if tb.tb_frame.f_code.co_filename.endswith(".j2"):
+                    where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}"
+                tb = tb.tb_next
+        return ConfigError(f"template {where}: {e.__class__.__name__}: {e.message or e}")
+
+    def _script(self, text: str) -> str:
+        """The rendered text in the chosen script; person names kept as written in zh-Hant."""
+        if self.language == "zh-Hans":
+            return _convert(to_simplified, text.replace(_KEEP, "").replace(_END, ""))
+        if self.language == "zh-Hant":
+            out, pos = [], 0
+            for m in _KEPT.finditer(text):
+                out.append(_convert(to_traditional, text[pos:m.start()]))
+                out.append(m.group(1))
+                pos = m.end()
+            out.append(_convert(to_traditional, text[pos:]))
+            return "".join(out).replace(_KEEP, "").replace(_END, "")
+        return text.replace(_KEEP, "").replace(_END, "")
+
+
+def _convert(convert, text: str) -> str:
+    # The uncached function: whole documents would only fill the name cache of matrix.script.
+    return getattr(convert, "__wrapped__", convert)(text) if text else text
+
+
+def _unix_lines(text: str) -> str:
+    """Plain text with LF line ends only (a CR in the data never makes a bare CR in a mail body)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")

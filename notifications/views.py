@@ -1,0 +1,318 @@
+"""From stored notices to ``NoticeView``s: everything a template shows, read with a few set-based queries.
+
+``build_views(session, ids)`` reads the notices, their tasks and plans, their milestones or recurrence
+periods, the tasks' supporting units and lead officials, and the units and officials the notices are
+addressed to — one query per table for any number of notices (in chunks for very long id lists), never
+one per notice. ``letterhead_for`` gives the sending office's header for a day.
+
+A view's ``planned_for`` is the notice's date: the day it was planned for, or — when a sweep caught up
+after downtime and wrote it later — the sweep's day, the day its ``days`` were counted to. A chase or
+escalation asks for an answer ``RESPOND_WORKING_DAYS`` working days after that date (``required_by``);
+a reminder asks for the work by its due date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any, Iterable, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from matrix.calendar import WorkCalendar
+from matrix.errors import NotFound
+from matrix.script import unit_key
+from notifications.render import LEVEL_COLOURS, Letterhead, NoticeView, RecipientView
+from store.tables import (
+    MilestoneRow,
+    NoticeRow,
+    OfficialRow,
+    PlanRow,
+    RecurrenceInstanceRow,
+    RecurrenceRow,
+    SweepRow,
+    TaskOfficialRow,
+    TaskRow,
+    TaskUnitRow,
+    UnitRow,
+)
+
+RESPOND_WORKING_DAYS = 3  # a chase or escalation asks for a written answer within this many working days
+_CHUNK = 5000  # ids per IN (…) list: well under SQLite's and PostgreSQL's bound-parameter limits
+
+
+def _chunks(values: Iterable[Any]) -> list[list[Any]]:
+    items = sorted(set(v for v in values if v is not None))
+    return [items[i:i + _CHUNK] for i in range(0, len(items), _CHUNK)]
+
+
+def _rows(session: Session, query: sa.Select, column: Any, values: Iterable[Any]) -> list[Any]:
+    """``query`` restricted to ``column IN values``, run once per chunk of values."""
+    out: list[Any] = []
+    conn = session.connection()
+    for chunk in _chunks(values):
+        out.extend(conn.execute(query.where(column.in_(chunk))).all())
+    return out
+
+
+def _dec(v: Any) -> Decimal | None:
+    return v if v is None or isinstance(v, Decimal) else Decimal(str(v))
+
+
+def _colour(ladder: list | None, level: int) -> str:
+    """The colour of an escalation level as the item's frozen ladder names it, else the default 藍/橙/紅."""
+    for step in ladder or ():
+        if isinstance(step, dict) and int(step.get("level", -1)) == level and step.get("colour"):
+            return str(step["colour"])
+    return LEVEL_COLOURS.get(level, "")
+
+
+def _official_label(name: str, title: str) -> str:
+    return f"{name}({title})" if title else name
+
+
+class _People:
+    """Units and officials as RecipientViews, for the 主送 / 抄送 lines."""
+
+    def __init__(self, units: Sequence[Any], officials: Sequence[Any]) -> None:
+        self.by_id = {u.id: u for u in units}
+        self.units = {u.name: u for u in units}
+        self.unit_keys = {u.key: u for u in units}
+        self.office = next((u for u in sorted(units, key=lambda u: u.id) if u.is_office), None)
+        self.officials = {o.name: o for o in officials}
+        self.top_leader = next((o for o in sorted(officials, key=lambda o: o.id) if o.is_top_leader), None)
+
+    def _unit(self, name: str):
+        return self.units.get(name) or self.unit_keys.get(unit_key(name)) if name else None
+
+    def view(self, role: str, name: str) -> RecipientView:
+        if role == "unit":
+            u = self._unit(name)
+            return RecipientView(name=u.name if u else name, email=(u.emails[0] if u and u.emails else ""), role=role)
+        if role == "unit_head":
+            u = self._unit(name)
+            if u is None:
+                return RecipientView(name=name, title="主要負責同志", role=role)
+            return RecipientView(name=u.name, title=u.head_title or "主要負責同志", email=u.head_email, role=role)
+        if role == "official":
+            o = self.officials.get(name)
+            return RecipientView(name=name, title=o.title if o else "", email=o.email if o else "", role=role)
+        if role in ("office", "office_head"):
+            o = self.office
+            office_name = o.name if o else "領導小組辦公室"
+            if role == "office":
+                return RecipientView(name=office_name, email=(o.emails[0] if o and o.emails else ""), role=role)
+            return RecipientView(name=office_name, title=(o.head_title if o and o.head_title else "主任"),
+                                 email=o.head_email if o else "", role=role)
+        if role == "top_leader":
+            t = self.top_leader
+            if t is None:
+                return RecipientView(name=name or "主要領導", role=role)
+            return RecipientView(name=t.name, title=t.title, email=t.email, role=role)
+        return RecipientView(name=name or role, role=role)
+
+    def views(self, people: list[dict[str, str]]) -> tuple[RecipientView, ...]:
+        return tuple(self.view(p.get("role", "unit"), p.get("name", "")) for p in people or ())
+
+
+def _task_people(session: Session, task_ids: Iterable[int]) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
+    """Supporting units (names) and lead officials ("林光(區人民政府副區長)") of each task, in plan order."""
+    supporting: dict[int, list[str]] = defaultdict(list)
+    for task_id, _, name in sorted(_rows(session, sa.select(TaskUnitRow.task_id, TaskUnitRow.position, UnitRow.name)
+                                         .join(UnitRow, UnitRow.id == TaskUnitRow.unit_id), TaskUnitRow.task_id, task_ids)):
+        supporting[task_id].append(name)
+    officials: dict[int, list[str]] = defaultdict(list)
+    for task_id, _, name, task_title, title in sorted(_rows(
+            session, sa.select(TaskOfficialRow.task_id, TaskOfficialRow.position, OfficialRow.name, TaskOfficialRow.title,
+                               OfficialRow.title).join(OfficialRow, OfficialRow.id == TaskOfficialRow.official_id),
+            TaskOfficialRow.task_id, task_ids)):
+        officials[task_id].append(_official_label(name, task_title or title))
+    return supporting, officials
+
+
+def _directory(session: Session) -> "_People":
+    """The whole directory, units and officials: small beside the notices, and one query each."""
+    u, o = UnitRow, OfficialRow
+    conn = session.connection()
+    units = conn.execute(sa.select(u.id, u.name, u.key, u.emails, u.head_title, u.head_email, u.is_office)).all()
+    officials = conn.execute(sa.select(o.id, o.name, o.title, o.email, o.is_top_leader)).all()
+    return _People(units, officials)
+
+
+def build_views(session: Session, notice_ids: list[int], *, calendar: WorkCalendar | None = None) -> dict[int, NoticeView]:
+    """The NoticeView of every notice in ``notice_ids`` (by id). Raises NotFound for an unknown id."""
+    cal = calendar or WorkCalendar()
+    n = NoticeRow
+    notices = _rows(session, sa.select(n.id, n.key, n.kind, n.level, n.plan_id, n.task_id, n.milestone_id, n.instance_id,
+                                       n.due, n.days, n.planned_for, n.sweep_id, n.recipients, n.cc, n.data), n.id, notice_ids)
+    missing = set(notice_ids) - {r.id for r in notices}
+    if missing:
+        raise NotFound(f"no notice {', '.join(map(str, sorted(missing)))}")
+    if not notices:
+        return {}
+
+    task_ids = {r.task_id for r in notices}
+    sweep_days = dict(_rows(session, sa.select(SweepRow.id, SweepRow.as_of), SweepRow.id, {r.sweep_id for r in notices}))
+    tasks = {r.id: r for r in _rows(session, sa.select(TaskRow.id, TaskRow.code, TaskRow.title, TaskRow.target,
+                                                       TaskRow.lead_unit_id), TaskRow.id, task_ids)}
+    plans = {r.id: r for r in _rows(session, sa.select(PlanRow.id, PlanRow.code, PlanRow.title, PlanRow.issuer),
+                                     PlanRow.id, {r.plan_id for r in notices})}
+    m = MilestoneRow
+    milestones = {r.id: r for r in _rows(session, sa.select(m.id, m.quantity, m.measure, m.label, m.done_quantity, m.ladder),
+                                         m.id, {r.milestone_id for r in notices})}
+    i, rec = RecurrenceInstanceRow, RecurrenceRow
+    instances = {r.id: r for r in _rows(session, sa.select(i.id, i.done_count, i.done_amount, rec.min_count, rec.min_amount,
+                                                           rec.amount_unit, rec.label, i.ladder)
+                                        .join(rec, rec.id == i.recurrence_id), i.id, {r.instance_id for r in notices})}
+    supporting, officials = _task_people(session, task_ids)
+
+    people = _directory(session)
+    units = people.by_id
+    office_name = people.office.name if people.office else ""
+
+    out: dict[int, NoticeView] = {}
+    for r in notices:
+        task, plan = tasks[r.task_id], plans[r.plan_id]
+        quantity = measure = done_quantity = None
+        min_count = done_count = min_amount = done_amount = amount_unit = None
+        label = (r.data or {}).get("label", "")
+        ladder = None
+        if r.milestone_id is not None and r.milestone_id in milestones:
+            ms = milestones[r.milestone_id]
+            quantity, measure, done_quantity = _dec(ms.quantity), ms.measure, _dec(ms.done_quantity)
+            label, ladder = ms.label or label, ms.ladder
+        elif r.instance_id is not None and r.instance_id in instances:
+            inst = instances[r.instance_id]
+            min_count, done_count = inst.min_count, inst.done_count or 0
+            min_amount, done_amount, amount_unit = _dec(inst.min_amount), _dec(inst.done_amount), inst.amount_unit
+            label, ladder = inst.label or label, inst.ladder
+        # A sweep that catches up after downtime writes a notice later than planned (an escalation
+        # planned for 07-15 written on 12-04); its ``days`` are counted to the sweep's day, so that day
+        # is the notice's date, and the answer is due 3 working days after it, not in the past.
+        issued = max(r.planned_for, sweep_days.get(r.sweep_id) or r.planned_for)
+        required_by = r.due if r.kind == "reminder" else cal.add_working_days(issued, RESPOND_WORKING_DAYS)
+        out[r.id] = NoticeView(
+            notice_id=r.id, key=r.key, kind=r.kind, level=r.level,
+            colour=_colour(ladder, r.level) if r.kind == "escalation" else "",
+            plan_code=plan.code, plan_title=plan.title, issuer=plan.issuer or office_name,
+            task_code=task.code, task_title=task.title, target=task.target or "",
+            lead_unit=units[task.lead_unit_id].name if task.lead_unit_id in units else "",
+            supporting_units=tuple(supporting[task.id]), lead_officials=tuple(officials[task.id]),
+            label=label or "", due=r.due, days=r.days,
+            quantity=quantity, measure=measure, done_quantity=done_quantity,
+            min_count=min_count, done_count=done_count, min_amount=min_amount, done_amount=done_amount,
+            amount_unit=amount_unit, required_by=required_by, planned_for=issued,
+            to=people.views(r.recipients), cc=people.views(r.cc),
+        )
+    return out
+
+
+def letterhead_for(session: Session, today: dt.date, *, plan: str | None = None) -> Letterhead:
+    """The sending office's header for ``today``: ``plan``'s issuer when given, else the office unit's
+    name, else the first plan's issuer."""
+    conn = session.connection()
+    issuer = None
+    if plan is not None:
+        issuer = conn.execute(sa.select(PlanRow.issuer).where(PlanRow.code == plan)).scalar()
+    if not issuer:
+        issuer = conn.execute(sa.select(UnitRow.name).where(UnitRow.is_office.is_(True)).order_by(UnitRow.id).limit(1)).scalar()
+    if not issuer:
+        issuer = conn.execute(sa.select(PlanRow.issuer).where(PlanRow.issuer != "").order_by(PlanRow.id).limit(1)).scalar()
+    return Letterhead(issuer=issuer or "", date=today)
+
+
+# --------------------------------------------------------------------------------------------
+# Preview: a view of a notice that was never written (``duban notices preview``)
+
+
+def preview_view(session: Session, *, kind: str, task: str, today: dt.date, policies: Any, plan: str | None = None,
+                 level: int = 1, calendar: WorkCalendar | None = None) -> NoticeView:
+    """The NoticeView a sweep on ``today`` would write for ``task``'s first open milestone, read-only.
+
+    A task with no open milestone uses its first recurring obligation: the next period due (reminder)
+    or the last one past (chase, escalation). Recipients follow the policy in force for the task
+    (``policies``: a ``matrix.policy.PolicySet``); an escalation uses the item's frozen ladder if any.
+    """
+    from matrix.deadlines import instances as recurrence_dues
+    from matrix.errors import ConfigError
+    from matrix.planner import TaskInfo, recipients_for
+    from store import repository as repo
+    from store.supervision import _recurrence
+
+    if kind not in ("reminder", "chase", "escalation"):
+        raise ConfigError(f"unknown notice kind {kind!r}: use reminder, chase or escalation")
+    cal = calendar or WorkCalendar()
+    plan_row = repo.plan_row(session, plan)
+    row = session.execute(sa.select(TaskRow).where(TaskRow.plan_id == plan_row.id, TaskRow.code == task,
+                                                   TaskRow.archived_at.is_(None))).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"no task {task!r} in plan {plan_row.code}")
+    supporting, officials = _task_people(session, [row.id])
+    lead_unit = session.get(UnitRow, row.lead_unit_id).name
+    official_names = [name for (name,) in session.execute(
+        sa.select(OfficialRow.name).join(TaskOfficialRow, TaskOfficialRow.official_id == OfficialRow.id)
+        .where(TaskOfficialRow.task_id == row.id).order_by(TaskOfficialRow.position))]
+
+    fields: dict[str, Any] = dict(quantity=None, measure=None, done_quantity=None, min_count=None, done_count=None,
+                                  min_amount=None, done_amount=None, amount_unit=None)
+    milestone = session.execute(sa.select(MilestoneRow).where(
+        MilestoneRow.task_id == row.id, MilestoneRow.archived_at.is_(None), MilestoneRow.closed_at.is_(None))
+        .order_by(MilestoneRow.seq).limit(1)).scalar_one_or_none()
+    if milestone is not None:
+        due, label, ladder = milestone.extended_due or milestone.due, milestone.label, milestone.ladder
+        fields.update(quantity=_dec(milestone.quantity), measure=milestone.measure, done_quantity=_dec(milestone.done_quantity))
+    else:
+        rec = session.execute(sa.select(RecurrenceRow).where(RecurrenceRow.task_id == row.id, RecurrenceRow.archived_at.is_(None))
+                              .order_by(RecurrenceRow.seq).limit(1)).scalar_one_or_none()
+        if rec is None:
+            raise NotFound(f"task {task} of plan {plan_row.code} has no open milestone and no recurring obligation")
+        window = recurrence_dues(_recurrence(rec), today - dt.timedelta(days=400), today + dt.timedelta(days=400))
+        dues = [d for d in window if d >= today] if kind == "reminder" else [d for d in window if d < today]
+        if not dues:
+            raise NotFound(f"task {task}: no period of {rec.label or rec.freq!r} is due around {today}")
+        due = dues[0] if kind == "reminder" else dues[-1]
+        stored = session.execute(sa.select(RecurrenceInstanceRow).where(
+            RecurrenceInstanceRow.recurrence_id == rec.id, RecurrenceInstanceRow.due == due)).scalar_one_or_none()
+        label, ladder = rec.label, stored.ladder if stored is not None else None
+        fields.update(min_count=rec.min_count, done_count=stored.done_count if stored is not None else 0,
+                      min_amount=_dec(rec.min_amount), done_amount=_dec(stored.done_amount) if stored is not None else None,
+                      amount_unit=rec.amount_unit)
+
+    policy = policies.for_task(plan_row.code, row.code)
+    info = TaskInfo(code=row.code, lead_unit=lead_unit, supporting_units=tuple(supporting[row.id]),
+                    lead_officials=tuple(official_names))
+    supporting_cc = tuple(("unit", u) for u in info.supporting_units)
+    colour = ""
+    if kind == "reminder":
+        days = max(cal.working_days_between(today, due), 0)
+        to, cc = (("unit", lead_unit),), supporting_cc if policy.reminder_cc_supporting else ()
+    else:
+        days = max(cal.working_days_between(due, today), 0)
+        if kind == "chase":
+            to, cc = (("unit", lead_unit),), supporting_cc if policy.chase_cc_supporting else ()
+        else:
+            from matrix.policy import EscalationLevel
+
+            steps = tuple(EscalationLevel.from_dict(d) for d in ladder) if ladder else policy.ladder
+            step = next((s for s in steps if s.level == level), None)
+            if step is None:
+                raise ConfigError(f"no escalation level {level} in the policy for task {task} "
+                                  f"(levels: {', '.join(str(s.level) for s in steps) or 'none'})")
+            to = recipients_for(step.to, info) or (("office", ""),)
+            cc = recipients_for(step.cc, info)
+            colour = step.colour or LEVEL_COLOURS.get(level, "")
+
+    people = _directory(session)
+    return NoticeView(
+        notice_id=0, key=f"preview:{kind}:{plan_row.code}:{row.code}", kind=kind,
+        level=level if kind == "escalation" else 0, colour=colour,
+        plan_code=plan_row.code, plan_title=plan_row.title,
+        issuer=plan_row.issuer or (people.office.name if people.office else ""),
+        task_code=row.code, task_title=row.title, target=row.target or "", lead_unit=lead_unit,
+        supporting_units=info.supporting_units, lead_officials=tuple(officials[row.id]), label=label or "",
+        due=due, days=days, required_by=due if kind == "reminder" else cal.add_working_days(today, RESPOND_WORKING_DAYS),
+        planned_for=today, to=people.views([{"role": r, "name": n} for r, n in to]),
+        cc=people.views([{"role": r, "name": n} for r, n in cc]), **fields,
+    )

@@ -1,0 +1,139 @@
+"""Notice views from the store (SQLite and PostgreSQL): the district plan swept on 2015-12-04, rendered."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from matrix.calendar import WorkCalendar
+from matrix.errors import NotFound
+from matrix.policy import load_policy
+from notifications.render import Letterhead, RecipientView, Renderer
+from notifications.views import build_views, letterhead_for, preview_view
+from store.db import transaction
+from store.tables import NoticeRow
+from tests.conftest import PLANS, ROOT, at
+from workflows.matrix_service import PlanOptions, import_file
+from workflows.progress_service import report_progress
+from workflows.sweep_service import sweep
+
+POLICY = load_policy(ROOT / "config" / "policy.yaml")
+CAL = WorkCalendar()
+D = dt.date
+
+
+@pytest.fixture
+def district(engine):
+    import_file(engine, PLANS / "district-2015.yaml", PlanOptions(), now=at(2015, 7, 1))
+    return engine
+
+
+def all_views(engine) -> dict:
+    with transaction(engine) as s:
+        ids = [i for (i,) in s.execute(sa.select(NoticeRow.id).order_by(NoticeRow.id))]
+        return build_views(s, ids, calendar=CAL)
+
+
+def test_views_of_the_district_plan_on_2015_12_04(district) -> None:
+    sweep(district, now=at(2015, 12, 4), policies=POLICY)
+    views = all_views(district)
+    assert len(views) == 8  # 3.1 and 3.5: a chase and three escalation levels each
+    chase = next(v for v in views.values() if v.kind == "chase" and v.task_code == "3.1")
+    assert chase.plan_code == "district-2015" and chase.plan_title == "全區扶貧攻堅工作方案"
+    assert chase.issuer == "區扶貧開發領導小組辦公室"
+    assert chase.task_title == "扶貧對象精準,決戰目標到村到戶" and chase.target.startswith("充分運用扶貧開發建檔立卡成果")
+    assert chase.lead_unit == "區扶貧辦" and chase.supporting_units == ("各鄉鎮人民政府", "街道辦事處")
+    assert chase.lead_officials == ("林光(區人民政府副區長)",)
+    assert chase.label == "2015年7月初" and chase.due == D(2015, 7, 10)
+    assert chase.days == CAL.working_days_between(D(2015, 7, 10), D(2015, 12, 4)) == 100
+    assert chase.planned_for == D(2015, 12, 4) and chase.required_by == CAL.add_working_days(D(2015, 12, 4), 3) == D(2015, 12, 9)
+    assert chase.quantity is None and chase.level == 0 and chase.colour == "" and not chase.is_cc
+    assert [(r.role, r.name) for r in chase.to] == [("unit", "區扶貧辦")]
+    assert [(r.role, r.name) for r in chase.cc] == [("unit", "各鄉鎮人民政府"), ("unit", "街道辦事處")]
+
+    ladder = sorted((v for v in views.values() if v.kind == "escalation" and v.task_code == "3.1"), key=lambda v: v.level)
+    assert [(v.level, v.colour) for v in ladder] == [(1, "藍"), (2, "橙"), (3, "紅")]
+    assert [(r.role, r.name, r.title) for r in ladder[0].to] == [("unit_head", "區扶貧辦", "主任")]
+    assert [(r.role, r.name, r.title) for r in ladder[1].to] == [("official", "林光", "區人民政府副區長")]
+    assert [(r.role, r.name) for r in ladder[1].cc] == [("office", "區扶貧開發領導小組辦公室")]
+    assert [(r.role, r.name) for r in ladder[2].to] == [("office_head", "區扶貧開發領導小組辦公室"), ("top_leader", "楊宏偉")]
+    # Written by a catch-up sweep long after they were planned: dated the sweep's day, answer due after it.
+    assert all(v.planned_for == D(2015, 12, 4) and v.required_by == D(2015, 12, 9) for v in ladder)
+
+    with transaction(district) as s:
+        letterhead = letterhead_for(s, D(2015, 12, 4))
+    assert letterhead.issuer == "區扶貧開發領導小組辦公室" and letterhead.date == D(2015, 12, 4)
+
+    mine = [v for v in views.values() if v.lead_unit == "區扶貧辦"]
+    for language, unit, subject in (("zh-Hans", "区扶贫办", "【督办】区扶贫办 待办事项 4 项（2015年12月4日）"),
+                                    ("zh-Hant", "區扶貧辦", "【督辦】區扶貧辦 待辦事項 4 項（2015年12月4日）")):
+        digest = Renderer(language=language).digest(mine, RecipientView(name="區扶貧辦"), letterhead=letterhead)
+        assert digest.subject == subject
+        assert unit in digest.text and unit in digest.html
+        text = digest.text
+        assert text.index("紅】3.1" if language == "zh-Hant" else "红】3.1") < text.index("蓝】3.1" if language == "zh-Hans" else "藍】3.1")
+        assert "100个工作日" in text or "100個工作日" in text
+    en = Renderer(language="en").notice(chase, chase.to[0], letterhead=letterhead)
+    assert en.subject == "[Chase] 3.1 扶貧對象精準,決戰目標到村到戶" and "100 working days overdue" in en.text
+
+
+def test_views_are_read_with_a_handful_of_queries(district) -> None:
+    sweep(district, now=at(2015, 12, 4), policies=POLICY)
+    sweep(district, now=at(2015, 12, 24), policies=POLICY)  # reminders of every year-end milestone
+    with transaction(district) as s:
+        ids = [i for (i,) in s.execute(sa.select(NoticeRow.id))]
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args) -> None:
+        statements.append(statement)
+
+    sa.event.listen(district, "before_cursor_execute", count)
+    try:
+        with transaction(district) as s:
+            views = build_views(s, ids, calendar=CAL)
+    finally:
+        sa.event.remove(district, "before_cursor_execute", count)
+    assert len(views) == len(ids) > 20
+    assert len(statements) <= 12  # per table, not per notice
+
+
+def test_quantities_done_show_in_the_digest(district) -> None:
+    report_progress(district, task="3.2.1", unit="區交委", done=18, now=at(2015, 12, 20), note="已完成18個村")
+    sweep(district, now=at(2015, 12, 24), policies=POLICY)
+    views = all_views(district)
+    road = next(v for v in views.values() if v.task_code == "3.2.1")
+    assert road.kind == "reminder" and road.due == D(2015, 12, 31) and road.required_by == road.due
+    assert (road.quantity, road.measure, road.done_quantity) == (Decimal(25), "村", Decimal(18))
+    assert road.days == CAL.working_days_between(D(2015, 12, 24), D(2015, 12, 31))
+    assert road.label == "2015年底完成25個村"
+    with transaction(district) as s:
+        letterhead = letterhead_for(s, D(2015, 12, 24))
+    digest = Renderer(language="zh-Hans").digest([road], RecipientView(name="區交委"), letterhead=letterhead)
+    assert "已完成18/25村" in digest.text and "已完成18/25村" in digest.html
+
+
+def test_unknown_notice_ids_are_not_found(district) -> None:
+    with transaction(district) as s:
+        with pytest.raises(NotFound, match="999"):
+            build_views(s, [999])
+        assert build_views(s, []) == {}
+
+
+def test_a_preview_reads_the_task_and_writes_nothing(district) -> None:
+    with transaction(district) as s:
+        before = s.execute(sa.select(sa.func.count()).select_from(NoticeRow)).scalar_one()
+        v = preview_view(s, kind="escalation", task="3.2.1", today=D(2016, 1, 20), level=2, policies=POLICY, calendar=CAL)
+        assert (v.kind, v.level, v.colour, v.lead_unit, v.due) == ("escalation", 2, "橙", "區交委", D(2015, 12, 31))
+        assert v.days == CAL.working_days_between(D(2015, 12, 31), D(2016, 1, 20))
+        assert [(r.role, r.name) for r in v.to] == [("official", "劉儀")]
+        r = preview_view(s, kind="reminder", task="3.2.1", today=D(2015, 12, 24), policies=POLICY, calendar=CAL)
+        assert r.required_by == D(2015, 12, 31) and [x.name for x in r.cc][:2] == ["區農委", "區城鄉建委"]
+        with pytest.raises(NotFound, match="9.9"):
+            preview_view(s, kind="chase", task="9.9", today=D(2016, 1, 20), policies=POLICY)
+        assert s.execute(sa.select(sa.func.count()).select_from(NoticeRow)).scalar_one() == before
+    letterhead = Letterhead(issuer="區扶貧開發領導小組辦公室", date=D(2016, 1, 20))
+    text = Renderer(language="zh-Hant").notice(v, v.to[0], letterhead=letterhead).text
+    assert "劉儀同志：" in text and "橙色督辦" in text
