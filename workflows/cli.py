@@ -554,7 +554,8 @@ def deliver_cmd(as_of: Optional[dt.datetime] = AsOf, as_json: bool = Json) -> No
     out.print(f"{result.sent} messages {how} {result.target}"
               + (f"; {result.retrying} will be retried" if result.retrying else "")
               + (f"; [red]{result.failed} failed[/]" if result.failed else "")
-              + (f"; {result.recipients_refused} recipients refused" if result.recipients_refused else ""))
+              + (f"; {result.recipients_refused} recipients refused" if result.recipients_refused else "")
+              + (f"; {result.superseded} older repeats superseded" if result.superseded else ""))
     for e in result.errors:
         out.print(f"  [red]failed[/] {e}")
     if result.undeliverable:
@@ -613,7 +614,10 @@ def mail_sink_cmd(
         out.print(f"stopped; {controller.handler_ref.received} messages received")
 
 
-from workflows.cli_progress import extension_app, progress_app  # noqa: E402 - typer-only module, cheap
+from workflows.cli_notices import notices_app  # noqa: E402 - typer-only modules, cheap
+from workflows.cli_progress import extension_app, progress_app  # noqa: E402
+
+app.add_typer(notices_app, name="notices", help="Preview notices as they would be sent.")
 
 app.add_typer(progress_app, name="progress", help="Progress reports (進展報送) and closing (辦結).")
 app.add_typer(extension_app, name="extension", help="Extension requests (延期申請) and the office's decisions.")

@@ -59,17 +59,31 @@ class DeliveryResult:
     retrying: int = 0
     failed: int = 0
     recipients_refused: int = 0
+    superseded: int = 0
     undeliverable: list[dict[str, str]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"target": self.target, "planned_messages": self.planned_messages, "sent": self.sent,
                 "retrying": self.retrying, "failed": self.failed, "recipients_refused": self.recipients_refused,
+                "superseded": self.superseded,
                 "undeliverable": self.undeliverable, "errors": self.errors}
 
 
 # --------------------------------------------------------------------------------------------
 # Phase 1: plan
+
+
+def _supersede(session: Session, result: DeliveryResult) -> None:
+    """Of several unsent reminders or chases of one series (two sweeps ran before a delivery), send
+    only the newest: it says the same thing with today's numbers. The others are marked superseded."""
+    n = NoticeRow.__table__
+    newest = (sa.select(sa.func.max(n.c.id)).where(n.c.status == "pending", n.c.kind.in_(("reminder", "chase")))
+              .group_by(n.c.series))
+    stale = session.connection().execute(
+        sa.update(n).where(n.c.status == "pending", n.c.kind.in_(("reminder", "chase")), n.c.id.not_in(newest))
+        .values(status="superseded"))
+    result.superseded = stale.rowcount or 0
 
 
 def _resolve_pending_notices(session: Session, directory: Directory, now: dt.datetime, result: DeliveryResult) -> None:
@@ -261,6 +275,7 @@ def deliver(engine: "Engine", *, now: dt.datetime, settings: "Settings") -> Deli
         config = SmtpConfig.from_url(settings.smtp_url, password=password, timeout=settings.smtp_timeout)
     result = DeliveryResult(target=config.describe() if config else str(settings.outbox_dir))
     with transaction(engine) as session:
+        _supersede(session, result)
         _resolve_pending_notices(session, Directory(session), now, result)
     with transaction(engine) as session:
         _plan_messages(session, now=now, settings=settings, result=result)

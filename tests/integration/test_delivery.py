@@ -343,3 +343,14 @@ def test_starttls_and_login_with_the_password_from_settings(swept, tmp_path: Pat
     assert result.sent == len(handler.messages) > 0 and result.failed == 0
     assert logins and all(login == ("duban", "s3cret") for login in logins)
     assert "s3cret" not in result.target and "s3cret" not in repr(wrong)
+
+
+def test_two_sweeps_before_a_delivery_send_the_newest_chase_only(engine, smtp_server, tmp_path: Path) -> None:
+    import_file(engine, PLANS / "district-2015.yaml", PlanOptions(), now=at(2015, 7, 1))
+    sweep(engine, now=dt.datetime(2015, 7, 13, 8, 30, tzinfo=SHANGHAI), policies=POLICY)  # chase n1 of 3.1
+    sweep(engine, now=dt.datetime(2015, 7, 16, 8, 30, tzinfo=SHANGHAI), policies=POLICY)  # chase n2, level 1
+    result = deliver(engine, now=NOW, settings=settings_for(tmp_path, f"smtp://127.0.0.1:{smtp_server.port}"))
+    assert result.superseded == 1
+    with transaction(engine) as s:
+        rows = dict(s.execute(sa.select(NoticeRow.key, NoticeRow.status).where(NoticeRow.kind == "chase")).all())
+    assert sorted(rows.values()) == ["sent", "superseded"] and rows[max(rows)] == "sent"
