@@ -1,0 +1,76 @@
+"""The ``duban matrix extract`` command: a plan written as a document (.txt or .docx) → the matrix YAML for review.
+
+Registered on ``matrix_app`` by ``workflows.cli``. Only typer and the standard library are imported at
+module level (``duban --help`` stays fast); the extractor is imported when the command runs.
+
+Exit status: 0 when every line of the document was placed, 1 when something was left over (the YAML
+is still written, and each leftover is printed to stderr as ``file:line: reason — text``), 2 when the
+document cannot be read at all (one line on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+OutOpt = typer.Option(None, "--out", "-o", help="Write the YAML (or JSON) to this file instead of stdout.")
+BaseYearOpt = typer.Option(None, "--base-year", help="Year for dates written without one (default: from the title, "
+                           "the issue date or the earliest year a deadline names).")
+PartOpt = typer.Option(None, "--part", help="In a file holding several documents (第一篇 … 第五篇), extract part N "
+                       "(default: the part with the most tasks; the others are reported as left over).")
+PlanOpt = typer.Option(None, "--plan", "-p", help="Plan code (default: the file name, with -partN for a part).")
+DirectoryOpt = typer.Option(None, "--directory", "-d", help="Unit directory to name in the YAML (`directory:`), "
+                            "relative to where the YAML is written.")
+JsonOpt = typer.Option(False, "--json", help="Write JSON (the plan, leftovers and notes) instead of YAML.")
+
+
+def extract_command(
+    file: Path = typer.Argument(..., help="The plan document: .txt (UTF-8 or GBK) or .docx"),
+    out: Optional[Path] = OutOpt,
+    base_year: Optional[int] = BaseYearOpt,
+    part: Optional[int] = PartOpt,
+    plan: Optional[str] = PlanOpt,
+    as_json: bool = JsonOpt,
+    directory: Optional[str] = DirectoryOpt,
+) -> None:
+    """Extract the responsibility matrix from a plan document into the plan YAML, for review.
+
+    Every line that could not be placed is listed (stderr, and at the end of the YAML); the exit
+    status is 1 when anything was left over, 0 when everything was placed.
+    """
+    from matrix.errors import DubanError
+
+    try:
+        from matrix.extract import extract, read_document
+
+        text, _lines = read_document(file)
+        result = extract(text, source=str(file), base_year=base_year, plan_code=plan, part=part)
+    except DubanError as err:
+        sys.stderr.write(f"duban: error: {err}\n")
+        raise typer.Exit(2)
+    payload = result.to_json() if as_json else result.to_yaml(directory=directory)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(payload, encoding="utf-8")
+    else:
+        sys.stdout.write(payload)
+        sys.stdout.flush()
+    err = sys.stderr
+    for lo in result.leftovers:
+        where = f"{file}:{lo.line}" if lo.line else str(file)
+        text = lo.text if len(lo.text) <= 60 else lo.text[:59] + "…"
+        err.write(f"{where}: left over: {lo.reason}" + (f" — {text}" if text else "") + "\n")
+    tasks = len(result.plan["tasks"])
+    stages = len(result.plan["stages"])
+    part_text = f" (part {result.part})" if result.part is not None else ""
+    target = f" → {out}" if out is not None else ""
+    summary = f"extracted {tasks} tasks and {stages} stages from {file}{part_text}{target}"
+    if result.leftovers:
+        lines = len({lo.line for lo in result.leftovers})
+        err.write(f"{summary}; {len(result.leftovers)} left over on {lines} lines: review them, then "
+                  "`duban matrix validate`\n")
+        raise typer.Exit(1)
+    err.write(f"{summary}; every line was placed\n")
