@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     smtp_url: str | None = Field(default=None, description="smtp://user@host:port, smtp+starttls://…, smtps://… (add ?verify=false for a self-signed certificate)")
     smtp_password: SecretStr | None = Field(default=None, description="SMTP password; only ever read from the environment")
     smtp_timeout: float = Field(default=30.0, description="Seconds to wait for the SMTP server")
-    smtp_concurrency: int = Field(default=2, ge=1, le=32, description="SMTP connections used at once")
+    smtp_concurrency: int = Field(default=4, ge=1, le=32, description="SMTP connections used at once")
     messages_per_minute: int = Field(default=600, ge=0, description="Sending rate limit (0: none)")
     mail_from: str = Field(default="督辦系統 <duban@localhost>", description="From address of every message")
     outbox_dir: Path = Field(default=Path("var/outbox"), description="Where .eml files go when no SMTP server is configured")

@@ -415,7 +415,7 @@ def sweep_cmd(
         return
     out = console()
     c = result.created
-    out.print(f"sweep {result.sweep_id} for {result.as_of}: {result.items} open items; new notices: "
+    out.print(f"sweep {result.sweep_id} for {result.as_of}: {result.items} open items due or overdue; new notices: "
               f"{c['reminder']} reminders, {c['chase']} chases, {c['escalation']} escalations"
               + (f"; {result.newly_overdue} newly overdue" if result.newly_overdue else "")
               + (f"; {result.instances_created} recurring periods opened" if result.instances_created else ""))
@@ -614,8 +614,11 @@ def mail_sink_cmd(
         out.print(f"stopped; {controller.handler_ref.received} messages received")
 
 
-from workflows.cli_notices import notices_app  # noqa: E402 - typer-only modules, cheap
+from workflows.cli_extract import extract_command  # noqa: E402 - typer-only modules, cheap
+from workflows.cli_notices import notices_app  # noqa: E402
 from workflows.cli_progress import extension_app, progress_app  # noqa: E402
+
+matrix_app.command("extract", help="Read a plan document (.txt, .docx) into the matrix YAML for review.")(extract_command)
 
 app.add_typer(notices_app, name="notices", help="Preview notices as they would be sent.")
 

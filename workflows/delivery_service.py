@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 
 LEASE = dt.timedelta(minutes=10)  # a message still "sending" after this was lost with its process
 CLAIM_BATCH = 1000
+RECORD_BATCH = 1  # outcomes written per transaction while sending (1: a crash repeats at most one message)
 
 
 @dataclass(slots=True)
@@ -129,11 +130,22 @@ def _plan_messages(session: Session, *, now: dt.datetime, settings: "Settings", 
     letterhead = letterhead_for(session, now.date())
     sender = sender_address(settings.mail_from)
     domain = sender.rsplit("@", 1)[1].rstrip(">")
+    if settings.language == "zh-Hant":
+        from matrix.script import to_traditional as in_script
+    elif settings.language == "zh-Hans":
+        from matrix.script import to_simplified as in_script
+    else:
+        def in_script(text: str) -> str:
+            return text
+    for d in pending:  # header display names in the letter's script too
+        d.display_name = in_script(d.display_name)
     groups: dict[Any, list[DeliveryRow]] = defaultdict(list)
     for d in pending:
         groups[d.address if settings.delivery_mode == "digest" else d.notice_id].append(d)
     keys = {n.id: n.key for n in session.execute(sa.select(NoticeRow.id, NoticeRow.key)
                                                  .where(NoticeRow.id.in_([d.notice_id for d in pending])))}
+    new_messages: list[dict[str, Any]] = []
+    members: dict[str, list[int]] = {}
     for group, deliveries in groups.items():
         ids = ",".join(str(d.id) for d in deliveries)
         if settings.delivery_mode == "digest":
@@ -158,15 +170,20 @@ def _plan_messages(session: Session, *, now: dt.datetime, settings: "Settings", 
         message_id = message_id_for(key, domain)
         body = build_message(sender=sender, to=to, cc=cc, subject=rendered.subject, text=rendered.text,
                              html=rendered.html, message_id=message_id, date=now, thread=thread)
-        row = MessageRow(key=key, address=", ".join(a for _, a in [*to, *cc]), message_id=message_id,
-                         subject=rendered.subject, status="pending", created_at=now, notices=len({d.notice_id for d in deliveries}),
-                         body=body)
-        session.add(row)
-        session.flush()
-        for d in deliveries:
-            d.status = "queued"
-            d.message_pk = row.id
-        result.planned_messages += 1
+        new_messages.append({"key": key, "address": ", ".join(a for _, a in [*to, *cc]), "message_id": message_id,
+                             "subject": rendered.subject, "status": "pending", "attempts": 0, "last_error": "",
+                             "created_at": now, "notices": len({d.notice_id for d in deliveries}), "body": body})
+        members[key] = [d.id for d in deliveries]
+    # One statement for the messages, one for linking their deliveries.
+    conn = session.connection()
+    table = MessageRow.__table__
+    ids = dict(conn.execute(sa.insert(table).returning(table.c.key, table.c.id), new_messages).all()) if new_messages else {}
+    links = [{"delivery": d, "message": ids[key]} for key, ds in members.items() for d in ds]
+    if links:
+        d = DeliveryRow.__table__
+        conn.execute(sa.update(d).where(d.c.id == sa.bindparam("delivery"))
+                     .values(status="queued", message_pk=sa.bindparam("message")), links)
+    result.planned_messages += len(new_messages)
 
 
 def _as_cc(view, is_cc: bool):
@@ -198,36 +215,57 @@ def _claim(engine: "Engine", now: dt.datetime) -> list[tuple[int, bytes, str]]:
         return [(r.id, r.body, r.address) for r in rows]
 
 
-def _record(engine: "Engine", message_pk: int, outcome: Outcome, now: dt.datetime, settings: "Settings",
+def _record(engine: "Engine", outcomes: list[tuple[int, Outcome]], now: dt.datetime, settings: "Settings",
             result: DeliveryResult) -> None:
+    """Write what happened to a batch of messages, in one transaction."""
+    if not outcomes:
+        return
+    if all(o.status == "sent" and not o.refused for _, o in outcomes):
+        # The common case, kept to two statements: it runs once per message sent.
+        ids = [pk for pk, _ in outcomes]
+        m, d = MessageRow.__table__, DeliveryRow.__table__
+        with engine.begin() as conn:
+            conn.execute(sa.update(m).where(m.c.id.in_(ids)).values(status="sent", sent_at=now, last_error="", next_attempt_at=None))
+            conn.execute(sa.update(d).where(d.c.message_pk.in_(ids)).values(status="sent"))
+        result.sent += len(ids)
+        return
     with transaction(engine) as session:
-        msg = session.get(MessageRow, message_pk)
-        deliveries = session.execute(sa.select(DeliveryRow).where(DeliveryRow.message_pk == message_pk)).scalars().all()
-        if outcome.status == "sent":
-            msg.status, msg.sent_at, msg.last_error, msg.next_attempt_at = "sent", now, outcome.error, None
-            refused = outcome.refused or {}
-            for d in deliveries:
-                reply = refused.get(d.address)
-                if reply is None:
-                    d.status = "sent"
-                elif reply.startswith("4"):
-                    # Temporarily refused while the others got it: this recipient goes into a new message.
-                    d.status, d.message_pk, d.last_error = "pending", None, reply
-                    result.recipients_refused += 1
-                else:
-                    d.status, d.last_error = "failed", reply
-                    result.recipients_refused += 1
-            result.sent += 1
-        elif outcome.status == "retry" and msg.attempts < settings.max_attempts:
-            delay = dt.timedelta(seconds=settings.retry_base_seconds * 2 ** (msg.attempts - 1))
-            msg.status, msg.last_error, msg.next_attempt_at = "pending", outcome.error, now + delay
-            result.retrying += 1
-        else:
-            msg.status, msg.last_error, msg.next_attempt_at = "failed", outcome.error, None
-            for d in deliveries:
-                d.status, d.last_error = "failed", (outcome.refused or {}).get(d.address, outcome.error)
-            result.failed += 1
-            result.errors.append(f"{msg.address}: {outcome.error}")
+        messages = {m.id: m for m in session.execute(
+            sa.select(MessageRow).where(MessageRow.id.in_([pk for pk, _ in outcomes]))).scalars()}
+        by_message: dict[int, list[DeliveryRow]] = defaultdict(list)
+        for d in session.execute(sa.select(DeliveryRow).where(DeliveryRow.message_pk.in_(list(messages)))).scalars():
+            by_message[d.message_pk].append(d)
+        for message_pk, outcome in outcomes:
+            _record_one(messages[message_pk], by_message[message_pk], outcome, now, settings, result)
+
+
+def _record_one(msg: MessageRow, deliveries: list[DeliveryRow], outcome: Outcome, now: dt.datetime,
+                settings: "Settings", result: DeliveryResult) -> None:
+    if outcome.status == "sent":
+        msg.status, msg.sent_at, msg.last_error, msg.next_attempt_at = "sent", now, outcome.error, None
+        refused = outcome.refused or {}
+        for d in deliveries:
+            reply = refused.get(d.address)
+            if reply is None:
+                d.status = "sent"
+            elif reply.startswith("4"):
+                # Temporarily refused while the others got it: this recipient goes into a new message.
+                d.status, d.message_pk, d.last_error = "pending", None, reply
+                result.recipients_refused += 1
+            else:
+                d.status, d.last_error = "failed", reply
+                result.recipients_refused += 1
+        result.sent += 1
+    elif outcome.status == "retry" and msg.attempts < settings.max_attempts:
+        delay = dt.timedelta(seconds=settings.retry_base_seconds * 2 ** (msg.attempts - 1))
+        msg.status, msg.last_error, msg.next_attempt_at = "pending", outcome.error, now + delay
+        result.retrying += 1
+    else:
+        msg.status, msg.last_error, msg.next_attempt_at = "failed", outcome.error, None
+        for d in deliveries:
+            d.status, d.last_error = "failed", (outcome.refused or {}).get(d.address, outcome.error)
+        result.failed += 1
+        result.errors.append(f"{msg.address}: {outcome.error}")
 
 
 async def _send_smtp(engine: "Engine", claimed: list[tuple[int, bytes, str]], *, now: dt.datetime,
@@ -240,14 +278,21 @@ async def _send_smtp(engine: "Engine", claimed: list[tuple[int, bytes, str]], *,
     envelope_from = sender.rsplit("<", 1)[-1].rstrip(">")
 
     async def worker() -> None:
+        # Each outcome is written as soon as it is known: a crash can leave at most the message in
+        # flight unrecorded, and that one is sent again later, byte for byte with the same Message-ID.
         smtp = SmtpSender(config)
+        done: list[tuple[int, Outcome]] = []
         try:
             while not queue.empty():
                 message_pk, body, addresses = queue.get_nowait()
                 await limiter.wait()
                 outcome = await smtp.send(body, envelope_from, [a.strip() for a in addresses.split(",") if a.strip()])
-                _record(engine, message_pk, outcome, now, settings, result)
+                done.append((message_pk, outcome))
+                if len(done) >= RECORD_BATCH:
+                    _record(engine, done, now, settings, result)
+                    done = []
         finally:
+            _record(engine, done, now, settings, result)
             await smtp.close()
 
     await asyncio.gather(*(worker() for _ in range(min(settings.smtp_concurrency, len(claimed)))))
@@ -286,7 +331,7 @@ def deliver(engine: "Engine", *, now: dt.datetime, settings: "Settings") -> Deli
         if config is None:
             for message_pk, body, _ in claimed:
                 write_eml(settings.outbox_dir, f"{message_pk:06d}", body)
-                _record(engine, message_pk, Outcome("sent"), now, settings, result)
+            _record(engine, [(pk, Outcome("sent")) for pk, _, _ in claimed], now, settings, result)
         else:
             asyncio.run(_send_smtp(engine, claimed, now=now, settings=settings, config=config, result=result))
         if len(claimed) < CLAIM_BATCH:
