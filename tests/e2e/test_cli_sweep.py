@@ -12,7 +12,7 @@ from tests.e2e.test_cli import run
 def test_sweep_status_outbox_ack(tmp_path: Path, sqlite_url: str) -> None:
     run(["matrix", "import", str(PLANS / "district-2015.yaml"), "--as-of", "2015-07-01"], cwd=tmp_path, db_url=sqlite_url)
     out = run(["sweep", "--as-of", "2015-07-28"], cwd=tmp_path, db_url=sqlite_url).stdout
-    assert "1 chases, 2 escalations" in out and "1 newly overdue" in out
+    assert "1 chases, 2 escalations" in out and "1 newly overdue" in out and "open items due or overdue" in out
     again = json.loads(run(["sweep", "--as-of", "2015-07-28", "--json"], cwd=tmp_path, db_url=sqlite_url).stdout)
     assert again["created"] == {"reminder": 0, "chase": 0, "escalation": 0}
 
