@@ -614,6 +614,36 @@ def mail_sink_cmd(
         out.print(f"stopped; {controller.handler_ref.received} messages received")
 
 
+# --------------------------------------------------------------------------------------------
+# scheduling
+
+
+@app.command("run")
+def run_cmd(
+    once: bool = typer.Option(False, "--once", help="Run every job once (sweep, deliver, weekly report) and exit."),
+    quiet: bool = typer.Option(False, "--quiet", help="No live status line (for service managers)."),
+    as_of: Optional[dt.datetime] = typer.Option(None, "--as-of", help="With --once: run the jobs as of this date."),
+) -> None:
+    """Supervise by itself on schedule (config/schedule.yaml): sweep 08:30 on working days, deliver every
+    5 minutes, weekly report Friday 16:00. One per database; Ctrl-C finishes the current job and stops."""
+    from workflows.runner import run_forever, run_once
+    from workflows.schedule import default_schedule
+
+    s = settings()
+    schedule = default_schedule(s.config_dir)
+    out = console()
+    engine()  # the schema is current before any job runs
+    if once:
+        run_once(s, schedule, report=lambda name, text: out.print(f"{name:<14} {text}"),
+                 now=now_for(as_of) if as_of else None)
+        return
+    out.print(f"duban run on {_safe_url(s.database_url)} — "
+              + ", ".join(f"{j.name} ({j.describe()}{', working days' if j.working_days_only else ''})" for j in schedule.jobs))
+    state = run_forever(s, schedule, live=not quiet and sys.stdout.isatty(),
+                        on_started=lambda: out.print("scheduler started") if quiet or not sys.stdout.isatty() else None)
+    out.print(f"stopped cleanly ({state.errors} job errors)")
+
+
 from workflows.cli_extract import extract_command  # noqa: E402 - typer-only modules, cheap
 from workflows.cli_notices import notices_app  # noqa: E402
 from workflows.cli_progress import extension_app, progress_app  # noqa: E402

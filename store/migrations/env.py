@@ -11,10 +11,16 @@ config = context.config
 target_metadata = SQLModel.metadata
 
 
+def _include(obj, name, type_, reflected, compare_to) -> bool:
+    """APScheduler keeps its own table (`duban run`'s job store); Alembic leaves it alone."""
+    return not (type_ == "table" and name == "apscheduler_jobs")
+
+
 def _configure(connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        include_object=_include,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copying them
         compare_type=True,
     )
