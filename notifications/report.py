@@ -168,6 +168,8 @@ class WeeklyReport:
     undeliverable: tuple[UndeliverableView, ...]
     rectify_by: dt.date
     copies_to: tuple[str, ...] = ()  # 抄送: the supervisors' names
+    tasks_omitted: dict[str, int] = field(default_factory=dict)  # tasks not listed (report.max_rows), by light
+    overdue_omitted: int = 0  # overdue items not listed
 
     @property
     def letterhead(self) -> Letterhead:
@@ -236,8 +238,9 @@ def render_report(report: WeeklyReport, renderer: Renderer, *, formats: Iterable
     subject = renderer._script(_one_line(words.subject(report)))  # noqa: SLF001 - the renderer's script conversion
     svg = chart_svg(report.chart, lang) if report.chart is not None else None
     docs = ReportDocuments(subject=subject, svg=renderer._script(svg) if svg else None)  # noqa: SLF001
+    tx = _Texts(words, report, family(lang))
     context = {"r": report, "subject": subject, "letterhead": report.letterhead, "svg": svg,
-               "chart_file": f"{report.stem}.svg", "fam": family(lang)}
+               "chart_file": f"{report.stem}.svg", "fam": family(lang), "tx": tx}
     if "html" in formats:
         docs.html = renderer._script(renderer._render_one("weekly_report.html.j2", context))  # noqa: SLF001
     if "md" in formats:
@@ -246,19 +249,24 @@ def render_report(report: WeeklyReport, renderer: Renderer, *, formats: Iterable
     if "docx" in formats or (criticism and report.board.criticised):
         package = DocxPackage(created=report.as_of, language=lang)
     if "docx" in formats:
-        docs.docx = package.build(_report_body(report, renderer, words), title=subject, author=renderer._script(report.issuer))  # noqa: SLF001
+        docs.docx = package.build(_report_body(report, renderer, words, tx), title=subject,
+                                  author=renderer._script(report.issuer))  # noqa: SLF001
     if criticism:
         macros = renderer._template("_macros.j2").module  # noqa: SLF001 - the notices' own sentences
         for k, c in enumerate(report.board.criticised, start=1):
             facts = c.texts(family(lang))
             letterhead = Letterhead(issuer=report.issuer, date=report.as_of, number=words.circulation_number(report, k))
             period = words.period(report)
-            rendered = renderer.circulation("criticism", c.unit, facts, letterhead=letterhead,
-                                            rectify_by=report.rectify_by, period=period)
+            # The notices' own criticism template (as Renderer.circulation renders it), HTML only: the
+            # plain-text version is not needed here, and a large office may criticise hundreds of units.
+            notice_subject = renderer._subject("circulation", "criticism", c.unit, period)  # noqa: SLF001
+            html = renderer._script(renderer._render_one("criticism.html.j2", {  # noqa: SLF001
+                "kind": "criticism", "unit": c.unit, "facts": facts, "letterhead": letterhead,
+                "rectify_by": report.rectify_by, "period": period, "subject": notice_subject}))
             body = _criticism_body(c, facts, letterhead, period, report.rectify_by, renderer, macros, words)
             docs.criticism[c.unit] = {
-                "subject": rendered.subject, "html": rendered.html, "text": rendered.text,
-                "docx": package.build(body, title=rendered.subject, author=renderer._script(report.issuer)),  # noqa: SLF001
+                "subject": notice_subject, "html": html,
+                "docx": package.build(body, title=notice_subject, author=renderer._script(report.issuer)),  # noqa: SLF001
                 "stem": criticism_file_stem(renderer._script(c.unit), report.as_of),  # noqa: SLF001
             }
     return docs
@@ -285,6 +293,43 @@ class _Words:
 
 def _words(renderer: Renderer) -> _Words:
     return _Words(renderer._template("weekly_macros.j2").module)  # noqa: SLF001
+
+
+class _Texts:
+    """Lines every format shows, computed once (plain text; HTML escapes it) and shared by the formats.
+
+    A plan of 20,000 tasks has 60,000 item lines, most alike: each distinct one is worded once.
+    Breakdown and criticism lines are capped per unit (``report.max_lines_per_unit``) with a
+    "… N more" line; each criticised unit's own notice has them all.
+    """
+
+    def __init__(self, words: _Words, report: WeeklyReport, fam: str) -> None:
+        self.words, self.fam = words, fam
+        self.cap = report.board.config.report.max_lines_per_unit
+        self._items: dict[ItemView, str] = {}
+        self._lights: dict[str, str] = {}
+
+    def item(self, i: ItemView) -> str:
+        text = self._items.get(i)
+        if text is None:
+            text = self._items[i] = self.words.item_line(i)
+        return text
+
+    def light(self, colour: str) -> str:
+        text = self._lights.get(colour)
+        if text is None:
+            text = self._lights[colour] = self.words.light(colour)
+        return text
+
+    def lines(self, u: Any) -> list[str]:
+        if self.cap is None or len(u.lines) <= self.cap:
+            return [line.text(self.fam) for line in u.lines]
+        return [line.text(self.fam) for line in u.lines[:self.cap]] + [self.words.more(len(u.lines) - self.cap)]
+
+    def facts(self, c: Circulation) -> list[str]:
+        if self.cap is None or len(c.facts) <= self.cap:
+            return c.texts(self.fam)
+        return [f.text(self.fam, points=False) for f in c.facts[:self.cap]] + [self.words.more(len(c.facts) - self.cap)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -322,7 +367,7 @@ def chart_svg(chart: ChartView, language: str = "zh-Hans", *, width: int = 680) 
     words = _CHART_WORDS[family(language)]
     esc = _xml_escape
     has_quantity = bool(chart.targets)
-    left, right, top = 48, 104, 34
+    left, right, top = 48, 104, 52
     top_h = 190 if has_quantity else 0
     gap = 26 if has_quantity else 0
     bar_h = 70 if has_quantity else 150
@@ -393,7 +438,7 @@ def chart_svg(chart: ChartView, language: str = "zh-Hans", *, width: int = 680) 
             k += ystep
         out.append(f'<line x1="{left}" y1="{top + top_h}" x2="{left + plot_w}" y2="{top + top_h}" stroke="#555555"/>')
         unit = esc(chart.measure or "")
-        out.append(f'<text x="{left - 6}" y="{top - 8}" font-size="10" fill="#555555" text-anchor="end">{unit}</text>')
+        out.append(f'<text x="{left - 6}" y="{top - 10}" font-size="11" fill="#555555" text-anchor="end">{unit}</text>')
         # Targets: a dashed line at each cumulative target, marked at its due date.
         for due, cum in chart.targets:
             yy = y(float(cum))
@@ -421,8 +466,14 @@ def chart_svg(chart: ChartView, language: str = "zh-Hans", *, width: int = 680) 
                        + " ".join(f"{_f(x(d))},{_f(y(float(v)))}" for d, v in series) + '"/>')
             last_day, last = series[-1]
             out.append(f'<circle cx="{_f(x(last_day))}" cy="{_f(y(float(last)))}" r="3.5" fill="{colour}"/>')
-            dy = -8 if attr == "mean" else 14
-            out.append(f'<text x="{_f(x(last_day) - 6)}" y="{_f(y(float(last)) + dy)}" font-size="11" font-weight="bold" '
+            ly = y(float(last)) - 8
+            if attr == "slowest":
+                mean = next((p.mean for p in reversed(points) if p.mean is not None), None)
+                below = y(float(last)) + 14
+                # Below its point unless that runs into the axis; never on top of the mean's label.
+                if below < top + top_h - 2 or (mean is not None and abs(y(float(mean)) - y(float(last))) < 16):
+                    ly = min(below, top + top_h - 3)
+            out.append(f'<text x="{_f(x(last_day) - 6)}" y="{_f(ly)}" font-size="11" font-weight="bold" '
                        f'fill="{colour}" text-anchor="end">{num(last)}</text>')
     # Overdue items per week, as bars.
     max_over = max([p.overdue for p in points] + [1])
@@ -705,10 +756,10 @@ def _record(body: _Body, left: str, right: str, *, first: bool = True) -> None:
     body.add(body.para(runs, top_border="000000", before=240 if first else 0, after=0, tab_right=_TEXT_WIDTH))
 
 
-def _report_body(report: WeeklyReport, renderer: Renderer, w: _Words) -> str:
+def _report_body(report: WeeklyReport, renderer: Renderer, w: _Words, tx: _Texts) -> str:
     lang = renderer.language
     fam = family(lang)
-    body = _Body(_DOCX_FONTS[fam], renderer._script)  # noqa: SLF001
+    body = _Body(_DOCX_FONTS[fam], str)  # the whole body is script-converted at once, at the end
     day = w.day(report.as_of)
     _letterhead(body, report.issuer, report.letterhead.number)
     body.text(w.title(report), size=20, bold=True, font="title", align="center", after=60)
@@ -722,7 +773,7 @@ def _report_body(report: WeeklyReport, renderer: Renderer, w: _Words) -> str:
     body.text(w.headline(report), indent=True, after=100)
     h = report.headline
     body.table([w["n_tasks"], w["n_due"], w["n_closed"], w["n_overdue"], w["n_level2"], w["n_missing"]],
-               [[str(h.tasks), f"{h.due}（{h.met_on_time}）" if fam == "zh" else f"{h.due} ({h.met_on_time})", str(h.closed),
+               [[str(h.tasks), w.due_met(h), str(h.closed),
                  str(h.overdue_open), str(h.level2), str(h.missing_reports)]],
                [_TEXT_WIDTH // 6] * 6, size=11, centre=range(6))
     if report.chart is not None:
@@ -739,10 +790,12 @@ def _report_body(report: WeeklyReport, renderer: Renderer, w: _Words) -> str:
     rows, colours = [], []
     for t in report.tasks:
         rows.append([t.code, t.title + (" ★" if t.veto else ""), t.lead_unit,
-                     [w.item_line(i) for i in t.items] or ["—"], w.light(t.colour)])
+                     [tx.item(i) for i in t.items] or ["—"], tx.light(t.colour)])
         colours.append([None, None, None, None, _LIGHT_HEX.get(t.colour)])
     body.table([w["code"], w["task"], w["lead_unit"], w["milestones"], w["status"]], rows,
                [800, 1900, 1500, 3958, 800], size=9, centre=(0, 4), colours=colours)
+    if report.tasks_omitted:
+        body.text(w.tasks_omitted(report), size=10, before=60)
 
     heading("overdue", 3)
     if report.overdue:
@@ -750,6 +803,8 @@ def _report_body(report: WeeklyReport, renderer: Renderer, w: _Words) -> str:
                    [[o.code, o.title, o.lead_unit, w.overdue_milestone(o), str(o.days), w.level_name(o.level),
                      w.overdue_state(o)] for o in report.overdue],
                    [750, 1500, 1300, 2458, 900, 1000, 1050], size=9, centre=(0, 4, 5))
+        if report.overdue_omitted:
+            body.text(w.overdue_omitted(report), size=10, before=60)
     else:
         body.text(w["none_overdue"], indent=True)
 
@@ -759,7 +814,7 @@ def _report_body(report: WeeklyReport, renderer: Renderer, w: _Words) -> str:
     body.table([w["rank"], w["unit"], w["score"], w["change"], w["lead_facts"], w["supporting_facts"], w["deductions"]],
                [[str(u.rank), u.unit + (w["vetoed_mark"] if u.vetoed else ""), points_text(u.score), w.change(u),
                  w.lead_counts(u), w.supporting_counts(u),
-                 [line.text(fam) for line in u.lines] or ["—"]] for u in ranked],
+                 tx.lines(u) or ["—"]] for u in ranked],
                [600, 1500, 700, 700, 1300, 1000, 3158], size=8.5, centre=(0, 2, 3))
 
     heading("circulation", 5)
@@ -767,7 +822,7 @@ def _report_body(report: WeeklyReport, renderer: Renderer, w: _Words) -> str:
     if report.board.criticised:
         for k, c in enumerate(report.board.criticised, start=1):
             body.text(w.criticised_line(k, c), indent=True, after=20, keep_next=True)
-            for n, fact in enumerate(c.texts(fam), start=1):
+            for n, fact in enumerate(tx.facts(c), start=1):
                 body.text(w.fact_line(n, fact), size=12, hanging=420, after=0)
         body.text(w.rectify(report), indent=True, before=80, after=80)
     else:
@@ -776,7 +831,7 @@ def _report_body(report: WeeklyReport, renderer: Renderer, w: _Words) -> str:
     if report.board.praised:
         for k, c in enumerate(report.board.praised, start=1):
             body.text(w.praised_line(k, c), indent=True, after=20, keep_next=True)
-            for n, fact in enumerate(c.texts(fam), start=1):
+            for n, fact in enumerate(tx.facts(c), start=1):
                 body.text(w.fact_line(n, fact), size=12, hanging=420, after=0)
     else:
         body.text(w["none_praised"], indent=True)
@@ -784,7 +839,7 @@ def _report_body(report: WeeklyReport, renderer: Renderer, w: _Words) -> str:
     heading("undeliverable", 6)
     if report.undeliverable:
         body.table([w["recipient"], w["role"], w["reason"], w["notices"], w["tasks_col"]],
-                   [[u.name, w.role(u.role), u.reason, str(u.notices), "、".join(u.tasks) if fam == "zh" else ", ".join(u.tasks)]
+                   [[u.name, w.role(u.role), u.reason, str(u.notices), w["sep"].join(u.tasks)]
                     for u in report.undeliverable], [2200, 1200, 3058, 900, 1600], size=9, centre=(3,))
     else:
         body.text(w["none_undeliverable"], indent=True)
@@ -792,13 +847,13 @@ def _report_body(report: WeeklyReport, renderer: Renderer, w: _Words) -> str:
     if report.copies_to:
         _record(body, w.copies(report), "")
     _record(body, report.issuer, w.issued(report), first=not report.copies_to)
-    return body.xml()
+    return renderer._script(body.xml())  # noqa: SLF001 - tags and attributes are ASCII: only the text changes
 
 
 def _criticism_body(c: Circulation, facts: list[str], letterhead: Letterhead, period: str, rectify_by: dt.date,
                     renderer: Renderer, macros: Any, w: _Words) -> str:
     fam = family(renderer.language)
-    body = _Body(_DOCX_FONTS[fam], renderer._script)  # noqa: SLF001
+    body = _Body(_DOCX_FONTS[fam], str)
     _letterhead(body, letterhead.issuer, letterhead.number)
     body.text(str(macros.circ_title("criticism", c.unit)), size=20, bold=True, font="title", align="center", after=360)
     body.text(w["to_all"], after=60)
@@ -809,7 +864,7 @@ def _criticism_body(c: Circulation, facts: list[str], letterhead: Letterhead, pe
     body.text(str(macros.circ_requirement("criticism", c.unit, rectify_by, letterhead)), indent=True, bold=True)
     _signature(body, letterhead.issuer, w.day(letterhead.date))
     _record(body, letterhead.issuer, w.issued_on(letterhead.date))
-    return body.xml()
+    return renderer._script(body.xml())  # noqa: SLF001
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,333 @@
+"""The weekly circulation report on a replay of the district plan, December 2015 – Friday 22 January 2016.
+
+The sweep runs every working day at 08:30 from 2015-12-01; units report and close at 17:00 as scripted:
+most close their 2015 milestone on 12-28 and report weekly (Thursdays) on the 2016 one; 區交委 closes
+late on 01-12 (before the period); 區水務局 closes 13 working days late on 01-20 (in the period, after
+level 2); 區金融辦 never reports (and has no address in the directory: its notices are undeliverable);
+區文化委 stops reporting after 01-07 (two weeks in a row); 區教委 misses only the last week. Delivery
+runs every evening of the report's week. The report for 2016-01-22 (16 … 22 January) is checked section
+by section, as a Word document read back by python-docx, byte for byte on a second run, as an email,
+and as a page in headless Chromium (the screenshot is kept under tests/artifacts/).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import io
+import json
+import shutil
+import subprocess
+import uuid
+from email import policy as email_policy
+from pathlib import Path
+
+import chinese_calendar
+import pytest
+
+from config.settings import Settings
+from matrix.policy import load_policy
+from matrix.scoring import load_scoring
+from tests.conftest import PLANS, ROOT, SHANGHAI, _PG_SKIP
+from workflows.delivery_service import deliver
+from workflows.matrix_service import PlanOptions, import_file
+from workflows.progress_service import close_item, report_progress
+from workflows.report_service import email_report, score_period, weekly_report
+from workflows.sweep_service import sweep
+
+D = dt.date
+AS_OF = D(2016, 1, 22)
+POLICY = load_policy(ROOT / "config" / "policy.yaml")
+ARTIFACTS = ROOT / "tests" / "artifacts"
+QUANTITY_TASKS = ["3.2.1", "3.2.2", "3.2.3", "3.2.4", "3.2.5", "3.2.6", "3.2.7", "3.2.8", "3.2.9", "3.2.10", "3.2.11",
+                  "3.2.12", "3.2.13"]
+THURSDAYS = [D(2016, 1, 7), D(2016, 1, 14), D(2016, 1, 21)]
+
+
+def at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour, minute), SHANGHAI)
+
+
+def script() -> list[tuple]:
+    """(day, action, task, milestone number, quantity) — the units' side of the replay."""
+    out: list[tuple] = [(D(2015, 7, 8), "close", "3.1", 1, None), (D(2015, 7, 28), "close", "3.5", 1, None)]
+    for code in QUANTITY_TASKS:
+        if code == "3.2.1":  # 區交委: reports as it goes, closes late before the period, then weekly on 2016
+            out += [(D(2015, 12, 10), "report", code, 1, "10"), (D(2015, 12, 24), "report", code, 1, "18"),
+                    (D(2016, 1, 12), "report", code, 1, "25"), (D(2016, 1, 14), "report", code, 2, "3"),
+                    (D(2016, 1, 21), "report", code, 2, "6")]
+        elif code == "3.2.2":  # 區水務局: 13 working days late, inside the period
+            out.append((D(2016, 1, 20), "report", code, 1, "25"))
+        elif code == "3.2.7":  # 區金融辦: never a word
+            pass
+        elif code == "3.2.11":  # 區文化委: one report on the 2016 milestone, then silence for two weeks
+            out += [(D(2015, 12, 28), "report", code, 1, "25"), (D(2016, 1, 7), "report", code, 2, "2")]
+        elif code == "3.2.9":  # 區教委: misses the report's own week only
+            out += [(D(2015, 12, 28), "report", code, 1, "25")] + [(d, "report", code, 2, str(2 * k))
+                                                                   for k, d in enumerate(THURSDAYS[:2], start=1)]
+        else:
+            out += [(D(2015, 12, 28), "report", code, 1, "25")] + [(d, "report", code, 2, str(2 * k))
+                                                                   for k, d in enumerate(THURSDAYS, start=1)]
+    for code in ("3.4.1", "3.4.2", "3.4.3", "3.4.4", "3.4.5", "3.4.6"):
+        out.append((D(2015, 12, 28), "close", code, 1, None))
+    return out
+
+
+def _database(kind: str, tmp: Path):
+    if kind == "sqlite":
+        return f"sqlite:///{tmp / 'duban.db'}", None
+    if _PG_SKIP:
+        pytest.skip(_PG_SKIP)
+    import psycopg
+
+    from tests.conftest import PG_BASE
+
+    schema = f"duban_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect("host=127.0.0.1 port=5432 dbname=test user=postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    return f"{PG_BASE}?options=-csearch_path%3D{schema}", schema
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def replayed(request, tmp_path_factory):
+    from store.db import open_database
+
+    tmp = tmp_path_factory.mktemp(f"report-{request.param}")
+    url, schema = _database(request.param, tmp)
+    plans = tmp / "plans"
+    shutil.copytree(PLANS, plans)
+    units = plans / "district-2015.units.yaml"
+    text = units.read_text(encoding="utf-8")
+    assert "emails: [jinrong@example.org]" in text
+    units.write_text(text.replace("emails: [jinrong@example.org]", "emails: []"), encoding="utf-8")
+    engine = open_database(url)
+    loaded, _ = import_file(engine, plans / "district-2015.yaml", PlanOptions(), now=at(D(2015, 7, 1), 8))
+    lead = {t.code: t.lead_unit for t in loaded.plan.tasks}
+    settings = Settings(outbox_dir=tmp / "outbox", config_dir=tmp / "config", language="zh-Hans",
+                        mail_from="督辦系統 <duban@example.org>", smtp_url=None)
+    by_day: dict[dt.date, list[tuple]] = {}
+    for entry in script():
+        by_day.setdefault(entry[0], []).append(entry)
+    for day in sorted(d for d in by_day if d < D(2015, 12, 1)):
+        _act(engine, by_day[day], lead)
+    day = D(2015, 12, 1)
+    while day <= AS_OF:
+        if chinese_calendar.is_workday(day):
+            sweep(engine, now=at(day, 8, 30), policies=POLICY)
+        _act(engine, by_day.get(day, []), lead)
+        if day >= D(2016, 1, 18) and chinese_calendar.is_workday(day):
+            deliver(engine, now=at(day, 18), settings=settings)
+        day += dt.timedelta(days=1)
+    scoring_file = tmp / "scoring.yaml"
+    scoring_file.write_text("report:\n  recipients:\n    - {name: 區委督查室, email: ducha@example.org}\n", encoding="utf-8")
+    scoring = load_scoring(ROOT / "config" / "scoring.yaml", scoring_file)
+    report = weekly_report(engine, now=at(AS_OF, 18), policies=POLICY, settings=settings, out_dir=tmp / "out",
+                           scoring=scoring)
+    yield {"engine": engine, "report": report, "tmp": tmp, "settings": settings, "scoring": scoring,
+           "kind": request.param}
+    engine.dispose()
+    if schema:
+        import psycopg
+
+        with psycopg.connect("host=127.0.0.1 port=5432 dbname=test user=postgres", autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def _act(engine, entries, lead) -> None:
+    for day, action, code, number, quantity in entries:
+        evening = at(day, 17)
+        if action == "close":
+            close_item(engine, task=code, unit=lead[code], now=evening, evidence="已完成,附驗收材料", milestone=number)
+        else:
+            report_progress(engine, task=code, unit=lead[code], now=evening, done=quantity, milestone=number,
+                            note="按周報送")
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def test_scores_criticism_and_praise(replayed) -> None:
+    r = replayed["report"]
+    assert r["period"] == {"start": "2016-01-16", "end": "2016-01-22"} and r["number"] == 30
+    scores = {u["unit"]: u["score"] for u in r["ranking"]}
+    assert scores["區金融辦"] == 55  # 15 working days × 2 = 30 (the cap), level 2: 5, no report: 10
+    assert scores["區水務局"] == 69  # 13 working days × 2 = 26, level 2: 5 — closed late on 01-20
+    assert scores["區文化委"] == 90 and scores["區教委"] == 90  # one missing report each
+    assert scores["區交委"] == 100  # its late closing (01-12) is last week's fact
+    assert r["ranking"][-1]["unit"] == "區金融辦"
+    criticised = {c["unit"]: c for c in r["criticised"]}
+    assert list(criticised) == ["區金融辦", "區水務局", "區文化委"]  # worst first
+    assert criticised["區金融辦"]["reasons"] == ["level", "missed_reports"]
+    assert criticised["區金融辦"]["facts"] == [
+        "牽頭負責的第3.2.7項“金融扶貧”工作，2015年12月31日節點（2015年底完成25個村）逾期15個工作日仍未辦結，已予二級（橙色）督辦",
+        "牽頭負責的第3.2.7項“金融扶貧”工作，本期未按要求報送進展（已連續29期未報送）",
+    ]
+    assert criticised["區水務局"]["reasons"] == ["level"]
+    assert criticised["區水務局"]["facts"] == [
+        "牽頭負責的第3.2.2項“飲水安全”工作，2015年12月31日節點（2015年底完成25個村）逾期13個工作日後於2016年1月20日辦結，"
+        "已予二級（橙色）督辦"]
+    assert criticised["區文化委"]["reasons"] == ["missed_reports"]
+    assert criticised["區文化委"]["facts"] == ["牽頭負責的第3.2.11項“文化”工作，本期未按要求報送進展（已連續2期未報送）"]
+    # Praise: the three best-ranked with nothing overdue as lead or supporting unit and a report or closing this week.
+    praised = [p["unit"] for p in r["praised"]]
+    assert len(praised) == 3 and all(scores[u] == 100 for u in praised)
+    supporters_of_overdue = {"區扶貧辦", "區發改委", "各鄉鎮人民政府", "街道辦事處"}  # 3.2.2 and 3.2.7 are overdue this week
+    assert not supporters_of_overdue & set(praised) and "區交委" in praised
+    assert all(p["facts"] and "按時報送進展" in p["facts"][0] for p in r["praised"])
+    h = r["headline"]
+    assert (h["tasks"], h["overdue_open"], h["overdue_open_last_week"], h["closed_late"], h["level2"],
+            h["missing_reports"], h["due"]) == (23, 1, 2, 1, 1, 3, 0)
+    # 3.1 and 3.5 closed; 3.2.7 red; the other 3.2.x and 3.4.x on track with their 2016 milestone; 3.3, 3.6 green.
+    assert h["lights"] == {"red": 1, "yellow": 0, "green": 20, "closed": 2}
+
+
+def test_change_in_rank_is_last_weeks_rank_minus_this_weeks(replayed) -> None:
+    last = score_period(replayed["engine"], now=at(AS_OF - dt.timedelta(days=7), 18), scoring=replayed["scoring"]).ranks()
+    moved = 0
+    for u in replayed["report"]["ranking"]:
+        expected = last[u["unit"]] - u["rank"] if u["unit"] in last else None
+        assert u["change"] == expected, u
+        moved += bool(expected)
+    assert moved and last["區水務局"] > last["區文化委"]
+
+
+def test_sections_of_the_html_report(replayed) -> None:
+    files = replayed["report"]["files"]
+    html = Path(files["html"]).read_text(encoding="utf-8")
+    for heading in ("一、总体情况", "二、各项任务推进情况", "三、逾期事项", "四、单位得分排名", "五、通报批评与表扬", "六、通知送达异常"):
+        assert heading in html
+    assert "区扶贫开发领导小组办公室" in html and "第30期" in html and "《全区扶贫攻坚工作方案》推进情况周通报" in html
+    assert html.count("<svg") == 1 and "目标25村" in html and "目标65村" in html
+    assert "18/25" not in html  # 3.2.1's first milestone is closed: 25/25
+    assert "6/40村" in html  # 3.2.1's second milestone: 6 of 40 reported on 01-21
+    assert "逾期13个工作日" not in html or "1月20日逾期办结" in html
+    assert "区金融办" in html and "no email address in the unit directory" in html  # the undeliverable section
+    assert "抄送：区委督查室" in html
+    assert "<style" not in html  # an email body: inline CSS only
+    md = Path(files["md"]).read_text(encoding="utf-8")
+    assert f"](weekly-{AS_OF}.svg)" in md and Path(files["svg"]).read_text().startswith("<svg")
+    assert "| 3.2.7 | 金融扶贫 | 区金融办 |" in md
+
+
+def test_docx_is_an_official_circulation_with_its_tables(replayed) -> None:
+    from docx import Document
+
+    r = replayed["report"]
+    doc = Document(r["files"]["docx"])
+    texts = [p.text for p in doc.paragraphs]
+    assert texts[0] == "区扶贫开发领导小组办公室" and texts[1] == "第30期"
+    assert "《全区扶贫攻坚工作方案》推进情况周通报" in texts and "（2016年1月16日至1月22日）" in texts
+    assert texts[-1].startswith("区扶贫开发领导小组办公室") and texts[-1].endswith("2016年1月22日印发")
+    tables = {"|".join(c.text for c in t.rows[0].cells): t for t in doc.tables}
+    tasks = tables["编号|任务|牵头单位|时间节点与完成情况|状态"]
+    assert len(tasks.rows) == 1 + 23
+    assert [c.text for c in tasks.rows[0].cells] == ["编号", "任务", "牵头单位", "时间节点与完成情况", "状态"]
+    row = next(r_ for r_ in tasks.rows if r_.cells[0].text == "3.2.7")
+    assert row.cells[2].text == "区金融办" and row.cells[4].text == "逾期" and "逾期15个工作日" in row.cells[3].text
+    overdue = tables["编号|任务|牵头单位|时间节点|逾期（工作日）|督办级别|办理情况"]
+    assert [[c.text for c in r_.cells] for r_ in overdue.rows[1:]] == [
+        ["3.2.7", "金融扶贫", "区金融办", "2015年12月31日（2015年底完成25个村）", "15", "二级（橙）", "未办结（0/25村）"],
+        ["3.2.2", "饮水安全", "区水务局", "2015年12月31日（2015年底完成25个村）", "13", "二级（橙）", "1月20日逾期办结"]]
+    ranking = tables["名次|单位|得分|较上期|牵头事项|配合事项|扣分明细"]
+    assert len(ranking.rows) == 1 + len(r["ranking"])
+    last = ranking.rows[-1].cells
+    assert (last[1].text, last[2].text) == ("区金融办", "55") and "扣30分（封顶30分）" in last[6].text
+    body = "\n".join(texts)
+    for unit in ("区金融办", "区水务局", "区文化委"):
+        assert unit in body
+    assert "（一）通报批评" in texts and "（二）通报表扬" in texts
+    assert doc.core_properties.created == dt.datetime(2016, 1, 22, tzinfo=dt.timezone.utc) == doc.core_properties.modified
+    assert doc.core_properties.revision == 1 and "python-docx" not in (doc.core_properties.comments or "")
+    assert doc.sections[0].page_width == 11906 * 635  # A4, in EMU
+
+
+def test_a_criticism_notice_per_criticised_unit(replayed) -> None:
+    from docx import Document
+
+    r = replayed["report"]
+    assert set(r["criticism"]) == {"區金融辦", "區水務局", "區文化委"}
+    paths = r["criticism"]["區金融辦"]
+    assert Path(paths["docx"]).name == f"criticism-区金融办-{AS_OF}.docx"
+    doc = Document(paths["docx"])
+    texts = [p.text for p in doc.paragraphs]
+    assert texts[0] == "区扶贫开发领导小组办公室" and texts[1] == "周通报〔2016〕30号之一"
+    assert "关于对区金融办的通报批评" in texts
+    assert any(t.startswith("（一）牵头负责的第3.2.7项“金融扶贫”工作") and "逾期15个工作日仍未办结" in t for t in texts)
+    assert any("2016年1月29日前" in t for t in texts)  # rectify within 5 working days of 01-22
+    html = Path(paths["html"]).read_text(encoding="utf-8")
+    assert "关于对区金融办的通报批评" in html and "已连续29期未报送" in html and "2016年1月29日" in html
+
+
+def test_same_database_and_day_give_the_same_bytes(replayed) -> None:
+    again = weekly_report(replayed["engine"], now=at(AS_OF, 23, 59), policies=POLICY, settings=replayed["settings"],
+                          out_dir=replayed["tmp"] / "again", scoring=replayed["scoring"])
+    first = replayed["report"]
+    names = sorted(Path(p).name for p in first["files"].values())
+    assert names == [f"weekly-{AS_OF}.{x}" for x in ("docx", "html", "md", "svg")]
+    for kind, path in first["files"].items():
+        assert Path(path).read_bytes() == Path(again["files"][kind]).read_bytes(), kind
+    for unit, paths in first["criticism"].items():
+        for kind, path in paths.items():
+            assert Path(path).read_bytes() == Path(again["criticism"][unit][kind]).read_bytes(), (unit, kind)
+
+
+def test_the_report_is_mailed_once_with_the_docx_attached(replayed) -> None:
+    r = replayed["report"]
+    settings = replayed["settings"]
+    sent = email_report(replayed["engine"], now=at(AS_OF, 18, 5), settings=settings, report=r, scoring=replayed["scoring"])
+    assert sent["status"] == "sent" and sent["to"] == ["office@example.org", "office.head@example.org", "ducha@example.org"]
+    msg = email.message_from_bytes(Path(sent["eml"]).read_bytes(), policy=email_policy.default)
+    assert msg["Subject"] == "【周通报】《全区扶贫攻坚工作方案》推进情况周通报 第30期（2016年1月16日至1月22日）"
+    assert "区委督查室 <ducha@example.org>" in msg["To"]
+    parts = {p.get_content_type(): p for p in msg.walk()}
+    assert "推进情况周通报" in parts["text/html"].get_content() and "## 一、总体情况" in parts["text/plain"].get_content()
+    attachment = parts["application/vnd.openxmlformats-officedocument.wordprocessingml.document"]
+    assert attachment.get_filename() == f"weekly-{AS_OF}.docx"
+    assert attachment.get_content() == Path(r["files"]["docx"]).read_bytes()
+    again = email_report(replayed["engine"], now=at(AS_OF, 19), settings=settings, report=r, scoring=replayed["scoring"])
+    assert again["status"] == "already" and again["message"] == sent["message"]
+
+
+def test_the_command_line(replayed, tmp_path: Path, monkeypatch) -> None:
+    if replayed["kind"] != "sqlite":
+        pytest.skip("the command line is exercised once, on SQLite")
+    import typer
+    from typer.testing import CliRunner
+
+    import workflows.cli as cli
+    from workflows.cli_report import report_app
+
+    app = typer.Typer()
+    app.add_typer(report_app, name="report")
+    monkeypatch.setenv("DUBAN_DATABASE_URL", str(replayed["engine"].url))
+    monkeypatch.setenv("DUBAN_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setattr(cli._State, "settings", None)
+    out = CliRunner().invoke(app, ["report", "weekly", "--as-of", str(AS_OF), "--format", "md,docx", "--out",
+                                   str(tmp_path / "cli"), "--json"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    assert sorted(data["files"]) == ["docx", "md", "svg"] and [c["unit"] for c in data["criticised"]] == \
+        ["區金融辦", "區水務局", "區文化委"]
+    assert sorted(Path(p).name for p in data["criticism"]["區金融辦"].values()) == [f"criticism-区金融办-{AS_OF}.docx"]
+    bad = CliRunner().invoke(app, ["report", "weekly", "--as-of", str(AS_OF), "--format", "pdf"])
+    assert bad.exit_code != 0 and "unknown format 'pdf'" in str(bad.exception)
+
+
+def test_screenshot_in_headless_chromium(replayed) -> None:
+    if replayed["kind"] != "sqlite":
+        pytest.skip("one screenshot is enough")
+    chromium = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+    if chromium is None:
+        pytest.skip("no /usr/bin/chromium on this machine (apt-get install chromium fonts-noto-cjk)")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    png = ARTIFACTS / f"weekly-report-{AS_OF}.png"
+    png.unlink(missing_ok=True)
+    html = Path(replayed["report"]["files"]["html"]).resolve()
+    proc = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                           "--window-size=800,2400", f"--screenshot={png}", html.as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    assert png.exists(), proc.stderr[-2000:]
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 50_000
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert (width, height) == (800, 2400)

@@ -1,0 +1,79 @@
+"""The ``duban report`` commands: the weekly circulation report (周通報) with its criticism notices.
+
+Registered on the main app by ``workflows.cli`` as ``duban report``. Only typer and the standard
+library are imported here (``duban --help`` stays fast); the service, the renderer and the helpers of
+``workflows.cli`` (settings, engine, policies, now_for, console, emit_json) are imported inside the
+commands.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+report_app = typer.Typer(help="The weekly circulation report (周通報): scores, ranking, criticism and praise, "
+                              "as HTML, Markdown and DOCX, mailed to the office and the supervisors.",
+                         no_args_is_help=True)
+
+
+@report_app.command("weekly")
+def weekly(
+    as_of: Optional[dt.datetime] = typer.Option(None, "--as-of", help="The report's last day (YYYY-MM-DD), usually a "
+                                                                      "Friday; the period is the 7 days ending on it."),
+    fmt: str = typer.Option("html,md,docx", "--format", "-f", help="Comma-separated: html, md, docx."),
+    out: Path = typer.Option(Path("var/reports"), "--out", "-o", help="Folder for weekly-DATE.* and criticism-UNIT-DATE.*"),
+    plan: Optional[str] = typer.Option(None, "--plan", "-p", help="Only this plan (default: every plan)."),
+    email: bool = typer.Option(False, "--email", help="Mail the report (HTML, DOCX attached) to the office and the "
+                                                      "supervisors of scoring.yaml report.recipients."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="zh-Hans | zh-Hant | en (default: DUBAN_LANGUAGE)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON with stable keys."),
+) -> None:
+    """Build the weekly circulation report as of a day: files in --out, and with --email the mail."""
+    from matrix.errors import ConfigError
+    from workflows.cli import console, emit_json, engine, now_for, policies, settings
+    from workflows.report_service import FORMATS, email_report, load_scoring_config, weekly_report
+
+    formats = [f.strip().lower() for f in fmt.split(",") if f.strip()]
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        raise ConfigError(f"--format: unknown format {bad[0] if bad else fmt!r}; use {', '.join(FORMATS)}")
+    s = settings()
+    scoring = load_scoring_config(s)
+    now = now_for(as_of)
+    eng = engine()
+    result = weekly_report(eng, now=now, policies=policies(), settings=s, formats=formats, out_dir=out, plan=plan,
+                           scoring=scoring, language=lang)
+    mailed = email_report(eng, now=now, settings=s, report=result, scoring=scoring) if email else None
+    if as_json:
+        data = {k: v for k, v in result.items() if k not in ("documents", "model")}
+        if mailed is not None:
+            data["email"] = mailed
+        emit_json(data)
+        return
+    out_console = console()
+    h = result["headline"]
+    out_console.print(f"[bold]{result['subject']}[/]")
+    out_console.print(f"period {result['period']['start']} … {result['period']['end']}: {h['tasks']} tasks, "
+                      f"{h['due']} due ({h['met_on_time']} on time), {h['closed']} closed, "
+                      f"{h['overdue_open']} overdue (last week {h['overdue_open_last_week']}), "
+                      f"{h['level2']} at level ≥2, {h['missing_reports']} reports missing")
+    for kind, path in result["files"].items():
+        out_console.print(f"  {kind:<5} {path}")
+    if result["criticised"]:
+        out_console.print(f"[red]通報批評[/] {len(result['criticised'])}: " + "、".join(c["unit"] for c in result["criticised"]))
+        for unit, files in result["criticism"].items():
+            for path in files.values():
+                out_console.print(f"  {path}")
+    else:
+        out_console.print("通報批評 none")
+    out_console.print(("[green]通報表揚[/] " + "、".join(c["unit"] for c in result["praised"])) if result["praised"]
+                      else "通報表揚 none")
+    if mailed is not None:
+        where = mailed.get("eml") or mailed.get("target", "")
+        state = {"sent": "mailed", "already": "already mailed (unchanged)", "queued": "queued for retry",
+                 "failed": "[red]failed[/]"}.get(mailed["status"], mailed["status"])
+        out_console.print(f"email {state} to {', '.join(mailed['to'])} ({where})"
+                          + (f": {mailed['error']}" if mailed.get("error") else ""))
