@@ -73,8 +73,8 @@ def weekly_report_job(settings: "Settings", *, now: dt.datetime | None = None, e
             report_service.email_report(engine, now=now, settings=settings, report=report)
     finally:
         engine.dispose()
-    return {"job": "weekly_report", "as_of": now.date().isoformat(),
-            "files": [str(p) for p in report.get("files", [])] if isinstance(report, dict) else []}
+    return {"job": "weekly_report", "as_of": now.date().isoformat(), "files": sorted(report["files"].values()),
+            "criticised": [c["unit"] for c in report["criticised"]]}
 
 
 JOBS = {"sweep": sweep_job, "deliver": delivery_job, "weekly_report": weekly_report_job}
