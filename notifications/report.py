@@ -253,6 +253,7 @@ def render_report(report: WeeklyReport, renderer: Renderer, *, formats: Iterable
                                   author=renderer._script(report.issuer))  # noqa: SLF001
     if criticism:
         macros = renderer._template("_macros.j2").module  # noqa: SLF001 - the notices' own sentences
+        numbers: dict[int, str] = {}
         for k, c in enumerate(report.board.criticised, start=1):
             facts = c.texts(family(lang))
             letterhead = Letterhead(issuer=report.issuer, date=report.as_of, number=words.circulation_number(report, k))
@@ -263,7 +264,7 @@ def render_report(report: WeeklyReport, renderer: Renderer, *, formats: Iterable
             html = renderer._script(renderer._render_one("criticism.html.j2", {  # noqa: SLF001
                 "kind": "criticism", "unit": c.unit, "facts": facts, "letterhead": letterhead,
                 "rectify_by": report.rectify_by, "period": period, "subject": notice_subject}))
-            body = _criticism_body(c, facts, letterhead, period, report.rectify_by, renderer, macros, words)
+            body = _criticism_body(c, facts, letterhead, period, report.rectify_by, renderer, macros, words, numbers)
             docs.criticism[c.unit] = {
                 "subject": notice_subject, "html": html,
                 "docx": package.build(body, title=notice_subject, author=renderer._script(report.issuer)),  # noqa: SLF001
@@ -327,9 +328,16 @@ class _Texts:
         return [line.text(self.fam) for line in u.lines[:self.cap]] + [self.words.more(len(u.lines) - self.cap)]
 
     def facts(self, c: Circulation) -> list[str]:
+        """The circulation's facts as the weekly report lists them (the first ``cap``)."""
         if self.cap is None or len(c.facts) <= self.cap:
             return c.texts(self.fam)
-        return [f.text(self.fam, points=False) for f in c.facts[:self.cap]] + [self.words.more(len(c.facts) - self.cap)]
+        return [f.text(self.fam, points=False) for f in c.facts[:self.cap]]
+
+    def more_facts(self, c: Circulation) -> str:
+        """"… N more" when facts were left out, else ""."""
+        if self.cap is None or len(c.facts) <= self.cap:
+            return ""
+        return self.words.more(len(c.facts) - self.cap)
 
 
 # --------------------------------------------------------------------------------------------
@@ -824,6 +832,8 @@ def _report_body(report: WeeklyReport, renderer: Renderer, w: _Words, tx: _Texts
             body.text(w.criticised_line(k, c), indent=True, after=20, keep_next=True)
             for n, fact in enumerate(tx.facts(c), start=1):
                 body.text(w.fact_line(n, fact), size=12, hanging=420, after=0)
+            if tx.more_facts(c):
+                body.text(tx.more_facts(c), size=12, hanging=420, after=0)
         body.text(w.rectify(report), indent=True, before=80, after=80)
     else:
         body.text(w["none_criticised"], indent=True)
@@ -839,7 +849,7 @@ def _report_body(report: WeeklyReport, renderer: Renderer, w: _Words, tx: _Texts
     heading("undeliverable", 6)
     if report.undeliverable:
         body.table([w["recipient"], w["role"], w["reason"], w["notices"], w["tasks_col"]],
-                   [[u.name, w.role(u.role), u.reason, str(u.notices), w["sep"].join(u.tasks)]
+                   [[u.name, w.role(u.role), w.reason(u.reason), str(u.notices), w["sep"].join(u.tasks)]
                     for u in report.undeliverable], [2200, 1200, 3058, 900, 1600], size=9, centre=(3,))
     else:
         body.text(w["none_undeliverable"], indent=True)
@@ -851,7 +861,7 @@ def _report_body(report: WeeklyReport, renderer: Renderer, w: _Words, tx: _Texts
 
 
 def _criticism_body(c: Circulation, facts: list[str], letterhead: Letterhead, period: str, rectify_by: dt.date,
-                    renderer: Renderer, macros: Any, w: _Words) -> str:
+                    renderer: Renderer, macros: Any, w: _Words, numbers: dict[int, str]) -> str:
     fam = family(renderer.language)
     body = _Body(_DOCX_FONTS[fam], str)
     _letterhead(body, letterhead.issuer, letterhead.number)
@@ -859,7 +869,10 @@ def _criticism_body(c: Circulation, facts: list[str], letterhead: Letterhead, pe
     body.text(w["to_all"], after=60)
     body.text(str(macros.circ_intro("criticism", c.unit, period, letterhead)), indent=True)
     for n, fact in enumerate(facts, start=1):
-        body.text(str(macros.fact_number(n)) + str(macros.end(fact)), indent=True)
+        number = numbers.get(n)
+        if number is None:  # （一）, （二） … as the notices' macro words them, each once per report
+            number = numbers[n] = str(macros.fact_number(n))
+        body.text(number + str(macros.end(fact)), indent=True)
     body.text(str(macros.circ_decision("criticism", c.unit)), indent=True)
     body.text(str(macros.circ_requirement("criticism", c.unit, rectify_by, letterhead)), indent=True, bold=True)
     _signature(body, letterhead.issuer, w.day(letterhead.date))

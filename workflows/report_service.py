@@ -174,20 +174,19 @@ class _Item:
         return max((lv for planned, d, lv in self.levels if planned <= day and d == due), default=0)
 
 
-@dataclass(slots=True)
 class _Task:
-    id: int
-    plan_id: int
-    plan_code: str
-    code: str
-    title: str
-    position: int
-    lead_unit_id: int
-    veto: bool
-    supporting: list[int] = field(default_factory=list)
-    items: list[_Item] = field(default_factory=list)
-    lead_reports: list[tuple[dt.date, int, str]] = field(default_factory=list)  # (day, report id, item ref) by the lead unit
-    acks: list[tuple[str, int, dt.date, dt.date | None]] = field(default_factory=list)  # (kind, level, planned for, acknowledged on)
+    __slots__ = ("id", "plan_id", "plan_code", "code", "title", "position", "lead_unit_id", "veto", "supporting",
+                 "items", "lead_reports", "acks")
+
+    def __init__(self, id: int, plan_id: int, plan_code: str, code: str, title: str, position: int,  # noqa: A002
+                 lead_unit_id: int, veto: bool, supporting: list[int] | None = None, items: list | None = None,
+                 lead_reports: list | None = None) -> None:
+        self.id, self.plan_id, self.plan_code, self.code, self.title = id, plan_id, plan_code, code, title
+        self.position, self.lead_unit_id, self.veto = position, lead_unit_id, veto
+        self.supporting: list[int] = supporting if supporting is not None else []
+        self.items: list[_Item] = items if items is not None else []
+        self.lead_reports: list[tuple[dt.date, int, str]] = lead_reports if lead_reports is not None else []  # (day, id, item ref) by the lead unit
+        self.acks: list[tuple[str, int, dt.date, dt.date | None]] = []  # (kind, level, planned for, acknowledged on)
 
     @property
     def lead_days(self) -> list[dt.date]:
@@ -242,11 +241,11 @@ def _load(session: Session, *, plan: str | None, as_of: dt.date, tz, ack_kinds: 
                                                      UnitRow.emails, UnitRow.head_email, UnitRow.head_title)).all()}
     live = sa.select(TaskRow.id).where(TaskRow.archived_at.is_(None), TaskRow.plan_id.in_(list(plans)))
     tasks: dict[int, _Task] = {}
-    for r in conn.execute(sa.select(TaskRow.id, TaskRow.plan_id, TaskRow.code, TaskRow.title, TaskRow.position,
-                                    TaskRow.lead_unit_id, TaskRow.veto)
-                          .where(TaskRow.id.in_(live)).order_by(TaskRow.plan_id, TaskRow.position, TaskRow.id)).all():
-        tasks[r.id] = _Task(id=r.id, plan_id=r.plan_id, plan_code=plans[r.plan_id].code, code=r.code, title=r.title,
-                            position=r.position, lead_unit_id=r.lead_unit_id, veto=bool(r.veto))
+    for task_id, plan_id, code, title, position, lead_unit_id, veto in conn.execute(
+            sa.select(TaskRow.id, TaskRow.plan_id, TaskRow.code, TaskRow.title, TaskRow.position, TaskRow.lead_unit_id,
+                      TaskRow.veto)
+            .where(TaskRow.id.in_(live)).order_by(TaskRow.plan_id, TaskRow.position, TaskRow.id)).all():
+        tasks[task_id] = _Task(task_id, plan_id, plans[plan_id].code, code, title, position, lead_unit_id, bool(veto))
     for task_id, unit_id in conn.execute(sa.select(TaskUnitRow.task_id, TaskUnitRow.unit_id)
                                          .where(TaskUnitRow.task_id.in_(live))
                                          .order_by(TaskUnitRow.task_id, TaskUnitRow.position)).all():
@@ -259,22 +258,22 @@ def _load(session: Session, *, plan: str | None, as_of: dt.date, tz, ack_kinds: 
     plan_start = {pid: p.start for pid, p in plans.items()}
     one_day = dt.timedelta(days=1)
     quantities: dict[Any, Decimal | None] = {}
-    for r in conn.execute(sa.select(m.id, m.task_id, m.seq, m.due, m.extended_due, m.start, m.quantity, m.measure,
-                                    m.label, m.closed_at)
-                          .where(m.archived_at.is_(None), m.task_id.in_(live)).order_by(m.task_id, m.seq)).all():
-        task = tasks[r.task_id]
-        before = previous_due.get(r.task_id)
-        start = r.start or (before + one_day if before is not None else plan_start[task.plan_id])
-        previous_due[r.task_id] = r.extended_due or r.due
-        quantity = r.quantity
+    # Plain tuples, unpacked: tens of thousands of rows.
+    for mid, task_id, seq, due, extended_due, own_start, quantity, measure, label, closed_at in conn.execute(
+            sa.select(m.id, m.task_id, m.seq, m.due, m.extended_due, m.start, m.quantity, m.measure, m.label, m.closed_at)
+            .where(m.archived_at.is_(None), m.task_id.in_(live)).order_by(m.task_id, m.seq)).all():
+        task = tasks[task_id]
+        before = previous_due.get(task_id)
+        start = own_start or (before + one_day if before is not None else plan_start[task.plan_id])
+        previous_due[task_id] = extended_due or due
         if quantity is not None:
             if quantity not in quantities:
                 quantities[quantity] = _dec(quantity)
             quantity = quantities[quantity]
-        item = _Item("milestone", r.id, r.task_id, r.seq, r.due, start, quantity, r.measure, r.label or "",
-                     _local_day(r.closed_at, tz) if r.closed_at is not None else None)
+        item = _Item("milestone", mid, task_id, seq, due, start, quantity, measure, label or "",
+                     _local_day(closed_at, tz) if closed_at is not None else None)
         task.items.append(item)
-        milestones[r.id] = item
+        milestones[mid] = item
     i, rec = RecurrenceInstanceRow, RecurrenceRow
     for r in conn.execute(sa.select(i.id, i.task_id, i.due, i.period_start, i.closed_at, rec.min_count, rec.label)
                           .join(rec, rec.id == i.recurrence_id)
@@ -306,11 +305,12 @@ def _load(session: Session, *, plan: str | None, as_of: dt.date, tz, ack_kinds: 
         if r.unit_id == task.lead_unit_id:
             task.lead_reports.append((r.reported_on, r.id, item.ref if item is not None else ""))
     n = NoticeRow
-    for r in conn.execute(sa.select(n.milestone_id, n.instance_id, n.due, n.level, n.planned_for)
-                          .where(n.kind == "escalation", n.task_id.in_(live), n.planned_for <= as_of)).all():
-        item = find(r.milestone_id, r.instance_id)
+    for milestone_id, instance_id, due, level, planned_for in conn.execute(
+            sa.select(n.milestone_id, n.instance_id, n.due, n.level, n.planned_for)
+            .where(n.kind == "escalation", n.task_id.in_(live), n.planned_for <= as_of)).all():
+        item = find(milestone_id, instance_id)
         if item is not None:
-            item.add("levels", (r.planned_for, r.due, r.level))
+            item.add("levels", (planned_for, due, level))
     kinds = list(ack_kinds)
     if kinds:
         for r in conn.execute(sa.select(n.task_id, n.kind, n.level, n.planned_for, n.acknowledged_at)

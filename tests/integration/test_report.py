@@ -201,7 +201,8 @@ def test_sections_of_the_html_report(replayed) -> None:
     assert "18/25" not in html  # 3.2.1's first milestone is closed: 25/25
     assert "6/40村" in html  # 3.2.1's second milestone: 6 of 40 reported on 01-21
     assert "逾期13个工作日" not in html or "1月20日逾期办结" in html
-    assert "区金融办" in html and "no email address in the unit directory" in html  # the undeliverable section
+    assert "<td style=\"border:1px solid #8c8c8c;padding:6px 6px;vertical-align:top;text-align:left;\">区金融办</td>" in html
+    assert "通讯录中无该单位电子邮箱" in html  # the undeliverable section, its reason in the report's language
     assert "抄送：区委督查室" in html
     assert "<style" not in html  # an email body: inline CSS only
     md = Path(files["md"]).read_text(encoding="utf-8")
