@@ -143,7 +143,7 @@ def main() -> None:
                          ("scores alone (this week and last, ranked)", r["scores"]),
                          ("weekly report, all formats, written", r["total"])):
         print(f"{label:<44} {value:>7.2f}s {value / fl:>7.1f}× {value / r['total']:>6.0%}")
-    print(f"\nfiles: " + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in sorted(r["sizes"].items()))
+    print("\nfiles: " + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in sorted(r["sizes"].items()))
           + f"; identical bytes on the second run: {r['same_bytes']}; peak memory {r['maxrss_mb']:.0f} MB")
     print(f"target: the weekly report in all formats ≤ 5 s — {'met' if r['total'] <= 5 else 'NOT met'}\n")
 

@@ -39,7 +39,7 @@ from email.utils import format_datetime
 from typing import Any, Iterable, Sequence
 from xml.sax.saxutils import escape as _xml_escape
 
-from matrix.scoring import Circulation, Period, Scoreboard, chinese_date, english_date, points_text, task_order
+from matrix.scoring import Circulation, Period, Scoreboard, points_text
 from notifications.render import Letterhead, Renderer
 
 __all__ = [
@@ -221,9 +221,6 @@ def _filters(renderer: Renderer, lang: str) -> None:
         num=num,
         md=lambda s: re.sub(r"\s+", " ", str(s)).replace("|", "\\|").replace("*", "\\*").replace("_", "\\_").strip(),
         fact=lambda line, pts=True: line.text(fam, points=pts),
-        order=task_order,
-        day=english_date if fam == "en" else chinese_date,
-        short_day=(lambda d: d.strftime("%d %b")) if fam == "en" else (lambda d: f"{d.month}月{d.day}日"),
     )
 
 
@@ -357,7 +354,8 @@ _CHART_WORDS = {
 
 
 def _f(x: float) -> str:
-    return f"{x:.1f}".rstrip("0").rstrip(".") if "." in f"{x:.1f}" else f"{x:.1f}"
+    """A coordinate: one decimal at most (12.0 → 12), so the same chart is the same text."""
+    return f"{x:.1f}".rstrip("0").rstrip(".")
 
 
 def _nice_step(span: float, ticks: int = 5) -> float:

@@ -15,7 +15,10 @@ down); the report model to ``notifications.report``, which renders HTML, Markdow
 chart and a circulation-criticism notice per criticised unit. Files are written as
 ``weekly-YYYY-MM-DD.html|md|svg|docx`` and ``criticism-<unit>-YYYY-MM-DD.html|docx``; the same
 database and the same as-of day give the same bytes. "As of D" means the end of day D: reports dated
-D and items closed on D count.
+D and items closed on D count. A large plan's report stays readable: its task and overdue tables list
+the worst ``report.max_rows`` rows (300) and count the rest, and each unit shows its first
+``report.max_lines_per_unit`` (5) deduction lines and criticism facts; a criticised unit's own notice
+lists every fact. The headline numbers, ranking and scores always cover everything.
 
 ``email_report`` queues the report as one message (HTML body, Markdown as its text part, the DOCX
 attached) to the office's addresses and the supervisors of ``config/scoring.yaml`` ``report.recipients``,
@@ -33,7 +36,7 @@ import gc
 import hashlib
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
@@ -789,14 +792,22 @@ def weekly_report(engine: "Engine", *, now: dt.datetime, policies: "PolicySet", 
     if docs.docx is not None:
         files["docx"] = _write(out_dir / f"{stem}.docx", docs.docx)
     criticism: dict[str, dict[str, str]] = {}
+    pending: list[tuple[Path, str | bytes]] = []
     for unit, doc in docs.criticism.items():
         written = {}
-        # Written in place (no temporary file and rename each): there may be hundreds.
-        if "html" in formats:
-            written["html"] = _write(out_dir / f"{doc['stem']}.html", doc["html"], atomic=False)
-        if "docx" in formats:
-            written["docx"] = _write(out_dir / f"{doc['stem']}.docx", doc["docx"], atomic=False)
+        for kind in ("html", "docx"):
+            if kind in formats:
+                path = out_dir / f"{doc['stem']}.{kind}"
+                pending.append((path, doc[kind]))
+                written[kind] = str(path)
         criticism[unit] = written
+    if pending:
+        # There may be hundreds of notices: written in place (no temporary file and rename each), a few at a
+        # time (the waits on the file system overlap; the bytes are the same whatever the order).
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(lambda job: _write(job[0], job[1], atomic=False), pending))
     return {**summary(model, renderer.language), "subject": docs.subject, "files": files, "criticism": criticism,
             "documents": docs, "model": model, "language": renderer.language}
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import email
-import io
 import json
 import shutil
 import subprocess
@@ -332,3 +331,27 @@ def test_screenshot_in_headless_chromium(replayed) -> None:
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 50_000
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert (width, height) == (800, 2400)
+
+
+@pytest.mark.parametrize("language, words", [
+    ("zh-Hant", ["《全區扶貧攻堅工作方案》推進情況周通報", "關於對區金融辦的通報批評", "區金融辦", "一、總體情況"]),
+    ("en", ["Weekly progress report on “全區扶貧攻堅工作方案”", "1. Overview", "Criticised"]),
+])
+def test_other_languages(replayed, language: str, words: list[str]) -> None:
+    from docx import Document
+
+    if replayed["kind"] != "sqlite":
+        pytest.skip("languages are rendered once, on SQLite")
+    out = replayed["tmp"] / f"out-{language}"
+    r = weekly_report(replayed["engine"], now=at(AS_OF, 18), policies=POLICY, settings=replayed["settings"], out_dir=out,
+                      scoring=replayed["scoring"], language=language)
+    html = Path(r["files"]["html"]).read_text(encoding="utf-8")
+    notice = Path(r["criticism"]["區金融辦"]["html"]).read_text(encoding="utf-8")
+    docx_text = "\n".join(p.text for p in Document(r["files"]["docx"]).paragraphs)
+    for word in words:
+        assert word in html + notice, word
+    assert words[0] in docx_text
+    if language == "zh-Hant":
+        assert "区金融办" not in html and "推进" not in docx_text
+    else:
+        assert "As lead unit of task 3.2.7 “金融扶貧”" in html and "Overview" in docx_text
