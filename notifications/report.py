@@ -132,6 +132,7 @@ class ChartView:
     task_codes: tuple[str, ...]
     targets: tuple[tuple[dt.date, Decimal], ...]  # cumulative target at each milestone
     points: tuple[WeekPoint, ...]
+    pace: tuple[tuple[dt.date, Decimal], ...] = ()  # the plan's pace from the chart's start through the targets
 
 
 @dataclass(frozen=True)
@@ -460,9 +461,9 @@ def chart_svg(chart: ChartView, language: str = "zh-Hans", *, width: int = 680) 
             when = due.strftime("%Y-%m-%d")
             out.append(f'<text x="{left + plot_w + 6}" y="{_f(yy + 17)}" font-size="9" fill="{_RED}">{when}</text>')
         # The plan's pace (0 at the start, each cumulative target at its due date).
-        pace = [(chart.start, 0.0)] + [(due, float(c)) for due, c in chart.targets]
+        pace = chart.pace or ((chart.start, Decimal(0)), *chart.targets)
         out.append('<polyline fill="none" stroke="' + _GREY + '" stroke-width="1.5" stroke-dasharray="2 3" points="'
-                   + " ".join(f"{_f(x(max(min(d, chart.end), chart.start)))},{_f(y(v))}" for d, v in pace) + '"/>')
+                   + " ".join(f"{_f(x(d))},{_f(y(float(v)))}" for d, v in pace) + '"/>')
         for attr, colour, dash, widthpx in (("slowest", _ORANGE, "5 3", 1.5), ("mean", _BLUE, "", 2.5)):
             series = [(p.end, getattr(p, attr)) for p in points if getattr(p, attr) is not None]
             if not series:

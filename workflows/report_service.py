@@ -624,12 +624,13 @@ def _chart(store: _Store, config: ScoringConfig) -> "ChartView | None":
         running += quantity
         targets.append((due, running))
     end = max([as_of] + [due for due, _ in targets])
-    start = min(ends[0] - dt.timedelta(days=6), plan_start) if config.report.chart_weeks is None else ends[0] - dt.timedelta(days=6)
+    start = plan_start if config.report.chart_weeks is None else ends[0] - dt.timedelta(days=6)
 
     def planned(day: dt.date) -> Decimal | None:
+        """The plan's linear pace: 0 at the plan's start, each cumulative target at its due date."""
         if not targets:
             return None
-        points = [(start, Decimal(0))] + targets
+        points = [(plan_start, Decimal(0))] + targets
         for (d0, v0), (d1, v1) in zip(points, points[1:]):
             if day <= d1:
                 span = (d1 - d0).days
@@ -644,9 +645,10 @@ def _chart(store: _Store, config: ScoringConfig) -> "ChartView | None":
             mean = sum(totals, Decimal(0)) / len(totals)
             slowest = min(totals)
         points.append(WeekPoint(end=day, mean=mean, slowest=slowest, planned=planned(day), overdue=count))
+    pace = ((start, planned(start)), *((d, q) for d, q in targets if d > start)) if targets else ()
     return ChartView(start=start, end=end, as_of=as_of, measure=signature[0][2] if signature else None,
                      task_codes=tuple(t.code for t in sorted(group, key=lambda t: task_order(t.code))),
-                     targets=tuple(targets), points=tuple(points))
+                     targets=tuple(targets), points=tuple(points), pace=pace)
 
 
 def _undeliverable_views(store: _Store):

@@ -180,6 +180,22 @@ def test_scores_criticism_and_praise(replayed) -> None:
     assert h["lights"] == {"red": 1, "yellow": 0, "green": 20, "closed": 2}
 
 
+def test_chart_numbers_and_svg(replayed) -> None:
+    from decimal import Decimal
+
+    chart = replayed["report"]["model"].chart
+    assert chart.measure == "村" and len(chart.task_codes) == 13  # the twelve 3.2.x tasks and 3.2.13 share 25 + 40 村
+    assert chart.targets == ((D(2015, 12, 31), Decimal(25)), (D(2016, 12, 31), Decimal(65)))
+    last = {p.end: p for p in chart.points[-4:]}
+    # 12 first milestones closed (25 each) + second milestones 6 (3.2.1) + 2 (3.2.11) + 4 (3.2.9) + 8 × 6 = 360.
+    assert last[AS_OF].mean == Decimal(360) / 13 and last[AS_OF].slowest == 0  # 3.2.7 has nothing
+    assert [last[d].overdue for d in sorted(last)] == [3, 3, 2, 1]  # 01-01, 01-08, 01-15, 01-22
+    assert all(p.overdue == 0 for p in chart.points if D(2015, 8, 7) <= p.end <= D(2015, 12, 25))
+    svg = Path(replayed["report"]["files"]["svg"]).read_text(encoding="utf-8")
+    assert svg.count("<polyline") == 3 and "目标25村" in svg and "目标65村" in svg and ">27.7<" in svg
+    assert svg.count('fill="#a33a3a"/>') == 1 + sum(1 for p in chart.points if p.overdue)  # the legend's, then a bar a week
+
+
 def test_change_in_rank_is_last_weeks_rank_minus_this_weeks(replayed) -> None:
     last = score_period(replayed["engine"], now=at(AS_OF - dt.timedelta(days=7), 18), scoring=replayed["scoring"]).ranks()
     moved = 0
