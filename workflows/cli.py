@@ -704,10 +704,12 @@ class _demo_levels:
         self.engine.dispose()
 
 
-from workflows.cli_extract import extract_command  # noqa: E402 - typer-only modules, cheap
+from workflows.cli_deploy import deploy_command  # noqa: E402 - typer-only modules, cheap
+from workflows.cli_extract import extract_command  # noqa: E402
 from workflows.cli_notices import notices_app  # noqa: E402
 from workflows.cli_progress import extension_app, progress_app  # noqa: E402
 
+app.command("deploy", help="Register the flows as Prefect deployments (PREFECT_API_URL) with their schedules.")(deploy_command)
 matrix_app.command("extract", help="Read a plan document (.txt, .docx) into the matrix YAML for review.")(extract_command)
 
 app.add_typer(notices_app, name="notices", help="Preview notices as they would be sent.")

@@ -75,6 +75,14 @@ class DeliveryResult:
 # Phase 1: plan
 
 
+def _plan_alone(session: Session) -> None:
+    """On PostgreSQL, one process plans at a time (a transaction-scoped advisory lock): a second
+    planner then finds the notices and deliveries the first one took, and plans nothing twice.
+    (SQLite serialises writers by itself.)"""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('duban.delivery.plan'))"))
+
+
 def _supersede(session: Session, result: DeliveryResult) -> None:
     """Of several unsent reminders or chases of one series (two sweeps ran before a delivery), send
     only the newest: it says the same thing with today's numbers. The others are marked superseded."""
@@ -320,9 +328,11 @@ def deliver(engine: "Engine", *, now: dt.datetime, settings: "Settings") -> Deli
         config = SmtpConfig.from_url(settings.smtp_url, password=password, timeout=settings.smtp_timeout)
     result = DeliveryResult(target=config.describe() if config else str(settings.outbox_dir))
     with transaction(engine) as session:
+        _plan_alone(session)
         _supersede(session, result)
         _resolve_pending_notices(session, Directory(session), now, result)
     with transaction(engine) as session:
+        _plan_alone(session)
         _plan_messages(session, now=now, settings=settings, result=result)
     while True:
         claimed = _claim(engine, now)
