@@ -7,7 +7,7 @@ and the whole weekly report — the same reads and scores, plus HTML, Markdown, 
 criticism notice (HTML + DOCX) per criticised unit — written to a folder. Beside them the floor: reading
 the same milestones once with sqlite3. Each is run twice in the process; the better time is kept.
 
-Usage: python bench/report_bench.py [--tasks 20000] [--units 1000]
+Usage: python bench/report_bench.py [--tasks 20000] [--units 1000] [--all-rows]
 Target (issue 6): the weekly report in all formats ≤ 5 s.
 """
 
@@ -121,6 +121,9 @@ def main() -> None:
     ap.add_argument("--tasks", type=int, default=20_000)
     ap.add_argument("--units", type=int, default=1_000)
     ap.add_argument("--work", type=Path)
+    ap.add_argument("--all-rows", action="store_true",
+                    help="List every task, overdue item, deduction line and fact (report.max_rows and "
+                         "report.max_lines_per_unit set to null): the report as long as it gets.")
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="duban-report-"))
     plan = write_synthetic(work / "matrix", tasks=args.tasks, units=args.units)
@@ -131,9 +134,13 @@ def main() -> None:
     day = friday_with_overdue(db)
     # Re-create with the sweeps of that Friday and the one before (the import is idempotent; sweeping needs the day).
     child(CHILD_SETUP, f"sqlite:///{db}", str(plan), day.isoformat())
+    config = work / "out" / "config"
+    config.mkdir(parents=True, exist_ok=True)
+    (config / "scoring.yaml").write_text("report: {max_rows: null, max_lines_per_unit: null}\n" if args.all_rows else "{}\n",
+                                         encoding="utf-8")
     r = child(CHILD_REPORT, f"sqlite:///{db}", day.isoformat(), str(work / "out"))
     fl = floor(db)
-    print(f"\nweekly report bench (SQLite, {work})\n")
+    print(f"\nweekly report bench (SQLite, {work}){' — every row listed' if args.all_rows else ''}\n")
     print(f"{args.tasks:,} tasks × 3 milestones, {args.units:,} units; as of Friday {day}: {r['overdue']:,} items overdue, "
           f"{r['ranked']:,} units ranked, {r['criticised']:,} criticised ({r['criticism_files']:,} notice files), "
           f"{r['praised']} praised\n")

@@ -264,7 +264,7 @@ def render_report(report: WeeklyReport, renderer: Renderer, *, formats: Iterable
                 "rectify_by": report.rectify_by, "period": period, "subject": notice_subject}))
             body = _criticism_body(c, facts, letterhead, period, report.rectify_by, renderer, macros, words, numbers)
             docs.criticism[c.unit] = {
-                "subject": notice_subject, "html": html,
+                "subject": notice_subject, "html": html, "facts": facts,
                 "docx": package.build(body, title=notice_subject, author=renderer._script(report.issuer)),  # noqa: SLF001
                 "stem": criticism_file_stem(renderer._script(c.unit), report.as_of),  # noqa: SLF001
             }

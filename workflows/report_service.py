@@ -739,11 +739,18 @@ def _write(path: Path, data: bytes | str, *, atomic: bool = True) -> str:
     return str(path)
 
 
-def summary(report: "WeeklyReport", language: str = "zh-Hans") -> dict[str, Any]:
-    """What the report says, as stable JSON keys (for ``--json`` and the flows)."""
+def summary(report: "WeeklyReport", language: str = "zh-Hans", *,
+            facts: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """What the report says, as stable JSON keys (for ``--json`` and the flows).
+
+    ``ranking`` gives each ranked unit's score, rank, change, points deducted and counts as lead and as
+    supporting unit (the deduction lines themselves are in the documents); ``criticised`` every fact of
+    each criticism (``facts``: the texts already worded for the notices, by unit).
+    """
     from notifications.report import family
 
     fam = family(language)
+    facts = facts or {}
     h = report.headline
     return {
         "as_of": report.as_of.isoformat(),
@@ -753,12 +760,19 @@ def summary(report: "WeeklyReport", language: str = "zh-Hans") -> dict[str, Any]
                      "overdue_open": h.overdue_open, "overdue_open_last_week": h.overdue_open_last_week,
                      "overdue_new": h.overdue_new, "closed_late": h.closed_late, "level2": h.level2,
                      "missing_reports": h.missing_reports, "undeliverable": h.undeliverable},
-        "criticised": [{"unit": c.unit, "reasons": list(c.reasons), "facts": c.texts(fam)} for c in report.board.criticised],
+        "criticised": [{"unit": c.unit, "reasons": list(c.reasons), "facts": facts.get(c.unit) or c.texts(fam)}
+                       for c in report.board.criticised],
         "praised": [{"unit": c.unit, "facts": c.texts(fam)} for c in report.board.praised],
         "ranking": [{"rank": u.rank, "unit": u.unit, "score": float(u.score), "change": u.change, "vetoed": u.vetoed,
-                     "deductions": [line.text(fam) for line in u.lines]}
+                     "deducted": float(u.deducted), "lead": _counts(u.lead), "supporting": _counts(u.supporting)}
                     for u in report.board.units if u.rank is not None],
     }
+
+
+def _counts(c: Any) -> dict[str, int]:
+    return {"due": c.due, "met_on_time": c.met_on_time, "closed": c.closed, "overdue": c.overdue,
+            "overdue_days": c.overdue_days, "max_level": c.max_level, "missing_reports": c.missing_reports,
+            "late_reports": c.late_reports, "late_acks": c.late_acks}
 
 
 def weekly_report(engine: "Engine", *, now: dt.datetime, policies: "PolicySet", settings: "Settings",
@@ -810,7 +824,8 @@ def weekly_report(engine: "Engine", *, now: dt.datetime, policies: "PolicySet", 
 
         with ThreadPoolExecutor(max_workers=4) as pool:
             list(pool.map(lambda job: _write(job[0], job[1], atomic=False), pending))
-    return {**summary(model, renderer.language), "subject": docs.subject, "files": files, "criticism": criticism,
+    facts = {unit: doc["facts"] for unit, doc in docs.criticism.items()}
+    return {**summary(model, renderer.language, facts=facts), "subject": docs.subject, "files": files, "criticism": criticism,
             "documents": docs, "model": model, "language": renderer.language}
 
 

@@ -153,7 +153,9 @@ def test_scores_criticism_and_praise(replayed) -> None:
     assert scores["區水務局"] == 69  # 13 working days × 2 = 26, level 2: 5 — closed late on 01-20
     assert scores["區文化委"] == 90 and scores["區教委"] == 90  # one missing report each
     assert scores["區交委"] == 100  # its late closing (01-12) is last week's fact
-    assert r["ranking"][-1]["unit"] == "區金融辦"
+    assert r["ranking"][-1]["unit"] == "區金融辦" and r["ranking"][-1]["deducted"] == 45
+    assert r["ranking"][-1]["lead"] == {"due": 0, "met_on_time": 0, "closed": 0, "overdue": 1, "overdue_days": 15,
+                                        "max_level": 2, "missing_reports": 1, "late_reports": 0, "late_acks": 3}
     criticised = {c["unit"]: c for c in r["criticised"]}
     assert list(criticised) == ["區金融辦", "區水務局", "區文化委"]  # worst first
     assert criticised["區金融辦"]["reasons"] == ["level", "missed_reports"]
