@@ -373,3 +373,28 @@ def test_other_languages(replayed, language: str, words: list[str]) -> None:
         assert "区金融办" not in html and "推进" not in docx_text
     else:
         assert "As lead unit of task 3.2.7 “金融扶貧”" in html and "Overview" in docx_text
+
+
+def test_the_report_goes_out_by_smtp(replayed, tmp_path: Path) -> None:
+    import socket
+
+    from notifications.sink import start_sink
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sink = start_sink("127.0.0.1", port, tmp_path / "sink")
+    try:
+        settings = replayed["settings"].model_copy(update={"smtp_url": f"smtp://127.0.0.1:{port}"})
+        sent = email_report(replayed["engine"], now=at(AS_OF, 18, 30), settings=settings, report=replayed["report"],
+                            scoring=replayed["scoring"], recipients=[("區政府督查室", "zfducha@example.org")])
+    finally:
+        sink.stop()
+    assert sent["status"] == "sent" and sent["target"] == f"smtp://127.0.0.1:{port}"
+    assert sent["to"][-1] == "zfducha@example.org"  # a new recipient: a new message, not "already"
+    received = sorted((tmp_path / "sink").glob("*.eml"))
+    assert len(received) == 1
+    raw = received[0].read_bytes()
+    assert b"X-Envelope-To: zfducha@example.org" in raw and b"X-Envelope-To: ducha@example.org" in raw
+    msg = email.message_from_bytes(raw, policy=email_policy.default)
+    assert [p.get_filename() for p in msg.walk() if p.get_filename()] == [f"weekly-{AS_OF}.docx"]
