@@ -82,9 +82,9 @@ class PolicySet:
         key = (plan_code, task_code if task_code in plan.get("tasks", {}) else "")
         found = self._cache.get(key)
         if found is None:
-            merged = _merge(self.base, {k: v for k, v in plan.items() if k != "tasks"})
+            merged = merge_overrides(self.base, {k: v for k, v in plan.items() if k != "tasks"})
             if key[1]:
-                merged = _merge(merged, plan["tasks"][key[1]])
+                merged = merge_overrides(merged, plan["tasks"][key[1]])
             found = self._cache[key] = _build(merged, self.source)
         return found
 
@@ -97,7 +97,8 @@ class PolicySet:
         return _build(self.base, self.source)
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+def merge_overrides(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """A config mapping with ``over`` laid on ``base``: sections (mappings) merge key by key."""
     out = copy.deepcopy(base)
     for k, v in over.items():
         if isinstance(v, dict) and isinstance(out.get(k), dict):
@@ -203,8 +204,8 @@ def load_policy(*paths: Path) -> PolicySet:
                 _check_keys(task_over, OVERRIDE_KEYS, f"{path} plans.{plan_code}.tasks.{task_code}")
             current = policy.plans.setdefault(str(plan_code), {})
             tasks = {**current.get("tasks", {}), **(plan_over.get("tasks") or {})}
-            policy.plans[str(plan_code)] = {**_merge(current, {k: v for k, v in plan_over.items() if k != "tasks"}), "tasks": tasks}
-        policy.base = _merge(policy.base, {k: v for k, v in raw.items() if k != "plans"})
+            policy.plans[str(plan_code)] = {**merge_overrides(current, {k: v for k, v in plan_over.items() if k != "tasks"}), "tasks": tasks}
+        policy.base = merge_overrides(policy.base, {k: v for k, v in raw.items() if k != "plans"})
         used.append(str(path))
     policy.source = " + ".join(used) or "built-in defaults"
     policy.default()  # validate the base now, so a broken file fails at start, not mid-sweep

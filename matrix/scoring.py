@@ -59,7 +59,6 @@ on time or closed, or a progress report sent, in the period; it lists those achi
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -67,14 +66,13 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from matrix.policy import merge_overrides
+from matrix.wording import chinese_date, chinese_number, english_date  # noqa: F401 - re-exported
 from matrix.errors import ConfigError
 
 ROLES = ("lead", "supporting")
 LEVEL_COLOURS = {1: "藍", 2: "橙", 3: "紅"}
 _LEVEL_EN = {1: "blue", 2: "orange", 3: "red"}
-_CN_DIGITS = "〇一二三四五六七八九"
-_EN_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-              "October", "November", "December")
 _ZERO = Decimal(0)
 
 
@@ -223,16 +221,6 @@ class _Reader:
 _MISSING = object()
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = {**out[k], **v}
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
-
-
 def load_scoring(*paths: Path) -> ScoringConfig:
     """Merge scoring files in order (later ones override per key); missing files are skipped.
 
@@ -272,7 +260,7 @@ def load_scoring(*paths: Path) -> ScoringConfig:
                 if sub not in allowed:
                     raise ConfigError(f"{sub_where}: unknown key {key}.{sub!r}; keys are {', '.join(sorted(allowed))}")
                 lines[f"{key}.{sub}"] = sub_where
-        raw = _merge(raw, dict(data))
+        raw = merge_overrides(raw, dict(data))
         used.append(str(path))
     return _build(raw, lines, " + ".join(used) or "built-in defaults")
 
@@ -712,23 +700,6 @@ def score_week(facts: Iterable[UnitFacts], period: Period, config: ScoringConfig
 
 # --------------------------------------------------------------------------------------------
 # Words
-
-
-def chinese_date(d: date) -> str:
-    return f"{d.year}年{d.month}月{d.day}日"
-
-
-def english_date(d: date) -> str:
-    return f"{d.day} {_EN_MONTHS[d.month - 1]} {d.year}"
-
-
-def chinese_number(n: int) -> str:
-    if n < 0 or n > 99:
-        return str(n)
-    if n < 10:
-        return _CN_DIGITS[n]
-    tens, ones = divmod(n, 10)
-    return ("" if tens == 1 else _CN_DIGITS[tens]) + "十" + (_CN_DIGITS[ones] if ones else "")
 
 
 def points_text(value: Decimal) -> str:

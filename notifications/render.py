@@ -33,6 +33,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from matrix.wording import chinese_date, chinese_number, english_date  # noqa: F401 - re-exported
 from matrix.errors import ConfigError
 from matrix.script import to_simplified, to_traditional
 
@@ -49,9 +50,6 @@ _COLOUR_NAMES = {
     "en": {"blue": "Blue", "orange": "Orange", "red": "Red"},
 }
 _COLOUR_HEX = {"blue": "#1f5fbf", "orange": "#e07b00", "red": "#c00000", "": "#7f7f7f"}
-_CN_DIGITS = "〇一二三四五六七八九"
-_EN_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-              "October", "November", "December")
 
 # A person's name wrapped in these private-use characters is not script-converted in zh-Hant.
 _KEEP, _END = "\ue000", "\ue001"
@@ -138,27 +136,6 @@ def quantity(value: Any) -> str:
     if d == d.to_integral_value():
         return str(int(d))
     return format(d.normalize(), "f")
-
-
-def chinese_date(value: date) -> str:
-    """2015年12月4日."""
-    return f"{value.year}年{value.month}月{value.day}日"
-
-
-def english_date(value: date) -> str:
-    """4 December 2015."""
-    return f"{value.day} {_EN_MONTHS[value.month - 1]} {value.year}"
-
-
-def chinese_number(value: int) -> str:
-    """1 → 一, 10 → 十, 12 → 十二, 23 → 二十三 (levels and list numbers; falls back to digits past 99)."""
-    n = int(value)
-    if n < 0 or n > 99:
-        return str(n)
-    if n < 10:
-        return _CN_DIGITS[n]
-    tens, ones = divmod(n, 10)
-    return ("" if tens == 1 else _CN_DIGITS[tens]) + "十" + (_CN_DIGITS[ones] if ones else "")
 
 
 def colour_key(view_or_level: Any) -> str:
