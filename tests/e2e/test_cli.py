@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(args: list[str], *, cwd: Path, db_url: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DUBAN_DATABASE_URL": db_url, "COLUMNS": "160", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "DUBAN_DATABASE_URL": db_url, "COLUMNS": "200", "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([*DUBAN, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
     if check and proc.returncode != 0:
         raise AssertionError(f"duban {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
