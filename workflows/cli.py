@@ -673,9 +673,8 @@ def demo_cmd(
     table.add_column("count", justify="right")
     for kind, label in (("reminder", "提醒 reminders"), ("chase", "催辦 chases"), ("escalation", "督辦 escalations")):
         table.add_row(label, str(result.notices.get(kind, 0)))
-    with _demo_levels(out) as levels:
-        for level, n in levels:
-            table.add_row(f"  level {level}", str(n))
+    for level, n in _escalations_by_level(out):
+        table.add_row(f"  level {level}", str(n))
     table.add_row("messages delivered (digests)", str(result.messages))
     table.add_row("weekly circulation reports", str(sum(1 for p in result.reports if p.name.startswith("weekly-"))))
     for unit, n in result.criticised.most_common(8):
@@ -684,24 +683,19 @@ def demo_cmd(
     c.print(f"open {out / 'index.html'} — mail in {out / 'mail'}/, database {out / 'demo.db'}")
 
 
-class _demo_levels:
-    """Escalations by level, read back from the demo database (closed on exit)."""
+def _escalations_by_level(out: Path) -> list[tuple[int, int]]:
+    """Escalations by level, read back from the demo's own database."""
+    import sqlalchemy as sa
 
-    def __init__(self, out: Path) -> None:
-        self.out = out
+    from store.db import make_engine
 
-    def __enter__(self):
-        import sqlalchemy as sa
-
-        from store.db import make_engine
-
-        self.engine = make_engine(f"sqlite:///{(self.out / 'demo.db').resolve()}")
-        with self.engine.connect() as conn:
-            return conn.execute(sa.text("SELECT level, count(*) FROM notice WHERE kind = 'escalation' "
-                                        "GROUP BY level ORDER BY level")).all()
-
-    def __exit__(self, *exc) -> None:
-        self.engine.dispose()
+    engine = make_engine(f"sqlite:///{(out / 'demo.db').resolve()}")
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(sa.text(
+                "SELECT level, count(*) FROM notice WHERE kind = 'escalation' GROUP BY level ORDER BY level"))]
+    finally:
+        engine.dispose()
 
 
 from workflows.cli_deploy import deploy_command  # noqa: E402 - typer-only modules, cheap
