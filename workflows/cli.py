@@ -105,8 +105,9 @@ def init(
                 shutil.copy(f, target)
     from config.settings import PACKAGE_DIR
 
-    if not (config_dir / "policy.yaml").exists():
-        shutil.copy(PACKAGE_DIR / "policy.yaml", config_dir / "policy.yaml")
+    for name in ("policy.yaml", "schedule.yaml", "scoring.yaml"):  # the office edits its own copies
+        if not (config_dir / name).exists():
+            shutil.copy(PACKAGE_DIR / name, config_dir / name)
     url = s.database_url
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and directory != Path("."):
         url = f"sqlite:///{directory / url.removeprefix('sqlite:///')}"
@@ -117,7 +118,7 @@ def init(
     state = "created" if before is None else ("already current" if before == current_revision(eng) else f"upgraded from {before}")
     out.print(f"database  {_safe_url(url)}  ({state})")
     n_plans = len([p for p in (config_dir / "plans").glob("*.yaml") if not p.name.endswith(".units.yaml")])
-    out.print(f"config    {config_dir}/  (policy.yaml, {n_plans} example plans with their unit directories)")
+    out.print(f"config    {config_dir}/  (policy, schedule and scoring, {n_plans} example plans with their unit directories)")
     out.print("next      duban matrix import " + str(config_dir / "plans" / "district-2015.yaml"))
 
 
