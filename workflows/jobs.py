@@ -61,10 +61,17 @@ def delivery_job(settings: "Settings", *, now: dt.datetime | None = None) -> dic
 
 def weekly_report_job(settings: "Settings", *, now: dt.datetime | None = None, email: bool = True) -> dict[str, Any]:
     """The Friday circulation report: files in the data folder, and an email to the office."""
+    import sqlalchemy as sa
+
+    from store.tables import PlanRow
     from workflows import report_service
 
     now = _now(settings, now)
     engine = _engine(settings)
+    with engine.connect() as conn:
+        if conn.execute(sa.select(sa.func.count()).select_from(PlanRow)).scalar() == 0:
+            engine.dispose()
+            return {"job": "weekly_report", "as_of": now.date().isoformat(), "skipped": "no plan imported yet"}
     try:
         out_dir = settings.outbox_dir.parent / "reports"
         report = report_service.weekly_report(engine, now=now, policies=policies(settings), settings=settings,
