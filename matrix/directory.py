@@ -33,22 +33,32 @@ def split_list(value: Any) -> list[str]:
         return out
     text = str(value)
     if not any(c in text for c in "(（"):
-        return [p for p in (part.strip().rstrip("。.") for part in _SEPARATORS.split(text)) if p]
+        parts = _SEPARATORS.split(text)
+    else:
+        parts = split_outside_parentheses(text, LIST_SEPARATORS)
+    return [p for p in (part.strip().rstrip("。.") for part in parts) if p]
+
+
+def split_outside_parentheses(text: str, separators: str) -> list[str]:
+    """Split at separators that are not inside parentheses: 區紀委(監察局、審計)、區財政局 → two items.
+
+    Returns the raw pieces (not stripped), empty ones included.
+    """
     parts: list[str] = []
     buf: list[str] = []
-    depth = 0  # separators inside parentheses belong to the item: 區紀委(監察局、審計)
+    depth = 0
     for ch in text:
         if ch in "(（":
             depth += 1
         elif ch in ")）":
             depth = max(0, depth - 1)
-        if ch in LIST_SEPARATORS and depth == 0:
+        if ch in separators and depth == 0:
             parts.append("".join(buf))
             buf = []
         else:
             buf.append(ch)
     parts.append("".join(buf))
-    return [p.strip().rstrip("。.") for p in parts if p.strip().rstrip("。.")]
+    return parts
 
 
 @dataclass(slots=True)

@@ -59,6 +59,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
+from matrix.directory import split_outside_parentheses
 from matrix.errors import DeadlineError, SourceError
 from matrix.model import DEFAULT_TIMEZONE, DeadlineContext
 from matrix.script import fold, to_simplified, to_traditional
@@ -1776,19 +1777,7 @@ _NAME = re.compile(rf"^(?:[{_HAN}]{{2,4}}|[{_HAN}]{{1,6}}[·•][{_HAN}]{{1,6}})
 
 def _split_top(text: str, seps: str) -> list[str]:
     """Split at separators outside parentheses: 區紀委(監察局)、區財政局 → two items."""
-    parts, buf, depth = [], [], 0
-    for ch in text:
-        if ch in "(（":
-            depth += 1
-        elif ch in ")）":
-            depth = max(0, depth - 1)
-        if ch in seps and depth == 0:
-            parts.append("".join(buf))
-            buf = []
-        else:
-            buf.append(ch)
-    parts.append("".join(buf))
-    return [p.strip() for p in parts if p.strip()]
+    return [p.strip() for p in split_outside_parentheses(text, seps) if p.strip()]
 
 
 def _is_title(text: str) -> bool:
