@@ -27,15 +27,12 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from notifications.sink import free_port  # noqa: E402
 from bench.synthetic import write_synthetic  # noqa: E402
 
 TZ = ZoneInfo("Asia/Shanghai")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_sink(folder: Path) -> tuple[subprocess.Popen, int]:

@@ -40,7 +40,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.sweep_bench import CHILD_IMPORT, as_of_for, child  # noqa: E402
+from bench.sweep_bench import CHILD_IMPORT  # noqa: E402
+from bench.synthetic import overdue_day, run_child as run_json_child  # noqa: E402
+from notifications.sink import free_port  # noqa: E402
 from bench.synthetic import write_synthetic  # noqa: E402
 from workflows.deploy import prefect_environment  # noqa: E402  (stdlib only at import)
 
@@ -71,19 +73,8 @@ t2 = time.perf_counter()
 print(json.dumps({"imports": t1 - t0, "flow": t2 - t1, "summary": summary}, default=str))
 """
 
-CHILD_DEPLOY = ("from workflows.cli import app, main\n"
-                "from workflows.cli_deploy import deploy_command\n"
-                "if not any(c.name == 'deploy' for c in app.registered_commands):\n"
-                "    app.command('deploy')(deploy_command)\n"
-                "main()\n")
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def copy_db(src: Path, dst: Path) -> str:
@@ -164,8 +155,8 @@ def main() -> None:
     base = work / "base.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{base}{suffix}").unlink(missing_ok=True)
-    child(CHILD_IMPORT, f"sqlite:///{base}", str(plan))
-    day = as_of_for(base)
+    run_json_child(CHILD_IMPORT, f"sqlite:///{base}", str(plan))
+    day = overdue_day(base)
     with sqlite3.connect(base) as con:
         total = con.execute("SELECT count(*) FROM milestone").fetchone()[0]
         overdue = con.execute("SELECT count(*) FROM milestone WHERE due < ?", (day.isoformat(),)).fetchone()[0]
@@ -187,7 +178,7 @@ def main() -> None:
     try:
         client_env = {**prefect_environment(home=home), "PREFECT_API_URL": api_url}
         client_env.pop("PREFECT_SERVER_DATABASE_CONNECTION_URL", None)
-        deploy = subprocess.run([sys.executable, "-c", CHILD_DEPLOY, "deploy", "--paused", "--json"], cwd=ROOT,
+        deploy = subprocess.run([sys.executable, "-m", "workflows.cli", "deploy", "--paused", "--json"], cwd=ROOT,
                                 capture_output=True, text=True,
                                 env={**client_env, **duban_env("sqlite://", work / "deploy")})
         if deploy.returncode != 0:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sqlite3
 import statistics
 import subprocess
@@ -27,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.synthetic import unit_name, write_synthetic  # noqa: E402
+from bench.synthetic import run_child, unit_name, write_synthetic  # noqa: E402
 
 CHILD_IMPORT = r"""
 import json, sys, time, datetime as dt, resource
@@ -62,13 +61,6 @@ ms = con.execute("SELECT task_id, due, quantity FROM milestone WHERE task_id IN 
 sys.stdout.write(json.dumps([list(r) for r in rows], ensure_ascii=False))
 """
 
-
-def run_child(code: str, *args: str) -> dict:
-    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
-    if proc.returncode != 0:
-        raise SystemExit(proc.stderr)
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def timed_process(argv: list[str], env: dict | None = None, repeat: int = 5) -> float:

@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
-import os
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.synthetic import write_synthetic  # noqa: E402
+from bench.synthetic import overdue_day, run_child, write_synthetic  # noqa: E402
 
 CHILD_SETUP = r"""
 import sys, datetime as dt
@@ -87,20 +84,10 @@ WHERE m.archived_at IS NULL AND t.archived_at IS NULL
 """
 
 
-def child(code: str, *args: str) -> dict:
-    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
-    if proc.returncode != 0:
-        raise SystemExit(proc.stderr)
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
 
 def friday_with_overdue(db: Path, share: float = 0.30) -> dt.date:
     """The first Friday on which at least ``share`` of the milestones are past their due date."""
-    con = sqlite3.connect(db)
-    dues = sorted(d for (d,) in con.execute("SELECT due FROM milestone"))
-    con.close()
-    day = dt.date.fromisoformat(dues[int(len(dues) * share) - 1]) + dt.timedelta(days=1)
+    day = overdue_day(db, share)
     return day + dt.timedelta(days=(4 - day.weekday()) % 7)
 
 
@@ -130,15 +117,15 @@ def main() -> None:
     db = work / "report.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
-    child(CHILD_SETUP, f"sqlite:///{db}", str(plan))
+    run_child(CHILD_SETUP, f"sqlite:///{db}", str(plan))
     day = friday_with_overdue(db)
     # Re-create with the sweeps of that Friday and the one before (the import is idempotent; sweeping needs the day).
-    child(CHILD_SETUP, f"sqlite:///{db}", str(plan), day.isoformat())
+    run_child(CHILD_SETUP, f"sqlite:///{db}", str(plan), day.isoformat())
     config = work / "out" / "config"
     config.mkdir(parents=True, exist_ok=True)
     (config / "scoring.yaml").write_text("report: {max_rows: null, max_lines_per_unit: null}\n" if args.all_rows else "{}\n",
                                          encoding="utf-8")
-    r = child(CHILD_REPORT, f"sqlite:///{db}", day.isoformat(), str(work / "out"))
+    r = run_child(CHILD_REPORT, f"sqlite:///{db}", day.isoformat(), str(work / "out"))
     fl = floor(db)
     print(f"\nweekly report bench (SQLite, {work}){' — every row listed' if args.all_rows else ''}\n")
     print(f"{args.tasks:,} tasks × 3 milestones, {args.units:,} units; as of Friday {day}: {r['overdue']:,} items overdue, "

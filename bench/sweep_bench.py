@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
-import os
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.synthetic import write_synthetic  # noqa: E402
+from bench.synthetic import overdue_day, run_child, write_synthetic  # noqa: E402
 
 CHILD_IMPORT = r"""
 import sys, datetime as dt
@@ -63,20 +60,6 @@ WHERE m.archived_at IS NULL AND t.archived_at IS NULL AND m.closed_at IS NULL
 """
 
 
-def child(code: str, *args: str) -> dict:
-    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
-    if proc.returncode != 0:
-        raise SystemExit(proc.stderr)
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def as_of_for(db: Path, share: float = 0.30) -> dt.date:
-    """The day on which ``share`` of the milestones are overdue (due strictly before it)."""
-    con = sqlite3.connect(db)
-    dues = sorted(d for (d,) in con.execute("SELECT due FROM milestone"))
-    con.close()
-    return dt.date.fromisoformat(dues[int(len(dues) * share) - 1]) + dt.timedelta(days=1)
 
 
 def floor(db: Path, day: dt.date) -> float:
@@ -99,13 +82,13 @@ def run(size: int, work: Path) -> dict:
     db = folder / "sweep.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
-    child(CHILD_IMPORT, f"sqlite:///{db}", str(plan))
-    day = as_of_for(db)
+    run_child(CHILD_IMPORT, f"sqlite:///{db}", str(plan))
+    day = overdue_day(db)
     con = sqlite3.connect(db)
     total = con.execute("SELECT count(*) FROM milestone").fetchone()[0]
     overdue = con.execute("SELECT count(*) FROM milestone WHERE due < ?", (day.isoformat(),)).fetchone()[0]
     con.close()
-    result = child(CHILD_SWEEP, f"sqlite:///{db}", day.isoformat())
+    result = run_child(CHILD_SWEEP, f"sqlite:///{db}", day.isoformat())
     result.update(size=size, as_of=day.isoformat(), floor=floor(db, day), overdue_share=overdue / total, milestones=total)
     return result
 

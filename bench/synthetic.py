@@ -7,7 +7,13 @@ deadline parser's cache does not make the work trivial.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import os
 import random
+import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -15,6 +21,27 @@ import yaml
 SURNAMES = "王李張劉陳楊趙黃周吳徐孫胡朱高林何郭馬羅"
 GIVEN = "光儀惠峰特成東偉江明華強軍平芳"
 DEPTS = ("扶貧辦", "交委", "水務局", "城鄉建委", "發改委", "環保局", "農委", "金融辦", "人力社保局", "教委", "衛計委", "文化委")
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_child(code: str, *args: str) -> dict:
+    """Run ``python -c code args`` in a fresh process (so its imports and peak memory are its own);
+    its last line of output is JSON, returned as a dict."""
+    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if proc.returncode != 0:
+        raise SystemExit(proc.stderr)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def overdue_day(db: Path, share: float = 0.30) -> dt.date:
+    """The first day on which ``share`` of the milestones are past their due date (due strictly before it)."""
+    con = sqlite3.connect(db)
+    dues = sorted(d for (d,) in con.execute("SELECT due FROM milestone"))
+    con.close()
+    return dt.date.fromisoformat(dues[int(len(dues) * share) - 1]) + dt.timedelta(days=1)
 
 
 def unit_name(i: int) -> str:

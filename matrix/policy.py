@@ -183,20 +183,11 @@ def _check_keys(mapping: dict[str, Any], allowed: set[str], where: str) -> None:
 
 def load_policy(*paths: Path) -> PolicySet:
     """Merge policy files in order (later files override earlier ones); missing files are skipped."""
-    from matrix.errors import SourceError
-    from matrix.sources import load_yaml
+    from matrix.sources import config_files
 
     policy = PolicySet()
     used: list[str] = []
-    for path in paths:
-        if not path.exists():
-            continue
-        try:
-            raw = load_yaml(path)
-        except SourceError as e:
-            raise ConfigError(str(e)) from None
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: a policy file is a mapping")
+    for path, raw in config_files(paths, what="policy"):
         _check_keys(raw, TOP_KEYS, str(path))
         for plan_code, plan_over in (raw.get("plans") or {}).items():
             _check_keys(plan_over, OVERRIDE_KEYS | {"tasks"}, f"{path} plans.{plan_code}")

@@ -227,22 +227,12 @@ def load_scoring(*paths: Path) -> ScoringConfig:
     Errors are ``ConfigError`` naming the file, line and key: ``scoring.yaml:7: score.floor: 'x' is
     not a number``.
     """
-    from matrix.errors import SourceError
-    from matrix.sources import load_yaml
+    from matrix.sources import config_files
 
     raw: dict[str, Any] = {}
     lines: dict[str, str] = {}
     used: list[str] = []
-    for path in paths:
-        path = Path(path)
-        if not path.exists():
-            continue
-        try:
-            data = load_yaml(path)
-        except SourceError as e:
-            raise ConfigError(str(e)) from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: a scoring file is a mapping")
+    for path, data in config_files(paths, what="scoring"):
         for key, value in data.items():
             line = data.lines.get(key) if hasattr(data, "lines") else None
             where = f"{path}:{line}" if line else str(path)

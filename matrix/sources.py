@@ -14,11 +14,11 @@ import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple
+from typing import Any, Iterable, Iterator, NamedTuple
 
 import yaml
 
-from matrix.errors import SourceError
+from matrix.errors import ConfigError, SourceError
 from matrix.script import fold
 
 
@@ -183,6 +183,24 @@ def load_yaml(path: Path) -> Any:
     if root is None:
         raise SourceError(str(path), "the file is empty")
     return root
+
+
+def config_files(paths: Iterable[Path | str], *, what: str) -> Iterator[tuple[Path, Any]]:
+    """Each existing file of ``paths``, in order, as a located mapping (policy, schedule, scoring).
+
+    A missing file is skipped (defaults apply); an unreadable one, or one that is not a mapping,
+    is a ``ConfigError`` naming the file.
+    """
+    for path in map(Path, paths):
+        if not path.exists():
+            continue
+        try:
+            data = load_yaml(path)
+        except SourceError as e:
+            raise ConfigError(str(e)) from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: a {what} file is a mapping")
+        yield path, data
 
 
 def yaml_record(mapping: Any, *, path: str, what: str) -> Record:

@@ -35,6 +35,15 @@ class SaveToFolder:
         return "250 Message accepted for delivery"
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now, for a loopback server (the sink, tests, benches)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
 def start_sink(host: str, port: int, folder: Path):
     """Start the sink in a background thread; returns the aiosmtpd Controller (call .stop())."""
     from aiosmtpd.controller import Controller

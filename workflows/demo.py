@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import html
 import shutil
-import socket
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,10 +39,6 @@ class DemoResult:
     praised: Counter = field(default_factory=Counter)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _working_days_after(cal, day: dt.date, n: int) -> dt.date:
@@ -83,7 +78,7 @@ def run_demo(out_dir: Path, *, progress: Callable[[int, int, str], None] | None 
     from config.settings import EXAMPLE_PLANS, Settings
     from matrix.calendar import WorkCalendar
     from matrix.policy import load_policy
-    from notifications.sink import start_sink
+    from notifications.sink import free_port, start_sink
     from store.db import open_database
     from workflows import report_service
     from workflows.delivery_service import deliver
@@ -96,7 +91,7 @@ def run_demo(out_dir: Path, *, progress: Callable[[int, int, str], None] | None 
         shutil.rmtree(out_dir)
     (out_dir / "reports").mkdir(parents=True)
     url = f"sqlite:///{(out_dir / 'demo.db').resolve()}"
-    port = _free_port()
+    port = free_port()
     sink = start_sink("127.0.0.1", port, out_dir / "mail")
     settings = Settings(database_url=url, smtp_url=f"smtp://127.0.0.1:{port}", config_dir=out_dir / "config",
                         outbox_dir=out_dir / "outbox", mail_from="區扶貧開發領導小組辦公室 <office@example.org>",

@@ -45,19 +45,12 @@ def _check_cron(expr: str, where: str) -> str:
 
 def load_schedule(*paths: Path) -> Schedule:
     """Merge schedule files in order (later override earlier, job by job); missing files are skipped."""
-    from matrix.errors import SourceError
-    from matrix.sources import load_yaml
+    from matrix.sources import config_files
 
     timezone = "Asia/Shanghai"
     raw_jobs: dict[str, dict] = {}
-    for path in paths:
-        if not path.exists():
-            continue
-        try:
-            data = load_yaml(path)
-        except SourceError as e:
-            raise ConfigError(str(e)) from None
-        if not isinstance(data, dict) or set(data) - {"timezone", "jobs"}:
+    for path, data in config_files(paths, what="schedule"):
+        if set(data) - {"timezone", "jobs"}:
             raise ConfigError(f"{path}: a schedule has timezone and jobs")
         timezone = str(data.get("timezone") or timezone)
         for name, spec in (data.get("jobs") or {}).items():

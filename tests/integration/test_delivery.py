@@ -8,7 +8,6 @@ import email
 import email.policy
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from config.settings import Settings
 from matrix.policy import load_policy
 from store.db import transaction
 from store.tables import DeliveryRow, MessageRow, NoticeRow
+from notifications.sink import free_port
 from tests.conftest import PLANS, ROOT, SHANGHAI, at
 from workflows.delivery_service import LEASE, deliver
 from workflows.matrix_service import PlanOptions, import_file
@@ -30,10 +30,6 @@ from workflows.sweep_service import sweep
 POLICY = load_policy(ROOT / "config" / "policy.yaml")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Recorder:

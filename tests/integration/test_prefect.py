@@ -14,7 +14,6 @@ import email.policy
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from notifications.sink import free_port
 from store.db import open_database, transaction
 from store.tables import DeliveryRow, MessageRow, NoticeRow, SweepRow
 from tests.conftest import PLANS, ROOT, at
@@ -40,17 +40,9 @@ pytestmark = [pytest.mark.prefect]
 AS_OF = "2015-12-04"  # district-2015: 3.1 and 3.5 overdue, 2 chases and 6 escalations (3 levels each)
 RUN_TIMEOUT = 120
 PREFECT = [sys.executable, "-m", "prefect"]
-CLI = ("from workflows.cli import app, main\n"
-       "from workflows.cli_deploy import deploy_command\n"
-       "if not any(c.name == 'deploy' for c in app.registered_commands):\n"
-       "    app.command('deploy')(deploy_command)\n"
-       "main()\n")
+DUBAN = [sys.executable, "-m", "workflows.cli"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def tail(path: Path, lines: int = 40) -> str:
@@ -134,7 +126,7 @@ def deployed(prefect_server: PrefectServer, tmp_path_factory) -> dict:
     """``duban deploy --paused --json`` as a process: paused, so no 08:30 or 5-minute run of the real
     clock interferes; triggered runs still run."""
     cfg = tmp_path_factory.mktemp("deploy-cfg")
-    proc = subprocess.run([sys.executable, "-c", CLI, "deploy", "--paused", "--json"], cwd=ROOT, capture_output=True,
+    proc = subprocess.run([*DUBAN, "deploy", "--paused", "--json"], cwd=ROOT, capture_output=True,
                           text=True, timeout=120,
                           env={**prefect_server.env, "DUBAN_CONFIG_DIR": str(cfg), "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, proc.stderr
@@ -207,7 +199,7 @@ def duban_env(url: str, folder: Path, **extra: str) -> dict[str, str]:
 def test_deploy_refuses_without_prefect_api_url(tmp_path: Path) -> None:
     env = prefect_environment(home=tmp_path / "prefect")
     env.pop("PREFECT_API_URL", None)
-    proc = subprocess.run([sys.executable, "-c", CLI, "deploy"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+    proc = subprocess.run([*DUBAN, "deploy"], cwd=ROOT, capture_output=True, text=True, timeout=60,
                           env={**env, "PYTHONPATH": str(ROOT), "DUBAN_CONFIG_DIR": str(tmp_path / "cfg")})
     assert proc.returncode == 2
     assert proc.stderr.startswith("duban: error: PREFECT_API_URL is not set") and proc.stderr.count("\n") == 1
