@@ -307,17 +307,20 @@ async def _send_smtp(engine: "Engine", claimed: list[tuple[int, bytes, str]], *,
 
 
 def _finish_notices(engine: "Engine") -> None:
-    """A notice is sent when none of its deliveries is still on its way (failed if none got through)."""
+    """A notice is sent when none of its deliveries is still on its way (failed if none got through,
+    undeliverable if none had an address).
+
+    One statement, so one snapshot: under PostgreSQL's READ COMMITTED each statement sees what was
+    committed when it began, and a worker recording its deliveries between two separate updates would
+    make a notice look as if it had nothing sent, failed or in flight."""
     with transaction(engine) as session:
         d = DeliveryRow.__table__
         in_flight = sa.select(d.c.notice_id).where(d.c.status.in_(("pending", "queued")))
         delivered = sa.select(d.c.notice_id).where(d.c.status == "sent")
         failed = sa.select(d.c.notice_id).where(d.c.status == "failed")
         n = NoticeRow.__table__
-        base = sa.and_(n.c.status == "sending", n.c.id.not_in(in_flight))
-        session.execute(sa.update(n).where(base, n.c.id.in_(delivered)).values(status="sent"))
-        session.execute(sa.update(n).where(base, n.c.id.in_(failed)).values(status="failed"))
-        session.execute(sa.update(n).where(base).values(status="undeliverable"))
+        outcome = sa.case((n.c.id.in_(delivered), "sent"), (n.c.id.in_(failed), "failed"), else_="undeliverable")
+        session.execute(sa.update(n).where(n.c.status == "sending", n.c.id.not_in(in_flight)).values(status=outcome))
 
 
 def deliver(engine: "Engine", *, now: dt.datetime, settings: "Settings") -> DeliveryResult:

@@ -350,3 +350,52 @@ def test_two_sweeps_before_a_delivery_send_the_newest_chase_only(engine, smtp_se
     with transaction(engine) as s:
         rows = dict(s.execute(sa.select(NoticeRow.key, NoticeRow.status).where(NoticeRow.kind == "chase")).all())
     assert sorted(rows.values()) == ["sent", "superseded"] and rows[max(rows)] == "sent"
+
+
+def test_a_notice_finished_while_another_worker_records_is_never_undeliverable(pg_url: str, tmp_path: Path) -> None:
+    """Two workers on PostgreSQL: one closes its notices while the other commits its sent deliveries.
+
+    Under READ COMMITTED every statement has its own snapshot. The other worker's commit is made to
+    land right after the closing worker's first statement, the interleaving CI once hit by chance: a
+    notice must then stay "sending" (its deliveries were in flight when looked at) and become "sent"
+    at the next close, never "undeliverable"."""
+    from notifications.mail import Outcome
+    from notifications.recipients import Directory
+    from store.db import open_database
+    from workflows.delivery_service import DeliveryResult, _finish_notices, _plan_messages, _record, _resolve_pending_notices
+
+    engine = open_database(pg_url)
+    try:
+        import_file(engine, PLANS / "district-2015.yaml", PlanOptions(), now=at(2015, 7, 1))
+        sweep(engine, now=dt.datetime(2015, 12, 4, 8, 30, tzinfo=SHANGHAI), policies=POLICY)
+        settings, result = settings_for(tmp_path), DeliveryResult(target="test")
+        with transaction(engine) as s:
+            _resolve_pending_notices(s, Directory(s), NOW, result)
+        with transaction(engine) as s:
+            _plan_messages(s, now=NOW, settings=settings, result=result)
+            queued = list(s.execute(sa.select(MessageRow.id)).scalars())
+        assert queued and result.planned_messages == len(queued)
+
+        landed: list[str] = []
+
+        def other_worker_commits(conn, cursor, statement, parameters, context, executemany) -> None:
+            if not landed and statement.lstrip().upper().startswith("UPDATE NOTICE"):
+                landed.append(statement)
+                _record(engine, [(pk, Outcome("sent")) for pk in queued], NOW, settings, result)
+
+        sa.event.listen(engine, "after_cursor_execute", other_worker_commits)
+        try:
+            _finish_notices(engine)
+        finally:
+            sa.event.remove(engine, "after_cursor_execute", other_worker_commits)
+        assert landed, "the other worker's commit came in while the notices were being closed"
+        with transaction(engine) as s:
+            assert "undeliverable" not in set(s.execute(sa.select(NoticeRow.status)).scalars())
+        _finish_notices(engine)
+        with transaction(engine) as s:
+            statuses = set(s.execute(sa.select(NoticeRow.status)).scalars())
+            undeliverable = s.execute(sa.select(sa.func.count()).select_from(DeliveryRow)
+                                      .where(DeliveryRow.status == "undeliverable")).scalar_one()
+        assert undeliverable == 0 and statuses == {"sent"}
+    finally:
+        engine.dispose()
