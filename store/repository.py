@@ -452,19 +452,23 @@ def plan_row(session: Session, code: str | None) -> PlanRow:
 def read_tasks(session: Session, plan_id: int, *, include_archived: bool = False,
                task_ids: Iterable[int] | None = None) -> list[Task]:
     """Tasks of a plan as matrix objects, in plan order, with a handful of queries whatever the size."""
-    q = sa.select(TaskRow).where(TaskRow.plan_id == plan_id)
+    # Plain columns, not ORM entities: this runs for every `matrix show` and every re-import, and
+    # building mapped objects only to copy them into matrix objects costs more than the query.
+    t = TaskRow.__table__.c
+    q = sa.select(t.id, t.code, t.title, t.lead_unit_id, t.target, t.section, t.deadline_text, t.veto,
+                  t.source_file, t.source_line).where(t.plan_id == plan_id)
     if not include_archived:
-        q = q.where(TaskRow.archived_at.is_(None))
+        q = q.where(t.archived_at.is_(None))
     if task_ids is not None:
-        q = q.where(TaskRow.id.in_(list(task_ids)))
-    rows = session.execute(q.order_by(TaskRow.position, TaskRow.id)).scalars().all()
+        q = q.where(t.id.in_(list(task_ids)))
+    rows = session.execute(q.order_by(t.position, t.id)).all()
     if not rows:
         return []
     unit_names = dict(session.execute(sa.select(UnitRow.id, UnitRow.name)).all())
     ids = [r.id for r in rows]
-    in_plan = sa.select(TaskRow.id).where(TaskRow.plan_id == plan_id)
+    in_plan = sa.select(t.id).where(t.plan_id == plan_id)
     if task_ids is not None:
-        in_plan = in_plan.where(TaskRow.id.in_(ids))
+        in_plan = in_plan.where(t.id.in_(ids))
     officials: dict[int, list[Official]] = defaultdict(list)
     for task_id, title, name, email in session.execute(
         sa.select(TaskOfficialRow.task_id, TaskOfficialRow.title, OfficialRow.name, OfficialRow.email)
@@ -479,11 +483,12 @@ def read_tasks(session: Session, plan_id: int, *, include_archived: bool = False
     ):
         supporting[task_id].append(unit_names[uid])
     milestones: dict[int, list[Milestone]] = defaultdict(list)
-    for m in session.execute(
-        sa.select(MilestoneRow).where(MilestoneRow.task_id.in_(in_plan), MilestoneRow.archived_at.is_(None))
-        .order_by(MilestoneRow.task_id, MilestoneRow.seq)
-    ).scalars():
-        milestones[m.task_id].append(Milestone(due=m.due, start=m.start, quantity=_dec(m.quantity), measure=m.measure, label=m.label))
+    m = MilestoneRow.__table__.c
+    for task_id, due, start, quantity, measure, label in session.execute(
+        sa.select(m.task_id, m.due, m.start, m.quantity, m.measure, m.label)
+        .where(m.task_id.in_(in_plan), m.archived_at.is_(None)).order_by(m.task_id, m.seq)
+    ):
+        milestones[task_id].append(Milestone(due=due, start=start, quantity=_dec(quantity), measure=measure, label=label))
     recurrences: dict[int, list[Recurrence]] = defaultdict(list)
     for r in session.execute(
         sa.select(RecurrenceRow).where(RecurrenceRow.task_id.in_(in_plan), RecurrenceRow.archived_at.is_(None))

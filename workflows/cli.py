@@ -37,7 +37,23 @@ class _State:
     settings: "Settings | None" = None
 
 
+def _started() -> None:
+    """The command has its modules: collect garbage again.
+
+    ``main`` pauses the collector while a command's lazy imports of SQLAlchemy, SQLModel and pydantic
+    build their classes (otherwise full collections run again and again over objects that live as
+    long as the process); the objects made so far are then frozen out of future collections, so
+    switching the collector back on does not pay the deferred cost in one go. Called when a command
+    first asks for its settings or console, which every command does before its real work."""
+    import gc
+
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
 def settings() -> "Settings":
+    _started()
     if _State.settings is None:
         from config.settings import Settings
 
@@ -70,6 +86,7 @@ def now_for(as_of: Optional[dt.datetime]) -> dt.datetime:
 
 
 def console(stderr: bool = False):
+    _started()
     from rich.console import Console
 
     return Console(stderr=stderr, highlight=False, soft_wrap=False)
@@ -718,6 +735,9 @@ app.add_typer(extension_app, name="extension", help="Extension requests (延期�
 
 def main() -> None:
     """Entry point: run the app, turning duban's own errors into one clear line and exit status 2."""
+    import gc
+
+    gc.disable()  # until the command has imported what it needs: see _started
     try:
         app()
     except Exception as err:  # noqa: BLE001 - only DubanError is handled; the rest re-raises
@@ -727,6 +747,8 @@ def main() -> None:
             raise
         sys.stderr.write(f"duban: error: {err}\n")
         sys.exit(2)
+    finally:
+        gc.enable()  # for a caller that runs main() in its own process and goes on
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -41,6 +41,28 @@ def test_help_is_fast_to_import(tmp_path: Path) -> None:
     assert proc.stderr.strip().endswith("HEAVY="), proc.stderr
 
 
+
+def test_the_collector_is_paused_for_imports_only(tmp_path: Path) -> None:
+    """`main` pauses garbage collection while a command imports its modules; the command's own work
+    runs with it on (checked from inside a real command), and it is on again when main returns."""
+    code = (
+        "import gc, sys\n"
+        "import workflows.matrix_service as svc\n"
+        "real = svc.show\n"
+        "def show(*a, **kw):\n"
+        "    sys.stderr.write('DURING=%s ' % gc.isenabled())\n"
+        "    return real(*a, **kw)\n"
+        "svc.show = show\n"
+        "from workflows.cli import main\n"
+        "for argv in (['duban', 'matrix', 'show', '--json'], ['duban', 'no-such-command']):\n"
+        "    sys.argv = argv\n"
+        "    try:\n        main()\n    except SystemExit:\n        pass\n"
+        "    sys.stderr.write('AFTER=%s ' % gc.isenabled())\n"
+    )
+    env = {**os.environ, "DUBAN_DATABASE_URL": f"sqlite:///{tmp_path / 'd.db'}"}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
+    assert "DURING=True AFTER=True" in proc.stderr and proc.stderr.count("AFTER=True") == 2, proc.stderr
+
 def test_init_import_show_export(tmp_path: Path, sqlite_url: str) -> None:
     out = run(["init"], cwd=tmp_path, db_url=sqlite_url).stdout
     assert "created" in out
