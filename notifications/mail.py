@@ -18,6 +18,7 @@ import re
 import ssl
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from email.header import Header
 from email.headerregistry import Address
 from email.utils import format_datetime, formataddr
@@ -121,7 +122,12 @@ def build_message(*, sender: str, to: Iterable[tuple[str, str]], cc: Iterable[tu
 
 def _addresses(people: Iterable[tuple[str, str]]) -> str:
     """``Name <addr>`` list with non-ASCII names RFC 2047-encoded, one address a line (folded)."""
-    return ",\r\n ".join(formataddr((one_line(name), addr), charset="utf-8") for name, addr in people)
+    return ",\r\n ".join(_address(name, addr) for name, addr in people)
+
+
+@lru_cache(maxsize=65536)  # the same units and officials appear in thousands of messages
+def _address(name: str, addr: str) -> str:
+    return formataddr((one_line(name), addr), charset="utf-8")
 
 
 def sender_header(sender: str) -> str:

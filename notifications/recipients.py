@@ -9,6 +9,7 @@ that resolves to nobody with an address is *undeliverable*: recorded, shown, nev
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from email.headerregistry import Address
 from email.errors import HeaderParseError
 
@@ -28,6 +29,7 @@ class Resolved:
     reason: str = ""  # why undeliverable
 
 
+@lru_cache(maxsize=65536)  # a delivery run meets the same few thousand addresses tens of thousands of times
 def clean_address(address: str) -> str | None:
     """The address if it is a single valid mailbox with no header tricks (CR, LF, <, >, commas); else None."""
     if not address or any(c in address for c in "\r\n<>,;\"'") or address.count("@") != 1:

@@ -21,11 +21,12 @@ import datetime as dt
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from matrix.gcpause import no_cyclic_gc
 from notifications.mail import (
     Outcome,
     RateLimiter,
@@ -127,11 +128,12 @@ def _plan_messages(session: Session, *, now: dt.datetime, settings: "Settings", 
     from notifications.render import Renderer
     from notifications.views import build_views, letterhead_for
 
-    pending = session.execute(sa.select(DeliveryRow).where(DeliveryRow.status == "pending", DeliveryRow.message_pk.is_(None))
-                              .order_by(DeliveryRow.id)).scalars().all()
-    if not pending:
+    dc = DeliveryRow.__table__.c
+    rows = session.execute(sa.select(dc.id, dc.notice_id, dc.recipient_role, dc.display_name, dc.address, dc.is_cc)
+                           .where(dc.status == "pending", dc.message_pk.is_(None)).order_by(dc.id)).all()
+    if not rows:
         return
-    views = build_views(session, sorted({d.notice_id for d in pending}))
+    views = build_views(session, sorted({r.notice_id for r in rows}))
     renderer = Renderer(language=settings.language, override_dir=settings.config_dir / "templates")
     from notifications.render import RecipientView
 
@@ -145,9 +147,9 @@ def _plan_messages(session: Session, *, now: dt.datetime, settings: "Settings", 
     else:
         def in_script(text: str) -> str:
             return text
-    for d in pending:  # header display names in the letter's script too
-        d.display_name = in_script(d.display_name)
-    groups: dict[Any, list[DeliveryRow]] = defaultdict(list)
+    # Plain rows (tens of thousands in a big run), with header display names in the letter's script too.
+    pending = [_Pending(r.id, r.notice_id, r.recipient_role, in_script(r.display_name), r.address, r.is_cc) for r in rows]
+    groups: dict[Any, list[_Pending]] = defaultdict(list)
     for d in pending:
         groups[d.address if settings.delivery_mode == "digest" else d.notice_id].append(d)
     keys = {n.id: n.key for n in session.execute(sa.select(NoticeRow.id, NoticeRow.key)
@@ -192,6 +194,17 @@ def _plan_messages(session: Session, *, now: dt.datetime, settings: "Settings", 
         conn.execute(sa.update(d).where(d.c.id == sa.bindparam("delivery"))
                      .values(status="queued", message_pk=sa.bindparam("message")), links)
     result.planned_messages += len(new_messages)
+
+
+class _Pending(NamedTuple):
+    """A delivery waiting for its message."""
+
+    id: int
+    notice_id: int
+    recipient_role: str
+    display_name: str
+    address: str
+    is_cc: bool
 
 
 def _as_cc(view, is_cc: bool):
@@ -330,13 +343,14 @@ def deliver(engine: "Engine", *, now: dt.datetime, settings: "Settings") -> Deli
         password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
         config = SmtpConfig.from_url(settings.smtp_url, password=password, timeout=settings.smtp_timeout)
     result = DeliveryResult(target=config.describe() if config else str(settings.outbox_dir))
-    with transaction(engine) as session:
-        _plan_alone(session)
-        _supersede(session, result)
-        _resolve_pending_notices(session, Directory(session), now, result)
-    with transaction(engine) as session:
-        _plan_alone(session)
-        _plan_messages(session, now=now, settings=settings, result=result)
+    with no_cyclic_gc():
+        with transaction(engine) as session:
+            _plan_alone(session)
+            _supersede(session, result)
+            _resolve_pending_notices(session, Directory(session), now, result)
+        with transaction(engine) as session:
+            _plan_alone(session)
+            _plan_messages(session, now=now, settings=settings, result=result)
     while True:
         claimed = _claim(engine, now)
         if not claimed:

@@ -14,6 +14,7 @@ from typing import Any
 
 from typing import TYPE_CHECKING
 
+from matrix.gcpause import no_cyclic_gc
 from matrix.model import Milestone, Plan, Recurrence, Task
 from store import repository as repo
 from store.db import transaction
@@ -49,14 +50,15 @@ def validate_file(path: Path, options: PlanOptions, *, engine: "Engine | None" =
     from matrix.loaders import load_plan
 
     known = None
-    if engine is not None:
-        with transaction(engine) as session:
-            known = repo.load_directory_from_store(session)
-    return load_plan(
-        path, directory=_directory(options), known_units=known, allow_new_units=options.allow_new_units,
-        plan_code=options.plan_code, base_year=options.base_year, title=options.title, start=options.start,
-        sheet=options.sheet,
-    )
+    with no_cyclic_gc():
+        if engine is not None:
+            with transaction(engine) as session:
+                known = repo.load_directory_from_store(session)
+        return load_plan(
+            path, directory=_directory(options), known_units=known, allow_new_units=options.allow_new_units,
+            plan_code=options.plan_code, base_year=options.base_year, title=options.title, start=options.start,
+            sheet=options.sheet,
+        )
 
 
 def import_file(engine: "Engine", path: Path, options: PlanOptions, *, now: dt.datetime, actor: str = "",
@@ -66,7 +68,7 @@ def import_file(engine: "Engine", path: Path, options: PlanOptions, *, now: dt.d
     With ``dry_run`` the diff is computed inside the transaction and then rolled back.
     """
     loaded = validate_file(path, options, engine=engine)
-    with transaction(engine) as session:
+    with no_cyclic_gc(), transaction(engine) as session:
         result = repo.import_plan(session, loaded.plan, loaded.directory, now=now, new_units=loaded.new_units, actor=actor)
         if dry_run:
             session.rollback()

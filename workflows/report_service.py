@@ -30,16 +30,14 @@ new unless the report changed.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import gc
 import hashlib
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -47,6 +45,7 @@ from sqlalchemy.orm import Session
 
 from matrix.calendar import WorkCalendar
 from matrix.errors import ConfigError, NotFound
+from matrix.gcpause import no_cyclic_gc
 from matrix.planner import Item, light, worst
 from matrix.scoring import (
     AckFact,
@@ -88,23 +87,6 @@ FORMATS = ("html", "md", "docx")
 MAX_STREAK = 52  # missed-report windows looked back at most (a year of weeks)
 INSTANCE_HORIZON = dt.timedelta(days=40)  # periods of recurring obligations shown ahead, as `status` does
 _CHUNK = 5000
-
-
-@contextlib.contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a report is built.
-
-    A report of 20,000 tasks makes a few hundred thousand small objects (rows, facts, lines) and no
-    garbage cycles; the collector would walk them again and again as they pile up (measured: it
-    doubles the time). Reference counting still frees everything as usual.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def load_scoring_config(settings: "Settings") -> ScoringConfig:
@@ -485,7 +467,7 @@ def period_for(as_of: dt.date, config: ScoringConfig) -> Period:
 def score_period(engine: "Engine", *, now: dt.datetime, plan: str | None = None, scoring: ScoringConfig,
                  calendar: WorkCalendar | None = None) -> Scoreboard:
     """This period's scoreboard, with last week's ranks for the change (no documents)."""
-    with _no_cyclic_gc():
+    with no_cyclic_gc():
         board, _, _ = _scores(engine, now=now, plan=plan, scoring=scoring, calendar=calendar)
     return board
 
@@ -792,7 +774,7 @@ def weekly_report(engine: "Engine", *, now: dt.datetime, policies: "PolicySet", 
     if unknown:
         raise ConfigError(f"unknown report format {unknown[0]!r}: use {', '.join(FORMATS)}")
     scoring = scoring or load_scoring_config(settings)
-    with _no_cyclic_gc():
+    with no_cyclic_gc():
         model = build_report(engine, now=now, policies=policies, scoring=scoring, plan=plan, calendar=calendar)
         renderer = _renderer(settings, language)
         docs = render_report(model, renderer, formats=formats, criticism=bool({"html", "docx"} & set(formats)))

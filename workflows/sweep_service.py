@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from matrix.calendar import WorkCalendar
 from matrix.errors import NotFound, Refused
+from matrix.gcpause import no_cyclic_gc
 from matrix.planner import Item, Light, PlannedNotice, TaskInfo, light, plan_notices, worst
 from matrix.policy import EscalationLevel, PolicySet
 from store import repository as repo
@@ -211,7 +212,7 @@ def sweep(engine: Engine, *, now: dt.datetime, policies: PolicySet, plan: str | 
     sweep_id = _start(engine, today, now)
     result = SweepResult(sweep_id=sweep_id, as_of=today)
     try:
-        with transaction(engine) as session:
+        with no_cyclic_gc(), transaction(engine) as session:
             _sweep_in(session, result, now=now, today=today, policies=policies, plan=plan, cal=cal)
     except BaseException as e:
         _fail(engine, sweep_id, e, now)
