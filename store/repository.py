@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from matrix.errors import NotFound, StoreError
+from matrix.gcpause import no_cyclic_gc
 from matrix.model import Milestone, Official, Person, Plan, Recurrence, SourceRef, Stage, Task, Unit
 from matrix.script import unit_key
 from store.tables import (
@@ -254,6 +255,12 @@ def import_plan(session: Session, plan: Plan, directory: UnitDirectory, *, now: 
     """Write ``plan`` into the store inside the caller's transaction, updating it in place by task code."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
+    with no_cyclic_gc():
+        return _import_plan(session, plan, directory, now=now, new_units=new_units, actor=actor)
+
+
+def _import_plan(session: Session, plan: Plan, directory: UnitDirectory, *, now: dt.datetime,
+                 new_units: Iterable[Unit], actor: str) -> ImportResult:
     units_added, units_updated, unit_ids = upsert_units(session, [*directory.units, *new_units], office=directory.office)
     official_ids = _upsert_officials(session, [*directory.officials, *plan.officials,
                                                *(o for t in plan.tasks for o in t.lead_officials)])

@@ -68,7 +68,7 @@ def import_file(engine: "Engine", path: Path, options: PlanOptions, *, now: dt.d
     With ``dry_run`` the diff is computed inside the transaction and then rolled back.
     """
     loaded = validate_file(path, options, engine=engine)
-    with no_cyclic_gc(), transaction(engine) as session:
+    with transaction(engine) as session:
         result = repo.import_plan(session, loaded.plan, loaded.directory, now=now, new_units=loaded.new_units, actor=actor)
         if dry_run:
             session.rollback()
