@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     language: str = Field(default="zh-Hans", description="Language of notices and reports: zh-Hans, zh-Hant or en")
 
     # Mail. Without an SMTP URL (the embedded default) messages are written as .eml files.
-    smtp_url: str | None = Field(default=None, description="smtp://user@host:port, smtp+starttls://…, smtps://… (add ?verify=false for a self-signed certificate)")
+    smtp_url: str | None = Field(default=None, description="smtp://user@host:port, smtp+starttls://…, smtps://… (add ?cafile=/path/ca.pem to trust a private CA, or ?verify=false to skip the check)")
     smtp_password: SecretStr | None = Field(default=None, description="SMTP password; only ever read from the environment")
     smtp_timeout: float = Field(default=30.0, description="Seconds to wait for the SMTP server")
     smtp_concurrency: int = Field(default=4, ge=1, le=32, description="SMTP connections used at once")

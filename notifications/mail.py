@@ -44,6 +44,7 @@ class SmtpConfig:
     password: str | None = None
     security: str = "none"  # none | starttls | tls
     verify: bool = True
+    cafile: str | None = None  # a private CA (an office's intranet mail server), instead of the system's
     timeout: float = 30.0
 
     @classmethod
@@ -59,12 +60,15 @@ class SmtpConfig:
         security, default_port = schemes[parts.scheme]
         query = parse_qs(parts.query)
         verify = query.get("verify", ["true"])[0].lower() not in ("false", "0", "no")
+        cafile = query.get("cafile", [None])[0]
+        if cafile is not None and not Path(cafile).is_file():
+            raise ConfigError(f"DUBAN_SMTP_URL: cafile {cafile!r} is not a file")
         try:
             port = parts.port or default_port
         except ValueError:
             raise ConfigError(f"DUBAN_SMTP_URL: bad port in {url!r}") from None
         return cls(host=parts.hostname, port=port, username=unquote(parts.username) if parts.username else None,
-                   password=password, security=security, verify=verify, timeout=timeout)
+                   password=password, security=security, verify=verify, cafile=cafile, timeout=timeout)
 
     def describe(self) -> str:
         """For messages and logs: never the password."""
@@ -72,7 +76,7 @@ class SmtpConfig:
         return f"{ {'none': 'smtp', 'starttls': 'smtp+starttls', 'tls': 'smtps'}[self.security]}://{user}{self.host}:{self.port}"
 
     def tls_context(self) -> ssl.SSLContext:
-        ctx = ssl.create_default_context()
+        ctx = ssl.create_default_context(cafile=self.cafile)
         if not self.verify:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE

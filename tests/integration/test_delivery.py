@@ -399,3 +399,41 @@ def test_a_notice_finished_while_another_worker_records_is_never_undeliverable(p
         assert undeliverable == 0 and statuses == {"sent"}
     finally:
         engine.dispose()
+
+
+def test_implicit_tls_verified_against_the_office_ca(swept, tmp_path: Path, tls_cert) -> None:
+    """smtps:// to a real aiosmtpd TLS listener: the certificate is checked against ?cafile=…, and
+    without it (the system's CAs) the server is refused, the message kept for a retry."""
+    import ssl
+
+    from aiosmtpd.controller import Controller
+
+    key, cert = tls_cert
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(cert), str(key))
+    handler = Recorder()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, ssl_context=context)
+    controller.start()
+    try:
+        untrusted = deliver(swept, now=NOW, settings=settings_for(tmp_path, f"smtps://127.0.0.1:{port}"))
+        assert untrusted.sent == 0 and not handler.messages
+        assert untrusted.retrying > 0 and all("CERTIFICATE_VERIFY_FAILED" in e or "certificate" in e.lower()
+                                              for e in _last_errors(swept)), _last_errors(swept)
+        later = NOW + dt.timedelta(hours=1)  # past the retry backoff
+        trusted = deliver(swept, now=later, settings=settings_for(tmp_path, f"smtps://127.0.0.1:{port}?cafile={cert}"))
+    finally:
+        controller.stop()
+    assert trusted.sent == len(handler.messages) == untrusted.retrying and trusted.failed == 0
+    with transaction(swept) as s:
+        assert set(s.execute(sa.select(MessageRow.status)).scalars()) == {"sent"}
+    from matrix.errors import ConfigError
+    from notifications.mail import SmtpConfig
+
+    with pytest.raises(ConfigError, match="cafile"):
+        SmtpConfig.from_url(f"smtps://127.0.0.1:{port}?cafile={tmp_path / 'missing.pem'}")
+
+
+def _last_errors(engine) -> list[str]:
+    with transaction(engine) as s:
+        return list(s.execute(sa.select(MessageRow.last_error).where(MessageRow.status != "sent")).scalars())
