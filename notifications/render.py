@@ -281,6 +281,24 @@ class Renderer:
         subject = self._subject("circulation", kind, unit, period)
         return self._render(kind, subject, context)
 
+    # -- for documents built outside this class (the weekly report) ----------------------------
+
+    def in_script(self, text: str) -> str:
+        """Text in the renderer's script (zh-Hant converts; person names stay as written)."""
+        return self._script(text)
+
+    def page(self, name: str, context: dict[str, Any]) -> str:
+        """One template of the renderer's folders, rendered and put in the renderer's script."""
+        return self._script(self._render_one(name, context))
+
+    def macros(self, name: str = "_macros.j2") -> Any:
+        """A template's macros (the notices' own sentences), to be called from Python."""
+        return self._template(name).module
+
+    def subject(self, macro: str, *args: Any) -> str:
+        """A subject line from ``_subjects.j2`` (``notice``, ``digest``, ``circulation``)."""
+        return self._subject(macro, *args)
+
     # -- internals ----------------------------------------------------------------------------
 
     def _subject(self, macro: str, *args: Any) -> str:

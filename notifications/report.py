@@ -233,24 +233,24 @@ def render_report(report: WeeklyReport, renderer: Renderer, *, formats: Iterable
     lang = renderer.language
     _filters(renderer, lang)
     words = _words(renderer)
-    subject = renderer._script(_one_line(words.subject(report)))  # noqa: SLF001 - the renderer's script conversion
+    subject = renderer.in_script(_one_line(words.subject(report)))
     svg = chart_svg(report.chart, lang) if report.chart is not None else None
-    docs = ReportDocuments(subject=subject, svg=renderer._script(svg) if svg else None)  # noqa: SLF001
+    docs = ReportDocuments(subject=subject, svg=renderer.in_script(svg) if svg else None)
     tx = _Texts(words, report, family(lang))
     context = {"r": report, "subject": subject, "letterhead": report.letterhead, "svg": svg,
                "chart_file": f"{report.stem}.svg", "fam": family(lang), "tx": tx}
     if "html" in formats:
-        docs.html = renderer._script(renderer._render_one("weekly_report.html.j2", context))  # noqa: SLF001
+        docs.html = renderer.page("weekly_report.html.j2", context)
     if "md" in formats:
-        docs.markdown = renderer._script(renderer._render_one("weekly_report.md.j2", context))  # noqa: SLF001
+        docs.markdown = renderer.page("weekly_report.md.j2", context)
     package = None
     if "docx" in formats or (criticism and report.board.criticised):
         package = DocxPackage(created=report.as_of, language=lang)
     if "docx" in formats:
         docs.docx = package.build(_report_body(report, renderer, words, tx), title=subject,
-                                  author=renderer._script(report.issuer))  # noqa: SLF001
+                                  author=renderer.in_script(report.issuer))
     if criticism:
-        macros = renderer._template("_macros.j2").module  # noqa: SLF001 - the notices' own sentences
+        macros = renderer.macros("_macros.j2")  # the notices' own sentences
         numbers: dict[int, str] = {}
         for k, c in enumerate(report.board.criticised, start=1):
             facts = c.texts(family(lang))
@@ -258,15 +258,15 @@ def render_report(report: WeeklyReport, renderer: Renderer, *, formats: Iterable
             period = words.period(report)
             # The notices' own criticism template (as Renderer.circulation renders it), HTML only: the
             # plain-text version is not needed here, and a large office may criticise hundreds of units.
-            notice_subject = renderer._subject("circulation", "criticism", c.unit, period)  # noqa: SLF001
-            html = renderer._script(renderer._render_one("criticism.html.j2", {  # noqa: SLF001
+            notice_subject = renderer.subject("circulation", "criticism", c.unit, period)
+            html = renderer.page("criticism.html.j2", {
                 "kind": "criticism", "unit": c.unit, "facts": facts, "letterhead": letterhead,
-                "rectify_by": report.rectify_by, "period": period, "subject": notice_subject}))
+                "rectify_by": report.rectify_by, "period": period, "subject": notice_subject})
             body = _criticism_body(c, facts, letterhead, period, report.rectify_by, renderer, macros, words, numbers)
             docs.criticism[c.unit] = {
                 "subject": notice_subject, "html": html, "facts": facts,
-                "docx": package.build(body, title=notice_subject, author=renderer._script(report.issuer)),  # noqa: SLF001
-                "stem": criticism_file_stem(renderer._script(c.unit), report.as_of),  # noqa: SLF001
+                "docx": package.build(body, title=notice_subject, author=renderer.in_script(report.issuer)),
+                "stem": criticism_file_stem(renderer.in_script(c.unit), report.as_of),
             }
     return docs
 
@@ -291,7 +291,7 @@ class _Words:
 
 
 def _words(renderer: Renderer) -> _Words:
-    return _Words(renderer._template("weekly_macros.j2").module)  # noqa: SLF001
+    return _Words(renderer.macros("weekly_macros.j2"))
 
 
 class _Texts:
@@ -856,7 +856,7 @@ def _report_body(report: WeeklyReport, renderer: Renderer, w: _Words, tx: _Texts
     if report.copies_to:
         _record(body, w.copies(report), "")
     _record(body, report.issuer, w.issued(report), first=not report.copies_to)
-    return renderer._script(body.xml())  # noqa: SLF001 - tags and attributes are ASCII: only the text changes
+    return renderer.in_script(body.xml())  # tags and attributes are ASCII: only the text changes
 
 
 def _criticism_body(c: Circulation, facts: list[str], letterhead: Letterhead, period: str, rectify_by: dt.date,
@@ -876,7 +876,7 @@ def _criticism_body(c: Circulation, facts: list[str], letterhead: Letterhead, pe
     body.text(str(macros.circ_requirement("criticism", c.unit, rectify_by, letterhead)), indent=True, bold=True)
     _signature(body, letterhead.issuer, w.day(letterhead.date))
     _record(body, letterhead.issuer, w.issued_on(letterhead.date))
-    return renderer._script(body.xml())  # noqa: SLF001
+    return renderer.in_script(body.xml())
 
 
 # --------------------------------------------------------------------------------------------
