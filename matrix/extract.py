@@ -259,8 +259,12 @@ def _is_addressees(norm: str) -> bool:
     if not _ADDRESSEES.match(norm):
         return False
     names = [p for p in re.split(r"[、,，]", norm[:-1]) if p]
-    return all(_ORG_SUFFIX.search(p) or p.endswith(("各部門", "各部门", "各單位", "各单位", "直屬機構", "直属机构"))
-               for p in names)
+    return all(_ORG_SUFFIX.search(p) or p.endswith(_ADDRESSEE_GROUPS) for p in names)
+
+
+# How notices address whole groups of bodies: 區政府各部門, 縣級有關部門, 各相關單位, 直屬機構.
+_ADDRESSEE_GROUPS = tuple(f"{q}{what}" for q in ("各", "有關", "有关", "相關", "相关")
+                          for what in ("部門", "部门", "單位", "单位")) + ("直屬機構", "直属机构")
 
 
 _ATTACHMENT = re.compile(r"^附\s*件\s*[\d一二三四五六七八九十]*\s*[:：]?$")
@@ -1504,6 +1508,13 @@ class _Builder:
         data["section"] = [self.label(b) for b in block.ancestors()]
         fields = block.fields
         title, dated = _dated_tail(block.title, self.context) if block.title else ("", "")
+        if not dated and "deadline" not in fields and title:
+            found, span = self.date_in(title)
+            if found and span and span[0] == 0 and title[span[1]:].strip(",，、 "):
+                # 1.7月20日前召開全區動員大會 (責任單位:區委辦): the date opens the measure itself
+                title, dated = title[span[1]:].lstrip(",，、 "), found
+                self.notes.append(Note(block.line, f"task {code}: deadline {found} read from the start of its heading",
+                                       "deadline"))
         if "title" in fields:
             title = fields["title"].text.text.rstrip("。.;；")
         body = [block.body] if block.body is not None and block.body.text else []
@@ -1791,59 +1802,70 @@ def _is_name(text: str) -> bool:
 def _parse_officials(value: str, *, full_width: bool = False) -> tuple[list[str], list[str], list[str]]:
     """'楊宏偉(區委書記)、徐江(區委副書記、區長)' → ['楊宏偉(區委書記)', '徐江(區委副書記、區長)'].
 
-    Also 縣委常委、常務副縣長張三 and 副縣長 王五 (title before the name) and names alone. Returns
-    (officials as 姓名(職務), pieces that could not be read, officials named by their title only).
+    Also title before the name (縣委常委、常務副縣長張三; 副縣長 王五; 區委副書記、區長徐江), name before
+    the titles (徐江 區委副書記、區長: the titles after the name are all his), titles broken across
+    lines (區委副書記\n區長陳明), and names alone. Returns (officials as 姓名(職務), pieces that could
+    not be read, officials named by their title only).
     """
     value = value.strip().rstrip("。.;；,，")
     if not value or value in {"無", "无", "/", "-", "—", "暫無", "暂无"}:
         return [], [], []
     lp, rp = ("（", "）") if full_width or "（" in value or "，" in value else ("(", ")")
-    out: list[str] = []
+    people: list[tuple[str, list[str]]] = []
     bad: list[str] = []
     title_only: list[str] = []
     pending: list[str] = []  # titles waiting for the name after them: 縣委常委、常務副縣長張三
+    name_first = False  # the last official was written 姓名 職務: a bare title next is one more of his
 
-    def add(name: str, titles: list[str]) -> None:
-        titles = [t for t in titles if t]
-        out.append(f"{name}{lp}{'、'.join(titles)}{rp}" if titles else name)
+    def add(name: str, titles: list[str], *, then_titles: bool = False) -> None:
+        nonlocal pending, name_first
+        people.append((name, [t for t in titles if t]))
+        pending, name_first = [], then_titles
 
-    for seg in _split_top(value, "、,，;；"):
-        seg = re.sub(r"\s*同志$", "", seg)
+    segments = list(_split_top(value, "、,，;；"))
+    while segments:
+        seg = re.sub(r"\s*同志$", "", segments.pop(0))
         if "(" in seg or "（" in seg:
             m = re.match(r"^([^()（）]+?)\s*[(（](.*)[)）]$", seg, re.S)
             if m and _is_name(m.group(1).strip()):
                 add(m.group(1).strip(), pending + [re.sub(r"\s*\n\s*", "、", m.group(2).strip())])
-                pending = []
                 continue
             bad.append(seg)
             continue
-        if " " in seg:
-            a, _sp, b = seg.rpartition(" ")
+        if "\n" in seg:
+            # A line break after a whole title separates two titles (區委副書記 / 區長陳明); anywhere
+            # else it is only where the line ran out.
+            head, _nl, rest = seg.partition("\n")
+            head, rest = head.strip(), rest.strip()
+            if _is_title(head.replace(" ", "")) and rest:
+                segments[:0] = [head, rest]
+                continue
+            seg = head + rest
+        if " " in seg.strip():
+            a, _sp, b = seg.strip().rpartition(" ")
             a, b = a.strip(), b.strip()
             if _is_name(b) and _is_title(a.replace(" ", "")):
                 add(b, pending + [a.replace(" ", "")])
-                pending = []
                 continue
             if _is_name(a) and _is_title(b):
-                add(a, pending + [b])
-                pending = []
+                add(a, pending + [b], then_titles=True)
                 continue
             seg = seg.replace(" ", "")
-        if _is_name(seg):
+        seg = seg.strip()
+        split = next(((seg[:k], seg[k:]) for k in range(len(seg) - 2, 1, -1)  # the longest title leaving a name
+                      if _is_title(seg[:k]) and _is_name(seg[k:])), None)
+        if _is_name(seg) and split is None:
             add(seg, pending)
-            pending = []
-            continue
-        if _is_title(seg):
-            pending.append(seg)
-            continue
-        for k in range(len(seg) - 2, 1, -1):  # 常務副縣長張三: the longest title that leaves a name
-            head, tail = seg[:k], seg[k:]
-            if _is_title(head) and _is_name(tail):
-                add(tail, pending + [head])
-                pending = []
-                break
+        elif _is_title(seg):
+            if name_first and people:
+                people[-1][1].append(seg)  # 徐江 區委副書記、區長
+            else:
+                pending.append(seg)
+        elif split is not None:  # 區長徐江, 常務副縣長張三
+            add(split[1], pending + [split[0]])
         else:
             bad.append(seg)
+    out = [f"{name}{lp}{'、'.join(titles)}{rp}" if titles else name for name, titles in people]
     if pending:
         title = "、".join(pending)
         out.append(title)

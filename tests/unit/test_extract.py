@@ -523,3 +523,33 @@ def test_a_stray_line_above_the_plan_is_left_over() -> None:
     ex = extract("内部资料 注意保存\n东岭镇2020年工作方案\n一、道路\n牵头单位：镇建设办\n时间要求：2020年底")
     assert ex.plan["plan"]["title"] == "东岭镇2020年工作方案"
     assert [(lo.line, lo.kind) for lo in ex.leftovers] == [(1, "header")]
+
+
+def test_officials_written_title_first_name_first_and_across_lines() -> None:
+    from matrix.extract import _parse_officials
+
+    assert _parse_officials("区委副书记、区长徐江，副区长林光")[0] == ["徐江（区委副书记、区长）", "林光（副区长）"]
+    assert _parse_officials("徐江 区委副书记、区长") == (["徐江(区委副书记、区长)"], [], [])
+    assert _parse_officials("区委副书记\n区长陈明") == (["陈明(区委副书记、区长)"], [], [])
+    assert _parse_officials("欧阳建国、张三")[0] == ["欧阳建国", "张三"]  # four characters can be a name
+    assert _parse_officials("区长") == (["区长"], [], ["区长"])  # a title alone is kept and flagged
+
+
+def test_a_measure_that_opens_with_its_date_and_a_group_addressee() -> None:
+    text = "\n".join([
+        "青山区2015年脱贫攻坚工作方案",
+        "各乡镇人民政府，县级有关部门：",
+        "现将《青山区2015年脱贫攻坚工作方案》印发给你们，请认真贯彻执行。",
+        "县委办公室",
+        "2015年3月6日",
+        "一、重点措施",
+        "1.7月20日前召开全区动员大会。（责任单位:区委办）",
+        "2.建立贫困户档案。（责任单位:区扶贫办）",
+    ])
+    ex = extract(text)
+    assert ex.ok, ex.leftovers
+    assert ex.plan["plan"]["issuer"] == "县委办公室" and ex.plan["plan"]["start"] == "2015-03-06"
+    first, second = ex.plan["tasks"]
+    assert (first["title"], first["deadline"], first["lead_unit"]) == ("召开全区动员大会", "7月20日前", "区委办")
+    assert (second["title"], second["deadline"]) == ("建立贫困户档案", "2015年底")  # assumed, and noted
+    assert [n.line for n in ex.notes if "is assumed" in n.text] == [8]
