@@ -650,8 +650,9 @@ def _achievements(facts: UnitFacts) -> list[Line]:
             out.append(Line("met_on_time", "lead", i.task_code, i.task_title, item=i))
         elif i.closed_in_period and not i.overdue:
             out.append(Line("closed", "lead", i.task_code, i.task_title, item=i))
+    late = {r.task_code for r in facts.lead.reports if r.kind == "late"}
     for r in sorted(facts.lead.reports, key=lambda r: task_order(r.task_code)):
-        if r.kind == "sent":
+        if r.kind == "sent" and r.task_code not in late:  # a late report is no merit ("按時報送")
             out.append(Line("reported", "lead", r.task_code, r.task_title, report=r))
     return out
 

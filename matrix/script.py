@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from functools import lru_cache
 
 _WS = re.compile(r"\s+")
@@ -57,3 +58,18 @@ def unit_key(name: str) -> str:
     Parentheses are folded to ASCII by NFKC, so 區紀委(監察局) and 區紀委（監察局） match too.
     """
     return fold(name)
+
+
+def for_language(language: str) -> Callable[[str], str]:
+    """The conversion into a letter's script: zh-Hans → simplified, zh-Hant → traditional, else as is.
+
+    For names that reach a mail's headers (recipients, the sender) outside the templates."""
+    if language == "zh-Hans":
+        return to_simplified
+    if language == "zh-Hant":
+        return to_traditional
+    return _as_is
+
+
+def _as_is(text: str) -> str:
+    return text

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from matrix.gcpause import no_cyclic_gc
+from matrix.script import for_language
 from notifications.mail import (
     Outcome,
     RateLimiter,
@@ -138,16 +139,10 @@ def _plan_messages(session: Session, *, now: dt.datetime, settings: "Settings", 
     from notifications.render import RecipientView
 
     letterhead = letterhead_for(session, now.date())
-    sender = sender_address(settings.mail_from)
+    in_script = for_language(settings.language)  # header names in the letter's script too: 督辦系統 → 督办系统
+    sender = sender_address(in_script(settings.mail_from))
     domain = sender.rsplit("@", 1)[1].rstrip(">")
-    if settings.language == "zh-Hant":
-        from matrix.script import to_traditional as in_script
-    elif settings.language == "zh-Hans":
-        from matrix.script import to_simplified as in_script
-    else:
-        def in_script(text: str) -> str:
-            return text
-    # Plain rows (tens of thousands in a big run), with header display names in the letter's script too.
+    # Plain rows (tens of thousands in a big run).
     pending = [_Pending(r.id, r.notice_id, r.recipient_role, in_script(r.display_name), r.address, r.is_cc) for r in rows]
     groups: dict[Any, list[_Pending]] = defaultdict(list)
     for d in pending:

@@ -46,6 +46,7 @@ from sqlalchemy.orm import Session
 from matrix.calendar import WorkCalendar
 from matrix.errors import ConfigError, NotFound
 from matrix.gcpause import no_cyclic_gc
+from matrix.script import for_language
 from matrix.planner import Item, light, worst
 from matrix.scoring import (
     AckFact,
@@ -865,15 +866,12 @@ def email_report(engine: "Engine", *, now: dt.datetime, settings: "Settings", re
         docs.html, docs.markdown, docs.docx = docs.html or full.html, docs.markdown or full.markdown, docs.docx or full.docx
     to = report_recipients(engine, scoring=scoring, extra=recipients)
     language = report.get("language") or settings.language
-    if language in ("zh-Hans", "zh-Hant"):  # header display names in the letter's script too
-        from matrix.script import to_simplified, to_traditional
-
-        convert = to_simplified if language == "zh-Hans" else to_traditional
-        to = [(convert(name), address) for name, address in to]
+    in_script = for_language(language)  # header names in the letter's script too
+    to = [(in_script(name), address) for name, address in to]
     if not to:
         raise ConfigError("the weekly report has nobody to go to: the office has no email address in the unit "
                           "directory and config scoring.yaml lists no report.recipients")
-    sender = sender_address(settings.mail_from)
+    sender = sender_address(in_script(settings.mail_from))
     domain = sender.rsplit("@", 1)[1].rstrip(">")
     digest = hashlib.sha256(docs.html.encode() + docs.docx + "|".join(a for _, a in to).encode()).hexdigest()[:16]
     key = f"report:weekly:{model.as_of.isoformat()}:{digest}"

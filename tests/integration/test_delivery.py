@@ -109,7 +109,7 @@ def test_a_rendered_chinese_email_read_back_field_by_field(swept, smtp_server, t
     by_rcpt = {rs[0]: (frm, parse(raw)) for frm, rs, raw in smtp_server.messages}
     frm, msg = by_rcpt["fupin@example.org"]  # 區扶貧辦, lead unit of 3.1, chased
     assert frm == "duban@example.org"
-    assert msg["From"].addresses[0].addr_spec == "duban@example.org" and msg["From"].addresses[0].display_name == "督辦系統"
+    assert msg["From"].addresses[0].addr_spec == "duban@example.org" and msg["From"].addresses[0].display_name == "督办系统"  # in the letter's script
     assert [a.addr_spec for a in msg["To"].addresses] == ["fupin@example.org"]
     assert msg["Message-ID"].startswith("<") and msg["Message-ID"].endswith("@example.org>")
     assert "Bcc" not in msg and msg["Auto-Submitted"] == "auto-generated"

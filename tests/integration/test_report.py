@@ -295,7 +295,7 @@ def test_the_report_is_mailed_once_with_the_docx_attached(replayed) -> None:
     sent = email_report(replayed["engine"], now=at(AS_OF, 18, 5), settings=settings, report=r, scoring=replayed["scoring"])
     assert sent["status"] == "sent" and sent["to"] == ["office@example.org", "office.head@example.org", "ducha@example.org"]
     msg = email.message_from_bytes(Path(sent["eml"]).read_bytes(), policy=email_policy.default)
-    assert msg["Subject"] == "【周通报】《全区扶贫攻坚工作方案》推进情况周通报 第30期（2016年1月16日至1月22日）"
+    assert msg["Subject"] == "《全区扶贫攻坚工作方案》推进情况周通报 第30期（2016年1月16日至1月22日）"
     assert "区委督查室 <ducha@example.org>" in msg["To"]
     parts = {p.get_content_type(): p for p in msg.walk()}
     assert "推进情况周通报" in parts["text/html"].get_content() and "## 一、总体情况" in parts["text/plain"].get_content()

@@ -258,6 +258,18 @@ def test_praise_needs_nothing_overdue_in_either_role() -> None:
     assert [c.unit for c in score_week(units, PERIOD, CONFIG).praised] == ["A"]
 
 
+
+def test_a_late_report_is_not_praised_as_on_time() -> None:
+    """A task whose report came late in the week has a "late" and a "sent" fact: the sent one is no
+    achievement (its text would say 按時報送), so the unit has nothing to be praised for."""
+    on = D(2016, 1, 20)
+    late = ReportFact("2", "u", "late", gap_days=12, on=on)
+    units = [UnitFacts("A", lead=lead(reports=[sent("1", "t", on, 1, 2)])),
+             UnitFacts("B", lead=lead(reports=[late, sent("2", "u", on, 1, 2)]))]
+    board = score_week(units, PERIOD, CONFIG)
+    assert [c.unit for c in board.praised] == ["A"]
+    assert [c.texts() for c in board.praised] == [["牽頭負責的第1項“t”工作，於2016年1月20日按時報送進展，累計完成1/2個村"]]
+
 # --------------------------------------------------------------------------------------------
 # Facts of a period (the gathering rules, pure parts of workflows.report_service)
 
