@@ -123,15 +123,19 @@ class UnitDirectory:
         return None
 
     def merged_with(self, other: "UnitDirectory") -> "UnitDirectory":
-        """This directory plus the units of ``other`` that it does not know; ours win on conflict."""
+        """This directory plus the units of ``other`` that it does not know; ours win on conflict.
+
+        A directory with an office of its own keeps its own top leader too, or none: a plan run by its
+        own office never borrows another plan's leader (other's office stays a known unit)."""
+        own = self.office is not None
         merged = UnitDirectory(
             units=list(self.units),
             office=self.office or other.office,
-            top_leader=self.top_leader or other.top_leader,
+            top_leader=self.top_leader if own else (self.top_leader or other.top_leader),
             officials=list(self.officials),
             source=self.source or other.source,
         )
-        for unit in other.units:
+        for unit in other.all_units():
             if merged.resolve(unit.name) is None:
                 merged.add(unit)
         known = {unit_key(o.name) for o in merged.officials}

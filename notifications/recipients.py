@@ -4,6 +4,8 @@ Roles (as the planner writes them): ``unit`` (the unit's contact addresses; a gr
 its members where the directory lists them, else the group's own address), ``unit_head`` (the head's
 address), ``official``, ``office`` (the office's addresses), ``office_head``, ``top_leader``. A role
 that resolves to nobody with an address is *undeliverable*: recorded, shown, never blocking.
+The office and the top leader are the notice's plan's own (several plans, several offices), else
+the database-wide ones flagged in the directory.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from matrix.script import unit_key
-from store.tables import OfficialRow, UnitRow
+from store.tables import OfficialRow, PlanRow, UnitRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,15 @@ class Directory:
                 self.office = u
         self.officials = {o.name: o for o in session.execute(sa.select(OfficialRow)).scalars()}
         self.top_leader = next((o for o in self.officials.values() if o.is_top_leader), None)
+        units_by_id = {u.id: u for u in self.units.values()}
+        officials_by_id = {o.id: o for o in self.officials.values()}
+        self.plan_office: dict[int, UnitRow] = {}
+        self.plan_leader: dict[int, OfficialRow] = {}
+        for plan_id, office_id, leader_id in session.execute(sa.select(PlanRow.id, PlanRow.office_unit_id, PlanRow.top_leader_id)):
+            if office_id in units_by_id:
+                self.plan_office[plan_id] = units_by_id[office_id]
+            if leader_id in officials_by_id:
+                self.plan_leader[plan_id] = officials_by_id[leader_id]
         self.members: dict[int, list[UnitRow]] = {}
         for u in self.units.values():
             for group in u.member_of:
@@ -69,7 +80,12 @@ class Directory:
             return [Resolved(role, name, unit.name, "", "no email address in the unit directory")]
         return [Resolved(role, name, unit.name, a) for a in good]
 
-    def resolve(self, role: str, name: str) -> list[Resolved]:
+    def resolve(self, role: str, name: str, plan_id: int | None = None) -> list[Resolved]:
+        """Addresses for one role of a notice (``plan_id``: the notice's plan, for its office and leader)."""
+        if plan_id in self.plan_office:  # the plan's own directory: its office, its top leader or none
+            office, top_leader = self.plan_office[plan_id], self.plan_leader.get(plan_id)
+        else:  # a plan imported without an office of its own: the database-wide ones
+            office, top_leader = self.office, self.top_leader
         if role == "unit":
             unit = self.units.get(name) or self.by_key.get(unit_key(name))
             if unit is None:
@@ -93,18 +109,18 @@ class Directory:
             address = clean_address(o.email) if o else None
             return [Resolved(role, name, who, address or "", "" if address else "no email for this official")]
         if role == "office":
-            if self.office is None:
+            if office is None:
                 return [Resolved(role, "", "領導小組辦公室", "", "no office in the unit directory")]
-            return self._unit_addresses(self.office, role, "")
+            return self._unit_addresses(office, role, "")
         if role == "office_head":
-            o = self.office
+            o = office
             if o is None:
                 return [Resolved(role, "", "領導小組辦公室主任", "", "no office in the unit directory")]
             who = " ".join(filter(None, (o.name, o.head_title or "主任", o.head_name)))
             address = clean_address(o.head_email)
             return [Resolved(role, "", who, address or "", "" if address else "no head email for the office")]
         if role == "top_leader":
-            t = self.top_leader
+            t = top_leader
             if t is None:
                 return [Resolved(role, "", "主要領導", "", "no top_leader in the unit directory")]
             address = clean_address(t.email)

@@ -76,18 +76,25 @@ def _official_label(name: str, title: str) -> str:
 class _People:
     """Units and officials as RecipientViews, for the 主送 / 抄送 lines."""
 
-    def __init__(self, units: Sequence[Any], officials: Sequence[Any]) -> None:
+    def __init__(self, units: Sequence[Any], officials: Sequence[Any], plans: Sequence[Any] = ()) -> None:
         self.by_id = {u.id: u for u in units}
         self.units = {u.name: u for u in units}
         self.unit_keys = {u.key: u for u in units}
         self.office = next((u for u in sorted(units, key=lambda u: u.id) if u.is_office), None)
         self.officials = {o.name: o for o in officials}
         self.top_leader = next((o for o in sorted(officials, key=lambda o: o.id) if o.is_top_leader), None)
+        officials_by_id = {o.id: o for o in officials}
+        # Each plan's own office and top leader (else the database-wide ones above).
+        self.plan_office = {p.id: self.by_id[p.office_unit_id] for p in plans if p.office_unit_id in self.by_id}
+        self.plan_leader = {p.id: officials_by_id[p.top_leader_id] for p in plans if p.top_leader_id in officials_by_id}
+
+    def office_of(self, plan_id: int | None):
+        return self.plan_office.get(plan_id, self.office) if plan_id is not None else self.office
 
     def _unit(self, name: str):
         return self.units.get(name) or self.unit_keys.get(unit_key(name)) if name else None
 
-    def view(self, role: str, name: str) -> RecipientView:
+    def view(self, role: str, name: str, plan_id: int | None = None) -> RecipientView:
         if role == "unit":
             u = self._unit(name)
             return RecipientView(name=u.name if u else name, email=(u.emails[0] if u and u.emails else ""), role=role)
@@ -100,21 +107,22 @@ class _People:
             o = self.officials.get(name)
             return RecipientView(name=name, title=o.title if o else "", email=o.email if o else "", role=role)
         if role in ("office", "office_head"):
-            o = self.office
+            o = self.office_of(plan_id)
             office_name = o.name if o else "領導小組辦公室"
             if role == "office":
                 return RecipientView(name=office_name, email=(o.emails[0] if o and o.emails else ""), role=role)
             return RecipientView(name=office_name, title=(o.head_title if o and o.head_title else "主任"),
                                  email=o.head_email if o else "", role=role)
         if role == "top_leader":
-            t = self.top_leader
+            # the plan's own directory: its top leader or none; else the database-wide one
+            t = self.plan_leader.get(plan_id) if plan_id in self.plan_office else self.top_leader
             if t is None:
                 return RecipientView(name=name or "主要領導", role=role)
             return RecipientView(name=t.name, title=t.title, email=t.email, role=role)
         return RecipientView(name=name or role, role=role)
 
-    def views(self, people: list[dict[str, str]]) -> tuple[RecipientView, ...]:
-        return tuple(self.view(p.get("role", "unit"), p.get("name", "")) for p in people or ())
+    def views(self, people: list[dict[str, str]], plan_id: int | None = None) -> tuple[RecipientView, ...]:
+        return tuple(self.view(p.get("role", "unit"), p.get("name", ""), plan_id) for p in people or ())
 
 
 def _task_people(session: Session, task_ids: Iterable[int]) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
@@ -138,7 +146,8 @@ def _directory(session: Session) -> "_People":
     conn = session.connection()
     units = conn.execute(sa.select(u.id, u.name, u.key, u.emails, u.head_title, u.head_email, u.is_office)).all()
     officials = conn.execute(sa.select(o.id, o.name, o.title, o.email, o.is_top_leader)).all()
-    return _People(units, officials)
+    plans = conn.execute(sa.select(PlanRow.id, PlanRow.office_unit_id, PlanRow.top_leader_id)).all()
+    return _People(units, officials, plans)
 
 
 def build_views(session: Session, notice_ids: list[int], *, calendar: WorkCalendar | None = None) -> dict[int, NoticeView]:
@@ -170,7 +179,6 @@ def build_views(session: Session, notice_ids: list[int], *, calendar: WorkCalend
 
     people = _directory(session)
     units = people.by_id
-    office_name = people.office.name if people.office else ""
 
     out: dict[int, NoticeView] = {}
     for r in notices:
@@ -196,7 +204,8 @@ def build_views(session: Session, notice_ids: list[int], *, calendar: WorkCalend
         out[r.id] = NoticeView(
             notice_id=r.id, key=r.key, kind=r.kind, level=r.level,
             colour=_colour(ladder, r.level) if r.kind == "escalation" else "",
-            plan_code=plan.code, plan_title=plan.title, issuer=plan.issuer or office_name,
+            plan_code=plan.code, plan_title=plan.title,
+            issuer=plan.issuer or (people.office_of(r.plan_id).name if people.office_of(r.plan_id) else ""),
             task_code=task.code, task_title=task.title, target=task.target or "",
             lead_unit=units[task.lead_unit_id].name if task.lead_unit_id in units else "",
             supporting_units=tuple(supporting[task.id]), lead_officials=tuple(officials[task.id]),
@@ -204,7 +213,7 @@ def build_views(session: Session, notice_ids: list[int], *, calendar: WorkCalend
             quantity=quantity, measure=measure, done_quantity=done_quantity,
             min_count=min_count, done_count=done_count, min_amount=min_amount, done_amount=done_amount,
             amount_unit=amount_unit, required_by=required_by, planned_for=issued,
-            to=people.views(r.recipients), cc=people.views(r.cc),
+            to=people.views(r.recipients, r.plan_id), cc=people.views(r.cc, r.plan_id),
         )
     return out
 
@@ -309,10 +318,10 @@ def preview_view(session: Session, *, kind: str, task: str, today: dt.date, poli
         notice_id=0, key=f"preview:{kind}:{plan_row.code}:{row.code}", kind=kind,
         level=level if kind == "escalation" else 0, colour=colour,
         plan_code=plan_row.code, plan_title=plan_row.title,
-        issuer=plan_row.issuer or (people.office.name if people.office else ""),
+        issuer=plan_row.issuer or (people.office_of(plan_row.id).name if people.office_of(plan_row.id) else ""),
         task_code=row.code, task_title=row.title, target=row.target or "", lead_unit=lead_unit,
         supporting_units=info.supporting_units, lead_officials=tuple(officials[row.id]), label=label or "",
         due=due, days=days, required_by=due if kind == "reminder" else cal.add_working_days(today, RESPOND_WORKING_DAYS),
-        planned_for=today, to=people.views([{"role": r, "name": n} for r, n in to]),
-        cc=people.views([{"role": r, "name": n} for r, n in cc]), **fields,
+        planned_for=today, to=people.views([{"role": r, "name": n} for r, n in to], plan_row.id),
+        cc=people.views([{"role": r, "name": n} for r, n in cc], plan_row.id), **fields,
     )

@@ -155,7 +155,15 @@ def _unit_values(unit: Unit, *, is_office: bool = False) -> dict[str, Any]:
 
 
 def upsert_units(session: Session, units: Iterable[Unit], *, office: Unit | None = None) -> tuple[list[str], list[str], dict[str, int]]:
-    """Insert or update units by their script-folded name; returns added, updated, and name → id."""
+    """Insert or update units by their script-folded name; returns added, updated ("name (fields)"),
+    and name → id (stored names and the spellings given here alike).
+
+    Units are shared by every plan in the database, so a plan's directory adds to a unit and never
+    takes away what another plan's directory said: the stored name stays (another spelling becomes an
+    alias), aliases and groups are merged, and a head, title or email addresses replace the stored
+    ones only when given. The unit's kind changes only when the directory says something other than
+    the default (department).
+    """
     existing = {row.key: row for row in session.execute(sa.select(UnitRow)).scalars()}
     added: list[str] = []
     updated: list[str] = []
@@ -164,8 +172,10 @@ def upsert_units(session: Session, units: Iterable[Unit], *, office: Unit | None
         wanted.append((office, True))
     new_rows: list[dict[str, Any]] = []
     seen: set[str] = set()
+    spellings: dict[str, str] = {}  # a name as given → its key
     for unit, is_office in wanted:
         values = _unit_values(unit, is_office=is_office)
+        spellings[unit.name] = values["key"]
         if values["key"] in seen:
             continue
         seen.add(values["key"])
@@ -174,18 +184,51 @@ def upsert_units(session: Session, units: Iterable[Unit], *, office: Unit | None
             new_rows.append(values)
             added.append(unit.name)
             continue
-        changed = False
-        for k, v in values.items():
-            if getattr(row, k) != v:
-                setattr(row, k, v)
-                changed = True
+        merged = _merged_unit(row, values)
+        changed = [k for k, v in merged.items() if getattr(row, k) != v]
+        for k in changed:
+            setattr(row, k, merged[k])
         if changed:
-            updated.append(unit.name)
+            updated.append(f"{row.name} ({', '.join(changed)})")
     if new_rows:
         session.execute(sa.insert(UnitRow), new_rows)
     session.flush()
+    by_key = {key: uid for uid, key in session.execute(sa.select(UnitRow.id, UnitRow.key))}
     ids = {name: uid for uid, name in session.execute(sa.select(UnitRow.id, UnitRow.name))}
+    ids.update({name: by_key[key] for name, key in spellings.items() if key in by_key})
     return added, updated, ids
+
+
+def _merged_unit(row: UnitRow, values: dict[str, Any]) -> dict[str, Any]:
+    """What a stored unit becomes when a directory describes it again (see upsert_units)."""
+    def union(old: list, new: list) -> list:
+        return list(dict.fromkeys([*old, *new]))
+
+    aliases = union(row.aliases, values["aliases"])
+    if values["name"] != row.name:
+        aliases = union(aliases, [values["name"]])
+    return {
+        "kind": values["kind"] if values["kind"] != "department" else row.kind,
+        "aliases": [a for a in aliases if a != row.name],
+        "head_name": values["head_name"] or row.head_name,
+        "head_title": values["head_title"] or row.head_title,
+        "head_email": values["head_email"] or row.head_email,
+        "emails": values["emails"] or list(row.emails),
+        "member_of": union(row.member_of, values["member_of"]),
+        "is_office": row.is_office or values["is_office"],
+    }
+
+
+def office_of(session: Session, plan_code: str | None = None) -> UnitRow | None:
+    """The leadership-group office running ``plan_code`` (or, with no plan, the one every plan
+    shares); else the database-wide office flagged in the directory."""
+    q = sa.select(PlanRow.office_unit_id)
+    if plan_code is not None:
+        q = q.where(PlanRow.code == plan_code)
+    ids = set(session.execute(q).scalars())
+    if len(ids) == 1 and None not in ids:
+        return session.get(UnitRow, ids.pop())
+    return session.execute(sa.select(UnitRow).where(UnitRow.is_office.is_(True)).order_by(UnitRow.id).limit(1)).scalar_one_or_none()
 
 
 def load_directory_from_store(session: Session) -> UnitDirectory:
@@ -271,6 +314,11 @@ def _import_plan(session: Session, plan: Plan, directory: UnitDirectory, *, now:
     created = plan_row is None
     header = dict(title=plan.title, issuer=plan.issuer, base_year=plan.base_year, start=plan.start, end=plan.end,
                   timezone=plan.timezone, source=plan.source)
+    # The plan's own office and top leader, when its directory names them (several plans, several offices).
+    if directory.office is not None and directory.office.name in unit_ids:
+        header["office_unit_id"] = unit_ids[directory.office.name]  # (any spelling: see upsert_units)
+    if directory.top_leader is not None and directory.top_leader.name:
+        header["top_leader_id"] = official_ids.get(unit_key(directory.top_leader.name))
     if plan_row is None:
         plan_row = PlanRow(code=plan.code, created_at=now, updated_at=now, **header)
         session.add(plan_row)

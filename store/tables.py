@@ -43,6 +43,10 @@ class PlanRow(SQLModel, table=True):
     source: str = ""
     created_at: dt.datetime
     updated_at: dt.datetime
+    # The office that runs this plan and the leader at the top of its ladder, from the plan's own unit
+    # directory (NULL: the database-wide flags on unit/official, as before revision 0004).
+    office_unit_id: Optional[int] = Field(default=None, foreign_key="unit.id")
+    top_leader_id: Optional[int] = Field(default=None, foreign_key="official.id")
 
 
 class UnitRow(SQLModel, table=True):

@@ -20,7 +20,7 @@ import asyncio
 import datetime as dt
 import hashlib
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
@@ -42,7 +42,7 @@ from notifications.mail import (
 from notifications.recipients import Directory
 from store.db import transaction
 from store.supervision import _insert_ignore
-from store.tables import DeliveryRow, MessageRow, NoticeRow, PlanRow, TaskRow
+from store.tables import DeliveryRow, MessageRow, NoticeRow, PlanRow, TaskRow, UnitRow
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -98,17 +98,17 @@ def _supersede(session: Session, result: DeliveryResult) -> None:
 
 
 def _resolve_pending_notices(session: Session, directory: Directory, now: dt.datetime, result: DeliveryResult) -> None:
-    notices = session.execute(sa.select(NoticeRow.id, NoticeRow.recipients, NoticeRow.cc, TaskRow.code)
+    notices = session.execute(sa.select(NoticeRow.id, NoticeRow.recipients, NoticeRow.cc, TaskRow.code, TaskRow.plan_id)
                               .join(TaskRow, TaskRow.id == NoticeRow.task_id)
                               .where(NoticeRow.status == "pending").order_by(NoticeRow.id)).all()
     if not notices:
         return
     rows: list[dict[str, Any]] = []
-    for notice_id, to, cc, task_code in notices:
+    for notice_id, to, cc, task_code, plan_id in notices:
         seen: set[str] = set()
         for is_cc, people in ((False, to), (True, cc)):
             for person in people:
-                for r in directory.resolve(person["role"], person["name"]):
+                for r in directory.resolve(person["role"], person["name"], plan_id):
                     if r.address and r.address in seen:
                         continue  # someone who is both 主送 and 抄送 gets it once, as 主送
                     seen.add(r.address)
@@ -136,7 +136,7 @@ def _plan_messages(session: Session, *, now: dt.datetime, settings: "Settings", 
         return
     views = build_views(session, sorted({r.notice_id for r in rows}))
     renderer = Renderer(language=settings.language, override_dir=settings.config_dir / "templates")
-    from notifications.render import RecipientView
+    from notifications.render import Letterhead, RecipientView
 
     letterhead = letterhead_for(session, now.date())
     in_script = for_language(settings.language)  # header names in the letter's script too: 督辦系統 → 督办系统
@@ -144,9 +144,17 @@ def _plan_messages(session: Session, *, now: dt.datetime, settings: "Settings", 
     domain = sender.rsplit("@", 1)[1].rstrip(">")
     # Plain rows (tens of thousands in a big run).
     pending = [_Pending(r.id, r.notice_id, r.recipient_role, in_script(r.display_name), r.address, r.is_cc) for r in rows]
+    # Each plan's office signs its own notices (several plans, several offices): a digest gathers one
+    # recipient's notices under one letterhead, so a recipient of two offices gets one mail from each.
+    offices = dict(session.execute(sa.select(PlanRow.code, UnitRow.name).join(UnitRow, UnitRow.id == PlanRow.office_unit_id)).all())
+
+    def letterhead_of(notice_id: int) -> Letterhead:
+        issuer = offices.get(views[notice_id].plan_code)
+        return replace(letterhead, issuer=issuer) if issuer else letterhead
+
     groups: dict[Any, list[_Pending]] = defaultdict(list)
     for d in pending:
-        groups[d.address if settings.delivery_mode == "digest" else d.notice_id].append(d)
+        groups[(d.address, letterhead_of(d.notice_id).issuer) if settings.delivery_mode == "digest" else d.notice_id].append(d)
     keys = {n.id: n.key for n in session.execute(sa.select(NoticeRow.id, NoticeRow.key)
                                                  .where(NoticeRow.id.in_([d.notice_id for d in pending])))}
     new_messages: list[dict[str, Any]] = []
@@ -154,11 +162,11 @@ def _plan_messages(session: Session, *, now: dt.datetime, settings: "Settings", 
     for group, deliveries in groups.items():
         ids = ",".join(str(d.id) for d in deliveries)
         if settings.delivery_mode == "digest":
-            address = group
+            address = group[0]
             first = deliveries[0]
             recipient = RecipientView(name=first.display_name, email=address, role=first.recipient_role)
             items = [_as_cc(views[d.notice_id], d.is_cc) for d in deliveries]
-            rendered = renderer.digest(items, recipient, letterhead=letterhead)
+            rendered = renderer.digest(items, recipient, letterhead=letterhead_of(first.notice_id))
             key = f"digest:{address}:{hashlib.sha256(ids.encode()).hexdigest()[:24]}"
             to, cc, thread = [(first.display_name, address)], [], None
         else:
@@ -167,7 +175,7 @@ def _plan_messages(session: Session, *, now: dt.datetime, settings: "Settings", 
             cc = [(d.display_name, d.address) for d in deliveries if d.is_cc]
             head = deliveries[0]
             recipient = RecipientView(name=head.display_name, email=head.address, role=head.recipient_role)
-            rendered = renderer.notice(view, recipient, letterhead=letterhead)
+            rendered = renderer.notice(view, recipient, letterhead=letterhead_of(group))
             key = f"notice:{keys[group]}:{hashlib.sha256(ids.encode()).hexdigest()[:12]}"
             thread = thread_id_for(f"{view.plan_code}:{view.task_code}", domain)
             if not to:  # only 抄送 recipients are left (the 主送 one was undeliverable)
@@ -203,8 +211,6 @@ class _Pending(NamedTuple):
 
 
 def _as_cc(view, is_cc: bool):
-    from dataclasses import replace
-
     return replace(view, is_cc=is_cc) if view.is_cc != is_cc else view
 
 

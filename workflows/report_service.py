@@ -219,7 +219,8 @@ def _load(session: Session, *, plan: str | None, as_of: dt.date, tz, ack_kinds: 
     if plan is not None:
         plan_ids = [repo.plan_row(session, plan).id]
     plans = {r.id: r for r in conn.execute(sa.select(PlanRow.id, PlanRow.code, PlanRow.title, PlanRow.issuer,
-                                                     PlanRow.start, PlanRow.end, PlanRow.timezone)).all()
+                                                     PlanRow.start, PlanRow.end, PlanRow.timezone,
+                                                     PlanRow.office_unit_id)).all()
              if plan_ids is None or r.id in plan_ids}
     if not plans:
         raise NotFound("no plan has been imported yet; run `duban matrix import PLAN.yaml`")
@@ -685,7 +686,9 @@ def build_report(engine: "Engine", *, now: dt.datetime, policies: "PolicySet", s
     plans = sorted(store.plans.values(), key=lambda p: p.code)
     starts = [p.start for p in plans if p.start is not None]
     number = max(1, (as_of - min(starts)).days // 7 + 1) if starts else 1
-    office = next((u for u in sorted(store.units.values(), key=lambda u: u.id) if u.is_office), None)
+    offices = {p.office_unit_id for p in plans}
+    office = (store.units.get(offices.pop()) if len(offices) == 1 and None not in offices else
+              next((u for u in sorted(store.units.values(), key=lambda u: u.id) if u.is_office), None))
     issuer = (plans[0].issuer if len(plans) == 1 and plans[0].issuer else (office.name if office else "")) or \
         next((p.issuer for p in plans if p.issuer), "")
     return WeeklyReport(
@@ -809,18 +812,19 @@ def weekly_report(engine: "Engine", *, now: dt.datetime, policies: "PolicySet", 
             list(pool.map(lambda job: _write(job[0], job[1], atomic=False), pending))
     facts = {unit: doc["facts"] for unit, doc in docs.criticism.items()}
     return {**summary(model, renderer.language, facts=facts), "subject": docs.subject, "files": files, "criticism": criticism,
-            "documents": docs, "model": model, "language": renderer.language}
+            "documents": docs, "model": model, "language": renderer.language, "plan": plan}
 
 
-def report_recipients(engine: "Engine", *, scoring: ScoringConfig, extra: Iterable[tuple[str, str]] = ()) -> list[tuple[str, str]]:
-    """(display name, address) of the office (its addresses and its head's) and the supervisors."""
+def report_recipients(engine: "Engine", *, scoring: ScoringConfig, extra: Iterable[tuple[str, str]] = (),
+                      plan: str | None = None) -> list[tuple[str, str]]:
+    """(display name, address) of the office running the report's plans (its addresses and its
+    head's) and the supervisors."""
     from notifications.recipients import clean_address
 
     out: list[tuple[str, str]] = []
     if scoring.report.to_office:
         with transaction(engine) as session:
-            office = session.execute(sa.select(UnitRow).where(UnitRow.is_office.is_(True)).order_by(UnitRow.id)
-                                     .limit(1)).scalar_one_or_none()
+            office = repo.office_of(session, plan)
             if office is not None:
                 out += [(office.name, e) for e in office.emails]
                 if office.head_email:
@@ -864,7 +868,7 @@ def email_report(engine: "Engine", *, now: dt.datetime, settings: "Settings", re
                                               override_dir=Path(settings.config_dir) / "templates"),
                              formats=FORMATS, criticism=False)
         docs.html, docs.markdown, docs.docx = docs.html or full.html, docs.markdown or full.markdown, docs.docx or full.docx
-    to = report_recipients(engine, scoring=scoring, extra=recipients)
+    to = report_recipients(engine, scoring=scoring, extra=recipients, plan=report.get("plan"))
     language = report.get("language") or settings.language
     in_script = for_language(language)  # header names in the letter's script too
     to = [(in_script(name), address) for name, address in to]

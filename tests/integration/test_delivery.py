@@ -437,3 +437,43 @@ def test_implicit_tls_verified_against_the_office_ca(swept, tmp_path: Path, tls_
 def _last_errors(engine) -> list[str]:
     with transaction(engine) as s:
         return list(s.execute(sa.select(MessageRow.last_error).where(MessageRow.status != "sent")).scalars())
+
+
+def test_several_plans_each_escalate_to_their_own_office_and_leader(engine, tmp_path: Path, plans_dir: Path) -> None:
+    """The district plan and the village plan in one database: each plan's escalations go to its own
+    office (and the district's to its top leader); the village directory names no top leader, so its
+    level-3 escalation is undeliverable rather than sent to the district's party secretary. A unit in
+    both directories keeps what the first one said. Digests are signed by each plan's own office: the
+    one person heading both offices here gets one mail from each."""
+    units = plans_dir / "village-2018.units.yaml"
+    units.write_text(units.read_text(encoding="utf-8").replace("village.office.head@", "office.head@"), encoding="utf-8")
+    import_file(engine, PLANS / "district-2015.yaml", PlanOptions(), now=at(2015, 7, 1))
+    import_file(engine, plans_dir / "village-2018.yaml", PlanOptions(), now=at(2018, 1, 2))
+    sweep(engine, now=dt.datetime(2015, 12, 4, 8, 30, tzinfo=SHANGHAI), policies=POLICY)
+    sweep(engine, now=dt.datetime(2019, 3, 1, 8, 30, tzinfo=SHANGHAI), policies=POLICY)
+    deliver(engine, now=dt.datetime(2019, 3, 1, 9, tzinfo=SHANGHAI), settings=settings_for(tmp_path))
+    from store.tables import PlanRow
+
+    with transaction(engine) as s:
+        rows = s.execute(sa.select(PlanRow.code, DeliveryRow.recipient_role, DeliveryRow.address, NoticeRow.level)
+                         .join(NoticeRow, NoticeRow.id == DeliveryRow.notice_id).join(PlanRow, PlanRow.id == NoticeRow.plan_id)
+                         .where(DeliveryRow.recipient_role.in_(("office", "office_head", "top_leader")))).all()
+    got: dict[tuple[str, str], set[str]] = {}
+    for code, role, address, _level in rows:
+        got.setdefault((code, role), set()).add(address)
+    assert got[("district-2015", "office")] == {"office@example.org"}
+    assert got[("district-2015", "office_head")] == {"office.head@example.org"}
+    assert got[("district-2015", "top_leader")] == {"yang.hongwei@example.org"}
+    assert got[("village-2018", "office")] == {"village.office@example.org"}
+    assert got[("village-2018", "office_head")] == {"office.head@example.org"}
+    assert got[("village-2018", "top_leader")] == {""}  # no top leader in the village directory: undeliverable
+    with transaction(engine) as s:
+        links = s.execute(sa.select(DeliveryRow.address, DeliveryRow.message_pk, NoticeRow.plan_id)
+                          .join(NoticeRow, NoticeRow.id == DeliveryRow.notice_id).where(DeliveryRow.message_pk.is_not(None))).all()
+    plans_of_address: dict[str, set[int]] = {}
+    plans_of_message: dict[int, set[int]] = {}
+    for address, message_pk, plan_id in links:
+        plans_of_address.setdefault(address, set()).add(plan_id)
+        plans_of_message.setdefault(message_pk, set()).add(plan_id)
+    assert [a for a, ps in plans_of_address.items() if len(ps) == 2] == ["office.head@example.org"]
+    assert all(len(ps) == 1 for ps in plans_of_message.values()), "one office's letterhead per digest"
