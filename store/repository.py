@@ -445,21 +445,64 @@ def _rewrite_children(session: Session, task_id: int, task: Task, unit_id, offic
             {"task_id": task_id, "unit_id": unit_id(n), "position": p} for p, n in enumerate(task.supporting_units)])
     if not dated_changed:
         return
-    # Milestones and recurrences keep their row (and so their progress and notices) by position;
-    # surplus old ones are archived, not deleted.
-    for table, items, values in ((MilestoneRow, task.milestones, _milestone_values), (RecurrenceRow, task.recurrences, _recurrence_values)):
-        rows = {r.seq: r for r in session.execute(sa.select(table).where(table.task_id == task_id)).scalars()}
-        for seq, item in enumerate(items):
-            v = values(task_id, seq, item)
-            row = rows.pop(seq, None)
-            if row is None:
-                session.execute(sa.insert(table), [v])
-            else:
-                for k, val in v.items():
-                    setattr(row, k, val)
-        for row in rows.values():
-            if row.archived_at is None:
-                row.archived_at = now
+    _rematch(session, MilestoneRow, task_id, task.milestones, _milestone_values, _MILESTONE_IDENTITY, now=now)
+    _rematch(session, RecurrenceRow, task_id, task.recurrences, _recurrence_values, _RECURRENCE_IDENTITY, now=now)
+
+
+# What makes a re-imported milestone or recurrence "the same" as a stored one, strongest first. Its row,
+# and with it its progress, closing, frozen ladder and notices, goes to the item it matches.
+_MILESTONE_IDENTITY = (("due", "quantity", "measure", "label"), ("due",), ("label",), ("quantity", "measure"))
+_RECURRENCE_IDENTITY = (("freq", "rule", "anchor", "label"), ("freq", "rule"), ("label",))
+
+
+def _rematch(session: Session, model: Any, task_id: int, items: Iterable[Any], values: Any,
+             identity: tuple[tuple[str, ...], ...], *, now: dt.datetime) -> None:
+    """Update a kept task's milestones (or recurrences) in place, matching each new item to the stored
+    row it is the same as: first by the identities above (a milestone inserted before the others takes
+    nobody's progress), then the rest in order (a due date moved by the plan keeps its row). Stored
+    rows left over are archived, never deleted; an archived row that matches again comes back."""
+    t = model.__table__
+    stored = session.execute(sa.select(t).where(t.c.task_id == task_id)
+                             .order_by(t.c.archived_at.is_not(None), t.c.seq)).all()
+    new = [values(task_id, seq, item) for seq, item in enumerate(items)]
+    match: dict[int, Any] = {}  # new position → stored row
+    free = list(stored)
+
+    def same(row: Any, v: dict[str, Any], keys: tuple[str, ...]) -> bool:  # equal, and not merely both empty
+        return all(getattr(row, k) == v[k] for k in keys) and any(v[k] not in (None, "") for k in keys)
+
+    for keys in identity:
+        for i, v in enumerate(new):
+            if i not in match:
+                row = next((r for r in free if same(r, v, keys)), None)
+                if row is not None:
+                    match[i] = row
+                    free.remove(row)
+    live = [r for r in free if r.archived_at is None]
+    for i in range(len(new)):
+        if i not in match and live:
+            match[i] = live.pop(0)
+            free.remove(match[i])
+    if stored:
+        # Out of the way first: (task_id, seq) is unique, and rows are about to trade places.
+        session.execute(sa.update(t).where(t.c.task_id == task_id).values(seq=-t.c.seq - 1))
+    updates = [{"_id": match[i].id, **v} for i, v in enumerate(new) if i in match]
+    updates += [{"_id": r.id, **{k: getattr(r, k) for k in new[0]}, "seq": -1_000_000 - r.id,
+                 "archived_at": r.archived_at or now} for r in free] if new else \
+        [{"_id": r.id, "task_id": task_id, "seq": -1_000_000 - r.id, "archived_at": r.archived_at or now} for r in free]
+    for batch in _same_keys(updates):
+        keys = [k for k in batch[0] if k != "_id"]
+        session.execute(sa.update(t).where(t.c.id == sa.bindparam("_id")).values({k: sa.bindparam(k) for k in keys}), batch)
+    inserts = [v for i, v in enumerate(new) if i not in match]
+    if inserts:
+        session.execute(sa.insert(t), inserts)
+
+
+def _same_keys(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(tuple(r), []).append(r)
+    return list(groups.values())
 
 
 def _write_stages(session: Session, plan_id: int, stages: Iterable[Stage], *, now: dt.datetime) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -90,6 +91,45 @@ def test_reimport_changed_plan_updates_in_place_and_keeps_history(engine, tmp_pa
         assert s.execute(sa.select(sa.func.count()).select_from(TaskRow).where(TaskRow.code == "3.3")).scalar() == 1
         assert [e.kind for e in repo.history(s, None, "3.3")] == ["task.added", "task.archived", "task.restored"]
 
+
+
+def test_reimport_matches_milestones_by_what_they_are_not_by_position(engine, plans_dir: Path) -> None:
+    """A milestone inserted before the others, or a date added in front, takes nobody's progress or
+    closing: each stored milestone stays with the item it is the same as (its due date, quantity or
+    label); a milestone dropped from the plan is archived with its history."""
+    from workflows.progress_service import close_item, report_progress
+
+    import_file(engine, DISTRICT, PlanOptions(), now=at(2015, 7, 1))
+    close_item(engine, task="3.1", unit="區扶貧辦", now=at(2015, 7, 9), evidence="已建檔")
+    report_progress(engine, task="3.2.1", unit="區交委", now=at(2015, 9, 1), done=18)
+    with transaction(engine) as s:
+        before = {(code, m.due): m.id for code, m in s.execute(sa.select(TaskRow.code, MilestoneRow).join(TaskRow)
+                                                               .where(TaskRow.code.in_(("3.1", "3.2.1"))))}
+    doc = yaml.safe_load(DISTRICT.read_text(encoding="utf-8"))
+    tasks = {t["code"]: t for t in doc["tasks"]}
+    tasks["3.1"]["deadline"] = "2015年6月底、2015年7月初"
+    tasks["3.2.1"]["deadline"] = "2015年9月底完成10個村、2015年底完成25個村、2016年底完成40個村"
+    edited = plans_dir / "district-2015.yaml"
+    edited.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    import_file(engine, edited, PlanOptions(), now=at(2015, 9, 2))
+    with transaction(engine) as s:
+        rows = s.execute(sa.select(TaskRow.code, MilestoneRow).join(TaskRow).where(TaskRow.code.in_(("3.1", "3.2.1")),
+                         MilestoneRow.archived_at.is_(None)).order_by(TaskRow.code, MilestoneRow.seq)).all()
+    ms = {code: [m for c, m in rows if c == code] for code in ("3.1", "3.2.1")}
+    assert [(m.due, m.closed_at is not None) for m in ms["3.1"]] == [(dt.date(2015, 6, 30), False), (dt.date(2015, 7, 10), True)]
+    assert ms["3.1"][1].id == before[("3.1", dt.date(2015, 7, 10))]  # the closed milestone kept its row
+    assert [(int(m.quantity), m.done_quantity) for m in ms["3.2.1"]] == [(10, None), (25, 18), (40, None)]
+    assert [m.id for m in ms["3.2.1"][1:]] == [before[("3.2.1", dt.date(2015, 12, 31))], before[("3.2.1", dt.date(2016, 12, 31))]]
+    # Back to the original plan: the inserted milestones are archived, the rest untouched.
+    import_file(engine, DISTRICT, PlanOptions(), now=at(2015, 9, 3))
+    with transaction(engine) as s:
+        live = s.execute(sa.select(TaskRow.code, MilestoneRow.id, MilestoneRow.done_quantity).join(TaskRow)
+                         .where(TaskRow.code == "3.2.1", MilestoneRow.archived_at.is_(None)).order_by(MilestoneRow.seq)).all()
+        archived = s.execute(sa.select(sa.func.count()).select_from(MilestoneRow).join(TaskRow)
+                             .where(TaskRow.code.in_(("3.1", "3.2.1")), MilestoneRow.archived_at.is_not(None))).scalar()
+    assert [(m.id, m.done_quantity) for m in live] == [(before[("3.2.1", dt.date(2015, 12, 31))], 18),
+                                                        (before[("3.2.1", dt.date(2016, 12, 31))], None)]
+    assert archived == 2
 
 def test_a_bad_plan_changes_nothing(engine, tmp_path: Path, plans_dir: Path) -> None:
     import_file(engine, DISTRICT, PlanOptions(), now=at(2015, 7, 1))
