@@ -65,10 +65,14 @@ class ImportResult:
     unchanged: int = 0
     units_added: list[str] = field(default_factory=list)
     units_updated: list[str] = field(default_factory=list)
+    header: list[FieldChange] = field(default_factory=list)  # the plan's own fields (title, issuer, start, end …)
+    stages: list[str] = field(default_factory=list)  # "+S5", "~S2", "-S3"
+    kept: list[str] = field(default_factory=list)  # what the file does not carry and the store keeps (issuer, stages …)
 
     @property
     def is_noop(self) -> bool:
-        return not (self.added or self.changed or self.archived or self.restored or self.units_added or self.units_updated)
+        return not (self.added or self.changed or self.archived or self.restored or self.units_added or self.units_updated
+                    or self.header or self.stages)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -82,6 +86,9 @@ class ImportResult:
             "unchanged": self.unchanged,
             "units_added": self.units_added,
             "units_updated": self.units_updated,
+            "header": [{"field": c.field, "old": _jsonable(c.old), "new": _jsonable(c.new)} for c in self.header],
+            "stages": self.stages,
+            "kept": self.kept,
         }
 
 
@@ -319,16 +326,24 @@ def _import_plan(session: Session, plan: Plan, directory: UnitDirectory, *, now:
         header["office_unit_id"] = unit_ids[directory.office.name]  # (any spelling: see upsert_units)
     if directory.top_leader is not None and directory.top_leader.name:
         header["top_leader_id"] = official_ids.get(unit_key(directory.top_leader.name))
+    result = ImportResult(plan_code=plan.code, created_plan=created, units_added=units_added, units_updated=units_updated)
+    sheet = bool(plan.tasks) and all(t.source.kind == "row" for t in plan.tasks)  # CSV / XLSX: one row per task
     if plan_row is None:
         plan_row = PlanRow(code=plan.code, created_at=now, updated_at=now, **header)
         session.add(plan_row)
         session.flush()
     else:
         for k, v in header.items():
-            setattr(plan_row, k, v)
+            old = getattr(plan_row, k)
+            if k in _OPTIONAL_HEADER and v in (None, "") and old not in (None, ""):
+                result.kept.append(k)  # a sheet (or a file) that does not say it keeps what the store knows
+                continue
+            if old != v:
+                if k in _COMPARED_HEADER:
+                    result.header.append(FieldChange(k, old, v))
+                setattr(plan_row, k, v)
         plan_row.updated_at = now
     plan_id = plan_row.id
-    result = ImportResult(plan_code=plan.code, created_plan=created, units_added=units_added, units_updated=units_updated)
 
     old_tasks = {} if created else {t.code: t for t in read_tasks(session, plan_id, include_archived=True)}
     old_rows = {} if created else {r.code: r for r in session.execute(sa.select(TaskRow).where(TaskRow.plan_id == plan_id)).scalars()}
@@ -392,7 +407,10 @@ def _import_plan(session: Session, plan: Plan, directory: UnitDirectory, *, now:
     for task_id, task, dated_changed in rewrite_children:
         _rewrite_children(session, task_id, task, unit_id, official_ids, now=now, dated_changed=dated_changed)
 
-    _write_stages(session, plan_id, plan.stages, now=now)
+    if sheet and not plan.stages and not created:
+        result.kept.append("stages")  # a sheet has one row per task and no stages: the stored ones stay
+    else:
+        result.stages = _write_stages(session, plan_id, plan.stages, now=now)
     events.append(_event(now, "plan.imported", plan_id, None, actor, {
         "created": created, "added": len(result.added), "changed": len(result.changed),
         "archived": len(result.archived), "restored": len(result.restored), "unchanged": result.unchanged,
@@ -505,7 +523,14 @@ def _same_keys(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return list(groups.values())
 
 
-def _write_stages(session: Session, plan_id: int, stages: Iterable[Stage], *, now: dt.datetime) -> None:
+# Header fields a file may leave out (a sheet has no place for them): left out, the stored value stays.
+_OPTIONAL_HEADER = ("issuer", "start", "end", "office_unit_id", "top_leader_id")
+_COMPARED_HEADER = ("title", "issuer", "base_year", "start", "end", "timezone")
+
+
+def _write_stages(session: Session, plan_id: int, stages: Iterable[Stage], *, now: dt.datetime) -> list[str]:
+    """Write the plan's stages by code; returns what changed ("+S5", "~S2", "-S3")."""
+    changes: list[str] = []
     rows = {r.code: r for r in session.execute(sa.select(StageRow).where(StageRow.plan_id == plan_id)).scalars()}
     new_rows = []
     for position, s in enumerate(stages):
@@ -516,15 +541,20 @@ def _write_stages(session: Session, plan_id: int, stages: Iterable[Stage], *, no
         row = rows.pop(s.code, None)
         if row is None:
             new_rows.append(values)
+            changes.append(f"+{s.code}")
         else:
-            for k, v in values.items():
-                if getattr(row, k) != v:
-                    setattr(row, k, v)
+            diff = [k for k, v in values.items() if getattr(row, k) != v]
+            for k in diff:
+                setattr(row, k, values[k])
+            if set(diff) - {"position"}:
+                changes.append(f"~{s.code}")
     for row in rows.values():
         if row.archived_at is None:
             row.archived_at = now
+            changes.append(f"-{row.code}")
     if new_rows:
         session.execute(sa.insert(StageRow), new_rows)
+    return changes
 
 
 # --------------------------------------------------------------------------------------------

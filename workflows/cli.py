@@ -271,6 +271,12 @@ def matrix_import(
             out.print(f"      {c.field}: {_short(c.old)} → {_short(c.new)}")
     for code in result.archived:
         out.print(f"  [red]- {code}[/]  archived (progress and history kept)")
+    for c in result.header:
+        out.print(f"  [yellow]~ plan {c.field}[/]: {_short(c.old)} → {_short(c.new)}")
+    if result.stages:
+        out.print(f"  [yellow]~ stages[/]: {' '.join(result.stages)}")
+    if result.kept:
+        out.print(f"  kept as stored (the file does not give them): {', '.join(result.kept)}")
     if result.is_noop:
         out.print("  no changes")
     else:

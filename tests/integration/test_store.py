@@ -211,9 +211,19 @@ def test_export_round_trips(engine, tmp_path: Path, fmt: str, suffix: str) -> No
     out.write_bytes(export_plan(engine, plan="district-2015", fmt=fmt))
     options = PlanOptions(plan_code="district-2015", base_year=2015) if fmt == "xlsx" else PlanOptions()
     before = counts(engine)
+    with transaction(engine) as s:
+        header_before = repo.read_plan(s, "district-2015")
     _, result = import_file(engine, out, options, now=at(2015, 7, 2))
     assert result.changed == {} and result.added == [] and result.archived == []
-    assert counts(engine)["task"] == before["task"]
+    assert result.header == [] and result.stages == [] and result.is_noop, result.as_dict()
+    assert counts(engine) == {**before, "event": counts(engine)["event"]}  # stages, milestones … all still there
+    with transaction(engine) as s:
+        after = repo.read_plan(s, "district-2015")
+    # A sheet has no place for the issuer, the plan's dates or its stages: they stay as stored, and the import says so.
+    assert (after.issuer, after.start, after.end) == (header_before.issuer, header_before.start, header_before.end)
+    assert [st.code for st in after.stages] == [st.code for st in header_before.stages] and after.stages
+    if fmt == "xlsx":
+        assert {"issuer", "start", "stages"} <= set(result.kept)
 
 
 def test_import_events_and_units(engine) -> None:
