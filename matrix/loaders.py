@@ -20,7 +20,7 @@ from matrix.directory import UnitDirectory, load_directory, split_list
 from matrix.errors import DeadlineError, MatrixError, Problem, SourceError, ValidationFailed
 from matrix.model import DEFAULT_TIMEZONE, Official, Plan, SourceRef, Stage, Task, Unit
 from matrix.script import fold, unit_key
-from matrix.sources import Record, Source, load_task_sheet, load_yaml, yaml_record, yaml_records
+from matrix.sources import Record, Source, load_task_sheet, load_yaml, task_labels, yaml_record, yaml_records
 
 PLAN_KEYS = {"plan", "directory", "officials", "tasks", "stages"}
 HEADER_FIELDS = {"code", "title", "issuer", "base_year", "start", "end", "timezone", "source"}
@@ -281,7 +281,8 @@ def read_source(path: Path, *, sheet: str | None = None) -> tuple[Source, str | 
     if header.line is None:
         header.line = 1
     src = Source(path=str(path), kind="line", header=header)
-    src.tasks = yaml_records(data.get("tasks"), path=str(path), what="tasks", line=data.lines.get("tasks"))
+    src.tasks = yaml_records(data.get("tasks"), path=str(path), what="tasks", line=data.lines.get("tasks"),
+                             labels=task_labels())
     src.stages = yaml_records(data.get("stages"), path=str(path), what="stages", line=data.lines.get("stages"))
     src.officials = yaml_records(data.get("officials"), path=str(path), what="officials", line=data.lines.get("officials"))
     if not src.tasks:

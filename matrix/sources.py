@@ -203,20 +203,33 @@ def config_files(paths: Iterable[Path | str], *, what: str) -> Iterator[tuple[Pa
         yield path, data
 
 
-def yaml_record(mapping: Any, *, path: str, what: str) -> Record:
+def yaml_record(mapping: Any, *, path: str, what: str, labels: dict[str, str] | None = None) -> Record:
+    """A YAML mapping as a Record; with ``labels``, Chinese field labels (牽頭單位, 时间要求 …, in either
+    script) stand for the English keys, as sheet headers do. A field given twice is an error."""
     if not isinstance(mapping, dict):
         raise SourceError(path, f"{what} must be a mapping of fields, got {type(mapping).__name__}")
     line = getattr(mapping, "line", None)
     lines = getattr(mapping, "lines", {})
-    return Record(line=line, cells={k: Cell(v, lines.get(k, line)) for k, v in mapping.items()})
+    cells: dict[str, Cell] = {}
+    for k, v in mapping.items():
+        key = labels.get(fold(str(k)).lower(), k) if labels else k
+        if key in cells:
+            raise SourceError(f"{path}:{lines.get(k, line)}", f"{what}: field {key!r} is given twice (as {k!r})")
+        cells[key] = Cell(v, lines.get(k, line))
+    return Record(line=line, cells=cells)
 
 
-def yaml_records(items: Any, *, path: str, what: str, line: int | None) -> list[Record]:
+def yaml_records(items: Any, *, path: str, what: str, line: int | None, labels: dict[str, str] | None = None) -> list[Record]:
     if items is None:
         return []
     if not isinstance(items, list):
         raise SourceError(f"{path}:{line}" if line else path, f"{what} must be a list")
-    return [yaml_record(item, path=path, what=f"each entry of {what}") for item in items]
+    return [yaml_record(item, path=path, what=f"each entry of {what}", labels=labels) for item in items]
+
+
+def task_labels() -> dict[str, str]:
+    """Folded field label → the task field it names (the sheet headers' table, for YAML keys too)."""
+    return _TASK_INDEX
 
 
 # --------------------------------------------------------------------------------------------

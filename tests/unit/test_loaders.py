@@ -364,3 +364,25 @@ def test_gbk_csv_sheet_saved_by_chinese_excel(tmp_path: Path) -> None:
     plan = load_plan(p, directory=tmp_path / "units.yaml", title="全區扶貧攻堅", start=dt.date(2015, 7, 1)).plan
     assert plan.title == "全區扶貧攻堅" and plan.start == dt.date(2015, 7, 1)
     assert [t.lead_unit for t in plan.tasks] == ["區扶貧辦", "區交委"]
+
+
+def test_yaml_tasks_may_use_the_chinese_field_labels(tmp_path: Path) -> None:
+    """牽頭單位 / 时间要求 … as YAML keys, in either script, stand for lead_unit / deadline …; a field
+    given both ways is refused with its line."""
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("\n".join([
+        "plan: {code: p, title: 測試方案, base_year: 2015}",
+        "tasks:",
+        "  - 序號: '1'",
+        "    任务: 建檔立卡",
+        "    目標要求: 全面建檔",
+        "    牵头单位: 區扶貧辦",
+        "    配合單位: [區民政局]",
+        "    時間要求: 2015年底",
+    ]), encoding="utf-8")
+    task = load_plan(plan, allow_new_units=True).plan.task("1")
+    assert (task.title, task.target, task.lead_unit, task.supporting_units) == ("建檔立卡", "全面建檔", "區扶貧辦", ("區民政局",))
+    assert task.milestones[0].due.isoformat() == "2015-12-31"
+    plan.write_text(plan.read_text(encoding="utf-8") + "\n    deadline: 2016年底\n", encoding="utf-8")
+    with pytest.raises(SourceError, match=r"plan.yaml:9.*'deadline' is given twice"):
+        load_plan(plan, allow_new_units=True)
