@@ -2,7 +2,10 @@
 
 ``parse(text, context=…)`` returns a ``Deadline``; ``instances(rec, start, end)`` lists the due dates
 of a recurrence. There is no clock here: a text without a year is read in ``context.base_year``
-(or the year of the item before it in the same text), never in today's year.
+(or the year of the item before it in the same text), never in today's year. For a plan that has no
+base year, ``parse_without_base_year(text, …)`` reads the texts that name their year and raises
+``NeedsBaseYear`` for those that would need one (after checking what can be checked without a year:
+7月99日 is refused as impossible, not as needing a year).
 
 Normalisation, in this order: NFKC (full-width digits, letters, punctuation and spaces → ASCII),
 traditional → simplified script, all whitespace removed, pinyin annotations after a character
@@ -30,6 +33,10 @@ A、B / A，B / A；B / A和B / A及B          one milestone each (split only wh
                                         also 完成5122戶 (户), 達100% (%)
 2015年3月至2016年12月 (到 - ~ — – 〜)      start 2015-03-01, due 2016-12-31; the end side
                                         without a year (or month) takes the start side's
+2016年3月底前启动，6月底前完成            one milestone: start 2016-03-31 (the last day the
+2016年3月启动，6月完成                    start words name: start by then), due 2016-06-30;
+(启动 / 开始, then 完成 / 建成, the two     the completion without a year takes the start's; a
+parts separated as A、B are)              completion before the start is an error
 =====================================  ====================================================
 
 Recurrences (``Recurrence``; ``start``/``until`` are context.plan_start/plan_end):
@@ -58,7 +65,7 @@ anchored on that festival, with or without 每年. ``其中`` ("of which") betwe
 Filler words, accepted around a date because they do not change it (the set is closed; any other
 word next to a date is an error, never a guess):
     before the date: 截至 截止 到 于/於 在
-    after the date:  完成 前 之前 以前 内/內 以内 之内 底 末 份 止 为止 到位 全部 基本
+    after the date:  完成 建成 前 之前 以前 内/內 以内 之内 底 末 份 止 为止 到位 全部 基本
 Everything else — unknown words, impossible dates (2015年13月, 2月30日, 0月), a 15年內 that could
 be a year or a duration, an empty text — raises ``DeadlineError`` quoting the text and its place.
 """
@@ -80,13 +87,13 @@ from matrix.errors import DeadlineError
 from matrix.model import Deadline, DeadlineContext, Milestone, Recurrence
 from matrix.script import fold_width, to_simplified
 
-__all__ = ["FILLER_AFTER", "FILLER_BEFORE", "instances", "parse"]
+__all__ = ["FILLER_AFTER", "FILLER_BEFORE", "NeedsBaseYear", "instances", "parse", "parse_without_base_year"]
 
 #: Words accepted before a date (simplified form); they do not change it.
 FILLER_BEFORE: tuple[str, ...] = ("截至", "截止", "到", "于", "在")
 #: Words accepted after a date (simplified form); they do not change it (前 is inclusive).
 FILLER_AFTER: tuple[str, ...] = (
-    "之前", "以前", "以内", "之内", "为止", "到位", "全部", "基本", "完成",
+    "之前", "以前", "以内", "之内", "为止", "到位", "全部", "基本", "完成", "建成",
     "前", "内", "底", "末", "份", "止",
 )  # fmt: skip
 
@@ -155,6 +162,10 @@ _QUANTITY = re.compile(
     rf"(?P<measure>%|[{_HAN}]+?)(?:{_FILLER_AFTER_ALT})*"
 )
 _DATE_CHARS = re.compile(r"[年月日旬季周前内底末]")
+# 2016年3月底前启动，6月底前完成: a date followed by a start word opens a milestone that the next
+# item, a date with a completion word, closes.
+_START_WORD = re.compile(r"启动|开始")
+_DONE_WORD = re.compile(r"完成|建成")
 
 _PERIOD = re.compile(
     rf"""每个?(?:
@@ -181,8 +192,25 @@ _WEEKDAYS = {
 _COUNT_UNITS = frozenset({"次", "场次", "场", "回"})
 
 
+class NeedsBaseYear(DeadlineError):
+    """A text with a date that names no year (7月20日前, 年底), read for a plan that has no base year."""
+
+
 class _Unreadable(Exception):
     """Internal: why a piece of a text cannot be read; becomes a DeadlineError at the top."""
+
+
+class _NeedsYear(_Unreadable):
+    """Internal: the text was readable except that it takes its year from the missing base year."""
+
+
+# A context whose base year is _NO_BASE_YEAR (there is no year 0) stands for a plan without one.
+# Its yearless dates are still read, in _STAND_IN_YEAR, so that impossible days and months are
+# found; the result is never returned (NeedsBaseYear is raised) and messages never show that year.
+# Year 4 is a leap year (2月29日 exists in some year, so it is not impossible) that no plan names.
+_NO_BASE_YEAR = 0
+_STAND_IN_YEAR = 4
+_STAND_IN_FESTIVAL_YEAR = 2000  # a leap year inside the lunar calendar's range
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +229,7 @@ class _Memory:
 
     year: int | None = None
     month: int | None = None
+    needs_base_year: str | None = None  # the first piece that took its year from a missing base year
 
 
 # -- public API -------------------------------------------------------------------------------
@@ -211,6 +240,20 @@ def parse(text: str, *, context: DeadlineContext) -> Deadline:
 
     Results are memoised on ``(text, context)``: a large matrix repeats the same few texts.
     """
+    return _parse_memoised(text, context)
+
+
+def parse_without_base_year(
+    text: str, *, plan_start: dt.date | None = None, plan_end: dt.date | None = None, where: str | None = None
+) -> Deadline:
+    """Read a 時間要求 text of a plan that has no base year.
+
+    Texts whose dates all name their year (2016年底, 2016年3月、6月), durations from ``plan_start``
+    and recurrences are read as ``parse`` reads them. A text with a date that would take its year
+    from the base year raises ``NeedsBaseYear`` — never a guessed year — unless it is wrong in any
+    year (7月99日, 13月, 儘快), which raises the plain ``DeadlineError`` saying so.
+    """
+    context = DeadlineContext(base_year=_NO_BASE_YEAR, plan_start=plan_start, plan_end=plan_end, where=where)
     return _parse_memoised(text, context)
 
 
@@ -241,6 +284,8 @@ def instances(rec: Recurrence, start: dt.date, end: dt.date) -> list[dt.date]:
 def _parse_memoised(text: str, context: DeadlineContext) -> Deadline:
     try:
         return _parse(text, context)
+    except _NeedsYear as problem:
+        raise NeedsBaseYear(text, str(problem), where=context.where) from None
     except _Unreadable as problem:
         raise DeadlineError(text, str(problem), where=context.where) from None
 
@@ -255,18 +300,52 @@ def _parse(text: str, context: DeadlineContext) -> Deadline:
     milestones: list[Milestone] = []
     recurrences: list[Recurrence] = []
     memory = _Memory()
+    opened: tuple[Milestone, int] | None = None  # a "…启动" item waiting for its "…完成", and where it began
     for begin, end in _items(normal):
         piece = normal[begin:end]
-        if piece == "其中":
+        if piece == "其中" and opened is None:
             continue
         label = text[origin[begin] : origin[end - 1] + 1].strip()
-        if _is_recurrence(piece):
+        if opened is not None:
+            started, started_at = opened
+            opened = None
+            whole = text[origin[started_at] : origin[end - 1] + 1].strip()
+            milestones.append(_close(started, piece, whole, label, context, memory))
+        elif _is_recurrence(piece):
             recurrences.append(_read_recurrence(piece, label, context))
         else:
-            milestones.append(_read_milestone(piece, label, context, memory))
+            milestone, role = _read_milestone(piece, label, context, memory)
+            if role == "start":
+                opened = (milestone, begin)
+            else:
+                milestones.append(milestone)
+    if opened is not None:
+        started = opened[0]
+        raise _Unreadable(
+            f"{started.label!r} says when the work starts but not when it is done; write e.g. 2016年3月底前启动，6月底前完成"
+        )
     if not milestones and not recurrences:
         raise _Unreadable("the text has no date in it")
+    if memory.needs_base_year is not None:
+        raise _NeedsYear(
+            f"{memory.needs_base_year!r} names no year, and the plan has no base year to read it in"
+        )
     return Deadline(text=text, milestones=tuple(milestones), recurrences=tuple(recurrences))
+
+
+def _close(started: Milestone, piece: str, whole: str, label: str, context: DeadlineContext, memory: _Memory) -> Milestone:
+    """The milestone of "X启动，Y完成": ``started`` is X's item, ``piece`` Y's, ``whole`` both as written."""
+    expected = f"{started.label!r} says when the work starts; {piece!r} after it must say when it is done"
+    if _is_recurrence(piece):
+        raise _Unreadable(f"{expected} (…完成)")
+    done, role = _read_milestone(piece, label, context, memory)
+    if role != "done":
+        raise _Unreadable(f"{expected} (…完成)")
+    if done.start is not None:
+        raise _Unreadable(f"{expected} with one date, not a range")
+    if done.due < started.due:
+        raise _Unreadable(f"{whole!r} is done ({_shown(done.due)}) before it starts ({_shown(started.due)})")
+    return Milestone(due=done.due, start=started.due, quantity=done.quantity, measure=done.measure, label=whole)
 
 
 def _normalise(text: str) -> tuple[str, list[int]]:
@@ -380,30 +459,44 @@ def _year(token: str) -> int:
 # -- milestones -------------------------------------------------------------------------------
 
 
-def _read_milestone(piece: str, label: str, context: DeadlineContext, memory: _Memory) -> Milestone:
+def _read_milestone(piece: str, label: str, context: DeadlineContext, memory: _Memory) -> tuple[Milestone, str | None]:
+    """The milestone of one item, and its role: "start" (2016年3月底前启动), "done" (a completion
+    word follows the date: 6月底前完成) or None."""
     position = _FILLER_BEFORE.match(piece).end()
 
     duration = _read_duration(piece, position, context)
     start: dt.date | None = None
     if duration is not None:
         due, position = duration
+        date_end = position
     else:
         point, position = _read_point(piece, position, context, memory, required=True)
         assert point is not None  # required=True raises instead of returning None
         due = point.last
+        date_end = position
         position = _FILLER_AFTER.match(piece, position).end()
         connector = _RANGE_CONNECTOR.match(piece, position)
         if connector:
             end_memory = _Memory(year=point.year, month=point.month)
             end_point, position = _read_point(piece, connector.end(), context, end_memory, required=False)
+            date_end = position
             if end_point is None:
                 raise _Unreadable(f"the range {piece!r} has no end date after {connector.group()!r}")
             start, due = point.first, end_point.last
             if start > due:
-                raise _Unreadable(f"the range {piece!r} ends ({due}) before it starts ({start})")
+                raise _Unreadable(f"the range {piece!r} ends ({_shown(due)}) before it starts ({_shown(start)})")
             point = end_point
+            memory.needs_base_year = memory.needs_base_year or end_memory.needs_base_year
         memory.year, memory.month = point.year, point.month
     position = _FILLER_AFTER.match(piece, position).end()
+
+    if starts := _START_WORD.match(piece, position):
+        if starts.end() < len(piece):
+            raise _Unreadable(f"unknown words {piece[starts.end():]!r} after {starts.group()!r} in {piece!r}")
+        if start is not None or duration is not None:
+            raise _Unreadable(f"{piece!r}: the start (…{starts.group()}) must be one date, not a range or a length of time")
+        return Milestone(due=due, label=label), "start"
+    role = "done" if _DONE_WORD.search(piece, date_end, position) else None
 
     quantity: Decimal | None = None
     measure: str | None = None
@@ -415,7 +508,7 @@ def _read_milestone(piece: str, label: str, context: DeadlineContext, memory: _M
         measure = found["measure"]
         if measure != "%" and _DATE_CHARS.search(measure):
             raise _Unreadable(f"{found.group()!r} in {piece!r} is neither a date nor a quantity")
-    return Milestone(due=due, start=start, quantity=quantity, measure=measure, label=label)
+    return Milestone(due=due, start=start, quantity=quantity, measure=measure, label=label), role
 
 
 def _read_duration(piece: str, position: int, context: DeadlineContext) -> tuple[dt.date, int] | None:
@@ -458,8 +551,13 @@ def _read_point(
     year_match = _YEAR.match(piece, position)
     if year_match:
         explicit_year = _year(year_match["year"])
+        if explicit_year == 0:
+            raise _Unreadable(f"there is no year 0 in {piece!r}")
         position = year_match.end()
     year = explicit_year if explicit_year is not None else (memory.year or context.base_year)
+    if year == _NO_BASE_YEAR:
+        memory.needs_base_year = memory.needs_base_year or piece
+        year = _STAND_IN_YEAR
 
     if found := _MONTH.match(piece, position):
         month = _number(found["month"])
@@ -494,7 +592,10 @@ def _read_point(
     # festivals before 年中 so that 2015年中秋 is 中秋, not mid-2015 followed by 秋
     if found := _FESTIVAL_RE.match(piece, position):
         try:
-            day = festival_date(found.group(), year)
+            if year == _STAND_IN_YEAR:  # a festival exists in every year: any real year checks the rest
+                day = festival_date(found.group(), _STAND_IN_FESTIVAL_YEAR).replace(year=_STAND_IN_YEAR)
+            else:
+                day = festival_date(found.group(), year)
         except ValueError as error:
             raise _Unreadable(f"{found.group()!r} in {year}: {error}") from None
         return _Point(day, day, year, day.month), found.end()
@@ -524,7 +625,13 @@ def _date(piece: str, year: int, month: int, day: int) -> dt.date:
     try:
         return dt.date(year, month, day)
     except ValueError:
-        raise _Unreadable(f"{year}-{month:02d}-{day:02d} does not exist (in {piece!r})") from None
+        shown = f"{month}月{day}日" if year == _STAND_IN_YEAR else f"{year}-{month:02d}-{day:02d}"
+        raise _Unreadable(f"{shown} does not exist (in {piece!r})") from None
+
+
+def _shown(day: dt.date) -> str:
+    """A date for a message: ISO, or 7月20日 when its year is only the stand-in of a missing base year."""
+    return f"{day.month}月{day.day}日" if day.year == _STAND_IN_YEAR else day.isoformat()
 
 
 def _month_end(year: int, month: int) -> dt.date:

@@ -3,7 +3,9 @@
 ``load_plan(path, ...)`` reads the file, resolves every unit against the directory (across scripts
 and aliases), reads every deadline with the deadline language, and either returns a ``LoadedPlan``
 or raises ``ValidationFailed`` listing *all* problems, each with file, line/row, field, the offending
-text and a hint. Nothing here touches a database or a clock.
+text and a hint. A missing or wrong base year is one of them: the tasks are still checked, deadlines
+that name their year are read, and those that would need the base year are reported as needing it
+(never read in a guessed year). Nothing here touches a database or a clock.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from matrix.directory import UnitDirectory, load_directory, split_list
 from matrix.errors import DeadlineError, MatrixError, Problem, SourceError, ValidationFailed
 from matrix.model import DEFAULT_TIMEZONE, Official, Plan, SourceRef, Stage, Task, Unit
 from matrix.script import fold, unit_key
-from matrix.sources import Record, Source, load_task_sheet, load_yaml, task_labels, yaml_record, yaml_records
+from matrix.sources import (
+    Record, Source, decode_text, load_task_sheet, load_yaml, task_labels, yaml_record, yaml_records,
+)  # fmt: skip
 
 PLAN_KEYS = {"plan", "directory", "officials", "tasks", "stages"}
 HEADER_FIELDS = {"code", "title", "issuer", "base_year", "start", "end", "timezone", "source"}
@@ -32,6 +36,10 @@ STAGE_FIELDS = {"code", "kind", "title", "deadline", "text", "units", "source_li
 
 _OFFICIAL = re.compile(r"^\s*([^()（）]+?)\s*(?:[(（](.*)[)）])?\s*$", re.S)
 _YEAR_IN_TEXT = re.compile(r"(\d{4})\s*年")
+# The base year of a plan whose own is missing or wrong. Such a plan is never returned (its base
+# year is a problem, so validation fails); deadlines are then read with parse_without_base_year.
+_NO_BASE_YEAR = 0
+_DEADLINE_EXAMPLES = "write e.g. 2016年底, 2015年7月17日前, 2015年底完成25個村、2016年底完成40個村, 每月不少於1次"
 
 
 @dataclass(slots=True)
@@ -77,6 +85,7 @@ class _Builder:
 
     def __init__(self, src: Source, directory: UnitDirectory, allow_new_units: bool) -> None:
         self.src = src
+        self.base_year_known = True  # False once the header's base year turned out missing or wrong
         self.directory = directory
         self.allow_new_units = allow_new_units
         self.problems: list[Problem] = []
@@ -108,16 +117,29 @@ class _Builder:
 
     def deadline(self, text: str, rec: Record, field_name: str, ctx_plan: Plan) -> deadlines.Deadline | None:
         where = f"{self.src.path}:{rec.line_of(field_name)}" if self.src.kind == "line" else f"{self.src.path} row {rec.line_of(field_name)}"
+        where = f"{where} {field_name}"
         try:
-            return deadlines.parse(text, context=ctx_plan.deadline_context(where=f"{where} {field_name}"))
-        except DeadlineError as e:
-            self.problem(rec.line_of(field_name), field_name, text, f"cannot read the deadline: {e.reason}",
-                         "write e.g. 2016年底, 2015年7月17日前, 2015年底完成25個村、2016年底完成40個村, 每月不少於1次")
+            if self.base_year_known:
+                return deadlines.parse(text, context=ctx_plan.deadline_context(where=where))
+            return deadlines.parse_without_base_year(text, plan_start=ctx_plan.start, plan_end=ctx_plan.end, where=where)
+        except deadlines.NeedsBaseYear as e:
+            self.problem(rec.line_of(field_name), field_name, text, e.reason,
+                         self.base_year_hint() + ", or write the year in the deadline (2016年7月20日前)")
             return None
+        except DeadlineError as e:
+            self.problem(rec.line_of(field_name), field_name, text, f"cannot read the deadline: {e.reason}", _DEADLINE_EXAMPLES)
+            return None
+
+    def base_year_hint(self) -> str:
+        if self.src.kind == "line":
+            return "give the plan a base year (base_year: 2015 in its header, or --base-year)"
+        return "give the plan a base year with --base-year (a sheet has no header block)"
 
 
 def _header(src: Source, b: _Builder, *, plan_code: str | None, base_year: int | None,
-            title: str | None, start: dt.date | None) -> Plan | None:
+            title: str | None, start: dt.date | None) -> Plan:
+    """The plan without its tasks. A missing or wrong base year is a problem, not the end: the plan
+    comes back with ``_NO_BASE_YEAR`` and ``b.base_year_known`` False so the tasks are still checked."""
     h = src.header
     if src.kind == "line":
         b.unknown_fields(h, HEADER_FIELDS, "the plan header")
@@ -125,22 +147,10 @@ def _header(src: Source, b: _Builder, *, plan_code: str | None, base_year: int |
     plan_title = title or _as_text(h.get("title"))
     if not plan_title:
         plan_title = Path(src.path).stem
-    year: Any = base_year if base_year is not None else h.get("base_year")
-    if year in (None, ""):
-        # Sheets carry no header: take the earliest year any deadline names (never today's year).
-        years = [int(y) for rec in src.tasks for y in _YEAR_IN_TEXT.findall(fold(_as_text(rec.get("deadline"))))]
-        year = min(years) if years else None
-        if year is None:
-            b.problem(h.line, "base_year", "", "the plan has no base year and no deadline names a year",
-                      "give --base-year (deadlines without a year are read in that year)")
-            return None
-    try:
-        year = int(year)
-        if not 1900 <= year <= 2200:
-            raise ValueError
-    except (TypeError, ValueError):
-        b.problem(h.line_of("base_year"), "base_year", year, "not a year", "write e.g. 2015")
-        return None
+    year = _base_year(src, b, base_year)
+    if year is None:
+        b.base_year_known = False
+        year = _NO_BASE_YEAR
     dates: dict[str, dt.date | None] = {}
     for name, override in (("start", start), ("end", None)):
         try:
@@ -149,10 +159,33 @@ def _header(src: Source, b: _Builder, *, plan_code: str | None, base_year: int |
             b.problem(h.line_of(name), name, h.get(name), "not a date", "write YYYY-MM-DD")
             dates[name] = None
     if dates["start"] and dates["end"] and dates["end"] < dates["start"]:
-        b.problem(h.line_of("end"), "end", dates["end"], "the plan ends before it starts")
+        b.problem(h.line_of("end"), "end", dates["end"], f"the plan ends before it starts ({dates['start']})",
+                  "end is the plan's last day, on or after start; check both dates")
     tz = _as_text(h.get("timezone")) or DEFAULT_TIMEZONE
     return Plan(code=code, title=plan_title, base_year=year, issuer=_as_text(h.get("issuer")),
                 start=dates["start"], end=dates["end"], timezone=tz, source=_as_text(h.get("source")) or src.path)
+
+
+def _base_year(src: Source, b: _Builder, override: int | None) -> int | None:
+    """The plan's base year: given, else the earliest year any deadline names; None (a problem) if neither."""
+    h = src.header
+    year: Any = override if override is not None else h.get("base_year")
+    if year in (None, ""):
+        # Sheets carry no header: take the earliest year any deadline names (never today's year).
+        years = [int(y) for rec in src.tasks for y in _YEAR_IN_TEXT.findall(fold(_as_text(rec.get("deadline"))))]
+        if not years:
+            b.problem(h.line, "base_year", "", "the plan has no base year and no deadline names a year",
+                      b.base_year_hint() + "; deadlines without a year are read in that year")
+            return None
+        return min(years)
+    try:
+        number = int(year)
+        if not 1900 <= number <= 2200:
+            raise ValueError
+    except (TypeError, ValueError):
+        b.problem(h.line_of("base_year"), "base_year", year, "not a year", "write the year as digits, e.g. 2015")
+        return None
+    return number
 
 
 def _officials(rec: Record, b: _Builder, known: dict[str, Official]) -> tuple[Official, ...]:
@@ -163,7 +196,8 @@ def _officials(rec: Record, b: _Builder, known: dict[str, Official]) -> tuple[Of
         if isinstance(item, dict):
             off = Official(name=_as_text(item.get("name")), title=_as_text(item.get("title")), email=_as_text(item.get("email")))
             if not off.name:
-                b.problem(rec.line_of("lead_officials"), "lead_officials", item, "an official needs a name")
+                b.problem(rec.line_of("lead_officials"), "lead_officials", item, "an official needs a name",
+                          "write {name: 林光, title: 區人民政府副區長}, or 林光(區人民政府副區長)")
                 continue
         else:
             off = parse_official(_as_text(item))
@@ -187,7 +221,8 @@ def _task(rec: Record, b: _Builder, plan: Plan, known_officials: dict[str, Offic
     title = _as_text(rec.get("title"))
     target = _as_text(rec.get("target"))
     if not title and not target:
-        b.problem(rec.line, "title", "", "a task needs a title or a target")
+        b.problem(rec.line, "title", "", "a task needs a title or a target",
+                  "give the task a title (任務) or a target (目標要求), as the plan words it")
     if not title:
         title = target[:40]
     lead_text = _as_text(rec.get("lead_unit"))
@@ -230,7 +265,8 @@ def _task(rec: Record, b: _Builder, plan: Plan, known_officials: dict[str, Offic
         try:
             source = SourceRef(file=plan.source, line=int(rec.get("source_line")), kind="line")
         except (TypeError, ValueError):
-            b.problem(rec.line_of("source_line"), "source_line", rec.get("source_line"), "not a line number")
+            b.problem(rec.line_of("source_line"), "source_line", rec.get("source_line"), "not a line number",
+                      "source_line is the task's line in the plan's source text, a whole number such as 42")
             source = SourceRef(file=b.src.path, line=line, kind=b.src.kind)
     else:
         source = SourceRef(file=b.src.path, line=line, kind=b.src.kind)
@@ -268,7 +304,8 @@ def read_source(path: Path, *, sheet: str | None = None) -> tuple[Source, str | 
         return load_task_sheet(path, sheet=sheet), None
     if suffix not in (".yaml", ".yml"):
         raise SourceError(str(path), f"unknown plan format {suffix!r}; use .yaml, .csv or .xlsx")
-    data = load_yaml(path)
+    warnings: list[str] = []
+    data = load_yaml(path, warnings=warnings)
     if not isinstance(data, dict):
         raise SourceError(str(path), "a plan must be a mapping with 'plan' and 'tasks'")
     unknown = set(data) - PLAN_KEYS
@@ -280,7 +317,7 @@ def read_source(path: Path, *, sheet: str | None = None) -> tuple[Source, str | 
     header = yaml_record(data.get("plan") or {}, path=str(path), what="plan")
     if header.line is None:
         header.line = 1
-    src = Source(path=str(path), kind="line", header=header)
+    src = Source(path=str(path), kind="line", header=header, warnings=warnings)
     src.tasks = yaml_records(data.get("tasks"), path=str(path), what="tasks", line=data.lines.get("tasks"),
                              labels=task_labels())
     src.stages = yaml_records(data.get("stages"), path=str(path), what="stages", line=data.lines.get("stages"))
@@ -312,16 +349,21 @@ def load_plan(
     src, directory_ref = read_source(path, sheet=sheet)
     if directory is None and directory_ref:
         directory = path.parent / directory_ref
+    directory_path: Path | None = None
     if isinstance(directory, (str, Path)):
+        directory_path = Path(directory)
         directory = load_directory(directory)
     resolved = directory or UnitDirectory()
     if known_units is not None:
         resolved = resolved.merged_with(known_units)
     b = _Builder(src, resolved, allow_new_units)
     plan = _header(src, b, plan_code=plan_code, base_year=base_year, title=title, start=start)
-    if plan is None:
-        raise ValidationFailed(b.problems)
-    warnings: list[str] = []
+    warnings: list[str] = list(src.warnings)
+    if directory_path is not None:
+        # load_directory reads the file itself; say here too when it was not UTF-8.
+        note = _encoding_warning(directory_path)
+        if note:
+            warnings.append(note)
     if "unknown_columns" in src.extra:
         warnings.append(f"{src.path}: columns not understood and ignored: {'、'.join(src.extra['unknown_columns'].get('labels'))}")
     officials: dict[str, Official] = {unit_key(o.name): o for o in resolved.officials}
@@ -329,7 +371,7 @@ def load_plan(
         b.unknown_fields(rec, {"name", "title", "email"}, "an official")
         off = Official(name=_as_text(rec.get("name")), title=_as_text(rec.get("title")), email=_as_text(rec.get("email")))
         if not off.name:
-            b.problem(rec.line, "name", "", "an official needs a name")
+            b.problem(rec.line, "name", "", "an official needs a name", "write e.g. {name: 林光, title: 區人民政府副區長}")
             continue
         officials[unit_key(off.name)] = off
     tasks: list[Task] = []
@@ -347,13 +389,16 @@ def load_plan(
                 seen[task.code] = rec.line_of("code")
         tasks.append(task)
     stages: list[Stage] = []
-    stage_codes: set[str] = set()
+    stage_codes: dict[str, int | None] = {}
     for rec in src.stages:
         stage = _stage(rec, b, plan)
         if stage is not None:
             if stage.code in stage_codes:
-                b.problem(rec.line_of("code"), "code", stage.code, "duplicate stage code")
-            stage_codes.add(stage.code)
+                b.problem(rec.line_of("code"), "code", stage.code,
+                          f"duplicate stage code, first used at {src.kind} {stage_codes[stage.code]}",
+                          "stage codes must be unique within a plan, e.g. S1, S2 … and W1, W2 … for current work")
+            elif stage.code:
+                stage_codes[stage.code] = rec.line_of("code")
             stages.append(stage)
     if b.problems:
         raise ValidationFailed(b.problems)
@@ -365,6 +410,16 @@ def load_plan(
         officials=plan_officials,
     )
     return LoadedPlan(plan=full, directory=resolved, new_units=list(b.new_units.values()), warnings=warnings)
+
+
+def _encoding_warning(path: Path) -> str | None:
+    """The note "read as Big5 / GB18030" for a text file that is not UTF-8; None for others."""
+    if path.suffix.lower() not in (".yaml", ".yml", ".csv", ".tsv") or not path.is_file():
+        return None
+    try:
+        return decode_text(path).warning
+    except SourceError:
+        return None  # already reported by whoever read the file
 
 
 def quantity_text(q: Decimal | None) -> str:

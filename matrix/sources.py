@@ -3,8 +3,9 @@
 Three formats come in: YAML (the canonical, hand-editable one), CSV and XLSX (the sheets offices
 circulate). Each is turned into ``Record`` objects — a mapping from field name to ``Cell`` (value and
 line/row) — so that validation can point at the exact place of a bad value. Text files may be UTF-8
-(with or without BOM) or GBK/GB18030, which is common for files saved by Chinese Excel; anything
-else is refused with the byte offset that failed.
+(with or without BOM), GB18030/GBK (mainland offices, Chinese Excel) or Big5 (traditional-script
+offices); ``decode_text`` tells them apart and says which one it used, and refuses a file that none
+of them reads cleanly, naming the encodings it tried.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+from functools import lru_cache
 from typing import Any, Iterable, Iterator, NamedTuple
 
 import yaml
@@ -57,14 +60,110 @@ class Source:
     officials: list[Record] = field(default_factory=list)
     units: list[Record] = field(default_factory=list)
     extra: dict[str, Record] = field(default_factory=dict)  # office, top_leader in directories
+    warnings: list[str] = field(default_factory=list)  # e.g. the file was read as Big5, not UTF-8
 
 
 # --------------------------------------------------------------------------------------------
 # Text decoding
 
 
-def read_text(path: Path) -> str:
-    """Decode a text file as UTF-8 (BOM allowed) or GBK/GB18030; refuse anything else precisely."""
+class DecodedText(NamedTuple):
+    """A text file's content and the encoding it was read in ("UTF-8", "GB18030" or "Big5")."""
+
+    text: str
+    encoding: str
+    where: str
+
+    @property
+    def warning(self) -> str | None:
+        """What to tell the user when the file was not UTF-8, else None."""
+        if self.encoding == "UTF-8":
+            return None
+        return f"{self.where}: not UTF-8; read as {_ENCODING_NAMES[self.encoding]} (save it as UTF-8 to be sure)"
+
+
+# Tried in this order; on a tie (a text that reads equally well both ways) the earlier one wins:
+# UTF-8 first (a non-UTF-8 Chinese text practically never decodes as UTF-8), then GB18030 (a superset
+# of GBK and GB2312, the mainland default), then Big5 as Windows writes it (cp950, a superset of Big5).
+_CANDIDATES: tuple[tuple[str, str], ...] = (("UTF-8", "utf-8-sig"), ("GB18030", "gb18030"), ("Big5", "cp950"))
+_ENCODING_NAMES = {"UTF-8": "UTF-8", "GB18030": "GB18030 (GBK)", "Big5": "Big5"}
+# A reading with more unusual characters than this share of its non-ASCII ones is not clean. Plans
+# read in their own encoding measured under 1%; read in the other one (Big5 as GBK, GBK as Big5) 50-85%.
+_UNUSUAL_SHARE = 0.2
+_UNUSUAL_ALLOWED = 2  # a short file may have a rare character or two (names) and still be clean
+# Blocks a Chinese plan hardly uses but a text read in the wrong encoding is full of: Greek, Cyrillic,
+# Hangul jamo, radicals, kana, bopomofo, CJK extension A, compatibility and vertical/small forms.
+# (Box drawing, ㈠ and ㎡ are left out: plans typed as text use them.)
+_UNUSUAL_BLOCKS = (
+    (0x0370, 0x052F), (0x1100, 0x11FF), (0x2E80, 0x2FDF), (0x3040, 0x30FF), (0x3100, 0x31EF),
+    (0x3400, 0x4DBF), (0xAC00, 0xD7AF), (0xF900, 0xFAFF), (0xFE10, 0xFE1F), (0xFE30, 0xFE6F),
+)  # fmt: skip
+
+
+@lru_cache(maxsize=65536)
+def _unusual(char: str) -> bool:
+    """True for a character that a Chinese plan hardly ever contains.
+
+    A Han character is usual when it is among the frequent ones of either script: GB2312 level 1
+    (the 3,755 most frequent simplified characters) or Big5 level 1 (5,401 frequent traditional
+    ones); the codecs that ship with Python hold both tables, so no word list is needed.
+    """
+    code = ord(char)
+    if code < 0x80:
+        return not (char.isprintable() or char in "\t\n\r\f")
+    if 0x4E00 <= code <= 0x9FFF:
+        try:
+            if 0xB0 <= char.encode("gb2312")[0] <= 0xD7:
+                return False
+        except UnicodeEncodeError:
+            pass
+        try:
+            return not 0xA440 <= int.from_bytes(char.encode("big5"), "big") <= 0xC67E
+        except UnicodeEncodeError:
+            return True
+    if unicodedata.category(char) in ("Co", "Cn", "Cc", "Cs"):  # private use, unassigned, control
+        return True
+    return any(low <= code <= high for low, high in _UNUSUAL_BLOCKS)
+
+
+def decode_bytes(data: bytes, *, where: str) -> DecodedText:
+    """Decode a text file's bytes as UTF-8, GB18030/GBK or Big5, whichever reads as a Chinese text.
+
+    UTF-8 (BOM allowed) is taken when the bytes are valid UTF-8. Otherwise each of GB18030 and Big5
+    that decodes without error is scored by how many unusual characters its text has
+    (``_unusual``); the fewest wins. Big5 bytes also decode as GB18030, into kana, Cyrillic,
+    private-use and rare characters, which is how the two are told apart. If no candidate decodes,
+    or the best still reads as nonsense, a ``SourceError`` names ``where`` and the encodings tried.
+    """
+    tried: list[str] = []
+    best: tuple[int, DecodedText] | None = None
+    for name, codec in _CANDIDATES:
+        try:
+            text = data.decode(codec)
+        except UnicodeDecodeError as error:
+            snippet = data[max(0, error.start - 8) : error.start + 8]
+            tried.append(f"{_ENCODING_NAMES[name]}: undecodable bytes at offset {error.start} ({snippet!r})")
+            continue
+        if name == "UTF-8":
+            return DecodedText(text, name, where)  # Chinese text in GBK or Big5 is practically never valid UTF-8
+        unusual = sum(1 for char in text if _unusual(char))
+        non_ascii = sum(1 for char in text if ord(char) >= 0x80)
+        if unusual > max(_UNUSUAL_ALLOWED, _UNUSUAL_SHARE * non_ascii):
+            tried.append(f"{_ENCODING_NAMES[name]}: decodes, but {unusual} of its {non_ascii} non-ASCII characters are unusual")
+            continue
+        if best is None or unusual < best[0]:
+            best = (unusual, DecodedText(text, name, where))
+    if best is None:
+        raise SourceError(
+            where,
+            "the text encoding could not be determined; tried " + ", ".join(_ENCODING_NAMES[n] for n, _ in _CANDIDATES)
+            + " (" + "; ".join(tried) + "); save the file as UTF-8",
+        )
+    return best[1]
+
+
+def decode_text(path: Path) -> DecodedText:
+    """Read a text file and decode it (``decode_bytes``); SourceError if missing, empty or undecodable."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -73,19 +172,12 @@ def read_text(path: Path) -> str:
         raise SourceError(str(path), "is a folder, not a file") from None
     if not data.strip():
         raise SourceError(str(path), "the file is empty")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as utf8_error:
-        try:
-            return data.decode("gb18030")
-        except UnicodeDecodeError:
-            start = utf8_error.start
-            snippet = data[max(0, start - 8) : start + 8]
-            raise SourceError(
-                str(path),
-                f"not UTF-8 and not GBK/GB18030 text: undecodable bytes at offset {start} "
-                f"({snippet!r}); save the file as UTF-8",
-            ) from None
+    return decode_bytes(data, where=str(path))
+
+
+def read_text(path: Path) -> str:
+    """The text of a file in UTF-8 (BOM allowed), GB18030/GBK or Big5; see ``decode_text``."""
+    return decode_text(path).text
 
 
 # --------------------------------------------------------------------------------------------
@@ -170,9 +262,15 @@ def _build(events: Iterator[yaml.Event], path: str) -> Any:
 _NULLS = frozenset(("", "~", "null", "Null", "NULL"))
 
 
-def load_yaml(path: Path) -> Any:
-    """Parse a YAML file; mappings come back as dicts with ``.line`` and ``.lines``."""
-    text = read_text(path)
+def load_yaml(path: Path, *, warnings: list[str] | None = None) -> Any:
+    """Parse a YAML file; mappings come back as dicts with ``.line`` and ``.lines``.
+
+    When the file is not UTF-8, a line saying which encoding was used is added to ``warnings``.
+    """
+    decoded = decode_text(path)
+    if warnings is not None and decoded.warning:
+        warnings.append(decoded.warning)
+    text = decoded.text
     loader_cls = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
     try:
         root = _build(yaml.parse(text, Loader=loader_cls), str(path))
@@ -323,8 +421,14 @@ def columns_spelled(names: tuple[str, ...]) -> list[str]:
     return [f"{labels[n][1]}/{labels[n][0]}" for n in names]
 
 
-def _csv_rows(path: Path) -> Iterator[tuple[int, list[Any]]]:
-    text = read_text(path)
+def _csv_rows(path: Path, warnings: list[str] | None) -> Iterator[tuple[int, list[Any]]]:
+    decoded = decode_text(path)  # now, not on the first row: the caller's warnings are complete at once
+    if warnings is not None and decoded.warning:
+        warnings.append(decoded.warning)
+    return _csv_records(decoded.text)
+
+
+def _csv_records(text: str) -> Iterator[tuple[int, list[Any]]]:
     sample = text[:4096]
     try:
         dialect = csv.Sniffer().sniff(sample, delimiters=",\t;，")
@@ -365,10 +469,11 @@ def _xlsx_rows(path: Path, sheet: str | None) -> Iterator[tuple[int, list[Any]]]
     book.close()
 
 
-def sheet_rows(path: Path, *, sheet: str | None = None) -> Iterator[tuple[int, list[Any]]]:
+def sheet_rows(path: Path, *, sheet: str | None = None, warnings: list[str] | None = None) -> Iterator[tuple[int, list[Any]]]:
+    """(row number, cell values) of a CSV/TSV or XLSX sheet; a CSV's encoding note goes to ``warnings``."""
     suffix = path.suffix.lower()
     if suffix == ".csv" or suffix == ".tsv":
-        return _csv_rows(path)
+        return _csv_rows(path, warnings)
     if suffix in (".xlsx", ".xlsm"):
         return _xlsx_rows(path, sheet)
     raise SourceError(str(path), f"unknown sheet format {suffix!r}; use .csv or .xlsx")
@@ -381,7 +486,8 @@ def load_task_sheet(path: Path, *, sheet: str | None = None) -> Source:
     """Read a CSV/XLSX responsibility matrix: one row per task, section rows allowed in between."""
     if not path.exists():
         raise SourceError(str(path), "no such file")
-    records, unknown, facts = _rows_to_records(str(path), sheet_rows(path, sheet=sheet), _TASK_INDEX, ("lead_unit",))
+    warnings: list[str] = []
+    records, unknown, facts = _rows_to_records(str(path), sheet_rows(path, sheet=sheet, warnings=warnings), _TASK_INDEX, ("lead_unit",))
     tasks: list[Record] = []
     section: list[str] = []
     for rec in records:
@@ -397,12 +503,13 @@ def load_task_sheet(path: Path, *, sheet: str | None = None) -> Source:
     if not tasks:
         raise SourceError(str(path), "the sheet has a header but no task rows")
     header = Record(line=None, cells={k: Cell(v, None) for k, v in facts.items()})
-    src = Source(path=str(path), kind="row", header=header, tasks=tasks)
+    src = Source(path=str(path), kind="row", header=header, tasks=tasks, warnings=warnings)
     if unknown:
         src.extra["unknown_columns"] = Record(line=1, cells={"labels": Cell(unknown, 1)})
     return src
 
 
 def load_directory_sheet(path: Path) -> Source:
-    records, _unknown, _facts = _rows_to_records(str(path), sheet_rows(path), _DIRECTORY_INDEX, ("name",))
-    return Source(path=str(path), kind="row", header=Record(line=None), units=records)
+    warnings: list[str] = []
+    records, _unknown, _facts = _rows_to_records(str(path), sheet_rows(path, warnings=warnings), _DIRECTORY_INDEX, ("name",))
+    return Source(path=str(path), kind="row", header=Record(line=None), units=records, warnings=warnings)

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from matrix.deadlines import instances, parse
+from matrix.deadlines import NeedsBaseYear, instances, parse, parse_without_base_year
 from matrix.errors import DeadlineError
 from matrix.model import DeadlineContext, Recurrence
 
@@ -121,6 +121,26 @@ MILESTONES = [
     ("暑期", [due(D(2015, 8, 31))]),
     ("2016年暑假前", [due(D(2016, 8, 31))]),
     ("寒假前", [due(D(2015, 2, 18))]),
+    # start and completion: "X(前)启动，Y(前)完成" is one milestone that starts by X and is due by Y
+    ("2016年3月底前启动，6月底前完成", [due(D(2016, 6, 30), start=D(2016, 3, 31))]),
+    ("2016年3月底前啟動，6月底前完成。", [due(D(2016, 6, 30), start=D(2016, 3, 31))]),
+    ("2016年3月底前开始，2016年6月底前建成", [due(D(2016, 6, 30), start=D(2016, 3, 31))]),
+    ("2016年3月底前開始，6月底前建成", [due(D(2016, 6, 30), start=D(2016, 3, 31))]),
+    ("2016年3月启动，6月完成", [due(D(2016, 6, 30), start=D(2016, 3, 31))]),
+    ("2016年3月启动,6月完成", [due(D(2016, 6, 30), start=D(2016, 3, 31))]),
+    ("２０１６年３月底前啟動，６月底前完成", [due(D(2016, 6, 30), start=D(2016, 3, 31))]),
+    ("3月底前启动，6月底前完成", [due(D(2015, 6, 30), start=D(2015, 3, 31))]),  # the base year
+    ("2016年3月10日前启动，20日前完成", [due(D(2016, 3, 20), start=D(2016, 3, 10))]),
+    ("2015年10月启动，2016年6月底前完成", [due(D(2016, 6, 30), start=D(2015, 10, 31))]),
+    ("2015年底前启动，2016年底前全部建成", [due(D(2016, 12, 31), start=D(2015, 12, 31))]),
+    ("2016年3月启动，6月底前完成25个村", [due(D(2016, 6, 30), start=D(2016, 3, 31), quantity=25, measure="村")]),
+    ("2016年3月启动，3月底前完成", [due(D(2016, 3, 31), start=D(2016, 3, 31))]),  # due may equal start
+    (
+        "2015年9月启动，12月完成；2016年3月启动，6月完成",
+        [due(D(2015, 12, 31), start=D(2015, 9, 30)), due(D(2016, 6, 30), start=D(2016, 3, 31))],
+    ),
+    ("2016年底前建成", [due(D(2016, 12, 31))]),
+    ("2015年底、2016年3月啟動，6月底前建成", [due(D(2015, 12, 31)), due(D(2016, 6, 30), start=D(2016, 3, 31))]),
 ]
 
 
@@ -203,6 +223,15 @@ BAD = [
     "每月不少于1次走访",
     "2015年底完成5122戶18442人",
     "Q1",
+    "2016年6月底前启动，3月底前完成",  # due before the start
+    "2016年3月底前启动",  # a start and no completion
+    "2016年3月启动，6月",  # the second part does not say it completes
+    "2016年3月启动，每月报送进展",
+    "2016年3月启动5个村",
+    "2016年3月至4月启动，6月完成",
+    "2016年3月启动，4月启动，6月完成",
+    "2016年3月启动，4月至6月完成",
+    "0000年底",
 ]
 
 
@@ -274,3 +303,70 @@ def test_festival_anchored_instances_follow_the_lunar_calendar() -> None:
 
 def test_empty_window_has_no_instances() -> None:
     assert instances(recurrence("每月"), D(2017, 1, 1), D(2017, 12, 31)) == []
+
+
+def test_start_and_completion_keep_the_whole_text_as_the_label() -> None:
+    deadline = parse("2015年底、2016年3月底前啟動，6月底前完成。", context=PLAN)
+    assert [m.label for m in deadline.milestones] == ["2015年底", "2016年3月底前啟動，6月底前完成"]
+
+
+def test_a_completion_before_the_start_is_refused_with_both_dates() -> None:
+    with pytest.raises(DeadlineError) as caught:
+        parse("2016年6月底前启动，3月底前完成", context=PLAN)
+    message = str(caught.value)
+    assert "2016年6月底前启动，3月底前完成" in message
+    assert "2016-03-31" in message and "2016-06-30" in message and "before" in message
+
+
+def test_a_start_without_a_completion_says_what_is_missing() -> None:
+    with pytest.raises(DeadlineError, match="完成"):
+        parse("2016年3月底前启动", context=PLAN)
+
+
+# -- a plan without a base year: texts that name their year are read, others need one ---------
+
+NAMED_YEARS = [
+    ("2016年底", [due(D(2016, 12, 31))]),
+    ("2016年3月、6月", [due(D(2016, 3, 31)), due(D(2016, 6, 30))]),
+    ("2016年3月底前启动，6月底前完成", [due(D(2016, 6, 30), start=D(2016, 3, 31))]),
+    ("2015年7月至12月", [due(D(2015, 12, 31), start=D(2015, 7, 1))]),
+    ("2016年春節前", [due(D(2016, 2, 8))]),
+    ("三年內", [due(D(2018, 7, 1))]),  # counts from the plan's start, not from a year
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), NAMED_YEARS, ids=[t for t, _ in NAMED_YEARS])
+def test_without_a_base_year_texts_that_name_their_year_are_read(text: str, expected: list[tuple]) -> None:
+    deadline = parse_without_base_year(text, plan_start=D(2015, 7, 1), where="plan.yaml:9 deadline")
+    assert [(m.due, m.start, m.quantity, m.measure) for m in deadline.milestones] == expected
+
+
+def test_without_a_base_year_recurrences_are_read() -> None:
+    deadline = parse_without_base_year("每月5日前", plan_start=D(2015, 7, 1), plan_end=D(2016, 12, 31))
+    (rec,) = deadline.recurrences
+    assert rec.rule == "FREQ=MONTHLY;BYMONTHDAY=5" and rec.start == D(2015, 7, 1)
+
+
+@pytest.mark.parametrize("text", ["7月20日前", "年底", "春節前", "上半年", "7月、2016年底", "3月底前启动，6月底前完成", "2月29日"])
+def test_without_a_base_year_texts_without_a_year_need_one(text: str) -> None:
+    with pytest.raises(NeedsBaseYear) as caught:
+        parse_without_base_year(text, where="plan.yaml:9 deadline")
+    assert isinstance(caught.value, DeadlineError)
+    assert caught.value.text == text and caught.value.where == "plan.yaml:9 deadline"
+    assert "base year" in caught.value.reason
+    assert "2000" not in str(caught.value) and "0004" not in str(caught.value)  # no guessed year shown
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("7月99日", "7月99日 does not exist"),
+    ("2月30日", "2月30日 does not exist"),
+    ("13月", "no month 13"),
+    ("7月20日至7月10日", "before it starts"),
+    ("儘快", "no date"),
+])
+def test_without_a_base_year_impossible_texts_are_still_refused_as_such(text: str, words: str) -> None:
+    with pytest.raises(DeadlineError) as caught:
+        parse_without_base_year(text)
+    assert not isinstance(caught.value, NeedsBaseYear)
+    assert words in caught.value.reason
+    assert "0004" not in caught.value.reason and "2000" not in caught.value.reason

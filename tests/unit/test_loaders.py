@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from matrix.directory import load_directory, split_list
+from matrix.script import to_simplified
 from matrix.errors import SourceError, ValidationFailed
 from matrix.loaders import load_plan, parse_official
+from matrix.sources import decode_bytes, read_text
 
 DIRECTORY = """\
 office:
@@ -386,3 +388,186 @@ def test_yaml_tasks_may_use_the_chinese_field_labels(tmp_path: Path) -> None:
     plan.write_text(plan.read_text(encoding="utf-8") + "\n    deadline: 2016年底\n", encoding="utf-8")
     with pytest.raises(SourceError, match=r"plan.yaml:9.*'deadline' is given twice"):
         load_plan(plan, allow_new_units=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Every problem at once, even without a base year
+
+
+def test_a_sheet_without_a_base_year_still_reports_every_task_problem(tmp_path: Path) -> None:
+    """No deadline names a year, so there is no base year; the unknown unit and the impossible date
+    are reported with it, and a yearless deadline is said to need a base year, not read in a guess."""
+    write(tmp_path, "units.yaml", DIRECTORY)
+    p = write(tmp_path, "matrix.csv", "序號,任務,牽頭單位,時間要求\n1,鎖定對象,區不存在局,7月20日前\n2,交通建設,區交委,7月99日\n")
+    with pytest.raises(ValidationFailed) as info:
+        load_plan(p, directory=tmp_path / "units.yaml")
+    found = {(pr.line, pr.field): pr for pr in info.value.problems}
+    assert set(found) == {(None, "base_year"), (2, "lead_unit"), (2, "deadline"), (3, "deadline")}
+    assert "no base year" in found[(None, "base_year")].message and "--base-year" in found[(None, "base_year")].hint
+    assert found[(2, "lead_unit")].text == "區不存在局"
+    assert "base year" in found[(2, "deadline")].message and found[(2, "deadline")].text == "7月20日前"
+    assert "base year" in found[(2, "deadline")].hint
+    assert "7月99日 does not exist" in found[(3, "deadline")].message and "base year" not in found[(3, "deadline")].message
+    assert all(pr.hint for pr in info.value.problems)
+
+
+def test_a_yaml_plan_with_a_bad_base_year_still_reports_every_task_problem(tmp_path: Path) -> None:
+    write(tmp_path, "units.yaml", DIRECTORY)
+    p = write(tmp_path, "plan.yaml", """\
+plan: {code: bad, title: 壞方案, base_year: 明年, start: 2015-13-01}
+directory: units.yaml
+tasks:
+  - code: "1"
+    title: 未知單位
+    lead_unit: 區不存在局
+    deadline: 2016年底
+  - code: "2"
+    title: 不可能的日期
+    lead_unit: 區交委
+    deadline: 7月99日
+  - code: "2"
+    title: 沒有年份
+    lead_unit: 區交委
+    lead_officials: ["林光(副區長"]
+    deadline: 年底
+  - code: "4"
+    title: 有年份的不可能日期
+    lead_unit: 區交委
+    deadline: 2016年2月30日
+""")
+    with pytest.raises(ValidationFailed) as info:
+        load_plan(p)
+    got = {(pr.line, pr.field): pr for pr in info.value.problems}
+    assert set(got) == {(1, "base_year"), (1, "start"), (6, "lead_unit"), (11, "deadline"), (12, "code"),
+                        (15, "lead_officials"), (16, "deadline"), (20, "deadline")}
+    assert got[(1, "base_year")].text == "明年"
+    assert "7月99日 does not exist" in got[(11, "deadline")].message
+    assert "base year" in got[(16, "deadline")].message
+    assert "2016-02-30 does not exist" in got[(20, "deadline")].message
+    assert all(pr.hint for pr in info.value.problems)
+
+
+def test_a_plan_without_a_base_year_whose_deadlines_all_name_a_year_is_reported_once(tmp_path: Path) -> None:
+    write(tmp_path, "units.yaml", DIRECTORY)
+    p = write(tmp_path, "plan.yaml", PLAN.replace("base_year: 2015", "base_year: abc"))
+    with pytest.raises(ValidationFailed) as info:
+        load_plan(p)
+    (problem,) = info.value.problems  # every deadline names its year: only the base year is wrong
+    assert (problem.line, problem.field, problem.text) == (4, "base_year", "abc")
+
+
+def test_problems_that_had_no_hint_have_one(tmp_path: Path) -> None:
+    write(tmp_path, "units.yaml", DIRECTORY)
+    p = write(tmp_path, "plan.yaml", """\
+plan: {code: h, title: 提示, base_year: 2015, start: 2016-01-01, end: 2015-12-31}
+directory: units.yaml
+officials:
+  - {title: 副區長}
+tasks:
+  - code: "1"
+    lead_unit: 區交委
+    lead_officials: [{title: 副區長}]
+    deadline: 2015年底
+    source_line: seven
+stages:
+  - {code: S1, title: 動員, deadline: 2015年7月17日前}
+  - {code: S1, title: 實施, deadline: 2015年12月前}
+""")
+    with pytest.raises(ValidationFailed) as info:
+        load_plan(p)
+    got = {(pr.line, pr.field): pr for pr in info.value.problems}
+    assert set(got) == {(1, "end"), (4, "name"), (6, "title"), (8, "lead_officials"), (10, "source_line"), (13, "code")}
+    assert all(pr.hint for pr in info.value.problems), [str(pr) for pr in info.value.problems if not pr.hint]
+    assert "line 12" in got[(13, "code")].message  # the duplicate stage code names the first one
+
+
+# --------------------------------------------------------------------------------------------
+# Encodings: UTF-8, GB18030/GBK and Big5 told apart, and said when not UTF-8
+
+CSV_TRADITIONAL = """\
+全區扶貧攻堅任務分解表,,,,,,
+序號,任務,目標要求,牽頭領導,牽頭單位,配合單位,時間要求
+(一)扶貧對象精準,,,,,,
+1,鎖定對象,鎖定65個貧困村,林光(區人民政府副區長),區扶貧辦,各鄉鎮人民政府,2015年7月初
+2,交通建設,道路硬化,"劉儀(區人民政府副區長)、夏于峰(區委常委、區人民政府常務副區長)",區交委,"區扶貧辦、各鄉鎮人民政府",2015年底完成25個村、2016年底完成40個村
+"""
+PLAN_TRADITIONAL = PLAN.replace("lead_unit: 区交委", "lead_unit: 區交委").replace("[扶贫办]", "[扶貧辦]")
+
+
+def test_big5_csv_sheet_is_read_as_big5_and_said_so(tmp_path: Path) -> None:
+    write(tmp_path, "units.yaml", DIRECTORY)
+    data = CSV_TRADITIONAL.encode("big5")
+    data.decode("gb18030")  # the trap: Big5 bytes also "decode" as GB18030, into nonsense
+    p = tmp_path / "matrix.csv"
+    p.write_bytes(data)
+    loaded = load_plan(p, directory=tmp_path / "units.yaml")
+    assert loaded.plan.title == "全區扶貧攻堅任務分解表"
+    assert [t.lead_unit for t in loaded.plan.tasks] == ["區扶貧辦", "區交委"]
+    assert [o.name for o in loaded.plan.tasks[1].lead_officials] == ["劉儀", "夏于峰"]
+    assert any(str(p) in w and "Big5" in w for w in loaded.warnings), loaded.warnings
+
+
+def test_big5_yaml_plan_and_directory_are_read_as_big5(tmp_path: Path) -> None:
+    (tmp_path / "units.yaml").write_bytes(DIRECTORY.encode("big5"))
+    p = tmp_path / "plan.yaml"
+    p.write_bytes(PLAN_TRADITIONAL.encode("big5"))
+    loaded = load_plan(p)
+    assert [t.lead_unit for t in loaded.plan.tasks] == ["區扶貧辦", "區交委"]
+    assert loaded.plan.tasks[0].supporting_units == ("各鄉鎮人民政府", "區紀委(監察局)")
+    assert any("plan.yaml" in w and "Big5" in w for w in loaded.warnings), loaded.warnings
+    assert any("units.yaml" in w and "Big5" in w for w in loaded.warnings), loaded.warnings
+
+
+@pytest.mark.parametrize("text", [CSV_SIMPLIFIED, CSV_TRADITIONAL], ids=["simplified", "traditional"])
+def test_gbk_csv_is_read_as_gb18030_and_said_so(tmp_path: Path, text: str) -> None:
+    write(tmp_path, "units.yaml", DIRECTORY)
+    p = tmp_path / "matrix.csv"
+    p.write_bytes(text.encode("gbk"))
+    loaded = load_plan(p, directory=tmp_path / "units.yaml")
+    assert [t.lead_unit for t in loaded.plan.tasks] == ["區扶貧辦", "區交委"]
+    assert any(str(p) in w and "GB18030" in w for w in loaded.warnings), loaded.warnings
+
+
+def test_utf8_files_with_or_without_bom_give_no_encoding_warning(tmp_path: Path) -> None:
+    write(tmp_path, "units.yaml", DIRECTORY)
+    for name, encoding in (("plain.csv", "utf-8"), ("bom.csv", "utf-8-sig")):
+        p = write(tmp_path, name, CSV_TRADITIONAL, encoding=encoding)
+        loaded = load_plan(p, directory=tmp_path / "units.yaml")
+        assert loaded.plan.title == "全區扶貧攻堅任務分解表" and loaded.warnings == []
+
+
+@pytest.mark.parametrize("text", [
+    "區扶貧辦、區交委、各鄉鎮人民政府",
+    "時間要求：2015年底完成25個村、2016年底完成40個村",
+    "牽頭領導：劉儀(區人民政府副區長)",
+    "全區扶貧攻堅任務分解表",
+    "目標要求",
+], ids=lambda t: t[:6])
+def test_short_texts_decode_as_what_they_were_written_in(text: str) -> None:
+    big5 = decode_bytes(text.encode("big5"), where="x.txt")
+    assert (big5.text, big5.encoding) == (text, "Big5")
+    gbk = decode_bytes(text.encode("gbk"), where="x.txt")
+    assert (gbk.text, gbk.encoding) == (text, "GB18030")
+    simplified = to_simplified(text)
+    gbk_simplified = decode_bytes(simplified.encode("gbk"), where="x.txt")
+    assert (gbk_simplified.text, gbk_simplified.encoding) == (simplified, "GB18030")
+    utf8 = decode_bytes(text.encode("utf-8"), where="x.txt")
+    assert (utf8.text, utf8.encoding, utf8.warning) == (text, "UTF-8", None)
+
+
+def test_an_undeterminable_encoding_names_the_file_and_what_was_tried(tmp_path: Path) -> None:
+    p = tmp_path / "plan.csv"
+    p.write_bytes("東京都の予定表です。ひらがなとカタカナ、漢字を含みます。会議は来週の月曜日に行います。".encode("shift_jis"))
+    with pytest.raises(SourceError) as info:
+        read_text(p)
+    message = str(info.value)
+    assert str(p) in message and "could not be determined" in message
+    assert "UTF-8" in message and "GB18030" in message and "Big5" in message
+
+
+def test_utf16_is_refused_with_the_encodings_tried(tmp_path: Path) -> None:
+    p = tmp_path / "plan.yaml"
+    p.write_bytes(PLAN_TRADITIONAL.encode("utf-16"))
+    with pytest.raises(SourceError) as info:
+        load_plan(p)
+    assert str(p) in str(info.value) and "could not be determined" in str(info.value) and "Big5" in str(info.value)
