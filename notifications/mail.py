@@ -158,15 +158,26 @@ def sender_address(mail_from: str) -> str:
 
 @dataclass(slots=True)
 class Outcome:
-    status: str  # sent | retry | failed
+    status: str  # sent | retry | failed | halt (the server refused duban itself: login, sender, TLS)
     error: str = ""
     refused: dict[str, str] | None = None  # recipient address -> server reply, when only some were refused
 
 
 def classify(exc: BaseException) -> Outcome:
-    """4xx replies and connection trouble are worth retrying; 5xx replies are final."""
+    """4xx replies and connection trouble are worth retrying; 5xx replies are final for the message.
+
+    Refusals of duban itself — login refused, the sender address refused, no STARTTLS — say nothing
+    about the message: ``halt`` (the run stops, the messages wait for the configuration to be fixed)."""
     import aiosmtplib
 
+    if isinstance(exc, (aiosmtplib.SMTPAuthenticationError, aiosmtplib.SMTPSenderRefused, aiosmtplib.SMTPNotSupported,
+                        aiosmtplib.SMTPHeloError)):
+        reply = f"{exc.code} {exc.message}" if isinstance(exc, aiosmtplib.SMTPResponseException) else str(exc)
+        what = {aiosmtplib.SMTPAuthenticationError: "login refused (check the user in DUBAN_SMTP_URL and DUBAN_SMTP_PASSWORD)",
+                aiosmtplib.SMTPSenderRefused: "sender address refused (check DUBAN_MAIL_FROM)"}.get(type(exc), "server refused the session")
+        if isinstance(exc, aiosmtplib.SMTPResponseException) and 400 <= exc.code < 500:
+            return Outcome("retry", f"{what}: {reply}")
+        return Outcome("halt", f"{what}: {reply}")
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         replies = {r.recipient: f"{r.code} {r.message}" for r in exc.recipients}
         transient = all(400 <= r.code < 500 for r in exc.recipients)
@@ -244,8 +255,16 @@ class SmtpSender:
                 client.close()
 
 
+def eml_name(message_pk: int, body: bytes) -> str:
+    """``000042-3f9a…``: the message's number (files sort in sending order) and a digest of its bytes,
+    so a resend finds its own file while another database's message 42 (a fresh database, or two
+    sharing an outbox folder) never takes its place."""
+    return f"{message_pk:06d}-{hashlib.sha256(body).hexdigest()[:12]}"
+
+
 def write_eml(folder: Path, name: str, body: bytes) -> Path:
-    """Save a message as ``<name>.eml`` atomically; an existing file (a resend) is left as it is."""
+    """Save a message as ``<name>.eml`` atomically; an existing file (a resend: same name, same
+    bytes, see ``eml_name``) is left as it is."""
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{name}.eml"
     if target.exists():

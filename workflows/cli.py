@@ -581,7 +581,7 @@ def deliver_cmd(as_of: Optional[dt.datetime] = AsOf, as_json: bool = Json) -> No
               + (f"; {result.recipients_refused} recipients refused" if result.recipients_refused else "")
               + (f"; {result.superseded} older repeats superseded" if result.superseded else ""))
     for e in result.errors:
-        out.print(f"  [red]failed[/] {e}")
+        out.print(f"  [red]error[/] {e}")
     if result.undeliverable:
         out.print(f"[yellow]{len(result.undeliverable)} undeliverable[/] (no address in the directory):")
         for u in result.undeliverable:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -34,6 +35,7 @@ from notifications.mail import (
     SmtpConfig,
     SmtpSender,
     build_message,
+    eml_name,
     message_id_for,
     sender_address,
     thread_id_for,
@@ -50,7 +52,7 @@ if TYPE_CHECKING:
     from config.settings import Settings
 
 LEASE = dt.timedelta(minutes=10)  # a message still "sending" after this was lost with its process
-CLAIM_BATCH = 1000
+CLAIM_BATCH = 200  # messages per claim: sent well within one lease even by a slow server
 RECORD_BATCH = 1  # outcomes written per transaction while sending (1: a crash repeats at most one message)
 
 
@@ -218,23 +220,39 @@ def _as_cc(view, is_cc: bool):
 # Phase 2: send
 
 
-def _claim(engine: "Engine", now: dt.datetime) -> list[tuple[int, bytes, str]]:
-    """Take due messages (pending and due, or sending with a lapsed lease) for this process."""
+def _claim(engine: "Engine", now: dt.datetime, batch: int = CLAIM_BATCH) -> list[tuple[int, bytes, str]]:
+    """Take due messages (pending and due, or sending with a lapsed lease) for this process.
+
+    The update re-checks that each message is still due, and returns only the ones it took: two
+    processes that picked the same ids (SQLite has no SKIP LOCKED) cannot both claim a message —
+    the second one's update waits for the first to commit and then finds them leased."""
     with transaction(engine) as session:
-        m = MessageRow
-        q = (sa.select(m.id).where(sa.or_(
-            sa.and_(m.status == "pending", sa.or_(m.next_attempt_at.is_(None), m.next_attempt_at <= now)),
-            sa.and_(m.status == "sending", m.next_attempt_at <= now)))
-            .order_by(m.id).limit(CLAIM_BATCH))
+        t = MessageRow.__table__
+        due = sa.or_(sa.and_(t.c.status == "pending", sa.or_(t.c.next_attempt_at.is_(None), t.c.next_attempt_at <= now)),
+                     sa.and_(t.c.status == "sending", t.c.next_attempt_at <= now))
+        q = sa.select(t.c.id).where(due).order_by(t.c.id).limit(batch)
         if session.get_bind().dialect.name == "postgresql":
             q = q.with_for_update(skip_locked=True)
         ids = list(session.execute(q).scalars())
         if not ids:
             return []
-        session.execute(sa.update(m.__table__).where(m.__table__.c.id.in_(ids))
-                        .values(status="sending", attempts=m.__table__.c.attempts + 1, next_attempt_at=now + LEASE))
-        rows = session.execute(sa.select(m.id, m.body, m.address).where(m.id.in_(ids)).order_by(m.id)).all()
+        taken = list(session.execute(
+            sa.update(t).where(t.c.id.in_(ids), due)
+            .values(status="sending", attempts=t.c.attempts + 1, next_attempt_at=now + LEASE).returning(t.c.id)).scalars())
+        if not taken:
+            return []
+        rows = session.execute(sa.select(t.c.id, t.c.body, t.c.address).where(t.c.id.in_(taken)).order_by(t.c.id)).all()
         return [(r.id, r.body, r.address) for r in rows]
+
+
+def _release(engine: "Engine", message_pks: list[int]) -> None:
+    """Claimed messages this run did not try (it stopped early): back to pending at once, the attempt
+    not counted."""
+    if message_pks:
+        t = MessageRow.__table__
+        with engine.begin() as conn:
+            conn.execute(sa.update(t).where(t.c.id.in_(message_pks), t.c.status == "sending")
+                         .values(status="pending", attempts=t.c.attempts - 1, next_attempt_at=None))
 
 
 def _record(engine: "Engine", outcomes: list[tuple[int, Outcome]], now: dt.datetime, settings: "Settings",
@@ -278,6 +296,13 @@ def _record_one(msg: MessageRow, deliveries: list[DeliveryRow], outcome: Outcome
                 d.status, d.last_error = "failed", reply
                 result.recipients_refused += 1
         result.sent += 1
+    elif outcome.status == "halt":
+        # The server refused duban itself (login, sender address): nothing is wrong with this message,
+        # so it waits, uncounted, for the configuration to be fixed.
+        msg.status, msg.last_error, msg.next_attempt_at = "pending", outcome.error, None
+        msg.attempts = max(0, msg.attempts - 1)
+        result.retrying += 1
+        result.errors.append(f"SMTP configuration: {outcome.error}")
     elif outcome.status == "retry" and msg.attempts < settings.max_attempts:
         delay = dt.timedelta(seconds=settings.retry_base_seconds * 2 ** (msg.attempts - 1))
         msg.status, msg.last_error, msg.next_attempt_at = "pending", outcome.error, now + delay
@@ -291,7 +316,9 @@ def _record_one(msg: MessageRow, deliveries: list[DeliveryRow], outcome: Outcome
 
 
 async def _send_smtp(engine: "Engine", claimed: list[tuple[int, bytes, str]], *, now: dt.datetime,
-                     settings: "Settings", config: SmtpConfig, result: DeliveryResult) -> None:
+                     settings: "Settings", config: SmtpConfig, result: DeliveryResult) -> bool:
+    """Send the claimed messages over ``smtp_concurrency`` reused connections; True when the server
+    refused duban itself (login or sender) and the run stopped."""
     queue: asyncio.Queue = asyncio.Queue()
     for item in claimed:
         queue.put_nowait(item)
@@ -299,17 +326,21 @@ async def _send_smtp(engine: "Engine", claimed: list[tuple[int, bytes, str]], *,
     sender = sender_address(settings.mail_from)
     envelope_from = sender.rsplit("<", 1)[-1].rstrip(">")
 
+    halted: list[str] = []
+
     async def worker() -> None:
         # Each outcome is written as soon as it is known: a crash can leave at most the message in
         # flight unrecorded, and that one is sent again later, byte for byte with the same Message-ID.
         smtp = SmtpSender(config)
         done: list[tuple[int, Outcome]] = []
         try:
-            while not queue.empty():
+            while not queue.empty() and not halted:
                 message_pk, body, addresses = queue.get_nowait()
                 await limiter.wait()
                 outcome = await smtp.send(body, envelope_from, [a.strip() for a in addresses.split(",") if a.strip()])
                 done.append((message_pk, outcome))
+                if outcome.status == "halt":
+                    halted.append(outcome.error)  # every other message would be refused the same way
                 if len(done) >= RECORD_BATCH:
                     _record(engine, done, now, settings, result)
                     done = []
@@ -318,6 +349,12 @@ async def _send_smtp(engine: "Engine", claimed: list[tuple[int, bytes, str]], *,
             await smtp.close()
 
     await asyncio.gather(*(worker() for _ in range(min(settings.smtp_concurrency, len(claimed)))))
+    if halted:
+        untried: list[int] = []
+        while not queue.empty():
+            untried.append(queue.get_nowait()[0])
+        _release(engine, untried)
+    return bool(halted)
 
 
 def _finish_notices(engine: "Engine") -> None:
@@ -352,17 +389,23 @@ def deliver(engine: "Engine", *, now: dt.datetime, settings: "Settings") -> Deli
         with transaction(engine) as session:
             _plan_alone(session)
             _plan_messages(session, now=now, settings=settings, result=result)
+    # A claim's lease is counted from when it is taken (``now`` moved on by the time this run has
+    # spent), and a batch is never more than the rate limit lets out in half a lease.
+    started = time.monotonic()
+    batch = CLAIM_BATCH
+    if settings.messages_per_minute > 0:
+        batch = max(1, min(batch, int(settings.messages_per_minute * LEASE.total_seconds() / 60 / 2)))
     while True:
-        claimed = _claim(engine, now)
+        claimed = _claim(engine, now + dt.timedelta(seconds=time.monotonic() - started), batch)
         if not claimed:
             break
         if config is None:
             for message_pk, body, _ in claimed:
-                write_eml(settings.outbox_dir, f"{message_pk:06d}", body)
+                write_eml(settings.outbox_dir, eml_name(message_pk, body), body)
             _record(engine, [(pk, Outcome("sent")) for pk, _, _ in claimed], now, settings, result)
-        else:
-            asyncio.run(_send_smtp(engine, claimed, now=now, settings=settings, config=config, result=result))
-        if len(claimed) < CLAIM_BATCH:
+        elif asyncio.run(_send_smtp(engine, claimed, now=now, settings=settings, config=config, result=result)):
+            break
+        if len(claimed) < batch:
             break
     # Recipients refused with a 4xx while others got the message wait for the next run, in a new message.
     _finish_notices(engine)

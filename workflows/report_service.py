@@ -854,7 +854,8 @@ def email_report(engine: "Engine", *, now: dt.datetime, settings: "Settings", re
     """
     import asyncio
 
-    from notifications.mail import Outcome, SmtpConfig, SmtpSender, message_id_for, sender_address, write_eml
+    from notifications.mail import (Outcome, SmtpConfig, SmtpSender, eml_name, message_id_for, sender_address,
+                                    write_eml)
     from notifications.render import Renderer
     from notifications.report import build_report_message, render_report
     from store.supervision import _insert_ignore
@@ -912,7 +913,7 @@ def email_report(engine: "Engine", *, now: dt.datetime, settings: "Settings", re
         outcome = asyncio.run(send())
         result["target"] = config.describe()
     else:
-        path = write_eml(Path(settings.outbox_dir), f"{message_pk:06d}", body)
+        path = write_eml(Path(settings.outbox_dir), eml_name(message_pk, body), body)
         outcome = Outcome("sent")
         result["eml"] = str(path)
         result["target"] = str(settings.outbox_dir)

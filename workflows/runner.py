@@ -186,15 +186,20 @@ def run_once(settings: "Settings", schedule: "Schedule", *, report: Callable[[st
     runs on a day off too."""
     from workflows.jobs import JOBS
 
-    results = []
-    for job in schedule.jobs:
-        kwargs: dict[str, Any] = {"now": now}
-        if job.name == "sweep":
-            kwargs["only_working_days"] = False
-        result = JOBS[job.name](settings, **kwargs)
-        report(job.name, summarize(result))
-        results.append(result)
-    return results
+    lock = RunnerLock(settings.database_url)  # not beside a running `duban run` either
+    lock.acquire()
+    try:
+        results = []
+        for job in schedule.jobs:
+            kwargs: dict[str, Any] = {"now": now}
+            if job.name == "sweep":
+                kwargs["only_working_days"] = False
+            result = JOBS[job.name](settings, **kwargs)
+            report(job.name, summarize(result))
+            results.append(result)
+        return results
+    finally:
+        lock.release()
 
 
 def run_forever(settings: "Settings", schedule: "Schedule", *, live: bool = True, stop: threading.Event | None = None,

@@ -52,6 +52,9 @@ def test_a_second_run_refuses_and_sigterm_stops_cleanly(tmp_path: Path, sqlite_u
                                 env=_env(tmp_path, sqlite_url), capture_output=True, text=True, timeout=120)
         assert second.returncode == 2
         assert "already running" in second.stderr and f"pid {first.pid}" in second.stderr
+        once = subprocess.run([sys.executable, "-m", "workflows.cli", "run", "--once"], cwd=tmp_path,
+                              env=_env(tmp_path, sqlite_url), capture_output=True, text=True, timeout=120)
+        assert once.returncode == 2 and "already running" in once.stderr  # --once is no way around it
     finally:
         first.send_signal(signal.SIGTERM)
         out, err = first.communicate(timeout=60)

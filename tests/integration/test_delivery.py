@@ -477,3 +477,112 @@ def test_several_plans_each_escalate_to_their_own_office_and_leader(engine, tmp_
         plans_of_message.setdefault(message_pk, set()).add(plan_id)
     assert [a for a, ps in plans_of_address.items() if len(ps) == 2] == ["office.head@example.org"]
     assert all(len(ps) == 1 for ps in plans_of_message.values()), "one office's letterhead per digest"
+
+
+def test_two_databases_sharing_an_outbox_folder_lose_no_message(engine, tmp_path: Path) -> None:
+    """Message 1 of a second database is not message 1 of the first: each .eml file is named by its
+    number and its bytes, so neither takes the other's place (and a resend finds its own file)."""
+    from store.db import open_database
+
+    settings = settings_for(tmp_path)
+    other = open_database(f"sqlite:///{tmp_path / 'other.db'}")
+    try:
+        for eng, day in ((engine, dt.datetime(2015, 12, 4, 8, 30, tzinfo=SHANGHAI)),
+                         (other, dt.datetime(2015, 7, 14, 8, 30, tzinfo=SHANGHAI))):
+            import_file(eng, PLANS / "district-2015.yaml", PlanOptions(), now=at(2015, 7, 1))
+            sweep(eng, now=day, policies=POLICY)
+            result = deliver(eng, now=day, settings=settings)
+            assert result.sent > 0
+        with transaction(engine) as s:
+            first = len(s.execute(sa.select(MessageRow.id)).all())
+        with transaction(other) as s:
+            second = len(s.execute(sa.select(MessageRow.id)).all())
+    finally:
+        other.dispose()
+    files = sorted((tmp_path / "outbox").glob("*.eml"))
+    assert len(files) == first + second
+    assert len({p.name[:6] for p in files}) < len(files)  # the numbers do collide; the names do not
+
+
+def test_two_claims_of_the_same_messages_take_each_message_once(engine, tmp_path: Path) -> None:
+    """Another process claims between this one's SELECT of due ids and its UPDATE (SQLite has no
+    SKIP LOCKED): the UPDATE re-checks, so every message is claimed by exactly one of them."""
+    from workflows.delivery_service import _claim
+
+    import_file(engine, PLANS / "district-2015.yaml", PlanOptions(), now=at(2015, 7, 1))
+    sweep(engine, now=dt.datetime(2015, 12, 4, 8, 30, tzinfo=SHANGHAI), policies=POLICY)
+    from workflows.delivery_service import DeliveryResult, _plan_messages, _resolve_pending_notices
+    from notifications.recipients import Directory
+
+    result = DeliveryResult(target="test")
+    with transaction(engine) as s:
+        _resolve_pending_notices(s, Directory(s), NOW, result)
+    with transaction(engine) as s:
+        _plan_messages(s, now=NOW, settings=settings_for(tmp_path), result=result)
+    other: list[list[int]] = []
+
+    def the_other_process_claims(conn, cursor, statement, parameters, context, executemany) -> None:
+        if not other and statement.lstrip().upper().startswith("SELECT MESSAGE.ID"):
+            other.append([])  # (guards the nested claim)
+            other[0] = [pk for pk, _, _ in _claim(engine, NOW)]
+
+    sa.event.listen(engine, "after_cursor_execute", the_other_process_claims)
+    try:
+        mine = [pk for pk, _, _ in _claim(engine, NOW)]
+    finally:
+        sa.event.remove(engine, "after_cursor_execute", the_other_process_claims)
+    with transaction(engine) as s:
+        attempts = dict(s.execute(sa.select(MessageRow.id, MessageRow.attempts)).all())
+    assert other and not set(mine) & set(other[0]), (mine, other)
+    assert set(mine) | set(other[0]) == set(attempts) and set(attempts.values()) == {1}
+
+
+def test_a_refused_login_stops_the_run_and_loses_no_attempt(swept, tmp_path: Path) -> None:
+    """535 at login (a wrong password) is the configuration's fault, not the messages': the run
+    stops after the first try, says why, and every message waits uncounted; with the right password
+    everything goes."""
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        ok = isinstance(auth_data, LoginPassword) and auth_data.password == b"right"
+        return AuthResult(success=ok, handled=False)  # not handled: aiosmtpd answers 535 itself
+
+    handler = Recorder()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, authenticator=authenticator,
+                            auth_required=True, auth_require_tls=False)
+    controller.start()
+    try:
+        wrong = deliver(swept, now=NOW, settings=settings_for(tmp_path, f"smtp://duban@127.0.0.1:{port}", smtp_password="wrong"))
+        received_while_wrong = len(handler.messages)
+        with transaction(swept) as s:
+            after_wrong = s.execute(sa.select(MessageRow.status, MessageRow.attempts)).all()
+        right = deliver(swept, now=NOW, settings=settings_for(tmp_path, f"smtp://duban@127.0.0.1:{port}", smtp_password="right"))
+    finally:
+        controller.stop()
+    assert wrong.sent == 0 and wrong.failed == 0 and received_while_wrong == 0
+    assert any("login refused" in e and "535" in e for e in wrong.errors), wrong.errors
+    assert {(st, n) for st, n in after_wrong} == {("pending", 0)}
+    assert right.sent == len(after_wrong) == len(handler.messages) and right.failed == 0
+
+
+def test_a_refused_sender_address_stops_the_run(swept, tmp_path: Path) -> None:
+    class RefusesSender(Recorder):
+        async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: N802
+            return "553 5.7.1 sender not allowed"
+
+    from aiosmtpd.controller import Controller
+
+    handler = RefusesSender()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        result = deliver(swept, now=NOW, settings=settings_for(tmp_path, f"smtp://127.0.0.1:{port}"))
+    finally:
+        controller.stop()
+    assert result.sent == 0 and result.failed == 0
+    assert any("sender address refused" in e and "553" in e for e in result.errors), result.errors
+    with transaction(swept) as s:
+        assert set(s.execute(sa.select(MessageRow.status)).scalars()) == {"pending"}
