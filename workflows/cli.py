@@ -565,15 +565,24 @@ def sweeps_cmd(limit: int = typer.Option(20, "--limit"), as_json: bool = Json) -
 
 
 @app.command("deliver")
-def deliver_cmd(as_of: Optional[dt.datetime] = AsOf, as_json: bool = Json) -> None:
+def deliver_cmd(
+    as_of: Optional[dt.datetime] = AsOf,
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="First put failed messages back in the queue "
+                                      "(after fixing an address or the server): same bytes, same Message-ID."),
+    as_json: bool = Json,
+) -> None:
     """Send the outbox: one digest per recipient by SMTP (DUBAN_SMTP_URL), or .eml files in var/outbox/."""
-    from workflows.delivery_service import deliver
+    from workflows.delivery_service import deliver, requeue_failed
 
-    result = deliver(engine(), now=now_for(as_of), settings=settings())
+    now = now_for(as_of)
+    requeued = requeue_failed(engine(), now=now) if retry_failed else 0
+    result = deliver(engine(), now=now, settings=settings())
     if as_json:
-        emit_json(result.as_dict())
+        emit_json({**result.as_dict(), "requeued": requeued})
         return
     out = console()
+    if retry_failed:
+        out.print(f"{requeued} failed messages put back in the queue")
     how = "sent to" if settings().smtp_url else "written as .eml files to"
     out.print(f"{result.sent} messages {how} {result.target}"
               + (f"; {result.retrying} will be retried" if result.retrying else "")

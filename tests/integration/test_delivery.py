@@ -586,3 +586,30 @@ def test_a_refused_sender_address_stops_the_run(swept, tmp_path: Path) -> None:
     assert any("sender address refused" in e and "553" in e for e in result.errors), result.errors
     with transaction(swept) as s:
         assert set(s.execute(sa.select(MessageRow.status)).scalars()) == {"pending"}
+
+
+def test_failed_messages_go_back_in_the_queue_with_their_message_id(swept, smtp_server, tmp_path: Path) -> None:
+    """A 550 for a recipient fails the message for good; once the office has fixed the mailbox,
+    `deliver --retry-failed` sends the very same message again (same Message-ID), and every
+    delivery ends sent."""
+    from workflows.delivery_service import requeue_failed
+
+    url = f"smtp://127.0.0.1:{smtp_server.port}"
+    smtp_server.refuse = {"fupin@example.org": "550 5.1.1 mailbox unavailable"}
+    first = deliver(swept, now=NOW, settings=settings_for(tmp_path, url))
+    assert first.failed >= 1
+    with transaction(swept) as s:
+        failed = dict(s.execute(sa.select(MessageRow.id, MessageRow.body).where(MessageRow.status == "failed")).all())
+        assert "failed" in set(s.execute(sa.select(DeliveryRow.status)).scalars())
+    smtp_server.refuse = {}
+    before = len(smtp_server.messages)
+    assert requeue_failed(swept, now=NOW) == len(failed)
+    again = deliver(swept, now=NOW, settings=settings_for(tmp_path, url))
+    assert again.sent == len(failed) and again.failed == 0
+    resent = [parse(raw) for _, _, raw in smtp_server.messages[before:]]
+    assert sorted(m["Message-ID"] for m in resent) == sorted(parse(b)["Message-ID"] for b in failed.values())
+    with transaction(swept) as s:
+        assert set(s.execute(sa.select(MessageRow.status)).scalars()) == {"sent"}
+        assert "failed" not in set(s.execute(sa.select(DeliveryRow.status)).scalars())
+        assert "failed" not in set(s.execute(sa.select(NoticeRow.status)).scalars())
+    assert requeue_failed(swept, now=NOW) == 0
