@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import email
 import json
+import re
 import shutil
 import subprocess
 import uuid
@@ -398,3 +399,23 @@ def test_the_report_goes_out_by_smtp(replayed, tmp_path: Path) -> None:
     assert b"X-Envelope-To: zfducha@example.org" in raw and b"X-Envelope-To: ducha@example.org" in raw
     msg = email.message_from_bytes(raw, policy=email_policy.default)
     assert [p.get_filename() for p in msg.walk() if p.get_filename()] == [f"weekly-{AS_OF}.docx"]
+
+
+def test_behind_pace_is_said_in_whole_units(sqlite_url: str, tmp_path: Path) -> None:
+    """A milestone behind its linear pace: "按进度应完成约21村，已完成12村", never "应完成21.3"."""
+    from store.db import open_database
+
+    engine = open_database(sqlite_url)
+    try:
+        import_file(engine, PLANS / "district-2015.yaml", PlanOptions(), now=at(D(2015, 7, 1), 9))
+        report_progress(engine, task="3.2.1", unit="區交委", now=at(D(2015, 11, 20), 17), done=12)
+        sweep(engine, now=at(D(2015, 12, 4), 8, 30), policies=POLICY)
+        settings = Settings(database_url=sqlite_url, config_dir=tmp_path / "cfg", outbox_dir=tmp_path / "outbox")
+        report = weekly_report(engine, now=at(D(2015, 12, 4), 18), policies=POLICY, settings=settings,
+                               out_dir=tmp_path / "out", formats=("md",))
+    finally:
+        engine.dispose()
+    md = Path(report["files"]["md"]).read_text(encoding="utf-8")
+    behind = re.findall(r"进度滞后（[^）]*）", md)
+    assert "进度滞后（按进度应完成约21村，已完成12村）" in behind
+    assert all(re.fullmatch(r"进度滞后（按进度应完成约\d+村，已完成\d+村）", b) for b in behind), behind
