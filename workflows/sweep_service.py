@@ -255,17 +255,27 @@ def _sweep_in(session: Session, result: SweepResult, *, now: dt.datetime, today:
                 overdue_events.append(_keyed_event(now, "item.overdue", o, f"overdue:{o.item.ref}:{o.item.due.isoformat()}",
                                                    {"due": o.item.due.isoformat()}))
     inserted = _insert_notices(session, planned, now=now, sweep_id=result.sweep_id)
-    # The notices themselves are the append-only record of reminders, chases and escalations
-    # (`duban history` shows them beside the events); only state changes become events here.
+    # Each notice written is also an append-only event (notice.escalation, notice.chase …): the notice
+    # row goes on to change (sent, acknowledged), the event stays as it was. Keyed, so written once.
     result.created = {k: 0 for k in ("reminder", "chase", "escalation")}
-    kind_of = {p.key: p.kind for _, p in planned}
+    by_key = {p.key: (o, p) for o, p in planned}
+    notice_events = []
     for key in inserted:
-        result.created[kind_of[key]] += 1
+        o, p = by_key[key]
+        result.created[p.kind] += 1
+        notice_events.append(_keyed_event(now, NOTICE_EVENT[p.kind], o, f"notice:{key}", {  # the rest is on the notice
+            "notice_key": key, "level": p.level, "due": p.due.isoformat(), "days": p.days}))
+    conn = session.connection()
+    for chunk in range(0, len(notice_events), 5000):
+        conn.execute(_insert_ignore(session, EventRow.__table__, ("key",)), notice_events[chunk:chunk + 5000])
     result.newly_overdue = _record_events(session, overdue_events) if overdue_events else 0
     session.execute(sa.update(SweepRow).where(SweepRow.id == result.sweep_id).values(
         status="done", finished_at=now, counts={**result.created, "items": result.items,
                                                 "instances_created": result.instances_created,
                                                 "newly_overdue": result.newly_overdue}))
+
+
+NOTICE_EVENT = {kind: f"notice.{kind}" for kind in ("reminder", "chase", "escalation")}  # as `history` has always named them
 
 
 def _keyed_event(now: dt.datetime, kind: str, o: OpenItem, key: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -416,11 +426,20 @@ def task_history(engine: Engine, *, task: str, plan: str | None = None) -> list[
         plan_row = repo.plan_row(session, plan)
         task_id = session.execute(sa.select(TaskRow.id).where(TaskRow.plan_id == plan_row.id, TaskRow.code == task)).scalar_one()
         notices = session.execute(sa.select(NoticeRow).where(NoticeRow.task_id == task_id).order_by(NoticeRow.id)).scalars().all()
-        out = [{"at": e.at.isoformat(), "kind": e.kind, "actor": e.actor, "data": e.data} for e in events]
-        out += [{"at": n.created_at.isoformat(), "kind": f"notice.{n.kind}", "actor": "sweep",
-                 "data": {"notice": n.id, "key": n.key, "level": n.level, "due": n.due.isoformat(), "days": n.days,
+        by_key = {n.key: n for n in notices}
+        out = []
+        for e in events:
+            data = dict(e.data or {})
+            n = by_key.pop(data.get("notice_key", ""), None)
+            if n is not None:  # the event as written, and its notice: to whom, for when, where it stands now
+                data.update(notice=n.id, planned_for=n.planned_for.isoformat(), status=n.status,
+                            to=[f"{r['role']}:{r['name']}" if r["name"] else r["role"] for r in n.recipients])
+            out.append({"at": e.at.isoformat(), "kind": e.kind, "actor": e.actor, "data": data})
+        # Notices written before notice events existed (schema 0003 and earlier): shown from their rows.
+        out += [{"at": n.created_at.isoformat(), "kind": NOTICE_EVENT[n.kind], "actor": "sweep",
+                 "data": {"notice": n.id, "notice_key": n.key, "level": n.level, "due": n.due.isoformat(), "days": n.days,
                           "planned_for": n.planned_for.isoformat(), "status": n.status,
                           "to": [f"{r['role']}:{r['name']}" if r["name"] else r["role"] for r in n.recipients]}}
-                for n in notices]
+                for n in by_key.values()]
     out.sort(key=lambda e: e["at"])  # stable: events before notices of the same moment
     return out

@@ -74,9 +74,20 @@ def test_daily_sweeps_walk_up_the_ladder_once(district) -> None:
     chases = [r["planned_for"] for r in rows if r["kind"] == "chase"]
     assert chases[:4] == ["2015-07-13", "2015-07-16", "2015-07-21", "2015-07-24"]  # every 3 working days
     assert len(chases) == len(set(chases))
-    events = [e["kind"] for e in sweep_service.task_history(district, task="3.1")]
+    history = sweep_service.task_history(district, task="3.1")
+    events = [e["kind"] for e in history]
     assert events.count("notice.escalation") == 3 and events.count("item.overdue") == 1
     assert events[0] == "task.added" and events.count("notice.reminder") == 2
+    # Each notice is an append-only event row, written once however often the day is swept again.
+    from store.db import transaction
+    from store.tables import EventRow
+
+    sweep(district, now=morning(dt.date(2015, 8, 31)), policies=POLICY, plan="district-2015")
+    with transaction(district) as s:
+        rows = s.execute(sa.select(EventRow.kind, EventRow.key).where(EventRow.kind.like("notice.%"))).all()
+    assert len(rows) == len({k for _, k in rows}) == len(list_notices(district))
+    escalations = [e["data"] for e in history if e["kind"] == "notice.escalation"]
+    assert [d["level"] for d in escalations] == [1, 2, 3] and all(d["status"] == "pending" and d["notice"] for d in escalations)
 
 
 def test_a_missed_day_is_caught_up_once(district) -> None:
