@@ -188,9 +188,15 @@ def _notice_row(o: OpenItem, p: PlannedNotice, *, now: dt.datetime, sweep_id: in
     }
 
 
+def _wall_clock() -> dt.datetime:
+    """When a sweep really started and finished (its ``as_of`` is the day it acted for, which a replay
+    or a catch-up sets): the record of runs is about the machine's time."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
 def _start(engine: Engine, as_of: dt.date, now: dt.datetime) -> int:
     with transaction(engine) as s:
-        row = SweepRow(as_of=as_of, started_at=now, status="running", counts={}, host=socket.gethostname())
+        row = SweepRow(as_of=as_of, started_at=_wall_clock(), status="running", counts={}, host=socket.gethostname())
         s.add(row)
         s.flush()
         return row.id
@@ -199,7 +205,7 @@ def _start(engine: Engine, as_of: dt.date, now: dt.datetime) -> int:
 def _fail(engine: Engine, sweep_id: int, error: BaseException, now: dt.datetime) -> None:
     with transaction(engine) as s:
         s.execute(sa.update(SweepRow).where(SweepRow.id == sweep_id)
-                  .values(status="failed", finished_at=now, error=f"{type(error).__name__}: {error}"[:2000]))
+                  .values(status="failed", finished_at=_wall_clock(), error=f"{type(error).__name__}: {error}"[:2000]))
 
 
 def sweep(engine: Engine, *, now: dt.datetime, policies: PolicySet, plan: str | None = None,
@@ -270,7 +276,7 @@ def _sweep_in(session: Session, result: SweepResult, *, now: dt.datetime, today:
         conn.execute(_insert_ignore(session, EventRow.__table__, ("key",)), notice_events[chunk:chunk + 5000])
     result.newly_overdue = _record_events(session, overdue_events) if overdue_events else 0
     session.execute(sa.update(SweepRow).where(SweepRow.id == result.sweep_id).values(
-        status="done", finished_at=now, counts={**result.created, "items": result.items,
+        status="done", finished_at=_wall_clock(), counts={**result.created, "items": result.items,
                                                 "instances_created": result.instances_created,
                                                 "newly_overdue": result.newly_overdue}))
 

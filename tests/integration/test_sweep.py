@@ -233,3 +233,12 @@ def test_concurrent_and_serial_sweeps_agree(pg_url, sqlite_url) -> None:
     assert strip(outbox(pg)) == strip(outbox(lite))
     pg.dispose()
     lite.dispose()
+
+
+def test_a_sweep_record_says_when_it_really_ran_and_for_which_day(district) -> None:
+    before = dt.datetime.now(dt.timezone.utc)
+    sweep(district, now=morning(dt.date(2015, 7, 13)), policies=POLICY)
+    record = sweep_service.list_sweeps(district)[0]
+    assert record["as_of"] == "2015-07-13" and record["status"] == "done"
+    started, finished = (dt.datetime.fromisoformat(record[k]) for k in ("started_at", "finished_at"))
+    assert before - dt.timedelta(seconds=1) <= started.astimezone(dt.timezone.utc) <= finished.astimezone(dt.timezone.utc)
