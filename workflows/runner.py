@@ -2,8 +2,8 @@
 
 The jobs (sweep, deliver, weekly report) run on the schedule of config/schedule.yaml by calling the
 services directly (no Prefect engine on this path). Jobs are stored in duban's own database
-(``apscheduler_jobs``), coalesced and with a day's misfire grace, so after downtime each missed job
-runs once, not once per missed slot. One process per database: a second `duban run` refuses to
+(``apscheduler_jobs``), coalesced and with no limit on how late a missed run may start, so after
+downtime each missed job runs once (however long the machine was off), not once per missed slot. One process per database: a second `duban run` refuses to
 start instead of double-sending (a file lock beside a SQLite database, an advisory lock on
 PostgreSQL). SIGINT and SIGTERM let the running job finish, then exit.
 """
@@ -26,7 +26,9 @@ if TYPE_CHECKING:
     from workflows.schedule import Schedule
 
 JOBSTORE_TABLE = "apscheduler_jobs"
-JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 24 * 3600}
+# misfire_grace_time None: a run missed while the machine was off (a Friday report over a long weekend)
+# is late, never dropped.
+JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
 _ADVISORY_KEY = 0x64756261  # "duba"
 
 
@@ -75,7 +77,7 @@ class RunnerLock:
                               "stop it first — two would send every notice twice") from None
             f.seek(0)
             f.truncate()
-            f.write(f"pid {os.getpid()} since {dt.datetime.now().isoformat(timespec='seconds')}")
+            f.write(f"pid {os.getpid()} since {dt.datetime.now().astimezone().isoformat(timespec='seconds')}")
             f.flush()
             self._file = f
             return
