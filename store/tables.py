@@ -344,5 +344,6 @@ class DeliveryRow(SQLModel, table=True):
     is_cc: bool = False  # 抄送 (Cc) rather than 主送 (To)
     status: str = Field(default="pending", max_length=20, index=True)  # pending | queued | sent | failed | undeliverable
     message_pk: Optional[int] = Field(default=None, foreign_key="message.id", index=True)
+    refusals: int = 0  # times the server refused this recipient alone (4xx) while the others got the message
     last_error: str = ""
     created_at: dt.datetime

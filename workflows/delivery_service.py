@@ -288,12 +288,12 @@ def _record_one(msg: MessageRow, deliveries: list[DeliveryRow], outcome: Outcome
             reply = refused.get(d.address)
             if reply is None:
                 d.status = "sent"
-            elif reply.startswith("4"):
+            elif reply.startswith("4") and d.refusals + 1 < settings.max_attempts:
                 # Temporarily refused while the others got it: this recipient goes into a new message.
-                d.status, d.message_pk, d.last_error = "pending", None, reply
+                d.status, d.message_pk, d.last_error, d.refusals = "pending", None, reply, d.refusals + 1
                 result.recipients_refused += 1
-            else:
-                d.status, d.last_error = "failed", reply
+            else:  # refused for good (5xx), or temporarily too many times
+                d.status, d.last_error, d.refusals = "failed", reply, d.refusals + 1
                 result.recipients_refused += 1
         result.sent += 1
     elif outcome.status == "halt":

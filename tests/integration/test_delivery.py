@@ -613,3 +613,28 @@ def test_failed_messages_go_back_in_the_queue_with_their_message_id(swept, smtp_
         assert "failed" not in set(s.execute(sa.select(DeliveryRow.status)).scalars())
         assert "failed" not in set(s.execute(sa.select(NoticeRow.status)).scalars())
     assert requeue_failed(swept, now=NOW) == 0
+
+
+def test_a_copy_refused_again_and_again_ends_as_failed(swept, smtp_server, tmp_path: Path) -> None:
+    """A 452 for one recipient while the others get the message: that recipient goes into a new
+    message, which is retried with backoff like any other and given up after ``max_attempts``; a
+    refusal never makes new messages for ever."""
+    smtp_server.refuse["townships@example.org"] = "452 4.2.2 mailbox full"
+    settings = settings_for(tmp_path, f"smtp://127.0.0.1:{smtp_server.port}", delivery_mode="per_notice", max_attempts=3)
+
+    def townships_messages() -> list[tuple[str, int]]:
+        with transaction(swept) as s:
+            return s.execute(sa.select(MessageRow.status, MessageRow.attempts)
+                             .where(MessageRow.address.contains("townships@example.org")).order_by(MessageRow.id)).all()
+
+    for k in range(12):  # an hour of runs every five minutes, longer than the backoff of three attempts
+        deliver(swept, now=NOW + dt.timedelta(minutes=5 * k), settings=settings)
+    after_an_hour = townships_messages()
+    for k in range(12, 24):
+        deliver(swept, now=NOW + dt.timedelta(minutes=5 * k), settings=settings)
+    assert townships_messages() == after_an_hour  # nothing new once given up
+    assert [m.status for m in after_an_hour][-1] == "failed" and after_an_hour[-1].attempts == 3
+    with transaction(swept) as s:
+        refused = s.execute(sa.select(DeliveryRow).where(DeliveryRow.address == "townships@example.org")).scalars().all()
+    assert refused and all(d.status == "failed" and d.refusals >= 1 and "452" in d.last_error for d in refused)
+    assert not any("townships@example.org" in rs for _, rs, _ in smtp_server.messages)
