@@ -18,13 +18,19 @@ Everything a template may show about one notice is a frozen ``NoticeView`` (buil
   error becomes a ``ConfigError`` naming the template file and line.
 - Subjects are one line: any run of whitespace, CR or LF collapses to one space. A per-notice subject
   names only the task (no dates, no counters), so mail clients thread a task's notices together.
+- A digest gathers one recipient's notices. Each item's 办理要求 is what the letter of that kind and
+  level asks of the recipient's part in that notice (``NoticeView.capacity``: lead unit, leader,
+  office or supporting unit, read from the notice's 主送/抄送 entry with the recipient's address), in
+  the letters' own sentences (the ``_macros.j2`` macros both use). A recipient given in the
+  directory's display form ("林光(區人民政府副區長)", "區扶貧辦 主任") is read back into name and title,
+  so that the digest addresses it as the letters do (林光同志, 區扶貧辦主任).
 - Deterministic: the same inputs give the same bytes.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -35,7 +41,7 @@ from markupsafe import Markup
 
 from matrix.wording import chinese_date, chinese_number, english_date  # noqa: F401 - re-exported
 from matrix.errors import ConfigError
-from matrix.script import to_simplified, to_traditional
+from matrix.script import fold, to_simplified, to_traditional
 
 LANGUAGES = ("zh-Hans", "zh-Hant", "en")
 NOTICE_KINDS = ("reminder", "chase", "escalation")
@@ -57,18 +63,21 @@ _KEPT = re.compile(f"{_KEEP}(.*?){_END}", re.S)
 _SUBJECT_SPACE = re.compile(r"[\s\x00-\x1f\x7f]+")
 _LINE_BREAKS = re.compile(r"[\r\n\v\f\x85\u2028\u2029]+")
 _KIND_ORDER = {"escalation": 0, "chase": 1, "reminder": 2}
+_PERSON_TITLE = re.compile(r"([^()（）]+?)\s*[(（](.+)[)）]", re.S)  # 林光(區人民政府副區長)
 
 
 @dataclass(frozen=True)
 class RecipientView:
-    """Who a rendering is for. For ``unit_head`` / ``office_head`` ``name`` is the unit and ``title`` the
-    head's title; for ``official`` / ``top_leader`` ``name`` is the person. An empty ``title`` means
-    ``name`` is already the display form (e.g. "區扶貧辦 主任")."""
+    """Who a rendering is for. For ``unit_head`` / ``office_head`` ``name`` is the unit, ``title`` the
+    head's title and ``person`` the head's own name when the directory gives one; for ``official`` /
+    ``top_leader`` ``name`` is the person. An empty ``title`` means ``name`` is already the display form
+    (e.g. "區扶貧辦 主任"); ``Renderer.digest`` reads such a form back into its parts."""
 
     name: str
     title: str = ""
     email: str = ""
     role: str = "unit"  # unit | unit_head | official | office | office_head | top_leader
+    person: str = ""  # a unit head's own name (李衛東), addressed as 李衛東同志
 
 
 @dataclass(frozen=True)
@@ -105,6 +114,11 @@ class NoticeView:
     is_cc: bool = False  # this recipient gets it as 抄送
     to: tuple[RecipientView, ...] = ()  # the notice's 主送 recipients (for the 主送 line)
     cc: tuple[RecipientView, ...] = ()  # its 抄送 recipients (for the 抄送 line)
+    # What this copy's recipient is in the notice, hence what it is asked to do (a digest item's 办理要求):
+    # lead (the lead unit or its head: does the work, reports) | leader (a lead official or the top
+    # leader: sees that it is done) | office (the supervising office: follows it up) | support (a
+    # supporting unit: cooperates). "" = whom the letter of this kind and level is addressed to.
+    capacity: str = ""
 
 
 @dataclass(frozen=True)
@@ -178,6 +192,49 @@ def _autoescape(name: str | None) -> bool:
 def one_line(text: str) -> str:
     """A subject: every run of whitespace or control characters (CR, LF, tab …) becomes one space."""
     return _SUBJECT_SPACE.sub(" ", text).strip()
+
+
+def _addressed(recipient: RecipientView, views: list[NoticeView]) -> RecipientView:
+    """A recipient given by its display form (a delivery's: "林光(區人民政府副區長)", "區扶貧辦 主任",
+    "區委組織部 部長 李衛東", see ``notifications.recipients``) read back into name, title and person, so
+    that a digest addresses it as the letters do (林光同志, 區扶貧辦主任, 李衛東同志)."""
+    if recipient.title:
+        return recipient
+    text = recipient.name.strip()
+    if recipient.role in ("official", "top_leader"):
+        m = _PERSON_TITLE.fullmatch(text)
+        return replace(recipient, name=m.group(1).strip(), title=m.group(2).strip()) if m else recipient
+    if recipient.role not in ("unit_head", "office_head"):
+        return recipient
+    words = text.split()  # unit, title, person: joined by single spaces
+    if len(words) < 2:
+        return recipient  # "區扶貧辦負責人": a unit not in the directory, as written
+    # The unit is the first word, or more when the notices name a unit with a space in it.
+    units = {fold(e.name) for v in views for e in (*v.to, *v.cc) if e.role == recipient.role}
+    cut = next((i for i in range(len(words) - 1, 1, -1) if fold("".join(words[:i])) in units), 1)
+    return replace(recipient, name=" ".join(words[:cut]), title=words[cut], person=" ".join(words[cut + 1:]))
+
+
+def _capacity(v: NoticeView, recipient: RecipientView) -> str:
+    """What the digest's recipient is in notice ``v``: its role there (the 主送 or 抄送 entry with its
+    address; one address may be a lead official in one notice and a unit head in the next), else the
+    digest's role, and for a unit whether it is the lead unit or a supporting one."""
+    address = recipient.email.strip().lower()
+    entry = next((e for e in (v.cc if v.is_cc else v.to) if address and e.email.strip().lower() == address), None)
+    role = entry.role if entry is not None else recipient.role
+    if role in ("official", "top_leader"):
+        return "leader"
+    if role in ("office", "office_head"):
+        return "office"
+    if role == "unit_head":
+        return "lead"  # the planner addresses only the lead unit's head
+    name = fold(entry.name if entry is not None and entry.name else recipient.name)
+    if name == fold(v.lead_unit):
+        return "lead"
+    if name in {fold(u) for u in v.supporting_units}:
+        return "support"
+    # A member of a group unit (under its own name, not the group's): as 主送 it is asked what the lead unit is.
+    return "support" if v.is_cc else "lead"
 
 
 def _sort_key(v: NoticeView) -> tuple:
@@ -261,7 +318,8 @@ class Renderer:
         for v in views:
             if v.kind not in NOTICE_KINDS:
                 raise ConfigError(f"unknown notice kind {v.kind!r} in a digest")
-        items = sorted(views, key=_sort_key)
+        recipient = _addressed(recipient, views)
+        items = sorted((replace(v, capacity=v.capacity or _capacity(v, recipient)) for v in views), key=_sort_key)
         groups = [(kind, group) for kind in sorted(_KIND_ORDER, key=_KIND_ORDER.get)
                   if (group := [v for v in items if v.kind == kind])]
         counts = {kind: sum(v.kind == kind for v in items) for kind in NOTICE_KINDS}

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import email
+import email.policy
+import re
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from config.settings import Settings
 from matrix.calendar import WorkCalendar
 from matrix.errors import NotFound
 from matrix.policy import load_policy
@@ -16,6 +21,7 @@ from notifications.views import build_views, letterhead_for, preview_view
 from store.db import transaction
 from store.tables import NoticeRow
 from tests.conftest import PLANS, ROOT, at
+from workflows.delivery_service import deliver
 from workflows.matrix_service import PlanOptions, import_file
 from workflows.progress_service import report_progress
 from workflows.sweep_service import sweep
@@ -78,6 +84,51 @@ def test_views_of_the_district_plan_on_2015_12_04(district) -> None:
         assert "100个工作日" in text or "100個工作日" in text
     en = Renderer(language="en").notice(chase, chase.to[0], letterhead=letterhead)
     assert en.subject == "[Chase] 3.1 扶貧對象精準,決戰目標到村到戶" and "100 working days overdue" in en.text
+
+
+def test_delivered_digests_ask_each_recipient_its_own_part(district, tmp_path: Path) -> None:
+    """The digests as delivered, to recipients named by the directory ("林光(區人民政府副區長)", "區扶貧辦 主任"):
+    each item asks what the letter of its kind and level asks of that recipient's role there."""
+    sweep(district, now=at(2015, 12, 4), policies=POLICY)
+    settings = Settings(database_url="sqlite://", outbox_dir=tmp_path / "outbox", config_dir=tmp_path / "cfg",
+                        mail_from="督辦系統 <duban@example.org>", messages_per_minute=0, language="zh-Hans",
+                        delivery_mode="digest")
+    deliver(district, now=at(2015, 12, 4), settings=settings)
+    mail = {}
+    for path in (tmp_path / "outbox").glob("*.eml"):
+        msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        text, html = msg.get_body(("plain",)).get_content(), msg.get_body(("html",)).get_content()
+        salutation = text.split("督办事项汇总通知\n\n", 1)[1].split("\n", 1)[0]
+        items = re.findall(r"^   办理要求：(.*)$", text, re.M)
+        assert items == re.findall(r"<b>办理要求：</b>(.*?)</td>", html)
+        mail[msg["To"].addresses[0].addr_spec] = (msg["Subject"], salutation, items)
+
+    office, by = "区扶贫开发领导小组办公室", "于2015年12月9日前"
+    reports = f"{by}将办理情况和整改措施书面报送{office}"
+    red = "逾期仍未办结的，将予以通报批评，并纳入年度目标考核。"
+    further = "逾期仍未办结的，将按程序提级督办。"
+    assert mail["lin.guang@example.org"] == ("【督办】林光同志 待办事项 1 项（2015年12月4日）", "林光同志：", [
+        f"提请牵头领导督促落实。请督促区扶贫办{reports}。{further}"])
+    assert mail["yang.hongwei@example.org"][1:] == ("杨宏伟同志：", [
+        f"提请主要领导督办。请督促区扶贫办立即整改落实，{reports}。{red}",
+        f"提请主要领导督办。请督促区委组织部立即整改落实，{reports}。{red}"])
+    assert mail["head.fupin@example.org"][1:] == ("区扶贫办主任：", [
+        f"请区扶贫办主要负责同志亲自过问、专题研究。请区扶贫办{reports}。{further}"])
+    # 李衛東 heads 區委組織部 and leads task 3.5: the orange item as its lead official, the blue one as the unit's head.
+    assert mail["li.weidong@example.org"][1:] == ("李卫东同志：", [
+        f"提请牵头领导督促落实。请督促区委组织部{reports}。{further}",
+        f"请区委组织部主要负责同志亲自过问、专题研究。请区委组织部{reports}。{further}"])
+    # The office is copied on the orange items and addressed by the red ones: it follows them up, and is never
+    # asked to cooperate with the lead unit or to report to itself.
+    assert mail["office@example.org"][1:] == (f"{office}：", [
+        f"请知悉，并跟踪督促区扶贫办{by}报送办理情况和整改措施。",
+        f"请知悉，并跟踪督促区委组织部{by}报送办理情况和整改措施。"])
+    assert mail["office.head@example.org"][1:] == (f"{office}主任：", [
+        f"提请主要领导督办。请跟踪督促区扶贫办立即整改落实，{by}报送办理情况和整改措施。{red}",
+        f"提请主要领导督办。请跟踪督促区委组织部立即整改落实，{by}报送办理情况和整改措施。{red}"])
+    assert mail["fupin@example.org"][1:] == ("区扶贫办：", [
+        f"请你单位高度重视，{by}将办理情况书面报送{office}。逾期未办结的，将按程序提级督办。",
+        "你单位为该项工作的配合单位，请积极配合区委组织部抓好落实。"])
 
 
 def test_views_are_read_with_a_handful_of_queries(district) -> None:

@@ -218,6 +218,185 @@ def test_a_cc_copy_says_so() -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# Digests: each item asks its recipient what the letter of that kind and level asks of that role.
+# Recipients as a delivery gives them: the directory's display form, no title (notifications.recipients).
+
+I = "区扶贫开发领导小组办公室"
+REPORTS = f"于2016年1月11日前将办理情况和整改措施书面报送{I}"  # the lead unit's report, to the office
+RED = "逾期仍未办结的，将予以通报批评，并纳入年度目标考核。"
+FURTHER = "逾期仍未办结的，将按程序提级督办。"
+LEAD = [  # the lead unit (or its head): does the work and reports
+    f"提请主要领导督办。请区交委立即整改落实，{REPORTS}。{RED}",
+    f"提请牵头领导督促落实。请区交委{REPORTS}。{FURTHER}",
+    f"请区交委主要负责同志亲自过问、专题研究。请区交委{REPORTS}。{FURTHER}",
+    f"请你单位高度重视，于2016年1月11日前将办理情况书面报送{I}。逾期未办结的，将按程序提级督办。",
+    f"请你单位高度重视，对照目标要求加快推进，确保于2015年12月31日前按期完成，并将完成情况及时书面报送{I}。"
+    "确有困难需要延期的，请在到期前提出延期申请。",
+]
+LEADER = [  # a lead official or the top leader: sees that the lead unit does it
+    f"提请主要领导督办。请督促区交委立即整改落实，{REPORTS}。{RED}",
+    f"提请牵头领导督促落实。请督促区交委{REPORTS}。{FURTHER}",
+    f"请区交委主要负责同志亲自过问、专题研究。请督促区交委{REPORTS}。{FURTHER}",
+    f"请督促区交委于2016年1月11日前将办理情况书面报送{I}。逾期未办结的，将按程序提级督办。",
+    f"请督促区交委对照目标要求加快推进，确保于2015年12月31日前按期完成，并将完成情况及时书面报送{I}。",
+]
+LEADER_CC = [
+    f"请知悉，并督促区交委立即整改落实，{REPORTS}。",
+    f"请知悉，并督促区交委{REPORTS}。",
+    f"请知悉，并督促区交委{REPORTS}。",
+    f"请知悉，并督促区交委于2016年1月11日前将办理情况书面报送{I}。",
+    f"请知悉，并督促区交委对照目标要求加快推进，确保于2015年12月31日前按期完成，并将完成情况及时书面报送{I}。",
+]
+OFFICE = [  # the office follows it up; the report it awaits is not "to" itself
+    f"提请主要领导督办。请跟踪督促区交委立即整改落实，于2016年1月11日前报送办理情况和整改措施。{RED}",
+    f"提请牵头领导督促落实。请跟踪督促区交委于2016年1月11日前报送办理情况和整改措施。{FURTHER}",
+    f"请区交委主要负责同志亲自过问、专题研究。请跟踪督促区交委于2016年1月11日前报送办理情况和整改措施。{FURTHER}",
+    "请跟踪督促区交委于2016年1月11日前报送办理情况。逾期未办结的，将按程序提级督办。",
+    "请跟踪督促区交委对照目标要求加快推进，确保于2015年12月31日前按期完成。",
+]
+OFFICE_CC = [
+    "请知悉，并跟踪督促区交委立即整改落实，于2016年1月11日前报送办理情况和整改措施。",
+    "请知悉，并跟踪督促区交委于2016年1月11日前报送办理情况和整改措施。",
+    "请知悉，并跟踪督促区交委于2016年1月11日前报送办理情况和整改措施。",
+    "请知悉，并跟踪督促区交委于2016年1月11日前报送办理情况。",
+    "请知悉，并跟踪督促区交委对照目标要求加快推进，确保于2015年12月31日前按期完成。",
+]
+SUPPORT = ["你单位为该项工作的配合单位，请积极配合区交委抓好落实。"] * 5
+
+DIGEST_CASES = {  # name: (recipient, as 抄送, salutation, 办理要求 of 红/橙/蓝 escalations, the chase, the reminder)
+    "unit": (RecipientView(name="區交委", email="jiaowei@example.org", role="unit"), False, "区交委：", LEAD),
+    "unit cc": (RecipientView(name="區農委", email="nongwei@example.org", role="unit"), True, "区农委：", SUPPORT),
+    "unit_head": (RecipientView(name="區交委 主任", role="unit_head"), False, "区交委主任：", LEAD),
+    "unit_head cc": (RecipientView(name="區交委 主任", role="unit_head"), True, "区交委主任：", LEAD),
+    "official": (RecipientView(name="劉儀(區人民政府副區長)", role="official"), False, "刘仪同志：", LEADER),
+    "official cc": (RecipientView(name="劉儀(區人民政府副區長)", role="official"), True, "刘仪同志：", LEADER_CC),
+    "top_leader": (RecipientView(name="楊宏偉(區委書記)", role="top_leader"), False, "杨宏伟同志：", LEADER),
+    "top_leader cc": (RecipientView(name="楊宏偉(區委書記)", role="top_leader"), True, "杨宏伟同志：", LEADER_CC),
+    "office": (RecipientView(name="區扶貧開發領導小組辦公室", role="office"), False, f"{I}：", OFFICE),
+    "office cc": (RecipientView(name="區扶貧開發領導小組辦公室", role="office"), True, f"{I}：", OFFICE_CC),
+    "office_head": (RecipientView(name="區扶貧開發領導小組辦公室 主任", role="office_head"), False, f"{I}主任：", OFFICE),
+    "office_head cc": (RecipientView(name="區扶貧開發領導小組辦公室 主任", role="office_head"), True, f"{I}主任：", OFFICE_CC),
+}
+
+
+def every_notice(**kw) -> list[NoticeView]:
+    return [escalation(3, **kw), escalation(2, **kw), escalation(1, **kw), view(**kw), reminder(**kw)]
+
+
+def requirements(out) -> tuple[list[str], list[str]]:
+    """The 办理要求 of each item, from the text and from the HTML."""
+    text = re.findall(r"^   (?:办理要求|辦理要求)：(.*)$", out.text, re.M)
+    html = re.findall(r"<b>(?:办理要求|辦理要求)：</b>(.*?)</td>", out.html)
+    return text, html
+
+
+def requirements_en(out) -> tuple[list[str], list[str]]:
+    """The "Required" of each item, from the text and from the HTML."""
+    return (re.findall(r"^     Required:   (.*)$", out.text, re.M), re.findall(r"<b>Required:</b> (.*?)</td>", out.html))
+
+
+@pytest.mark.parametrize("case", DIGEST_CASES)
+def test_a_digest_item_asks_its_recipient_what_the_letter_asks_of_that_role(case: str) -> None:
+    recipient, cc, salutation, wanted = DIGEST_CASES[case]
+    out = Renderer(language="zh-Hans").digest([replace(v, is_cc=cc) for v in every_notice()], recipient,
+                                              letterhead=LETTERHEAD)
+    lines = out.text.splitlines()
+    assert lines[lines.index("督办事项汇总通知") + 2] == salutation
+    assert f">{salutation}</p>" in out.html
+    assert out.subject == f"【督办】{salutation[:-1]} 待办事项 5 项（2015年12月4日）"
+    assert re.findall(r"^\d+\. 【(.+?)】", out.text, re.M) == ["督办·红", "督办·橙", "督办·蓝", "催办", "提醒"]
+    text, html = requirements(out)
+    assert text == wanted and html == wanted  # the HTML says what the text says
+    if case.startswith(("official", "top_leader", "office")):  # told to see to it, never to do or report it themselves
+        assert "你单位" not in out.text and "请区交委于" not in out.text
+    if case.startswith("office"):  # never to cooperate with, or report to, itself
+        assert not [t for t in text if "配合" in t or f"报送{I}" in t]
+
+
+def test_a_digest_item_is_worded_by_the_letter_of_its_kind_and_level() -> None:
+    """The item for whom a letter is addressed to is that letter's own sentences (no second wording)."""
+    r = Renderer(language="zh-Hans")
+    addressed = {3: DIGEST_CASES["top_leader"][0], 2: DIGEST_CASES["official"][0], 1: DIGEST_CASES["unit_head"][0],
+                 0: DIGEST_CASES["unit"][0]}
+    for v in every_notice():
+        letter = r.notice(v, UNIT, letterhead=LETTERHEAD).text
+        [item], _ = requirements(r.digest([v], addressed[v.level], letterhead=LETTERHEAD))
+        sentences = [s + "。" for s in item.split("。") if s]
+        assert len(sentences) >= 2 and all(s in letter for s in sentences), (v.kind, v.level, item)
+
+
+def test_a_digest_opens_with_what_its_recipient_is_asked_to_do() -> None:
+    r = Renderer(language="zh-Hans")
+    intro = {case: r.digest([replace(v, is_cc=DIGEST_CASES[case][1]) for v in every_notice()], DIGEST_CASES[case][0],
+                            letterhead=LETTERHEAD).text.split("\n　　", 1)[1].split("\n")[0]
+             for case in ("unit", "unit cc", "top_leader", "office cc")}
+    opening = "根据《全区扶贫攻坚工作方案》分工，截至2015年12月4日，以下5项工作逾期未办结或即将到期（其中督办3项、催办1项、提醒1项），"
+    assert intro == {
+        "unit": opening + "请按各事项所列办理要求逐项抓好落实。已办结的，请一并报送佐证材料。",
+        "unit cc": opening + "请按各事项所列办理要求逐项抓好落实。",
+        "top_leader": opening + "请按各事项所列要求督促落实。",
+        "office cc": opening + "请按各事项所列要求跟踪督办。",
+    }
+    chases = r.digest([view()], UNIT, letterhead=LETTERHEAD).text
+    assert "以下1项工作逾期未办结（其中督办0项、催办1项、提醒0项）" in chases
+    assert "以下1项工作即将到期（" in r.digest([reminder()], UNIT, letterhead=LETTERHEAD).text
+
+
+def test_one_address_in_two_roles_is_asked_each_notice_by_its_role_there() -> None:
+    """李衛東 heads 區委組織部 and is the task's lead official: one digest, the blue item as the unit's head,
+    the orange one as the lead official, addressed by name."""
+    head = RecipientView(name="區委組織部", title="部長", email="li.weidong@example.org", role="unit_head")
+    official = RecipientView(name="李衛東", title="區委常委、區委組織部部長", email="li.weidong@example.org", role="official")
+    blue = escalation(1, lead_unit="區委組織部", to=(head,))
+    orange = escalation(2, lead_unit="區委組織部", to=(official,))
+    recipient = RecipientView(name="區委組織部 部長 李衛東", email="li.weidong@example.org", role="unit_head")
+    out = Renderer(language="zh-Hans").digest([blue, orange], recipient, letterhead=LETTERHEAD)
+    assert "\n李卫东同志：\n" in out.text and out.subject.startswith("【督办】李卫东同志 ")
+    text, html = requirements(out)
+    assert text == html == [f"提请牵头领导督促落实。请督促区委组织部{REPORTS}。{FURTHER}",
+                            f"请区委组织部主要负责同志亲自过问、专题研究。请区委组织部{REPORTS}。{FURTHER}"]
+
+
+def test_digest_salutations_in_traditional_script_and_english() -> None:
+    hant = Renderer(language="zh-Hant")
+    for case, salutation in (("official", "劉儀同志："), ("top_leader", "楊宏偉同志："), ("unit_head", "區交委主任："),
+                             ("office_head", "區扶貧開發領導小組辦公室主任：")):
+        out = hant.digest(every_notice(), DIGEST_CASES[case][0], letterhead=LETTERHEAD)
+        assert f"\n{salutation}\n" in out.text and f">{salutation}</p>" in out.html, case
+    en = Renderer(language="en")
+    for case, salutation in (("official", "劉儀 (區人民政府副區長)"), ("top_leader", "楊宏偉 (區委書記)"),
+                             ("unit_head", "主任, 區交委"), ("office_head", "主任, 區扶貧開發領導小組辦公室")):
+        out = en.digest(every_notice(), DIGEST_CASES[case][0], letterhead=LETTERHEAD)
+        assert f"\nTo: {salutation}\n" in out.text and f">To: {salutation}</p>" in out.html, case
+
+
+def test_english_digest_items_ask_each_role_its_part() -> None:
+    en = Renderer(language="en")
+    issuer, by = "區扶貧開發領導小組辦公室", "11 January 2016"
+
+    def items(case: str) -> list[str]:
+        recipient, cc, _, _ = DIGEST_CASES[case]
+        text, html = requirements_en(en.digest([replace(v, is_cc=cc) for v in every_notice()], recipient, letterhead=LETTERHEAD))
+        assert text == html, case
+        return text
+
+    lead, leader, office, office_cc, support = items("unit"), items("top_leader"), items("office"), items("office cc"), items("unit cc")
+    assert lead[2] == (f"The head of 區交委 is asked to take charge of it personally. 區交委 is to report in writing to {issuer}, "
+                       f"with the corrective measures, by {by}. Items still open after that will be escalated further.")
+    assert lead[3] == f"Please report in writing to {issuer} on what has been done by {by}. Items still open after that will be escalated."
+    assert leader[0] == (f"It is referred to the principal leaders. Please have 區交委 put this right at once and report in writing "
+                         f"to {issuer}, with the corrective measures, by {by}. If it is still open then, the unit will be publicly "
+                         "criticised and the item counted in the annual assessment.")
+    assert leader[4] == (f"Please have 區交委 give this item priority, complete it by 31 December 2015 and report the outcome "
+                         f"in writing to {issuer}.")
+    assert office[1] == (f"The lead officials are asked to see it through. Please follow this up and have 區交委 report, with the "
+                         f"corrective measures, by {by}. Items still open after that will be escalated further.")
+    assert office_cc[1] == f"For your information; please follow this up and have 區交委 report, with the corrective measures, by {by}."
+    assert not [t for t in office + office_cc if issuer in t or "work with" in t]
+    assert support == ["Your unit supports this item: please work with 區交委 to get it done."] * 5
+
+
+# --------------------------------------------------------------------------------------------
 # Overrides and strictness
 
 
