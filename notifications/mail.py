@@ -93,8 +93,10 @@ def thread_id_for(thread: str, domain: str) -> str:
 
 
 def build_message(*, sender: str, to: Iterable[tuple[str, str]], cc: Iterable[tuple[str, str]] = (), subject: str,
-                  text: str, html: str, message_id: str, date, thread: str | None = None) -> bytes:
+                  text: str, html: str, message_id: str, date, thread: str | None = None,
+                  important: bool = False) -> bytes:
     """An RFC 5322 message (text + HTML alternative, UTF-8, base64), as bytes ready to send or save.
+    ``important`` (a level-2 or level-3 escalation) adds the priority headers mail clients flag.
 
     Written out directly rather than through ``email.message``: every header value here is already
     encoded (RFC 2047) and folded, the bodies are base64, and the boundary comes from the
@@ -113,6 +115,8 @@ def build_message(*, sender: str, to: Iterable[tuple[str, str]], cc: Iterable[tu
     headers += [("Date", format_datetime(date)), ("Message-ID", message_id)]
     if thread:
         headers += [("In-Reply-To", thread), ("References", thread)]
+    if important:
+        headers += [("Importance", "high"), ("X-Priority", "1 (Highest)")]
     headers += [("Auto-Submitted", "auto-generated"), ("X-Duban-Key", one_line(message_id.strip("<>"))),
                 ("MIME-Version", "1.0"), ("Content-Type", f'multipart/alternative; boundary="{boundary}"')]
     out = [f"{name}: {value}" for name, value in headers]

@@ -183,8 +183,9 @@ def _plan_messages(session: Session, *, now: dt.datetime, settings: "Settings", 
             if not to:  # only 抄送 recipients are left (the 主送 one was undeliverable)
                 to, cc = cc, []
         message_id = message_id_for(key, domain)
+        important = any(views[d.notice_id].kind == "escalation" and views[d.notice_id].level >= 2 for d in deliveries)
         body = build_message(sender=sender, to=to, cc=cc, subject=rendered.subject, text=rendered.text,
-                             html=rendered.html, message_id=message_id, date=now, thread=thread)
+                             html=rendered.html, message_id=message_id, date=now, thread=thread, important=important)
         new_messages.append({"key": key, "address": ", ".join(a for _, a in [*to, *cc]), "message_id": message_id,
                              "subject": rendered.subject, "status": "pending", "attempts": 0, "last_error": "",
                              "created_at": now, "notices": len({d.notice_id for d in deliveries}), "body": body})

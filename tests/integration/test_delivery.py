@@ -638,3 +638,16 @@ def test_a_copy_refused_again_and_again_ends_as_failed(swept, smtp_server, tmp_p
         refused = s.execute(sa.select(DeliveryRow).where(DeliveryRow.address == "townships@example.org")).scalars().all()
     assert refused and all(d.status == "failed" and d.refusals >= 1 and "452" in d.last_error for d in refused)
     assert not any("townships@example.org" in rs for _, rs, _ in smtp_server.messages)
+
+
+def test_a_tasks_notices_share_one_subject_and_thread_and_escalations_are_flagged(swept, smtp_server, tmp_path: Path) -> None:
+    """Per-notice mode: the chase and the three escalations of task 3.1 carry one subject and one
+    thread id, so a mail client keeps them together; level 2 and 3 are marked important."""
+    settings = settings_for(tmp_path, f"smtp://127.0.0.1:{smtp_server.port}", delivery_mode="per_notice")
+    deliver(swept, now=NOW, settings=settings)
+    mails = [parse(raw) for _, _, raw in smtp_server.messages]
+    task31 = [m for m in mails if m["Subject"].endswith("3.1 扶贫对象精准,决战目标到村到户")]
+    assert len(task31) >= 3 and len({m["Subject"] for m in task31}) == 1 and len({m["References"] for m in task31}) == 1
+    flagged = [m for m in task31 if m["Importance"] == "high"]
+    assert flagged and all(m["X-Priority"].startswith("1") for m in flagged)
+    assert len(flagged) < len(task31)  # the chase and the level-1 escalation are not flagged

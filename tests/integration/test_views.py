@@ -83,7 +83,7 @@ def test_views_of_the_district_plan_on_2015_12_04(district) -> None:
         assert text.index("紅】3.1" if language == "zh-Hant" else "红】3.1") < text.index("蓝】3.1" if language == "zh-Hans" else "藍】3.1")
         assert "100个工作日" in text or "100個工作日" in text
     en = Renderer(language="en").notice(chase, chase.to[0], letterhead=letterhead)
-    assert en.subject == "[Chase] 3.1 扶貧對象精準,決戰目標到村到戶" and "100 working days overdue" in en.text
+    assert en.subject == "[Supervision] 3.1 扶貧對象精準,決戰目標到村到戶" and "100 working days overdue" in en.text
 
 
 def test_delivered_digests_ask_each_recipient_its_own_part(district, tmp_path: Path) -> None:

@@ -121,14 +121,15 @@ def test_official_wording_and_dates() -> None:
 
 def test_subjects_are_stable_per_task() -> None:
     r = Renderer(language="zh-Hans")
-    assert r.notice(escalation(2), UNIT, letterhead=LETTERHEAD).subject == "【督办通知·橙】3.2.1 交通建设"
-    assert r.notice(view(), UNIT, letterhead=LETTERHEAD).subject == "【催办】3.2.1 交通建设"
-    assert r.notice(reminder(), UNIT, letterhead=LETTERHEAD).subject == "【提醒】3.2.1 交通建设"
+    # One task, one subject, whatever the kind or level: one thread in every mail client.
+    assert r.notice(escalation(2), UNIT, letterhead=LETTERHEAD).subject == "【督办事项】3.2.1 交通建设"
+    assert r.notice(view(), UNIT, letterhead=LETTERHEAD).subject == "【督办事项】3.2.1 交通建设"
+    assert r.notice(reminder(), UNIT, letterhead=LETTERHEAD).subject == "【督办事项】3.2.1 交通建设"
     later = view(days=9, planned_for=D(2016, 1, 14), notice_id=7, key="chase:m2:2015-12-31:n3")
-    assert r.notice(later, UNIT, letterhead=replace(LETTERHEAD, date=D(2016, 1, 14))).subject == "【催办】3.2.1 交通建设"
+    assert r.notice(later, UNIT, letterhead=replace(LETTERHEAD, date=D(2016, 1, 14))).subject == "【督办事项】3.2.1 交通建设"
     digest = r.digest([view(), reminder()], UNIT, letterhead=LETTERHEAD)
     assert digest.subject == "【督办】区交委 待办事项 2 项（2015年12月4日）"
-    assert Renderer(language="en").notice(escalation(3), UNIT, letterhead=LETTERHEAD).subject == "[Escalation · Red] 3.2.1 交通建設"
+    assert Renderer(language="en").notice(escalation(3), UNIT, letterhead=LETTERHEAD).subject == "[Supervision] 3.2.1 交通建設"
 
 
 def test_a_subject_never_contains_a_line_break() -> None:
