@@ -26,7 +26,9 @@ def _t2s():
 def _s2t():
     import opencc
 
-    return opencc.OpenCC("s2t")
+    # s2tw, not s2t: the traditional forms plans are written in (群眾、為、考核、裡), as in the seeds,
+    # not OpenCC's etymological ones (羣衆、爲、考覈、裏).
+    return opencc.OpenCC("s2tw")
 
 
 @lru_cache(maxsize=65536)

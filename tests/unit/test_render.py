@@ -458,3 +458,12 @@ def test_filters() -> None:
     assert [quantity(x) for x in (Decimal("25.0000"), Decimal("12.50"), Decimal("0.25"), 3, None)] == ["25", "12.5", "0.25", "3", ""]
     assert chinese_date(D(2015, 12, 4)) == "2015年12月4日" and english_date(D(2015, 12, 4)) == "4 December 2015"
     assert [chinese_number(n) for n in (1, 3, 10, 12, 20, 23)] == ["一", "三", "十", "十二", "二十", "二十三"]
+
+
+def test_traditional_script_uses_the_forms_plans_are_written_in() -> None:
+    """zh-Hant output writes 考核 and 為 as the seeds do, not OpenCC's etymological 考覈 and 爲."""
+    red = Renderer(language="zh-Hant").notice(escalation(3), UNIT, letterhead=LETTERHEAD)
+    assert "考核" in red.text and "考覈" not in red.text and "爲" not in red.text
+    from matrix.script import to_traditional
+
+    assert to_traditional("群众为考核里面") == "群眾為考核裡面"
