@@ -110,3 +110,63 @@ def test_after_downtime_one_catch_up_sweep_not_one_per_missed_slot(tmp_path: Pat
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=60)
     assert sweeps == 1
+
+
+def test_sigterm_in_the_middle_of_a_delivery_lets_it_finish(tmp_path: Path, sqlite_url: str) -> None:
+    """SIGTERM while the deliver job is sending (a slow mail server): the job sends every message it
+    took, records them, and only then does `duban run` exit, cleanly — nothing left "sending"."""
+    import asyncio
+    import pickle
+
+    from aiosmtpd.controller import Controller
+
+    from notifications.sink import free_port
+    from store.db import open_database
+    from workflows.runner import JOBSTORE_TABLE
+
+    received: list[bytes] = []
+
+    class Slow:
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802
+            await asyncio.sleep(0.25)
+            received.append(envelope.original_content)
+            return "250 OK"
+
+    port = free_port()
+    smtp = Controller(Slow(), hostname="127.0.0.1", port=port)
+    smtp.start()
+    env_extra = {"DUBAN_SMTP_URL": f"smtp://127.0.0.1:{port}", "DUBAN_SMTP_CONCURRENCY": "1"}
+    try:
+        run(["matrix", "import", str(PLANS / "district-2015.yaml")], cwd=tmp_path, db_url=sqlite_url)
+        run(["sweep", "--as-of", "2015-12-04"], cwd=tmp_path, db_url=sqlite_url)
+        os.environ.update(env_extra)
+        try:
+            first = _start(tmp_path, sqlite_url)  # stores the jobs; the deliver job is not due yet
+            first.send_signal(signal.SIGTERM)
+            first.communicate(timeout=60)
+            engine = open_database(sqlite_url)
+            past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=10)
+            with engine.begin() as c:  # the deliver run was missed: it runs at once on the next start
+                state = pickle.loads(c.execute(sa.text(f"SELECT job_state FROM {JOBSTORE_TABLE} WHERE id = 'deliver'")).scalar())
+                state["next_run_time"] = past
+                c.execute(sa.text(f"UPDATE {JOBSTORE_TABLE} SET job_state = :s, next_run_time = :t WHERE id = 'deliver'"),
+                          {"s": pickle.dumps(state, pickle.HIGHEST_PROTOCOL), "t": past.timestamp()})
+            proc = _start(tmp_path, sqlite_url)
+            deadline = time.monotonic() + 60
+            while not received and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert received, "the deliver job started"
+            proc.send_signal(signal.SIGTERM)  # mid-delivery: a few of the digests are out
+            at_sigterm = len(received)
+            out, err = proc.communicate(timeout=120)
+        finally:
+            for key in env_extra:
+                os.environ.pop(key, None)
+    finally:
+        smtp.stop()
+    assert proc.returncode == 0, err
+    assert "stopped cleanly" in out
+    with engine.connect() as c:
+        states = dict(c.execute(sa.text("SELECT status, count(*) FROM message GROUP BY status")).all())
+    engine.dispose()
+    assert set(states) == {"sent"} and states["sent"] == len(received) > at_sigterm, (states, len(received), at_sigterm)
