@@ -443,8 +443,13 @@ def sweep_cmd(
               f"{c['reminder']} reminders, {c['chase']} chases, {c['escalation']} escalations"
               + (f"; {result.newly_overdue} newly overdue" if result.newly_overdue else "")
               + (f"; {result.instances_created} recurring periods opened" if result.instances_created else ""))
-    if result.calendar_fallback_years:
-        out.print(f"[yellow]note[/] no official holiday calendar for {', '.join(map(str, result.calendar_fallback_years))}: "
+    _calendar_note(result.calendar_fallback_years, out)
+
+
+def _calendar_note(years, out) -> None:
+    """Once per command: working days of years the official calendar does not cover were counted Mon–Fri."""
+    if years:
+        out.print(f"[yellow]note[/] no official holiday calendar for {', '.join(map(str, sorted(years)))}: "
                   "working days there are Monday–Friday")
 
 
@@ -456,11 +461,14 @@ def status_cmd(
     as_json: bool = Json,
 ) -> None:
     """Status lights: red overdue, yellow due soon or behind pace, green on track, closed."""
+    from matrix.calendar import WorkCalendar
     from workflows.sweep_service import status
 
-    rows = status(engine(), now=now_for(as_of), policies=policies(), plan=plan, unit=unit)
+    cal = WorkCalendar()
+    rows = status(engine(), now=now_for(as_of), policies=policies(), plan=plan, unit=unit, calendar=cal)
     if as_json:
         emit_json(rows)
+        _calendar_note(cal.fallback_years, console(stderr=True))  # stdout stays JSON
         return
     from rich.table import Table
 
@@ -484,6 +492,7 @@ def status_cmd(
             parts.append(f"[{LIGHT_STYLE[i['light']]}]{i['due']} {what}{qty}{cnt}[/]")
         table.add_row(f"[{LIGHT_STYLE[r['light']]}]{LIGHT_MARK[r['light']]}[/]", r["code"], r["title"], r["lead_unit"], "\n".join(parts))
     console().print(table)
+    _calendar_note(cal.fallback_years, console())
 
 
 @app.command("outbox")

@@ -49,3 +49,15 @@ def test_a_bad_policy_file_is_one_clear_line(tmp_path: Path, sqlite_url: str) ->
     proc = run(["sweep", "--as-of", "2015-07-28"], cwd=tmp_path, db_url=sqlite_url, check=False)
     assert proc.returncode == 2 and "policy.yaml" in proc.stderr and "at least 1" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_status_says_when_it_counted_working_days_monday_to_friday(tmp_path: Path, sqlite_url: str) -> None:
+    """Past the official calendar's last year, status (like sweep) says once that it counted Mon–Fri,
+    on stderr when stdout is JSON; within the calendar it says nothing."""
+    run(["matrix", "import", str(PLANS / "district-2015.yaml"), "--as-of", "2015-07-01"], cwd=tmp_path, db_url=sqlite_url)
+    late = run(["status", "--as-of", "2040-03-01", "--json"], cwd=tmp_path, db_url=sqlite_url)
+    assert json.loads(late.stdout) and "no official holiday calendar for" in late.stderr and "2040" in late.stderr
+    table = run(["status", "--as-of", "2040-03-01"], cwd=tmp_path, db_url=sqlite_url).stdout
+    assert table.count("no official holiday calendar") == 1
+    inside = run(["status", "--as-of", "2015-07-28", "--json"], cwd=tmp_path, db_url=sqlite_url)
+    assert "holiday calendar" not in inside.stderr
