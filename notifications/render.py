@@ -402,9 +402,10 @@ class Renderer:
         return ConfigError(f"template {where}: {e.__class__.__name__}: {e.message or e}")
 
     def _script(self, text: str) -> str:
-        """The rendered text in the chosen script; person names kept as written in zh-Hant."""
+        """The rendered text in the chosen script, with Chinese punctuation; person names kept as
+        written in zh-Hant."""
         if self.language == "zh-Hans":
-            return _convert(to_simplified, text.replace(_KEEP, "").replace(_END, ""))
+            return chinese_punctuation(_convert(to_simplified, text.replace(_KEEP, "").replace(_END, "")))
         if self.language == "zh-Hant":
             out, pos = [], 0
             for m in _KEPT.finditer(text):
@@ -412,8 +413,23 @@ class Renderer:
                 out.append(m.group(1))
                 pos = m.end()
             out.append(_convert(to_traditional, text[pos:]))
-            return "".join(out).replace(_KEEP, "").replace(_END, "")
+            return chinese_punctuation("".join(out).replace(_KEEP, "").replace(_END, ""))
         return text.replace(_KEEP, "").replace(_END, "")
+
+
+_HAN_CHARS = "\u3400-\u9fff"
+_HALF_PARENS = re.compile(rf"\(([^()<>\n]*[{_HAN_CHARS}][^()<>\n]*)\)")
+_HALF_MARKS = re.compile(rf"(?<=[{_HAN_CHARS}）”》])\s*([,;:!?])\s*(?=[{_HAN_CHARS}（“《\d])")
+_FULL_MARKS = {",": "，", ";": "；", ":": "：", "!": "！", "?": "？"}
+
+
+def chinese_punctuation(text: str) -> str:
+    """Half-width punctuation that plans carry in Chinese text, as an official document writes it:
+    ``精準,決戰`` → ``精準，決戰``, ``林光(區人民政府副區長)`` → ``林光（區人民政府副區長）``. Only between
+    Chinese characters (and parentheses holding some): times (08:30), numbers (1,000), addresses,
+    markup and CSS are left alone."""
+    text = _HALF_PARENS.sub(r"（\1）", text)
+    return _HALF_MARKS.sub(lambda m: _FULL_MARKS[m.group(1)], text)
 
 
 def _convert(convert, text: str) -> str:

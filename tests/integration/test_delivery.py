@@ -646,7 +646,7 @@ def test_a_tasks_notices_share_one_subject_and_thread_and_escalations_are_flagge
     settings = settings_for(tmp_path, f"smtp://127.0.0.1:{smtp_server.port}", delivery_mode="per_notice")
     deliver(swept, now=NOW, settings=settings)
     mails = [parse(raw) for _, _, raw in smtp_server.messages]
-    task31 = [m for m in mails if m["Subject"].endswith("3.1 扶贫对象精准,决战目标到村到户")]
+    task31 = [m for m in mails if m["Subject"].endswith("3.1 扶贫对象精准，决战目标到村到户")]
     assert len(task31) >= 3 and len({m["Subject"] for m in task31}) == 1 and len({m["References"] for m in task31}) == 1
     flagged = [m for m in task31 if m["Importance"] == "high"]
     assert flagged and all(m["X-Priority"].startswith("1") for m in flagged)

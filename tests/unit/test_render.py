@@ -206,9 +206,10 @@ def test_recurring_obligations_show_counts_and_amounts() -> None:
 def test_person_names_keep_their_characters_in_traditional_script() -> None:
     v = view(lead_officials=("夏于峰(區委常委、區人民政府常務副區長)",))
     hant = Renderer(language="zh-Hant").notice(v, UNIT, letterhead=LETTERHEAD)
-    assert "夏于峰(區委常委、區人民政府常務副區長)" in hant.text and "夏於峯" not in hant.text + hant.html
+    # (and the half-width parentheses of the data come out full-width, as an official document has them)
+    assert "夏于峰（區委常委、區人民政府常務副區長）" in hant.text and "夏於峯" not in hant.text + hant.html
     hans = Renderer(language="zh-Hans").notice(v, UNIT, letterhead=LETTERHEAD)
-    assert "夏于峰(区委常委、区人民政府常务副区长)" in hans.text
+    assert "夏于峰（区委常委、区人民政府常务副区长）" in hans.text
     assert "\ue000" not in hant.text + hant.html + hans.text + hans.html
 
 
@@ -467,3 +468,18 @@ def test_traditional_script_uses_the_forms_plans_are_written_in() -> None:
     from matrix.script import to_traditional
 
     assert to_traditional("群众为考核里面") == "群眾為考核裡面"
+
+
+
+def test_chinese_text_gets_chinese_punctuation_and_nothing_else_does() -> None:
+    from notifications.render import chinese_punctuation
+
+    assert chinese_punctuation("扶贫对象精准,决战目标到村到户;其中:3户") == "扶贫对象精准，决战目标到村到户；其中：3户"
+    assert chinese_punctuation("林光(区人民政府副区长)、(二)项目") == "林光（区人民政府副区长）、（二）项目"
+    untouched = ["08:30 开始", "1,000元", "(office@example.org)", "font-family:'FangSong','SimSun',serif",
+                 "](weekly-2016-01-22.svg)", "see (1) and (2)"]
+    assert [chinese_punctuation(t) for t in untouched] == untouched
+    r = Renderer(language="zh-Hans").notice(view(target="贫困村村级道路硬化,油化1条以上"), UNIT, letterhead=LETTERHEAD)
+    assert "道路硬化，油化" in r.text and "道路硬化，油化" in r.html
+    en = Renderer(language="en").notice(view(target="贫困村村级道路硬化,油化1条以上"), UNIT, letterhead=LETTERHEAD)
+    assert "道路硬化,油化" in en.text  # English letters quote the data as it is
