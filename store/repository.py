@@ -505,9 +505,7 @@ def _rematch(session: Session, model: Any, task_id: int, items: Iterable[Any], v
         # Out of the way first: (task_id, seq) is unique, and rows are about to trade places.
         session.execute(sa.update(t).where(t.c.task_id == task_id).values(seq=-t.c.seq - 1))
     updates = [{"_id": match[i].id, **v} for i, v in enumerate(new) if i in match]
-    updates += [{"_id": r.id, **{k: getattr(r, k) for k in new[0]}, "seq": -1_000_000 - r.id,
-                 "archived_at": r.archived_at or now} for r in free] if new else \
-        [{"_id": r.id, "task_id": task_id, "seq": -1_000_000 - r.id, "archived_at": r.archived_at or now} for r in free]
+    updates += [{"_id": r.id, "seq": -1_000_000 - r.id, "archived_at": r.archived_at or now} for r in free]
     for batch in _same_keys(updates):
         keys = [k for k in batch[0] if k != "_id"]
         session.execute(sa.update(t).where(t.c.id == sa.bindparam("_id")).values({k: sa.bindparam(k) for k in keys}), batch)
