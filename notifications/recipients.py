@@ -11,6 +11,7 @@ the database-wide ones flagged in the directory.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Iterable
 from functools import lru_cache
 from email.headerregistry import Address
 from email.errors import HeaderParseError
@@ -43,6 +44,28 @@ def clean_address(address: str) -> str | None:
     return address
 
 
+class PlanRoles:
+    """Whose office and top leader a plan's notices name: the plan's own when its directory gave it
+    an office (then its top leader, or none), else the database-wide ones flagged in the directory.
+    ``plans`` are (id, office_unit_id, top_leader_id) rows; units and officials by id."""
+
+    def __init__(self, plans: Iterable[Any], units_by_id: dict[int, Any], officials_by_id: dict[int, Any],
+                 office: Any, top_leader: Any) -> None:
+        self.office, self.top_leader = office, top_leader
+        self.plan_office = {p.id: units_by_id[p.office_unit_id] for p in plans if p.office_unit_id in units_by_id}
+        self.plan_leader = {p.id: officials_by_id[p.top_leader_id] for p in plans if p.top_leader_id in officials_by_id}
+
+    def of(self, plan_id: int | None) -> tuple[Any, Any]:
+        """(office, top leader) for a notice of ``plan_id``."""
+        if plan_id in self.plan_office:
+            return self.plan_office[plan_id], self.plan_leader.get(plan_id)
+        return self.office, self.top_leader
+
+
+def plan_rows(session: Session) -> list[Any]:
+    return session.execute(sa.select(PlanRow.id, PlanRow.office_unit_id, PlanRow.top_leader_id)).all()
+
+
 class Directory:
     """The stored unit directory and officials, loaded once per delivery run."""
 
@@ -58,15 +81,8 @@ class Directory:
                 self.office = u
         self.officials = {o.name: o for o in session.execute(sa.select(OfficialRow)).scalars()}
         self.top_leader = next((o for o in self.officials.values() if o.is_top_leader), None)
-        units_by_id = {u.id: u for u in self.units.values()}
-        officials_by_id = {o.id: o for o in self.officials.values()}
-        self.plan_office: dict[int, UnitRow] = {}
-        self.plan_leader: dict[int, OfficialRow] = {}
-        for plan_id, office_id, leader_id in session.execute(sa.select(PlanRow.id, PlanRow.office_unit_id, PlanRow.top_leader_id)):
-            if office_id in units_by_id:
-                self.plan_office[plan_id] = units_by_id[office_id]
-            if leader_id in officials_by_id:
-                self.plan_leader[plan_id] = officials_by_id[leader_id]
+        self.roles = PlanRoles(plan_rows(session), {u.id: u for u in self.units.values()},
+                               {o.id: o for o in self.officials.values()}, self.office, self.top_leader)
         self.members: dict[int, list[UnitRow]] = {}
         for u in self.units.values():
             for group in u.member_of:
@@ -82,10 +98,7 @@ class Directory:
 
     def resolve(self, role: str, name: str, plan_id: int | None = None) -> list[Resolved]:
         """Addresses for one role of a notice (``plan_id``: the notice's plan, for its office and leader)."""
-        if plan_id in self.plan_office:  # the plan's own directory: its office, its top leader or none
-            office, top_leader = self.plan_office[plan_id], self.plan_leader.get(plan_id)
-        else:  # a plan imported without an office of its own: the database-wide ones
-            office, top_leader = self.office, self.top_leader
+        office, top_leader = self.roles.of(plan_id)
         if role == "unit":
             unit = self.units.get(name) or self.by_key.get(unit_key(name))
             if unit is None:

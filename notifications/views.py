@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from matrix.calendar import WorkCalendar
 from matrix.errors import NotFound
 from matrix.script import unit_key
+from notifications.recipients import PlanRoles, plan_rows
 from notifications.render import LEVEL_COLOURS, Letterhead, NoticeView, RecipientView
 from store.tables import (
     MilestoneRow,
@@ -83,13 +84,12 @@ class _People:
         self.office = next((u for u in sorted(units, key=lambda u: u.id) if u.is_office), None)
         self.officials = {o.name: o for o in officials}
         self.top_leader = next((o for o in sorted(officials, key=lambda o: o.id) if o.is_top_leader), None)
-        officials_by_id = {o.id: o for o in officials}
-        # Each plan's own office and top leader (else the database-wide ones above).
-        self.plan_office = {p.id: self.by_id[p.office_unit_id] for p in plans if p.office_unit_id in self.by_id}
-        self.plan_leader = {p.id: officials_by_id[p.top_leader_id] for p in plans if p.top_leader_id in officials_by_id}
+        self.roles = PlanRoles(plans, self.by_id, {o.id: o for o in officials}, self.office, self.top_leader)
 
-    def office_of(self, plan_id: int | None):
-        return self.plan_office.get(plan_id, self.office) if plan_id is not None else self.office
+    def issuer(self, plan: Any) -> str:
+        """The plan's issuer, else the name of the office running it."""
+        office = self.roles.of(plan.id)[0]
+        return plan.issuer or (office.name if office else "")
 
     def _unit(self, name: str):
         return self.units.get(name) or self.unit_keys.get(unit_key(name)) if name else None
@@ -107,15 +107,14 @@ class _People:
             o = self.officials.get(name)
             return RecipientView(name=name, title=o.title if o else "", email=o.email if o else "", role=role)
         if role in ("office", "office_head"):
-            o = self.office_of(plan_id)
+            o = self.roles.of(plan_id)[0]
             office_name = o.name if o else "領導小組辦公室"
             if role == "office":
                 return RecipientView(name=office_name, email=(o.emails[0] if o and o.emails else ""), role=role)
             return RecipientView(name=office_name, title=(o.head_title if o and o.head_title else "主任"),
                                  email=o.head_email if o else "", role=role)
         if role == "top_leader":
-            # the plan's own directory: its top leader or none; else the database-wide one
-            t = self.plan_leader.get(plan_id) if plan_id in self.plan_office else self.top_leader
+            t = self.roles.of(plan_id)[1]
             if t is None:
                 return RecipientView(name=name or "主要領導", role=role)
             return RecipientView(name=t.name, title=t.title, email=t.email, role=role)
@@ -146,8 +145,7 @@ def _directory(session: Session) -> "_People":
     conn = session.connection()
     units = conn.execute(sa.select(u.id, u.name, u.key, u.emails, u.head_title, u.head_email, u.is_office)).all()
     officials = conn.execute(sa.select(o.id, o.name, o.title, o.email, o.is_top_leader)).all()
-    plans = conn.execute(sa.select(PlanRow.id, PlanRow.office_unit_id, PlanRow.top_leader_id)).all()
-    return _People(units, officials, plans)
+    return _People(units, officials, plan_rows(session))
 
 
 def build_views(session: Session, notice_ids: list[int], *, calendar: WorkCalendar | None = None) -> dict[int, NoticeView]:
@@ -204,8 +202,7 @@ def build_views(session: Session, notice_ids: list[int], *, calendar: WorkCalend
         out[r.id] = NoticeView(
             notice_id=r.id, key=r.key, kind=r.kind, level=r.level,
             colour=_colour(ladder, r.level) if r.kind == "escalation" else "",
-            plan_code=plan.code, plan_title=plan.title,
-            issuer=plan.issuer or (people.office_of(r.plan_id).name if people.office_of(r.plan_id) else ""),
+            plan_code=plan.code, plan_title=plan.title, issuer=people.issuer(plan),
             task_code=task.code, task_title=task.title, target=task.target or "",
             lead_unit=units[task.lead_unit_id].name if task.lead_unit_id in units else "",
             supporting_units=tuple(supporting[task.id]), lead_officials=tuple(officials[task.id]),
@@ -318,7 +315,7 @@ def preview_view(session: Session, *, kind: str, task: str, today: dt.date, poli
         notice_id=0, key=f"preview:{kind}:{plan_row.code}:{row.code}", kind=kind,
         level=level if kind == "escalation" else 0, colour=colour,
         plan_code=plan_row.code, plan_title=plan_row.title,
-        issuer=plan_row.issuer or (people.office_of(plan_row.id).name if people.office_of(plan_row.id) else ""),
+        issuer=people.issuer(plan_row),
         task_code=row.code, task_title=row.title, target=row.target or "", lead_unit=lead_unit,
         supporting_units=info.supporting_units, lead_officials=tuple(officials[row.id]), label=label or "",
         due=due, days=days, required_by=due if kind == "reminder" else cal.add_working_days(today, RESPOND_WORKING_DAYS),

@@ -187,6 +187,7 @@ class _Store:
     units: dict[int, Any]
     tasks: list[_Task]
     undeliverable: list[Any]
+    office: Any = None  # the office running these plans (store.repository.office_of)
 
 
 def _rows(conn, query, column, values) -> list[Any]:
@@ -219,8 +220,7 @@ def _load(session: Session, *, plan: str | None, as_of: dt.date, tz, ack_kinds: 
     if plan is not None:
         plan_ids = [repo.plan_row(session, plan).id]
     plans = {r.id: r for r in conn.execute(sa.select(PlanRow.id, PlanRow.code, PlanRow.title, PlanRow.issuer,
-                                                     PlanRow.start, PlanRow.end, PlanRow.timezone,
-                                                     PlanRow.office_unit_id)).all()
+                                                     PlanRow.start, PlanRow.end, PlanRow.timezone)).all()
              if plan_ids is None or r.id in plan_ids}
     if not plans:
         raise NotFound("no plan has been imported yet; run `duban matrix import PLAN.yaml`")
@@ -315,7 +315,7 @@ def _load(session: Session, *, plan: str | None, as_of: dt.date, tz, ack_kinds: 
         .where(d.status == "undeliverable", d.created_at >= begin, d.created_at < end, n.task_id.in_(live))
         .order_by(d.id)).all()
     return _Store(as_of=as_of, tz=tz, plans=plans, units=units, tasks=list(tasks.values()),
-                  undeliverable=undeliverable)
+                  undeliverable=undeliverable, office=repo.office_of(session, plan))
 
 
 # --------------------------------------------------------------------------------------------
@@ -686,9 +686,7 @@ def build_report(engine: "Engine", *, now: dt.datetime, policies: "PolicySet", s
     plans = sorted(store.plans.values(), key=lambda p: p.code)
     starts = [p.start for p in plans if p.start is not None]
     number = max(1, (as_of - min(starts)).days // 7 + 1) if starts else 1
-    offices = {p.office_unit_id for p in plans}
-    office = (store.units.get(offices.pop()) if len(offices) == 1 and None not in offices else
-              next((u for u in sorted(store.units.values(), key=lambda u: u.id) if u.is_office), None))
+    office = store.office
     issuer = (plans[0].issuer if len(plans) == 1 and plans[0].issuer else (office.name if office else "")) or \
         next((p.issuer for p in plans if p.issuer), "")
     return WeeklyReport(
