@@ -70,6 +70,7 @@ class UnitDirectory:
     top_leader: Person | None = None
     officials: list[Official] = field(default_factory=list)
     source: str = ""
+    warnings: list[str] = field(default_factory=list)  # e.g. the file was read as Big5, not UTF-8
     _index: dict[str, Unit] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -197,14 +198,16 @@ def unit_from_record(rec: Record, *, path: str, kind: str, problems: list[Proble
 def _directory_source(path: Path) -> Source:
     if path.suffix.lower() in (".csv", ".tsv", ".xlsx"):
         return load_directory_sheet(path)
-    data = load_yaml(path)
+    warnings: list[str] = []
+    data = load_yaml(path, warnings=warnings)
     if not isinstance(data, dict):
         raise SourceError(str(path), "a unit directory must be a mapping with a 'units' list")
     unknown = set(data) - {"office", "top_leader", "units", "officials"}
     if unknown:
         raise SourceError(f"{path}:{data.lines[sorted(unknown)[0]]}", f"unknown top-level key(s) {sorted(unknown)}; "
                           "a directory has office, top_leader, units, officials")
-    src = Source(path=str(path), kind="line", header=yaml_record(data, path=str(path), what="the directory"))
+    src = Source(path=str(path), kind="line", header=yaml_record(data, path=str(path), what="the directory"),
+                 warnings=warnings)
     src.units = yaml_records(data.get("units"), path=str(path), what="units", line=data.lines.get("units"))
     src.officials = yaml_records(data.get("officials"), path=str(path), what="officials", line=data.lines.get("officials"))
     if data.get("office") is not None:
@@ -246,7 +249,8 @@ def load_directory(path: str | Path) -> UnitDirectory:
     ]
     if problems:
         raise ValidationFailed(problems)
-    return UnitDirectory(units=units, office=office, top_leader=top_leader, officials=officials, source=src.path)
+    return UnitDirectory(units=units, office=office, top_leader=top_leader, officials=officials, source=src.path,
+                         warnings=src.warnings)
 
 
 def directory_from_units(units: Iterable[Unit], **kwargs: Any) -> UnitDirectory:

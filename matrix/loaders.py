@@ -23,7 +23,7 @@ from matrix.errors import DeadlineError, MatrixError, Problem, SourceError, Vali
 from matrix.model import DEFAULT_TIMEZONE, Official, Plan, SourceRef, Stage, Task, Unit
 from matrix.script import fold, unit_key
 from matrix.sources import (
-    Record, Source, decode_text, load_task_sheet, load_yaml, task_labels, yaml_record, yaml_records,
+    Record, Source, load_task_sheet, load_yaml, task_labels, yaml_record, yaml_records,
 )  # fmt: skip
 
 PLAN_KEYS = {"plan", "directory", "officials", "tasks", "stages"}
@@ -349,21 +349,14 @@ def load_plan(
     src, directory_ref = read_source(path, sheet=sheet)
     if directory is None and directory_ref:
         directory = path.parent / directory_ref
-    directory_path: Path | None = None
     if isinstance(directory, (str, Path)):
-        directory_path = Path(directory)
         directory = load_directory(directory)
     resolved = directory or UnitDirectory()
     if known_units is not None:
         resolved = resolved.merged_with(known_units)
     b = _Builder(src, resolved, allow_new_units)
     plan = _header(src, b, plan_code=plan_code, base_year=base_year, title=title, start=start)
-    warnings: list[str] = list(src.warnings)
-    if directory_path is not None:
-        # load_directory reads the file itself; say here too when it was not UTF-8.
-        note = _encoding_warning(directory_path)
-        if note:
-            warnings.append(note)
+    warnings: list[str] = list(src.warnings) + (list(directory.warnings) if directory is not None else [])
     if "unknown_columns" in src.extra:
         warnings.append(f"{src.path}: columns not understood and ignored: {'、'.join(src.extra['unknown_columns'].get('labels'))}")
     officials: dict[str, Official] = {unit_key(o.name): o for o in resolved.officials}
@@ -410,16 +403,6 @@ def load_plan(
         officials=plan_officials,
     )
     return LoadedPlan(plan=full, directory=resolved, new_units=list(b.new_units.values()), warnings=warnings)
-
-
-def _encoding_warning(path: Path) -> str | None:
-    """The note "read as Big5 / GB18030" for a text file that is not UTF-8; None for others."""
-    if path.suffix.lower() not in (".yaml", ".yml", ".csv", ".tsv") or not path.is_file():
-        return None
-    try:
-        return decode_text(path).warning
-    except SourceError:
-        return None  # already reported by whoever read the file
 
 
 def quantity_text(q: Decimal | None) -> str:
