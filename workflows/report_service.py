@@ -315,7 +315,19 @@ def _load(session: Session, *, plan: str | None, as_of: dt.date, tz, ack_kinds: 
         .where(d.status == "undeliverable", d.created_at >= begin, d.created_at < end, n.task_id.in_(live))
         .order_by(d.id)).all()
     return _Store(as_of=as_of, tz=tz, plans=plans, units=units, tasks=list(tasks.values()),
-                  undeliverable=undeliverable, office=repo.office_of(session, plan))
+                  undeliverable=undeliverable, office=_office_snapshot(repo.office_of(session, plan)))
+
+
+@dataclass(frozen=True, slots=True)
+class _Office:
+    """The office's values read inside the session (the report is built after it closed and rolled back)."""
+
+    id: int
+    name: str
+
+
+def _office_snapshot(row: Any) -> _Office | None:
+    return None if row is None else _Office(row.id, row.name)
 
 
 # --------------------------------------------------------------------------------------------
