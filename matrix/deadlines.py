@@ -68,6 +68,11 @@ word next to a date is an error, never a guess):
     after the date:  完成 建成 前 之前 以前 内/內 以内 之内 底 末 份 止 为止 到位 全部 基本
 Everything else — unknown words, impossible dates (2015年13月, 2月30日, 0月), a 15年內 that could
 be a year or a duration, an empty text — raises ``DeadlineError`` quoting the text and its place.
+
+Limits (so that what is read is what the store keeps): a text has at most 1,000 characters and no
+lone surrogate; years are 1900–2200; a minimum count is a whole number 1–10,000; a quantity or an
+amount has at most four decimals and is at most 99,999,999,999.9999 (NUMERIC(18, 4), a double on
+SQLite). Quotes in messages are shortened to 80 characters, an ellipsis and the length.
 """
 
 from __future__ import annotations
@@ -191,6 +196,19 @@ _WEEKDAYS = {
 }  # fmt: skip
 _COUNT_UNITS = frozenset({"次", "场次", "场", "回"})
 
+#: The longest text ``parse`` reads; a longer one is refused before any work (a 時間要求 is a line).
+MAX_TEXT = 1_000
+_QUOTE_LIMIT = 80
+_NOT_A_CHARACTER = re.compile("[\ud800-\udfff]")  # lone surrogates (surrogateescape, broken UTF-16)
+#: Years a date may name (the loaders' base year range).
+MIN_YEAR, MAX_YEAR = 1900, 2200
+#: A minimum count (不少於N次) is 1..MAX_COUNT: the store's column is an INTEGER.
+MAX_COUNT = 10_000
+#: Quantities and amounts go to NUMERIC(18, 4) columns, held as a double on SQLite: at most four
+#: decimals and fifteen digits in all hold exactly in both databases.
+_MAX_QUANTITY = Decimal("99999999999.9999")
+_QUANTITY_PLACES = 4
+
 
 class NeedsBaseYear(DeadlineError):
     """A text with a date that names no year (7月20日前, 年底), read for a plan that has no base year."""
@@ -238,9 +256,11 @@ class _Memory:
 def parse(text: str, *, context: DeadlineContext) -> Deadline:
     """Read a 時間要求 text against a plan context; DeadlineError if it is not in the language.
 
+    Any ``str`` gives a ``Deadline`` or a ``DeadlineError`` (never another exception): lone
+    surrogates, control characters and texts over ``MAX_TEXT`` characters are refused.
     Results are memoised on ``(text, context)``: a large matrix repeats the same few texts.
     """
-    return _parse_memoised(text, context)
+    return _read(text, context)
 
 
 def parse_without_base_year(
@@ -254,7 +274,7 @@ def parse_without_base_year(
     year (7月99日, 13月, 儘快), which raises the plain ``DeadlineError`` saying so.
     """
     context = DeadlineContext(base_year=_NO_BASE_YEAR, plan_start=plan_start, plan_end=plan_end, where=where)
-    return _parse_memoised(text, context)
+    return _read(text, context)
 
 
 def instances(rec: Recurrence, start: dt.date, end: dt.date) -> list[dt.date]:
@@ -271,7 +291,7 @@ def instances(rec: Recurrence, start: dt.date, end: dt.date) -> list[dt.date]:
         due_dates = (festival_date(rec.anchor, year) for year in range(low.year, high.year + 1))
         return [due for due in due_dates if low <= due <= high]
     if not rec.rule:
-        raise ValueError(f"recurrence {rec.label!r} has neither a rule nor an anchor")
+        raise ValueError(f"recurrence {_quoted(rec.label)} has neither a rule nor an anchor")
     low_dt = dt.datetime.combine(low, dt.time())
     rule = rrulestr(rec.rule, dtstart=low_dt)
     return [moment.date() for moment in rule.between(low_dt, dt.datetime.combine(high, dt.time()), inc=True)]
@@ -280,14 +300,44 @@ def instances(rec: Recurrence, start: dt.date, end: dt.date) -> list[dt.date]:
 # -- top level --------------------------------------------------------------------------------
 
 
+def _read(text: str, context: DeadlineContext) -> Deadline:
+    # Checked before the memo so that a refused huge text is never kept (nor hashed twice).
+    if len(text) > MAX_TEXT:
+        raise _refusal(
+            DeadlineError, text, f"the text has {len(text):,} characters; a deadline has at most {MAX_TEXT:,}", context
+        )
+    if bad := _NOT_A_CHARACTER.search(text):
+        raise _refusal(
+            DeadlineError, text,
+            f"U+{ord(bad.group()):04X} at position {bad.start() + 1} is not a character (a broken encoding?)", context,
+        )
+    return _parse_memoised(text, context)
+
+
 @lru_cache(maxsize=65536)
 def _parse_memoised(text: str, context: DeadlineContext) -> Deadline:
     try:
         return _parse(text, context)
     except _NeedsYear as problem:
-        raise NeedsBaseYear(text, str(problem), where=context.where) from None
+        raise _refusal(NeedsBaseYear, text, str(problem), context) from None
     except _Unreadable as problem:
-        raise DeadlineError(text, str(problem), where=context.where) from None
+        raise _refusal(DeadlineError, text, str(problem), context) from None
+
+
+def _refusal(kind: type[DeadlineError], text: str, reason: str, context: DeadlineContext) -> DeadlineError:
+    """The error for ``text``; its message quotes a long text shortened (``.text`` keeps it whole)."""
+    error = kind(text, reason, where=context.where)
+    if len(text) > _QUOTE_LIMIT:
+        place = f"{context.where}: " if context.where else ""
+        error.args = (f"{place}cannot read deadline {_quoted(text)}: {reason}",)
+    return error
+
+
+def _quoted(text: str) -> str:
+    """``repr(text)``, or for a text over 80 characters its first 80, an ellipsis and its length."""
+    if len(text) <= _QUOTE_LIMIT:
+        return repr(text)
+    return f"{text[:_QUOTE_LIMIT]!r}… ({len(text):,} characters)"
 
 
 def _parse(text: str, context: DeadlineContext) -> Deadline:
@@ -322,20 +372,20 @@ def _parse(text: str, context: DeadlineContext) -> Deadline:
     if opened is not None:
         started = opened[0]
         raise _Unreadable(
-            f"{started.label!r} says when the work starts but not when it is done; write e.g. 2016年3月底前启动，6月底前完成"
+            f"{_quoted(started.label)} says when the work starts but not when it is done; write e.g. 2016年3月底前启动，6月底前完成"
         )
     if not milestones and not recurrences:
         raise _Unreadable("the text has no date in it")
     if memory.needs_base_year is not None:
         raise _NeedsYear(
-            f"{memory.needs_base_year!r} names no year, and the plan has no base year to read it in"
+            f"{_quoted(memory.needs_base_year)} names no year, and the plan has no base year to read it in"
         )
     return Deadline(text=text, milestones=tuple(milestones), recurrences=tuple(recurrences))
 
 
 def _close(started: Milestone, piece: str, whole: str, label: str, context: DeadlineContext, memory: _Memory) -> Milestone:
     """The milestone of "X启动，Y完成": ``started`` is X's item, ``piece`` Y's, ``whole`` both as written."""
-    expected = f"{started.label!r} says when the work starts; {piece!r} after it must say when it is done"
+    expected = f"{_quoted(started.label)} says when the work starts; {_quoted(piece)} after it must say when it is done"
     if _is_recurrence(piece):
         raise _Unreadable(f"{expected} (…完成)")
     done, role = _read_milestone(piece, label, context, memory)
@@ -344,7 +394,7 @@ def _close(started: Milestone, piece: str, whole: str, label: str, context: Dead
     if done.start is not None:
         raise _Unreadable(f"{expected} with one date, not a range")
     if done.due < started.due:
-        raise _Unreadable(f"{whole!r} is done ({_shown(done.due)}) before it starts ({_shown(started.due)})")
+        raise _Unreadable(f"{_quoted(whole)} is done ({_shown(done.due)}) before it starts ({_shown(started.due)})")
     return Milestone(due=done.due, start=started.due, quantity=done.quantity, measure=done.measure, label=whole)
 
 
@@ -451,6 +501,26 @@ def _decimal(token: str) -> Decimal:
     return Decimal(_number(token))
 
 
+def _count(token: str, piece: str) -> int:
+    """A minimum count: a whole number 1..MAX_COUNT (不少於0次 asks nothing; more is a typo)."""
+    count = _number(token) if "." not in token else None
+    if count is None or not 1 <= count <= MAX_COUNT:
+        raise _Unreadable(f"the count {_quoted(token)} in {_quoted(piece)} is not a whole number from 1 to {MAX_COUNT:,}")
+    return count
+
+
+def _exact(token: str, piece: str) -> Decimal:
+    """A quantity or amount that the database holds exactly (≤ 99,999,999,999.9999, four decimals)."""
+    value = _decimal(token)
+    exponent = value.normalize().as_tuple().exponent
+    if value > _MAX_QUANTITY or (isinstance(exponent, int) and exponent < -_QUANTITY_PLACES):
+        raise _Unreadable(
+            f"the number {_quoted(token)} in {_quoted(piece)} cannot be stored exactly: "
+            f"at most {_MAX_QUANTITY:,} with {_QUANTITY_PLACES} decimals"
+        )
+    return value
+
+
 def _year(token: str) -> int:
     year = _number(token)
     return 2000 + year if len(token) == 2 else year  # 15年底 → 2015
@@ -481,10 +551,10 @@ def _read_milestone(piece: str, label: str, context: DeadlineContext, memory: _M
             end_point, position = _read_point(piece, connector.end(), context, end_memory, required=False)
             date_end = position
             if end_point is None:
-                raise _Unreadable(f"the range {piece!r} has no end date after {connector.group()!r}")
+                raise _Unreadable(f"the range {_quoted(piece)} has no end date after {_quoted(connector.group())}")
             start, due = point.first, end_point.last
             if start > due:
-                raise _Unreadable(f"the range {piece!r} ends ({_shown(due)}) before it starts ({_shown(start)})")
+                raise _Unreadable(f"the range {_quoted(piece)} ends ({_shown(due)}) before it starts ({_shown(start)})")
             point = end_point
             memory.needs_base_year = memory.needs_base_year or end_memory.needs_base_year
         memory.year, memory.month = point.year, point.month
@@ -492,9 +562,9 @@ def _read_milestone(piece: str, label: str, context: DeadlineContext, memory: _M
 
     if starts := _START_WORD.match(piece, position):
         if starts.end() < len(piece):
-            raise _Unreadable(f"unknown words {piece[starts.end():]!r} after {starts.group()!r} in {piece!r}")
+            raise _Unreadable(f"unknown words {_quoted(piece[starts.end():])} after {_quoted(starts.group())} in {_quoted(piece)}")
         if start is not None or duration is not None:
-            raise _Unreadable(f"{piece!r}: the start (…{starts.group()}) must be one date, not a range or a length of time")
+            raise _Unreadable(f"{_quoted(piece)}: the start (…{starts.group()}) must be one date, not a range or a length of time")
         return Milestone(due=due, label=label), "start"
     role = "done" if _DONE_WORD.search(piece, date_end, position) else None
 
@@ -503,11 +573,11 @@ def _read_milestone(piece: str, label: str, context: DeadlineContext, memory: _M
     if position < len(piece):
         found = _QUANTITY.fullmatch(piece, position)
         if found is None:
-            raise _Unreadable(f"unknown words {piece[position:]!r} next to the date in {piece!r}")
-        quantity = _decimal(found["number"])
+            raise _Unreadable(f"unknown words {_quoted(piece[position:])} next to the date in {_quoted(piece)}")
+        quantity = _exact(found["number"], piece)
         measure = found["measure"]
         if measure != "%" and _DATE_CHARS.search(measure):
-            raise _Unreadable(f"{found.group()!r} in {piece!r} is neither a date nor a quantity")
+            raise _Unreadable(f"{_quoted(found.group())} in {_quoted(piece)} is neither a date nor a quantity")
     return Milestone(due=due, start=start, quantity=quantity, measure=measure, label=label), role
 
 
@@ -522,7 +592,7 @@ def _read_duration(piece: str, position: int, context: DeadlineContext) -> tuple
             return None  # 2015年内: within the year 2015, read as a date
         if re.fullmatch(f"[{_YEAR_DIGIT}]{{2}}", years_token):
             raise _Unreadable(
-                f"{found.group()!r} could be the year 20{years_token[-2:]} or {years_token} years; "
+                f"{_quoted(found.group())} could be the year 20{years_token[-2:]} or {years_token} years; "
                 f"write 20{years_token[-2:]}年底 or {years_token}年时间内"
             )
     if found["half_year"]:
@@ -532,10 +602,16 @@ def _read_duration(piece: str, position: int, context: DeadlineContext) -> tuple
     else:
         length = relativedelta(years=_number(years_token), months=6 if found["and_half"] else 0)
     if length.years > 100 or length.months + 12 * length.years > 1200:
-        raise _Unreadable(f"{found.group()!r} is not a plausible length of time")
+        raise _Unreadable(f"{_quoted(found.group())} is not a plausible length of time")
     if context.plan_start is None:
-        raise _Unreadable(f"{found.group()!r} counts from the plan's start, and the plan has no start date")
-    return context.plan_start + length, found.end()
+        raise _Unreadable(f"{_quoted(found.group())} counts from the plan's start, and the plan has no start date")
+    try:
+        due = context.plan_start + length
+    except (ValueError, OverflowError):
+        due = dt.date.max
+    if due.year > MAX_YEAR:
+        raise _Unreadable(f"{_quoted(found.group())} from the plan's start ({context.plan_start}) ends after {MAX_YEAR}")
+    return due, found.end()
 
 
 def _read_point(
@@ -544,7 +620,8 @@ def _read_point(
     """One date at ``position``: ISO, year, month, day, quarter, half year or festival."""
     iso = _ISO_DATE.match(piece, position)
     if iso:
-        day = _date(piece, _number(iso["year"]), _number(iso["month"]), _number(iso["day"]))
+        year = _checked_year(_number(iso["year"]), iso.group(), piece)
+        day = _date(piece, year, _number(iso["month"]), _number(iso["day"]))
         return _Point(day, day, day.year, day.month), iso.end()
 
     explicit_year: int | None = None
@@ -552,17 +629,20 @@ def _read_point(
     if year_match:
         explicit_year = _year(year_match["year"])
         if explicit_year == 0:
-            raise _Unreadable(f"there is no year 0 in {piece!r}")
+            raise _Unreadable(f"there is no year 0 in {_quoted(piece)}")
+        _checked_year(explicit_year, year_match.group(), piece)
         position = year_match.end()
     year = explicit_year if explicit_year is not None else (memory.year or context.base_year)
     if year == _NO_BASE_YEAR:
         memory.needs_base_year = memory.needs_base_year or piece
         year = _STAND_IN_YEAR
+    elif year != _STAND_IN_YEAR and not MIN_YEAR <= year <= MAX_YEAR:
+        raise _Unreadable(f"the plan's base year {year} is not between {MIN_YEAR} and {MAX_YEAR}")
 
     if found := _MONTH.match(piece, position):
         month = _number(found["month"])
         if not 1 <= month <= 12:
-            raise _Unreadable(f"there is no month {month} in {piece!r}")
+            raise _Unreadable(f"there is no month {month} in {_quoted(piece)}")
         if found["day"]:
             day = _date(piece, year, month, _number(found["day"]))
             return _Point(day, day, year, month), found.end()
@@ -579,13 +659,13 @@ def _read_point(
     if found := _QUARTER.match(piece, position):
         quarter = _number(found["quarter"])
         if not 1 <= quarter <= 4:
-            raise _Unreadable(f"there is no quarter {quarter} in {piece!r}")
+            raise _Unreadable(f"there is no quarter {quarter} in {_quoted(piece)}")
         last_month = quarter * 3
         return _Point(dt.date(year, last_month - 2, 1), _month_end(year, last_month), year, last_month), found.end()
 
     if found := _DAY.match(piece, position):
         if memory.month is None:
-            raise _Unreadable(f"{found.group()!r} in {piece!r} has no month")
+            raise _Unreadable(f"{_quoted(found.group())} in {_quoted(piece)} has no month")
         day = _date(piece, year, memory.month, _number(found["day"]))
         return _Point(day, day, year, day.month), found.end()
 
@@ -597,7 +677,7 @@ def _read_point(
             else:
                 day = festival_date(found.group(), year)
         except ValueError as error:
-            raise _Unreadable(f"{found.group()!r} in {year}: {error}") from None
+            raise _Unreadable(f"{_quoted(found.group())} in {year}: {error}") from None
         return _Point(day, day, year, day.month), found.end()
 
     if found := _HALF_YEAR.match(piece, position):
@@ -617,8 +697,15 @@ def _read_point(
         return _Point(dt.date(year, 1, 1), dt.date(year, 12, 31), year, None), position
     if required:
         rest = piece[position:]
-        raise _Unreadable(f"no date in {piece!r}" if rest == piece else f"no date at {rest!r} in {piece!r}")
+        raise _Unreadable(f"no date in {_quoted(piece)}" if rest == piece else f"no date at {_quoted(rest)} in {_quoted(piece)}")
     return None, position
+
+
+def _checked_year(year: int, words: str, piece: str) -> int:
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        shown = _quoted(piece) if words == piece else f"{_quoted(words)} in {_quoted(piece)}"
+        raise _Unreadable(f"the year {year} ({shown}) is not between {MIN_YEAR} and {MAX_YEAR}")
+    return year
 
 
 def _date(piece: str, year: int, month: int, day: int) -> dt.date:
@@ -626,7 +713,7 @@ def _date(piece: str, year: int, month: int, day: int) -> dt.date:
         return dt.date(year, month, day)
     except ValueError:
         shown = f"{month}月{day}日" if year == _STAND_IN_YEAR else f"{year}-{month:02d}-{day:02d}"
-        raise _Unreadable(f"{shown} does not exist (in {piece!r})") from None
+        raise _Unreadable(f"{shown} does not exist (in {_quoted(piece)})") from None
 
 
 def _shown(day: dt.date) -> str:
@@ -652,7 +739,7 @@ def _read_recurrence(piece: str, label: str, context: DeadlineContext) -> Recurr
     if body.startswith("每"):
         period = _PERIOD.match(body)
         if period is None:
-            raise _Unreadable(f"unknown period in {piece!r}: expected 每月, 每季度, 每半年, 每年 or 每周")
+            raise _Unreadable(f"unknown period in {_quoted(piece)}: expected 每月, 每季度, 每半年, 每年 or 每周")
         if period["year_festival"]:
             freq, anchor = "yearly", festival_key(period["year_festival"])
         else:
@@ -661,7 +748,7 @@ def _read_recurrence(piece: str, label: str, context: DeadlineContext) -> Recurr
         period = _FESTIVAL_RE.match(body)
         if period is None:
             raise _Unreadable(
-                f"{piece!r}: a minimum (不少于…) needs a period such as 每月 or 每年, or a festival such as 春节"
+                f"{_quoted(piece)}: a minimum (不少于…) needs a period such as 每月 or 每年, or a festival such as 春节"
             )
         freq, anchor = "yearly", festival_key(period.group())
 
@@ -673,21 +760,21 @@ def _read_recurrence(piece: str, label: str, context: DeadlineContext) -> Recurr
         minimum = _MINIMUM.search(body, position)
         words = body[position : minimum.start() if minimum else len(body)]
         if _MINIMUM_WORD.search(words):
-            raise _Unreadable(f"cannot read the minimum in {words!r} of {piece!r}")
+            raise _Unreadable(f"cannot read the minimum in {_quoted(words)} of {_quoted(piece)}")
         if _DATED_WORDS.search(words):
-            raise _Unreadable(f"the words {words!r} in {piece!r} carry a date the period does not explain")
+            raise _Unreadable(f"the words {_quoted(words)} in {_quoted(piece)} carry a date the period does not explain")
         if minimum is None:
             if min_count is not None or min_amount is not None:
-                raise _Unreadable(f"unknown words {words!r} after the minimum in {piece!r}")
+                raise _Unreadable(f"unknown words {_quoted(words)} after the minimum in {_quoted(piece)}")
             break  # the words describe what recurs (每月5日前报送进展)
         if minimum["unit"] in _COUNT_UNITS:
             if min_count is not None:
-                raise _Unreadable(f"{piece!r} has two minimum counts")
-            min_count = _number(minimum["number"])
+                raise _Unreadable(f"{_quoted(piece)} has two minimum counts")
+            min_count = _count(minimum["number"], piece)
         else:
             if min_amount is not None:
-                raise _Unreadable(f"{piece!r} has two minimum amounts")
-            min_amount, amount_unit = _decimal(minimum["number"]), minimum["unit"]
+                raise _Unreadable(f"{_quoted(piece)} has two minimum amounts")
+            min_amount, amount_unit = _exact(minimum["number"], piece), minimum["unit"]
         position = _FILLER_AFTER.match(body, minimum.end()).end()
     return Recurrence(
         freq=freq,
@@ -707,12 +794,12 @@ def _rule(period: re.Match[str], piece: str) -> tuple[str, str]:
     if period["year_month"]:
         month = _number(period["year_month"])
         if not 1 <= month <= 12:
-            raise _Unreadable(f"there is no month {month} in {piece!r}")
+            raise _Unreadable(f"there is no month {month} in {_quoted(piece)}")
         if period["year_day"]:
             day = _number(period["year_day"])
             _date(piece, 2000, month, day)  # 2000 is a leap year: only truly impossible days fail
             if (month, day) == (2, 29):
-                raise _Unreadable(f"2月29日 in {piece!r} does not come every year")
+                raise _Unreadable(f"2月29日 in {_quoted(piece)} does not come every year")
         else:
             day = _part_day(period["year_part"])
         return "yearly", f"FREQ=YEARLY;BYMONTH={month};BYMONTHDAY={day}"
@@ -727,7 +814,7 @@ def _rule(period: re.Match[str], piece: str) -> tuple[str, str]:
             day = _number(period["month_day"])
             if not 1 <= day <= 28:
                 raise _Unreadable(
-                    f"day {day} in {piece!r} does not exist in every month; write 每月底 for the last day"
+                    f"day {day} in {_quoted(piece)} does not exist in every month; write 每月底 for the last day"
                 )
         else:
             day = _part_day(period["month_part"])

@@ -370,3 +370,110 @@ def test_without_a_base_year_impossible_texts_are_still_refused_as_such(text: st
     assert not isinstance(caught.value, NeedsBaseYear)
     assert words in caught.value.reason
     assert "0004" not in caught.value.reason and "2000" not in caught.value.reason
+
+
+# -- robustness: any text gives a Deadline or DeadlineError, and what is stored fits its column -----
+
+
+@pytest.mark.parametrize("text", [
+    "\ud800",  # a lone surrogate (OpenCC cannot encode it)
+    "2015年底\udfff",
+    "每月\ud83d不少於3次",
+    "\x00",
+    "2015年底\x00",
+    "\u202e2015年底",
+    "\ufeff",
+])
+def test_surrogates_and_control_characters_are_refused_with_the_parsers_own_error(text: str) -> None:
+    with pytest.raises(DeadlineError) as caught:
+        parse(text, context=PLAN)
+    assert caught.value.text == text
+    message = str(caught.value)
+    message.encode("utf-8")  # printable: the refusal itself carries no lone surrogate
+    with pytest.raises(DeadlineError):
+        parse_without_base_year(text)
+
+
+def test_a_very_long_text_is_refused_with_a_short_quote_and_its_length() -> None:
+    text = "2015年底" + "完" * 100_000
+    with pytest.raises(DeadlineError) as caught:
+        parse(text, context=PLAN)
+    message = str(caught.value)
+    assert caught.value.text == text
+    assert len(message) < 400, len(message)
+    assert "…" in message and "100,006 characters" in message
+    assert "1,000" in caught.value.reason
+
+
+def test_a_long_but_acceptable_text_quotes_its_pieces_short() -> None:
+    text = "2015年底" + "完" * 500
+    with pytest.raises(DeadlineError) as caught:
+        parse(text, context=PLAN)
+    assert len(str(caught.value)) < 600
+    assert "506 characters" in str(caught.value)
+
+
+@pytest.mark.parametrize("text, words", [
+    ("每月不少於99999999999999999999次", "99999999999999999999"),
+    ("每月不少於0次", "0"),
+    ("每月不少於10001次", "10001"),
+    ("每年春節前不少於一萬零一次", "一万零一"),
+])
+def test_a_count_outside_1_to_10000_is_refused_naming_it(text: str, words: str) -> None:
+    with pytest.raises(DeadlineError) as caught:
+        parse(text, context=PLAN)
+    assert words in caught.value.reason and "10,000" in caught.value.reason
+
+
+def test_counts_up_to_10000_are_read() -> None:
+    assert recurrence("每月不少於10000次").min_count == 10_000
+    assert recurrence("每月不少於一萬次").min_count == 10_000
+
+
+@pytest.mark.parametrize("text, words", [
+    ("2015年底完成99999999999999999999999戶", "99999999999999999999999"),
+    ("2015年底完成100000000000個村", "100000000000"),
+    ("2015年底完成1.23456戶", "1.23456"),
+    ("每月不少於99999999999999999999元", "99999999999999999999"),
+    ("每月不少於0.00001萬元", "0.00001"),
+])
+def test_a_quantity_the_database_cannot_hold_exactly_is_refused_naming_it(text: str, words: str) -> None:
+    with pytest.raises(DeadlineError) as caught:
+        parse(text, context=PLAN)
+    assert words in caught.value.reason
+
+
+def test_quantities_the_database_holds_exactly_are_read() -> None:
+    (milestone,) = parse("2015年底完成99999999999.9999戶", context=PLAN).milestones
+    assert milestone.quantity == Decimal("99999999999.9999")
+    rec = recurrence("每月不少於1.5萬元")
+    assert (rec.min_amount, rec.amount_unit) == (Decimal("1.5"), "万元")
+
+
+@pytest.mark.parametrize("text, year", [
+    ("0001年底", "1"),
+    ("1899年底", "1899"),
+    ("2201年7月", "2201"),
+    ("9999/12/31", "9999"),
+    ("2015年3月至9999年12月", "9999"),
+])
+def test_a_year_outside_1900_to_2200_is_refused(text: str, year: str) -> None:
+    with pytest.raises(DeadlineError) as caught:
+        parse(text, context=PLAN)
+    assert year in caught.value.reason and "1900" in caught.value.reason
+
+
+def test_years_at_the_edges_of_the_range_are_read() -> None:
+    assert shape("1900年底") == [due(D(1900, 12, 31))]
+    assert shape("2200年底") == [due(D(2200, 12, 31))]
+
+
+@pytest.mark.parametrize("context, text", [
+    (DeadlineContext(base_year=10_000), "7月底"),
+    (DeadlineContext(base_year=-5), "春節前"),
+    (DeadlineContext(base_year=2015, plan_start=D(9999, 12, 1)), "三年內"),
+    (DeadlineContext(base_year=2015, plan_start=D(2015, 1, 1)), "九千九百九十九個月內"),
+])
+def test_a_context_out_of_range_gives_the_parsers_own_error(context: DeadlineContext, text: str) -> None:
+    with pytest.raises(DeadlineError):
+        parse(text, context=context)
