@@ -6,9 +6,13 @@ Built by the CLI (or a flow's entry point) and passed down; nothing reads the en
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from matrix.limits import InputLimits
 
 PACKAGE_DIR = Path(__file__).parent
 EXAMPLE_PLANS = PACKAGE_DIR / "plans"
@@ -37,6 +41,23 @@ class Settings(BaseSettings):
                                description="digest: one message per recipient per run; per_notice: one per notice")
     retry_base_seconds: int = Field(default=60, ge=1, description="First retry delay after a 4xx or a connection error; doubles each time")
     max_attempts: int = Field(default=8, ge=1, description="Attempts before a message is given up as failed")
+
+    # Input limits (matrix.limits.InputLimits): the most duban reads from one plan, directory, sheet or document.
+    limit_file_bytes: int = Field(default=50 * 1024 * 1024, ge=1, description="Largest input file in bytes (an .xlsx/.docx also when unpacked)")
+    limit_cell_chars: int = Field(default=32_767, ge=1, description="Longest cell or YAML value in characters")
+    limit_rows: int = Field(default=100_000, ge=1, description="Most rows of a sheet, entries of a YAML list, lines of a document")
+    limit_columns: int = Field(default=200, ge=1, description="Most columns of a sheet")
+    limit_yaml_depth: int = Field(default=50, ge=1, description="Deepest nesting of YAML mappings and lists")
+    limit_yaml_aliases: int = Field(default=100, ge=0, description="Most uses of YAML aliases (*name) in one file")
+
+    def input_limits(self) -> "InputLimits":
+        """The input limits the loaders are given (they read no settings themselves)."""
+        from matrix.limits import InputLimits
+
+        return InputLimits(
+            file_bytes=self.limit_file_bytes, cell_chars=self.limit_cell_chars, rows=self.limit_rows,
+            columns=self.limit_columns, yaml_depth=self.limit_yaml_depth, yaml_aliases=self.limit_yaml_aliases,
+        )
 
     @property
     def is_sqlite(self) -> bool:

@@ -18,7 +18,38 @@ line or row, field and the offending text) and exits with status 2.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+QUOTE_CHARS = 80  # a refusal quotes at most this many characters of the offending text
+REASON_CHARS = 240  # a reason written by duban is shorter; one that quotes a text too long is cut here
+# Shown escaped, never written raw to a terminal or a log line: C0/C1 controls, DEL, line and
+# paragraph separators, lone surrogates and the non-characters U+FFFE/U+FFFF.
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(char) or f"\\u{ord(char):04x}"
+
+
+def shorten(text: Any, limit: int = QUOTE_CHARS) -> str:
+    """``text`` as one printable line of at most ``limit`` characters (then "…"): control characters
+    and line breaks are shown escaped (``\\n``, ``\\u0000``)."""
+    text = "" if text is None else str(text)
+    cut = text[:limit]
+    shown = _INVISIBLE.sub(_escape, cut)
+    return shown + "…" if len(text) > limit else shown
+
+
+def quote(text: Any, limit: int = QUOTE_CHARS) -> str:
+    """How every refusal quotes offending text: 「區不存在局」, or 「aaaa…」(5,242,880 characters) when longer
+    than ``limit``, so a 5 MB cell gives a short message, not a 5 MB one."""
+    text = "" if text is None else str(text)
+    if len(text) <= limit:
+        return f"「{shorten(text, limit)}」"
+    return f"「{shorten(text, limit)}」({len(text):,} characters)"
 
 
 class DubanError(Exception):
@@ -37,7 +68,7 @@ class DeadlineError(MatrixError):
         self.reason = reason
         self.where = where
         place = f"{where}: " if where else ""
-        super().__init__(f"{place}cannot read deadline {text!r}: {reason}")
+        super().__init__(f"{place}cannot read deadline {quote(text)}: {shorten(reason, REASON_CHARS)}")
 
 
 class SourceError(MatrixError):
@@ -47,6 +78,15 @@ class SourceError(MatrixError):
         self.path = path
         self.reason = reason
         super().__init__(f"{path}: {reason}")
+
+
+class LimitExceeded(SourceError):
+    """An input over one of the input limits (``matrix.limits.InputLimits``): the message names the
+    place, the size found, the limit and the setting that raises it (``DUBAN_LIMIT_…``)."""
+
+    def __init__(self, path: str, reason: str, *, setting: str) -> None:
+        self.setting = setting
+        super().__init__(path, reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,14 +100,26 @@ class Problem:
     message: str
     hint: str = ""
     row_kind: str = "line"  # "line" for text formats, "row" for CSV/XLSX
+    length: int = field(default=0, compare=False)  # the offending text's length before it was shortened
+
+    def __post_init__(self) -> None:
+        # The text is kept shortened (≤ QUOTE_CHARS and "…"): a 5 MB cell must not make a 5 MB message.
+        text = "" if self.text is None else str(self.text)
+        object.__setattr__(self, "length", len(text))
+        if len(text) > QUOTE_CHARS or _INVISIBLE.search(text):
+            object.__setattr__(self, "text", shorten(text))
+        if len(self.message) > REASON_CHARS:  # e.g. a parser's reason that quotes the whole text
+            object.__setattr__(self, "message", shorten(self.message, REASON_CHARS))
 
     def __str__(self) -> str:
         where = self.file
         if self.line is not None:
             where += f":{self.line}" if self.row_kind == "line" else f" row {self.line}"
-        out = f"{where}: {self.field}: {self.message}"
+        out = f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
         if self.text:
-            out += f" — {self.text!r}"
+            out += f" — 「{self.text}」"
+            if self.length > QUOTE_CHARS:
+                out += f"({self.length:,} characters)"
         if self.hint:
             out += f" (hint: {self.hint})"
         return out

@@ -19,7 +19,7 @@ from typing import Any
 
 from matrix import deadlines
 from matrix.directory import UnitDirectory, load_directory, split_list
-from matrix.errors import DeadlineError, MatrixError, Problem, SourceError, ValidationFailed
+from matrix.errors import DeadlineError, MatrixError, Problem, SourceError, ValidationFailed, shorten
 from matrix.model import DEFAULT_TIMEZONE, Official, Plan, SourceRef, Stage, Task, Unit
 from matrix.script import fold, unit_key
 from matrix.sources import (
@@ -311,7 +311,7 @@ def read_source(path: Path, *, sheet: str | None = None) -> tuple[Source, str | 
     unknown = set(data) - PLAN_KEYS
     if unknown:
         key = sorted(unknown)[0]
-        raise SourceError(f"{path}:{data.lines[key]}", f"unknown top-level key {key!r}; a plan has " + ", ".join(sorted(PLAN_KEYS)))
+        raise SourceError(f"{path}:{data.lines[key]}", f"unknown top-level key {shorten(key)!r}; a plan has " + ", ".join(sorted(PLAN_KEYS)))
     if "tasks" not in data:
         raise SourceError(str(path), "the plan has no 'tasks' list")
     header = yaml_record(data.get("plan") or {}, path=str(path), what="plan")

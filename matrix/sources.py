@@ -21,7 +21,7 @@ from typing import Any, Iterable, Iterator, NamedTuple
 
 import yaml
 
-from matrix.errors import ConfigError, SourceError
+from matrix.errors import ConfigError, SourceError, quote, shorten
 from matrix.script import fold
 
 
@@ -213,11 +213,11 @@ def _build(events: Iterator[yaml.Event], path: str) -> Any:
             container.append(value)
         elif frame[1] is None:
             if not isinstance(value, str):
-                raise SourceError(f"{path}:{line}", f"a key must be plain text, got {value!r}")
+                raise SourceError(f"{path}:{line}", f"a key must be plain text, got a {type(value).__name__}")
             if value == "<<":
                 raise SourceError(f"{path}:{line}", "YAML merge keys (<<) are not supported")
             if value in container:
-                raise SourceError(f"{path}:{line}", f"the key {value!r} appears twice")
+                raise SourceError(f"{path}:{line}", f"the key {shorten(value)!r} appears twice")
             frame[1] = value
         else:
             container[frame[1]] = value
@@ -312,7 +312,7 @@ def yaml_record(mapping: Any, *, path: str, what: str, labels: dict[str, str] | 
     for k, v in mapping.items():
         key = labels.get(fold(str(k)).lower(), k) if labels else k
         if key in cells:
-            raise SourceError(f"{path}:{lines.get(k, line)}", f"{what}: field {key!r} is given twice (as {k!r})")
+            raise SourceError(f"{path}:{lines.get(k, line)}", f"{what}: field {shorten(key)!r} is given twice (as {quote(k)})")
         cells[key] = Cell(v, lines.get(k, line))
     return Record(line=line, cells=cells)
 
