@@ -86,10 +86,19 @@ def now_for(as_of: Optional[dt.datetime]) -> dt.datetime:
 
 
 def console(stderr: bool = False):
+    """A console that prints text literally: names, titles and notes are data, never Rich markup (a title
+    such as ``任務[/bold]`` is printed as written). Styles are given as ``styled(…)`` parts."""
     _started()
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, markup=False, emoji=False)
+
+
+def styled(*parts: "str | tuple[str, str]"):
+    """One line of literal text with styled parts: ``styled(("warning", "yellow"), " ", text)``."""
+    from rich.text import Text
+
+    return Text.assemble(*parts)
 
 
 def emit_json(data: Any) -> None:
@@ -172,7 +181,7 @@ def _print_problems(err, as_json: bool) -> None:
     from rich.table import Table
 
     out = console(stderr=True)
-    out.print(f"[bold red]{len(err.problems)} problem{'s' if len(err.problems) != 1 else ''}[/] — nothing was changed")
+    out.print(styled((f"{len(err.problems)} problem{'s' if len(err.problems) != 1 else ''}", "bold red"), " — nothing was changed"))
     table = Table(show_lines=False, header_style="bold")
     for col in ("where", "field", "text", "problem", "hint"):
         table.add_column(col, overflow="fold")
@@ -214,9 +223,9 @@ def matrix_validate(
         return
     out = console()
     for w in loaded.warnings:
-        out.print(f"[yellow]warning[/] {w}")
-    out.print(f"[green]ok[/] {file}: plan {p.code} 「{p.title}」 — {len(p.tasks)} tasks, {n_m} milestones, "
-              f"{n_r} recurrences, {len(p.stages)} stages")
+        out.print(styled(("warning", "yellow"), f" {w}"))
+    out.print(styled(("ok", "green"), f" {file}: plan {p.code} 「{p.title}」 — {len(p.tasks)} tasks, {n_m} milestones, "
+              f"{n_r} recurrences, {len(p.stages)} stages"))
     if loaded.new_units:
         out.print("new units (will be added): " + "、".join(u.name for u in loaded.new_units))
 
@@ -250,31 +259,31 @@ def matrix_import(
         return
     out = console()
     for w in loaded.warnings:
-        out.print(f"[yellow]warning[/] {w}")
+        out.print(styled(("warning", "yellow"), f" {w}"))
     verb = "would import" if dry_run else "imported"
     what = "new plan" if result.created_plan else "update of plan"
-    out.print(f"{verb} {what} [bold]{result.plan_code}[/] 「{loaded.plan.title}」 from {file}")
+    out.print(styled(f"{verb} {what} ", (result.plan_code, "bold"), f" 「{loaded.plan.title}」 from {file}"))
     if result.units_added:
         out.print(f"  units added: {len(result.units_added)}" + ("" if len(result.units_added) > 12 else " (" + "、".join(result.units_added) + ")"))
     if result.units_updated:
         out.print(f"  units updated: {'、'.join(result.units_updated)}")
     if result.created_plan:
-        out.print(f"  [green]+{len(result.added)}[/] tasks")
+        out.print(styled("  ", (f"+{len(result.added)}", "green"), " tasks"))
         return
     for code in result.added:
-        out.print(f"  [green]+ {code}[/]  {loaded.plan.task(code).title}")
+        out.print(styled("  ", (f"+ {code}", "green"), f"  {loaded.plan.task(code).title}"))
     for code in result.restored:
-        out.print(f"  [cyan]↺ {code}[/]  restored from the archive")
+        out.print(styled("  ", (f"↺ {code}", "cyan"), "  restored from the archive"))
     for code, changes in result.changed.items():
-        out.print(f"  [yellow]~ {code}[/]")
+        out.print(styled("  ", (f"~ {code}", "yellow")))
         for c in changes:
             out.print(f"      {c.field}: {_short(c.old)} → {_short(c.new)}")
     for code in result.archived:
-        out.print(f"  [red]- {code}[/]  archived (progress and history kept)")
+        out.print(styled("  ", (f"- {code}", "red"), "  archived (progress and history kept)"))
     for c in result.header:
-        out.print(f"  [yellow]~ plan {c.field}[/]: {_short(c.old)} → {_short(c.new)}")
+        out.print(styled("  ", (f"~ plan {c.field}", "yellow"), f": {_short(c.old)} → {_short(c.new)}"))
     if result.stages:
-        out.print(f"  [yellow]~ stages[/]: {' '.join(result.stages)}")
+        out.print(styled("  ", ("~ stages", "yellow"), f": {' '.join(result.stages)}"))
     if result.kept:
         out.print(f"  kept as stored (the file does not give them): {', '.join(result.kept)}")
     if result.is_noop:
@@ -413,7 +422,7 @@ def history(
         return
     out = console()
     for e in events:
-        out.print(f"{e['at']}  [bold]{e['kind']}[/]  {e['actor']}  {json.dumps(e['data'], ensure_ascii=False) if e['data'] else ''}")
+        out.print(styled(f"{e['at']}  ", (e["kind"], "bold"), f"  {e['actor']}  {json.dumps(e['data'], ensure_ascii=False) if e['data'] else ''}"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -449,8 +458,8 @@ def sweep_cmd(
 def _calendar_note(years, out) -> None:
     """Once per command: working days of years the official calendar does not cover were counted Mon–Fri."""
     if years:
-        out.print(f"[yellow]note[/] no official holiday calendar for {', '.join(map(str, sorted(years)))}: "
-                  "working days there are Monday–Friday")
+        out.print(styled(("note", "yellow"), f" no official holiday calendar for {', '.join(map(str, sorted(years)))}: "
+                         "working days there are Monday–Friday"))
 
 
 @app.command("status")
@@ -483,14 +492,16 @@ def status_cmd(
         parts = []
         for i in r["items"]:
             if i["light"] == "closed":
-                parts.append(f"[dim]{i['due']} closed[/]")
+                parts.append((f"{i['due']} closed", "dim"))
                 continue
             what = {"overdue": f"overdue {i['working_days_overdue']} wd", "due_soon": f"due in {i['working_days_left']} wd",
                     "behind_pace": "behind pace", "on_track": "on track"}[i["reason"]]
             qty = f" {i['done_quantity'] or 0}/{i['quantity']}{i['measure'] or ''}" if i["quantity"] is not None else ""
             cnt = f" {i['done_count']}/{i['min_count']}次" if i["min_count"] else ""
-            parts.append(f"[{LIGHT_STYLE[i['light']]}]{i['due']} {what}{qty}{cnt}[/]")
-        table.add_row(f"[{LIGHT_STYLE[r['light']]}]{LIGHT_MARK[r['light']]}[/]", r["code"], r["title"], r["lead_unit"], "\n".join(parts))
+            parts.append((f"{i['due']} {what}{qty}{cnt}", LIGHT_STYLE[i["light"]]))
+        lines = [p for part in parts for p in (part, "\n")][:-1]
+        table.add_row(styled((LIGHT_MARK[r["light"]], LIGHT_STYLE[r["light"]])), r["code"], r["title"], r["lead_unit"],
+                      styled(*lines))
     console().print(table)
     _calendar_note(cal.fallback_years, console())
 
@@ -593,15 +604,15 @@ def deliver_cmd(
     if retry_failed:
         out.print(f"{requeued} failed messages put back in the queue")
     how = "sent to" if settings().smtp_url else "written as .eml files to"
-    out.print(f"{result.sent} messages {how} {result.target}"
-              + (f"; {result.retrying} will be retried" if result.retrying else "")
-              + (f"; [red]{result.failed} failed[/]" if result.failed else "")
-              + (f"; {result.recipients_refused} recipients refused" if result.recipients_refused else "")
-              + (f"; {result.superseded} older repeats superseded" if result.superseded else ""))
+    out.print(styled(f"{result.sent} messages {how} {result.target}"
+                     + (f"; {result.retrying} will be retried" if result.retrying else ""),
+                     "; " if result.failed else "", (f"{result.failed} failed" if result.failed else "", "red"),
+                     (f"; {result.recipients_refused} recipients refused" if result.recipients_refused else "")
+                     + (f"; {result.superseded} older repeats superseded" if result.superseded else "")))
     for e in result.errors:
-        out.print(f"  [red]error[/] {e}")
+        out.print(styled("  ", ("error", "red"), f" {e}"))
     if result.undeliverable:
-        out.print(f"[yellow]{len(result.undeliverable)} undeliverable[/] (no address in the directory):")
+        out.print(styled((f"{len(result.undeliverable)} undeliverable", "yellow"), " (no address in the directory):"))
         for u in result.undeliverable:
             out.print(f"  task {u['task']} → {u['name']} ({u['role']}): {u['reason']}")
 

@@ -87,7 +87,7 @@ def progress_report(
     as_json: bool = Json,
 ) -> None:
     """Report progress (進展報送) on a task: a milestone's quantity/percent or a period's count/amount."""
-    from workflows.cli import console, emit_json, engine, now_for
+    from workflows.cli import console, emit_json, engine, now_for, styled
     from workflows.progress_service import report_progress
 
     result = report_progress(engine(), task=task, unit=unit, now=now_for(as_of), plan=plan, done=done, percent=percent,
@@ -99,7 +99,7 @@ def progress_report(
     out = console()
     out.print(describe(result))
     for w in result["warnings"]:
-        out.print(f"[yellow]warning[/] {w}")
+        out.print(styled(("warning", "yellow"), f" {w}"))
 
 
 @progress_app.command("close")
@@ -135,7 +135,7 @@ def progress_import(
 ) -> None:
     """Import a sheet of progress reports, all or nothing: every bad row is listed (exit 1), nothing written."""
     from matrix.errors import ValidationFailed
-    from workflows.cli import _print_problems, console, emit_json, engine, now_for
+    from workflows.cli import _print_problems, console, emit_json, engine, now_for, styled
     from workflows.progress_service import import_progress
 
     try:
@@ -151,7 +151,7 @@ def progress_import(
         line = describe(r) if r["report_id"] is not None else describe(r, verb="closed")
         out.print(f"row {r['row']}: {line}")
         for w in r.get("warnings", []):
-            out.print(f"  [yellow]warning[/] {w}")
+            out.print(styled("  ", ("warning", "yellow"), f" {w}"))
     closed = sum(1 for r in rows if r["item"]["closed"])
     out.print(f"imported {len(rows)} row{'s' if len(rows) != 1 else ''} from {file} ({closed} closed)")
 

@@ -33,7 +33,7 @@ def weekly(
 ) -> None:
     """Build the weekly circulation report as of a day: files in --out, and with --email the mail."""
     from matrix.errors import ConfigError
-    from workflows.cli import console, emit_json, engine, now_for, policies, settings
+    from workflows.cli import console, emit_json, engine, now_for, policies, settings, styled
     from workflows.report_service import FORMATS, email_report, load_scoring_config, weekly_report
 
     formats = [f.strip().lower() for f in fmt.split(",") if f.strip()]
@@ -55,7 +55,7 @@ def weekly(
         return
     out_console = console()
     h = result["headline"]
-    out_console.print(f"[bold]{result['subject']}[/]")
+    out_console.print(styled((result["subject"], "bold")))
     out_console.print(f"period {result['period']['start']} … {result['period']['end']}: {h['tasks']} tasks, "
                       f"{h['due']} due ({h['met_on_time']} on time), {h['closed']} closed, "
                       f"{h['overdue_open']} overdue (last week {h['overdue_open_last_week']}), "
@@ -63,17 +63,17 @@ def weekly(
     for kind, path in result["files"].items():
         out_console.print(f"  {kind:<5} {path}")
     if result["criticised"]:
-        out_console.print(f"[red]通報批評[/] {len(result['criticised'])}: " + "、".join(c["unit"] for c in result["criticised"]))
+        out_console.print(styled(("通報批評", "red"), f" {len(result['criticised'])}: " + "、".join(c["unit"] for c in result["criticised"])))
         for unit, files in result["criticism"].items():
             for path in files.values():
                 out_console.print(f"  {path}")
     else:
         out_console.print("通報批評 none")
-    out_console.print(("[green]通報表揚[/] " + "、".join(c["unit"] for c in result["praised"])) if result["praised"]
+    out_console.print(styled(("通報表揚", "green"), " " + "、".join(c["unit"] for c in result["praised"])) if result["praised"]
                       else "通報表揚 none")
     if mailed is not None:
         where = mailed.get("eml") or mailed.get("target", "")
         state = {"sent": "mailed", "already": "already mailed (unchanged)", "queued": "queued for retry",
-                 "failed": "[red]failed[/]"}.get(mailed["status"], mailed["status"])
-        out_console.print(f"email {state} to {', '.join(mailed['to'])} ({where})"
-                          + (f": {mailed['error']}" if mailed.get("error") else ""))
+                 "failed": "failed"}.get(mailed["status"], mailed["status"])
+        out_console.print(styled("email ", (state, "red" if mailed["status"] == "failed" else ""),
+                                 f" to {', '.join(mailed['to'])} ({where})" + (f": {mailed['error']}" if mailed.get("error") else "")))

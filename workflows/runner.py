@@ -249,6 +249,6 @@ def _live(scheduler, state: RunnerState, stop: threading.Event) -> None:
             table.add_row(job.id, nxt, state.last.get(job.id, "—"))
         return table
 
-    with Live(view(), console=Console(), refresh_per_second=1, transient=False) as live:
+    with Live(view(), console=Console(markup=False), refresh_per_second=1, transient=False) as live:
         while not stop.wait(1.0):
             live.update(view())

@@ -48,3 +48,49 @@ def test_weekly_report_of_a_sheet_plan_without_issuer(tmp_path: Path, sqlite_url
     proc = run(["run", "--once", "--as-of", "2015-12-11"], cwd=tmp_path, db_url=sqlite_url, check=False)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
     assert "weekly_report" in proc.stdout and "files" in proc.stdout, proc.stdout
+
+
+# Names that Rich would read as markup: closing tags with nothing to close, a style, a link.
+PLAN_TITLE = "方案[/i]"
+TASK_TITLE = "任務[/bold]"
+UNIT = "區交委[/]"
+OFFICE = "辦公室[red]甲"
+TARGET = "[link=http://x]硬化[/link]"
+
+
+def test_square_brackets_in_names_are_printed_literally(tmp_path: Path, sqlite_url: str) -> None:
+    """Defect 4: every command prints data as text, never as Rich markup (no MarkupError, nothing eaten)."""
+    plan, units = sheet_plan(tmp_path, title=TASK_TITLE, unit=UNIT, office=OFFICE, target=TARGET)
+    opts = ["--directory", str(units), "--title", PLAN_TITLE]
+
+    def ok(*args: str, expect: tuple[str, ...] = ()) -> str:
+        proc = run(list(args), cwd=tmp_path, db_url=sqlite_url, check=False)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, (args, proc.stdout, proc.stderr)
+        text = proc.stdout + proc.stderr
+        for e in expect:
+            assert e in text, (args, e, text)
+        return text
+
+    ok("matrix", "validate", str(plan), *opts, expect=(PLAN_TITLE,))
+    ok("matrix", "import", str(plan), *opts, "--as-of", "2015-07-01", expect=(PLAN_TITLE,))
+    ok("plans", expect=(PLAN_TITLE,))
+    ok("extension", "request", "1", "--unit", UNIT, "--until", "2016-01-29", "--reason", "雨季[/]",
+       "--as-of", "2015-11-20", expect=(UNIT,))
+    ok("extension", "list", expect=(UNIT,))
+    ok("units", expect=(UNIT, OFFICE))
+    ok("matrix", "show", expect=(TASK_TITLE, UNIT))
+    ok("matrix", "show", "--unit", UNIT, expect=(TASK_TITLE, UNIT))
+    ok("status", "--as-of", "2015-12-04", expect=(TASK_TITLE, UNIT))
+    ok("sweep", "--as-of", "2015-12-04")
+    ok("outbox", expect=(TASK_TITLE, UNIT))
+    ok("deliver", "--as-of", "2015-12-04")
+    ok("messages", expect=("交委[/]",))  # the subject, in the letters' script
+    ok("history", "1", expect=(UNIT,))
+    ok("progress", "report", "1", "--unit", UNIT, "--note", "[b]做了[/b]", "--as-of", "2015-12-05", expect=(UNIT,))
+    ok("report", "weekly", "--as-of", "2015-12-04", "--out", "rep", expect=(PLAN_TITLE,))
+    ok("progress", "close", "1", "--unit", UNIT, "--evidence", "[/]", "--as-of", "2015-12-07", expect=(UNIT,))
+    # A refusal that quotes the offending text quotes it literally too.
+    bad = tmp_path / "bad.csv"
+    bad.write_text("code,title,lead_unit,deadline\n1,a,區不存在[/]局,2015年底\n", encoding="utf-8")
+    proc = run(["matrix", "validate", str(bad), "--directory", str(units)], cwd=tmp_path, db_url=sqlite_url, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr and "區不存在[/]局" in proc.stderr, proc.stderr
