@@ -191,6 +191,24 @@ def plan_yaml(plan: Plan) -> str:
 XLSX_HEADERS = ("序號", "任務", "目標要求", "牽頭領導", "牽頭單位", "配合單位", "時間要求", "所屬部分", "一票否決")
 
 
+# Text a spreadsheet would read as a formula (or a DDE command) when typed in: such a cell also gets Excel's
+# quote prefix, so editing it in Excel keeps it text.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text_row(ws: Any, values: list[Any]) -> None:
+    """Append a row whose every value is a typed string cell (``t="inlineStr"``/``"s"``), never a formula or
+    an error value: openpyxl would otherwise turn text beginning with ``=`` into a live formula and
+    ``#N/A`` into an error. What duban writes reads back exactly."""
+    ws.append([None if v is None or v == "" else str(v) for v in values])
+    for cell in ws[ws.max_row]:
+        if cell.value is None:
+            continue
+        cell.data_type = "s"
+        if cell.value.startswith(FORMULA_TRIGGERS):
+            cell.quotePrefix = True
+
+
 def plan_xlsx(plan: Plan) -> bytes:
     """The sheet offices circulate: a title row, the header, one row per task."""
     from openpyxl import Workbook
@@ -199,14 +217,14 @@ def plan_xlsx(plan: Plan) -> bytes:
     wb = Workbook()
     ws = wb.active
     ws.title = "責任分解"
-    ws.append([plan.title])
+    _text_row(ws, [plan.title])
     ws["A1"].font = Font(bold=True, size=14)
-    ws.append(list(XLSX_HEADERS))
+    _text_row(ws, list(XLSX_HEADERS))
     for cell in ws[2]:
         cell.font = Font(bold=True)
     for t in plan.tasks:
-        ws.append([t.code, t.title, t.target, "、".join(str(o) for o in t.lead_officials), t.lead_unit,
-                   "、".join(t.supporting_units), t.deadline_text, " / ".join(t.section), "是" if t.veto else ""])
+        _text_row(ws, [t.code, t.title, t.target, "、".join(str(o) for o in t.lead_officials), t.lead_unit,
+                       "、".join(t.supporting_units), t.deadline_text, " / ".join(t.section), "是" if t.veto else ""])
     for col, width in zip("ABCDEFGHI", (8, 18, 50, 30, 16, 40, 30, 30, 8)):
         ws.column_dimensions[col].width = width
     for row in ws.iter_rows(min_row=3):

@@ -21,7 +21,7 @@ units:
 
 
 def sheet_plan(tmp_path: Path, *, title: str = "交通建設", unit: str = "區交委", office: str = "辦公室",
-               target: str = "道路硬化") -> tuple[Path, Path]:
+               target: str = "道路硬化", official: str = "") -> tuple[Path, Path]:
     """A one-row CSV plan (no issuer: sheets have none) with its unit directory."""
     import csv
 
@@ -31,8 +31,8 @@ def sheet_plan(tmp_path: Path, *, title: str = "交通建設", unit: str = "區�
     plan = tmp_path / "plan.csv"
     with plan.open("w", encoding="utf-8", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["code", "title", "target", "lead_unit", "deadline"])
-        w.writerow(["1", title, target, unit, "2015年11月底"])
+        w.writerow(["code", "title", "target", "lead_officials", "lead_unit", "deadline"])
+        w.writerow(["1", title, target, official, unit, "2015年11月底"])
     return plan, units
 
 
@@ -94,3 +94,36 @@ def test_square_brackets_in_names_are_printed_literally(tmp_path: Path, sqlite_u
     bad.write_text("code,title,lead_unit,deadline\n1,a,區不存在[/]局,2015年底\n", encoding="utf-8")
     proc = run(["matrix", "validate", str(bad), "--directory", str(units)], cwd=tmp_path, db_url=sqlite_url, check=False)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr and "區不存在[/]局" in proc.stderr, proc.stderr
+
+
+def test_xlsx_export_writes_text_never_formulas(tmp_path: Path, sqlite_url: str) -> None:
+    """Defect 3: text beginning with = (or an error code such as #N/A) is a typed string cell, never a
+    formula; the round trip import → export → import is exact."""
+    import zipfile
+
+    import openpyxl
+
+    title, target, unit = '=HYPERLINK("http://evil.example/x","點我")', "=cmd|' /C calc'!A0", "=1+1區"
+    official = "=SUM(A1)(區長)"
+    plan, units = sheet_plan(tmp_path, title=title, target=target, unit=unit, official=official)
+    run(["matrix", "import", str(plan), "--directory", str(units), "--title", "#N/A", "--plan", "p",
+         "--as-of", "2015-07-01"], cwd=tmp_path, db_url=sqlite_url)
+    before = json.loads(run(["matrix", "export", "--format", "json"], cwd=tmp_path, db_url=sqlite_url).stdout)
+    xlsx = tmp_path / "out.xlsx"
+    run(["matrix", "export", "--format", "xlsx", "--out", str(xlsx)], cwd=tmp_path, db_url=sqlite_url)
+    with zipfile.ZipFile(xlsx) as z:
+        sheets = [n for n in z.namelist() if n.startswith("xl/worksheets/")]
+        for name in sheets:
+            assert "<f>" not in z.read(name).decode() and "<f " not in z.read(name).decode(), name
+    ws = openpyxl.load_workbook(xlsx).active
+    cells = {c.value: c.data_type for row in ws.iter_rows() for c in row if c.value is not None}
+    for text in (title, target, unit, "#N/A"):
+        assert cells.get(text) == "s", (text, cells)
+    assert any(v == "=SUM(A1)(區長)" or str(v).startswith("=SUM(A1)") for v in cells), cells
+    assert all(t == "s" for t in cells.values()), cells
+    # Round trip: the exported sheet imported as a second plan gives the same tasks.
+    run(["matrix", "import", str(xlsx), "--directory", str(units), "--plan", "q", "--as-of", "2015-07-01"],
+        cwd=tmp_path, db_url=sqlite_url)
+    after = json.loads(run(["matrix", "export", "--format", "json", "--plan", "q"], cwd=tmp_path, db_url=sqlite_url).stdout)
+    assert after["plan"]["title"] == "#N/A"
+    assert [{k: v for k, v in t.items()} for t in after["tasks"]] == before["tasks"]
