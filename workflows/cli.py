@@ -756,9 +756,12 @@ from workflows.cli_extract import extract_command  # noqa: E402
 from workflows.cli_notices import notices_app  # noqa: E402
 from workflows.cli_progress import extension_app, progress_app  # noqa: E402
 from workflows.cli_report import report_app  # noqa: E402
+from workflows.cli_backup import backup_command, restore_command  # noqa: E402
 
 app.add_typer(report_app, name="report", help="The weekly circulation report (周通報) and criticism notices.")
 
+app.command("backup")(backup_command)
+app.command("restore")(restore_command)
 app.command("deploy", help="Register the flows as Prefect deployments (PREFECT_API_URL) with their schedules.")(deploy_command)
 matrix_app.command("extract", help="Read a plan document (.txt, .docx) into the matrix YAML for review.")(extract_command)
 
