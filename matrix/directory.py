@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from matrix.errors import Problem, SourceError, ValidationFailed
+from matrix.limits import DEFAULT_LIMITS, InputLimits
 from matrix.model import Official, Person, Unit
 from matrix.script import unit_key
 from matrix.sources import Record, Source, load_directory_sheet, load_yaml, yaml_record, yaml_records
@@ -195,11 +196,11 @@ def unit_from_record(rec: Record, *, path: str, kind: str, problems: list[Proble
     )
 
 
-def _directory_source(path: Path) -> Source:
-    if path.suffix.lower() in (".csv", ".tsv", ".xlsx"):
-        return load_directory_sheet(path)
+def _directory_source(path: Path, limits: InputLimits) -> Source:
+    if path.suffix.lower() in (".csv", ".tsv", ".xlsx", ".xlsm"):
+        return load_directory_sheet(path, limits)
     warnings: list[str] = []
-    data = load_yaml(path, warnings=warnings)
+    data = load_yaml(path, warnings=warnings, limits=limits)
     if not isinstance(data, dict):
         raise SourceError(str(path), "a unit directory must be a mapping with a 'units' list")
     unknown = set(data) - {"office", "top_leader", "units", "officials"}
@@ -217,10 +218,12 @@ def _directory_source(path: Path) -> Source:
     return src
 
 
-def load_directory(path: str | Path) -> UnitDirectory:
-    """Read a unit directory (YAML or CSV/XLSX); every problem is reported at once."""
+def load_directory(path: str | Path, *, limits: InputLimits = DEFAULT_LIMITS) -> UnitDirectory:
+    """Read a unit directory (YAML or CSV/XLSX); every problem is reported at once.
+
+    Only a regular file within ``limits`` is read (never a device, pipe or folder)."""
     path = Path(path)
-    src = _directory_source(path)
+    src = _directory_source(path, limits)
     problems: list[Problem] = []
     units: list[Unit] = []
     seen: dict[str, int | None] = {}

@@ -60,7 +60,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from matrix.directory import split_outside_parentheses
-from matrix.errors import DeadlineError, SourceError
+from matrix.errors import DeadlineError, SourceError, shorten
+from matrix.limits import DEFAULT_LIMITS, InputLimits
 from matrix.model import DEFAULT_TIMEZONE, DeadlineContext
 from matrix.script import fold, to_simplified, to_traditional
 
@@ -154,7 +155,12 @@ _PINYIN = re.compile(
 )
 # Full-width ASCII → ASCII, ideographic space → space: same length, so indices stay valid.
 _WIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)} | {0x3000: 0x20, 0xA0: 0x20, 0x09: 0x20}
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+_INVISIBLE: dict[int, str | None] = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+# Control characters no plan text holds (and YAML does not allow): dropped, so that what extract
+# writes passes validate. A vertical tab or a line/paragraph separator stands for a space.
+_INVISIBLE.update(dict.fromkeys((c for c in range(0x20) if chr(c) not in "\t\n\r\f"), None))
+_INVISIBLE.update(dict.fromkeys([*range(0x7F, 0xA0), *range(0xD800, 0xE000), 0xFFFE, 0xFFFF], None))
+_INVISIBLE.update({0x0B: " ", 0x2028: " ", 0x2029: " "})
 
 _CN_DIGITS = "〇零一二三四五六七八九十百两兩"
 _TERMINAL = "。！？!?；;…"
@@ -355,8 +361,11 @@ def _common_chars() -> frozenset[str]:
 # Reading documents
 
 
-def read_document(path: str | Path) -> tuple[str, list[str]]:
+def read_document(path: str | Path, limits: InputLimits = DEFAULT_LIMITS) -> tuple[str, list[str]]:
     """The text of a plan document and its lines: .txt (UTF-8 or GBK) or .docx (python-docx).
+
+    Only a regular file within ``limits`` is read (its size, a .docx's unpacked size and table
+    spans, the number of lines); a damaged .docx is refused naming the file, never with a traceback.
 
     A .docx file gives one line per paragraph (soft line breaks split it), in document order with
     its tables: a table whose header names the matrix columns becomes one task per row (a heading
@@ -365,33 +374,58 @@ def read_document(path: str | Path) -> tuple[str, list[str]]:
     """
     path = Path(path)
     if path.suffix.lower() == ".docx":
-        lines = _docx_lines(path)
+        lines = _docx_lines(path, limits)
         if not any(s.strip() for s in lines):
             raise SourceError(str(path), "the document has no text")
-        return "\n".join(lines), lines
-    if path.suffix.lower() == ".doc":
+    elif path.suffix.lower() == ".doc":
         raise SourceError(str(path), "old Word .doc files cannot be read; save the document as .docx or .txt")
-    from matrix.sources import read_text
+    else:
+        from matrix.sources import read_text
 
-    text = read_text(path)
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return text, text.split("\n")
+        text = read_text(path, limits)
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        lines = text.split("\n")
+    if len(lines) > limits.rows:
+        raise limits.refuse(str(path), "rows", f"a document of {len(lines):,} lines")
+    return "\n".join(lines), lines
 
 
-def _docx_lines(path: Path) -> list[str]:
+# A table cell spanning columns (w:gridSpan) is repeated once per column it spans when read.
+_GRID_SPAN = re.compile(rb'<(?:[\w.-]+:)?grid(?:Span|Before|After)\b[^>]*?\bval="\s*(\d{1,32})\s*"')
+
+
+def _docx_lines(path: Path, limits: InputLimits) -> list[str]:
     try:
         import docx  # python-docx: only the .docx path pays for it
-        from docx.opc.exceptions import PackageNotFoundError
     except ImportError:  # pragma: no cover - python-docx is a dependency of extraction
         raise SourceError(str(path), "reading .docx needs python-docx (pip install python-docx)") from None
-    import zipfile
+    import io
 
-    if not path.exists():
-        raise SourceError(str(path), "no such file")
+    from matrix.sources import check_archive, read_input
+
+    where = str(path)
+    data = read_input(path, limits)
+    with check_archive(data, where=where, kind=".docx document", limits=limits) as archive:
+        for member in archive.infolist():
+            if member.filename.lower().endswith(".xml"):
+                try:
+                    xml = archive.read(member)
+                except Exception as e:  # noqa: BLE001 - a damaged member (zlib.error, bad CRC …)
+                    raise SourceError(where, f"not a readable .docx document ({member.filename}: "
+                                      f"{type(e).__name__})") from None
+                span = max((int(m.group(1)) for m in _GRID_SPAN.finditer(xml)), default=0)
+                if span > limits.columns:
+                    raise limits.refuse(where, "columns", f"a table cell spanning {span:,} columns")
     try:
-        document = docx.Document(str(path))
-    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as e:
-        raise SourceError(str(path), f"not a readable .docx document ({e})") from None
+        return _docx_document_lines(docx.Document(io.BytesIO(data)))
+    except SourceError:
+        raise
+    except Exception as e:  # noqa: BLE001 - python-docx on a damaged file: OSError, KeyError, XML errors …
+        detail = f"{type(e).__name__}: {shorten(e)}" if str(e) else type(e).__name__
+        raise SourceError(where, f"not a readable .docx document ({detail})") from None
+
+
+def _docx_document_lines(document: Any) -> list[str]:
     from docx.table import Table
     from docx.text.paragraph import Paragraph
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from matrix.errors import LimitExceeded
+from matrix.errors import LimitExceeded, shorten
 
 # Field name → the setting that raises it (the README's "Input limits" table lists the same).
 SETTINGS: dict[str, str] = {
@@ -35,10 +35,13 @@ class InputLimits:
     yaml_depth: int = 50  # nesting of YAML mappings and lists
     yaml_aliases: int = 100  # uses of YAML aliases (*name) in one file
 
-    def refuse(self, where: str, name: str, found: str) -> LimitExceeded:
-        """The error for ``found`` (e.g. "a cell of 140,000 characters") over limit ``name`` at ``where``."""
-        return LimitExceeded(where, f"{found} exceeds the limit of {getattr(self, name):,} ({SETTINGS[name]})",
-                             setting=SETTINGS[name])
+    def refuse(self, where: str, name: str, found: str, text: str | None = None) -> LimitExceeded:
+        """The error for ``found`` (e.g. "a cell of 140,000 characters") over limit ``name`` at ``where``,
+        quoting the start of ``text`` when given."""
+        reason = f"{found} exceeds the limit of {getattr(self, name):,} ({SETTINGS[name]})"
+        if text is not None:
+            reason += f" — 「{shorten(text, 20)}」"
+        return LimitExceeded(where, reason, setting=SETTINGS[name])
 
 
 DEFAULT_LIMITS = InputLimits()

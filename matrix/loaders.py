@@ -20,6 +20,7 @@ from typing import Any
 from matrix import deadlines
 from matrix.directory import UnitDirectory, load_directory, split_list
 from matrix.errors import DeadlineError, MatrixError, Problem, SourceError, ValidationFailed, shorten
+from matrix.limits import DEFAULT_LIMITS, InputLimits
 from matrix.model import DEFAULT_TIMEZONE, Official, Plan, SourceRef, Stage, Task, Unit
 from matrix.script import fold, unit_key
 from matrix.sources import (
@@ -297,15 +298,15 @@ def _stage(rec: Record, b: _Builder, plan: Plan) -> Stage | None:
                  source=SourceRef(file=b.src.path, line=rec.line, kind=b.src.kind))
 
 
-def read_source(path: Path, *, sheet: str | None = None) -> tuple[Source, str | None]:
+def read_source(path: Path, *, sheet: str | None = None, limits: InputLimits = DEFAULT_LIMITS) -> tuple[Source, str | None]:
     """Read a plan file of any supported format; returns the source and its directory reference."""
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv", ".xlsx", ".xlsm"):
-        return load_task_sheet(path, sheet=sheet), None
+        return load_task_sheet(path, sheet=sheet, limits=limits), None
     if suffix not in (".yaml", ".yml"):
         raise SourceError(str(path), f"unknown plan format {suffix!r}; use .yaml, .csv or .xlsx")
     warnings: list[str] = []
-    data = load_yaml(path, warnings=warnings)
+    data = load_yaml(path, warnings=warnings, limits=limits)
     if not isinstance(data, dict):
         raise SourceError(str(path), "a plan must be a mapping with 'plan' and 'tasks'")
     unknown = set(data) - PLAN_KEYS
@@ -325,7 +326,10 @@ def read_source(path: Path, *, sheet: str | None = None) -> tuple[Source, str | 
     if not src.tasks:
         raise SourceError(str(path), "the plan has no tasks")
     directory_ref = data.get("directory")
-    return src, (str(directory_ref) if directory_ref else None)
+    if directory_ref is not None and not isinstance(directory_ref, str):
+        raise SourceError(f"{path}:{data.lines['directory']}", "directory: is the path of one unit directory file "
+                          "(relative to the plan file), e.g. directory: units.yaml")
+    return src, (directory_ref or None)
 
 
 def load_plan(
@@ -339,18 +343,21 @@ def load_plan(
     title: str | None = None,
     start: dt.date | None = None,
     sheet: str | None = None,
+    limits: InputLimits = DEFAULT_LIMITS,
 ) -> LoadedPlan:
     """Read and validate a plan. Raises ``ValidationFailed`` with every problem, or ``SourceError``.
 
     ``directory`` is a unit directory (object or file); when omitted, the directory the plan file
-    names is used. ``known_units`` (e.g. the units already in the database) are accepted too.
+    names is used: relative to the plan file unless absolute, and only a regular file within the
+    file limit (never a device such as /dev/zero). ``known_units`` (e.g. the units already in the
+    database) are accepted too. Every file read is checked against ``limits``.
     """
     path = Path(path)
-    src, directory_ref = read_source(path, sheet=sheet)
+    src, directory_ref = read_source(path, sheet=sheet, limits=limits)
     if directory is None and directory_ref:
-        directory = path.parent / directory_ref
+        directory = path.parent / directory_ref  # an absolute reference stays itself
     if isinstance(directory, (str, Path)):
-        directory = load_directory(directory)
+        directory = load_directory(directory, limits=limits)
     resolved = directory or UnitDirectory()
     if known_units is not None:
         resolved = resolved.merged_with(known_units)

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
+import stat
 import unicodedata
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from functools import lru_cache
@@ -21,7 +24,8 @@ from typing import Any, Iterable, Iterator, NamedTuple
 
 import yaml
 
-from matrix.errors import ConfigError, SourceError, quote, shorten
+from matrix.errors import ConfigError, LimitExceeded, MatrixError, SourceError, quote, shorten
+from matrix.limits import DEFAULT_LIMITS, SETTINGS, InputLimits
 from matrix.script import fold
 
 
@@ -162,22 +166,77 @@ def decode_bytes(data: bytes, *, where: str) -> DecodedText:
     return best[1]
 
 
-def decode_text(path: Path) -> DecodedText:
-    """Read a text file and decode it (``decode_bytes``); SourceError if missing, empty or undecodable."""
+def read_input(path: Path, limits: InputLimits = DEFAULT_LIMITS) -> bytes:
+    """The bytes of an input file (plan, directory, sheet, document), refused cleanly when it is not
+    a regular file (a folder, a device such as /dev/zero, a pipe) or is larger than the file limit.
+
+    The file is opened without blocking (a pipe would wait for a writer) and checked on the open
+    descriptor; at most the limit plus one byte is ever read, so a file that grows meanwhile cannot
+    make it read more.
+    """
+    where = str(path)
     try:
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        raise SourceError(str(path), "no such file") from None
+        raise SourceError(where, "no such file") from None
     except IsADirectoryError:
-        raise SourceError(str(path), "is a folder, not a file") from None
+        raise SourceError(where, "is a folder, not a file") from None
+    except PermissionError:
+        raise SourceError(where, "cannot be read (permission denied)") from None
+    except (OSError, ValueError) as e:  # a name too long, a loop of links, a NUL in the name …
+        raise SourceError(where, f"cannot be opened ({getattr(e, 'strerror', None) or e})") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise SourceError(where, "is a folder, not a file")
+        raise SourceError(where, "is not a regular file (a device, pipe or socket); give the path of a file")
+    if info.st_size > limits.file_bytes:
+        os.close(fd)
+        raise limits.refuse(where, "file_bytes", f"a file of {info.st_size:,} bytes")
+    with os.fdopen(fd, "rb") as f:
+        try:
+            data = f.read(limits.file_bytes + 1)
+        except OSError as e:
+            raise SourceError(where, f"cannot be read ({e.strerror or e})") from None
+    if len(data) > limits.file_bytes:
+        raise limits.refuse(where, "file_bytes", f"a file of more than {limits.file_bytes:,} bytes")
+    return data
+
+
+def check_archive(data: bytes, *, where: str, kind: str, limits: InputLimits = DEFAULT_LIMITS) -> zipfile.ZipFile:
+    """The zip archive of an .xlsx or .docx, refused when it is not one or unpacks to more than the
+    file limit (a zip bomb): checked on the sizes its directory declares, which reading it never
+    exceeds (Python's zipfile stops at the declared size and then checks the CRC)."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        members = archive.infolist()
+    except Exception as e:  # noqa: BLE001 - BadZipFile, zlib.error, ValueError, OverflowError …: not readable
+        raise SourceError(where, f"not a readable {kind} ({_error_text(e)})") from None
+    unpacked = sum(m.file_size for m in members)
+    if unpacked > limits.file_bytes:
+        raise limits.refuse(where, "file_bytes", f"an archive that unpacks to {unpacked:,} bytes")
+    return archive
+
+
+def _error_text(error: BaseException) -> str:
+    """A library's error as one short line for a refusal: its type and at most 80 characters of its text."""
+    text = str(error)
+    return f"{type(error).__name__}: {shorten(text)}" if text else type(error).__name__
+
+
+def decode_text(path: Path, limits: InputLimits = DEFAULT_LIMITS) -> DecodedText:
+    """Read a text file and decode it (``decode_bytes``); SourceError if missing, empty, not a regular
+    file, over the file limit or undecodable."""
+    data = read_input(path, limits)
     if not data.strip():
         raise SourceError(str(path), "the file is empty")
     return decode_bytes(data, where=str(path))
 
 
-def read_text(path: Path) -> str:
+def read_text(path: Path, limits: InputLimits = DEFAULT_LIMITS) -> str:
     """The text of a file in UTF-8 (BOM allowed), GB18030/GBK or Big5; see ``decode_text``."""
-    return decode_text(path).text
+    return decode_text(path, limits).text
 
 
 # --------------------------------------------------------------------------------------------
@@ -190,27 +249,51 @@ class _Located(dict):
     __slots__ = ("line", "lines")
 
 
-def _build(events: Iterator[yaml.Event], path: str) -> Any:
+# What the aliases of one file may stand for in all, per alias the limit allows: a plan naming an
+# official or a list of units once and using it again stays far below; an alias bomb (billion laughs:
+# nine aliases of nine aliases …) is refused when its count passes this, without being expanded.
+_ALIAS_VALUES_PER_ALIAS = 1_000
+
+
+def _build(events: Iterator[yaml.Event], path: str, limits: InputLimits = DEFAULT_LIMITS) -> Any:
     """Build Python values straight from parser events, mappings carrying their lines.
 
     Working from events (not composed nodes) skips PyYAML's node objects and type resolver, which
     makes reading a 20,000-task plan much cheaper. Scalars stay text (no implicit typing): a code
     written 3.10 stays "3.10", not the float 3.1; numbers, dates and flags are converted where read.
+
+    The limits are checked as the events come, before anything is expanded: nesting depth, list
+    length, value length, alias uses and how many values the aliases stand for in all (an alias
+    shares its anchor's value, and a reader walking it would meet every value again). An alias to
+    a mapping or list that is still open (a recursive structure) is refused.
     """
     root: Any = None
     documents = 0
-    stack: list[list[Any]] = []  # [container, key waiting for its value (maps) or None]
+    # [container, key waiting for its value (maps) or None, anchor, values in it (weight)]
+    stack: list[list[Any]] = []
     anchors: dict[str, Any] = {}
+    weights: dict[str, int] = {}  # anchor → how many values it stands for
+    open_anchors: set[str] = set()
+    alias_uses = 0
+    alias_values = 0
+    alias_values_limit = max(1, limits.yaml_aliases) * _ALIAS_VALUES_PER_ALIAS
 
-    def add(value: Any, line: int) -> None:
+    def field_at(line: int) -> str:
+        key = stack[-1][1] if stack and isinstance(stack[-1][0], dict) else None
+        return f"{path}:{line}" + (f", field {shorten(key, 40)}" if isinstance(key, str) else "")
+
+    def add(value: Any, line: int, weight: int) -> None:
         nonlocal root
         if not stack:
             root = value
             return
         frame = stack[-1]
+        frame[3] += weight
         container = frame[0]
         if isinstance(container, list):
             container.append(value)
+            if len(container) > limits.rows:
+                raise limits.refuse(f"{path}:{line}", "rows", f"a list of more than {limits.rows:,} entries")
         elif frame[1] is None:
             if not isinstance(value, str):
                 raise SourceError(f"{path}:{line}", f"a key must be plain text, got a {type(value).__name__}")
@@ -224,34 +307,66 @@ def _build(events: Iterator[yaml.Event], path: str) -> Any:
             container.lines[frame[1]] = line
             frame[1] = None
 
+    def open_container(container: Any, anchor: str | None, line: int) -> None:
+        if len(stack) >= limits.yaml_depth:
+            raise limits.refuse(f"{path}:{line}", "yaml_depth", f"nesting {len(stack) + 1} levels deep")
+        if anchor:
+            anchors[anchor] = container
+            open_anchors.add(anchor)
+        add(container, line, 0)  # its weight is added to its parent when it closes
+        stack.append([container, None, anchor, 1])
+
     for event in events:
         kind = type(event)
         line = event.start_mark.line + 1
         if kind is yaml.ScalarEvent:
-            value = None if event.style in (None, "") and event.value in _NULLS else event.value
+            text = event.value
+            if len(text) > limits.cell_chars:
+                raise limits.refuse(field_at(line), "cell_chars", f"a value of {len(text):,} characters", text)
+            bad = FORBIDDEN_CHARS.search(text)
+            if bad:  # written as an escape ("\u0000") in a quoted scalar: the file itself passed _check_text
+                raise SourceError(field_at(line), f"control character U+{ord(bad.group()):04X} in {quote(text)}; "
+                                  "a plan's text holds none")
+            value = None if event.style in (None, "") and text in _NULLS else text
             if event.anchor:
                 anchors[event.anchor] = value
-            add(value, line)
+                weights[event.anchor] = 1
+                open_anchors.discard(event.anchor)
+            add(value, line, 1)
         elif kind is yaml.MappingStartEvent:
             mapping = _Located()
             mapping.line = line
             mapping.lines = {}
-            if event.anchor:
-                anchors[event.anchor] = mapping
-            add(mapping, line)
-            stack.append([mapping, None])
+            open_container(mapping, event.anchor, line)
         elif kind is yaml.SequenceStartEvent:
-            seq: list[Any] = []
-            if event.anchor:
-                anchors[event.anchor] = seq
-            add(seq, line)
-            stack.append([seq, None])
+            open_container([], event.anchor, line)
         elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
-            stack.pop()
+            _container, _key, anchor, weight = stack.pop()
+            if anchor:
+                weights[anchor] = weight
+                open_anchors.discard(anchor)
+            if stack:
+                stack[-1][3] += weight
         elif kind is yaml.AliasEvent:
-            if event.anchor not in anchors:
-                raise SourceError(f"{path}:{line}", f"unknown alias *{event.anchor}")
-            add(anchors[event.anchor], line)
+            anchor = event.anchor
+            if anchor not in anchors:
+                raise SourceError(f"{path}:{line}", f"unknown alias *{shorten(anchor, 40)}")
+            if anchor in open_anchors:
+                raise SourceError(f"{path}:{line}", f"the alias *{shorten(anchor, 40)} is used inside its own "
+                                  "anchor (a structure that contains itself)")
+            alias_uses += 1
+            if alias_uses > limits.yaml_aliases:
+                raise limits.refuse(f"{path}:{line}", "yaml_aliases",
+                                    f"using aliases {alias_uses:,} times (here *{shorten(anchor, 40)})")
+            weight = weights.get(anchor, 1)
+            alias_values += weight
+            if alias_values > alias_values_limit:
+                raise LimitExceeded(
+                    f"{path}:{line}", f"aliases standing for {alias_values:,} values in all (here *{shorten(anchor, 40)}) "
+                    f"exceed the {alias_values_limit:,} allowed by the limit of {limits.yaml_aliases:,} aliases "
+                    f"({_ALIAS_VALUES_PER_ALIAS:,} values each, {SETTINGS['yaml_aliases']})",
+                    setting=SETTINGS["yaml_aliases"])
+            add(anchors[anchor], line, weight)
         elif kind is yaml.DocumentStartEvent:
             documents += 1
             if documents > 1:
@@ -262,22 +377,40 @@ def _build(events: Iterator[yaml.Event], path: str) -> Any:
 _NULLS = frozenset(("", "~", "null", "Null", "NULL"))
 
 
-def load_yaml(path: Path, *, warnings: list[str] | None = None) -> Any:
+def _check_text(text: str, where: str) -> None:
+    """Refuse a text file holding a character no plan text has (``FORBIDDEN_CHARS``), at its line."""
+    bad = FORBIDDEN_CHARS.search(text)
+    if bad is None:
+        return
+    line_start = text.rfind("\n", 0, bad.start()) + 1
+    line_end = text.find("\n", bad.start())
+    line_text = text[line_start : line_end if line_end >= 0 else len(text)]
+    number = text.count("\n", 0, bad.start()) + 1
+    raise SourceError(f"{where}:{number}", f"control character U+{ord(bad.group()):04X} in {quote(line_text)}; "
+                      "a text file holds none (was it saved as text, in UTF-8?)")
+
+
+def load_yaml(path: Path, *, warnings: list[str] | None = None, limits: InputLimits = DEFAULT_LIMITS) -> Any:
     """Parse a YAML file; mappings come back as dicts with ``.line`` and ``.lines``.
 
     When the file is not UTF-8, a line saying which encoding was used is added to ``warnings``.
+    The file, its values, nesting and aliases are checked against ``limits`` (a ``LimitExceeded``
+    names the line and the setting that raises the limit); a control character is refused at its line.
     """
-    decoded = decode_text(path)
+    decoded = decode_text(path, limits)
     if warnings is not None and decoded.warning:
         warnings.append(decoded.warning)
     text = decoded.text
+    _check_text(text, str(path))
     loader_cls = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
     try:
-        root = _build(yaml.parse(text, Loader=loader_cls), str(path))
+        root = _build(yaml.parse(text, Loader=loader_cls), str(path), limits)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise SourceError(where, f"not valid YAML: {e.problem or e}") from None
+        raise SourceError(where, f"not valid YAML: {shorten(e.problem or e, 200)}") from None
+    except yaml.YAMLError as e:  # e.g. a ReaderError (a character YAML does not allow), which has no mark
+        raise SourceError(str(path), f"not valid YAML: {shorten(e, 200)}") from None
     if root is None:
         raise SourceError(str(path), "the file is empty")
     return root
@@ -294,7 +427,7 @@ def config_files(paths: Iterable[Path | str], *, what: str) -> Iterator[tuple[Pa
             continue
         try:
             data = load_yaml(path)
-        except SourceError as e:
+        except MatrixError as e:
             raise ConfigError(str(e)) from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: a {what} file is a mapping")
@@ -378,12 +511,14 @@ def _cell_text(value: Any) -> Any:
 
 
 def _rows_to_records(
-    path: str, rows: Iterator[tuple[int, list[Any]]], columns: dict[str, str], required: tuple[str, ...]
+    path: str, rows: Iterator[tuple[int, list[Any]]], columns: dict[str, str], required: tuple[str, ...],
+    labels: dict[int, str] | None = None,
 ) -> tuple[list[Record], list[str], dict[str, Any]]:
     """Find the header row among the first rows, then make one record per data row.
 
     Returns the records, the header labels that were not understood, and facts from above the
-    header (a title row becomes ``title``).
+    header (a title row becomes ``title``). The header's labels are put in ``labels`` (column index
+    → label) as soon as it is found, so that ``sheet_rows`` names a refused cell by its column.
     """
     preamble: list[str] = []
     header: dict[int, str] | None = None
@@ -395,6 +530,8 @@ def _rows_to_records(
             if sum(1 for m in mapped.values() if m) >= 2 and all(r in mapped.values() for r in required):
                 header = {i: m for i, m in mapped.items() if m}
                 unknown = [str(values[i]) for i, m in mapped.items() if not m]
+                if labels is not None:
+                    labels.update((i, str(values[i]).strip()) for i in mapped)
                 continue
             texts = [str(v).strip() for v in values if v not in (None, "")]
             if texts:
@@ -421,73 +558,210 @@ def columns_spelled(names: tuple[str, ...]) -> list[str]:
     return [f"{labels[n][1]}/{labels[n][0]}" for n in names]
 
 
-def _csv_rows(path: Path, warnings: list[str] | None) -> Iterator[tuple[int, list[Any]]]:
-    decoded = decode_text(path)  # now, not on the first row: the caller's warnings are complete at once
+def _csv_rows(path: Path, warnings: list[str] | None, limits: InputLimits) -> Iterator[tuple[int, list[Any]]]:
+    decoded = decode_text(path, limits)  # now, not on the first row: the caller's warnings are complete at once
     if warnings is not None and decoded.warning:
         warnings.append(decoded.warning)
     return _csv_records(decoded.text)
 
 
 def _csv_records(text: str) -> Iterator[tuple[int, list[Any]]]:
+    # The csv module refuses a field over its own limit (131,072 characters) with a bare error; the
+    # text is already within the file limit, so let it read any field and check cells against the
+    # cell limit where the row and the column are known (_bounded_rows).
+    if csv.field_size_limit() < len(text) + 1:
+        csv.field_size_limit(len(text) + 1)
     sample = text[:4096]
     try:
         dialect = csv.Sniffer().sniff(sample, delimiters=",\t;，")
     except csv.Error:
         dialect = csv.excel
-    for i, row in enumerate(csv.reader(io.StringIO(text), dialect), start=1):
-        yield i, row
+    row_number = 0
+    try:
+        for row in csv.reader(io.StringIO(text), dialect):
+            row_number += 1
+            yield row_number, row
+    except csv.Error as e:  # e.g. what a strict dialect refuses
+        raise SourceError(f"row {row_number + 1}", f"not a readable CSV row ({shorten(e)})") from None
 
 
-def _xlsx_rows(path: Path, sheet: str | None) -> Iterator[tuple[int, list[Any]]]:
-    import openpyxl  # imported here: only the sheet path pays for it
-    from openpyxl.utils.exceptions import InvalidFileException
-    import zipfile
+# Merged ranges make one object per covered cell when a workbook is loaded (read-only mode, which would
+# not, loses them): their cells in all may be at most this many per row of the row limit.
+_MERGED_CELLS_PER_ROW = 10
+_DIMENSION = re.compile(rb'<(?:[\w.-]+:)?dimension\b[^>]*?\bref="([^"]{1,64})"')
+_MERGE_CELL = re.compile(rb'<(?:[\w.-]+:)?mergeCell\b[^>]*?\bref="([^"]{1,64})"')
+
+
+def _cell_range(ref: bytes) -> tuple[int, int, int, int] | None:
+    """(min_col, min_row, max_col, max_row) of an A1:B2 reference; None if it is not one."""
+    from openpyxl.utils.cell import range_boundaries
 
     try:
+        bounds = range_boundaries(ref.decode("ascii"))
+    except (ValueError, TypeError, UnicodeDecodeError):
+        return None
+    return None if None in bounds else bounds  # type: ignore[return-value]
+
+
+def _check_sheet_extent(archive: zipfile.ZipFile, where: str, limits: InputLimits) -> None:
+    """Refuse a workbook whose sheets declare more rows or columns than the limits (the dimension
+    element, e.g. A1:XFD1048576), or whose merged ranges go beyond them or cover too many cells,
+    before openpyxl builds anything: it would make an object for every merged cell."""
+    from openpyxl.utils.cell import get_column_letter
+
+    merged = 0
+    merged_limit = limits.rows * _MERGED_CELLS_PER_ROW
+    for member in archive.infolist():
+        if not member.filename.lower().endswith(".xml") or member.is_dir():
+            continue
+        try:
+            xml = archive.read(member)
+        except Exception as e:  # noqa: BLE001 - a damaged member: zlib.error, BadZipFile (CRC) …
+            raise SourceError(where, f"not a readable .xlsx workbook ({member.filename}: {_error_text(e)})") from None
+        for pattern, what in ((_DIMENSION, "declares a sheet of"), (_MERGE_CELL, "has a merged range of")):
+            for match in pattern.finditer(xml):
+                bounds = _cell_range(match.group(1))
+                if bounds is None:
+                    continue
+                min_col, min_row, max_col, max_row = bounds
+                ref = match.group(1).decode("ascii")
+                if max_row > limits.rows:
+                    raise limits.refuse(where, "rows", f"{member.filename} {what} {max_row:,} rows ({ref})")
+                if max_col > limits.columns:
+                    raise limits.refuse(where, "columns", f"{member.filename} {what} {max_col:,} columns "
+                                        f"({ref}, column {get_column_letter(max_col)})")
+                if pattern is _MERGE_CELL:
+                    merged += (max_row - min_row + 1) * (max_col - min_col + 1)
+                    if merged > merged_limit:
+                        raise LimitExceeded(
+                            where, f"merged ranges covering more than {merged_limit:,} cells (up to {ref} in "
+                            f"{member.filename}) exceed the limit of {_MERGED_CELLS_PER_ROW} per row allowed by "
+                            f"the row limit of {limits.rows:,} ({SETTINGS['rows']})", setting=SETTINGS["rows"])
+
+
+def _xlsx_rows(path: Path, sheet: str | None, limits: InputLimits) -> Iterator[tuple[int, list[Any]]]:
+    import openpyxl  # imported here: only the sheet path pays for it
+    from openpyxl.utils.cell import get_column_letter
+
+    where = str(path)
+    data = read_input(path, limits)
+    archive = check_archive(data, where=where, kind=".xlsx workbook", limits=limits)
+    with archive:
+        _check_sheet_extent(archive, where, limits)
+    try:
         # Not read-only: merged cells (a lead official spanning several rows) must be filled down.
-        book = openpyxl.load_workbook(path, data_only=True)
-    except FileNotFoundError:
-        raise SourceError(str(path), "no such file") from None
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as e:
-        raise SourceError(str(path), f"not a readable .xlsx workbook ({e})") from None
+        book = openpyxl.load_workbook(io.BytesIO(data), data_only=True)
+    except Exception as e:  # noqa: BLE001 - zlib.error, KeyError, XML and value errors …: the file is not readable
+        raise SourceError(where, f"not a readable .xlsx workbook ({_error_text(e)})") from None
     if sheet is not None and sheet not in book.sheetnames:
-        raise SourceError(str(path), f"no sheet named {sheet!r}; sheets are {book.sheetnames}")
-    ws = book[sheet] if sheet else book.worksheets[0]
-    fill: dict[tuple[int, int], Any] = {}
-    for merged in ws.merged_cells.ranges:
-        top_left = ws.cell(merged.min_row, merged.min_col).value
-        for r in range(merged.min_row, merged.max_row + 1):
-            for c in range(merged.min_col, merged.max_col + 1):
-                fill[(r, c)] = top_left
-    for r, row in enumerate(ws.iter_rows(values_only=True), start=1):
-        values = list(row)
-        if fill:
-            for c in range(len(values)):
-                if (r, c + 1) in fill:
-                    values[c] = fill[(r, c + 1)]
-        yield r, values
+        raise SourceError(where, f"no sheet named {shorten(sheet)!r}; sheets are {book.sheetnames}")
+    try:
+        ws = book[sheet] if sheet else book.worksheets[0]
+    except IndexError:
+        raise SourceError(where, "the workbook has no worksheet") from None
+    # Only the cells the sheet holds are visited (ws._cells), never the rectangle up to its last
+    # cell: a lone value at XFD1048576 would make that 17 billion cells. A value beyond the limits
+    # is refused; empty formatted cells there are ignored.
+    cells = getattr(ws, "_cells", {})
+    by_row: dict[int, dict[int, Any]] = {}
+    for (r, c), cell in cells.items():
+        value = cell.value
+        if value is None:
+            continue
+        if r > limits.rows or c > limits.columns:
+            at = f"{where} cell {get_column_letter(min(c, 18278))}{r}"
+            if r > limits.rows:
+                raise limits.refuse(at, "rows", f"a value in row {r:,}")
+            raise limits.refuse(at, "columns", f"a value in column {c:,}")
+        by_row.setdefault(r, {})[c] = value
+    for merged in getattr(ws.merged_cells, "ranges", ()):
+        top_left = cells.get((merged.min_row, merged.min_col))
+        value = None if top_left is None else top_left.value
+        if value is None:
+            continue
+        for r in range(merged.min_row, min(merged.max_row, limits.rows) + 1):
+            row = by_row.setdefault(r, {})
+            for c in range(merged.min_col, min(merged.max_col, limits.columns) + 1):
+                row[c] = value
     book.close()
+    last = max(by_row, default=0)
+    for r in range(1, last + 1):
+        row = by_row.get(r)
+        yield r, ([row.get(c) for c in range(1, max(row) + 1)] if row else [])
 
 
-def sheet_rows(path: Path, *, sheet: str | None = None, warnings: list[str] | None = None) -> Iterator[tuple[int, list[Any]]]:
-    """(row number, cell values) of a CSV/TSV or XLSX sheet; a CSV's encoding note goes to ``warnings``."""
+def sheet_rows(path: Path, *, sheet: str | None = None, warnings: list[str] | None = None,
+               limits: InputLimits = DEFAULT_LIMITS, labels: dict[int, str] | None = None) -> Iterator[tuple[int, list[Any]]]:
+    """(row number, cell values) of a CSV/TSV or XLSX sheet; a CSV's encoding note goes to ``warnings``.
+
+    Rows, columns and cells are checked against ``limits`` as they come (a refusal names the row and
+    the column, by its header label once the caller has put it in ``labels``: column index → label).
+    """
     suffix = path.suffix.lower()
     if suffix == ".csv" or suffix == ".tsv":
-        return _csv_rows(path, warnings)
-    if suffix in (".xlsx", ".xlsm"):
-        return _xlsx_rows(path, sheet)
-    raise SourceError(str(path), f"unknown sheet format {suffix!r}; use .csv or .xlsx")
+        rows = _csv_rows(path, warnings, limits)
+    elif suffix in (".xlsx", ".xlsm"):
+        rows = _xlsx_rows(path, sheet, limits)
+    else:
+        raise SourceError(str(path), f"unknown sheet format {suffix!r}; use .csv or .xlsx")
+    return _bounded_rows(str(path), rows, limits, {} if labels is None else labels)
+
+
+def _column_name(index: int, labels: dict[int, str]) -> str:
+    from openpyxl.utils.cell import get_column_letter
+
+    label = labels.get(index)
+    return f"field {shorten(label, 40)}" if label else f"column {get_column_letter(min(index + 1, 18278))}"
+
+
+def _bounded_rows(path: str, rows: Iterator[tuple[int, list[Any]]], limits: InputLimits,
+                  labels: dict[int, str]) -> Iterator[tuple[int, list[Any]]]:
+    """The rows, each checked: its number, its width, each text cell's length and characters."""
+    try:
+        for row_number, values in rows:
+            if row_number > limits.rows:
+                raise limits.refuse(f"{path} row {row_number:,}", "rows", f"a sheet of more than {limits.rows:,} rows")
+            while values and values[-1] in (None, ""):  # trailing empty cells (a row of commas) are no columns
+                values.pop()
+            if len(values) > limits.columns:
+                raise limits.refuse(f"{path} row {row_number:,}", "columns", f"a row of {len(values):,} columns")
+            for index, value in enumerate(values):
+                if isinstance(value, str):
+                    check_cell(value, f"{path} row {row_number:,}, {_column_name(index, labels)}", limits)
+            yield row_number, values
+    except SourceError as e:
+        if e.path.startswith("row "):  # from _csv_records, which does not know the file
+            raise SourceError(f"{path} {e.path}", e.reason) from None
+        raise
+
+
+# Characters no plan text holds and YAML does not allow: C0 controls but tab, line feed and carriage
+# return; DEL; C1 controls (NEL included); lone surrogates; U+FFFE and U+FFFF. A NUL cannot even be
+# stored in PostgreSQL.
+FORBIDDEN_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def check_cell(value: str, where: str, limits: InputLimits) -> None:
+    """Refuse a cell or value over the cell limit or holding a control character, naming ``where``."""
+    if len(value) > limits.cell_chars:
+        raise limits.refuse(where, "cell_chars", f"a cell of {len(value):,} characters", value)
+    bad = FORBIDDEN_CHARS.search(value)
+    if bad:
+        raise SourceError(where, f"control character U+{ord(bad.group()):04X} at character {bad.start() + 1:,} of "
+                          f"{quote(value)}; remove it (was the file saved as text by a program that pads it?)")
 
 
 _SECTION_ROW = re.compile(r"^[一二三四五六七八九十]+[、.．]|^[(（][一二三四五六七八九十]+[)）]")
 
 
-def load_task_sheet(path: Path, *, sheet: str | None = None) -> Source:
+def load_task_sheet(path: Path, *, sheet: str | None = None, limits: InputLimits = DEFAULT_LIMITS) -> Source:
     """Read a CSV/XLSX responsibility matrix: one row per task, section rows allowed in between."""
     if not path.exists():
         raise SourceError(str(path), "no such file")
     warnings: list[str] = []
-    records, unknown, facts = _rows_to_records(str(path), sheet_rows(path, sheet=sheet, warnings=warnings), _TASK_INDEX, ("lead_unit",))
+    labels: dict[int, str] = {}
+    rows = sheet_rows(path, sheet=sheet, warnings=warnings, limits=limits, labels=labels)
+    records, unknown, facts = _rows_to_records(str(path), rows, _TASK_INDEX, ("lead_unit",), labels)
     tasks: list[Record] = []
     section: list[str] = []
     for rec in records:
@@ -509,7 +783,9 @@ def load_task_sheet(path: Path, *, sheet: str | None = None) -> Source:
     return src
 
 
-def load_directory_sheet(path: Path) -> Source:
+def load_directory_sheet(path: Path, limits: InputLimits = DEFAULT_LIMITS) -> Source:
     warnings: list[str] = []
-    records, _unknown, _facts = _rows_to_records(str(path), sheet_rows(path, warnings=warnings), _DIRECTORY_INDEX, ("name",))
+    labels: dict[int, str] = {}
+    rows = sheet_rows(path, warnings=warnings, limits=limits, labels=labels)
+    records, _unknown, _facts = _rows_to_records(str(path), rows, _DIRECTORY_INDEX, ("name",), labels)
     return Source(path=str(path), kind="row", header=Record(line=None), units=records, warnings=warnings)

@@ -162,7 +162,8 @@ def _options(directory, allow_new_units, plan, base_year, sheet, title=None, sta
     from workflows.matrix_service import PlanOptions
 
     return PlanOptions(directory=directory, allow_new_units=allow_new_units, plan_code=plan, base_year=base_year,
-                       sheet=sheet, title=title, start=start.date() if start else None)
+                       sheet=sheet, title=title, start=start.date() if start else None,
+                       limits=settings().input_limits())
 
 
 DirectoryOpt = typer.Option(None, "--directory", "-d", help="Unit directory (YAML or CSV); default: the one the plan names.")

@@ -46,7 +46,9 @@ def extract_command(
     try:
         from matrix.extract import extract, read_document
 
-        text, _lines = read_document(file)
+        from workflows.cli import settings
+
+        text, _lines = read_document(file, settings().input_limits())
         result = extract(text, source=str(file), base_year=base_year, plan_code=plan, part=part)
     except DubanError as err:
         sys.stderr.write(f"duban: error: {err}\n")

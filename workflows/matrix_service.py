@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # the loaders (YAML, OpenCC, the deadline language) load only
     from sqlalchemy.engine import Engine
 
     from matrix.directory import UnitDirectory
+    from matrix.limits import InputLimits
     from matrix.loaders import LoadedPlan
 
 
@@ -37,16 +38,19 @@ class PlanOptions:
     title: str | None = None
     start: dt.date | None = None
     sheet: str | None = None
+    limits: "InputLimits | None" = None  # the input limits (settings' DUBAN_LIMIT_…); None: the defaults
 
 
 def _directory(options: PlanOptions) -> "UnitDirectory | None":
     from matrix.directory import load_directory
+    from matrix.limits import DEFAULT_LIMITS
 
-    return load_directory(options.directory) if options.directory else None
+    return load_directory(options.directory, limits=options.limits or DEFAULT_LIMITS) if options.directory else None
 
 
 def validate_file(path: Path, options: PlanOptions, *, engine: "Engine | None" = None) -> "LoadedPlan":
     """Read and validate; units already in the database (when an engine is given) count as known."""
+    from matrix.limits import DEFAULT_LIMITS
     from matrix.loaders import load_plan
 
     known = None
@@ -57,7 +61,7 @@ def validate_file(path: Path, options: PlanOptions, *, engine: "Engine | None" =
         return load_plan(
             path, directory=_directory(options), known_units=known, allow_new_units=options.allow_new_units,
             plan_code=options.plan_code, base_year=options.base_year, title=options.title, start=options.start,
-            sheet=options.sheet,
+            sheet=options.sheet, limits=options.limits or DEFAULT_LIMITS,
         )
 
 
