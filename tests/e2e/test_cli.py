@@ -143,3 +143,39 @@ def test_cli_on_postgres(tmp_path: Path, pg_url: str) -> None:
     run(["matrix", "import", str(PLANS / "district-2015.yaml")], cwd=tmp_path, db_url=pg_url)
     rows = json.loads(run(["matrix", "show", "--unit", "區扶貧辦", "--json"], cwd=tmp_path, db_url=pg_url).stdout)
     assert len(rows) >= 15
+
+
+def test_input_over_the_limits_is_refused_in_one_line_and_the_setting_raises_the_limit(tmp_path: Path, sqlite_url: str) -> None:
+    """A CSV cell over 131,072 characters, a plan whose directory is /dev/zero: one line naming the
+    file, row and field, the limit and its setting; no traceback, nothing imported. Raising
+    DUBAN_LIMIT_CELL_CHARS lets the same sheet through."""
+    shutil.copy(PLANS / "district-2015.units.yaml", tmp_path / "units.yaml")
+    sheet = tmp_path / "plan.csv"
+    sheet.write_text(f"序號,任務,目標要求,牽頭單位,時間要求\n1,扶貧,{'甲' * 140_000},區扶貧辦,2015年底\n", encoding="utf-8")
+    proc = run(["matrix", "import", str(sheet), "--directory", "units.yaml"], cwd=tmp_path, db_url=sqlite_url, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith(f"duban: error: {sheet} row 2, field 目標要求: a cell of 140,000 characters exceeds "
+                                  "the limit of 32,767 (DUBAN_LIMIT_CELL_CHARS)") and len(proc.stderr) < 300
+    assert json.loads(run(["plans", "--json"], cwd=tmp_path, db_url=sqlite_url).stdout) == []
+    env = {**os.environ, "DUBAN_DATABASE_URL": sqlite_url, "DUBAN_LIMIT_CELL_CHARS": "200000", "PYTHONPATH": str(ROOT)}
+    raised = subprocess.run([*DUBAN, "matrix", "validate", str(sheet), "--directory", "units.yaml", "--offline"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert raised.returncode == 0, raised.stderr
+    zero = tmp_path / "zero.yaml"
+    zero.write_text((PLANS / "district-2015.yaml").read_text(encoding="utf-8").replace(
+        "directory: district-2015.units.yaml", "directory: /dev/zero"), encoding="utf-8")
+    assert "directory: /dev/zero" in zero.read_text(encoding="utf-8")
+    proc = run(["matrix", "validate", str(zero)], cwd=tmp_path, db_url=sqlite_url, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr == "duban: error: /dev/zero: is not a regular file (a device, pipe or socket); give the path of a file\n"
+
+
+def test_extract_from_a_text_with_nuls_writes_a_plan_that_validates(tmp_path: Path, sqlite_url: str) -> None:
+    source = tmp_path / "plan.txt"
+    source.write_text("區扶貧攻堅實施方案\n一、扶貧\x00對象精準\n牽頭單位：區扶貧辦\x00\n時間要求：2015年底\n", encoding="utf-8")
+    out = tmp_path / "plan.yaml"
+    run(["matrix", "extract", str(source), "--out", str(out), "--base-year", "2015"], cwd=tmp_path, db_url=sqlite_url,
+        check=False)
+    assert "\x00" not in out.read_text(encoding="utf-8") and "\\u0000" not in out.read_text(encoding="utf-8")
+    proc = run(["matrix", "validate", str(out), "--allow-new-units", "--offline"], cwd=tmp_path, db_url=sqlite_url, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
