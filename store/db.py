@@ -85,18 +85,73 @@ def current_revision(engine: Engine) -> str | None:
             raise
 
 
+def _transactional_sqlite(engine: Engine) -> Engine:
+    """A second engine on the same SQLite file whose transactions really are transactions, DDL included.
+
+    pysqlite runs CREATE TABLE and ALTER TABLE outside any transaction (it only opens one before
+    INSERT/UPDATE/DELETE), so a process killed half-way through a migration left some tables and no
+    schema version. This is SQLAlchemy's documented recipe for pysqlite: the driver's own transaction
+    handling off (``isolation_level = None``) and a BEGIN of our own — IMMEDIATE, so two processes
+    starting at once migrate one after the other, as the advisory lock does on PostgreSQL."""
+    migrating = make_engine(engine.url.render_as_string(hide_password=False))
+
+    @event.listens_for(migrating, "connect")
+    def _driver_autocommit(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(migrating, "begin")
+    def _begin(conn) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return migrating
+
+
+def _refuse_half_created(engine: Engine) -> None:
+    """duban's tables without a schema version: a first ``init`` killed half-way by duban before
+    schema creation was one transaction on SQLite. Nothing can have been imported into it; say how to
+    start again rather than fail on "table … already exists"."""
+    from store.tables import SQLModel
+
+    present = sorted(set(sa.inspect(engine).get_table_names()) & set(SQLModel.metadata.tables))
+    if not present:
+        return
+    url = engine.url
+    if url.get_backend_name() == "sqlite":
+        where = url.database or ""
+        how = f"move {where} (and any {where}-wal, {where}-shm next to it) aside and run `duban init` again"
+    else:
+        how = "drop those tables (or the schema) and run `duban init` again"
+    raise StoreError(f"the database {_safe(url.render_as_string(hide_password=False))} has {len(present)} of duban's tables "
+                     f"({', '.join(present[:3])}{', …' if len(present) > 3 else ''}) but no schema version: its first "
+                     f"`duban init` was interrupted before it finished, and nothing was imported into it; {how}")
+
+
 def upgrade(engine: Engine) -> str | None:
-    """Bring the schema to the newest revision; returns the revision it was at before."""
+    """Bring the schema to the newest revision; returns the revision it was at before.
+
+    All or nothing on SQLite and PostgreSQL alike: every migration runs in one transaction, so a
+    process killed half-way leaves the schema as it was, and the next start finishes the job."""
     before = current_revision(engine)
     if before == HEAD_REVISION:
         return before
+    if before is None:
+        _refuse_half_created(engine)
     from alembic import command
 
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            # Two processes starting at once must not both create the tables.
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(76543210)"))
-        command.upgrade(_alembic_config(conn), "head")
+    sqlite = engine.dialect.name == "sqlite"
+    migrating = _transactional_sqlite(engine) if sqlite else engine
+    try:
+        with migrating.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Two processes starting at once must not both create the tables.
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(76543210)"))
+            command.upgrade(_alembic_config(conn), "head")
+    except sa.exc.DBAPIError as e:
+        raise StoreError(f"cannot bring the database {_safe(str(engine.url))} from schema {before or 'none'} to "
+                         f"{HEAD_REVISION} (nothing was changed): {e.orig}") from None
+    finally:
+        if sqlite:
+            migrating.dispose()
     return before
 
 

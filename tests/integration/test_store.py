@@ -266,3 +266,150 @@ def test_upgrade_from_the_first_schema_keeps_the_data(db_url) -> None:
         m = s.execute(sa.select(MilestoneRow)).scalar_one()
         assert (m.due.isoformat(), m.closed_by, m.evidence, m.closed_at) == ("2015-12-31", "", "", None)
     engine.dispose()
+
+
+# --------------------------------------------------------------------------------------------
+# Schema creation and migrations are all or nothing, on SQLite too (issue 10, defect 2)
+
+_KILL_RUNNER = r'''
+import json, os, shutil, sys
+import sqlalchemy as sa
+from sqlalchemy import event
+import alembic.command, alembic.config, alembic.script  # imported once, before the children fork
+from store.db import make_engine, upgrade
+
+template, folder, stride = sys.argv[1], sys.argv[2], int(sys.argv[3])
+state = {"n": 0, "kill_at": 0}
+
+def count(_conn, _cursor, statement, *_args):
+    if statement.lstrip().upper().startswith(("SELECT", "PRAGMA")):
+        return  # reads change nothing: a kill before one is a kill before the next write
+    state["n"] += 1
+    if state["n"] == state["kill_at"]:
+        os._exit(137)
+
+event.listen(sa.engine.Engine, "before_cursor_execute", count)
+
+def trial(kill_at):
+    path = os.path.join(folder, f"{kill_at}.db")
+    if template:
+        shutil.copy(template, path)
+    pid = os.fork()
+    if pid == 0:
+        state["kill_at"] = kill_at
+        engine = make_engine(f"sqlite:///{path}")
+        upgrade(engine)
+        engine.dispose()
+        os.write(1, json.dumps(state["n"]).encode())  # a clean run: how many statements there were
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:  # the uninterrupted run, counted
+    os.dup2(w, 1)
+    path = os.path.join(folder, "clean.db")
+    if template:
+        shutil.copy(template, path)
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    os.write(1, json.dumps(state["n"]).encode())
+    os._exit(0)
+os.close(w)
+total = json.loads(os.read(r, 100))
+os.waitpid(pid, 0)
+codes = {n: trial(n) for n in sorted({*range(1, total + 1, stride), total})}
+print(json.dumps({"total": total, "codes": codes}))
+'''
+
+
+def _tables(engine) -> set[str]:
+    return set(sa.inspect(engine).get_table_names())
+
+
+@pytest.mark.parametrize("start", ["empty", "0001"])
+def test_a_kill_at_any_statement_of_a_migration_leaves_the_old_schema_or_the_new(tmp_path: Path, start: str, request) -> None:
+    """kill -9 before each SQL statement that writes (CREATE, ALTER, INSERT …, COMMIT) of the first schema
+    creation, and of the upgrade from 0001 with a plan in it, on SQLite: the database is either as it
+    was or complete, and the next start finishes the job."""
+    import subprocess
+    import sys
+    from alembic import command
+
+    from store.db import _alembic_config, make_engine
+    from tests.conftest import ROOT
+
+    template = ""
+    before_tables: set[str] = set()
+    if start == "0001":
+        template = str(tmp_path / "template.db")
+        eng = make_engine(f"sqlite:///{template}")
+        with eng.begin() as conn:
+            command.upgrade(_alembic_config(conn), "0001")
+            conn.execute(sa.text("INSERT INTO plan (code, title, issuer, base_year, timezone, source, created_at, updated_at) "
+                                 "VALUES ('old', '舊方案', '', 2015, 'Asia/Shanghai', '', :t, :t)"), {"t": at(2015, 7, 1)})
+        before_tables = _tables(eng)
+        eng.dispose()  # checkpoints the WAL into the file
+    head = make_engine(f"sqlite:///{tmp_path / 'head.db'}")
+    open_database(str(head.url)).dispose()
+    head_tables = _tables(head)
+    head.dispose()
+    # A kill -9 loses nothing the kernel already has: the trials run on tmpfs when there is one (no fsync wait).
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(dir="/dev/shm" if Path("/dev/shm").is_dir() else tmp_path))
+    request.addfinalizer(lambda: shutil.rmtree(folder, ignore_errors=True))
+    proc = subprocess.run([sys.executable, "-c", _KILL_RUNNER, template, str(folder), "1"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["total"] > 10
+    assert set(report["codes"].values()) == {137}, report  # every trial was killed mid-way
+    for n in map(int, report["codes"]):
+        url = f"sqlite:///{folder / f'{n}.db'}"
+        eng = make_engine(url)
+        rev, tables = current_revision(eng), _tables(eng)
+        # All or nothing: the schema as it was, or complete.
+        assert (rev, tables) in (({"empty": None, "0001": "0001"}[start], before_tables), (HEAD_REVISION, head_tables)), \
+            f"killed at statement {n} of {report['total']}: revision {rev}, tables {sorted(tables)}"
+        open_database(url).dispose()  # the next start finishes the job
+        assert current_revision(eng) == HEAD_REVISION and _tables(eng) == head_tables
+        if start == "0001":
+            with eng.connect() as conn:
+                assert conn.execute(sa.text("SELECT code FROM plan")).scalars().all() == ["old"]
+        eng.dispose()
+
+
+def test_a_half_created_database_from_before_is_refused_with_a_way_out(tmp_path: Path) -> None:
+    """What a kill during the first `init` left before schema creation was one transaction on SQLite —
+    some tables and no schema version — is refused with how to start again, not a traceback."""
+    import os
+    import subprocess
+    import sys
+
+    from store.db import make_engine
+    from store.tables import SQLModel
+    from tests.conftest import ROOT
+
+    db = tmp_path / "var" / "duban.db"
+    eng = make_engine(f"sqlite:///{db}")
+    with eng.begin() as conn:
+        for name in ("plan", "unit", "official"):
+            SQLModel.metadata.tables[name].create(conn)
+        conn.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+    eng.dispose()
+    env = {**os.environ, "DUBAN_DATABASE_URL": f"sqlite:///{db}", "PYTHONPATH": str(ROOT)}
+    for args in (["init"], ["matrix", "show"], ["plans"]):
+        proc = subprocess.run([sys.executable, "-m", "workflows.cli", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
+        assert "Traceback" not in proc.stderr and "already exists" not in proc.stderr
+        assert "no schema version" in proc.stderr and "interrupted" in proc.stderr, proc.stderr
+        assert f"move {db}" in proc.stderr and "duban init" in proc.stderr
+    db.unlink()
+    proc = subprocess.run([sys.executable, "-m", "workflows.cli", "init"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
