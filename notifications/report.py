@@ -39,6 +39,9 @@ from email.utils import format_datetime
 from typing import Any, Iterable, Sequence
 from xml.sax.saxutils import escape as _xml_escape
 
+from markupsafe import Markup
+
+from matrix.errors import ConfigError
 from matrix.scoring import Circulation, Period, Scoreboard, points_text
 from notifications.render import Letterhead, Renderer
 
@@ -213,6 +216,53 @@ def criticism_file_stem(unit: str, as_of: dt.date) -> str:
     return f"criticism-{safe}-{as_of.isoformat()}"
 
 
+# Markdown: what a value may not carry as itself. HTML's < > become entities (so do & that would start one);
+# Markdown's own marks get a backslash; any run of whitespace (a line break in a name) is one space, so a
+# value never ends a table row or starts a block.
+_MD_SPECIAL = re.compile(r"[\\`*_\[\]#|~]")
+_MD_HTML = re.compile(r"[<>]|&(?=#|[A-Za-z][A-Za-z0-9]*;)")
+_MD_HTML_ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
+_SPACE = re.compile(r"\s+")
+
+
+def md_escape(value: Any) -> Markup:
+    """A value as Markdown text: it reads as written and cannot open a tag, a link, emphasis, code, a
+    heading or a table cell. Already escaped text (a ``Markup`` from a macro) only has its spaces folded."""
+    if isinstance(value, Markup):
+        return Markup(_SPACE.sub(" ", str(value)))
+    text = _SPACE.sub(" ", str(value))
+    text = _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), text)
+    return Markup(_MD_HTML.sub(lambda m: _MD_HTML_ENTITIES[m.group(0)[0]], text))
+
+
+def _md_finalize(value: Any) -> Any:
+    """Every ``{{ value }}`` of the Markdown report (and of the macros it imports) is escaped Markdown."""
+    return md_escape(value)
+
+
+def _markdown_env(renderer: Renderer) -> Any:
+    """The renderer's environment for the Markdown report: the same templates, filters and globals, but every
+    value printed through ``md_escape`` (autoescape makes each macro's result escaped Markup, so nothing is
+    escaped twice; the template's own text is Markdown, as written)."""
+    env = getattr(renderer, "_markdown_env", None)
+    if env is None:
+        env = renderer.env.overlay(autoescape=True, finalize=_md_finalize)
+        renderer._markdown_env = env
+    return env
+
+
+def _render_markdown(renderer: Renderer, name: str, context: dict[str, Any]) -> str:
+    import jinja2
+
+    try:
+        text = _markdown_env(renderer).get_template(name).render(context)
+    except jinja2.TemplateNotFound as e:
+        raise ConfigError(f"no template {name!r} for language {renderer.language}") from e
+    except jinja2.TemplateError as e:
+        raise renderer._error(name, e) from e
+    return renderer.in_script(text)
+
+
 def _filters(renderer: Renderer, lang: str) -> None:
     fam = family(lang)
     env = renderer.env
@@ -220,7 +270,7 @@ def _filters(renderer: Renderer, lang: str) -> None:
         return
     env.filters.update(
         num=num,
-        md=lambda s: re.sub(r"\s+", " ", str(s)).replace("|", "\\|").replace("*", "\\*").replace("_", "\\_").strip(),
+        md=md_escape,
         fact=lambda line, pts=True: line.text(fam, points=pts),
     )
 
@@ -242,7 +292,7 @@ def render_report(report: WeeklyReport, renderer: Renderer, *, formats: Iterable
     if "html" in formats:
         docs.html = renderer.page("weekly_report.html.j2", context)
     if "md" in formats:
-        docs.markdown = renderer.page("weekly_report.md.j2", context)
+        docs.markdown = _render_markdown(renderer, "weekly_report.md.j2", context)
     package = None
     if "docx" in formats or (criticism and report.board.criticised):
         package = DocxPackage(created=report.as_of, language=lang)

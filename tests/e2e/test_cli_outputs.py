@@ -127,3 +127,31 @@ def test_xlsx_export_writes_text_never_formulas(tmp_path: Path, sqlite_url: str)
     after = json.loads(run(["matrix", "export", "--format", "json", "--plan", "q"], cwd=tmp_path, db_url=sqlite_url).stdout)
     assert after["plan"]["title"] == "#N/A"
     assert [{k: v for k, v in t.items()} for t in after["tasks"]] == before["tasks"]
+
+
+def test_markdown_report_escapes_html_and_markdown_in_names(tmp_path: Path, sqlite_url: str) -> None:
+    """Defect 10: every data value in the .md report is text: HTML and Markdown in names stay inert, table
+    cells stay cells (checked by rendering the file with markdown-it, CommonMark + tables)."""
+    from markdown_it import MarkdownIt
+
+    task, unit, office = "任務a|b*c*[x](y)_d_`e`#", "<b>單位</b>|*", "<i>辦公室</i>"
+    plan_title = "<script>alert(1)</script>"
+    plan, units = sheet_plan(tmp_path, title=task, unit=unit, office=office, target="<script>t</script>")
+    run(["matrix", "import", str(plan), "--directory", str(units), "--title", plan_title, "--as-of", "2015-07-01"],
+        cwd=tmp_path, db_url=sqlite_url)
+    run(["sweep", "--as-of", "2015-12-18"], cwd=tmp_path, db_url=sqlite_url)
+    out = json.loads(run(["report", "weekly", "--as-of", "2015-12-18", "--format", "md", "--out", "rep", "--json"],
+                         cwd=tmp_path, db_url=sqlite_url).stdout)
+    assert [c["unit"] for c in out["criticised"]] == [unit]  # the unit's name reaches the circulation
+    md = (tmp_path / out["files"]["md"]).read_text(encoding="utf-8")
+    assert "<script" not in md and "<b>" not in md and "<i>" not in md
+    html = MarkdownIt("commonmark").enable("table").render(md)
+    for tag in ("<script", "<b>", "<i>", "<a ", "<code>", "<em>", "<h1>任務"):
+        assert tag not in html, (tag, html)
+    # The names read as written (HTML-escaped once in the rendered page, no backslashes left).
+    for text in ("&lt;script&gt;alert(1)&lt;/script&gt;", "任务a|b*c*[x](y)_d_`e`#", "&lt;b&gt;单位&lt;/b&gt;|*",
+                 "&lt;i&gt;办公室&lt;/i&gt;"):
+        assert text in html, (text, html)
+    # Every row of the task table has its five cells.
+    rows = [line for line in html.split("<tr>") if "任务a" in line and "<td>" in line]
+    assert rows and all(r.count("<td") in (5, 7) for r in rows), rows
