@@ -210,10 +210,37 @@ def num(value: Any, places: int = 1) -> str:
     return points_text(d)
 
 
+FILE_NAME_PART_BYTES = 120  # a name's share of a file name (file systems allow 255 bytes in all)
+
+
+def file_name_part(name: str, limit: int = FILE_NAME_PART_BYTES) -> str:
+    """A name as part of a file name: anything but letters, digits, ``()（）-`` (path separators, dots,
+    control characters, spaces) replaced by ``_``; a name longer than ``limit`` bytes of UTF-8 cut there
+    (on a character boundary) and followed by ``~`` and 8 hex digits of the whole name's SHA-256, so two
+    long names that begin alike still name different files."""
+    import hashlib
+
+    safe = re.sub(r"[^\w()（）\-]+", "_", unit_text := str(name)).strip("_") or "unit"
+    raw = safe.encode("utf-8")
+    if len(raw) <= limit:
+        return safe
+    digest = hashlib.sha256(unit_text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return raw[:limit].decode("utf-8", "ignore").rstrip("_") + "~" + digest
+
+
+def _unique_stem(stem: str, unit: str, used: set[str]) -> str:
+    """Two units whose names make the same file name (區/辦 and 區_辦) get files of their own."""
+    import hashlib
+
+    if stem.casefold() in used:
+        stem = f"{stem}~{hashlib.sha256(unit.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
+    used.add(stem.casefold())
+    return stem
+
+
 def criticism_file_stem(unit: str, as_of: dt.date) -> str:
-    """criticism-<unit>-YYYY-MM-DD: the unit's name with anything a file name should not hold replaced."""
-    safe = re.sub(r"[^\w()（）\-]+", "_", unit).strip("_") or "unit"
-    return f"criticism-{safe}-{as_of.isoformat()}"
+    """criticism-<unit>-YYYY-MM-DD, the unit's name made safe and bounded by ``file_name_part``."""
+    return f"criticism-{file_name_part(unit)}-{as_of.isoformat()}"
 
 
 # Markdown: what a value may not carry as itself. HTML's < > become entities (so do & that would start one);
@@ -302,6 +329,7 @@ def render_report(report: WeeklyReport, renderer: Renderer, *, formats: Iterable
     if criticism:
         macros = renderer.macros("_macros.j2")  # the notices' own sentences
         numbers: dict[int, str] = {}
+        stems: set[str] = set()
         for k, c in enumerate(report.board.criticised, start=1):
             facts = c.texts(family(lang))
             letterhead = Letterhead(issuer=report.issuer, date=report.as_of, number=words.circulation_number(report, k))
@@ -316,7 +344,7 @@ def render_report(report: WeeklyReport, renderer: Renderer, *, formats: Iterable
             docs.criticism[c.unit] = {
                 "subject": notice_subject, "html": html, "facts": facts,
                 "docx": package.build(body, title=notice_subject, author=renderer.in_script(report.issuer)),
-                "stem": criticism_file_stem(renderer.in_script(c.unit), report.as_of),
+                "stem": _unique_stem(criticism_file_stem(renderer.in_script(c.unit), report.as_of), c.unit, stems),
             }
     return docs
 

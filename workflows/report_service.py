@@ -30,6 +30,7 @@ new unless the report changed.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 from bisect import bisect_left, bisect_right
@@ -721,18 +722,56 @@ def _renderer(settings: "Settings", language: str | None):
     return Renderer(language=language or settings.language, override_dir=Path(settings.config_dir) / "templates")
 
 
-def _write(path: Path, data: bytes | str, *, atomic: bool = True) -> str:
-    """Write atomically (a reader never sees half a report); returns the path as text."""
-    import os
+def write_files(out_dir: Path, files: list[tuple[str, bytes | str]]) -> list[str]:
+    """Write a report's files all or nothing; returns their paths as text.
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not atomic:
-        path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
-        return str(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
-    os.replace(tmp, path)
-    return str(path)
+    Every file is first written into a private folder inside ``out_dir`` (a few at a time: there may be
+    hundreds of criticism notices), then each is renamed into place, the file it replaces kept aside until
+    all are in. A failure at any point (a full disk, a name the file system refuses) puts back what was
+    there before, removes the folder and raises ``StoreError`` naming the file: a reader never sees half a
+    report, nor a mix of two."""
+    import os
+    import shutil
+    import tempfile
+    from concurrent.futures import ThreadPoolExecutor
+
+    from matrix.errors import StoreError
+
+    out_dir = Path(out_dir)
+    current = out_dir
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=".report-", dir=out_dir))
+    except OSError as e:
+        raise StoreError(f"cannot write the report into {current}: {e.strerror or e}") from None
+    moved: list[Path] = []
+    kept: list[tuple[Path, Path]] = []
+    try:
+        def put(job: tuple[int, tuple[str, bytes | str]]) -> None:
+            i, (name, data) = job
+            (stage / f"{i}.new").write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(put, enumerate(files)))
+        for i, (name, _) in enumerate(files):
+            current = target = out_dir / name
+            if os.path.lexists(target):
+                aside = stage / f"{i}.old"
+                os.replace(target, aside)
+                kept.append((aside, target))
+            os.replace(stage / f"{i}.new", target)
+            moved.append(target)
+    except OSError as e:
+        for target in moved:
+            with contextlib.suppress(OSError):
+                os.unlink(target)
+        for aside, target in kept:
+            with contextlib.suppress(OSError):
+                os.replace(aside, target)
+        raise StoreError(f"cannot write the report file {current}: {e.strerror or e}; nothing was written") from None
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return [str(out_dir / name) for name, _ in files]
 
 
 def summary(report: "WeeklyReport", language: str = "zh-Hans", *,
@@ -795,31 +834,23 @@ def weekly_report(engine: "Engine", *, now: dt.datetime, policies: "PolicySet", 
     out_dir = Path(out_dir)
     files: dict[str, str] = {}
     stem = model.stem
-    if docs.html is not None:
-        files["html"] = _write(out_dir / f"{stem}.html", docs.html)
-    if docs.markdown is not None:
-        files["md"] = _write(out_dir / f"{stem}.md", docs.markdown)
-        if docs.svg is not None:
-            files["svg"] = _write(out_dir / f"{stem}.svg", docs.svg)
-    if docs.docx is not None:
-        files["docx"] = _write(out_dir / f"{stem}.docx", docs.docx)
+    pending: list[tuple[str, str | bytes]] = []
+    for kind, data, suffix in (("html", docs.html, "html"), ("md", docs.markdown, "md"),
+                               ("svg", docs.svg if docs.markdown is not None else None, "svg"),
+                               ("docx", docs.docx, "docx")):
+        if data is not None:
+            files[kind] = str(out_dir / f"{stem}.{suffix}")
+            pending.append((f"{stem}.{suffix}", data))
     criticism: dict[str, dict[str, str]] = {}
-    pending: list[tuple[Path, str | bytes]] = []
     for unit, doc in docs.criticism.items():
         written = {}
         for kind in ("html", "docx"):
             if kind in formats:
-                path = out_dir / f"{doc['stem']}.{kind}"
-                pending.append((path, doc[kind]))
-                written[kind] = str(path)
+                name = f"{doc['stem']}.{kind}"
+                pending.append((name, doc[kind]))
+                written[kind] = str(out_dir / name)
         criticism[unit] = written
-    if pending:
-        # There may be hundreds of notices: written in place (no temporary file and rename each), a few at a
-        # time (the waits on the file system overlap; the bytes are the same whatever the order).
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            list(pool.map(lambda job: _write(job[0], job[1], atomic=False), pending))
+    write_files(out_dir, pending)  # all or nothing
     facts = {unit: doc["facts"] for unit, doc in docs.criticism.items()}
     return {**summary(model, renderer.language, facts=facts), "subject": docs.subject, "files": files, "criticism": criticism,
             "documents": docs, "model": model, "language": renderer.language, "plan": plan}

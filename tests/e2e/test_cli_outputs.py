@@ -155,3 +155,23 @@ def test_markdown_report_escapes_html_and_markdown_in_names(tmp_path: Path, sqli
     # Every row of the task table has its five cells.
     rows = [line for line in html.split("<tr>") if "任务a" in line and "<td>" in line]
     assert rows and all(r.count("<td") in (5, 7) for r in rows), rows
+
+
+def test_long_unit_names_give_bounded_file_names(tmp_path: Path, sqlite_url: str) -> None:
+    """Defect 8: a criticised unit's name of 200 Chinese characters (600 bytes) gives a criticism file
+    name of at most 255 bytes (the name cut to 120 bytes plus a short hash of the whole name)."""
+    unit = "區" + "很長的單位名稱" * 28 + "/../辦"
+    plan, units = sheet_plan(tmp_path, unit=unit)
+    run(["matrix", "import", str(plan), "--directory", str(units), "--as-of", "2015-07-01"], cwd=tmp_path, db_url=sqlite_url)
+    run(["sweep", "--as-of", "2015-12-18"], cwd=tmp_path, db_url=sqlite_url)
+    proc = run(["report", "weekly", "--as-of", "2015-12-18", "--out", "rep", "--json"], cwd=tmp_path, db_url=sqlite_url,
+               check=False)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    out = json.loads(proc.stdout)
+    assert len(out["criticised"]) == 1
+    written = sorted(p.name for p in (tmp_path / "rep").iterdir())
+    assert len(written) == 6, written  # weekly html/md/svg/docx, criticism html/docx; no temporary left
+    for name in written:
+        assert len(name.encode()) <= 255 and "/" not in name and ".." not in name, name
+    files = [Path(p) for f in out["criticism"].values() for p in f.values()]
+    assert all((tmp_path / p).exists() and len(p.name.encode()) <= 180 for p in files), files
