@@ -646,8 +646,11 @@ def d_paragraphs(rng, data: bytes) -> bytes:
         except ValueError:  # lxml refuses control characters and surrogates
             target.text = _xml_safe(value)
     if rng.random() < 0.2:
+        import copy
+
+        model = document.add_paragraph("每月不少於3次")._p
         for _ in range(rng.choice([1000, 50_000])):
-            document.add_paragraph("每月不少於3次")
+            model.addnext(copy.deepcopy(model))
     if rng.random() < 0.2:
         table = document.add_table(rows=2, cols=rng.choice([9, 60]))
         for c, label in enumerate(SHEET_HEADERS):
@@ -710,6 +713,18 @@ class Case:
     options: dict  # PlanOptions fields (paths relative to the case folder)
 
 
+def _archive_step(rng: random.Random, data: bytes, table: list[tuple[Callable, int]], log: list[str]) -> bytes:
+    """One archive mutation; one that must open the archive and cannot (an earlier one broke it) is skipped."""
+    mutator = pick(rng, table)
+    try:
+        data = mutator(rng, data)
+    except Exception:  # noqa: BLE001 - openpyxl/python-docx/zipfile refusing the fuzzer's own damage
+        log.append(mutator.__name__ + "(skipped)")
+        return data
+    log.append(mutator.__name__)
+    return data
+
+
 def make_case(index: int, seed: int, kinds: list[str], seeds: Seeds) -> Case:
     rng = random.Random(f"{seed}:{index}")
     kind = kinds[index % len(kinds)]
@@ -731,9 +746,7 @@ def make_case(index: int, seed: int, kinds: list[str], seeds: Seeds) -> Case:
             return Case(index, kind, plan.name, log, files, name, options)
         data = plan.xlsx
         for _ in range(rng.choice([1, 1, 2])):
-            mutator = pick(rng, archive_mutators(seeds, "xlsx"))
-            log.append(mutator.__name__)
-            data = mutator(rng, data)
+            data = _archive_step(rng, data, archive_mutators(seeds, "xlsx"), log)
         if rng.random() < 0.3:
             mutator = pick(rng, ARCHIVE_BYTE_MUTATORS)
             log.append(mutator.__name__)
@@ -752,9 +765,7 @@ def make_case(index: int, seed: int, kinds: list[str], seeds: Seeds) -> Case:
         return Case(index, kind, name, log, {"plan.txt": data}, "plan.txt", {})
     name, data = rng.choice(seeds.docx)
     for _ in range(rng.choice([1, 1, 2])):
-        mutator = pick(rng, archive_mutators(seeds, "docx"))
-        log.append(mutator.__name__)
-        data = mutator(rng, data)
+        data = _archive_step(rng, data, archive_mutators(seeds, "docx"), log)
     if rng.random() < 0.3:
         mutator = pick(rng, ARCHIVE_BYTE_MUTATORS)
         log.append(mutator.__name__)
@@ -870,16 +881,30 @@ def _rows(engine) -> dict[str, int]:
 # The parent: fork, cap, wait, classify
 
 
-def child(case: Case, folder: Path, template_db: Path | None) -> None:
-    """In the forked child: caps, quiet output, run, write result.json, exit without cleanup."""
+def child(index: int, seed: int, kinds: list[str], seeds: Seeds, folder: Path, template_db: Path,
+          timeout: float) -> None:
+    """In the forked child: caps, quiet output, make the case, run it, write result.json, exit."""
     code = 0
     try:
+        signal.alarm(int(timeout * 3) + 60)  # never outlive a parent that died
         resource.setrlimit(resource.RLIMIT_CPU, (CPU_LIMIT_S, CPU_LIMIT_S + 5))
         resource.setrlimit(resource.RLIMIT_AS, (AS_LIMIT, AS_LIMIT))
         log = os.open(folder / "child.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.dup2(log, 1)
         os.dup2(log, 2)
+        began = time.monotonic()
+        try:
+            case = make_case(index, seed, kinds, seeds)
+            write_case(case, folder)
+        except Exception as error:  # noqa: BLE001 - a fuzzer bug: say so, go on
+            (folder / "result.json").write_text(json.dumps({
+                "outcome": "fuzzer error", "type": type(error).__name__, "message": str(error)[:200],
+                "traceback": traceback.format_exc()[-2000:]}))
+            os._exit(0)
+        generated = time.monotonic() - began
+        (folder / "generated").write_text(f"{generated:.6f}")  # the case's own clock starts now
         result = run_case(case, folder, template_db)
+        result["generated_s"] = round(generated, 3)
         (folder / "result.json").write_text(json.dumps(result, ensure_ascii=True))
     except BaseException:  # noqa: BLE001 - a child must never return into the parent's loop
         code = 3
@@ -894,36 +919,58 @@ def child(case: Case, folder: Path, template_db: Path | None) -> None:
 @dataclass
 class Running:
     pid: int
-    case: Case
+    index: int
     folder: Path
-    started: float
+    forked: float
+    ready: float | None = None  # when the child had made its case (the case's clock starts)
+
+    def started(self) -> float | None:
+        """When the case itself started (after the child generated it), once the child says so."""
+        if self.ready is None:
+            marker = self.folder / "generated"
+            try:
+                self.ready = self.forked + float(marker.read_text())
+            except (OSError, ValueError):
+                return None
+        return self.ready
 
 
-def classify(run: Running, status: int, usage, timed_out: bool) -> dict:
-    elapsed = time.monotonic() - run.started
+def classify(run: Running, status: int, usage, timed_out: bool, kinds: list[str]) -> dict:
+    started = run.started()
+    elapsed = time.monotonic() - (started if started is not None else run.forked)
     rss = usage.ru_maxrss * 1024
     result_path = run.folder / "result.json"
-    result: dict = json.loads(result_path.read_text()) if result_path.exists() else {}
+    try:
+        result: dict = json.loads(result_path.read_text()) if result_path.exists() else {}
+    except ValueError:
+        result = {}
+    try:
+        described = json.loads((run.folder / "case.json").read_text())
+    except (OSError, ValueError):
+        described = {"kind": kinds[run.index % len(kinds)], "mutations": ["?"], "seed": "?"}
     if not result:
         if os.WIFSIGNALED(status):
-            sig = signal.Signals(os.WTERMSIG(status)).name
-            result = {"outcome": "killed", "signal": sig}
+            result = {"outcome": "killed", "signal": signal.Signals(os.WTERMSIG(status)).name}
         else:
             error = run.folder / "child-error.txt"
             result = {"outcome": "traceback", "type": "ChildError", "last": "?", "own": "?",
                       "message": error.read_text()[-300:] if error.exists() else f"exit {status}"}
     outcome = result["outcome"]
     signalled = result.get("signal")
-    if outcome == "over 1 GB" or rss > BIG_RSS or (signalled in ("SIGKILL", "SIGSEGV", "SIGABRT") and not timed_out
-                                                   and rss > AS_LIMIT // 2):
+    if outcome == "fuzzer error":
+        pass
+    elif started is None:
+        outcome = "fuzzer error"
+        result.update(type="generation", message=f"the case was not made within the time limit ({signalled or status})")
+    elif outcome == "over 1 GB" or rss > BIG_RSS or (signalled in ("SIGKILL", "SIGSEGV", "SIGABRT") and not timed_out):
         outcome = "over 1 GB"
     elif timed_out or elapsed > SLOW_S or signalled == "SIGXCPU":
         outcome = "over 10 s"
     elif outcome == "killed":
         outcome = "traceback"
         result.update(type=f"killed by {signalled}", last="?", own="?")
-    result.update(outcome=outcome, elapsed=round(elapsed, 3), rss_mb=round(rss / 2**20, 1), kind=run.case.kind,
-                  index=run.case.index, mutations=run.case.mutations, seed=run.case.seed_name)
+    result.update(outcome=outcome, elapsed=round(elapsed, 3), rss_mb=round(rss / 2**20, 1), kind=described["kind"],
+                  index=run.index, mutations=described["mutations"], seed=described["seed"])
     return result
 
 
@@ -1007,36 +1054,41 @@ def run_all(args, kinds: list[str], seeds: Seeds, work: Path, template: Path) ->
     running: dict[int, Running] = {}
     next_index = 0
     last_note = time.monotonic()
+
+    def stop(signum, _frame) -> None:  # ^C or kill: take the children down too
+        for run in running.values():
+            try:
+                os.kill(run.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     while next_index < args.cases or running:
         while next_index < args.cases and len(running) < args.jobs:
             folder = work / f"case-{next_index}"
             folder.mkdir()
-            try:
-                case = make_case(next_index, args.seed, kinds, seeds)
-                write_case(case, folder)
-            except Exception as error:  # noqa: BLE001 - a fuzzer bug: say so, go on
-                results.append({"outcome": "fuzzer error", "index": next_index, "kind": kinds[next_index % len(kinds)],
-                                "type": type(error).__name__, "message": str(error)[:200]})
-                shutil.rmtree(folder, ignore_errors=True)
-                next_index += 1
-                continue
-            case.files = {}  # written; do not keep them in the parent
             pid = os.fork()
             if pid == 0:
-                child(case, folder, template)
-            running[pid] = Running(pid, case, folder, time.monotonic())
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                child(next_index, args.seed, kinds, seeds, folder, template, args.timeout)
+            running[pid] = Running(pid, next_index, folder, time.monotonic())
             next_index += 1
         pid, status, usage = os.wait4(-1, os.WNOHANG)
         if pid == 0:
             now = time.monotonic()
             for run in list(running.values()):
-                if now - run.started > args.timeout:
+                started = run.started()
+                limit = (started + args.timeout) if started is not None else (run.forked + max(60.0, args.timeout))
+                if now > limit:
                     os.kill(run.pid, signal.SIGKILL)
                     _, status, usage = os.wait4(run.pid, 0)
-                    finish(args, results, running.pop(run.pid), status, usage, timed_out=True)
+                    finish(args, results, running.pop(run.pid), status, usage, timed_out=True, kinds=kinds)
             time.sleep(0.005)
         else:
-            finish(args, results, running.pop(pid), status, usage, timed_out=False)
+            finish(args, results, running.pop(pid), status, usage, timed_out=False, kinds=kinds)
         if time.monotonic() - last_note > 30:
             last_note = time.monotonic()
             counts = collections.Counter(r["outcome"] for r in results)
@@ -1044,14 +1096,14 @@ def run_all(args, kinds: list[str], seeds: Seeds, work: Path, template: Path) ->
     return sorted(results, key=lambda r: r["index"])
 
 
-def finish(args, results: list[dict], run: Running, status: int, usage, *, timed_out: bool) -> None:
-    result = classify(run, status, usage, timed_out)
+def finish(args, results: list[dict], run: Running, status: int, usage, *, timed_out: bool, kinds: list[str]) -> None:
+    result = classify(run, status, usage, timed_out, kinds)
     results.append(result)
     if args.out and result["outcome"] not in ("refused", "accepted"):
-        target = args.out / f"{run.case.kind}-{run.case.index}-{result['outcome'].replace(' ', '')}"
+        target = args.out / f"{result['kind']}-{run.index}-{result['outcome'].replace(' ', '')}"
         target.mkdir(parents=True, exist_ok=True)
         for item in run.folder.iterdir():
-            if item.is_file() and not item.is_symlink() and item.name not in ("duban.db",) and item.stat().st_size < 100_000_000:
+            if item.is_file() and not item.is_symlink() and item.name != "duban.db" and item.stat().st_size < 100_000_000:
                 shutil.copy(item, target / item.name)
         (target / "result.json").write_text(json.dumps(result, ensure_ascii=False, indent=2))
     shutil.rmtree(run.folder, ignore_errors=True)
