@@ -325,12 +325,8 @@ def _parse_memoised(text: str, context: DeadlineContext) -> Deadline:
 
 
 def _refusal(kind: type[DeadlineError], text: str, reason: str, context: DeadlineContext) -> DeadlineError:
-    """The error for ``text``; its message quotes a long text shortened (``.text`` keeps it whole)."""
-    error = kind(text, reason, where=context.where)
-    if len(text) > _QUOTE_LIMIT:
-        place = f"{context.where}: " if context.where else ""
-        error.args = (f"{place}cannot read deadline {_quoted(text)}: {reason}",)
-    return error
+    """The error for ``text`` (its message quotes a long text shortened; ``.text`` keeps it whole)."""
+    return kind(text, reason, where=context.where)
 
 
 def _quoted(text: str) -> str:

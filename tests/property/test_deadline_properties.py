@@ -1,0 +1,67 @@
+"""The deadline parser, on any text: a Deadline or its own DeadlineError, never another exception."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from matrix.deadlines import MAX_TEXT, parse, parse_without_base_year
+from matrix.errors import DeadlineError
+from matrix.model import DeadlineContext
+from tests.property.strategies import any_text, deadline_texts
+
+CONTEXTS = st.builds(
+    DeadlineContext,
+    base_year=st.one_of(st.integers(min_value=1900, max_value=2200), st.integers()),
+    plan_start=st.one_of(st.none(), st.dates()),
+    plan_end=st.one_of(st.none(), st.dates()),
+    where=st.one_of(st.none(), st.just("plan.yaml:7 deadline")),
+)
+
+
+def read(text: str, context: DeadlineContext) -> None:
+    try:
+        deadline = parse(text, context=context)
+    except DeadlineError as error:
+        assert error.text == text
+        str(error).encode("utf-8")  # the message is printable: no lone surrogate in it
+        assert len(str(error)) < 2_000
+        return
+    for milestone in deadline.milestones:  # what is accepted fits the store
+        if milestone.quantity is not None:
+            assert milestone.quantity <= 99_999_999_999 and milestone.quantity.as_tuple().exponent >= -4
+    for recurrence in deadline.recurrences:
+        assert recurrence.min_count is None or 1 <= recurrence.min_count <= 10_000
+
+
+@given(text=any_text, context=CONTEXTS)
+@example(text="\ud800", context=DeadlineContext(base_year=2015))
+@example(text="每月不少於99999999999999999999次", context=DeadlineContext(base_year=2015))
+def test_any_text_gives_a_deadline_or_a_deadline_error(text: str, context: DeadlineContext) -> None:
+    read(text, context)
+
+
+@given(text=deadline_texts(max_pieces=16), context=CONTEXTS)
+def test_texts_built_from_the_grammar_give_a_deadline_or_a_deadline_error(text: str, context: DeadlineContext) -> None:
+    read(text, context)
+
+
+@given(text=deadline_texts(max_pieces=16), start=st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2200, 1, 1)))
+def test_without_a_base_year_too(text: str, start: dt.date) -> None:
+    try:
+        parse_without_base_year(text, plan_start=start)
+    except DeadlineError as error:
+        assert error.text == text
+
+
+@given(filler=st.sampled_from(["完", "x", "\x00", "\ud800", "、2015年底"]), extra=st.integers(min_value=1, max_value=5_000))
+def test_texts_over_the_limit_are_refused_quickly_with_a_short_message(filler: str, extra: int) -> None:
+    text = "2015年底" + filler * ((MAX_TEXT + extra) // len(filler))
+    try:
+        parse(text, context=DeadlineContext(base_year=2015))
+    except DeadlineError as error:
+        assert len(str(error)) < 600
+    else:
+        raise AssertionError("a text over the limit was read")
