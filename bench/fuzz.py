@@ -27,6 +27,7 @@ Usage:
     python bench/fuzz.py [--cases 500] [--seed 1] [--kinds yaml,csv,xlsx,dir,docx,txt] [--jobs N]
                          [--out DIR]        keep every case that is not refused/accepted (input + result)
                          [--case N]         run case N in the foreground and print its traceback
+                         [--replay DIR]     run again the cases an earlier run kept in DIR (with --out)
 Target (issue 10): --cases 10000 with 0 tracebacks, 0 over 10 s, 0 over 1 GB.
 """
 
@@ -784,6 +785,18 @@ def write_case(case: Case, folder: Path) -> None:
                                                   "options": case.options}, ensure_ascii=False))
 
 
+_NOT_INPUT = {"case.json", "result.json", "child.log", "child-error.txt", "extracted.yaml", "generated", "duban.db"}
+
+
+def load_case(folder: Path) -> Case:
+    """A case kept by ``--out`` (its case.json and input files), to run again with ``--replay``."""
+    described = json.loads((folder / "case.json").read_text())
+    files = {item.name: item.read_bytes() for item in folder.iterdir()
+             if item.is_file() and not item.is_symlink() and item.name not in _NOT_INPUT}
+    return Case(described["index"], described["kind"], described["seed"], described["mutations"], files,
+                described["file"], described["options"])
+
+
 def _frames(tb) -> tuple[str, str]:
     frames = traceback.extract_tb(tb)
     last = frames[-1] if frames else None
@@ -881,8 +894,7 @@ def _rows(engine) -> dict[str, int]:
 # The parent: fork, cap, wait, classify
 
 
-def child(index: int, seed: int, kinds: list[str], seeds: Seeds, folder: Path, template_db: Path,
-          timeout: float) -> None:
+def child(index: int, maker: Callable[[int], Case], folder: Path, template_db: Path, timeout: float) -> None:
     """In the forked child: caps, quiet output, make the case, run it, write result.json, exit."""
     code = 0
     try:
@@ -894,7 +906,7 @@ def child(index: int, seed: int, kinds: list[str], seeds: Seeds, folder: Path, t
         os.dup2(log, 2)
         began = time.monotonic()
         try:
-            case = make_case(index, seed, kinds, seeds)
+            case = maker(index)
             write_case(case, folder)
         except Exception as error:  # noqa: BLE001 - a fuzzer bug: say so, go on
             (folder / "result.json").write_text(json.dumps({
@@ -996,7 +1008,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="keep the cases that are not refused or accepted here")
     parser.add_argument("--case", type=int, help="run this one case in the foreground and print its outcome")
     parser.add_argument("--json", type=Path, help="write every case's outcome to this file (JSON lines)")
+    parser.add_argument("--replay", type=Path, help="run again the cases a run kept with --out (a folder of them)")
     args = parser.parse_args()
+    replays = sorted((p for p in args.replay.iterdir() if (p / "case.json").exists()), key=lambda p: p.name) if args.replay else []
+    if args.replay:
+        args.cases = len(replays)
     kinds = [k for k in args.kinds.split(",") if k]
     unknown = set(kinds) - set(KINDS)
     if unknown:
@@ -1035,21 +1051,23 @@ def main() -> None:
                 args.out.mkdir(parents=True, exist_ok=True)
                 shutil.copytree(folder, args.out / f"{case.kind}-{case.index}", dirs_exist_ok=True, symlinks=True)
             return
-        print(f"fuzz: {args.cases} cases, seed {args.seed}, kinds {','.join(kinds)}, {args.jobs} jobs; "
+        print(f"fuzz: {args.cases} cases{' replayed from ' + str(args.replay) if replays else ''}, seed {args.seed}, kinds {','.join(kinds)}, {args.jobs} jobs; "
               f"setup {time.monotonic() - started:.1f} s", flush=True)
-        results = run_all(args, kinds, seeds, work, template)
+        if args.json:
+            args.json.write_text("")
+        if replays:
+            kinds = sorted({json.loads((folder / "case.json").read_text())["kind"] for folder in replays})
+            results = run_all(args, kinds, lambda i: load_case(replays[i]), work, template)
+        else:
+            results = run_all(args, kinds, lambda i: make_case(i, args.seed, kinds, seeds), work, template)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    if args.json:
-        with args.json.open("w", encoding="utf-8") as out:
-            for r in results:
-                out.write(json.dumps(r, ensure_ascii=False) + "\n")
     report(results, kinds, time.monotonic() - started)
     bad = sum(1 for r in results if r["outcome"] not in ("refused", "accepted"))
     sys.exit(1 if bad else 0)
 
 
-def run_all(args, kinds: list[str], seeds: Seeds, work: Path, template: Path) -> list[dict]:
+def run_all(args, kinds: list[str], maker: Callable[[int], Case], work: Path, template: Path) -> list[dict]:
     results: list[dict] = []
     running: dict[int, Running] = {}
     next_index = 0
@@ -1073,7 +1091,7 @@ def run_all(args, kinds: list[str], seeds: Seeds, work: Path, template: Path) ->
             if pid == 0:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
-                child(next_index, args.seed, kinds, seeds, folder, template, args.timeout)
+                child(next_index, maker, folder, template, args.timeout)
             running[pid] = Running(pid, next_index, folder, time.monotonic())
             next_index += 1
         pid, status, usage = os.wait4(-1, os.WNOHANG)
@@ -1099,6 +1117,9 @@ def run_all(args, kinds: list[str], seeds: Seeds, work: Path, template: Path) ->
 def finish(args, results: list[dict], run: Running, status: int, usage, *, timed_out: bool, kinds: list[str]) -> None:
     result = classify(run, status, usage, timed_out, kinds)
     results.append(result)
+    if args.json:  # as they come: an interrupted run keeps what it measured
+        with args.json.open("a", encoding="utf-8") as out:
+            out.write(json.dumps(result, ensure_ascii=False) + "\n")
     if args.out and result["outcome"] not in ("refused", "accepted"):
         target = args.out / f"{result['kind']}-{run.index}-{result['outcome'].replace(' ', '')}"
         target.mkdir(parents=True, exist_ok=True)
