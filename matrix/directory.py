@@ -149,7 +149,76 @@ class UnitDirectory:
 # Loading
 
 
-def _person(value: Any, *, where: str, field_name: str, problems: list[Problem], line: int | None) -> Person | None:
+# --------------------------------------------------------------------------------------------
+# Email addresses: checked on import with email-validator (syntax only, never DNS)
+
+_ADDRESS_SEPARATORS = re.compile("[、，,；;]")
+_NOT_IN_AN_ADDRESS = re.compile("[\r\n、，,；;]")
+_ONE_ADDRESS_HINT = "write one address such as name@example.org"
+_ADDRESSES_HINT = "write addresses such as name@example.org, several separated by 、 or , (or as a YAML list)"
+
+
+def address_problem(text: str) -> str | None:
+    """Why ``text`` is not one email address, or None when it is one. The syntax only (email-validator,
+    no DNS lookup); internationalised addresses (用户@例子.广告) are addresses. A line break, comma or
+    semicolon inside is refused, never split: "a@x.org\r\nBcc: b@y.org" is not two addresses."""
+    if not text:
+        return "no address"
+    bad = _NOT_IN_AN_ADDRESS.search(text)
+    if bad:
+        what = "a line break" if bad.group() in "\r\n" else f"a separator ({bad.group()})"
+        return f"{what} inside one address"
+    from email_validator import EmailNotValidError, validate_email  # only a file with addresses pays for it
+
+    try:
+        validate_email(text, check_deliverability=False)
+    except EmailNotValidError as e:
+        return str(e)
+    return None
+
+
+def _address_refusal(path: str, line: int | None, field_name: str, text: str, reason: str, hint: str, kind: str) -> Problem:
+    return Problem(path, line, field_name, text, "not an email address", f"{reason.rstrip('.')}; {hint}", row_kind=kind)
+
+
+def email_list(value: Any, *, path: str, field_name: str, line: int | None, kind: str, problems: list[Problem]) -> list[str]:
+    """The addresses of a list field (a YAML list, or one text separated by 、 ， , ； ;), each checked.
+    A value with a line break in it is refused whole: a list is never split at a line break."""
+    if value is None:
+        return []
+    out: list[str] = []
+    for item in value if isinstance(value, (list, tuple)) else [value]:
+        text = "" if item is None else str(item)
+        if "\r" in text or "\n" in text:
+            problems.append(_address_refusal(path, line, field_name, text, "a line break inside the addresses",
+                                             _ADDRESSES_HINT, kind))
+            continue
+        for piece in _ADDRESS_SEPARATORS.split(text):
+            piece = piece.strip()
+            if not piece:
+                continue
+            reason = address_problem(piece)
+            if reason:
+                problems.append(_address_refusal(path, line, field_name, piece, reason, _ADDRESSES_HINT, kind))
+            else:
+                out.append(piece)
+    return out
+
+
+def one_email(value: Any, *, path: str, field_name: str, line: int | None, kind: str, problems: list[Problem]) -> str:
+    """One address (a head's, an official's), checked; "" when none is given or it is refused."""
+    text = "" if value is None else str(value).strip()
+    if not text:
+        return ""
+    reason = address_problem(text)
+    if reason:
+        problems.append(_address_refusal(path, line, field_name, text, reason, _ONE_ADDRESS_HINT, kind))
+        return ""
+    return text
+
+
+def _person(value: Any, *, where: str, field_name: str, problems: list[Problem], line: int | None,
+            kind: str = "line") -> Person | None:
     if value in (None, ""):
         return None
     if isinstance(value, str):
@@ -158,8 +227,10 @@ def _person(value: Any, *, where: str, field_name: str, problems: list[Problem],
         unknown = set(value) - {"name", "title", "email"}
         if unknown:
             problems.append(Problem(where, line, field_name, str(sorted(unknown)), "unknown keys", "use name, title, email"))
-        return Person(name=str(value.get("name") or ""), title=str(value.get("title") or ""), email=str(value.get("email") or ""))
-    problems.append(Problem(where, line, field_name, repr(value), "must be a name or a mapping with name, title, email"))
+        email = one_email(value.get("email"), path=where, field_name=f"{field_name}.email", line=line, kind=kind,
+                          problems=problems)
+        return Person(name=str(value.get("name") or ""), title=str(value.get("title") or ""), email=email)
+    problems.append(Problem(where, line, field_name, type(value).__name__, "must be a name or a mapping with name, title, email"))
     return None
 
 
@@ -175,17 +246,19 @@ def unit_from_record(rec: Record, *, path: str, kind: str, problems: list[Proble
         if key not in UNIT_FIELDS:
             problems.append(Problem(path, rec.line_of(key), key, str(rec.get(key)), "unknown field of a unit",
                                     "fields are " + ", ".join(sorted(UNIT_FIELDS)), row_kind=kind))
-    head = _person(rec.get("head"), where=path, field_name="head", problems=problems, line=rec.line_of("head"))
+    head = _person(rec.get("head"), where=path, field_name="head", problems=problems, line=rec.line_of("head"), kind=kind)
     if rec.get("head_title") or rec.get("head_email"):
+        head_email = one_email(rec.get("head_email"), path=path, field_name="head_email", line=rec.line_of("head_email"),
+                               kind=kind, problems=problems)
         head = Person(
             name=head.name if head else "",
             title=str(rec.get("head_title") or (head.title if head else "")),
-            email=str(rec.get("head_email") or (head.email if head else "")),
+            email=head_email or (head.email if head else ""),
         )
-    emails = split_list(rec.get("emails")) + split_list(rec.get("email"))
-    for e in emails:
-        if "@" not in e or any(c in e for c in "\r\n<>\"") or e.count("@") != 1:
-            problems.append(Problem(path, rec.line_of("emails"), "emails", e, "not an email address", row_kind=kind))
+    emails = [
+        *email_list(rec.get("emails"), path=path, field_name="emails", line=rec.line_of("emails"), kind=kind, problems=problems),
+        *email_list(rec.get("email"), path=path, field_name="email", line=rec.line_of("email"), kind=kind, problems=problems),
+    ]
     return Unit(
         name=str(name).strip(),
         aliases=tuple(split_list(rec.get("aliases"))),
@@ -243,11 +316,16 @@ def load_directory(path: str | Path, *, limits: InputLimits = DEFAULT_LIMITS) ->
     if "office" in src.extra:
         office = unit_from_record(src.extra["office"], path=src.path, kind=src.kind, problems=problems, default_kind="office")
     top_leader = None
+
+    def email_of(r: Record) -> str:
+        return one_email(r.get("email"), path=src.path, field_name="email", line=r.line_of("email"), kind=src.kind,
+                         problems=problems)
+
     if "top_leader" in src.extra:
         r = src.extra["top_leader"]
-        top_leader = Person(name=str(r.get("name") or ""), title=str(r.get("title") or ""), email=str(r.get("email") or ""))
+        top_leader = Person(name=str(r.get("name") or ""), title=str(r.get("title") or ""), email=email_of(r))
     officials = [
-        Official(name=str(r.get("name") or ""), title=str(r.get("title") or ""), email=str(r.get("email") or ""))
+        Official(name=str(r.get("name") or ""), title=str(r.get("title") or ""), email=email_of(r))
         for r in src.officials
     ]
     if problems:

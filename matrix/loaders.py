@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from matrix import deadlines
-from matrix.directory import UnitDirectory, load_directory, split_list
+from matrix.directory import UnitDirectory, load_directory, one_email, split_list
 from matrix.errors import DeadlineError, MatrixError, Problem, SourceError, ValidationFailed, shorten
 from matrix.limits import DEFAULT_LIMITS, InputLimits
 from matrix.model import DEFAULT_TIMEZONE, Official, Plan, SourceRef, Stage, Task, Unit
@@ -99,6 +99,14 @@ class _Builder:
         for key in rec.cells:
             if key not in allowed:
                 self.problem(rec.line_of(key), key, rec.get(key), f"unknown field of {what}", "fields are " + ", ".join(sorted(allowed)))
+
+    def email(self, value: Any, rec: Record, field_name: str) -> str:
+        """One official's address, checked (syntax only); "" and a problem when it is not one."""
+        problems: list[Problem] = []
+        address = one_email(value, path=self.src.path, field_name=field_name, line=rec.line_of(field_name),
+                            kind=self.src.kind, problems=problems)
+        self.problems.extend(problems)
+        return address
 
     def unit(self, name: str, rec: Record, field_name: str) -> str:
         """The directory's name for a unit; unknown units are problems unless new units are allowed."""
@@ -195,7 +203,8 @@ def _officials(rec: Record, b: _Builder, known: dict[str, Official]) -> tuple[Of
     items: list[Any] = raw if isinstance(raw, list) else split_list(raw)
     for item in items:
         if isinstance(item, dict):
-            off = Official(name=_as_text(item.get("name")), title=_as_text(item.get("title")), email=_as_text(item.get("email")))
+            off = Official(name=_as_text(item.get("name")), title=_as_text(item.get("title")),
+                           email=b.email(item.get("email"), rec, "lead_officials"))
             if not off.name:
                 b.problem(rec.line_of("lead_officials"), "lead_officials", item, "an official needs a name",
                           "write {name: 林光, title: 區人民政府副區長}, or 林光(區人民政府副區長)")
@@ -369,7 +378,7 @@ def load_plan(
     officials: dict[str, Official] = {unit_key(o.name): o for o in resolved.officials}
     for rec in src.officials:
         b.unknown_fields(rec, {"name", "title", "email"}, "an official")
-        off = Official(name=_as_text(rec.get("name")), title=_as_text(rec.get("title")), email=_as_text(rec.get("email")))
+        off = Official(name=_as_text(rec.get("name")), title=_as_text(rec.get("title")), email=b.email(rec.get("email"), rec, "email"))
         if not off.name:
             b.problem(rec.line, "name", "", "an official needs a name", "write e.g. {name: 林光, title: 區人民政府副區長}")
             continue

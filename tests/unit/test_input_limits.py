@@ -488,3 +488,89 @@ def test_binary_garbage_truncation_and_bit_flips_give_only_duban_refusals(tmp_pa
             load_plan(path, allow_new_units=True, base_year=2015)
         except DubanError as error:
             assert len(str(error)) < 5_000
+
+
+# --------------------------------------------------------------------------------------------
+# 17: addresses are checked on import (email-validator, syntax only), never split at a line break
+
+
+def test_an_address_with_a_line_break_is_refused_not_split_into_two(tmp_path: Path) -> None:
+    """Before: "sw@example.org\\r\\nBcc: evil@example.com" was split and stored as two addresses."""
+    from matrix.directory import load_directory
+
+    path = write(tmp_path / "units.yaml", 'units:\n  - name: 區水務局\n    emails: ["sw@example.org\\r\\nBcc: evil@example.com"]\n')
+    with pytest.raises(ValidationFailed) as info:
+        load_directory(path)
+    (problem,) = info.value.problems
+    assert (problem.line, problem.field, problem.message) == (3, "emails", "not an email address")
+    assert problem.text == "sw@example.org\\r\\nBcc: evil@example.com" and "line break" in problem.hint
+    sheet = write(tmp_path / "units.csv", '單位,郵箱\n區水務局,"sw@example.org\r\nBcc: evil@example.com"\n')
+    with pytest.raises(ValidationFailed) as info:
+        load_directory(sheet)
+    assert [(p.line, p.field, p.row_kind) for p in info.value.problems] == [(2, "emails", "row")]
+
+
+@pytest.mark.parametrize("field, value", [
+    ("emails", "Bcc: evil@example.com"),
+    ("emails", "sw@example"),
+    ("emails", "王五 <sw@example.org>"),
+    ("head_email", "a@example.org, b@example.org"),
+    ("head_email", "a@example.org;b@example.org"),
+    ("head", {"name": "張三", "email": "zhang at example.org"}),
+])
+def test_a_unit_address_that_is_not_one_is_refused_with_its_line(tmp_path: Path, field: str, value) -> None:
+    import yaml
+
+    from matrix.directory import load_directory
+
+    unit = {"name": "區水務局", "head": "張三", field: value} if field != "head" else {"name": "區水務局", field: value}
+    path = write(tmp_path / "units.yaml", yaml.safe_dump({"units": [unit]}, allow_unicode=True))
+    with pytest.raises(ValidationFailed) as info:
+        load_directory(path)
+    assert [p.message for p in info.value.problems] == ["not an email address"]
+    assert info.value.problems[0].field.startswith(field) and info.value.problems[0].line is not None
+
+
+def test_good_addresses_are_kept_several_per_cell_and_internationalised(tmp_path: Path) -> None:
+    from matrix.directory import load_directory
+
+    path = write(tmp_path / "units.yaml", """\
+office: {name: 辦公室, emails: "office@example.org、duty@example.org"}
+top_leader: {name: 王五, email: wang@example.org}
+officials:
+  - {name: 林光, email: 林光@政府.中国}
+units:
+  - {name: 區水務局, emails: [sw@example.org, 用户@例子.广告], head: {name: 張三, email: zhang.san+duban@sub.example.org}}
+""")
+    directory = load_directory(path)
+    assert directory.office.emails == ("office@example.org", "duty@example.org")
+    assert directory.resolve("區水務局").emails == ("sw@example.org", "用户@例子.广告")
+    assert directory.resolve("區水務局").head.email == "zhang.san+duban@sub.example.org"
+    assert directory.officials[0].email == "林光@政府.中国" and directory.top_leader.email == "wang@example.org"
+
+
+@pytest.mark.parametrize("where, bad", [
+    ("top_leader", "top_leader: {name: 王五, email: \"wang@example.org\\nBcc: evil@example.com\"}\n"),
+    ("officials", "officials:\n  - {name: 林光, email: lin@example.org;evil@example.com}\n"),
+])
+def test_the_directory_top_leader_and_officials_addresses_are_checked(tmp_path: Path, where: str, bad: str) -> None:
+    from matrix.directory import load_directory
+
+    path = write(tmp_path / "units.yaml", bad + "units:\n  - {name: 區水務局, emails: [sw@example.org]}\n")
+    with pytest.raises(ValidationFailed) as info:
+        load_directory(path)
+    assert [(p.field, p.message) for p in info.value.problems] == [("email", "not an email address")]
+
+
+def test_a_plans_officials_addresses_are_checked(tmp_path: Path) -> None:
+    write(tmp_path / "units.yaml", DIRECTORY)
+    extra = "officials:\n  - {name: 林光, title: 副區長, email: \"lin@example.org, evil@example.com\"}\n"
+    text = plan_yaml(extra=extra).replace(
+        "    lead_unit:", "    lead_officials: [{name: 劉儀, email: \"liu@example.org\\r\\nBcc: x@example.com\"}]\n    lead_unit:")
+    plan = write(tmp_path / "plan.yaml", text)
+    with pytest.raises(ValidationFailed) as info:
+        load_plan(plan)
+    assert [(p.line, p.field, p.message) for p in info.value.problems] == [
+        (4, "email", "not an email address"), (8, "lead_officials", "not an email address")]
+    good = write(tmp_path / "good.yaml", plan_yaml(extra="officials:\n  - {name: 林光, email: lin@example.org}\n"))
+    assert load_plan(good).plan.officials[0].email == "lin@example.org"
