@@ -618,7 +618,7 @@ def _check_sheet_extent(archive: zipfile.ZipFile, where: str, limits: InputLimit
             xml = archive.read(member)
         except Exception as e:  # noqa: BLE001 - a damaged member: zlib.error, BadZipFile (CRC) …
             raise SourceError(where, f"not a readable .xlsx workbook ({member.filename}: {_error_text(e)})") from None
-        for pattern, what in ((_DIMENSION, "declares a sheet of"), (_MERGE_CELL, "has a merged range of")):
+        for pattern, what in ((_DIMENSION, "a declared sheet"), (_MERGE_CELL, "a merged range")):
             for match in pattern.finditer(xml):
                 bounds = _cell_range(match.group(1))
                 if bounds is None:
@@ -626,10 +626,10 @@ def _check_sheet_extent(archive: zipfile.ZipFile, where: str, limits: InputLimit
                 min_col, min_row, max_col, max_row = bounds
                 ref = match.group(1).decode("ascii")
                 if max_row > limits.rows:
-                    raise limits.refuse(where, "rows", f"{member.filename} {what} {max_row:,} rows ({ref})")
+                    raise limits.refuse(where, "rows", f"{what} of {max_row:,} rows ({ref}) in {member.filename}")
                 if max_col > limits.columns:
-                    raise limits.refuse(where, "columns", f"{member.filename} {what} {max_col:,} columns "
-                                        f"({ref}, column {get_column_letter(max_col)})")
+                    raise limits.refuse(where, "columns", f"{what} of {max_col:,} columns ({ref}, up to column "
+                                        f"{get_column_letter(max_col)}) in {member.filename}")
                 if pattern is _MERGE_CELL:
                     merged += (max_row - min_row + 1) * (max_col - min_col + 1)
                     if merged > merged_limit:
