@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     retry_base_seconds: int = Field(default=60, ge=1, description="First retry delay after a 4xx or a connection error; doubles each time")
     max_attempts: int = Field(default=8, ge=1, description="Attempts before a message is given up as failed")
 
+    # Files and folders duban creates (database, outbox, reports, config): private unless configured.
+    file_mode: str = Field(default="0600", description="Octal mode of the files duban creates; its folders get the "
+                                                       "same plus execute where read is allowed (0600 → 0700, 0640 → 0750)")
+
     # Input limits (matrix.limits.InputLimits): the most duban reads from one plan, directory, sheet or document.
     limit_file_bytes: int = Field(default=50 * 1024 * 1024, ge=1, description="Largest input file in bytes (an .xlsx/.docx also when unpacked)")
     limit_cell_chars: int = Field(default=32_767, ge=1, description="Longest cell or YAML value in characters")
@@ -58,6 +62,20 @@ class Settings(BaseSettings):
             file_bytes=self.limit_file_bytes, cell_chars=self.limit_cell_chars, rows=self.limit_rows,
             columns=self.limit_columns, yaml_depth=self.limit_yaml_depth, yaml_aliases=self.limit_yaml_aliases,
         )
+
+    @field_validator("file_mode", mode="before")
+    @classmethod
+    def _octal_mode(cls, value: object) -> str:
+        from store.files import parse_mode
+
+        return f"0{parse_mode(value):03o}"
+
+    def apply_file_mode(self) -> int:
+        """Make this process create files and folders with ``file_mode`` (its umask too); every entry point
+        calls it once it has the settings."""
+        from store.files import configure
+
+        return configure(self.file_mode)
 
     @property
     def is_sqlite(self) -> bool:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import os
 import re
 import ssl
 import time
@@ -268,12 +267,12 @@ def eml_name(message_pk: int, body: bytes) -> str:
 
 def write_eml(folder: Path, name: str, body: bytes) -> Path:
     """Save a message as ``<name>.eml`` atomically; an existing file (a resend: same name, same
-    bytes, see ``eml_name``) is left as it is."""
-    folder.mkdir(parents=True, exist_ok=True)
+    bytes, see ``eml_name``) is left as it is. Private: the file 0600 in a 0700 folder unless
+    DUBAN_FILE_MODE says otherwise (``store.files``)."""
+    from store.files import make_dirs, write_file
+
+    make_dirs(folder)
     target = folder / f"{name}.eml"
     if target.exists():
         return target
-    tmp = folder / f".{name}.{os.getpid()}.tmp"
-    tmp.write_bytes(body)
-    os.replace(tmp, target)
-    return target
+    return write_file(target, body)

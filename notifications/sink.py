@@ -7,7 +7,6 @@ and ``DUBAN_SMTP_URL=smtp://127.0.0.1:8025`` sends to it.
 from __future__ import annotations
 
 import itertools
-import os
 import threading
 from pathlib import Path
 
@@ -16,8 +15,10 @@ class SaveToFolder:
     """aiosmtpd handler: one file per message, named by arrival order; envelope recipients kept."""
 
     def __init__(self, folder: Path) -> None:
+        from store.files import make_dirs
+
         self.folder = folder
-        self.folder.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.folder)  # private: 0700, its files 0600 (DUBAN_FILE_MODE)
         start = len(list(self.folder.glob("*.eml")))
         self._counter = itertools.count(start + 1)
         self._lock = threading.Lock()
@@ -27,11 +28,10 @@ class SaveToFolder:
         with self._lock:
             n = next(self._counter)
             self.received += 1
-        path = self.folder / f"{n:06d}.eml"
-        tmp = self.folder / f".{n:06d}.tmp"
+        from store.files import write_file
+
         header = "".join(f"X-Envelope-To: {rcpt}\r\n" for rcpt in envelope.rcpt_tos).encode()
-        tmp.write_bytes(header + envelope.original_content)
-        os.replace(tmp, path)
+        write_file(self.folder / f"{n:06d}.eml", header + envelope.original_content)
         return "250 Message accepted for delivery"
 
 

@@ -50,8 +50,14 @@ def make_engine(url: str) -> Engine:
     json_kw = {"json_serializer": _json_dumps, "json_deserializer": _json_loads}
     if url.startswith("sqlite"):
         db_path = sa.engine.make_url(url).database
-        if db_path and db_path != ":memory:":
-            Path(db_path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        if db_path and db_path != ":memory:" and not db_path.startswith("file:"):
+            from store.files import create_file, make_dirs
+
+            # Private (0600 in a 0700 folder unless DUBAN_FILE_MODE says otherwise): created here, empty (an
+            # empty file is an empty database), so SQLite's -wal and -shm files take the same mode.
+            path = Path(db_path).expanduser()
+            make_dirs(path.parent)
+            create_file(path)
         engine = sa.create_engine(url, **json_kw)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

@@ -55,9 +55,20 @@ def _started() -> None:
 def settings() -> "Settings":
     _started()
     if _State.settings is None:
-        from config.settings import Settings
+        from pydantic import ValidationError
 
-        _State.settings = Settings()
+        from config.settings import Settings
+        from matrix.errors import ConfigError
+
+        try:
+            _State.settings = Settings()
+        except ValidationError as e:
+            first = e.errors()[0]
+            name = "DUBAN_" + "_".join(str(p) for p in first["loc"]).upper()
+            text = str(first.get("input", ""))
+            text = text if len(text) <= 80 else f"{text[:80]}… ({len(text)} characters)"
+            raise ConfigError(f"setting {name}={text!r}: {first['msg'].removeprefix('Value error, ')}") from None
+        _State.settings.apply_file_mode()  # what this process creates: files 0600, folders 0700 unless configured
     return _State.settings
 
 
@@ -116,24 +127,23 @@ def init(
     examples: bool = typer.Option(True, help="Copy the example plans into the config folder."),
 ) -> None:
     """Create the database (schema at the newest revision) and a config folder with example plans."""
-    import shutil
-
     from config.settings import EXAMPLE_PLANS
     from store.db import current_revision, upgrade, make_engine
+    from store.files import make_dirs, write_file
 
     s = settings()
     config_dir = s.config_dir if s.config_dir.is_absolute() else directory / s.config_dir
-    (config_dir / "plans").mkdir(parents=True, exist_ok=True)
+    make_dirs(config_dir / "plans")  # private, as the database: unit directories hold addresses
     if examples:
         for f in sorted(EXAMPLE_PLANS.glob("*.yaml")):
             target = config_dir / "plans" / f.name
             if not target.exists():
-                shutil.copy(f, target)
+                write_file(target, f.read_bytes())
     from config.settings import PACKAGE_DIR
 
     for name in ("policy.yaml", "schedule.yaml", "scoring.yaml"):  # the office edits its own copies
         if not (config_dir / name).exists():
-            shutil.copy(PACKAGE_DIR / name, config_dir / name)
+            write_file(config_dir / name, (PACKAGE_DIR / name).read_bytes())
     url = s.database_url
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and directory != Path("."):
         url = f"sqlite:///{directory / url.removeprefix('sqlite:///')}"
@@ -357,8 +367,9 @@ def matrix_export(
             raise typer.BadParameter("an .xlsx export needs --out FILE", param_hint="--out")
         sys.stdout.write(data.decode())
         return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(data)
+    from store.files import write_file
+
+    write_file(out, data)  # 0600 in a 0700 folder unless DUBAN_FILE_MODE says otherwise
     console(stderr=True).print(f"wrote {out} ({len(data):,} bytes)")
 
 
@@ -777,6 +788,9 @@ def main() -> None:
     import gc
 
     gc.disable()  # until the command has imported what it needs: see _started
+    from store.files import configure_from_environment
+
+    configure_from_environment()  # private files from the first one on (the settings confirm it, .env included)
     try:
         app()
     except Exception as err:  # noqa: BLE001 - only DubanError is handled; the rest re-raises

@@ -52,8 +52,9 @@ def preview(
     rendered = _render(renderer, engine(), policies(), kind=kind, task=task, plan=plan, today=today, level=level, unit=unit)
     body = rendered.html if fmt == "html" else rendered.text
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(body, encoding="utf-8")
+        from store.files import write_file
+
+        write_file(out, body)
         sys.stderr.write(f"wrote {out} ({rendered.subject})\n")
         return
     sys.stdout.write(body if fmt == "html" else f"Subject: {rendered.subject}\n\n{body}")

@@ -22,6 +22,7 @@ def _now(settings: "Settings", now: dt.datetime | None) -> dt.datetime:
 def _engine(settings: "Settings"):
     from store.db import open_database
 
+    settings.apply_file_mode()  # the job's files (database, .eml, reports) are private unless configured
     return open_database(settings.database_url)
 
 

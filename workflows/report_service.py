@@ -736,11 +736,13 @@ def write_files(out_dir: Path, files: list[tuple[str, bytes | str]]) -> list[str
     from concurrent.futures import ThreadPoolExecutor
 
     from matrix.errors import StoreError
+    from store.files import file_mode, make_dirs
 
     out_dir = Path(out_dir)
     current = out_dir
+    mode = file_mode()  # private (0600) unless DUBAN_FILE_MODE says otherwise; the folder 0700
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(out_dir)
         stage = Path(tempfile.mkdtemp(prefix=".report-", dir=out_dir))
     except OSError as e:
         raise StoreError(f"cannot write the report into {current}: {e.strerror or e}") from None
@@ -749,7 +751,10 @@ def write_files(out_dir: Path, files: list[tuple[str, bytes | str]]) -> list[str
     try:
         def put(job: tuple[int, tuple[str, bytes | str]]) -> None:
             i, (name, data) = job
-            (stage / f"{i}.new").write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+            fd = os.open(stage / f"{i}.new", os.O_CREAT | os.O_EXCL | os.O_WRONLY, mode)
+            with os.fdopen(fd, "wb") as f:
+                os.fchmod(f.fileno(), mode)
+                f.write(data.encode("utf-8") if isinstance(data, str) else data)
 
         with ThreadPoolExecutor(max_workers=4) as pool:
             list(pool.map(put, enumerate(files)))

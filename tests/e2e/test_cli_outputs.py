@@ -175,3 +175,48 @@ def test_long_unit_names_give_bounded_file_names(tmp_path: Path, sqlite_url: str
         assert len(name.encode()) <= 255 and "/" not in name and ".." not in name, name
     files = [Path(p) for f in out["criticism"].values() for p in f.values()]
     assert all((tmp_path / p).exists() and len(p.name.encode()) <= 180 for p in files), files
+
+
+def _modes(root: Path) -> dict[str, str]:
+    """Permission bits of everything under ``root`` (relative path → '0600')."""
+    return {str(p.relative_to(root)): oct(p.stat().st_mode & 0o777)[2:].zfill(4) for p in sorted(root.rglob("*"))}
+
+
+@pytest.mark.parametrize("configured, file_mode, dir_mode", [(None, "0600", "0700"), ("0640", "0640", "0750")])
+def test_data_files_are_private(tmp_path: Path, configured: str | None, file_mode: str, dir_mode: str,
+                                monkeypatch) -> None:
+    """Defect 15: the database (and its -wal/-shm), the outbox and its .eml files, reports and the config
+    folder duban creates are 0600/0700 — or DUBAN_FILE_MODE and the folders' mode derived from it — even
+    under a permissive umask (022 here)."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        if configured:
+            monkeypatch.setenv("DUBAN_FILE_MODE", configured)
+        else:
+            monkeypatch.delenv("DUBAN_FILE_MODE", raising=False)
+        work = tmp_path / "work"
+        work.mkdir()
+        url = f"sqlite:///{work / 'var' / 'duban.db'}"
+        run(["init"], cwd=work, db_url=url)
+        plan, units = sheet_plan(tmp_path)
+        run(["matrix", "import", str(plan), "--directory", str(units), "--as-of", "2015-07-01"], cwd=work, db_url=url)
+        run(["sweep", "--as-of", "2015-12-04"], cwd=work, db_url=url)
+        run(["deliver", "--as-of", "2015-12-04"], cwd=work, db_url=url)
+        run(["report", "weekly", "--as-of", "2015-12-04", "--out", "var/reports"], cwd=work, db_url=url)
+        run(["matrix", "export", "--format", "xlsx", "--out", "var/export/plan.xlsx"], cwd=work, db_url=url)
+    finally:
+        os.umask(old)
+    modes = _modes(work)
+    assert any(k.endswith(".eml") for k in modes) and any(k.startswith("var/reports/weekly-") for k in modes)
+    assert "var/duban.db" in modes and "duban-config/policy.yaml" in modes
+    wrong = {k: v for k, v in modes.items() if v != (dir_mode if (work / k).is_dir() else file_mode)}
+    assert not wrong, wrong
+
+
+def test_a_file_mode_duban_cannot_use_is_refused_in_one_line(tmp_path: Path, sqlite_url: str, monkeypatch) -> None:
+    monkeypatch.setenv("DUBAN_FILE_MODE", "0400")
+    proc = run(["plans"], cwd=tmp_path, db_url=sqlite_url, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "DUBAN_FILE_MODE='0400'" in proc.stderr and "owner rw" in proc.stderr, proc.stderr
