@@ -589,6 +589,7 @@ def _csv_records(text: str) -> Iterator[tuple[int, list[Any]]]:
 # not, loses them): their cells in all may be at most this many per row of the row limit.
 _MERGED_CELLS_PER_ROW = 10
 _DIMENSION = re.compile(rb'<(?:[\w.-]+:)?dimension\b[^>]*?\bref="([^"]{1,64})"')
+_ROW_ELEMENT = re.compile(rb"<(?:[\w.-]+:)?row[\s>/]")
 _MERGE_CELL = re.compile(rb'<(?:[\w.-]+:)?mergeCell\b[^>]*?\bref="([^"]{1,64})"')
 
 
@@ -618,6 +619,9 @@ def _check_sheet_extent(archive: zipfile.ZipFile, where: str, limits: InputLimit
             xml = archive.read(member)
         except Exception as e:  # noqa: BLE001 - a damaged member: zlib.error, BadZipFile (CRC) …
             raise SourceError(where, f"not a readable .xlsx workbook ({member.filename}: {_error_text(e)})") from None
+        rows = len(_ROW_ELEMENT.findall(xml))
+        if rows > limits.rows:  # a sheet whose dimension says less than it holds: refused before it is built
+            raise limits.refuse(where, "rows", f"a sheet of {rows:,} rows in {member.filename}")
         for pattern, what in ((_DIMENSION, "a declared sheet"), (_MERGE_CELL, "a merged range")):
             for match in pattern.finditer(xml):
                 bounds = _cell_range(match.group(1))

@@ -574,3 +574,18 @@ def test_a_plans_officials_addresses_are_checked(tmp_path: Path) -> None:
         (4, "email", "not an email address"), (8, "lead_officials", "not an email address")]
     good = write(tmp_path / "good.yaml", plan_yaml(extra="officials:\n  - {name: 林光, email: lin@example.org}\n"))
     assert load_plan(good).plan.officials[0].email == "lin@example.org"
+
+
+def test_an_xlsx_holding_more_rows_than_its_dimension_says_is_refused_before_it_is_built(tmp_path: Path) -> None:
+    import time
+
+    from matrix.errors import LimitExceeded
+
+    path = workbook(tmp_path / "rows.xlsx")
+    rows = "".join(f'<row r="{r}"><c r="A{r}" t="inlineStr"><is><t>{r}</t></is></c></row>' for r in range(4, 100_010))
+    rewrite_member(path, SHEET, lambda xml: xml.replace(b"</sheetData>", rows.encode() + b"</sheetData>"))
+    started = time.monotonic()
+    with pytest.raises(LimitExceeded, match=r"a sheet of 100,009 rows in xl/worksheets/sheet1.xml exceeds the limit of "
+                                            r"100,000 \(DUBAN_LIMIT_ROWS\)"):
+        load_plan(path, allow_new_units=True)
+    assert time.monotonic() - started < 3
