@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 QUOTE_CHARS = 80  # a refusal quotes at most this many characters of the offending text
+PROBLEMS_LISTED = 100  # the message of ValidationFailed lists this many problems, then how many more
 REASON_CHARS = 240  # a reason written by duban is shorter; one that quotes a text too long is cut here
 # Shown escaped, never written raw to a terminal or a log line: C0/C1 controls, DEL, line and
 # paragraph separators, lone surrogates and the non-characters U+FFFE/U+FFFF.
@@ -141,8 +142,10 @@ class ValidationFailed(MatrixError):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = list(problems)
         n = len(self.problems)
-        lines = "\n".join(f"  {p}" for p in self.problems)
-        super().__init__(f"{n} problem{'s' if n != 1 else ''} found, nothing was changed:\n{lines}")
+        lines = "\n".join(f"  {p}" for p in self.problems[:PROBLEMS_LISTED])
+        if n > PROBLEMS_LISTED:  # all of them stay in .problems (the CLI's table and --json list every one)
+            lines += f"\n  … and {n - PROBLEMS_LISTED:,} more"
+        super().__init__(f"{n:,} problem{'s' if n != 1 else ''} found, nothing was changed:\n{lines}")
 
 
 class StoreError(DubanError):

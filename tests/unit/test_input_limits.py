@@ -589,3 +589,11 @@ def test_an_xlsx_holding_more_rows_than_its_dimension_says_is_refused_before_it_
                                             r"100,000 \(DUBAN_LIMIT_ROWS\)"):
         load_plan(path, allow_new_units=True)
     assert time.monotonic() - started < 3
+
+
+def test_a_validation_message_lists_the_first_hundred_problems_and_counts_the_rest() -> None:
+    problems = [Problem("plan.csv", row, "lead_unit", "區不存在局", "unknown unit", row_kind="row") for row in range(2, 16_792)]
+    error = ValidationFailed(problems)
+    assert len(error.problems) == 16_790
+    assert str(error).startswith("16,790 problems found, nothing was changed:\n  plan.csv row 2: lead_unit")
+    assert str(error).endswith("\n  … and 16,690 more") and len(str(error)) < 10_000
