@@ -135,11 +135,11 @@ def progress_import(
 ) -> None:
     """Import a sheet of progress reports, all or nothing: every bad row is listed (exit 1), nothing written."""
     from matrix.errors import ValidationFailed
-    from workflows.cli import _print_problems, console, emit_json, engine, now_for, styled
+    from workflows.cli import _print_problems, console, emit_json, engine, now_for, settings, styled
     from workflows.progress_service import import_progress
 
     try:
-        rows = import_progress(engine(), file, now=now_for(as_of), plan=plan)
+        rows = import_progress(engine(), file, now=now_for(as_of), plan=plan, limits=settings().input_limits())
     except ValidationFailed as err:
         _print_problems(err, as_json)
         raise typer.Exit(1)

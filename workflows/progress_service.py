@@ -80,6 +80,8 @@ from store.tables import (
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
+    from matrix.limits import InputLimits
+
 Item = Union[MilestoneRow, RecurrenceInstanceRow]
 Number = Union[str, int, float, Decimal, None]
 
@@ -590,9 +592,10 @@ _HEADER_SCAN_ROWS = 10
 _FIELD_NAMES = {"task": "code"}  # how a problem names the column
 
 
-def _sheet_records(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], list[str]]:
+def _sheet_records(path: Path, limits: "InputLimits | None" = None) -> tuple[list[tuple[int, dict[str, Any]]], list[str]]:
     """(row number, {field: value}) for each data row, and the header labels not understood."""
     from matrix.errors import SourceError
+    from matrix.limits import DEFAULT_LIMITS
     from matrix.sources import sheet_rows
 
     if not path.exists():
@@ -600,7 +603,7 @@ def _sheet_records(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], list[s
     header: dict[int, str] | None = None
     unknown: list[str] = []
     records: list[tuple[int, dict[str, Any]]] = []
-    for row_number, values in sheet_rows(path):
+    for row_number, values in sheet_rows(path, limits=limits or DEFAULT_LIMITS):
         if header is None:
             mapped = {i: _PROGRESS_INDEX.get(fold(str(v)).lower()) for i, v in enumerate(values) if v not in (None, "")}
             if {"task", "unit"} <= set(mapped.values()):
@@ -678,7 +681,7 @@ def _import_row(session: Session, cells: dict[str, Any], *, now: dt.datetime, pl
 
 
 def import_progress(engine: "Engine", path: Path, *, now: dt.datetime, plan: str | None = None,
-                    source_name: str | None = None) -> list[dict[str, Any]]:
+                    source_name: str | None = None, limits: "InputLimits | None" = None) -> list[dict[str, Any]]:
     """Import a sheet of reports (CSV, UTF-8 or GBK, or XLSX), all or nothing.
 
     Every row is checked in one transaction, in order (a later row sees what an earlier one did); if
@@ -687,7 +690,7 @@ def import_progress(engine: "Engine", path: Path, *, now: dt.datetime, plan: str
     the row's 辦結 column says 是); ``report_id`` is None for a close-only row.
     """
     path = Path(path)
-    records, _unknown = _sheet_records(path)
+    records, _unknown = _sheet_records(path, limits)
     source = source_name or f"import {path.name}"
     problems: list[Problem] = []
     results: list[dict[str, Any]] = []

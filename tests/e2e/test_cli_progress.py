@@ -98,3 +98,19 @@ def test_progress_cli_on_postgres(tmp_path: Path, pg_url: str) -> None:
                              "--json"], cwd=tmp_path, db_url=pg_url).stdout)
     assert result["item"]["kind"] == "instance" and result["item"]["period"] == "2018-03-01"
     assert result["item"]["closed"] is True
+
+
+def test_import_keeps_to_the_input_limits_in_the_settings(tmp_path: Path, district: str) -> None:
+    """The progress sheet is read within the same DUBAN_LIMIT_* settings as a plan: a refusal names the row,
+    the limit and the setting, quotes a short part of the text, and writes nothing."""
+    sheet = tmp_path / "reports.csv"
+    sheet.write_text("code,unit,done,note\n3.2.1,區交委,18," + "進展" * 30 + "\n", encoding="utf-8")
+    (tmp_path / ".env").write_text("DUBAN_LIMIT_CELL_CHARS=40\n", encoding="utf-8")
+    proc = run(["progress", "import", str(sheet), "--as-of", "2015-11-02"], cwd=tmp_path, db_url=district, check=False)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "row 2" in proc.stderr and "DUBAN_LIMIT_CELL_CHARS" in proc.stderr and "60 characters" in proc.stderr
+    kinds = [e["kind"] for e in json.loads(run(["history", "3.2.1", "--json"], cwd=tmp_path, db_url=district).stdout)]
+    assert kinds == ["task.added"]
+    (tmp_path / ".env").write_text("DUBAN_LIMIT_CELL_CHARS=100\n", encoding="utf-8")
+    assert "imported 1 row" in run(["progress", "import", str(sheet), "--as-of", "2015-11-02"], cwd=tmp_path,
+                                   db_url=district).stdout
