@@ -33,6 +33,11 @@ def trials_for(index: int) -> int:
     return n // count + (1 if index < n % count else 0)
 
 
+def workers() -> int:
+    """Trials run at once (DUBAN_TRIAL_WORKERS; default: one per CPU, at most 4)."""
+    return int(os.environ.get("DUBAN_TRIAL_WORKERS") or min(4, os.cpu_count() or 1))
+
+
 def seed() -> str:
     return os.environ.get("DUBAN_TRIALS_SEED", "1")
 

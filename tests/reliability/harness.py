@@ -341,11 +341,18 @@ class SinkReader:
     """Reads what the SMTP sink process saved, attributing each message to a trial by its domain."""
 
     def __init__(self, folder: Path) -> None:
+        import threading
+
         self.folder = folder
         self._seen: set[str] = set()
         self.by_domain: dict[str, Counter] = {}
+        self._lock = threading.Lock()
 
     def refresh(self) -> None:
+        with self._lock:
+            self._refresh()
+
+    def _refresh(self) -> None:
         for f in sorted(self.folder.glob("*.eml")):
             if f.name in self._seen:
                 continue
@@ -354,10 +361,10 @@ class SinkReader:
             local, _, domain = mid.rpartition("@")
             self.by_domain.setdefault(domain, Counter())[local] += 1
 
-    def received(self, domain: str, settle: float = 0.0) -> Counter:
-        time.sleep(settle)
+    def received(self, domain: str) -> Counter:
         self.refresh()
-        return self.by_domain.get(domain, Counter())
+        with self._lock:
+            return Counter(self.by_domain.get(domain, Counter()))
 
 
 # --------------------------------------------------------------------------------------------
@@ -415,6 +422,13 @@ class Tally:
     seconds: float = 0.0
     window: str = ""
     failures: list[str] = field(default_factory=list)
+
+    COUNTS = ("trials", "killed", "missing", "duplicated", "resent_in_flight", "broken", "left_running", "litter")
+
+    def add(self, other: "Tally") -> None:
+        for name in self.COUNTS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.failures.extend(other.failures)
 
 
 @dataclass
@@ -474,7 +488,9 @@ class Campaign:
     def before(self) -> dict[str, Counter]:
         return snapshot(self.template, self.mode.categories)
 
-    def trial(self, n: int, ref: Reference, before: dict[str, Counter], tally: Tally) -> None:
+    def trial(self, n: int, u: float, ref: Reference, before: dict[str, Counter]) -> Tally:
+        """One trial; ``u`` (0…1, drawn from the seeded generator) places the kill in the work window."""
+        tally = Tally(self.label)
         mode = self.mode
         tag = f"t{n}"
         place = self.backend.copy(self.template, f"{self.label}-{tag}")
@@ -482,7 +498,7 @@ class Campaign:
         problems: list[str] = []
         try:
             lo, hi = ref.startup * 0.9, max(ref.runtime * 0.95, ref.startup)
-            delay = self.rng.uniform(lo, hi)
+            delay = lo + u * (hi - lo)
             killed, code = run_and_kill(mode.command, place, extra, delay)
             if not killed and code == 0:  # it finished before the signal: a full run's time (at most delay)
                 ref.saw_full_run(delay * 0.9)
@@ -549,6 +565,24 @@ class Campaign:
                                       + "; ".join(problems))
         finally:
             self.backend.drop(place)
+        return tally
+
+    def run(self, trials: int, *, workers: int = 1) -> tuple[Reference, Tally]:
+        """The reference, then the trials (``workers`` at a time); their tally."""
+        ref = self.reference()
+        before = self.before()
+        draws = [self.rng.random() for _ in range(trials)]
+        total = Tally(self.label)
+        if workers <= 1:
+            for n, u in enumerate(draws):
+                total.add(self.trial(n, u, ref, before))
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(workers) as pool:
+                for one in pool.map(lambda nu: self.trial(nu[0], nu[1], ref, before), enumerate(draws)):
+                    total.add(one)
+        return ref, total
 
     def _check_after_kill(self, place: Place, ref: Reference, before: dict[str, Counter]) -> str | None:
         if not self._sound(place):
