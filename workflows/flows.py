@@ -11,6 +11,11 @@ worker's environment (``DUBAN_DATABASE_URL``, ``DUBAN_SMTP_URL``, ``DUBAN_OUTBOX
 database is the system of record: the flows return a small summary for the run page, and nothing
 reads it back (results are not persisted).
 
+Runs are named by job, plan(s) and day — ``sweep district-2015 2015-12-04``, ``deliver 2015-12-04
+21:05``, ``weekly-report 2015-12-04`` — and each logs, in words an operator reads, which plans it
+covered, the notices it wrote by kind, what delivery handed over, held back or could not deliver, and
+where the report's files went.
+
 Several workers may run these at once. That is safe because the services are: notices have unique
 keys (a second sweep of the same day writes nothing) and messages are claimed before they are sent
 (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so no notice is sent twice.
@@ -19,6 +24,8 @@ keys (a second sweep of the same day writes nothing) and messages are claimed be
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -58,6 +65,181 @@ def moment(as_of: str | None, timezone: str) -> dt.datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=ZoneInfo(timezone))
 
 
+# --------------------------------------------------------------------------------------------
+# Run names and log lines
+
+
+def plan_codes(settings: "Settings") -> list[str]:
+    """The codes of the plans in duban's database (what a sweep or a report covers), sorted."""
+    import sqlalchemy as sa
+
+    from store.db import open_database
+    from store.tables import PlanRow
+
+    engine = open_database(settings.database_url)
+    try:
+        with engine.connect() as conn:
+            return sorted(conn.execute(sa.select(PlanRow.code)).scalars())
+    finally:
+        engine.dispose()
+
+
+def plans_label(codes: list[str], most: int = 3) -> str:
+    """``district-2015``; ``a, b``; ``a, b +3 plans``; ``no plan``."""
+    if not codes:
+        return "no plan"
+    if len(codes) <= most:
+        return ", ".join(codes)
+    return f"{', '.join(codes[:most - 1])} +{len(codes) - most + 1} plans"
+
+
+def run_name(job: str, as_of: str | None, *, timezone: str, plans: list[str] | None = None,
+             clock: dt.datetime | None = None) -> str:
+    """``sweep district-2015 2015-12-04`` · ``deliver 2015-12-04 21:05`` · ``weekly-report 2015-12-04``.
+
+    The day is ``as_of`` (a replay) or today on the real clock in the office's ``timezone``; a deliver
+    on the real clock also shows the minute (it runs every 5 minutes)."""
+    when = moment(as_of, timezone)
+    if when is None:
+        when = (clock or dt.datetime.now(ZoneInfo(timezone))).astimezone(ZoneInfo(timezone))
+        day = when.strftime("%Y-%m-%d %H:%M") if job == "deliver" else when.date().isoformat()
+    else:
+        text = str(as_of).strip()
+        day = when.date().isoformat() if len(text) == 10 else when.strftime("%Y-%m-%d %H:%M")
+    return " ".join(part for part in (job, plans_label(plans) if plans is not None else None, day) if part)
+
+
+def _parameters() -> dict[str, Any]:
+    from prefect.runtime import flow_run
+
+    return dict(flow_run.parameters or {})
+
+
+def _safe_name(job: str, with_plans: bool) -> str:
+    """Called by Prefect when a run starts (``flow_run_name``); never fails the run over its name."""
+    params = _parameters()
+    try:
+        settings = _settings()
+        timezone = settings.timezone
+    except Exception:  # noqa: BLE001 - the flow itself reports bad settings
+        settings, timezone = None, "Asia/Shanghai"
+    plans = None
+    if with_plans and settings is not None:
+        try:
+            plans = plan_codes(settings)
+        except Exception:  # noqa: BLE001 - database unreachable: the flow will say so
+            plans = None
+    try:
+        return run_name(job, params.get("as_of"), timezone=timezone, plans=plans)
+    except Exception:  # noqa: BLE001 - a bad as_of: the flow refuses it with a clear error
+        return f"{job} as_of={params.get('as_of')}"
+
+
+def supervise_run_name() -> str:
+    params = _parameters()
+    if params.get("sweep", True):
+        return _safe_name("sweep", with_plans=True)
+    return _safe_name("deliver", with_plans=False)
+
+
+def weekly_report_run_name() -> str:
+    return _safe_name("weekly-report", with_plans=False)
+
+
+KIND_ORDER = ("reminder", "chase", "escalation")
+
+
+def by_kind(counts: dict[str, int]) -> str:
+    """``reminder 0, chase 2, escalation 6 (8 in all)``: every kind, the usual three first."""
+    kinds = [k for k in KIND_ORDER if k in counts] + sorted(k for k in counts if k not in KIND_ORDER)
+    if not kinds:
+        return "none"
+    return ", ".join(f"{k} {counts[k]}" for k in kinds) + f" ({sum(counts.values())} in all)"
+
+
+def sweep_line(done: dict[str, Any], plans: list[str]) -> str:
+    if "skipped" in done:
+        return f"sweep as of {done.get('as_of')} skipped: {done['skipped']} (plans: {plans_label(plans)})"
+    line = (f"sweep {done.get('sweep')} as of {done.get('as_of')} over {len(plans)} plan{'s' if len(plans) != 1 else ''} "
+            f"({', '.join(plans) or 'none'}): {done.get('items')} open items; new notices: {by_kind(done.get('created') or {})}")
+    if done.get("newly_overdue"):
+        line += f"; {done['newly_overdue']} newly overdue"
+    if done.get("instances_created"):
+        line += f"; {done['instances_created']} new periods"
+    return line
+
+
+def deliver_lines(sent: dict[str, Any], waiting: int | None) -> list[tuple[str, str]]:
+    """(level, text) pairs: one summary line, then undeliverable recipients per reason and errors."""
+    undeliverable = sent.get("undeliverable") or []
+    summary = (f"deliver to {sent.get('target')}: {sent.get('planned_messages', 0)} messages planned, "
+               f"{sent.get('sent', 0)} sent, {sent.get('retrying', 0)} held for a retry, {sent.get('failed', 0)} failed; "
+               f"recipients: {len(undeliverable)} undeliverable (no address), "
+               f"{sent.get('recipients_refused', 0)} refused by the server")
+    if sent.get("superseded"):
+        summary += f"; {sent['superseded']} older repeats superseded"
+    if waiting is not None:
+        summary += f"; {waiting} messages waiting in duban's queue"
+    lines = [("info", summary)]
+    for reason, n in Counter(u.get("reason") or "no address" for u in undeliverable).most_common():
+        tasks = sorted({str(u.get("task")) for u in undeliverable if (u.get("reason") or "no address") == reason})
+        lines.append(("warning", f"undeliverable ×{n}: {reason} (tasks {', '.join(tasks[:10])}"
+                                 f"{' …' if len(tasks) > 10 else ''})"))
+    errors = sent.get("errors") or []
+    for e in errors[:10]:
+        lines.append(("error", f"delivery error: {e}"))
+    if len(errors) > 10:
+        lines.append(("error", f"… and {len(errors) - 10} more delivery errors (duban messages --status failed)"))
+    return lines
+
+
+def report_line(summary: dict[str, Any], emailed: bool) -> str:
+    if "skipped" in summary:
+        return f"weekly report as of {summary.get('as_of')} skipped: {summary['skipped']}"
+    files = [str(f) for f in summary.get("files") or []]
+    folders = sorted({str(Path(f).parent) for f in files})
+    criticised = summary.get("criticised") or []
+    return (f"weekly report as of {summary.get('as_of')}: {len(files)} files in {', '.join(folders) or '(none)'} "
+            f"({', '.join(Path(f).name for f in files)}); {len(criticised)} units criticised"
+            f"{': ' + ', '.join(criticised) if criticised else ''}; "
+            f"{_mailed(summary.get('email')) if emailed else 'not emailed (email=false)'}")
+
+
+def _mailed(email: dict[str, Any] | None) -> str:
+    if not email:
+        return "emailed: no answer from the report service"
+    to = ", ".join(email.get("to") or []) or "nobody"
+    if email.get("status") == "already":
+        return f"already emailed to {to} before (the same report)"
+    via = f" via {email['target']}" if email.get("target") else ""
+    error = f" ({email['error']})" if email.get("error") else ""
+    return f"emailed to {to}{via}: {email.get('status')}{error}"
+
+
+def waiting_messages(settings: "Settings") -> int | None:
+    """Messages still pending or being sent in duban's queue, or None if the database cannot say."""
+    try:
+        import sqlalchemy as sa
+
+        from store.db import open_database
+        from store.tables import MessageRow
+
+        engine = open_database(settings.database_url)
+        try:
+            with engine.connect() as conn:
+                return conn.execute(sa.select(sa.func.count()).select_from(MessageRow)
+                                    .where(MessageRow.status.in_(("pending", "sending")))).scalar()
+        finally:
+            engine.dispose()
+    except Exception:  # noqa: BLE001 - only a log line
+        return None
+
+
+def _log(logger, lines: list[tuple[str, str]]) -> None:
+    for level, text in lines:
+        getattr(logger, level)("%s", text)
+
+
 def _working_days_only(settings: "Settings", given: bool | None) -> bool:
     if given is not None:
         return given
@@ -85,7 +267,8 @@ def weekly_report_step(settings: "Settings", now: dt.datetime | None, email: boo
     return jobs.weekly_report_job(settings, now=now, email=email)
 
 
-@flow(name="supervise", persist_result=False, log_prints=False, validate_parameters=True)
+@flow(name="supervise", flow_run_name=supervise_run_name, persist_result=False, log_prints=False,
+      validate_parameters=True)
 def supervise(as_of: str | None = None, sweep: bool = True, deliver: bool = True,
               working_days_only: bool | None = None) -> dict[str, Any]:
     """Sweep (plan today's reminders, chases and escalations), then deliver what is pending.
@@ -97,23 +280,21 @@ def supervise(as_of: str | None = None, sweep: bool = True, deliver: bool = True
     settings = _settings()
     now = moment(as_of, settings.timezone)
     logger = get_run_logger()
+    logger.info("as of %s", f"{as_of} (replay)" if now is not None else
+                f"now ({dt.datetime.now(ZoneInfo(settings.timezone)):%Y-%m-%d %H:%M} {settings.timezone})")
     summary: dict[str, Any] = {"as_of": as_of}
     if sweep:
         summary["sweep"] = sweep_step(settings, now, _working_days_only(settings, working_days_only))
-        done = summary["sweep"]
-        if "skipped" in done:
-            logger.info("sweep %s skipped: %s", done["as_of"], done["skipped"])
-        else:
-            logger.info("sweep %s as of %s: %s items, created %s", done.get("sweep"), done.get("as_of"),
-                        done.get("items"), done.get("created"))
+        summary["plans"] = plans = plan_codes(settings)
+        logger.info("%s", sweep_line(summary["sweep"], plans))
     if deliver:
         summary["deliver"] = sent = deliver_step(settings, now)
-        logger.info("deliver to %s: %s messages planned, %s sent, %s retrying, %s failed", sent.get("target"),
-                    sent.get("planned_messages"), sent.get("sent"), sent.get("retrying"), sent.get("failed"))
+        _log(logger, deliver_lines(sent, waiting_messages(settings)))
     return summary
 
 
-@flow(name="weekly-report", persist_result=False, log_prints=False, validate_parameters=True)
+@flow(name="weekly-report", flow_run_name=weekly_report_run_name, persist_result=False, log_prints=False,
+      validate_parameters=True)
 def weekly_report(as_of: str | None = None, email: bool = True) -> dict[str, Any]:
     """The weekly circulation report (周通報) as of a day (default: today), emailed to the office.
 
@@ -122,5 +303,5 @@ def weekly_report(as_of: str | None = None, email: bool = True) -> dict[str, Any
     """
     settings = _settings()
     summary = weekly_report_step(settings, moment(as_of, settings.timezone), email)
-    get_run_logger().info("weekly report as of %s: %d files", summary.get("as_of"), len(summary.get("files") or []))
+    get_run_logger().info("%s", report_line(summary, email))
     return summary

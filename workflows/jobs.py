@@ -77,12 +77,14 @@ def weekly_report_job(settings: "Settings", *, now: dt.datetime | None = None, e
         out_dir = settings.outbox_dir.parent / "reports"
         report = report_service.weekly_report(engine, now=now, policies=policies(settings), settings=settings,
                                               formats=("html", "md", "docx"), out_dir=out_dir)
+        mailed = None
         if email:
-            report_service.email_report(engine, now=now, settings=settings, report=report)
+            mailed = report_service.email_report(engine, now=now, settings=settings, report=report)
     finally:
         engine.dispose()
     return {"job": "weekly_report", "as_of": now.date().isoformat(), "files": sorted(report["files"].values()),
-            "criticised": [c["unit"] for c in report["criticised"]]}
+            "criticised": [c["unit"] for c in report["criticised"]],
+            "email": {k: mailed.get(k) for k in ("status", "to", "target", "error")} if mailed else None}
 
 
 JOBS = {"sweep": sweep_job, "deliver": delivery_job, "weekly_report": weekly_report_job}
