@@ -84,10 +84,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     tr.write_sep("=", f"kill -9 trials (DUBAN_TRIALS={os.environ.get('DUBAN_TRIALS', f'{PER_MODE_DEFAULT} per mode')}, "
                       f"seed {seed()})")
     head = ("mode", "trials", "killed", "missing", "duplicated", "resent in flight", "broken", "sweeps left running",
-            "tmp files", "window s", "time s")
+            "tmp files", "kill left before/done", "window s", "time s")
     rows = [(t.mode, t.trials, t.killed, t.missing, t.duplicated, t.resent_in_flight, t.broken, t.left_running,
-             t.litter, t.window, f"{t.seconds:.0f}") for t in RESULTS]
-    total = ("total", *(sum(r[i] for r in rows) for i in range(1, 9)), "", f"{sum(t.seconds for t in RESULTS):.0f}")
+             t.litter, f"{t.left_before}/{t.left_done}" if t.left_before + t.left_done else "",
+             t.window, f"{t.seconds:.0f}") for t in RESULTS]
+    total = ("total", *(sum(r[i] for r in rows) for i in range(1, 9)), "", "", f"{sum(t.seconds for t in RESULTS):.0f}")
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, total)]
     for r in (head, *rows, total):
         tr.write_line("  ".join(str(x).rjust(w) if i else str(x).ljust(w) for i, (x, w) in enumerate(zip(r, widths))))

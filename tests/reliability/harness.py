@@ -32,6 +32,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -46,6 +47,7 @@ from tests.conftest import PG_BASE, PLANS, ROOT
 PLAN = PLANS / "district-2015.yaml"
 DUBAN = [sys.executable, "-m", "workflows.cli"]
 PG_ADMIN = "host=127.0.0.1 port=5432 dbname=test user=postgres"
+SMTP_CONNECTIONS = 4  # DUBAN_SMTP_CONCURRENCY's default: messages in flight at once
 
 
 # --------------------------------------------------------------------------------------------
@@ -187,19 +189,21 @@ def must(args: list[str], place: Place, extra: dict[str, str] | None = None) -> 
     return time.monotonic() - started
 
 
-def run_and_kill(args: list[str], place: Place, extra: dict[str, str], delay: float) -> tuple[bool, int | None]:
-    """Start the command and SIGKILL it after ``delay`` seconds; (killed while running, exit code if it ended)."""
+def run_and_kill(args: list[str], place: Place, extra: dict[str, str], delay: float) -> tuple[bool, int | None, float]:
+    """Start the command and SIGKILL it after ``delay`` seconds: (killed while running, exit code if it
+    ended by itself, seconds it ran)."""
     errors = place.cwd / "killed.stderr"
     with open(errors, "w") as err:
+        started = time.monotonic()
         proc = subprocess.Popen([*DUBAN, *args], cwd=place.cwd, env=env_for(place, extra), stdout=subprocess.DEVNULL,
                                 stderr=err)
         try:
             proc.wait(timeout=delay)
-            return False, proc.returncode
+            return False, proc.returncode, time.monotonic() - started
         except subprocess.TimeoutExpired:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
-            return True, None
+            return True, None, time.monotonic() - started
 
 
 # --------------------------------------------------------------------------------------------
@@ -418,12 +422,15 @@ class Tally:
     resent_in_flight: int = 0
     broken: int = 0
     left_running: int = 0  # sweeps still marked running after the finishing sweep
+    left_before: int = 0  # all-or-nothing commands: kills that left the state before …
+    left_done: int = 0  # … and kills that came after the commit
     litter: int = 0  # temporary files left in the outbox by a killed write
     seconds: float = 0.0
     window: str = ""
     failures: list[str] = field(default_factory=list)
 
-    COUNTS = ("trials", "killed", "missing", "duplicated", "resent_in_flight", "broken", "left_running", "litter")
+    COUNTS = ("trials", "killed", "missing", "duplicated", "resent_in_flight", "broken", "left_running", "litter",
+              "left_before", "left_done")
 
     def add(self, other: "Tally") -> None:
         for name in self.COUNTS:
@@ -438,10 +445,12 @@ class Reference:
     startup: float  # a command's start-up before it works (measured: `plans --json`)
     runtime: float  # the command's wall time, uninterrupted (the median of the full runs seen so far)
     full_runs: list[float] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def saw_full_run(self, seconds: float) -> None:
-        self.full_runs.append(seconds)
-        self.runtime = sorted(self.full_runs)[len(self.full_runs) // 2]
+        with self._lock:
+            self.full_runs.append(seconds)
+            self.runtime = sorted(self.full_runs)[len(self.full_runs) // 2]
 
 
 class Campaign:
@@ -499,16 +508,16 @@ class Campaign:
         try:
             lo, hi = ref.startup * 0.9, max(ref.runtime * 0.95, ref.startup)
             delay = lo + u * (hi - lo)
-            killed, code = run_and_kill(mode.command, place, extra, delay)
-            if not killed and code == 0:  # it finished before the signal: a full run's time (at most delay)
-                ref.saw_full_run(delay * 0.9)
+            killed, code, ran = run_and_kill(mode.command, place, extra, delay)
+            if not killed and code == 0:  # it finished before the signal: a full run
+                ref.saw_full_run(ran)
             tally.trials += 1
             tally.killed += killed
             if not killed and code != 0:
                 problems.append(f"the command exited {code} before the kill: "
                                 f"{(place.cwd / 'killed.stderr').read_text()[-500:]}")
             # What the kill left.
-            half = self._check_after_kill(place, ref, before)
+            half = self._check_after_kill(place, ref, before, tally)
             if half:
                 problems.append(half)
             in_flight = self._in_flight(place) if mode.smtp or mode.eml else set()
@@ -547,6 +556,9 @@ class Campaign:
                             resent += 1
                         else:
                             duplicated += extra_copies
+                    if resent > SMTP_CONNECTIONS:  # at most the one message in flight on each connection
+                        duplicated += resent - SMTP_CONNECTIONS
+                        problems.append(f"{resent} messages resent, more than one per connection")
                     if lacking:
                         problems.append(f"not delivered: {sorted(lacking)[:3]}")
                     if mode.eml:
@@ -584,7 +596,9 @@ class Campaign:
                     total.add(one)
         return ref, total
 
-    def _check_after_kill(self, place: Place, ref: Reference, before: dict[str, Counter]) -> str | None:
+    def _check_after_kill(self, place: Place, ref: Reference, before: dict[str, Counter], tally: Tally) -> str | None:
+        """What the kill left: a sound database and, for an all-or-nothing command, the state before or
+        the whole result (which of the two is counted: kills must fall on both sides of the commit)."""
         if not self._sound(place):
             return "the killed run left a database that fails its integrity check"
         if not self.mode.atomic:
@@ -593,9 +607,13 @@ class Campaign:
             now = snapshot(place, self.mode.categories)
         except Exception as e:  # noqa: BLE001 - an unreadable database is what this looks for
             return f"the killed run left an unreadable database: {type(e).__name__}: {str(e)[:200]}"
-        if now == before or now == ref.snapshot:
+        if now == ref.snapshot:  # the work was committed (first: a command that changes nothing is "done")
+            tally.left_done += 1
             return None
-        m, d, ex = difference(ref.snapshot, now)
+        if now == before:
+            tally.left_before += 1
+            return None
+        _, _, ex = difference(ref.snapshot, now)
         return f"half-written: the killed run left neither the state before nor the whole result ({'; '.join(ex)[:400]})"
 
     def _sound(self, place: Place) -> bool:
