@@ -521,9 +521,8 @@ class Campaign:
             if half:
                 problems.append(half)
             in_flight = self._in_flight(place) if mode.smtp or mode.eml else set()
-            # The next run: the dead process's claims have run out, and the command runs to the end.
-            if mode.smtp or mode.eml:
-                self._expire_leases(place)
+            # The next run: the dead process's leases have run out, and the command runs to the end.
+            self._expire_leases(place)
             finish_started = time.monotonic()
             finish = duban(mode.command, place, extra)
             if finish.returncode == 0 and mode.atomic and killed:  # the whole work again: a full run's time
@@ -639,12 +638,23 @@ class Campaign:
             engine.dispose()
 
     def _expire_leases(self, place: Place) -> None:
+        """Run out the leases a dead process held: its messages' claims (``next_attempt_at`` while
+        sending) and its sweep's (``lease_until``), as waiting for them would."""
+        if not place.exists():
+            return
+        past = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc) if place.backend == "postgres" \
+            else "2000-01-01 00:00:00.000000"
         engine = place.engine()
         try:
             with engine.begin() as conn:
-                conn.execute(sa.text("UPDATE message SET next_attempt_at = :past WHERE status = 'sending'"),
-                             {"past": dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
-                              if place.backend == "postgres" else "2000-01-01 00:00:00.000000"})
+                insp = sa.inspect(conn)
+                tables = set(insp.get_table_names())
+                if "message" in tables:
+                    conn.execute(sa.text("UPDATE message SET next_attempt_at = :past WHERE status = 'sending'"),
+                                 {"past": past})
+                if "sweep" in tables and "lease_until" in {c["name"] for c in insp.get_columns("sweep")}:
+                    conn.execute(sa.text("UPDATE sweep SET lease_until = :past WHERE status = 'running'"),
+                                 {"past": past})
         finally:
             engine.dispose()
 
