@@ -468,6 +468,7 @@ class Campaign:
         self.rng = rng
         self.label = f"{backend.name}-{mode.name}"
         self.template = backend.template(mode.prepare)
+        self.sweep_leases = False  # sweeps have a lease: a dead one is marked interrupted by the next
 
     def extra(self, tag: str) -> dict[str, str]:
         env = {"DUBAN_MESSAGES_PER_MINUTE": "0"}
@@ -651,6 +652,7 @@ class Campaign:
                     conn.execute(sa.text("UPDATE message SET next_attempt_at = :past WHERE status = 'sending'"),
                                  {"past": past})
                 if "sweep" in tables and "lease_until" in {c["name"] for c in insp.get_columns("sweep")}:
+                    self.sweep_leases = True
                     conn.execute(sa.text("UPDATE sweep SET lease_until = :past WHERE status = 'running'"),
                                  {"past": past})
         finally:
