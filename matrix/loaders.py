@@ -36,6 +36,8 @@ TASK_FIELDS = {
 STAGE_FIELDS = {"code", "kind", "title", "deadline", "text", "units", "source_line"}
 
 _OFFICIAL = re.compile(r"^\s*([^()（）]+?)\s*(?:[(（](.*)[)）])?\s*$", re.S)
+_DIGITS = re.compile(r"[0-9]{1,12}")  # ASCII digits only (int() would take ４２ and 1_000 too)
+MAX_LINE_NUMBER = 2**31 - 1  # what an INTEGER column holds on every supported database
 _YEAR_IN_TEXT = re.compile(r"(\d{4})\s*年")
 # The base year of a plan whose own is missing or wrong. Such a plan is never returned (its base
 # year is a problem, so validation fails); deadlines are then read with parse_without_base_year.
@@ -191,7 +193,7 @@ def _base_year(src: Source, b: _Builder, override: int | None) -> int | None:
         number = int(year)
         if not 1900 <= number <= 2200:
             raise ValueError
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: base_year: .inf
         b.problem(h.line_of("base_year"), "base_year", year, "not a year", "write the year as digits, e.g. 2015")
         return None
     return number
@@ -220,6 +222,20 @@ def _officials(rec: Record, b: _Builder, known: dict[str, Official]) -> tuple[Of
             off = Official(name=off.name, title=off.title or ref.title, email=ref.email)
         out.append(off)
     return tuple(out)
+
+
+def _line_number(value: Any) -> int | None:
+    """A line number the database's INTEGER column holds exactly (1 … 2³¹−1), or None: not 3.5, not
+    true, not 99999999999999999999999 (which passed validate, then overflowed the column at import)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
+        number = int(value.strip())
+    else:
+        return None
+    return number if 1 <= number <= MAX_LINE_NUMBER else None
 
 
 def _task(rec: Record, b: _Builder, plan: Plan, known_officials: dict[str, Official]) -> Task | None:
@@ -272,11 +288,13 @@ def _task(rec: Record, b: _Builder, plan: Plan, known_officials: dict[str, Offic
         section = ()
     line = rec.line
     if b.src.kind == "line" and rec.get("source_line") is not None:
-        try:
-            source = SourceRef(file=plan.source, line=int(rec.get("source_line")), kind="line")
-        except (TypeError, ValueError):
+        number = _line_number(rec.get("source_line"))
+        if number is not None:
+            source = SourceRef(file=plan.source, line=number, kind="line")
+        else:
             b.problem(rec.line_of("source_line"), "source_line", rec.get("source_line"), "not a line number",
-                      "source_line is the task's line in the plan's source text, a whole number such as 42")
+                      "source_line is the task's line in the plan's source text, a whole number from 1 to "
+                      f"{MAX_LINE_NUMBER:,} such as 42")
             source = SourceRef(file=b.src.path, line=line, kind=b.src.kind)
     else:
         source = SourceRef(file=b.src.path, line=line, kind=b.src.kind)

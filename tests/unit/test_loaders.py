@@ -571,3 +571,32 @@ def test_utf16_is_refused_with_the_encodings_tried(tmp_path: Path) -> None:
     with pytest.raises(SourceError) as info:
         load_plan(p)
     assert str(p) in str(info.value) and "could not be determined" in str(info.value) and "Big5" in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["99999999999999999999999", "2147483648", "0", "-5", "3.5", "true", "'12x'"])
+def test_a_source_line_the_database_cannot_hold_is_refused_at_validate_with_its_line(tmp_path: Path, value: str) -> None:
+    # source_line (written by `duban matrix extract`: the task's line in the plan's source text) goes into
+    # an INTEGER column; 99999999999999999999999 passed validate, then import died with OverflowError.
+    write(tmp_path, "units.yaml", DIRECTORY)
+    p = write(tmp_path, "plan.yaml", PLAN.replace("    deadline: 2015年7月初\n",
+                                                  f"    deadline: 2015年7月初\n    source_line: {value}\n"))
+    with pytest.raises(ValidationFailed) as info:
+        load_plan(p)
+    (problem,) = info.value.problems
+    assert (problem.line, problem.field) == (14, "source_line")
+    assert "1 to 2,147,483,647" in problem.hint
+
+
+def test_a_source_line_in_range_is_kept(tmp_path: Path) -> None:
+    write(tmp_path, "units.yaml", DIRECTORY)
+    p = write(tmp_path, "plan.yaml", PLAN.replace("    deadline: 2015年7月初\n",
+                                                  "    deadline: 2015年7月初\n    source_line: 2147483647\n"))
+    assert load_plan(p).plan.tasks[0].source.line == 2147483647
+
+
+def test_an_infinite_base_year_is_not_a_year(tmp_path: Path) -> None:
+    write(tmp_path, "units.yaml", DIRECTORY)
+    p = write(tmp_path, "plan.yaml", PLAN.replace("base_year: 2015", "base_year: .inf"))
+    with pytest.raises(ValidationFailed) as info:  # was OverflowError from int(inf)
+        load_plan(p)
+    assert [(pr.line, pr.field) for pr in info.value.problems] == [(4, "base_year")]
