@@ -7,12 +7,15 @@ with SIGKILL after a seeded random delay inside the window where it works (after
 the same machine), checks what the kill left, runs the command again to the end and compares the result
 with the reference:
 
-- missing: a row, notice, message or delivered Message-ID the reference has and the trial lacks (or has
-  in another state, e.g. a message never sent);
-- duplicated: a row or notice the trial has more often than the reference, or a Message-ID received twice
+- missing: a row, notice, message or delivered message the reference has and the trial lacks (or has in
+  another state, e.g. a message never sent);
+- duplicated: a row or notice the trial has more often than the reference, or a message received twice
   that was not in flight when the process died, or received more than twice;
-- resent in flight: a Message-ID received twice that was being sent when the process died (the README
-  allows this one resend: the message is resent byte for byte with the same Message-ID);
+- resent in flight: a message received twice that was being sent when the process died (the README
+  allows this one resend: the message is resent byte for byte with the same Message-ID).
+
+Messages are compared by what they carry (address, notices and roles), not by key or Message-ID: those
+hash row ids, which a PostgreSQL sequence does not repeat after a rolled-back transaction.
 - broken: after the kill, an all-or-nothing command (sweep, import, init) left a state that is neither the
   one before nor the reference (half-written), or the database fails its integrity check, or the
   finishing command fails, or (init) it leaves another schema than the reference's.
@@ -228,7 +231,7 @@ SNAPSHOT = {
              "LEFT JOIN task t ON t.id = e.task_id WHERE e.kind <> 'plan.imported'",
     "imported": "SELECT DISTINCT p.code FROM event e JOIN plan p ON p.id = e.plan_id WHERE e.kind = 'plan.imported'",
     "notice": "SELECT key, kind, level, status FROM notice",
-    "message": "SELECT key, message_id, status FROM message",
+    "message": "SELECT message_id, status FROM message",
     "delivery": "SELECT n.key, d.recipient_role, d.recipient_name, d.address, d.status FROM delivery d "
                 "JOIN notice n ON n.id = d.notice_id",
 }
@@ -250,13 +253,31 @@ def snapshot(place: Place, categories: tuple[str, ...]) -> dict[str, Counter]:
                 needed = {"instance": "recurrence_instance", "imported": "event"}.get(c, c)
                 if needed not in tables:
                     continue
-                rows = (tuple(str(v) for v in row) for row in conn.execute(sa.text(SNAPSHOT[c])))
-                if c == "message":  # each trial sends from a domain of its own
-                    rows = ((key, local_part(mid), *rest) for key, mid, *rest in rows)
-                out[c] = Counter(rows)
+                if c == "message":  # by what it carries: its key and Message-ID depend on row ids
+                    ident = message_identities(conn)
+                    out[c] = Counter((*ident.get(local_part(mid), ("unplanned", mid)), status)
+                                     for mid, status in conn.execute(sa.text(SNAPSHOT[c])))
+                    continue
+                out[c] = Counter(tuple(str(v) for v in row) for row in conn.execute(sa.text(SNAPSHOT[c])))
     finally:
         engine.dispose()
     return out
+
+
+def message_identities(conn: sa.Connection) -> dict[str, tuple[str, str]]:
+    """Each message (by its Message-ID's local part) as what it is: the address and the notices and roles
+    it carries. Its key and Message-ID hash the ids of its delivery rows, and ids are not the same from
+    run to run (a PostgreSQL sequence skips the values of a rolled-back transaction), so two runs that
+    send the same letters are compared by this."""
+    carried: dict[str, list[str]] = {}
+    address: dict[str, str] = {}
+    for mid, addr, key, role, is_cc in conn.execute(sa.text(
+            "SELECT m.message_id, m.address, n.key, d.recipient_role, d.is_cc FROM message m "
+            "JOIN delivery d ON d.message_pk = m.id JOIN notice n ON n.id = d.notice_id")):
+        local = local_part(mid)
+        carried.setdefault(local, []).append(f"{key}|{role}|{'cc' if is_cc else 'to'}")
+        address[local] = addr
+    return {mid: (address[mid], " ".join(sorted(items))) for mid, items in carried.items()}
 
 
 def schema_of(conn: sa.Connection, tables: set[str]) -> Counter:
@@ -444,7 +465,7 @@ class Tally:
 @dataclass
 class Reference:
     snapshot: dict[str, Counter]
-    received: Counter  # Message-ID local parts delivered (SMTP or .eml)
+    received: Counter  # messages delivered (SMTP or .eml), as what they carry
     startup: float  # a command's start-up before it works (measured: `plans --json`)
     runtime: float  # the command's wall time, uninterrupted (the median of the full runs seen so far)
     full_runs: list[float] = field(default_factory=list)
@@ -481,11 +502,25 @@ class Campaign:
         return f"{tag}.{self.label}.example.org"
 
     def delivered(self, place: Place, tag: str) -> Counter:
+        """What left duban (SMTP sink or .eml files), each message as what it carries (message_identities)."""
         if self.mode.smtp:
-            return self.sink.received(self.domain(tag))
-        if self.mode.eml:
-            return outbox_ids(place)[0]
-        return Counter()
+            mids = self.sink.received(self.domain(tag))
+        elif self.mode.eml:
+            mids = outbox_ids(place)[0]
+        else:
+            return Counter()
+        ident = self._identities(place)
+        return Counter({ident.get(mid, ("not in the database", mid)): n for mid, n in mids.items()})
+
+    def _identities(self, place: Place) -> dict[str, tuple[str, str]]:
+        engine = place.engine()
+        try:
+            with engine.connect() as conn:
+                if "message" not in sa.inspect(conn).get_table_names():
+                    return {}
+                return message_identities(conn)
+        finally:
+            engine.dispose()
 
     def reference(self) -> Reference:
         place = self.backend.copy(self.template, f"{self.label}-reference")
@@ -625,13 +660,15 @@ class Campaign:
         finally:
             conn.close()
 
-    def _in_flight(self, place: Place) -> set[str]:
+    def _in_flight(self, place: Place) -> set[tuple[str, str]]:
+        """The messages a dead process was sending (claimed, outcome not recorded), as what they carry."""
         engine = place.engine()
         try:
             with engine.connect() as conn:
                 if "message" not in sa.inspect(conn).get_table_names():
                     return set()
-                return {local_part(m) for (m,) in conn.execute(
+                ident = message_identities(conn)
+                return {ident.get(local_part(m), ("unplanned", m)) for (m,) in conn.execute(
                     sa.text("SELECT message_id FROM message WHERE status = 'sending'"))}
         finally:
             engine.dispose()
