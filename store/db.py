@@ -185,6 +185,25 @@ def _safe(url: str) -> str:
         return url
 
 
+def begin_immediate(session: Session, *, patience: float = 600.0) -> None:
+    """On SQLite, make the session's transaction a writer from its first statement (BEGIN IMMEDIATE),
+    so that what it reads stays true until it commits; waits while another process writes (each try
+    waits busy_timeout). Must come first in the transaction; nothing to do on PostgreSQL."""
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    import time
+
+    conn = session.connection()
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        except sa.exc.OperationalError as e:
+            if "locked" not in str(e.orig) or time.monotonic() > deadline:
+                raise
+
+
 @contextlib.contextmanager
 def transaction(engine: Engine) -> Iterator[Session]:
     """One unit of work: everything inside commits together or not at all."""

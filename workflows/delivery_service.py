@@ -42,7 +42,7 @@ from notifications.mail import (
     write_eml,
 )
 from notifications.recipients import Directory
-from store.db import transaction
+from store.db import begin_immediate, transaction
 from store.supervision import _insert_ignore
 from store.tables import DeliveryRow, MessageRow, NoticeRow, PlanRow, TaskRow, UnitRow
 
@@ -80,11 +80,14 @@ class DeliveryResult:
 
 
 def _plan_alone(session: Session) -> None:
-    """On PostgreSQL, one process plans at a time (a transaction-scoped advisory lock): a second
-    planner then finds the notices and deliveries the first one took, and plans nothing twice.
-    (SQLite serialises writers by itself.)"""
+    """One process plans at a time: a second planner then finds the notices and deliveries the first
+    one took, and plans nothing twice. PostgreSQL: a transaction-scoped advisory lock. SQLite: the
+    write lock taken up front (BEGIN IMMEDIATE) — pysqlite would only take it at the first write,
+    after this transaction had read the same pending rows as the other planner."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('duban.delivery.plan'))"))
+    elif session.get_bind().dialect.name == "sqlite":
+        begin_immediate(session)
 
 
 def _supersede(session: Session, result: DeliveryResult) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import email
 import email.policy
+import json
 import os
 import signal
 import subprocess
@@ -651,3 +652,59 @@ def test_a_tasks_notices_share_one_subject_and_thread_and_escalations_are_flagge
     flagged = [m for m in task31 if m["Importance"] == "high"]
     assert flagged and all(m["X-Priority"].startswith("1") for m in flagged)
     assert len(flagged) < len(task31)  # the chase and the level-1 escalation are not flagged
+
+
+_SLOW_PLANNER = r'''
+import sys, time
+from pathlib import Path
+import notifications.render as render
+
+real = render.Renderer.digest
+marker = Path(sys.argv[1])
+state = {"first": True}
+
+def digest(self, *args, **kw):
+    if state["first"]:  # the first message: say so, then take long enough for the other deliver to start
+        state["first"] = False
+        marker.write_text("planning")
+        time.sleep(3)
+    return real(self, *args, **kw)
+
+render.Renderer.digest = digest
+sys.argv = ["duban", "deliver", "--as-of", "2015-12-04"]
+from workflows.cli import main
+main()
+'''
+
+
+def test_two_delivers_at_once_on_sqlite_plan_once_and_both_succeed(sqlite_url: str, tmp_path: Path) -> None:
+    """A manual `duban deliver` beside `duban run`'s (issue 10, defect 6): the second one waits for the
+    first one's plan, finds nothing left to plan, and exits 0; every message is written once."""
+    from store.db import open_database
+
+    engine = open_database(sqlite_url)
+    import_file(engine, PLANS / "district-2015.yaml", PlanOptions(), now=at(2015, 7, 1))
+    sweep(engine, now=dt.datetime(2015, 12, 4, 8, 30, tzinfo=SHANGHAI), policies=POLICY)
+    env = {**os.environ, "DUBAN_DATABASE_URL": sqlite_url, "DUBAN_OUTBOX_DIR": str(tmp_path / "outbox"),
+           "DUBAN_CONFIG_DIR": str(tmp_path / "cfg"), "PYTHONPATH": str(ROOT)}
+    env.pop("DUBAN_SMTP_URL", None)
+    marker = tmp_path / "first-is-planning"
+    first = subprocess.Popen([sys.executable, "-c", _SLOW_PLANNER, str(marker)], cwd=tmp_path, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not marker.exists() and time.monotonic() < deadline and first.poll() is None:
+        time.sleep(0.02)
+    assert marker.exists(), first.communicate()
+    second = subprocess.run([sys.executable, "-m", "workflows.cli", "deliver", "--as-of", "2015-12-04", "--json"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    out, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    assert second.returncode == 0, second.stderr
+    assert "Traceback" not in err + second.stderr
+    assert json.loads(second.stdout)["planned_messages"] == 0  # the first one planned them all
+    with transaction(engine) as s:
+        messages = s.execute(sa.select(MessageRow.status)).scalars().all()
+        notices = set(s.execute(sa.select(NoticeRow.status)).scalars())
+    assert messages and set(messages) == {"sent"} and notices == {"sent"}
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == len(messages)
+    engine.dispose()
