@@ -7,9 +7,11 @@ runs at import time: the CLI builds the settings, then calls ``open_database(url
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import time
 import warnings
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -185,14 +187,25 @@ def _safe(url: str) -> str:
         return url
 
 
+def real_clock(engine: Engine) -> Callable[[], dt.datetime]:
+    """The real time, for leases, retry times and heartbeats — never a replay's as-of day.
+
+    PostgreSQL's clock (which every worker on every machine shares), read once and advanced by this
+    process's monotonic clock; on SQLite, a file on this machine, the machine's clock (UTC)."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            base = conn.execute(sa.text("SELECT clock_timestamp()")).scalar_one()
+        started = time.monotonic()
+        return lambda: base + dt.timedelta(seconds=time.monotonic() - started)
+    return lambda: dt.datetime.now(dt.timezone.utc)
+
+
 def begin_immediate(session: Session, *, patience: float = 600.0) -> None:
     """On SQLite, make the session's transaction a writer from its first statement (BEGIN IMMEDIATE),
     so that what it reads stays true until it commits; waits while another process writes (each try
     waits busy_timeout). Must come first in the transaction; nothing to do on PostgreSQL."""
     if session.get_bind().dialect.name != "sqlite":
         return
-    import time
-
     conn = session.connection()
     deadline = time.monotonic() + patience
     while True:

@@ -19,10 +19,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -42,7 +41,7 @@ from notifications.mail import (
     write_eml,
 )
 from notifications.recipients import Directory
-from store.db import begin_immediate, transaction
+from store.db import begin_immediate, real_clock, transaction
 from store.supervision import _insert_ignore
 from store.tables import DeliveryRow, MessageRow, NoticeRow, PlanRow, TaskRow, UnitRow
 
@@ -225,7 +224,8 @@ def _as_cc(view, is_cc: bool):
 
 
 def _claim(engine: "Engine", now: dt.datetime, batch: int = CLAIM_BATCH) -> list[tuple[int, bytes, str]]:
-    """Take due messages (pending and due, or sending with a lapsed lease) for this process.
+    """Take due messages (pending and due, or sending with a lapsed lease) for this process. ``now`` is
+    the real time (``real_clock``), never a replay's as-of: a lease must mean the same to every process.
 
     The update re-checks that each message is still due, and returns only the ones it took: two
     processes that picked the same ids (SQLite has no SKIP LOCKED) cannot both claim a message —
@@ -260,8 +260,9 @@ def _release(engine: "Engine", message_pks: list[int]) -> None:
 
 
 def _record(engine: "Engine", outcomes: list[tuple[int, Outcome]], now: dt.datetime, settings: "Settings",
-            result: DeliveryResult) -> None:
-    """Write what happened to a batch of messages, in one transaction."""
+            result: DeliveryResult, clock: Callable[[], dt.datetime] | None = None) -> None:
+    """Write what happened to a batch of messages, in one transaction (sent at ``now``, the run's day;
+    retried after a delay counted on the real ``clock``)."""
     if not outcomes:
         return
     if all(o.status == "sent" and not o.refused for _, o in outcomes):
@@ -280,11 +281,12 @@ def _record(engine: "Engine", outcomes: list[tuple[int, Outcome]], now: dt.datet
         for d in session.execute(sa.select(DeliveryRow).where(DeliveryRow.message_pk.in_(list(messages)))).scalars():
             by_message[d.message_pk].append(d)
         for message_pk, outcome in outcomes:
-            _record_one(messages[message_pk], by_message[message_pk], outcome, now, settings, result)
+            _record_one(messages[message_pk], by_message[message_pk], outcome, now, settings, result,
+                        clock() if clock else dt.datetime.now(dt.timezone.utc))
 
 
 def _record_one(msg: MessageRow, deliveries: list[DeliveryRow], outcome: Outcome, now: dt.datetime,
-                settings: "Settings", result: DeliveryResult) -> None:
+                settings: "Settings", result: DeliveryResult, real_now: dt.datetime) -> None:
     if outcome.status == "sent":
         msg.status, msg.sent_at, msg.last_error, msg.next_attempt_at = "sent", now, outcome.error, None
         refused = outcome.refused or {}
@@ -309,7 +311,7 @@ def _record_one(msg: MessageRow, deliveries: list[DeliveryRow], outcome: Outcome
         result.errors.append(f"SMTP configuration: {outcome.error}")
     elif outcome.status == "retry" and msg.attempts < settings.max_attempts:
         delay = dt.timedelta(seconds=settings.retry_base_seconds * 2 ** (msg.attempts - 1))
-        msg.status, msg.last_error, msg.next_attempt_at = "pending", outcome.error, now + delay
+        msg.status, msg.last_error, msg.next_attempt_at = "pending", outcome.error, real_now + delay
         result.retrying += 1
     else:
         msg.status, msg.last_error, msg.next_attempt_at = "failed", outcome.error, None
@@ -320,7 +322,8 @@ def _record_one(msg: MessageRow, deliveries: list[DeliveryRow], outcome: Outcome
 
 
 async def _send_smtp(engine: "Engine", claimed: list[tuple[int, bytes, str]], *, now: dt.datetime,
-                     settings: "Settings", config: SmtpConfig, result: DeliveryResult) -> bool:
+                     settings: "Settings", config: SmtpConfig, result: DeliveryResult,
+                     clock: Callable[[], dt.datetime]) -> bool:
     """Send the claimed messages over ``smtp_concurrency`` reused connections; True when the server
     refused duban itself (login or sender) and the run stopped."""
     queue: asyncio.Queue = asyncio.Queue()
@@ -346,10 +349,10 @@ async def _send_smtp(engine: "Engine", claimed: list[tuple[int, bytes, str]], *,
                 if outcome.status == "halt":
                     halted.append(outcome.error)  # every other message would be refused the same way
                 if len(done) >= RECORD_BATCH:
-                    _record(engine, done, now, settings, result)
+                    _record(engine, done, now, settings, result, clock)
                     done = []
         finally:
-            _record(engine, done, now, settings, result)
+            _record(engine, done, now, settings, result, clock)
             await smtp.close()
 
     await asyncio.gather(*(worker() for _ in range(min(settings.smtp_concurrency, len(claimed)))))
@@ -378,8 +381,14 @@ def _finish_notices(engine: "Engine") -> None:
         session.execute(sa.update(n).where(n.c.status == "sending", n.c.id.not_in(in_flight)).values(status=outcome))
 
 
-def deliver(engine: "Engine", *, now: dt.datetime, settings: "Settings") -> DeliveryResult:
-    """Plan messages for every pending notice and hand over every message that is due."""
+def deliver(engine: "Engine", *, now: dt.datetime, settings: "Settings",
+            clock: Callable[[], dt.datetime] | None = None) -> DeliveryResult:
+    """Plan messages for every pending notice and hand over every message that is due.
+
+    ``now`` is the day the run acts for (a replay's as-of): it dates the letters. Leases and retry
+    times are counted on ``clock``, the real time (``store.db.real_clock`` unless a test gives one),
+    so that a replay's claims mean the same to a live deliver beside it."""
+    clock = clock or real_clock(engine)
     config = None
     if settings.smtp_url:
         password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
@@ -393,21 +402,20 @@ def deliver(engine: "Engine", *, now: dt.datetime, settings: "Settings") -> Deli
         with transaction(engine) as session:
             _plan_alone(session)
             _plan_messages(session, now=now, settings=settings, result=result)
-    # A claim's lease is counted from when it is taken (``now`` moved on by the time this run has
-    # spent), and a batch is never more than the rate limit lets out in half a lease.
-    started = time.monotonic()
+    # A claim's lease is counted from when it is taken, and a batch is never more than the rate
+    # limit lets out in half a lease.
     batch = CLAIM_BATCH
     if settings.messages_per_minute > 0:
         batch = max(1, min(batch, int(settings.messages_per_minute * LEASE.total_seconds() / 60 / 2)))
     while True:
-        claimed = _claim(engine, now + dt.timedelta(seconds=time.monotonic() - started), batch)
+        claimed = _claim(engine, clock(), batch)
         if not claimed:
             break
         if config is None:
             for message_pk, body, _ in claimed:
                 write_eml(settings.outbox_dir, eml_name(message_pk, body), body)
-            _record(engine, [(pk, Outcome("sent")) for pk, _, _ in claimed], now, settings, result)
-        elif asyncio.run(_send_smtp(engine, claimed, now=now, settings=settings, config=config, result=result)):
+            _record(engine, [(pk, Outcome("sent")) for pk, _, _ in claimed], now, settings, result, clock)
+        elif asyncio.run(_send_smtp(engine, claimed, now=now, settings=settings, config=config, result=result, clock=clock)):
             break
         if len(claimed) < batch:
             break

@@ -130,22 +130,23 @@ def test_server_down_at_first_then_back_everything_arrives_once(swept, tmp_path:
 
     port = free_port()
     settings = settings_for(tmp_path, f"smtp://127.0.0.1:{port}", retry_base_seconds=60)
-    first = deliver(swept, now=NOW, settings=settings)
+    # The backoff runs on the real clock (not the run's as-of): the test gives it one, to skip ahead.
+    first = deliver(swept, now=NOW, settings=settings, clock=lambda: NOW)
     assert first.sent == 0 and first.retrying == first.planned_messages > 0
     with transaction(swept) as s:
         rows = s.execute(sa.select(MessageRow)).scalars().all()
         assert {m.status for m in rows} == {"pending"} and {m.attempts for m in rows} == {1}
         assert all("Connect" in m.last_error or "refused" in m.last_error.lower() for m in rows)
         ids_before = {m.id: m.message_id for m in rows}
-    second = deliver(swept, now=NOW + dt.timedelta(seconds=30), settings=settings)  # before the backoff
+    second = deliver(swept, now=NOW, settings=settings, clock=lambda: NOW + dt.timedelta(seconds=30))  # before the backoff
     assert second.sent == 0 and second.retrying == 0
-    third = deliver(swept, now=NOW + dt.timedelta(minutes=1), settings=settings)  # still down: backoff doubles
+    third = deliver(swept, now=NOW, settings=settings, clock=lambda: NOW + dt.timedelta(minutes=1))  # still down: backoff doubles
     assert third.retrying == first.retrying
     handler = Recorder()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        back = deliver(swept, now=NOW + dt.timedelta(minutes=5), settings=settings)
+        back = deliver(swept, now=NOW, settings=settings, clock=lambda: NOW + dt.timedelta(minutes=5))
     finally:
         controller.stop()
     assert back.sent == first.planned_messages and back.failed == 0
@@ -270,7 +271,7 @@ def test_kill_during_delivery_then_rerun_nothing_lost_same_message_id(sqlite_url
         assert "sending" in states or "pending" in states  # the kill left work undone
         handler.delay = 0
         later = dt.datetime.now(SHANGHAI) + LEASE + dt.timedelta(minutes=1)  # the dead process's lease has run out
-        result = deliver(engine, now=later, settings=settings_for(tmp_path, f"smtp://127.0.0.1:{port}"))
+        result = deliver(engine, now=later, settings=settings_for(tmp_path, f"smtp://127.0.0.1:{port}"), clock=lambda: later)
         assert result.failed == 0
     finally:
         controller.stop()
@@ -417,12 +418,13 @@ def test_implicit_tls_verified_against_the_office_ca(swept, tmp_path: Path, tls_
     controller = Controller(handler, hostname="127.0.0.1", port=port, ssl_context=context)
     controller.start()
     try:
-        untrusted = deliver(swept, now=NOW, settings=settings_for(tmp_path, f"smtps://127.0.0.1:{port}"))
+        untrusted = deliver(swept, now=NOW, settings=settings_for(tmp_path, f"smtps://127.0.0.1:{port}"), clock=lambda: NOW)
         assert untrusted.sent == 0 and not handler.messages
         assert untrusted.retrying > 0 and all("CERTIFICATE_VERIFY_FAILED" in e or "certificate" in e.lower()
                                               for e in _last_errors(swept)), _last_errors(swept)
         later = NOW + dt.timedelta(hours=1)  # past the retry backoff
-        trusted = deliver(swept, now=later, settings=settings_for(tmp_path, f"smtps://127.0.0.1:{port}?cafile={cert}"))
+        trusted = deliver(swept, now=later, settings=settings_for(tmp_path, f"smtps://127.0.0.1:{port}?cafile={cert}"),
+                          clock=lambda: later)
     finally:
         controller.stop()
     assert trusted.sent == len(handler.messages) == untrusted.retrying and trusted.failed == 0
@@ -629,10 +631,12 @@ def test_a_copy_refused_again_and_again_ends_as_failed(swept, smtp_server, tmp_p
                              .where(MessageRow.address.contains("townships@example.org")).order_by(MessageRow.id)).all()
 
     for k in range(12):  # an hour of runs every five minutes, longer than the backoff of three attempts
-        deliver(swept, now=NOW + dt.timedelta(minutes=5 * k), settings=settings)
+        t = NOW + dt.timedelta(minutes=5 * k)
+        deliver(swept, now=t, settings=settings, clock=lambda: t)
     after_an_hour = townships_messages()
     for k in range(12, 24):
-        deliver(swept, now=NOW + dt.timedelta(minutes=5 * k), settings=settings)
+        t = NOW + dt.timedelta(minutes=5 * k)
+        deliver(swept, now=t, settings=settings, clock=lambda: t)
     assert townships_messages() == after_an_hour  # nothing new once given up
     assert [m.status for m in after_an_hour][-1] == "failed" and after_an_hour[-1].attempts == 3
     with transaction(swept) as s:
@@ -708,3 +712,61 @@ def test_two_delivers_at_once_on_sqlite_plan_once_and_both_succeed(sqlite_url: s
     assert messages and set(messages) == {"sent"} and notices == {"sent"}
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == len(messages)
     engine.dispose()
+
+
+def test_a_replay_and_a_live_deliver_at_once_send_nothing_twice(pg_url: str, tmp_path: Path) -> None:
+    """`deliver --as-of 2015-12-04` (a replay) while a live `deliver` runs beside it, on PostgreSQL, to a
+    real SMTP server (issue 10, defect 18): the replay's leases are on the real clock, so the live run
+    does not take its messages in flight; every Message-ID arrives once."""
+    from aiosmtpd.controller import Controller
+
+    from store.db import open_database
+
+    engine = open_database(pg_url)
+    import_file(engine, PLANS / "district-2015.yaml", PlanOptions(), now=at(2015, 7, 1))
+    sweep(engine, now=dt.datetime(2015, 12, 4, 8, 30, tzinfo=SHANGHAI), policies=POLICY)
+    handler = Recorder()
+    handler.delay = 0.4  # a slow server: the replay is still sending when the live run starts
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    env = {**os.environ, "DUBAN_DATABASE_URL": pg_url, "DUBAN_SMTP_URL": f"smtp://127.0.0.1:{port}",
+           "DUBAN_MAIL_FROM": "督辦系統 <duban@example.org>", "DUBAN_SMTP_CONCURRENCY": "1",
+           "DUBAN_CONFIG_DIR": str(tmp_path / "cfg"), "PYTHONPATH": str(ROOT)}
+    try:
+        replay = subprocess.Popen([sys.executable, "-m", "workflows.cli", "deliver", "--as-of", "2015-12-04"],
+                                  cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while len(handler.messages) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(handler.messages) >= 3, replay.communicate()
+        assert replay.poll() is None, "the replay is still sending"
+        live = subprocess.run([sys.executable, "-m", "workflows.cli", "deliver"], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)
+        out, err = replay.communicate(timeout=120)
+    finally:
+        controller.stop()
+    assert replay.returncode == 0 and live.returncode == 0, (err, live.stderr)
+    with transaction(engine) as s:
+        planned = dict(s.execute(sa.select(MessageRow.message_id, MessageRow.status)).all())
+    engine.dispose()
+    received = [parse(raw)["Message-ID"] for _, _, raw in handler.messages]
+    twice = {m for m in received if received.count(m) > 1}
+    assert not twice, f"{len(twice)} of {len(planned)} Message-IDs received twice"
+    assert set(received) == set(planned) and set(planned.values()) == {"sent"}
+
+
+def test_retry_times_are_on_the_real_clock_whatever_day_a_replay_acts_for(swept, tmp_path: Path) -> None:
+    """A replay's next day, a second later, does not retry a message the server just turned away: the
+    backoff is counted on the real clock, not on the days the replay walks through (defect 18)."""
+    settings = settings_for(tmp_path, f"smtp://127.0.0.1:{free_port()}", retry_base_seconds=60)  # nobody listens
+    before = dt.datetime.now(dt.timezone.utc)
+    first = deliver(swept, now=NOW, settings=settings)
+    assert first.retrying == first.planned_messages > 0
+    next_day = deliver(swept, now=NOW + dt.timedelta(days=1), settings=settings)
+    assert next_day.retrying == 0 and next_day.sent == 0
+    with transaction(swept) as s:
+        rows = s.execute(sa.select(MessageRow.attempts, MessageRow.next_attempt_at)).all()
+    assert {a for a, _ in rows} == {1}
+    assert all(before + dt.timedelta(seconds=59) <= t <= dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=61)
+               for _, t in rows)
