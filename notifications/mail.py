@@ -166,13 +166,58 @@ class Outcome:
     refused: dict[str, str] | None = None  # recipient address -> server reply, when only some were refused
 
 
-def classify(exc: BaseException) -> Outcome:
-    """4xx replies and connection trouble are worth retrying; 5xx replies are final for the message.
+def _tls_error(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS failure behind ``exc`` (aiosmtplib wraps a failed handshake in SMTPConnectError)."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, ssl.SSLError):
+            return exc
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
 
-    Refusals of duban itself — login refused, the sender address refused, no STARTTLS — say nothing
-    about the message: ``halt`` (the run stops, the messages wait for the configuration to be fixed)."""
+
+def classify_session(exc: BaseException, config: "SmtpConfig") -> Outcome:
+    """Trouble while opening the session (connect, STARTTLS, login), before any message is offered.
+
+    What concerns duban itself halts the run — the server offers no login but a user is configured,
+    the login is refused, STARTTLS is missing, the TLS handshake or the certificate fails: every
+    other message would meet the same refusal, and none of them is at fault, so they wait, their
+    attempts not counted, for the configuration to be fixed. A server that cannot be reached, or
+    greets with a refusal, is retried with backoff as before."""
     import aiosmtplib
 
+    tls = _tls_error(exc)
+    if tls is not None:
+        reason = getattr(tls, "verify_message", "") or getattr(tls, "reason", "") or str(tls)
+        hint = ("check the server's certificate, or trust the office's CA with ?cafile=/path/ca.pem in DUBAN_SMTP_URL"
+                if isinstance(tls, ssl.SSLCertVerificationError) else
+                "check that the port speaks TLS (smtps://, usually 465) or STARTTLS (smtp+starttls://, usually 587)")
+        return Outcome("halt", f"TLS with {config.host}:{config.port} failed ({reason}); {hint}")
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        return Outcome("halt", f"login refused (check the user in DUBAN_SMTP_URL and DUBAN_SMTP_PASSWORD): {exc.code} {exc.message}")
+    text = str(exc)
+    if type(exc) is aiosmtplib.SMTPException and "AUTH extension" in text:
+        return Outcome("halt", f"the server offers no login (AUTH) but DUBAN_SMTP_URL names a user ({config.username}): "
+                               "remove the user from the URL, or use smtp+starttls:// or smtps:// if the server "
+                               "offers login only over TLS")
+    if type(exc) is aiosmtplib.SMTPException and "STARTTLS extension" in text:
+        return Outcome("halt", "the server does not offer STARTTLS, which smtp+starttls:// requires: use smtps:// "
+                               "(implicit TLS) or ask for the server's TLS port")
+    if isinstance(exc, aiosmtplib.SMTPHeloError) and exc.code >= 500:
+        return Outcome("halt", f"server refused the session (EHLO): {exc.code} {exc.message}")
+    return classify(exc)
+
+
+def classify(exc: BaseException, *, recipients: Iterable[str] = ()) -> Outcome:
+    """4xx replies and connection trouble are worth retrying; 5xx replies are final for the message.
+
+    Refusals of duban itself — the sender address refused — say nothing about the message: ``halt``
+    (the run stops, the messages wait for the configuration to be fixed)."""
+    import aiosmtplib
+
+    if isinstance(exc, aiosmtplib.SMTPNotSupported) and any(not r.isascii() for r in recipients):
+        # An internationalised address this server cannot carry (no SMTPUTF8): this message's problem.
+        return Outcome("failed", f"the server cannot take non-ASCII addresses (no SMTPUTF8): {exc}")
     if isinstance(exc, (aiosmtplib.SMTPAuthenticationError, aiosmtplib.SMTPSenderRefused, aiosmtplib.SMTPNotSupported,
                         aiosmtplib.SMTPHeloError)):
         reply = f"{exc.code} {exc.message}" if isinstance(exc, aiosmtplib.SMTPResponseException) else str(exc)
@@ -239,10 +284,14 @@ class SmtpSender:
             client = self._client
             if client is None or not client.is_connected:
                 client = await self._connect()
+        except BaseException as exc:  # noqa: BLE001 - classify() re-raises anything that is not mail trouble
+            await self.close()
+            return classify_session(exc, self.config)
+        try:
             errors, _reply = await client.sendmail(sender, recipients, body)
         except BaseException as exc:  # noqa: BLE001 - classify() re-raises anything that is not mail trouble
             await self.close()
-            return classify(exc)
+            return classify(exc, recipients=recipients)
         if errors:
             refused = {addr: f"{r.code} {r.message}" for addr, r in errors.items()}
             return Outcome("sent", "; ".join(f"{a}: {r}" for a, r in refused.items()), refused)

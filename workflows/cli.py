@@ -611,6 +611,7 @@ def deliver_cmd(
     result = deliver(engine(), now=now, settings=settings())
     if as_json:
         emit_json({**result.as_dict(), "requeued": requeued})
+        _halted(result)
         return
     out = console()
     if retry_failed:
@@ -627,6 +628,16 @@ def deliver_cmd(
         out.print(styled((f"{len(result.undeliverable)} undeliverable", "yellow"), " (no address in the directory):"))
         for u in result.undeliverable:
             out.print(f"  task {u['task']} → {u['name']} ({u['role']}): {u['reason']}")
+    _halted(result)
+
+
+def _halted(result) -> None:
+    """The server refused duban itself: the run stopped; say so as an error (exit status 2)."""
+    if result.halted:
+        from matrix.errors import DeliveryError
+
+        raise DeliveryError(f"the mail server refused duban itself, so delivery stopped and the messages wait, "
+                            f"their attempts not counted: {result.halted}")
 
 
 @app.command("messages")

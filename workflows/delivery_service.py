@@ -66,12 +66,15 @@ class DeliveryResult:
     superseded: int = 0
     undeliverable: list[dict[str, str]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # Why the run stopped when the server refused duban itself (no login offered, login refused, TLS,
+    # sender refused); "" otherwise. The messages then wait, their attempts not counted.
+    halted: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {"target": self.target, "planned_messages": self.planned_messages, "sent": self.sent,
                 "retrying": self.retrying, "failed": self.failed, "recipients_refused": self.recipients_refused,
                 "superseded": self.superseded,
-                "undeliverable": self.undeliverable, "errors": self.errors}
+                "undeliverable": self.undeliverable, "errors": self.errors, "halted": self.halted}
 
 
 # --------------------------------------------------------------------------------------------
@@ -249,14 +252,16 @@ def _claim(engine: "Engine", now: dt.datetime, batch: int = CLAIM_BATCH) -> list
         return [(r.id, r.body, r.address) for r in rows]
 
 
-def _release(engine: "Engine", message_pks: list[int]) -> None:
+def _release(engine: "Engine", message_pks: list[int], reason: str = "") -> None:
     """Claimed messages this run did not try (it stopped early): back to pending at once, the attempt
-    not counted."""
+    not counted; ``reason`` (why the run stopped) becomes their last error, for `duban messages`."""
     if message_pks:
         t = MessageRow.__table__
+        values: dict[str, Any] = {"status": "pending", "attempts": t.c.attempts - 1, "next_attempt_at": None}
+        if reason:
+            values["last_error"] = reason
         with engine.begin() as conn:
-            conn.execute(sa.update(t).where(t.c.id.in_(message_pks), t.c.status == "sending")
-                         .values(status="pending", attempts=t.c.attempts - 1, next_attempt_at=None))
+            conn.execute(sa.update(t).where(t.c.id.in_(message_pks), t.c.status == "sending").values(**values))
 
 
 def _record(engine: "Engine", outcomes: list[tuple[int, Outcome]], now: dt.datetime, settings: "Settings",
@@ -307,8 +312,9 @@ def _record_one(msg: MessageRow, deliveries: list[DeliveryRow], outcome: Outcome
         # so it waits, uncounted, for the configuration to be fixed.
         msg.status, msg.last_error, msg.next_attempt_at = "pending", outcome.error, None
         msg.attempts = max(0, msg.attempts - 1)
-        result.retrying += 1
-        result.errors.append(f"SMTP configuration: {outcome.error}")
+        if not result.halted:
+            result.halted = outcome.error
+            result.errors.append(f"SMTP configuration: {outcome.error}")
     elif outcome.status == "retry" and msg.attempts < settings.max_attempts:
         delay = dt.timedelta(seconds=settings.retry_base_seconds * 2 ** (msg.attempts - 1))
         msg.status, msg.last_error, msg.next_attempt_at = "pending", outcome.error, real_now + delay
@@ -360,7 +366,7 @@ async def _send_smtp(engine: "Engine", claimed: list[tuple[int, bytes, str]], *,
         untried: list[int] = []
         while not queue.empty():
             untried.append(queue.get_nowait()[0])
-        _release(engine, untried)
+        _release(engine, untried, halted[0])
     return bool(halted)
 
 

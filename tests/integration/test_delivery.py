@@ -405,7 +405,8 @@ def test_a_notice_finished_while_another_worker_records_is_never_undeliverable(p
 
 def test_implicit_tls_verified_against_the_office_ca(swept, tmp_path: Path, tls_cert) -> None:
     """smtps:// to a real aiosmtpd TLS listener: the certificate is checked against ?cafile=…, and
-    without it (the system's CAs) the server is refused, the message kept for a retry."""
+    without it (the system's CAs) the server is refused: the run stops (a TLS failure concerns duban,
+    not the messages) and every message waits, its attempts not counted."""
     import ssl
 
     from aiosmtpd.controller import Controller
@@ -420,14 +421,15 @@ def test_implicit_tls_verified_against_the_office_ca(swept, tmp_path: Path, tls_
     try:
         untrusted = deliver(swept, now=NOW, settings=settings_for(tmp_path, f"smtps://127.0.0.1:{port}"), clock=lambda: NOW)
         assert untrusted.sent == 0 and not handler.messages
-        assert untrusted.retrying > 0 and all("CERTIFICATE_VERIFY_FAILED" in e or "certificate" in e.lower()
-                                              for e in _last_errors(swept)), _last_errors(swept)
+        assert untrusted.halted and untrusted.retrying == 0 and untrusted.failed == 0
+        assert all("CERTIFICATE_VERIFY_FAILED" in e or "certificate" in e.lower() for e in _last_errors(swept)), _last_errors(swept)
+        assert {(st, n) for st, n, _ in _waiting(swept)} == {("pending", 0)}
         later = NOW + dt.timedelta(hours=1)  # past the retry backoff
         trusted = deliver(swept, now=later, settings=settings_for(tmp_path, f"smtps://127.0.0.1:{port}?cafile={cert}"),
                           clock=lambda: later)
     finally:
         controller.stop()
-    assert trusted.sent == len(handler.messages) == untrusted.retrying and trusted.failed == 0
+    assert trusted.sent == len(handler.messages) == untrusted.planned_messages and trusted.failed == 0
     with transaction(swept) as s:
         assert set(s.execute(sa.select(MessageRow.status)).scalars()) == {"sent"}
     from matrix.errors import ConfigError
@@ -770,3 +772,102 @@ def test_retry_times_are_on_the_real_clock_whatever_day_a_replay_acts_for(swept,
     assert {a for a, _ in rows} == {1}
     assert all(before + dt.timedelta(seconds=59) <= t <= dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=61)
                for _, t in rows)
+
+
+def _waiting(engine) -> list[tuple[str, int, str]]:
+    with transaction(engine) as s:
+        return [(st, n, err) for st, n, err in s.execute(sa.select(MessageRow.status, MessageRow.attempts, MessageRow.last_error))]
+
+
+def test_a_user_for_a_server_without_login_halts_every_run_and_fails_no_message(swept, tmp_path: Path) -> None:
+    """DUBAN_SMTP_URL names a user, the server offers no AUTH (issue 10, defect 11): each run stops at
+    once with a clear error, the messages wait with their attempts not counted — after more runs than
+    max_attempts none has failed — and without the user everything goes, once."""
+    from aiosmtpd.controller import Controller
+
+    class CountsSessions(Recorder):
+        sessions = 0
+
+        async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
+            CountsSessions.sessions += 1
+            session.host_name = hostname
+            return responses
+
+    handler = CountsSessions()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)  # no authenticator: no AUTH offered
+    controller.start()
+    try:
+        settings = settings_for(tmp_path, f"smtp://duban@127.0.0.1:{port}", smtp_password="secret", max_attempts=3)
+        runs = []
+        for k in range(5):  # more runs than max_attempts, each past any backoff
+            t = NOW + dt.timedelta(hours=k)
+            runs.append(deliver(swept, now=t, settings=settings, clock=lambda: t))
+        waiting = _waiting(swept)
+        sessions_while_wrong = CountsSessions.sessions
+        fixed = deliver(swept, now=NOW, settings=settings_for(tmp_path, f"smtp://127.0.0.1:{port}"))
+    finally:
+        controller.stop()
+    for r in runs:
+        assert r.sent == 0 and r.failed == 0 and r.retrying == 0, r
+        assert "offers no login (AUTH)" in r.halted and "remove the user" in r.halted, r.halted
+        assert "secret" not in r.halted
+    assert sessions_while_wrong <= 5 * settings.smtp_concurrency  # a session per connection and run, not per message
+    assert {(st, n) for st, n, _ in waiting} == {("pending", 0)}
+    assert all("offers no login" in err for _, _, err in waiting)  # `duban messages` says why they wait
+    assert fixed.sent == len(handler.messages) == len(waiting) and fixed.failed == 0 and not fixed.halted
+
+
+def test_tls_trouble_halts_the_run(swept, tmp_path: Path, tls_cert) -> None:
+    """STARTTLS asked of a server that has none, and a certificate the client cannot verify: the
+    run stops with the reason and a hint, every message waits uncounted (defect 11)."""
+    import ssl
+
+    from aiosmtpd.controller import Controller
+
+    key, cert = tls_cert
+    plain = Controller(Recorder(), hostname="127.0.0.1", port=(plain_port := free_port()))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(cert), str(key))
+    starttls = Controller(Recorder(), hostname="127.0.0.1", port=(tls_port := free_port()), tls_context=context,
+                          require_starttls=True)
+    plain.start()
+    starttls.start()
+    try:
+        no_starttls = deliver(swept, now=NOW, settings=settings_for(tmp_path, f"smtp+starttls://127.0.0.1:{plain_port}"))
+        after_first = _waiting(swept)
+        untrusted = deliver(swept, now=NOW, settings=settings_for(tmp_path, f"smtp+starttls://127.0.0.1:{tls_port}"))
+        after_second = _waiting(swept)
+    finally:
+        plain.stop()
+        starttls.stop()
+    assert no_starttls.sent == no_starttls.failed == 0 and "does not offer STARTTLS" in no_starttls.halted
+    assert untrusted.sent == untrusted.failed == 0 and "certificate" in untrusted.halted and "cafile" in untrusted.halted
+    for waiting in (after_first, after_second):
+        assert {(st, n) for st, n, _ in waiting} == {("pending", 0)}
+
+
+def test_deliver_says_so_and_exits_nonzero_when_the_server_refuses_duban(tmp_path: Path, sqlite_url: str) -> None:
+    """`duban deliver` against a server that offers no login, with a user configured: one clear line on
+    stderr, no traceback, exit status 2; `duban messages` shows the messages waiting."""
+    from aiosmtpd.controller import Controller
+
+    from store.db import open_database
+
+    engine = open_database(sqlite_url)
+    import_file(engine, PLANS / "district-2015.yaml", PlanOptions(), now=at(2015, 7, 1))
+    sweep(engine, now=dt.datetime(2015, 12, 4, 8, 30, tzinfo=SHANGHAI), policies=POLICY)
+    engine.dispose()
+    port = free_port()
+    controller = Controller(Recorder(), hostname="127.0.0.1", port=port)
+    controller.start()
+    env = {**os.environ, "DUBAN_DATABASE_URL": sqlite_url, "DUBAN_SMTP_URL": f"smtp://duban@127.0.0.1:{port}",
+           "DUBAN_SMTP_PASSWORD": "secret", "DUBAN_CONFIG_DIR": str(tmp_path / "cfg"), "PYTHONPATH": str(ROOT)}
+    try:
+        proc = subprocess.run([sys.executable, "-m", "workflows.cli", "deliver", "--as-of", "2015-12-04"], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=120)
+    finally:
+        controller.stop()
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr and "secret" not in proc.stdout + proc.stderr
+    assert "offers no login (AUTH)" in proc.stderr and "wait" in proc.stderr, proc.stderr
