@@ -34,6 +34,7 @@ from notifications.mail import (
     SmtpConfig,
     SmtpSender,
     build_message,
+    check_message,
     eml_name,
     message_id_for,
     sender_address,
@@ -191,6 +192,7 @@ def _plan_messages(session: Session, *, now: dt.datetime, settings: "Settings", 
         important = any(views[d.notice_id].kind == "escalation" and views[d.notice_id].level >= 2 for d in deliveries)
         body = build_message(sender=sender, to=to, cc=cc, subject=rendered.subject, text=rendered.text,
                              html=rendered.html, message_id=message_id, date=now, thread=thread, important=important)
+        check_message(body)  # read back strictly before it is stored (folded headers, no defect)
         new_messages.append({"key": key, "address": ", ".join(a for _, a in [*to, *cc]), "message_id": message_id,
                              "subject": rendered.subject, "status": "pending", "attempts": 0, "last_error": "",
                              "created_at": now, "notices": len({d.notice_id for d in deliveries}), "body": body})
