@@ -268,10 +268,11 @@ class SweepRow(SQLModel, table=True):
     as_of: dt.date = Field(index=True)
     started_at: dt.datetime
     finished_at: Optional[dt.datetime] = None
-    status: str = "running"  # running | done | failed
+    status: str = "running"  # running | done | failed | interrupted (its process stopped: the lease ran out)
     counts: dict = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
     host: str = ""
     error: str = ""
+    lease_until: Optional[dt.datetime] = None  # renewed (real clock) while the sweep runs
 
 
 class NoticeRow(SQLModel, table=True):

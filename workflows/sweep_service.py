@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -28,7 +28,7 @@ from matrix.gcpause import no_cyclic_gc
 from matrix.planner import Item, Light, PlannedNotice, TaskInfo, light, plan_notices, worst
 from matrix.policy import EscalationLevel, PolicySet
 from store import repository as repo
-from store.db import transaction
+from store.db import real_clock, transaction
 from store.supervision import _insert_ignore, ensure_instances
 from store.tables import (
     EventRow,
@@ -194,12 +194,64 @@ def _wall_clock() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def _start(engine: Engine, as_of: dt.date, now: dt.datetime) -> int:
+# A running sweep renews its lease every HEARTBEAT; one whose lease ran out SWEEP_LEASE after its last
+# renewal has lost its process (kill -9, a power cut): the next sweep marks it interrupted. The sweep
+# is one transaction, so an interrupted one wrote nothing but its record.
+SWEEP_LEASE = dt.timedelta(minutes=2)
+HEARTBEAT = dt.timedelta(seconds=20)
+
+
+def _start(engine: Engine, as_of: dt.date, clock: Callable[[], dt.datetime]) -> int:
     with transaction(engine) as s:
-        row = SweepRow(as_of=as_of, started_at=_wall_clock(), status="running", counts={}, host=socket.gethostname())
+        real_now = clock()
+        _mark_interrupted(s, real_now)
+        row = SweepRow(as_of=as_of, started_at=_wall_clock(), status="running", counts={}, host=socket.gethostname(),
+                       lease_until=real_now + SWEEP_LEASE)
         s.add(row)
         s.flush()
         return row.id
+
+
+def _mark_interrupted(session: Session, real_now: dt.datetime) -> int:
+    """Running sweeps whose lease ran out (rows from before leases: counted from their start) are
+    marked interrupted; returns how many."""
+    t = SweepRow.__table__.c
+    lapsed = sa.or_(t.lease_until < real_now, sa.and_(t.lease_until.is_(None), t.started_at < real_now - SWEEP_LEASE))
+    done = session.execute(sa.update(SweepRow).where(t.status == "running", lapsed).values(
+        status="interrupted",
+        error=sa.func.coalesce(sa.func.nullif(t.error, ""), "its process stopped before it finished (lease ran out); "
+                                                             "nothing it planned was written")))
+    return done.rowcount or 0
+
+
+class _Heartbeat:
+    """Renews a running sweep's lease from a thread while the sweep works (its own short transactions).
+    On SQLite a renewal waits while the sweep itself holds the write lock — as any other writer would,
+    so nobody can mark it interrupted meanwhile either."""
+
+    def __init__(self, engine: Engine, sweep_id: int, clock: Callable[[], dt.datetime]) -> None:
+        import threading
+
+        self.engine, self.sweep_id, self.clock = engine, sweep_id, clock
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"sweep-{sweep_id}-heartbeat", daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.wait(HEARTBEAT.total_seconds()):
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(sa.update(SweepRow).where(SweepRow.id == self.sweep_id, SweepRow.status == "running")
+                                 .values(lease_until=self.clock() + SWEEP_LEASE))
+            except Exception:  # noqa: BLE001 - a missed renewal is retried at the next beat
+                continue
+
+    def __enter__(self) -> "_Heartbeat":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
 
 
 def _fail(engine: Engine, sweep_id: int, error: BaseException, now: dt.datetime) -> None:
@@ -209,16 +261,20 @@ def _fail(engine: Engine, sweep_id: int, error: BaseException, now: dt.datetime)
 
 
 def sweep(engine: Engine, *, now: dt.datetime, policies: PolicySet, plan: str | None = None,
-          calendar: WorkCalendar | None = None) -> SweepResult:
-    """Evaluate everything open at ``now`` and write the notices owed, exactly once each."""
+          calendar: WorkCalendar | None = None, clock: Callable[[], dt.datetime] | None = None) -> SweepResult:
+    """Evaluate everything open at ``now`` and write the notices owed, exactly once each.
+
+    ``clock`` is the real time for the sweep's lease (``store.db.real_clock`` unless a test gives one),
+    never ``now``, which a replay sets to the day it acts for."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     today = _local_day(now)
     cal = calendar or WorkCalendar()
-    sweep_id = _start(engine, today, now)
+    clock = clock or real_clock(engine)
+    sweep_id = _start(engine, today, clock)
     result = SweepResult(sweep_id=sweep_id, as_of=today)
     try:
-        with no_cyclic_gc(), transaction(engine) as session:
+        with _Heartbeat(engine, sweep_id, clock), no_cyclic_gc(), transaction(engine) as session:
             _sweep_in(session, result, now=now, today=today, policies=policies, plan=plan, cal=cal)
     except BaseException as e:
         _fail(engine, sweep_id, e, now)
@@ -276,7 +332,7 @@ def _sweep_in(session: Session, result: SweepResult, *, now: dt.datetime, today:
         conn.execute(_insert_ignore(session, EventRow.__table__, ("key",)), notice_events[chunk:chunk + 5000])
     result.newly_overdue = _record_events(session, overdue_events) if overdue_events else 0
     session.execute(sa.update(SweepRow).where(SweepRow.id == result.sweep_id).values(
-        status="done", finished_at=_wall_clock(), counts={**result.created, "items": result.items,
+        status="done", finished_at=_wall_clock(), error="", counts={**result.created, "items": result.items,
                                                 "instances_created": result.instances_created,
                                                 "newly_overdue": result.newly_overdue}))
 
@@ -417,12 +473,23 @@ def acknowledge(engine: Engine, *, notice_id: int, now: dt.datetime, by: str = "
         return notice_json(n, plan_code, task.code, task.title)
 
 
-def list_sweeps(engine: Engine, *, limit: int = 20) -> list[dict[str, Any]]:
+def list_sweeps(engine: Engine, *, limit: int = 20, clock: Callable[[], dt.datetime] | None = None) -> list[dict[str, Any]]:
+    """Recent sweeps, newest first. A running sweep whose lease ran out is shown interrupted even
+    before the next sweep records it so."""
+    real_now = (clock or real_clock(engine))()
     with transaction(engine) as session:
         rows = session.execute(sa.select(SweepRow).order_by(SweepRow.id.desc()).limit(limit)).scalars().all()
-        return [{"id": r.id, "as_of": r.as_of.isoformat(), "started_at": r.started_at.isoformat(),
-                 "finished_at": r.finished_at.isoformat() if r.finished_at else None, "status": r.status,
-                 "counts": r.counts, "host": r.host, "error": r.error} for r in rows]
+        out = []
+        for r in rows:
+            status, error = r.status, r.error
+            lease = r.lease_until or (r.started_at + SWEEP_LEASE)
+            if status == "running" and lease < real_now:
+                status, error = "interrupted", error or "its process stopped before it finished (lease ran out); nothing it planned was written"
+            out.append({"id": r.id, "as_of": r.as_of.isoformat(), "started_at": r.started_at.isoformat(),
+                        "finished_at": r.finished_at.isoformat() if r.finished_at else None, "status": status,
+                        "counts": r.counts, "host": r.host, "error": error,
+                        "lease_until": r.lease_until.isoformat() if r.lease_until else None})
+        return out
 
 
 def task_history(engine: Engine, *, task: str, plan: str | None = None) -> list[dict[str, Any]]:

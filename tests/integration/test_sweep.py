@@ -242,3 +242,96 @@ def test_a_sweep_record_says_when_it_really_ran_and_for_which_day(district) -> N
     assert record["as_of"] == "2015-07-13" and record["status"] == "done"
     started, finished = (dt.datetime.fromisoformat(record[k]) for k in ("started_at", "finished_at"))
     assert before - dt.timedelta(seconds=1) <= started.astimezone(dt.timezone.utc) <= finished.astimezone(dt.timezone.utc)
+
+
+_KILLED_SWEEP = r'''
+import sys, time
+from pathlib import Path
+import workflows.sweep_service as svc
+
+marker = Path(sys.argv[1])
+real = svc._sweep_in
+
+def slow(*args, **kw):
+    real(*args, **kw)
+    marker.write_text("inside the sweep's transaction")
+    time.sleep(120)  # killed here
+
+svc._sweep_in = slow
+sys.argv = ["duban", "sweep", "--as-of", "2015-12-04"]
+from workflows.cli import main
+main()
+'''
+
+
+def test_a_killed_sweep_is_marked_interrupted_once_its_lease_runs_out(db_url: str, tmp_path: Path) -> None:
+    """kill -9 during a sweep (issue 10, defect 13): its record no longer says `running` for ever. While
+    its lease lasts it is running; after, the next sweep marks it interrupted and `duban sweeps` says
+    so; it wrote nothing, and the next sweep writes every notice once."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    engine = open_database(db_url)
+    import_file(engine, PLANS / "district-2015.yaml", PlanOptions(), now=at(2015, 7, 1))
+    env = {**os.environ, "DUBAN_DATABASE_URL": db_url, "DUBAN_CONFIG_DIR": str(tmp_path / "cfg"), "PYTHONPATH": str(ROOT)}
+    marker = tmp_path / "sweeping"
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_SWEEP, str(marker)], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not marker.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert marker.exists(), proc.communicate()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    killed = sweep_service.list_sweeps(engine)[0]
+    assert killed["status"] == "running" and outbox(engine) == []  # within its lease; nothing written
+    later = dt.datetime.now(dt.timezone.utc) + sweep_service.SWEEP_LEASE + dt.timedelta(seconds=1)
+    shown = sweep_service.list_sweeps(engine, clock=lambda: later)[0]
+    assert shown["status"] == "interrupted" and "lease" in shown["error"]  # shown so before any sweep runs
+    sweep(engine, now=morning(dt.date(2015, 12, 4)), policies=POLICY, clock=lambda: later)
+    with transaction(engine) as s:
+        statuses = dict(s.execute(sa.select(SweepRow.id, SweepRow.status)).all())
+    assert statuses == {killed["id"]: "interrupted", killed["id"] + 1: "done"}
+    expected = outbox(engine)
+    assert expected and len(expected) == len(set(expected))
+    cli = subprocess.run([sys.executable, "-m", "workflows.cli", "sweeps", "--json"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 0, cli.stderr
+    rows = {r["id"]: r for r in json.loads(cli.stdout)}
+    assert rows[killed["id"]]["status"] == "interrupted" and rows[killed["id"] + 1]["status"] == "done"
+    table = subprocess.run([sys.executable, "-m", "workflows.cli", "sweeps"], cwd=tmp_path, env={**env, "COLUMNS": "200"},
+                           capture_output=True, text=True, timeout=120)
+    assert "interrupted" in table.stdout
+    engine.dispose()
+
+
+def test_a_live_sweep_renews_its_lease_and_is_never_marked_interrupted(district, monkeypatch) -> None:
+    """A sweep that takes longer than its lease keeps it by its heartbeat: a sweep started meanwhile
+    leaves it running, and it ends done."""
+    monkeypatch.setattr(sweep_service, "SWEEP_LEASE", dt.timedelta(seconds=1))
+    monkeypatch.setattr(sweep_service, "HEARTBEAT", dt.timedelta(seconds=0.2))
+    real = sweep_service._sweep_in
+    started = threading.Event()
+
+    def slow(*args, **kw):
+        started.set()
+        import time
+
+        time.sleep(3)  # three leases long, before it writes (so that SQLite lets the heartbeat in)
+        real(*args, **kw)
+
+    monkeypatch.setattr(sweep_service, "_sweep_in", slow)
+    first = threading.Thread(target=sweep, kwargs=dict(engine=district, now=morning(dt.date(2015, 12, 3)), policies=POLICY))
+    first.start()
+    assert started.wait(30)
+    import time
+
+    time.sleep(2)
+    with transaction(district) as s:
+        assert sweep_service._mark_interrupted(s, dt.datetime.now(dt.timezone.utc)) == 0
+    first.join(60)
+    assert [r["status"] for r in sweep_service.list_sweeps(district)] == ["done"]
