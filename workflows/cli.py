@@ -601,6 +601,8 @@ def deliver_cmd(
     as_of: Optional[dt.datetime] = AsOf,
     retry_failed: bool = typer.Option(False, "--retry-failed", help="First put failed messages back in the queue "
                                       "(after fixing an address or the server): same bytes, same Message-ID."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="List every failed message and undeliverable "
+                                 "recipient (by default: counts per reason, a few examples each)."),
     as_json: bool = Json,
 ) -> None:
     """Send the outbox: one digest per recipient by SMTP (DUBAN_SMTP_URL), or .eml files in var/outbox/."""
@@ -622,12 +624,30 @@ def deliver_cmd(
                      "; " if result.failed else "", (f"{result.failed} failed" if result.failed else "", "red"),
                      (f"; {result.recipients_refused} recipients refused" if result.recipients_refused else "")
                      + (f"; {result.superseded} older repeats superseded" if result.superseded else "")))
+    failed_lines = {f"{f['address']}: {f['error']}" for f in result.failures}
     for e in result.errors:
-        out.print(styled("  ", ("error", "red"), f" {e}"))
-    if result.undeliverable:
-        out.print(styled((f"{len(result.undeliverable)} undeliverable", "yellow"), " (no address in the directory):"))
-        for u in result.undeliverable:
-            out.print(f"  task {u['task']} → {u['name']} ({u['role']}): {u['reason']}")
+        if e not in failed_lines and not (result.halted and e.endswith(result.halted)):  # the halt: on stderr, below
+            out.print(styled("  ", ("error", "red"), f" {e}"))
+    if verbose:
+        for f in result.failures:
+            out.print(styled("  ", ("failed", "red"), f" {f['address']}: {f['error']}"))
+        if result.undeliverable:
+            out.print(styled((f"{len(result.undeliverable)} undeliverable", "yellow"), " (no address in the directory):"))
+            for u in result.undeliverable:
+                out.print(f"  task {u['task']} → {u['name']} ({u['role']}): {u['reason']}")
+    else:  # a few lines whatever the size of the run: per reason, how many, and who for example
+        groups = result.by_reason()
+        for kind, what, colour in (("failed", "messages failed", "red"), ("undeliverable", "recipients undeliverable", "yellow")):
+            if groups[kind]:
+                total = sum(g["count"] for g in groups[kind])
+                out.print(styled((f"{total} {what}", colour), f" ({len(groups[kind])} reason{'s' if len(groups[kind]) != 1 else ''}):"))
+                for g in groups[kind][:10]:
+                    more = f", … {g['count'] - len(g['examples'])} more" if g["count"] > len(g["examples"]) else ""
+                    out.print(f"  {g['count']} × {g['reason']}: {'; '.join(g['examples'])}{more}")
+                if len(groups[kind]) > 10:
+                    out.print(f"  … {len(groups[kind]) - 10} more reasons")
+        if result.failures or result.undeliverable:
+            out.print("  (--verbose lists every one; --json gives them as data)")
     _halted(result)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
 
     from config.settings import Settings
 
+_EMAILS = re.compile(r"<?[^\s<>@,;]+@[^\s<>@,;]+>?")  # addresses in a server's reply, left out when grouping by reason
 LEASE = dt.timedelta(minutes=10)  # a message still "sending" after this was lost with its process
 CLAIM_BATCH = 200  # messages per claim: sent well within one lease even by a slow server
 RECORD_BATCH = 1  # outcomes written per transaction while sending (1: a crash repeats at most one message)
@@ -70,12 +72,42 @@ class DeliveryResult:
     # Why the run stopped when the server refused duban itself (no login offered, login refused, TLS,
     # sender refused); "" otherwise. The messages then wait, their attempts not counted.
     halted: str = ""
+    failures: list[dict[str, str]] = field(default_factory=list)  # {address, error} of each message failed for good
+
+    def by_reason(self, examples: int = 3) -> dict[str, list[dict[str, Any]]]:
+        """Failed messages and undeliverable recipients counted per reason, most frequent first, with
+        the first few examples of each: what a person reads after a run of thousands of messages."""
+        def group(pairs: list[tuple[str, str]]) -> list[dict[str, Any]]:
+            counts: dict[str, list[str]] = {}
+            for reason, example in pairs:
+                counts.setdefault(reason, []).append(example)
+            return [{"reason": r, "count": len(xs), "examples": xs[:examples]}
+                    for r, xs in sorted(counts.items(), key=lambda kv: (-len(kv[1]), kv[0]))]
+
+        return {"failed": group([(_reason(f["error"]), _short(f["address"], 60)) for f in self.failures]),
+                "undeliverable": group([(u["reason"], _short(f"task {u['task']} → {u['name']} ({u['role']})", 60))
+                                        for u in self.undeliverable])}
 
     def as_dict(self) -> dict[str, Any]:
         return {"target": self.target, "planned_messages": self.planned_messages, "sent": self.sent,
                 "retrying": self.retrying, "failed": self.failed, "recipients_refused": self.recipients_refused,
                 "superseded": self.superseded,
-                "undeliverable": self.undeliverable, "errors": self.errors, "halted": self.halted}
+                "undeliverable": self.undeliverable, "errors": self.errors, "halted": self.halted,
+                "by_reason": self.by_reason()}
+
+
+def _reason(error: str) -> str:
+    """A server's reply as a reason shared by many messages: addresses left out, repeats said once."""
+    head, colon, replies = _EMAILS.sub("…", error).partition(": ")
+    if colon and "; " in replies:
+        error = f"{head}: " + "; ".join(dict.fromkeys(replies.split("; ")))
+    else:
+        error = f"{head}{colon}{replies}"
+    return _short(error, 120)
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 # --------------------------------------------------------------------------------------------
@@ -327,6 +359,7 @@ def _record_one(msg: MessageRow, deliveries: list[DeliveryRow], outcome: Outcome
             d.status, d.last_error = "failed", (outcome.refused or {}).get(d.address, outcome.error)
         result.failed += 1
         result.errors.append(f"{msg.address}: {outcome.error}")
+        result.failures.append({"address": msg.address, "error": outcome.error})
 
 
 async def _send_smtp(engine: "Engine", claimed: list[tuple[int, bytes, str]], *, now: dt.datetime,

@@ -946,3 +946,61 @@ def test_every_delivered_message_reads_back_strictly_even_with_a_huge_name(swept
         msg = parse(raw)
         names.append(decoded(raw, "To") + (" " + decoded(raw, "Cc") if "Cc" in msg else ""))
     assert any(title in n for n in names)  # the huge names went through whole, folded
+
+
+def test_deliver_summarises_failures_and_undeliverable_recipients_per_reason(tmp_path: Path) -> None:
+    """`duban deliver` after a run with many failures and undeliverable recipients (issue 10, end of
+    defect 17: 5,002 lines for one run): a few lines per reason with counts and examples; --verbose
+    lists every one, --json gives them all as data."""
+    import shutil
+
+    from aiosmtpd.controller import Controller
+
+    from store.db import open_database
+    from store.tables import OfficialRow
+
+    class RefusesEveryone(Recorder):
+        async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+            return f"550 5.1.1 <{address}>: Recipient address rejected"
+
+    db = tmp_path / "duban.db"
+    engine = open_database(f"sqlite:///{db}")
+    import_file(engine, PLANS / "district-2015.yaml", PlanOptions(), now=at(2015, 7, 1))
+    for day in (dt.date(2015, 11, 30), dt.date(2015, 12, 1), dt.date(2015, 12, 2), dt.date(2015, 12, 3), dt.date(2015, 12, 4)):
+        sweep(engine, now=dt.datetime.combine(day, dt.time(8, 30), SHANGHAI), policies=POLICY)
+    with transaction(engine) as s:  # half the units lose their addresses: their notices are undeliverable
+        ids = s.execute(sa.select(UnitRow.id).order_by(UnitRow.id)).scalars().all()
+        s.execute(sa.update(UnitRow).where(UnitRow.id.in_(ids[::2])).values(emails=[], head_email=""))
+        s.execute(sa.update(OfficialRow).values(email=""))
+    engine.dispose()
+    for name in ("verbose", "json"):
+        shutil.copy(db, tmp_path / f"{name}.db")
+    port = free_port()
+    controller = Controller(RefusesEveryone(), hostname="127.0.0.1", port=port)
+    controller.start()
+    env = {**os.environ, "DUBAN_SMTP_URL": f"smtp://127.0.0.1:{port}", "DUBAN_CONFIG_DIR": str(tmp_path / "cfg"),
+           "PYTHONPATH": str(ROOT), "COLUMNS": "200", "DUBAN_DELIVERY_MODE": "per_notice"}
+    runs = {}
+    try:
+        for name, db_file, extra in (("default", db, []), ("verbose", tmp_path / "verbose.db", ["--verbose"]),
+                                     ("json", tmp_path / "json.db", ["--json"])):
+            runs[name] = subprocess.run([sys.executable, "-m", "workflows.cli", "deliver", "--as-of", "2015-12-04", *extra],
+                                        cwd=tmp_path, env={**env, "DUBAN_DATABASE_URL": f"sqlite:///{db_file}"},
+                                        capture_output=True, text=True, timeout=300)
+    finally:
+        controller.stop()
+    for proc in runs.values():
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    data = json.loads(runs["json"].stdout)
+    failed, undeliverable = data["failed"], len(data["undeliverable"])
+    assert failed >= 5 and undeliverable >= 20 and failed + undeliverable > 12, (failed, undeliverable)
+    lines = runs["default"].stdout.splitlines()
+    assert len(lines) <= 12, runs["default"].stdout
+    text = runs["default"].stdout
+    assert f"{failed} messages failed (1 reason)" in text
+    assert f"{failed} × all recipients refused: 550 5.1.1 …: Recipient address rejected" in text
+    assert f"{undeliverable} recipients undeliverable" in text and "× no email address in the unit directory: task " in text
+    assert "--verbose" in text
+    assert len(runs["verbose"].stdout.splitlines()) >= failed + undeliverable
+    assert sum(g["count"] for g in data["by_reason"]["undeliverable"]) == undeliverable
+    assert sum(g["count"] for g in data["by_reason"]["failed"]) == failed == len(data["errors"])
