@@ -180,7 +180,7 @@ def build_message(*, sender: str, to: Iterable[tuple[str, str]], cc: Iterable[tu
     m = re.fullmatch(r"(.*?)\s*<([^<>]+)>", sender)
     headers = [
         _fold("Subject", _unstructured("Subject", subject)),
-        _fold("From", _mailbox(m.group(1).strip('"'), m.group(2)) if m else (sender,)),
+        _fold("From", _mailbox(_decoded(m.group(1).strip('"')), m.group(2)) if m else (sender,)),
         _fold("To", _address_list(to)),
     ]
     cc = list(cc)
@@ -201,6 +201,19 @@ def build_message(*, sender: str, to: Iterable[tuple[str, str]], cc: Iterable[tu
     out += [f"--{boundary}--", ""]
     # UTF-8 only where an internationalised address (用户@例子.广告) stands as it is (RFC 6532).
     return "\r\n".join(out).encode("utf-8")
+
+
+@lru_cache(maxsize=64)
+def _decoded(name: str) -> str:
+    """A display name as text, whether given plain or already as encoded words (``sender_address``)."""
+    if "=?" not in name:
+        return name
+    from email.header import decode_header, make_header
+
+    try:
+        return str(make_header(decode_header(name)))
+    except Exception:  # noqa: BLE001 - not an encoded word after all: the text as given
+        return name
 
 
 _STRICT = None
