@@ -200,7 +200,10 @@ def _plan_messages(session: Session, *, now: dt.datetime, settings: "Settings", 
     new_messages: list[dict[str, Any]] = []
     members: dict[str, list[int]] = {}
     for group, deliveries in groups.items():
-        ids = ",".join(str(d.id) for d in deliveries)
+        # What the message carries, by identity rather than by row ids: a planning transaction rolled
+        # back (kill -9) still used up PostgreSQL sequence numbers, and the message planned again must
+        # get the same key and Message-ID as if nothing had happened.
+        ids = "\n".join(sorted(f"{keys[d.notice_id]}|{d.recipient_role}|{d.address}|{int(d.is_cc)}" for d in deliveries))
         if settings.delivery_mode == "digest":
             address = group[0]
             first = deliveries[0]

@@ -1004,3 +1004,37 @@ def test_deliver_summarises_failures_and_undeliverable_recipients_per_reason(tmp
     assert len(runs["verbose"].stdout.splitlines()) >= failed + undeliverable
     assert sum(g["count"] for g in data["by_reason"]["undeliverable"]) == undeliverable
     assert sum(g["count"] for g in data["by_reason"]["failed"]) == failed == len(data["errors"])
+
+
+def test_a_message_planned_again_after_a_rollback_keeps_its_key_and_message_id(pg_url: str, sqlite_url: str,
+                                                                             tmp_path: Path, monkeypatch) -> None:
+    """A planning transaction killed on PostgreSQL used up sequence numbers; planned again, every
+    message has the key and Message-ID an undisturbed run gives (here: the same plan on SQLite)."""
+    from store.db import open_database
+    from workflows import delivery_service
+
+    def planned(url: str, fail_first: bool) -> set[tuple[str, str]]:
+        engine = open_database(url)
+        import_file(engine, PLANS / "district-2015.yaml", PlanOptions(), now=at(2015, 7, 1))
+        sweep(engine, now=dt.datetime(2015, 12, 4, 8, 30, tzinfo=SHANGHAI), policies=POLICY)
+        settings = settings_for(tmp_path / url.split(":")[0])
+        if fail_first:
+            real = delivery_service._resolve_pending_notices
+
+            def dies_after_inserting(*args, **kw):
+                real(*args, **kw)
+                raise KeyboardInterrupt  # the process stops: the transaction rolls back, the ids stay used
+
+            monkeypatch.setattr(delivery_service, "_resolve_pending_notices", dies_after_inserting)
+            with pytest.raises(KeyboardInterrupt):
+                deliver(engine, now=NOW, settings=settings)
+            monkeypatch.setattr(delivery_service, "_resolve_pending_notices", real)
+        deliver(engine, now=NOW, settings=settings)
+        with transaction(engine) as s:
+            out = set(s.execute(sa.select(MessageRow.key, MessageRow.message_id)).all())
+            assert fail_first is False or s.execute(sa.select(sa.func.min(DeliveryRow.id))).scalar() > 1
+        engine.dispose()
+        return out
+
+    clean = planned(sqlite_url, fail_first=False)
+    assert clean and planned(pg_url, fail_first=True) == clean
