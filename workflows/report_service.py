@@ -904,10 +904,13 @@ def email_report(engine: "Engine", *, now: dt.datetime, settings: "Settings", re
                                     write_eml)
     from notifications.render import Renderer
     from notifications.report import build_report_message, render_report
+    from store.db import real_clock
+    from workflows.delivery_service import LEASE
     from store.supervision import _insert_ignore
     from store.tables import MessageRow
 
     scoring = scoring or load_scoring_config(settings)
+    clock = real_clock(engine)  # the lease and the retry time: real time, never a replay's day (as deliver)
     docs = report["documents"]
     model = report["model"]
     if docs.html is None or docs.markdown is None or docs.docx is None:
@@ -937,7 +940,7 @@ def email_report(engine: "Engine", *, now: dt.datetime, settings: "Settings", re
               "attachments": [filename]}
     with transaction(engine) as session:
         row = {"key": key, "address": ", ".join(a for _, a in to), "message_id": message_id, "subject": docs.subject,
-               "status": "sending", "attempts": 1, "next_attempt_at": now + dt.timedelta(minutes=10), "last_error": "",
+               "status": "sending", "attempts": 1, "next_attempt_at": clock() + LEASE, "last_error": "",
                "created_at": now, "notices": 0, "body": body}
         inserted = session.connection().execute(
             _insert_ignore(session, MessageRow.__table__, ("key",)).returning(MessageRow.__table__.c.id), [row]).all()
@@ -968,7 +971,8 @@ def email_report(engine: "Engine", *, now: dt.datetime, settings: "Settings", re
         if outcome.status == "sent":
             msg.status, msg.sent_at, msg.next_attempt_at, msg.last_error = "sent", now, None, outcome.error
         elif outcome.status == "retry":
-            msg.status, msg.next_attempt_at, msg.last_error = "pending", now + dt.timedelta(seconds=settings.retry_base_seconds), outcome.error
+            msg.status, msg.next_attempt_at, msg.last_error = ("pending", clock() + dt.timedelta(seconds=settings.retry_base_seconds),
+                                                              outcome.error)
         else:
             msg.status, msg.next_attempt_at, msg.last_error = "failed", None, outcome.error
     result.update(status="queued" if outcome.status == "retry" else outcome.status, message=message_pk)

@@ -419,3 +419,41 @@ def test_behind_pace_is_said_in_whole_units(sqlite_url: str, tmp_path: Path) -> 
     behind = re.findall(r"进度滞后（[^）]*）", md)
     assert "进度滞后（按进度应完成约21村，已完成12村）" in behind
     assert all(re.fullmatch(r"进度滞后（按进度应完成约\d+村，已完成\d+村）", b) for b in behind), behind
+
+
+def test_a_replayed_report_waits_for_its_retry_on_the_real_clock(replayed) -> None:
+    """A report mailed while replaying a past Friday, to a server that says "try later" (451), waits for its
+    retry on the real clock, like every other message (issue 10, defect 18): with the replay's day as its
+    retry time, the next live `deliver` would find it long due and send it again at once."""
+    import socket
+
+    import sqlalchemy as sa
+    from aiosmtpd.controller import Controller
+
+    from store.db import transaction
+    from store.tables import MessageRow
+
+    class Later:
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802
+            return "451 4.3.0 try again later"
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Later(), hostname="127.0.0.1", port=port)
+    controller.start()
+    before = dt.datetime.now(dt.timezone.utc)
+    try:
+        settings = replayed["settings"].model_copy(update={"smtp_url": f"smtp://127.0.0.1:{port}"})
+        queued = email_report(replayed["engine"], now=at(AS_OF, 18, 40), settings=settings, report=replayed["report"],
+                              scoring=replayed["scoring"], recipients=[("區紀委", "later@example.org")])
+    finally:
+        controller.stop()
+    assert queued["status"] == "queued" and "451" in queued["error"]
+    with transaction(replayed["engine"]) as s:
+        row = s.execute(sa.select(MessageRow).where(MessageRow.id == queued["message"])).scalar_one()
+        retry_at, status, attempts = row.next_attempt_at, row.status, row.attempts
+    if retry_at.tzinfo is None:  # SQLite keeps UTC without its zone
+        retry_at = retry_at.replace(tzinfo=dt.timezone.utc)
+    assert status == "pending" and attempts == 1
+    assert retry_at >= before + dt.timedelta(seconds=settings.retry_base_seconds) - dt.timedelta(seconds=1), retry_at
