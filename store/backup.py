@@ -134,11 +134,14 @@ def revision_key(revision: str | None) -> tuple[int, str]:
 
 
 def _temp_beside(target: Path) -> Path:
-    """A new empty file (mode 0600) in the target's folder, so the final rename is atomic."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    """A new empty file (duban's file mode, 0600 unless DUBAN_FILE_MODE says otherwise) in the target's
+    folder, so the final rename is atomic."""
+    from store.files import file_mode, make_dirs
+
+    make_dirs(target.parent)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # whatever the umask
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, file_mode())
+    os.fchmod(fd, file_mode())  # whatever the umask
     os.close(fd)
     return tmp
 

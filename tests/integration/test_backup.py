@@ -314,3 +314,15 @@ def test_the_copy_is_one_snapshot_however_small_the_steps(tmp_path: Path, pages:
     assert steps >= (2 if pages == 1 else 1)
     assert info.counts["event"] == n0 and _rows(tmp_path / "snap.db", "SELECT count(*) FROM event") == [(n0,)]
     assert _rows(db, "SELECT count(*) FROM event")[0][0] == n0 + steps
+
+
+def test_a_backup_follows_the_configured_file_mode(tmp_path: Path) -> None:
+    """Backups are private like the database (0600, folders 0700), or as DUBAN_FILE_MODE says."""
+    work, url, db = _setup(tmp_path)
+    duban(["backup", str(tmp_path / "private" / "b.db")], cwd=work, db_url=url)
+    assert stat.S_IMODE((tmp_path / "private" / "b.db").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "private").stat().st_mode) == 0o700
+    (work / ".env").write_text("DUBAN_FILE_MODE=0640\n", encoding="utf-8")
+    duban(["backup", str(tmp_path / "shared" / "b.db")], cwd=work, db_url=url)
+    assert stat.S_IMODE((tmp_path / "shared" / "b.db").stat().st_mode) == 0o640
+    assert stat.S_IMODE((tmp_path / "shared").stat().st_mode) == 0o750
