@@ -387,6 +387,9 @@ def read_document(path: str | Path, limits: InputLimits = DEFAULT_LIMITS) -> tup
         lines = text.split("\n")
     if len(lines) > limits.rows:
         raise limits.refuse(str(path), "rows", f"a document of {len(lines):,} lines")
+    for no, line in enumerate(lines, 1):
+        if len(line) > limits.cell_chars:  # no value of the plan it gives may be longer (validate refuses it)
+            raise limits.refuse(f"{path}:{no}", "cell_chars", f"a line of {len(line):,} characters", line)
     return "\n".join(lines), lines
 
 
@@ -417,7 +420,7 @@ def _docx_lines(path: Path, limits: InputLimits) -> list[str]:
                 if span > limits.columns:
                     raise limits.refuse(where, "columns", f"a table cell spanning {span:,} columns")
     try:
-        return _docx_document_lines(docx.Document(io.BytesIO(data)))
+        return _docx_document_lines(docx.Document(io.BytesIO(data)), limits, where)
     except SourceError:
         raise
     except Exception as e:  # noqa: BLE001 - python-docx on a damaged file: OSError, KeyError, XML errors …
@@ -425,33 +428,79 @@ def _docx_lines(path: Path, limits: InputLimits) -> list[str]:
         raise SourceError(where, f"not a readable .docx document ({detail})") from None
 
 
-def _docx_document_lines(document: Any) -> list[str]:
-    from docx.table import Table
-    from docx.text.paragraph import Paragraph
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 
+
+def _docx_document_lines(document: Any, limits: InputLimits = DEFAULT_LIMITS, where: str = "") -> list[str]:
+    """The document's lines, reading its body's XML once: each paragraph's text and numbering, each
+    table's cells (a cell spanning columns once, a vertically merged cell as its first cell's text).
+
+    Linear in the size of the document: styles are resolved once per style id (not python-docx's
+    paragraph.style, which scans styles.xml for every paragraph), vertical merges are followed with
+    one map per row (not cell by cell up the table). More paragraphs and table cells than the rows
+    limit are refused as soon as they are counted."""
     numbering = _WordNumbering(document)
     lines: list[str] = []
+    counted = 0  # paragraphs and table cells read so far
+
+    def count(n: int) -> None:
+        nonlocal counted
+        counted += n
+        if counted > limits.rows:
+            raise limits.refuse(where, "rows", f"a document of more than {limits.rows:,} paragraphs and table cells")
+
     body = document.element.body
-    for child in body.iterchildren():
-        tag = child.tag.rsplit("}", 1)[-1]
-        if tag == "p":
-            para = Paragraph(child, document)
-            text = numbering.prefix(para) + para.text
+    for child in body.iterchildren(f"{_W}p", f"{_W}tbl"):
+        count(1)
+        if child.tag == f"{_W}p":
+            text = numbering.prefix(child) + _paragraph_text(child)
             lines.extend(text.split("\n"))
-        elif tag == "tbl":
-            table = Table(child, document)
+        else:
             rows = []
-            for row in table.rows:
+            above: dict[int, tuple[Any, str]] = {}  # grid offset → the cell a vertical merge continues
+            for tr in child.iterchildren(f"{_W}tr"):
+                here: dict[int, tuple[Any, str]] = {}
                 cells: list[str] = []
                 previous = None
-                for cell in row.cells:
-                    if previous is not None and cell._tc is previous:  # a horizontally merged cell repeats
+                offset = _int_val(tr.find(f"{_W}trPr/{_W}gridBefore"), 0)
+                tcs = list(tr.iterchildren(f"{_W}tc"))
+                count(len(tcs))
+                if len(tcs) > limits.columns:
+                    raise limits.refuse(where, "columns", f"a table row of {len(tcs):,} cells")
+                for tc in tcs:
+                    merge = tc.find(f"{_W}tcPr/{_W}vMerge")
+                    root = None
+                    if merge is not None and merge.get(f"{_W}val", "continue") == "continue":
+                        root = above.get(offset)
+                    if root is None:
+                        root = (tc, "\n".join(_paragraph_text(p) for p in tc.iterchildren(f"{_W}p")).strip())
+                    here[offset] = root
+                    offset += max(1, _int_val(tc.find(f"{_W}tcPr/{_W}gridSpan"), 1))
+                    if root[0] is previous:  # the same cell again (python-docx's row.cells repeats it)
                         continue
-                    previous = cell._tc
-                    cells.append("\n".join(p.text for p in cell.paragraphs).strip())
+                    previous = root[0]
+                    cells.append(root[1])
                 rows.append(cells)
+                above = here
             lines.extend(_table_lines(rows))
     return lines
+
+
+def _paragraph_text(p: Any) -> str:
+    """A paragraph's text as python-docx reads it (runs and hyperlinks; tabs, breaks …)."""
+    from docx.oxml.text.paragraph import CT_P
+
+    if isinstance(p, CT_P):
+        return p.text
+    return ""
+
+
+def _int_val(element: Any, default: int) -> int:
+    """The w:val of a small count (gridSpan, gridBefore), ``default`` when absent or not a number."""
+    if element is None:
+        return default
+    value = (element.get(f"{_W}val") or "").strip()
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 10 else default
 
 
 class _WordNumbering:
@@ -487,20 +536,47 @@ class _WordNumbering:
             ref = num.find(f"{ns}abstractNumId")
             if ref is not None and ref.get(f"{ns}val") in abstract:
                 self.levels[num.get(f"{ns}numId")] = abstract[ref.get(f"{ns}val")]
+        self._styles(document)
 
-    def prefix(self, para: Any) -> str:
-        """The number Word shows in front of a paragraph (its own numbering or its style's), or ""."""
-        if not self.levels:
-            return ""
-        ns = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
-        num_id: str | None = None
-        ilvl: int | None = None
-        elements = [para._p]
-        style = para.style
-        while style is not None and len(elements) < 8:  # the style chain (List Number → Normal)
-            elements.append(style.element)
-            style = style.base_style
+    def _styles(self, document: Any) -> None:
+        """Paragraph styles by id, read once (python-docx's paragraph.style scans them per paragraph)."""
+        self.style_by_id: dict[str, Any] = {}
+        self.default_style: Any = None
+        self.chains: dict[str | None, tuple[str | None, int | None]] = {}
+        try:
+            root = document.part.styles.element  # python-docx adds default styles when there are none
+        except (KeyError, NotImplementedError, AttributeError):
+            return
+        for style in root.iterchildren(f"{_W}style"):
+            style_id = style.get(f"{_W}styleId")
+            if style_id is not None:
+                self.style_by_id.setdefault(style_id, style)
+            if (style.get(f"{_W}type") or "paragraph") == "paragraph" and \
+                    (style.get(f"{_W}default") or "").lower() in ("1", "true", "on"):
+                self.default_style = style  # the spec takes the last default
+
+    def _style_numbering(self, style_id: str | None) -> tuple[str | None, int | None]:
+        """(numId, ilvl) a paragraph style gives, following its basedOn chain as python-docx does."""
+        if style_id in self.chains:
+            return self.chains[style_id]
+        style = self.style_by_id.get(style_id) if style_id is not None else None
+        if style is None or (style.get(f"{_W}type") or "paragraph") != "paragraph":
+            style = self.default_style
+        elements = []
+        while style is not None and len(elements) < 7:  # the style chain (List Number → Normal)
+            elements.append(style)
+            based_on = style.find(f"{_W}basedOn")
+            style = self.style_by_id.get(based_on.get(f"{_W}val")) if based_on is not None else None
+        found = self._numbering_of(elements, None, None)
+        self.chains[style_id] = found
+        return found
+
+    @staticmethod
+    def _numbering_of(elements: list[Any], num_id: str | None, ilvl: int | None) -> tuple[str | None, int | None]:
+        ns = _W
         for element in elements:
+            if num_id is not None and ilvl is not None:
+                break
             ppr = element.find(f"{ns}pPr")
             numpr = ppr.find(f"{ns}numPr") if ppr is not None else None
             if numpr is None:
@@ -511,8 +587,18 @@ class _WordNumbering:
                 num_id = num_id_el.get(f"{ns}val")
             if ilvl is None and ilvl_el is not None:
                 ilvl = int(ilvl_el.get(f"{ns}val"))
-            if num_id is not None and ilvl is not None:
-                break
+        return num_id, ilvl
+
+    def prefix(self, p: Any) -> str:
+        """The number Word shows in front of a paragraph (``w:p``: its own numbering or its style's), or ""."""
+        if not self.levels:
+            return ""
+        num_id, ilvl = self._numbering_of([p], None, None)
+        if num_id is None or ilvl is None:
+            style_el = p.find(f"{_W}pPr/{_W}pStyle")
+            style_num_id, style_ilvl = self._style_numbering(style_el.get(f"{_W}val") if style_el is not None else None)
+            num_id = num_id if num_id is not None else style_num_id
+            ilvl = ilvl if ilvl is not None else style_ilvl
         if num_id is None or num_id == "0":
             return ""
         ilvl = ilvl or 0
@@ -763,33 +849,47 @@ def _mojibake_spans(norm: str) -> list[tuple[int, int]]:
 
 @dataclass(slots=True)
 class _Text:
-    """A field value, a heading's body or a paragraph, possibly spread over several lines."""
+    """A field value, a heading's body or a paragraph, possibly spread over several lines.
+
+    Adding a line costs the line's length, not the text's: the parser asks of the text so far only
+    its end and whether a parenthesis is open, which are kept as it grows (a field continued over
+    50,000 lines was quadratic)."""
 
     join: str  # text | units | officials | deadline
     parts: list[str] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
     opener: bool = False  # "目標要求:" with the value on the following lines (a list)
+    open_parens: int = 0  # ( and （ minus ) and ） so far
+    tail: str = ""  # the text's last _TAIL characters
+    _joined: str | None = None
+    _lines_seen: set[int] = field(default_factory=set)
 
     @property
     def text(self) -> str:
-        return "".join(self.parts)
+        if self._joined is None:
+            self._joined = "".join(self.parts)
+        return self._joined
 
     def add(self, piece: str, line: int) -> None:
         piece = piece.strip()
-        if line not in self.lines:
+        if line not in self._lines_seen:
+            self._lines_seen.add(line)
             self.lines.append(line)
         if not piece:
             return
         if self.parts:
-            piece = _joiner(self.text, piece, self.join) + piece
+            piece = _joiner(self.tail, piece, self.join, open_parens=self.open_parens) + piece
         self.parts.append(piece)
+        self._joined = None
+        self.open_parens += piece.count("(") + piece.count("（") - piece.count(")") - piece.count("）")
+        self.tail = (self.tail + piece)[-_TAIL:] if len(piece) < _TAIL else piece[-_TAIL:]
 
     @property
     def terminated(self) -> bool:
-        t = self.text.rstrip()
+        t = self.tail
         if not t:
             return not self.opener
-        if _unbalanced(t):
+        if self.open_parens > 0:
             return False
         return t[-1] in _TERMINAL or (t[-1] in "”」』\"" and len(t) > 1 and t[-2] in _TERMINAL)
 
@@ -801,10 +901,14 @@ class _Text:
             return False
         if self.join == "text":
             return True
-        if _unbalanced(self.text) or self.text.rstrip()[-1:] in "、,，(（-—至到":
+        if self.open_parens > 0 or self.tail[-1:] in "、,，(（-—至到":
             return True
         body = norm.rstrip("。.;")
         return len(body) <= 80 and "。" not in body
+
+
+# What _Text keeps of its end: longer than any title or unit suffix _joiner looks for.
+_TAIL = 64
 
 
 def _unbalanced(t: str) -> bool:
@@ -816,16 +920,20 @@ def _last_segment(text: str) -> str:
     return text[cut + 1 :]
 
 
-def _joiner(before: str, after: str, join: str) -> str:
-    """What goes between a broken line and its continuation: usually nothing (Chinese has no spaces)."""
+def _joiner(before: str, after: str, join: str, *, open_parens: int | None = None) -> str:
+    """What goes between a broken line and its continuation: usually nothing (Chinese has no spaces).
+
+    ``before`` may be only the end of the text so far (its last _TAIL characters), with
+    ``open_parens`` then saying whether a parenthesis is open in the whole of it."""
     a, b = before[-1], after[0]
+    unbalanced = _unbalanced(before) if open_parens is None else open_parens > 0
     if a.isascii() and a.isalpha() and b.isascii() and b.isalpha():
         return " "
     if a in "、,，;；(（" or b in "、,，;；)）":
         return ""
     if join == "officials":
         # 區委副書記 / 區長 → 區委副書記、區長; 區委常委、區 / 人民政府… → 區委常委、區人民政府…
-        if _unbalanced(before) and _last_segment(before).endswith(_TITLE_SUFFIXES):
+        if unbalanced and _last_segment(before).endswith(_TITLE_SUFFIXES):
             return "、"
         if before.rstrip().endswith((")", "）")):
             return "、"
@@ -1341,12 +1449,25 @@ def _lines_text(lines: Iterable[int]) -> str:
 
 
 def _join_texts(pieces: list[str]) -> str:
-    text = ""
+    out: list[str] = []
     for piece in pieces:
         if not piece:
             continue
-        text = text + _joiner(text, piece, "text") + piece if text else piece
-    return text
+        if out:
+            out.append(_joiner(last, piece, "text"))  # a "text" join looks at the last character only
+        out.append(piece)
+        last = piece
+    return "".join(out)
+
+
+def _check_field_sizes(root: _Block, where: str, limits: InputLimits) -> None:
+    """Refuse a field longer than a cell before reading it (units, officials and deadlines are read
+    character by character; validate would refuse the value anyway)."""
+    for block in _iter_blocks(root):
+        for f in block.fields.values():
+            if len(f.text.text) > limits.cell_chars:
+                raise limits.refuse(f"{where}:{f.line}", "cell_chars",
+                                    f"a {f.label} of {len(f.text.text):,} characters", f.text.text)
 
 
 def _iter_blocks(block: _Block) -> Iterable[_Block]:
@@ -1965,11 +2086,13 @@ def extract(
     base_year: int | None = None,
     plan_code: str | None = None,
     part: int | None = None,
+    limits: InputLimits = DEFAULT_LIMITS,
 ) -> Extraction:
     """Extract the matrix from a plan's text; see the module docstring for what is understood.
 
-    Raises ``SourceError`` only when the text is empty or ``part`` names a part that is not there;
-    everything else that cannot be placed becomes a ``Leftover``.
+    Raises ``SourceError`` only when the text is empty, ``part`` names a part that is not there or
+    a field's value (a field continued over several lines) is longer than a cell (``limits``), which
+    validate would refuse; everything else that cannot be placed becomes a ``Leftover``.
     """
     where = source or "<text>"
     if not text or not text.strip():
@@ -1988,6 +2111,7 @@ def extract(
         body = lines[1:] if numbered and lines[0].raw and _PART.match(lines[0].norm) else lines
         parser = _Parser(body, p_left)
         parser.parse()
+        _check_field_sizes(parser.root, where, limits)
         builder = _Builder(parser, p_notes, p_left, cleaner.page_notes)
         builder.assign_roles()
         results.append((number, title, lines, parser, builder, p_notes, p_left))

@@ -48,8 +48,9 @@ def extract_command(
 
         from workflows.cli import settings
 
-        text, _lines = read_document(file, settings().input_limits())
-        result = extract(text, source=str(file), base_year=base_year, plan_code=plan, part=part)
+        limits = settings().input_limits()
+        text, _lines = read_document(file, limits)
+        result = extract(text, source=str(file), base_year=base_year, plan_code=plan, part=part, limits=limits)
     except DubanError as err:
         sys.stderr.write(f"duban: error: {err}\n")
         raise typer.Exit(2)

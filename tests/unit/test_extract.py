@@ -553,3 +553,151 @@ def test_a_measure_that_opens_with_its_date_and_a_group_addressee() -> None:
     assert (first["title"], first["deadline"], first["lead_unit"]) == ("召开全区动员大会", "7月20日前", "区委办")
     assert (second["title"], second["deadline"]) == ("建立贫困户档案", "2015年底")  # assumed, and noted
     assert [n.line for n in ex.notes if "is assumed" in n.text] == [8]
+
+
+def _styled_numbering_document(paragraphs: int, styles: int):
+    """A document whose list numbering comes from a paragraph style (Heading 1 → its own numPr, a
+    style based on it inherits it), plus ``styles`` unrelated styles and ``paragraphs`` paragraphs."""
+    docx = pytest.importorskip("docx")
+    from docx.enum.style import WD_STYLE_TYPE
+    from docx.oxml import parse_xml
+
+    document = docx.Document()
+    num_id = _numbering(document, [("chineseCounting", "%1、"), ("decimal", "%2.")])
+    ns = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+    for i in range(styles):
+        document.styles.add_style(f"Filler {i}", WD_STYLE_TYPE.PARAGRAPH)
+    top = document.styles.add_style("Plan Part", WD_STYLE_TYPE.PARAGRAPH)
+    top.element.get_or_add_pPr().append(parse_xml(
+        f'<w:numPr {ns}><w:ilvl w:val="0"/><w:numId w:val="{num_id}"/></w:numPr>'))
+    sub = document.styles.add_style("Plan Item", WD_STYLE_TYPE.PARAGRAPH)
+    sub.base_style = top  # inherits the numbering; its own level
+    sub.element.get_or_add_pPr().append(parse_xml(f'<w:numPr {ns}><w:ilvl w:val="1"/></w:numPr>'))
+    document.add_paragraph("方案")
+    document.add_paragraph("總體要求", style="Plan Part")
+    document.add_paragraph("加強領導", style="Plan Item")
+    document.add_paragraph("壓實責任", style="Plan Item")
+    document.add_paragraph("主要任務", style="Plan Part")
+    for i in range(paragraphs):
+        document.add_paragraph(f"第{i}段", style=f"Filler {i % styles}" if styles else None)
+    return document
+
+
+def test_docx_numbering_given_by_a_paragraph_style_and_its_base_style(tmp_path: Path) -> None:
+    path = tmp_path / "styled.docx"
+    _styled_numbering_document(3, 5).save(str(path))
+    _text, lines = read_document(path)
+    assert lines[:5] == ["方案", "一、總體要求", "1.加強領導", "2.壓實責任", "二、主要任務"]
+    assert lines[5:] == ["第0段", "第1段", "第2段"]
+
+
+def test_docx_vertically_merged_and_spanning_cells_are_read_once(tmp_path: Path) -> None:
+    docx = pytest.importorskip("docx")
+    document = docx.Document()
+    document.add_paragraph("表")
+    table = document.add_table(rows=4, cols=3)
+    for r in range(4):
+        for c in range(3):
+            table.cell(r, c).text = f"{r}{c}"
+    table.cell(1, 0).merge(table.cell(3, 0))  # one cell down three rows
+    table.cell(0, 1).merge(table.cell(0, 2))  # one cell across two columns
+    path = tmp_path / "merged.docx"
+    document.save(str(path))
+    _text, lines = read_document(path)
+    # As python-docx reads it: the spanning cell once (its text joins its parts), and each row under a
+    # vertically merged cell repeats the top cell's text
+    assert lines[1:] == ["00", "01", "02", "10", "20", "30", "11", "12", "10", "20", "30", "21", "22",
+                         "10", "20", "30", "31", "32"]
+
+
+def _function_calls(fn) -> int:
+    import sys
+
+    calls = 0
+
+    def profile(frame, event, arg) -> None:  # noqa: ARG001
+        nonlocal calls
+        if event == "call":
+            calls += 1
+
+    sys.setprofile(profile)
+    try:
+        fn()
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+def test_reading_a_docx_is_linear_in_paragraphs_styles_and_table_rows(tmp_path: Path) -> None:
+    # Before: each paragraph's python-docx .style scanned every style of styles.xml (a 57 KB document
+    # of 50,000 paragraphs did not finish in 300 s), and each vertically merged cell walked up the
+    # table cell by cell. Counted in Python function calls, not seconds.
+    docx = pytest.importorskip("docx")
+    document = _styled_numbering_document(600, 300)
+    table = document.add_table(rows=300, cols=2)
+    table.cell(0, 0).merge(table.cell(299, 0))
+    path = tmp_path / "big.docx"
+    document.save(str(path))
+    calls = _function_calls(lambda: read_document(path))
+    work = 600 + 300 + 300 * 2
+    assert calls < 60 * work, f"{calls:,} Python calls for {work:,} paragraphs, styles and cells"
+
+
+def test_a_docx_of_more_paragraphs_than_the_rows_limit_is_refused_while_read(tmp_path: Path) -> None:
+    docx = pytest.importorskip("docx")
+    from matrix.errors import LimitExceeded
+    from matrix.limits import InputLimits
+
+    document = docx.Document()
+    for i in range(50):
+        document.add_paragraph(f"第{i}段")
+    table = document.add_table(rows=2, cols=30)
+    path = tmp_path / "many.docx"
+    document.save(str(path))
+    with pytest.raises(LimitExceeded, match="DUBAN_LIMIT_ROWS"):
+        read_document(path, InputLimits(rows=40))
+    with pytest.raises(LimitExceeded, match="DUBAN_LIMIT_ROWS"):  # 50 paragraphs and 60 cells
+        read_document(path, InputLimits(rows=100))
+    with pytest.raises(LimitExceeded, match="DUBAN_LIMIT_COLUMNS"):
+        read_document(path, InputLimits(columns=20))
+    assert len(read_document(path)[1]) == 50 + 60
+
+
+def test_a_document_line_longer_than_a_cell_is_refused_with_its_line(tmp_path: Path) -> None:
+    # Before: a 1,000,000-character unit list in a .txt took 15-30 s in _parse_units, and a 5 MB
+    # paragraph in a .docx did not finish; validate refuses such a value anyway.
+    from matrix.errors import LimitExceeded
+
+    text = (SEEDS / "part5.txt").read_text(encoding="utf-8").split("\n")
+    at = next(i for i, ln in enumerate(text) if ln.startswith("配合單位"))
+    text[at] += "、區財政局" * 7000
+    path = tmp_path / "plan.txt"
+    path.write_text("\n".join(text), encoding="utf-8")
+    with pytest.raises(LimitExceeded, match="DUBAN_LIMIT_CELL_CHARS") as info:
+        read_document(path)
+    assert f"plan.txt:{at + 1}:" in str(info.value) and "35,0" in str(info.value)
+
+
+def test_a_field_continued_over_many_lines_is_read_in_linear_time_and_refused_over_a_cell(monkeypatch) -> None:
+    # Before: each continuation line re-joined and re-counted the whole field so far (a field over
+    # 50,000 lines took minutes). Counted: the characters the parser examines for open parentheses.
+    import matrix.extract as ex_module
+    from matrix.errors import LimitExceeded
+
+    examined = 0
+    original = ex_module._unbalanced
+
+    def counting(t: str) -> bool:
+        nonlocal examined
+        examined += len(t)
+        return original(t)
+
+    monkeypatch.setattr(ex_module, "_unbalanced", counting)
+    units = "\n".join(["區財政局、"] * 3000) + "\n區交委"
+    text = f"東林縣2020年防汛工作方案\n一、汛前準備\n牽頭單位：縣應急局\n配合單位：{units}\n時間要求：2020年5月底前\n"
+    got = extract(text)
+    assert len(got.plan["tasks"][0]["supporting_units"]) == 2  # 區財政局 once, 區交委
+    assert examined < 20 * len(text), f"{examined:,} characters examined for a text of {len(text):,}"
+    with pytest.raises(LimitExceeded, match="DUBAN_LIMIT_CELL_CHARS") as info:
+        extract(text.replace("區財政局、\n", "區財政局、\n" * 3), source="plan.txt")
+    assert "plan.txt:4:" in str(info.value) and "配合單位" in str(info.value)
