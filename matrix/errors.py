@@ -25,6 +25,8 @@ from typing import Any
 QUOTE_CHARS = 80  # a refusal quotes at most this many characters of the offending text
 PROBLEMS_LISTED = 100  # the message of ValidationFailed lists this many problems, then how many more
 REASON_CHARS = 240  # a reason written by duban is shorter; one that quotes a text too long is cut here
+PATH_CHARS = 240  # a refusal shows a path whole up to this length (real paths are often over 80 characters)
+SOURCE_REASON_CHARS = 1_000  # a file's refusal may list what was tried (encodings …); longer is cut here
 # Shown escaped, never written raw to a terminal or a log line: C0/C1 controls, DEL, line and
 # paragraph separators, lone surrogates and the non-characters U+FFFE/U+FFFF.
 _INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
@@ -53,6 +55,17 @@ def quote(text: Any, limit: int = QUOTE_CHARS) -> str:
     return f"「{shorten(text, limit)}」({len(text):,} characters)"
 
 
+def shorten_path(path: Any, limit: int = PATH_CHARS) -> str:
+    """A file name (perhaps with ``:line`` or ``row N, field F``) as a refusal shows it: whole when at
+    most ``limit`` characters, else its start and its end (where the file name and line are) around
+    "…", and its length — a 5,000-character ``directory:`` path gives a short message, not a 5 KB one."""
+    path = "" if path is None else str(path)
+    if len(path) <= limit:
+        return shorten(path, limit)
+    half = limit // 2
+    return f"{shorten(path[:half], half)}…{shorten(path[-(limit - half):], limit)} ({len(path):,} characters)"
+
+
 class DubanError(Exception):
     """Base of every error duban raises on purpose."""
 
@@ -68,7 +81,7 @@ class DeadlineError(MatrixError):
         self.text = text
         self.reason = reason
         self.where = where
-        place = f"{where}: " if where else ""
+        place = f"{shorten_path(where)}: " if where else ""
         super().__init__(f"{place}cannot read deadline {quote(text)}: {shorten(reason, REASON_CHARS)}")
 
 
@@ -78,7 +91,9 @@ class SourceError(MatrixError):
     def __init__(self, path: str, reason: str) -> None:
         self.path = path
         self.reason = reason
-        super().__init__(f"{path}: {reason}")
+        # Both are shortened for the message: a path quoted whole could be any length, and so could
+        # a reason that quotes a library's error text.
+        super().__init__(f"{shorten_path(path)}: {shorten(reason, SOURCE_REASON_CHARS)}")
 
 
 class LimitExceeded(SourceError):
@@ -116,6 +131,7 @@ class Problem:
         where = self.file
         if self.line is not None:
             where += f":{self.line}" if self.row_kind == "line" else f" row {self.line}"
+        where = shorten_path(where)
         out = f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
         if self.text:
             out += f" — 「{self.text}」"

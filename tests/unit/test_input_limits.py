@@ -59,6 +59,26 @@ def test_a_problem_keeps_a_short_quote_of_a_long_text() -> None:
     assert str(problem) == "plan.csv row 12: title: unknown unit — 「" + "長" * 80 + "…」(30,000 characters)"
 
 
+@pytest.mark.parametrize("directory", ["d" * 5_000, "x/" * 3_000 + "units.yaml", "../" * 2_000 + "units.yaml"])
+def test_a_refusal_quotes_a_long_path_short_with_its_length(tmp_path: Path, directory: str) -> None:
+    """Before: a SourceError quoted a 5,000-character directory: path whole (a 5,074-character message)."""
+    plan = write(tmp_path / "plan.yaml", plan_yaml().replace("directory: units.yaml", f"directory: {directory}"))
+    with pytest.raises(SourceError) as info:
+        load_plan(plan)
+    message = str(info.value)
+    assert len(message) < 300, message
+    assert "…" in message and f"({len(str(tmp_path / directory)):,} characters)" in message
+
+
+def test_a_problem_and_a_deadline_error_shorten_a_long_file_name() -> None:
+    from matrix.errors import DeadlineError
+
+    name = "計" * 500 + ".yaml"
+    problem = Problem(name, 3, "title", "x", "unknown unit")
+    assert str(problem).startswith("計" * 120 + "…" + "計" * 113 + ".yaml:3 (507 characters): title: ")
+    assert len(str(DeadlineError("盡快", "not a date", where=f"{name}:3 deadline"))) < 400
+
+
 def test_a_long_unknown_unit_and_deadline_give_a_short_message(tmp_path: Path) -> None:
     """Before: each refusal quoted the whole text (a 5 MB cell gave an 11.6 MB message)."""
     write(tmp_path / "units.yaml", DIRECTORY)
