@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,26 @@ class LoadedPlan:
 
 def parse_official(text: str) -> Official | None:
     """林光(區人民政府副區長) → Official(林光, 區人民政府副區長); full-width parentheses too."""
+    return _parse_official(text) if len(text) <= _CACHED_TEXT else _parse_official.__wrapped__(text)
+
+
+def _split(value: Any) -> list[str]:
+    """split_list, read once per distinct text (a sheet repeats its units and officials row after row)."""
+    if isinstance(value, str) and len(value) <= _CACHED_TEXT:
+        return list(_split_text(value))
+    return split_list(value)
+
+
+_CACHED_TEXT = 1_000  # texts up to this long are remembered (a few thousand distinct ones at most)
+
+
+@lru_cache(maxsize=8192)
+def _split_text(text: str) -> tuple[str, ...]:
+    return tuple(split_list(text))
+
+
+@lru_cache(maxsize=8192)
+def _parse_official(text: str) -> Official | None:  # Official is frozen: one object may be shared
     text = re.sub(r"\s*\n\s*", "、", text.strip())  # a title broken across lines: 區委副書記\n區長
     m = _OFFICIAL.match(text)
     if not m or text.count("(") + text.count("（") != text.count(")") + text.count("）"):
@@ -93,6 +114,7 @@ class _Builder:
         self.allow_new_units = allow_new_units
         self.problems: list[Problem] = []
         self.new_units: dict[str, Unit] = {}
+        self._deadlines: dict[tuple, deadlines.Deadline | DeadlineError] = {}
 
     def problem(self, line: int | None, field_name: str, text: Any, message: str, hint: str = "") -> None:
         self.problems.append(Problem(self.src.path, line, field_name, _as_text(text), message, hint, self.src.kind))
@@ -127,19 +149,28 @@ class _Builder:
         return name
 
     def deadline(self, text: str, rec: Record, field_name: str, ctx_plan: Plan) -> deadlines.Deadline | None:
-        where = f"{self.src.path}:{rec.line_of(field_name)}" if self.src.kind == "line" else f"{self.src.path} row {rec.line_of(field_name)}"
-        where = f"{where} {field_name}"
-        try:
-            if self.base_year_known:
-                return deadlines.parse(text, context=ctx_plan.deadline_context(where=where))
-            return deadlines.parse_without_base_year(text, plan_start=ctx_plan.start, plan_end=ctx_plan.end, where=where)
-        except deadlines.NeedsBaseYear as e:
-            self.problem(rec.line_of(field_name), field_name, text, e.reason,
+        # Read once per distinct text: a 20,000-row sheet repeats a few deadlines. The place goes only
+        # into the Problem (from the error's reason), so the context carries none and the parser's
+        # memo (keyed on text and context) holds.
+        key = (text, self.base_year_known, ctx_plan.base_year, ctx_plan.start, ctx_plan.end)
+        found = self._deadlines.get(key)
+        if found is None:
+            try:
+                if self.base_year_known:
+                    found = deadlines.parse(text, context=ctx_plan.deadline_context())
+                else:
+                    found = deadlines.parse_without_base_year(text, plan_start=ctx_plan.start, plan_end=ctx_plan.end)
+            except DeadlineError as e:
+                found = e
+            self._deadlines[key] = found
+        if isinstance(found, deadlines.NeedsBaseYear):
+            self.problem(rec.line_of(field_name), field_name, text, found.reason,
                          self.base_year_hint() + ", or write the year in the deadline (2016年7月20日前)")
             return None
-        except DeadlineError as e:
-            self.problem(rec.line_of(field_name), field_name, text, f"cannot read the deadline: {e.reason}", _DEADLINE_EXAMPLES)
+        if isinstance(found, DeadlineError):
+            self.problem(rec.line_of(field_name), field_name, text, f"cannot read the deadline: {found.reason}", _DEADLINE_EXAMPLES)
             return None
+        return found
 
     def base_year_hint(self) -> str:
         if self.src.kind == "line":
@@ -202,7 +233,7 @@ def _base_year(src: Source, b: _Builder, override: int | None) -> int | None:
 def _officials(rec: Record, b: _Builder, known: dict[str, Official]) -> tuple[Official, ...]:
     out: list[Official] = []
     raw = rec.get("lead_officials")
-    items: list[Any] = raw if isinstance(raw, list) else split_list(raw)
+    items: list[Any] = raw if isinstance(raw, list) else _split(raw)
     for item in items:
         if isinstance(item, dict):
             off = Official(name=_as_text(item.get("name")), title=_as_text(item.get("title")),
@@ -256,13 +287,13 @@ def _task(rec: Record, b: _Builder, plan: Plan, known_officials: dict[str, Offic
     if not lead_text:
         b.problem(rec.line_of("lead_unit"), "lead_unit", "", "missing lead unit (牽頭單位)", "every task has exactly one lead unit")
     else:
-        leads = split_list(lead_text)
+        leads = _split(lead_text)
         if len(leads) > 1:
             b.problem(rec.line_of("lead_unit"), "lead_unit", lead_text, "more than one lead unit",
                       "a task has exactly one lead unit (牽頭單位); put the others under supporting_units (配合單位)")
         lead_unit = b.unit(leads[0], rec, "lead_unit") if leads else ""
     supporting: list[str] = []
-    for name in split_list(rec.get("supporting_units")):
+    for name in _split(rec.get("supporting_units")):
         canonical = b.unit(name, rec, "supporting_units")
         if canonical != lead_unit and canonical not in supporting:
             supporting.append(canonical)

@@ -620,3 +620,68 @@ def test_telling_gbk_from_big5_scores_a_bounded_sample_per_distinct_character(mo
     assert decode_bytes(text.encode("big5"), where="plan.yaml").encoding == "Big5"
     assert decode_bytes(PLAN.encode("gbk"), where="plan.yaml").encoding != "Big5"
     assert calls < 5_000, f"{calls:,} characters scored for a text of {len(text):,}"
+
+
+def _xlsx_matrix(path: Path, rows: int) -> Path:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["全區扶貧攻堅任務分解表"])
+    ws.append(["序號", "任務", "目標要求", "牽頭領導", "牽頭單位", "配合單位", "時間要求", "填表日期"])
+    for i in range(rows):
+        ws.append([f"1.{i}", f"任務{i}", "道路硬化", "劉儀(區人民政府副區長)" if i % 4 == 0 else None,
+                   "區交委", "區扶貧辦、各鄉鎮人民政府", ["2015年底", "每月不少於1次", "2016年6月底前"][i % 3],
+                   dt.datetime(2015, 7, 1)])
+    for start in range(3, rows + 3, 4):  # one official leads four rows, merged down
+        ws.merge_cells(start_row=start, start_column=4, end_row=min(start + 3, rows + 2), end_column=4)
+    wb.save(path)
+    return path
+
+
+def test_a_large_xlsx_is_streamed_with_merged_ranges_filled_and_dates_as_dates(tmp_path: Path, monkeypatch) -> None:
+    # Before: openpyxl's full load made a Cell object per cell (a 20,000-row sheet took 20-40 s to
+    # refuse, half of it there). Now the sheet is streamed; merged ranges are filled down from the
+    # mergeCell refs, and date cells still come as dates. Counted: Cell objects made.
+    from openpyxl.cell import cell as cell_module
+
+    from matrix.sources import sheet_rows
+
+    write(tmp_path, "units.yaml", DIRECTORY)
+    path = _xlsx_matrix(tmp_path / "matrix.xlsx", 2_000)
+    made = 0
+    original = cell_module.Cell.__init__
+
+    def counting(self, *args, **kwargs) -> None:
+        nonlocal made
+        made += 1
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(cell_module.Cell, "__init__", counting)
+    plan = load_plan(path, directory=tmp_path / "units.yaml", base_year=2015).plan
+    assert made < 100, f"{made:,} Cell objects for a sheet of 2,000 rows"
+    assert len(plan.tasks) == 2_000
+    assert all(t.lead_officials and t.lead_officials[0].name == "劉儀" for t in plan.tasks)  # filled down
+    rows = dict(sheet_rows(path))
+    assert rows[4][3:5] == ["劉儀(區人民政府副區長)", "區交委"]
+    assert rows[4][7] == dt.datetime(2015, 7, 1)
+
+
+def test_each_distinct_deadline_is_read_once_per_plan(tmp_path: Path, monkeypatch) -> None:
+    # Before: each row's deadline was read again (the parser's memo keyed on a context holding the row).
+    from matrix import deadlines
+
+    write(tmp_path, "units.yaml", DIRECTORY)
+    path = _xlsx_matrix(tmp_path / "matrix.xlsx", 300)
+    calls = 0
+    original = deadlines._parse
+
+    def counting(text, context):
+        nonlocal calls
+        calls += 1
+        return original(text, context)
+
+    monkeypatch.setattr(deadlines, "_parse", counting)
+    deadlines._parse_memoised.cache_clear()
+    load_plan(path, directory=tmp_path / "units.yaml", base_year=2015)
+    assert calls <= 3 * 2  # three distinct texts (and the base year's reading of them)
