@@ -28,6 +28,7 @@ import pytest
 from config.settings import Settings
 from matrix.policy import load_policy
 from matrix.scoring import load_scoring
+from notifications.sink import free_port
 from tests.conftest import PLANS, ROOT, SHANGHAI, _PG_SKIP
 from workflows.delivery_service import deliver
 from workflows.matrix_service import PlanOptions, import_file
@@ -377,13 +378,9 @@ def test_other_languages(replayed, language: str, words: list[str]) -> None:
 
 
 def test_the_report_goes_out_by_smtp(replayed, tmp_path: Path) -> None:
-    import socket
-
     from notifications.sink import start_sink
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     sink = start_sink("127.0.0.1", port, tmp_path / "sink")
     try:
         settings = replayed["settings"].model_copy(update={"smtp_url": f"smtp://127.0.0.1:{port}"})
@@ -425,8 +422,6 @@ def test_a_replayed_report_waits_for_its_retry_on_the_real_clock(replayed) -> No
     """A report mailed while replaying a past Friday, to a server that says "try later" (451), waits for its
     retry on the real clock, like every other message (issue 10, defect 18): with the replay's day as its
     retry time, the next live `deliver` would find it long due and send it again at once."""
-    import socket
-
     import sqlalchemy as sa
     from aiosmtpd.controller import Controller
 
@@ -437,9 +432,7 @@ def test_a_replayed_report_waits_for_its_retry_on_the_real_clock(replayed) -> No
         async def handle_DATA(self, server, session, envelope):  # noqa: N802
             return "451 4.3.0 try again later"
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     controller = Controller(Later(), hostname="127.0.0.1", port=port)
     controller.start()
     before = dt.datetime.now(dt.timezone.utc)
