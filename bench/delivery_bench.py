@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from notifications.sink import free_port  # noqa: E402
+from duban.notifications.sink import free_port  # noqa: E402
 from bench.synthetic import write_synthetic  # noqa: E402
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -37,7 +37,7 @@ TZ = ZoneInfo("Asia/Shanghai")
 
 def start_sink(folder: Path) -> tuple[subprocess.Popen, int]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "workflows.cli", "mail-sink", "--port", str(port), "--dir", str(folder)],
+    proc = subprocess.Popen([sys.executable, "-m", "duban.workflows.cli", "mail-sink", "--port", str(port), "--dir", str(folder)],
                             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -49,10 +49,10 @@ def start_sink(folder: Path) -> tuple[subprocess.Popen, int]:
 
 
 def prepare(work: Path, n: int, url: str) -> None:
-    from matrix.policy import load_policy
-    from store.db import open_database
-    from workflows.matrix_service import PlanOptions, import_file
-    from workflows.sweep_service import sweep
+    from duban.matrix.policy import load_policy
+    from duban.store.db import open_database
+    from duban.workflows.matrix_service import PlanOptions, import_file
+    from duban.workflows.sweep_service import sweep
 
     plan = write_synthetic(work / "matrix", tasks=n, units=max(200, n // 10), deadline="2015年7月10日")
     engine = open_database(url)
@@ -63,9 +63,9 @@ def prepare(work: Path, n: int, url: str) -> None:
 
 
 def run_deliver(url: str, port: int, mode: str, work: Path) -> tuple[float, int, int]:
-    from config.settings import Settings
-    from store.db import open_database
-    from workflows.delivery_service import deliver
+    from duban.config.settings import Settings
+    from duban.store.db import open_database
+    from duban.workflows.delivery_service import deliver
 
     engine = open_database(url)
     settings = Settings(database_url=url, smtp_url=f"smtp://127.0.0.1:{port}", delivery_mode=mode, messages_per_minute=0,
@@ -83,8 +83,8 @@ def floor(url: str, port: int) -> tuple[float, int]:
     import aiosmtplib
     import sqlalchemy as sa
 
-    from store.db import open_database
-    from store.tables import MessageRow
+    from duban.store.db import open_database
+    from duban.store.tables import MessageRow
 
     engine = open_database(url)
     with engine.connect() as c:

@@ -41,7 +41,7 @@ def main() -> None:
     args = parser.parse_args()
 
     t0 = time.perf_counter()
-    from matrix.extract import extract, read_document
+    from duban.matrix.extract import extract, read_document
 
     text, _lines = read_document(SEED)
     first = extract(text)

@@ -42,16 +42,16 @@ sys.path.insert(0, str(ROOT))
 
 from bench.sweep_bench import CHILD_IMPORT  # noqa: E402
 from bench.synthetic import overdue_day, run_child as run_json_child  # noqa: E402
-from notifications.sink import free_port  # noqa: E402
+from duban.notifications.sink import free_port  # noqa: E402
 from bench.synthetic import write_synthetic  # noqa: E402
-from workflows.deploy import prefect_environment  # noqa: E402  (stdlib only at import)
+from duban.workflows.deploy import prefect_environment  # noqa: E402  (stdlib only at import)
 
 CHILD_DIRECT = r"""
 import sys, time, json, datetime as dt
 t0 = time.perf_counter()
 from zoneinfo import ZoneInfo
-from config.settings import Settings
-from workflows.jobs import sweep_job, delivery_job
+from duban.config.settings import Settings
+from duban.workflows.jobs import sweep_job, delivery_job
 settings = Settings()
 now = dt.datetime.combine(dt.date.fromisoformat(sys.argv[1]), dt.time(), ZoneInfo(settings.timezone))
 t1 = time.perf_counter()
@@ -66,7 +66,7 @@ print(json.dumps({"imports": t1 - t0, "jobs": t3 - t1, "sweep_s": t2 - t1, "deli
 CHILD_FLOW = r"""
 import sys, time, json
 t0 = time.perf_counter()
-from workflows.flows import supervise
+from duban.workflows.flows import supervise
 t1 = time.perf_counter()
 summary = supervise(as_of=sys.argv[1], working_days_only=False)
 t2 = time.perf_counter()
@@ -178,7 +178,7 @@ def main() -> None:
     try:
         client_env = {**prefect_environment(home=home), "PREFECT_API_URL": api_url}
         client_env.pop("PREFECT_SERVER_DATABASE_CONNECTION_URL", None)
-        deploy = subprocess.run([sys.executable, "-m", "workflows.cli", "deploy", "--paused", "--json"], cwd=ROOT,
+        deploy = subprocess.run([sys.executable, "-m", "duban.workflows.cli", "deploy", "--paused", "--json"], cwd=ROOT,
                                 capture_output=True, text=True,
                                 env={**client_env, **duban_env("sqlite://", work / "deploy")})
         if deploy.returncode != 0:

@@ -133,8 +133,8 @@ class Seeds:
 
 
 def build_seeds(kinds: set[str]) -> Seeds:
-    from matrix.loaders import load_plan
-    from workflows.matrix_service import plan_xlsx
+    from duban.matrix.loaders import load_plan
+    from duban.workflows.matrix_service import plan_xlsx
 
     plans = []
     for path in sorted(PLANS.glob("*.yaml")):
@@ -831,15 +831,15 @@ def _frames(tb) -> tuple[str, str]:
 
 def run_case(case: Case, folder: Path, template_db: Path | None) -> dict:
     """Run the services on the case's files (in the current process); return its outcome."""
-    from matrix.errors import DubanError
-    from workflows.matrix_service import PlanOptions, import_file, validate_file
+    from duban.matrix.errors import DubanError
+    from duban.workflows.matrix_service import PlanOptions, import_file, validate_file
 
     stage = "start"
     result: dict = {}
     try:
         path = folder / case.plan_file
         if case.kind in ("txt", "docx"):
-            from matrix.extract import extract, read_document
+            from duban.matrix.extract import extract, read_document
 
             stage = "read_document"
             text, _lines = read_document(path)
@@ -862,7 +862,7 @@ def run_case(case: Case, folder: Path, template_db: Path | None) -> dict:
             stage = "import"
             db = folder / "duban.db"
             shutil.copyfile(template_db, db)
-            from store.db import open_database
+            from duban.store.db import open_database
 
             engine = open_database(f"sqlite:///{db}")
             try:
@@ -1028,7 +1028,7 @@ OUTCOMES = ("refused", "accepted", "traceback", "half-import", "over 10 s", "ove
 
 
 def make_template(work: Path) -> Path:
-    from store.db import open_database
+    from duban.store.db import open_database
 
     template = work / "template.db"
     engine = open_database(f"sqlite:///{template}")
@@ -1065,11 +1065,11 @@ def main() -> None:
     import openpyxl  # noqa: F401
     import sqlalchemy  # noqa: F401
 
-    import matrix.extract  # noqa: F401
-    import matrix.loaders  # noqa: F401
-    import store.repository  # noqa: F401
-    import workflows.matrix_service  # noqa: F401
-    from matrix.script import to_simplified
+    import duban.matrix.extract  # noqa: F401
+    import duban.matrix.loaders  # noqa: F401
+    import duban.store.repository  # noqa: F401
+    import duban.workflows.matrix_service  # noqa: F401
+    from duban.matrix.script import to_simplified
 
     to_simplified("區")  # loads OpenCC's dictionaries
     seeds = build_seeds(set(kinds))

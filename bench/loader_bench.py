@@ -119,8 +119,8 @@ def main() -> None:
 
     import openpyxl
 
-    from matrix.errors import ValidationFailed
-    from matrix.loaders import load_plan
+    from duban.matrix.errors import ValidationFailed
+    from duban.matrix.loaders import load_plan
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -33,9 +33,9 @@ import json, sys, time, datetime as dt, resource
 from zoneinfo import ZoneInfo
 from pathlib import Path
 t0 = time.perf_counter()
-from store.db import open_database, transaction
-from workflows.matrix_service import PlanOptions, validate_file
-from store import repository as repo
+from duban.store.db import open_database, transaction
+from duban.workflows.matrix_service import PlanOptions, validate_file
+from duban.store import repository as repo
 engine = open_database(sys.argv[1])
 t1 = time.perf_counter()
 loaded = validate_file(Path(sys.argv[2]), PlanOptions(), engine=engine)
@@ -112,7 +112,7 @@ def main() -> None:
             Path(f"{p}{suffix}").unlink(missing_ok=True)
     url = f"sqlite:///{db}"
     sys.path.insert(0, str(ROOT))
-    from store.db import open_database
+    from duban.store.db import open_database
 
     open_database(f"sqlite:///{empty}").dispose()  # the same schema, empty, for the floor
 
@@ -122,7 +122,7 @@ def main() -> None:
 
     # The console script, as a user runs it (python -m would import the CLI module twice).
     script = Path(sys.executable).parent / "duban"
-    duban = [str(script)] if script.exists() else [sys.executable, "-m", "workflows.cli"]
+    duban = [str(script)] if script.exists() else [sys.executable, "-m", "duban.workflows.cli"]
     env = {"DUBAN_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
     some_unit = unit_name(17)
     show = timed_process([*duban, "matrix", "show", "--unit", some_unit, "--json"], env)

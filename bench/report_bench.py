@@ -30,10 +30,10 @@ CHILD_SETUP = r"""
 import sys, datetime as dt
 from zoneinfo import ZoneInfo
 from pathlib import Path
-from store.db import open_database
-from matrix.policy import load_policy
-from workflows.matrix_service import PlanOptions, import_file
-from workflows.sweep_service import sweep
+from duban.store.db import open_database
+from duban.matrix.policy import load_policy
+from duban.workflows.matrix_service import PlanOptions, import_file
+from duban.workflows.sweep_service import sweep
 engine = open_database(sys.argv[1])
 import_file(engine, Path(sys.argv[2]), PlanOptions(), now=dt.datetime(2015, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai")))
 if len(sys.argv) > 3:
@@ -49,10 +49,10 @@ CHILD_REPORT = r"""
 import sys, time, json, resource, datetime as dt
 from zoneinfo import ZoneInfo
 from pathlib import Path
-from store.db import open_database
-from matrix.policy import load_policy
-from config.settings import Settings
-from workflows.report_service import load_scoring_config, score_period, weekly_report
+from duban.store.db import open_database
+from duban.matrix.policy import load_policy
+from duban.config.settings import Settings
+from duban.workflows.report_service import load_scoring_config, score_period, weekly_report
 engine = open_database(sys.argv[1])
 out = Path(sys.argv[3])
 policy = load_policy(Path("config/policy.yaml"))

@@ -28,8 +28,8 @@ CHILD_IMPORT = r"""
 import sys, datetime as dt
 from zoneinfo import ZoneInfo
 from pathlib import Path
-from store.db import open_database
-from workflows.matrix_service import PlanOptions, import_file
+from duban.store.db import open_database
+from duban.workflows.matrix_service import PlanOptions, import_file
 engine = open_database(sys.argv[1])
 import_file(engine, Path(sys.argv[2]), PlanOptions(), now=dt.datetime(2015, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai")))
 print("{}")
@@ -39,9 +39,9 @@ CHILD_SWEEP = r"""
 import sys, time, json, resource, datetime as dt
 from zoneinfo import ZoneInfo
 from pathlib import Path
-from store.db import open_database
-from matrix.policy import load_policy
-from workflows.sweep_service import sweep
+from duban.store.db import open_database
+from duban.matrix.policy import load_policy
+from duban.workflows.sweep_service import sweep
 engine = open_database(sys.argv[1])
 policy = load_policy(Path("config/policy.yaml"))
 now = dt.datetime.combine(dt.date.fromisoformat(sys.argv[2]), dt.time(8, 30), ZoneInfo("Asia/Shanghai"))
@@ -64,7 +64,7 @@ WHERE m.archived_at IS NULL AND t.archived_at IS NULL AND m.closed_at IS NULL
 
 def floor(db: Path, day: dt.date) -> float:
     """One query for the open milestones the sweep reads: due by the furthest reminder (5 working days)."""
-    from matrix.calendar import WorkCalendar
+    from duban.matrix.calendar import WorkCalendar
 
     horizon = WorkCalendar().add_working_days(day, 5) + dt.timedelta(days=1)
     con = sqlite3.connect(db)

@@ -12,7 +12,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
-    from matrix.limits import InputLimits
+    from duban.matrix.limits import InputLimits
 
 PACKAGE_DIR = Path(__file__).parent
 EXAMPLE_PLANS = PACKAGE_DIR / "plans"
@@ -56,7 +56,7 @@ class Settings(BaseSettings):
 
     def input_limits(self) -> "InputLimits":
         """The input limits the loaders are given (they read no settings themselves)."""
-        from matrix.limits import InputLimits
+        from duban.matrix.limits import InputLimits
 
         return InputLimits(
             file_bytes=self.limit_file_bytes, cell_chars=self.limit_cell_chars, rows=self.limit_rows,
@@ -66,14 +66,14 @@ class Settings(BaseSettings):
     @field_validator("file_mode", mode="before")
     @classmethod
     def _octal_mode(cls, value: object) -> str:
-        from store.files import parse_mode
+        from duban.store.files import parse_mode
 
         return f"0{parse_mode(value):03o}"
 
     def apply_file_mode(self) -> int:
         """Make this process create files and folders with ``file_mode`` (its umask too); every entry point
         calls it once it has the settings."""
-        from store.files import configure
+        from duban.store.files import configure
 
         return configure(self.file_mode)
 

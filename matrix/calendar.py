@@ -16,7 +16,7 @@ from itertools import accumulate
 import chinese_calendar
 from lunardate import LunarDate
 
-from matrix.script import fold
+from duban.matrix.script import fold
 
 __all__ = ["FESTIVAL_ANCHORS", "WorkCalendar", "festival_date", "festival_key"]
 

@@ -87,10 +87,10 @@ from functools import lru_cache
 from dateutil.relativedelta import relativedelta
 from dateutil.rrule import rrulestr
 
-from matrix.calendar import festival_date, festival_key
-from matrix.errors import DeadlineError
-from matrix.model import Deadline, DeadlineContext, Milestone, Recurrence
-from matrix.script import fold_width, to_simplified
+from duban.matrix.calendar import festival_date, festival_key
+from duban.matrix.errors import DeadlineError
+from duban.matrix.model import Deadline, DeadlineContext, Milestone, Recurrence
+from duban.matrix.script import fold_width, to_simplified
 
 __all__ = ["FILLER_AFTER", "FILLER_BEFORE", "NeedsBaseYear", "instances", "parse", "parse_without_base_year"]
 

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from matrix.errors import Problem, SourceError, ValidationFailed
-from matrix.limits import DEFAULT_LIMITS, InputLimits
-from matrix.model import Official, Person, Unit
-from matrix.script import unit_key
-from matrix.sources import Record, Source, load_directory_sheet, load_yaml, yaml_record, yaml_records
+from duban.matrix.errors import Problem, SourceError, ValidationFailed
+from duban.matrix.limits import DEFAULT_LIMITS, InputLimits
+from duban.matrix.model import Official, Person, Unit
+from duban.matrix.script import unit_key
+from duban.matrix.sources import Record, Source, load_directory_sheet, load_yaml, yaml_record, yaml_records
 
 LIST_SEPARATORS = "、，,；;\n"
 _SEPARATORS = re.compile("[" + LIST_SEPARATORS + "]")

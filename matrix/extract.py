@@ -59,11 +59,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
-from matrix.directory import split_outside_parentheses
-from matrix.errors import DeadlineError, SourceError, shorten
-from matrix.limits import DEFAULT_LIMITS, InputLimits
-from matrix.model import DEFAULT_TIMEZONE, DeadlineContext
-from matrix.script import fold, to_simplified, to_traditional
+from duban.matrix.directory import split_outside_parentheses
+from duban.matrix.errors import DeadlineError, SourceError, shorten
+from duban.matrix.limits import DEFAULT_LIMITS, InputLimits
+from duban.matrix.model import DEFAULT_TIMEZONE, DeadlineContext
+from duban.matrix.script import fold, to_simplified, to_traditional
 
 __all__ = ["Extraction", "Leftover", "Note", "extract", "read_document"]
 
@@ -380,7 +380,7 @@ def read_document(path: str | Path, limits: InputLimits = DEFAULT_LIMITS) -> tup
     elif path.suffix.lower() == ".doc":
         raise SourceError(str(path), "old Word .doc files cannot be read; save the document as .docx or .txt")
     else:
-        from matrix.sources import read_text
+        from duban.matrix.sources import read_text
 
         text = read_text(path, limits)
         text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -404,7 +404,7 @@ def _docx_lines(path: Path, limits: InputLimits) -> list[str]:
         raise SourceError(str(path), "reading .docx needs python-docx (pip install python-docx)") from None
     import io
 
-    from matrix.sources import check_archive, read_input
+    from duban.matrix.sources import check_archive, read_input
 
     where = str(path)
     data = read_input(path, limits)
@@ -1083,7 +1083,7 @@ def _dated_tail(title: str, context: DeadlineContext | None) -> tuple[str, str]:
 
 
 def _parses(text: str, context: DeadlineContext) -> bool:
-    from matrix import deadlines
+    from duban.matrix import deadlines
 
     try:
         deadlines.parse(text, context=context)
@@ -2154,7 +2154,7 @@ def extract(
     # Every deadline must be read by the deadline language; the latest due date ends the plan.
     due: list[dt.date] = []
     if context is not None:
-        from matrix import deadlines
+        from duban.matrix import deadlines
 
         for item in [*builder.tasks, *builder.stages]:
             text_ = item.data.get("deadline") or ""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from matrix.errors import LimitExceeded, shorten
+from duban.matrix.errors import LimitExceeded, shorten
 
 # Field name → the setting that raises it (the README's "Input limits" table lists the same).
 SETTINGS: dict[str, str] = {

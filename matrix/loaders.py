@@ -18,13 +18,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from matrix import deadlines
-from matrix.directory import UnitDirectory, load_directory, one_email, split_list
-from matrix.errors import DeadlineError, MatrixError, Problem, SourceError, ValidationFailed, shorten
-from matrix.limits import DEFAULT_LIMITS, InputLimits
-from matrix.model import DEFAULT_TIMEZONE, Official, Plan, SourceRef, Stage, Task, Unit
-from matrix.script import fold, unit_key
-from matrix.sources import (
+from duban.matrix import deadlines
+from duban.matrix.directory import UnitDirectory, load_directory, one_email, split_list
+from duban.matrix.errors import DeadlineError, MatrixError, Problem, SourceError, ValidationFailed, shorten
+from duban.matrix.limits import DEFAULT_LIMITS, InputLimits
+from duban.matrix.model import DEFAULT_TIMEZONE, Official, Plan, SourceRef, Stage, Task, Unit
+from duban.matrix.script import fold, unit_key
+from duban.matrix.sources import (
     Record, Source, load_task_sheet, load_yaml, task_labels, yaml_record, yaml_records,
 )  # fmt: skip
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 
-from matrix.calendar import WorkCalendar
-from matrix.policy import EscalationLevel, Policy
+from duban.matrix.calendar import WorkCalendar
+from duban.matrix.policy import EscalationLevel, Policy
 
 COLOURS = ("closed", "green", "yellow", "red")  # worst last
 ESCALATION_COLOURS = {1: "藍", 2: "橙", 3: "紅"}

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from matrix.errors import ConfigError
+from duban.matrix.errors import ConfigError
 
 ROLES = ("lead_unit", "supporting_units", "lead_unit_head", "lead_officials", "office", "office_head", "top_leader")
 TOP_KEYS = {"reminders", "chase", "status", "escalation", "plans"}
@@ -183,7 +183,7 @@ def _check_keys(mapping: dict[str, Any], allowed: set[str], where: str) -> None:
 
 def load_policy(*paths: Path) -> PolicySet:
     """Merge policy files in order (later files override earlier ones); missing files are skipped."""
-    from matrix.sources import config_files
+    from duban.matrix.sources import config_files
 
     policy = PolicySet()
     used: list[str] = []

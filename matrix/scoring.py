@@ -66,9 +66,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from matrix.policy import merge_overrides
-from matrix.wording import chinese_date, chinese_number, english_date  # noqa: F401 - re-exported
-from matrix.errors import ConfigError
+from duban.matrix.policy import merge_overrides
+from duban.matrix.wording import chinese_date, chinese_number, english_date  # noqa: F401 - re-exported
+from duban.matrix.errors import ConfigError
 
 ROLES = ("lead", "supporting")
 LEVEL_COLOURS = {1: "藍", 2: "橙", 3: "紅"}
@@ -227,7 +227,7 @@ def load_scoring(*paths: Path) -> ScoringConfig:
     Errors are ``ConfigError`` naming the file, line and key: ``scoring.yaml:7: score.floor: 'x' is
     not a number``.
     """
-    from matrix.sources import config_files
+    from duban.matrix.sources import config_files
 
     raw: dict[str, Any] = {}
     lines: dict[str, str] = {}

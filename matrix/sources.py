@@ -25,9 +25,9 @@ from typing import Any, Iterable, Iterator, NamedTuple
 
 import yaml
 
-from matrix.errors import ConfigError, LimitExceeded, MatrixError, SourceError, quote, shorten
-from matrix.limits import DEFAULT_LIMITS, SETTINGS, InputLimits
-from matrix.script import fold
+from duban.matrix.errors import ConfigError, LimitExceeded, MatrixError, SourceError, quote, shorten
+from duban.matrix.limits import DEFAULT_LIMITS, SETTINGS, InputLimits
+from duban.matrix.script import fold
 
 
 class Cell(NamedTuple):

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Iterable
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from matrix.errors import ConfigError
+from duban.matrix.errors import ConfigError
 
 _LINE_BREAKS = re.compile(r"[\r\n\t\f\v\u2028\u2029\x85]+")
 
@@ -230,7 +230,7 @@ def check_message(body: bytes) -> None:
     import email.parser
     import email.policy
 
-    from matrix.errors import DeliveryError
+    from duban.matrix.errors import DeliveryError
 
     if _STRICT is None:
         _STRICT = email.policy.default.clone(raise_on_defect=True, utf8=True)
@@ -442,7 +442,7 @@ def write_eml(folder: Path, name: str, body: bytes) -> Path:
     """Save a message as ``<name>.eml`` atomically; an existing file (a resend: same name, same
     bytes, see ``eml_name``) is left as it is. Private: the file 0600 in a 0700 folder unless
     DUBAN_FILE_MODE says otherwise (``store.files``)."""
-    from store.files import make_dirs, write_file
+    from duban.store.files import make_dirs, write_file
 
     make_dirs(folder)
     target = folder / f"{name}.eml"

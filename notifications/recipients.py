@@ -19,8 +19,8 @@ from email.errors import HeaderParseError
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from matrix.script import unit_key
-from store.tables import OfficialRow, PlanRow, UnitRow
+from duban.matrix.script import unit_key
+from duban.store.tables import OfficialRow, PlanRow, UnitRow
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,9 +39,9 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from matrix.wording import chinese_date, chinese_number, english_date  # noqa: F401 - re-exported
-from matrix.errors import ConfigError
-from matrix.script import fold, to_simplified, to_traditional
+from duban.matrix.wording import chinese_date, chinese_number, english_date  # noqa: F401 - re-exported
+from duban.matrix.errors import ConfigError
+from duban.matrix.script import fold, to_simplified, to_traditional
 
 LANGUAGES = ("zh-Hans", "zh-Hant", "en")
 NOTICE_KINDS = ("reminder", "chase", "escalation")

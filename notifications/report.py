@@ -41,9 +41,9 @@ from xml.sax.saxutils import escape as _xml_escape
 
 from markupsafe import Markup
 
-from matrix.errors import ConfigError
-from matrix.scoring import Circulation, Period, Scoreboard, points_text
-from notifications.render import Letterhead, Renderer
+from duban.matrix.errors import ConfigError
+from duban.matrix.scoring import Circulation, Period, Scoreboard, points_text
+from duban.notifications.render import Letterhead, Renderer
 
 __all__ = [
     "ItemView", "TaskView", "OverdueView", "UndeliverableView", "WeekPoint", "ChartView", "Headline", "WeeklyReport",
@@ -964,7 +964,7 @@ def _criticism_body(c: Circulation, facts: list[str], letterhead: Letterhead, pe
 def build_report_message(*, sender: str, to: Iterable[tuple[str, str]], subject: str, text: str, html: str,
                          attachments: Iterable[tuple[str, bytes, str]] = (), message_id: str, date: dt.datetime) -> bytes:
     """One RFC 5322 message: text and HTML alternatives, then the attachments (filename, bytes, MIME type)."""
-    from notifications.mail import one_line
+    from duban.notifications.mail import one_line
 
     msg = EmailMessage(policy=SMTP)
     msg["Subject"] = one_line(subject)

@@ -15,7 +15,7 @@ class SaveToFolder:
     """aiosmtpd handler: one file per message, named by arrival order; envelope recipients kept."""
 
     def __init__(self, folder: Path) -> None:
-        from store.files import make_dirs
+        from duban.store.files import make_dirs
 
         self.folder = folder
         make_dirs(self.folder)  # private: 0700, its files 0600 (DUBAN_FILE_MODE)
@@ -28,7 +28,7 @@ class SaveToFolder:
         with self._lock:
             n = next(self._counter)
             self.received += 1
-        from store.files import write_file
+        from duban.store.files import write_file
 
         header = "".join(f"X-Envelope-To: {rcpt}\r\n" for rcpt in envelope.rcpt_tos).encode()
         write_file(self.folder / f"{n:06d}.eml", header + envelope.original_content)

@@ -21,12 +21,12 @@ from typing import Any, Iterable, Sequence
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from matrix.calendar import WorkCalendar
-from matrix.errors import NotFound
-from matrix.script import unit_key
-from notifications.recipients import PlanRoles, plan_rows
-from notifications.render import LEVEL_COLOURS, Letterhead, NoticeView, RecipientView
-from store.tables import (
+from duban.matrix.calendar import WorkCalendar
+from duban.matrix.errors import NotFound
+from duban.matrix.script import unit_key
+from duban.notifications.recipients import PlanRoles, plan_rows
+from duban.notifications.render import LEVEL_COLOURS, Letterhead, NoticeView, RecipientView
+from duban.store.tables import (
     MilestoneRow,
     NoticeRow,
     OfficialRow,
@@ -241,11 +241,11 @@ def preview_view(session: Session, *, kind: str, task: str, today: dt.date, poli
     or the last one past (chase, escalation). Recipients follow the policy in force for the task
     (``policies``: a ``matrix.policy.PolicySet``); an escalation uses the item's frozen ladder if any.
     """
-    from matrix.deadlines import instances as recurrence_dues
-    from matrix.errors import ConfigError
-    from matrix.planner import TaskInfo, recipients_for
-    from store import repository as repo
-    from store.supervision import _recurrence
+    from duban.matrix.deadlines import instances as recurrence_dues
+    from duban.matrix.errors import ConfigError
+    from duban.matrix.planner import TaskInfo, recipients_for
+    from duban.store import repository as repo
+    from duban.store.supervision import _recurrence
 
     if kind not in ("reminder", "chase", "escalation"):
         raise ConfigError(f"unknown notice kind {kind!r}: use reminder, chase or escalation")
@@ -299,7 +299,7 @@ def preview_view(session: Session, *, kind: str, task: str, today: dt.date, poli
         if kind == "chase":
             to, cc = (("unit", lead_unit),), supporting_cc if policy.chase_cc_supporting else ()
         else:
-            from matrix.policy import EscalationLevel
+            from duban.matrix.policy import EscalationLevel
 
             steps = tuple(EscalationLevel.from_dict(d) for d in ladder) if ladder else policy.ladder
             step = next((s for s in steps if s.level == level), None)

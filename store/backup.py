@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from matrix.errors import Refused, StoreError
+from duban.matrix.errors import Refused, StoreError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PAGES_PER_STEP = 1024  # 4 MB at SQLite's default page size: a step takes milliseconds
@@ -136,7 +136,7 @@ def revision_key(revision: str | None) -> tuple[int, str]:
 def _temp_beside(target: Path) -> Path:
     """A new empty file (duban's file mode, 0600 unless DUBAN_FILE_MODE says otherwise) in the target's
     folder, so the final rename is atomic."""
-    from store.files import file_mode, make_dirs
+    from duban.store.files import file_mode, make_dirs
 
     make_dirs(target.parent)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")

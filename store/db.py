@@ -18,7 +18,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from matrix.errors import StoreError
+from duban.matrix.errors import StoreError
 
 # The newest migration; checked cheaply on every start so that Alembic is only imported to upgrade.
 HEAD_REVISION = "0005"
@@ -53,7 +53,7 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         db_path = sa.engine.make_url(url).database
         if db_path and db_path != ":memory:" and not db_path.startswith("file:"):
-            from store.files import create_file, make_dirs
+            from duban.store.files import create_file, make_dirs
 
             # Private (0600 in a 0700 folder unless DUBAN_FILE_MODE says otherwise): created here, empty (an
             # empty file is an empty database), so SQLite's -wal and -shm files take the same mode.
@@ -118,7 +118,7 @@ def _refuse_half_created(engine: Engine) -> None:
     """duban's tables without a schema version: a first ``init`` killed half-way by duban before
     schema creation was one transaction on SQLite. Nothing can have been imported into it; say how to
     start again rather than fail on "table … already exists"."""
-    from store.tables import SQLModel
+    from duban.store.tables import SQLModel
 
     present = sorted(set(sa.inspect(engine).get_table_names()) & set(SQLModel.metadata.tables))
     if not present:

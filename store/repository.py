@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any, Iterable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from matrix.errors import NotFound, StoreError
-from matrix.gcpause import no_cyclic_gc
-from matrix.model import Milestone, Official, Person, Plan, Recurrence, SourceRef, Stage, Task, Unit
-from matrix.script import unit_key
-from store.tables import (
+from duban.matrix.errors import NotFound, StoreError
+from duban.matrix.gcpause import no_cyclic_gc
+from duban.matrix.model import Milestone, Official, Person, Plan, Recurrence, SourceRef, Stage, Task, Unit
+from duban.matrix.script import unit_key
+from duban.store.tables import (
     EventRow,
     MilestoneRow,
     OfficialRow,
@@ -35,7 +35,7 @@ from store.tables import (
 )
 
 if TYPE_CHECKING:
-    from matrix.directory import UnitDirectory
+    from duban.matrix.directory import UnitDirectory
 
 COMPARED_FIELDS = (
     "title", "target", "section", "lead_unit", "supporting_units", "lead_officials",
@@ -240,7 +240,7 @@ def office_of(session: Session, plan_code: str | None = None) -> UnitRow | None:
 
 def load_directory_from_store(session: Session) -> UnitDirectory:
     """Every unit and official the database knows, as a directory (for resolving names on import)."""
-    from matrix.directory import UnitDirectory
+    from duban.matrix.directory import UnitDirectory
 
     units: list[Unit] = []
     office: Unit | None = None

@@ -13,9 +13,9 @@ from typing import Iterable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from matrix.deadlines import instances
-from matrix.model import Recurrence
-from store.tables import PlanRow, RecurrenceInstanceRow, RecurrenceRow, TaskRow
+from duban.matrix.deadlines import instances
+from duban.matrix.model import Recurrence
+from duban.store.tables import PlanRow, RecurrenceInstanceRow, RecurrenceRow, TaskRow
 
 
 def _recurrence(row: RecurrenceRow) -> Recurrence:

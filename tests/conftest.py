@@ -70,7 +70,7 @@ def db_url(request, tmp_path: Path) -> str:
 
 @pytest.fixture
 def engine(db_url):
-    from store.db import open_database
+    from duban.store.db import open_database
 
     eng = open_database(db_url)
     yield eng

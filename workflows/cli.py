@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import typer
 
 if TYPE_CHECKING:  # pragma: no cover
-    from config.settings import Settings
+    from duban.config.settings import Settings
 
 app = typer.Typer(
     name="duban",
@@ -57,8 +57,8 @@ def settings() -> "Settings":
     if _State.settings is None:
         from pydantic import ValidationError
 
-        from config.settings import Settings
-        from matrix.errors import ConfigError
+        from duban.config.settings import Settings
+        from duban.matrix.errors import ConfigError
 
         try:
             _State.settings = Settings()
@@ -73,15 +73,15 @@ def settings() -> "Settings":
 
 
 def engine():
-    from store.db import open_database
+    from duban.store.db import open_database
 
     return open_database(settings().database_url)
 
 
 def policies():
     """The packaged default policy overridden by the office's own (config folder) policy.yaml."""
-    from config.settings import PACKAGE_DIR
-    from matrix.policy import load_policy
+    from duban.config.settings import PACKAGE_DIR
+    from duban.matrix.policy import load_policy
 
     return load_policy(PACKAGE_DIR / "policy.yaml", settings().config_dir / "policy.yaml")
 
@@ -127,9 +127,9 @@ def init(
     examples: bool = typer.Option(True, help="Copy the example plans into the config folder."),
 ) -> None:
     """Create the database (schema at the newest revision) and a config folder with example plans."""
-    from config.settings import EXAMPLE_PLANS
-    from store.db import current_revision, upgrade, make_engine
-    from store.files import make_dirs, write_file
+    from duban.config.settings import EXAMPLE_PLANS
+    from duban.store.db import current_revision, upgrade, make_engine
+    from duban.store.files import make_dirs, write_file
 
     s = settings()
     config_dir = s.config_dir if s.config_dir.is_absolute() else directory / s.config_dir
@@ -139,7 +139,7 @@ def init(
             target = config_dir / "plans" / f.name
             if not target.exists():
                 write_file(target, f.read_bytes())
-    from config.settings import PACKAGE_DIR
+    from duban.config.settings import PACKAGE_DIR
 
     for name in ("policy.yaml", "schedule.yaml", "scoring.yaml"):  # the office edits its own copies
         if not (config_dir / name).exists():
@@ -159,7 +159,7 @@ def init(
 
 
 def _safe_url(url: str) -> str:
-    from store.db import _safe
+    from duban.store.db import _safe
 
     return _safe(url)
 
@@ -169,7 +169,7 @@ def _safe_url(url: str) -> str:
 
 
 def _options(directory, allow_new_units, plan, base_year, sheet, title=None, start=None):
-    from workflows.matrix_service import PlanOptions
+    from duban.workflows.matrix_service import PlanOptions
 
     return PlanOptions(directory=directory, allow_new_units=allow_new_units, plan_code=plan, base_year=base_year,
                        sheet=sheet, title=title, start=start.date() if start else None,
@@ -216,8 +216,8 @@ def matrix_validate(
     as_json: bool = Json,
 ) -> None:
     """Check a plan file and report every problem at once (exit 1 if any). Changes nothing."""
-    from matrix.errors import ValidationFailed
-    from workflows.matrix_service import validate_file
+    from duban.matrix.errors import ValidationFailed
+    from duban.workflows.matrix_service import validate_file
 
     try:
         loaded = validate_file(file, _options(directory, allow_new_units, plan, base_year, sheet, title, start),
@@ -256,8 +256,8 @@ def matrix_import(
     as_json: bool = Json,
 ) -> None:
     """Validate and import a plan in one transaction; re-importing updates it in place and prints the diff."""
-    from matrix.errors import ValidationFailed
-    from workflows.matrix_service import import_file
+    from duban.matrix.errors import ValidationFailed
+    from duban.workflows.matrix_service import import_file
 
     try:
         loaded, result = import_file(engine(), file, _options(directory, allow_new_units, plan, base_year, sheet, title, start),
@@ -318,7 +318,7 @@ def matrix_show(
     as_json: bool = Json,
 ) -> None:
     """Show the stored matrix as a table, filtered."""
-    from workflows.matrix_service import show
+    from duban.workflows.matrix_service import show
 
     rows = show(engine(), plan=plan, unit=unit, official=official, due_before=due_before.date() if due_before else None)
     if as_json:
@@ -357,7 +357,7 @@ def matrix_export(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write to this file (default: stdout; required for xlsx)."),
 ) -> None:
     """Export a stored plan as canonical YAML, the office's XLSX sheet, or JSON."""
-    from workflows.matrix_service import export_plan
+    from duban.workflows.matrix_service import export_plan
 
     if fmt not in ("yaml", "xlsx", "json"):
         raise typer.BadParameter(f"unknown format {fmt!r}; use yaml, xlsx or json", param_hint="--format")
@@ -367,7 +367,7 @@ def matrix_export(
             raise typer.BadParameter("an .xlsx export needs --out FILE", param_hint="--out")
         sys.stdout.write(data.decode())
         return
-    from store.files import write_file
+    from duban.store.files import write_file
 
     write_file(out, data)  # 0600 in a 0700 folder unless DUBAN_FILE_MODE says otherwise
     console(stderr=True).print(f"wrote {out} ({len(data):,} bytes)")
@@ -376,8 +376,8 @@ def matrix_export(
 @app.command("plans")
 def plans(as_json: bool = Json) -> None:
     """List the plans in the database."""
-    from store import repository as repo
-    from store.db import transaction
+    from duban.store import repository as repo
+    from duban.store.db import transaction
 
     with transaction(engine()) as session:
         rows = repo.list_plans(session)
@@ -397,8 +397,8 @@ def plans(as_json: bool = Json) -> None:
 @app.command("units")
 def units(as_json: bool = Json) -> None:
     """List the unit directory as stored: names, aliases, kind, head, emails, groups."""
-    from store import repository as repo
-    from store.db import transaction
+    from duban.store import repository as repo
+    from duban.store.db import transaction
 
     with transaction(engine()) as session:
         rows = [{"name": u.name, "aliases": list(u.aliases), "kind": u.kind, "is_office": u.is_office,
@@ -426,7 +426,7 @@ def history(
     as_json: bool = Json,
 ) -> None:
     """The append-only history of one task: imports, changes, progress, notices, escalations, extensions."""
-    from workflows.sweep_service import task_history
+    from duban.workflows.sweep_service import task_history
 
     events = task_history(engine(), task=task, plan=plan)
     if as_json:
@@ -452,7 +452,7 @@ def sweep_cmd(
     as_json: bool = Json,
 ) -> None:
     """Evaluate every open milestone and obligation and write today's notices to the outbox (idempotent)."""
-    from workflows.sweep_service import sweep
+    from duban.workflows.sweep_service import sweep
 
     result = sweep(engine(), now=now_for(as_of), policies=policies(), plan=plan)
     if as_json:
@@ -482,8 +482,8 @@ def status_cmd(
     as_json: bool = Json,
 ) -> None:
     """Status lights: red overdue, yellow due soon or behind pace, green on track, closed."""
-    from matrix.calendar import WorkCalendar
-    from workflows.sweep_service import status
+    from duban.matrix.calendar import WorkCalendar
+    from duban.workflows.sweep_service import status
 
     cal = WorkCalendar()
     rows = status(engine(), now=now_for(as_of), policies=policies(), plan=plan, unit=unit, calendar=cal)
@@ -529,7 +529,7 @@ def outbox_cmd(
     as_json: bool = Json,
 ) -> None:
     """The notices planned by the sweep, oldest first."""
-    from workflows.sweep_service import list_notices
+    from duban.workflows.sweep_service import list_notices
 
     rows = list_notices(engine(), status_=status_, kind=kind, plan=plan, task=task,
                         since=since.date() if since else None, limit=limit)
@@ -562,7 +562,7 @@ def ack_cmd(
     as_json: bool = Json,
 ) -> None:
     """簽收: acknowledge a notice; repeats of it stop, escalation of an overdue item does not."""
-    from workflows.sweep_service import acknowledge
+    from duban.workflows.sweep_service import acknowledge
 
     row = acknowledge(engine(), notice_id=notice, now=now_for(as_of), by=by)
     if as_json:
@@ -575,7 +575,7 @@ def ack_cmd(
 @app.command("sweeps")
 def sweeps_cmd(limit: int = typer.Option(20, "--limit"), as_json: bool = Json) -> None:
     """Recent sweeps: when, for which day, what they wrote."""
-    from workflows.sweep_service import list_sweeps
+    from duban.workflows.sweep_service import list_sweeps
 
     rows = list_sweeps(engine(), limit=limit)
     if as_json:
@@ -606,7 +606,7 @@ def deliver_cmd(
     as_json: bool = Json,
 ) -> None:
     """Send the outbox: one digest per recipient by SMTP (DUBAN_SMTP_URL), or .eml files in var/outbox/."""
-    from workflows.delivery_service import deliver, requeue_failed
+    from duban.workflows.delivery_service import deliver, requeue_failed
 
     now = now_for(as_of)
     requeued = requeue_failed(engine(), now=now) if retry_failed else 0
@@ -654,7 +654,7 @@ def deliver_cmd(
 def _halted(result) -> None:
     """The server refused duban itself: the run stopped; say so as an error (exit status 2)."""
     if result.halted:
-        from matrix.errors import DeliveryError
+        from duban.matrix.errors import DeliveryError
 
         raise DeliveryError(f"the mail server refused duban itself, so delivery stopped and the messages wait, "
                             f"their attempts not counted: {result.halted}")
@@ -667,7 +667,7 @@ def messages_cmd(
     as_json: bool = Json,
 ) -> None:
     """Messages built from the outbox: to whom, state, attempts, last error."""
-    from workflows.delivery_service import list_messages
+    from duban.workflows.delivery_service import list_messages
 
     rows = list_messages(engine(), status=status_, limit=limit)
     if as_json:
@@ -693,7 +693,7 @@ def mail_sink_cmd(
     import signal
     import threading
 
-    from notifications.sink import start_sink
+    from duban.notifications.sink import start_sink
 
     controller = start_sink(host, port, folder)
     out = console()
@@ -722,8 +722,8 @@ def run_cmd(
 ) -> None:
     """Supervise by itself on schedule (config/schedule.yaml): sweep 08:30 on working days, deliver every
     5 minutes, weekly report Friday 16:00. One per database; Ctrl-C finishes the current job and stops."""
-    from workflows.runner import run_forever, run_once
-    from workflows.schedule import default_schedule
+    from duban.workflows.runner import run_forever, run_once
+    from duban.workflows.schedule import default_schedule
 
     s = settings()
     schedule = default_schedule(s.config_dir)
@@ -751,7 +751,7 @@ def demo_cmd(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from workflows.demo import run_demo
+    from duban.workflows.demo import run_demo
 
     started = time.monotonic()
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} days"),
@@ -783,7 +783,7 @@ def _escalations_by_level(out: Path) -> list[tuple[int, int]]:
     """Escalations by level, read back from the demo's own database."""
     import sqlalchemy as sa
 
-    from store.db import make_engine
+    from duban.store.db import make_engine
 
     engine = make_engine(f"sqlite:///{(out / 'demo.db').resolve()}")
     try:
@@ -794,12 +794,12 @@ def _escalations_by_level(out: Path) -> list[tuple[int, int]]:
         engine.dispose()
 
 
-from workflows.cli_deploy import deploy_command  # noqa: E402 - typer-only modules, cheap
-from workflows.cli_extract import extract_command  # noqa: E402
-from workflows.cli_notices import notices_app  # noqa: E402
-from workflows.cli_progress import extension_app, progress_app  # noqa: E402
-from workflows.cli_report import report_app  # noqa: E402
-from workflows.cli_backup import backup_command, restore_command  # noqa: E402
+from duban.workflows.cli_deploy import deploy_command  # noqa: E402 - typer-only modules, cheap
+from duban.workflows.cli_extract import extract_command  # noqa: E402
+from duban.workflows.cli_notices import notices_app  # noqa: E402
+from duban.workflows.cli_progress import extension_app, progress_app  # noqa: E402
+from duban.workflows.cli_report import report_app  # noqa: E402
+from duban.workflows.cli_backup import backup_command, restore_command  # noqa: E402
 
 app.add_typer(report_app, name="report", help="The weekly circulation report (周通報) and criticism notices.")
 
@@ -819,13 +819,13 @@ def main() -> None:
     import gc
 
     gc.disable()  # until the command has imported what it needs: see _started
-    from store.files import configure_from_environment
+    from duban.store.files import configure_from_environment
 
     configure_from_environment()  # private files from the first one on (the settings confirm it, .env included)
     try:
         app()
     except Exception as err:  # noqa: BLE001 - only DubanError is handled; the rest re-raises
-        from matrix.errors import DubanError
+        from duban.matrix.errors import DubanError
 
         if not isinstance(err, DubanError):
             raise

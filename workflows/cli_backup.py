@@ -48,7 +48,7 @@ def _sqlite_path(url: str, verb: str) -> Path:
 
 
 def _print_info(info, title: str) -> None:
-    from workflows.cli import console
+    from duban.workflows.cli import console
 
     out = console()
 
@@ -69,9 +69,9 @@ def backup_command(
     as_json: bool = Json,
 ) -> None:
     """Write a consistent copy of the database to FILE while `duban run` keeps working (SQLite; mode 0600)."""
-    from store.backup import backup
-    from matrix.errors import Refused
-    from workflows.cli import emit_json, settings
+    from duban.store.backup import backup
+    from duban.matrix.errors import Refused
+    from duban.workflows.cli import emit_json, settings
 
     db = _sqlite_path(settings().database_url, "backup")
     try:
@@ -112,10 +112,10 @@ def restore_command(
     """Put a backup in place of the database; the replaced one is kept as <db>.before-restore-<time>.
     Refuses a file that is not a duban database, a database newer than the backup (without --force),
     and while `duban run` runs."""
-    from matrix.errors import Refused
-    from store.backup import plan_restore, restore
-    from store.db import HEAD_REVISION
-    from workflows.cli import console, emit_json, settings
+    from duban.matrix.errors import Refused
+    from duban.store.backup import plan_restore, restore
+    from duban.store.db import HEAD_REVISION
+    from duban.workflows.cli import console, emit_json, settings
 
     url = settings().database_url
     db = _sqlite_path(url, "restore")

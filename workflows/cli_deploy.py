@@ -25,8 +25,8 @@ Json = typer.Option(False, "--json", help="Print JSON with stable keys: {api_url
 def deploy_command(pool: str = PoolOpt, paused: bool = PausedOpt, heartbeat: int = HeartbeatOpt,
                    crash_after: int = CrashAfterOpt, as_json: bool = Json) -> None:
     """Register supervise (08:30 sweep, delivery every 5 min) and weekly-report on the Prefect server in PREFECT_API_URL."""
-    from workflows.cli import console, emit_json, settings
-    from workflows.deploy import deploy
+    from duban.workflows.cli import console, emit_json, settings
+    from duban.workflows.deploy import deploy
 
     result: dict[str, Any] = deploy(work_pool=pool, config_dir=settings().config_dir, paused=paused,
                                     heartbeat=heartbeat, crash_after=crash_after)

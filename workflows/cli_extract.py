@@ -41,12 +41,12 @@ def extract_command(
     Every line that could not be placed is listed (stderr, and at the end of the YAML); the exit
     status is 1 when anything was left over, 0 when everything was placed.
     """
-    from matrix.errors import DubanError
+    from duban.matrix.errors import DubanError
 
     try:
-        from matrix.extract import extract, read_document
+        from duban.matrix.extract import extract, read_document
 
-        from workflows.cli import settings
+        from duban.workflows.cli import settings
 
         limits = settings().input_limits()
         text, _lines = read_document(file, limits)

@@ -36,15 +36,15 @@ def preview(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the text or HTML to this file."),
 ) -> None:
     """Render one notice for a task as of a date, from the stored plan; writes nothing to the database."""
-    from matrix.errors import ConfigError
+    from duban.matrix.errors import ConfigError
 
     if kind not in NOTICE_KINDS + CIRCULATION_KINDS:
         raise ConfigError(f"unknown kind {kind!r}: use {', '.join(NOTICE_KINDS + CIRCULATION_KINDS)}")
     if fmt not in ("text", "html"):
         raise typer.BadParameter(f"unknown format {fmt!r}; use text or html", param_hint="--format")
 
-    from notifications.render import Renderer
-    from workflows.cli import engine, now_for, policies, settings
+    from duban.notifications.render import Renderer
+    from duban.workflows.cli import engine, now_for, policies, settings
 
     s = settings()
     renderer = Renderer(language=lang or s.language, override_dir=s.config_dir / "templates")
@@ -52,7 +52,7 @@ def preview(
     rendered = _render(renderer, engine(), policies(), kind=kind, task=task, plan=plan, today=today, level=level, unit=unit)
     body = rendered.html if fmt == "html" else rendered.text
     if out is not None:
-        from store.files import write_file
+        from duban.store.files import write_file
 
         write_file(out, body)
         sys.stderr.write(f"wrote {out} ({rendered.subject})\n")
@@ -64,12 +64,12 @@ def _render(renderer: Any, eng: Any, policy_set: Any, *, kind: str, task: str, p
             level: int, unit: Optional[str]) -> Any:
     from dataclasses import replace
 
-    from matrix.calendar import WorkCalendar
-    from matrix.errors import Refused
-    from matrix.script import unit_key
-    from notifications.views import letterhead_for, preview_view
-    from store import repository as repo
-    from store.db import transaction
+    from duban.matrix.calendar import WorkCalendar
+    from duban.matrix.errors import Refused
+    from duban.matrix.script import unit_key
+    from duban.notifications.views import letterhead_for, preview_view
+    from duban.store import repository as repo
+    from duban.store.db import transaction
 
     cal = WorkCalendar()
     with transaction(eng) as session:
@@ -100,7 +100,7 @@ def _render(renderer: Any, eng: Any, policy_set: Any, *, kind: str, task: str, p
 
 def _facts(kind: str, view: Any, unit: str, language: str, today: dt.date) -> list[str]:
     """A couple of facts about the task for a sample circulation, in the renderer's language."""
-    from notifications.render import chinese_date, english_date, quantity
+    from duban.notifications.render import chinese_date, english_date, quantity
 
     task = f"{view.task_code} {view.task_title}"
     deadline = view.label or ""
@@ -121,7 +121,7 @@ def _facts(kind: str, view: Any, unit: str, language: str, today: dt.date) -> li
 
 def _week(today: dt.date, language: str) -> str:
     """The working week around ``today`` (Monday to Friday), as a circulation's period."""
-    from notifications.render import chinese_date, english_date
+    from duban.notifications.render import chinese_date, english_date
 
     monday = today - dt.timedelta(days=today.weekday())
     friday = monday + dt.timedelta(days=4)

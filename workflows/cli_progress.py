@@ -87,8 +87,8 @@ def progress_report(
     as_json: bool = Json,
 ) -> None:
     """Report progress (進展報送) on a task: a milestone's quantity/percent or a period's count/amount."""
-    from workflows.cli import console, emit_json, engine, now_for, styled
-    from workflows.progress_service import report_progress
+    from duban.workflows.cli import console, emit_json, engine, now_for, styled
+    from duban.workflows.progress_service import report_progress
 
     result = report_progress(engine(), task=task, unit=unit, now=now_for(as_of), plan=plan, done=done, percent=percent,
                              count=count, amount=amount, note=note, reported_by=by, reported_on=_day(on),
@@ -115,8 +115,8 @@ def progress_close(
     as_json: bool = Json,
 ) -> None:
     """Close (辦結) a milestone or period with evidence; only the lead unit may."""
-    from workflows.cli import console, emit_json, engine, now_for
-    from workflows.progress_service import close_item
+    from duban.workflows.cli import console, emit_json, engine, now_for
+    from duban.workflows.progress_service import close_item
 
     result = close_item(engine(), task=task, unit=unit, now=now_for(as_of), evidence=evidence, closed_by=by, plan=plan,
                         milestone=milestone, period=_day(period))
@@ -134,9 +134,9 @@ def progress_import(
     as_json: bool = Json,
 ) -> None:
     """Import a sheet of progress reports, all or nothing: every bad row is listed (exit 1), nothing written."""
-    from matrix.errors import ValidationFailed
-    from workflows.cli import _print_problems, console, emit_json, engine, now_for, settings, styled
-    from workflows.progress_service import import_progress
+    from duban.matrix.errors import ValidationFailed
+    from duban.workflows.cli import _print_problems, console, emit_json, engine, now_for, settings, styled
+    from duban.workflows.progress_service import import_progress
 
     try:
         rows = import_progress(engine(), file, now=now_for(as_of), plan=plan, limits=settings().input_limits())
@@ -183,8 +183,8 @@ def extension_request(
     as_json: bool = Json,
 ) -> None:
     """Request an extension (延期申請) before the due date; a late request is recorded as refused."""
-    from workflows.cli import console, emit_json, engine, now_for
-    from workflows.progress_service import request_extension
+    from duban.workflows.cli import console, emit_json, engine, now_for
+    from duban.workflows.progress_service import request_extension
 
     result = request_extension(engine(), task=task, unit=unit, new_due=until.date(), reason=reason, now=now_for(as_of),
                                plan=plan, milestone=milestone, period=_day(period), requested_by=by)
@@ -195,8 +195,8 @@ def extension_request(
 
 
 def _decide(extension_id: int, approve: bool, by: str, note: str, as_of: Optional[dt.datetime], as_json: bool) -> None:
-    from workflows.cli import console, emit_json, engine, now_for
-    from workflows.progress_service import decide_extension
+    from duban.workflows.cli import console, emit_json, engine, now_for
+    from duban.workflows.progress_service import decide_extension
 
     result = decide_extension(engine(), extension_id=extension_id, approve=approve, now=now_for(as_of),
                               decided_by=by, note=note)
@@ -237,8 +237,8 @@ def extension_list(
     as_json: bool = Json,
 ) -> None:
     """List extension requests, oldest first."""
-    from workflows.cli import console, emit_json, engine
-    from workflows.progress_service import list_extensions
+    from duban.workflows.cli import console, emit_json, engine
+    from duban.workflows.progress_service import list_extensions
 
     rows = list_extensions(engine(), status=status, plan=plan)
     if as_json:

@@ -32,9 +32,9 @@ def weekly(
     as_json: bool = typer.Option(False, "--json", help="Print JSON with stable keys."),
 ) -> None:
     """Build the weekly circulation report as of a day: files in --out, and with --email the mail."""
-    from matrix.errors import ConfigError
-    from workflows.cli import console, emit_json, engine, now_for, policies, settings, styled
-    from workflows.report_service import FORMATS, email_report, load_scoring_config, weekly_report
+    from duban.matrix.errors import ConfigError
+    from duban.workflows.cli import console, emit_json, engine, now_for, policies, settings, styled
+    from duban.workflows.report_service import FORMATS, email_report, load_scoring_config, weekly_report
 
     formats = [f.strip().lower() for f in fmt.split(",") if f.strip()]
     bad = [f for f in formats if f not in FORMATS]

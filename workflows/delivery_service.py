@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from matrix.gcpause import no_cyclic_gc
-from matrix.script import for_language
-from notifications.mail import (
+from duban.matrix.gcpause import no_cyclic_gc
+from duban.matrix.script import for_language
+from duban.notifications.mail import (
     Outcome,
     RateLimiter,
     SmtpConfig,
@@ -42,15 +42,15 @@ from notifications.mail import (
     thread_id_for,
     write_eml,
 )
-from notifications.recipients import Directory
-from store.db import begin_immediate, real_clock, transaction
-from store.supervision import _insert_ignore
-from store.tables import DeliveryRow, MessageRow, NoticeRow, PlanRow, TaskRow, UnitRow
+from duban.notifications.recipients import Directory
+from duban.store.db import begin_immediate, real_clock, transaction
+from duban.store.supervision import _insert_ignore
+from duban.store.tables import DeliveryRow, MessageRow, NoticeRow, PlanRow, TaskRow, UnitRow
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from config.settings import Settings
+    from duban.config.settings import Settings
 
 _EMAILS = re.compile(r"<?[^\s<>@,;]+@[^\s<>@,;]+>?")  # addresses in a server's reply, left out when grouping by reason
 LEASE = dt.timedelta(minutes=10)  # a message still "sending" after this was lost with its process
@@ -166,8 +166,8 @@ def _resolve_pending_notices(session: Session, directory: Directory, now: dt.dat
 
 
 def _plan_messages(session: Session, *, now: dt.datetime, settings: "Settings", result: DeliveryResult) -> None:
-    from notifications.render import Renderer
-    from notifications.views import build_views, letterhead_for
+    from duban.notifications.render import Renderer
+    from duban.notifications.views import build_views, letterhead_for
 
     dc = DeliveryRow.__table__.c
     rows = session.execute(sa.select(dc.id, dc.notice_id, dc.recipient_role, dc.display_name, dc.address, dc.is_cc)
@@ -176,7 +176,7 @@ def _plan_messages(session: Session, *, now: dt.datetime, settings: "Settings", 
         return
     views = build_views(session, sorted({r.notice_id for r in rows}))
     renderer = Renderer(language=settings.language, override_dir=settings.config_dir / "templates")
-    from notifications.render import Letterhead, RecipientView
+    from duban.notifications.render import Letterhead, RecipientView
 
     letterhead = letterhead_for(session, now.date())
     in_script = for_language(settings.language)  # header names in the letter's script too: 督辦系統 → 督办系统

@@ -75,16 +75,16 @@ def _script(plan, cal) -> dict[dt.date, list[tuple[str, str, int, Any]]]:
 
 def run_demo(out_dir: Path, *, progress: Callable[[int, int, str], None] | None = None,
              language: str = "zh-Hans", formats: tuple[str, ...] = ("html",)) -> DemoResult:
-    from config.settings import EXAMPLE_PLANS, Settings
-    from matrix.calendar import WorkCalendar
-    from matrix.policy import load_policy
-    from notifications.sink import free_port, start_sink
-    from store.db import open_database
-    from workflows import report_service
-    from workflows.delivery_service import deliver
-    from workflows.matrix_service import PlanOptions, import_file
-    from workflows.progress_service import close_item, decide_extension, report_progress, request_extension
-    from workflows.sweep_service import sweep
+    from duban.config.settings import EXAMPLE_PLANS, Settings
+    from duban.matrix.calendar import WorkCalendar
+    from duban.matrix.policy import load_policy
+    from duban.notifications.sink import free_port, start_sink
+    from duban.store.db import open_database
+    from duban.workflows import report_service
+    from duban.workflows.delivery_service import deliver
+    from duban.workflows.matrix_service import PlanOptions, import_file
+    from duban.workflows.progress_service import close_item, decide_extension, report_progress, request_extension
+    from duban.workflows.sweep_service import sweep
 
     tz = ZoneInfo("Asia/Shanghai")
     if out_dir.exists():

@@ -35,10 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-from matrix.errors import ConfigError
+from duban.matrix.errors import ConfigError
 
 if TYPE_CHECKING:
-    from workflows.schedule import Schedule
+    from duban.workflows.schedule import Schedule
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]  # the folder holding workflows/flows.py
 FLOWS_FILE = "workflows/flows.py"
@@ -239,10 +239,10 @@ def deploy(*, api_url: str | None = None, work_pool: str = "duban", source_dir: 
     if not (source / FLOWS_FILE).is_file():
         raise ConfigError(f"{source}: no {FLOWS_FILE} there; give the duban project folder as the source")
     if schedule is None:
-        from workflows.schedule import default_schedule
+        from duban.workflows.schedule import default_schedule
 
         if config_dir is None:
-            from config.settings import Settings
+            from duban.config.settings import Settings
 
             config_dir = Settings().config_dir
         schedule = default_schedule(config_dir)

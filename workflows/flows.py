@@ -32,11 +32,11 @@ from zoneinfo import ZoneInfo
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from matrix.errors import ConfigError
-from workflows import jobs
+from duban.matrix.errors import ConfigError
+from duban.workflows import jobs
 
 if TYPE_CHECKING:
-    from config.settings import Settings
+    from duban.config.settings import Settings
 
 # Delivery is retried by Prefect when it raises (database unreachable, disk full); SMTP failures are
 # not exceptions: the service records them per message and a later run retries them itself.
@@ -44,7 +44,7 @@ DELIVERY_RETRY_DELAYS = [10, 60, 300]
 
 
 def _settings() -> "Settings":
-    from config.settings import Settings
+    from duban.config.settings import Settings
 
     return Settings()
 
@@ -73,8 +73,8 @@ def plan_codes(settings: "Settings") -> list[str]:
     """The codes of the plans in duban's database (what a sweep or a report covers), sorted."""
     import sqlalchemy as sa
 
-    from store.db import open_database
-    from store.tables import PlanRow
+    from duban.store.db import open_database
+    from duban.store.tables import PlanRow
 
     engine = open_database(settings.database_url)
     try:
@@ -221,8 +221,8 @@ def waiting_messages(settings: "Settings") -> int | None:
     try:
         import sqlalchemy as sa
 
-        from store.db import open_database
-        from store.tables import MessageRow
+        from duban.store.db import open_database
+        from duban.store.tables import MessageRow
 
         engine = open_database(settings.database_url)
         try:
@@ -243,7 +243,7 @@ def _log(logger, lines: list[tuple[str, str]]) -> None:
 def _working_days_only(settings: "Settings", given: bool | None) -> bool:
     if given is not None:
         return given
-    from workflows.schedule import default_schedule
+    from duban.workflows.schedule import default_schedule
 
     return default_schedule(settings.config_dir).job("sweep").working_days_only
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
-    from config.settings import Settings
+    from duban.config.settings import Settings
 
 
 def _now(settings: "Settings", now: dt.datetime | None) -> dt.datetime:
@@ -20,23 +20,23 @@ def _now(settings: "Settings", now: dt.datetime | None) -> dt.datetime:
 
 
 def _engine(settings: "Settings"):
-    from store.db import open_database
+    from duban.store.db import open_database
 
     settings.apply_file_mode()  # the job's files (database, .eml, reports) are private unless configured
     return open_database(settings.database_url)
 
 
 def policies(settings: "Settings"):
-    from config.settings import PACKAGE_DIR
-    from matrix.policy import load_policy
+    from duban.config.settings import PACKAGE_DIR
+    from duban.matrix.policy import load_policy
 
     return load_policy(PACKAGE_DIR / "policy.yaml", settings.config_dir / "policy.yaml")
 
 
 def sweep_job(settings: "Settings", *, now: dt.datetime | None = None, only_working_days: bool = True) -> dict[str, Any]:
     """The morning sweep. On a day off (official calendar, 調休 included) it does nothing unless asked."""
-    from matrix.calendar import WorkCalendar
-    from workflows.sweep_service import sweep
+    from duban.matrix.calendar import WorkCalendar
+    from duban.workflows.sweep_service import sweep
 
     now = _now(settings, now)
     if only_working_days and not WorkCalendar().is_working_day(now.date()):
@@ -50,7 +50,7 @@ def sweep_job(settings: "Settings", *, now: dt.datetime | None = None, only_work
 
 
 def delivery_job(settings: "Settings", *, now: dt.datetime | None = None) -> dict[str, Any]:
-    from workflows.delivery_service import deliver
+    from duban.workflows.delivery_service import deliver
 
     engine = _engine(settings)
     try:
@@ -64,8 +64,8 @@ def weekly_report_job(settings: "Settings", *, now: dt.datetime | None = None, e
     """The Friday circulation report: files in the data folder, and an email to the office."""
     import sqlalchemy as sa
 
-    from store.tables import PlanRow
-    from workflows import report_service
+    from duban.store.tables import PlanRow
+    from duban.workflows import report_service
 
     now = _now(settings, now)
     engine = _engine(settings)

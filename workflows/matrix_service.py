@@ -14,17 +14,17 @@ from typing import Any
 
 from typing import TYPE_CHECKING
 
-from matrix.gcpause import no_cyclic_gc
-from matrix.model import Milestone, Plan, Recurrence, Task
-from store import repository as repo
-from store.db import transaction
+from duban.matrix.gcpause import no_cyclic_gc
+from duban.matrix.model import Milestone, Plan, Recurrence, Task
+from duban.store import repository as repo
+from duban.store.db import transaction
 
 if TYPE_CHECKING:  # the loaders (YAML, OpenCC, the deadline language) load only when a file is read
     from sqlalchemy.engine import Engine
 
-    from matrix.directory import UnitDirectory
-    from matrix.limits import InputLimits
-    from matrix.loaders import LoadedPlan
+    from duban.matrix.directory import UnitDirectory
+    from duban.matrix.limits import InputLimits
+    from duban.matrix.loaders import LoadedPlan
 
 
 @dataclass(slots=True)
@@ -42,16 +42,16 @@ class PlanOptions:
 
 
 def _directory(options: PlanOptions) -> "UnitDirectory | None":
-    from matrix.directory import load_directory
-    from matrix.limits import DEFAULT_LIMITS
+    from duban.matrix.directory import load_directory
+    from duban.matrix.limits import DEFAULT_LIMITS
 
     return load_directory(options.directory, limits=options.limits or DEFAULT_LIMITS) if options.directory else None
 
 
 def validate_file(path: Path, options: PlanOptions, *, engine: "Engine | None" = None) -> "LoadedPlan":
     """Read and validate; units already in the database (when an engine is given) count as known."""
-    from matrix.limits import DEFAULT_LIMITS
-    from matrix.loaders import load_plan
+    from duban.matrix.limits import DEFAULT_LIMITS
+    from duban.matrix.loaders import load_plan
 
     known = None
     with no_cyclic_gc():

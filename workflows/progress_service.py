@@ -59,12 +59,12 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from matrix.errors import DubanError, NotFound, Problem, Refused, ValidationFailed
-from matrix.model import Recurrence
-from matrix.script import fold, fold_width, unit_key
-from store import repository as repo
-from store.db import transaction
-from store.tables import (
+from duban.matrix.errors import DubanError, NotFound, Problem, Refused, ValidationFailed
+from duban.matrix.model import Recurrence
+from duban.matrix.script import fold, fold_width, unit_key
+from duban.store import repository as repo
+from duban.store.db import transaction
+from duban.store.tables import (
     EventRow,
     ExtensionRow,
     MilestoneRow,
@@ -80,7 +80,7 @@ from store.tables import (
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from matrix.limits import InputLimits
+    from duban.matrix.limits import InputLimits
 
 Item = Union[MilestoneRow, RecurrenceInstanceRow]
 Number = Union[str, int, float, Decimal, None]
@@ -286,8 +286,8 @@ def _to_recurrence(row: RecurrenceRow) -> Recurrence:
 
 def _ensure_period(session: Session, task: TaskRow, on: dt.date) -> None:
     """Make sure the instances whose period contains ``on`` exist (they may not be due yet)."""
-    from matrix.deadlines import instances
-    from store.supervision import ensure_instances
+    from duban.matrix.deadlines import instances
+    from duban.store.supervision import ensure_instances
 
     ensure_instances(session, through=on, task_ids=[task.id])
     nexts = []
@@ -594,9 +594,9 @@ _FIELD_NAMES = {"task": "code"}  # how a problem names the column
 
 def _sheet_records(path: Path, limits: "InputLimits | None" = None) -> tuple[list[tuple[int, dict[str, Any]]], list[str]]:
     """(row number, {field: value}) for each data row, and the header labels not understood."""
-    from matrix.errors import SourceError
-    from matrix.limits import DEFAULT_LIMITS
-    from matrix.sources import sheet_rows
+    from duban.matrix.errors import SourceError
+    from duban.matrix.limits import DEFAULT_LIMITS
+    from duban.matrix.sources import sheet_rows
 
     if not path.exists():
         raise SourceError(str(path), "no such file")

@@ -44,12 +44,12 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from matrix.calendar import WorkCalendar
-from matrix.errors import ConfigError, NotFound
-from matrix.gcpause import no_cyclic_gc
-from matrix.script import for_language
-from matrix.planner import Item, light, worst
-from matrix.scoring import (
+from duban.matrix.calendar import WorkCalendar
+from duban.matrix.errors import ConfigError, NotFound
+from duban.matrix.gcpause import no_cyclic_gc
+from duban.matrix.script import for_language
+from duban.matrix.planner import Item, light, worst
+from duban.matrix.scoring import (
     AckFact,
     ItemFact,
     Period,
@@ -62,9 +62,9 @@ from matrix.scoring import (
     score_week,
     task_order,
 )
-from store import repository as repo
-from store.db import transaction
-from store.tables import (
+from duban.store import repository as repo
+from duban.store.db import transaction
+from duban.store.tables import (
     DeliveryRow,
     ExtensionRow,
     MilestoneRow,
@@ -81,9 +81,9 @@ from store.tables import (
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from config.settings import Settings
-    from matrix.policy import PolicySet
-    from notifications.report import ChartView, WeeklyReport
+    from duban.config.settings import Settings
+    from duban.matrix.policy import PolicySet
+    from duban.notifications.report import ChartView, WeeklyReport
 
 FORMATS = ("html", "md", "docx")
 MAX_STREAK = 52  # missed-report windows looked back at most (a year of weeks)
@@ -93,7 +93,7 @@ _CHUNK = 5000
 
 def load_scoring_config(settings: "Settings") -> ScoringConfig:
     """The packaged config/scoring.yaml, overridden by the office's own (config folder) scoring.yaml."""
-    from config.settings import PACKAGE_DIR
+    from duban.config.settings import PACKAGE_DIR
 
     return load_scoring(PACKAGE_DIR / "scoring.yaml", Path(settings.config_dir) / "scoring.yaml")
 
@@ -536,7 +536,7 @@ def _task_lights(store: _Store, facts: _PeriodFacts, policies: "PolicySet", cal:
 
 
 def _task_view(store: _Store, facts: _PeriodFacts, task: _Task, colour: str, shown: list):
-    from notifications.report import ItemView, TaskView
+    from duban.notifications.report import ItemView, TaskView
 
     items = []
     for item, state, closed, lt in shown:
@@ -554,7 +554,7 @@ def _task_view(store: _Store, facts: _PeriodFacts, task: _Task, colour: str, sho
 
 
 def _overdue_views(store: _Store, facts: _PeriodFacts):
-    from notifications.report import OverdueView
+    from duban.notifications.report import OverdueView
 
     rows = []
     for task, f in facts.items.values():
@@ -589,7 +589,7 @@ def _overdue_series(store: _Store, days: list[dt.date]) -> list[int]:
 
 
 def _chart(store: _Store, config: ScoringConfig) -> "ChartView | None":
-    from notifications.report import ChartView, WeekPoint
+    from duban.notifications.report import ChartView, WeekPoint
 
     as_of = store.as_of
     starts = [p.start for p in store.plans.values() if p.start is not None]
@@ -649,7 +649,7 @@ def _chart(store: _Store, config: ScoringConfig) -> "ChartView | None":
 
 
 def _undeliverable_views(store: _Store):
-    from notifications.report import UndeliverableView
+    from duban.notifications.report import UndeliverableView
 
     tasks = {t.id: t.code for t in store.tasks}
     grouped: dict[tuple[str, str, str], list[str]] = defaultdict(list)
@@ -663,7 +663,7 @@ def _undeliverable_views(store: _Store):
 def build_report(engine: "Engine", *, now: dt.datetime, policies: "PolicySet", scoring: ScoringConfig,
                  plan: str | None = None, calendar: WorkCalendar | None = None) -> "WeeklyReport":
     """The weekly report's model for the period ending on ``now``'s day."""
-    from notifications.report import Headline, WeeklyReport
+    from duban.notifications.report import Headline, WeeklyReport
 
     cal = calendar or WorkCalendar()
     board, (this, last), store = _scores(engine, now=now, plan=plan, scoring=scoring, calendar=cal)
@@ -717,7 +717,7 @@ def build_report(engine: "Engine", *, now: dt.datetime, policies: "PolicySet", s
 
 
 def _renderer(settings: "Settings", language: str | None):
-    from notifications.render import Renderer
+    from duban.notifications.render import Renderer
 
     return Renderer(language=language or settings.language, override_dir=Path(settings.config_dir) / "templates")
 
@@ -735,8 +735,8 @@ def write_files(out_dir: Path, files: list[tuple[str, bytes | str]]) -> list[str
     import tempfile
     from concurrent.futures import ThreadPoolExecutor
 
-    from matrix.errors import StoreError
-    from store.files import file_mode, make_dirs
+    from duban.matrix.errors import StoreError
+    from duban.store.files import file_mode, make_dirs
 
     out_dir = Path(out_dir)
     current = out_dir
@@ -787,7 +787,7 @@ def summary(report: "WeeklyReport", language: str = "zh-Hans", *,
     supporting unit (the deduction lines themselves are in the documents); ``criticised`` every fact of
     each criticism (``facts``: the texts already worded for the notices, by unit).
     """
-    from notifications.report import family
+    from duban.notifications.report import family
 
     fam = family(language)
     facts = facts or {}
@@ -825,7 +825,7 @@ def weekly_report(engine: "Engine", *, now: dt.datetime, policies: "PolicySet", 
     svg, docx}, criticism: {unit: {html, docx}}, language, documents, model}`` (``documents`` and
     ``model`` are objects, for ``email_report``; the rest is JSON, see ``summary``).
     """
-    from notifications.report import render_report
+    from duban.notifications.report import render_report
 
     formats = [f.strip() for f in formats if f.strip()]
     unknown = [f for f in formats if f not in FORMATS]
@@ -865,7 +865,7 @@ def report_recipients(engine: "Engine", *, scoring: ScoringConfig, extra: Iterab
                       plan: str | None = None) -> list[tuple[str, str]]:
     """(display name, address) of the office running the report's plans (its addresses and its
     head's) and the supervisors."""
-    from notifications.recipients import clean_address
+    from duban.notifications.recipients import clean_address
 
     out: list[tuple[str, str]] = []
     if scoring.report.to_office:
@@ -900,14 +900,14 @@ def email_report(engine: "Engine", *, now: dt.datetime, settings: "Settings", re
     """
     import asyncio
 
-    from notifications.mail import (Outcome, SmtpConfig, SmtpSender, eml_name, message_id_for, sender_address,
+    from duban.notifications.mail import (Outcome, SmtpConfig, SmtpSender, eml_name, message_id_for, sender_address,
                                     write_eml)
-    from notifications.render import Renderer
-    from notifications.report import build_report_message, render_report
-    from store.db import real_clock
-    from workflows.delivery_service import LEASE
-    from store.supervision import _insert_ignore
-    from store.tables import MessageRow
+    from duban.notifications.render import Renderer
+    from duban.notifications.report import build_report_message, render_report
+    from duban.store.db import real_clock
+    from duban.workflows.delivery_service import LEASE
+    from duban.store.supervision import _insert_ignore
+    from duban.store.tables import MessageRow
 
     scoring = scoring or load_scoring_config(settings)
     clock = real_clock(engine)  # the lease and the retry time: real time, never a replay's day (as deliver)

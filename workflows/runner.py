@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from matrix.errors import Refused
+from duban.matrix.errors import Refused
 
 if TYPE_CHECKING:
-    from config.settings import Settings
-    from workflows.schedule import Schedule
+    from duban.config.settings import Settings
+    from duban.workflows.schedule import Schedule
 
 JOBSTORE_TABLE = "apscheduler_jobs"
 # misfire_grace_time None: a run missed while the machine was off (a Friday report over a long weekend)
@@ -34,9 +34,9 @@ _ADVISORY_KEY = 0x64756261  # "duba"
 
 def run_job(name: str) -> dict[str, Any]:
     """What the scheduler calls (by reference, so the job store can keep it): one job, fresh settings."""
-    from config.settings import Settings
-    from workflows.jobs import JOBS
-    from workflows.schedule import default_schedule
+    from duban.config.settings import Settings
+    from duban.workflows.jobs import JOBS
+    from duban.workflows.schedule import default_schedule
 
     settings = Settings()
     if name == "sweep":
@@ -81,7 +81,7 @@ class RunnerLock:
             f.flush()
             self._file = f
             return
-        from store.db import make_engine
+        from duban.store.db import make_engine
 
         engine = make_engine(self.url)
         conn = engine.connect()
@@ -186,7 +186,7 @@ def run_once(settings: "Settings", schedule: "Schedule", *, report: Callable[[st
              now: dt.datetime | None = None) -> list[dict[str, Any]]:
     """`duban run --once`: every job once, in order, then return — asked for explicitly, so the sweep
     runs on a day off too."""
-    from workflows.jobs import JOBS
+    from duban.workflows.jobs import JOBS
 
     lock = RunnerLock(settings.database_url)  # not beside a running `duban run` either
     lock.acquire()

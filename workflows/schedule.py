@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from matrix.errors import ConfigError
+from duban.matrix.errors import ConfigError
 
 JOB_NAMES = ("sweep", "deliver", "weekly_report")
 
@@ -45,7 +45,7 @@ def _check_cron(expr: str, where: str) -> str:
 
 def load_schedule(*paths: Path) -> Schedule:
     """Merge schedule files in order (later override earlier, job by job); missing files are skipped."""
-    from matrix.sources import config_files
+    from duban.matrix.sources import config_files
 
     timezone = "Asia/Shanghai"
     raw_jobs: dict[str, dict] = {}
@@ -88,6 +88,6 @@ def load_schedule(*paths: Path) -> Schedule:
 
 
 def default_schedule(config_dir: Path) -> Schedule:
-    from config.settings import PACKAGE_DIR
+    from duban.config.settings import PACKAGE_DIR
 
     return load_schedule(PACKAGE_DIR / "schedule.yaml", config_dir / "schedule.yaml")

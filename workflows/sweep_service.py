@@ -22,15 +22,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from matrix.calendar import WorkCalendar
-from matrix.errors import NotFound, Refused
-from matrix.gcpause import no_cyclic_gc
-from matrix.planner import Item, Light, PlannedNotice, TaskInfo, light, plan_notices, worst
-from matrix.policy import EscalationLevel, PolicySet
-from store import repository as repo
-from store.db import real_clock, transaction
-from store.supervision import _insert_ignore, ensure_instances
-from store.tables import (
+from duban.matrix.calendar import WorkCalendar
+from duban.matrix.errors import NotFound, Refused
+from duban.matrix.gcpause import no_cyclic_gc
+from duban.matrix.planner import Item, Light, PlannedNotice, TaskInfo, light, plan_notices, worst
+from duban.matrix.policy import EscalationLevel, PolicySet
+from duban.store import repository as repo
+from duban.store.db import real_clock, transaction
+from duban.store.supervision import _insert_ignore, ensure_instances
+from duban.store.tables import (
     EventRow,
     MilestoneRow,
     NoticeRow,

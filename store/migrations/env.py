@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from store.tables import SQLModel
+from duban.store.tables import SQLModel
 
 config = context.config
 target_metadata = SQLModel.metadata

@@ -14,7 +14,7 @@ import yaml
 
 from tests.conftest import PLANS
 
-DUBAN = [sys.executable, "-m", "workflows.cli"]
+DUBAN = [sys.executable, "-m", "duban.workflows.cli"]
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -31,9 +31,9 @@ def test_help_is_fast_to_import(tmp_path: Path) -> None:
     code = (
         "import sys\n"
         "sys.argv = ['duban', '--help']\n"
-        "from workflows.cli import main\n"
+        "from duban.workflows.cli import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "heavy = [m for m in ('prefect', 'sqlalchemy', 'sqlmodel', 'matrix.loaders', 'openpyxl') if m in sys.modules]\n"
+        "heavy = [m for m in ('prefect', 'sqlalchemy', 'sqlmodel', 'duban.matrix.loaders', 'openpyxl') if m in sys.modules]\n"
         "sys.stderr.write('HEAVY=' + ','.join(heavy))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
@@ -47,13 +47,13 @@ def test_the_collector_is_paused_for_imports_only(tmp_path: Path) -> None:
     runs with it on (checked from inside a real command), and it is on again when main returns."""
     code = (
         "import gc, sys\n"
-        "import workflows.matrix_service as svc\n"
+        "import duban.workflows.matrix_service as svc\n"
         "real = svc.show\n"
         "def show(*a, **kw):\n"
         "    sys.stderr.write('DURING=%s ' % gc.isenabled())\n"
         "    return real(*a, **kw)\n"
         "svc.show = show\n"
-        "from workflows.cli import main\n"
+        "from duban.workflows.cli import main\n"
         "for argv in (['duban', 'matrix', 'show', '--json'], ['duban', 'no-such-command']):\n"
         "    sys.argv = argv\n"
         "    try:\n        main()\n    except SystemExit:\n        pass\n"

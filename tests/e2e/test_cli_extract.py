@@ -15,14 +15,14 @@ import yaml
 from tests.conftest import FIXTURES, PLANS
 
 ROOT = Path(__file__).resolve().parents[2]
-DUBAN = [sys.executable, "-m", "workflows.cli"]
+DUBAN = [sys.executable, "-m", "duban.workflows.cli"]
 
 # Until `extract` is registered on `duban matrix` (workflows/cli.py), run it through the same app.
 WRAPPER = """\
 import sys
 sys.path.insert(0, {root!r})
-from workflows.cli import main, matrix_app
-from workflows.cli_extract import extract_command
+from duban.workflows.cli import main, matrix_app
+from duban.workflows.cli_extract import extract_command
 if not any(c.name == "extract" for c in matrix_app.registered_commands):
     matrix_app.command("extract")(extract_command)
 main()
@@ -30,7 +30,7 @@ main()
 
 
 def _registered() -> bool:
-    from workflows.cli import matrix_app
+    from duban.workflows.cli import matrix_app
 
     return any(c.name == "extract" for c in matrix_app.registered_commands)
 

@@ -15,7 +15,7 @@ from tests.conftest import ROOT
 def test_demo_replays_the_district_plan(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "120",
            "DUBAN_DATABASE_URL": f"sqlite:///{tmp_path / 'untouched.db'}"}
-    proc = subprocess.run([sys.executable, "-m", "workflows.cli", "demo"], cwd=tmp_path, env=env,
+    proc = subprocess.run([sys.executable, "-m", "duban.workflows.cli", "demo"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = tmp_path / "demo-out"

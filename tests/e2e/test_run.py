@@ -22,7 +22,7 @@ def _env(tmp_path: Path, db_url: str) -> dict:
 
 
 def _start(tmp_path: Path, db_url: str) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "workflows.cli", "run", "--quiet"], cwd=tmp_path,
+    proc = subprocess.Popen([sys.executable, "-m", "duban.workflows.cli", "run", "--quiet"], cwd=tmp_path,
                             env=_env(tmp_path, db_url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     seen = ""
     for _ in range(10):  # the banner may wrap over several lines
@@ -36,7 +36,7 @@ def _start(tmp_path: Path, db_url: str) -> subprocess.Popen:
 
 def test_run_once_runs_every_job(tmp_path: Path, sqlite_url: str) -> None:
     run(["matrix", "import", str(PLANS / "district-2015.yaml")], cwd=tmp_path, db_url=sqlite_url)
-    proc = subprocess.run([sys.executable, "-m", "workflows.cli", "run", "--once", "--as-of", "2015-12-04"], cwd=tmp_path,
+    proc = subprocess.run([sys.executable, "-m", "duban.workflows.cli", "run", "--once", "--as-of", "2015-12-04"], cwd=tmp_path,
                           env=_env(tmp_path, sqlite_url), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "8 new notices (2 chases, 6 escalations)" in proc.stdout
@@ -48,11 +48,11 @@ def test_a_second_run_refuses_and_sigterm_stops_cleanly(tmp_path: Path, sqlite_u
     run(["matrix", "import", str(PLANS / "district-2015.yaml")], cwd=tmp_path, db_url=sqlite_url)
     first = _start(tmp_path, sqlite_url)
     try:
-        second = subprocess.run([sys.executable, "-m", "workflows.cli", "run", "--quiet"], cwd=tmp_path,
+        second = subprocess.run([sys.executable, "-m", "duban.workflows.cli", "run", "--quiet"], cwd=tmp_path,
                                 env=_env(tmp_path, sqlite_url), capture_output=True, text=True, timeout=120)
         assert second.returncode == 2
         assert "already running" in second.stderr and f"pid {first.pid}" in second.stderr
-        once = subprocess.run([sys.executable, "-m", "workflows.cli", "run", "--once"], cwd=tmp_path,
+        once = subprocess.run([sys.executable, "-m", "duban.workflows.cli", "run", "--once"], cwd=tmp_path,
                               env=_env(tmp_path, sqlite_url), capture_output=True, text=True, timeout=120)
         assert once.returncode == 2 and "already running" in once.stderr  # --once is no way around it
     finally:
@@ -72,8 +72,8 @@ def test_after_downtime_one_catch_up_sweep_not_one_per_missed_slot(tmp_path: Pat
     it runs once (coalesced), not once per missed morning."""
     import pickle
 
-    from store.db import open_database
-    from workflows.runner import JOBSTORE_TABLE
+    from duban.store.db import open_database
+    from duban.workflows.runner import JOBSTORE_TABLE
 
     run(["matrix", "import", str(PLANS / "district-2015.yaml")], cwd=tmp_path, db_url=sqlite_url)
     (tmp_path / "duban-config").mkdir(exist_ok=True)
@@ -120,9 +120,9 @@ def test_sigterm_in_the_middle_of_a_delivery_lets_it_finish(tmp_path: Path, sqli
 
     from aiosmtpd.controller import Controller
 
-    from notifications.sink import free_port
-    from store.db import open_database
-    from workflows.runner import JOBSTORE_TABLE
+    from duban.notifications.sink import free_port
+    from duban.store.db import open_database
+    from duban.workflows.runner import JOBSTORE_TABLE
 
     received: list[bytes] = []
 

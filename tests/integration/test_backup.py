@@ -34,7 +34,7 @@ def _env(tmp_path: Path, db_url: str) -> dict:
 
 
 def duban(args: list[str], *, cwd: Path, db_url: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "workflows.cli", *args], cwd=cwd, env=_env(cwd, db_url),
+    proc = subprocess.run([sys.executable, "-m", "duban.workflows.cli", *args], cwd=cwd, env=_env(cwd, db_url),
                           capture_output=True, text=True, timeout=180)
     if check and proc.returncode != 0:
         raise AssertionError(f"duban {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
@@ -81,8 +81,8 @@ def test_a_backup_taken_during_a_replay_restores_and_passes_every_command(tmp_pa
 
     # A real process replaying the plan day after day: sweep, then deliver (.eml), for each day.
     script = "set -e\n" + "".join(
-        f"{sys.executable} -m workflows.cli sweep --as-of {d} >/dev/null\n"
-        f"{sys.executable} -m workflows.cli deliver --as-of {d} >/dev/null\n" for d in REPLAY_DAYS)
+        f"{sys.executable} -m duban.workflows.cli sweep --as-of {d} >/dev/null\n"
+        f"{sys.executable} -m duban.workflows.cli deliver --as-of {d} >/dev/null\n" for d in REPLAY_DAYS)
     replay = subprocess.Popen(["bash", "-c", script], cwd=work, env=_env(work, url),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     backups: list[tuple[Path, bool]] = []
@@ -264,7 +264,7 @@ def test_restore_refuses_while_duban_run_runs(tmp_path: Path) -> None:
     work, url, db = _setup(tmp_path)
     backup = tmp_path / "b.db"
     duban(["backup", str(backup)], cwd=work, db_url=url)
-    runner = subprocess.Popen([sys.executable, "-m", "workflows.cli", "run", "--quiet"], cwd=work,
+    runner = subprocess.Popen([sys.executable, "-m", "duban.workflows.cli", "run", "--quiet"], cwd=work,
                               env=_env(work, url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         seen = ""
@@ -289,14 +289,14 @@ def test_restore_refuses_while_duban_run_runs(tmp_path: Path) -> None:
 @pytest.mark.parametrize("pages", [1, 1024])
 def test_the_copy_is_one_snapshot_however_small_the_steps(tmp_path: Path, pages: int) -> None:
     """In-process: writers committing between every step of the copy neither block nor tear it."""
-    from store.backup import backup
+    from duban.store.backup import backup
 
     work, url, db = _setup(tmp_path)
     writer = sqlite3.connect(db, timeout=30, isolation_level=None)
     n0 = _rows(db, "SELECT count(*) FROM event")[0][0]
     steps = 0
 
-    import store.backup as mod
+    import duban.store.backup as mod
 
     real_sleep = mod.time.sleep
 

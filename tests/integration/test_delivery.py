@@ -19,15 +19,15 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from config.settings import Settings
-from matrix.policy import load_policy
-from store.db import transaction
-from store.tables import DeliveryRow, MessageRow, NoticeRow, UnitRow
-from notifications.sink import free_port
+from duban.config.settings import Settings
+from duban.matrix.policy import load_policy
+from duban.store.db import transaction
+from duban.store.tables import DeliveryRow, MessageRow, NoticeRow, UnitRow
+from duban.notifications.sink import free_port
 from tests.conftest import PLANS, ROOT, SHANGHAI, at
-from workflows.delivery_service import LEASE, deliver
-from workflows.matrix_service import PlanOptions, import_file
-from workflows.sweep_service import sweep
+from duban.workflows.delivery_service import LEASE, deliver
+from duban.workflows.matrix_service import PlanOptions, import_file
+from duban.workflows.sweep_service import sweep
 
 POLICY = load_policy(ROOT / "config" / "policy.yaml")
 
@@ -272,7 +272,7 @@ def test_kill_during_delivery_then_rerun_nothing_lost_same_message_id(sqlite_url
     """A `duban deliver` process is killed while sending; the rerun sends the rest, repeats keep their Message-ID."""
     from aiosmtpd.controller import Controller
 
-    from store.db import open_database
+    from duban.store.db import open_database
 
     engine = open_database(sqlite_url)
     import_file(engine, PLANS / "district-2015.yaml", PlanOptions(), now=at(2015, 7, 1))
@@ -286,7 +286,7 @@ def test_kill_during_delivery_then_rerun_nothing_lost_same_message_id(sqlite_url
            "DUBAN_MAIL_FROM": "督辦系統 <duban@example.org>", "DUBAN_SMTP_CONCURRENCY": "1",
            "DUBAN_CONFIG_DIR": str(tmp_path / "cfg"), "PYTHONPATH": str(ROOT)}
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "workflows.cli", "deliver"], cwd=tmp_path, env=env,
+        proc = subprocess.Popen([sys.executable, "-m", "duban.workflows.cli", "deliver"], cwd=tmp_path, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60
         while len(handler.messages) < 2 and time.monotonic() < deadline:
@@ -314,8 +314,8 @@ def test_kill_during_delivery_then_rerun_nothing_lost_same_message_id(sqlite_url
 
 
 def test_smtp_url_parsing_and_password_never_shown() -> None:
-    from matrix.errors import ConfigError
-    from notifications.mail import SmtpConfig
+    from duban.matrix.errors import ConfigError
+    from duban.notifications.mail import SmtpConfig
 
     c = SmtpConfig.from_url("smtp+starttls://duban%40example.org@mail.example.org", password="s3cret")
     assert (c.host, c.port, c.username, c.security) == ("mail.example.org", 587, "duban@example.org", "starttls")
@@ -389,10 +389,10 @@ def test_a_notice_finished_while_another_worker_records_is_never_undeliverable(p
     land right after the closing worker's first statement, the interleaving CI once hit by chance: a
     notice must then stay "sending" (its deliveries were in flight when looked at) and become "sent"
     at the next close, never "undeliverable"."""
-    from notifications.mail import Outcome
-    from notifications.recipients import Directory
-    from store.db import open_database
-    from workflows.delivery_service import DeliveryResult, _finish_notices, _plan_messages, _record, _resolve_pending_notices
+    from duban.notifications.mail import Outcome
+    from duban.notifications.recipients import Directory
+    from duban.store.db import open_database
+    from duban.workflows.delivery_service import DeliveryResult, _finish_notices, _plan_messages, _record, _resolve_pending_notices
 
     engine = open_database(pg_url)
     try:
@@ -460,8 +460,8 @@ def test_implicit_tls_verified_against_the_office_ca(swept, tmp_path: Path, tls_
     assert trusted.sent == len(handler.messages) == untrusted.planned_messages and trusted.failed == 0
     with transaction(swept) as s:
         assert set(s.execute(sa.select(MessageRow.status)).scalars()) == {"sent"}
-    from matrix.errors import ConfigError
-    from notifications.mail import SmtpConfig
+    from duban.matrix.errors import ConfigError
+    from duban.notifications.mail import SmtpConfig
 
     with pytest.raises(ConfigError, match="cafile"):
         SmtpConfig.from_url(f"smtps://127.0.0.1:{port}?cafile={tmp_path / 'missing.pem'}")
@@ -485,7 +485,7 @@ def test_several_plans_each_escalate_to_their_own_office_and_leader(engine, tmp_
     sweep(engine, now=dt.datetime(2015, 12, 4, 8, 30, tzinfo=SHANGHAI), policies=POLICY)
     sweep(engine, now=dt.datetime(2019, 3, 1, 8, 30, tzinfo=SHANGHAI), policies=POLICY)
     deliver(engine, now=dt.datetime(2019, 3, 1, 9, tzinfo=SHANGHAI), settings=settings_for(tmp_path))
-    from store.tables import PlanRow
+    from duban.store.tables import PlanRow
 
     with transaction(engine) as s:
         rows = s.execute(sa.select(PlanRow.code, DeliveryRow.recipient_role, DeliveryRow.address, NoticeRow.level)
@@ -515,7 +515,7 @@ def test_several_plans_each_escalate_to_their_own_office_and_leader(engine, tmp_
 def test_two_databases_sharing_an_outbox_folder_lose_no_message(engine, tmp_path: Path) -> None:
     """Message 1 of a second database is not message 1 of the first: each .eml file is named by its
     number and its bytes, so neither takes the other's place (and a resend finds its own file)."""
-    from store.db import open_database
+    from duban.store.db import open_database
 
     settings = settings_for(tmp_path)
     other = open_database(f"sqlite:///{tmp_path / 'other.db'}")
@@ -540,12 +540,12 @@ def test_two_databases_sharing_an_outbox_folder_lose_no_message(engine, tmp_path
 def test_two_claims_of_the_same_messages_take_each_message_once(engine, tmp_path: Path) -> None:
     """Another process claims between this one's SELECT of due ids and its UPDATE (SQLite has no
     SKIP LOCKED): the UPDATE re-checks, so every message is claimed by exactly one of them."""
-    from workflows.delivery_service import _claim
+    from duban.workflows.delivery_service import _claim
 
     import_file(engine, PLANS / "district-2015.yaml", PlanOptions(), now=at(2015, 7, 1))
     sweep(engine, now=dt.datetime(2015, 12, 4, 8, 30, tzinfo=SHANGHAI), policies=POLICY)
-    from workflows.delivery_service import DeliveryResult, _plan_messages, _resolve_pending_notices
-    from notifications.recipients import Directory
+    from duban.workflows.delivery_service import DeliveryResult, _plan_messages, _resolve_pending_notices
+    from duban.notifications.recipients import Directory
 
     result = DeliveryResult(target="test")
     with transaction(engine) as s:
@@ -625,7 +625,7 @@ def test_failed_messages_go_back_in_the_queue_with_their_message_id(swept, smtp_
     """A 550 for a recipient fails the message for good; once the office has fixed the mailbox,
     `deliver --retry-failed` sends the very same message again (same Message-ID), and every
     delivery ends sent."""
-    from workflows.delivery_service import requeue_failed
+    from duban.workflows.delivery_service import requeue_failed
 
     url = f"smtp://127.0.0.1:{smtp_server.port}"
     smtp_server.refuse = {"fupin@example.org": "550 5.1.1 mailbox unavailable"}
@@ -691,7 +691,7 @@ def test_a_tasks_notices_share_one_subject_and_thread_and_escalations_are_flagge
 _SLOW_PLANNER = r'''
 import sys, time
 from pathlib import Path
-import notifications.render as render
+import duban.notifications.render as render
 
 real = render.Renderer.digest
 marker = Path(sys.argv[1])
@@ -706,7 +706,7 @@ def digest(self, *args, **kw):
 
 render.Renderer.digest = digest
 sys.argv = ["duban", "deliver", "--as-of", "2015-12-04"]
-from workflows.cli import main
+from duban.workflows.cli import main
 main()
 '''
 
@@ -714,7 +714,7 @@ main()
 def test_two_delivers_at_once_on_sqlite_plan_once_and_both_succeed(sqlite_url: str, tmp_path: Path) -> None:
     """A manual `duban deliver` beside `duban run`'s (issue 10, defect 6): the second one waits for the
     first one's plan, finds nothing left to plan, and exits 0; every message is written once."""
-    from store.db import open_database
+    from duban.store.db import open_database
 
     engine = open_database(sqlite_url)
     import_file(engine, PLANS / "district-2015.yaml", PlanOptions(), now=at(2015, 7, 1))
@@ -729,7 +729,7 @@ def test_two_delivers_at_once_on_sqlite_plan_once_and_both_succeed(sqlite_url: s
     while not marker.exists() and time.monotonic() < deadline and first.poll() is None:
         time.sleep(0.02)
     assert marker.exists(), first.communicate()
-    second = subprocess.run([sys.executable, "-m", "workflows.cli", "deliver", "--as-of", "2015-12-04", "--json"],
+    second = subprocess.run([sys.executable, "-m", "duban.workflows.cli", "deliver", "--as-of", "2015-12-04", "--json"],
                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     out, err = first.communicate(timeout=120)
     assert first.returncode == 0, err
@@ -750,7 +750,7 @@ def test_a_replay_and_a_live_deliver_at_once_send_nothing_twice(pg_url: str, tmp
     does not take its messages in flight; every Message-ID arrives once."""
     from aiosmtpd.controller import Controller
 
-    from store.db import open_database
+    from duban.store.db import open_database
 
     engine = open_database(pg_url)
     import_file(engine, PLANS / "district-2015.yaml", PlanOptions(), now=at(2015, 7, 1))
@@ -764,14 +764,14 @@ def test_a_replay_and_a_live_deliver_at_once_send_nothing_twice(pg_url: str, tmp
            "DUBAN_MAIL_FROM": "督辦系統 <duban@example.org>", "DUBAN_SMTP_CONCURRENCY": "1",
            "DUBAN_CONFIG_DIR": str(tmp_path / "cfg"), "PYTHONPATH": str(ROOT)}
     try:
-        replay = subprocess.Popen([sys.executable, "-m", "workflows.cli", "deliver", "--as-of", "2015-12-04"],
+        replay = subprocess.Popen([sys.executable, "-m", "duban.workflows.cli", "deliver", "--as-of", "2015-12-04"],
                                   cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 60
         while len(handler.messages) < 3 and time.monotonic() < deadline:
             time.sleep(0.02)
         assert len(handler.messages) >= 3, replay.communicate()
         assert replay.poll() is None, "the replay is still sending"
-        live = subprocess.run([sys.executable, "-m", "workflows.cli", "deliver"], cwd=tmp_path, env=env,
+        live = subprocess.run([sys.executable, "-m", "duban.workflows.cli", "deliver"], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=120)
         out, err = replay.communicate(timeout=120)
     finally:
@@ -880,7 +880,7 @@ def test_deliver_says_so_and_exits_nonzero_when_the_server_refuses_duban(tmp_pat
     stderr, no traceback, exit status 2; `duban messages` shows the messages waiting."""
     from aiosmtpd.controller import Controller
 
-    from store.db import open_database
+    from duban.store.db import open_database
 
     engine = open_database(sqlite_url)
     import_file(engine, PLANS / "district-2015.yaml", PlanOptions(), now=at(2015, 7, 1))
@@ -892,7 +892,7 @@ def test_deliver_says_so_and_exits_nonzero_when_the_server_refuses_duban(tmp_pat
     env = {**os.environ, "DUBAN_DATABASE_URL": sqlite_url, "DUBAN_SMTP_URL": f"smtp://duban@127.0.0.1:{port}",
            "DUBAN_SMTP_PASSWORD": "secret", "DUBAN_CONFIG_DIR": str(tmp_path / "cfg"), "PYTHONPATH": str(ROOT)}
     try:
-        proc = subprocess.run([sys.executable, "-m", "workflows.cli", "deliver", "--as-of", "2015-12-04"], cwd=tmp_path,
+        proc = subprocess.run([sys.executable, "-m", "duban.workflows.cli", "deliver", "--as-of", "2015-12-04"], cwd=tmp_path,
                               env=env, capture_output=True, text=True, timeout=120)
     finally:
         controller.stop()
@@ -909,7 +909,7 @@ HUGE = {"zh-Hans": "扶貧開發領導小組辦公室常務副主任兼" * 1180,
 def test_a_huge_display_name_and_many_recipients_fold_into_short_lines(language: str) -> None:
     """A 20,000-character display name and 300 recipients (defect 12): every header line ≤ 78
     characters, encoded words ≤ 75, the message reads back without defect and every name exactly."""
-    from notifications.mail import build_message, check_message
+    from duban.notifications.mail import build_message, check_message
 
     name = HUGE[language]
     people = [(name, "head@example.org"), ('Zhang, San "x" =?utf-8?q?no?=', "zs@example.org")]
@@ -933,7 +933,7 @@ def test_every_delivered_message_reads_back_strictly_even_with_a_huge_name(swept
                                                                            language: str, mode: str) -> None:
     """Every unit head's title 20,000 characters long, delivered in each language and mode over real
     SMTP: every message received passes the strict read-back, the names intact."""
-    from matrix.script import for_language
+    from duban.matrix.script import for_language
 
     with transaction(swept) as s:
         s.execute(sa.update(UnitRow).values(head_title=HUGE[language]))
@@ -956,8 +956,8 @@ def test_deliver_summarises_failures_and_undeliverable_recipients_per_reason(tmp
 
     from aiosmtpd.controller import Controller
 
-    from store.db import open_database
-    from store.tables import OfficialRow
+    from duban.store.db import open_database
+    from duban.store.tables import OfficialRow
 
     class RefusesEveryone(Recorder):
         async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
@@ -984,7 +984,7 @@ def test_deliver_summarises_failures_and_undeliverable_recipients_per_reason(tmp
     try:
         for name, db_file, extra in (("default", db, []), ("verbose", tmp_path / "verbose.db", ["--verbose"]),
                                      ("json", tmp_path / "json.db", ["--json"])):
-            runs[name] = subprocess.run([sys.executable, "-m", "workflows.cli", "deliver", "--as-of", "2015-12-04", *extra],
+            runs[name] = subprocess.run([sys.executable, "-m", "duban.workflows.cli", "deliver", "--as-of", "2015-12-04", *extra],
                                         cwd=tmp_path, env={**env, "DUBAN_DATABASE_URL": f"sqlite:///{db_file}"},
                                         capture_output=True, text=True, timeout=300)
     finally:
@@ -1010,8 +1010,8 @@ def test_a_message_planned_again_after_a_rollback_keeps_its_key_and_message_id(p
                                                                              tmp_path: Path, monkeypatch) -> None:
     """A planning transaction killed on PostgreSQL used up sequence numbers; planned again, every
     message has the key and Message-ID an undisturbed run gives (here: the same plan on SQLite)."""
-    from store.db import open_database
-    from workflows import delivery_service
+    from duban.store.db import open_database
+    from duban.workflows import delivery_service
 
     def planned(url: str, fail_first: bool) -> set[tuple[str, str]]:
         engine = open_database(url)

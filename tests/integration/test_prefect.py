@@ -30,12 +30,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from notifications.sink import free_port
-from store.db import open_database, transaction
-from store.tables import DeliveryRow, MessageRow, NoticeRow, SweepRow
+from duban.notifications.sink import free_port
+from duban.store.db import open_database, transaction
+from duban.store.tables import DeliveryRow, MessageRow, NoticeRow, SweepRow
 from tests.conftest import PLANS, ROOT, at
-from workflows.deploy import prefect_environment
-from workflows.matrix_service import PlanOptions, import_file
+from duban.workflows.deploy import prefect_environment
+from duban.workflows.matrix_service import PlanOptions, import_file
 
 pytest.importorskip("prefect", reason="Prefect is not installed (pip install -e '.[server]')")
 
@@ -44,7 +44,7 @@ pytestmark = [pytest.mark.prefect]
 AS_OF = "2015-12-04"  # district-2015: 3.1 and 3.5 overdue, 2 chases and 6 escalations (3 levels each)
 RUN_TIMEOUT = 120
 PREFECT = [sys.executable, "-m", "prefect"]
-DUBAN = [sys.executable, "-m", "workflows.cli"]
+DUBAN = [sys.executable, "-m", "duban.workflows.cli"]
 # Prefect's shortest heartbeat, and the tightest crash bound duban accepts for it (1.5 ×): the zombie
 # test then takes about 90 s.
 HEARTBEAT, CRASH_AFTER = 30, 45
@@ -242,7 +242,7 @@ def test_deploy_refuses_a_heartbeat_prefect_would_not_send(tmp_path: Path) -> No
 
 
 def test_run_names_and_log_lines_say_job_plan_day_and_counts() -> None:
-    from workflows.flows import by_kind, deliver_lines, report_line, run_name, sweep_line
+    from duban.workflows.flows import by_kind, deliver_lines, report_line, run_name, sweep_line
 
     assert run_name("sweep", AS_OF, timezone="Asia/Shanghai", plans=["district-2015"]) == "sweep district-2015 2015-12-04"
     assert run_name("sweep", AS_OF, timezone="Asia/Shanghai", plans=["a", "b", "c", "d"]) == "sweep a, b +2 plans 2015-12-04"
@@ -354,7 +354,7 @@ def test_two_workers_on_postgresql_send_every_notice_once(prefect_server, deploy
     from aiosmtpd.controller import Controller
     from prefect.client.orchestration import get_client
 
-    from workflows.deploy import deploy
+    from duban.workflows.deploy import deploy
 
     # Deploying again updates the same deployments: same ids, still one schedule each.
     again = deploy(api_url=prefect_server.url, config_dir=tmp_path / "cfg", paused=True, heartbeat=HEARTBEAT,
@@ -530,7 +530,7 @@ def test_the_readme_server_mode_steps_run_as_a_script(pg_url, tmp_path: Path) ->
     shims = tmp_path / "bin"
     shims.mkdir()
     (shims / "sudo").write_text('#!/bin/sh\necho "(not run in the test) sudo $*"\n')
-    (shims / "duban").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m workflows.cli "$@"\n')
+    (shims / "duban").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m duban.workflows.cli "$@"\n')
     for shim in shims.iterdir():
         shim.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "DUBAN_"))}

@@ -10,13 +10,13 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from matrix.errors import NotFound, Refused, ValidationFailed
-from store import repository as repo
-from store.db import transaction
-from store.tables import ExtensionRow, MilestoneRow, RecurrenceInstanceRow, TaskRow
+from duban.matrix.errors import NotFound, Refused, ValidationFailed
+from duban.store import repository as repo
+from duban.store.db import transaction
+from duban.store.tables import ExtensionRow, MilestoneRow, RecurrenceInstanceRow, TaskRow
 from tests.conftest import PLANS, at
-from workflows.matrix_service import PlanOptions, import_file
-from workflows.progress_service import (
+from duban.workflows.matrix_service import PlanOptions, import_file
+from duban.workflows.progress_service import (
     close_item,
     decide_extension,
     import_progress,

@@ -16,13 +16,13 @@ import chinese_calendar
 import pytest
 import sqlalchemy as sa
 
-from matrix.policy import load_policy
-from store.db import transaction
-from store.tables import MilestoneRow, NoticeRow, TaskRow
+from duban.matrix.policy import load_policy
+from duban.store.db import transaction
+from duban.store.tables import MilestoneRow, NoticeRow, TaskRow
 from tests.conftest import PLANS, ROOT, SHANGHAI, at
-from workflows.matrix_service import PlanOptions, import_file
-from workflows.progress_service import close_item, decide_extension, report_progress, request_extension
-from workflows.sweep_service import sweep
+from duban.workflows.matrix_service import PlanOptions, import_file
+from duban.workflows.progress_service import close_item, decide_extension, report_progress, request_extension
+from duban.workflows.sweep_service import sweep
 
 POLICY = load_policy(ROOT / "config" / "policy.yaml")
 START, END = dt.date(2015, 7, 1), dt.date(2016, 12, 31)
@@ -95,7 +95,7 @@ def week(day: dt.date) -> str:
 
 @pytest.fixture(scope="module")
 def replay(tmp_path_factory):
-    from store.db import open_database
+    from duban.store.db import open_database
 
     url = f"sqlite:///{tmp_path_factory.mktemp('replay') / 'duban.db'}"
     engine = open_database(url)

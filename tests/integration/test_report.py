@@ -25,16 +25,16 @@ from pathlib import Path
 import chinese_calendar
 import pytest
 
-from config.settings import Settings
-from matrix.policy import load_policy
-from matrix.scoring import load_scoring
-from notifications.sink import free_port
+from duban.config.settings import Settings
+from duban.matrix.policy import load_policy
+from duban.matrix.scoring import load_scoring
+from duban.notifications.sink import free_port
 from tests.conftest import PLANS, ROOT, SHANGHAI, _PG_SKIP
-from workflows.delivery_service import deliver
-from workflows.matrix_service import PlanOptions, import_file
-from workflows.progress_service import close_item, report_progress
-from workflows.report_service import email_report, score_period, weekly_report
-from workflows.sweep_service import sweep
+from duban.workflows.delivery_service import deliver
+from duban.workflows.matrix_service import PlanOptions, import_file
+from duban.workflows.progress_service import close_item, report_progress
+from duban.workflows.report_service import email_report, score_period, weekly_report
+from duban.workflows.sweep_service import sweep
 
 D = dt.date
 AS_OF = D(2016, 1, 22)
@@ -91,7 +91,7 @@ def _database(kind: str, tmp: Path):
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def replayed(request, tmp_path_factory):
-    from store.db import open_database
+    from duban.store.db import open_database
 
     tmp = tmp_path_factory.mktemp(f"report-{request.param}")
     url, schema = _database(request.param, tmp)
@@ -314,8 +314,8 @@ def test_the_command_line(replayed, tmp_path: Path, monkeypatch) -> None:
     import typer
     from typer.testing import CliRunner
 
-    import workflows.cli as cli
-    from workflows.cli_report import report_app
+    import duban.workflows.cli as cli
+    from duban.workflows.cli_report import report_app
 
     app = typer.Typer()
     app.add_typer(report_app, name="report")
@@ -378,7 +378,7 @@ def test_other_languages(replayed, language: str, words: list[str]) -> None:
 
 
 def test_the_report_goes_out_by_smtp(replayed, tmp_path: Path) -> None:
-    from notifications.sink import start_sink
+    from duban.notifications.sink import start_sink
 
     port = free_port()
     sink = start_sink("127.0.0.1", port, tmp_path / "sink")
@@ -400,7 +400,7 @@ def test_the_report_goes_out_by_smtp(replayed, tmp_path: Path) -> None:
 
 def test_behind_pace_is_said_in_whole_units(sqlite_url: str, tmp_path: Path) -> None:
     """A milestone behind its linear pace: "按进度应完成约21村，已完成12村", never "应完成21.3"."""
-    from store.db import open_database
+    from duban.store.db import open_database
 
     engine = open_database(sqlite_url)
     try:
@@ -425,8 +425,8 @@ def test_a_replayed_report_waits_for_its_retry_on_the_real_clock(replayed) -> No
     import sqlalchemy as sa
     from aiosmtpd.controller import Controller
 
-    from store.db import transaction
-    from store.tables import MessageRow
+    from duban.store.db import transaction
+    from duban.store.tables import MessageRow
 
     class Later:
         async def handle_DATA(self, server, session, envelope):  # noqa: N802

@@ -7,11 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from matrix.loaders import load_plan
-from store import repository as repo
-from store.db import transaction
+from duban.matrix.loaders import load_plan
+from duban.store import repository as repo
+from duban.store.db import transaction
 from tests.conftest import PLANS, at
-from workflows.matrix_service import PlanOptions, import_file
+from duban.workflows.matrix_service import PlanOptions, import_file
 
 D = dt.date
 

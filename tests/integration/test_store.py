@@ -10,12 +10,12 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from matrix.errors import ValidationFailed
-from store import repository as repo
-from store.db import HEAD_REVISION, current_revision, open_database, transaction
-from store.tables import EventRow, MilestoneRow, TaskRow, UnitRow
+from duban.matrix.errors import ValidationFailed
+from duban.store import repository as repo
+from duban.store.db import HEAD_REVISION, current_revision, open_database, transaction
+from duban.store.tables import EventRow, MilestoneRow, TaskRow, UnitRow
 from tests.conftest import PLANS, at
-from workflows.matrix_service import PlanOptions, export_plan, import_file, show
+from duban.workflows.matrix_service import PlanOptions, export_plan, import_file, show
 
 DISTRICT = PLANS / "district-2015.yaml"
 
@@ -97,7 +97,7 @@ def test_reimport_matches_milestones_by_what_they_are_not_by_position(engine, pl
     """A milestone inserted before the others, or a date added in front, takes nobody's progress or
     closing: each stored milestone stays with the item it is the same as (its due date, quantity or
     label); a milestone dropped from the plan is archived with its history."""
-    from workflows.progress_service import close_item, report_progress
+    from duban.workflows.progress_service import close_item, report_progress
 
     import_file(engine, DISTRICT, PlanOptions(), now=at(2015, 7, 1))
     close_item(engine, task="3.1", unit="區扶貧辦", now=at(2015, 7, 9), evidence="已建檔")
@@ -236,7 +236,7 @@ def test_import_events_and_units(engine) -> None:
 
 
 def test_open_database_reports_an_unreachable_postgres() -> None:
-    from matrix.errors import StoreError
+    from duban.matrix.errors import StoreError
 
     with pytest.raises(StoreError, match="cannot open the database"):
         open_database("postgresql+psycopg://nobody:secret@127.0.0.1:1/none?connect_timeout=2")
@@ -246,7 +246,7 @@ def test_upgrade_from_the_first_schema_keeps_the_data(db_url) -> None:
     """A database created at revision 0001 with a plan in it upgrades to the newest schema intact."""
     from alembic import command
 
-    from store.db import _alembic_config, make_engine
+    from duban.store.db import _alembic_config, make_engine
 
     engine = make_engine(db_url)
     with engine.begin() as conn:
@@ -276,7 +276,7 @@ import json, os, shutil, sys
 import sqlalchemy as sa
 from sqlalchemy import event
 import alembic.command, alembic.config, alembic.script  # imported once, before the children fork
-from store.db import make_engine, upgrade
+from duban.store.db import make_engine, upgrade
 
 template, folder, stride = sys.argv[1], sys.argv[2], int(sys.argv[3])
 state = {"n": 0, "kill_at": 0}
@@ -338,7 +338,7 @@ def test_a_kill_at_any_statement_of_a_migration_leaves_the_old_schema_or_the_new
     import sys
     from alembic import command
 
-    from store.db import _alembic_config, make_engine
+    from duban.store.db import _alembic_config, make_engine
     from tests.conftest import ROOT
 
     template = ""
@@ -390,8 +390,8 @@ def test_a_half_created_database_from_before_is_refused_with_a_way_out(tmp_path:
     import subprocess
     import sys
 
-    from store.db import make_engine
-    from store.tables import SQLModel
+    from duban.store.db import make_engine
+    from duban.store.tables import SQLModel
     from tests.conftest import ROOT
 
     db = tmp_path / "var" / "duban.db"
@@ -403,13 +403,13 @@ def test_a_half_created_database_from_before_is_refused_with_a_way_out(tmp_path:
     eng.dispose()
     env = {**os.environ, "DUBAN_DATABASE_URL": f"sqlite:///{db}", "PYTHONPATH": str(ROOT)}
     for args in (["init"], ["matrix", "show"], ["plans"]):
-        proc = subprocess.run([sys.executable, "-m", "workflows.cli", *args], cwd=tmp_path, env=env,
+        proc = subprocess.run([sys.executable, "-m", "duban.workflows.cli", *args], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=120)
         assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
         assert "Traceback" not in proc.stderr and "already exists" not in proc.stderr
         assert "no schema version" in proc.stderr and "interrupted" in proc.stderr, proc.stderr
         assert f"move {db}" in proc.stderr and "duban init" in proc.stderr
     db.unlink()
-    proc = subprocess.run([sys.executable, "-m", "workflows.cli", "init"], cwd=tmp_path, env=env,
+    proc = subprocess.run([sys.executable, "-m", "duban.workflows.cli", "init"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from matrix.policy import load_policy
-from store import repository as repo
-from store.db import open_database, transaction
-from store.tables import EventRow, MilestoneRow, NoticeRow, RecurrenceInstanceRow, SweepRow, TaskRow
+from duban.matrix.policy import load_policy
+from duban.store import repository as repo
+from duban.store.db import open_database, transaction
+from duban.store.tables import EventRow, MilestoneRow, NoticeRow, RecurrenceInstanceRow, SweepRow, TaskRow
 from tests.conftest import PLANS, ROOT, SHANGHAI, at
-from workflows import sweep_service
-from workflows.matrix_service import PlanOptions, import_file
-from workflows.sweep_service import acknowledge, list_notices, status, sweep
+from duban.workflows import sweep_service
+from duban.workflows.matrix_service import PlanOptions, import_file
+from duban.workflows.sweep_service import acknowledge, list_notices, status, sweep
 
 POLICY = load_policy(ROOT / "config" / "policy.yaml")
 
@@ -79,8 +79,8 @@ def test_daily_sweeps_walk_up_the_ladder_once(district) -> None:
     assert events.count("notice.escalation") == 3 and events.count("item.overdue") == 1
     assert events[0] == "task.added" and events.count("notice.reminder") == 2
     # Each notice is an append-only event row, written once however often the day is swept again.
-    from store.db import transaction
-    from store.tables import EventRow
+    from duban.store.db import transaction
+    from duban.store.tables import EventRow
 
     sweep(district, now=morning(dt.date(2015, 8, 31)), policies=POLICY, plan="district-2015")
     with transaction(district) as s:
@@ -148,7 +148,7 @@ def test_acknowledgement_stops_chases_but_not_escalation(district) -> None:
     rows = list_notices(district, task="3.1")
     assert [r["kind"] for r in rows].count("chase") == 1
     assert [r["level"] for r in rows if r["kind"] == "escalation"] == [1, 2]
-    from matrix.errors import Refused
+    from duban.matrix.errors import Refused
 
     with pytest.raises(Refused, match="already acknowledged"):
         acknowledge(district, notice_id=chase["id"], now=morning(dt.date(2015, 7, 14)))
@@ -247,7 +247,7 @@ def test_a_sweep_record_says_when_it_really_ran_and_for_which_day(district) -> N
 _KILLED_SWEEP = r'''
 import sys, time
 from pathlib import Path
-import workflows.sweep_service as svc
+import duban.workflows.sweep_service as svc
 
 marker = Path(sys.argv[1])
 real = svc._sweep_in
@@ -259,7 +259,7 @@ def slow(*args, **kw):
 
 svc._sweep_in = slow
 sys.argv = ["duban", "sweep", "--as-of", "2015-12-04"]
-from workflows.cli import main
+from duban.workflows.cli import main
 main()
 '''
 
@@ -298,12 +298,12 @@ def test_a_killed_sweep_is_marked_interrupted_once_its_lease_runs_out(db_url: st
     assert statuses == {killed["id"]: "interrupted", killed["id"] + 1: "done"}
     expected = outbox(engine)
     assert expected and len(expected) == len(set(expected))
-    cli = subprocess.run([sys.executable, "-m", "workflows.cli", "sweeps", "--json"], cwd=tmp_path, env=env,
+    cli = subprocess.run([sys.executable, "-m", "duban.workflows.cli", "sweeps", "--json"], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=120)
     assert cli.returncode == 0, cli.stderr
     rows = {r["id"]: r for r in json.loads(cli.stdout)}
     assert rows[killed["id"]]["status"] == "interrupted" and rows[killed["id"] + 1]["status"] == "done"
-    table = subprocess.run([sys.executable, "-m", "workflows.cli", "sweeps"], cwd=tmp_path, env={**env, "COLUMNS": "200"},
+    table = subprocess.run([sys.executable, "-m", "duban.workflows.cli", "sweeps"], cwd=tmp_path, env={**env, "COLUMNS": "200"},
                            capture_output=True, text=True, timeout=120)
     assert "interrupted" in table.stdout
     engine.dispose()

@@ -12,19 +12,19 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from config.settings import Settings
-from matrix.calendar import WorkCalendar
-from matrix.errors import NotFound
-from matrix.policy import load_policy
-from notifications.render import Letterhead, RecipientView, Renderer
-from notifications.views import build_views, letterhead_for, preview_view
-from store.db import transaction
-from store.tables import NoticeRow
+from duban.config.settings import Settings
+from duban.matrix.calendar import WorkCalendar
+from duban.matrix.errors import NotFound
+from duban.matrix.policy import load_policy
+from duban.notifications.render import Letterhead, RecipientView, Renderer
+from duban.notifications.views import build_views, letterhead_for, preview_view
+from duban.store.db import transaction
+from duban.store.tables import NoticeRow
 from tests.conftest import PLANS, ROOT, at
-from workflows.delivery_service import deliver
-from workflows.matrix_service import PlanOptions, import_file
-from workflows.progress_service import report_progress
-from workflows.sweep_service import sweep
+from duban.workflows.delivery_service import deliver
+from duban.workflows.matrix_service import PlanOptions, import_file
+from duban.workflows.progress_service import report_progress
+from duban.workflows.sweep_service import sweep
 
 POLICY = load_policy(ROOT / "config" / "policy.yaml")
 CAL = WorkCalendar()

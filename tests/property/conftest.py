@@ -35,8 +35,8 @@ IMPORTED_AT = dt.datetime(2015, 7, 1, 9, tzinfo=SHANGHAI)
 
 
 def _template(folder: Path, plans: list[str]) -> Path:
-    from store.db import open_database
-    from workflows.matrix_service import PlanOptions, import_file
+    from duban.store.db import open_database
+    from duban.workflows.matrix_service import PlanOptions, import_file
 
     db = folder / "template.db"
     engine = open_database(f"sqlite:///{db}")

@@ -7,9 +7,9 @@ import datetime as dt
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from matrix.deadlines import MAX_TEXT, parse, parse_without_base_year
-from matrix.errors import DeadlineError
-from matrix.model import DeadlineContext
+from duban.matrix.deadlines import MAX_TEXT, parse, parse_without_base_year
+from duban.matrix.errors import DeadlineError
+from duban.matrix.model import DeadlineContext
 from tests.property.strategies import any_text, deadline_texts
 
 CONTEXTS = st.builds(

@@ -9,12 +9,12 @@ from unittest import mock
 import pytest
 from hypothesis import event, given, settings
 
-from matrix.errors import DubanError
-from store import repository as repo
-from store.db import open_database
+from duban.matrix.errors import DubanError
+from duban.store import repository as repo
+from duban.store.db import open_database
 from tests.property.conftest import IMPORTED_AT, dump
 from tests.property.strategies import DISTRICT_UNITS, plan_files
-from workflows.matrix_service import PlanOptions, import_file, validate_file
+from duban.workflows.matrix_service import PlanOptions, import_file, validate_file
 
 
 class PowerCut(Exception):

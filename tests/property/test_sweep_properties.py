@@ -8,11 +8,11 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matrix.policy import load_policy
-from store.db import open_database
+from duban.matrix.policy import load_policy
+from duban.store.db import open_database
 from tests.conftest import ROOT, SHANGHAI
 from tests.property.conftest import dump
-from workflows.sweep_service import sweep
+from duban.workflows.sweep_service import sweep
 
 POLICY = load_policy(ROOT / "config" / "policy.yaml")
 

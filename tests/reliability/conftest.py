@@ -60,11 +60,11 @@ def backends(tmp_path_factory):
 @pytest.fixture(scope="session")
 def mail_sink(tmp_path_factory):
     """`duban mail-sink` as its own process: a real aiosmtpd server that saves what it receives."""
-    from notifications.sink import free_port
+    from duban.notifications.sink import free_port
 
     folder = tmp_path_factory.mktemp("sink")
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "workflows.cli", "mail-sink", "--port", str(port), "--dir",
+    proc = subprocess.Popen([sys.executable, "-m", "duban.workflows.cli", "mail-sink", "--port", str(port), "--dir",
                              str(folder / "mail")], cwd=folder, env={**os.environ, "PYTHONPATH": str(ROOT)},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()

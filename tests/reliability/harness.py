@@ -49,7 +49,7 @@ import sqlalchemy as sa
 from tests.conftest import PG_BASE, PLANS, ROOT
 
 PLAN = PLANS / "district-2015.yaml"
-DUBAN = [sys.executable, "-m", "workflows.cli"]
+DUBAN = [sys.executable, "-m", "duban.workflows.cli"]
 PG_ADMIN = "host=127.0.0.1 port=5432 dbname=test user=postgres"
 SMTP_CONNECTIONS = 4  # DUBAN_SMTP_CONCURRENCY's default: messages in flight at once
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from matrix.calendar import WorkCalendar, festival_date
+from duban.matrix.calendar import WorkCalendar, festival_date
 
 D = dt.date
 

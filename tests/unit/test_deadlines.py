@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from matrix.deadlines import NeedsBaseYear, instances, parse, parse_without_base_year
-from matrix.errors import DeadlineError
-from matrix.model import DeadlineContext, Recurrence
+from duban.matrix.deadlines import NeedsBaseYear, instances, parse, parse_without_base_year
+from duban.matrix.errors import DeadlineError
+from duban.matrix.model import DeadlineContext, Recurrence
 
 D = dt.date
 PLAN = DeadlineContext(

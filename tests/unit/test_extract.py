@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from matrix.errors import SourceError
-from matrix.extract import Extraction, extract, read_document
-from matrix.loaders import load_plan
-from matrix.model import Plan, Task
-from matrix.script import fold, to_simplified
+from duban.matrix.errors import SourceError
+from duban.matrix.extract import Extraction, extract, read_document
+from duban.matrix.loaders import load_plan
+from duban.matrix.model import Plan, Task
+from duban.matrix.script import fold, to_simplified
 from tests.conftest import FIXTURES, PLANS
 
 SEEDS = FIXTURES / "seeds"
@@ -526,7 +526,7 @@ def test_a_stray_line_above_the_plan_is_left_over() -> None:
 
 
 def test_officials_written_title_first_name_first_and_across_lines() -> None:
-    from matrix.extract import _parse_officials
+    from duban.matrix.extract import _parse_officials
 
     assert _parse_officials("区委副书记、区长徐江，副区长林光")[0] == ["徐江（区委副书记、区长）", "林光（副区长）"]
     assert _parse_officials("徐江 区委副书记、区长") == (["徐江(区委副书记、区长)"], [], [])
@@ -645,8 +645,8 @@ def test_reading_a_docx_is_linear_in_paragraphs_styles_and_table_rows(tmp_path: 
 
 def test_a_docx_of_more_paragraphs_than_the_rows_limit_is_refused_while_read(tmp_path: Path) -> None:
     docx = pytest.importorskip("docx")
-    from matrix.errors import LimitExceeded
-    from matrix.limits import InputLimits
+    from duban.matrix.errors import LimitExceeded
+    from duban.matrix.limits import InputLimits
 
     document = docx.Document()
     for i in range(50):
@@ -666,7 +666,7 @@ def test_a_docx_of_more_paragraphs_than_the_rows_limit_is_refused_while_read(tmp
 def test_a_document_line_longer_than_a_cell_is_refused_with_its_line(tmp_path: Path) -> None:
     # Before: a 1,000,000-character unit list in a .txt took 15-30 s in _parse_units, and a 5 MB
     # paragraph in a .docx did not finish; validate refuses such a value anyway.
-    from matrix.errors import LimitExceeded
+    from duban.matrix.errors import LimitExceeded
 
     text = (SEEDS / "part5.txt").read_text(encoding="utf-8").split("\n")
     at = next(i for i, ln in enumerate(text) if ln.startswith("配合單位"))
@@ -681,8 +681,8 @@ def test_a_document_line_longer_than_a_cell_is_refused_with_its_line(tmp_path: P
 def test_a_field_continued_over_many_lines_is_read_in_linear_time_and_refused_over_a_cell(monkeypatch) -> None:
     # Before: each continuation line re-joined and re-counted the whole field so far (a field over
     # 50,000 lines took minutes). Counted: the characters the parser examines for open parentheses.
-    import matrix.extract as ex_module
-    from matrix.errors import LimitExceeded
+    import duban.matrix.extract as ex_module
+    from duban.matrix.errors import LimitExceeded
 
     examined = 0
     original = ex_module._unbalanced

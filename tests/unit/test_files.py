@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from store import files
+from duban.store import files
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from matrix.errors import Problem, SourceError, ValidationFailed, quote
-from matrix.loaders import load_plan
+from duban.matrix.errors import Problem, SourceError, ValidationFailed, quote
+from duban.matrix.loaders import load_plan
 
 DIRECTORY = """\
 office:
@@ -71,7 +71,7 @@ def test_a_refusal_quotes_a_long_path_short_with_its_length(tmp_path: Path, dire
 
 
 def test_a_problem_and_a_deadline_error_shorten_a_long_file_name() -> None:
-    from matrix.errors import DeadlineError
+    from duban.matrix.errors import DeadlineError
 
     name = "計" * 500 + ".yaml"
     problem = Problem(name, 3, "title", "x", "unknown unit")
@@ -99,8 +99,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CHILD = """\
 import resource, sys, time
 resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
-from matrix.errors import DubanError
-from matrix.loaders import load_plan
+from duban.matrix.errors import DubanError
+from duban.matrix.loaders import load_plan
 started = time.monotonic()
 try:
     load_plan(sys.argv[1], allow_new_units=True, base_year=2015)
@@ -217,7 +217,7 @@ def test_an_xlsx_that_unpacks_beyond_the_file_limit_is_refused(tmp_path: Path) -
 def test_an_xlsx_within_the_limits_still_fills_merged_cells_down(tmp_path: Path) -> None:
     import openpyxl
 
-    from matrix.sources import sheet_rows
+    from duban.matrix.sources import sheet_rows
 
     path = tmp_path / "plan.xlsx"
     book = openpyxl.Workbook()
@@ -235,9 +235,9 @@ def test_an_xlsx_within_the_limits_still_fills_merged_cells_down(tmp_path: Path)
 
 
 def test_sheet_rows_and_columns_are_bounded_by_the_limits(tmp_path: Path) -> None:
-    from matrix.errors import LimitExceeded
-    from matrix.limits import InputLimits
-    from matrix.sources import load_task_sheet
+    from duban.matrix.errors import LimitExceeded
+    from duban.matrix.limits import InputLimits
+    from duban.matrix.sources import load_task_sheet
 
     body = "序號,任務,牽頭單位,時間要求\n" + "".join(f"{i},任務{i},區交委,2015年底\n" for i in range(1, 10))
     path = write(tmp_path / "plan.csv", body)
@@ -288,10 +288,10 @@ def test_the_directory_is_found_relative_to_the_plan_file_not_the_working_folder
 
 @pytest.mark.parametrize("name", ["plan.yaml", "units.yaml", "plan.csv", "plan.xlsx", "plan.docx", "plan.txt"])
 def test_every_input_file_over_the_file_limit_is_refused_before_it_is_read(tmp_path: Path, name: str) -> None:
-    from matrix.directory import load_directory
-    from matrix.errors import LimitExceeded
-    from matrix.extract import read_document
-    from matrix.limits import InputLimits
+    from duban.matrix.directory import load_directory
+    from duban.matrix.errors import LimitExceeded
+    from duban.matrix.extract import read_document
+    from duban.matrix.limits import InputLimits
 
     limits = InputLimits(file_bytes=1_000)
     big = tmp_path / name
@@ -313,7 +313,7 @@ def test_every_input_file_over_the_file_limit_is_refused_before_it_is_read(tmp_p
 
 def test_a_csv_cell_over_131072_characters_is_refused_naming_row_field_and_limit(tmp_path: Path) -> None:
     """Before: the csv module's own field limit (131,072) raised _csv.Error, a traceback."""
-    from matrix.errors import LimitExceeded
+    from duban.matrix.errors import LimitExceeded
 
     target = "甲" * 140_000
     path = write(tmp_path / "plan.csv", f"序號,任務,目標要求,牽頭單位,時間要求\n1,扶貧,{target},區扶貧辦,2015年底\n")
@@ -324,7 +324,7 @@ def test_a_csv_cell_over_131072_characters_is_refused_naming_row_field_and_limit
 
 
 def test_a_cell_within_the_csv_modules_limit_but_over_ours_is_refused_too(tmp_path: Path) -> None:
-    from matrix.errors import LimitExceeded
+    from duban.matrix.errors import LimitExceeded
 
     path = write(tmp_path / "plan.csv", f"序號,任務,牽頭單位,時間要求\n1,{'乙' * 40_000},區扶貧辦,2015年底\n")
     with pytest.raises(LimitExceeded, match=r"row 2, field 任務: a cell of 40,000 characters"):
@@ -383,9 +383,9 @@ def test_a_billion_laughs_alias_bomb_is_refused_fast_without_expanding_it(tmp_pa
 
 
 def test_yaml_alias_uses_depth_values_and_self_reference_are_limited(tmp_path: Path) -> None:
-    from matrix.errors import LimitExceeded
-    from matrix.limits import InputLimits
-    from matrix.sources import load_yaml
+    from duban.matrix.errors import LimitExceeded
+    from duban.matrix.limits import InputLimits
+    from duban.matrix.sources import load_yaml
 
     aliases = write(tmp_path / "a.yaml", "x: &x 1\ny: [" + ", ".join(["*x"] * 101) + "]\n")
     with pytest.raises(LimitExceeded, match=r"a.yaml:2: using aliases 101 times \(here \*x\) exceeds the limit of 100 "
@@ -439,7 +439,7 @@ def docx_file(path: Path) -> Path:
 @pytest.mark.parametrize("how", ["truncated", "damaged", "no content types", "garbage"])
 def test_a_corrupt_workbook_or_document_is_refused_naming_the_file(tmp_path: Path, kind: str, how: str) -> None:
     """Before: zlib.error (.xlsx) and OSError/KeyError (.docx) came out as tracebacks."""
-    from matrix.extract import read_document
+    from duban.matrix.extract import read_document
 
     path = workbook(tmp_path / "plan.xlsx") if kind == "xlsx" else docx_file(tmp_path / "plan.docx")
     member = SHEET if kind == "xlsx" else "word/document.xml"
@@ -461,8 +461,8 @@ def test_a_corrupt_workbook_or_document_is_refused_naming_the_file(tmp_path: Pat
 
 def test_extract_drops_control_characters_so_its_output_passes_validate(tmp_path: Path) -> None:
     """Before: NULs in a .txt went through extract into the YAML, which validate then refused."""
-    from matrix.extract import extract, read_document
-    from matrix.sources import load_yaml
+    from duban.matrix.extract import extract, read_document
+    from duban.matrix.sources import load_yaml
 
     source = write(tmp_path / "plan.txt", "區扶貧攻堅實施方案\n一、扶貧\x00對象\x01精準\x0b\n牽頭單位：區扶貧辦\x7f\n"
                    "時間要求：2015年底\x85\n")
@@ -479,7 +479,7 @@ def test_binary_garbage_truncation_and_bit_flips_give_only_duban_refusals(tmp_pa
     """A small fuzz run in the test suite: each mutated file is accepted or refused, never a traceback."""
     import random
 
-    from matrix.errors import DubanError
+    from duban.matrix.errors import DubanError
 
     write(tmp_path / "units.yaml", DIRECTORY)
     if suffix == ".yaml":
@@ -516,7 +516,7 @@ def test_binary_garbage_truncation_and_bit_flips_give_only_duban_refusals(tmp_pa
 
 def test_an_address_with_a_line_break_is_refused_not_split_into_two(tmp_path: Path) -> None:
     """Before: "sw@example.org\\r\\nBcc: evil@example.com" was split and stored as two addresses."""
-    from matrix.directory import load_directory
+    from duban.matrix.directory import load_directory
 
     path = write(tmp_path / "units.yaml", 'units:\n  - name: 區水務局\n    emails: ["sw@example.org\\r\\nBcc: evil@example.com"]\n')
     with pytest.raises(ValidationFailed) as info:
@@ -541,7 +541,7 @@ def test_an_address_with_a_line_break_is_refused_not_split_into_two(tmp_path: Pa
 def test_a_unit_address_that_is_not_one_is_refused_with_its_line(tmp_path: Path, field: str, value) -> None:
     import yaml
 
-    from matrix.directory import load_directory
+    from duban.matrix.directory import load_directory
 
     unit = {"name": "區水務局", "head": "張三", field: value} if field != "head" else {"name": "區水務局", field: value}
     path = write(tmp_path / "units.yaml", yaml.safe_dump({"units": [unit]}, allow_unicode=True))
@@ -552,7 +552,7 @@ def test_a_unit_address_that_is_not_one_is_refused_with_its_line(tmp_path: Path,
 
 
 def test_good_addresses_are_kept_several_per_cell_and_internationalised(tmp_path: Path) -> None:
-    from matrix.directory import load_directory
+    from duban.matrix.directory import load_directory
 
     path = write(tmp_path / "units.yaml", """\
 office: {name: 辦公室, emails: "office@example.org、duty@example.org"}
@@ -574,7 +574,7 @@ units:
     ("officials", "officials:\n  - {name: 林光, email: lin@example.org;evil@example.com}\n"),
 ])
 def test_the_directory_top_leader_and_officials_addresses_are_checked(tmp_path: Path, where: str, bad: str) -> None:
-    from matrix.directory import load_directory
+    from duban.matrix.directory import load_directory
 
     path = write(tmp_path / "units.yaml", bad + "units:\n  - {name: 區水務局, emails: [sw@example.org]}\n")
     with pytest.raises(ValidationFailed) as info:
@@ -599,7 +599,7 @@ def test_a_plans_officials_addresses_are_checked(tmp_path: Path) -> None:
 def test_an_xlsx_holding_more_rows_than_its_dimension_says_is_refused_before_it_is_built(tmp_path: Path) -> None:
     import time
 
-    from matrix.errors import LimitExceeded
+    from duban.matrix.errors import LimitExceeded
 
     path = workbook(tmp_path / "rows.xlsx")
     rows = "".join(f'<row r="{r}"><c r="A{r}" t="inlineStr"><is><t>{r}</t></is></c></row>' for r in range(4, 100_010))

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from matrix.directory import load_directory, split_list
-from matrix.script import to_simplified
-from matrix.errors import SourceError, ValidationFailed
-from matrix.loaders import load_plan, parse_official
-from matrix.sources import decode_bytes, read_text
+from duban.matrix.directory import load_directory, split_list
+from duban.matrix.script import to_simplified
+from duban.matrix.errors import SourceError, ValidationFailed
+from duban.matrix.loaders import load_plan, parse_official
+from duban.matrix.sources import decode_bytes, read_text
 
 DIRECTORY = """\
 office:
@@ -605,7 +605,7 @@ def test_an_infinite_base_year_is_not_a_year(tmp_path: Path) -> None:
 def test_telling_gbk_from_big5_scores_a_bounded_sample_per_distinct_character(monkeypatch) -> None:
     # Before: every character of each candidate decoding went through _unusual one by one (a 12.5 MB
     # plan not in UTF-8 spent ~20 s there). Now each distinct character of a bounded sample is scored once.
-    import matrix.sources as sources
+    import duban.matrix.sources as sources
 
     calls = 0
     original = sources._unusual
@@ -645,7 +645,7 @@ def test_a_large_xlsx_is_streamed_with_merged_ranges_filled_and_dates_as_dates(t
     # mergeCell refs, and date cells still come as dates. Counted: Cell objects made.
     from openpyxl.cell import cell as cell_module
 
-    from matrix.sources import sheet_rows
+    from duban.matrix.sources import sheet_rows
 
     write(tmp_path, "units.yaml", DIRECTORY)
     path = _xlsx_matrix(tmp_path / "matrix.xlsx", 2_000)
@@ -669,7 +669,7 @@ def test_a_large_xlsx_is_streamed_with_merged_ranges_filled_and_dates_as_dates(t
 
 def test_each_distinct_deadline_is_read_once_per_plan(tmp_path: Path, monkeypatch) -> None:
     # Before: each row's deadline was read again (the parser's memo keyed on a context holding the row).
-    from matrix import deadlines
+    from duban.matrix import deadlines
 
     write(tmp_path, "units.yaml", DIRECTORY)
     path = _xlsx_matrix(tmp_path / "matrix.xlsx", 300)

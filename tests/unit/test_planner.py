@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from matrix.calendar import WorkCalendar
-from matrix.planner import Item, TaskInfo, light, plan_notices, recipients_for, worst
-from matrix.policy import EscalationLevel, Policy
+from duban.matrix.calendar import WorkCalendar
+from duban.matrix.planner import Item, TaskInfo, light, plan_notices, recipients_for, worst
+from duban.matrix.policy import EscalationLevel, Policy
 
 D = dt.date
 CAL = WorkCalendar()

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from matrix.errors import ConfigError
-from matrix.policy import Policy, load_policy
+from duban.matrix.errors import ConfigError
+from duban.matrix.policy import Policy, load_policy
 from tests.conftest import ROOT
 
 DEFAULT = ROOT / "config" / "policy.yaml"

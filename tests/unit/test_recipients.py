@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from notifications.recipients import clean_address
+from duban.notifications.recipients import clean_address
 
 
 @pytest.mark.parametrize("address", ["fupin@example.org", "office.head@example.org", "a+b@sub.example.org"])

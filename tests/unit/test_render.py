@@ -11,8 +11,8 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from matrix.errors import ConfigError
-from notifications.render import (
+from duban.matrix.errors import ConfigError
+from duban.notifications.render import (
     LANGUAGES,
     Letterhead,
     NoticeView,
@@ -465,14 +465,14 @@ def test_traditional_script_uses_the_forms_plans_are_written_in() -> None:
     """zh-Hant output writes 考核 and 為 as the seeds do, not OpenCC's etymological 考覈 and 爲."""
     red = Renderer(language="zh-Hant").notice(escalation(3), UNIT, letterhead=LETTERHEAD)
     assert "考核" in red.text and "考覈" not in red.text and "爲" not in red.text
-    from matrix.script import to_traditional
+    from duban.matrix.script import to_traditional
 
     assert to_traditional("群众为考核里面") == "群眾為考核裡面"
 
 
 
 def test_chinese_text_gets_chinese_punctuation_and_nothing_else_does() -> None:
-    from notifications.render import chinese_punctuation
+    from duban.notifications.render import chinese_punctuation
 
     assert chinese_punctuation("扶贫对象精准,决战目标到村到户;其中:3户") == "扶贫对象精准，决战目标到村到户；其中：3户"
     assert chinese_punctuation("林光(区人民政府副区长)、(二)项目") == "林光（区人民政府副区长）、（二）项目"

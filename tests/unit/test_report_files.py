@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from matrix.errors import StoreError
-from notifications.report import _unique_stem, criticism_file_stem, file_name_part
-from workflows.report_service import write_files
+from duban.matrix.errors import StoreError
+from duban.notifications.report import _unique_stem, criticism_file_stem, file_name_part
+from duban.workflows.report_service import write_files
 
 DAY = dt.date(2015, 12, 18)
 

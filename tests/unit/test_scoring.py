@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from matrix.calendar import WorkCalendar
-from matrix.errors import ConfigError
-from matrix.scoring import (
+from duban.matrix.calendar import WorkCalendar
+from duban.matrix.errors import ConfigError
+from duban.matrix.scoring import (
     AckFact,
     ItemFact,
     Period,
@@ -275,7 +275,7 @@ def test_a_late_report_is_not_praised_as_on_time() -> None:
 
 
 def _item(**kw):
-    from workflows.report_service import _Item
+    from duban.workflows.report_service import _Item
 
     base = dict(kind="milestone", id=1, task_id=1, seq=0, due=D(2015, 12, 31), start=D(2015, 7, 1),
                 quantity=Decimal(25), measure="個村")
@@ -284,14 +284,14 @@ def _item(**kw):
 
 
 def _task(items, reports=()):
-    from workflows.report_service import _Task
+    from duban.workflows.report_service import _Task
 
     return _Task(id=1, plan_id=1, plan_code="p", code="3.2.1", title="交通建設", position=0, lead_unit_id=1,
                  veto=False, items=list(items), lead_reports=list(reports))
 
 
 def test_facts_outside_the_period_do_not_count() -> None:
-    from workflows.report_service import _item_fact
+    from duban.workflows.report_service import _item_fact
 
     cal = WorkCalendar()
     # Closed late last week, at level 2 then: no fact of this period, so no criticism for it.
@@ -318,7 +318,7 @@ def test_facts_outside_the_period_do_not_count() -> None:
 
 
 def test_missing_report_windows_and_streaks() -> None:
-    from workflows.report_service import _report_facts
+    from duban.workflows.report_service import _report_facts
 
     first = _item(closed_on=D(2016, 1, 12))  # closed before the period: the next milestone is in progress
     second = _item(id=2, seq=1, due=D(2016, 12, 31), start=D(2016, 1, 1), quantity=Decimal(40))

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from matrix.errors import ConfigError
-from workflows.deploy import check_heartbeat
+from duban.matrix.errors import ConfigError
+from duban.workflows.deploy import check_heartbeat
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "docs" / "server-mode-steps.sh"
