@@ -526,7 +526,7 @@ def test_a_stray_line_above_the_plan_is_left_over() -> None:
 
 
 def test_officials_written_title_first_name_first_and_across_lines() -> None:
-    from duban.matrix.extract import _parse_officials
+    from duban.matrix.extract.people import _parse_officials
 
     assert _parse_officials("区委副书记、区长徐江，副区长林光")[0] == ["徐江（区委副书记、区长）", "林光（副区长）"]
     assert _parse_officials("徐江 区委副书记、区长") == (["徐江(区委副书记、区长)"], [], [])
@@ -681,7 +681,7 @@ def test_a_document_line_longer_than_a_cell_is_refused_with_its_line(tmp_path: P
 def test_a_field_continued_over_many_lines_is_read_in_linear_time_and_refused_over_a_cell(monkeypatch) -> None:
     # Before: each continuation line re-joined and re-counted the whole field so far (a field over
     # 50,000 lines took minutes). Counted: the characters the parser examines for open parentheses.
-    import duban.matrix.extract as ex_module
+    import duban.matrix.extract.cleaning as ex_module
     from duban.matrix.errors import LimitExceeded
 
     examined = 0
