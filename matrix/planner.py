@@ -25,16 +25,14 @@ from functools import lru_cache
 
 from duban.matrix.calendar import WorkCalendar
 from duban.matrix.policy import EscalationLevel, Policy
-
-COLOURS = ("closed", "green", "yellow", "red")  # worst last
-ESCALATION_COLOURS = {1: "藍", 2: "橙", 3: "紅"}
+from duban.matrix.vocabulary import LIGHT_ORDER, ItemKind, LadderRole, Light, LightReason, NoticeKind, RecipientRole
 
 
 @dataclass(frozen=True, slots=True)
 class Item:
     """A supervised item: a milestone, or one period of a recurring obligation."""
 
-    kind: str  # "milestone" | "instance"
+    kind: ItemKind
     id: int
     due: dt.date  # effective: an approved extension replaces the plan's date
     start: dt.date | None = None
@@ -51,7 +49,7 @@ class Item:
 
     @property
     def ref(self) -> str:
-        return ("m" if self.kind == "milestone" else "i") + str(self.id)
+        return ("m" if self.kind == ItemKind.MILESTONE else "i") + str(self.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +61,11 @@ class TaskInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class Light:
-    colour: str  # closed | green | yellow | red
-    reason: str  # closed | on_track | due_soon | behind_pace | overdue
+class StatusLight:
+    """An item's light at a day, and why."""
+
+    colour: Light
+    reason: LightReason
     working_days_overdue: int = 0
     working_days_left: int = 0
     expected: Decimal | None = None  # quantity (or percent) a linear pace expects by today
@@ -75,9 +75,9 @@ class Light:
 class PlannedNotice:
     key: str
     series: str
-    kind: str  # reminder | chase | escalation
+    kind: NoticeKind  # reminder | chase | escalation
     level: int
-    item_kind: str
+    item_kind: ItemKind
     item_id: int
     due: dt.date
     days: int
@@ -86,11 +86,11 @@ class PlannedNotice:
     cc: tuple[tuple[str, str], ...] = ()
 
 
-def worst(colours: list[str]) -> str:
+def worst(colours: list[Light] | list[str]) -> Light:
     """A task's light: the worst of its open items' (closed only if everything is closed)."""
     if not colours:
-        return "closed"
-    return max(colours, key=COLOURS.index)
+        return Light.CLOSED
+    return max((Light(c) for c in colours), key=LIGHT_ORDER.index)
 
 
 def _progress_ratio(item: Item) -> tuple[Decimal | None, Decimal | None]:
@@ -102,24 +102,24 @@ def _progress_ratio(item: Item) -> tuple[Decimal | None, Decimal | None]:
     return None, None
 
 
-def light(item: Item, today: dt.date, cal: WorkCalendar, policy: Policy) -> Light:
+def light(item: Item, today: dt.date, cal: WorkCalendar, policy: Policy) -> StatusLight:
     """The item's status at ``today``: closed, green, yellow (due soon or behind a linear pace), red."""
     if item.closed:
-        return Light("closed", "closed")
+        return StatusLight(Light.CLOSED, LightReason.CLOSED)
     if today > item.due:
-        return Light("red", "overdue", working_days_overdue=cal.working_days_between(item.due, today))
+        return StatusLight(Light.RED, LightReason.OVERDUE, working_days_overdue=cal.working_days_between(item.due, today))
     left = cal.working_days_between(today, item.due)
     if left <= policy.due_soon_days:
-        return Light("yellow", "due_soon", working_days_left=left)
+        return StatusLight(Light.YELLOW, LightReason.DUE_SOON, working_days_left=left)
     done, target = _progress_ratio(item)
     if done is not None and item.start is not None and item.start <= today:
         span = (item.due - item.start).days
         if span > 0:
             expected = (target * Decimal((today - item.start).days) / Decimal(span)).quantize(Decimal("0.01"))
             if done < expected - target * Decimal(policy.pace_tolerance_percent) / 100:
-                return Light("yellow", "behind_pace", working_days_left=left, expected=expected)
-            return Light("green", "on_track", working_days_left=left, expected=expected)
-    return Light("green", "on_track", working_days_left=left)
+                return StatusLight(Light.YELLOW, LightReason.BEHIND_PACE, working_days_left=left, expected=expected)
+            return StatusLight(Light.GREEN, LightReason.ON_TRACK, working_days_left=left, expected=expected)
+    return StatusLight(Light.GREEN, LightReason.ON_TRACK, working_days_left=left)
 
 
 @lru_cache(maxsize=65536)
@@ -127,17 +127,20 @@ def recipients_for(roles: tuple[str, ...], task: TaskInfo) -> tuple[tuple[str, s
     """Who a ladder level's roles mean for this task, in order, without repeats (cached: pure)."""
     out: list[tuple[str, str]] = []
     for role in roles:
-        if role == "lead_unit":
-            out.append(("unit", task.lead_unit))
-        elif role == "supporting_units":
-            out.extend(("unit", u) for u in task.supporting_units)
-        elif role == "lead_unit_head":
-            out.append(("unit_head", task.lead_unit))
-        elif role == "lead_officials":
+        if role == LadderRole.LEAD_UNIT:
+            out.append((RecipientRole.UNIT, task.lead_unit))
+        elif role == LadderRole.SUPPORTING_UNITS:
+            out.extend((RecipientRole.UNIT, u) for u in task.supporting_units)
+        elif role == LadderRole.LEAD_UNIT_HEAD:
+            out.append((RecipientRole.UNIT_HEAD, task.lead_unit))
+        elif role == LadderRole.LEAD_OFFICIALS:
             # A task with no lead official (金融扶貧 names none) escalates to the office instead.
-            out.extend(("official", o) for o in task.lead_officials) if task.lead_officials else out.append(("office", ""))
-        elif role in ("office", "office_head", "top_leader"):
-            out.append((role, ""))
+            if task.lead_officials:
+                out.extend((RecipientRole.OFFICIAL, o) for o in task.lead_officials)
+            else:
+                out.append((RecipientRole.OFFICE, ""))
+        elif role in (LadderRole.OFFICE, LadderRole.OFFICE_HEAD, LadderRole.TOP_LEADER):
+            out.append((RecipientRole(role), ""))
     seen: set[tuple[str, str]] = set()
     return tuple(r for r in out if not (r in seen or seen.add(r)))
 
@@ -152,7 +155,7 @@ def plan_notices(item: Item, task: TaskInfo, today: dt.date, cal: WorkCalendar, 
         return [], None
     due = item.due
     base = f"{item.ref}:{due.isoformat()}"
-    to_lead = (("unit", task.lead_unit),)
+    to_lead = ((RecipientRole.UNIT, task.lead_unit),)
     out: list[PlannedNotice] = []
     if today <= due:
         series = f"reminder:{base}"
@@ -162,9 +165,9 @@ def plan_notices(item: Item, task: TaskInfo, today: dt.date, cal: WorkCalendar, 
         reached = [t for t in policy.reminder_days if cal.add_working_days(due, -t) <= today] if due >= today else []
         if reached:
             t = min(reached)
-            cc = tuple(("unit", u) for u in task.supporting_units) if policy.reminder_cc_supporting else ()
+            cc = tuple((RecipientRole.UNIT, u) for u in task.supporting_units) if policy.reminder_cc_supporting else ()
             out.append(PlannedNotice(
-                key=f"reminder:{base}:d{t}", series=series, kind="reminder", level=0, item_kind=item.kind,
+                key=f"reminder:{base}:d{t}", series=series, kind=NoticeKind.REMINDER, level=0, item_kind=item.kind,
                 item_id=item.id, due=due, days=cal.working_days_between(today, due),
                 planned_for=cal.add_working_days(due, -t) if t else due, recipients=to_lead, cc=cc))
         return out, None
@@ -177,15 +180,15 @@ def plan_notices(item: Item, task: TaskInfo, today: dt.date, cal: WorkCalendar, 
         if series not in acknowledged:
             k = policy.chase_every
             n = 1 + (overdue - 1) // k
-            cc = tuple(("unit", u) for u in task.supporting_units) if policy.chase_cc_supporting else ()
+            cc = tuple((RecipientRole.UNIT, u) for u in task.supporting_units) if policy.chase_cc_supporting else ()
             out.append(PlannedNotice(
-                key=f"chase:{base}:n{n}", series=series, kind="chase", level=0, item_kind=item.kind, item_id=item.id,
+                key=f"chase:{base}:n{n}", series=series, kind=NoticeKind.CHASE, level=0, item_kind=item.kind, item_id=item.id,
                 due=due, days=overdue, planned_for=cal.add_working_days(due, 1 + (n - 1) * k), recipients=to_lead, cc=cc))
     for level in ladder:
         if overdue >= level.after:
             out.append(PlannedNotice(
-                key=f"escalation:{base}:L{level.level}", series=f"escalation:{base}:L{level.level}", kind="escalation",
+                key=f"escalation:{base}:L{level.level}", series=f"escalation:{base}:L{level.level}", kind=NoticeKind.ESCALATION,
                 level=level.level, item_kind=item.kind, item_id=item.id, due=due, days=overdue,
                 planned_for=cal.add_working_days(due, level.after),
-                recipients=recipients_for(level.to, task) or (("office", ""),), cc=recipients_for(level.cc, task)))
+                recipients=recipients_for(level.to, task) or ((RecipientRole.OFFICE, ""),), cc=recipients_for(level.cc, task)))
     return out, freeze

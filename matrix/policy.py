@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from duban.matrix.errors import ConfigError
+from duban.matrix.vocabulary import LadderRole
 
-ROLES = ("lead_unit", "supporting_units", "lead_unit_head", "lead_officials", "office", "office_head", "top_leader")
+ROLES = tuple(LadderRole)
 TOP_KEYS = {"reminders", "chase", "status", "escalation", "plans"}
 OVERRIDE_KEYS = {"reminders", "chase", "status", "escalation"}
 

@@ -69,10 +69,8 @@ from typing import Any, Iterable, Mapping
 from duban.matrix.policy import merge_overrides
 from duban.matrix.wording import chinese_date, chinese_number, english_date  # noqa: F401 - re-exported
 from duban.matrix.errors import ConfigError
+from duban.matrix.vocabulary import ACK_KINDS, LEVEL_COLOURS, NOTICE_KINDS
 
-ROLES = ("lead", "supporting")
-LEVEL_COLOURS = {1: "藍", 2: "橙", 3: "紅"}
-_LEVEL_EN = {1: "blue", 2: "orange", 3: "red"}
 _ZERO = Decimal(0)
 
 
@@ -114,7 +112,7 @@ class ScoringConfig:
     veto_rank_last: bool = True
     veto_score: Decimal | None = None
     reports_every_days: int = 7
-    ack_kinds: tuple[str, ...] = ("chase", "escalation")
+    ack_kinds: tuple[str, ...] = ACK_KINDS
     ack_within: int = 2
     exclude_kinds: tuple[str, ...] = ("group",)
     criticism_min_level: int = 2
@@ -148,7 +146,6 @@ _KEYS: dict[str, set[str] | None] = {
     "praise": {"top", "require_achievement"},
     "report": {"title", "recipients", "to_office", "chart_weeks", "table_weeks", "max_lines_per_unit", "max_rows"},
 }
-NOTICE_KINDS = ("reminder", "chase", "escalation")
 
 
 class _Reader:
@@ -721,6 +718,10 @@ def _level_zh(level: int) -> str:
     return f"{chinese_number(level)}級（{LEVEL_COLOURS.get(level, '')}色）督辦" if level in LEVEL_COLOURS else f"{chinese_number(level)}級督辦"
 
 
+def _level_en(level: int) -> str:
+    return LEVEL_COLOURS[level].key if level in LEVEL_COLOURS else ""
+
+
 def _weighted_zh(line: Line) -> str:
     if line.weight == 1:
         return ""
@@ -792,12 +793,12 @@ def _text_en(line: Line, points: bool) -> str:
         elif not points:
             late += ", still open"
         if not points:
-            level = f", escalated to level {i.level} ({_LEVEL_EN.get(i.level, '')})" if i.level else ""
+            level = f", escalated to level {i.level} ({_level_en(i.level)})" if i.level else ""
             return f"{head}{_milestone_en(i)} {late}{level}"
         cap = f" (cap {points_text(line.cap)})" if line.cap is not None else ""
         return f"{head}{_milestone_en(i)} {late}, −{points_text(line.raw)} points{cap}{_weighted_en(line)}"
     if line.kind == "escalation":
-        return (f"{head}{_milestone_en(i)} escalated to level {i.level} ({_LEVEL_EN.get(i.level, '')}), "
+        return (f"{head}{_milestone_en(i)} escalated to level {i.level} ({_level_en(i.level)}), "
                 f"−{points_text(line.raw)} points{_weighted_en(line)}")
     if line.kind == "missing_report":
         streak = f" ({r.streak} periods in a row)" if r.streak >= 2 else ""

@@ -42,15 +42,22 @@ from markupsafe import Markup
 from duban.matrix.wording import chinese_date, chinese_number, english_date  # noqa: F401 - re-exported
 from duban.matrix.errors import ConfigError
 from duban.matrix.script import fold, to_simplified, to_traditional
+from duban.matrix.vocabulary import (
+    CIRCULATION_KINDS,
+    LEVEL_COLOURS,
+    NOTICE_KIND_SPECS,
+    NOTICE_KINDS,
+    LevelColour,
+    NoticeKind,
+    RecipientRole,
+)
 
 LANGUAGES = ("zh-Hans", "zh-Hant", "en")
-NOTICE_KINDS = ("reminder", "chase", "escalation")
-CIRCULATION_KINDS = ("criticism", "praise")
 TEMPLATES = Path(__file__).parent / "templates"
 
-# Escalation colours by level, and the colour names each language shows.
-LEVEL_COLOURS = {1: "藍", 2: "橙", 3: "紅"}
-_COLOUR_KEYS = {"藍": "blue", "蓝": "blue", "橙": "orange", "紅": "red", "红": "red"}
+# Escalation colours (as plans write them, in either script) by their language-free names, and the
+# colour names each language shows.
+_COLOUR_KEYS = {**{c.value: c.key for c in LevelColour}, "蓝": "blue", "红": "red"}
 _COLOUR_NAMES = {
     "zh": {"blue": "蓝", "orange": "橙", "red": "红"},
     "en": {"blue": "Blue", "orange": "Orange", "red": "Red"},
@@ -62,7 +69,7 @@ _KEEP, _END = "\ue000", "\ue001"
 _KEPT = re.compile(f"{_KEEP}(.*?){_END}", re.S)
 _SUBJECT_SPACE = re.compile(r"[\s\x00-\x1f\x7f]+")
 _LINE_BREAKS = re.compile(r"[\r\n\v\f\x85\u2028\u2029]+")
-_KIND_ORDER = {"escalation": 0, "chase": 1, "reminder": 2}
+_KIND_ORDER = {NoticeKind.ESCALATION: 0, NoticeKind.CHASE: 1, NoticeKind.REMINDER: 2}  # a digest's groups
 _PERSON_TITLE = re.compile(r"([^()（）]+?)\s*[(（](.+)[)）]", re.S)  # 林光(區人民政府副區長)
 
 
@@ -158,7 +165,7 @@ def colour_key(view_or_level: Any) -> str:
         key = _COLOUR_KEYS.get(view_or_level.colour.strip())
         if key:
             return key
-        level = view_or_level.level if view_or_level.kind == "escalation" else 0
+        level = view_or_level.level if view_or_level.kind == NoticeKind.ESCALATION else 0
     else:
         level = int(view_or_level or 0)
     return _COLOUR_KEYS.get(LEVEL_COLOURS.get(level, ""), "")
@@ -201,10 +208,10 @@ def _addressed(recipient: RecipientView, views: list[NoticeView]) -> RecipientVi
     if recipient.title:
         return recipient
     text = recipient.name.strip()
-    if recipient.role in ("official", "top_leader"):
+    if recipient.role in (RecipientRole.OFFICIAL, RecipientRole.TOP_LEADER):
         m = _PERSON_TITLE.fullmatch(text)
         return replace(recipient, name=m.group(1).strip(), title=m.group(2).strip()) if m else recipient
-    if recipient.role not in ("unit_head", "office_head"):
+    if recipient.role not in (RecipientRole.UNIT_HEAD, RecipientRole.OFFICE_HEAD):
         return recipient
     words = text.split()  # unit, title, person: joined by single spaces
     if len(words) < 2:
@@ -222,11 +229,11 @@ def _capacity(v: NoticeView, recipient: RecipientView) -> str:
     address = recipient.email.strip().lower()
     entry = next((e for e in (v.cc if v.is_cc else v.to) if address and e.email.strip().lower() == address), None)
     role = entry.role if entry is not None else recipient.role
-    if role in ("official", "top_leader"):
+    if role in (RecipientRole.OFFICIAL, RecipientRole.TOP_LEADER):
         return "leader"
-    if role in ("office", "office_head"):
+    if role in (RecipientRole.OFFICE, RecipientRole.OFFICE_HEAD):
         return "office"
-    if role == "unit_head":
+    if role == RecipientRole.UNIT_HEAD:
         return "lead"  # the planner addresses only the lead unit's head
     name = fold(entry.name if entry is not None and entry.name else recipient.name)
     if name == fold(v.lead_unit):
@@ -310,7 +317,7 @@ class Renderer:
         if view.kind not in NOTICE_KINDS:
             raise ConfigError(f"unknown notice kind {view.kind!r}: use {', '.join(NOTICE_KINDS)}")
         context = {"v": view, "recipient": recipient, "letterhead": letterhead}
-        subject = self._subject("notice", view)
+        subject = self._subject(NOTICE_KIND_SPECS[NoticeKind(view.kind)].subject, view)
         return self._render(view.kind, subject, context)
 
     def digest(self, views: list[NoticeView], recipient: RecipientView, *, letterhead: Letterhead) -> Rendered:
@@ -326,8 +333,9 @@ class Renderer:
         plan_titles = list(dict.fromkeys(v.plan_title for v in items))
         context = {"items": items, "groups": groups, "counts": counts, "plan_titles": plan_titles,
                    "recipient": recipient, "letterhead": letterhead}
-        subject = self._subject("digest", recipient, len(items), letterhead)
-        return self._render("digest", subject, context)
+        spec = NOTICE_KIND_SPECS[NoticeKind.DIGEST]
+        subject = self._subject(spec.subject, recipient, len(items), letterhead)
+        return self._render(spec.kind, subject, context)
 
     def circulation(self, kind: str, unit: str, facts: list[str], *, letterhead: Letterhead, rectify_by: date,
                     period: str) -> Rendered:
@@ -336,7 +344,7 @@ class Renderer:
             raise ConfigError(f"unknown circulation kind {kind!r}: use {', '.join(CIRCULATION_KINDS)}")
         context = {"kind": kind, "unit": unit, "facts": list(facts), "letterhead": letterhead,
                    "rectify_by": rectify_by, "period": period}
-        subject = self._subject("circulation", kind, unit, period)
+        subject = self._subject(NOTICE_KIND_SPECS[NoticeKind(kind)].subject, kind, unit, period)
         return self._render(kind, subject, context)
 
     # -- for documents built outside this class (the weekly report) ----------------------------

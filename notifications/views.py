@@ -25,7 +25,8 @@ from duban.matrix.calendar import WorkCalendar
 from duban.matrix.errors import NotFound
 from duban.matrix.script import unit_key
 from duban.notifications.recipients import PlanRoles, plan_rows
-from duban.notifications.render import LEVEL_COLOURS, Letterhead, NoticeView, RecipientView
+from duban.matrix.vocabulary import LEVEL_COLOURS, NOTICE_KINDS, NoticeKind, RecipientRole
+from duban.notifications.render import Letterhead, NoticeView, RecipientView
 from duban.store.tables import (
     MilestoneRow,
     NoticeRow,
@@ -95,25 +96,25 @@ class _People:
         return self.units.get(name) or self.unit_keys.get(unit_key(name)) if name else None
 
     def view(self, role: str, name: str, plan_id: int | None = None) -> RecipientView:
-        if role == "unit":
+        if role == RecipientRole.UNIT:
             u = self._unit(name)
             return RecipientView(name=u.name if u else name, email=(u.emails[0] if u and u.emails else ""), role=role)
-        if role == "unit_head":
+        if role == RecipientRole.UNIT_HEAD:
             u = self._unit(name)
             if u is None:
                 return RecipientView(name=name, title="主要負責同志", role=role)
             return RecipientView(name=u.name, title=u.head_title or "主要負責同志", email=u.head_email, role=role)
-        if role == "official":
+        if role == RecipientRole.OFFICIAL:
             o = self.officials.get(name)
             return RecipientView(name=name, title=o.title if o else "", email=o.email if o else "", role=role)
-        if role in ("office", "office_head"):
+        if role in (RecipientRole.OFFICE, RecipientRole.OFFICE_HEAD):
             o = self.roles.of(plan_id)[0]
             office_name = o.name if o else "領導小組辦公室"
-            if role == "office":
+            if role == RecipientRole.OFFICE:
                 return RecipientView(name=office_name, email=(o.emails[0] if o and o.emails else ""), role=role)
             return RecipientView(name=office_name, title=(o.head_title if o and o.head_title else "主任"),
                                  email=o.head_email if o else "", role=role)
-        if role == "top_leader":
+        if role == RecipientRole.TOP_LEADER:
             t = self.roles.of(plan_id)[1]
             if t is None:
                 return RecipientView(name=name or "主要領導", role=role)
@@ -121,7 +122,7 @@ class _People:
         return RecipientView(name=name or role, role=role)
 
     def views(self, people: list[dict[str, str]], plan_id: int | None = None) -> tuple[RecipientView, ...]:
-        return tuple(self.view(p.get("role", "unit"), p.get("name", ""), plan_id) for p in people or ())
+        return tuple(self.view(p.get("role", RecipientRole.UNIT), p.get("name", ""), plan_id) for p in people or ())
 
 
 def _task_people(session: Session, task_ids: Iterable[int]) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
@@ -198,10 +199,10 @@ def build_views(session: Session, notice_ids: list[int], *, calendar: WorkCalend
         # planned for 07-15 written on 12-04); its ``days`` are counted to the sweep's day, so that day
         # is the notice's date, and the answer is due 3 working days after it, not in the past.
         issued = max(r.planned_for, sweep_days.get(r.sweep_id) or r.planned_for)
-        required_by = r.due if r.kind == "reminder" else cal.add_working_days(issued, RESPOND_WORKING_DAYS)
+        required_by = r.due if r.kind == NoticeKind.REMINDER else cal.add_working_days(issued, RESPOND_WORKING_DAYS)
         out[r.id] = NoticeView(
             notice_id=r.id, key=r.key, kind=r.kind, level=r.level,
-            colour=_colour(ladder, r.level) if r.kind == "escalation" else "",
+            colour=_colour(ladder, r.level) if r.kind == NoticeKind.ESCALATION else "",
             plan_code=plan.code, plan_title=plan.title, issuer=people.issuer(plan),
             task_code=task.code, task_title=task.title, target=task.target or "",
             lead_unit=units[task.lead_unit_id].name if task.lead_unit_id in units else "",

@@ -1,6 +1,6 @@
 """The ``duban notices`` commands: see how a notice or circulation reads before anything is sent.
 
-Registered on the main app by ``workflows.cli``. Only typer and the standard library are imported
+Registered on the main app by ``workflows.cli``. Only typer, the standard library and the vocabulary are imported
 here (``duban --help`` stays fast); the store, the planner and the renderer are imported inside the
 command, as are the helpers of ``workflows.cli`` (settings, engine, policies, now_for).
 """
@@ -14,11 +14,10 @@ from typing import Any, Optional
 
 import typer
 
+from duban.matrix.vocabulary import CIRCULATION_KINDS, NOTICE_KINDS  # enums only: `duban --help` stays fast
+
 notices_app = typer.Typer(help="Preview notices (提醒, 催辦, 督辦) and circulations (通報批評, 通報表揚) as they will be sent.",
                           no_args_is_help=True)
-
-NOTICE_KINDS = ("reminder", "chase", "escalation")
-CIRCULATION_KINDS = ("criticism", "praise")
 
 
 @notices_app.command("preview")

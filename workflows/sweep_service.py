@@ -25,8 +25,9 @@ from sqlalchemy.orm import Session
 from duban.matrix.calendar import WorkCalendar
 from duban.matrix.errors import NotFound, Refused
 from duban.matrix.gcpause import no_cyclic_gc
-from duban.matrix.planner import Item, Light, PlannedNotice, TaskInfo, light, plan_notices, worst
+from duban.matrix.planner import Item, PlannedNotice, StatusLight, TaskInfo, light, plan_notices, worst
 from duban.matrix.policy import EscalationLevel, PolicySet
+from duban.matrix.vocabulary import INSTANCE_HORIZON, NOTICE_KINDS, ItemKind, Light
 from duban.store import repository as repo
 from duban.store.db import real_clock, transaction
 from duban.store.supervision import _insert_ignore, ensure_instances
@@ -44,8 +45,6 @@ from duban.store.tables import (
     TaskUnitRow,
     UnitRow,
 )
-
-INSTANCE_HORIZON = dt.timedelta(days=31)  # periods due within a month exist, so they can be reminded
 
 
 @dataclass(slots=True)
@@ -138,7 +137,7 @@ def load_open_items(session: Session, *, plan_code: str | None = None, include_c
         previous_due[row.task_id] = row.extended_due or row.due
         if row.closed_at is not None and not include_closed:
             continue
-        item = Item(kind="milestone", id=row.id, due=row.extended_due or row.due, start=start, quantity=_dec(row.quantity),
+        item = Item(kind=ItemKind.MILESTONE, id=row.id, due=row.extended_due or row.due, start=start, quantity=_dec(row.quantity),
                     measure=row.measure, done_quantity=_dec(row.done_quantity), done_percent=_dec(row.done_percent),
                     closed=row.closed_at is not None, ladder=_ladder(row.ladder))
         out.append(OpenItem(item, t.plan_id, plans[t.plan_id], row.task_id, infos[row.task_id], t.title, row.label))
@@ -153,7 +152,7 @@ def load_open_items(session: Session, *, plan_code: str | None = None, include_c
         q = q.where(sa.func.coalesce(i.extended_due, i.due) <= due_by)
     for row in conn.execute(q.order_by(i.task_id, i.due)).all():
         t = tasks[row.task_id]
-        item = Item(kind="instance", id=row.id, due=row.extended_due or row.due, start=row.period_start,
+        item = Item(kind=ItemKind.INSTANCE, id=row.id, due=row.extended_due or row.due, start=row.period_start,
                     min_count=row.min_count, done_count=row.done_count or 0, min_amount=_dec(row.min_amount),
                     done_amount=_dec(row.done_amount), measure=row.amount_unit, closed=row.closed_at is not None,
                     ladder=_ladder(row.ladder))
@@ -177,9 +176,9 @@ def _people(recipients: tuple[tuple[str, str], ...]) -> list[dict[str, str]]:
 
 def _notice_row(o: OpenItem, p: PlannedNotice, *, now: dt.datetime, sweep_id: int) -> dict[str, Any]:
     return {
-        "key": p.key, "series": p.series, "kind": p.kind, "level": p.level, "plan_id": o.plan_id, "task_id": o.task_id,
-        "milestone_id": o.item.id if o.item.kind == "milestone" else None,
-        "instance_id": o.item.id if o.item.kind == "instance" else None,
+        "key": p.key, "series": p.series, "kind": p.kind.value, "level": p.level, "plan_id": o.plan_id, "task_id": o.task_id,
+        "milestone_id": o.item.id if o.item.kind == ItemKind.MILESTONE else None,
+        "instance_id": o.item.id if o.item.kind == ItemKind.INSTANCE else None,
         "due": p.due, "days": p.days, "planned_for": p.planned_for,
         "recipients": _people(p.recipients),
         "cc": _people(p.cc),
@@ -293,7 +292,7 @@ def _sweep_in(session: Session, result: SweepResult, *, now: dt.datetime, today:
     acknowledged = {s for (s,) in session.execute(
         sa.select(NoticeRow.series).where(NoticeRow.acknowledged_at.is_not(None)).distinct())}
     planned: list[tuple[OpenItem, PlannedNotice]] = []
-    freezes: dict[str, list[dict[str, Any]]] = {"milestone": [], "instance": []}
+    freezes: dict[str, list[dict[str, Any]]] = {ItemKind.MILESTONE: [], ItemKind.INSTANCE: []}
     for o in items:
         policy = policies.for_task(o.plan_code, o.task.code)
         notices, freeze = plan_notices(o.item, o.task, today, cal, policy, acknowledged)
@@ -303,7 +302,7 @@ def _sweep_in(session: Session, result: SweepResult, *, now: dt.datetime, today:
                                          "o": o})
     # Freeze the ladder in force on items that just went overdue (only where none is frozen yet).
     overdue_events = []
-    for kind, table in (("milestone", MilestoneRow), ("instance", RecurrenceInstanceRow)):
+    for kind, table in ((ItemKind.MILESTONE, MilestoneRow), (ItemKind.INSTANCE, RecurrenceInstanceRow)):
         rows = freezes[kind]
         if rows:
             t = table.__table__  # Core executemany: one statement for every item, by id
@@ -319,7 +318,7 @@ def _sweep_in(session: Session, result: SweepResult, *, now: dt.datetime, today:
     inserted = _insert_notices(session, planned, now=now, sweep_id=result.sweep_id)
     # Each notice written is also an append-only event (notice.escalation, notice.chase …): the notice
     # row goes on to change (sent, acknowledged), the event stays as it was. Keyed, so written once.
-    result.created = {k: 0 for k in ("reminder", "chase", "escalation")}
+    result.created = {k.value: 0 for k in NOTICE_KINDS}
     by_key = {p.key: (o, p) for o, p in planned}
     notice_events = []
     for key in inserted:
@@ -337,7 +336,7 @@ def _sweep_in(session: Session, result: SweepResult, *, now: dt.datetime, today:
                                                 "newly_overdue": result.newly_overdue}))
 
 
-NOTICE_EVENT = {kind: f"notice.{kind}" for kind in ("reminder", "chase", "escalation")}  # as `history` has always named them
+NOTICE_EVENT = {kind.value: f"notice.{kind}" for kind in NOTICE_KINDS}  # as `history` has always named them
 
 
 def _keyed_event(now: dt.datetime, kind: str, o: OpenItem, key: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -392,27 +391,27 @@ def status(engine: Engine, *, now: dt.datetime, policies: PolicySet, plan: str |
             task_ids = [tid for _, tid in repo.query_task_ids(session, plan_code=plan, unit=unit)]
         ensure_instances(session, through=today)
         items = load_open_items(session, plan_code=plan, include_closed=True, task_ids=task_ids)
-    by_task: dict[int, list[tuple[OpenItem, Light]]] = defaultdict(list)
+    by_task: dict[int, list[tuple[OpenItem, StatusLight]]] = defaultdict(list)
     for o in items:
-        if o.item.kind == "instance" and o.item.due > today + dt.timedelta(days=40):
+        if o.item.kind == ItemKind.INSTANCE and o.item.due > today + INSTANCE_HORIZON:
             continue
         by_task[o.task_id].append((o, light(o.item, today, cal, policies.for_task(o.plan_code, o.task.code))))
     out = []
     for task_id, pairs in by_task.items():
         o0 = pairs[0][0]
-        open_colours = [lt.colour for _, lt in pairs if lt.colour != "closed"]
+        open_colours = [lt.colour for _, lt in pairs if lt.colour != Light.CLOSED]
         out.append({
             "plan": o0.plan_code, "code": o0.task.code, "title": o0.title, "lead_unit": o0.task.lead_unit,
-            "light": worst(open_colours),
+            "light": worst(open_colours).value,
             "items": [{
-                "kind": o.item.kind, "id": o.item.id, "due": o.item.due.isoformat(), "label": o.label,
+                "kind": o.item.kind.value, "id": o.item.id, "due": o.item.due.isoformat(), "label": o.label,
                 "quantity": _num(o.item.quantity), "measure": o.item.measure, "done_quantity": _num(o.item.done_quantity),
-                "min_count": o.item.min_count, "done_count": o.item.done_count if o.item.kind == "instance" else None,
-                "light": lt.colour, "reason": lt.reason, "working_days_overdue": lt.working_days_overdue,
+                "min_count": o.item.min_count, "done_count": o.item.done_count if o.item.kind == ItemKind.INSTANCE else None,
+                "light": lt.colour.value, "reason": lt.reason.value, "working_days_overdue": lt.working_days_overdue,
                 "working_days_left": lt.working_days_left, "expected": _num(lt.expected),
             } for o, lt in pairs],
         })
-    order = {"red": 0, "yellow": 1, "green": 2, "closed": 3}
+    order = {Light.RED: 0, Light.YELLOW: 1, Light.GREEN: 2, Light.CLOSED: 3}
     out.sort(key=lambda r: (r["plan"], order[r["light"]], [int(x) if x.isdigit() else x for x in r["code"].split(".")]))
     return out
 

@@ -1,0 +1,88 @@
+"""The vocabulary: one definition of each word, and a notice-kind registry the templates must match."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+
+from duban.matrix import vocabulary as v
+from duban.matrix.vocabulary import NOTICE_KIND_SPECS, KindSpec, NoticeKind, registry_gaps
+
+TEMPLATES = Path(v.__file__).resolve().parent.parent / "notifications" / "templates"
+_MACRO = re.compile(r"{%-?\s*macro\s+(\w+)\s*\(")
+
+
+def _template_folders() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """File names per language folder, and the subject macros its _subjects.j2 defines."""
+    files: dict[str, set[str]] = {}
+    subjects: dict[str, set[str]] = {}
+    for lang in v.TEMPLATE_LANGUAGES:
+        folder = TEMPLATES / lang
+        files[lang] = {p.name for p in folder.iterdir() if p.is_file()}
+        source = (folder / "_subjects.j2").read_text(encoding="utf-8") if (folder / "_subjects.j2").exists() else ""
+        subjects[lang] = set(_MACRO.findall(source))
+    return files, subjects
+
+
+def test_every_kind_has_its_templates_subject_and_labels():
+    files, subjects = _template_folders()
+    assert registry_gaps(NOTICE_KIND_SPECS, files, subjects) == []
+
+
+def test_every_kind_template_in_the_folders_is_registered():
+    """A <kind>.txt.j2 / .html.j2 in a language folder belongs to a registered kind (or is a known
+    non-kind page: the weekly report, partials starting with _)."""
+    files, _ = _template_folders()
+    pages = {"weekly_report", "weekly_macros"}
+    for lang, names in files.items():
+        stems = {n.split(".")[0] for n in names if not n.startswith("_")}
+        assert stems - pages == {k.value for k in NOTICE_KIND_SPECS}, lang
+
+
+def test_the_checker_reports_a_kind_without_templates_or_labels():
+    """The check can fail: a registry copy with a fake kind (no templates, one label, no subject macro)."""
+    files, subjects = _template_folders()
+    fake = KindSpec(NoticeKind.REMINDER, v.Family.NOTICE, "summons", {"zh-Hans": "传唤"})
+    fake = dataclasses.replace(fake, kind="summons")  # type: ignore[arg-type] - a kind the enum does not have
+    specs = {**NOTICE_KIND_SPECS, "summons": fake}
+    gaps = registry_gaps(specs, files, subjects)  # type: ignore[arg-type]
+    assert "summons: no en label" in gaps
+    assert "summons: no template zh-Hans/summons.txt.j2" in gaps
+    assert "summons: no template en/summons.html.j2" in gaps
+    assert "summons: no subject macro 'summons' in en/_subjects.j2" in gaps
+    # … and a registered kind whose template went missing is caught too.
+    files["en"] = files["en"] - {"chase.html.j2"}
+    assert registry_gaps(NOTICE_KIND_SPECS, files, subjects) == ["chase: no template en/chase.html.j2"]
+
+
+@pytest.mark.parametrize("enum, values", [
+    (v.NoticeKind, {"reminder", "chase", "escalation", "digest", "criticism", "praise"}),
+    (v.Light, {"closed", "green", "yellow", "red"}),
+    (v.RecipientRole, {"unit", "unit_head", "official", "office", "office_head", "top_leader"}),
+    (v.LadderRole, {"lead_unit", "supporting_units", "lead_unit_head", "lead_officials", "office", "office_head",
+                    "top_leader"}),
+    (v.Role, {"lead", "supporting"}),
+    (v.ItemKind, {"milestone", "instance"}),
+])
+def test_members_are_the_stored_strings(enum, values):
+    assert {m.value for m in enum} == values
+    assert all(m == m.value and str(m) == m.value and f"{m}" == m.value for m in enum)
+
+
+def test_the_copies_are_gone():
+    """One definition: the modules that had their own copies now hold the vocabulary's."""
+    from duban.matrix import policy, scoring
+    from duban.notifications import render
+
+    assert v.NOTICE_KINDS == ("reminder", "chase", "escalation")
+    assert v.CIRCULATION_KINDS == ("criticism", "praise")
+    assert render.NOTICE_KINDS is v.NOTICE_KINDS and render.LEVEL_COLOURS is v.LEVEL_COLOURS
+    assert scoring.LEVEL_COLOURS is v.LEVEL_COLOURS
+    assert policy.ROLES == tuple(v.LadderRole)
+    assert v.LEVEL_COLOURS == {1: "藍", 2: "橙", 3: "紅"}
+    assert [c.key for c in v.LevelColour] == ["blue", "orange", "red"]
+    assert v.ACK_KINDS == ("chase", "escalation")  # scoring's default acknowledgements.kinds
+    assert v.SUPERSEDABLE_KINDS == ("reminder", "chase")  # what delivery marks superseded
