@@ -17,7 +17,8 @@ from duban.matrix.errors import Problem, SourceError, ValidationFailed
 from duban.matrix.limits import DEFAULT_LIMITS, InputLimits
 from duban.matrix.model import Official, Person, Unit
 from duban.matrix.script import unit_key
-from duban.matrix.sources import Record, Source, load_directory_sheet, load_yaml, yaml_record, yaml_records
+from duban.matrix.sheets import load_directory_sheet
+from duban.matrix.sources import Record, Source, load_yaml, yaml_record, yaml_records
 
 LIST_SEPARATORS = "、，,；;\n"
 _SEPARATORS = re.compile("[" + LIST_SEPARATORS + "]")

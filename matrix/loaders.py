@@ -24,9 +24,9 @@ from duban.matrix.errors import DeadlineError, MatrixError, Problem, SourceError
 from duban.matrix.limits import DEFAULT_LIMITS, InputLimits
 from duban.matrix.model import DEFAULT_TIMEZONE, Official, Plan, SourceRef, Stage, Task, Unit
 from duban.matrix.script import fold, unit_key
-from duban.matrix.sources import (
-    Record, Source, load_task_sheet, load_yaml, task_labels, yaml_record, yaml_records,
-)  # fmt: skip
+from duban.matrix.columns import TASK_SHEET
+from duban.matrix.sheets import load_task_sheet
+from duban.matrix.sources import Record, Source, load_yaml, yaml_record, yaml_records
 
 PLAN_KEYS = {"plan", "directory", "officials", "tasks", "stages"}
 HEADER_FIELDS = {"code", "title", "issuer", "base_year", "start", "end", "timezone", "source"}
@@ -378,7 +378,7 @@ def read_source(path: Path, *, sheet: str | None = None, limits: InputLimits = D
         header.line = 1
     src = Source(path=str(path), kind="line", header=header, warnings=warnings)
     src.tasks = yaml_records(data.get("tasks"), path=str(path), what="tasks", line=data.lines.get("tasks"),
-                             labels=task_labels())
+                             labels=TASK_SHEET.index)
     src.stages = yaml_records(data.get("stages"), path=str(path), what="stages", line=data.lines.get("stages"))
     src.officials = yaml_records(data.get("officials"), path=str(path), what="officials", line=data.lines.get("officials"))
     if not src.tasks:

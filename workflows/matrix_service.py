@@ -14,6 +14,7 @@ from typing import Any
 
 from typing import TYPE_CHECKING
 
+from duban.matrix.columns import TASK_SHEET
 from duban.matrix.gcpause import no_cyclic_gc
 from duban.matrix.model import Milestone, Plan, Recurrence, Task
 from duban.store import repository as repo
@@ -192,7 +193,9 @@ def plan_yaml(plan: Plan) -> str:
     return "# exported by duban from the database\n" + yaml.safe_dump(doc, allow_unicode=True, sort_keys=False, width=120)
 
 
-XLSX_HEADERS = ("序號", "任務", "目標要求", "牽頭領導", "牽頭單位", "配合單位", "時間要求", "所屬部分", "一票否決")
+# The exported sheet's header: the task sheet's own words, so that it reads back (duban.matrix.columns).
+XLSX_HEADERS = TASK_SHEET.written(("code", "title", "target", "lead_officials", "lead_unit", "supporting_units",
+                                   "deadline", "section", "veto"))
 
 
 # Text a spreadsheet would read as a formula (or a DDE command) when typed in: such a cell also gets Excel's

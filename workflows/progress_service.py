@@ -570,61 +570,26 @@ def close_item(engine: "Engine", *, task: str, unit: str, now: dt.datetime, evid
 # --------------------------------------------------------------------------------------------
 # Bulk import of the sheet units send back
 
-PROGRESS_COLUMNS: dict[str, tuple[str, ...]] = {
-    "task": ("編號", "编号", "序號", "序号", "任務編號", "任务编号", "code", "task", "no", "no."),
-    "unit": ("單位", "单位", "報送單位", "报送单位", "責任單位", "责任单位", "unit"),
-    "milestone": ("節點", "节点", "milestone"),
-    "period": ("週期", "周期", "period"),
-    "done": ("完成數量", "完成数量", "完成", "done"),
-    "percent": ("百分比", "完成比例", "完成百分比", "percent", "%"),
-    "count": ("次數", "次数", "count"),
-    "amount": ("金額", "金额", "amount"),
-    "note": ("進展情況", "进展情况", "說明", "说明", "備註", "备注", "note"),
-    "reported_by": ("報送人", "报送人", "reported_by", "reported by"),
-    "reported_on": ("報送日期", "报送日期", "reported_on", "reported on", "date"),
-    "close": ("辦結", "办结", "close", "closed"),
-    "evidence": ("佐證", "佐证", "佐證材料", "佐证材料", "evidence"),
-}
-_PROGRESS_INDEX = {fold(s).lower(): name for name, spellings in PROGRESS_COLUMNS.items() for s in spellings}
 _YES = {fold(s).lower() for s in ("是", "yes", "y", "true", "1", "✓", "√", "辦結", "已辦結")}
 _NO = {fold(s).lower() for s in ("否", "no", "n", "false", "0", "")}
-_HEADER_SCAN_ROWS = 10
 _FIELD_NAMES = {"task": "code"}  # how a problem names the column
 
 
 def _sheet_records(path: Path, limits: "InputLimits | None" = None) -> tuple[list[tuple[int, dict[str, Any]]], list[str]]:
     """(row number, {field: value}) for each data row, and the header labels not understood."""
+    from duban.matrix.columns import PROGRESS_SHEET, find_header
     from duban.matrix.errors import SourceError
     from duban.matrix.limits import DEFAULT_LIMITS
-    from duban.matrix.sources import sheet_rows
+    from duban.matrix.sheets import sheet_rows
 
     if not path.exists():
         raise SourceError(str(path), "no such file")
-    header: dict[int, str] | None = None
-    unknown: list[str] = []
-    records: list[tuple[int, dict[str, Any]]] = []
-    for row_number, values in sheet_rows(path, limits=limits or DEFAULT_LIMITS):
-        if header is None:
-            mapped = {i: _PROGRESS_INDEX.get(fold(str(v)).lower()) for i, v in enumerate(values) if v not in (None, "")}
-            if {"task", "unit"} <= set(mapped.values()):
-                header = {i: m for i, m in mapped.items() if m}
-                unknown = [str(values[i]) for i, m in mapped.items() if not m]
-            elif row_number >= _HEADER_SCAN_ROWS:
-                break
-            continue
-        cells: dict[str, Any] = {}
-        for i, name in header.items():
-            value = values[i] if i < len(values) else None
-            if isinstance(value, str):
-                value = value.strip() or None
-            if value is not None:
-                cells[name] = value
-        if cells:
-            records.append((row_number, cells))
-    if header is None:
-        raise SourceError(str(path), f"no header row found in the first {_HEADER_SCAN_ROWS} rows; "
-                                     "expected columns such as 編號/code and 單位/unit")
-    return records, unknown
+    rows = sheet_rows(path, limits=limits or DEFAULT_LIMITS)
+    match = find_header(rows, PROGRESS_SHEET)
+    if match is None:
+        raise PROGRESS_SHEET.no_header(str(path))
+    records = [(row_number, cells) for row_number, values in rows if (cells := match.values(values))]
+    return records, match.unknown_labels
 
 
 def _code_text(value: Any) -> str:

@@ -217,7 +217,7 @@ def test_an_xlsx_that_unpacks_beyond_the_file_limit_is_refused(tmp_path: Path) -
 def test_an_xlsx_within_the_limits_still_fills_merged_cells_down(tmp_path: Path) -> None:
     import openpyxl
 
-    from duban.matrix.sources import sheet_rows
+    from duban.matrix.sheets import sheet_rows
 
     path = tmp_path / "plan.xlsx"
     book = openpyxl.Workbook()
@@ -237,7 +237,7 @@ def test_an_xlsx_within_the_limits_still_fills_merged_cells_down(tmp_path: Path)
 def test_sheet_rows_and_columns_are_bounded_by_the_limits(tmp_path: Path) -> None:
     from duban.matrix.errors import LimitExceeded
     from duban.matrix.limits import InputLimits
-    from duban.matrix.sources import load_task_sheet
+    from duban.matrix.sheets import load_task_sheet
 
     body = "序號,任務,牽頭單位,時間要求\n" + "".join(f"{i},任務{i},區交委,2015年底\n" for i in range(1, 10))
     path = write(tmp_path / "plan.csv", body)

@@ -645,7 +645,7 @@ def test_a_large_xlsx_is_streamed_with_merged_ranges_filled_and_dates_as_dates(t
     # mergeCell refs, and date cells still come as dates. Counted: Cell objects made.
     from openpyxl.cell import cell as cell_module
 
-    from duban.matrix.sources import sheet_rows
+    from duban.matrix.sheets import sheet_rows
 
     write(tmp_path, "units.yaml", DIRECTORY)
     path = _xlsx_matrix(tmp_path / "matrix.xlsx", 2_000)
