@@ -35,14 +35,14 @@ from pathlib import Path
 t0 = time.perf_counter()
 from duban.store.db import open_database, transaction
 from duban.workflows.matrix_service import PlanOptions, validate_file
-from duban.store import repository as repo
+from duban.store import plan_import
 engine = open_database(sys.argv[1])
 t1 = time.perf_counter()
 loaded = validate_file(Path(sys.argv[2]), PlanOptions(), engine=engine)
 t2 = time.perf_counter()
 now = dt.datetime(2015, 7, 1, 9, tzinfo=ZoneInfo("Asia/Shanghai"))
 with transaction(engine) as s:
-    result = repo.import_plan(s, loaded.plan, loaded.directory, now=now, new_units=loaded.new_units)
+    result = plan_import.import_plan(s, loaded.plan, loaded.directory, now=now, new_units=loaded.new_units)
 t3 = time.perf_counter()
 print(json.dumps({"startup": t1 - t0, "validate": t2 - t1, "import": t3 - t2, "added": len(result.added),
                   "unchanged": result.unchanged,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from dateutil.relativedelta import relativedelta
+
 from duban.matrix.calendar import festival_date, festival_key
 from duban.matrix.deadline_text import (
     _COUNT_UNITS,

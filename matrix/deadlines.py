@@ -81,6 +81,7 @@ import datetime as dt
 from functools import lru_cache
 
 from dateutil.rrule import rrulestr
+
 from duban.matrix.calendar import festival_date
 from duban.matrix.deadline_dates import (
     _Memory,

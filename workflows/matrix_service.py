@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from duban.matrix.columns import TASK_SHEET
 from duban.matrix.gcpause import no_cyclic_gc
 from duban.matrix.model import Milestone, Plan, Recurrence, Task
+from duban.store import plan_import
 from duban.store import repository as repo
 from duban.store.db import transaction
 
@@ -67,14 +68,14 @@ def validate_file(path: Path, options: PlanOptions, *, engine: "Engine | None" =
 
 
 def import_file(engine: "Engine", path: Path, options: PlanOptions, *, now: dt.datetime, actor: str = "",
-                dry_run: bool = False) -> "tuple[LoadedPlan, repo.ImportResult]":
+                dry_run: bool = False) -> "tuple[LoadedPlan, plan_import.ImportResult]":
     """Validate, then import in one transaction: on any error nothing changes.
 
     With ``dry_run`` the diff is computed inside the transaction and then rolled back.
     """
     loaded = validate_file(path, options, engine=engine)
     with transaction(engine) as session:
-        result = repo.import_plan(session, loaded.plan, loaded.directory, now=now, new_units=loaded.new_units, actor=actor)
+        result = plan_import.import_plan(session, loaded.plan, loaded.directory, now=now, new_units=loaded.new_units, actor=actor)
         if dry_run:
             session.rollback()
     return loaded, result

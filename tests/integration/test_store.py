@@ -11,6 +11,7 @@ import sqlalchemy as sa
 import yaml
 
 from duban.matrix.errors import ValidationFailed
+from duban.store import plan_import
 from duban.store import repository as repo
 from duban.store.db import HEAD_REVISION, current_revision, open_database, transaction
 from duban.store.tables import EventRow, MilestoneRow, TaskRow, UnitRow
@@ -39,7 +40,7 @@ def test_import_the_district_plan(engine) -> None:
     with transaction(engine) as s:
         plan = repo.read_plan(s, "district-2015")
     assert [t.code for t in plan.tasks] == [t.code for t in loaded.plan.tasks]
-    assert repo.comparable(plan.task("3.2.1")) == repo.comparable(loaded.plan.task("3.2.1"))
+    assert plan_import.comparable(plan.task("3.2.1")) == plan_import.comparable(loaded.plan.task("3.2.1"))
     assert plan.task("3.6").lead_officials[1].title == "區委副書記、區長"
 
 
@@ -153,7 +154,7 @@ def test_a_failure_inside_the_transaction_rolls_everything_back(engine, monkeypa
     def crash(*args, **kwargs):
         raise RuntimeError("power cut")
 
-    monkeypatch.setattr(repo, "_write_stages", crash)
+    monkeypatch.setattr(plan_import, "_write_stages", crash)
     with pytest.raises(RuntimeError, match="power cut"):
         import_file(engine, DISTRICT, PlanOptions(), now=at(2015, 7, 1))
     assert counts(engine) == before

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import event, given, settings
 
 from duban.matrix.errors import DubanError
-from duban.store import repository as repo
+from duban.store import plan_import
 from duban.store.db import open_database
 from tests.property.conftest import IMPORTED_AT, dump
 from tests.property.strategies import DISTRICT_UNITS, plan_files
@@ -74,13 +74,13 @@ def test_a_refused_import_changes_nothing_and_an_accepted_one_lands_whole(
     # The same import, failing at the very end of its transaction, leaves nothing behind:
     # everything it wrote was in that one transaction.
     failing, failing_url = scratch.database(seeded_db)
-    real = repo.import_plan
+    real = plan_import.import_plan
 
     def import_then_fail(*args, **kwargs):
         real(*args, **kwargs)
         raise PowerCut
 
-    with mock.patch.object(repo, "import_plan", import_then_fail), pytest.raises(PowerCut):
+    with mock.patch.object(plan_import, "import_plan", import_then_fail), pytest.raises(PowerCut):
         try_import(failing_url, path, options)
     assert dump(failing) == before
 
