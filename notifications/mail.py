@@ -1,28 +1,20 @@
-"""Building RFC 5322 messages and handing them over: aiosmtplib to an SMTP server, or .eml files.
+"""Building RFC 5322 messages: the bytes every mail channel (notifications.channels) hands over.
 
-``SmtpConfig.from_url`` reads ``smtp://user@host:port`` (plain), ``smtp+starttls://…`` (STARTTLS
-required) and ``smtps://…`` (implicit TLS); the password comes only from DUBAN_SMTP_PASSWORD and is
-never part of a message or a log line. Message-IDs are derived from a message's key, so a message
-sent again after a crash carries the same Message-ID and a receiving system can drop the repeat.
+Message-IDs are derived from a message's key, so a message sent again after a crash carries the
+same Message-ID and a receiving system can drop the repeat.
 Header injection is impossible by construction: every header value is collapsed to one line and
 addresses are validated before they get here (notifications.recipients.clean_address).
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import re
-import ssl
-import time
-from dataclasses import dataclass
 from functools import lru_cache
 from email.headerregistry import Address
 from email.utils import format_datetime, formataddr
-from pathlib import Path
 from typing import Iterable
-from urllib.parse import parse_qs, unquote, urlsplit
 
 from duban.matrix.errors import ConfigError
 
@@ -32,53 +24,6 @@ _LINE_BREAKS = re.compile(r"[\r\n\t\f\v\u2028\u2029\x85]+")
 def one_line(text: str) -> str:
     """A header value: control characters and line breaks collapsed, so nothing can add a header."""
     return re.sub(r" {2,}", " ", _LINE_BREAKS.sub(" ", text)).strip()
-
-
-@dataclass(frozen=True, slots=True)
-class SmtpConfig:
-    host: str
-    port: int
-    username: str | None = None
-    password: str | None = None
-    security: str = "none"  # none | starttls | tls
-    verify: bool = True
-    cafile: str | None = None  # a private CA (an office's intranet mail server), instead of the system's
-    timeout: float = 30.0
-
-    @classmethod
-    def from_url(cls, url: str, *, password: str | None = None, timeout: float = 30.0) -> "SmtpConfig":
-        parts = urlsplit(url)
-        schemes = {"smtp": ("none", 25), "smtp+starttls": ("starttls", 587), "smtps": ("tls", 465)}
-        if parts.scheme not in schemes:
-            raise ConfigError(f"DUBAN_SMTP_URL: unknown scheme {parts.scheme!r}; use smtp://, smtp+starttls:// or smtps://")
-        if parts.password:
-            raise ConfigError("DUBAN_SMTP_URL: do not put the password in the URL; set DUBAN_SMTP_PASSWORD")
-        if not parts.hostname:
-            raise ConfigError(f"DUBAN_SMTP_URL: no host in {url!r}")
-        security, default_port = schemes[parts.scheme]
-        query = parse_qs(parts.query)
-        verify = query.get("verify", ["true"])[0].lower() not in ("false", "0", "no")
-        cafile = query.get("cafile", [None])[0]
-        if cafile is not None and not Path(cafile).is_file():
-            raise ConfigError(f"DUBAN_SMTP_URL: cafile {cafile!r} is not a file")
-        try:
-            port = parts.port or default_port
-        except ValueError:
-            raise ConfigError(f"DUBAN_SMTP_URL: bad port in {url!r}") from None
-        return cls(host=parts.hostname, port=port, username=unquote(parts.username) if parts.username else None,
-                   password=password, security=security, verify=verify, cafile=cafile, timeout=timeout)
-
-    def describe(self) -> str:
-        """For messages and logs: never the password."""
-        user = f"{self.username}@" if self.username else ""
-        return f"{ {'none': 'smtp', 'starttls': 'smtp+starttls', 'tls': 'smtps'}[self.security]}://{user}{self.host}:{self.port}"
-
-    def tls_context(self) -> ssl.SSLContext:
-        ctx = ssl.create_default_context(cafile=self.cafile)
-        if not self.verify:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        return ctx
 
 
 def message_id_for(key: str, domain: str) -> str:
@@ -279,173 +224,17 @@ def sender_address(mail_from: str) -> str:
     return formataddr((one_line(name), addr)) if name else addr
 
 
-# --------------------------------------------------------------------------------------------
-# Outcomes of handing one message over
+# Sending moved to notifications.channels; these names are found there until the weekly report's
+# mail (workflows.report_service) enqueues like everything else and no caller is left.
+_MOVED = {"Outcome": "duban.store.outbox", "SmtpConfig": "duban.notifications.channels.smtp",
+          "SmtpSender": "duban.notifications.channels.smtp", "RateLimiter": "duban.notifications.channels.smtp",
+          "classify": "duban.notifications.channels.smtp", "classify_session": "duban.notifications.channels.smtp",
+          "eml_name": "duban.notifications.channels.eml", "write_eml": "duban.notifications.channels.eml"}
 
 
-@dataclass(slots=True)
-class Outcome:
-    status: str  # sent | retry | failed | halt (the server refused duban itself: login, sender, TLS)
-    error: str = ""
-    refused: dict[str, str] | None = None  # recipient address -> server reply, when only some were refused
+def __getattr__(name: str):
+    if name in _MOVED:
+        import importlib
 
-
-def _tls_error(exc: BaseException) -> ssl.SSLError | None:
-    """The TLS failure behind ``exc`` (aiosmtplib wraps a failed handshake in SMTPConnectError)."""
-    seen = 0
-    while exc is not None and seen < 5:
-        if isinstance(exc, ssl.SSLError):
-            return exc
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
-    return None
-
-
-def classify_session(exc: BaseException, config: "SmtpConfig") -> Outcome:
-    """Trouble while opening the session (connect, STARTTLS, login), before any message is offered.
-
-    What concerns duban itself halts the run — the server offers no login but a user is configured,
-    the login is refused, STARTTLS is missing, the TLS handshake or the certificate fails: every
-    other message would meet the same refusal, and none of them is at fault, so they wait, their
-    attempts not counted, for the configuration to be fixed. A server that cannot be reached, or
-    greets with a refusal, is retried with backoff as before."""
-    import aiosmtplib
-
-    tls = _tls_error(exc)
-    if tls is not None:
-        reason = getattr(tls, "verify_message", "") or getattr(tls, "reason", "") or str(tls)
-        hint = ("check the server's certificate, or trust the office's CA with ?cafile=/path/ca.pem in DUBAN_SMTP_URL"
-                if isinstance(tls, ssl.SSLCertVerificationError) else
-                "check that the port speaks TLS (smtps://, usually 465) or STARTTLS (smtp+starttls://, usually 587)")
-        return Outcome("halt", f"TLS with {config.host}:{config.port} failed ({reason}); {hint}")
-    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
-        return Outcome("halt", f"login refused (check the user in DUBAN_SMTP_URL and DUBAN_SMTP_PASSWORD): {exc.code} {exc.message}")
-    text = str(exc)
-    if type(exc) is aiosmtplib.SMTPException and "AUTH extension" in text:
-        return Outcome("halt", f"the server offers no login (AUTH) but DUBAN_SMTP_URL names a user ({config.username}): "
-                               "remove the user from the URL, or use smtp+starttls:// or smtps:// if the server "
-                               "offers login only over TLS")
-    if type(exc) is aiosmtplib.SMTPException and "STARTTLS extension" in text:
-        return Outcome("halt", "the server does not offer STARTTLS, which smtp+starttls:// requires: use smtps:// "
-                               "(implicit TLS) or ask for the server's TLS port")
-    if isinstance(exc, aiosmtplib.SMTPHeloError) and exc.code >= 500:
-        return Outcome("halt", f"server refused the session (EHLO): {exc.code} {exc.message}")
-    return classify(exc)
-
-
-def classify(exc: BaseException, *, recipients: Iterable[str] = ()) -> Outcome:
-    """4xx replies and connection trouble are worth retrying; 5xx replies are final for the message.
-
-    Refusals of duban itself — the sender address refused — say nothing about the message: ``halt``
-    (the run stops, the messages wait for the configuration to be fixed)."""
-    import aiosmtplib
-
-    if isinstance(exc, aiosmtplib.SMTPNotSupported) and any(not r.isascii() for r in recipients):
-        # An internationalised address this server cannot carry (no SMTPUTF8): this message's problem.
-        return Outcome("failed", f"the server cannot take non-ASCII addresses (no SMTPUTF8): {exc}")
-    if isinstance(exc, (aiosmtplib.SMTPAuthenticationError, aiosmtplib.SMTPSenderRefused, aiosmtplib.SMTPNotSupported,
-                        aiosmtplib.SMTPHeloError)):
-        reply = f"{exc.code} {exc.message}" if isinstance(exc, aiosmtplib.SMTPResponseException) else str(exc)
-        what = {aiosmtplib.SMTPAuthenticationError: "login refused (check the user in DUBAN_SMTP_URL and DUBAN_SMTP_PASSWORD)",
-                aiosmtplib.SMTPSenderRefused: "sender address refused (check DUBAN_MAIL_FROM)"}.get(type(exc), "server refused the session")
-        if isinstance(exc, aiosmtplib.SMTPResponseException) and 400 <= exc.code < 500:
-            return Outcome("retry", f"{what}: {reply}")
-        return Outcome("halt", f"{what}: {reply}")
-    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
-        replies = {r.recipient: f"{r.code} {r.message}" for r in exc.recipients}
-        transient = all(400 <= r.code < 500 for r in exc.recipients)
-        return Outcome("retry" if transient else "failed", "all recipients refused: " + "; ".join(replies.values()), replies)
-    if isinstance(exc, aiosmtplib.SMTPResponseException):
-        reply = f"{exc.code} {exc.message}"
-        return Outcome("retry" if 400 <= exc.code < 500 else "failed", reply)
-    if isinstance(exc, (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError)):
-        return Outcome("retry", f"{type(exc).__name__}: {exc}")
-    raise exc
-
-
-class RateLimiter:
-    """At most ``per_minute`` messages a minute, spread evenly (a simple pacing limiter)."""
-
-    def __init__(self, per_minute: int) -> None:
-        self.interval = 60.0 / per_minute if per_minute > 0 else 0.0
-        self._next = 0.0
-        self._lock = asyncio.Lock()
-
-    async def wait(self) -> None:
-        if not self.interval:
-            return
-        async with self._lock:
-            now = time.monotonic()
-            if self._next > now:
-                await asyncio.sleep(self._next - now)
-            self._next = max(now, self._next) + self.interval
-
-
-class SmtpSender:
-    """One SMTP connection, reused for a batch; reconnects when the server drops it."""
-
-    def __init__(self, config: SmtpConfig) -> None:
-        self.config = config
-        self._client = None
-
-    async def _connect(self):
-        import aiosmtplib
-
-        c = self.config
-        client = aiosmtplib.SMTP(hostname=c.host, port=c.port, timeout=c.timeout, use_tls=c.security == "tls",
-                                 start_tls=False, tls_context=c.tls_context() if c.security != "none" else None,
-                                 validate_certs=c.verify)
-        await client.connect()
-        if c.security == "starttls":
-            await client.starttls(tls_context=c.tls_context())
-        if c.username:
-            await client.login(c.username, c.password or "")
-        self._client = client
-        return client
-
-    async def send(self, body: bytes, sender: str, recipients: list[str]) -> Outcome:
-        """Hand one message over; returns what happened (never raises for SMTP or network trouble)."""
-        try:
-            client = self._client
-            if client is None or not client.is_connected:
-                client = await self._connect()
-        except BaseException as exc:  # noqa: BLE001 - classify() re-raises anything that is not mail trouble
-            await self.close()
-            return classify_session(exc, self.config)
-        try:
-            errors, _reply = await client.sendmail(sender, recipients, body)
-        except BaseException as exc:  # noqa: BLE001 - classify() re-raises anything that is not mail trouble
-            await self.close()
-            return classify(exc, recipients=recipients)
-        if errors:
-            refused = {addr: f"{r.code} {r.message}" for addr, r in errors.items()}
-            return Outcome("sent", "; ".join(f"{a}: {r}" for a, r in refused.items()), refused)
-        return Outcome("sent")
-
-    async def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            try:
-                if client.is_connected:
-                    await client.quit()
-            except Exception:  # noqa: BLE001 - closing a broken connection may fail; nothing to do
-                client.close()
-
-
-def eml_name(message_pk: int, body: bytes) -> str:
-    """``000042-3f9a…``: the message's number (files sort in sending order) and a digest of its bytes,
-    so a resend finds its own file while another database's message 42 (a fresh database, or two
-    sharing an outbox folder) never takes its place."""
-    return f"{message_pk:06d}-{hashlib.sha256(body).hexdigest()[:12]}"
-
-
-def write_eml(folder: Path, name: str, body: bytes) -> Path:
-    """Save a message as ``<name>.eml`` atomically; an existing file (a resend: same name, same
-    bytes, see ``eml_name``) is left as it is. Private: the file 0600 in a 0700 folder unless
-    DUBAN_FILE_MODE says otherwise (``store.files``)."""
-    from duban.store.files import make_dirs, write_file
-
-    make_dirs(folder)
-    target = folder / f"{name}.eml"
-    if target.exists():
-        return target
-    return write_file(target, body)
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,12 +6,21 @@ address), ``official``, ``office`` (the office's addresses), ``office_head``, ``
 that resolves to nobody with an address is *undeliverable*: recorded, shown, never blocking.
 The office and the top leader are the notice's plan's own (several plans, several offices), else
 the database-wide ones flagged in the directory.
+
+Addresses come from an *address book* per kind, the kind a channel carries (``Channel.address_kind``,
+notifications.channels): whom a role means is decided once, here, and the book says where that
+unit or person is reached by that kind of channel. Today there is one kind, ``email`` (the unit
+directory's ``emails:`` and ``head_email:``, the officials' ``email:``). To reach units another way
+(a DingTalk robot webhook beside the email), the directory would carry the new addresses — say a
+``contacts: {dingtalk: https://…}`` mapping on units and officials, stored in a JSON column by a
+migration — and a book class like ``EmailBook`` reading them would be registered in
+``ADDRESS_BOOKS`` under the channel's kind; ``Directory(session, kind)`` then resolves for it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Protocol
 from functools import lru_cache
 from email.headerregistry import Address
 from email.errors import HeaderParseError
@@ -44,6 +53,40 @@ def clean_address(address: str) -> str | None:
     return address
 
 
+class AddressBook(Protocol):
+    """Where units and people are reached by one kind of channel; "" / None / [] when they are not."""
+
+    kind: str
+    missing: dict[str, str]  # role -> why nobody of that role can be reached (shown as undeliverable)
+
+    def unit(self, unit: UnitRow) -> list[str]: ...
+    def head(self, unit: UnitRow) -> str | None: ...
+    def person(self, official: OfficialRow) -> str | None: ...
+
+
+class EmailBook:
+    """Email addresses from the unit directory and officials; each checked by ``clean_address``."""
+
+    kind = "email"
+    # Why a role has nobody to reach, by role (the office's own addresses read as a unit's).
+    missing = {"unit": "no email address in the unit directory", "unit_head": "no head email in the unit directory",
+               "official": "no email for this official", "office_head": "no head email for the office",
+               "top_leader": "no email for the top leader"}
+
+    def unit(self, unit: UnitRow) -> list[str]:
+        return [a for a in (clean_address(e) for e in unit.emails) if a]
+
+    def head(self, unit: UnitRow) -> str | None:
+        return clean_address(unit.head_email)
+
+    def person(self, official: OfficialRow) -> str | None:
+        return clean_address(official.email)
+
+
+# Address kind → its book; a channel's ``address_kind`` is a key here.
+ADDRESS_BOOKS: dict[str, AddressBook] = {"email": EmailBook()}
+
+
 class PlanRoles:
     """Whose office and top leader a plan's notices name: the plan's own when its directory gave it
     an office (then its top leader, or none), else the database-wide ones flagged in the directory.
@@ -67,9 +110,11 @@ def plan_rows(session: Session) -> list[Any]:
 
 
 class Directory:
-    """The stored unit directory and officials, loaded once per delivery run."""
+    """The stored unit directory and officials, loaded once per delivery run, resolving to the
+    addresses of one ``kind`` (an ``ADDRESS_BOOKS`` key: the delivering channel's)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, kind: str = "email") -> None:
+        self.book = ADDRESS_BOOKS[kind]
         self.units: dict[str, UnitRow] = {}
         self.by_key: dict[str, UnitRow] = {}
         self.office: UnitRow | None = None
@@ -91,9 +136,9 @@ class Directory:
                     self.members.setdefault(g.id, []).append(u)
 
     def _unit_addresses(self, unit: UnitRow, role: str, name: str) -> list[Resolved]:
-        good = [a for a in (clean_address(e) for e in unit.emails) if a]
+        good = self.book.unit(unit)
         if not good:
-            return [Resolved(role, name, unit.name, "", "no email address in the unit directory")]
+            return [Resolved(role, name, unit.name, "", self.book.missing["unit"])]
         return [Resolved(role, name, unit.name, a) for a in good]
 
     def resolve(self, role: str, name: str, plan_id: int | None = None) -> list[Resolved]:
@@ -114,13 +159,13 @@ class Directory:
             if unit is None:
                 return [Resolved(role, name, f"{name}負責人", "", "unit not in the directory")]
             who = " ".join(filter(None, (unit.name, unit.head_title or "負責人", unit.head_name)))
-            address = clean_address(unit.head_email)
-            return [Resolved(role, name, who, address or "", "" if address else "no head email in the unit directory")]
+            address = self.book.head(unit)
+            return [Resolved(role, name, who, address or "", "" if address else self.book.missing["unit_head"])]
         if role == "official":
             o = self.officials.get(name)
             who = f"{name}{o.title and '(' + o.title + ')' if o else ''}" if o else name
-            address = clean_address(o.email) if o else None
-            return [Resolved(role, name, who, address or "", "" if address else "no email for this official")]
+            address = self.book.person(o) if o else None
+            return [Resolved(role, name, who, address or "", "" if address else self.book.missing["official"])]
         if role == "office":
             if office is None:
                 return [Resolved(role, "", "領導小組辦公室", "", "no office in the unit directory")]
@@ -130,13 +175,13 @@ class Directory:
             if o is None:
                 return [Resolved(role, "", "領導小組辦公室主任", "", "no office in the unit directory")]
             who = " ".join(filter(None, (o.name, o.head_title or "主任", o.head_name)))
-            address = clean_address(o.head_email)
-            return [Resolved(role, "", who, address or "", "" if address else "no head email for the office")]
+            address = self.book.head(o)
+            return [Resolved(role, "", who, address or "", "" if address else self.book.missing["office_head"])]
         if role == "top_leader":
             t = top_leader
             if t is None:
                 return [Resolved(role, "", "主要領導", "", "no top_leader in the unit directory")]
-            address = clean_address(t.email)
+            address = self.book.person(t)
             return [Resolved(role, "", f"{t.name}({t.title})" if t.title else t.name, address or "",
-                             "" if address else "no email for the top leader")]
+                             "" if address else self.book.missing["top_leader"])]
         return [Resolved(role, name, name or role, "", f"unknown recipient role {role!r}")]

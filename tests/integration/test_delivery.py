@@ -315,7 +315,7 @@ def test_kill_during_delivery_then_rerun_nothing_lost_same_message_id(sqlite_url
 
 def test_smtp_url_parsing_and_password_never_shown() -> None:
     from duban.matrix.errors import ConfigError
-    from duban.notifications.mail import SmtpConfig
+    from duban.notifications.channels.smtp import SmtpConfig
 
     c = SmtpConfig.from_url("smtp+starttls://duban%40example.org@mail.example.org", password="s3cret")
     assert (c.host, c.port, c.username, c.security) == ("mail.example.org", 587, "duban@example.org", "starttls")
@@ -389,10 +389,11 @@ def test_a_notice_finished_while_another_worker_records_is_never_undeliverable(p
     land right after the closing worker's first statement, the interleaving CI once hit by chance: a
     notice must then stay "sending" (its deliveries were in flight when looked at) and become "sent"
     at the next close, never "undeliverable"."""
-    from duban.notifications.mail import Outcome
+    from duban.notifications.channels import Outcome
     from duban.notifications.recipients import Directory
     from duban.store.db import open_database
-    from duban.workflows.delivery_service import DeliveryResult, _finish_notices, _plan_messages, _record, _resolve_pending_notices
+    from duban.store.outbox import finish_notices as _finish_notices, record as _record
+    from duban.workflows.delivery_service import DeliveryResult, _plan_messages, _resolve_pending_notices
 
     engine = open_database(pg_url)
     try:
@@ -461,7 +462,7 @@ def test_implicit_tls_verified_against_the_office_ca(swept, tmp_path: Path, tls_
     with transaction(swept) as s:
         assert set(s.execute(sa.select(MessageRow.status)).scalars()) == {"sent"}
     from duban.matrix.errors import ConfigError
-    from duban.notifications.mail import SmtpConfig
+    from duban.notifications.channels.smtp import SmtpConfig
 
     with pytest.raises(ConfigError, match="cafile"):
         SmtpConfig.from_url(f"smtps://127.0.0.1:{port}?cafile={tmp_path / 'missing.pem'}")
@@ -540,7 +541,7 @@ def test_two_databases_sharing_an_outbox_folder_lose_no_message(engine, tmp_path
 def test_two_claims_of_the_same_messages_take_each_message_once(engine, tmp_path: Path) -> None:
     """Another process claims between this one's SELECT of due ids and its UPDATE (SQLite has no
     SKIP LOCKED): the UPDATE re-checks, so every message is claimed by exactly one of them."""
-    from duban.workflows.delivery_service import _claim
+    from duban.store.outbox import claim as _claim
 
     import_file(engine, PLANS / "district-2015.yaml", PlanOptions(), now=at(2015, 7, 1))
     sweep(engine, now=dt.datetime(2015, 12, 4, 8, 30, tzinfo=SHANGHAI), policies=POLICY)
