@@ -14,9 +14,10 @@ as the sheets do. The first word of each column is how duban writes that header 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from duban.matrix.errors import SourceError
 from duban.matrix.script import fold

@@ -18,7 +18,7 @@ from duban.matrix.limits import DEFAULT_LIMITS, InputLimits
 from duban.matrix.model import Official, Person, Unit
 from duban.matrix.script import unit_key
 from duban.matrix.sheets import load_directory_sheet
-from duban.matrix.sources import Record, Source, load_yaml, yaml_record, yaml_records
+from duban.matrix.sources import Located, Record, Source, load_yaml, yaml_record, yaml_records
 
 LIST_SEPARATORS = "、，,；;\n"
 _SEPARATORS = re.compile("[" + LIST_SEPARATORS + "]")
@@ -275,7 +275,7 @@ def _directory_source(path: Path, limits: InputLimits) -> Source:
         return load_directory_sheet(path, limits)
     warnings: list[str] = []
     data = load_yaml(path, warnings=warnings, limits=limits)
-    if not isinstance(data, dict):
+    if not isinstance(data, Located):  # load_yaml reads every mapping as one
         raise SourceError(str(path), "a unit directory must be a mapping with a 'units' list")
     unknown = set(data) - {"office", "top_leader", "units", "officials"}
     if unknown:

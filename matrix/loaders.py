@@ -22,11 +22,11 @@ from duban.matrix import deadlines
 from duban.matrix.directory import UnitDirectory, load_directory, one_email, split_list
 from duban.matrix.errors import DeadlineError, MatrixError, Problem, SourceError, ValidationFailed, shorten
 from duban.matrix.limits import DEFAULT_LIMITS, InputLimits
-from duban.matrix.model import DEFAULT_TIMEZONE, Official, Plan, SourceRef, Stage, Task, Unit
+from duban.matrix.model import DEFAULT_TIMEZONE, Deadline, Milestone, Official, Plan, Recurrence, SourceRef, Stage, Task, Unit
 from duban.matrix.script import fold, unit_key
 from duban.matrix.columns import TASK_SHEET
 from duban.matrix.sheets import load_task_sheet
-from duban.matrix.sources import Record, Source, load_yaml, yaml_record, yaml_records
+from duban.matrix.sources import Located, Record, Source, load_yaml, yaml_record, yaml_records
 
 PLAN_KEYS = {"plan", "directory", "officials", "tasks", "stages"}
 HEADER_FIELDS = {"code", "title", "issuer", "base_year", "start", "end", "timezone", "source"}
@@ -114,7 +114,7 @@ class _Builder:
         self.allow_new_units = allow_new_units
         self.problems: list[Problem] = []
         self.new_units: dict[str, Unit] = {}
-        self._deadlines: dict[tuple, deadlines.Deadline | DeadlineError] = {}
+        self._deadlines: dict[tuple[Any, ...], Deadline | DeadlineError] = {}
 
     def problem(self, line: int | None, field_name: str, text: Any, message: str, hint: str = "") -> None:
         self.problems.append(Problem(self.src.path, line, field_name, _as_text(text), message, hint, self.src.kind))
@@ -148,7 +148,7 @@ class _Builder:
         self.problem(rec.line_of(field_name), field_name, name, "unknown unit, not in the unit directory", hint)
         return name
 
-    def deadline(self, text: str, rec: Record, field_name: str, ctx_plan: Plan) -> deadlines.Deadline | None:
+    def deadline(self, text: str, rec: Record, field_name: str, ctx_plan: Plan) -> Deadline | None:
         # Read once per distinct text: a 20,000-row sheet repeats a few deadlines. The place goes only
         # into the Problem (from the error's reason), so the context carries none and the parser's
         # memo (keyed on text and context) holds.
@@ -236,18 +236,20 @@ def _officials(rec: Record, b: _Builder, known: dict[str, Official]) -> tuple[Of
     items: list[Any] = raw if isinstance(raw, list) else _split(raw)
     for item in items:
         if isinstance(item, dict):
-            off = Official(name=_as_text(item.get("name")), title=_as_text(item.get("title")),
-                           email=b.email(item.get("email"), rec, "lead_officials"))
-            if not off.name:
+            built = Official(name=_as_text(item.get("name")), title=_as_text(item.get("title")),
+                             email=b.email(item.get("email"), rec, "lead_officials"))
+            if not built.name:
                 b.problem(rec.line_of("lead_officials"), "lead_officials", item, "an official needs a name",
                           "write {name: 林光, title: 區人民政府副區長}, or 林光(區人民政府副區長)")
                 continue
+            off = built
         else:
-            off = parse_official(_as_text(item))
-            if off is None:
+            parsed = parse_official(_as_text(item))
+            if parsed is None:
                 b.problem(rec.line_of("lead_officials"), "lead_officials", item,
                           "cannot read the official", "write 姓名(職務), several separated by 、")
                 continue
+            off = parsed
         ref = known.get(unit_key(off.name))
         if ref is not None and not off.email:
             off = Official(name=off.name, title=off.title or ref.title, email=ref.email)
@@ -298,8 +300,8 @@ def _task(rec: Record, b: _Builder, plan: Plan, known_officials: dict[str, Offic
         if canonical != lead_unit and canonical not in supporting:
             supporting.append(canonical)
     deadline_text = _as_text(rec.get("deadline"))
-    milestones: tuple = ()
-    recurrences: tuple = ()
+    milestones: tuple[Milestone, ...] = ()
+    recurrences: tuple[Recurrence, ...] = ()
     if not deadline_text:
         b.problem(rec.line_of("deadline"), "deadline", "", "missing deadline (時間要求): the task cannot be supervised",
                   "write e.g. 2016年底 or 每月不少於1次")
@@ -345,7 +347,7 @@ def _stage(rec: Record, b: _Builder, plan: Plan) -> Stage | None:
     if kind not in ("stage", "current_work"):
         b.problem(rec.line_of("kind"), "kind", kind, "unknown stage kind", "stage or current_work")
     deadline_text = _as_text(rec.get("deadline"))
-    milestones: tuple = ()
+    milestones: tuple[Milestone, ...] = ()
     if deadline_text:
         parsed = b.deadline(deadline_text, rec, "deadline", plan)
         if parsed is not None:
@@ -365,7 +367,7 @@ def read_source(path: Path, *, sheet: str | None = None, limits: InputLimits = D
         raise SourceError(str(path), f"unknown plan format {suffix!r}; use .yaml, .csv or .xlsx")
     warnings: list[str] = []
     data = load_yaml(path, warnings=warnings, limits=limits)
-    if not isinstance(data, dict):
+    if not isinstance(data, Located):  # load_yaml reads every mapping as one
         raise SourceError(str(path), "a plan must be a mapping with 'plan' and 'tasks'")
     unknown = set(data) - PLAN_KEYS
     if unknown:

@@ -12,14 +12,23 @@ import csv
 import io
 import re
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from duban.matrix.columns import DIRECTORY_SHEET, TASK_SHEET, Vocabulary, find_header
 from duban.matrix.errors import LimitExceeded, SourceError, shorten
 from duban.matrix.limits import DEFAULT_LIMITS, SETTINGS, InputLimits
 from duban.matrix.sources import (
-    FORBIDDEN_CHARS, Cell, Record, Source, _error_text, check_archive, check_cell, decode_text, read_input,
+    FORBIDDEN_CHARS,
+    Cell,
+    Record,
+    Source,
+    _error_text,
+    check_archive,
+    check_cell,
+    decode_text,
+    read_input,
 )
 
 
@@ -92,7 +101,7 @@ def _cell_range(ref: bytes) -> tuple[int, int, int, int] | None:
         bounds = range_boundaries(ref.decode("ascii"))
     except (ValueError, TypeError, UnicodeDecodeError):
         return None
-    return None if None in bounds else bounds  # type: ignore[return-value]
+    return None if None in bounds else bounds
 
 
 def _check_sheet_extent(archive: zipfile.ZipFile, where: str, limits: InputLimits) -> None:
@@ -179,8 +188,8 @@ def _xlsx_rows(path: Path, sheet: str | None, limits: InputLimits) -> Iterator[t
                 row[c] = value
     last = max(by_row, default=0)
     for r in range(1, last + 1):
-        row = by_row.get(r)
-        yield r, ([row.get(c) for c in range(1, max(row) + 1)] if row else [])
+        held = by_row.get(r)
+        yield r, ([held.get(c) for c in range(1, max(held) + 1)] if held else [])
 
 
 def _sheet_values(ws: Any, book: Any, where: str, limits: InputLimits) -> tuple[dict[int, dict[int, Any]], list[str]]:
@@ -195,12 +204,13 @@ def _sheet_values(ws: Any, book: Any, where: str, limits: InputLimits) -> tuple[
     text_tag = INLINE_STRING.replace("}is", "}t")
     run_tag = INLINE_STRING.replace("}is", "}r")
 
-    class _Parser(WorkSheetParser):
-        def parse_cell(self, element: Any) -> dict:
+    class _Parser(WorkSheetParser):  # type: ignore[misc]  # openpyxl has no type information
+        def parse_cell(self, element: Any) -> dict[str, Any]:
             # An inline string (what openpyxl and duban write) read as its text and runs, without
             # building openpyxl's rich-text objects for it; any other cell as openpyxl reads it.
             if element.get("t") != "inlineStr":
-                return super().parse_cell(element)
+                cell: dict[str, Any] = super().parse_cell(element)
+                return cell
             coordinate = element.get("r")
             if coordinate:
                 row, column = coordinate_to_tuple(coordinate)

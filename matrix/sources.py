@@ -265,10 +265,12 @@ def read_text(path: Path, limits: InputLimits = DEFAULT_LIMITS) -> str:
 # YAML with line numbers
 
 
-class _Located(dict):
-    """A mapping that remembers the line of each key's value."""
+class Located(dict[str, Any]):
+    """A mapping read from YAML that remembers its own line and the line of each key's value."""
 
     __slots__ = ("line", "lines")
+    line: int | None
+    lines: dict[str, int]
 
 
 # What the aliases of one file may stand for in all, per alias the limit allows: a plan naming an
@@ -338,6 +340,7 @@ def _build(events: Iterator[yaml.Event], path: str, limits: InputLimits = DEFAUL
         add(container, line, 0)  # its weight is added to its parent when it closes
         stack.append([container, None, anchor, 1])
 
+    event: Any  # each kind of event has its own attributes (value, anchor, style): dispatched on its type
     for event in events:
         kind = type(event)
         line = event.start_mark.line + 1
@@ -356,7 +359,7 @@ def _build(events: Iterator[yaml.Event], path: str, limits: InputLimits = DEFAUL
                 open_anchors.discard(event.anchor)
             add(value, line, 1)
         elif kind is yaml.MappingStartEvent:
-            mapping = _Located()
+            mapping = Located()
             mapping.line = line
             mapping.lines = {}
             open_container(mapping, event.anchor, line)
@@ -465,7 +468,9 @@ def yaml_record(mapping: Any, *, path: str, what: str, labels: dict[str, str] | 
     lines = getattr(mapping, "lines", {})
     cells: dict[str, Cell] = {}
     for k, v in mapping.items():
-        key = labels.get(fold(str(k)).lower(), k) if labels else k
+        key: str = k
+        if labels:
+            key = labels.get(fold(str(k)).lower(), key)
         if key in cells:
             raise SourceError(f"{path}:{lines.get(k, line)}", f"{what}: field {shorten(key)!r} is given twice (as {quote(k)})")
         cells[key] = Cell(v, lines.get(k, line))

@@ -262,23 +262,60 @@ class _Builder:
             self.leftover_text(para, f"text under {label!r}, which is not a task")
 
     def task(self, block: _Block) -> None:
-        data: dict[str, Any] = {}
-        comments: dict[str, str] = {}
         code = self.code(block)
-        data["code"] = code
-        comments["code"] = f"line {block.line}"
-        data["section"] = [self.label(b) for b in block.ancestors()]
-        fields = block.fields
+        data: dict[str, Any] = {"code": code, "section": [self.label(b) for b in block.ancestors()]}
+        comments: dict[str, str] = {"code": f"line {block.line}"}
+        title, dated = self.task_title(block, code)
+        title, target, target_lines = self.task_target(block, code, title)
+        if not title:
+            title = _short_title(target)
+            if title:
+                self.notes.append(Note(block.line, f"task {code}: title taken from its text: {title}", "title"))
+        data["title"] = title
+        data["target"] = target
+        if target_lines:
+            comments["target"] = self.comment(target_lines)
+        officials, officials_lines = self.officials(block, code)
+        data["lead_officials"] = officials
+        if officials_lines:
+            comments["lead_officials"] = self.comment(officials_lines)
+        lead, supporting, (lead_lines, support_lines) = self.units(block, code)
+        data["lead_unit"] = lead
+        data["supporting_units"] = supporting
+        if lead_lines:
+            comments["lead_unit"] = self.comment(lead_lines)
+        if support_lines:
+            comments["supporting_units"] = self.comment(support_lines)
+        if not lead:
+            self.leftovers.append(Leftover(block.line, self.label(block), f"task {code} names no lead unit "
+                                           "(牽頭單位 / 責任單位): add one", "field"))
+        data["deadline"], deadline_line = self.task_deadline(block, code, dated, comments)
+        if self.task_veto(block, code, target, comments):
+            data["veto"] = True
+        if "note" in block.fields:
+            data["note"] = block.fields["note"].text.text
+            comments["note"] = self.comment(block.fields["note"].text.lines)
+        data["source_line"] = block.line
+        self.tasks.append(_Item(data, comments, deadline_line))
+
+    def task_title(self, block: _Block, code: str) -> tuple[str, str]:
+        """A task's title and the deadline its heading names, if any: (2015年底前), or a date opening it."""
         title, dated = _dated_tail(block.title, self.context) if block.title else ("", "")
-        if not dated and "deadline" not in fields and title:
+        if not dated and "deadline" not in block.fields and title:
             found, span = self.date_in(title)
             if found and span and span[0] == 0 and title[span[1]:].strip(",，、 "):
                 # 1.7月20日前召開全區動員大會 (責任單位:區委辦): the date opens the measure itself
                 title, dated = title[span[1]:].lstrip(",，、 "), found
                 self.notes.append(Note(block.line, f"task {code}: deadline {found} read from the start of its heading",
                                        "deadline"))
-        if "title" in fields:
-            title = fields["title"].text.text.rstrip("。.;；")
+        if "title" in block.fields:
+            title = block.fields["title"].text.text.rstrip("。.;；")
+        return title, dated
+
+    def task_target(self, block: _Block, code: str, title: str) -> tuple[str, str, list[int]]:
+        """(title, target, its lines): the 目標要求, else the task's text and numbered items; text under no
+        field is a leftover. A short line right after the heading continues the title."""
+        fields = block.fields
         body = [block.body] if block.body is not None and block.body.text else []
         before = [p for p, after in block.prose if not after]
         after = [p for p, after in block.prose if after]
@@ -302,61 +339,37 @@ class _Builder:
             target_lines = [x for p in body + before for x in p.lines] + item_lines
             for p in after:
                 self.leftover_text(p, f"text in task {code} after its fields, under none of them")
-        if not title:
-            title = _short_title(target)
-            if title:
-                self.notes.append(Note(block.line, f"task {code}: title taken from its text: {title}", "title"))
-        data["title"] = title
-        data["target"] = target
-        if target_lines:
-            comments["target"] = self.comment(target_lines)
-        officials, officials_lines = self.officials(block, code)
-        data["lead_officials"] = officials
-        if officials_lines:
-            comments["lead_officials"] = self.comment(officials_lines)
-        lead, supporting, (lead_lines, support_lines) = self.units(block, code)
-        data["lead_unit"] = lead
-        data["supporting_units"] = supporting
-        if lead_lines:
-            comments["lead_unit"] = self.comment(lead_lines)
-        if support_lines:
-            comments["supporting_units"] = self.comment(support_lines)
-        if not lead:
-            self.leftovers.append(Leftover(block.line, self.label(block), f"task {code} names no lead unit "
-                                           "(牽頭單位 / 責任單位): add one", "field"))
-        if "deadline" in fields:
-            f = fields["deadline"]
-            deadline = f.text.text.strip().rstrip("。.;；,，")
-            deadline_line: int | None = f.line
+        return title, target, target_lines
+
+    def task_deadline(self, block: _Block, code: str, dated: str, comments: dict[str, str]) -> tuple[str, int | None]:
+        """(deadline, its line): its 時間要求, the date in its heading, its section's, else the plan year's end."""
+        if "deadline" in block.fields:
+            f = block.fields["deadline"]
             comments["deadline"] = self.comment(f.text.lines)
-        elif dated:
-            deadline, deadline_line = dated, block.line
+            return f.text.text.strip().rstrip("。.;；,，"), f.line
+        if dated:
             comments["deadline"] = f"line {block.line}, in the heading"
-        elif self.section_deadline(block):
-            deadline, deadline_line = self.section_deadline(block)  # type: ignore[misc]
-            comments["deadline"] = f"line {deadline_line}, given for the whole section"
-        else:
-            deadline = f"{self.base_year}年底" if self.base_year else ""
-            deadline_line = None
-            comments["deadline"] = "no 時間要求 in the text: the end of the plan year, assumed"
-            self.notes.append(Note(block.line, f"task {code} has no 時間要求; the deadline {deadline or '(none)'} is assumed",
-                                   "deadline_default"))
-        data["deadline"] = deadline
-        veto = False
-        if "veto" in fields:
-            veto = fields["veto"].text.text.strip().rstrip("。").lower() in _TRUE_WORDS
-            comments["veto"] = self.comment(fields["veto"].text.lines)
-        elif re.search("一票否[決决]", target):
-            veto = True
+            return dated, block.line
+        shared = self.section_deadline(block)
+        if shared:
+            comments["deadline"] = f"line {shared[1]}, given for the whole section"
+            return shared
+        deadline = f"{self.base_year}年底" if self.base_year else ""
+        comments["deadline"] = "no 時間要求 in the text: the end of the plan year, assumed"
+        self.notes.append(Note(block.line, f"task {code} has no 時間要求; the deadline {deadline or '(none)'} is assumed",
+                               "deadline_default"))
+        return deadline, None
+
+    def task_veto(self, block: _Block, code: str, target: str, comments: dict[str, str]) -> bool:
+        """一票否決: its own field (是/實行 …), or its target saying so."""
+        if "veto" in block.fields:
+            comments["veto"] = self.comment(block.fields["veto"].text.lines)
+            return block.fields["veto"].text.text.strip().rstrip("。").lower() in _TRUE_WORDS
+        if re.search("一票否[決决]", target):
             comments["veto"] = "its target says 一票否決"
             self.notes.append(Note(block.line, f"task {code}: its target says 一票否決, so veto is set", "veto"))
-        if veto:
-            data["veto"] = True
-        if "note" in fields:
-            data["note"] = fields["note"].text.text
-            comments["note"] = self.comment(fields["note"].text.lines)
-        data["source_line"] = block.line
-        self.tasks.append(_Item(data, comments, deadline_line))
+            return True
+        return False
 
     def section_deadline(self, block: _Block) -> tuple[str, int] | None:
         """(二)基礎設施建設(2019年底前完成) or a 時間要求 under it: the deadline of its tasks that name none."""
@@ -418,13 +431,12 @@ class _Builder:
             if names:
                 support_lines += f.text.lines
         shared = self.inherited(block, "supporting_units") if "supporting_units" not in fields else None
-        if "supporting_units" in fields or shared is not None:
-            f = fields.get("supporting_units") or shared
-            assert f is not None
-            names, m = self.unit_list(f, code)
+        given = fields.get("supporting_units") or shared
+        if given is not None:
+            names, m = self.unit_list(given, code)
             marked += m
             supporting += names
-            support_lines += f.text.lines
+            support_lines += given.text.lines
         if marked:
             chosen = marked[0]
             if fold(chosen) != fold(lead):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,24 @@ def _split_parts(lines: list[_Line]) -> list[tuple[int, str, list[_Line]]]:
     return parts
 
 
+@dataclass(slots=True)
+class _PartRead:
+    """One part of the document (the whole document when it has no 第N篇 headings), parsed."""
+
+    number: int
+    title: str
+    lines: list[_Line]
+    parser: _Parser
+    builder: _Builder
+    notes: list[Note]
+    leftovers: list[Leftover]
+
+    def span(self) -> tuple[int, int]:
+        """Its first and last non-blank line."""
+        nonblank = [ln.no for ln in self.lines if ln.raw]
+        return nonblank[0], nonblank[-1]
+
+
 def extract(
     text: str,
     *,
@@ -46,7 +65,7 @@ def extract(
     part: int | None = None,
     limits: InputLimits = DEFAULT_LIMITS,
 ) -> Extraction:
-    """Extract the matrix from a plan's text; see the module docstring for what is understood.
+    """Extract the matrix from a plan's text; see the package docstring for what is understood.
 
     Raises ``SourceError`` only when the text is empty, ``part`` names a part that is not there or
     a field's value (a field continued over several lines) is longer than a cell (``limits``), which
@@ -59,82 +78,120 @@ def extract(
     encoding: list[Leftover] = []
     cleaner = _Cleaner(encoding)
     cleaned = [cleaner.line(no, raw) for no, raw in _physical_lines(text)]
-
     parts = _split_parts(cleaned)
     numbered = parts[0][0] != 0 or len(parts) > 1
-    results = []
-    for number, title, lines in parts:
-        p_notes: list[Note] = []
-        p_left: list[Leftover] = []
-        body = lines[1:] if numbered and lines[0].raw and _PART.match(lines[0].norm) else lines
-        parser = _Parser(body, p_left)
-        parser.parse()
-        _check_field_sizes(parser.root, where, limits)
-        builder = _Builder(parser, p_notes, p_left, cleaner.page_notes)
-        builder.assign_roles()
-        results.append((number, title, lines, parser, builder, p_notes, p_left))
-
-    def first_last(lines: list[_Line]) -> tuple[int, int]:
-        nonblank = [ln.no for ln in lines if ln.raw]
-        return nonblank[0], nonblank[-1]
-
-    part_list = [Part(r[0], r[1], *first_last(r[2]), r[4].task_count()) for r in results] if numbered else []
-    if part is not None:
-        chosen = [r for r in results if r[0] == part] if numbered else (results if part == 1 else [])
-        if not chosen:
-            have = "、".join(str(r[0]) for r in results) if numbered else "1 (no 第N篇 headings)"
-            raise SourceError(where, f"there is no part {part}; the document has part {have}")
-        pick = chosen[0]
-    else:
-        pick = max(results, key=lambda r: r[4].task_count()) if numbered else results[0]
-    number, title, lines, parser, builder, notes, leftovers = pick
-    first, last = first_last(lines)
+    results = [_read_part(number, title, lines, numbered, cleaner, where, limits) for number, title, lines in parts]
+    part_list = [Part(r.number, r.title, *r.span(), r.builder.task_count()) for r in results] if numbered else []
+    pick = _pick_part(results, part, numbered, where)
+    parser, builder, notes, leftovers = pick.parser, pick.builder, pick.notes, pick.leftovers
+    first, last = pick.span()
     for r in results:
         if r is not pick:
-            a, b = first_last(r[2])
-            leftovers.append(Leftover(a, r[2][0].raw if r[2][0].raw else "", f"part {r[0]} 「{r[1]}」 (lines {a}–{b}, "
-                                      f"{r[4].task_count()} tasks) is not extracted: choose it with --part {r[0]}", "part"))
+            a, b = r.span()
+            leftovers.append(Leftover(a, r.lines[0].raw if r.lines[0].raw else "", f"part {r.number} 「{r.title}」 (lines "
+                                      f"{a}–{b}, {r.builder.task_count()} tasks) is not extracted: choose it with "
+                                      f"--part {r.number}", "part"))
     leftovers.extend(x for x in encoding if x.line is not None and first <= x.line <= last)
 
     header = parser.header
     year, year_why = _base_year(base_year, header, parser)
-    context: DeadlineContext | None = None
-    start = None
-    if year is not None:
-        issued = header.get("issued", (None, None))[0]
-        start = issued if issued is not None and issued.year == year else dt.date(year, 1, 1)
-        context = DeadlineContext(base_year=year, plan_start=start, plan_end=dt.date(year, 12, 31))
-    else:
-        leftovers.append(Leftover(None, "", "no base year: neither the title, the issue date nor any deadline names "
-                                  "a year; give --base-year", "header"))
+    start, context = _plan_context(year, header, leftovers)
     builder.build(context, year)
+    due = _read_deadlines(builder, context, leftovers)
 
-    # Every deadline must be read by the deadline language; the latest due date ends the plan.
-    due: list[dt.date] = []
-    if context is not None:
-        from duban.matrix import deadlines
+    notes.extend(_cleaning_notes(cleaner, first, last))
 
-        for item in [*builder.tasks, *builder.stages]:
-            text_ = item.data.get("deadline") or ""
-            if not text_:
-                continue
-            try:
-                parsed = deadlines.parse(text_, context=context)
-            except DeadlineError as e:
-                what = f"stage {item.data['code']}" if "kind" in item.data else f"task {item.data['code']}"
-                leftovers.append(Leftover(item.deadline_line, text_, f"{what}: the deadline is not understood ({e.reason}); "
-                                          "rewrite it, e.g. 2016年底 or 每月不少於1次", "deadline"))
-                continue
-            due += [m.due for m in parsed.milestones]
+    code = plan_code or _plan_code(source, pick.number if len(results) > 1 else None, year)
+    plan_header, header_comments = _plan_header(code, header, year, year_why, start, due)
+    if source or numbered:
+        plan_header["source"] = (source or "text") + (f", part {pick.number}" if numbered else "")
+    plan = {"plan": plan_header, "tasks": [t.data for t in builder.tasks], "stages": [s.data for s in builder.stages]}
+    leftovers.sort(key=lambda x: (x.line is None, x.line or 0))
+    notes.sort(key=lambda x: (x.line is not None, x.line or 0))
+    return Extraction(
+        plan=plan, leftovers=leftovers, notes=notes, part=pick.number if numbered else None, parts=part_list,
+        field_comments={"tasks": [t.comments for t in builder.tasks], "stages": [s.comments for s in builder.stages]},
+        header_comments=header_comments,
+    )
 
+
+def _cleaning_notes(cleaner: _Cleaner, first: int, last: int) -> list[Note]:
+    """What the cleaner removed: pinyin (counted), page numbers (on lines ``first``–``last``, one each)."""
+    notes: list[Note] = []
     if cleaner.pinyin_count:
         notes.append(Note(None, f"{cleaner.pinyin_count} pinyin annotations removed on {cleaner.pinyin_lines} lines "
                                 "(區(qū) → 區)", "pinyin"))
     for ln, texts in cleaner.page_notes.items():
         if first <= ln <= last:
             notes.extend(Note(ln, t, "page_number") for t in texts)
+    return notes
 
-    code = plan_code or _plan_code(source, number if len(results) > 1 else None, year)
+
+def _plan_context(year: int | None, header: dict[str, Any],
+                  leftovers: list[Leftover]) -> tuple[dt.date | None, DeadlineContext | None]:
+    """The plan's start (its issue date when in the base year, else 1 January) and the context its deadlines
+    are read in; without a base year, neither (a leftover says so)."""
+    if year is None:
+        leftovers.append(Leftover(None, "", "no base year: neither the title, the issue date nor any deadline names "
+                                  "a year; give --base-year", "header"))
+        return None, None
+    issued = header.get("issued", (None, None))[0]
+    start = issued if issued is not None and issued.year == year else dt.date(year, 1, 1)
+    return start, DeadlineContext(base_year=year, plan_start=start, plan_end=dt.date(year, 12, 31))
+
+
+def _read_part(number: int, title: str, lines: list[_Line], numbered: bool, cleaner: _Cleaner, where: str,
+               limits: InputLimits) -> _PartRead:
+    """One part parsed into blocks and its blocks given their roles (its tasks and stages are built later,
+    for the part extracted only)."""
+    notes: list[Note] = []
+    leftovers: list[Leftover] = []
+    body = lines[1:] if numbered and lines[0].raw and _PART.match(lines[0].norm) else lines
+    parser = _Parser(body, leftovers)
+    parser.parse()
+    _check_field_sizes(parser.root, where, limits)
+    builder = _Builder(parser, notes, leftovers, cleaner.page_notes)
+    builder.assign_roles()
+    return _PartRead(number, title, lines, parser, builder, notes, leftovers)
+
+
+def _pick_part(results: list[_PartRead], part: int | None, numbered: bool, where: str) -> _PartRead:
+    """The part asked for (``part``), else the one with the most tasks."""
+    if part is None:
+        return max(results, key=lambda r: r.builder.task_count()) if numbered else results[0]
+    chosen = [r for r in results if r.number == part] if numbered else (results if part == 1 else [])
+    if not chosen:
+        have = "、".join(str(r.number) for r in results) if numbered else "1 (no 第N篇 headings)"
+        raise SourceError(where, f"there is no part {part}; the document has part {have}")
+    return chosen[0]
+
+
+def _read_deadlines(builder: _Builder, context: DeadlineContext | None, leftovers: list[Leftover]) -> list[dt.date]:
+    """Every deadline must be read by the deadline language (else it is a leftover); returns the due dates
+    named, the latest of which ends the plan."""
+    due: list[dt.date] = []
+    if context is None:
+        return due
+    from duban.matrix import deadlines
+
+    for item in [*builder.tasks, *builder.stages]:
+        text = item.data.get("deadline") or ""
+        if not text:
+            continue
+        try:
+            parsed = deadlines.parse(text, context=context)
+        except DeadlineError as e:
+            what = f"stage {item.data['code']}" if "kind" in item.data else f"task {item.data['code']}"
+            leftovers.append(Leftover(item.deadline_line, text, f"{what}: the deadline is not understood ({e.reason}); "
+                                      "rewrite it, e.g. 2016年底 or 每月不少於1次", "deadline"))
+            continue
+        due += [m.due for m in parsed.milestones]
+    return due
+
+
+def _plan_header(code: str, header: dict[str, Any], year: int | None, year_why: str, start: dt.date | None,
+                 due: list[dt.date]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The YAML's ``plan:`` mapping (without its source) and the comment on each of its fields."""
     plan_header: dict[str, Any] = {"code": code, "title": header["title"][0] if "title" in header else code}
     header_comments: dict[str, str] = {}
     if "title" in header:
@@ -154,17 +211,7 @@ def extract(
         plan_header["end"] = end.isoformat()
         header_comments["end"] = "the latest due date named (at least the end of the base year)"
     plan_header["timezone"] = DEFAULT_TIMEZONE
-    if source or numbered:
-        plan_header["source"] = (source or "text") + (f", part {number}" if numbered else "")
-
-    plan = {"plan": plan_header, "tasks": [t.data for t in builder.tasks], "stages": [s.data for s in builder.stages]}
-    leftovers.sort(key=lambda x: (x.line is None, x.line or 0))
-    notes.sort(key=lambda x: (x.line is not None, x.line or 0))
-    return Extraction(
-        plan=plan, leftovers=leftovers, notes=notes, part=number if numbered else None, parts=part_list,
-        field_comments={"tasks": [t.comments for t in builder.tasks], "stages": [s.comments for s in builder.stages]},
-        header_comments=header_comments,
-    )
+    return plan_header, header_comments
 
 
 def _year_in(text: str) -> int | None:

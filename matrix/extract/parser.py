@@ -154,7 +154,9 @@ class _Parser:
         if ln.no > end + 2:
             return current
         parent.items, parent.children = items, []
-        self.notes.append(Note(parent.line, f"items {items[0].heading.marker}…{items[-1].heading.marker} (lines "
+        first, last = items[0].heading, items[-1].heading
+        assert first is not None and last is not None  # every item has a heading (checked above)
+        self.notes.append(Note(parent.line, f"items {first.marker}…{last.marker} (lines "
                                f"{items[0].line}–{end}) read as the text of {parent.heading.marker}, whose fields follow "
                                "them", "joined"))
         return parent

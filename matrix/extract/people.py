@@ -35,27 +35,43 @@ def _parse_officials(value: str, *, full_width: bool = False) -> tuple[list[str]
     if not value or value in {"無", "无", "/", "-", "—", "暫無", "暂无"}:
         return [], [], []
     lp, rp = ("（", "）") if full_width or "（" in value or "，" in value else ("(", ")")
-    people: list[tuple[str, list[str]]] = []
-    bad: list[str] = []
-    title_only: list[str] = []
-    pending: list[str] = []  # titles waiting for the name after them: 縣委常委、常務副縣長張三
-    name_first = False  # the last official was written 姓名 職務: a bare title next is one more of his
-
-    def add(name: str, titles: list[str], *, then_titles: bool = False) -> None:
-        nonlocal pending, name_first
-        people.append((name, [t for t in titles if t]))
-        pending, name_first = [], then_titles
-
+    reader = _OfficialsReader()
     segments = list(_split_top(value, "、,，;；"))
     while segments:
-        seg = re.sub(r"\s*同志$", "", segments.pop(0))
+        reader.segment(re.sub(r"\s*同志$", "", segments.pop(0)), segments)
+    out = [f"{name}{lp}{'、'.join(titles)}{rp}" if titles else name for name, titles in reader.people]
+    title_only: list[str] = []
+    if reader.pending:
+        title = "、".join(reader.pending)
+        out.append(title)
+        title_only.append(title)
+    return out, reader.bad, title_only
+
+
+class _OfficialsReader:
+    """Reading one lead-officials value, piece by piece: the officials so far, the pieces that could not
+    be read, and titles waiting for the name after them (縣委常委、常務副縣長張三)."""
+
+    def __init__(self) -> None:
+        self.people: list[tuple[str, list[str]]] = []
+        self.bad: list[str] = []
+        self.pending: list[str] = []
+        self.name_first = False  # the last official was written 姓名 職務: a bare title next is one more of his
+
+    def add(self, name: str, titles: list[str], *, then_titles: bool = False) -> None:
+        self.people.append((name, [t for t in titles if t]))
+        self.pending, self.name_first = [], then_titles
+
+    def segment(self, seg: str, segments: list[str]) -> None:
+        """One piece between separators; a piece that holds two (a title, a line break, a name) puts them
+        back at the front of ``segments``."""
         if "(" in seg or "（" in seg:
             m = re.match(r"^([^()（）]+?)\s*[(（](.*)[)）]$", seg, re.S)
             if m and _is_name(m.group(1).strip()):
-                add(m.group(1).strip(), pending + [re.sub(r"\s*\n\s*", "、", m.group(2).strip())])
-                continue
-            bad.append(seg)
-            continue
+                self.add(m.group(1).strip(), self.pending + [re.sub(r"\s*\n\s*", "、", m.group(2).strip())])
+            else:
+                self.bad.append(seg)
+            return
         if "\n" in seg:
             # A line break after a whole title separates two titles (區委副書記 / 區長陳明); anywhere
             # else it is only where the line ran out.
@@ -63,38 +79,35 @@ def _parse_officials(value: str, *, full_width: bool = False) -> tuple[list[str]
             head, rest = head.strip(), rest.strip()
             if _is_title(head.replace(" ", "")) and rest:
                 segments[:0] = [head, rest]
-                continue
+                return
             seg = head + rest
         if " " in seg.strip():
             a, _sp, b = seg.strip().rpartition(" ")
             a, b = a.strip(), b.strip()
             if _is_name(b) and _is_title(a.replace(" ", "")):
-                add(b, pending + [a.replace(" ", "")])
-                continue
+                self.add(b, self.pending + [a.replace(" ", "")])
+                return
             if _is_name(a) and _is_title(b):
-                add(a, pending + [b], then_titles=True)
-                continue
+                self.add(a, self.pending + [b], then_titles=True)
+                return
             seg = seg.replace(" ", "")
-        seg = seg.strip()
+        self.words(seg.strip())
+
+    def words(self, seg: str) -> None:
+        """A piece without parentheses or spaces: a name, a title, a title then a name, or unreadable."""
         split = next(((seg[:k], seg[k:]) for k in range(len(seg) - 2, 1, -1)  # the longest title leaving a name
                       if _is_title(seg[:k]) and _is_name(seg[k:])), None)
         if _is_name(seg) and split is None:
-            add(seg, pending)
+            self.add(seg, self.pending)
         elif _is_title(seg):
-            if name_first and people:
-                people[-1][1].append(seg)  # 徐江 區委副書記、區長
+            if self.name_first and self.people:
+                self.people[-1][1].append(seg)  # 徐江 區委副書記、區長
             else:
-                pending.append(seg)
+                self.pending.append(seg)
         elif split is not None:  # 區長徐江, 常務副縣長張三
-            add(split[1], pending + [split[0]])
+            self.add(split[1], self.pending + [split[0]])
         else:
-            bad.append(seg)
-    out = [f"{name}{lp}{'、'.join(titles)}{rp}" if titles else name for name, titles in people]
-    if pending:
-        title = "、".join(pending)
-        out.append(title)
-        title_only.append(title)
-    return out, bad, title_only
+            self.bad.append(seg)
 
 
 def _parse_units(value: str) -> tuple[list[str], list[str]]:

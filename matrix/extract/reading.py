@@ -142,7 +142,7 @@ def _paragraph_text(p: Any) -> str:
     from docx.oxml.text.paragraph import CT_P
 
     if isinstance(p, CT_P):
-        return p.text
+        return str(p.text)
     return ""
 
 
@@ -213,7 +213,7 @@ class _WordNumbering:
         style = self.style_by_id.get(style_id) if style_id is not None else None
         if style is None or (style.get(f"{_W}type") or "paragraph") != "paragraph":
             style = self.default_style
-        elements = []
+        elements: list[Any] = []
         while style is not None and len(elements) < 7:  # the style chain (List Number → Normal)
             elements.append(style)
             based_on = style.find(f"{_W}basedOn")
