@@ -1,24 +1,19 @@
-"""The weekly circulation report (周通報): a period's facts from the store → scores → documents → mail.
+"""The weekly circulation report (周通報): a period's facts from the store → scores → documents → files, mail.
 
-``weekly_report(engine, now=…, policies=…, settings=…, formats=…, out_dir=…)`` reads everything it
-needs with one set-based query per table (tasks, supporting units, milestones, recurrence periods,
-progress reports, approved extensions, escalation notices, notices awaiting acknowledgement,
-undeliverable deliveries) — never a query per task — and rebuilds each item's state as it stood on
-any day from that history: its due date (an approved extension counts from the day it was decided),
-whether it was closed (the local day of ``closed_at``), its quantity done (the latest report dated
-on or before the day; a closed milestone counts as its target reached) and its escalation level.
-So the report for a past Friday is the report that Friday would have had, and last week's scores
-(for the change in rank) are computed the same way for the day seven days earlier.
-
-The facts are handed to the pure scorer (``matrix.scoring``, where every definition is written
-down); the report model to ``notifications.report``, which renders HTML, Markdown, DOCX, the SVG
-chart and a circulation-criticism notice per criticised unit. Files are written as
-``weekly-YYYY-MM-DD.html|md|svg|docx`` and ``criticism-<unit>-YYYY-MM-DD.html|docx``; the same
-database and the same as-of day give the same bytes. "As of D" means the end of day D: reports dated
-D and items closed on D count. A large plan's report stays readable: its task and overdue tables list
-the worst ``report.max_rows`` rows (300) and count the rest, and each unit shows its first
-``report.max_lines_per_unit`` (5) deduction lines and criticism facts; a criticised unit's own notice
-lists every fact. The headline numbers, ranking and scores always cover everything.
+``weekly_report(engine, now=…, policies=…, settings=…, formats=…, out_dir=…)`` reads what the report
+needs as of ``now``'s day (``store.report_queries``: one set-based query per table, never a query per
+task), derives this period's facts and last week's (``matrix.report_facts``: each item's state rebuilt
+for any day, so the report for a past Friday is the report that Friday would have had, and last week's
+ranks, for the change in rank, are computed the same way), scores them (``matrix.scoring``, where
+every definition is written down), assembles the report's model and renders it
+(``notifications.report``: HTML, Markdown, DOCX, the SVG chart and a circulation-criticism notice per
+criticised unit). Files are written as ``weekly-YYYY-MM-DD.html|md|svg|docx`` and
+``criticism-<unit>-YYYY-MM-DD.html|docx``; the same database and the same as-of day give the same
+bytes. "As of D" means the end of day D: reports dated D and items closed on D count. A large plan's
+report stays readable: its task and overdue tables list the worst ``report.max_rows`` rows (300) and
+count the rest, and each unit shows its first ``report.max_lines_per_unit`` (5) deduction lines and
+criticism facts; a criticised unit's own notice lists every fact. The headline numbers, ranking and
+scores always cover everything.
 
 ``email_report`` queues the report as one message (HTML body, Markdown as its text part, the DOCX
 attached) to the office's addresses and the supervisors of ``config/scoring.yaml`` ``report.recipients``,
@@ -33,62 +28,28 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
-from bisect import bisect_left, bisect_right
-from collections import defaultdict
-from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from duban.matrix.calendar import WorkCalendar
-from duban.matrix.errors import ConfigError, NotFound
+from duban.matrix.errors import ConfigError
 from duban.matrix.gcpause import no_cyclic_gc
+from duban.matrix.report_facts import PeriodFacts, ReportSnapshot, period_facts, period_for, task_lights
 from duban.matrix.script import for_language
-from duban.matrix.planner import Item, light, worst
-from duban.matrix.scoring import (
-    AckFact,
-    ItemFact,
-    Period,
-    ReportFact,
-    RoleFacts,
-    Scoreboard,
-    ScoringConfig,
-    UnitFacts,
-    load_scoring,
-    score_week,
-    task_order,
-)
-from duban.store import repository as repo
+from duban.matrix.scoring import Scoreboard, ScoringConfig, load_scoring, score_week
 from duban.store.db import transaction
-from duban.store.tables import (
-    DeliveryRow,
-    ExtensionRow,
-    MilestoneRow,
-    NoticeRow,
-    PlanRow,
-    ProgressReportRow,
-    RecurrenceInstanceRow,
-    RecurrenceRow,
-    TaskRow,
-    TaskUnitRow,
-    UnitRow,
-)
+from duban.store.report_queries import office_recipients, read_snapshot
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from duban.config.settings import Settings
     from duban.matrix.policy import PolicySet
-    from duban.notifications.report import ChartView, WeeklyReport
+    from duban.notifications.report import WeeklyReport
 
 FORMATS = ("html", "md", "docx")
-MAX_STREAK = 52  # missed-report windows looked back at most (a year of weeks)
-INSTANCE_HORIZON = dt.timedelta(days=40)  # periods of recurring obligations shown ahead, as `status` does
-_CHUNK = 5000
 
 
 def load_scoring_config(settings: "Settings") -> ScoringConfig:
@@ -99,384 +60,7 @@ def load_scoring_config(settings: "Settings") -> ScoringConfig:
 
 
 # --------------------------------------------------------------------------------------------
-# What the store holds, rebuilt for any day
-
-
-class _Item:
-    """A milestone or recurrence period with its history, rebuilt for any day."""
-
-    __slots__ = ("kind", "id", "task_id", "seq", "due", "start", "quantity", "measure", "label", "closed_on",
-                 "min_count", "changes", "reports", "levels")
-
-    def __init__(self, kind: str, id: int, task_id: int, seq: int, due: dt.date, start: dt.date | None,  # noqa: A002
-                 quantity: Decimal | None = None, measure: str | None = None, label: str = "",
-                 closed_on: dt.date | None = None, min_count: int | None = None,
-                 changes: list | None = None, reports: list | None = None, levels: list | None = None) -> None:
-        self.kind, self.id, self.task_id, self.seq, self.due, self.start = kind, id, task_id, seq, due, start
-        self.quantity, self.measure, self.label, self.closed_on, self.min_count = quantity, measure, label, closed_on, min_count
-        # (decided on, new due) of approved extensions; (day, report id, done, percent, count) of reports;
-        # (planned for, due, level) of escalations. Empty tuples until there is something (most items have none).
-        self.changes = changes or ()
-        self.reports = reports or ()
-        self.levels = levels or ()
-
-    def add(self, name: str, entry: tuple) -> None:
-        values = getattr(self, name)
-        if not values:
-            setattr(self, name, [entry])
-        else:
-            values.append(entry)
-
-    @property
-    def ref(self) -> str:
-        return ("m" if self.kind == "milestone" else "i") + str(self.id)
-
-    def due_at(self, day: dt.date) -> dt.date:
-        due = self.due
-        for decided, new_due in self.changes:
-            if decided <= day:
-                due = new_due
-        return due
-
-    def closed_by(self, day: dt.date) -> dt.date | None:
-        return self.closed_on if self.closed_on is not None and self.closed_on <= day else None
-
-    def done_at(self, day: dt.date) -> Decimal | None:
-        """Cumulative quantity done by the end of ``day`` (a closed milestone counts as its target reached)."""
-        i = bisect_right(self.reports, (day, float("inf")))
-        done = next((r[2] for r in reversed(self.reports[:i]) if r[2] is not None), None)
-        if self.quantity is not None and self.closed_by(day) is not None:
-            return max(self.quantity, done or Decimal(0))
-        return done
-
-    def percent_at(self, day: dt.date) -> Decimal | None:
-        i = bisect_right(self.reports, (day, float("inf")))
-        return next((r[3] for r in reversed(self.reports[:i]) if r[3] is not None), None)
-
-    def count_at(self, day: dt.date) -> int:
-        i = bisect_right(self.reports, (day, float("inf")))
-        return sum(r[4] or 0 for r in self.reports[:i])
-
-    def level_at(self, day: dt.date, due: dt.date) -> int:
-        return max((lv for planned, d, lv in self.levels if planned <= day and d == due), default=0)
-
-
-class _Task:
-    __slots__ = ("id", "plan_id", "plan_code", "code", "title", "position", "lead_unit_id", "veto", "supporting",
-                 "items", "lead_reports", "acks")
-
-    def __init__(self, id: int, plan_id: int, plan_code: str, code: str, title: str, position: int,  # noqa: A002
-                 lead_unit_id: int, veto: bool, supporting: list[int] | None = None, items: list | None = None,
-                 lead_reports: list | None = None) -> None:
-        self.id, self.plan_id, self.plan_code, self.code, self.title = id, plan_id, plan_code, code, title
-        self.position, self.lead_unit_id, self.veto = position, lead_unit_id, veto
-        self.supporting: list[int] = supporting if supporting is not None else []
-        self.items: list[_Item] = items if items is not None else []
-        self.lead_reports: list[tuple[dt.date, int, str]] = lead_reports if lead_reports is not None else []  # (day, id, item ref) by the lead unit
-        self.acks: list[tuple[str, int, dt.date, dt.date | None]] = []  # (kind, level, planned for, acknowledged on)
-
-    @property
-    def lead_days(self) -> list[dt.date]:
-        return [d for d, _, _ in self.lead_reports]
-
-
-@dataclass(slots=True)
-class _Store:
-    as_of: dt.date
-    tz: ZoneInfo | dt.tzinfo
-    plans: dict[int, Any]
-    units: dict[int, Any]
-    tasks: list[_Task]
-    undeliverable: list[Any]
-    office: Any = None  # the office running these plans (store.repository.office_of)
-
-
-def _rows(conn, query, column, values) -> list[Any]:
-    values = sorted(set(values))
-    out: list[Any] = []
-    for i in range(0, len(values), _CHUNK):
-        out.extend(conn.execute(query.where(column.in_(values[i:i + _CHUNK]))).all())
-    return out
-
-
-def _local_day(value: dt.datetime | None, tz) -> dt.date | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(tz).date()
-
-
-def _dec(v: Any) -> Decimal | None:
-    if v is None:
-        return None
-    d = v if isinstance(v, Decimal) else Decimal(str(v))
-    return d.quantize(Decimal(1)) if d == d.to_integral_value() else d.normalize()
-
-
-def _load(session: Session, *, plan: str | None, as_of: dt.date, tz, ack_kinds: Iterable[str],
-          ack_since: dt.date, period_start: dt.date) -> _Store:
-    conn = session.connection()
-    plan_ids: list[int] | None = None
-    if plan is not None:
-        plan_ids = [repo.plan_row(session, plan).id]
-    plans = {r.id: r for r in conn.execute(sa.select(PlanRow.id, PlanRow.code, PlanRow.title, PlanRow.issuer,
-                                                     PlanRow.start, PlanRow.end, PlanRow.timezone)).all()
-             if plan_ids is None or r.id in plan_ids}
-    if not plans:
-        raise NotFound("no plan has been imported yet; run `duban matrix import PLAN.yaml`")
-    units = {r.id: r for r in conn.execute(sa.select(UnitRow.id, UnitRow.name, UnitRow.kind, UnitRow.is_office,
-                                                     UnitRow.emails, UnitRow.head_email, UnitRow.head_title)).all()}
-    live = sa.select(TaskRow.id).where(TaskRow.archived_at.is_(None), TaskRow.plan_id.in_(list(plans)))
-    tasks: dict[int, _Task] = {}
-    for task_id, plan_id, code, title, position, lead_unit_id, veto in conn.execute(
-            sa.select(TaskRow.id, TaskRow.plan_id, TaskRow.code, TaskRow.title, TaskRow.position, TaskRow.lead_unit_id,
-                      TaskRow.veto)
-            .where(TaskRow.id.in_(live)).order_by(TaskRow.plan_id, TaskRow.position, TaskRow.id)).all():
-        tasks[task_id] = _Task(task_id, plan_id, plans[plan_id].code, code, title, position, lead_unit_id, bool(veto))
-    for task_id, unit_id in conn.execute(sa.select(TaskUnitRow.task_id, TaskUnitRow.unit_id)
-                                         .where(TaskUnitRow.task_id.in_(live))
-                                         .order_by(TaskUnitRow.task_id, TaskUnitRow.position)).all():
-        tasks[task_id].supporting.append(unit_id)
-
-    milestones: dict[int, _Item] = {}
-    instances: dict[int, _Item] = {}
-    m = MilestoneRow
-    previous_due: dict[int, dt.date] = {}
-    plan_start = {pid: p.start for pid, p in plans.items()}
-    one_day = dt.timedelta(days=1)
-    quantities: dict[Any, Decimal | None] = {}
-    # Plain tuples, unpacked: tens of thousands of rows.
-    for mid, task_id, seq, due, extended_due, own_start, quantity, measure, label, closed_at in conn.execute(
-            sa.select(m.id, m.task_id, m.seq, m.due, m.extended_due, m.start, m.quantity, m.measure, m.label, m.closed_at)
-            .where(m.archived_at.is_(None), m.task_id.in_(live)).order_by(m.task_id, m.seq)).all():
-        task = tasks[task_id]
-        before = previous_due.get(task_id)
-        start = own_start or (before + one_day if before is not None else plan_start[task.plan_id])
-        previous_due[task_id] = extended_due or due
-        if quantity is not None:
-            if quantity not in quantities:
-                quantities[quantity] = _dec(quantity)
-            quantity = quantities[quantity]
-        item = _Item("milestone", mid, task_id, seq, due, start, quantity, measure, label or "",
-                     _local_day(closed_at, tz) if closed_at is not None else None)
-        task.items.append(item)
-        milestones[mid] = item
-    i, rec = RecurrenceInstanceRow, RecurrenceRow
-    for r in conn.execute(sa.select(i.id, i.task_id, i.due, i.period_start, i.closed_at, rec.min_count, rec.label)
-                          .join(rec, rec.id == i.recurrence_id)
-                          .where(rec.archived_at.is_(None), i.task_id.in_(live), i.due <= as_of + INSTANCE_HORIZON)
-                          .order_by(i.task_id, i.due, i.id)).all():
-        item = _Item("instance", r.id, r.task_id, 0, r.due, r.period_start, label=r.label or "",
-                     closed_on=_local_day(r.closed_at, tz), min_count=r.min_count)
-        tasks[r.task_id].items.append(item)
-        instances[r.id] = item
-
-    def find(milestone_id: int | None, instance_id: int | None) -> _Item | None:
-        return milestones.get(milestone_id) if milestone_id is not None else instances.get(instance_id)
-
-    e = ExtensionRow
-    for r in conn.execute(sa.select(e.milestone_id, e.instance_id, e.new_due, e.decided_on, e.id)
-                          .where(e.status == "approved", e.task_id.in_(live), e.decided_on <= as_of)
-                          .order_by(e.decided_on, e.id)).all():
-        item = find(r.milestone_id, r.instance_id)
-        if item is not None:
-            item.add("changes", (r.decided_on, r.new_due))
-    p = ProgressReportRow
-    for r in conn.execute(sa.select(p.id, p.task_id, p.milestone_id, p.instance_id, p.unit_id, p.done_quantity,
-                                    p.done_percent, p.done_count, p.reported_on)
-                          .where(p.task_id.in_(live), p.reported_on <= as_of).order_by(p.reported_on, p.id)).all():
-        item = find(r.milestone_id, r.instance_id)
-        if item is not None:
-            item.add("reports", (r.reported_on, r.id, _dec(r.done_quantity), _dec(r.done_percent), r.done_count))
-        task = tasks[r.task_id]
-        if r.unit_id == task.lead_unit_id:
-            task.lead_reports.append((r.reported_on, r.id, item.ref if item is not None else ""))
-    n = NoticeRow
-    for milestone_id, instance_id, due, level, planned_for in conn.execute(
-            sa.select(n.milestone_id, n.instance_id, n.due, n.level, n.planned_for)
-            .where(n.kind == "escalation", n.task_id.in_(live), n.planned_for <= as_of)).all():
-        item = find(milestone_id, instance_id)
-        if item is not None:
-            item.add("levels", (planned_for, due, level))
-    kinds = list(ack_kinds)
-    if kinds:
-        for r in conn.execute(sa.select(n.task_id, n.kind, n.level, n.planned_for, n.acknowledged_at)
-                              .where(n.kind.in_(kinds), n.task_id.in_(live), n.status != "superseded",
-                                     n.planned_for >= ack_since, n.planned_for <= as_of)
-                              .order_by(n.task_id, n.planned_for, n.id)).all():
-            tasks[r.task_id].acks.append((r.kind, r.level, r.planned_for, _local_day(r.acknowledged_at, tz)))
-    # Deliveries that found nobody to deliver to, recorded during the period (local days).
-    begin = dt.datetime.combine(period_start, dt.time(0), tz).astimezone(dt.timezone.utc)
-    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(0), tz).astimezone(dt.timezone.utc)
-    d = DeliveryRow
-    undeliverable = conn.execute(
-        sa.select(d.recipient_role, d.recipient_name, d.display_name, d.last_error, n.task_id)
-        .join(n, n.id == d.notice_id)
-        .where(d.status == "undeliverable", d.created_at >= begin, d.created_at < end, n.task_id.in_(live))
-        .order_by(d.id)).all()
-    return _Store(as_of=as_of, tz=tz, plans=plans, units=units, tasks=list(tasks.values()),
-                  undeliverable=undeliverable, office=_office_snapshot(repo.office_of(session, plan)))
-
-
-@dataclass(frozen=True, slots=True)
-class _Office:
-    """The office's values read inside the session (the report is built after it closed and rolled back)."""
-
-    id: int
-    name: str
-
-
-def _office_snapshot(row: Any) -> _Office | None:
-    return None if row is None else _Office(row.id, row.name)
-
-
-# --------------------------------------------------------------------------------------------
-# Facts of a period
-
-
-def _item_fact(item: _Item, task: _Task, period: Period, cal: WorkCalendar) -> ItemFact | None:
-    """The item's facts for the period, or None when it has none (not due, closed or overdue in it)."""
-    start, end = period.start, period.end
-    due = item.due_at(end) if item.changes else item.due
-    closed = item.closed_on
-    if closed is not None and closed > end:
-        closed = None  # closed after the period: open as far as the period knows
-    if due > end and (closed is None or closed < start):
-        return None  # not due yet, and nothing happened in the period
-    due_in = start <= due
-    closed_in = closed is not None and closed >= start
-    overdue = due < end and (closed is None or (closed_in and closed > due))
-    if not (due_in or closed_in or overdue):
-        return None
-    days = cal.working_days_between(due, closed if closed is not None else end) if overdue else 0
-    return ItemFact(
-        task_code=task.code, task_title=task.title, item=item.ref, due=due, label=item.label, veto=task.veto,
-        due_in_period=due_in and due <= end, met_on_time=due_in and due <= end and closed is not None and closed <= due,
-        closed_on=closed, closed_in_period=closed_in, overdue=overdue, overdue_days=days,
-        level=item.level_at(end, due) if overdue and item.levels else 0,
-        quantity=item.quantity, done=item.done_at(end), measure=item.measure,
-    )
-
-
-def _progress_spans(quantity: list[_Item]) -> list[tuple[dt.date, dt.date]]:
-    """Days on which a window may start and expect a report: from a quantity milestone's start to the
-    day it was closed (or for ever), merged."""
-    spans = sorted((m.start, m.closed_on or dt.date.max) for m in quantity)
-    merged: list[list[dt.date]] = []
-    for lo, hi in spans:
-        if merged and lo <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], hi)
-        else:
-            merged.append([lo, hi])
-    return [(lo, hi) for lo, hi in merged]
-
-
-def _report_facts(task: _Task, period: Period, config: ScoringConfig) -> list[ReportFact]:
-    """Missing / late / sent progress reports of a task's lead unit (see matrix.scoring for the rules)."""
-    out: list[ReportFact] = []
-    end = period.end
-    every = config.reports_every_days
-    days = task.lead_days
-    quantity = [m for m in task.items if m.kind == "milestone" and m.quantity is not None and m.start is not None]
-
-    if every and quantity:
-        spans = _progress_spans(quantity)
-        # Window k runs from end − (k+1)·every + 1 to end − k·every. Windows after the last report have none.
-        last = bisect_right(days, end)
-        quiet = MAX_STREAK if not last else min(MAX_STREAK, (end - days[last - 1]).days // every)
-        streak = 0
-        while streak < quiet:
-            first = end - dt.timedelta(days=(streak + 1) * every - 1)
-            span = next((sp for sp in spans if sp[0] <= first <= sp[1]), None)
-            if span is None:
-                break
-            # Every earlier window whose first day is still inside this span expects a report too.
-            reach = (end - span[0]).days + 1  # days from the span's start to the end, both included
-            streak = min(quiet, max(streak + 1, reach // every))
-        if streak:
-            out.append(ReportFact(task.code, task.title, "missing", streak=streak))
-        else:
-            first = end - dt.timedelta(days=every - 1)
-            lo = bisect_left(days, first)
-            in_progress = [m.start for m in quantity if m.start <= first and (m.closed_on is None or m.closed_on >= first)]
-            if lo < last and in_progress:
-                before = days[lo - 1] if lo else min(in_progress)
-                gap = (days[lo] - before).days
-                if gap > every:
-                    out.append(ReportFact(task.code, task.title, "late", gap_days=gap, on=days[lo]))
-    latest = None
-    for day, _rid, ref in task.lead_reports:
-        if period.start <= day <= end:
-            latest = (day, ref)
-    if latest is not None:
-        item = next((m for m in task.items if m.ref == latest[1]), None)
-        done = item.done_at(end) if item is not None else None
-        out.append(ReportFact(task.code, task.title, "sent", on=latest[0], done=done,
-                              quantity=item.quantity if item is not None else None,
-                              measure=item.measure if item is not None else None))
-    return out
-
-
-def _ack_facts(task: _Task, period: Period, config: ScoringConfig, cal: WorkCalendar) -> list[AckFact]:
-    out = []
-    for kind, level, planned, acked in task.acks:
-        deadline = cal.add_working_days(planned, config.ack_within)
-        if not (period.start <= deadline <= period.end):
-            continue
-        acked = acked if acked is not None and acked <= period.end else None
-        if acked is None or acked > deadline:
-            out.append(AckFact(task.code, task.title, kind, level, planned, deadline, acked))
-    return out
-
-
-@dataclass(slots=True)
-class _PeriodFacts:
-    period: Period
-    units: list[UnitFacts]
-    items: dict[str, tuple[_Task, ItemFact]]  # by item ref
-    missing: int
-
-
-def _period_facts(store: _Store, period: Period, config: ScoringConfig, cal: WorkCalendar) -> _PeriodFacts:
-    lead: dict[int, dict[str, list]] = defaultdict(lambda: {"items": [], "reports": [], "acks": []})
-    supporting: dict[int, list[ItemFact]] = defaultdict(list)
-    in_scope: set[int] = set()
-    items: dict[str, tuple[_Task, ItemFact]] = {}
-    missing = 0
-    for task in store.tasks:
-        facts = []
-        for item in task.items:
-            fact = _item_fact(item, task, period, cal)
-            if fact is not None:
-                facts.append(fact)
-                items[item.ref] = (task, fact)
-        reports = _report_facts(task, period, config)
-        missing += any(r.kind == "missing" for r in reports)
-        acks = _ack_facts(task, period, config, cal) if task.acks else []
-        mine = lead[task.lead_unit_id]
-        mine["items"].extend(facts)
-        mine["reports"].extend(reports)
-        mine["acks"].extend(acks)
-        in_scope.add(task.lead_unit_id)
-        for unit_id in task.supporting:
-            if unit_id != task.lead_unit_id:
-                supporting[unit_id].extend(facts)
-                in_scope.add(unit_id)
-    units = []
-    for unit_id in in_scope:
-        u = store.units[unit_id]
-        mine = lead.get(unit_id)
-        units.append(UnitFacts(
-            unit=u.name, kind=u.kind,
-            lead=RoleFacts(tuple(mine["items"]), tuple(mine["reports"]), tuple(mine["acks"])) if mine else RoleFacts(),
-            supporting=RoleFacts(items=tuple(supporting.get(unit_id, ()))),
-        ))
-    return _PeriodFacts(period=period, units=units, items=items, missing=missing)
-
-
-def period_for(as_of: dt.date, config: ScoringConfig) -> Period:
-    return Period(as_of - dt.timedelta(days=config.period_days - 1), as_of)
+# Scores and the report model
 
 
 def score_period(engine: "Engine", *, now: dt.datetime, plan: str | None = None, scoring: ScoringConfig,
@@ -487,229 +71,33 @@ def score_period(engine: "Engine", *, now: dt.datetime, plan: str | None = None,
     return board
 
 
+
 def _scores(engine: "Engine", *, now: dt.datetime, plan: str | None, scoring: ScoringConfig,
-            calendar: WorkCalendar | None) -> tuple[Scoreboard, tuple[_PeriodFacts, _PeriodFacts], _Store]:
+            calendar: WorkCalendar | None) -> tuple[Scoreboard, tuple[PeriodFacts, PeriodFacts], ReportSnapshot]:
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     cal = calendar or WorkCalendar()
     as_of = now.date()
     period = period_for(as_of, scoring)
     previous = period_for(as_of - dt.timedelta(days=7), scoring)
-    with transaction(engine) as session:
-        store = _load(session, plan=plan, as_of=as_of, tz=now.tzinfo, ack_kinds=scoring.ack_kinds,
-                      ack_since=previous.start - dt.timedelta(days=31), period_start=period.start)
-        session.rollback()  # reads only
-    last = _period_facts(store, previous, scoring, cal)
-    this = _period_facts(store, period, scoring, cal)
+    store = read_snapshot(engine, plan=plan, as_of=as_of, tz=now.tzinfo, ack_kinds=scoring.ack_kinds,
+                          ack_since=previous.start - dt.timedelta(days=31), period_start=period.start)
+    last = period_facts(store, previous, scoring, cal)
+    this = period_facts(store, period, scoring, cal)
     last_board = score_week(last.units, previous, scoring, detail=False)
     board = score_week(this.units, period, scoring, previous=last_board.ranks())
     return board, (this, last), store
 
 
-# --------------------------------------------------------------------------------------------
-# The report model
-
-
-def _task_lights(store: _Store, facts: _PeriodFacts, policies: "PolicySet", cal: WorkCalendar):
-    """Every task in plan order with its light and its items' (item, state, light) as of the day."""
-    day = store.as_of
-    out = []
-    for task in sorted(store.tasks, key=lambda t: (store.plans[t.plan_id].code, t.position, task_order(t.code))):
-        policy = policies.for_task(task.plan_code, task.code)
-        shown = []
-        for item in task.items:
-            due = item.due_at(day)
-            closed = item.closed_by(day)
-            if item.kind == "instance":
-                current = item.start is not None and item.start <= day <= due
-                if not (current or (due < day and closed is None) or item.ref in facts.items):
-                    continue
-            state = Item(kind=item.kind, id=item.id, due=due, start=item.start, quantity=item.quantity,
-                         measure=item.measure, done_quantity=item.done_at(day),
-                         done_percent=item.percent_at(day) if item.quantity is None else None,
-                         min_count=item.min_count, done_count=item.count_at(day) if item.kind == "instance" else 0,
-                         closed=closed is not None)
-            shown.append((item, state, closed, light(state, day, cal, policy)))
-        colour = worst([lt.colour for *_, lt in shown if lt.colour != "closed"])
-        out.append((task, colour, shown))
-    return out
-
-
-def _task_view(store: _Store, facts: _PeriodFacts, task: _Task, colour: str, shown: list):
-    from duban.notifications.report import ItemView, TaskView
-
-    items = []
-    for item, state, closed, lt in shown:
-        fact = facts.items.get(item.ref)
-        items.append(ItemView(
-            kind=item.kind, due=state.due, label=item.label, colour=lt.colour, reason=lt.reason,
-            quantity=item.quantity, done=state.done_quantity, measure=item.measure, min_count=item.min_count,
-            done_count=state.done_count if item.kind == "instance" else None,
-            overdue_days=lt.working_days_overdue, days_left=lt.working_days_left,
-            level=fact[1].level if fact is not None else 0, closed_on=closed, expected=lt.expected))
-    return TaskView(plan_code=task.plan_code, code=task.code, title=task.title,
-                    lead_unit=store.units[task.lead_unit_id].name,
-                    supporting_units=tuple(store.units[u].name for u in task.supporting),
-                    colour=colour, veto=task.veto, items=tuple(items))
-
-
-def _overdue_views(store: _Store, facts: _PeriodFacts):
-    from duban.notifications.report import OverdueView
-
-    rows = []
-    for task, f in facts.items.values():
-        if not f.overdue:
-            continue
-        rows.append(OverdueView(code=task.code, title=task.title, lead_unit=store.units[task.lead_unit_id].name,
-                                due=f.due, label=f.label, days=f.overdue_days, level=f.level,
-                                closed_on=f.closed_on if f.closed_in_period else None,
-                                quantity=f.quantity, done=f.done, measure=f.measure))
-    rows.sort(key=lambda o: (o.closed_on is not None, -o.level, -o.days, task_order(o.code), o.due))
-    return rows
-
-
-def _overdue_series(store: _Store, days: list[dt.date]) -> list[int]:
-    """Items overdue at the end of each day in ``days``: past their due date then, not closed by then."""
-    starts: list[dt.date] = []
-    ends: list[dt.date] = []
-    for task in store.tasks:
-        for item in task.items:
-            # The due date changes on the day an extension is decided: one overdue interval per stretch.
-            stretches = [(dt.date.min, item.due)] + [(decided, new_due) for decided, new_due in item.changes]
-            for k, (since, due) in enumerate(stretches):
-                until = stretches[k + 1][0] if k + 1 < len(stretches) else dt.date.max
-                begin = max(since, due + dt.timedelta(days=1))
-                stop = min(until, item.closed_on) if item.closed_on is not None else until
-                if begin < stop:
-                    starts.append(begin)
-                    ends.append(stop)
-    starts.sort()
-    ends.sort()
-    return [bisect_right(starts, d) - bisect_right(ends, d) for d in days]
-
-
-def _chart(store: _Store, config: ScoringConfig) -> "ChartView | None":
-    from duban.notifications.report import ChartView, WeekPoint
-
-    as_of = store.as_of
-    starts = [p.start for p in store.plans.values() if p.start is not None]
-    plan_start = min(starts) if starts else as_of - dt.timedelta(days=7 * 12)
-    # The tasks that share the commonest sequence of quantity milestones (the plan's 25 + 40 村).
-    groups: dict[tuple, list[_Task]] = defaultdict(list)
-    for task in store.tasks:
-        ms = [m for m in task.items if m.kind == "milestone"]
-        if ms and all(m.quantity is not None for m in ms) and len({m.measure for m in ms}) == 1:
-            groups[tuple((m.due, m.quantity, m.measure) for m in ms)].append(task)
-    group: list[_Task] = []
-    signature: tuple = ()
-    if groups:
-        signature, group = max(groups.items(), key=lambda kv: (len(kv[1]), sum(q for _, q, _ in kv[0]),
-                                                                 [str(x) for x in kv[0]]))
-    first = plan_start if config.report.chart_weeks is None else max(plan_start, as_of - dt.timedelta(weeks=config.report.chart_weeks))
-    ends = []
-    d = as_of
-    while d >= first:
-        ends.append(d)
-        d -= dt.timedelta(days=7)
-    ends.reverse()
-    if not ends:
-        ends = [as_of]
-    overdue = _overdue_series(store, ends)
-    targets: list[tuple[dt.date, Decimal]] = []
-    running = Decimal(0)
-    for due, quantity, _ in signature:
-        running += quantity
-        targets.append((due, running))
-    end = max([as_of] + [due for due, _ in targets])
-    start = plan_start if config.report.chart_weeks is None else ends[0] - dt.timedelta(days=6)
-
-    def planned(day: dt.date) -> Decimal | None:
-        """The plan's linear pace: 0 at the plan's start, each cumulative target at its due date."""
-        if not targets:
-            return None
-        points = [(plan_start, Decimal(0))] + targets
-        for (d0, v0), (d1, v1) in zip(points, points[1:]):
-            if day <= d1:
-                span = (d1 - d0).days
-                return v1 if span <= 0 else v0 + (v1 - v0) * Decimal(max((day - d0).days, 0)) / Decimal(span)
-        return targets[-1][1]
-
-    points = []
-    for day, count in zip(ends, overdue):
-        mean = slowest = None
-        if group:
-            totals = [sum((m.done_at(day) or Decimal(0)) for m in t.items if m.kind == "milestone") for t in group]
-            mean = sum(totals, Decimal(0)) / len(totals)
-            slowest = min(totals)
-        points.append(WeekPoint(end=day, mean=mean, slowest=slowest, planned=planned(day), overdue=count))
-    pace = ((start, planned(start)), *((d, q) for d, q in targets if d > start)) if targets else ()
-    return ChartView(start=start, end=end, as_of=as_of, measure=signature[0][2] if signature else None,
-                     task_codes=tuple(t.code for t in sorted(group, key=lambda t: task_order(t.code))),
-                     targets=tuple(targets), points=tuple(points), pace=pace)
-
-
-def _undeliverable_views(store: _Store):
-    from duban.notifications.report import UndeliverableView
-
-    tasks = {t.id: t.code for t in store.tasks}
-    grouped: dict[tuple[str, str, str], list[str]] = defaultdict(list)
-    for role, name, display, reason, task_id in store.undeliverable:
-        grouped[(role, display or name or role, reason or "")].append(tasks.get(task_id, ""))
-    return [UndeliverableView(role=role, name=name, reason=reason, notices=len(codes),
-                              tasks=tuple(sorted(set(codes), key=task_order)))
-            for (role, name, reason), codes in sorted(grouped.items())]
-
-
 def build_report(engine: "Engine", *, now: dt.datetime, policies: "PolicySet", scoring: ScoringConfig,
                  plan: str | None = None, calendar: WorkCalendar | None = None) -> "WeeklyReport":
     """The weekly report's model for the period ending on ``now``'s day."""
-    from duban.notifications.report import Headline, WeeklyReport
+    from duban.notifications.report.assemble import weekly_report_model
 
     cal = calendar or WorkCalendar()
     board, (this, last), store = _scores(engine, now=now, plan=plan, scoring=scoring, calendar=cal)
-    as_of = store.as_of
-    tasks = _task_lights(store, this, policies, cal)
-    overdue = _overdue_views(store, this)
-    tasks_omitted: dict[str, int] = {}
-    keep = range(len(tasks))
-    limit = scoring.report.max_rows
-    if limit is not None and len(tasks) > limit:
-        # The worst tasks, shown in plan order; the rest counted by light.
-        severity = {"red": 0, "yellow": 1, "green": 2, "closed": 3}
-        keep = sorted(sorted(range(len(tasks)), key=lambda k: (severity[tasks[k][1]], k))[:limit])
-        for k in set(range(len(tasks))) - set(keep):
-            tasks_omitted[tasks[k][1]] = tasks_omitted.get(tasks[k][1], 0) + 1
-    shown_tasks = [_task_view(store, this, *tasks[k]) for k in keep]
-    shown_overdue = overdue if limit is None else overdue[:limit]
-    undeliverable = _undeliverable_views(store)
-    facts = [f for _, f in this.items.values()]
-    open_now = [f for f in facts if f.overdue and not f.closed_in_period]
-    open_last = [f for _, f in last.items.values() if f.overdue and not f.closed_in_period]
-    lights = {k: sum(colour == k for _, colour, _ in tasks) for k in ("red", "yellow", "green", "closed")}  # every task
-    headline = Headline(
-        tasks=len(tasks), lights=lights,
-        due=sum(f.due_in_period for f in facts), met_on_time=sum(f.met_on_time for f in facts),
-        closed=sum(f.closed_in_period for f in facts),
-        overdue_open=len(open_now), overdue_open_last_week=len(open_last),
-        overdue_new=sum(f.due >= this.period.start - dt.timedelta(days=1) for f in open_now),
-        closed_late=sum(f.overdue and f.closed_in_period for f in facts),
-        level2=sum(f.level >= 2 for f in open_now), missing_reports=this.missing,
-        criticised=len(board.criticised), praised=len(board.praised), undeliverable=len(undeliverable),
-    )
-    plans = sorted(store.plans.values(), key=lambda p: p.code)
-    starts = [p.start for p in plans if p.start is not None]
-    number = max(1, (as_of - min(starts)).days // 7 + 1) if starts else 1
-    office = store.office
-    issuer = (plans[0].issuer if len(plans) == 1 and plans[0].issuer else (office.name if office else "")) or \
-        next((p.issuer for p in plans if p.issuer), "")
-    return WeeklyReport(
-        as_of=as_of, period=this.period, number=number, issuer=issuer, title=scoring.report.title or "",
-        plan_titles=tuple(p.title for p in plans), headline=headline, chart=_chart(store, scoring),
-        tasks=tuple(shown_tasks), overdue=tuple(shown_overdue), board=board, undeliverable=tuple(undeliverable),
-        rectify_by=cal.add_working_days(as_of, scoring.rectify_within),
-        copies_to=tuple(r.name or r.email for r in scoring.report.recipients),
-        tasks_omitted=tasks_omitted, overdue_omitted=len(overdue) - len(shown_overdue),
-    )
+    tasks = task_lights(store, this, policies, cal)
+    return weekly_report_model(store, board=board, this=this, last=last, tasks=tasks, scoring=scoring, cal=cal)
 
 
 # --------------------------------------------------------------------------------------------
@@ -787,7 +175,7 @@ def summary(report: "WeeklyReport", language: str = "zh-Hans", *,
     supporting unit (the deduction lines themselves are in the documents); ``criticised`` every fact of
     each criticism (``facts``: the texts already worded for the notices, by unit).
     """
-    from duban.notifications.report import family
+    from duban.notifications.report.model import family
 
     fam = family(language)
     facts = facts or {}
@@ -869,13 +257,7 @@ def report_recipients(engine: "Engine", *, scoring: ScoringConfig, extra: Iterab
 
     out: list[tuple[str, str]] = []
     if scoring.report.to_office:
-        with transaction(engine) as session:
-            office = repo.office_of(session, plan)
-            if office is not None:
-                out += [(office.name, e) for e in office.emails]
-                if office.head_email:
-                    out.append((" ".join(filter(None, (office.name, office.head_title or "主任", office.head_name))),
-                                office.head_email))
+        out += office_recipients(engine, plan)
     out += [(r.name, r.email) for r in scoring.report.recipients]
     out += list(extra)
     seen: set[str] = set()

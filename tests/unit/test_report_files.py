@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from duban.matrix.errors import StoreError
-from duban.notifications.report import _unique_stem, criticism_file_stem, file_name_part
+from duban.notifications.report.model import _unique_stem, criticism_file_stem, file_name_part
 from duban.workflows.report_service import write_files
 
 DAY = dt.date(2015, 12, 18)

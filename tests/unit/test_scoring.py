@@ -271,61 +271,61 @@ def test_a_late_report_is_not_praised_as_on_time() -> None:
     assert [c.texts() for c in board.praised] == [["牽頭負責的第1項“t”工作，於2016年1月20日按時報送進展，累計完成1/2個村"]]
 
 # --------------------------------------------------------------------------------------------
-# Facts of a period (the gathering rules, pure parts of workflows.report_service)
+# Facts of a period (the gathering rules, matrix.report_facts)
 
 
 def _item(**kw):
-    from duban.workflows.report_service import _Item
+    from duban.matrix.report_facts import ItemHistory
 
     base = dict(kind="milestone", id=1, task_id=1, seq=0, due=D(2015, 12, 31), start=D(2015, 7, 1),
                 quantity=Decimal(25), measure="個村")
     base.update(kw)
-    return _Item(**base)
+    return ItemHistory(**base)
 
 
 def _task(items, reports=()):
-    from duban.workflows.report_service import _Task
+    from duban.matrix.report_facts import TaskHistory
 
-    return _Task(id=1, plan_id=1, plan_code="p", code="3.2.1", title="交通建設", position=0, lead_unit_id=1,
+    return TaskHistory(id=1, plan_id=1, plan_code="p", code="3.2.1", title="交通建設", position=0, lead_unit_id=1,
                  veto=False, items=list(items), lead_reports=list(reports))
 
 
 def test_facts_outside_the_period_do_not_count() -> None:
-    from duban.workflows.report_service import _item_fact
+    from duban.matrix.report_facts import item_fact
 
     cal = WorkCalendar()
     # Closed late last week, at level 2 then: no fact of this period, so no criticism for it.
     last_week = _item(closed_on=D(2016, 1, 14), levels=[(D(2016, 1, 15), D(2015, 12, 31), 2)])
-    assert _item_fact(last_week, _task([last_week]), PERIOD, cal) is None
+    assert item_fact(last_week, _task([last_week]), PERIOD, cal) is None
     # Closed late on the period's first day: overdue in the period, 11 working days, level 2 reached on 01-15.
     first_day = _item(closed_on=D(2016, 1, 18), levels=[(D(2016, 1, 15), D(2015, 12, 31), 2)])
-    fact = _item_fact(first_day, _task([first_day]), PERIOD, cal)
+    fact = item_fact(first_day, _task([first_day]), PERIOD, cal)
     assert (fact.overdue, fact.overdue_days, fact.level, fact.closed_in_period) == (True, 11, 2, True)
     # Closed after the period (the database is newer than the report): still open at its end.
     later = _item(closed_on=D(2016, 1, 25))
-    fact = _item_fact(later, _task([later]), PERIOD, cal)
+    fact = item_fact(later, _task([later]), PERIOD, cal)
     assert (fact.overdue, fact.overdue_days, fact.closed_on) == (True, 15, None)
     # A level reached after the period's end does not count yet.
     escalating = _item(levels=[(D(2016, 1, 15), D(2015, 12, 31), 2), (D(2016, 1, 29), D(2015, 12, 31), 3)])
-    assert _item_fact(escalating, _task([escalating]), PERIOD, cal).level == 2
+    assert item_fact(escalating, _task([escalating]), PERIOD, cal).level == 2
     # An extension decided on 2015-12-16 moved the due date past the period: not overdue, not due.
     extended = _item(changes=[(D(2015, 12, 16), D(2016, 1, 29))])
-    assert _item_fact(extended, _task([extended]), PERIOD, cal) is None
+    assert item_fact(extended, _task([extended]), PERIOD, cal) is None
     # Due and closed in the period, on time.
     on_time = _item(due=D(2016, 1, 20), closed_on=D(2016, 1, 20))
-    fact = _item_fact(on_time, _task([on_time]), PERIOD, cal)
+    fact = item_fact(on_time, _task([on_time]), PERIOD, cal)
     assert (fact.due_in_period, fact.met_on_time, fact.overdue) == (True, True, False)
 
 
 def test_missing_report_windows_and_streaks() -> None:
-    from duban.workflows.report_service import _report_facts
+    from duban.matrix.report_facts import progress_report_facts
 
     first = _item(closed_on=D(2016, 1, 12))  # closed before the period: the next milestone is in progress
     second = _item(id=2, seq=1, due=D(2016, 12, 31), start=D(2016, 1, 1), quantity=Decimal(40))
 
     def facts(*days):
         task = _task([first, second], [(d, k, "m2") for k, d in enumerate(days)])
-        return [(r.kind, r.streak, r.gap_days) for r in _report_facts(task, PERIOD, CONFIG)]
+        return [(r.kind, r.streak, r.gap_days) for r in progress_report_facts(task, PERIOD, CONFIG)]
 
     assert facts(D(2016, 1, 7), D(2016, 1, 14), D(2016, 1, 21)) == [("sent", 0, 0)]
     assert facts(D(2016, 1, 7), D(2016, 1, 14)) == [("missing", 1, 0)]  # none in 01-16 … 01-22
@@ -338,9 +338,9 @@ def test_missing_report_windows_and_streaks() -> None:
     assert facts(D(2016, 1, 21)) == [("late", 0, 20), ("sent", 0, 0)]
     # No quantity milestone in progress, no expectation: nothing missing.
     done = _item(closed_on=D(2015, 12, 20))
-    assert _report_facts(_task([done]), PERIOD, CONFIG) == []
+    assert progress_report_facts(_task([done]), PERIOD, CONFIG) == []
     # The expectation switched off.
-    assert _report_facts(_task([first, second]), PERIOD, replace(CONFIG, reports_every_days=0)) == []
+    assert progress_report_facts(_task([first, second]), PERIOD, replace(CONFIG, reports_every_days=0)) == []
 
 
 # --------------------------------------------------------------------------------------------
