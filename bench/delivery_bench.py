@@ -27,8 +27,8 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from duban.notifications.sink import free_port  # noqa: E402
-from bench.synthetic import write_synthetic  # noqa: E402
+from bench.synthetic import write_synthetic
+from duban.notifications.sink import free_port
 
 TZ = ZoneInfo("Asia/Shanghai")
 

@@ -40,11 +40,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.sweep_bench import CHILD_IMPORT  # noqa: E402
-from bench.synthetic import overdue_day, run_child as run_json_child  # noqa: E402
-from duban.notifications.sink import free_port  # noqa: E402
-from bench.synthetic import write_synthetic  # noqa: E402
-from duban.workflows.deploy import prefect_environment  # noqa: E402  (stdlib only at import)
+from bench.sweep_bench import CHILD_IMPORT
+from bench.synthetic import overdue_day, write_synthetic
+from bench.synthetic import run_child as run_json_child
+from duban.notifications.sink import free_port
+from duban.workflows.deploy import prefect_environment  # (stdlib only at import)
 
 CHILD_DIRECT = r"""
 import sys, time, json, datetime as dt
@@ -125,7 +125,7 @@ def start_server(home: Path) -> tuple[subprocess.Popen, str, float]:
     env = prefect_environment(home=home)
     env.pop("PREFECT_API_URL", None)
     env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = f"sqlite+aiosqlite:///{home / 'prefect.db'}"
-    log = open(home / "server.log", "wb")
+    log = open(home / "server.log", "wb")  # noqa: SIM115 - the server writes to it until stop()
     t = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port",
                              str(port), "--no-ui"], env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -139,7 +139,7 @@ def start_server(home: Path) -> tuple[subprocess.Popen, str, float]:
         except OSError:
             if time.perf_counter() - t > 90:
                 stop(proc)
-                raise SystemExit("prefect server not healthy after 90 s")
+                raise SystemExit("prefect server not healthy after 90 s") from None
             time.sleep(0.2)
 
 
@@ -185,7 +185,7 @@ def main() -> None:
             raise SystemExit(deploy.stderr)
 
         url = copy_db(base, paths["deployment"] / "duban.db")
-        wlog = open(work / "worker.log", "wb")
+        wlog = open(work / "worker.log", "wb")  # noqa: SIM115 - the worker writes to it while it runs
         worker = subprocess.Popen([sys.executable, "-m", "prefect", "worker", "start", "--pool", "duban", "--type",
                                    "process", "--name", "bench"],
                                   env={**client_env, "PREFECT_WORKER_QUERY_SECONDS": "1",

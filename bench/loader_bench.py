@@ -152,9 +152,9 @@ def main() -> None:
         print(f"{args.rows:,} task rows, best of {args.repeat}\n")
         print(f"{'file':<13} {'floor (read only)':>18} {'accept':>9} {'ratio':>6} {'refuse':>9} {'ratio':>6}")
         for kind, path in files.items():
-            floor = best(lambda: (floor_csv if kind == "csv" else floor_xlsx)(path), args.repeat)
-            a = best(lambda: accept(path), args.repeat)
-            r = best(lambda: refuse(path), args.repeat)
+            floor = best(lambda kind=kind, path=path: (floor_csv if kind == "csv" else floor_xlsx)(path), args.repeat)
+            a = best(lambda path=path: accept(path), args.repeat)
+            r = best(lambda path=path: refuse(path), args.repeat)
             print(f"{kind:<13} {floor:>17.2f}s {a:>8.2f}s {a / floor:>5.1f}x {r:>8.2f}s {r / floor:>5.1f}x")
 
 

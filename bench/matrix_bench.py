@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.synthetic import run_child, unit_name, write_synthetic  # noqa: E402
+from bench.synthetic import run_child, unit_name, write_synthetic
 
 CHILD_IMPORT = r"""
 import json, sys, time, datetime as dt, resource

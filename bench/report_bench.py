@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.synthetic import overdue_day, run_child, write_synthetic  # noqa: E402
+from bench.synthetic import overdue_day, run_child, write_synthetic
 
 CHILD_SETUP = r"""
 import sys, datetime as dt

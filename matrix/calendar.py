@@ -100,7 +100,8 @@ def festival_date(name: str, year: int) -> dt.date:
 
 
 def _lunar(year: int, month: int, day: int) -> dt.date:
-    return LunarDate(year, month, day).to_solar_date()
+    solar: dt.date = LunarDate(year, month, day).to_solar_date()  # lunardate ships no type information
+    return solar
 
 
 def _qingming(year: int) -> dt.date:
@@ -110,7 +111,8 @@ def _qingming(year: int) -> dt.date:
         return dt.date(year, *_QINGMING_FALLBACK)
     for day, term in terms:
         if term == "清明":
-            return day
+            qingming: dt.date = day  # chinese_calendar ships no type information
+            return qingming
     return dt.date(year, *_QINGMING_FALLBACK)  # not reached in [1900, 2100]; kept for safety
 
 

@@ -18,8 +18,9 @@ line or row, field and the offending text) and exits with status 2.
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 QUOTE_CHARS = 80  # a refusal quotes at most this many characters of the offending text
@@ -116,7 +117,7 @@ class Problem:
     message: str
     hint: str = ""
     row_kind: str = "line"  # "line" for text formats, "row" for CSV/XLSX
-    length: int = field(default=0, compare=False)  # the offending text's length before it was shortened
+    length: int = dataclasses.field(default=0, compare=False)  # the offending text's length before it was shortened
 
     def __post_init__(self) -> None:
         # The text is kept shortened (≤ QUOTE_CHARS and "…"): a 5 MB cell must not make a 5 MB message.
@@ -141,7 +142,7 @@ class Problem:
             out += f" (hint: {self.hint})"
         return out
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "file": self.file,
             self.row_kind: self.line,

@@ -48,7 +48,7 @@ class EscalationLevel:
                 "to": list(self.to), "cc": list(self.cc)}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "EscalationLevel":
+    def from_dict(cls, d: dict[str, Any]) -> EscalationLevel:
         return cls(level=int(d["level"]), after=int(d["after_working_days"]), colour=str(d.get("colour") or ""),
                    to=tuple(d.get("to") or ()), cc=tuple(d.get("cc") or ()))
 

@@ -11,24 +11,33 @@ import re
 import unicodedata
 from collections.abc import Callable
 from functools import lru_cache
+from typing import Protocol
 
 _WS = re.compile(r"\s+")
 
 
+class _Converter(Protocol):
+    """What OpenCC's converter offers (the binding ships no type information)."""
+
+    def convert(self, text: str) -> str: ...
+
+
 @lru_cache(maxsize=1)
-def _t2s():
+def _t2s() -> _Converter:
     import opencc  # the C++ OpenCC binding; loading its dictionaries takes a few ms, once
 
-    return opencc.OpenCC("t2s")
+    converter: _Converter = opencc.OpenCC("t2s")
+    return converter
 
 
 @lru_cache(maxsize=1)
-def _s2t():
+def _s2t() -> _Converter:
     import opencc
 
     # s2tw, not s2t: the traditional forms plans are written in (群眾、為、考核、裡), as in the seeds,
     # not OpenCC's etymological ones (羣衆、爲、考覈、裏).
-    return opencc.OpenCC("s2tw")
+    converter: _Converter = opencc.OpenCC("s2tw")
+    return converter
 
 
 @lru_cache(maxsize=65536)

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import PLANS
 from tests.e2e.test_cli import DUBAN, ROOT, run  # noqa: F401 - one way to run the CLI
+
 
 @pytest.fixture
 def district(tmp_path: Path, sqlite_url: str) -> str:

@@ -83,7 +83,7 @@ def test_after_downtime_one_catch_up_sweep_not_one_per_missed_slot(tmp_path: Pat
     first.send_signal(signal.SIGTERM)
     first.communicate(timeout=60)
     engine = open_database(sqlite_url)
-    past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=3)
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(days=3)
     with engine.begin() as c:
         state = pickle.loads(c.execute(sa.text(f"SELECT job_state FROM {JOBSTORE_TABLE} WHERE id = 'sweep'")).scalar())
         state["next_run_time"] = past
@@ -145,7 +145,7 @@ def test_sigterm_in_the_middle_of_a_delivery_lets_it_finish(tmp_path: Path, sqli
             first.send_signal(signal.SIGTERM)
             first.communicate(timeout=60)
             engine = open_database(sqlite_url)
-            past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=10)
+            past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)
             with engine.begin() as c:  # the deliver run was missed: it runs at once on the next start
                 state = pickle.loads(c.execute(sa.text(f"SELECT job_state FROM {JOBSTORE_TABLE} WHERE id = 'deliver'")).scalar())
                 state["next_run_time"] = past

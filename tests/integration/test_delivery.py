@@ -21,13 +21,13 @@ import yaml
 
 from duban.config.settings import Settings
 from duban.matrix.policy import load_policy
+from duban.notifications.sink import free_port
 from duban.store.db import transaction
 from duban.store.tables import DeliveryRow, MessageRow, NoticeRow, UnitRow
-from duban.notifications.sink import free_port
-from tests.conftest import PLANS, ROOT, SHANGHAI, at
 from duban.workflows.delivery_service import LEASE, deliver
 from duban.workflows.matrix_service import PlanOptions, import_file
 from duban.workflows.sweep_service import sweep
+from tests.conftest import PLANS, ROOT, SHANGHAI, at
 
 POLICY = load_policy(ROOT / "config" / "policy.yaml")
 
@@ -545,8 +545,8 @@ def test_two_claims_of_the_same_messages_take_each_message_once(engine, tmp_path
 
     import_file(engine, PLANS / "district-2015.yaml", PlanOptions(), now=at(2015, 7, 1))
     sweep(engine, now=dt.datetime(2015, 12, 4, 8, 30, tzinfo=SHANGHAI), policies=POLICY)
-    from duban.workflows.delivery_service import DeliveryResult, _plan_messages, _resolve_pending_notices
     from duban.notifications.recipients import Directory
+    from duban.workflows.delivery_service import DeliveryResult, _plan_messages, _resolve_pending_notices
 
     result = DeliveryResult(target="test")
     with transaction(engine) as s:
@@ -663,11 +663,11 @@ def test_a_copy_refused_again_and_again_ends_as_failed(swept, smtp_server, tmp_p
 
     for k in range(12):  # an hour of runs every five minutes, longer than the backoff of three attempts
         t = NOW + dt.timedelta(minutes=5 * k)
-        deliver(swept, now=t, settings=settings, clock=lambda: t)
+        deliver(swept, now=t, settings=settings, clock=lambda t=t: t)
     after_an_hour = townships_messages()
     for k in range(12, 24):
         t = NOW + dt.timedelta(minutes=5 * k)
-        deliver(swept, now=t, settings=settings, clock=lambda: t)
+        deliver(swept, now=t, settings=settings, clock=lambda t=t: t)
     assert townships_messages() == after_an_hour  # nothing new once given up
     assert [m.status for m in after_an_hour][-1] == "failed" and after_an_hour[-1].attempts == 3
     with transaction(swept) as s:
@@ -791,7 +791,7 @@ def test_retry_times_are_on_the_real_clock_whatever_day_a_replay_acts_for(swept,
     """A replay's next day, a second later, does not retry a message the server just turned away: the
     backoff is counted on the real clock, not on the days the replay walks through (defect 18)."""
     settings = settings_for(tmp_path, f"smtp://127.0.0.1:{free_port()}", retry_base_seconds=60)  # nobody listens
-    before = dt.datetime.now(dt.timezone.utc)
+    before = dt.datetime.now(dt.UTC)
     first = deliver(swept, now=NOW, settings=settings)
     assert first.retrying == first.planned_messages > 0
     next_day = deliver(swept, now=NOW + dt.timedelta(days=1), settings=settings)
@@ -799,7 +799,7 @@ def test_retry_times_are_on_the_real_clock_whatever_day_a_replay_acts_for(swept,
     with transaction(swept) as s:
         rows = s.execute(sa.select(MessageRow.attempts, MessageRow.next_attempt_at)).all()
     assert {a for a, _ in rows} == {1}
-    assert all(before + dt.timedelta(seconds=59) <= t <= dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=61)
+    assert all(before + dt.timedelta(seconds=59) <= t <= dt.datetime.now(dt.UTC) + dt.timedelta(seconds=61)
                for _, t in rows)
 
 
@@ -831,7 +831,7 @@ def test_a_user_for_a_server_without_login_halts_every_run_and_fails_no_message(
         runs = []
         for k in range(5):  # more runs than max_attempts, each past any backoff
             t = NOW + dt.timedelta(hours=k)
-            runs.append(deliver(swept, now=t, settings=settings, clock=lambda: t))
+            runs.append(deliver(swept, now=t, settings=settings, clock=lambda t=t: t))
         waiting = _waiting(swept)
         sessions_while_wrong = CountsSessions.sessions
         fixed = deliver(swept, now=NOW, settings=settings_for(tmp_path, f"smtp://127.0.0.1:{port}"))

@@ -33,9 +33,9 @@ import sqlalchemy as sa
 from duban.notifications.sink import free_port
 from duban.store.db import open_database, transaction
 from duban.store.tables import DeliveryRow, MessageRow, NoticeRow, SweepRow
-from tests.conftest import PLANS, ROOT, at
 from duban.workflows.deploy import prefect_environment
 from duban.workflows.matrix_service import PlanOptions, import_file
+from tests.conftest import PLANS, ROOT, at
 
 pytest.importorskip("prefect", reason="Prefect is not installed (pip install -e '.[server]')")
 
@@ -176,8 +176,8 @@ def wait_for(server: PrefectServer, run_ids, logs: list[Path], timeout: float = 
             if all(r.state and r.state.is_final() for r in runs):
                 break
             if time.monotonic() > deadline:
-                pytest.fail("flow runs not finished after %ss: %s\n%s" % (
-                    timeout, [r.state_name for r in runs], "\n".join(tail(p) for p in logs)))
+                pytest.fail(f"flow runs not finished after {timeout}s: {[r.state_name for r in runs]}\n"
+                            + "\n".join(tail(p) for p in logs))
             time.sleep(0.5)
     bad = [r for r in runs if not r.state.is_completed()]
     assert not bad, f"{[(r.name, r.state_name, r.state.message) for r in bad]}\n" + "\n".join(tail(p) for p in logs)
@@ -250,7 +250,7 @@ def test_run_names_and_log_lines_say_job_plan_day_and_counts() -> None:
     import datetime as dt
     from zoneinfo import ZoneInfo
 
-    clock = dt.datetime(2015, 12, 4, 13, 5, tzinfo=dt.timezone.utc)
+    clock = dt.datetime(2015, 12, 4, 13, 5, tzinfo=dt.UTC)
     assert run_name("deliver", None, timezone="Asia/Shanghai", clock=clock) == "deliver 2015-12-04 21:05"
     assert run_name("deliver", "2015-12-04T21:05", timezone="Asia/Shanghai") == "deliver 2015-12-04 21:05"
     assert ZoneInfo("Asia/Shanghai")  # the office's zone, not the machine's

@@ -14,7 +14,6 @@ from duban.matrix.errors import NotFound, Refused, ValidationFailed
 from duban.store import repository as repo
 from duban.store.db import transaction
 from duban.store.tables import ExtensionRow, MilestoneRow, RecurrenceInstanceRow, TaskRow
-from tests.conftest import PLANS, at
 from duban.workflows.matrix_service import PlanOptions, import_file
 from duban.workflows.progress_service import (
     close_item,
@@ -24,6 +23,7 @@ from duban.workflows.progress_service import (
     report_progress,
     request_extension,
 )
+from tests.conftest import PLANS, at
 
 DISTRICT = "district-2015"
 ITEM_KEYS = {"kind", "id", "seq", "period", "due", "planned_due", "extended_due", "quantity", "measure", "done_quantity",

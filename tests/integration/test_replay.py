@@ -19,10 +19,10 @@ import sqlalchemy as sa
 from duban.matrix.policy import load_policy
 from duban.store.db import transaction
 from duban.store.tables import MilestoneRow, NoticeRow, TaskRow
-from tests.conftest import PLANS, ROOT, SHANGHAI, at
 from duban.workflows.matrix_service import PlanOptions, import_file
 from duban.workflows.progress_service import close_item, decide_extension, report_progress, request_extension
 from duban.workflows.sweep_service import sweep
+from tests.conftest import PLANS, ROOT, SHANGHAI, at
 
 POLICY = load_policy(ROOT / "config" / "policy.yaml")
 START, END = dt.date(2015, 7, 1), dt.date(2016, 12, 31)
@@ -106,7 +106,7 @@ def replay(tmp_path_factory):
     lead = {t.code: t.lead_unit for t in loaded.plan.tasks}
     script = list(SCRIPT)
     # Everyone else closes each milestone three days before it is due.
-    for mid, seq, due, code in rows:
+    for _mid, seq, due, code in rows:
         if code not in LATE_OR_SPECIAL:
             script.append((due - dt.timedelta(days=3), "close", code, seq + 1, None))
     script.append((D(2016, 12, 28), "close", "3.2.2", 2, None))

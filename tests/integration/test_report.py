@@ -29,12 +29,12 @@ from duban.config.settings import Settings
 from duban.matrix.policy import load_policy
 from duban.matrix.scoring import load_scoring
 from duban.notifications.sink import free_port
-from tests.conftest import PLANS, ROOT, SHANGHAI, _PG_SKIP
 from duban.workflows.delivery_service import deliver
 from duban.workflows.matrix_service import PlanOptions, import_file
 from duban.workflows.progress_service import close_item, report_progress
 from duban.workflows.report_service import email_report, score_period, weekly_report
 from duban.workflows.sweep_service import sweep
+from tests.conftest import _PG_SKIP, PLANS, ROOT, SHANGHAI
 
 D = dt.date
 AS_OF = D(2016, 1, 22)
@@ -256,7 +256,7 @@ def test_docx_is_an_official_circulation_with_its_tables(replayed) -> None:
     for unit in ("区金融办", "区水务局", "区文化委"):
         assert unit in body
     assert "（一）通报批评" in texts and "（二）通报表扬" in texts
-    assert doc.core_properties.created == dt.datetime(2016, 1, 22, tzinfo=dt.timezone.utc) == doc.core_properties.modified
+    assert doc.core_properties.created == dt.datetime(2016, 1, 22, tzinfo=dt.UTC) == doc.core_properties.modified
     assert doc.core_properties.revision == 1 and "python-docx" not in (doc.core_properties.comments or "")
     assert doc.sections[0].page_width == 11906 * 635  # A4, in EMU
 
@@ -435,7 +435,7 @@ def test_a_replayed_report_waits_for_its_retry_on_the_real_clock(replayed) -> No
     port = free_port()
     controller = Controller(Later(), hostname="127.0.0.1", port=port)
     controller.start()
-    before = dt.datetime.now(dt.timezone.utc)
+    before = dt.datetime.now(dt.UTC)
     try:
         settings = replayed["settings"].model_copy(update={"smtp_url": f"smtp://127.0.0.1:{port}"})
         queued = email_report(replayed["engine"], now=at(AS_OF, 18, 40), settings=settings, report=replayed["report"],
@@ -447,6 +447,6 @@ def test_a_replayed_report_waits_for_its_retry_on_the_real_clock(replayed) -> No
         row = s.execute(sa.select(MessageRow).where(MessageRow.id == queued["message"])).scalar_one()
         retry_at, status, attempts = row.next_attempt_at, row.status, row.attempts
     if retry_at.tzinfo is None:  # SQLite keeps UTC without its zone
-        retry_at = retry_at.replace(tzinfo=dt.timezone.utc)
+        retry_at = retry_at.replace(tzinfo=dt.UTC)
     assert status == "pending" and attempts == 1
     assert retry_at >= before + dt.timedelta(seconds=settings.retry_base_seconds) - dt.timedelta(seconds=1), retry_at

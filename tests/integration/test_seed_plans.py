@@ -10,8 +10,8 @@ import pytest
 from duban.matrix.loaders import load_plan
 from duban.store import repository as repo
 from duban.store.db import transaction
-from tests.conftest import PLANS, at
 from duban.workflows.matrix_service import PlanOptions, import_file
+from tests.conftest import PLANS, at
 
 D = dt.date
 

@@ -15,8 +15,8 @@ from duban.store import plan_import
 from duban.store import repository as repo
 from duban.store.db import HEAD_REVISION, current_revision, open_database, transaction
 from duban.store.tables import EventRow, MilestoneRow, TaskRow, UnitRow
-from tests.conftest import PLANS, at
 from duban.workflows.matrix_service import PlanOptions, export_plan, import_file, show
+from tests.conftest import PLANS, at
 
 DISTRICT = PLANS / "district-2015.yaml"
 
@@ -337,6 +337,7 @@ def test_a_kill_at_any_statement_of_a_migration_leaves_the_old_schema_or_the_new
     was or complete, and the next start finishes the job."""
     import subprocess
     import sys
+
     from alembic import command
 
     from duban.store.db import _alembic_config, make_engine

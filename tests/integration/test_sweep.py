@@ -10,13 +10,12 @@ import pytest
 import sqlalchemy as sa
 
 from duban.matrix.policy import load_policy
-from duban.store import repository as repo
 from duban.store.db import open_database, transaction
 from duban.store.tables import EventRow, MilestoneRow, NoticeRow, RecurrenceInstanceRow, SweepRow, TaskRow
-from tests.conftest import PLANS, ROOT, SHANGHAI, at
 from duban.workflows import sweep_service
 from duban.workflows.matrix_service import PlanOptions, import_file
 from duban.workflows.sweep_service import acknowledge, list_notices, status, sweep
+from tests.conftest import PLANS, ROOT, SHANGHAI, at
 
 POLICY = load_policy(ROOT / "config" / "policy.yaml")
 
@@ -236,12 +235,12 @@ def test_concurrent_and_serial_sweeps_agree(pg_url, sqlite_url) -> None:
 
 
 def test_a_sweep_record_says_when_it_really_ran_and_for_which_day(district) -> None:
-    before = dt.datetime.now(dt.timezone.utc)
+    before = dt.datetime.now(dt.UTC)
     sweep(district, now=morning(dt.date(2015, 7, 13)), policies=POLICY)
     record = sweep_service.list_sweeps(district)[0]
     assert record["as_of"] == "2015-07-13" and record["status"] == "done"
     started, finished = (dt.datetime.fromisoformat(record[k]) for k in ("started_at", "finished_at"))
-    assert before - dt.timedelta(seconds=1) <= started.astimezone(dt.timezone.utc) <= finished.astimezone(dt.timezone.utc)
+    assert before - dt.timedelta(seconds=1) <= started.astimezone(dt.UTC) <= finished.astimezone(dt.UTC)
 
 
 _KILLED_SWEEP = r'''
@@ -289,7 +288,7 @@ def test_a_killed_sweep_is_marked_interrupted_once_its_lease_runs_out(db_url: st
     proc.wait(timeout=30)
     killed = sweep_service.list_sweeps(engine)[0]
     assert killed["status"] == "running" and outbox(engine) == []  # within its lease; nothing written
-    later = dt.datetime.now(dt.timezone.utc) + sweep_service.SWEEP_LEASE + dt.timedelta(seconds=1)
+    later = dt.datetime.now(dt.UTC) + sweep_service.SWEEP_LEASE + dt.timedelta(seconds=1)
     shown = sweep_service.list_sweeps(engine, clock=lambda: later)[0]
     assert shown["status"] == "interrupted" and "lease" in shown["error"]  # shown so before any sweep runs
     sweep(engine, now=morning(dt.date(2015, 12, 4)), policies=POLICY, clock=lambda: later)
@@ -332,6 +331,6 @@ def test_a_live_sweep_renews_its_lease_and_is_never_marked_interrupted(district,
 
     time.sleep(2)
     with transaction(district) as s:
-        assert sweep_service._mark_interrupted(s, dt.datetime.now(dt.timezone.utc)) == 0
+        assert sweep_service._mark_interrupted(s, dt.datetime.now(dt.UTC)) == 0
     first.join(60)
     assert [r["status"] for r in sweep_service.list_sweeps(district)] == ["done"]

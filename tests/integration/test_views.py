@@ -20,11 +20,11 @@ from duban.notifications.render import Letterhead, RecipientView, Renderer
 from duban.notifications.views import build_views, letterhead_for, preview_view
 from duban.store.db import transaction
 from duban.store.tables import NoticeRow
-from tests.conftest import PLANS, ROOT, at
 from duban.workflows.delivery_service import deliver
 from duban.workflows.matrix_service import PlanOptions, import_file
 from duban.workflows.progress_service import report_progress
 from duban.workflows.sweep_service import sweep
+from tests.conftest import PLANS, ROOT, at
 
 POLICY = load_policy(ROOT / "config" / "policy.yaml")
 CAL = WorkCalendar()

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from duban.matrix.policy import load_policy
 from duban.store.db import open_database
+from duban.workflows.sweep_service import sweep
 from tests.conftest import ROOT, SHANGHAI
 from tests.property.conftest import dump
-from duban.workflows.sweep_service import sweep
 
 POLICY = load_policy(ROOT / "config" / "policy.yaml")
 

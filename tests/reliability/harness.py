@@ -42,7 +42,6 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import sqlalchemy as sa
 
@@ -456,7 +455,7 @@ class Tally:
     COUNTS = ("trials", "killed", "missing", "duplicated", "resent_in_flight", "broken", "left_running", "litter",
               "left_before", "left_done")
 
-    def add(self, other: "Tally") -> None:
+    def add(self, other: Tally) -> None:
         for name in self.COUNTS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.failures.extend(other.failures)
@@ -678,7 +677,7 @@ class Campaign:
         sending) and its sweep's (``lease_until``), as waiting for them would."""
         if not place.exists():
             return
-        past = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc) if place.backend == "postgres" \
+        past = dt.datetime(2000, 1, 1, tzinfo=dt.UTC) if place.backend == "postgres" \
             else "2000-01-01 00:00:00.000000"
         engine = place.engine()
         try:

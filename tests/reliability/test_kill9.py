@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import time
+
 import pytest
 
 from tests.conftest import _PG_SKIP

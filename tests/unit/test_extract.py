@@ -632,7 +632,7 @@ def test_reading_a_docx_is_linear_in_paragraphs_styles_and_table_rows(tmp_path: 
     # Before: each paragraph's python-docx .style scanned every style of styles.xml (a 57 KB document
     # of 50,000 paragraphs did not finish in 300 s), and each vertically merged cell walked up the
     # table cell by cell. Counted in Python function calls, not seconds.
-    docx = pytest.importorskip("docx")
+    pytest.importorskip("docx")
     document = _styled_numbering_document(600, 300)
     table = document.add_table(rows=300, cols=2)
     table.cell(0, 0).merge(table.cell(299, 0))
@@ -651,7 +651,7 @@ def test_a_docx_of_more_paragraphs_than_the_rows_limit_is_refused_while_read(tmp
     document = docx.Document()
     for i in range(50):
         document.add_paragraph(f"第{i}段")
-    table = document.add_table(rows=2, cols=30)
+    document.add_table(rows=2, cols=30)
     path = tmp_path / "many.docx"
     document.save(str(path))
     with pytest.raises(LimitExceeded, match="DUBAN_LIMIT_ROWS"):

@@ -275,7 +275,7 @@ def test_a_plan_whose_directory_is_a_pipe_is_refused_without_waiting_for_a_write
 def test_the_directory_is_found_relative_to_the_plan_file_not_the_working_folder(tmp_path: Path, monkeypatch) -> None:
     (tmp_path / "plans").mkdir()
     write(tmp_path / "plans" / "units.yaml", DIRECTORY)
-    plan = write(tmp_path / "plans" / "plan.yaml", plan_yaml())
+    write(tmp_path / "plans" / "plan.yaml", plan_yaml())
     monkeypatch.chdir(tmp_path)
     assert load_plan(Path("plans/plan.yaml")).plan.tasks[0].lead_unit == "區扶貧辦"
     folder = write(tmp_path / "plans" / "p2.yaml", plan_yaml().replace("directory: units.yaml", "directory: ."))

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from duban.matrix.directory import load_directory, split_list
-from duban.matrix.script import to_simplified
 from duban.matrix.errors import SourceError, ValidationFailed
 from duban.matrix.loaders import load_plan, parse_official
+from duban.matrix.script import to_simplified
 from duban.matrix.sources import decode_bytes, read_text
 
 DIRECTORY = """\

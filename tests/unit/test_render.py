@@ -223,31 +223,31 @@ def test_a_cc_copy_says_so() -> None:
 # Digests: each item asks its recipient what the letter of that kind and level asks of that role.
 # Recipients as a delivery gives them: the directory's display form, no title (notifications.recipients).
 
-I = "区扶贫开发领导小组办公室"
-REPORTS = f"于2016年1月11日前将办理情况和整改措施书面报送{I}"  # the lead unit's report, to the office
+OFFICE_NAME = "区扶贫开发领导小组办公室"
+REPORTS = f"于2016年1月11日前将办理情况和整改措施书面报送{OFFICE_NAME}"  # the lead unit's report, to the office
 RED = "逾期仍未办结的，将予以通报批评，并纳入年度目标考核。"
 FURTHER = "逾期仍未办结的，将按程序提级督办。"
 LEAD = [  # the lead unit (or its head): does the work and reports
     f"提请主要领导督办。请区交委立即整改落实，{REPORTS}。{RED}",
     f"提请牵头领导督促落实。请区交委{REPORTS}。{FURTHER}",
     f"请区交委主要负责同志亲自过问、专题研究。请区交委{REPORTS}。{FURTHER}",
-    f"请你单位高度重视，于2016年1月11日前将办理情况书面报送{I}。逾期未办结的，将按程序提级督办。",
-    f"请你单位高度重视，对照目标要求加快推进，确保于2015年12月31日前按期完成，并将完成情况及时书面报送{I}。"
+    f"请你单位高度重视，于2016年1月11日前将办理情况书面报送{OFFICE_NAME}。逾期未办结的，将按程序提级督办。",
+    f"请你单位高度重视，对照目标要求加快推进，确保于2015年12月31日前按期完成，并将完成情况及时书面报送{OFFICE_NAME}。"
     "确有困难需要延期的，请在到期前提出延期申请。",
 ]
 LEADER = [  # a lead official or the top leader: sees that the lead unit does it
     f"提请主要领导督办。请督促区交委立即整改落实，{REPORTS}。{RED}",
     f"提请牵头领导督促落实。请督促区交委{REPORTS}。{FURTHER}",
     f"请区交委主要负责同志亲自过问、专题研究。请督促区交委{REPORTS}。{FURTHER}",
-    f"请督促区交委于2016年1月11日前将办理情况书面报送{I}。逾期未办结的，将按程序提级督办。",
-    f"请督促区交委对照目标要求加快推进，确保于2015年12月31日前按期完成，并将完成情况及时书面报送{I}。",
+    f"请督促区交委于2016年1月11日前将办理情况书面报送{OFFICE_NAME}。逾期未办结的，将按程序提级督办。",
+    f"请督促区交委对照目标要求加快推进，确保于2015年12月31日前按期完成，并将完成情况及时书面报送{OFFICE_NAME}。",
 ]
 LEADER_CC = [
     f"请知悉，并督促区交委立即整改落实，{REPORTS}。",
     f"请知悉，并督促区交委{REPORTS}。",
     f"请知悉，并督促区交委{REPORTS}。",
-    f"请知悉，并督促区交委于2016年1月11日前将办理情况书面报送{I}。",
-    f"请知悉，并督促区交委对照目标要求加快推进，确保于2015年12月31日前按期完成，并将完成情况及时书面报送{I}。",
+    f"请知悉，并督促区交委于2016年1月11日前将办理情况书面报送{OFFICE_NAME}。",
+    f"请知悉，并督促区交委对照目标要求加快推进，确保于2015年12月31日前按期完成，并将完成情况及时书面报送{OFFICE_NAME}。",
 ]
 OFFICE = [  # the office follows it up; the report it awaits is not "to" itself
     f"提请主要领导督办。请跟踪督促区交委立即整改落实，于2016年1月11日前报送办理情况和整改措施。{RED}",
@@ -274,10 +274,10 @@ DIGEST_CASES = {  # name: (recipient, as 抄送, salutation, 办理要求 of 红
     "official cc": (RecipientView(name="劉儀(區人民政府副區長)", role="official"), True, "刘仪同志：", LEADER_CC),
     "top_leader": (RecipientView(name="楊宏偉(區委書記)", role="top_leader"), False, "杨宏伟同志：", LEADER),
     "top_leader cc": (RecipientView(name="楊宏偉(區委書記)", role="top_leader"), True, "杨宏伟同志：", LEADER_CC),
-    "office": (RecipientView(name="區扶貧開發領導小組辦公室", role="office"), False, f"{I}：", OFFICE),
-    "office cc": (RecipientView(name="區扶貧開發領導小組辦公室", role="office"), True, f"{I}：", OFFICE_CC),
-    "office_head": (RecipientView(name="區扶貧開發領導小組辦公室 主任", role="office_head"), False, f"{I}主任：", OFFICE),
-    "office_head cc": (RecipientView(name="區扶貧開發領導小組辦公室 主任", role="office_head"), True, f"{I}主任：", OFFICE_CC),
+    "office": (RecipientView(name="區扶貧開發領導小組辦公室", role="office"), False, f"{OFFICE_NAME}：", OFFICE),
+    "office cc": (RecipientView(name="區扶貧開發領導小組辦公室", role="office"), True, f"{OFFICE_NAME}：", OFFICE_CC),
+    "office_head": (RecipientView(name="區扶貧開發領導小組辦公室 主任", role="office_head"), False, f"{OFFICE_NAME}主任：", OFFICE),
+    "office_head cc": (RecipientView(name="區扶貧開發領導小組辦公室 主任", role="office_head"), True, f"{OFFICE_NAME}主任：", OFFICE_CC),
 }
 
 
@@ -312,7 +312,7 @@ def test_a_digest_item_asks_its_recipient_what_the_letter_asks_of_that_role(case
     if case.startswith(("official", "top_leader", "office")):  # told to see to it, never to do or report it themselves
         assert "你单位" not in out.text and "请区交委于" not in out.text
     if case.startswith("office"):  # never to cooperate with, or report to, itself
-        assert not [t for t in text if "配合" in t or f"报送{I}" in t]
+        assert not [t for t in text if "配合" in t or f"报送{OFFICE_NAME}" in t]
 
 
 def test_a_digest_item_is_worded_by_the_letter_of_its_kind_and_level() -> None:

@@ -1,0 +1,23 @@
+"""The linters as tests: README's test command (and CI) fails on a ruff problem, as `scripts/check` does.
+
+Both run `scripts/check` itself, so the suite and a developer's check cannot drift apart. ruff and mypy
+come with `.[test]`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+CHECK = Path(__file__).resolve().parents[2] / "scripts" / "check"
+
+
+def check(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(CHECK), *args], capture_output=True, text=True, timeout=600)
+
+
+def test_ruff_finds_nothing() -> None:
+    out = check("--ruff")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "ruff: 0 problem(s)" in out.stdout
