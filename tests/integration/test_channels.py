@@ -45,7 +45,7 @@ class MemoryChannel:
         self.received: list[Claimed] = []
         self.closed = 0
 
-    def connect(self) -> "MemoryChannel":
+    def connect(self) -> MemoryChannel:
         return self
 
     async def send(self, message: Claimed) -> Outcome:
@@ -74,7 +74,7 @@ def settings(tmp_path: Path) -> Settings:
 
 class Clock:
     def __init__(self) -> None:
-        self.now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        self.now = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
     def __call__(self) -> dt.datetime:
         return self.now
@@ -86,7 +86,7 @@ def messages(engine) -> dict[int, MessageRow]:
 
 
 def utc(t: dt.datetime) -> dt.datetime:
-    return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)  # SQLite keeps UTC without its zone
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)  # SQLite keeps UTC without its zone
 
 
 def test_the_memory_channel_is_a_channel(settings: Settings) -> None:

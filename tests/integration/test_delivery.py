@@ -392,7 +392,8 @@ def test_a_notice_finished_while_another_worker_records_is_never_undeliverable(p
     from duban.notifications.channels import Outcome
     from duban.notifications.recipients import Directory
     from duban.store.db import open_database
-    from duban.store.outbox import finish_notices as _finish_notices, record as _record
+    from duban.store.outbox import finish_notices as _finish_notices
+    from duban.store.outbox import record as _record
     from duban.workflows.delivery_service import DeliveryResult, _plan_messages, _resolve_pending_notices
 
     engine = open_database(pg_url)

@@ -81,7 +81,7 @@ def test_the_copies_are_gone():
     assert v.CIRCULATION_KINDS == ("criticism", "praise")
     assert render.NOTICE_KINDS is v.NOTICE_KINDS and render.LEVEL_COLOURS is v.LEVEL_COLOURS
     assert scoring.LEVEL_COLOURS is v.LEVEL_COLOURS
-    assert policy.ROLES == tuple(v.LadderRole)
+    assert tuple(v.LadderRole) == policy.ROLES
     assert v.LEVEL_COLOURS == {1: "藍", 2: "橙", 3: "紅"}
     assert [c.key for c in v.LevelColour] == ["blue", "orange", "red"]
     assert v.ACK_KINDS == ("chase", "escalation")  # scoring's default acknowledgements.kinds
