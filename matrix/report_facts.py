@@ -21,9 +21,10 @@ from __future__ import annotations
 import datetime as dt
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Sequence
+from typing import Any
 
 from duban.matrix.calendar import WorkCalendar
 from duban.matrix.planner import Item, Light, light, worst
