@@ -50,14 +50,14 @@ CHILD_DIRECT = r"""
 import sys, time, json, datetime as dt
 t0 = time.perf_counter()
 from zoneinfo import ZoneInfo
-from duban.config.settings import Settings
+from duban.workflows.bootstrap import bootstrap
 from duban.workflows.jobs import sweep_job, delivery_job
-settings = Settings()
-now = dt.datetime.combine(dt.date.fromisoformat(sys.argv[1]), dt.time(), ZoneInfo(settings.timezone))
+app = bootstrap()  # the engine opens (and is checked) in the first job, as it did inside each job before
+now = dt.datetime.combine(dt.date.fromisoformat(sys.argv[1]), dt.time(), ZoneInfo(app.settings.timezone))
 t1 = time.perf_counter()
-swept = sweep_job(settings, now=now, only_working_days=False)
+swept = sweep_job(app, now=now, only_working_days=False)
 t2 = time.perf_counter()
-delivered = delivery_job(settings, now=now)
+delivered = delivery_job(app, now=now)
 t3 = time.perf_counter()
 print(json.dumps({"imports": t1 - t0, "jobs": t3 - t1, "sweep_s": t2 - t1, "deliver_s": t3 - t2,
                   "sweep": swept, "deliver": delivered}, default=str))

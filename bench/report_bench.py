@@ -52,7 +52,8 @@ from pathlib import Path
 from duban.store.db import open_database
 from duban.matrix.policy import load_policy
 from duban.config.settings import Settings
-from duban.workflows.report_service import load_scoring_config, score_period, weekly_report
+from duban.workflows.bootstrap import load_scoring_config
+from duban.workflows.report_service import score_period, weekly_report
 engine = open_database(sys.argv[1])
 out = Path(sys.argv[3])
 policy = load_policy(Path("config/policy.yaml"))

@@ -1,6 +1,7 @@
 """duban's settings, read once from the environment (``DUBAN_*``) and an optional ``.env`` file.
 
-Built by the CLI (or a flow's entry point) and passed down; nothing reads the environment at import.
+Built once per process by ``workflows.bootstrap.load_settings`` (the CLI, `duban run`, a flow run, the
+demo) and passed down; nothing reads the environment at import.
 """
 
 from __future__ import annotations

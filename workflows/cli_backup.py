@@ -1,17 +1,20 @@
 """The ``duban backup`` and ``duban restore`` commands: a consistent copy of the database, and putting one back.
 
-Registered on the main app by ``workflows.cli``. SQLite only (the embedded default); on PostgreSQL both
-say how to use ``pg_dump`` and ``pg_restore`` instead. A refusal (PostgreSQL, not a duban database, a
-newer database, `duban run` running) prints one line and exits 1 with nothing changed.
+Registered on the main app by ``workflows.cli``; the work is ``workflows.backup_service``'s. SQLite only
+(the embedded default); on PostgreSQL both say how to use ``pg_dump`` and ``pg_restore`` instead. A
+refusal (PostgreSQL, not a duban database, a newer database, `duban run` running) prints one line and
+exits 1 with nothing changed.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import typer
+
+from duban.workflows.cli_common import console, emit_json, settings
 
 Json = typer.Option(False, "--json", help="Print JSON with stable keys: {path, size, revision, counts, latest_activity, latest}.")
 
@@ -21,35 +24,7 @@ def _refuse(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
-def _libpq_url(url: str) -> str:
-    """The URL as pg_dump reads it: no driver suffix, no password."""
-    import sqlalchemy as sa
-
-    u = sa.engine.make_url(url)
-    return sa.engine.URL.create("postgresql", username=u.username, host=u.host, port=u.port,
-                                database=u.database).render_as_string(hide_password=False)
-
-
-def _sqlite_path(url: str, verb: str) -> Path:
-    import sqlalchemy as sa
-
-    try:
-        u = sa.engine.make_url(url)
-    except Exception:  # noqa: BLE001 - a malformed URL is refused as given
-        _refuse(f"DUBAN_DATABASE_URL {url!r} is not a database URL")
-    if u.get_backend_name() == "postgresql":
-        target = _libpq_url(url)
-        _refuse(f"duban {verb} works on a SQLite database; on PostgreSQL use PostgreSQL's own tools: "
-                f"`pg_dump -Fc -d '{target}' -f duban.dump` to back up (consistent while duban runs), "
-                f"`pg_restore --clean --if-exists -d '{target}' duban.dump` to restore (stop `duban run` first)")
-    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
-        _refuse(f"duban {verb} needs a SQLite file database (DUBAN_DATABASE_URL=sqlite:///path), not {url!r}")
-    return Path(u.database).expanduser()
-
-
 def _print_info(info, title: str) -> None:
-    from duban.workflows.cli import console
-
     out = console()
 
     def line(text: str) -> None:
@@ -69,39 +44,17 @@ def backup_command(
     as_json: bool = Json,
 ) -> None:
     """Write a consistent copy of the database to FILE while `duban run` keeps working (SQLite; mode 0600)."""
-    from duban.store.backup import backup
     from duban.matrix.errors import Refused
-    from duban.workflows.cli import emit_json, settings
+    from duban.workflows.backup_service import backup_database
 
-    db = _sqlite_path(settings().database_url, "backup")
     try:
-        info = backup(db, file, overwrite=force)
+        info = backup_database(settings().database_url, file, overwrite=force)
     except Refused as e:
         _refuse(str(e))
     if as_json:
         emit_json(info.as_dict())
         return
     _print_info(info, "wrote")
-
-
-def _runner_lock(db: Path):
-    """Hold `duban run`'s lock (workflows.runner.RunnerLock's file) for the restore: refused while it
-    runs, and it cannot start meanwhile. No lock file means no `duban run` ever ran here: none is made."""
-    import fcntl
-
-    path = Path(f"{db}.run.lock")
-    try:
-        f = open(path, "r", encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = f.read().strip()
-        f.close()
-        _refuse(f"`duban run` is running on {db}" + (f" ({holder})" if holder else "")
-                + "; stop it first (Ctrl-C or SIGTERM), then restore — nothing was changed")
-    return f
 
 
 def restore_command(
@@ -113,34 +66,22 @@ def restore_command(
     Refuses a file that is not a duban database, a database newer than the backup (without --force),
     and while `duban run` runs."""
     from duban.matrix.errors import Refused
-    from duban.store.backup import plan_restore, restore
-    from duban.store.db import HEAD_REVISION
-    from duban.workflows.cli import console, emit_json, settings
+    from duban.workflows.backup_service import restore_database
 
-    url = settings().database_url
-    db = _sqlite_path(url, "restore")
-    lock = _runner_lock(db)
     try:
-        try:
-            plan = plan_restore(db, file, head=HEAD_REVISION)
-            kept = restore(db, plan, force=force)
-        except Refused as e:
-            _refuse(str(e))
-    finally:
-        if lock is not None:
-            lock.close()
-    result: dict[str, Any] = {"restored": plan.source.as_dict(), "database": str(db),
-                              "replaced": plan.current.as_dict() if plan.current else None,
-                              "kept": str(kept) if kept else None, "forced_over_newer": bool(plan.newer)}
+        result = restore_database(settings().database_url, file, force=force)
+    except Refused as e:
+        _refuse(str(e))
+    source, newer, upgrade_to = result.pop("source"), result.pop("newer"), result.pop("upgrade_to")
     if as_json:
         emit_json(result)
         return
-    _print_info(plan.source, f"restored {db} from")
+    _print_info(source, f"restored {result['database']} from")
     out = console()
-    if kept:
-        out.print(f"  the database it replaced is kept as {kept}", markup=False, highlight=False, soft_wrap=True)
-    if plan.newer:
-        out.print(f"  replaced a newer database (--force): {'; '.join(plan.newer)}", markup=False, highlight=False, soft_wrap=True)
-    if plan.source.revision != HEAD_REVISION:
-        out.print(f"  schema {plan.source.revision} is upgraded to {HEAD_REVISION} by the next command", markup=False,
+    if result["kept"]:
+        out.print(f"  the database it replaced is kept as {result['kept']}", markup=False, highlight=False, soft_wrap=True)
+    if newer:
+        out.print(f"  replaced a newer database (--force): {'; '.join(newer)}", markup=False, highlight=False, soft_wrap=True)
+    if upgrade_to:
+        out.print(f"  schema {source.revision} is upgraded to {upgrade_to} by the next command", markup=False,
                   highlight=False)

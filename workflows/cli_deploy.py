@@ -10,6 +10,8 @@ from typing import Any
 
 import typer
 
+from duban.workflows.cli_common import console, emit_json, settings
+
 PoolOpt = typer.Option("duban", "--pool", help="Work pool (type process) the workers pull from; created if missing.")
 PausedOpt = typer.Option(False, "--paused", help="Register with the schedules switched off (runs only when triggered).")
 HeartbeatOpt = typer.Option(30, "--heartbeat", metavar="SECONDS",
@@ -25,7 +27,6 @@ Json = typer.Option(False, "--json", help="Print JSON with stable keys: {api_url
 def deploy_command(pool: str = PoolOpt, paused: bool = PausedOpt, heartbeat: int = HeartbeatOpt,
                    crash_after: int = CrashAfterOpt, as_json: bool = Json) -> None:
     """Register supervise (08:30 sweep, delivery every 5 min) and weekly-report on the Prefect server in PREFECT_API_URL."""
-    from duban.workflows.cli import console, emit_json, settings
     from duban.workflows.deploy import deploy
 
     result: dict[str, Any] = deploy(work_pool=pool, config_dir=settings().config_dir, paused=paused,

@@ -1,7 +1,8 @@
 """The ``duban matrix extract`` command: a plan written as a document (.txt or .docx) → the matrix YAML for review.
 
 Registered on ``matrix_app`` by ``workflows.cli``. Only typer and the standard library are imported at
-module level (``duban --help`` stays fast); the extractor is imported when the command runs.
+module level (``duban --help`` stays fast); ``workflows.matrix_service`` (and with it the extractor) is
+imported when the command runs.
 
 Exit status: 0 when every line of the document was placed, 1 when something was left over (the YAML
 is still written, and each leftover is printed to stderr as ``file:line: reason — text``), 2 when the
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+
+from duban.workflows.cli_common import settings
 
 OutOpt = typer.Option(None, "--out", "-o", help="Write the YAML (or JSON) to this file instead of stdout.")
 BaseYearOpt = typer.Option(None, "--base-year", help="Year for dates written without one (default: from the title, "
@@ -44,13 +47,10 @@ def extract_command(
     from duban.matrix.errors import DubanError
 
     try:
-        from duban.matrix.extract import extract, read_document
+        from duban.workflows.matrix_service import extract_document
 
-        from duban.workflows.cli import settings
-
-        limits = settings().input_limits()
-        text, _lines = read_document(file, limits)
-        result = extract(text, source=str(file), base_year=base_year, plan_code=plan, part=part, limits=limits)
+        result = extract_document(file, base_year=base_year, plan_code=plan, part=part,
+                                  limits=settings().input_limits())
     except DubanError as err:
         sys.stderr.write(f"duban: error: {err}\n")
         raise typer.Exit(2)

@@ -2,7 +2,7 @@
 
 Registered on the main app by ``workflows.cli``. Only typer, the standard library and the vocabulary are imported
 here (``duban --help`` stays fast); the store, the planner and the renderer are imported inside the
-command, as are the helpers of ``workflows.cli`` (settings, engine, policies, now_for).
+command, as are the helpers of ``workflows.cli_common`` (settings, engine, policies, now_for).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def preview(
         raise typer.BadParameter(f"unknown format {fmt!r}; use text or html", param_hint="--format")
 
     from duban.notifications.render import Renderer
-    from duban.workflows.cli import engine, now_for, policies, settings
+    from duban.workflows.cli_common import engine, now_for, policies, settings
 
     s = settings()
     renderer = Renderer(language=lang or s.language, override_dir=s.config_dir / "templates")

@@ -1,8 +1,8 @@
 """The ``duban progress`` and ``duban extension`` commands: reports, closing (辦結) and extension requests.
 
-Registered on the main app by ``workflows.cli``; that module imports this one at top level, so the
-helpers of ``workflows.cli`` (engine, now_for, emit_json, console, _print_problems) are imported inside
-the commands, and nothing heavier than typer is imported here (``duban --help`` stays fast).
+Registered on the main app by ``workflows.cli``; the shared helpers (engine, now_for, emit_json, console,
+print_problems) come from ``workflows.cli_common``, and nothing heavier than typer is imported at module
+level (``duban --help`` stays fast).
 Quantities are taken as text and parsed by the service, so ``--done 十八`` gets duban's own message.
 """
 
@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+
+from duban.workflows.cli_common import console, emit_json, engine, now_for, print_problems, settings, styled
 
 progress_app = typer.Typer(help="Progress reports (進展報送) and closing (辦結) of milestones and periods.",
                            no_args_is_help=True)
@@ -87,7 +89,6 @@ def progress_report(
     as_json: bool = Json,
 ) -> None:
     """Report progress (進展報送) on a task: a milestone's quantity/percent or a period's count/amount."""
-    from duban.workflows.cli import console, emit_json, engine, now_for, styled
     from duban.workflows.progress_service import report_progress
 
     result = report_progress(engine(), task=task, unit=unit, now=now_for(as_of), plan=plan, done=done, percent=percent,
@@ -115,7 +116,6 @@ def progress_close(
     as_json: bool = Json,
 ) -> None:
     """Close (辦結) a milestone or period with evidence; only the lead unit may."""
-    from duban.workflows.cli import console, emit_json, engine, now_for
     from duban.workflows.progress_service import close_item
 
     result = close_item(engine(), task=task, unit=unit, now=now_for(as_of), evidence=evidence, closed_by=by, plan=plan,
@@ -135,13 +135,12 @@ def progress_import(
 ) -> None:
     """Import a sheet of progress reports, all or nothing: every bad row is listed (exit 1), nothing written."""
     from duban.matrix.errors import ValidationFailed
-    from duban.workflows.cli import _print_problems, console, emit_json, engine, now_for, settings, styled
     from duban.workflows.progress_service import import_progress
 
     try:
         rows = import_progress(engine(), file, now=now_for(as_of), plan=plan, limits=settings().input_limits())
     except ValidationFailed as err:
-        _print_problems(err, as_json)
+        print_problems(err, as_json)
         raise typer.Exit(1)
     if as_json:
         emit_json({"ok": True, "file": str(file), "rows": rows})
@@ -183,7 +182,6 @@ def extension_request(
     as_json: bool = Json,
 ) -> None:
     """Request an extension (延期申請) before the due date; a late request is recorded as refused."""
-    from duban.workflows.cli import console, emit_json, engine, now_for
     from duban.workflows.progress_service import request_extension
 
     result = request_extension(engine(), task=task, unit=unit, new_due=until.date(), reason=reason, now=now_for(as_of),
@@ -195,7 +193,6 @@ def extension_request(
 
 
 def _decide(extension_id: int, approve: bool, by: str, note: str, as_of: Optional[dt.datetime], as_json: bool) -> None:
-    from duban.workflows.cli import console, emit_json, engine, now_for
     from duban.workflows.progress_service import decide_extension
 
     result = decide_extension(engine(), extension_id=extension_id, approve=approve, now=now_for(as_of),
@@ -237,7 +234,6 @@ def extension_list(
     as_json: bool = Json,
 ) -> None:
     """List extension requests, oldest first."""
-    from duban.workflows.cli import console, emit_json, engine
     from duban.workflows.progress_service import list_extensions
 
     rows = list_extensions(engine(), status=status, plan=plan)

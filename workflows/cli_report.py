@@ -1,9 +1,8 @@
 """The ``duban report`` commands: the weekly circulation report (周通報) with its criticism notices.
 
 Registered on the main app by ``workflows.cli`` as ``duban report``. Only typer and the standard
-library are imported here (``duban --help`` stays fast); the service, the renderer and the helpers of
-``workflows.cli`` (settings, engine, policies, now_for, console, emit_json) are imported inside the
-commands.
+library are imported at module level (``duban --help`` stays fast); the service is imported inside the
+command, which takes the policies and scoring from the process's wiring (``workflows.cli_common``).
 """
 
 from __future__ import annotations
@@ -13,6 +12,8 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+
+from duban.workflows.cli_common import app, console, emit_json, engine, now_for, styled
 
 report_app = typer.Typer(help="The weekly circulation report (周通報): scores, ranking, criticism and praise, "
                               "as HTML, Markdown and DOCX, mailed to the office and the supervisors.",
@@ -33,18 +34,17 @@ def weekly(
 ) -> None:
     """Build the weekly circulation report as of a day: files in --out, and with --email the mail."""
     from duban.matrix.errors import ConfigError
-    from duban.workflows.cli import console, emit_json, engine, now_for, policies, settings, styled
-    from duban.workflows.report_service import FORMATS, email_report, load_scoring_config, weekly_report
+    from duban.workflows.report_service import FORMATS, email_report, weekly_report
 
     formats = [f.strip().lower() for f in fmt.split(",") if f.strip()]
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
         raise ConfigError(f"--format: unknown format {bad[0] if bad else fmt!r}; use {', '.join(FORMATS)}")
-    s = settings()
-    scoring = load_scoring_config(s)
+    wiring = app()
+    s, scoring = wiring.settings, wiring.scoring
     now = now_for(as_of)
     eng = engine()
-    result = weekly_report(eng, now=now, policies=policies(), settings=s, formats=formats, out_dir=out, plan=plan,
+    result = weekly_report(eng, now=now, policies=wiring.policies, settings=s, formats=formats, out_dir=out, plan=plan,
                            scoring=scoring, language=lang)
     mailed = email_report(eng, now=now, settings=s, report=result, scoring=scoring) if email else None
     if as_json:

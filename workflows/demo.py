@@ -37,6 +37,7 @@ class DemoResult:
     reports: list[Path] = field(default_factory=list)
     criticised: Counter = field(default_factory=Counter)
     praised: Counter = field(default_factory=Counter)
+    escalation_levels: Counter = field(default_factory=Counter)  # escalations written, by level
 
 
 
@@ -75,12 +76,10 @@ def _script(plan, cal) -> dict[dt.date, list[tuple[str, str, int, Any]]]:
 
 def run_demo(out_dir: Path, *, progress: Callable[[int, int, str], None] | None = None,
              language: str = "zh-Hans", formats: tuple[str, ...] = ("html",)) -> DemoResult:
-    from duban.config.settings import EXAMPLE_PLANS, Settings
-    from duban.matrix.calendar import WorkCalendar
-    from duban.matrix.policy import load_policy
+    from duban.config.settings import EXAMPLE_PLANS
     from duban.notifications.sink import free_port, start_sink
-    from duban.store.db import open_database
     from duban.workflows import report_service
+    from duban.workflows.bootstrap import bootstrap
     from duban.workflows.delivery_service import deliver
     from duban.workflows.matrix_service import PlanOptions, import_file
     from duban.workflows.progress_service import close_item, decide_extension, report_progress, request_extension
@@ -90,23 +89,24 @@ def run_demo(out_dir: Path, *, progress: Callable[[int, int, str], None] | None 
     if out_dir.exists():
         shutil.rmtree(out_dir)
     (out_dir / "reports").mkdir(parents=True)
-    url = f"sqlite:///{(out_dir / 'demo.db').resolve()}"
-    port = free_port()
-    sink = start_sink("127.0.0.1", port, out_dir / "mail")
-    settings = Settings(database_url=url, smtp_url=f"smtp://127.0.0.1:{port}", config_dir=out_dir / "config",
-                        outbox_dir=out_dir / "outbox", mail_from="區扶貧開發領導小組辦公室 <office@example.org>",
-                        messages_per_minute=0, language=language)
     (out_dir / "config").mkdir()
     (out_dir / "config" / "scoring.yaml").write_text(
         f"# the demo's units report monthly\nreports:\n  expected_every_days: {REPORT_EVERY_DAYS}\n", encoding="utf-8")
+    port = free_port()
+    sink = start_sink("127.0.0.1", port, out_dir / "mail")
+    # The demo's own wiring: its database, config folder (the packaged policy, its scoring) and sink.
+    app = bootstrap(database_url=f"sqlite:///{(out_dir / 'demo.db').resolve()}", smtp_url=f"smtp://127.0.0.1:{port}",
+                    config_dir=out_dir / "config", outbox_dir=out_dir / "outbox",
+                    mail_from="區扶貧開發領導小組辦公室 <office@example.org>", messages_per_minute=0, language=language)
+    settings = app.settings
     result = DemoResult(out_dir=out_dir)
-    engine = open_database(url)
     try:
+        engine = app.engine
         loaded, _ = import_file(engine, EXAMPLE_PLANS / "district-2015.yaml", PlanOptions(),
                                 now=dt.datetime(2015, 7, 1, 8, tzinfo=tz), actor="demo")
         lead = {t.code: t.lead_unit for t in loaded.plan.tasks}
-        cal = WorkCalendar()
-        policies = load_policy(EXAMPLE_PLANS.parent / "policy.yaml")
+        cal = app.calendar
+        policies = app.policies
         script = _script(loaded.plan, cal)
         extensions: dict[tuple[str, int], int] = {}
         waiting = 0
@@ -141,7 +141,7 @@ def run_demo(out_dir: Path, *, progress: Callable[[int, int, str], None] | None 
             if day.weekday() == 4:  # Friday afternoon: the weekly circulation report
                 report = report_service.weekly_report(
                     engine, now=dt.datetime.combine(day, dt.time(16, 0), tz), policies=policies, settings=settings,
-                    formats=formats, out_dir=out_dir / "reports")
+                    formats=formats, out_dir=out_dir / "reports", scoring=app.scoring)
                 if "html" in report["files"]:
                     result.reports.append(Path(report["files"]["html"]))
                 result.reports.extend(Path(doc["html"]) for doc in report["criticism"].values() if "html" in doc)
@@ -153,11 +153,23 @@ def run_demo(out_dir: Path, *, progress: Callable[[int, int, str], None] | None 
             if progress:
                 progress(result.days, total, day.isoformat())
             day += dt.timedelta(days=1)
+        result.escalation_levels.update(escalation_levels(engine))
     finally:
-        engine.dispose()
+        app.close()
         sink.stop()
     _write_index(out_dir, result)
     return result
+
+
+def escalation_levels(engine) -> dict[int, int]:
+    """Escalations written, by level, read back from the demo's database."""
+    import sqlalchemy as sa
+
+    from duban.store.tables import NoticeRow
+
+    with engine.connect() as conn:
+        return dict(conn.execute(sa.select(NoticeRow.level, sa.func.count()).where(NoticeRow.kind == "escalation")
+                                 .group_by(NoticeRow.level)).all())
 
 
 def _write_index(out_dir: Path, result: DemoResult) -> None:

@@ -239,13 +239,10 @@ def deploy(*, api_url: str | None = None, work_pool: str = "duban", source_dir: 
     if not (source / FLOWS_FILE).is_file():
         raise ConfigError(f"{source}: no {FLOWS_FILE} there; give the duban project folder as the source")
     if schedule is None:
+        from duban.workflows.bootstrap import load_settings
         from duban.workflows.schedule import default_schedule
 
-        if config_dir is None:
-            from duban.config.settings import Settings
-
-            config_dir = Settings().config_dir
-        schedule = default_schedule(config_dir)
+        schedule = default_schedule(config_dir if config_dir is not None else load_settings().config_dir)
 
     apply_prefect_environment()
     from prefect.client.orchestration import get_client

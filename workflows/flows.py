@@ -6,8 +6,10 @@ costs tens of milliseconds of server work. Only this module, ``workflows.deploy`
 import Prefect; ``duban --help`` and every other command never do.
 
 Flows take plain parameters and nothing secret: ``as_of`` (an ISO date, to replay a plan; default the
-real clock in the office's time zone) and switches. Settings are built inside the flow from the
-worker's environment (``DUBAN_DATABASE_URL``, ``DUBAN_SMTP_URL``, ``DUBAN_OUTBOX_DIR`` …). duban's own
+real clock in the office's time zone) and switches. The wiring (``workflows.bootstrap``: settings from
+the worker's environment — ``DUBAN_DATABASE_URL``, ``DUBAN_SMTP_URL``, ``DUBAN_OUTBOX_DIR`` … — policies,
+scoring, the engine) is built once per process, when its first flow run starts; the schema is brought
+to the newest revision then, never by a task. duban's own
 database is the system of record: the flows return a small summary for the run page, and nothing
 reads it back (results are not persisted).
 
@@ -36,17 +38,25 @@ from duban.matrix.errors import ConfigError
 from duban.workflows import jobs
 
 if TYPE_CHECKING:
-    from duban.config.settings import Settings
+    from duban.workflows.bootstrap import App
 
 # Delivery is retried by Prefect when it raises (database unreachable, disk full); SMTP failures are
 # not exceptions: the service records them per message and a later run retries them itself.
 DELIVERY_RETRY_DELAYS = [10, 60, 300]
 
 
-def _settings() -> "Settings":
-    from duban.config.settings import Settings
+class _Process:
+    app: "App | None" = None
 
-    return Settings()
+
+def _app() -> "App":
+    """This process's wiring, built by its first flow run and kept; its engine is opened (and the
+    schema migrated) once, when the run's name or the flow first needs it, never by a task."""
+    if _Process.app is None:
+        from duban.workflows.bootstrap import bootstrap
+
+        _Process.app = bootstrap()
+    return _Process.app
 
 
 def moment(as_of: str | None, timezone: str) -> dt.datetime | None:
@@ -69,19 +79,11 @@ def moment(as_of: str | None, timezone: str) -> dt.datetime | None:
 # Run names and log lines
 
 
-def plan_codes(settings: "Settings") -> list[str]:
+def plan_codes(app: "App") -> list[str]:
     """The codes of the plans in duban's database (what a sweep or a report covers), sorted."""
-    import sqlalchemy as sa
+    from duban.workflows.matrix_service import plan_codes as stored_plan_codes
 
-    from duban.store.db import open_database
-    from duban.store.tables import PlanRow
-
-    engine = open_database(settings.database_url)
-    try:
-        with engine.connect() as conn:
-            return sorted(conn.execute(sa.select(PlanRow.code)).scalars())
-    finally:
-        engine.dispose()
+    return stored_plan_codes(app.engine)
 
 
 def plans_label(codes: list[str], most: int = 3) -> str:
@@ -119,14 +121,14 @@ def _safe_name(job: str, with_plans: bool) -> str:
     """Called by Prefect when a run starts (``flow_run_name``); never fails the run over its name."""
     params = _parameters()
     try:
-        settings = _settings()
-        timezone = settings.timezone
-    except Exception:  # noqa: BLE001 - the flow itself reports bad settings
-        settings, timezone = None, "Asia/Shanghai"
+        app = _app()
+        timezone = app.settings.timezone
+    except Exception:  # noqa: BLE001 - the flow itself reports bad settings or an unreachable database
+        app, timezone = None, "Asia/Shanghai"
     plans = None
-    if with_plans and settings is not None:
+    if with_plans and app is not None:
         try:
-            plans = plan_codes(settings)
+            plans = plan_codes(app)
         except Exception:  # noqa: BLE001 - database unreachable: the flow will say so
             plans = None
     try:
@@ -216,21 +218,16 @@ def _mailed(email: dict[str, Any] | None) -> str:
     return f"emailed to {to}{via}: {email.get('status')}{error}"
 
 
-def waiting_messages(settings: "Settings") -> int | None:
+def waiting_messages(app: "App") -> int | None:
     """Messages still pending or being sent in duban's queue, or None if the database cannot say."""
     try:
         import sqlalchemy as sa
 
-        from duban.store.db import open_database
         from duban.store.tables import MessageRow
 
-        engine = open_database(settings.database_url)
-        try:
-            with engine.connect() as conn:
-                return conn.execute(sa.select(sa.func.count()).select_from(MessageRow)
-                                    .where(MessageRow.status.in_(("pending", "sending")))).scalar()
-        finally:
-            engine.dispose()
+        with app.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(MessageRow)
+                                .where(MessageRow.status.in_(("pending", "sending")))).scalar()
     except Exception:  # noqa: BLE001 - only a log line
         return None
 
@@ -240,31 +237,29 @@ def _log(logger, lines: list[tuple[str, str]]) -> None:
         getattr(logger, level)("%s", text)
 
 
-def _working_days_only(settings: "Settings", given: bool | None) -> bool:
+def _working_days_only(app: "App", given: bool | None) -> bool:
     if given is not None:
         return given
-    from duban.workflows.schedule import default_schedule
-
-    return default_schedule(settings.config_dir).job("sweep").working_days_only
+    return app.schedule.job("sweep").working_days_only
 
 
 @task(name="sweep", cache_policy=NO_CACHE, persist_result=False)
-def sweep_step(settings: "Settings", now: dt.datetime | None, working_days_only: bool) -> dict[str, Any]:
+def sweep_step(now: dt.datetime | None, working_days_only: bool) -> dict[str, Any]:
     """Every open milestone and period of every plan, in one transaction (idempotent by notice key)."""
-    return jobs.sweep_job(settings, now=now, only_working_days=working_days_only)
+    return jobs.sweep_job(_app(), now=now, only_working_days=working_days_only)
 
 
 @task(name="deliver", cache_policy=NO_CACHE, persist_result=False,
       retries=len(DELIVERY_RETRY_DELAYS), retry_delay_seconds=DELIVERY_RETRY_DELAYS)
-def deliver_step(settings: "Settings", now: dt.datetime | None) -> dict[str, Any]:
+def deliver_step(now: dt.datetime | None) -> dict[str, Any]:
     """Every pending notice into messages, and every due message handed over (claimed first)."""
-    return jobs.delivery_job(settings, now=now)
+    return jobs.delivery_job(_app(), now=now)
 
 
 @task(name="weekly-report", cache_policy=NO_CACHE, persist_result=False)
-def weekly_report_step(settings: "Settings", now: dt.datetime | None, email: bool) -> dict[str, Any]:
+def weekly_report_step(now: dt.datetime | None, email: bool) -> dict[str, Any]:
     """The 周通報 files, and one message to the office (sent at once, or queued for delivery)."""
-    return jobs.weekly_report_job(settings, now=now, email=email)
+    return jobs.weekly_report_job(_app(), now=now, email=email)
 
 
 @flow(name="supervise", flow_run_name=supervise_run_name, persist_result=False, log_prints=False,
@@ -277,19 +272,21 @@ def supervise(as_of: str | None = None, sweep: bool = True, deliver: bool = True
     sweep / deliver: run that step (the 5-minute deployment runs deliver only).
     working_days_only: skip the sweep on days off (official calendar); default: the schedule's setting.
     """
-    settings = _settings()
+    app = _app()
+    settings = app.settings
     now = moment(as_of, settings.timezone)
+    app.engine  # noqa: B018 - opened and migrated once per process, before any task runs
     logger = get_run_logger()
     logger.info("as of %s", f"{as_of} (replay)" if now is not None else
                 f"now ({dt.datetime.now(ZoneInfo(settings.timezone)):%Y-%m-%d %H:%M} {settings.timezone})")
     summary: dict[str, Any] = {"as_of": as_of}
     if sweep:
-        summary["sweep"] = sweep_step(settings, now, _working_days_only(settings, working_days_only))
-        summary["plans"] = plans = plan_codes(settings)
+        summary["sweep"] = sweep_step(now, _working_days_only(app, working_days_only))
+        summary["plans"] = plans = plan_codes(app)
         logger.info("%s", sweep_line(summary["sweep"], plans))
     if deliver:
-        summary["deliver"] = sent = deliver_step(settings, now)
-        _log(logger, deliver_lines(sent, waiting_messages(settings)))
+        summary["deliver"] = sent = deliver_step(now)
+        _log(logger, deliver_lines(sent, waiting_messages(app)))
     return summary
 
 
@@ -301,7 +298,9 @@ def weekly_report(as_of: str | None = None, email: bool = True) -> dict[str, Any
     as_of: the report's day (YYYY-MM-DD); default: today.
     email: also send it to the office (otherwise only the files are written).
     """
-    settings = _settings()
-    summary = weekly_report_step(settings, moment(as_of, settings.timezone), email)
+    app = _app()
+    now = moment(as_of, app.settings.timezone)
+    app.engine  # noqa: B018 - opened and migrated once per process, before any task runs
+    summary = weekly_report_step(now, email)
     get_run_logger().info("%s", report_line(summary, email))
     return summary

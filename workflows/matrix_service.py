@@ -113,6 +113,44 @@ def export_plan(engine: "Engine", *, plan: str | None, fmt: str) -> bytes:
 # Serialisations (stable keys; documented in README)
 
 
+def extract_document(path: Path, *, base_year: int | None = None, plan_code: str | None = None,
+                     part: int | None = None, limits: "InputLimits | None" = None):
+    """The matrix of a plan written as a document (.txt in UTF-8 or GBK, .docx), with every line it could
+    not place (``ExtractResult``: ``to_yaml()``, ``to_json()``, ``leftovers``)."""
+    from duban.matrix.extract import extract, read_document
+
+    text, _lines = read_document(path, limits) if limits is not None else read_document(path)
+    return extract(text, source=str(path), base_year=base_year, plan_code=plan_code, part=part,
+                   **({"limits": limits} if limits is not None else {}))
+
+
+def write_export(path: Path, data: bytes) -> None:
+    """Write an export where the user asked: 0600 in a 0700 folder unless DUBAN_FILE_MODE says otherwise."""
+    from duban.store.files import write_file
+
+    write_file(path, data)
+
+
+def list_plans(engine: "Engine") -> list[dict[str, Any]]:
+    """The stored plans: ``{code, title, base_year, start, end, tasks}`` each."""
+    with transaction(engine) as session:
+        return repo.list_plans(session)
+
+
+def plan_codes(engine: "Engine") -> list[str]:
+    """The codes of the stored plans (what a sweep or a report covers), sorted."""
+    return sorted(p["code"] for p in list_plans(engine))
+
+
+def list_units(engine: "Engine") -> list[dict[str, Any]]:
+    """The unit directory as stored: ``{name, aliases, kind, is_office, head: {name, title, email}, emails,
+    member_of}`` each."""
+    with transaction(engine) as session:
+        return [{"name": u.name, "aliases": list(u.aliases), "kind": u.kind, "is_office": u.is_office,
+                 "head": {"name": u.head_name, "title": u.head_title, "email": u.head_email},
+                 "emails": list(u.emails), "member_of": list(u.member_of)} for u in repo.list_units(session)]
+
+
 def _quantity(q) -> int | float | None:
     if q is None:
         return None

@@ -38,9 +38,10 @@ from duban.matrix.errors import ConfigError
 from duban.matrix.gcpause import no_cyclic_gc
 from duban.matrix.report_facts import PeriodFacts, ReportSnapshot, period_facts, period_for, task_lights
 from duban.matrix.script import for_language
-from duban.matrix.scoring import Scoreboard, ScoringConfig, load_scoring, score_week
+from duban.matrix.scoring import Scoreboard, ScoringConfig, score_week
 from duban.store.db import transaction
 from duban.store.report_queries import office_recipients, read_snapshot
+from duban.workflows.bootstrap import load_scoring_config  # when no scoring is given (the one loader)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -50,13 +51,6 @@ if TYPE_CHECKING:
     from duban.notifications.report import WeeklyReport
 
 FORMATS = ("html", "md", "docx")
-
-
-def load_scoring_config(settings: "Settings") -> ScoringConfig:
-    """The packaged config/scoring.yaml, overridden by the office's own (config folder) scoring.yaml."""
-    from duban.config.settings import PACKAGE_DIR
-
-    return load_scoring(PACKAGE_DIR / "scoring.yaml", Path(settings.config_dir) / "scoring.yaml")
 
 
 # --------------------------------------------------------------------------------------------

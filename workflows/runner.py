@@ -1,7 +1,9 @@
 """`duban run`: the embedded scheduler — APScheduler 3.x in one process, jobs kept in duban's database.
 
 The jobs (sweep, deliver, weekly report) run on the schedule of config/schedule.yaml by calling the
-services directly (no Prefect engine on this path). Jobs are stored in duban's own database
+services directly (no Prefect engine on this path). The process's wiring (``workflows.bootstrap.App``:
+settings, policies, scoring, schedule, the engine) is built once when `duban run` starts — the schema
+brought to the newest revision then — and every job uses it; restart `duban run` after changing them. Jobs are stored in duban's own database
 (``apscheduler_jobs``), coalesced and with no limit on how late a missed run may start, so after
 downtime each missed job runs once (however long the machine was off), not once per missed slot. One process per database: a second `duban run` refuses to
 start instead of double-sending (a file lock beside a SQLite database, an advisory lock on
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from duban.matrix.errors import Refused
 
 if TYPE_CHECKING:
-    from duban.config.settings import Settings
+    from duban.workflows.bootstrap import App
     from duban.workflows.schedule import Schedule
 
 JOBSTORE_TABLE = "apscheduler_jobs"
@@ -32,17 +34,29 @@ JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None
 _ADVISORY_KEY = 0x64756261  # "duba"
 
 
-def run_job(name: str) -> dict[str, Any]:
-    """What the scheduler calls (by reference, so the job store can keep it): one job, fresh settings."""
-    from duban.config.settings import Settings
-    from duban.workflows.jobs import JOBS
-    from duban.workflows.schedule import default_schedule
+class _Process:
+    """The wiring of this `duban run` (set when it starts); what ``run_job`` hands the jobs."""
 
-    settings = Settings()
+    app: "App | None" = None
+
+
+def _app() -> "App":
+    if _Process.app is None:  # a job run outside run_forever/run_once: wire (and migrate) once, now
+        from duban.workflows.bootstrap import bootstrap
+
+        _Process.app = bootstrap(open_engine=True)
+    return _Process.app
+
+
+def run_job(name: str) -> dict[str, Any]:
+    """What the scheduler calls (by reference, so the job store can keep it): one job, on the wiring
+    built when `duban run` started (its engine open, its schema current: nothing is migrated here)."""
+    from duban.workflows.jobs import JOBS
+
+    app = _app()
     if name == "sweep":
-        schedule = default_schedule(settings.config_dir)
-        return JOBS[name](settings, only_working_days=schedule.job("sweep").working_days_only)
-    return JOBS[name](settings)
+        return JOBS[name](app, only_working_days=app.schedule.job("sweep").working_days_only)
+    return JOBS[name](app)
 
 
 # --------------------------------------------------------------------------------------------
@@ -137,7 +151,7 @@ def summarize(result: Any) -> str:
     return "done"
 
 
-def build_scheduler(settings: "Settings", schedule: "Schedule", state: RunnerState):
+def build_scheduler(app: "App", schedule: "Schedule", state: RunnerState):
     from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.schedulers.background import BackgroundScheduler
@@ -146,7 +160,7 @@ def build_scheduler(settings: "Settings", schedule: "Schedule", state: RunnerSta
 
     scheduler = BackgroundScheduler(
         timezone=schedule.timezone,
-        jobstores={"default": SQLAlchemyJobStore(url=settings.database_url, tablename=JOBSTORE_TABLE)},
+        jobstores={"default": SQLAlchemyJobStore(url=app.settings.database_url, tablename=JOBSTORE_TABLE)},
         job_defaults=JOB_DEFAULTS,
     )
     triggers = {job.name: (CronTrigger.from_crontab(job.cron, timezone=schedule.timezone) if job.cron
@@ -182,21 +196,22 @@ def install_jobs(scheduler, triggers) -> list[str]:
     return overdue
 
 
-def run_once(settings: "Settings", schedule: "Schedule", *, report: Callable[[str, str], None],
+def run_once(app: "App", *, report: Callable[[str, str], None],
              now: dt.datetime | None = None) -> list[dict[str, Any]]:
     """`duban run --once`: every job once, in order, then return — asked for explicitly, so the sweep
     runs on a day off too."""
     from duban.workflows.jobs import JOBS
 
-    lock = RunnerLock(settings.database_url)  # not beside a running `duban run` either
+    lock = RunnerLock(app.settings.database_url)  # not beside a running `duban run` either
     lock.acquire()
+    _Process.app = app
     try:
         results = []
-        for job in schedule.jobs:
+        for job in app.schedule.jobs:
             kwargs: dict[str, Any] = {"now": now}
             if job.name == "sweep":
                 kwargs["only_working_days"] = False
-            result = JOBS[job.name](settings, **kwargs)
+            result = JOBS[job.name](app, **kwargs)
             report(job.name, summarize(result))
             results.append(result)
         return results
@@ -204,16 +219,19 @@ def run_once(settings: "Settings", schedule: "Schedule", *, report: Callable[[st
         lock.release()
 
 
-def run_forever(settings: "Settings", schedule: "Schedule", *, live: bool = True, stop: threading.Event | None = None,
+def run_forever(app: "App", *, live: bool = True, stop: threading.Event | None = None,
                 on_started: Callable[[], None] | None = None) -> RunnerState:
-    """Run until SIGINT/SIGTERM (or ``stop``): the running job finishes, then the scheduler stops."""
-    lock = RunnerLock(settings.database_url)
+    """Run until SIGINT/SIGTERM (or ``stop``): the running job finishes, then the scheduler stops.
+    Every job runs on ``app`` (its engine opened, and migrated, before this is called)."""
+    lock = RunnerLock(app.settings.database_url)
     lock.acquire()
+    _Process.app = app
+    schedule = app.schedule
     state = RunnerState()
     stop = stop or threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)} \
         if threading.current_thread() is threading.main_thread() else {}
-    scheduler, triggers = build_scheduler(settings, schedule, state)
+    scheduler, triggers = build_scheduler(app, schedule, state)
     try:
         scheduler.start(paused=True)
         for name in install_jobs(scheduler, triggers):

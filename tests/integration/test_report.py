@@ -314,14 +314,14 @@ def test_the_command_line(replayed, tmp_path: Path, monkeypatch) -> None:
     import typer
     from typer.testing import CliRunner
 
-    import duban.workflows.cli as cli
+    import duban.workflows.cli_common as cli_common
     from duban.workflows.cli_report import report_app
 
     app = typer.Typer()
     app.add_typer(report_app, name="report")
     monkeypatch.setenv("DUBAN_DATABASE_URL", str(replayed["engine"].url))
     monkeypatch.setenv("DUBAN_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setattr(cli._State, "settings", None)
+    monkeypatch.setattr(cli_common._State, "app", None)
     out = CliRunner().invoke(app, ["report", "weekly", "--as-of", str(AS_OF), "--format", "md,docx", "--out",
                                    str(tmp_path / "cli"), "--json"])
     assert out.exit_code == 0, out.output

@@ -1,0 +1,94 @@
+"""One wiring (workflows.bootstrap): built once, and a long-running process migrates once at start, never per job."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PLANS, SHANGHAI
+
+
+@pytest.fixture
+def environment(db_url: str, tmp_path: Path, monkeypatch) -> str:
+    monkeypatch.setenv("DUBAN_DATABASE_URL", db_url)
+    monkeypatch.setenv("DUBAN_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("DUBAN_OUTBOX_DIR", str(tmp_path / "var" / "outbox"))
+    monkeypatch.delenv("DUBAN_SMTP_URL", raising=False)
+    return db_url
+
+
+@pytest.fixture
+def schema_calls(monkeypatch) -> dict[str, int]:
+    """How often anything opened a database, read its schema version or ran Alembic's upgrade."""
+    from duban.store import db
+
+    calls = {"open_database": 0, "current_revision": 0, "upgrade": 0}
+
+    def counted(name):
+        real = getattr(db, name)
+
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(db, name, wrapper)
+
+    for name in calls:
+        counted(name)
+    return calls
+
+
+def test_the_runner_and_its_jobs_migrate_once_at_start_never_per_job(environment, schema_calls, monkeypatch) -> None:
+    from duban.workflows import runner
+    from duban.workflows.bootstrap import bootstrap
+    from duban.workflows.matrix_service import PlanOptions, import_file
+
+    app = bootstrap(open_engine=True)  # what `duban run` does when it starts
+    assert schema_calls["open_database"] == 1 and schema_calls["upgrade"] == 1  # a new database: created once
+    import_file(app.engine, PLANS / "district-2015.yaml", PlanOptions(), now=dt.datetime(2015, 7, 1, 8, tzinfo=SHANGHAI))
+    at_start = dict(schema_calls)
+
+    monkeypatch.setattr(runner._Process, "app", None)
+    lines: list[str] = []
+    results = runner.run_once(app, report=lambda name, text: lines.append(f"{name} {text}"),
+                              now=dt.datetime(2015, 12, 4, tzinfo=SHANGHAI))
+    for name in ("sweep", "deliver", "weekly_report", "sweep"):  # what the scheduler calls, by reference
+        runner.run_job(name)
+    assert [r["job"] for r in results] == ["sweep", "deliver", "weekly_report"]
+    assert results[0]["created"]["escalation"] == 6 and results[2]["files"], lines
+    assert schema_calls == at_start  # no job opened, checked or upgraded the database
+    assert runner._Process.app is app  # the jobs ran on the wiring built at start
+
+
+def test_a_command_brings_the_database_to_the_newest_revision_when_it_first_needs_it(environment, schema_calls) -> None:
+    from duban.store.db import HEAD_REVISION
+    from duban.workflows.bootstrap import bootstrap
+
+    app = bootstrap()  # the CLI's: nothing opened yet (`matrix validate --offline` needs no database)
+    assert schema_calls == {"open_database": 0, "current_revision": 0, "upgrade": 0} and not app.engine_opened
+    with app.engine.connect() as conn:
+        import sqlalchemy as sa
+
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == HEAD_REVISION
+    assert app.engine is app.engine and schema_calls["open_database"] == 1 and schema_calls["upgrade"] == 1
+    app.close()
+
+
+def test_the_wiring_is_built_once_and_frozen(environment, tmp_path: Path) -> None:
+    import dataclasses
+
+    from duban.matrix.errors import ConfigError
+    from duban.workflows.bootstrap import bootstrap
+
+    app = bootstrap(language="en")
+    assert app.settings.language == "en" and app.renderer.language == "en"
+    assert app.policies is app.policies and app.scoring is app.scoring and app.calendar is app.calendar
+    assert [j.name for j in app.schedule.jobs] == ["sweep", "deliver", "weekly_report"]
+    assert app.now(dt.datetime(2015, 12, 4)) == dt.datetime(2015, 12, 4, tzinfo=SHANGHAI)
+    assert app.now().tzinfo is not None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        app.settings = None  # type: ignore[misc]
+    with pytest.raises(ConfigError, match="DUBAN_SMTP_CONCURRENCY"):
+        bootstrap(smtp_concurrency=0)

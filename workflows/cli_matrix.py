@@ -1,0 +1,254 @@
+"""The ``duban matrix`` commands (validate, import, show, export) and ``duban plans`` / ``duban units``.
+
+Registered on the main app by ``workflows.cli``. Only typer and the standard library are imported at
+module level (``duban --help`` stays fast); each command parses its options, calls
+``workflows.matrix_service`` and prints.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from duban.workflows.cli_common import Commands, console, emit_json, engine, now_for, print_problems, settings, styled
+
+matrix_app = typer.Typer(help="Validate, import, show and export responsibility matrices.", no_args_is_help=True)
+commands = Commands()
+
+AsOf = typer.Option(None, "--as-of", help="Act as if today were this date (YYYY-MM-DD), to replay a plan.")
+Json = typer.Option(False, "--json", help="Print JSON with stable keys instead of a table.")
+
+
+def _options(directory, allow_new_units, plan, base_year, sheet, title=None, start=None):
+    from duban.workflows.matrix_service import PlanOptions
+
+    return PlanOptions(directory=directory, allow_new_units=allow_new_units, plan_code=plan, base_year=base_year,
+                       sheet=sheet, title=title, start=start.date() if start else None,
+                       limits=settings().input_limits())
+
+
+DirectoryOpt = typer.Option(None, "--directory", "-d", help="Unit directory (YAML or CSV); default: the one the plan names.")
+AllowNew = typer.Option(False, "--allow-new-units", help="Add units missing from the directory instead of refusing them.")
+PlanOpt = typer.Option(None, "--plan", "-p", help="Plan code (default: the plan file's own, or its file name).")
+BaseYear = typer.Option(None, "--base-year", help="Year for deadlines written without one (sheets only need it if no deadline names a year).")
+SheetOpt = typer.Option(None, "--sheet", help="Worksheet of an .xlsx file (default: the first).")
+TitleOpt = typer.Option(None, "--title", help="Plan title (sheets: default the title row above the header).")
+StartOpt = typer.Option(None, "--start", help="Plan start (YYYY-MM-DD): 三年內 and recurrences count from it.")
+
+
+@matrix_app.command("validate")
+def matrix_validate(
+    file: Path = typer.Argument(..., help="Plan file: .yaml, .csv or .xlsx"),
+    directory: Optional[Path] = DirectoryOpt,
+    allow_new_units: bool = AllowNew,
+    plan: Optional[str] = PlanOpt,
+    base_year: Optional[int] = BaseYear,
+    sheet: Optional[str] = SheetOpt,
+    title: Optional[str] = TitleOpt,
+    start: Optional[dt.datetime] = StartOpt,
+    offline: bool = typer.Option(False, "--offline", help="Do not consult the database for known units."),
+    as_json: bool = Json,
+) -> None:
+    """Check a plan file and report every problem at once (exit 1 if any). Changes nothing."""
+    from duban.matrix.errors import ValidationFailed
+    from duban.workflows.matrix_service import validate_file
+
+    try:
+        loaded = validate_file(file, _options(directory, allow_new_units, plan, base_year, sheet, title, start),
+                               engine=None if offline else engine())
+    except ValidationFailed as err:
+        print_problems(err, as_json)
+        raise typer.Exit(1)
+    p = loaded.plan
+    n_m = sum(len(t.milestones) for t in p.tasks)
+    n_r = sum(len(t.recurrences) for t in p.tasks)
+    if as_json:
+        emit_json({"ok": True, "plan": p.code, "tasks": len(p.tasks), "milestones": n_m, "recurrences": n_r,
+                   "stages": len(p.stages), "new_units": [u.name for u in loaded.new_units], "warnings": loaded.warnings})
+        return
+    out = console()
+    for w in loaded.warnings:
+        out.print(styled(("warning", "yellow"), f" {w}"))
+    out.print(styled(("ok", "green"), f" {file}: plan {p.code} 「{p.title}」 — {len(p.tasks)} tasks, {n_m} milestones, "
+              f"{n_r} recurrences, {len(p.stages)} stages"))
+    if loaded.new_units:
+        out.print("new units (will be added): " + "、".join(u.name for u in loaded.new_units))
+
+
+@matrix_app.command("import")
+def matrix_import(
+    file: Path = typer.Argument(..., help="Plan file: .yaml, .csv or .xlsx"),
+    directory: Optional[Path] = DirectoryOpt,
+    allow_new_units: bool = AllowNew,
+    plan: Optional[str] = PlanOpt,
+    base_year: Optional[int] = BaseYear,
+    sheet: Optional[str] = SheetOpt,
+    title: Optional[str] = TitleOpt,
+    start: Optional[dt.datetime] = StartOpt,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would change, change nothing."),
+    as_of: Optional[dt.datetime] = AsOf,
+    as_json: bool = Json,
+) -> None:
+    """Validate and import a plan in one transaction; re-importing updates it in place and prints the diff."""
+    from duban.matrix.errors import ValidationFailed
+    from duban.workflows.matrix_service import import_file
+
+    try:
+        loaded, result = import_file(engine(), file, _options(directory, allow_new_units, plan, base_year, sheet, title, start),
+                                     now=now_for(as_of), actor="cli", dry_run=dry_run)
+    except ValidationFailed as err:
+        print_problems(err, as_json)
+        raise typer.Exit(1)
+    if as_json:
+        emit_json({"ok": True, "dry_run": dry_run, **result.as_dict()})
+        return
+    out = console()
+    for w in loaded.warnings:
+        out.print(styled(("warning", "yellow"), f" {w}"))
+    verb = "would import" if dry_run else "imported"
+    what = "new plan" if result.created_plan else "update of plan"
+    out.print(styled(f"{verb} {what} ", (result.plan_code, "bold"), f" 「{loaded.plan.title}」 from {file}"))
+    if result.units_added:
+        out.print(f"  units added: {len(result.units_added)}" + ("" if len(result.units_added) > 12 else " (" + "、".join(result.units_added) + ")"))
+    if result.units_updated:
+        out.print(f"  units updated: {'、'.join(result.units_updated)}")
+    if result.created_plan:
+        out.print(styled("  ", (f"+{len(result.added)}", "green"), " tasks"))
+        return
+    for code in result.added:
+        out.print(styled("  ", (f"+ {code}", "green"), f"  {loaded.plan.task(code).title}"))
+    for code in result.restored:
+        out.print(styled("  ", (f"↺ {code}", "cyan"), "  restored from the archive"))
+    for code, changes in result.changed.items():
+        out.print(styled("  ", (f"~ {code}", "yellow")))
+        for c in changes:
+            out.print(f"      {c.field}: {_short(c.old)} → {_short(c.new)}")
+    for code in result.archived:
+        out.print(styled("  ", (f"- {code}", "red"), "  archived (progress and history kept)"))
+    for c in result.header:
+        out.print(styled("  ", (f"~ plan {c.field}", "yellow"), f": {_short(c.old)} → {_short(c.new)}"))
+    if result.stages:
+        out.print(styled("  ", ("~ stages", "yellow"), f": {' '.join(result.stages)}"))
+    if result.kept:
+        out.print(f"  kept as stored (the file does not give them): {', '.join(result.kept)}")
+    if result.is_noop:
+        out.print("  no changes")
+    else:
+        out.print(f"  {len(result.added)} added, {len(result.changed)} changed, {len(result.archived)} archived, "
+                  f"{len(result.restored)} restored, {result.unchanged} unchanged")
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = "、".join(map(str, value)) if isinstance(value, list) else str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@matrix_app.command("show")
+def matrix_show(
+    plan: Optional[str] = typer.Option(None, "--plan", "-p", help="Only this plan."),
+    unit: Optional[str] = typer.Option(None, "--unit", "-u", help="Tasks this unit leads or supports (either script, aliases too)."),
+    official: Optional[str] = typer.Option(None, "--official", "-o", help="Tasks this official leads."),
+    due_before: Optional[dt.datetime] = typer.Option(None, "--due-before", help="Tasks with a milestone due on or before this date."),
+    as_json: bool = Json,
+) -> None:
+    """Show the stored matrix as a table, filtered."""
+    from duban.workflows.matrix_service import show
+
+    rows = show(engine(), plan=plan, unit=unit, official=official, due_before=due_before.date() if due_before else None)
+    if as_json:
+        emit_json(rows)
+        return
+    from rich.table import Table
+
+    plans_shown = sorted({r["plan"] for r in rows})
+    one_plan = len(plans_shown) == 1
+    what = " · ".join(filter(None, (unit, official, f"due by {due_before.date()}" if due_before else None)))
+    title = f"{len(rows)} tasks" + (f" — {what}" if what else "") + (f" ({plans_shown[0]})" if one_plan else "")
+    table = Table(title=title, header_style="bold", show_lines=True)
+    columns = [("code", {"no_wrap": True}), ("task", {"min_width": 8}), ("lead officials", {}), ("lead unit", {"min_width": 6}),
+               ("supporting units", {"max_width": 36}), ("milestones", {"no_wrap": True})]
+    if not one_plan:
+        columns.insert(0, ("plan", {"no_wrap": True}))
+    for col, kw in columns:
+        table.add_column(col, overflow="fold", **kw)
+    for r in rows:
+        ms = "\n".join(m["due"] + (f"  {m['quantity']}{m['measure'] or ''}" if m["quantity"] is not None else "") for m in r["milestones"])
+        if r["recurrence"]:
+            ms = "\n".join(filter(None, [ms, *(f"{x['freq']}" + (f" ≥{x['min_count']}次" if x["min_count"] else "")
+                                                + (f" ≥{x['min_amount']}{x['amount_unit'] or ''}" if x["min_amount"] else "")
+                                                for x in r["recurrence"])]))
+        supporting = r["supporting_units"]
+        support_text = "、".join(supporting[:6]) + (f" …(+{len(supporting) - 6})" if len(supporting) > 6 else "")
+        cells = [r["code"], r["title"], "、".join(o["name"] for o in r["lead_officials"]), r["lead_unit"], support_text, ms]
+        table.add_row(*([r["plan"]] if not one_plan else []), *cells)
+    console().print(table)
+
+
+@matrix_app.command("export")
+def matrix_export(
+    plan: Optional[str] = typer.Option(None, "--plan", "-p", help="Plan code (default: the only plan)."),
+    fmt: str = typer.Option("yaml", "--format", "-f", help="yaml | xlsx | json"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write to this file (default: stdout; required for xlsx)."),
+) -> None:
+    """Export a stored plan as canonical YAML, the office's XLSX sheet, or JSON."""
+    from duban.workflows.matrix_service import export_plan
+
+    if fmt not in ("yaml", "xlsx", "json"):
+        raise typer.BadParameter(f"unknown format {fmt!r}; use yaml, xlsx or json", param_hint="--format")
+    data = export_plan(engine(), plan=plan, fmt=fmt)
+    if out is None:
+        if fmt == "xlsx":
+            raise typer.BadParameter("an .xlsx export needs --out FILE", param_hint="--out")
+        sys.stdout.write(data.decode())
+        return
+    from duban.workflows.matrix_service import write_export
+
+    write_export(out, data)
+    console(stderr=True).print(f"wrote {out} ({len(data):,} bytes)")
+
+
+
+@commands("plans")
+def plans(as_json: bool = Json) -> None:
+    """List the plans in the database."""
+    from duban.workflows.matrix_service import list_plans
+
+    rows = list_plans(engine())
+    if as_json:
+        emit_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table(header_style="bold")
+    for col in ("code", "title", "base_year", "start", "end", "tasks"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["code"], r["title"], str(r["base_year"]), r["start"] or "", r["end"] or "", str(r["tasks"]))
+    console().print(table)
+
+
+@commands("units")
+def units(as_json: bool = Json) -> None:
+    """List the unit directory as stored: names, aliases, kind, head, emails, groups."""
+    from duban.workflows.matrix_service import list_units
+
+    rows = list_units(engine())
+    if as_json:
+        emit_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table(header_style="bold")
+    for col in ("unit", "aliases", "kind", "head", "emails", "member of"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        head = " ".join(filter(None, (r["head"]["title"], r["head"]["name"], r["head"]["email"])))
+        table.add_row(r["name"], "、".join(r["aliases"]), r["kind"] + (" (office)" if r["is_office"] else ""), head,
+                      ", ".join(r["emails"]), "、".join(r["member_of"]))
+    console().print(table)
+
+

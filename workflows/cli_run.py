@@ -1,0 +1,85 @@
+"""The commands that keep running or replay: ``duban run`` (the embedded scheduler) and ``duban demo``.
+
+Registered on the main app by ``workflows.cli``. Only typer and the standard library are imported at
+module level (``duban --help`` stays fast); ``run`` hands the process's wiring (bootstrap) to
+``workflows.runner``, ``demo`` calls ``workflows.demo``, and both print.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from duban.workflows.cli_common import Commands, app, console, now_for, safe_url
+
+commands = Commands()
+
+
+@commands("run")
+def run_cmd(
+    once: bool = typer.Option(False, "--once", help="Run every job once (sweep, deliver, weekly report) and exit."),
+    quiet: bool = typer.Option(False, "--quiet", help="No live status line (for service managers)."),
+    as_of: Optional[dt.datetime] = typer.Option(None, "--as-of", help="With --once: run the jobs as of this date."),
+) -> None:
+    """Supervise by itself on schedule (config/schedule.yaml): sweep 08:30 on working days, deliver every
+    5 minutes, weekly report Friday 16:00. One per database; Ctrl-C finishes the current job and stops."""
+    from duban.workflows.runner import run_forever, run_once
+
+    wiring = app()
+    schedule = wiring.schedule
+    out = console()
+    wiring.engine  # noqa: B018 - the schema is brought up to date once, here, before any job runs
+    if once:
+        run_once(wiring, report=lambda name, text: out.print(f"{name:<14} {text}"),
+                 now=now_for(as_of) if as_of else None)
+        return
+    out.print(f"duban run on {safe_url(wiring.settings.database_url)} — "
+              + ", ".join(f"{j.name} ({j.describe()}{', working days' if j.working_days_only else ''})" for j in schedule.jobs))
+    state = run_forever(wiring, live=not quiet and sys.stdout.isatty(),
+                        on_started=lambda: out.print("scheduler started") if quiet or not sys.stdout.isatty() else None)
+    out.print(f"stopped cleanly ({state.errors} job errors)")
+
+
+@commands("demo")
+def demo_cmd(
+    out: Path = typer.Option(Path("demo-out"), "--out", help="Where the demo writes everything (replaced)."),
+    lang: str = typer.Option("zh-Hans", "--lang", help="zh-Hans, zh-Hant or en."),
+) -> None:
+    """Replay the district plan 2015-07 … 2016-12 in a minute: sweeps, mail to a local sink, weekly reports."""
+    import time
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from duban.workflows.demo import run_demo
+
+    started = time.monotonic()
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} days"),
+                  TimeElapsedColumn(), console=console()) as bar:
+        job = bar.add_task("replaying", total=None)
+
+        def progress(done: int, total: int, day: str) -> None:
+            bar.update(job, total=total, completed=done, description=f"replaying {day}")
+
+        result = run_demo(out, progress=progress, language=lang)
+    c = console()
+    table = Table(title=f"duban demo: {result.days} days, {result.sweeps} sweeps in {time.monotonic() - started:.0f} s",
+                  header_style="bold")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for kind, label in (("reminder", "提醒 reminders"), ("chase", "催辦 chases"), ("escalation", "督辦 escalations")):
+        table.add_row(label, str(result.notices.get(kind, 0)))
+    for level, n in sorted(result.escalation_levels.items()):
+        table.add_row(f"  level {level}", str(n))
+    table.add_row("messages delivered (digests)", str(result.messages))
+    table.add_row("weekly circulation reports", str(sum(1 for p in result.reports if p.name.startswith("weekly-"))))
+    for unit, n in result.criticised.most_common(8):
+        table.add_row(f"通報批評 {unit}", f"{n} weeks")
+    c.print(table)
+    c.print(f"open {out / 'index.html'} — mail in {out / 'mail'}/, database {out / 'demo.db'}")
+
+
