@@ -284,6 +284,30 @@ def _task(rec: Record, b: _Builder, plan: Plan, known_officials: dict[str, Offic
                   "give the task a title (任務) or a target (目標要求), as the plan words it")
     if not title:
         title = target[:40]
+    lead_unit, supporting = _task_units(rec, b)
+    deadline_text = _as_text(rec.get("deadline"))
+    milestones: tuple[Milestone, ...] = ()
+    recurrences: tuple[Recurrence, ...] = ()
+    if not deadline_text:
+        b.problem(rec.line_of("deadline"), "deadline", "", "missing deadline (時間要求): the task cannot be supervised",
+                  "write e.g. 2016年底 or 每月不少於1次")
+    else:
+        parsed = b.deadline(deadline_text, rec, "deadline", plan)
+        if parsed is not None:
+            milestones, recurrences = parsed.milestones, parsed.recurrences
+    veto_raw = rec.get("veto")
+    veto = veto_raw is True or _as_text(veto_raw).lower() in ("true", "yes", "1", "是", "y", "√")
+    section = _section(rec.get("section"))
+    source = _task_source(rec, b, plan)
+    return Task(
+        code=code, title=title, lead_unit=lead_unit, target=target, section=section,
+        lead_officials=_officials(rec, b, known_officials), supporting_units=tuple(supporting),
+        deadline_text=deadline_text, milestones=milestones, recurrences=recurrences, veto=veto, source=source,
+    )
+
+
+def _task_units(rec: Record, b: _Builder) -> tuple[str, list[str]]:
+    """The task's one lead unit and its supporting units (the lead not repeated), each resolved."""
     lead_text = _as_text(rec.get("lead_unit"))
     lead_unit = ""
     if not lead_text:
@@ -299,26 +323,22 @@ def _task(rec: Record, b: _Builder, plan: Plan, known_officials: dict[str, Offic
         canonical = b.unit(name, rec, "supporting_units")
         if canonical != lead_unit and canonical not in supporting:
             supporting.append(canonical)
-    deadline_text = _as_text(rec.get("deadline"))
-    milestones: tuple[Milestone, ...] = ()
-    recurrences: tuple[Recurrence, ...] = ()
-    if not deadline_text:
-        b.problem(rec.line_of("deadline"), "deadline", "", "missing deadline (時間要求): the task cannot be supervised",
-                  "write e.g. 2016年底 or 每月不少於1次")
-    else:
-        parsed = b.deadline(deadline_text, rec, "deadline", plan)
-        if parsed is not None:
-            milestones, recurrences = parsed.milestones, parsed.recurrences
-    veto_raw = rec.get("veto")
-    veto = veto_raw is True or _as_text(veto_raw).lower() in ("true", "yes", "1", "是", "y", "√")
-    section_raw = rec.get("section")
+    return lead_unit, supporting
+
+
+def _section(section_raw: Any) -> tuple[str, ...]:
+    """The headings above a task: a YAML list, or one sheet cell."""
     if isinstance(section_raw, list):
-        section = tuple(_as_text(s) for s in section_raw)
-    elif section_raw:
+        return tuple(_as_text(s) for s in section_raw)
+    if section_raw:
         # Sheets write the section path in one cell, levels joined by " / " (as duban exports it).
-        section = tuple(part.strip() for part in _as_text(section_raw).split(" / ") if part.strip())
-    else:
-        section = ()
+        return tuple(part.strip() for part in _as_text(section_raw).split(" / ") if part.strip())
+    return ()
+
+
+def _task_source(rec: Record, b: _Builder, plan: Plan) -> SourceRef:
+    """Where the task comes from: its line in the plan's source text (source_line, written by extract),
+    else its line or row in this file."""
     line = rec.line
     if b.src.kind == "line" and rec.get("source_line") is not None:
         number = _line_number(rec.get("source_line"))
@@ -331,11 +351,7 @@ def _task(rec: Record, b: _Builder, plan: Plan, known_officials: dict[str, Offic
             source = SourceRef(file=b.src.path, line=line, kind=b.src.kind)
     else:
         source = SourceRef(file=b.src.path, line=line, kind=b.src.kind)
-    return Task(
-        code=code, title=title, lead_unit=lead_unit, target=target, section=section,
-        lead_officials=_officials(rec, b, known_officials), supporting_units=tuple(supporting),
-        deadline_text=deadline_text, milestones=milestones, recurrences=recurrences, veto=veto, source=source,
-    )
+    return source
 
 
 def _stage(rec: Record, b: _Builder, plan: Plan) -> Stage | None:
@@ -426,6 +442,23 @@ def load_plan(
     warnings: list[str] = list(src.warnings) + (list(directory.warnings) if directory is not None else [])
     if "unknown_columns" in src.extra:
         warnings.append(f"{src.path}: columns not understood and ignored: {'、'.join(src.extra['unknown_columns'].get('labels'))}")
+    officials = _plan_officials(src, b, resolved)
+    tasks = _tasks(src, b, plan, officials)
+    stages = _stages(src, b, plan)
+    if b.problems:
+        raise ValidationFailed(b.problems)
+    used_officials = {unit_key(o.name): o for t in tasks for o in t.lead_officials}
+    plan_officials = tuple({**officials, **used_officials}.values())
+    full = Plan(
+        code=plan.code, title=plan.title, base_year=plan.base_year, issuer=plan.issuer, start=plan.start,
+        end=plan.end, timezone=plan.timezone, source=plan.source, tasks=tuple(tasks), stages=tuple(stages),
+        officials=plan_officials,
+    )
+    return LoadedPlan(plan=full, directory=resolved, new_units=list(b.new_units.values()), warnings=warnings)
+
+
+def _plan_officials(src: Source, b: _Builder, resolved: UnitDirectory) -> dict[str, Official]:
+    """The officials the directory and the plan's own ``officials:`` list name, by name key."""
     officials: dict[str, Official] = {unit_key(o.name): o for o in resolved.officials}
     for rec in src.officials:
         b.unknown_fields(rec, {"name", "title", "email"}, "an official")
@@ -434,6 +467,11 @@ def load_plan(
             b.problem(rec.line, "name", "", "an official needs a name", "write e.g. {name: 林光, title: 區人民政府副區長}")
             continue
         officials[unit_key(off.name)] = off
+    return officials
+
+
+def _tasks(src: Source, b: _Builder, plan: Plan, officials: dict[str, Official]) -> list[Task]:
+    """Every task read, a code used twice being a problem."""
     tasks: list[Task] = []
     seen: dict[str, int | None] = {}
     for rec in src.tasks:
@@ -448,6 +486,11 @@ def load_plan(
             else:
                 seen[task.code] = rec.line_of("code")
         tasks.append(task)
+    return tasks
+
+
+def _stages(src: Source, b: _Builder, plan: Plan) -> list[Stage]:
+    """Every stage read, a code used twice being a problem."""
     stages: list[Stage] = []
     stage_codes: dict[str, int | None] = {}
     for rec in src.stages:
@@ -460,16 +503,7 @@ def load_plan(
             elif stage.code:
                 stage_codes[stage.code] = rec.line_of("code")
             stages.append(stage)
-    if b.problems:
-        raise ValidationFailed(b.problems)
-    used_officials = {unit_key(o.name): o for t in tasks for o in t.lead_officials}
-    plan_officials = tuple({**officials, **used_officials}.values())
-    full = Plan(
-        code=plan.code, title=plan.title, base_year=plan.base_year, issuer=plan.issuer, start=plan.start,
-        end=plan.end, timezone=plan.timezone, source=plan.source, tasks=tuple(tasks), stages=tuple(stages),
-        officials=plan_officials,
-    )
-    return LoadedPlan(plan=full, directory=resolved, new_units=list(b.new_units.values()), warnings=warnings)
+    return stages
 
 
 def quantity_text(q: Decimal | None) -> str:

@@ -291,112 +291,137 @@ def _build(events: Iterator[yaml.Event], path: str, limits: InputLimits = DEFAUL
     shares its anchor's value, and a reader walking it would meet every value again). An alias to
     a mapping or list that is still open (a recursive structure) is refused.
     """
-    root: Any = None
+    builder = _EventBuilder(path, limits)
+    # Bound once: the loop runs once per event (millions for a large plan).
+    scalar, open_container, close_container = builder.scalar, builder.open_container, builder.close_container
+    scalar_event, mapping_start, sequence_start = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent
+    mapping_end, sequence_end = yaml.MappingEndEvent, yaml.SequenceEndEvent
     documents = 0
-    # [container, key waiting for its value (maps) or None, anchor, values in it (weight)]
-    stack: list[list[Any]] = []
-    anchors: dict[str, Any] = {}
-    weights: dict[str, int] = {}  # anchor → how many values it stands for
-    open_anchors: set[str] = set()
-    alias_uses = 0
-    alias_values = 0
-    alias_values_limit = max(1, limits.yaml_aliases) * _ALIAS_VALUES_PER_ALIAS
+    event: Any  # each kind of event has its own attributes (value, anchor, style): dispatched on its type
+    for event in events:
+        kind = type(event)
+        line = event.start_mark.line + 1
+        if kind is scalar_event:
+            scalar(event, line)
+        elif kind is mapping_start:
+            mapping = Located()
+            mapping.line = line
+            mapping.lines = {}
+            open_container(mapping, event.anchor, line)
+        elif kind is sequence_start:
+            open_container([], event.anchor, line)
+        elif kind is mapping_end or kind is sequence_end:
+            close_container()
+        elif kind is yaml.AliasEvent:
+            builder.alias(event.anchor, line)
+        elif kind is yaml.DocumentStartEvent:
+            documents += 1
+            if documents > 1:
+                raise SourceError(f"{path}:{line}", "more than one YAML document in the file")
+    return builder.root
 
-    def field_at(line: int) -> str:
+
+class _EventBuilder:
+    """The state of ``_build``: the containers still open, the anchors seen and what the aliases cost."""
+
+    __slots__ = ("path", "limits", "root", "stack", "anchors", "weights", "open_anchors", "alias_uses",
+                 "alias_values", "alias_values_limit")
+
+    def __init__(self, path: str, limits: InputLimits) -> None:
+        self.path = path
+        self.limits = limits
+        self.root: Any = None
+        # [container, key waiting for its value (maps) or None, anchor, values in it (weight)]
+        self.stack: list[list[Any]] = []
+        self.anchors: dict[str, Any] = {}
+        self.weights: dict[str, int] = {}  # anchor → how many values it stands for
+        self.open_anchors: set[str] = set()
+        self.alias_uses = 0
+        self.alias_values = 0
+        self.alias_values_limit = max(1, limits.yaml_aliases) * _ALIAS_VALUES_PER_ALIAS
+
+    def field_at(self, line: int) -> str:
+        stack = self.stack
         key = stack[-1][1] if stack and isinstance(stack[-1][0], dict) else None
-        return f"{path}:{line}" + (f", field {shorten(key, 40)}" if isinstance(key, str) else "")
+        return f"{self.path}:{line}" + (f", field {shorten(key, 40)}" if isinstance(key, str) else "")
 
-    def add(value: Any, line: int, weight: int) -> None:
-        nonlocal root
+    def add(self, value: Any, line: int, weight: int) -> None:
+        stack = self.stack
         if not stack:
-            root = value
+            self.root = value
             return
         frame = stack[-1]
         frame[3] += weight
         container = frame[0]
         if isinstance(container, list):
             container.append(value)
-            if len(container) > limits.rows:
-                raise limits.refuse(f"{path}:{line}", "rows", f"a list of more than {limits.rows:,} entries")
+            if len(container) > self.limits.rows:
+                raise self.limits.refuse(f"{self.path}:{line}", "rows", f"a list of more than {self.limits.rows:,} entries")
         elif frame[1] is None:
             if not isinstance(value, str):
-                raise SourceError(f"{path}:{line}", f"a key must be plain text, got a {type(value).__name__}")
+                raise SourceError(f"{self.path}:{line}", f"a key must be plain text, got a {type(value).__name__}")
             if value == "<<":
-                raise SourceError(f"{path}:{line}", "YAML merge keys (<<) are not supported")
+                raise SourceError(f"{self.path}:{line}", "YAML merge keys (<<) are not supported")
             if value in container:
-                raise SourceError(f"{path}:{line}", f"the key {shorten(value)!r} appears twice")
+                raise SourceError(f"{self.path}:{line}", f"the key {shorten(value)!r} appears twice")
             frame[1] = value
         else:
             container[frame[1]] = value
             container.lines[frame[1]] = line
             frame[1] = None
 
-    def open_container(container: Any, anchor: str | None, line: int) -> None:
-        if len(stack) >= limits.yaml_depth:
-            raise limits.refuse(f"{path}:{line}", "yaml_depth", f"nesting {len(stack) + 1} levels deep")
-        if anchor:
-            anchors[anchor] = container
-            open_anchors.add(anchor)
-        add(container, line, 0)  # its weight is added to its parent when it closes
-        stack.append([container, None, anchor, 1])
+    def scalar(self, event: Any, line: int) -> None:
+        text = event.value
+        if len(text) > self.limits.cell_chars:
+            raise self.limits.refuse(self.field_at(line), "cell_chars", f"a value of {len(text):,} characters", text)
+        bad = FORBIDDEN_CHARS.search(text)
+        if bad:  # written as an escape ("\u0000") in a quoted scalar: the file itself passed _check_text
+            raise SourceError(self.field_at(line), f"control character U+{ord(bad.group()):04X} in {quote(text)}; "
+                              "a plan's text holds none")
+        value = None if event.style in (None, "") and text in _NULLS else text
+        if event.anchor:
+            self.anchors[event.anchor] = value
+            self.weights[event.anchor] = 1
+            self.open_anchors.discard(event.anchor)
+        self.add(value, line, 1)
 
-    event: Any  # each kind of event has its own attributes (value, anchor, style): dispatched on its type
-    for event in events:
-        kind = type(event)
-        line = event.start_mark.line + 1
-        if kind is yaml.ScalarEvent:
-            text = event.value
-            if len(text) > limits.cell_chars:
-                raise limits.refuse(field_at(line), "cell_chars", f"a value of {len(text):,} characters", text)
-            bad = FORBIDDEN_CHARS.search(text)
-            if bad:  # written as an escape ("\u0000") in a quoted scalar: the file itself passed _check_text
-                raise SourceError(field_at(line), f"control character U+{ord(bad.group()):04X} in {quote(text)}; "
-                                  "a plan's text holds none")
-            value = None if event.style in (None, "") and text in _NULLS else text
-            if event.anchor:
-                anchors[event.anchor] = value
-                weights[event.anchor] = 1
-                open_anchors.discard(event.anchor)
-            add(value, line, 1)
-        elif kind is yaml.MappingStartEvent:
-            mapping = Located()
-            mapping.line = line
-            mapping.lines = {}
-            open_container(mapping, event.anchor, line)
-        elif kind is yaml.SequenceStartEvent:
-            open_container([], event.anchor, line)
-        elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
-            _container, _key, anchor, weight = stack.pop()
-            if anchor:
-                weights[anchor] = weight
-                open_anchors.discard(anchor)
-            if stack:
-                stack[-1][3] += weight
-        elif kind is yaml.AliasEvent:
-            anchor = event.anchor
-            if anchor not in anchors:
-                raise SourceError(f"{path}:{line}", f"unknown alias *{shorten(anchor, 40)}")
-            if anchor in open_anchors:
-                raise SourceError(f"{path}:{line}", f"the alias *{shorten(anchor, 40)} is used inside its own "
-                                  "anchor (a structure that contains itself)")
-            alias_uses += 1
-            if alias_uses > limits.yaml_aliases:
-                raise limits.refuse(f"{path}:{line}", "yaml_aliases",
-                                    f"using aliases {alias_uses:,} times (here *{shorten(anchor, 40)})")
-            weight = weights.get(anchor, 1)
-            alias_values += weight
-            if alias_values > alias_values_limit:
-                raise LimitExceeded(
-                    f"{path}:{line}", f"aliases standing for {alias_values:,} values in all (here *{shorten(anchor, 40)}) "
-                    f"exceed the {alias_values_limit:,} allowed by the limit of {limits.yaml_aliases:,} aliases "
-                    f"({_ALIAS_VALUES_PER_ALIAS:,} values each, {SETTINGS['yaml_aliases']})",
-                    setting=SETTINGS["yaml_aliases"])
-            add(anchors[anchor], line, weight)
-        elif kind is yaml.DocumentStartEvent:
-            documents += 1
-            if documents > 1:
-                raise SourceError(f"{path}:{line}", "more than one YAML document in the file")
-    return root
+    def open_container(self, container: Any, anchor: str | None, line: int) -> None:
+        if len(self.stack) >= self.limits.yaml_depth:
+            raise self.limits.refuse(f"{self.path}:{line}", "yaml_depth", f"nesting {len(self.stack) + 1} levels deep")
+        if anchor:
+            self.anchors[anchor] = container
+            self.open_anchors.add(anchor)
+        self.add(container, line, 0)  # its weight is added to its parent when it closes
+        self.stack.append([container, None, anchor, 1])
+
+    def close_container(self) -> None:
+        _container, _key, anchor, weight = self.stack.pop()
+        if anchor:
+            self.weights[anchor] = weight
+            self.open_anchors.discard(anchor)
+        if self.stack:
+            self.stack[-1][3] += weight
+
+    def alias(self, anchor: str, line: int) -> None:
+        path, limits = self.path, self.limits
+        if anchor not in self.anchors:
+            raise SourceError(f"{path}:{line}", f"unknown alias *{shorten(anchor, 40)}")
+        if anchor in self.open_anchors:
+            raise SourceError(f"{path}:{line}", f"the alias *{shorten(anchor, 40)} is used inside its own "
+                              "anchor (a structure that contains itself)")
+        self.alias_uses += 1
+        if self.alias_uses > limits.yaml_aliases:
+            raise limits.refuse(f"{path}:{line}", "yaml_aliases",
+                                f"using aliases {self.alias_uses:,} times (here *{shorten(anchor, 40)})")
+        weight = self.weights.get(anchor, 1)
+        self.alias_values += weight
+        if self.alias_values > self.alias_values_limit:
+            raise LimitExceeded(
+                f"{path}:{line}", f"aliases standing for {self.alias_values:,} values in all (here *{shorten(anchor, 40)}) "
+                f"exceed the {self.alias_values_limit:,} allowed by the limit of {limits.yaml_aliases:,} aliases "
+                f"({_ALIAS_VALUES_PER_ALIAS:,} values each, {SETTINGS['yaml_aliases']})",
+                setting=SETTINGS["yaml_aliases"])
+        self.add(self.anchors[anchor], line, weight)
 
 
 _NULLS = frozenset(("", "~", "null", "Null", "NULL"))
