@@ -9,9 +9,10 @@ own address.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from duban.matrix.errors import Problem, SourceError, ValidationFailed
 from duban.matrix.limits import DEFAULT_LIMITS, InputLimits
@@ -125,7 +126,7 @@ class UnitDirectory:
                 return o
         return None
 
-    def merged_with(self, other: "UnitDirectory") -> "UnitDirectory":
+    def merged_with(self, other: UnitDirectory) -> UnitDirectory:
         """This directory plus the units of ``other`` that it does not know; ours win on conflict.
 
         A directory with an office of its own keeps its own top leader too, or none: a plan run by its

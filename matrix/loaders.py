@@ -13,18 +13,29 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from duban.matrix import deadlines
+from duban.matrix.columns import TASK_SHEET
 from duban.matrix.directory import UnitDirectory, load_directory, one_email, split_list
 from duban.matrix.errors import DeadlineError, MatrixError, Problem, SourceError, ValidationFailed, shorten
 from duban.matrix.limits import DEFAULT_LIMITS, InputLimits
-from duban.matrix.model import DEFAULT_TIMEZONE, Deadline, Milestone, Official, Plan, Recurrence, SourceRef, Stage, Task, Unit
+from duban.matrix.model import (
+    DEFAULT_TIMEZONE,
+    Deadline,
+    Milestone,
+    Official,
+    Plan,
+    Recurrence,
+    SourceRef,
+    Stage,
+    Task,
+    Unit,
+)
 from duban.matrix.script import fold, unit_key
-from duban.matrix.columns import TASK_SHEET
 from duban.matrix.sheets import load_task_sheet
 from duban.matrix.sources import Located, Record, Source, load_yaml, yaml_record, yaml_records
 

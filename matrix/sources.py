@@ -21,10 +21,11 @@ import stat
 import unicodedata
 import zipfile
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from functools import lru_cache
-from typing import Any, Iterable, Iterator, NamedTuple
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import yaml
 

@@ -73,7 +73,7 @@ def _extension_json(session: Session, ext: ExtensionRow) -> dict[str, Any]:
     }
 
 
-def request_extension(engine: "Engine", *, task: str, unit: str, new_due: dt.date, reason: str, now: dt.datetime,
+def request_extension(engine: Engine, *, task: str, unit: str, new_due: dt.date, reason: str, now: dt.datetime,
                       plan: str | None = None, milestone: int | None = None, period: dt.date | None = None,
                       requested_by: str = "") -> dict[str, Any]:
     """The lead unit asks to move an item's due date. Returns the request (keys of ``list_extensions``).
@@ -131,7 +131,7 @@ def request_extension(engine: "Engine", *, task: str, unit: str, new_due: dt.dat
     return result
 
 
-def decide_extension(engine: "Engine", *, extension_id: int, approve: bool, now: dt.datetime, decided_by: str = "",
+def decide_extension(engine: Engine, *, extension_id: int, approve: bool, now: dt.datetime, decided_by: str = "",
                      note: str = "") -> dict[str, Any]:
     """The office approves or refuses a pending request; returns it (keys of ``list_extensions``).
 
@@ -175,7 +175,7 @@ def decide_extension(engine: "Engine", *, extension_id: int, approve: bool, now:
         return _extension_json(session, ext)
 
 
-def list_extensions(engine: "Engine", *, status: str | None = None, plan: str | None = None) -> list[dict[str, Any]]:
+def list_extensions(engine: Engine, *, status: str | None = None, plan: str | None = None) -> list[dict[str, Any]]:
     """Extension requests, oldest first: ``[{id, plan, task, unit, item, reason, old_due, new_due, requested_on,
     requested_by, status, decided_on, decided_by, decision_note}]``."""
     if status is not None and status not in EXTENSION_STATUSES:

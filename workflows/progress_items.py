@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any, Union
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -27,7 +27,7 @@ from duban.store.tables import (
 )
 from duban.workflows.progress_parse import _bad, _json_number
 
-Item = Union[MilestoneRow, RecurrenceInstanceRow]
+Item = MilestoneRow | RecurrenceInstanceRow
 
 
 def _today(now: dt.datetime, plan: PlanRow) -> dt.date:
@@ -219,7 +219,7 @@ def _item_json(kind: str, item: Item, number: int | None, rec: RecurrenceRow | N
         "done_count": None if milestone else item.done_count,
         "done_amount": None if milestone else _json_number(item.done_amount),
         "closed": item.closed_at is not None,
-        "closed_at": item.closed_at.astimezone(dt.timezone.utc).isoformat() if item.closed_at else None,  # as history shows it
+        "closed_at": item.closed_at.astimezone(dt.UTC).isoformat() if item.closed_at else None,  # as history shows it
         "closed_by": item.closed_by,
         "evidence": item.evidence,
     }

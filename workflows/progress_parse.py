@@ -8,12 +8,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Any, Union
+from typing import Any
 
 from duban.matrix.errors import DubanError, Refused
 from duban.matrix.script import fold_width
 
-Number = Union[str, int, float, Decimal, None]
+Number = str | int | float | Decimal | None
 
 
 _LIMIT = Decimal(10) ** 14  # Numeric(18, 4) holds 14 digits before the point

@@ -72,7 +72,7 @@ __all__ = [
 ]
 
 
-def report_progress(engine: "Engine", *, task: str, unit: str, now: dt.datetime, plan: str | None = None,
+def report_progress(engine: Engine, *, task: str, unit: str, now: dt.datetime, plan: str | None = None,
                     done: Number = None, percent: Number = None, count: Number = None, amount: Number = None,
                     note: str = "", reported_by: str = "", reported_on: dt.date | None = None,
                     milestone: int | None = None, period: dt.date | None = None, source: str = "cli") -> dict[str, Any]:
@@ -88,7 +88,7 @@ def report_progress(engine: "Engine", *, task: str, unit: str, now: dt.datetime,
                        milestone=milestone, period=period, source=source)
 
 
-def close_item(engine: "Engine", *, task: str, unit: str, now: dt.datetime, evidence: str, closed_by: str = "",
+def close_item(engine: Engine, *, task: str, unit: str, now: dt.datetime, evidence: str, closed_by: str = "",
                plan: str | None = None, milestone: int | None = None, period: dt.date | None = None) -> dict[str, Any]:
     """辦結: the lead unit closes a milestone or period with evidence. Same keys as ``report_progress``."""
     with transaction(engine) as session:

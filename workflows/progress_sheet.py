@@ -33,7 +33,7 @@ _NO = {fold(s).lower() for s in ("否", "no", "n", "false", "0", "")}
 _FIELD_NAMES = {"task": "code"}  # how a problem names the column
 
 
-def _sheet_records(path: Path, limits: "InputLimits | None" = None) -> tuple[list[tuple[int, dict[str, Any]]], list[str]]:
+def _sheet_records(path: Path, limits: InputLimits | None = None) -> tuple[list[tuple[int, dict[str, Any]]], list[str]]:
     """(row number, {field: value}) for each data row, and the header labels not understood."""
     from duban.matrix.columns import PROGRESS_SHEET, find_header
     from duban.matrix.errors import SourceError
@@ -103,8 +103,8 @@ def _import_row(session: Session, cells: dict[str, Any], *, now: dt.datetime, pl
     return result
 
 
-def import_progress(engine: "Engine", path: Path, *, now: dt.datetime, plan: str | None = None,
-                    source_name: str | None = None, limits: "InputLimits | None" = None) -> list[dict[str, Any]]:
+def import_progress(engine: Engine, path: Path, *, now: dt.datetime, plan: str | None = None,
+                    source_name: str | None = None, limits: InputLimits | None = None) -> list[dict[str, Any]]:
     """Import a sheet of reports (CSV, UTF-8 or GBK, or XLSX), all or nothing.
 
     Every row is checked in one transaction, in order (a later row sees what an earlier one did); if

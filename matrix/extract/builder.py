@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from duban.matrix.extract.cleaning import _joiner, _Text
 from duban.matrix.extract.parser import _Parser

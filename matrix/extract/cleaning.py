@@ -217,7 +217,6 @@ def _joiner(before: str, after: str, join: str, *, open_parens: int | None = Non
     elif join == "units":
         if _last_segment(before).endswith(_UNIT_SUFFIXES) and b in _UNIT_STARTS:
             return "、"
-    elif join == "deadline":
-        if a in "年月日底末前旬" and (b.isdigit() or b in _CN_DIGITS):
-            return "、"
+    elif join == "deadline" and a in "年月日底末前旬" and (b.isdigit() or b in _CN_DIGITS):
+        return "、"
     return ""

@@ -33,8 +33,8 @@ class _Field:
 class _Block:
     heading: _Heading | None
     line: int
-    parent: "_Block | None"
-    children: list["_Block"] = field(default_factory=list)
+    parent: _Block | None
+    children: list[_Block] = field(default_factory=list)
     title: str = ""
     title_from_body: bool = False
     body: _Text | None = None
@@ -42,13 +42,13 @@ class _Block:
     prose: list[tuple[_Text, bool]] = field(default_factory=list)  # (paragraph, came after a field)
     role: str = ""  # task | stage | current_work | section | ""
     synthetic: int = 0  # a 任務名稱: line starts a block numbered within its parent
-    items: list["_Block"] = field(default_factory=list)  # a numbered list read as part of this block's text
+    items: list[_Block] = field(default_factory=list)  # a numbered list read as part of this block's text
 
     @property
     def rank(self) -> int:
         return self.heading.rank if self.heading else -2
 
-    def ancestors(self) -> list["_Block"]:
+    def ancestors(self) -> list[_Block]:
         out = []
         b = self.parent
         while b is not None and (b.heading is not None or b.synthetic):
