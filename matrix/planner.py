@@ -19,13 +19,13 @@ chases, of that item and due date) and never stops escalation.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import lru_cache
 
 from duban.matrix.calendar import WorkCalendar
 from duban.matrix.policy import EscalationLevel, Policy
-from duban.matrix.vocabulary import LIGHT_ORDER, ItemKind, LadderRole, Light, LightReason, NoticeKind, RecipientRole
+from duban.matrix.vocabulary import LEVEL_COLOURS, LIGHT_ORDER, ItemKind, LadderRole, Light, LightReason, NoticeKind, RecipientRole
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +54,29 @@ class Item:
 
 @dataclass(frozen=True, slots=True)
 class TaskInfo:
+    """What the planner needs of a task: whom its notices go to."""
+
     code: str
     lead_unit: str
     supporting_units: tuple[str, ...] = ()
     lead_officials: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisedItem:
+    """One supervised item where it belongs: the item, its task and plan, and the words a screen shows.
+
+    The one shape the sweep plans for, ``status`` lights and a preview renders (``store.open_items``
+    loads them); the planner itself needs only ``item`` and ``task``.
+    """
+
+    item: Item
+    plan_id: int
+    plan_code: str
+    task_id: int
+    task: TaskInfo
+    title: str  # the task's title
+    label: str = ""  # the deadline fragment the item came from (2015年底完成25個村)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,13 +112,13 @@ def worst(colours: list[Light] | list[str]) -> Light:
     return max((Light(c) for c in colours), key=LIGHT_ORDER.index)
 
 
-def _progress_ratio(item: Item) -> tuple[Decimal | None, Decimal | None]:
-    """(done, target) on the item's own scale, or (None, None) when it has no measurable target."""
+def _progress_ratio(item: Item) -> tuple[Decimal, Decimal] | None:
+    """(done, target) on the item's own scale, or None when it has no measurable target."""
     if item.quantity is not None and item.quantity > 0:
         return item.done_quantity or Decimal(0), item.quantity
     if item.done_percent is not None:
         return item.done_percent, Decimal(100)
-    return None, None
+    return None
 
 
 def light(item: Item, today: dt.date, cal: WorkCalendar, policy: Policy) -> StatusLight:
@@ -111,8 +130,9 @@ def light(item: Item, today: dt.date, cal: WorkCalendar, policy: Policy) -> Stat
     left = cal.working_days_between(today, item.due)
     if left <= policy.due_soon_days:
         return StatusLight(Light.YELLOW, LightReason.DUE_SOON, working_days_left=left)
-    done, target = _progress_ratio(item)
-    if done is not None and item.start is not None and item.start <= today:
+    ratio = _progress_ratio(item)
+    if ratio is not None and item.start is not None and item.start <= today:
+        done, target = ratio
         span = (item.due - item.start).days
         if span > 0:
             expected = (target * Decimal((today - item.start).days) / Decimal(span)).quantize(Decimal("0.01"))
@@ -141,8 +161,53 @@ def recipients_for(roles: tuple[str, ...], task: TaskInfo) -> tuple[tuple[str, s
                 out.append((RecipientRole.OFFICE, ""))
         elif role in (LadderRole.OFFICE, LadderRole.OFFICE_HEAD, LadderRole.TOP_LEADER):
             out.append((RecipientRole(role), ""))
-    seen: set[tuple[str, str]] = set()
-    return tuple(r for r in out if not (r in seen or seen.add(r)))
+    return tuple(dict.fromkeys(out))  # in order, without repeats
+
+
+def _reminder(item: Item, task: TaskInfo, t: int, today: dt.date, cal: WorkCalendar, policy: Policy) -> PlannedNotice:
+    """The reminder ``t`` working days before the item's due date, as of ``today``."""
+    base = f"{item.ref}:{item.due.isoformat()}"
+    cc = tuple((RecipientRole.UNIT, u) for u in task.supporting_units) if policy.reminder_cc_supporting else ()
+    return PlannedNotice(
+        key=f"reminder:{base}:d{t}", series=f"reminder:{base}", kind=NoticeKind.REMINDER, level=0, item_kind=item.kind,
+        item_id=item.id, due=item.due, days=cal.working_days_between(today, item.due),
+        planned_for=cal.add_working_days(item.due, -t) if t else item.due,
+        recipients=((RecipientRole.UNIT, task.lead_unit),), cc=cc)
+
+
+def _chase(item: Item, task: TaskInfo, overdue: int, cal: WorkCalendar, policy: Policy) -> PlannedNotice:
+    """The chase owed ``overdue`` (≥ 1) working days after the due date: the n-th of its series."""
+    base = f"{item.ref}:{item.due.isoformat()}"
+    k = policy.chase_every
+    n = 1 + (overdue - 1) // k
+    cc = tuple((RecipientRole.UNIT, u) for u in task.supporting_units) if policy.chase_cc_supporting else ()
+    return PlannedNotice(
+        key=f"chase:{base}:n{n}", series=f"chase:{base}", kind=NoticeKind.CHASE, level=0, item_kind=item.kind,
+        item_id=item.id, due=item.due, days=overdue, planned_for=cal.add_working_days(item.due, 1 + (n - 1) * k),
+        recipients=((RecipientRole.UNIT, task.lead_unit),), cc=cc)
+
+
+def _escalation(item: Item, task: TaskInfo, level: EscalationLevel, overdue: int, cal: WorkCalendar) -> PlannedNotice:
+    """The escalation of ``level`` (its recipients for this task; the office when its roles name nobody)."""
+    base = f"{item.ref}:{item.due.isoformat()}"
+    return PlannedNotice(
+        key=f"escalation:{base}:L{level.level}", series=f"escalation:{base}:L{level.level}", kind=NoticeKind.ESCALATION,
+        level=level.level, item_kind=item.kind, item_id=item.id, due=item.due, days=overdue,
+        planned_for=cal.add_working_days(item.due, level.after),
+        recipients=recipients_for(level.to, task) or ((RecipientRole.OFFICE, ""),), cc=recipients_for(level.cc, task))
+
+
+def ladder_of(item: Item, policy: Policy) -> tuple[EscalationLevel, ...]:
+    """The ladder in force for the item: the one frozen when it went overdue, else the policy's."""
+    return item.ladder if item.ladder is not None else policy.ladder
+
+
+def level_colour(level: int, ladder: tuple[EscalationLevel, ...] = ()) -> str:
+    """An escalation level's colour as the ladder names it, else the default 藍/橙/紅 ("" beyond them)."""
+    for step in ladder:
+        if step.level == level and step.colour:
+            return step.colour
+    return LEVEL_COLOURS.get(level, "")
 
 
 def plan_notices(item: Item, task: TaskInfo, today: dt.date, cal: WorkCalendar, policy: Policy,
@@ -155,40 +220,42 @@ def plan_notices(item: Item, task: TaskInfo, today: dt.date, cal: WorkCalendar, 
         return [], None
     due = item.due
     base = f"{item.ref}:{due.isoformat()}"
-    to_lead = ((RecipientRole.UNIT, task.lead_unit),)
-    out: list[PlannedNotice] = []
     if today <= due:
-        series = f"reminder:{base}"
-        if series in acknowledged:
+        if f"reminder:{base}" in acknowledged:
             return [], None
         # The most recent threshold whose day has come (a smaller t is later).
-        reached = [t for t in policy.reminder_days if cal.add_working_days(due, -t) <= today] if due >= today else []
-        if reached:
-            t = min(reached)
-            cc = tuple((RecipientRole.UNIT, u) for u in task.supporting_units) if policy.reminder_cc_supporting else ()
-            out.append(PlannedNotice(
-                key=f"reminder:{base}:d{t}", series=series, kind=NoticeKind.REMINDER, level=0, item_kind=item.kind,
-                item_id=item.id, due=due, days=cal.working_days_between(today, due),
-                planned_for=cal.add_working_days(due, -t) if t else due, recipients=to_lead, cc=cc))
-        return out, None
+        reached = [t for t in policy.reminder_days if cal.add_working_days(due, -t) <= today]
+        return ([_reminder(item, task, min(reached), today, cal, policy)] if reached else []), None
 
     overdue = cal.working_days_between(due, today)
-    ladder = item.ladder if item.ladder is not None else policy.ladder
     freeze = None if item.ladder is not None else policy.ladder
-    if overdue >= 1:
-        series = f"chase:{base}"
-        if series not in acknowledged:
-            k = policy.chase_every
-            n = 1 + (overdue - 1) // k
-            cc = tuple((RecipientRole.UNIT, u) for u in task.supporting_units) if policy.chase_cc_supporting else ()
-            out.append(PlannedNotice(
-                key=f"chase:{base}:n{n}", series=series, kind=NoticeKind.CHASE, level=0, item_kind=item.kind, item_id=item.id,
-                due=due, days=overdue, planned_for=cal.add_working_days(due, 1 + (n - 1) * k), recipients=to_lead, cc=cc))
-    for level in ladder:
-        if overdue >= level.after:
-            out.append(PlannedNotice(
-                key=f"escalation:{base}:L{level.level}", series=f"escalation:{base}:L{level.level}", kind=NoticeKind.ESCALATION,
-                level=level.level, item_kind=item.kind, item_id=item.id, due=due, days=overdue,
-                planned_for=cal.add_working_days(due, level.after),
-                recipients=recipients_for(level.to, task) or ((RecipientRole.OFFICE, ""),), cc=recipients_for(level.cc, task)))
+    out: list[PlannedNotice] = []
+    if overdue >= 1 and f"chase:{base}" not in acknowledged:
+        out.append(_chase(item, task, overdue, cal, policy))
+    out.extend(_escalation(item, task, level, overdue, cal) for level in ladder_of(item, policy) if overdue >= level.after)
     return out, freeze
+
+
+def preview_notice(kind: NoticeKind | str, item: Item, task: TaskInfo, today: dt.date, cal: WorkCalendar, policy: Policy,
+                   *, level: int = 1) -> PlannedNotice:
+    """The notice of ``kind`` (and escalation ``level``) the item gets, as ``plan_notices`` would write it,
+    whether or not its day has come by ``today`` (``duban notices preview``). Its ``days`` are counted
+    to ``today`` (0 when ``today`` is on the wrong side of the due date). Raises ``LookupError`` for an
+    escalation level the item's ladder does not have.
+    """
+    if kind == NoticeKind.REMINDER:
+        # The threshold reached by today (the latest), else the first one still to come.
+        reached = [t for t in policy.reminder_days if cal.add_working_days(item.due, -t) <= today]
+        t = min(reached) if reached else max(policy.reminder_days, default=0)
+        notice = _reminder(item, task, t, today, cal, policy)
+        return replace(notice, days=max(notice.days, 0))
+    overdue = max(cal.working_days_between(item.due, today), 0) if today > item.due else 0
+    if kind == NoticeKind.CHASE:
+        return replace(_chase(item, task, max(overdue, 1), cal, policy), days=overdue)
+    if kind != NoticeKind.ESCALATION:
+        raise ValueError(f"not a notice the sweep plans: {kind!r}")
+    ladder = ladder_of(item, policy)
+    step = next((s for s in ladder if s.level == level), None)
+    if step is None:
+        raise LookupError(f"no escalation level {level} (levels: {', '.join(str(s.level) for s in ladder) or 'none'})")
+    return _escalation(item, task, step, overdue, cal)

@@ -179,6 +179,7 @@ def kinds_of(family: Family) -> tuple[NoticeKind, ...]:
 
 NOTICE_KINDS: tuple[NoticeKind, ...] = kinds_of(Family.NOTICE)  # what the sweep plans, one item each
 CIRCULATION_KINDS: tuple[NoticeKind, ...] = kinds_of(Family.CIRCULATION)
+NOTICE_EVENTS: dict[str, str] = {k.value: f"notice.{k}" for k in NOTICE_KINDS}  # the event a written notice leaves
 SUPERSEDABLE_KINDS: tuple[NoticeKind, ...] = tuple(k for k, s in NOTICE_KIND_SPECS.items() if s.superseded_by)
 ACK_KINDS: tuple[NoticeKind, ...] = tuple(k for k, s in NOTICE_KIND_SPECS.items() if s.needs_ack)
 

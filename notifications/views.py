@@ -25,7 +25,7 @@ from duban.matrix.calendar import WorkCalendar
 from duban.matrix.errors import NotFound
 from duban.matrix.script import unit_key
 from duban.notifications.recipients import PlanRoles, plan_rows
-from duban.matrix.vocabulary import LEVEL_COLOURS, NOTICE_KINDS, NoticeKind, RecipientRole
+from duban.matrix.vocabulary import LEVEL_COLOURS, NOTICE_KINDS, ItemKind, NoticeKind, RecipientRole
 from duban.notifications.render import Letterhead, NoticeView, RecipientView
 from duban.store.tables import (
     MilestoneRow,
@@ -236,90 +236,95 @@ def letterhead_for(session: Session, today: dt.date, *, plan: str | None = None)
 
 def preview_view(session: Session, *, kind: str, task: str, today: dt.date, policies: Any, plan: str | None = None,
                  level: int = 1, calendar: WorkCalendar | None = None) -> NoticeView:
-    """The NoticeView a sweep on ``today`` would write for ``task``'s first open milestone, read-only.
+    """The NoticeView of the notice a sweep would write for ``task``'s first open milestone, read-only.
 
-    A task with no open milestone uses its first recurring obligation: the next period due (reminder)
-    or the last one past (chase, escalation). Recipients follow the policy in force for the task
-    (``policies``: a ``matrix.policy.PolicySet``); an escalation uses the item's frozen ladder if any.
+    A task with no open milestone uses its first recurring obligation: the next open period due
+    (reminder) or the last one past (chase, escalation), with its approved extension. The item is
+    read as the sweep reads it (``store.supervision.load_open_items``) and the notice — recipients,
+    copies, series, level and colour — comes from the planner (``matrix.planner.preview_notice``),
+    so a preview and the notice a sweep writes never disagree; only the day is the one asked for.
     """
-    from duban.matrix.deadlines import instances as recurrence_dues
     from duban.matrix.errors import ConfigError
-    from duban.matrix.planner import TaskInfo, recipients_for
+    from duban.matrix.planner import ladder_of, level_colour, preview_notice
     from duban.store import repository as repo
-    from duban.store.supervision import _recurrence
 
-    if kind not in ("reminder", "chase", "escalation"):
-        raise ConfigError(f"unknown notice kind {kind!r}: use reminder, chase or escalation")
+    if kind not in NOTICE_KINDS:
+        raise ConfigError(f"unknown notice kind {kind!r}: use {', '.join(NOTICE_KINDS)}")
     cal = calendar or WorkCalendar()
     plan_row = repo.plan_row(session, plan)
     row = session.execute(sa.select(TaskRow).where(TaskRow.plan_id == plan_row.id, TaskRow.code == task,
                                                    TaskRow.archived_at.is_(None))).scalar_one_or_none()
     if row is None:
         raise NotFound(f"no task {task!r} in plan {plan_row.code}")
-    supporting, officials = _task_people(session, [row.id])
-    lead_unit = session.get(UnitRow, row.lead_unit_id).name
-    official_names = [name for (name,) in session.execute(
-        sa.select(OfficialRow.name).join(TaskOfficialRow, TaskOfficialRow.official_id == OfficialRow.id)
-        .where(TaskOfficialRow.task_id == row.id).order_by(TaskOfficialRow.position))]
-
-    fields: dict[str, Any] = dict(quantity=None, measure=None, done_quantity=None, min_count=None, done_count=None,
-                                  min_amount=None, done_amount=None, amount_unit=None)
-    milestone = session.execute(sa.select(MilestoneRow).where(
-        MilestoneRow.task_id == row.id, MilestoneRow.archived_at.is_(None), MilestoneRow.closed_at.is_(None))
-        .order_by(MilestoneRow.seq).limit(1)).scalar_one_or_none()
-    if milestone is not None:
-        due, label, ladder = milestone.extended_due or milestone.due, milestone.label, milestone.ladder
-        fields.update(quantity=_dec(milestone.quantity), measure=milestone.measure, done_quantity=_dec(milestone.done_quantity))
-    else:
-        rec = session.execute(sa.select(RecurrenceRow).where(RecurrenceRow.task_id == row.id, RecurrenceRow.archived_at.is_(None))
-                              .order_by(RecurrenceRow.seq).limit(1)).scalar_one_or_none()
-        if rec is None:
-            raise NotFound(f"task {task} of plan {plan_row.code} has no open milestone and no recurring obligation")
-        window = recurrence_dues(_recurrence(rec), today - dt.timedelta(days=400), today + dt.timedelta(days=400))
-        dues = [d for d in window if d >= today] if kind == "reminder" else [d for d in window if d < today]
-        if not dues:
-            raise NotFound(f"task {task}: no period of {rec.label or rec.freq!r} is due around {today}")
-        due = dues[0] if kind == "reminder" else dues[-1]
-        stored = session.execute(sa.select(RecurrenceInstanceRow).where(
-            RecurrenceInstanceRow.recurrence_id == rec.id, RecurrenceInstanceRow.due == due)).scalar_one_or_none()
-        label, ladder = rec.label, stored.ladder if stored is not None else None
-        fields.update(min_count=rec.min_count, done_count=stored.done_count if stored is not None else 0,
-                      min_amount=_dec(rec.min_amount), done_amount=_dec(stored.done_amount) if stored is not None else None,
-                      amount_unit=rec.amount_unit)
-
+    supervised = _preview_item(session, row, plan_row.code, kind=kind, today=today)
     policy = policies.for_task(plan_row.code, row.code)
-    info = TaskInfo(code=row.code, lead_unit=lead_unit, supporting_units=tuple(supporting[row.id]),
-                    lead_officials=tuple(official_names))
-    supporting_cc = tuple(("unit", u) for u in info.supporting_units)
-    colour = ""
-    if kind == "reminder":
-        days = max(cal.working_days_between(today, due), 0)
-        to, cc = (("unit", lead_unit),), supporting_cc if policy.reminder_cc_supporting else ()
-    else:
-        days = max(cal.working_days_between(due, today), 0)
-        if kind == "chase":
-            to, cc = (("unit", lead_unit),), supporting_cc if policy.chase_cc_supporting else ()
-        else:
-            from duban.matrix.policy import EscalationLevel
-
-            steps = tuple(EscalationLevel.from_dict(d) for d in ladder) if ladder else policy.ladder
-            step = next((s for s in steps if s.level == level), None)
-            if step is None:
-                raise ConfigError(f"no escalation level {level} in the policy for task {task} "
-                                  f"(levels: {', '.join(str(s.level) for s in steps) or 'none'})")
-            to = recipients_for(step.to, info) or (("office", ""),)
-            cc = recipients_for(step.cc, info)
-            colour = step.colour or LEVEL_COLOURS.get(level, "")
-
+    try:
+        planned = preview_notice(kind, supervised.item, supervised.task, today, cal, policy, level=level)
+    except LookupError as e:
+        raise ConfigError(f"{e} in the policy for task {task}") from None
+    _, officials = _task_people(session, [row.id])
+    item = supervised.item
     people = _directory(session)
     return NoticeView(
-        notice_id=0, key=f"preview:{kind}:{plan_row.code}:{row.code}", kind=kind,
-        level=level if kind == "escalation" else 0, colour=colour,
-        plan_code=plan_row.code, plan_title=plan_row.title,
-        issuer=people.issuer(plan_row),
-        task_code=row.code, task_title=row.title, target=row.target or "", lead_unit=lead_unit,
-        supporting_units=info.supporting_units, lead_officials=tuple(officials[row.id]), label=label or "",
-        due=due, days=days, required_by=due if kind == "reminder" else cal.add_working_days(today, RESPOND_WORKING_DAYS),
-        planned_for=today, to=people.views([{"role": r, "name": n} for r, n in to], plan_row.id),
-        cc=people.views([{"role": r, "name": n} for r, n in cc], plan_row.id), **fields,
+        notice_id=0, key=f"preview:{kind}:{plan_row.code}:{row.code}", kind=planned.kind, level=planned.level,
+        colour=level_colour(planned.level, ladder_of(item, policy)) if planned.kind == NoticeKind.ESCALATION else "",
+        plan_code=plan_row.code, plan_title=plan_row.title, issuer=people.issuer(plan_row),
+        task_code=row.code, task_title=row.title, target=row.target or "", lead_unit=supervised.task.lead_unit,
+        supporting_units=supervised.task.supporting_units, lead_officials=tuple(officials[row.id]),
+        label=supervised.label, due=planned.due, days=planned.days,
+        quantity=item.quantity, measure=item.measure if item.kind == ItemKind.MILESTONE else None,
+        done_quantity=item.done_quantity if item.kind == ItemKind.MILESTONE else None,
+        min_count=item.min_count, done_count=item.done_count if item.kind == ItemKind.INSTANCE else None,
+        min_amount=item.min_amount, done_amount=item.done_amount,
+        amount_unit=item.measure if item.kind == ItemKind.INSTANCE else None,
+        required_by=planned.due if kind == NoticeKind.REMINDER else cal.add_working_days(today, RESPOND_WORKING_DAYS),
+        planned_for=today, to=people.views([{"role": r, "name": n} for r, n in planned.recipients], plan_row.id),
+        cc=people.views([{"role": r, "name": n} for r, n in planned.cc], plan_row.id),
     )
+
+
+def _preview_item(session: Session, task: TaskRow, plan_code: str, *, kind: str, today: dt.date) -> Any:
+    """The item a preview is about, as the sweep loads it: the task's first open milestone, else the
+    open period of its first recurring obligation due next (reminder) or last past (chase, escalation).
+    A period the sweep has not created yet is made from the obligation's rule, as the sweep will."""
+    from dataclasses import replace
+
+    from duban.matrix.deadlines import instances as recurrence_dues
+    from duban.matrix.planner import Item, SupervisedItem
+    from duban.store.supervision import _recurrence, load_open_items
+
+    items = load_open_items(session, plan_code=plan_code, task_ids=[task.id])
+    milestones = [o for o in items if o.item.kind == ItemKind.MILESTONE]
+    if milestones:
+        return milestones[0]
+    rec = session.execute(sa.select(RecurrenceRow).where(RecurrenceRow.task_id == task.id, RecurrenceRow.archived_at.is_(None))
+                          .order_by(RecurrenceRow.seq).limit(1)).scalar_one_or_none()
+    if rec is None:
+        raise NotFound(f"task {task.code} of plan {plan_code} has no open milestone and no recurring obligation")
+    stored = {r.id: r.due for r in session.execute(sa.select(RecurrenceInstanceRow.id, RecurrenceInstanceRow.due)
+                                                   .where(RecurrenceInstanceRow.recurrence_id == rec.id)).all()}
+    periods = [o for o in items if o.item.kind == ItemKind.INSTANCE and o.item.id in stored]
+    # Periods not created yet (beyond the horizon, or before any sweep) come from the rule, as the sweep makes them.
+    window = recurrence_dues(_recurrence(rec), today - dt.timedelta(days=400), today + dt.timedelta(days=400))
+    info = SupervisedItem(Item(kind=ItemKind.INSTANCE, id=0, due=today, min_count=rec.min_count,
+                               min_amount=_dec(rec.min_amount), measure=rec.amount_unit),
+                          task.plan_id, plan_code, task.id, _task_info(session, task), task.title, rec.label or "")
+    periods += [replace(info, item=replace(info.item, due=d)) for d in window if d not in set(stored.values())]
+    periods.sort(key=lambda o: o.item.due)
+    candidates = ([o for o in periods if o.item.due >= today] if kind == NoticeKind.REMINDER
+                  else [o for o in periods if o.item.due < today][::-1])
+    if not candidates:
+        raise NotFound(f"task {task.code}: no period of {rec.label or rec.freq!r} is due around {today}")
+    return candidates[0]
+
+
+def _task_info(session: Session, task: TaskRow) -> Any:
+    from duban.matrix.planner import TaskInfo
+
+    supporting, _ = _task_people(session, [task.id])
+    officials = [name for (name,) in session.execute(
+        sa.select(OfficialRow.name).join(TaskOfficialRow, TaskOfficialRow.official_id == OfficialRow.id)
+        .where(TaskOfficialRow.task_id == task.id).order_by(TaskOfficialRow.position))]
+    lead = session.get(UnitRow, task.lead_unit_id)
+    return TaskInfo(code=task.code, lead_unit=lead.name if lead else "", supporting_units=tuple(supporting[task.id]),
+                    lead_officials=tuple(officials))

@@ -2,20 +2,39 @@
 
 A recurring obligation (每月…不少於1次) becomes one ``recurrence_instance`` row per period, created here
 as periods come within reach (``ensure_instances``); from then on it is supervised like a milestone.
+``load_open_items`` reads both as ``matrix.planner.SupervisedItem``s — what the sweep plans for,
+``status`` lights and ``notices preview`` renders — with a few set-based queries.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections import defaultdict
 from decimal import Decimal
-from typing import Iterable
+from functools import lru_cache
+from typing import Any, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from duban.matrix.deadlines import instances
 from duban.matrix.model import Recurrence
-from duban.store.tables import PlanRow, RecurrenceInstanceRow, RecurrenceRow, TaskRow
+from duban.matrix.planner import Item, SupervisedItem, TaskInfo
+from duban.matrix.policy import EscalationLevel
+from duban.matrix.vocabulary import ItemKind
+from duban.store import repository as repo
+from duban.store.tables import (
+    MilestoneRow,
+    OfficialRow,
+    PlanRow,
+    RecurrenceInstanceRow,
+    RecurrenceRow,
+    TaskOfficialRow,
+    TaskRow,
+    TaskUnitRow,
+    UnitRow,
+)
 
 
 def _recurrence(row: RecurrenceRow) -> Recurrence:
@@ -69,3 +88,85 @@ def _insert_ignore(session: Session, table, keys: tuple[str, ...]):
     else:
         from sqlalchemy.dialects.sqlite import insert
     return insert(table).on_conflict_do_nothing(index_elements=list(keys))
+
+
+@lru_cache(maxsize=256)
+def _ladder(text: str | None) -> tuple[EscalationLevel, ...] | None:
+    """A frozen ladder from its stored JSON text; nearly every item shares one, so parse each once."""
+    return None if text is None else tuple(EscalationLevel.from_dict(d) for d in json.loads(text))
+
+
+def _dec(v: Any) -> Decimal | None:
+    return v if v is None or isinstance(v, Decimal) else Decimal(str(v))
+
+
+def load_open_items(session: Session, *, plan_code: str | None = None, include_closed: bool = False,
+                    task_ids: Iterable[int] | None = None, due_by: dt.date | None = None) -> list[SupervisedItem]:
+    """Every live milestone and recurrence instance (open ones unless ``include_closed``), with its task.
+
+    Core queries on the session's connection: no ORM identity map for tens of thousands of rows.
+    ``due_by`` leaves out items due later than that day (the sweep needs only those it may remind
+    or chase; their pace start, which needs the earlier milestones, is then not computed).
+    """
+    plan_filter = []
+    if plan_code is not None:
+        plan_filter.append(TaskRow.plan_id == repo.plan_row(session, plan_code).id)
+    if task_ids is not None:
+        plan_filter.append(TaskRow.id.in_(list(task_ids)))
+    conn = session.connection()
+    unit_names = dict(conn.execute(sa.select(UnitRow.id, UnitRow.name)).all())
+    plans = dict(conn.execute(sa.select(PlanRow.id, PlanRow.code)).all())
+    plan_starts = dict(conn.execute(sa.select(PlanRow.id, PlanRow.start)).all())
+    tasks = {r.id: r for r in conn.execute(
+        sa.select(TaskRow.id, TaskRow.plan_id, TaskRow.code, TaskRow.title, TaskRow.lead_unit_id)
+        .where(TaskRow.archived_at.is_(None), *plan_filter)).all()}
+    live = sa.select(TaskRow.id).where(TaskRow.archived_at.is_(None), *plan_filter)
+    supporting: dict[int, list[str]] = defaultdict(list)
+    for task_id, unit_id in conn.execute(
+            sa.select(TaskUnitRow.task_id, TaskUnitRow.unit_id).where(TaskUnitRow.task_id.in_(live))
+            .order_by(TaskUnitRow.task_id, TaskUnitRow.position)):
+        supporting[task_id].append(unit_names[unit_id])
+    officials: dict[int, list[str]] = defaultdict(list)
+    for task_id, name in conn.execute(
+            sa.select(TaskOfficialRow.task_id, OfficialRow.name).join(OfficialRow, OfficialRow.id == TaskOfficialRow.official_id)
+            .where(TaskOfficialRow.task_id.in_(live)).order_by(TaskOfficialRow.task_id, TaskOfficialRow.position)):
+        officials[task_id].append(name)
+    infos = {tid: TaskInfo(code=t.code, lead_unit=unit_names[t.lead_unit_id], supporting_units=tuple(supporting[tid]),
+                           lead_officials=tuple(officials[tid])) for tid, t in tasks.items()}
+
+    out: list[SupervisedItem] = []
+    m = MilestoneRow
+    previous_due: dict[int, dt.date] = {}
+    for row in conn.execute(
+            sa.select(m.id, m.task_id, m.due, m.extended_due, m.start, m.quantity, m.measure, m.label, m.done_quantity,
+                      m.done_percent, m.closed_at, sa.cast(m.ladder, sa.Text).label("ladder"))
+            .where(m.archived_at.is_(None), m.task_id.in_(live),
+                   *([sa.func.coalesce(m.extended_due, m.due) <= due_by] if due_by else []))
+            .order_by(m.task_id, m.seq)).all():
+        t = tasks[row.task_id]
+        # A milestone's pace runs from its own start, else the day after the previous one, else the plan start.
+        start = row.start or (previous_due[row.task_id] + dt.timedelta(days=1) if row.task_id in previous_due else plan_starts.get(t.plan_id))
+        previous_due[row.task_id] = row.extended_due or row.due
+        if row.closed_at is not None and not include_closed:
+            continue
+        item = Item(kind=ItemKind.MILESTONE, id=row.id, due=row.extended_due or row.due, start=start, quantity=_dec(row.quantity),
+                    measure=row.measure, done_quantity=_dec(row.done_quantity), done_percent=_dec(row.done_percent),
+                    closed=row.closed_at is not None, ladder=_ladder(row.ladder))
+        out.append(SupervisedItem(item, t.plan_id, plans[t.plan_id], row.task_id, infos[row.task_id], t.title, row.label))
+    i, r = RecurrenceInstanceRow, RecurrenceRow
+    q = (sa.select(i.id, i.task_id, i.due, i.extended_due, i.period_start, i.done_count, i.done_amount, i.closed_at,
+                   sa.cast(i.ladder, sa.Text).label("ladder"),
+                   r.min_count, r.min_amount, r.amount_unit, r.label)
+         .join(r, r.id == i.recurrence_id).where(r.archived_at.is_(None), i.task_id.in_(live)))
+    if not include_closed:
+        q = q.where(i.closed_at.is_(None))
+    if due_by:
+        q = q.where(sa.func.coalesce(i.extended_due, i.due) <= due_by)
+    for row in conn.execute(q.order_by(i.task_id, i.due)).all():
+        t = tasks[row.task_id]
+        item = Item(kind=ItemKind.INSTANCE, id=row.id, due=row.extended_due or row.due, start=row.period_start,
+                    min_count=row.min_count, done_count=row.done_count or 0, min_amount=_dec(row.min_amount),
+                    done_amount=_dec(row.done_amount), measure=row.amount_unit, closed=row.closed_at is not None,
+                    ladder=_ladder(row.ladder))
+        out.append(SupervisedItem(item, t.plan_id, plans[t.plan_id], row.task_id, infos[row.task_id], t.title, row.label))
+    return out

@@ -28,7 +28,7 @@ def history(
     as_json: bool = Json,
 ) -> None:
     """The append-only history of one task: imports, changes, progress, notices, escalations, extensions."""
-    from duban.workflows.sweep_service import task_history
+    from duban.workflows.history_service import task_history
 
     events = task_history(engine(), task=task, plan=plan)
     if as_json:
@@ -81,7 +81,7 @@ def status_cmd(
     as_json: bool = Json,
 ) -> None:
     """Status lights: red overdue, yellow due soon or behind pace, green on track, closed."""
-    from duban.workflows.sweep_service import status
+    from duban.workflows.status_service import status
 
     cal = app().calendar
     rows = status(engine(), now=now_for(as_of), policies=policies(), plan=plan, unit=unit, calendar=cal)
@@ -127,7 +127,7 @@ def outbox_cmd(
     as_json: bool = Json,
 ) -> None:
     """The notices planned by the sweep, oldest first."""
-    from duban.workflows.sweep_service import list_notices
+    from duban.workflows.notice_service import list_notices
 
     rows = list_notices(engine(), status_=status_, kind=kind, plan=plan, task=task,
                         since=since.date() if since else None, limit=limit)
@@ -160,7 +160,7 @@ def ack_cmd(
     as_json: bool = Json,
 ) -> None:
     """簽收: acknowledge a notice; repeats of it stop, escalation of an overdue item does not."""
-    from duban.workflows.sweep_service import acknowledge
+    from duban.workflows.notice_service import acknowledge
 
     row = acknowledge(engine(), notice_id=notice, now=now_for(as_of), by=by)
     if as_json:

@@ -14,7 +14,10 @@ from duban.store.db import open_database, transaction
 from duban.store.tables import EventRow, MilestoneRow, NoticeRow, RecurrenceInstanceRow, SweepRow, TaskRow
 from duban.workflows import sweep_service
 from duban.workflows.matrix_service import PlanOptions, import_file
-from duban.workflows.sweep_service import acknowledge, list_notices, status, sweep
+from duban.workflows.history_service import task_history
+from duban.workflows.notice_service import acknowledge, list_notices
+from duban.workflows.status_service import status
+from duban.workflows.sweep_service import sweep
 from tests.conftest import PLANS, ROOT, SHANGHAI, at
 
 POLICY = load_policy(ROOT / "config" / "policy.yaml")
@@ -73,7 +76,7 @@ def test_daily_sweeps_walk_up_the_ladder_once(district) -> None:
     chases = [r["planned_for"] for r in rows if r["kind"] == "chase"]
     assert chases[:4] == ["2015-07-13", "2015-07-16", "2015-07-21", "2015-07-24"]  # every 3 working days
     assert len(chases) == len(set(chases))
-    history = sweep_service.task_history(district, task="3.1")
+    history = task_history(district, task="3.1")
     events = [e["kind"] for e in history]
     assert events.count("notice.escalation") == 3 and events.count("item.overdue") == 1
     assert events[0] == "task.added" and events.count("notice.reminder") == 2

@@ -188,3 +188,44 @@ def test_a_preview_reads_the_task_and_writes_nothing(district) -> None:
     letterhead = Letterhead(issuer="區扶貧開發領導小組辦公室", date=D(2016, 1, 20))
     text = Renderer(language="zh-Hant").notice(v, v.to[0], letterhead=letterhead).text
     assert "劉儀同志：" in text and "橙色督辦" in text
+
+
+def _seen(v) -> tuple:
+    """What a preview and a written notice must agree on."""
+    return (v.kind, v.level, v.colour, v.due, v.days, v.label, v.min_count, v.done_count,
+            [(r.role, r.name, r.email) for r in v.to], [(r.role, r.name, r.email) for r in v.cc])
+
+
+def test_a_preview_agrees_with_the_notices_the_sweep_writes(district) -> None:
+    """Every notice of the sweep of 2016-01-20 (chases, escalation levels 1-3 with the lead officials,
+    the office and the top leader) previews as written."""
+    sweep(district, now=at(2016, 1, 20), policies=POLICY, calendar=CAL)
+    written = all_views(district)
+    assert {v.level for v in written.values() if v.kind == "escalation"} == {1, 2, 3}
+    with transaction(district) as s:
+        for v in written.values():
+            p = preview_view(s, kind=v.kind, task=v.task_code, today=D(2016, 1, 20), level=v.level or 1,
+                             policies=POLICY, calendar=CAL)
+            if p.due == v.due:  # the task's first open milestone (a later one may be overdue too)
+                assert _seen(p) == _seen(v), (v.task_code, v.kind, v.level)
+
+
+def test_a_preview_of_a_period_uses_its_extension_as_the_sweep_does(engine) -> None:
+    """Decided by issue 11: ``notices preview`` asks the planner. Before, a period of a recurring
+    obligation was previewed from the obligation's rule alone — due 2018-03-31 although its approved
+    extension moved it to 2018-04-10 — while the sweep reminds (and chases) the extended date."""
+    import_file(engine, PLANS / "village-2018.yaml", PlanOptions(), now=at(2018, 1, 1))
+    sweep(engine, now=at(2018, 3, 20), policies=POLICY, calendar=CAL)  # creates the March and April periods
+    with transaction(engine) as s:
+        s.execute(sa.text("UPDATE recurrence_instance SET extended_due = :d WHERE due = :due"),
+                  {"d": D(2018, 4, 10), "due": D(2018, 3, 31)})
+    with transaction(engine) as s:
+        early = preview_view(s, kind="reminder", task="2.3", today=D(2018, 3, 26), policies=POLICY, calendar=CAL)
+    assert early.due == D(2018, 4, 10)  # the old preview said 2018-03-31
+    day = CAL.add_working_days(D(2018, 4, 10), -5)
+    sweep(engine, now=at(day.year, day.month, day.day), policies=POLICY, calendar=CAL)
+    reminders = [v for v in all_views(engine).values() if v.kind == "reminder" and v.task_code == "2.3"]
+    assert [v.due for v in reminders] == [D(2018, 4, 10)]
+    with transaction(engine) as s:
+        p = preview_view(s, kind="reminder", task="2.3", today=day, policies=POLICY, calendar=CAL)
+    assert _seen(p) == _seen(reminders[0])
