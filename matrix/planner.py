@@ -25,7 +25,16 @@ from functools import lru_cache
 
 from duban.matrix.calendar import WorkCalendar
 from duban.matrix.policy import EscalationLevel, Policy
-from duban.matrix.vocabulary import LEVEL_COLOURS, LIGHT_ORDER, ItemKind, LadderRole, Light, LightReason, NoticeKind, RecipientRole
+from duban.matrix.vocabulary import (
+    LEVEL_COLOURS,
+    LIGHT_ORDER,
+    ItemKind,
+    LadderRole,
+    Light,
+    LightReason,
+    NoticeKind,
+    RecipientRole,
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from duban.matrix.calendar import WorkCalendar
-from duban.matrix.planner import Item, Light, light, worst
+from duban.matrix.planner import Item, StatusLight, light, worst
 from duban.matrix.policy import PolicySet
 from duban.matrix.scoring import (
     AckFact,
@@ -39,6 +39,7 @@ from duban.matrix.scoring import (
     UnitFacts,
     task_order,
 )
+from duban.matrix.vocabulary import ItemKind
 
 __all__ = [
     "ItemHistory", "TaskHistory", "ReportOffice", "ReportSnapshot", "PeriodFacts", "MAX_STREAK",
@@ -337,7 +338,7 @@ def period_for(as_of: dt.date, config: ScoringConfig) -> Period:
 # Lights and the overdue series
 
 
-ShownItem = tuple[ItemHistory, Item, dt.date | None, Light]  # (item, its state as of the day, closed on, light)
+ShownItem = tuple[ItemHistory, Item, dt.date | None, StatusLight]  # (item, its state as of the day, closed on, light)
 TaskLight = tuple[TaskHistory, str, list[ShownItem]]  # (task, its light's colour, its items shown)
 
 
@@ -355,7 +356,7 @@ def task_lights(store: ReportSnapshot, facts: PeriodFacts, policies: PolicySet, 
                 current = item.start is not None and item.start <= day <= due
                 if not (current or (due < day and closed is None) or item.ref in facts.items):
                     continue
-            state = Item(kind=item.kind, id=item.id, due=due, start=item.start, quantity=item.quantity,
+            state = Item(kind=ItemKind(item.kind), id=item.id, due=due, start=item.start, quantity=item.quantity,
                          measure=item.measure, done_quantity=item.done_at(day),
                          done_percent=item.percent_at(day) if item.quantity is None else None,
                          min_count=item.min_count, done_count=item.count_at(day) if item.kind == "instance" else 0,

@@ -13,8 +13,8 @@ from duban.matrix.policy import load_policy
 from duban.store.db import open_database, transaction
 from duban.store.tables import EventRow, MilestoneRow, NoticeRow, RecurrenceInstanceRow, SweepRow, TaskRow
 from duban.workflows import sweep_service
-from duban.workflows.matrix_service import PlanOptions, import_file
 from duban.workflows.history_service import task_history
+from duban.workflows.matrix_service import PlanOptions, import_file
 from duban.workflows.notice_service import acknowledge, list_notices
 from duban.workflows.status_service import status
 from duban.workflows.sweep_service import sweep
