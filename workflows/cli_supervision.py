@@ -2,7 +2,7 @@
 
 Registered on the main app by ``workflows.cli``. Only typer and the standard library are imported at
 module level (``duban --help`` stays fast); each command parses its options, calls
-``workflows.sweep_service`` and prints.
+a service (``sweep_service``, ``status_service``, ``notice_service``, ``history_service``) and prints.
 """
 
 from __future__ import annotations
