@@ -182,7 +182,7 @@ def extension_request(
     as_json: bool = Json,
 ) -> None:
     """Request an extension (延期申請) before the due date; a late request is recorded as refused."""
-    from duban.workflows.progress_service import request_extension
+    from duban.workflows.extension_service import request_extension
 
     result = request_extension(engine(), task=task, unit=unit, new_due=until.date(), reason=reason, now=now_for(as_of),
                                plan=plan, milestone=milestone, period=_day(period), requested_by=by)
@@ -193,7 +193,7 @@ def extension_request(
 
 
 def _decide(extension_id: int, approve: bool, by: str, note: str, as_of: Optional[dt.datetime], as_json: bool) -> None:
-    from duban.workflows.progress_service import decide_extension
+    from duban.workflows.extension_service import decide_extension
 
     result = decide_extension(engine(), extension_id=extension_id, approve=approve, now=now_for(as_of),
                               decided_by=by, note=note)
@@ -234,7 +234,7 @@ def extension_list(
     as_json: bool = Json,
 ) -> None:
     """List extension requests, oldest first."""
-    from duban.workflows.progress_service import list_extensions
+    from duban.workflows.extension_service import list_extensions
 
     rows = list_extensions(engine(), status=status, plan=plan)
     if as_json:

@@ -24,6 +24,7 @@ LATE = {"3.2.2": 13, "3.4.3": 6}       # working days late with the year-end mil
 NEVER = "3.2.7"                         # 區金融辦 never reports
 EXTENDED = ("3.2.5", dt.date(2015, 12, 15), dt.date(2016, 1, 29))  # asked before due, approved next day
 REPORT_EVERY_DAYS = 31  # units report quantity progress monthly; the demo's scoring expects that
+TZ = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass
@@ -78,14 +79,9 @@ def run_demo(out_dir: Path, *, progress: Callable[[int, int, str], None] | None 
              language: str = "zh-Hans", formats: tuple[str, ...] = ("html",)) -> DemoResult:
     from duban.config.settings import EXAMPLE_PLANS
     from duban.notifications.sink import free_port, start_sink
-    from duban.workflows import report_service
     from duban.workflows.bootstrap import bootstrap
-    from duban.workflows.delivery_service import deliver
     from duban.workflows.matrix_service import PlanOptions, import_file
-    from duban.workflows.progress_service import close_item, decide_extension, report_progress, request_extension
-    from duban.workflows.sweep_service import sweep
 
-    tz = ZoneInfo("Asia/Shanghai")
     if out_dir.exists():
         shutil.rmtree(out_dir)
     (out_dir / "reports").mkdir(parents=True)
@@ -98,67 +94,87 @@ def run_demo(out_dir: Path, *, progress: Callable[[int, int, str], None] | None 
     app = bootstrap(database_url=f"sqlite:///{(out_dir / 'demo.db').resolve()}", smtp_url=f"smtp://127.0.0.1:{port}",
                     config_dir=out_dir / "config", outbox_dir=out_dir / "outbox",
                     mail_from="區扶貧開發領導小組辦公室 <office@example.org>", messages_per_minute=0, language=language)
-    settings = app.settings
     result = DemoResult(out_dir=out_dir)
     try:
-        engine = app.engine
-        loaded, _ = import_file(engine, EXAMPLE_PLANS / "district-2015.yaml", PlanOptions(),
-                                now=dt.datetime(2015, 7, 1, 8, tzinfo=tz), actor="demo")
+        loaded, _ = import_file(app.engine, EXAMPLE_PLANS / "district-2015.yaml", PlanOptions(),
+                                now=dt.datetime(2015, 7, 1, 8, tzinfo=TZ), actor="demo")
+        script = _script(loaded.plan, app.calendar)
         lead = {t.code: t.lead_unit for t in loaded.plan.tasks}
-        cal = app.calendar
-        policies = app.policies
-        script = _script(loaded.plan, cal)
         extensions: dict[tuple[str, int], int] = {}
         waiting = 0
         total = (END - START).days + 1
         day = START
         while day <= END:
-            if cal.is_working_day(day):
-                r = sweep(engine, now=dt.datetime.combine(day, dt.time(8, 30), tz), policies=policies)
-                result.sweeps += 1
-                for kind, n in r.created.items():
-                    result.notices[kind] += n
-                if sum(r.created.values()) or waiting:  # nothing new and nothing to retry: no delivery run
-                    d = deliver(engine, now=dt.datetime.combine(day, dt.time(9, 0), tz), settings=settings)
-                    result.messages += d.sent
-                    result.undeliverable += len(d.undeliverable)
-                    waiting = d.retrying
-            evening = dt.datetime.combine(day, dt.time(17, 0), tz)
-            for action, code, number, arg in script.get(day, []):
-                if action == "close":
-                    close_item(engine, task=code, unit=lead[code], now=evening, milestone=number,
-                               evidence="已按要求完成，驗收材料已報送", closed_by="demo")
-                elif action == "report":
-                    report_progress(engine, task=code, unit=lead[code], now=evening, milestone=number, done=arg,
-                                    note="月度進展", reported_by="demo")
-                elif action == "extend":
-                    ext = request_extension(engine, task=code, unit=lead[code], now=evening, milestone=number,
-                                            new_due=arg, reason="雨季施工受阻，申請延期")
-                    extensions[(code, number)] = ext["id"]
-                elif action == "approve":
-                    decide_extension(engine, extension_id=extensions[(code, number)], approve=True, now=evening,
-                                     decided_by="區扶貧開發領導小組辦公室")
+            if app.calendar.is_working_day(day):
+                waiting = _morning(app, day, result, waiting)
+            _evening(app, day, script.get(day, []), lead, extensions)
             if day.weekday() == 4:  # Friday afternoon: the weekly circulation report
-                report = report_service.weekly_report(
-                    engine, now=dt.datetime.combine(day, dt.time(16, 0), tz), policies=policies, settings=settings,
-                    formats=formats, out_dir=out_dir / "reports", scoring=app.scoring)
-                if "html" in report["files"]:
-                    result.reports.append(Path(report["files"]["html"]))
-                result.reports.extend(Path(doc["html"]) for doc in report["criticism"].values() if "html" in doc)
-                for entry in report["criticised"]:
-                    result.criticised[entry["unit"]] += 1
-                for entry in report["praised"]:
-                    result.praised[entry["unit"]] += 1
+                _friday(app, day, result, formats)
             result.days += 1
             if progress:
                 progress(result.days, total, day.isoformat())
             day += dt.timedelta(days=1)
-        result.escalation_levels.update(escalation_levels(engine))
+        result.escalation_levels.update(escalation_levels(app.engine))
     finally:
         app.close()
         sink.stop()
     _write_index(out_dir, result)
     return result
+
+
+def _morning(app, day: dt.date, result: DemoResult, waiting: int) -> int:
+    """The sweep at 08:30, then delivery at 09:00 if there is anything to send; returns messages waiting."""
+    from duban.workflows.delivery_service import deliver
+    from duban.workflows.sweep_service import sweep
+
+    r = sweep(app.engine, now=dt.datetime.combine(day, dt.time(8, 30), TZ), policies=app.policies)
+    result.sweeps += 1
+    for kind, n in r.created.items():
+        result.notices[kind] += n
+    if not (sum(r.created.values()) or waiting):  # nothing new and nothing to retry: no delivery run
+        return waiting
+    d = deliver(app.engine, now=dt.datetime.combine(day, dt.time(9, 0), TZ), settings=app.settings)
+    result.messages += d.sent
+    result.undeliverable += len(d.undeliverable)
+    return d.retrying
+
+
+def _evening(app, day: dt.date, actions: list, lead: dict[str, str], extensions: dict[tuple[str, int], int]) -> None:
+    """What the units (and the office) do at 17:00, as the script says."""
+    from duban.workflows.extension_service import decide_extension, request_extension
+    from duban.workflows.progress_service import close_item, report_progress
+
+    evening = dt.datetime.combine(day, dt.time(17, 0), TZ)
+    for action, code, number, arg in actions:
+        if action == "close":
+            close_item(app.engine, task=code, unit=lead[code], now=evening, milestone=number,
+                       evidence="已按要求完成，驗收材料已報送", closed_by="demo")
+        elif action == "report":
+            report_progress(app.engine, task=code, unit=lead[code], now=evening, milestone=number, done=arg,
+                            note="月度進展", reported_by="demo")
+        elif action == "extend":
+            ext = request_extension(app.engine, task=code, unit=lead[code], now=evening, milestone=number,
+                                    new_due=arg, reason="雨季施工受阻，申請延期")
+            extensions[(code, number)] = ext["id"]
+        elif action == "approve":
+            decide_extension(app.engine, extension_id=extensions[(code, number)], approve=True, now=evening,
+                             decided_by="區扶貧開發領導小組辦公室")
+
+
+def _friday(app, day: dt.date, result: DemoResult, formats: tuple[str, ...]) -> None:
+    """The weekly circulation report at 16:00, into the demo's reports folder."""
+    from duban.workflows import report_service
+
+    report = report_service.weekly_report(
+        app.engine, now=dt.datetime.combine(day, dt.time(16, 0), TZ), policies=app.policies, settings=app.settings,
+        formats=formats, out_dir=result.out_dir / "reports", scoring=app.scoring)
+    if "html" in report["files"]:
+        result.reports.append(Path(report["files"]["html"]))
+    result.reports.extend(Path(doc["html"]) for doc in report["criticism"].values() if "html" in doc)
+    for entry in report["criticised"]:
+        result.criticised[entry["unit"]] += 1
+    for entry in report["praised"]:
+        result.praised[entry["unit"]] += 1
 
 
 def escalation_levels(engine) -> dict[int, int]:
