@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, NamedTuple, Protocol
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from duban.matrix.vocabulary import SUPERSEDABLE_KINDS
 from duban.store.db import begin_immediate, transaction
 from duban.store.supervision import _insert_ignore
 from duban.store.tables import DeliveryRow, MessageRow, NoticeRow, PlanRow, TaskRow, UnitRow
@@ -89,10 +90,10 @@ def supersede(session: Session) -> int:
     only the newest: it says the same thing with today's numbers. The others are marked superseded;
     returns how many."""
     n = NoticeRow.__table__
-    newest = (sa.select(sa.func.max(n.c.id)).where(n.c.status == "pending", n.c.kind.in_(("reminder", "chase")))
+    newest = (sa.select(sa.func.max(n.c.id)).where(n.c.status == "pending", n.c.kind.in_(SUPERSEDABLE_KINDS))
               .group_by(n.c.series))
     stale = session.connection().execute(
-        sa.update(n).where(n.c.status == "pending", n.c.kind.in_(("reminder", "chase")), n.c.id.not_in(newest))
+        sa.update(n).where(n.c.status == "pending", n.c.kind.in_(SUPERSEDABLE_KINDS), n.c.id.not_in(newest))
         .values(status="superseded"))
     return stale.rowcount or 0
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from duban.matrix.errors import NotFound
 from duban.matrix.report_facts import ItemHistory, ReportOffice, ReportSnapshot, TaskHistory
+from duban.matrix.vocabulary import INSTANCE_HORIZON  # the sweep's: the report shows the periods it holds
 from duban.store import repository as repo
 from duban.store.db import transaction
 from duban.store.tables import (
@@ -38,8 +39,6 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
 __all__ = ["INSTANCE_HORIZON", "read_snapshot", "load_snapshot", "office_recipients"]
-
-INSTANCE_HORIZON = dt.timedelta(days=40)  # periods of recurring obligations shown ahead, as `status` does
 
 
 def read_snapshot(engine: "Engine", *, plan: str | None, as_of: dt.date, tz: dt.tzinfo, ack_kinds: Iterable[str],

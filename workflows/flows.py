@@ -35,6 +35,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from duban.matrix.errors import ConfigError
+from duban.matrix.vocabulary import NOTICE_KINDS
 from duban.workflows import jobs
 
 if TYPE_CHECKING:
@@ -148,7 +149,7 @@ def weekly_report_run_name() -> str:
     return _safe_name("weekly-report", with_plans=False)
 
 
-KIND_ORDER = ("reminder", "chase", "escalation")
+KIND_ORDER = NOTICE_KINDS
 
 
 def by_kind(counts: dict[str, int]) -> str:
