@@ -312,6 +312,13 @@ def requeue_failed(engine: "Engine", message_ids: list[int] | None = None) -> in
     return len(ids)
 
 
+def waiting(engine: "Engine") -> int:
+    """How many messages are still pending or being sent."""
+    with engine.connect() as conn:
+        t = MessageRow.__table__
+        return conn.execute(sa.select(sa.func.count()).select_from(t).where(t.c.status.in_(("pending", "sending")))).scalar_one()
+
+
 def list_messages(engine: "Engine", *, status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
     """Messages oldest first (``status``: comma-separated states to keep), as JSON-ready dicts."""
     with transaction(engine) as session:
