@@ -223,18 +223,3 @@ def sender_address(mail_from: str) -> str:
         raise ConfigError(f"DUBAN_MAIL_FROM: {addr!r} is not a valid address") from None
     return formataddr((one_line(name), addr)) if name else addr
 
-
-# Sending moved to notifications.channels; these names are found there until the weekly report's
-# mail (workflows.report_service) enqueues like everything else and no caller is left.
-_MOVED = {"Outcome": "duban.store.outbox", "SmtpConfig": "duban.notifications.channels.smtp",
-          "SmtpSender": "duban.notifications.channels.smtp", "RateLimiter": "duban.notifications.channels.smtp",
-          "classify": "duban.notifications.channels.smtp", "classify_session": "duban.notifications.channels.smtp",
-          "eml_name": "duban.notifications.channels.eml", "write_eml": "duban.notifications.channels.eml"}
-
-
-def __getattr__(name: str):
-    if name in _MOVED:
-        import importlib
-
-        return getattr(importlib.import_module(_MOVED[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,12 +15,13 @@ count the rest, and each unit shows its first ``report.max_lines_per_unit`` (5) 
 criticism facts; a criticised unit's own notice lists every fact. The headline numbers, ranking and
 scores always cover everything.
 
-``email_report`` queues the report as one message (HTML body, Markdown as its text part, the DOCX
-attached) to the office's addresses and the supervisors of ``config/scoring.yaml`` ``report.recipients``,
-in duban's message table, and hands it over at once (SMTP, or an .eml in the outbox folder); a
-message the server defers stays queued for ``duban deliver`` to retry. The message's key holds a
-digest of its content and recipients: running the weekly flow again for the same week mails nothing
-new unless the report changed.
+``queue_report`` puts the report in the outbox as one message (HTML body, Markdown as its text part,
+the DOCX attached) to the office's addresses and the supervisors of ``config/scoring.yaml``
+``report.recipients``; ``email_report`` queues it and hands it over at once through the one delivery
+pipeline (workflows.delivery_service: the same channel, outcome recording and backoff as every
+notice); a message the server defers stays queued for ``duban deliver`` to retry. The message's key
+holds a digest of its content and recipients: running the weekly flow again for the same week mails
+nothing new unless the report changed.
 """
 
 from __future__ import annotations
@@ -31,15 +32,12 @@ import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-import sqlalchemy as sa
-
 from duban.matrix.calendar import WorkCalendar
 from duban.matrix.errors import ConfigError
 from duban.matrix.gcpause import no_cyclic_gc
 from duban.matrix.report_facts import PeriodFacts, ReportSnapshot, period_facts, period_for, task_lights
 from duban.matrix.script import for_language
 from duban.matrix.scoring import Scoreboard, ScoringConfig, score_week
-from duban.store.db import transaction
 from duban.store.report_queries import office_recipients, read_snapshot
 from duban.workflows.bootstrap import load_scoring_config  # when no scoring is given (the one loader)
 
@@ -264,29 +262,41 @@ def report_recipients(engine: "Engine", *, scoring: ScoringConfig, extra: Iterab
     return good
 
 
-def email_report(engine: "Engine", *, now: dt.datetime, settings: "Settings", report: dict[str, Any],
+def queue_report(engine: "Engine", *, now: dt.datetime, settings: "Settings", report: dict[str, Any],
                  scoring: ScoringConfig | None = None, recipients: Iterable[tuple[str, str]] = ()) -> dict[str, Any]:
-    """Queue and hand over the weekly report as one message to the office and the supervisors.
+    """Put the weekly report in the outbox as one message to the office and the supervisors, for the
+    delivery pipeline to send (``duban deliver``, the runner's delivery job, or ``email_report`` at once).
 
-    ``report`` is what ``weekly_report`` returned. The message goes into duban's message table (so a
-    deferred one is retried by ``duban deliver``) and is sent at once: by SMTP when DUBAN_SMTP_URL is
-    set, else written as an .eml into the outbox folder. Returns ``{status, key, message_id, to,
-    subject, attachments, eml | error}``; ``status`` is ``already`` when this very report was mailed
-    to the same people before.
+    ``report`` is what ``weekly_report`` returned. Returns ``{status, key, message_id, to, subject,
+    attachments, message}``: ``status`` is ``pending``, or ``already`` when this very report was
+    queued for the same people before (then ``previous_status`` is that message's state).
     """
-    import asyncio
-
-    from duban.notifications.mail import (Outcome, SmtpConfig, SmtpSender, eml_name, message_id_for, sender_address,
-                                    write_eml)
-    from duban.notifications.render import Renderer
-    from duban.notifications.report import build_report_message, render_report
-    from duban.store.db import real_clock
-    from duban.workflows.delivery_service import LEASE
-    from duban.store.supervision import _insert_ignore
-    from duban.store.tables import MessageRow
+    from duban.store import outbox
 
     scoring = scoring or load_scoring_config(settings)
-    clock = real_clock(engine)  # the lease and the retry time: real time, never a replay's day (as deliver)
+    to = report_recipients(engine, scoring=scoring, extra=recipients, plan=report.get("plan"))
+    in_script = for_language(report.get("language") or settings.language)  # header names in the letter's script too
+    to = [(in_script(name), address) for name, address in to]
+    if not to:
+        raise ConfigError("the weekly report has nobody to go to: the office has no email address in the unit "
+                          "directory and config scoring.yaml lists no report.recipients")
+    message = _report_message(report, settings, to, in_script(settings.mail_from), now)
+    result = {"key": message["key"], "message_id": message["message_id"], "to": [a for _, a in to],
+              "subject": message["subject"], "attachments": message.pop("attachments")}
+    message_pk, previous = outbox.enqueue_once(engine, message)
+    if previous is not None:
+        return {**result, "status": "already", "message": message_pk, "previous_status": previous}
+    return {**result, "status": "pending", "message": message_pk}
+
+
+def _report_message(report: dict[str, Any], settings: "Settings", to: list[tuple[str, str]], mail_from: str,
+                    now: dt.datetime) -> dict[str, Any]:
+    """The report's message as outbox columns (and its attachments' names). Its key holds a digest of
+    the content and the recipients: the same report to the same people is the same message."""
+    from duban.notifications.mail import message_id_for, sender_address
+    from duban.notifications.render import Renderer
+    from duban.notifications.report import build_report_message, render_report
+
     docs = report["documents"]
     model = report["model"]
     if docs.html is None or docs.markdown is None or docs.docx is None:
@@ -294,14 +304,7 @@ def email_report(engine: "Engine", *, now: dt.datetime, settings: "Settings", re
                                               override_dir=Path(settings.config_dir) / "templates"),
                              formats=FORMATS, criticism=False)
         docs.html, docs.markdown, docs.docx = docs.html or full.html, docs.markdown or full.markdown, docs.docx or full.docx
-    to = report_recipients(engine, scoring=scoring, extra=recipients, plan=report.get("plan"))
-    language = report.get("language") or settings.language
-    in_script = for_language(language)  # header names in the letter's script too
-    to = [(in_script(name), address) for name, address in to]
-    if not to:
-        raise ConfigError("the weekly report has nobody to go to: the office has no email address in the unit "
-                          "directory and config scoring.yaml lists no report.recipients")
-    sender = sender_address(in_script(settings.mail_from))
+    sender = sender_address(mail_from)
     domain = sender.rsplit("@", 1)[1].rstrip(">")
     digest = hashlib.sha256(docs.html.encode() + docs.docx + "|".join(a for _, a in to).encode()).hexdigest()[:16]
     key = f"report:weekly:{model.as_of.isoformat()}:{digest}"
@@ -312,46 +315,34 @@ def email_report(engine: "Engine", *, now: dt.datetime, settings: "Settings", re
                                 attachments=[(filename, docs.docx,
                                               "application/vnd.openxmlformats-officedocument.wordprocessingml.document")],
                                 message_id=message_id, date=now)
-    result = {"key": key, "message_id": message_id, "to": [a for _, a in to], "subject": docs.subject,
-              "attachments": [filename]}
-    with transaction(engine) as session:
-        row = {"key": key, "address": ", ".join(a for _, a in to), "message_id": message_id, "subject": docs.subject,
-               "status": "sending", "attempts": 1, "next_attempt_at": clock() + LEASE, "last_error": "",
-               "created_at": now, "notices": 0, "body": body}
-        inserted = session.connection().execute(
-            _insert_ignore(session, MessageRow.__table__, ("key",)).returning(MessageRow.__table__.c.id), [row]).all()
-        if not inserted:
-            existing = session.execute(sa.select(MessageRow.id, MessageRow.status).where(MessageRow.key == key)).one()
-            return {**result, "status": "already", "message": existing.id, "previous_status": existing.status}
-        message_pk = inserted[0][0]
-    if settings.smtp_url:
-        password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
-        config = SmtpConfig.from_url(settings.smtp_url, password=password, timeout=settings.smtp_timeout)
+    return {"key": key, "address": ", ".join(a for _, a in to), "message_id": message_id, "subject": docs.subject,
+            "created_at": now, "body": body, "attachments": [filename]}
 
-        async def send() -> Outcome:
-            smtp = SmtpSender(config)
-            try:
-                return await smtp.send(body, sender.rsplit("<", 1)[-1].rstrip(">"), [a for _, a in to])
-            finally:
-                await smtp.close()
 
-        outcome = asyncio.run(send())
-        result["target"] = config.describe()
-    else:
-        path = write_eml(Path(settings.outbox_dir), eml_name(message_pk, body), body)
-        outcome = Outcome("sent")
-        result["eml"] = str(path)
-        result["target"] = str(settings.outbox_dir)
-    with transaction(engine) as session:
-        msg = session.get(MessageRow, message_pk)
-        if outcome.status == "sent":
-            msg.status, msg.sent_at, msg.next_attempt_at, msg.last_error = "sent", now, None, outcome.error
-        elif outcome.status == "retry":
-            msg.status, msg.next_attempt_at, msg.last_error = ("pending", clock() + dt.timedelta(seconds=settings.retry_base_seconds),
-                                                              outcome.error)
-        else:
-            msg.status, msg.next_attempt_at, msg.last_error = "failed", None, outcome.error
-    result.update(status="queued" if outcome.status == "retry" else outcome.status, message=message_pk)
-    if outcome.error:
+def email_report(engine: "Engine", *, now: dt.datetime, settings: "Settings", report: dict[str, Any],
+                 scoring: ScoringConfig | None = None, recipients: Iterable[tuple[str, str]] = ()) -> dict[str, Any]:
+    """Queue the weekly report (``queue_report``) and hand it over at once, through the same delivery
+    pipeline as every notice (``delivery_service.send_now``: claim, channel, record): by SMTP when
+    DUBAN_SMTP_URL is set, else as an .eml in the outbox folder. A message the server defers stays
+    queued and ``duban deliver`` retries it, backing off as for any message; one the server refuses
+    duban itself for waits, uncounted, like the notices.
+
+    Returns ``queue_report``'s dict with ``status`` sent | queued | failed (or ``already``), ``target``,
+    and ``eml`` (the file) or ``error`` where there is one.
+    """
+    from duban.workflows.delivery_service import send_now
+
+    result = queue_report(engine, now=now, settings=settings, report=report, scoring=scoring, recipients=recipients)
+    if result["status"] == "already":
+        return result
+    delivery, outcomes = send_now(engine, [result["message"]], now=now, settings=settings)
+    outcome = outcomes.get(result["message"])
+    result["target"] = delivery.target
+    if outcome is not None and outcome.where:
+        result["eml"] = outcome.where
+    # As recorded: sent, or failed for good; otherwise (deferred, halted, or taken by another process's
+    # delivery) it waits in the queue.
+    result["status"] = "sent" if delivery.sent else "failed" if delivery.failed else "queued"
+    if outcome is not None and outcome.error:
         result["error"] = outcome.error
     return result

@@ -450,3 +450,34 @@ def test_a_replayed_report_waits_for_its_retry_on_the_real_clock(replayed) -> No
         retry_at = retry_at.replace(tzinfo=dt.UTC)
     assert status == "pending" and attempts == 1
     assert retry_at >= before + dt.timedelta(seconds=settings.retry_base_seconds) - dt.timedelta(seconds=1), retry_at
+
+
+def test_a_queued_report_is_sent_by_deliver_like_any_message(replayed) -> None:
+    """The weekly report only enqueues (``queue_report``): ``duban deliver`` sends it through the same
+    claim, channel and outcome recording as the notices."""
+    import sqlalchemy as sa
+
+    from duban.store.db import transaction
+    from duban.store.tables import MessageRow
+    from duban.workflows.report_service import queue_report
+
+    engine, settings = replayed["engine"], replayed["settings"]
+    queued = queue_report(engine, now=at(AS_OF, 18, 50), settings=settings, report=replayed["report"],
+                          scoring=replayed["scoring"], recipients=[("區審計局", "shenji@example.org")])
+    assert queued["status"] == "pending" and queued["to"][-1] == "shenji@example.org"
+
+    def state() -> tuple[str, int]:
+        with transaction(engine) as s:
+            row = s.execute(sa.select(MessageRow).where(MessageRow.id == queued["message"])).scalar_one()
+            return row.status, row.attempts
+
+    assert state() == ("pending", 0)
+    result = deliver(engine, now=at(AS_OF, 19), settings=settings)
+    assert result.sent >= 1 and state() == ("sent", 1)
+    files = [p for p in Path(settings.outbox_dir).glob("*.eml") if queued["message_id"].encode() in p.read_bytes()]
+    assert len(files) == 1
+    msg = email.message_from_bytes(files[0].read_bytes(), policy=email_policy.default)
+    assert [p.get_filename() for p in msg.walk() if p.get_filename()] == [f"weekly-{AS_OF}.docx"]
+    again = queue_report(engine, now=at(AS_OF, 20), settings=settings, report=replayed["report"],
+                         scoring=replayed["scoring"], recipients=[("區審計局", "shenji@example.org")])
+    assert again["status"] == "already" and again["previous_status"] == "sent"
