@@ -11,10 +11,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from functools import lru_cache
+from collections.abc import Iterable
 from email.headerregistry import Address
 from email.utils import format_datetime, formataddr
-from typing import Iterable
+from functools import lru_cache
 
 from duban.matrix.errors import ConfigError
 

@@ -19,11 +19,12 @@ migration — and a book class like ``EmailBook`` reading them would be register
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable, Protocol
-from functools import lru_cache
-from email.headerregistry import Address
 from email.errors import HeaderParseError
+from email.headerregistry import Address
+from functools import lru_cache
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session

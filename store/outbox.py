@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -35,6 +36,14 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from duban.config.settings import Settings
+
+# The tables as SQLAlchemy Core sees them (the outbox's statements are set-based).
+MESSAGE: sa.Table = MessageRow.__table__  # type: ignore[attr-defined]  # SQLModel sets it on the class
+DELIVERY: sa.Table = DeliveryRow.__table__  # type: ignore[attr-defined]
+NOTICE: sa.Table = NoticeRow.__table__  # type: ignore[attr-defined]
+TASK: sa.Table = TaskRow.__table__  # type: ignore[attr-defined]
+PLAN: sa.Table = PlanRow.__table__  # type: ignore[attr-defined]
+UNIT: sa.Table = UnitRow.__table__  # type: ignore[attr-defined]
 
 LEASE = dt.timedelta(minutes=10)  # a message still "sending" after this was lost with its process
 CLAIM_BATCH = 200  # messages per claim: sent well within one lease even by a slow server
@@ -89,7 +98,7 @@ def supersede(session: Session) -> int:
     """Of several unsent reminders or chases of one series (two sweeps ran before a delivery), keep
     only the newest: it says the same thing with today's numbers. The others are marked superseded;
     returns how many."""
-    n = NoticeRow.__table__
+    n = NOTICE
     newest = (sa.select(sa.func.max(n.c.id)).where(n.c.status == "pending", n.c.kind.in_(SUPERSEDABLE_KINDS))
               .group_by(n.c.series))
     stale = session.connection().execute(
@@ -100,9 +109,9 @@ def supersede(session: Session) -> int:
 
 def pending_notices(session: Session) -> list[Any]:
     """Notices waiting for their deliveries: (id, recipients, cc, task code, plan id), oldest first."""
-    return session.execute(sa.select(NoticeRow.id, NoticeRow.recipients, NoticeRow.cc, TaskRow.code, TaskRow.plan_id)
-                           .join(TaskRow, TaskRow.id == NoticeRow.task_id)
-                           .where(NoticeRow.status == "pending").order_by(NoticeRow.id)).all()
+    n, t = NOTICE.c, TASK.c
+    return list(session.execute(sa.select(n.id, n.recipients, n.cc, t.code, t.plan_id).join(TASK, t.id == n.task_id)
+                                .where(n.status == "pending").order_by(n.id)).all())
 
 
 def add_deliveries(session: Session, rows: list[dict[str, Any]], notice_ids: Iterable[int]) -> None:
@@ -110,26 +119,28 @@ def add_deliveries(session: Session, rows: list[dict[str, Any]], notice_ids: Ite
     as on their way."""
     conn = session.connection()
     if rows:
-        conn.execute(_insert_ignore(session, DeliveryRow.__table__,
+        conn.execute(_insert_ignore(session, DELIVERY,
                                     ("notice_id", "recipient_role", "recipient_name", "address")), rows)
-    conn.execute(sa.update(NoticeRow.__table__).where(NoticeRow.__table__.c.id.in_(list(notice_ids)))
+    conn.execute(sa.update(NOTICE).where(NOTICE.c.id.in_(list(notice_ids)))
                  .values(status="sending"))
 
 
 def unqueued_deliveries(session: Session) -> list[Any]:
     """Pending deliveries not yet in a message: (id, notice_id, recipient_role, display_name, address, is_cc)."""
-    dc = DeliveryRow.__table__.c
-    return session.execute(sa.select(dc.id, dc.notice_id, dc.recipient_role, dc.display_name, dc.address, dc.is_cc)
-                           .where(dc.status == "pending", dc.message_pk.is_(None)).order_by(dc.id)).all()
+    dc = DELIVERY.c
+    return list(session.execute(sa.select(dc.id, dc.notice_id, dc.recipient_role, dc.display_name, dc.address, dc.is_cc)
+                                .where(dc.status == "pending", dc.message_pk.is_(None)).order_by(dc.id)).all())
 
 
 def notice_keys(session: Session, notice_ids: Iterable[int]) -> dict[int, str]:
-    return dict(session.execute(sa.select(NoticeRow.id, NoticeRow.key).where(NoticeRow.id.in_(list(notice_ids)))).all())
+    n = NOTICE.c
+    return {r.id: r.key for r in session.execute(sa.select(n.id, n.key).where(n.id.in_(list(notice_ids))))}
 
 
 def plan_offices(session: Session) -> dict[str, str]:
     """Plan code → the name of the office that runs it (the letterhead's issuer)."""
-    return dict(session.execute(sa.select(PlanRow.code, UnitRow.name).join(UnitRow, UnitRow.id == PlanRow.office_unit_id)).all())
+    return {r.code: r.name for r in session.execute(
+        sa.select(PLAN.c.code, UNIT.c.name).join(UNIT, UNIT.c.id == PLAN.c.office_unit_id))}
 
 
 def enqueue(session: Session, messages: list[dict[str, Any]], members: dict[str, list[int]]) -> int:
@@ -139,26 +150,26 @@ def enqueue(session: Session, messages: list[dict[str, Any]], members: dict[str,
     if not messages:
         return 0
     conn = session.connection()
-    table = MessageRow.__table__
-    ids = dict(conn.execute(sa.insert(table).returning(table.c.key, table.c.id), messages).all())
+    ids: dict[str, int] = {r.key: r.id for r in conn.execute(sa.insert(MESSAGE).returning(MESSAGE.c.key, MESSAGE.c.id),
+                                                                messages)}
     links = [{"delivery": d, "message": ids[key]} for key, ds in members.items() for d in ds]
     if links:
-        d = DeliveryRow.__table__
+        d = DELIVERY
         conn.execute(sa.update(d).where(d.c.id == sa.bindparam("delivery"))
                      .values(status="queued", message_pk=sa.bindparam("message")), links)
     return len(messages)
 
 
-def enqueue_once(engine: "Engine", message: dict[str, Any]) -> tuple[int, str | None]:
+def enqueue_once(engine: Engine, message: dict[str, Any]) -> tuple[int, str | None]:
     """Store one message that carries no notice (the weekly report), unless a message with its key
     exists: returns (its id, None) when stored now, else (the existing one's id, its status)."""
     with transaction(engine) as session:
         row = {"status": "pending", "attempts": 0, "next_attempt_at": None, "last_error": "", "notices": 0, **message}
         inserted = session.connection().execute(
-            _insert_ignore(session, MessageRow.__table__, ("key",)).returning(MessageRow.__table__.c.id), [row]).all()
+            _insert_ignore(session, MESSAGE, ("key",)).returning(MESSAGE.c.id), [row]).all()
         if inserted:
             return inserted[0][0], None
-        existing = session.execute(sa.select(MessageRow.id, MessageRow.status).where(MessageRow.key == row["key"])).one()
+        existing = session.execute(sa.select(MESSAGE.c.id, MESSAGE.c.status).where(MESSAGE.c.key == row["key"])).one()
         return existing.id, existing.status
 
 
@@ -166,7 +177,7 @@ def enqueue_once(engine: "Engine", message: dict[str, Any]) -> tuple[int, str | 
 # Sending: claim, release, record, finish
 
 
-def claim(engine: "Engine", now: dt.datetime, batch: int = CLAIM_BATCH, *, ids: list[int] | None = None) -> list[Claimed]:
+def claim(engine: Engine, now: dt.datetime, batch: int = CLAIM_BATCH, *, ids: list[int] | None = None) -> list[Claimed]:
     """Take due messages (pending and due, or sending with a lapsed lease) for this process; ``ids``
     limits the claim to those messages. ``now`` is the real time (``real_clock``), never a replay's
     as-of: a lease must mean the same to every process.
@@ -175,7 +186,7 @@ def claim(engine: "Engine", now: dt.datetime, batch: int = CLAIM_BATCH, *, ids: 
     processes that picked the same ids (SQLite has no SKIP LOCKED) cannot both claim a message —
     the second one's update waits for the first to commit and then finds them leased."""
     with transaction(engine) as session:
-        t = MessageRow.__table__
+        t = MESSAGE
         due = sa.or_(sa.and_(t.c.status == "pending", sa.or_(t.c.next_attempt_at.is_(None), t.c.next_attempt_at <= now)),
                      sa.and_(t.c.status == "sending", t.c.next_attempt_at <= now))
         q = sa.select(t.c.id).where(due).order_by(t.c.id).limit(batch)
@@ -195,11 +206,11 @@ def claim(engine: "Engine", now: dt.datetime, batch: int = CLAIM_BATCH, *, ids: 
         return [Claimed(r.id, r.body, r.address) for r in rows]
 
 
-def release(engine: "Engine", message_pks: list[int], reason: str = "") -> None:
+def release(engine: Engine, message_pks: list[int], reason: str = "") -> None:
     """Claimed messages this run did not try (it stopped early): back to pending at once, the attempt
     not counted; ``reason`` (why the run stopped) becomes their last error, for `duban messages`."""
     if message_pks:
-        t = MessageRow.__table__
+        t = MESSAGE
         values: dict[str, Any] = {"status": "pending", "attempts": t.c.attempts - 1, "next_attempt_at": None}
         if reason:
             values["last_error"] = reason
@@ -207,7 +218,7 @@ def release(engine: "Engine", message_pks: list[int], reason: str = "") -> None:
             conn.execute(sa.update(t).where(t.c.id.in_(message_pks), t.c.status == "sending").values(**values))
 
 
-def record(engine: "Engine", outcomes: list[tuple[int, Outcome]], now: dt.datetime, settings: "Settings",
+def record(engine: Engine, outcomes: list[tuple[int, Outcome]], now: dt.datetime, settings: Settings,
            tally: Tally, clock: Callable[[], dt.datetime] | None = None, *, label: str = "SMTP") -> None:
     """Write what happened to a batch of messages, in one transaction (sent at ``now``, the run's day;
     retried after a delay counted on the real ``clock``, doubling from ``settings.retry_base_seconds``
@@ -217,7 +228,7 @@ def record(engine: "Engine", outcomes: list[tuple[int, Outcome]], now: dt.dateti
     if all(o.status == "sent" and not o.refused for _, o in outcomes):
         # The common case, kept to two statements: it runs once per message sent.
         ids = [pk for pk, _ in outcomes]
-        m, d = MessageRow.__table__, DeliveryRow.__table__
+        m, d = MESSAGE, DELIVERY
         with engine.begin() as conn:
             conn.execute(sa.update(m).where(m.c.id.in_(ids)).values(status="sent", sent_at=now, last_error="", next_attempt_at=None))
             conn.execute(sa.update(d).where(d.c.message_pk.in_(ids)).values(status="sent"))
@@ -225,17 +236,17 @@ def record(engine: "Engine", outcomes: list[tuple[int, Outcome]], now: dt.dateti
         return
     with transaction(engine) as session:
         messages = {m.id: m for m in session.execute(
-            sa.select(MessageRow).where(MessageRow.id.in_([pk for pk, _ in outcomes]))).scalars()}
+            sa.select(MessageRow).where(MESSAGE.c.id.in_([pk for pk, _ in outcomes]))).scalars()}
         by_message: dict[int, list[DeliveryRow]] = defaultdict(list)
-        for d in session.execute(sa.select(DeliveryRow).where(DeliveryRow.message_pk.in_(list(messages)))).scalars():
-            by_message[d.message_pk].append(d)
+        for row in session.execute(sa.select(DeliveryRow).where(DELIVERY.c.message_pk.in_(list(messages)))).scalars():
+            by_message[row.message_pk or 0].append(row)  # (never None: selected by message)
         for message_pk, outcome in outcomes:
             _record_one(messages[message_pk], by_message[message_pk], outcome, now, settings, tally,
-                        clock() if clock else dt.datetime.now(dt.timezone.utc), label)
+                        clock() if clock else dt.datetime.now(dt.UTC), label)
 
 
 def _record_one(msg: MessageRow, deliveries: list[DeliveryRow], outcome: Outcome, now: dt.datetime,
-                settings: "Settings", tally: Tally, real_now: dt.datetime, label: str) -> None:
+                settings: Settings, tally: Tally, real_now: dt.datetime, label: str) -> None:
     if outcome.status == "sent":
         msg.status, msg.sent_at, msg.last_error, msg.next_attempt_at = "sent", now, outcome.error, None
         refused = outcome.refused or {}
@@ -272,7 +283,7 @@ def _record_one(msg: MessageRow, deliveries: list[DeliveryRow], outcome: Outcome
         tally.failures.append({"address": msg.address, "error": outcome.error})
 
 
-def finish_notices(engine: "Engine") -> None:
+def finish_notices(engine: Engine) -> None:
     """A notice is sent when none of its deliveries is still on its way (failed if none got through,
     undeliverable if none had an address).
 
@@ -280,11 +291,11 @@ def finish_notices(engine: "Engine") -> None:
     committed when it began, and a worker recording its deliveries between two separate updates would
     make a notice look as if it had nothing sent, failed or in flight."""
     with transaction(engine) as session:
-        d = DeliveryRow.__table__
+        d = DELIVERY
         in_flight = sa.select(d.c.notice_id).where(d.c.status.in_(("pending", "queued")))
         delivered = sa.select(d.c.notice_id).where(d.c.status == "sent")
         failed = sa.select(d.c.notice_id).where(d.c.status == "failed")
-        n = NoticeRow.__table__
+        n = NOTICE
         outcome = sa.case((n.c.id.in_(delivered), "sent"), (n.c.id.in_(failed), "failed"), else_="undeliverable")
         session.execute(sa.update(n).where(n.c.status == "sending", n.c.id.not_in(in_flight)).values(status=outcome))
 
@@ -293,11 +304,11 @@ def finish_notices(engine: "Engine") -> None:
 # After a run: put failed messages back, list messages
 
 
-def requeue_failed(engine: "Engine", message_ids: list[int] | None = None) -> int:
+def requeue_failed(engine: Engine, message_ids: list[int] | None = None) -> int:
     """Put failed messages (all, or ``message_ids``) back in the queue with their attempts reset: the
     same bytes, the same Message-ID. Their deliveries and notices go back to "on their way". Returns
     how many were requeued."""
-    m, d, n = MessageRow.__table__, DeliveryRow.__table__, NoticeRow.__table__
+    m, d, n = MESSAGE, DELIVERY, NOTICE
     with transaction(engine) as session:
         q = sa.select(m.c.id).where(m.c.status == "failed")
         if message_ids:
@@ -312,21 +323,21 @@ def requeue_failed(engine: "Engine", message_ids: list[int] | None = None) -> in
     return len(ids)
 
 
-def waiting(engine: "Engine") -> int:
+def waiting(engine: Engine) -> int:
     """How many messages are still pending or being sent."""
     with engine.connect() as conn:
-        t = MessageRow.__table__
+        t = MESSAGE
         return conn.execute(sa.select(sa.func.count()).select_from(t).where(t.c.status.in_(("pending", "sending")))).scalar_one()
 
 
-def list_messages(engine: "Engine", *, status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+def list_messages(engine: Engine, *, status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
     """Messages oldest first (``status``: comma-separated states to keep), as JSON-ready dicts."""
     with transaction(engine) as session:
-        q = sa.select(MessageRow.id, MessageRow.address, MessageRow.subject, MessageRow.status, MessageRow.attempts,
-                      MessageRow.next_attempt_at, MessageRow.last_error, MessageRow.message_id, MessageRow.notices,
-                      MessageRow.created_at, MessageRow.sent_at).order_by(MessageRow.id)
+        m = MESSAGE.c
+        q = sa.select(m.id, m.address, m.subject, m.status, m.attempts, m.next_attempt_at, m.last_error, m.message_id,
+                      m.notices, m.created_at, m.sent_at).order_by(m.id)
         if status:
-            q = q.where(MessageRow.status.in_(status.split(",")))
+            q = q.where(m.status.in_(status.split(",")))
         if limit:
             q = q.limit(limit)
         return [{"id": r.id, "to": r.address, "subject": r.subject, "status": r.status, "attempts": r.attempts,

@@ -25,8 +25,9 @@ import datetime as dt
 import hashlib
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy.orm import Session
 
@@ -150,15 +151,15 @@ class _Planner:
 
     views: dict[int, Any]
     keys: dict[int, str]
-    renderer: "Renderer"
-    letterhead: "Letterhead"
+    renderer: Renderer
+    letterhead: Letterhead
     offices: dict[str, str]  # plan code -> its office: each plan's office signs its own notices
     sender: str
     domain: str
     digest: bool
     now: dt.datetime
 
-    def letterhead_of(self, notice_id: int) -> "Letterhead":
+    def letterhead_of(self, notice_id: int) -> Letterhead:
         issuer = self.offices.get(self.views[notice_id].plan_code)
         return replace(self.letterhead, issuer=issuer) if issuer else self.letterhead
 
@@ -200,7 +201,7 @@ class _Planner:
                 "created_at": self.now, "notices": len({d.notice_id for d in deliveries}), "body": body}
 
 
-def _plan_messages(session: Session, *, now: dt.datetime, settings: "Settings", result: DeliveryResult) -> None:
+def _plan_messages(session: Session, *, now: dt.datetime, settings: Settings, result: DeliveryResult) -> None:
     from duban.notifications.render import Renderer
     from duban.notifications.views import build_views, letterhead_for
 
@@ -235,8 +236,8 @@ def _plan_messages(session: Session, *, now: dt.datetime, settings: "Settings", 
 # Phase 2: send, through whichever channel
 
 
-async def _send(engine: "Engine", claimed: list[Claimed], channel: Channel, *, now: dt.datetime,
-                settings: "Settings", result: DeliveryResult, clock: Callable[[], dt.datetime],
+async def _send(engine: Engine, claimed: list[Claimed], channel: Channel, *, now: dt.datetime,
+                settings: Settings, result: DeliveryResult, clock: Callable[[], dt.datetime],
                 outcomes: dict[int, Outcome] | None = None) -> bool:
     """Hand the claimed messages to ``channel`` over ``channel.concurrency`` connections, recording
     each outcome as the channel allows (``record_batch``); True when the channel halted (the server
@@ -280,7 +281,7 @@ async def _send(engine: "Engine", claimed: list[Claimed], channel: Channel, *, n
     return bool(halted)
 
 
-def _drain(engine: "Engine", channel: Channel, *, now: dt.datetime, settings: "Settings", result: DeliveryResult,
+def _drain(engine: Engine, channel: Channel, *, now: dt.datetime, settings: Settings, result: DeliveryResult,
            clock: Callable[[], dt.datetime], ids: list[int] | None = None,
            outcomes: dict[int, Outcome] | None = None) -> None:
     """Claim due messages (only ``ids`` if given) and send them, batch after batch, until none is due
@@ -301,7 +302,7 @@ def _drain(engine: "Engine", channel: Channel, *, now: dt.datetime, settings: "S
             break
 
 
-def deliver(engine: "Engine", *, now: dt.datetime, settings: "Settings",
+def deliver(engine: Engine, *, now: dt.datetime, settings: Settings,
             clock: Callable[[], dt.datetime] | None = None, channel: Channel | None = None) -> DeliveryResult:
     """Plan messages for every pending notice and hand over every message that is due.
 
@@ -326,7 +327,7 @@ def deliver(engine: "Engine", *, now: dt.datetime, settings: "Settings",
     return result
 
 
-def send_now(engine: "Engine", message_pks: list[int], *, now: dt.datetime, settings: "Settings",
+def send_now(engine: Engine, message_pks: list[int], *, now: dt.datetime, settings: Settings,
              clock: Callable[[], dt.datetime] | None = None,
              channel: Channel | None = None) -> tuple[DeliveryResult, dict[int, Outcome]]:
     """One delivery pass over just these messages (freshly enqueued, e.g. the weekly report), through
@@ -341,12 +342,12 @@ def send_now(engine: "Engine", message_pks: list[int], *, now: dt.datetime, sett
     return result, outcomes
 
 
-def requeue_failed(engine: "Engine", *, now: dt.datetime, message_ids: list[int] | None = None) -> int:
+def requeue_failed(engine: Engine, *, now: dt.datetime, message_ids: list[int] | None = None) -> int:
     """Put failed messages (all, or ``message_ids``) back in the queue with their attempts reset —
     after the office fixed an address or the mail server: the same bytes, the same Message-ID.
     Their deliveries and notices go back to "on their way". Returns how many were requeued."""
     return outbox.requeue_failed(engine, message_ids)
 
 
-def list_messages(engine: "Engine", *, status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+def list_messages(engine: Engine, *, status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
     return outbox.list_messages(engine, status=status, limit=limit)

@@ -52,7 +52,7 @@ class Channel(Protocol):
         ...
 
 
-def channel_for(settings: "Settings") -> Channel:
+def channel_for(settings: Settings) -> Channel:
     """The channel the settings choose: SMTP when DUBAN_SMTP_URL is set, else .eml files in the outbox
     folder. A bad SMTP URL is a ConfigError here, before anything is planned."""
     if settings.smtp_url:

@@ -48,7 +48,7 @@ class EmlChannel:
         self.folder = Path(folder)
         self.target = str(folder)
 
-    def connect(self) -> "EmlChannel":
+    def connect(self) -> EmlChannel:
         return self  # nothing to open: a folder
 
     async def send(self, message: Claimed) -> Outcome:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from duban.matrix.errors import ConfigError
@@ -23,6 +24,8 @@ from duban.notifications.mail import sender_address
 from duban.store.outbox import Claimed, Outcome
 
 if TYPE_CHECKING:
+    import aiosmtplib
+
     from duban.config.settings import Settings
 
 
@@ -38,7 +41,7 @@ class SmtpConfig:
     timeout: float = 30.0
 
     @classmethod
-    def from_url(cls, url: str, *, password: str | None = None, timeout: float = 30.0) -> "SmtpConfig":
+    def from_url(cls, url: str, *, password: str | None = None, timeout: float = 30.0) -> SmtpConfig:
         parts = urlsplit(url)
         schemes = {"smtp": ("none", 25), "smtp+starttls": ("starttls", 587), "smtps": ("tls", 465)}
         if parts.scheme not in schemes:
@@ -73,7 +76,7 @@ class SmtpConfig:
         return ctx
 
 
-def _tls_error(exc: BaseException) -> ssl.SSLError | None:
+def _tls_error(exc: BaseException | None) -> ssl.SSLError | None:
     """The TLS failure behind ``exc`` (aiosmtplib wraps a failed handshake in SMTPConnectError)."""
     seen = 0
     while exc is not None and seen < 5:
@@ -83,7 +86,7 @@ def _tls_error(exc: BaseException) -> ssl.SSLError | None:
     return None
 
 
-def classify_session(exc: BaseException, config: "SmtpConfig") -> Outcome:
+def classify_session(exc: BaseException, config: SmtpConfig) -> Outcome:
     """Trouble while opening the session (connect, STARTTLS, login), before any message is offered.
 
     What concerns duban itself halts the run — the server offers no login but a user is configured,
@@ -171,7 +174,7 @@ class SmtpSender:
 
     def __init__(self, config: SmtpConfig) -> None:
         self.config = config
-        self._client = None
+        self._client: aiosmtplib.SMTP | None = None
 
     async def _connect(self):
         import aiosmtplib
@@ -233,13 +236,13 @@ class SmtpChannel:
         self.mail_from = mail_from
 
     @classmethod
-    def from_settings(cls, settings: "Settings") -> "SmtpChannel":
+    def from_settings(cls, settings: Settings) -> SmtpChannel:
         password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
         config = SmtpConfig.from_url(settings.smtp_url or "", password=password, timeout=settings.smtp_timeout)
         return cls(config, mail_from=settings.mail_from, concurrency=settings.smtp_concurrency,
                    messages_per_minute=settings.messages_per_minute)
 
-    def connect(self) -> "SmtpConnection":
+    def connect(self) -> SmtpConnection:
         return SmtpConnection(self)
 
     @property
