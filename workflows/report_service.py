@@ -167,9 +167,12 @@ def summary(report: "WeeklyReport", language: str = "zh-Hans", *,
     supporting unit (the deduction lines themselves are in the documents); ``criticised`` every fact of
     each criticism (``facts``: the texts already worded for the notices, by unit).
     """
+    from duban.notifications.render import Renderer
     from duban.notifications.report.model import family
 
-    fam = family(language)
+    # The facts in JSON are in the data's own script (traditional Chinese, as the plans write it; the
+    # documents convert to the report's script) or in English.
+    words = Renderer(language="en" if family(language) == "en" else "zh-Hans").in_data_script()
     facts = facts or {}
     h = report.headline
     return {
@@ -180,9 +183,9 @@ def summary(report: "WeeklyReport", language: str = "zh-Hans", *,
                      "overdue_open": h.overdue_open, "overdue_open_last_week": h.overdue_open_last_week,
                      "overdue_new": h.overdue_new, "closed_late": h.closed_late, "level2": h.level2,
                      "missing_reports": h.missing_reports, "undeliverable": h.undeliverable},
-        "criticised": [{"unit": c.unit, "reasons": list(c.reasons), "facts": facts.get(c.unit) or c.texts(fam)}
+        "criticised": [{"unit": c.unit, "reasons": list(c.reasons), "facts": facts.get(c.unit) or words.facts(c)}
                        for c in report.board.criticised],
-        "praised": [{"unit": c.unit, "facts": c.texts(fam)} for c in report.board.praised],
+        "praised": [{"unit": c.unit, "facts": words.facts(c)} for c in report.board.praised],
         "ranking": [{"rank": u.rank, "unit": u.unit, "score": float(u.score), "change": u.change, "vetoed": u.vetoed,
                      "deducted": float(u.deducted), "lead": _counts(u.lead), "supporting": _counts(u.supporting)}
                     for u in report.board.units if u.rank is not None],

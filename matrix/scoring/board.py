@@ -68,10 +68,6 @@ class Circulation:
     rank: int | None = None
     score: Decimal | None = None
 
-    def texts(self, lang: str = "zh") -> list[str]:
-        """The facts as a circulation states them."""
-        return [f.text(lang, points=False) for f in self.facts]
-
 
 @dataclass(frozen=True, slots=True)
 class Scoreboard:

@@ -92,14 +92,13 @@ def _render_markdown(renderer: Renderer, name: str, context: dict[str, Any]) -> 
 
 
 def _filters(renderer: Renderer, lang: str) -> None:
-    fam = family(lang)
     env = renderer.env
     if "md" in env.filters:
         return
     env.filters.update(
         num=num,
         md=md_escape,
-        fact=lambda line, pts=True: line.text(fam, points=pts),
+        fact=lambda line, pts=True: renderer.fact(line, pts),  # _lines.j2
     )
 
 
@@ -114,7 +113,7 @@ def render_report(report: WeeklyReport, renderer: Renderer, *, formats: Iterable
     subject = renderer.in_script(_one_line(words.subject(report)))
     svg = chart_svg(report.chart, lang) if report.chart is not None else None
     docs = ReportDocuments(subject=subject, svg=renderer.in_script(svg) if svg else None)
-    tx = Texts(words, report, family(lang))
+    tx = Texts(words, report, family(lang), renderer)
     context = {"r": report, "subject": subject, "letterhead": report.letterhead, "svg": svg,
                "chart_file": f"{report.stem}.svg", "fam": family(lang), "tx": tx}
     if "html" in formats:
@@ -132,7 +131,7 @@ def render_report(report: WeeklyReport, renderer: Renderer, *, formats: Iterable
         numbers: dict[int, str] = {}
         stems: set[str] = set()
         for k, c in enumerate(report.board.criticised, start=1):
-            facts = c.texts(family(lang))
+            facts = renderer.in_data_script().facts(c)  # as the report's JSON keeps them; documents convert
             letterhead = Letterhead(issuer=report.issuer, date=report.as_of, number=words.circulation_number(report, k))
             period = words.period(report)
             # The notices' own criticism template (as Renderer.circulation renders it), HTML only: the
@@ -181,8 +180,8 @@ class Texts:
     "… N more" line; each criticised unit's own notice has them all.
     """
 
-    def __init__(self, words: Words, report: WeeklyReport, fam: str) -> None:
-        self.words, self.fam = words, fam
+    def __init__(self, words: Words, report: WeeklyReport, fam: str, renderer: Renderer) -> None:
+        self.words, self.fam, self.renderer = words, fam, renderer
         self.cap = report.board.config.report.max_lines_per_unit
         self._items: dict[ItemView, str] = {}
         self._lights: dict[str, str] = {}
@@ -201,14 +200,14 @@ class Texts:
 
     def lines(self, u: Any) -> list[str]:
         if self.cap is None or len(u.lines) <= self.cap:
-            return [line.text(self.fam) for line in u.lines]
-        return [line.text(self.fam) for line in u.lines[:self.cap]] + [self.words.more(len(u.lines) - self.cap)]
+            return [self.renderer.fact(line) for line in u.lines]
+        return [self.renderer.fact(line) for line in u.lines[:self.cap]] + [self.words.more(len(u.lines) - self.cap)]
 
     def facts(self, c: Circulation) -> list[str]:
         """The circulation's facts as the weekly report lists them (the first ``cap``)."""
         if self.cap is None or len(c.facts) <= self.cap:
-            return c.texts(self.fam)
-        return [f.text(self.fam, points=False) for f in c.facts[:self.cap]]
+            return self.renderer.facts(c)
+        return [self.renderer.fact(f, points=False) for f in c.facts[:self.cap]]
 
     def more_facts(self, c: Circulation) -> str:
         """"… N more" when facts were left out, else ""."""

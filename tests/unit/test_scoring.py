@@ -24,9 +24,12 @@ from duban.matrix.scoring import (
     score_unit,
     score_week,
 )
+from duban.notifications.render import Renderer
 from tests.conftest import ROOT
 
 D = dt.date
+# The lines' words are in notifications/templates/<lang>/_lines.j2: zh-Hant writes them in the data's script.
+ZH, EN = Renderer(language="zh-Hant"), Renderer(language="en")
 PERIOD = Period(D(2016, 1, 16), D(2016, 1, 22))  # Saturday … Friday
 CONFIG = ScoringConfig()
 
@@ -134,22 +137,22 @@ def test_counts_per_role(board) -> None:
 
 
 def test_breakdown_lines_say_each_deduction(board) -> None:
-    assert [line.text() for line in board.unit("區交委").lines] == [
+    assert [ZH.fact(line) for line in board.unit("區交委").lines] == [
         "3.2.1 交通建設 2015年12月31日節點逾期13個工作日，扣26分（封頂30分）",
         "3.2.1 交通建設 2015年12月31日節點已升級為二級（橙色）督辦，扣5分",
         "3.2.1 交通建設 本期未報送進展，扣10分",
     ]
-    assert [line.text() for line in board.unit("區金融辦").lines] == [
+    assert [ZH.fact(line) for line in board.unit("區金融辦").lines] == [
         "3.2.7 金融扶貧 2015年12月31日節點逾期20個工作日，扣30分（封頂30分）",
         "3.2.7 金融扶貧 2015年12月31日節點已升級為三級（紅色）督辦，扣10分",
         "3.2.7 金融扶貧 本期未報送進展（連續3期），扣10分",
     ]  # the late acknowledgement costs 0 by default: no line
-    assert [line.text() for line in board.unit("區水務局").lines][0] == \
+    assert [ZH.fact(line) for line in board.unit("區水務局").lines][0] == \
         "3.2.2 飲水安全 2015年12月31日節點（2015年底完成25個村）逾期13個工作日後於2016年1月20日辦結，扣26分（封頂30分）"
-    assert board.unit("區扶貧開發領導小組").lines[-1].text() == \
+    assert ZH.fact(board.unit("區扶貧開發領導小組").lines[-1]) == \
         "3.6 脫貧成效精準 為一票否決事項，2015年12月31日節點逾期未完成，實行一票否決"
     assert board.unit("區扶貧辦").lines == ()
-    assert board.unit("區金融辦").lines[0].text("en") == \
+    assert EN.fact(board.unit("區金融辦").lines[0]) == \
         "3.2.7 金融扶貧: milestone due 31 December 2015 20 working days overdue, −30 points (cap 30)"
 
 
@@ -161,11 +164,11 @@ def test_criticism_lists_the_facts_of_the_period_worst_first(board) -> None:
     assert criticised["區水務局"].reasons == ("level",)  # at level 2 during the period, closed late in it
     assert criticised["區教委"].reasons == ("overdue_items",)
     assert criticised["區文化委"].reasons == ("missed_reports",)
-    assert criticised["區金融辦"].texts() == [
+    assert ZH.facts(criticised["區金融辦"]) == [
         "牽頭負責的第3.2.7項“金融扶貧”工作，2015年12月31日節點逾期20個工作日仍未辦結，已予三級（紅色）督辦",
         "牽頭負責的第3.2.7項“金融扶貧”工作，本期未按要求報送進展（已連續3期未報送）",
     ]
-    assert criticised["區水務局"].texts() == [
+    assert ZH.facts(criticised["區水務局"]) == [
         "牽頭負責的第3.2.2項“飲水安全”工作，2015年12月31日節點（2015年底完成25個村）逾期13個工作日後於2016年1月20日辦結，"
         "已予二級（橙色）督辦",
     ]
@@ -178,7 +181,7 @@ def test_criticism_lists_the_facts_of_the_period_worst_first(board) -> None:
 def test_praise_top_units_with_nothing_overdue_and_an_achievement(board) -> None:
     assert [c.unit for c in board.praised] == ["區環保局", "區農委"]
     # 區扶貧辦 (100) supports two overdue tasks; 區城鄉建委 (100) did nothing this week.
-    assert [c.texts() for c in board.praised] == [
+    assert [ZH.facts(c) for c in board.praised] == [
         ["牽頭負責的第3.2.5項“村容村貌”工作，於2016年1月21日按時報送進展，累計完成12/40個村"],
         ["牽頭負責的第3.2.6項“主導產業”工作，2016年1月22日節點於2016年1月22日按期辦結",
          "牽頭負責的第3.2.6項“主導產業”工作，於2016年1月21日按時報送進展，累計完成30/40個村"],
@@ -195,7 +198,7 @@ def test_supporting_weight_shares_the_deductions() -> None:
     fupin = score_week(SCENARIO, PERIOD, half).unit("區扶貧辦")
     # (26 + 5 + 30 + 10) × 0.5 = 35.5
     assert fupin.score == Decimal("64.5")
-    assert fupin.lines[0].text() == \
+    assert ZH.fact(fupin.lines[0]) == \
         "（配合）3.2.1 交通建設 2015年12月31日節點逾期13個工作日，扣26分（封頂30分），配合單位按50%計13分"
 
 
@@ -268,7 +271,7 @@ def test_a_late_report_is_not_praised_as_on_time() -> None:
              UnitFacts("B", lead=lead(reports=[late, sent("2", "u", on, 1, 2)]))]
     board = score_week(units, PERIOD, CONFIG)
     assert [c.unit for c in board.praised] == ["A"]
-    assert [c.texts() for c in board.praised] == [["牽頭負責的第1項“t”工作，於2016年1月20日按時報送進展，累計完成1/2個村"]]
+    assert [ZH.facts(c) for c in board.praised] == [["牽頭負責的第1項“t”工作，於2016年1月20日按時報送進展，累計完成1/2個村"]]
 
 # --------------------------------------------------------------------------------------------
 # Facts of a period (the gathering rules, matrix.report_facts)
