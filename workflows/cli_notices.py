@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 
@@ -42,88 +42,18 @@ def preview(
     if fmt not in ("text", "html"):
         raise typer.BadParameter(f"unknown format {fmt!r}; use text or html", param_hint="--format")
 
-    from duban.notifications.render import Renderer
-    from duban.workflows.cli_common import engine, now_for, policies, settings
+    from duban.workflows.cli_common import app, now_for
+    from duban.workflows.notice_service import preview as preview_notice
+    from duban.workflows.notice_service import renderer_in, save_preview
 
-    s = settings()
-    renderer = Renderer(language=lang or s.language, override_dir=s.config_dir / "templates")
+    a = app()
+    renderer = a.renderer if lang in (None, a.settings.language) else renderer_in(lang, a.settings)
     today = now_for(as_of).date()
-    rendered = _render(renderer, engine(), policies(), kind=kind, task=task, plan=plan, today=today, level=level, unit=unit)
+    rendered = preview_notice(a.engine, a.policies, renderer, kind=kind, task=task, plan=plan, today=today,
+                              level=level, unit=unit, calendar=a.calendar)
     body = rendered.html if fmt == "html" else rendered.text
     if out is not None:
-        from duban.store.files import write_file
-
-        write_file(out, body)
+        save_preview(out, body)
         sys.stderr.write(f"wrote {out} ({rendered.subject})\n")
         return
     sys.stdout.write(body if fmt == "html" else f"Subject: {rendered.subject}\n\n{body}")
-
-
-def _render(renderer: Any, eng: Any, policy_set: Any, *, kind: str, task: str, plan: Optional[str], today: dt.date,
-            level: int, unit: Optional[str]) -> Any:
-    from dataclasses import replace
-
-    from duban.matrix.calendar import WorkCalendar
-    from duban.matrix.errors import Refused
-    from duban.matrix.script import unit_key
-    from duban.notifications.views import letterhead_for, preview_view
-    from duban.store import repository as repo
-    from duban.store.db import transaction
-
-    cal = WorkCalendar()
-    with transaction(eng) as session:
-        view_kind = kind if kind in NOTICE_KINDS else ("chase" if kind == "criticism" else "reminder")
-        view = preview_view(session, kind=view_kind, task=task, plan=plan, today=today, level=level,
-                            policies=policy_set, calendar=cal)
-        letterhead = letterhead_for(session, today, plan=view.plan_code)
-        unit_name = repo.find_unit(session, unit).name if unit else None
-        session.rollback()  # a preview reads only
-    if kind in CIRCULATION_KINDS:
-        who = unit_name or view.lead_unit
-        return renderer.circulation(kind, who, _facts(kind, view, who, renderer.language, today), letterhead=letterhead,
-                                    rectify_by=cal.add_working_days(today, 5), period=_week(today, renderer.language))
-    recipient = view.to[0]
-    if unit_name is not None:
-        key = unit_key(unit_name)
-        to = [r for r in view.to if unit_key(r.name) == key]
-        cc = [r for r in view.cc if unit_key(r.name) == key]
-        if to:
-            recipient = to[0]
-        elif cc:
-            recipient, view = cc[0], replace(view, is_cc=True)
-        else:
-            names = "、".join(r.name for r in (*view.to, *view.cc))
-            raise Refused(f"{unit_name} receives no {kind} for task {task} (it goes to {names})")
-    return renderer.notice(view, recipient, letterhead=letterhead)
-
-
-def _facts(kind: str, view: Any, unit: str, language: str, today: dt.date) -> list[str]:
-    """A couple of facts about the task for a sample circulation, in the renderer's language."""
-    from duban.notifications.render import chinese_date, english_date, quantity
-
-    task = f"{view.task_code} {view.task_title}"
-    deadline = view.label or ""
-    if language == "en":
-        done = (f"{quantity(view.done_quantity or 0)} of {quantity(view.quantity)} {view.measure or ''} done".strip()
-                if view.quantity is not None else "no progress report filed")
-        if kind == "criticism":
-            return [f"item “{task}” (deadline “{deadline}”, {english_date(view.due)}) is "
-                    f"{view.days} working days overdue as of {english_date(today)} and still open", done]
-        return [f"item “{task}” (deadline “{deadline}”, {english_date(view.due)}) is on schedule", done]
-    done = (f"目标{quantity(view.quantity)}{view.measure or ''}，已完成{quantity(view.done_quantity or 0)}{view.measure or ''}"
-            if view.quantity is not None else "未按要求报送办理进展情况")
-    if kind == "criticism":
-        return [f"牵头负责的第{view.task_code}项“{view.task_title}”工作，时间要求为“{deadline}”（{chinese_date(view.due)}），"
-                f"截至{chinese_date(today)}已逾期{view.days}个工作日，仍未办结", done]
-    return [f"牵头负责的第{view.task_code}项“{view.task_title}”工作按照时间要求“{deadline}”有序推进", done]
-
-
-def _week(today: dt.date, language: str) -> str:
-    """The working week around ``today`` (Monday to Friday), as a circulation's period."""
-    from duban.notifications.render import chinese_date, english_date
-
-    monday = today - dt.timedelta(days=today.weekday())
-    friday = monday + dt.timedelta(days=4)
-    if language == "en":
-        return f"{english_date(monday)} – {english_date(friday)}"
-    return f"{chinese_date(monday)}至{friday.month}月{friday.day}日"

@@ -1,18 +1,33 @@
-"""The outbox as the office sees it: notices listed and filtered (``duban notices``/``outbox``), and
-acknowledgements (簽收), which stop the rest of a notice's series (never its escalation).
+"""The outbox as the office sees it: notices listed and filtered (``duban outbox``), acknowledgements
+(簽收), which stop the rest of a notice's series (never its escalation), and previews of how a notice or
+circulation will read (``duban notices preview``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from duban.matrix.errors import NotFound, Refused
+from duban.matrix.calendar import WorkCalendar
+from duban.matrix.errors import ConfigError, NotFound, Refused
+from duban.matrix.policy import PolicySet
+from duban.matrix.scoring import ItemFact, ItemLine, Line, Period, ReportFact, ReportLine
+from duban.matrix.script import unit_key
+from duban.matrix.vocabulary import CIRCULATION_KINDS, NOTICE_KINDS, NoticeKind, Role
+from duban.notifications.render import NoticeView, Rendered, Renderer
+from duban.notifications.views import letterhead_for, preview_view
+from duban.store import repository as repo
 from duban.store.db import transaction
+from duban.store.files import write_file
 from duban.store.tables import EventRow, NoticeRow, PlanRow, TaskRow
+
+if TYPE_CHECKING:
+    from duban.config.settings import Settings
 
 
 def list_notices(engine: Engine, *, status_: str | None = None, kind: str | None = None, plan: str | None = None,
@@ -63,3 +78,74 @@ def acknowledge(engine: Engine, *, notice_id: int, now: dt.datetime, by: str = "
         plan_code = session.get(PlanRow, n.plan_id).code
         task = session.get(TaskRow, n.task_id)
         return notice_json(n, plan_code, task.code, task.title)
+
+
+# --------------------------------------------------------------------------------------------
+# Preview (``duban notices preview``): how a notice or circulation will read, written nowhere
+
+
+def preview(engine: Engine, policies: PolicySet, renderer: Renderer, *, kind: str, task: str, today: dt.date,
+            plan: str | None = None, level: int = 1, unit: str | None = None,
+            calendar: WorkCalendar | None = None) -> Rendered:
+    """One notice (reminder, chase, escalation) for ``task`` as the sweep on ``today`` would write it, or a
+    sample circulation (criticism, praise) about its lead unit (or ``unit``), rendered; reads only.
+
+    The notice comes from the planner (``notifications.views.preview_view``); ``unit`` picks the copy
+    that unit gets (主送, or the 抄送 copy of a supporting unit). A circulation states the task's facts
+    as the weekly report words them (``_lines.j2``): for a criticism its item overdue as of ``today``
+    and its progress report missing, for praise its progress reported on ``today``.
+    """
+    if kind not in NOTICE_KINDS + CIRCULATION_KINDS:
+        raise ConfigError(f"unknown kind {kind!r}: use {', '.join(NOTICE_KINDS + CIRCULATION_KINDS)}")
+    cal = calendar or WorkCalendar()
+    with transaction(engine) as session:
+        view_kind = kind if kind in NOTICE_KINDS else (NoticeKind.CHASE if kind == NoticeKind.CRITICISM else NoticeKind.REMINDER)
+        view = preview_view(session, kind=view_kind, task=task, plan=plan, today=today, level=level,
+                            policies=policies, calendar=cal)
+        letterhead = letterhead_for(session, today, plan=view.plan_code)
+        unit_name = repo.find_unit(session, unit).name if unit else None
+        session.rollback()  # a preview reads only
+    if kind in CIRCULATION_KINDS:
+        who = unit_name or view.lead_unit
+        monday = today - dt.timedelta(days=today.weekday())
+        period = Period(monday, monday + dt.timedelta(days=4))  # the working week around today
+        facts = [renderer.fact(line, points=False) for line in _sample_facts(kind, view, today)]
+        return renderer.circulation(kind, who, facts, letterhead=letterhead, rectify_by=cal.add_working_days(today, 5),
+                                    period=str(renderer.macros("_lines.j2").week(period.start, period.end)))
+    recipient = view.to[0]
+    if unit_name is not None:
+        key = unit_key(unit_name)
+        to = [r for r in view.to if unit_key(r.name) == key]
+        cc = [r for r in view.cc if unit_key(r.name) == key]
+        if to:
+            recipient = to[0]
+        elif cc:
+            recipient, view = cc[0], replace(view, is_cc=True)
+        else:
+            names = "、".join(r.name for r in (*view.to, *view.cc))
+            raise Refused(f"{unit_name} receives no {kind} for task {task} (it goes to {names})")
+    return renderer.notice(view, recipient, letterhead=letterhead)
+
+
+def _sample_facts(kind: str, view: NoticeView, today: dt.date) -> list[Line]:
+    """A sample circulation's facts about the previewed item, as scoring lines (worded by ``_lines.j2``)."""
+    ref = "i0" if view.done_count is not None else "m0"  # a period of a recurring obligation, or a milestone
+    item = ItemFact(view.task_code, view.task_title, ref, view.due, label=view.label, quantity=view.quantity,
+                    done=view.done_quantity, measure=view.measure, overdue=kind == NoticeKind.CRITICISM,
+                    overdue_days=view.days if kind == NoticeKind.CRITICISM else 0)
+    report = ReportFact(view.task_code, view.task_title, "missing" if kind == NoticeKind.CRITICISM else "sent",
+                        on=today, done=view.done_quantity, quantity=view.quantity, measure=view.measure)
+    if kind == NoticeKind.CRITICISM:
+        return [ItemLine("overdue", Role.LEAD, view.task_code, view.task_title, item=item),
+                ReportLine("missing_report", Role.LEAD, view.task_code, view.task_title, report=report)]
+    return [ReportLine("reported", Role.LEAD, view.task_code, view.task_title, report=report)]
+
+
+def renderer_in(language: str, settings: Settings) -> Renderer:
+    """A renderer in another language than the settings' (``--lang``), the office's templates first."""
+    return Renderer(language=language, override_dir=Path(settings.config_dir) / "templates")
+
+
+def save_preview(path: Path, text: str) -> None:
+    """Write a preview to a file (with duban's file mode)."""
+    write_file(path, text)

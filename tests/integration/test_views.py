@@ -229,3 +229,16 @@ def test_a_preview_of_a_period_uses_its_extension_as_the_sweep_does(engine) -> N
     with transaction(engine) as s:
         p = preview_view(s, kind="reminder", task="2.3", today=day, policies=POLICY, calendar=CAL)
     assert _seen(p) == _seen(reminders[0])
+
+
+def test_a_previewed_circulation_states_facts_as_the_weekly_report_words_them(district) -> None:
+    from duban.workflows.notice_service import preview
+
+    zh = preview(district, POLICY, Renderer(language="zh-Hant"), kind="criticism", task="3.2.1", today=D(2016, 1, 20),
+                 calendar=CAL)
+    assert "牽頭負責的第3.2.1項“交通建設”工作，2015年12月31日節點（2015年底完成25個村）逾期13個工作日仍未辦結" in zh.text
+    assert "牽頭負責的第3.2.1項“交通建設”工作，本期未按要求報送進展" in zh.text
+    assert zh.subject == "【通報批評】區交委（2016年1月18日至1月22日）"
+    en = preview(district, POLICY, Renderer(language="en"), kind="praise", task="3.2.1", today=D(2015, 12, 20),
+                 calendar=CAL)
+    assert "As lead unit of task 3.2.1 “交通建設”, progress reported on 20 December 2015, 0 of 25 村 done" in en.text

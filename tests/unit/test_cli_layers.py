@@ -27,11 +27,6 @@ FORBIDDEN = ("duban.store", "sqlalchemy", "sqlmodel", "alembic")
 
 # Known, named exceptions, each with its reason; the list only shrinks.
 EXCEPTIONS = {
-    # `notices preview` still builds its view itself; it moves onto the planner (issue 11, "one vocabulary").
-    ("cli_notices.py", "duban.store"), ("cli_notices.py", "duban.store.db"),
-    ("cli_notices.py", "duban.store.files"), ("cli_notices.py", "duban.notifications.render"),
-    ("cli_notices.py", "duban.notifications.views"), ("cli_notices.py", "duban.matrix.calendar"),
-    ("cli_notices.py", "duban.matrix.script"),
     # `duban mail-sink` starts the local SMTP sink for demos: a tool, not a use case.
     ("cli_delivery.py", "duban.notifications.sink"),
 }
