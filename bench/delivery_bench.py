@@ -63,13 +63,13 @@ def prepare(work: Path, n: int, url: str) -> None:
 
 
 def run_deliver(url: str, port: int, mode: str, work: Path) -> tuple[float, int, int]:
-    from duban.config.settings import Settings
     from duban.store.db import open_database
+    from duban.workflows.bootstrap import load_settings
     from duban.workflows.delivery_service import deliver
 
     engine = open_database(url)
-    settings = Settings(database_url=url, smtp_url=f"smtp://127.0.0.1:{port}", delivery_mode=mode, messages_per_minute=0,
-                        mail_from="督辦系統 <duban@example.org>", config_dir=work / "cfg", outbox_dir=work / "outbox")
+    settings = load_settings(database_url=url, smtp_url=f"smtp://127.0.0.1:{port}", delivery_mode=mode, messages_per_minute=0,
+                             mail_from="督辦系統 <duban@example.org>", config_dir=work / "cfg", outbox_dir=work / "outbox")
     t = time.perf_counter()
     result = deliver(engine, now=dt.datetime(2015, 7, 13, 9, tzinfo=TZ), settings=settings)
     elapsed = time.perf_counter() - t

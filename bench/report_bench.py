@@ -51,13 +51,12 @@ from zoneinfo import ZoneInfo
 from pathlib import Path
 from duban.store.db import open_database
 from duban.matrix.policy import load_policy
-from duban.config.settings import Settings
-from duban.workflows.bootstrap import load_scoring_config
+from duban.workflows.bootstrap import load_scoring_config, load_settings
 from duban.workflows.report_service import score_period, weekly_report
 engine = open_database(sys.argv[1])
 out = Path(sys.argv[3])
 policy = load_policy(Path("config/policy.yaml"))
-settings = Settings(config_dir=out / "config", outbox_dir=out / "outbox")
+settings = load_settings(config_dir=out / "config", outbox_dir=out / "outbox")
 scoring = load_scoring_config(settings)
 now = dt.datetime.combine(dt.date.fromisoformat(sys.argv[2]), dt.time(18), ZoneInfo("Asia/Shanghai"))
 scores, totals = [], []
