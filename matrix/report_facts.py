@@ -61,7 +61,8 @@ Ack = tuple[str, int, dt.date, dt.date | None]  # (kind, level, planned for, ack
 
 
 class ItemHistory:
-    """A milestone or recurrence period with its history, rebuilt for any day."""
+    """A milestone or recurrence period with its history, rebuilt for any day (``state_at``: the planner's
+    ``Item`` on that day)."""
 
     __slots__ = ("kind", "id", "task_id", "seq", "due", "start", "quantity", "measure", "label", "closed_on",
                  "min_count", "changes", "reports", "levels")
@@ -132,6 +133,15 @@ class ItemHistory:
 
     def level_at(self, day: dt.date, due: dt.date) -> int:
         return max((lv for planned, d, lv in self.levels if planned <= day and d == due), default=0)
+
+    def state_at(self, day: dt.date, due: dt.date, closed: dt.date | None) -> Item:
+        """The supervised item as it stood on ``day`` (due ``due``, closed on ``closed``): the planner's
+        ``Item``, the one shape the sweep, status and the report light alike."""
+        instance = self.kind == ItemKind.INSTANCE
+        return Item(kind=ItemKind.INSTANCE if instance else ItemKind.MILESTONE, id=self.id, due=due, start=self.start,
+                    quantity=self.quantity, measure=self.measure, done_quantity=self.done_at(day),
+                    done_percent=self.percent_at(day) if self.quantity is None else None, min_count=self.min_count,
+                    done_count=self.count_at(day) if instance else 0, closed=closed is not None)
 
 
 class TaskHistory:
@@ -356,11 +366,7 @@ def task_lights(store: ReportSnapshot, facts: PeriodFacts, policies: PolicySet, 
                 current = item.start is not None and item.start <= day <= due
                 if not (current or (due < day and closed is None) or item.ref in facts.items):
                     continue
-            state = Item(kind=ItemKind(item.kind), id=item.id, due=due, start=item.start, quantity=item.quantity,
-                         measure=item.measure, done_quantity=item.done_at(day),
-                         done_percent=item.percent_at(day) if item.quantity is None else None,
-                         min_count=item.min_count, done_count=item.count_at(day) if item.kind == "instance" else 0,
-                         closed=closed is not None)
+            state = item.state_at(day, due, closed)
             shown.append((item, state, closed, light(state, day, cal, policy)))
         colour = worst([lt.colour for *_, lt in shown if lt.colour != "closed"])
         out.append((task, colour, shown))
