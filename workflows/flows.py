@@ -222,13 +222,9 @@ def _mailed(email: dict[str, Any] | None) -> str:
 def waiting_messages(app: "App") -> int | None:
     """Messages still pending or being sent in duban's queue, or None if the database cannot say."""
     try:
-        import sqlalchemy as sa
+        from duban.store.outbox import waiting
 
-        from duban.store.tables import MessageRow
-
-        with app.engine.connect() as conn:
-            return conn.execute(sa.select(sa.func.count()).select_from(MessageRow)
-                                .where(MessageRow.status.in_(("pending", "sending")))).scalar()
+        return waiting(app.engine)
     except Exception:  # noqa: BLE001 - only a log line
         return None
 

@@ -92,3 +92,26 @@ def test_the_wiring_is_built_once_and_frozen(environment, tmp_path: Path) -> Non
         app.settings = None  # type: ignore[misc]
     with pytest.raises(ConfigError, match="DUBAN_SMTP_CONCURRENCY"):
         bootstrap(smtp_concurrency=0)
+
+
+@pytest.mark.prefect
+def test_a_flow_run_process_migrates_once_and_its_tasks_never(environment, schema_calls, monkeypatch) -> None:
+    """A worker's flow-run process: the wiring is built once (by the run's name or the flow), the tasks
+    and the log lines use its open engine."""
+    pytest.importorskip("prefect", reason="Prefect is not installed (pip install -e '.[server]')")
+    from duban.workflows import flows
+    from duban.workflows.matrix_service import PlanOptions, import_file
+
+    monkeypatch.setattr(flows._Process, "app", None)
+    app = flows._app()
+    assert schema_calls["open_database"] == 0  # lazily: nothing opened by building the wiring
+    import_file(app.engine, PLANS / "district-2015.yaml", PlanOptions(), now=dt.datetime(2015, 7, 1, 8, tzinfo=SHANGHAI))
+    at_start = dict(schema_calls)
+    assert at_start["open_database"] == 1 and at_start["upgrade"] == 1
+    now = flows.moment("2015-12-04", app.settings.timezone)
+    swept = flows.sweep_step.fn(now, False)
+    sent = flows.deliver_step.fn(now)
+    report = flows.weekly_report_step.fn(now, False)
+    assert swept["created"]["escalation"] == 6 and sent["job"] == "deliver" and report["files"]
+    assert flows.plan_codes(app) == ["district-2015"] and flows.waiting_messages(app) == 0
+    assert flows._app() is app and schema_calls == at_start
