@@ -39,7 +39,7 @@ from duban.matrix.scoring import (
     UnitFacts,
     task_order,
 )
-from duban.matrix.vocabulary import ItemKind
+from duban.matrix.vocabulary import ItemKind, Light
 
 __all__ = [
     "ItemHistory", "TaskHistory", "ReportOffice", "ReportSnapshot", "PeriodFacts", "MAX_STREAK",
@@ -66,7 +66,7 @@ class ItemHistory:
 
     __slots__ = ("kind", "id", "task_id", "seq", "due", "start", "quantity", "measure", "label", "closed_on",
                  "min_count", "changes", "reports", "levels")
-    kind: str  # milestone | instance
+    kind: ItemKind
     id: int
     task_id: int
     seq: int
@@ -81,7 +81,7 @@ class ItemHistory:
     reports: Sequence[Report]
     levels: Sequence[Level]
 
-    def __init__(self, kind: str, id: int, task_id: int, seq: int, due: dt.date, start: dt.date | None,  # noqa: A002
+    def __init__(self, kind: ItemKind, id: int, task_id: int, seq: int, due: dt.date, start: dt.date | None,  # noqa: A002
                  quantity: Decimal | None = None, measure: str | None = None, label: str = "",
                  closed_on: dt.date | None = None, min_count: int | None = None,
                  changes: list[Change] | None = None, reports: list[Report] | None = None,
@@ -103,7 +103,7 @@ class ItemHistory:
 
     @property
     def ref(self) -> str:
-        return ("m" if self.kind == "milestone" else "i") + str(self.id)
+        return ("m" if self.kind == ItemKind.MILESTONE else "i") + str(self.id)
 
     def due_at(self, day: dt.date) -> dt.date:
         due = self.due
@@ -235,7 +235,7 @@ def progress_report_facts(task: TaskHistory, period: Period, config: ScoringConf
     end = period.end
     every = config.reports_every_days
     days = task.lead_days
-    quantity = [m for m in task.items if m.kind == "milestone" and m.quantity is not None and m.start is not None]
+    quantity = [m for m in task.items if m.kind == ItemKind.MILESTONE and m.quantity is not None and m.start is not None]
 
     if every and quantity:
         spans = progress_spans(quantity)
@@ -349,7 +349,7 @@ def period_for(as_of: dt.date, config: ScoringConfig) -> Period:
 
 
 ShownItem = tuple[ItemHistory, Item, dt.date | None, StatusLight]  # (item, its state as of the day, closed on, light)
-TaskLight = tuple[TaskHistory, str, list[ShownItem]]  # (task, its light's colour, its items shown)
+TaskLight = tuple[TaskHistory, Light, list[ShownItem]]  # (task, its light's colour, its items shown)
 
 
 def task_lights(store: ReportSnapshot, facts: PeriodFacts, policies: PolicySet, cal: WorkCalendar) -> list[TaskLight]:
@@ -362,13 +362,14 @@ def task_lights(store: ReportSnapshot, facts: PeriodFacts, policies: PolicySet, 
         for item in task.items:
             due = item.due_at(day)
             closed = item.closed_by(day)
-            if item.kind == "instance":
+            if item.kind == ItemKind.INSTANCE:
                 current = item.start is not None and item.start <= day <= due
                 if not (current or (due < day and closed is None) or item.ref in facts.items):
                     continue
             state = item.state_at(day, due, closed)
             shown.append((item, state, closed, light(state, day, cal, policy)))
-        colour = worst([lt.colour for *_, lt in shown if lt.colour != "closed"])
+        open_colours: list[Light] = [lt.colour for *_, lt in shown if lt.colour != Light.CLOSED]
+        colour = worst(open_colours)
         out.append((task, colour, shown))
     return out
 

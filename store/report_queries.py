@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from duban.matrix.errors import NotFound
 from duban.matrix.report_facts import ItemHistory, ReportOffice, ReportSnapshot, TaskHistory
-from duban.matrix.vocabulary import INSTANCE_HORIZON  # the sweep's: the report shows the periods it holds
+# The sweep's horizon: the report shows the periods it holds.
+from duban.matrix.vocabulary import INSTANCE_HORIZON, ItemKind
 from duban.store import repository as repo
 from duban.store.db import transaction
 from duban.store.tables import (
@@ -38,7 +39,7 @@ from duban.store.tables import (
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
-__all__ = ["INSTANCE_HORIZON", "read_snapshot", "load_snapshot", "office_recipients"]
+__all__ = ["read_snapshot", "load_snapshot", "office_recipients"]
 
 
 def read_snapshot(engine: "Engine", *, plan: str | None, as_of: dt.date, tz: dt.tzinfo, ack_kinds: Iterable[str],
@@ -148,7 +149,7 @@ def _milestones(conn: "Connection", tasks: dict[int, TaskHistory], plans: dict[i
             if quantity not in quantities:
                 quantities[quantity] = _dec(quantity)
             quantity = quantities[quantity]
-        item = ItemHistory("milestone", mid, task_id, seq, due, start, quantity, measure, label or "",
+        item = ItemHistory(ItemKind.MILESTONE, mid, task_id, seq, due, start, quantity, measure, label or "",
                            _local_day(closed_at, tz) if closed_at is not None else None)
         task.items.append(item)
         milestones[mid] = item
@@ -157,14 +158,15 @@ def _milestones(conn: "Connection", tasks: dict[int, TaskHistory], plans: dict[i
 
 def _instances(conn: "Connection", tasks: dict[int, TaskHistory], live: sa.Select[Any], as_of: dt.date,
                tz: dt.tzinfo) -> dict[int, ItemHistory]:
-    """The periods of recurring obligations due up to ``INSTANCE_HORIZON`` after ``as_of``."""
+    """The periods of recurring obligations due up to ``INSTANCE_HORIZON`` after ``as_of`` (the periods the
+    sweep creates and ``status`` shows)."""
     instances: dict[int, ItemHistory] = {}
     i, rec = RecurrenceInstanceRow, RecurrenceRow
     for r in conn.execute(sa.select(i.id, i.task_id, i.due, i.period_start, i.closed_at, rec.min_count, rec.label)
                           .join(rec, rec.id == i.recurrence_id)
                           .where(rec.archived_at.is_(None), i.task_id.in_(live), i.due <= as_of + INSTANCE_HORIZON)
                           .order_by(i.task_id, i.due, i.id)).all():
-        item = ItemHistory("instance", r.id, r.task_id, 0, r.due, r.period_start, label=r.label or "",
+        item = ItemHistory(ItemKind.INSTANCE, r.id, r.task_id, 0, r.due, r.period_start, label=r.label or "",
                            closed_on=_local_day(r.closed_at, tz), min_count=r.min_count)
         tasks[r.task_id].items.append(item)
         instances[r.id] = item

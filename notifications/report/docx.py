@@ -14,7 +14,8 @@ import datetime as dt
 import re
 import struct
 import zlib
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape as _xml_escape
 
 from duban.matrix.scoring import Circulation, points_text
@@ -24,7 +25,7 @@ from duban.notifications.report.model import WeeklyReport, family, num
 if TYPE_CHECKING:
     from duban.notifications.report.render import Texts, Words
 
-__all__ = ["DocxPackage", "report_body", "criticism_body"]
+__all__ = ["DocxPackage", "criticism_body", "report_body"]
 
 
 _BAD_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -42,6 +43,44 @@ def _dos_time(day: dt.date) -> tuple[int, int]:
     return (0, ((day.year - 1980) << 9) | (day.month << 5) | day.day)
 
 
+def _blank_document(created: dt.date, fonts: dict[str, str]) -> bytes:
+    """An empty .docx from python-docx: A4 portrait with 公文 margins, the body font, core properties
+    stamped with ``created`` and marks where the title and author go."""
+    import io
+
+    from docx import Document
+    from docx.enum.section import WD_ORIENT
+    from docx.oxml.ns import qn
+    from docx.shared import Pt, Twips
+
+    doc = Document()
+    section = doc.sections[0]
+    section.orientation = WD_ORIENT.PORTRAIT
+    section.page_width, section.page_height = Twips(_A4[0]), Twips(_A4[1])
+    # 公文 margins: top 3.7 cm, bottom 3.5 cm, left 2.8 cm, right 2.6 cm (narrowed a little for tables).
+    section.top_margin, section.bottom_margin = Twips(2098), Twips(1984)
+    section.left_margin, section.right_margin = Twips(1474), Twips(1474)
+    normal = doc.styles["Normal"]
+    normal.font.name = fonts["latin"]
+    normal.font.size = Pt(14)
+    rpr = normal.element.get_or_add_rPr()
+    rfonts = rpr.find(qn("w:rFonts"))
+    rfonts.set(qn("w:eastAsia"), fonts["body"])
+    props = doc.core_properties
+    stamp = dt.datetime(created.year, created.month, created.day)
+    props.created = props.modified = props.last_printed = stamp
+    props.revision = 1
+    props.title = _TITLE_MARK
+    props.author = props.last_modified_by = _AUTHOR_MARK
+    props.comments = ""
+    props.keywords = ""
+    props.subject = ""
+    props.category = ""
+    buffer = io.BytesIO()
+    doc.save(buffer)
+    return buffer.getvalue()
+
+
 class DocxPackage:
     """A python-docx package built once; ``build`` writes one document with a new body.
 
@@ -53,41 +92,10 @@ class DocxPackage:
         import io
         import zipfile
 
-        from docx import Document
-        from docx.enum.section import WD_ORIENT
-        from docx.oxml.ns import qn
-        from docx.shared import Pt, Twips
-
         self.created = created
-        fonts = _DOCX_FONTS[family(language)]
-        doc = Document()
-        section = doc.sections[0]
-        section.orientation = WD_ORIENT.PORTRAIT
-        section.page_width, section.page_height = Twips(_A4[0]), Twips(_A4[1])
-        # 公文 margins: top 3.7 cm, bottom 3.5 cm, left 2.8 cm, right 2.6 cm (narrowed a little for tables).
-        section.top_margin, section.bottom_margin = Twips(2098), Twips(1984)
-        section.left_margin, section.right_margin = Twips(1474), Twips(1474)
-        normal = doc.styles["Normal"]
-        normal.font.name = fonts["latin"]
-        normal.font.size = Pt(14)
-        rpr = normal.element.get_or_add_rPr()
-        rfonts = rpr.find(qn("w:rFonts"))
-        rfonts.set(qn("w:eastAsia"), fonts["body"])
-        props = doc.core_properties
-        stamp = dt.datetime(created.year, created.month, created.day)
-        props.created = props.modified = props.last_printed = stamp
-        props.revision = 1
-        props.title = _TITLE_MARK
-        props.author = props.last_modified_by = _AUTHOR_MARK
-        props.comments = ""
-        props.keywords = ""
-        props.subject = ""
-        props.category = ""
-        buffer = io.BytesIO()
-        doc.save(buffer)
-        self.fonts = fonts
+        self.fonts = fonts = _DOCX_FONTS[family(language)]
         self._parts: list[tuple[str, bytes]] = []
-        with zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as z:
+        with zipfile.ZipFile(io.BytesIO(_blank_document(created, fonts))) as z:
             for info in z.infolist():
                 if info.filename == "docProps/thumbnail.jpeg":
                     continue  # python-docx's own thumbnail picture: not this document
@@ -274,19 +282,27 @@ def _record(body: _Body, left: str, right: str, *, first: bool = True) -> None:
 
 
 def report_body(report: WeeklyReport, renderer: Renderer, w: Words, tx: Texts) -> str:
-    lang = renderer.language
-    fam = family(lang)
+    """The weekly report's body: letterhead, title, six numbered sections, signature and 版記."""
+    fam = family(renderer.language)
     body = _Body(_DOCX_FONTS[fam], str)  # the whole body is script-converted at once, at the end
-    day = w.day(report.as_of)
     _letterhead(body, report.issuer, report.letterhead.number)
     body.text(w.title(report), size=20, bold=True, font="title", align="center", after=60)
     body.text(w.period_title(report), size=14, align="center", after=240)
     body.text(w.intro(report), indent=True, after=60)
-
-    def heading(key: str, n: int) -> None:
+    for n, (key, section) in enumerate((("overview", _overview), ("tasks", _tasks), ("overdue", _overdue),
+                                        ("ranking", _ranking), ("circulation", _circulation),
+                                        ("undeliverable", _undeliverable)), start=1):
         body.text(w.section(n, w[key]), size=15, bold=True, font="head", before=200, after=100, keep_next=True)
+        section(body, report, w, tx)
+    _signature(body, report.issuer, w.day(report.as_of))
+    if report.copies_to:
+        _record(body, w.copies(report), "")
+    _record(body, report.issuer, w.issued(report), first=not report.copies_to)
+    return renderer.in_script(body.xml())  # tags and attributes are ASCII: only the text changes
 
-    heading("overview", 1)
+
+def _overview(body: _Body, report: WeeklyReport, w: Words, tx: Texts) -> None:
+    """The headline numbers, and the chart's numbers as a table (the latest weeks first)."""
     body.text(w.headline(report), indent=True, after=100)
     h = report.headline
     body.table([w["n_tasks"], w["n_due"], w["n_closed"], w["n_overdue"], w["n_level2"], w["n_missing"]],
@@ -303,7 +319,8 @@ def report_body(report: WeeklyReport, renderer: Renderer, w: Words, tx: Texts) -
                             + [str(p.overdue)] for p in reversed(points)], widths, size=10, centre=range(len(header)))
         body.text(w.chart_note(report), size=10, after=120)
 
-    heading("tasks", 2)
+
+def _tasks(body: _Body, report: WeeklyReport, w: Words, tx: Texts) -> None:
     rows, colours = [], []
     for t in report.tasks:
         rows.append([t.code, t.title + (" ★" if t.veto else ""), t.lead_unit,
@@ -314,7 +331,8 @@ def report_body(report: WeeklyReport, renderer: Renderer, w: Words, tx: Texts) -
     if report.tasks_omitted:
         body.text(w.tasks_omitted(report), size=10, before=60)
 
-    heading("overdue", 3)
+
+def _overdue(body: _Body, report: WeeklyReport, w: Words, tx: Texts) -> None:
     if report.overdue:
         body.table([w["code"], w["task"], w["lead_unit"], w["milestone"], w["days_overdue"], w["level"], w["state"]],
                    [[o.code, o.title, o.lead_unit, w.overdue_milestone(o), str(o.days), w.level_name(o.level),
@@ -325,7 +343,8 @@ def report_body(report: WeeklyReport, renderer: Renderer, w: Words, tx: Texts) -
     else:
         body.text(w["none_overdue"], indent=True)
 
-    heading("ranking", 4)
+
+def _ranking(body: _Body, report: WeeklyReport, w: Words, tx: Texts) -> None:
     body.text(w.ranking_note(report), size=11, indent=True, after=80)
     ranked = [u for u in report.board.units if u.rank is not None]
     body.table([w["rank"], w["unit"], w["score"], w["change"], w["lead_facts"], w["supporting_facts"], w["deductions"]],
@@ -334,7 +353,9 @@ def report_body(report: WeeklyReport, renderer: Renderer, w: Words, tx: Texts) -
                  tx.lines(u) or ["—"]] for u in ranked],
                [600, 1500, 700, 700, 1300, 1000, 3158], size=8.5, centre=(0, 2, 3))
 
-    heading("circulation", 5)
+
+def _circulation(body: _Body, report: WeeklyReport, w: Words, tx: Texts) -> None:
+    """The units criticised (with their facts and the rectification deadline) and praised."""
     body.text(w["criticised_head"], bold=True, font="head", size=14, after=60, keep_next=True)
     if report.board.criticised:
         for k, c in enumerate(report.board.criticised, start=1):
@@ -355,18 +376,14 @@ def report_body(report: WeeklyReport, renderer: Renderer, w: Words, tx: Texts) -
     else:
         body.text(w["none_praised"], indent=True)
 
-    heading("undeliverable", 6)
+
+def _undeliverable(body: _Body, report: WeeklyReport, w: Words, tx: Texts) -> None:
     if report.undeliverable:
         body.table([w["recipient"], w["role"], w["reason"], w["notices"], w["tasks_col"]],
                    [[u.name, w.role(u.role), w.reason(u.reason), str(u.notices), w["sep"].join(u.tasks)]
                     for u in report.undeliverable], [2200, 1200, 3058, 900, 1600], size=9, centre=(3,))
     else:
         body.text(w["none_undeliverable"], indent=True)
-    _signature(body, report.issuer, day)
-    if report.copies_to:
-        _record(body, w.copies(report), "")
-    _record(body, report.issuer, w.issued(report), first=not report.copies_to)
-    return renderer.in_script(body.xml())  # tags and attributes are ASCII: only the text changes
 
 
 def criticism_body(c: Circulation, facts: list[str], letterhead: Letterhead, period: str, rectify_by: dt.date,
