@@ -159,6 +159,7 @@ class KindSpec:
 LABEL_LANGUAGES = ("zh-Hans", "en")
 TEMPLATE_LANGUAGES = ("zh-Hans", "en")  # the package's folders: zh-Hant renders the zh-Hans templates
 
+# In order: the notices the sweep plans mildest first (a digest groups them gravest first), then the rest.
 NOTICE_KIND_SPECS: dict[NoticeKind, KindSpec] = {spec.kind: spec for spec in (
     KindSpec(NoticeKind.REMINDER, Family.NOTICE, "notice", {"zh-Hans": "提醒函", "en": "reminder"},
              superseded_by=(NoticeKind.REMINDER,), ack_stops_series=True),

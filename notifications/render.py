@@ -70,7 +70,9 @@ _KEEP, _END = "\ue000", "\ue001"
 _KEPT = re.compile(f"{_KEEP}(.*?){_END}", re.S)
 _SUBJECT_SPACE = re.compile(r"[\s\x00-\x1f\x7f]+")
 _LINE_BREAKS = re.compile(r"[\r\n\v\f\x85\u2028\u2029]+")
-_KIND_ORDER = {NoticeKind.ESCALATION: 0, NoticeKind.CHASE: 1, NoticeKind.REMINDER: 2}  # a digest's groups
+# A digest's groups, the gravest first: the registry lists the notice kinds mildest first (reminder, chase,
+# escalation), so a kind added there is grouped in a digest without a list here to update.
+_KIND_ORDER = {kind: n for n, kind in enumerate(reversed(NOTICE_KINDS))}
 _PERSON_TITLE = re.compile(r"([^()（）]+?)\s*[(（](.+)[)）]", re.S)  # 林光(區人民政府副區長)
 
 

@@ -36,6 +36,10 @@ from duban.store.tables import (
     UnitRow,
 )
 
+# Members as module constants: an enum member's lookup costs ~0.2 µs, and these run per item.
+_INSTANCE = ItemKind.INSTANCE
+_MILESTONE = ItemKind.MILESTONE
+
 
 def _recurrence(row: RecurrenceRow) -> Recurrence:
     return Recurrence(freq=row.freq, rule=row.rule, anchor=row.anchor, min_count=row.min_count,
@@ -100,6 +104,22 @@ def _dec(v: Any) -> Decimal | None:
     return v if v is None or isinstance(v, Decimal) else Decimal(str(v))
 
 
+def _task_infos(conn: Any, tasks: dict[int, Any], live: Any, unit_names: dict[int, str]) -> dict[int, TaskInfo]:
+    """Whom each live task's notices go to: its lead unit, supporting units and lead officials, in plan order."""
+    supporting: dict[int, list[str]] = defaultdict(list)
+    for task_id, unit_id in conn.execute(
+            sa.select(TaskUnitRow.task_id, TaskUnitRow.unit_id).where(TaskUnitRow.task_id.in_(live))
+            .order_by(TaskUnitRow.task_id, TaskUnitRow.position)):
+        supporting[task_id].append(unit_names[unit_id])
+    officials: dict[int, list[str]] = defaultdict(list)
+    for task_id, name in conn.execute(
+            sa.select(TaskOfficialRow.task_id, OfficialRow.name).join(OfficialRow, OfficialRow.id == TaskOfficialRow.official_id)
+            .where(TaskOfficialRow.task_id.in_(live)).order_by(TaskOfficialRow.task_id, TaskOfficialRow.position)):
+        officials[task_id].append(name)
+    return {tid: TaskInfo(code=t.code, lead_unit=unit_names[t.lead_unit_id], supporting_units=tuple(supporting[tid]),
+                          lead_officials=tuple(officials[tid])) for tid, t in tasks.items()}
+
+
 def load_open_items(session: Session, *, plan_code: str | None = None, include_closed: bool = False,
                     task_ids: Iterable[int] | None = None, due_by: dt.date | None = None) -> list[SupervisedItem]:
     """Every live milestone and recurrence instance (open ones unless ``include_closed``), with its task.
@@ -121,18 +141,7 @@ def load_open_items(session: Session, *, plan_code: str | None = None, include_c
         sa.select(TaskRow.id, TaskRow.plan_id, TaskRow.code, TaskRow.title, TaskRow.lead_unit_id)
         .where(TaskRow.archived_at.is_(None), *plan_filter)).all()}
     live = sa.select(TaskRow.id).where(TaskRow.archived_at.is_(None), *plan_filter)
-    supporting: dict[int, list[str]] = defaultdict(list)
-    for task_id, unit_id in conn.execute(
-            sa.select(TaskUnitRow.task_id, TaskUnitRow.unit_id).where(TaskUnitRow.task_id.in_(live))
-            .order_by(TaskUnitRow.task_id, TaskUnitRow.position)):
-        supporting[task_id].append(unit_names[unit_id])
-    officials: dict[int, list[str]] = defaultdict(list)
-    for task_id, name in conn.execute(
-            sa.select(TaskOfficialRow.task_id, OfficialRow.name).join(OfficialRow, OfficialRow.id == TaskOfficialRow.official_id)
-            .where(TaskOfficialRow.task_id.in_(live)).order_by(TaskOfficialRow.task_id, TaskOfficialRow.position)):
-        officials[task_id].append(name)
-    infos = {tid: TaskInfo(code=t.code, lead_unit=unit_names[t.lead_unit_id], supporting_units=tuple(supporting[tid]),
-                           lead_officials=tuple(officials[tid])) for tid, t in tasks.items()}
+    infos = _task_infos(conn, tasks, live, unit_names)
 
     out: list[SupervisedItem] = []
     m = MilestoneRow
@@ -149,7 +158,7 @@ def load_open_items(session: Session, *, plan_code: str | None = None, include_c
         previous_due[row.task_id] = row.extended_due or row.due
         if row.closed_at is not None and not include_closed:
             continue
-        item = Item(kind=ItemKind.MILESTONE, id=row.id, due=row.extended_due or row.due, start=start, quantity=_dec(row.quantity),
+        item = Item(kind=_MILESTONE, id=row.id, due=row.extended_due or row.due, start=start, quantity=_dec(row.quantity),
                     measure=row.measure, done_quantity=_dec(row.done_quantity), done_percent=_dec(row.done_percent),
                     closed=row.closed_at is not None, ladder=_ladder(row.ladder))
         out.append(SupervisedItem(item, t.plan_id, plans[t.plan_id], row.task_id, infos[row.task_id], t.title, row.label))
@@ -164,7 +173,7 @@ def load_open_items(session: Session, *, plan_code: str | None = None, include_c
         q = q.where(sa.func.coalesce(i.extended_due, i.due) <= due_by)
     for row in conn.execute(q.order_by(i.task_id, i.due)).all():
         t = tasks[row.task_id]
-        item = Item(kind=ItemKind.INSTANCE, id=row.id, due=row.extended_due or row.due, start=row.period_start,
+        item = Item(kind=_INSTANCE, id=row.id, due=row.extended_due or row.due, start=row.period_start,
                     min_count=row.min_count, done_count=row.done_count or 0, min_amount=_dec(row.min_amount),
                     done_amount=_dec(row.done_amount), measure=row.amount_unit, closed=row.closed_at is not None,
                     ladder=_ladder(row.ladder))

@@ -30,6 +30,10 @@ from duban.store.db import real_clock, transaction
 from duban.store.supervision import _insert_ignore, ensure_instances, load_open_items
 from duban.store.tables import EventRow, MilestoneRow, NoticeRow, RecurrenceInstanceRow, SweepRow
 
+# Members as module constants: an enum member's lookup costs ~0.2 µs, and these run per item.
+_INSTANCE = ItemKind.INSTANCE
+_MILESTONE = ItemKind.MILESTONE
+
 
 @dataclass(slots=True)
 class SweepResult:
@@ -68,8 +72,8 @@ def _people(recipients: tuple[tuple[str, str], ...]) -> list[dict[str, str]]:
 def _notice_row(o: SupervisedItem, p: PlannedNotice, *, now: dt.datetime, sweep_id: int) -> dict[str, Any]:
     return {
         "key": p.key, "series": p.series, "kind": p.kind.value, "level": p.level, "plan_id": o.plan_id, "task_id": o.task_id,
-        "milestone_id": o.item.id if o.item.kind == ItemKind.MILESTONE else None,
-        "instance_id": o.item.id if o.item.kind == ItemKind.INSTANCE else None,
+        "milestone_id": o.item.id if o.item.kind == _MILESTONE else None,
+        "instance_id": o.item.id if o.item.kind == _INSTANCE else None,
         "due": p.due, "days": p.days, "planned_for": p.planned_for,
         "recipients": _people(p.recipients),
         "cc": _people(p.cc),
@@ -183,7 +187,7 @@ def _sweep_in(session: Session, result: SweepResult, *, now: dt.datetime, today:
     acknowledged = {s for (s,) in session.execute(
         sa.select(NoticeRow.series).where(NoticeRow.acknowledged_at.is_not(None)).distinct())}
     planned: list[tuple[SupervisedItem, PlannedNotice]] = []
-    freezes: dict[str, list[dict[str, Any]]] = {ItemKind.MILESTONE: [], ItemKind.INSTANCE: []}
+    freezes: dict[str, list[dict[str, Any]]] = {_MILESTONE: [], _INSTANCE: []}
     for o in items:
         policy = policies.for_task(o.plan_code, o.task.code)
         notices, freeze = plan_notices(o.item, o.task, today, cal, policy, acknowledged)
@@ -193,7 +197,7 @@ def _sweep_in(session: Session, result: SweepResult, *, now: dt.datetime, today:
                                          "o": o})
     # Freeze the ladder in force on items that just went overdue (only where none is frozen yet).
     overdue_events = []
-    for kind, table in ((ItemKind.MILESTONE, MilestoneRow), (ItemKind.INSTANCE, RecurrenceInstanceRow)):
+    for kind, table in ((_MILESTONE, MilestoneRow), (_INSTANCE, RecurrenceInstanceRow)):
         rows = freezes[kind]
         if rows:
             t = table.__table__  # Core executemany: one statement for every item, by id

@@ -195,46 +195,54 @@ def load_scoring(*paths: Path) -> ScoringConfig:
     return _build(raw, lines, " + ".join(used) or "built-in defaults")
 
 
+def _escalation_points(r: _Reader, default: tuple[tuple[int, Decimal], ...]) -> tuple[tuple[int, Decimal], ...]:
+    """score.escalation: a mapping of level to points ({2: 5, 3: 10}), null for none."""
+    value, where = r._get("score", "escalation")
+    if value is _MISSING:
+        return default
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: a mapping of level to points is required, such as {{2: 5, 3: 10}}")
+    pairs = []
+    for level, points in value.items():
+        try:
+            lv, pts = int(str(level)), Decimal(str(points))
+        except (ValueError, InvalidOperation):
+            raise ConfigError(f"{where}: {level!r}: {points!r} is not level: points") from None
+        if lv < 1 or not pts.is_finite() or pts < 0:
+            raise ConfigError(f"{where}: {level!r}: {points!r} needs a level ≥ 1 and points ≥ 0")
+        pairs.append((lv, pts))
+    return tuple(sorted(pairs))
+
+
+def _recipients(r: _Reader, default: tuple[Recipient, ...]) -> tuple[Recipient, ...]:
+    """report.recipients: a list of {name, email} (or bare addresses), null for none."""
+    value, where = r._get("report", "recipients")
+    if value is _MISSING:
+        return default
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ConfigError(f"{where}: a list of {{name, email}} is required")
+    out = []
+    for entry in value:
+        if isinstance(entry, str):
+            entry = {"name": "", "email": entry}
+        if not isinstance(entry, dict) or not entry.get("email"):
+            raise ConfigError(f"{where}: each recipient needs an email, got {entry!r}")
+        email = str(entry["email"]).strip()
+        if any(c in email for c in "\r\n<>,;\"' ") or email.count("@") != 1:
+            raise ConfigError(f"{where}: {email!r} is not an email address")
+        out.append(Recipient(name=str(entry.get("name") or ""), email=email))
+    return tuple(out)
+
+
 def _build(raw: dict[str, Any], lines: dict[str, str], source: str) -> ScoringConfig:
     d = ScoringConfig()
     r = _Reader(raw, lines)
-    escalation = d.escalation_points
-    value, where = r._get("score", "escalation")
-    if value is not _MISSING:
-        if value is None:
-            escalation = ()
-        elif not isinstance(value, dict):
-            raise ConfigError(f"{where}: a mapping of level to points is required, such as {{2: 5, 3: 10}}")
-        else:
-            pairs = []
-            for level, points in value.items():
-                try:
-                    lv, pts = int(str(level)), Decimal(str(points))
-                except (ValueError, InvalidOperation):
-                    raise ConfigError(f"{where}: {level!r}: {points!r} is not level: points") from None
-                if lv < 1 or not pts.is_finite() or pts < 0:
-                    raise ConfigError(f"{where}: {level!r}: {points!r} needs a level ≥ 1 and points ≥ 0")
-                pairs.append((lv, pts))
-            escalation = tuple(sorted(pairs))
-    recipients = d.report.recipients
-    value, where = r._get("report", "recipients")
-    if value is not _MISSING:
-        if value is None:
-            recipients = ()
-        elif not isinstance(value, list):
-            raise ConfigError(f"{where}: a list of {{name, email}} is required")
-        else:
-            out = []
-            for entry in value:
-                if isinstance(entry, str):
-                    entry = {"name": "", "email": entry}
-                if not isinstance(entry, dict) or not entry.get("email"):
-                    raise ConfigError(f"{where}: each recipient needs an email, got {entry!r}")
-                email = str(entry["email"]).strip()
-                if any(c in email for c in "\r\n<>,;\"' ") or email.count("@") != 1:
-                    raise ConfigError(f"{where}: {email!r} is not an email address")
-                out.append(Recipient(name=str(entry.get("name") or ""), email=email))
-            recipients = tuple(out)
+    escalation = _escalation_points(r, d.escalation_points)
+    recipients = _recipients(r, d.report.recipients)
     report = ReportConfig(
         title=r.text("report", "title", d.report.title),
         recipients=recipients,
