@@ -192,9 +192,14 @@ def recipients_for(roles: tuple[str, ...], task: TaskInfo) -> tuple[tuple[str, s
     return tuple(dict.fromkeys(out))  # in order, without repeats
 
 
-def _reminder(item: Item, task: TaskInfo, t: int, today: dt.date, cal: WorkCalendar, policy: Policy) -> PlannedNotice:
+def _base(item: Item) -> str:
+    """What every notice key and series of the item and its due date share: ``m12:2015-12-31``."""
+    return f"{item.ref}:{item.due.isoformat()}"
+
+
+def _reminder(item: Item, base: str, task: TaskInfo, t: int, today: dt.date, cal: WorkCalendar,
+              policy: Policy) -> PlannedNotice:
     """The reminder ``t`` working days before the item's due date, as of ``today``."""
-    base = f"{item.ref}:{item.due.isoformat()}"
     cc = tuple((_UNIT, u) for u in task.supporting_units) if policy.reminder_cc_supporting else ()
     return PlannedNotice(
         key=f"reminder:{base}:d{t}", series=f"reminder:{base}", kind=_REMINDER, level=0, item_kind=item.kind,
@@ -203,9 +208,8 @@ def _reminder(item: Item, task: TaskInfo, t: int, today: dt.date, cal: WorkCalen
         recipients=((_UNIT, task.lead_unit),), cc=cc)
 
 
-def _chase(item: Item, task: TaskInfo, overdue: int, cal: WorkCalendar, policy: Policy) -> PlannedNotice:
+def _chase(item: Item, base: str, task: TaskInfo, overdue: int, cal: WorkCalendar, policy: Policy) -> PlannedNotice:
     """The chase owed ``overdue`` (≥ 1) working days after the due date: the n-th of its series."""
-    base = f"{item.ref}:{item.due.isoformat()}"
     k = policy.chase_every
     n = 1 + (overdue - 1) // k
     cc = tuple((_UNIT, u) for u in task.supporting_units) if policy.chase_cc_supporting else ()
@@ -215,9 +219,9 @@ def _chase(item: Item, task: TaskInfo, overdue: int, cal: WorkCalendar, policy: 
         recipients=((_UNIT, task.lead_unit),), cc=cc)
 
 
-def _escalation(item: Item, task: TaskInfo, level: EscalationLevel, overdue: int, cal: WorkCalendar) -> PlannedNotice:
+def _escalation(item: Item, base: str, task: TaskInfo, level: EscalationLevel, overdue: int,
+                cal: WorkCalendar) -> PlannedNotice:
     """The escalation of ``level`` (its recipients for this task; the office when its roles name nobody)."""
-    base = f"{item.ref}:{item.due.isoformat()}"
     return PlannedNotice(
         key=f"escalation:{base}:L{level.level}", series=f"escalation:{base}:L{level.level}", kind=_ESCALATION,
         level=level.level, item_kind=item.kind, item_id=item.id, due=item.due, days=overdue,
@@ -247,20 +251,22 @@ def plan_notices(item: Item, task: TaskInfo, today: dt.date, cal: WorkCalendar, 
     if item.closed:
         return [], None
     due = item.due
-    base = f"{item.ref}:{due.isoformat()}"
+    base = _base(item)
     if today <= due:
         if f"reminder:{base}" in acknowledged:
             return [], None
         # The most recent threshold whose day has come (a smaller t is later).
         reached = [t for t in policy.reminder_days if cal.add_working_days(due, -t) <= today]
-        return ([_reminder(item, task, min(reached), today, cal, policy)] if reached else []), None
+        return ([_reminder(item, base, task, min(reached), today, cal, policy)] if reached else []), None
 
     overdue = cal.working_days_between(due, today)
     freeze = None if item.ladder is not None else policy.ladder
     out: list[PlannedNotice] = []
     if overdue >= 1 and f"chase:{base}" not in acknowledged:
-        out.append(_chase(item, task, overdue, cal, policy))
-    out.extend(_escalation(item, task, level, overdue, cal) for level in ladder_of(item, policy) if overdue >= level.after)
+        out.append(_chase(item, base, task, overdue, cal, policy))
+    for level in item.ladder if item.ladder is not None else policy.ladder:
+        if overdue >= level.after:
+            out.append(_escalation(item, base, task, level, overdue, cal))
     return out, freeze
 
 
@@ -275,15 +281,15 @@ def preview_notice(kind: NoticeKind | str, item: Item, task: TaskInfo, today: dt
         # The threshold reached by today (the latest), else the first one still to come.
         reached = [t for t in policy.reminder_days if cal.add_working_days(item.due, -t) <= today]
         t = min(reached) if reached else max(policy.reminder_days, default=0)
-        notice = _reminder(item, task, t, today, cal, policy)
+        notice = _reminder(item, _base(item), task, t, today, cal, policy)
         return replace(notice, days=max(notice.days, 0))
     overdue = max(cal.working_days_between(item.due, today), 0) if today > item.due else 0
     if kind == _CHASE:
-        return replace(_chase(item, task, max(overdue, 1), cal, policy), days=overdue)
+        return replace(_chase(item, _base(item), task, max(overdue, 1), cal, policy), days=overdue)
     if kind != _ESCALATION:
         raise ValueError(f"not a notice the sweep plans: {kind!r}")
     ladder = ladder_of(item, policy)
     step = next((s for s in ladder if s.level == level), None)
     if step is None:
         raise LookupError(f"no escalation level {level} (levels: {', '.join(str(s.level) for s in ladder) or 'none'})")
-    return _escalation(item, task, step, overdue, cal)
+    return _escalation(item, _base(item), task, step, overdue, cal)
