@@ -16,7 +16,7 @@ open engine, never checking or upgrading the schema again.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -81,6 +81,13 @@ def load_schedule(settings: "Settings") -> "Schedule":
     return default_schedule(Path(settings.config_dir))
 
 
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
 def safe_url(url: str) -> str:
     """A database URL without its password, for messages and banners."""
     from duban.store.db import _safe
@@ -105,13 +112,30 @@ class App:
 
         return open_database(self.settings.database_url, migrate=self.migrate)
 
-    @cached_property
-    def policies(self) -> "PolicySet":
-        return load_policies(self.settings)
+    # The office edits policy.yaml and scoring.yaml while `duban run` keeps running (as before issue 11,
+    # when each job read them): they are read again when either file (packaged or the office's) changes,
+    # and otherwise kept — a stat per job, not a YAML parse.
+    _files: dict[str, tuple[tuple[int | None, ...], Any]] = field(default_factory=dict, init=False, repr=False)
 
-    @cached_property
+    def _read_when_changed(self, name: str, load: Any) -> Any:
+        from duban.config.settings import PACKAGE_DIR
+
+        stamp = tuple(_mtime(p) for p in (PACKAGE_DIR / name, Path(self.settings.config_dir) / name))
+        kept = self._files.get(name)
+        if kept is None or kept[0] != stamp:
+            kept = (stamp, load(self.settings))
+            self._files[name] = kept
+        return kept[1]
+
+    @property
+    def policies(self) -> "PolicySet":
+        """The escalation policies: config/policy.yaml under the office's own; read again when either changes."""
+        return self._read_when_changed("policy.yaml", load_policies)
+
+    @property
     def scoring(self) -> "ScoringConfig":
-        return load_scoring_config(self.settings)
+        """The weekly scoring: config/scoring.yaml under the office's own; read again when either changes."""
+        return self._read_when_changed("scoring.yaml", load_scoring_config)
 
     @cached_property
     def schedule(self) -> "Schedule":

@@ -94,6 +94,27 @@ def test_the_wiring_is_built_once_and_frozen(environment, tmp_path: Path) -> Non
         bootstrap(smtp_concurrency=0)
 
 
+def test_a_running_process_reads_the_policy_and_scoring_again_after_the_office_edits_them(environment, tmp_path: Path) -> None:
+    """`duban run` keeps its App for days; an edited policy.yaml or scoring.yaml reaches the next job
+    (as when each job read them), and an unchanged one is not parsed again."""
+    import os
+
+    from duban.workflows.bootstrap import bootstrap
+
+    app = bootstrap()
+    first_policies, first_scoring = app.policies, app.scoring
+    assert app.policies is first_policies and app.scoring is first_scoring  # unchanged files: kept
+    config = tmp_path / "config"
+    config.mkdir(parents=True, exist_ok=True)
+    (config / "policy.yaml").write_text("chase:\n  every_working_days: 7\n", encoding="utf-8")
+    edited = app.policies
+    assert edited is not first_policies and app.policies is edited
+    assert edited != first_policies
+    (config / "scoring.yaml").write_text("period_days: 14\n", encoding="utf-8")
+    os.utime(config / "scoring.yaml", ns=(1, 1))  # any change of the file's time counts, even backwards
+    assert app.scoring is not first_scoring and app.scoring.period_days == 14
+
+
 @pytest.mark.prefect
 def test_a_flow_run_process_migrates_once_and_its_tasks_never(environment, schema_calls, monkeypatch) -> None:
     """A worker's flow-run process: the wiring is built once (by the run's name or the flow), the tasks
