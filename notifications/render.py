@@ -41,7 +41,7 @@ from markupsafe import Markup
 
 from duban.matrix.wording import chinese_date, chinese_number, english_date  # noqa: F401 - re-exported
 from duban.matrix.errors import ConfigError
-from duban.matrix.scoring import Circulation, Line, points_text
+from duban.matrix.scoring import Circulation, Line
 from duban.matrix.script import fold, to_simplified, to_traditional
 from duban.matrix.vocabulary import (
     CIRCULATION_KINDS,
@@ -310,14 +310,9 @@ class Renderer:
             colour=lambda v: _COLOUR_NAMES[family].get(colour_key(v), ""),
             colour_hex=lambda v: _COLOUR_HEX[colour_key(v)],
             person=person,
-            pts=points_text,
-            pts0=lambda v: "0" if v is None else points_text(v),
         )
-        label_lang = "en" if family == "en" else "zh-Hans"
-        self.env.globals.update(lang=language, level_colours=LEVEL_COLOURS,
-                                kind_label=lambda kind: NOTICE_KIND_SPECS[NoticeKind(kind)].labels[label_lang])
+        self.env.globals.update(lang=language)
         self._lines: Any = None
-        self._data: Renderer | None = None
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -375,29 +370,19 @@ class Renderer:
         return self._subject(macro, *args)
 
     def fact(self, line: Line, points: bool = True) -> str:
-        """A scoring line (``_lines.j2``) in the renderer's language and script: with ``points`` as a
-        unit's breakdown says it (with the points deducted), without as a circulation states the fact."""
+        """A scoring line in the renderer's language (``_lines.j2``, see ``notifications.lines``): with
+        ``points`` as a unit's breakdown says it, without as a circulation states the fact. Chinese comes
+        in the data's (traditional) script, as a fact is kept; a document converts it with its text."""
         if self._lines is None:
-            self._lines = self._template("_lines.j2").module
-        try:
-            text = str(self._lines.line(line, points))
-        except jinja2.TemplateError as e:
-            raise self._error("_lines.j2", e) from e
-        return self._script(text)
+            from duban.notifications.lines import LineWords
+
+            module = self._template("_lines.j2").module
+            self._lines = LineWords(module.phrases, self.env.filters["date"], "en" if self.language == "en" else "zh")
+        return str(self._lines.line(line, points))
 
     def facts(self, circulation: Circulation) -> list[str]:
         """A criticism's or praise's facts, as the circulation states them."""
         return [self.fact(line, points=False) for line in circulation.facts]
-
-    def in_data_script(self) -> "Renderer":
-        """This renderer, or for Chinese one that writes the data's own script (traditional, as the plans
-        are written): what a fact kept as data (the report's JSON, a criticism's facts) is worded in
-        before a document converts it to its own script."""
-        if self.language in ("zh-Hant", "en"):
-            return self
-        if self._data is None:
-            self._data = Renderer(language="zh-Hant", override_dir=self.override_dir)
-        return self._data
 
     # -- internals ----------------------------------------------------------------------------
 

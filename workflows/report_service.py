@@ -171,8 +171,8 @@ def summary(report: "WeeklyReport", language: str = "zh-Hans", *,
     from duban.notifications.report.model import family
 
     # The facts in JSON are in the data's own script (traditional Chinese, as the plans write it; the
-    # documents convert to the report's script) or in English.
-    words = Renderer(language="en" if family(language) == "en" else "zh-Hans").in_data_script()
+    # documents convert to the report's script) or in English: the package's _lines.j2.
+    words = Renderer(language="en" if family(language) == "en" else "zh-Hans")
     facts = facts or {}
     h = report.headline
     return {

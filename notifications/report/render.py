@@ -131,7 +131,7 @@ def render_report(report: WeeklyReport, renderer: Renderer, *, formats: Iterable
         numbers: dict[int, str] = {}
         stems: set[str] = set()
         for k, c in enumerate(report.board.criticised, start=1):
-            facts = renderer.in_data_script().facts(c)  # as the report's JSON keeps them; documents convert
+            facts = renderer.facts(c)  # in the data's script, as the report's JSON keeps them; documents convert
             letterhead = Letterhead(issuer=report.issuer, date=report.as_of, number=words.circulation_number(report, k))
             period = words.period(report)
             # The notices' own criticism template (as Renderer.circulation renders it), HTML only: the
