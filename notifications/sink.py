@@ -36,7 +36,9 @@ class SaveToFolder:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now, for a loopback server (the sink, tests, benches)."""
+    """A TCP port nobody listens on right now, for a server that must be told its port before it starts
+    (`prefect server start --port`). Another process may take it before that server binds it: an SMTP
+    server binds port 0 instead (``loopback_smtp``, ``start_sink(host, 0, …)``) and reports the port it got."""
     import socket
 
     with socket.socket() as s:
@@ -44,12 +46,29 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def start_sink(host: str, port: int, folder: Path):
-    """Start the sink in a background thread; returns the aiosmtpd Controller (call .stop())."""
+def loopback_smtp(handler, host: str = "127.0.0.1", port: int = 0, **kwargs):
+    """A started aiosmtpd Controller (call .stop()); port 0 binds a free port, and ``.port`` is the one
+    it bound (aiosmtpd's Controller would connect to port 0 to check that it runs)."""
     from aiosmtpd.controller import Controller
 
-    handler = SaveToFolder(folder)
-    controller = Controller(handler, hostname=host, port=port)
+    class _BoundController(Controller):
+        def _create_server(self):
+            async def bind():
+                server = await Controller._create_server(self)
+                self.port = server.sockets[0].getsockname()[1]  # before start() connects to it
+                return server
+
+            return bind()
+
+    controller = _BoundController(handler, hostname=host, port=port, **kwargs)
     controller.start()
+    return controller
+
+
+def start_sink(host: str, port: int, folder: Path):
+    """Start the sink in a background thread; returns the aiosmtpd Controller (call .stop()). Port 0
+    binds a free port; ``controller.port`` is the port it listens on."""
+    handler = SaveToFolder(folder)
+    controller = loopback_smtp(handler, host, port)
     controller.handler_ref = handler
     return controller

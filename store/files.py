@@ -87,11 +87,6 @@ def make_dirs(path: Path | str) -> Path:
     return path
 
 
-def set_mode(path: Path | str) -> None:
-    """Give a file duban just created the files' mode."""
-    os.chmod(path, _file_mode)
-
-
 def create_file(path: Path | str) -> bool:
     """Create an empty file with the files' mode unless it exists; True if it was created."""
     try:

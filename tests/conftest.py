@@ -1,44 +1,33 @@
-"""Shared fixtures: real databases (a SQLite file in tmp_path; PostgreSQL at 127.0.0.1:5432 when present).
+"""Shared fixtures: real databases (a SQLite file in tmp_path; PostgreSQL at 127.0.0.1:5432 when present),
+real SMTP servers on loopback (``start_smtp``, ``recorder``), the shipped policy, and ``../shared``.
 
 Each PostgreSQL test gets a schema of its own in database ``test`` (search_path set on the URL), so
-tests never see each other's rows and leave nothing behind.
+tests never see each other's rows and leave nothing behind. Plain names (ROOT, PLANS, at, …) are in
+tests/support.py.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import os
 import shutil
 import uuid
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-PLANS = ROOT / "config" / "plans"
-FIXTURES = Path(__file__).parent / "fixtures"
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-PG_BASE = os.environ.get("DUBAN_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def at(y: int, m: int, d: int, hh: int = 9) -> dt.datetime:
-    return dt.datetime(y, m, d, hh, tzinfo=SHANGHAI)
-
-
-def _pg_available() -> str | None:
-    try:
-        import psycopg
-    except ImportError:
-        return "psycopg is not installed"
-    try:
-        with psycopg.connect("host=127.0.0.1 port=5432 dbname=test user=postgres", connect_timeout=3):
-            return None
-    except Exception as e:  # noqa: BLE001 - any failure means: no PostgreSQL here
-        return f"PostgreSQL at 127.0.0.1:5432/test is not reachable ({e.__class__.__name__})"
-
-
-_PG_SKIP = _pg_available()
+# The shared names live in tests/support.py; they stay importable from here while tests move over.
+from tests.support import (  # noqa: F401
+    FIXTURES,
+    PG_ADMIN,
+    PG_BASE,
+    PG_SKIP,
+    PLANS,
+    POLICY,
+    POLICY_FILE,
+    ROOT,
+    SHANGHAI,
+    Recorder,
+    at,
+)
 
 
 @pytest.fixture
@@ -48,15 +37,15 @@ def sqlite_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def pg_url():
-    if _PG_SKIP:
-        pytest.skip(_PG_SKIP)
+    if PG_SKIP:
+        pytest.skip(PG_SKIP)
     import psycopg
 
     schema = f"duban_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect("host=127.0.0.1 port=5432 dbname=test user=postgres", autocommit=True) as conn:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     yield f"{PG_BASE}?options=-csearch_path%3D{schema}"
-    with psycopg.connect("host=127.0.0.1 port=5432 dbname=test user=postgres", autocommit=True) as conn:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
@@ -83,3 +72,56 @@ def plans_dir(tmp_path: Path) -> Path:
     target = tmp_path / "plans"
     shutil.copytree(PLANS, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def policy():
+    """The shipped supervision policy (config/policy.yaml), loaded once (tests.support.POLICY)."""
+    return POLICY
+
+
+@pytest.fixture
+def start_smtp():
+    """Start real SMTP servers on loopback: ``start_smtp(handler=None, **controller_options)`` returns the
+    started aiosmtpd Controller (``.port`` is the port it bound, ``.handler`` the handler: a new Recorder
+    when none is given). Each binds port 0, so no port is picked before it is bound; all stop at teardown."""
+    from duban.notifications.sink import loopback_smtp
+
+    started = []
+
+    def start(handler=None, **options):
+        handler = Recorder() if handler is None else handler
+        controller = loopback_smtp(handler, **options)
+        started.append(controller)
+        if hasattr(handler, "port"):
+            handler.port = controller.port
+        return controller
+
+    yield start
+    for controller in reversed(started):
+        controller.stop()
+
+
+@pytest.fixture
+def recorder(start_smtp) -> Recorder:
+    """A running SMTP server's Recorder: ``.port`` to send to, ``.messages`` received, ``.refuse`` to
+    refuse chosen recipients, ``.delay`` to answer DATA slowly."""
+    return start_smtp().handler
+
+
+@pytest.fixture
+def smtp_server(recorder) -> Recorder:
+    """The same as ``recorder`` (the name the delivery tests use)."""
+    return recorder
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    """The folder beside the checkout that holds the seed documents (``../shared``; DUBAN_SHARED to point
+    elsewhere). The one way a test reaches a file outside the checkout; skips with a reason without it."""
+    import os
+
+    folder = Path(os.environ.get("DUBAN_SHARED") or ROOT.parent / "shared")
+    if not folder.is_dir():
+        pytest.skip(f"{folder} (../shared beside the checkout, or DUBAN_SHARED) is not here")
+    return folder

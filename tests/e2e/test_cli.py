@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import PLANS
+from tests.support import PLANS
 
 DUBAN = [sys.executable, "-m", "duban.workflows.cli"]
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import PLANS
 from tests.e2e.test_cli import run
+from tests.support import PLANS
 
 
 @pytest.mark.parametrize("deadline, words", [

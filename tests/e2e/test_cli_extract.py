@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import FIXTURES, PLANS
+from tests.support import FIXTURES, PLANS
 
 ROOT = Path(__file__).resolve().parents[2]
 DUBAN = [sys.executable, "-m", "duban.workflows.cli"]

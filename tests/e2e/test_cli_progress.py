@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PLANS
 from tests.e2e.test_cli import DUBAN, ROOT, run  # noqa: F401 - one way to run the CLI
+from tests.support import PLANS
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import PLANS
 from tests.e2e.test_cli import run
+from tests.support import PLANS
 
 
 def test_sweep_status_outbox_ack(tmp_path: Path, sqlite_url: str) -> None:

@@ -9,7 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT
+import pytest
+
+from tests.support import ROOT
+
+pytestmark = pytest.mark.slow  # a minute or more: `pytest -m "not slow"` leaves it out
 
 
 def test_demo_replays_the_district_plan(tmp_path: Path) -> None:

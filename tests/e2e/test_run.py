@@ -10,10 +10,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
-from tests.conftest import PLANS, ROOT
 from tests.e2e.test_cli import run
+from tests.support import PLANS, ROOT
+
+pytestmark = pytest.mark.slow  # real `duban run` processes and their schedules
 
 
 def _env(tmp_path: Path, db_url: str) -> dict:
@@ -118,9 +121,7 @@ def test_sigterm_in_the_middle_of_a_delivery_lets_it_finish(tmp_path: Path, sqli
     import asyncio
     import pickle
 
-    from aiosmtpd.controller import Controller
-
-    from duban.notifications.sink import free_port
+    from duban.notifications.sink import loopback_smtp
     from duban.store.db import open_database
     from duban.workflows.runner import JOBSTORE_TABLE
 
@@ -132,9 +133,8 @@ def test_sigterm_in_the_middle_of_a_delivery_lets_it_finish(tmp_path: Path, sqli
             received.append(envelope.original_content)
             return "250 OK"
 
-    port = free_port()
-    smtp = Controller(Slow(), hostname="127.0.0.1", port=port)
-    smtp.start()
+    smtp = loopback_smtp(Slow())
+    port = smtp.port
     env_extra = {"DUBAN_SMTP_URL": f"smtp://127.0.0.1:{port}", "DUBAN_SMTP_CONCURRENCY": "1"}
     try:
         run(["matrix", "import", str(PLANS / "district-2015.yaml")], cwd=tmp_path, db_url=sqlite_url)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PLANS, ROOT
+from tests.support import PLANS, ROOT
 
 REPLAY_DAYS = ["2015-07-28", "2015-09-30", "2015-10-30", "2015-12-04", "2016-01-29", "2016-03-31"]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import email
 import email.policy
@@ -20,52 +19,13 @@ import sqlalchemy as sa
 import yaml
 
 from duban.config.settings import Settings
-from duban.matrix.policy import load_policy
-from duban.notifications.sink import free_port
+from duban.notifications.sink import free_port, loopback_smtp
 from duban.store.db import transaction
 from duban.store.tables import DeliveryRow, MessageRow, NoticeRow, UnitRow
 from duban.workflows.delivery_service import LEASE, deliver
 from duban.workflows.matrix_service import PlanOptions, import_file
 from duban.workflows.sweep_service import sweep
-from tests.conftest import PLANS, ROOT, SHANGHAI, at
-
-POLICY = load_policy(ROOT / "config" / "policy.yaml")
-
-
-
-
-class Recorder:
-    """A real SMTP server's handler that records messages and can refuse chosen recipients."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, list[str], bytes]] = []
-        self.refuse: dict[str, str] = {}
-        self.delay = 0.0
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
-        if address in self.refuse:
-            return self.refuse[address]
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
-        return "250 Message accepted"
-
-
-@pytest.fixture
-def smtp_server():
-    from aiosmtpd.controller import Controller
-
-    handler = Recorder()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    handler.port = port
-    yield handler
-    controller.stop()
+from tests.support import PLANS, POLICY, ROOT, SHANGHAI, Recorder, at
 
 
 def settings_for(tmp_path: Path, url: str | None = None, **kw) -> Settings:
@@ -154,8 +114,6 @@ def test_a_rendered_chinese_email_read_back_field_by_field(swept, smtp_server, t
 
 
 def test_server_down_at_first_then_back_everything_arrives_once(swept, tmp_path: Path) -> None:
-    from aiosmtpd.controller import Controller
-
     port = free_port()
     settings = settings_for(tmp_path, f"smtp://127.0.0.1:{port}", retry_base_seconds=60)
     # The backoff runs on the real clock (not the run's as-of): the test gives it one, to skip ahead.
@@ -171,8 +129,8 @@ def test_server_down_at_first_then_back_everything_arrives_once(swept, tmp_path:
     third = deliver(swept, now=NOW, settings=settings, clock=lambda: NOW + dt.timedelta(minutes=1))  # still down: backoff doubles
     assert third.retrying == first.retrying
     handler = Recorder()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
+    # The server comes back on the port the settings name: picked before, so it cannot bind port 0.
+    controller = loopback_smtp(handler, port=port)
     try:
         back = deliver(swept, now=NOW, settings=settings, clock=lambda: NOW + dt.timedelta(minutes=5))
     finally:
@@ -270,8 +228,6 @@ def test_header_and_html_injection_cannot_get_through(engine, tmp_path: Path, sm
 
 def test_kill_during_delivery_then_rerun_nothing_lost_same_message_id(sqlite_url: str, tmp_path: Path) -> None:
     """A `duban deliver` process is killed while sending; the rerun sends the rest, repeats keep their Message-ID."""
-    from aiosmtpd.controller import Controller
-
     from duban.store.db import open_database
 
     engine = open_database(sqlite_url)
@@ -279,9 +235,8 @@ def test_kill_during_delivery_then_rerun_nothing_lost_same_message_id(sqlite_url
     sweep(engine, now=dt.datetime(2015, 12, 4, 8, 30, tzinfo=SHANGHAI), policies=POLICY)
     handler = Recorder()
     handler.delay = 0.4  # a slow server, so the process dies mid-batch
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
+    controller = loopback_smtp(handler)
+    port = controller.port
     env = {**os.environ, "DUBAN_DATABASE_URL": sqlite_url, "DUBAN_SMTP_URL": f"smtp://127.0.0.1:{port}",
            "DUBAN_MAIL_FROM": "督辦系統 <duban@example.org>", "DUBAN_SMTP_CONCURRENCY": "1",
            "DUBAN_CONFIG_DIR": str(tmp_path / "cfg"), "PYTHONPATH": str(ROOT)}
@@ -341,7 +296,6 @@ def tls_cert(tmp_path: Path) -> tuple[Path, Path]:
 def test_starttls_and_login_with_the_password_from_settings(swept, tmp_path: Path, tls_cert) -> None:
     import ssl
 
-    from aiosmtpd.controller import Controller
     from aiosmtpd.smtp import AuthResult, LoginPassword
 
     key, cert = tls_cert
@@ -356,10 +310,9 @@ def test_starttls_and_login_with_the_password_from_settings(swept, tmp_path: Pat
         return AuthResult(success=False)
 
     handler = Recorder()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True,
+    controller = loopback_smtp(handler, tls_context=context, require_starttls=True,
                             authenticator=authenticator, auth_required=True)
-    controller.start()
+    port = controller.port
     try:
         settings = settings_for(tmp_path, f"smtp+starttls://duban@127.0.0.1:{port}?verify=false", smtp_password="s3cret")
         result = deliver(swept, now=NOW, settings=settings)
@@ -439,15 +392,12 @@ def test_implicit_tls_verified_against_the_office_ca(swept, tmp_path: Path, tls_
     not the messages) and every message waits, its attempts not counted."""
     import ssl
 
-    from aiosmtpd.controller import Controller
-
     key, cert = tls_cert
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(str(cert), str(key))
     handler = Recorder()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, ssl_context=context)
-    controller.start()
+    controller = loopback_smtp(handler, ssl_context=context)
+    port = controller.port
     try:
         untrusted = deliver(swept, now=NOW, settings=settings_for(tmp_path, f"smtps://127.0.0.1:{port}"), clock=lambda: NOW)
         assert untrusted.sent == 0 and not handler.messages
@@ -576,7 +526,6 @@ def test_a_refused_login_stops_the_run_and_loses_no_attempt(swept, tmp_path: Pat
     """535 at login (a wrong password) is the configuration's fault, not the messages': the run
     stops after the first try, says why, and every message waits uncounted; with the right password
     everything goes."""
-    from aiosmtpd.controller import Controller
     from aiosmtpd.smtp import AuthResult, LoginPassword
 
     def authenticator(server, session, envelope, mechanism, auth_data):
@@ -584,10 +533,9 @@ def test_a_refused_login_stops_the_run_and_loses_no_attempt(swept, tmp_path: Pat
         return AuthResult(success=ok, handled=False)  # not handled: aiosmtpd answers 535 itself
 
     handler = Recorder()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, authenticator=authenticator,
+    controller = loopback_smtp(handler, authenticator=authenticator,
                             auth_required=True, auth_require_tls=False)
-    controller.start()
+    port = controller.port
     try:
         wrong = deliver(swept, now=NOW, settings=settings_for(tmp_path, f"smtp://duban@127.0.0.1:{port}", smtp_password="wrong"))
         received_while_wrong = len(handler.messages)
@@ -607,12 +555,9 @@ def test_a_refused_sender_address_stops_the_run(swept, tmp_path: Path) -> None:
         async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: N802
             return "553 5.7.1 sender not allowed"
 
-    from aiosmtpd.controller import Controller
-
     handler = RefusesSender()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
+    controller = loopback_smtp(handler)
+    port = controller.port
     try:
         result = deliver(swept, now=NOW, settings=settings_for(tmp_path, f"smtp://127.0.0.1:{port}"))
     finally:
@@ -750,8 +695,6 @@ def test_a_replay_and_a_live_deliver_at_once_send_nothing_twice(pg_url: str, tmp
     """`deliver --as-of 2015-12-04` (a replay) while a live `deliver` runs beside it, on PostgreSQL, to a
     real SMTP server (issue 10, defect 18): the replay's leases are on the real clock, so the live run
     does not take its messages in flight; every Message-ID arrives once."""
-    from aiosmtpd.controller import Controller
-
     from duban.store.db import open_database
 
     engine = open_database(pg_url)
@@ -759,9 +702,8 @@ def test_a_replay_and_a_live_deliver_at_once_send_nothing_twice(pg_url: str, tmp
     sweep(engine, now=dt.datetime(2015, 12, 4, 8, 30, tzinfo=SHANGHAI), policies=POLICY)
     handler = Recorder()
     handler.delay = 0.4  # a slow server: the replay is still sending when the live run starts
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
+    controller = loopback_smtp(handler)
+    port = controller.port
     env = {**os.environ, "DUBAN_DATABASE_URL": pg_url, "DUBAN_SMTP_URL": f"smtp://127.0.0.1:{port}",
            "DUBAN_MAIL_FROM": "督辦系統 <duban@example.org>", "DUBAN_SMTP_CONCURRENCY": "1",
            "DUBAN_CONFIG_DIR": str(tmp_path / "cfg"), "PYTHONPATH": str(ROOT)}
@@ -813,8 +755,6 @@ def test_a_user_for_a_server_without_login_halts_every_run_and_fails_no_message(
     """DUBAN_SMTP_URL names a user, the server offers no AUTH (issue 10, defect 11): each run stops at
     once with a clear error, the messages wait with their attempts not counted — after more runs than
     max_attempts none has failed — and without the user everything goes, once."""
-    from aiosmtpd.controller import Controller
-
     class CountsSessions(Recorder):
         sessions = 0
 
@@ -824,9 +764,8 @@ def test_a_user_for_a_server_without_login_halts_every_run_and_fails_no_message(
             return responses
 
     handler = CountsSessions()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)  # no authenticator: no AUTH offered
-    controller.start()
+    controller = loopback_smtp(handler)  # no authenticator: no AUTH offered
+    port = controller.port
     try:
         settings = settings_for(tmp_path, f"smtp://duban@127.0.0.1:{port}", smtp_password="secret", max_attempts=3)
         runs = []
@@ -853,16 +792,13 @@ def test_tls_trouble_halts_the_run(swept, tmp_path: Path, tls_cert) -> None:
     run stops with the reason and a hint, every message waits uncounted (defect 11)."""
     import ssl
 
-    from aiosmtpd.controller import Controller
-
     key, cert = tls_cert
-    plain = Controller(Recorder(), hostname="127.0.0.1", port=(plain_port := free_port()))
+    plain = loopback_smtp(Recorder())
+    plain_port = plain.port
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(str(cert), str(key))
-    starttls = Controller(Recorder(), hostname="127.0.0.1", port=(tls_port := free_port()), tls_context=context,
-                          require_starttls=True)
-    plain.start()
-    starttls.start()
+    starttls = loopback_smtp(Recorder(), tls_context=context, require_starttls=True)
+    tls_port = starttls.port
     try:
         no_starttls = deliver(swept, now=NOW, settings=settings_for(tmp_path, f"smtp+starttls://127.0.0.1:{plain_port}"))
         after_first = _waiting(swept)
@@ -880,17 +816,14 @@ def test_tls_trouble_halts_the_run(swept, tmp_path: Path, tls_cert) -> None:
 def test_deliver_says_so_and_exits_nonzero_when_the_server_refuses_duban(tmp_path: Path, sqlite_url: str) -> None:
     """`duban deliver` against a server that offers no login, with a user configured: one clear line on
     stderr, no traceback, exit status 2; `duban messages` shows the messages waiting."""
-    from aiosmtpd.controller import Controller
-
     from duban.store.db import open_database
 
     engine = open_database(sqlite_url)
     import_file(engine, PLANS / "district-2015.yaml", PlanOptions(), now=at(2015, 7, 1))
     sweep(engine, now=dt.datetime(2015, 12, 4, 8, 30, tzinfo=SHANGHAI), policies=POLICY)
     engine.dispose()
-    port = free_port()
-    controller = Controller(Recorder(), hostname="127.0.0.1", port=port)
-    controller.start()
+    controller = loopback_smtp(Recorder())
+    port = controller.port
     env = {**os.environ, "DUBAN_DATABASE_URL": sqlite_url, "DUBAN_SMTP_URL": f"smtp://duban@127.0.0.1:{port}",
            "DUBAN_SMTP_PASSWORD": "secret", "DUBAN_CONFIG_DIR": str(tmp_path / "cfg"), "PYTHONPATH": str(ROOT)}
     try:
@@ -956,8 +889,6 @@ def test_deliver_summarises_failures_and_undeliverable_recipients_per_reason(tmp
     lists every one, --json gives them all as data."""
     import shutil
 
-    from aiosmtpd.controller import Controller
-
     from duban.store.db import open_database
     from duban.store.tables import OfficialRow
 
@@ -977,9 +908,8 @@ def test_deliver_summarises_failures_and_undeliverable_recipients_per_reason(tmp
     engine.dispose()
     for name in ("verbose", "json"):
         shutil.copy(db, tmp_path / f"{name}.db")
-    port = free_port()
-    controller = Controller(RefusesEveryone(), hostname="127.0.0.1", port=port)
-    controller.start()
+    controller = loopback_smtp(RefusesEveryone())
+    port = controller.port
     env = {**os.environ, "DUBAN_SMTP_URL": f"smtp://127.0.0.1:{port}", "DUBAN_CONFIG_DIR": str(tmp_path / "cfg"),
            "PYTHONPATH": str(ROOT), "COLUMNS": "200", "DUBAN_DELIVERY_MODE": "per_notice"}
     runs = {}

@@ -30,16 +30,16 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from duban.notifications.sink import free_port
+from duban.notifications.sink import free_port, loopback_smtp
 from duban.store.db import open_database, transaction
 from duban.store.tables import DeliveryRow, MessageRow, NoticeRow, SweepRow
 from duban.workflows.deploy import prefect_environment
 from duban.workflows.matrix_service import PlanOptions, import_file
-from tests.conftest import PLANS, ROOT, at
+from tests.support import PLANS, ROOT, at
 
 pytest.importorskip("prefect", reason="Prefect is not installed (pip install -e '.[server]')")
 
-pytestmark = [pytest.mark.prefect]
+pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
 AS_OF = "2015-12-04"  # district-2015: 3.1 and 3.5 overdue, 2 chases and 6 escalations (3 levels each)
 RUN_TIMEOUT = 120
@@ -351,7 +351,6 @@ def test_deploy_registers_schedules_and_a_worker_runs_supervise(prefect_server, 
 
 
 def test_two_workers_on_postgresql_send_every_notice_once(prefect_server, deployed, pg_url, tmp_path: Path) -> None:
-    from aiosmtpd.controller import Controller
     from prefect.client.orchestration import get_client
 
     from duban.workflows.deploy import deploy
@@ -376,9 +375,8 @@ def test_two_workers_on_postgresql_send_every_notice_once(prefect_server, deploy
             return "250 Message accepted"
 
     recorder = Recorder()
-    port = free_port()
-    smtp = Controller(recorder, hostname="127.0.0.1", port=port)
-    smtp.start()
+    smtp = loopback_smtp(recorder)
+    port = smtp.port
     try:
         load_district(pg_url)
         env = duban_env(pg_url, tmp_path, DUBAN_SMTP_URL=f"smtp://127.0.0.1:{port}")

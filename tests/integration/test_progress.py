@@ -23,7 +23,7 @@ from duban.workflows.progress_service import (
     report_progress,
     request_extension,
 )
-from tests.conftest import PLANS, at
+from tests.support import PLANS, at
 
 DISTRICT = "district-2015"
 ITEM_KEYS = {"kind", "id", "seq", "period", "due", "planned_due", "extended_due", "quantity", "measure", "done_quantity",

@@ -16,15 +16,13 @@ import chinese_calendar
 import pytest
 import sqlalchemy as sa
 
-from duban.matrix.policy import load_policy
 from duban.store.db import transaction
 from duban.store.tables import MilestoneRow, NoticeRow, TaskRow
 from duban.workflows.matrix_service import PlanOptions, import_file
 from duban.workflows.progress_service import close_item, decide_extension, report_progress, request_extension
 from duban.workflows.sweep_service import sweep
-from tests.conftest import PLANS, ROOT, SHANGHAI, at
+from tests.support import PLANS, POLICY, SHANGHAI, at
 
-POLICY = load_policy(ROOT / "config" / "policy.yaml")
 START, END = dt.date(2015, 7, 1), dt.date(2016, 12, 31)
 D = dt.date
 

@@ -26,19 +26,17 @@ import chinese_calendar
 import pytest
 
 from duban.config.settings import Settings
-from duban.matrix.policy import load_policy
 from duban.matrix.scoring import load_scoring
-from duban.notifications.sink import free_port
+from duban.notifications.sink import loopback_smtp
 from duban.workflows.delivery_service import deliver
 from duban.workflows.matrix_service import PlanOptions, import_file
 from duban.workflows.progress_service import close_item, report_progress
 from duban.workflows.report_service import email_report, score_period, weekly_report
 from duban.workflows.sweep_service import sweep
-from tests.conftest import _PG_SKIP, PLANS, ROOT, SHANGHAI
+from tests.support import PG_SKIP, PLANS, POLICY, ROOT, SHANGHAI
 
 D = dt.date
 AS_OF = D(2016, 1, 22)
-POLICY = load_policy(ROOT / "config" / "policy.yaml")
 ARTIFACTS = ROOT / "tests" / "artifacts"
 QUANTITY_TASKS = ["3.2.1", "3.2.2", "3.2.3", "3.2.4", "3.2.5", "3.2.6", "3.2.7", "3.2.8", "3.2.9", "3.2.10", "3.2.11",
                   "3.2.12", "3.2.13"]
@@ -77,11 +75,11 @@ def script() -> list[tuple]:
 def _database(kind: str, tmp: Path):
     if kind == "sqlite":
         return f"sqlite:///{tmp / 'duban.db'}", None
-    if _PG_SKIP:
-        pytest.skip(_PG_SKIP)
+    if PG_SKIP:
+        pytest.skip(PG_SKIP)
     import psycopg
 
-    from tests.conftest import PG_BASE
+    from tests.support import PG_BASE
 
     schema = f"duban_{uuid.uuid4().hex[:12]}"
     with psycopg.connect("host=127.0.0.1 port=5432 dbname=test user=postgres", autocommit=True) as conn:
@@ -380,8 +378,8 @@ def test_other_languages(replayed, language: str, words: list[str]) -> None:
 def test_the_report_goes_out_by_smtp(replayed, tmp_path: Path) -> None:
     from duban.notifications.sink import start_sink
 
-    port = free_port()
-    sink = start_sink("127.0.0.1", port, tmp_path / "sink")
+    sink = start_sink("127.0.0.1", 0, tmp_path / "sink")
+    port = sink.port
     try:
         settings = replayed["settings"].model_copy(update={"smtp_url": f"smtp://127.0.0.1:{port}"})
         sent = email_report(replayed["engine"], now=at(AS_OF, 18, 30), settings=settings, report=replayed["report"],
@@ -423,7 +421,6 @@ def test_a_replayed_report_waits_for_its_retry_on_the_real_clock(replayed) -> No
     retry on the real clock, like every other message (issue 10, defect 18): with the replay's day as its
     retry time, the next live `deliver` would find it long due and send it again at once."""
     import sqlalchemy as sa
-    from aiosmtpd.controller import Controller
 
     from duban.store.db import transaction
     from duban.store.tables import MessageRow
@@ -432,9 +429,8 @@ def test_a_replayed_report_waits_for_its_retry_on_the_real_clock(replayed) -> No
         async def handle_DATA(self, server, session, envelope):  # noqa: N802
             return "451 4.3.0 try again later"
 
-    port = free_port()
-    controller = Controller(Later(), hostname="127.0.0.1", port=port)
-    controller.start()
+    controller = loopback_smtp(Later())
+    port = controller.port
     before = dt.datetime.now(dt.UTC)
     try:
         settings = replayed["settings"].model_copy(update={"smtp_url": f"smtp://127.0.0.1:{port}"})

@@ -11,7 +11,7 @@ from duban.matrix.loaders import load_plan
 from duban.store import repository as repo
 from duban.store.db import transaction
 from duban.workflows.matrix_service import PlanOptions, import_file
-from tests.conftest import PLANS, at
+from tests.support import PLANS, at
 
 D = dt.date
 

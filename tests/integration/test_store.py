@@ -16,7 +16,7 @@ from duban.store import repository as repo
 from duban.store.db import HEAD_REVISION, current_revision, open_database, transaction
 from duban.store.tables import EventRow, MilestoneRow, TaskRow, UnitRow
 from duban.workflows.matrix_service import PlanOptions, export_plan, import_file, show
-from tests.conftest import PLANS, at
+from tests.support import PLANS, at
 
 DISTRICT = PLANS / "district-2015.yaml"
 
@@ -341,7 +341,7 @@ def test_a_kill_at_any_statement_of_a_migration_leaves_the_old_schema_or_the_new
     from alembic import command
 
     from duban.store.db import _alembic_config, make_engine
-    from tests.conftest import ROOT
+    from tests.support import ROOT
 
     template = ""
     before_tables: set[str] = set()
@@ -394,7 +394,7 @@ def test_a_half_created_database_from_before_is_refused_with_a_way_out(tmp_path:
 
     from duban.store.db import make_engine
     from duban.store.tables import SQLModel
-    from tests.conftest import ROOT
+    from tests.support import ROOT
 
     db = tmp_path / "var" / "duban.db"
     eng = make_engine(f"sqlite:///{db}")

@@ -18,9 +18,7 @@ from duban.workflows.matrix_service import PlanOptions, import_file
 from duban.workflows.notice_service import acknowledge, list_notices
 from duban.workflows.status_service import status
 from duban.workflows.sweep_service import sweep
-from tests.conftest import PLANS, ROOT, SHANGHAI, at
-
-POLICY = load_policy(ROOT / "config" / "policy.yaml")
+from tests.support import PLANS, POLICY, ROOT, SHANGHAI, at
 
 
 def morning(day: dt.date) -> dt.datetime:

@@ -15,7 +15,6 @@ import sqlalchemy as sa
 from duban.config.settings import Settings
 from duban.matrix.calendar import WorkCalendar
 from duban.matrix.errors import NotFound
-from duban.matrix.policy import load_policy
 from duban.notifications.render import Letterhead, RecipientView, Renderer
 from duban.notifications.views import build_views, letterhead_for, preview_view
 from duban.store.db import transaction
@@ -24,9 +23,8 @@ from duban.workflows.delivery_service import deliver
 from duban.workflows.matrix_service import PlanOptions, import_file
 from duban.workflows.progress_service import report_progress
 from duban.workflows.sweep_service import sweep
-from tests.conftest import PLANS, ROOT, at
+from tests.support import PLANS, POLICY, at
 
-POLICY = load_policy(ROOT / "config" / "policy.yaml")
 CAL = WorkCalendar()
 D = dt.date
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
-from tests.conftest import PLANS, SHANGHAI
+from tests.support import PLANS, SHANGHAI
 
 settings.register_profile(
     # no shrinking in CI: a failure prints its example and blob at once instead of minutes later

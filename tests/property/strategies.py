@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from hypothesis import strategies as st
 
-from tests.conftest import PLANS
+from tests.support import PLANS
 
 # Pieces of the deadline language (and its near misses), in both scripts and widths.
 DEADLINE_PIECES = (

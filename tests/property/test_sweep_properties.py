@@ -8,13 +8,10 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from duban.matrix.policy import load_policy
 from duban.store.db import open_database
 from duban.workflows.sweep_service import sweep
-from tests.conftest import ROOT, SHANGHAI
 from tests.property.conftest import dump
-
-POLICY = load_policy(ROOT / "config" / "policy.yaml")
+from tests.support import POLICY, SHANGHAI
 
 # The seeded database holds the district plan (2015-07 … 2016-12) and the village plan (2018).
 days = st.dates(min_value=dt.date(2015, 6, 1), max_value=dt.date(2019, 3, 31))

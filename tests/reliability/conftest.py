@@ -13,8 +13,8 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
 from tests.reliability.harness import MODES, Backend, SinkReader, Tally
+from tests.support import ROOT
 
 BACKENDS = ("sqlite", "postgres")
 PER_MODE_DEFAULT = 10

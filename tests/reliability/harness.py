@@ -45,7 +45,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from tests.conftest import PG_BASE, PLANS, ROOT
+from tests.support import PG_BASE, PLANS, ROOT
 
 PLAN = PLANS / "district-2015.yaml"
 DUBAN = [sys.executable, "-m", "duban.workflows.cli"]

@@ -9,11 +9,11 @@ import time
 
 import pytest
 
-from tests.conftest import _PG_SKIP
 from tests.reliability.conftest import BACKENDS, RESULTS, seed, trials_for, workers
 from tests.reliability.harness import MODES, Campaign, Tally
+from tests.support import PG_SKIP
 
-pytestmark = pytest.mark.reliability
+pytestmark = [pytest.mark.reliability, pytest.mark.slow]
 
 CASES = [(mode, backend) for mode in MODES for backend in BACKENDS]
 
@@ -22,8 +22,8 @@ CASES = [(mode, backend) for mode in MODES for backend in BACKENDS]
     pytest.param(m, b, id=f"{m}-{b}", marks=[pytest.mark.postgres] if b == "postgres" else []) for m, b in CASES])
 def test_kill9_loses_nothing_duplicates_nothing_breaks_nothing(mode_name: str, backend_name: str, backends,
                                                                request: pytest.FixtureRequest) -> None:
-    if backend_name == "postgres" and _PG_SKIP:
-        pytest.skip(_PG_SKIP)
+    if backend_name == "postgres" and PG_SKIP:
+        pytest.skip(PG_SKIP)
     mode = MODES[mode_name]
     n = trials_for(CASES.index((mode_name, backend_name)))
     if n == 0:

@@ -14,10 +14,10 @@ from duban.matrix.extract import Extraction, extract, read_document
 from duban.matrix.loaders import load_plan
 from duban.matrix.model import Plan, Task
 from duban.matrix.script import fold, to_simplified
-from tests.conftest import FIXTURES, PLANS
+from tests.support import FIXTURES, PLANS
 
 SEEDS = FIXTURES / "seeds"
-SEED_FILE = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "000_60fd9141b206e91e.txt"
+SEED_FILE = "seeds/000_60fd9141b206e91e.txt"  # in ../shared, through the ``shared`` fixture
 PART5_OFFSET = 91  # part5.txt is lines 92–271 of the seed file
 PART3_OFFSET = 33  # part3.txt is lines 34–59
 
@@ -133,9 +133,10 @@ def test_part3_measures_and_their_responsible_units(tmp_path: Path) -> None:
     assert {42 - PART3_OFFSET, 47 - PART3_OFFSET} <= {lo.line for lo in ex.leftovers}
 
 
-@pytest.mark.skipif(not SEED_FILE.exists(), reason=f"the seed file {SEED_FILE} is not in this checkout")
-def test_the_whole_seed_file_is_split_into_its_parts() -> None:
-    text, _lines = read_document(SEED_FILE)
+def test_the_whole_seed_file_is_split_into_its_parts(shared: Path) -> None:
+    if not (shared / SEED_FILE).exists():
+        pytest.skip(f"the seed file {shared / SEED_FILE} is not there")
+    text, _lines = read_document(shared / SEED_FILE)
     ex = extract(text, source="seed.txt")
     assert ex.part == 5 and len(ex.plan["tasks"]) == 23  # the part with the most tasks
     assert [(p.number, p.tasks) for p in ex.parts] == [(1, 0), (2, 0), (3, 6), (4, 0), (5, 23)]

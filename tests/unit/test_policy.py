@@ -8,7 +8,7 @@ import pytest
 
 from duban.matrix.errors import ConfigError
 from duban.matrix.policy import Policy, load_policy
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 DEFAULT = ROOT / "config" / "policy.yaml"
 

@@ -25,7 +25,7 @@ from duban.matrix.scoring import (
     score_week,
 )
 from duban.notifications.render import Renderer
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 D = dt.date
 # The lines' words are in notifications/templates/<lang>/_lines.j2: zh-Hant writes them in the data's script.
