@@ -15,8 +15,8 @@ import argparse
 import asyncio
 import datetime as dt
 import os
+import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,7 +28,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.synthetic import write_synthetic
-from duban.notifications.sink import free_port
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -36,16 +35,14 @@ TZ = ZoneInfo("Asia/Shanghai")
 
 
 def start_sink(folder: Path) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "duban.workflows.cli", "mail-sink", "--port", str(port), "--dir", str(folder)],
+    # --port 0: the sink binds a free port and prints it once it listens
+    proc = subprocess.Popen([sys.executable, "-m", "duban.workflows.cli", "mail-sink", "--port", "0", "--dir", str(folder)],
                             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return proc, port
-        time.sleep(0.1)
-    raise SystemExit("the mail sink did not start")
+    line = proc.stdout.readline().decode(errors="replace")
+    listening = re.search(r"listening on smtp://[^\s:]+:(\d+)", line)
+    if not listening:
+        raise SystemExit(f"the mail sink did not start: {line}{proc.stderr.read().decode(errors='replace')}")
+    return proc, int(listening.group(1))
 
 
 def prepare(work: Path, n: int, url: str) -> None:

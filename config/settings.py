@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from duban.config.file_mode import parse_mode
+
 if TYPE_CHECKING:
     from duban.matrix.limits import InputLimits
 
@@ -67,17 +69,4 @@ class Settings(BaseSettings):
     @field_validator("file_mode", mode="before")
     @classmethod
     def _octal_mode(cls, value: object) -> str:
-        from duban.store.files import parse_mode
-
         return f"0{parse_mode(value):03o}"
-
-    def apply_file_mode(self) -> int:
-        """Make this process create files and folders with ``file_mode`` (its umask too); every entry point
-        calls it once it has the settings."""
-        from duban.store.files import configure
-
-        return configure(self.file_mode)
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")

@@ -16,25 +16,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from duban.config.file_mode import parse_mode  # also duban.store.files.parse_mode, as before
+
 DEFAULT_FILE_MODE = 0o600
 
 _file_mode = DEFAULT_FILE_MODE
-
-
-def parse_mode(value: object) -> int:
-    """``0600``, ``600``, ``0o600`` or an int → the mode; the owner must keep read and write."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        mode = value
-    else:
-        text = str(value).strip().lower().removeprefix("0o")
-        if not text or any(c not in "01234567" for c in text):
-            raise ValueError(f"file mode {value!r} is not an octal mode such as 0600 or 0640")
-        mode = int(text, 8)
-    if not 0 <= mode <= 0o777:
-        raise ValueError(f"file mode {value!r} is not an octal mode such as 0600 or 0640")
-    if mode & 0o600 != 0o600:
-        raise ValueError(f"file mode {value!r} must let duban read and write its own files (owner rw, 06xx)")
-    return mode
 
 
 def folder_mode(file_mode: int) -> int:

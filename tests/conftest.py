@@ -14,20 +14,7 @@ from pathlib import Path
 
 import pytest
 
-# The shared names live in tests/support.py; they stay importable from here while tests move over.
-from tests.support import (  # noqa: F401
-    FIXTURES,
-    PG_ADMIN,
-    PG_BASE,
-    PG_SKIP,
-    PLANS,
-    POLICY,
-    POLICY_FILE,
-    ROOT,
-    SHANGHAI,
-    Recorder,
-    at,
-)
+from tests.support import PG_ADMIN, PG_BASE, PG_SKIP, PLANS, POLICY, ROOT, Recorder
 
 
 @pytest.fixture

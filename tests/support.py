@@ -1,7 +1,8 @@
-"""Names the tests share: where things are, the office's time zone, a real SMTP server's recording handler.
+"""Names the tests share: where things are, the office's time zone and policy, an SMTP handler that records.
 
-A plain module (``from tests.support import …``), not conftest.py: pytest imports conftest files itself,
-and importing one again by name runs it twice. Fixtures built from these live in tests/conftest.py.
+A plain module (``from tests.support import …``): a conftest.py holds fixtures and hooks, which pytest
+loads itself and hands to tests by name, and importing names from one ties a test module to how pytest
+imports conftest files (``--import-mode=importlib`` cannot). Fixtures built from these are in tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import sqlite3
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -70,3 +72,13 @@ class Recorder:
             await asyncio.sleep(self.delay)
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
         return "250 Message accepted"
+
+
+def dump(path: Path, *, skip: tuple[str, ...] = ()) -> list[str]:
+    """Every row of a SQLite database as SQL (schema included), minus the tables in ``skip``."""
+    connection = sqlite3.connect(path)
+    try:
+        lines = list(connection.iterdump())
+    finally:
+        connection.close()
+    return [line for line in lines if not any(line.startswith(f'INSERT INTO "{table}"') for table in skip)]

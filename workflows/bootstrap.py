@@ -187,8 +187,10 @@ def bootstrap(*, open_engine: bool = False, migrate: bool = True, **overrides: A
 
     ``open_engine=True`` is for long-running processes: the database is opened, and its schema brought
     to the newest revision, now, once; jobs and requests then use ``app.engine`` as it is."""
+    from duban.store.files import configure
+
     settings = load_settings(**overrides)
-    settings.apply_file_mode()  # what this process creates: files 0600, folders 0700 unless configured
+    configure(settings.file_mode)  # what this process creates: files 0600, folders 0700 unless configured
     app = App(settings=settings, migrate=migrate)
     if open_engine:
         app.engine  # noqa: B018 - opened (and migrated) here, at start, not by the first job

@@ -111,7 +111,7 @@ def messages_cmd(
 @commands("mail-sink")
 def mail_sink_cmd(
     host: str = typer.Option("127.0.0.1", "--host"),
-    port: int = typer.Option(8025, "--port"),
+    port: int = typer.Option(8025, "--port", help="0: a free port, the one printed."),
     folder: Path = typer.Option(Path("var/mail-sink"), "--dir", help="Where received messages are saved."),
 ) -> None:
     """Run a local SMTP server that saves what it receives (for demos): DUBAN_SMTP_URL=smtp://127.0.0.1:8025."""
@@ -122,7 +122,7 @@ def mail_sink_cmd(
 
     controller = start_sink(host, port, folder)
     out = console()
-    out.print(f"mail sink listening on smtp://{host}:{port}, saving to {folder}/ — Ctrl-C to stop")
+    out.print(f"mail sink listening on smtp://{host}:{controller.port}, saving to {folder}/ — Ctrl-C to stop")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

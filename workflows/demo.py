@@ -78,7 +78,7 @@ def _script(plan, cal) -> dict[dt.date, list[tuple[str, str, int, Any]]]:
 def run_demo(out_dir: Path, *, progress: Callable[[int, int, str], None] | None = None,
              language: str = "zh-Hans", formats: tuple[str, ...] = ("html",)) -> DemoResult:
     from duban.config.settings import EXAMPLE_PLANS
-    from duban.notifications.sink import free_port, start_sink
+    from duban.notifications.sink import start_sink
     from duban.workflows.bootstrap import bootstrap
     from duban.workflows.matrix_service import PlanOptions, import_file
 
@@ -88,8 +88,8 @@ def run_demo(out_dir: Path, *, progress: Callable[[int, int, str], None] | None 
     (out_dir / "config").mkdir()
     (out_dir / "config" / "scoring.yaml").write_text(
         f"# the demo's units report monthly\nreports:\n  expected_every_days: {REPORT_EVERY_DAYS}\n", encoding="utf-8")
-    port = free_port()
-    sink = start_sink("127.0.0.1", port, out_dir / "mail")
+    sink = start_sink("127.0.0.1", 0, out_dir / "mail")  # port 0: the port it binds, no race for one
+    port = sink.port
     # The demo's own wiring: its database, config folder (the packaged policy, its scoring) and sink.
     app = bootstrap(database_url=f"sqlite:///{(out_dir / 'demo.db').resolve()}", smtp_url=f"smtp://127.0.0.1:{port}",
                     config_dir=out_dir / "config", outbox_dir=out_dir / "outbox",

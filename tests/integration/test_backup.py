@@ -98,10 +98,12 @@ def test_a_backup_taken_during_a_replay_restores_and_passes_every_command(tmp_pa
             backups.append((target, was_running and replay.poll() is None))
             info = json.loads(proc.stdout)
             assert info["revision"] and info["size"] == target.stat().st_size
-        assert replay.wait(timeout=120) == 0, replay.stderr.read()
+        _, err = replay.communicate(timeout=120)  # reads and closes its pipes
+        assert replay.returncode == 0, err
     finally:
         if replay.poll() is None:
             replay.kill()
+            replay.communicate()
     during = [b for b, mid in backups if mid]
     assert len(during) >= 2, f"only {len(during)} backups finished while the replay ran"
     for b, _ in backups:
@@ -280,7 +282,7 @@ def test_restore_refuses_while_duban_run_runs(tmp_path: Path) -> None:
         assert _rows(db, "SELECT count(*) FROM notice") == before
     finally:
         runner.send_signal(signal.SIGTERM)
-        runner.wait(timeout=60)
+        runner.communicate(timeout=60)  # reads and closes its pipes
     restored = json.loads(duban(["restore", str(backup), "--json"], cwd=work, db_url=url).stdout)
     assert restored["kept"]
 

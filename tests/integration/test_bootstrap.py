@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PLANS, SHANGHAI
+from tests.support import PLANS, SHANGHAI
 
 
 @pytest.fixture

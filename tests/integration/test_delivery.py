@@ -247,7 +247,7 @@ def test_kill_during_delivery_then_rerun_nothing_lost_same_message_id(sqlite_url
         while len(handler.messages) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
+        proc.communicate(timeout=30)  # reads and closes its pipes
         assert len(handler.messages) >= 2
         with transaction(engine) as s:
             states = s.execute(sa.select(MessageRow.status)).scalars().all()

@@ -286,7 +286,7 @@ def test_a_killed_sweep_is_marked_interrupted_once_its_lease_runs_out(db_url: st
         time.sleep(0.05)
     assert marker.exists(), proc.communicate()
     proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    proc.communicate(timeout=30)  # reads and closes its pipes
     killed = sweep_service.list_sweeps(engine)[0]
     assert killed["status"] == "running" and outbox(engine) == []  # within its lease; nothing written
     later = dt.datetime.now(dt.UTC) + sweep_service.SWEEP_LEASE + dt.timedelta(seconds=1)

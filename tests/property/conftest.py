@@ -6,10 +6,8 @@ The ``ci`` profile (the default) is derandomised, small and does not shrink, so 
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import shutil
-import sqlite3
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +15,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
-from tests.support import PLANS, SHANGHAI
+from tests.property.strategies import IMPORTED_AT
+from tests.support import PLANS
 
 settings.register_profile(
     # no shrinking in CI: a failure prints its example and blob at once instead of minutes later
@@ -31,7 +30,6 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-IMPORTED_AT = dt.datetime(2015, 7, 1, 9, tzinfo=SHANGHAI)
 
 
 def _template(folder: Path, plans: list[str]) -> Path:
@@ -84,13 +82,3 @@ def scratch() -> Iterator[Scratch]:
         yield Scratch(root)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-
-
-def dump(path: Path, *, skip: tuple[str, ...] = ()) -> list[str]:
-    """Every row of a SQLite database as SQL (schema included), minus the tables in ``skip``."""
-    connection = sqlite3.connect(path)
-    try:
-        lines = list(connection.iterdump())
-    finally:
-        connection.close()
-    return [line for line in lines if not any(line.startswith(f'INSERT INTO "{table}"') for table in skip)]

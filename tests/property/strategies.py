@@ -10,7 +10,9 @@ from typing import Any
 import yaml
 from hypothesis import strategies as st
 
-from tests.support import PLANS
+from tests.support import PLANS, SHANGHAI
+
+IMPORTED_AT = dt.datetime(2015, 7, 1, 9, tzinfo=SHANGHAI)  # when the property tests import their plans
 
 # Pieces of the deadline language (and its near misses), in both scripts and widths.
 DEADLINE_PIECES = (

@@ -13,8 +13,8 @@ from duban.matrix.errors import DubanError
 from duban.store import plan_import
 from duban.store.db import open_database
 from duban.workflows.matrix_service import PlanOptions, import_file, validate_file
-from tests.property.conftest import IMPORTED_AT, dump
-from tests.property.strategies import DISTRICT_UNITS, plan_files
+from tests.property.strategies import DISTRICT_UNITS, IMPORTED_AT, plan_files
+from tests.support import dump
 
 
 class PowerCut(Exception):

@@ -10,8 +10,7 @@ from hypothesis import strategies as st
 
 from duban.store.db import open_database
 from duban.workflows.sweep_service import sweep
-from tests.property.conftest import dump
-from tests.support import POLICY, SHANGHAI
+from tests.support import POLICY, SHANGHAI, dump
 
 # The seeded database holds the district plan (2015-07 … 2016-12) and the village plan (2018).
 days = st.dates(min_value=dt.date(2015, 6, 1), max_value=dt.date(2019, 3, 31))

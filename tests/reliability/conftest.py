@@ -8,36 +8,15 @@ table in pytest's terminal summary, whatever passed or failed.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
 import pytest
 
-from tests.reliability.harness import MODES, Backend, SinkReader, Tally
+from tests.reliability.harness import Backend, SinkReader
+from tests.reliability.trials import PER_MODE_DEFAULT, RESULTS, seed
 from tests.support import ROOT
-
-BACKENDS = ("sqlite", "postgres")
-PER_MODE_DEFAULT = 10
-RESULTS: list[Tally] = []
-
-
-def trials_for(index: int) -> int:
-    """Trials for the index-th of the len(MODES) × len(BACKENDS) modes."""
-    total = os.environ.get("DUBAN_TRIALS")
-    if not total:
-        return PER_MODE_DEFAULT
-    count = len(MODES) * len(BACKENDS)
-    n = int(total)
-    return n // count + (1 if index < n % count else 0)
-
-
-def workers() -> int:
-    """Trials run at once (DUBAN_TRIAL_WORKERS; default: one per CPU, at most 4)."""
-    return int(os.environ.get("DUBAN_TRIAL_WORKERS") or min(4, os.cpu_count() or 1))
-
-
-def seed() -> str:
-    return os.environ.get("DUBAN_TRIALS_SEED", "1")
 
 
 @pytest.fixture(scope="session")
@@ -58,21 +37,21 @@ def backends(tmp_path_factory):
 @pytest.fixture(scope="session")
 def mail_sink(tmp_path_factory):
     """`duban mail-sink` as its own process: a real aiosmtpd server that saves what it receives."""
-    from duban.notifications.sink import free_port
-
     folder = tmp_path_factory.mktemp("sink")
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "duban.workflows.cli", "mail-sink", "--port", str(port), "--dir",
+    # --port 0: the sink binds a free port and prints it (a port picked before could be taken meanwhile)
+    proc = subprocess.Popen([sys.executable, "-m", "duban.workflows.cli", "mail-sink", "--port", "0", "--dir",
                              str(folder / "mail")], cwd=folder, env={**os.environ, "PYTHONPATH": str(ROOT)},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
-    assert "listening" in line, line + proc.stderr.read()
-    yield port, SinkReader(folder / "mail")
+    listening = re.search(r"listening on smtp://[^\s:]+:(\d+)", line)
+    assert listening, line + proc.stderr.read()
+    yield int(listening.group(1)), SinkReader(folder / "mail")
     proc.terminate()
     try:
-        proc.wait(timeout=20)
+        proc.communicate(timeout=20)  # reads and closes its pipes
     except subprocess.TimeoutExpired:
         proc.kill()
+        proc.communicate()
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:

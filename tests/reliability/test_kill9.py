@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from tests.reliability.conftest import BACKENDS, RESULTS, seed, trials_for, workers
 from tests.reliability.harness import MODES, Campaign, Tally
+from tests.reliability.trials import BACKENDS, RESULTS, seed, trials_for, workers
 from tests.support import PG_SKIP
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]
