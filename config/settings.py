@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     limit_yaml_depth: int = Field(default=50, ge=1, description="Deepest nesting of YAML mappings and lists")
     limit_yaml_aliases: int = Field(default=100, ge=0, description="Most uses of YAML aliases (*name) in one file")
 
-    def input_limits(self) -> "InputLimits":
+    def input_limits(self) -> InputLimits:
         """The input limits the loaders are given (they read no settings themselves)."""
         from duban.matrix.limits import InputLimits
 

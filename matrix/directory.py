@@ -9,7 +9,6 @@ own address.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -334,7 +333,3 @@ def load_directory(path: str | Path, *, limits: InputLimits = DEFAULT_LIMITS) ->
         raise ValidationFailed(problems)
     return UnitDirectory(units=units, office=office, top_leader=top_leader, officials=officials, source=src.path,
                          warnings=src.warnings)
-
-
-def directory_from_units(units: Iterable[Unit], **kwargs: Any) -> UnitDirectory:
-    return UnitDirectory(units=list(units), **kwargs)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -515,12 +514,6 @@ def _stages(src: Source, b: _Builder, plan: Plan) -> list[Stage]:
                 stage_codes[stage.code] = rec.line_of("code")
             stages.append(stage)
     return stages
-
-
-def quantity_text(q: Decimal | None) -> str:
-    if q is None:
-        return ""
-    return format(q.normalize(), "f") if q == q.to_integral() else str(q)
 
 
 __all__ = ["LoadedPlan", "load_plan", "parse_official", "read_source", "MatrixError"]

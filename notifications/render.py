@@ -39,7 +39,6 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from duban.matrix.wording import chinese_date, chinese_number, english_date  # noqa: F401 - re-exported
 from duban.matrix.errors import ConfigError
 from duban.matrix.scoring import Circulation, Line
 from duban.matrix.script import fold, to_simplified, to_traditional
@@ -52,6 +51,7 @@ from duban.matrix.vocabulary import (
     NoticeKind,
     RecipientRole,
 )
+from duban.matrix.wording import chinese_date, chinese_number, english_date  # noqa: F401 - re-exported
 
 LANGUAGES = ("zh-Hans", "zh-Hant", "en")
 TEMPLATES = Path(__file__).parent / "templates"

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -24,8 +25,8 @@ from sqlalchemy.orm import Session
 from duban.matrix.calendar import WorkCalendar
 from duban.matrix.errors import NotFound
 from duban.matrix.script import unit_key
-from duban.notifications.recipients import PlanRoles, plan_rows
 from duban.matrix.vocabulary import LEVEL_COLOURS, NOTICE_KINDS, ItemKind, NoticeKind, RecipientRole
+from duban.notifications.recipients import PlanRoles, plan_rows
 from duban.notifications.render import Letterhead, NoticeView, RecipientView
 from duban.store.tables import (
     MilestoneRow,
@@ -140,7 +141,7 @@ def _task_people(session: Session, task_ids: Iterable[int]) -> tuple[dict[int, l
     return supporting, officials
 
 
-def _directory(session: Session) -> "_People":
+def _directory(session: Session) -> _People:
     """The whole directory, units and officials: small beside the notices, and one query each."""
     u, o = UnitRow, OfficialRow
     conn = session.connection()

@@ -10,8 +10,8 @@ import contextlib
 import datetime as dt
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -197,7 +197,7 @@ def real_clock(engine: Engine) -> Callable[[], dt.datetime]:
             base = conn.execute(sa.text("SELECT clock_timestamp()")).scalar_one()
         started = time.monotonic()
         return lambda: base + dt.timedelta(seconds=time.monotonic() - started)
-    return lambda: dt.datetime.now(dt.timezone.utc)
+    return lambda: dt.datetime.now(dt.UTC)
 
 
 def begin_immediate(session: Session, *, patience: float = 600.0) -> None:
@@ -220,6 +220,5 @@ def begin_immediate(session: Session, *, patience: float = 600.0) -> None:
 @contextlib.contextmanager
 def transaction(engine: Engine) -> Iterator[Session]:
     """One unit of work: everything inside commits together or not at all."""
-    with Session(engine, expire_on_commit=False) as session:
-        with session.begin():
-            yield session
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        yield session

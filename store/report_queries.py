@@ -10,14 +10,16 @@ the report's plans.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from duban.matrix.errors import NotFound
 from duban.matrix.report_facts import ItemHistory, ReportOffice, ReportSnapshot, TaskHistory
+
 # The sweep's horizon: the report shows the periods it holds.
 from duban.matrix.vocabulary import INSTANCE_HORIZON, ItemKind
 from duban.store import repository as repo
@@ -42,7 +44,7 @@ if TYPE_CHECKING:
 __all__ = ["read_snapshot", "load_snapshot", "office_recipients"]
 
 
-def read_snapshot(engine: "Engine", *, plan: str | None, as_of: dt.date, tz: dt.tzinfo, ack_kinds: Iterable[str],
+def read_snapshot(engine: Engine, *, plan: str | None, as_of: dt.date, tz: dt.tzinfo, ack_kinds: Iterable[str],
                   ack_since: dt.date, period_start: dt.date) -> ReportSnapshot:
     """The snapshot as of ``as_of`` (the end of that local day in ``tz``), read in one transaction that
     only reads (see ``load_snapshot``)."""
@@ -72,7 +74,7 @@ def load_snapshot(session: Session, *, plan: str | None, as_of: dt.date, tz: dt.
                           office=_office_snapshot(repo.office_of(session, plan)))
 
 
-def office_recipients(engine: "Engine", plan: str | None = None) -> list[tuple[str, str]]:
+def office_recipients(engine: Engine, plan: str | None = None) -> list[tuple[str, str]]:
     """(display name, address) of the office running ``plan`` (or every plan): its own addresses, then its
     head's ("<office> <head title, 主任 by default> <head's name>")."""
     out: list[tuple[str, str]] = []
@@ -90,7 +92,7 @@ def _local_day(value: dt.datetime | None, tz: dt.tzinfo) -> dt.date | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
+        value = value.replace(tzinfo=dt.UTC)
     return value.astimezone(tz).date()
 
 
@@ -101,7 +103,7 @@ def _dec(v: Any) -> Decimal | None:
     return d.quantize(Decimal(1)) if d == d.to_integral_value() else d.normalize()
 
 
-def _plans(session: Session, conn: "Connection", plan: str | None) -> dict[int, Any]:
+def _plans(session: Session, conn: Connection, plan: str | None) -> dict[int, Any]:
     plan_ids: list[int] | None = None
     if plan is not None:
         plan_ids = [repo.plan_row(session, plan).id]
@@ -113,7 +115,7 @@ def _plans(session: Session, conn: "Connection", plan: str | None) -> dict[int, 
     return plans
 
 
-def _tasks(conn: "Connection", plans: dict[int, Any], live: sa.Select[Any]) -> dict[int, TaskHistory]:
+def _tasks(conn: Connection, plans: dict[int, Any], live: sa.Select[Any]) -> dict[int, TaskHistory]:
     tasks: dict[int, TaskHistory] = {}
     for task_id, plan_id, code, title, position, lead_unit_id, veto in conn.execute(
             sa.select(TaskRow.id, TaskRow.plan_id, TaskRow.code, TaskRow.title, TaskRow.position, TaskRow.lead_unit_id,
@@ -127,7 +129,7 @@ def _tasks(conn: "Connection", plans: dict[int, Any], live: sa.Select[Any]) -> d
     return tasks
 
 
-def _milestones(conn: "Connection", tasks: dict[int, TaskHistory], plans: dict[int, Any], live: sa.Select[Any],
+def _milestones(conn: Connection, tasks: dict[int, TaskHistory], plans: dict[int, Any], live: sa.Select[Any],
                 tz: dt.tzinfo) -> dict[int, ItemHistory]:
     """Each live milestone, starting on its own start, else the day after the task's previous milestone's
     (extended) due date, else its plan's start."""
@@ -156,7 +158,7 @@ def _milestones(conn: "Connection", tasks: dict[int, TaskHistory], plans: dict[i
     return milestones
 
 
-def _instances(conn: "Connection", tasks: dict[int, TaskHistory], live: sa.Select[Any], as_of: dt.date,
+def _instances(conn: Connection, tasks: dict[int, TaskHistory], live: sa.Select[Any], as_of: dt.date,
                tz: dt.tzinfo) -> dict[int, ItemHistory]:
     """The periods of recurring obligations due up to ``INSTANCE_HORIZON`` after ``as_of`` (the periods the
     sweep creates and ``status`` shows)."""
@@ -173,7 +175,7 @@ def _instances(conn: "Connection", tasks: dict[int, TaskHistory], live: sa.Selec
     return instances
 
 
-def _history(conn: "Connection", tasks: dict[int, TaskHistory], milestones: dict[int, ItemHistory],
+def _history(conn: Connection, tasks: dict[int, TaskHistory], milestones: dict[int, ItemHistory],
              instances: dict[int, ItemHistory], live: sa.Select[Any], as_of: dt.date) -> None:
     """Approved extensions, progress reports and escalations up to ``as_of``, added to their items (and
     the lead unit's reports to their task)."""
@@ -207,7 +209,7 @@ def _history(conn: "Connection", tasks: dict[int, TaskHistory], milestones: dict
             item.add("levels", (planned_for, due, level))
 
 
-def _acks(conn: "Connection", tasks: dict[int, TaskHistory], live: sa.Select[Any], tz: dt.tzinfo, *,
+def _acks(conn: Connection, tasks: dict[int, TaskHistory], live: sa.Select[Any], tz: dt.tzinfo, *,
           kinds: list[str], since: dt.date, as_of: dt.date) -> None:
     """Notices of ``kinds`` planned from ``since`` to ``as_of`` (not superseded), with the local day each was
     acknowledged, added to their tasks."""
@@ -221,11 +223,11 @@ def _acks(conn: "Connection", tasks: dict[int, TaskHistory], live: sa.Select[Any
         tasks[r.task_id].acks.append((r.kind, r.level, r.planned_for, _local_day(r.acknowledged_at, tz)))
 
 
-def _undeliverable(conn: "Connection", live: sa.Select[Any], tz: dt.tzinfo, period_start: dt.date,
+def _undeliverable(conn: Connection, live: sa.Select[Any], tz: dt.tzinfo, period_start: dt.date,
                    as_of: dt.date) -> list[Any]:
     """Deliveries that found nobody to deliver to, recorded during the period (local days)."""
-    begin = dt.datetime.combine(period_start, dt.time(0), tz).astimezone(dt.timezone.utc)
-    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(0), tz).astimezone(dt.timezone.utc)
+    begin = dt.datetime.combine(period_start, dt.time(0), tz).astimezone(dt.UTC)
+    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(0), tz).astimezone(dt.UTC)
     d, n = DeliveryRow, NoticeRow
     return conn.execute(
         sa.select(d.recipient_role, d.recipient_name, d.display_name, d.last_error, n.task_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any, Optional
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -32,27 +32,27 @@ def _json(**kw: Any) -> Any:
 class PlanRow(SQLModel, table=True):
     __tablename__ = "plan"
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     code: str = Field(sa_column=sa.Column(sa.String(100), nullable=False, unique=True))
     title: str
     issuer: str = ""
     base_year: int
-    start: Optional[dt.date] = None
-    end: Optional[dt.date] = None
+    start: dt.date | None = None
+    end: dt.date | None = None
     timezone: str = "Asia/Shanghai"
     source: str = ""
     created_at: dt.datetime
     updated_at: dt.datetime
     # The office that runs this plan and the leader at the top of its ladder, from the plan's own unit
     # directory (NULL: the database-wide flags on unit/official, as before revision 0004).
-    office_unit_id: Optional[int] = Field(default=None, foreign_key="unit.id")
-    top_leader_id: Optional[int] = Field(default=None, foreign_key="official.id")
+    office_unit_id: int | None = Field(default=None, foreign_key="unit.id")
+    top_leader_id: int | None = Field(default=None, foreign_key="official.id")
 
 
 class UnitRow(SQLModel, table=True):
     __tablename__ = "unit"
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     name: str = Field(sa_column=sa.Column(sa.String(200), nullable=False, unique=True))
     key: str = Field(sa_column=sa.Column(sa.String(200), nullable=False, unique=True))  # script-folded name
     kind: str = "department"
@@ -68,7 +68,7 @@ class UnitRow(SQLModel, table=True):
 class OfficialRow(SQLModel, table=True):
     __tablename__ = "official"
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     name: str
     key: str = Field(sa_column=sa.Column(sa.String(200), nullable=False, unique=True))
     title: str = ""
@@ -80,7 +80,7 @@ class TaskRow(SQLModel, table=True):
     __tablename__ = "task"
     __table_args__ = (sa.UniqueConstraint("plan_id", "code", name="uq_task_plan_id_code"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     plan_id: int = Field(foreign_key="plan.id", index=True)
     code: str = Field(max_length=100)
     position: int = 0  # order in the plan
@@ -91,8 +91,8 @@ class TaskRow(SQLModel, table=True):
     deadline_text: str = ""
     veto: bool = False
     source_file: str = ""
-    source_line: Optional[int] = None
-    archived_at: Optional[dt.datetime] = None
+    source_line: int | None = None
+    archived_at: dt.datetime | None = None
 
 
 class TaskOfficialRow(SQLModel, table=True):
@@ -121,56 +121,56 @@ def _num() -> Any:
 class SupervisedMixin(SQLModel):
     """Supervision state shared by milestones and recurrence instances (written by the engine)."""
 
-    extended_due: Optional[dt.date] = None  # an approved extension (延期); ``due`` stays the plan's date
-    closed_at: Optional[dt.datetime] = None  # 辦結
+    extended_due: dt.date | None = None  # an approved extension (延期); ``due`` stays the plan's date
+    closed_at: dt.datetime | None = None  # 辦結
     closed_by: str = ""
     evidence: str = ""
-    last_report_at: Optional[dt.datetime] = None
-    first_overdue_on: Optional[dt.date] = None
-    ladder: Optional[list] = Field(default=None, sa_type=sa.JSON)  # the escalation ladder, frozen when first overdue
+    last_report_at: dt.datetime | None = None
+    first_overdue_on: dt.date | None = None
+    ladder: list | None = Field(default=None, sa_type=sa.JSON)  # the escalation ladder, frozen when first overdue
 
 
 class MilestoneRow(SupervisedMixin, table=True):
     __tablename__ = "milestone"
     __table_args__ = (sa.UniqueConstraint("task_id", "seq", name="uq_milestone_task_id_seq"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     task_id: int = Field(foreign_key="task.id", index=True)
     seq: int
     due: dt.date = Field(index=True)
-    start: Optional[dt.date] = None
-    quantity: Optional[Decimal] = _num()
-    measure: Optional[str] = None
+    start: dt.date | None = None
+    quantity: Decimal | None = _num()
+    measure: str | None = None
     label: str = ""
-    archived_at: Optional[dt.datetime] = None
-    done_quantity: Optional[Decimal] = _num()  # cumulative, as last reported
-    done_percent: Optional[Decimal] = _num()
+    archived_at: dt.datetime | None = None
+    done_quantity: Decimal | None = _num()  # cumulative, as last reported
+    done_percent: Decimal | None = _num()
 
 
 class RecurrenceRow(SQLModel, table=True):
     __tablename__ = "recurrence"
     __table_args__ = (sa.UniqueConstraint("task_id", "seq", name="uq_recurrence_task_id_seq"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     task_id: int = Field(foreign_key="task.id", index=True)
     seq: int
     freq: str
     rule: str = ""
-    anchor: Optional[str] = None
-    min_count: Optional[int] = None
-    min_amount: Optional[Decimal] = Field(default=None, sa_column=sa.Column(sa.Numeric(18, 4), nullable=True))
-    amount_unit: Optional[str] = None
-    start: Optional[dt.date] = None
-    until: Optional[dt.date] = None
+    anchor: str | None = None
+    min_count: int | None = None
+    min_amount: Decimal | None = Field(default=None, sa_column=sa.Column(sa.Numeric(18, 4), nullable=True))
+    amount_unit: str | None = None
+    start: dt.date | None = None
+    until: dt.date | None = None
     label: str = ""
-    archived_at: Optional[dt.datetime] = None
+    archived_at: dt.datetime | None = None
 
 
 class StageRow(SQLModel, table=True):
     __tablename__ = "stage"
     __table_args__ = (sa.UniqueConstraint("plan_id", "code", name="uq_stage_plan_id_code"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     plan_id: int = Field(foreign_key="plan.id", index=True)
     code: str = Field(max_length=100)
     position: int = 0
@@ -180,7 +180,7 @@ class StageRow(SQLModel, table=True):
     deadline_text: str = ""
     milestones: list = _json()  # [{"due": "2015-12-31", "start": null}]
     units: list = _json()
-    archived_at: Optional[dt.datetime] = None
+    archived_at: dt.datetime | None = None
 
 
 class EventRow(SQLModel, table=True):
@@ -188,14 +188,14 @@ class EventRow(SQLModel, table=True):
 
     __tablename__ = "event"
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     at: dt.datetime = Field(index=True)
     kind: str = Field(max_length=60)
     # Events that a sweep may record more than once (two sweeps at once, a rerun) carry a key and are
     # inserted with ON CONFLICT DO NOTHING; events a person causes have none.
-    key: Optional[str] = Field(default=None, sa_column=sa.Column(sa.String(200), nullable=True, unique=True))
-    plan_id: Optional[int] = Field(default=None, foreign_key="plan.id", index=True)
-    task_id: Optional[int] = Field(default=None, foreign_key="task.id", index=True)
+    key: str | None = Field(default=None, sa_column=sa.Column(sa.String(200), nullable=True, unique=True))
+    plan_id: int | None = Field(default=None, foreign_key="plan.id", index=True)
+    task_id: int | None = Field(default=None, foreign_key="task.id", index=True)
     actor: str = ""
     data: dict = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
 
@@ -206,13 +206,13 @@ class RecurrenceInstanceRow(SupervisedMixin, table=True):
     __tablename__ = "recurrence_instance"
     __table_args__ = (sa.UniqueConstraint("recurrence_id", "due", name="uq_recurrence_instance_recurrence_id_due"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     recurrence_id: int = Field(foreign_key="recurrence.id", index=True)
     task_id: int = Field(foreign_key="task.id", index=True)
     period_start: dt.date
     due: dt.date = Field(index=True)
     done_count: int = 0
-    done_amount: Optional[Decimal] = _num()
+    done_amount: Decimal | None = _num()
 
 
 class ProgressReportRow(SQLModel, table=True):
@@ -220,16 +220,16 @@ class ProgressReportRow(SQLModel, table=True):
 
     __tablename__ = "progress_report"
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     task_id: int = Field(foreign_key="task.id", index=True)
-    milestone_id: Optional[int] = Field(default=None, foreign_key="milestone.id", index=True)
-    instance_id: Optional[int] = Field(default=None, foreign_key="recurrence_instance.id", index=True)
+    milestone_id: int | None = Field(default=None, foreign_key="milestone.id", index=True)
+    instance_id: int | None = Field(default=None, foreign_key="recurrence_instance.id", index=True)
     unit_id: int = Field(foreign_key="unit.id", index=True)
     kind: str = "report"  # "report" | "close"
-    done_quantity: Optional[Decimal] = _num()
-    done_percent: Optional[Decimal] = _num()
-    done_count: Optional[int] = None
-    done_amount: Optional[Decimal] = _num()
+    done_quantity: Decimal | None = _num()
+    done_percent: Decimal | None = _num()
+    done_count: int | None = None
+    done_amount: Decimal | None = _num()
     note: str = ""
     evidence: str = ""
     reported_by: str = ""
@@ -243,10 +243,10 @@ class ExtensionRow(SQLModel, table=True):
 
     __tablename__ = "extension"
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     task_id: int = Field(foreign_key="task.id", index=True)
-    milestone_id: Optional[int] = Field(default=None, foreign_key="milestone.id", index=True)
-    instance_id: Optional[int] = Field(default=None, foreign_key="recurrence_instance.id", index=True)
+    milestone_id: int | None = Field(default=None, foreign_key="milestone.id", index=True)
+    instance_id: int | None = Field(default=None, foreign_key="recurrence_instance.id", index=True)
     unit_id: int = Field(foreign_key="unit.id")
     reason: str
     old_due: dt.date
@@ -254,7 +254,7 @@ class ExtensionRow(SQLModel, table=True):
     requested_on: dt.date
     requested_by: str = ""
     status: str = "pending"  # pending | approved | refused
-    decided_on: Optional[dt.date] = None
+    decided_on: dt.date | None = None
     decided_by: str = ""
     decision_note: str = ""
 
@@ -264,15 +264,15 @@ class SweepRow(SQLModel, table=True):
 
     __tablename__ = "sweep"
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     as_of: dt.date = Field(index=True)
     started_at: dt.datetime
-    finished_at: Optional[dt.datetime] = None
+    finished_at: dt.datetime | None = None
     status: str = "running"  # running | done | failed | interrupted (its process stopped: the lease ran out)
     counts: dict = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
     host: str = ""
     error: str = ""
-    lease_until: Optional[dt.datetime] = None  # renewed (real clock) while the sweep runs
+    lease_until: dt.datetime | None = None  # renewed (real clock) while the sweep runs
 
 
 class NoticeRow(SQLModel, table=True):
@@ -280,27 +280,27 @@ class NoticeRow(SQLModel, table=True):
 
     __tablename__ = "notice"
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     key: str = Field(sa_column=sa.Column(sa.String(200), nullable=False, unique=True))
     series: str = Field(sa_column=sa.Column(sa.String(200), nullable=False, index=True))  # what an acknowledgement stops
     kind: str = Field(max_length=20)  # reminder | chase | escalation
     level: int = 0
     plan_id: int = Field(foreign_key="plan.id", index=True)
     task_id: int = Field(foreign_key="task.id", index=True)
-    milestone_id: Optional[int] = Field(default=None, foreign_key="milestone.id", index=True)
-    instance_id: Optional[int] = Field(default=None, foreign_key="recurrence_instance.id", index=True)
+    milestone_id: int | None = Field(default=None, foreign_key="milestone.id", index=True)
+    instance_id: int | None = Field(default=None, foreign_key="recurrence_instance.id", index=True)
     due: dt.date
     days: int = 0  # working days before due (reminder) or overdue (chase, escalation)
     planned_for: dt.date = Field(index=True)
     recipients: list = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))  # To: [{role, name}]
     cc: list = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
-    sweep_id: Optional[int] = Field(default=None, foreign_key="sweep.id", index=True)
+    sweep_id: int | None = Field(default=None, foreign_key="sweep.id", index=True)
     created_at: dt.datetime
     status: str = Field(default="pending", max_length=20, index=True)  # pending | sending | sent | failed | undeliverable
     attempts: int = 0
     last_error: str = ""
-    sent_at: Optional[dt.datetime] = None
-    acknowledged_at: Optional[dt.datetime] = None
+    sent_at: dt.datetime | None = None
+    acknowledged_at: dt.datetime | None = None
     acknowledged_by: str = ""
     data: dict = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
 
@@ -314,17 +314,17 @@ class MessageRow(SQLModel, table=True):
 
     __tablename__ = "message"
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     key: str = Field(sa_column=sa.Column(sa.String(200), nullable=False, unique=True))
     address: str = Field(sa_column=sa.Column(sa.Text, nullable=False))  # every recipient, comma-separated
     message_id: str = Field(max_length=300)
     subject: str = ""
     status: str = Field(default="queued", max_length=20, index=True)  # queued | sending | sent | failed
     attempts: int = 0
-    next_attempt_at: Optional[dt.datetime] = None
+    next_attempt_at: dt.datetime | None = None
     last_error: str = ""
     created_at: dt.datetime
-    sent_at: Optional[dt.datetime] = None
+    sent_at: dt.datetime | None = None
     notices: int = 0
     body: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))  # the RFC 5322 message
 
@@ -336,7 +336,7 @@ class DeliveryRow(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("notice_id", "recipient_role", "recipient_name", "address",
                                           name="uq_delivery_notice_id_recipient"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     notice_id: int = Field(foreign_key="notice.id", index=True)
     recipient_role: str = Field(max_length=20)  # unit | unit_head | official | office | office_head | top_leader
     recipient_name: str = Field(default="", max_length=200)
@@ -344,7 +344,7 @@ class DeliveryRow(SQLModel, table=True):
     address: str = Field(default="", max_length=320)  # "" when nobody has an address: undeliverable
     is_cc: bool = False  # 抄送 (Cc) rather than 主送 (To)
     status: str = Field(default="pending", max_length=20, index=True)  # pending | queued | sent | failed | undeliverable
-    message_pk: Optional[int] = Field(default=None, foreign_key="message.id", index=True)
+    message_pk: int | None = Field(default=None, foreign_key="message.id", index=True)
     refusals: int = 0  # times the server refused this recipient alone (4xx) while the others got the message
     last_error: str = ""
     created_at: dt.datetime

@@ -47,7 +47,7 @@ def _runner_lock(db: Path):
 
     path = Path(f"{db}.run.lock")
     try:
-        f = open(path, "r", encoding="utf-8")
+        f = open(path, encoding="utf-8")  # noqa: SIM115 - held (locked) until it is returned
     except FileNotFoundError:
         return None
     try:

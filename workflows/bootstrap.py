@@ -40,7 +40,7 @@ def private_files_from_environment() -> None:
     configure_from_environment()
 
 
-def load_settings(**overrides: Any) -> "Settings":
+def load_settings(**overrides: Any) -> Settings:
     """The settings from the environment (``DUBAN_*``) and ``.env``, ``overrides`` winning: the one place
     ``Settings`` is built. A bad value is one ``ConfigError`` line naming the variable, never a traceback."""
     from pydantic import ValidationError
@@ -58,7 +58,7 @@ def load_settings(**overrides: Any) -> "Settings":
         raise ConfigError(f"setting {name}={text!r}: {first['msg'].removeprefix('Value error, ')}") from None
 
 
-def load_policies(settings: "Settings") -> "PolicySet":
+def load_policies(settings: Settings) -> PolicySet:
     """The packaged default policy overridden by the office's own (config folder) policy.yaml."""
     from duban.config.settings import PACKAGE_DIR
     from duban.matrix.policy import load_policy
@@ -66,7 +66,7 @@ def load_policies(settings: "Settings") -> "PolicySet":
     return load_policy(PACKAGE_DIR / "policy.yaml", Path(settings.config_dir) / "policy.yaml")
 
 
-def load_scoring_config(settings: "Settings") -> "ScoringConfig":
+def load_scoring_config(settings: Settings) -> ScoringConfig:
     """The packaged config/scoring.yaml, overridden by the office's own (config folder) scoring.yaml."""
     from duban.config.settings import PACKAGE_DIR
     from duban.matrix.scoring import load_scoring
@@ -74,7 +74,7 @@ def load_scoring_config(settings: "Settings") -> "ScoringConfig":
     return load_scoring(PACKAGE_DIR / "scoring.yaml", Path(settings.config_dir) / "scoring.yaml")
 
 
-def load_schedule(settings: "Settings") -> "Schedule":
+def load_schedule(settings: Settings) -> Schedule:
     """The packaged config/schedule.yaml, overridden by the office's own (config folder) schedule.yaml."""
     from duban.workflows.schedule import default_schedule
 
@@ -102,11 +102,11 @@ class App:
     ``migrate``: whether opening the engine brings the schema to the newest revision (otherwise an old
     schema is refused). Frozen: an entry point never swaps a part; it builds another ``App``."""
 
-    settings: "Settings"
+    settings: Settings
     migrate: bool = True
 
     @cached_property
-    def engine(self) -> "Engine":
+    def engine(self) -> Engine:
         """duban's database, its schema checked (and migrated when ``migrate``) once, when first used."""
         from duban.store.db import open_database
 
@@ -128,28 +128,28 @@ class App:
         return kept[1]
 
     @property
-    def policies(self) -> "PolicySet":
+    def policies(self) -> PolicySet:
         """The escalation policies: config/policy.yaml under the office's own; read again when either changes."""
         return self._read_when_changed("policy.yaml", load_policies)
 
     @property
-    def scoring(self) -> "ScoringConfig":
+    def scoring(self) -> ScoringConfig:
         """The weekly scoring: config/scoring.yaml under the office's own; read again when either changes."""
         return self._read_when_changed("scoring.yaml", load_scoring_config)
 
     @cached_property
-    def schedule(self) -> "Schedule":
+    def schedule(self) -> Schedule:
         return load_schedule(self.settings)
 
     @cached_property
-    def renderer(self) -> "Renderer":
+    def renderer(self) -> Renderer:
         """Notices and reports in the settings' language, the office's templates (config folder) first."""
         from duban.notifications.render import Renderer
 
         return Renderer(language=self.settings.language, override_dir=Path(self.settings.config_dir) / "templates")
 
     @cached_property
-    def calendar(self) -> "WorkCalendar":
+    def calendar(self) -> WorkCalendar:
         """The official working-day calendar (its per-year tables are built once and kept)."""
         from duban.matrix.calendar import WorkCalendar
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from duban.config.settings import Settings
@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class _State:
-    app: "App | None" = None
+    app: App | None = None
 
 
 def _started() -> None:
@@ -37,7 +37,7 @@ def _started() -> None:
         gc.enable()
 
 
-def app() -> "App":
+def app() -> App:
     """This command's wiring, built once: settings now, the engine (migrated to the newest revision,
     as every command does) and the rest when first used."""
     _started()
@@ -48,7 +48,7 @@ def app() -> "App":
     return _State.app
 
 
-def settings() -> "Settings":
+def settings() -> Settings:
     return app().settings
 
 
@@ -60,7 +60,7 @@ def policies():
     return app().policies
 
 
-def now_for(as_of: Optional[dt.datetime]) -> dt.datetime:
+def now_for(as_of: dt.datetime | None) -> dt.datetime:
     """``--as-of D`` means the start of that local day; otherwise the real clock, in the office's zone."""
     return app().now(as_of)
 
@@ -74,7 +74,7 @@ def console(stderr: bool = False):
     return Console(stderr=stderr, highlight=False, soft_wrap=False, markup=False, emoji=False)
 
 
-def styled(*parts: "str | tuple[str, str]"):
+def styled(*parts: str | tuple[str, str]):
     """One line of literal text with styled parts: ``styled(("warning", "yellow"), " ", text)``."""
     from rich.text import Text
 

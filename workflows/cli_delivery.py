@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -23,7 +22,7 @@ Json = typer.Option(False, "--json", help="Print JSON with stable keys instead o
 
 @commands("deliver")
 def deliver_cmd(
-    as_of: Optional[dt.datetime] = AsOf,
+    as_of: dt.datetime | None = AsOf,
     retry_failed: bool = typer.Option(False, "--retry-failed", help="First put failed messages back in the queue "
                                       "(after fixing an address or the server): same bytes, same Message-ID."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="List every failed message and undeliverable "
@@ -87,8 +86,8 @@ def _halted(result) -> None:
 
 @commands("messages")
 def messages_cmd(
-    status_: Optional[str] = typer.Option(None, "--status", help="pending, sending, sent, failed (comma-separated)."),
-    limit: Optional[int] = typer.Option(None, "--limit"),
+    status_: str | None = typer.Option(None, "--status", help="pending, sending, sent, failed (comma-separated)."),
+    limit: int | None = typer.Option(None, "--limit"),
     as_json: bool = Json,
 ) -> None:
     """Messages built from the outbox: to whom, state, attempts, last error."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -32,12 +31,12 @@ JsonOpt = typer.Option(False, "--json", help="Write JSON (the plan, leftovers an
 
 def extract_command(
     file: Path = typer.Argument(..., help="The plan document: .txt (UTF-8 or GBK) or .docx"),
-    out: Optional[Path] = OutOpt,
-    base_year: Optional[int] = BaseYearOpt,
-    part: Optional[int] = PartOpt,
-    plan: Optional[str] = PlanOpt,
+    out: Path | None = OutOpt,
+    base_year: int | None = BaseYearOpt,
+    part: int | None = PartOpt,
+    plan: str | None = PlanOpt,
     as_json: bool = JsonOpt,
-    directory: Optional[str] = DirectoryOpt,
+    directory: str | None = DirectoryOpt,
 ) -> None:
     """Extract the responsibility matrix from a plan document into the plan YAML, for review.
 
@@ -53,7 +52,7 @@ def extract_command(
                                   limits=settings().input_limits())
     except DubanError as err:
         sys.stderr.write(f"duban: error: {err}\n")
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     payload = result.to_json() if as_json else result.to_yaml(directory=directory)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -43,13 +43,13 @@ StartOpt = typer.Option(None, "--start", help="Plan start (YYYY-MM-DD): 三年�
 @matrix_app.command("validate")
 def matrix_validate(
     file: Path = typer.Argument(..., help="Plan file: .yaml, .csv or .xlsx"),
-    directory: Optional[Path] = DirectoryOpt,
+    directory: Path | None = DirectoryOpt,
     allow_new_units: bool = AllowNew,
-    plan: Optional[str] = PlanOpt,
-    base_year: Optional[int] = BaseYear,
-    sheet: Optional[str] = SheetOpt,
-    title: Optional[str] = TitleOpt,
-    start: Optional[dt.datetime] = StartOpt,
+    plan: str | None = PlanOpt,
+    base_year: int | None = BaseYear,
+    sheet: str | None = SheetOpt,
+    title: str | None = TitleOpt,
+    start: dt.datetime | None = StartOpt,
     offline: bool = typer.Option(False, "--offline", help="Do not consult the database for known units."),
     as_json: bool = Json,
 ) -> None:
@@ -62,7 +62,7 @@ def matrix_validate(
                                engine=None if offline else engine())
     except ValidationFailed as err:
         print_problems(err, as_json)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     p = loaded.plan
     n_m = sum(len(t.milestones) for t in p.tasks)
     n_r = sum(len(t.recurrences) for t in p.tasks)
@@ -82,15 +82,15 @@ def matrix_validate(
 @matrix_app.command("import")
 def matrix_import(
     file: Path = typer.Argument(..., help="Plan file: .yaml, .csv or .xlsx"),
-    directory: Optional[Path] = DirectoryOpt,
+    directory: Path | None = DirectoryOpt,
     allow_new_units: bool = AllowNew,
-    plan: Optional[str] = PlanOpt,
-    base_year: Optional[int] = BaseYear,
-    sheet: Optional[str] = SheetOpt,
-    title: Optional[str] = TitleOpt,
-    start: Optional[dt.datetime] = StartOpt,
+    plan: str | None = PlanOpt,
+    base_year: int | None = BaseYear,
+    sheet: str | None = SheetOpt,
+    title: str | None = TitleOpt,
+    start: dt.datetime | None = StartOpt,
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would change, change nothing."),
-    as_of: Optional[dt.datetime] = AsOf,
+    as_of: dt.datetime | None = AsOf,
     as_json: bool = Json,
 ) -> None:
     """Validate and import a plan in one transaction; re-importing updates it in place and prints the diff."""
@@ -102,7 +102,7 @@ def matrix_import(
                                      now=now_for(as_of), actor="cli", dry_run=dry_run)
     except ValidationFailed as err:
         print_problems(err, as_json)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     if as_json:
         emit_json({"ok": True, "dry_run": dry_run, **result.as_dict()})
         return
@@ -149,10 +149,10 @@ def _short(value: Any, limit: int = 80) -> str:
 
 @matrix_app.command("show")
 def matrix_show(
-    plan: Optional[str] = typer.Option(None, "--plan", "-p", help="Only this plan."),
-    unit: Optional[str] = typer.Option(None, "--unit", "-u", help="Tasks this unit leads or supports (either script, aliases too)."),
-    official: Optional[str] = typer.Option(None, "--official", "-o", help="Tasks this official leads."),
-    due_before: Optional[dt.datetime] = typer.Option(None, "--due-before", help="Tasks with a milestone due on or before this date."),
+    plan: str | None = typer.Option(None, "--plan", "-p", help="Only this plan."),
+    unit: str | None = typer.Option(None, "--unit", "-u", help="Tasks this unit leads or supports (either script, aliases too)."),
+    official: str | None = typer.Option(None, "--official", "-o", help="Tasks this official leads."),
+    due_before: dt.datetime | None = typer.Option(None, "--due-before", help="Tasks with a milestone due on or before this date."),
     as_json: bool = Json,
 ) -> None:
     """Show the stored matrix as a table, filtered."""
@@ -190,9 +190,9 @@ def matrix_show(
 
 @matrix_app.command("export")
 def matrix_export(
-    plan: Optional[str] = typer.Option(None, "--plan", "-p", help="Plan code (default: the only plan)."),
+    plan: str | None = typer.Option(None, "--plan", "-p", help="Plan code (default: the only plan)."),
     fmt: str = typer.Option("yaml", "--format", "-f", help="yaml | xlsx | json"),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write to this file (default: stdout; required for xlsx)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write to this file (default: stdout; required for xlsx)."),
 ) -> None:
     """Export a stored plan as canonical YAML, the office's XLSX sheet, or JSON."""
     from duban.workflows.matrix_service import export_plan

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -24,15 +23,15 @@ notices_app = typer.Typer(help="Preview notices (提醒, 催辦, 督辦) and cir
 def preview(
     kind: str = typer.Argument(..., help="reminder | chase | escalation | criticism | praise"),
     task: str = typer.Option(..., "--task", "-t", help="Task code, e.g. 3.2.1"),
-    plan: Optional[str] = typer.Option(None, "--plan", "-p", help="Plan code (default: the only plan)."),
-    as_of: Optional[dt.datetime] = typer.Option(None, "--as-of", help="Render as if today were this date (YYYY-MM-DD)."),
+    plan: str | None = typer.Option(None, "--plan", "-p", help="Plan code (default: the only plan)."),
+    as_of: dt.datetime | None = typer.Option(None, "--as-of", help="Render as if today were this date (YYYY-MM-DD)."),
     level: int = typer.Option(1, "--level", "-l", help="Escalation level (1 藍, 2 橙, 3 紅)."),
-    unit: Optional[str] = typer.Option(None, "--unit", "-u",
+    unit: str | None = typer.Option(None, "--unit", "-u",
                                        help="Render the copy this unit gets (a supporting unit gets the 抄送 copy); "
                                             "for criticism/praise the unit circulated (default: the lead unit)."),
-    lang: Optional[str] = typer.Option(None, "--lang", help="zh-Hans | zh-Hant | en (default: DUBAN_LANGUAGE)."),
+    lang: str | None = typer.Option(None, "--lang", help="zh-Hans | zh-Hant | en (default: DUBAN_LANGUAGE)."),
     fmt: str = typer.Option("text", "--format", "-f", help="text | html"),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the text or HTML to this file."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write the text or HTML to this file."),
 ) -> None:
     """Render one notice for a task as of a date, from the stored plan; writes nothing to the database."""
     from duban.matrix.errors import ConfigError

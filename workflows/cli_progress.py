@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -31,7 +31,7 @@ AsOf = typer.Option(None, "--as-of", help="Act as if today were this date (YYYY-
 Json = typer.Option(False, "--json", help="Print JSON with stable keys.")
 
 
-def _day(value: Optional[dt.datetime]) -> Optional[dt.date]:
+def _day(value: dt.datetime | None) -> dt.date | None:
     return value.date() if value is not None else None
 
 
@@ -75,17 +75,17 @@ def describe(result: dict[str, Any], verb: str = "reported") -> str:
 def progress_report(
     task: str = TaskArg,
     unit: str = UnitOpt,
-    done: Optional[str] = typer.Option(None, "--done", help="Quantity done so far (cumulative), e.g. 18 of 25 村."),
-    percent: Optional[str] = typer.Option(None, "--percent", help="Percent done so far, 0–100."),
-    count: Optional[str] = typer.Option(None, "--count", help="Occurrences done in the period (added to earlier reports)."),
-    amount: Optional[str] = typer.Option(None, "--amount", help="Amount paid in the period (added to earlier reports)."),
+    done: str | None = typer.Option(None, "--done", help="Quantity done so far (cumulative), e.g. 18 of 25 村."),
+    percent: str | None = typer.Option(None, "--percent", help="Percent done so far, 0–100."),
+    count: str | None = typer.Option(None, "--count", help="Occurrences done in the period (added to earlier reports)."),
+    amount: str | None = typer.Option(None, "--amount", help="Amount paid in the period (added to earlier reports)."),
     note: str = typer.Option("", "--note", help="進展情況: what was done."),
     by: str = ByOpt,
-    on: Optional[dt.datetime] = typer.Option(None, "--on", help="Date of the report (default: today / --as-of)."),
-    milestone: Optional[int] = MilestoneOpt,
-    period: Optional[dt.datetime] = PeriodOpt,
-    plan: Optional[str] = PlanOpt,
-    as_of: Optional[dt.datetime] = AsOf,
+    on: dt.datetime | None = typer.Option(None, "--on", help="Date of the report (default: today / --as-of)."),
+    milestone: int | None = MilestoneOpt,
+    period: dt.datetime | None = PeriodOpt,
+    plan: str | None = PlanOpt,
+    as_of: dt.datetime | None = AsOf,
     as_json: bool = Json,
 ) -> None:
     """Report progress (進展報送) on a task: a milestone's quantity/percent or a period's count/amount."""
@@ -109,10 +109,10 @@ def progress_close(
     unit: str = UnitOpt,
     evidence: str = typer.Option(..., "--evidence", help="佐證: what shows the work is done."),
     by: str = ByOpt,
-    milestone: Optional[int] = MilestoneOpt,
-    period: Optional[dt.datetime] = PeriodOpt,
-    plan: Optional[str] = PlanOpt,
-    as_of: Optional[dt.datetime] = AsOf,
+    milestone: int | None = MilestoneOpt,
+    period: dt.datetime | None = PeriodOpt,
+    plan: str | None = PlanOpt,
+    as_of: dt.datetime | None = AsOf,
     as_json: bool = Json,
 ) -> None:
     """Close (辦結) a milestone or period with evidence; only the lead unit may."""
@@ -129,8 +129,8 @@ def progress_close(
 @progress_app.command("import")
 def progress_import(
     file: Path = typer.Argument(..., help="The sheet units send back: .csv (UTF-8 or GBK) or .xlsx"),
-    plan: Optional[str] = PlanOpt,
-    as_of: Optional[dt.datetime] = AsOf,
+    plan: str | None = PlanOpt,
+    as_of: dt.datetime | None = AsOf,
     as_json: bool = Json,
 ) -> None:
     """Import a sheet of progress reports, all or nothing: every bad row is listed (exit 1), nothing written."""
@@ -141,7 +141,7 @@ def progress_import(
         rows = import_progress(engine(), file, now=now_for(as_of), plan=plan, limits=settings().input_limits())
     except ValidationFailed as err:
         print_problems(err, as_json)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     if as_json:
         emit_json({"ok": True, "file": str(file), "rows": rows})
         return
@@ -175,10 +175,10 @@ def extension_request(
     until: dt.datetime = typer.Option(..., "--until", help="The new due date asked for (YYYY-MM-DD)."),
     reason: str = typer.Option(..., "--reason", help="Why the work cannot be done in time."),
     by: str = ByOpt,
-    milestone: Optional[int] = MilestoneOpt,
-    period: Optional[dt.datetime] = PeriodOpt,
-    plan: Optional[str] = PlanOpt,
-    as_of: Optional[dt.datetime] = AsOf,
+    milestone: int | None = MilestoneOpt,
+    period: dt.datetime | None = PeriodOpt,
+    plan: str | None = PlanOpt,
+    as_of: dt.datetime | None = AsOf,
     as_json: bool = Json,
 ) -> None:
     """Request an extension (延期申請) before the due date; a late request is recorded as refused."""
@@ -192,7 +192,7 @@ def extension_request(
     console().print(_extension_line(result))
 
 
-def _decide(extension_id: int, approve: bool, by: str, note: str, as_of: Optional[dt.datetime], as_json: bool) -> None:
+def _decide(extension_id: int, approve: bool, by: str, note: str, as_of: dt.datetime | None, as_json: bool) -> None:
     from duban.workflows.extension_service import decide_extension
 
     result = decide_extension(engine(), extension_id=extension_id, approve=approve, now=now_for(as_of),
@@ -208,7 +208,7 @@ def extension_approve(
     extension_id: int = typer.Argument(..., help="Request number, as `duban extension list` shows it."),
     by: str = ByOpt,
     note: str = typer.Option("", "--note", help="Decision note."),
-    as_of: Optional[dt.datetime] = AsOf,
+    as_of: dt.datetime | None = AsOf,
     as_json: bool = Json,
 ) -> None:
     """Approve a pending request: the item's due date moves, its overdue cycle starts afresh."""
@@ -220,7 +220,7 @@ def extension_refuse(
     extension_id: int = typer.Argument(..., help="Request number, as `duban extension list` shows it."),
     by: str = ByOpt,
     note: str = typer.Option("", "--note", help="Decision note."),
-    as_of: Optional[dt.datetime] = AsOf,
+    as_of: dt.datetime | None = AsOf,
     as_json: bool = Json,
 ) -> None:
     """Refuse a pending request: the due date stays."""
@@ -229,8 +229,8 @@ def extension_refuse(
 
 @extension_app.command("list")
 def extension_list(
-    status: Optional[str] = typer.Option(None, "--status", help="pending | approved | refused"),
-    plan: Optional[str] = typer.Option(None, "--plan", "-p", help="Only this plan."),
+    status: str | None = typer.Option(None, "--status", help="pending | approved | refused"),
+    plan: str | None = typer.Option(None, "--plan", "-p", help="Only this plan."),
     as_json: bool = Json,
 ) -> None:
     """List extension requests, oldest first."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -22,14 +21,14 @@ report_app = typer.Typer(help="The weekly circulation report (周通報): scores
 
 @report_app.command("weekly")
 def weekly(
-    as_of: Optional[dt.datetime] = typer.Option(None, "--as-of", help="The report's last day (YYYY-MM-DD), usually a "
+    as_of: dt.datetime | None = typer.Option(None, "--as-of", help="The report's last day (YYYY-MM-DD), usually a "
                                                                       "Friday; the period is the 7 days ending on it."),
     fmt: str = typer.Option("html,md,docx", "--format", "-f", help="Comma-separated: html, md, docx."),
     out: Path = typer.Option(Path("var/reports"), "--out", "-o", help="Folder for weekly-DATE.* and criticism-UNIT-DATE.*"),
-    plan: Optional[str] = typer.Option(None, "--plan", "-p", help="Only this plan (default: every plan)."),
+    plan: str | None = typer.Option(None, "--plan", "-p", help="Only this plan (default: every plan)."),
     email: bool = typer.Option(False, "--email", help="Mail the report (HTML, DOCX attached) to the office and the "
                                                       "supervisors of scoring.yaml report.recipients."),
-    lang: Optional[str] = typer.Option(None, "--lang", help="zh-Hans | zh-Hant | en (default: DUBAN_LANGUAGE)."),
+    lang: str | None = typer.Option(None, "--lang", help="zh-Hans | zh-Hant | en (default: DUBAN_LANGUAGE)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON with stable keys."),
 ) -> None:
     """Build the weekly circulation report as of a day: files in --out, and with --email the mail."""
@@ -64,7 +63,7 @@ def weekly(
         out_console.print(f"  {kind:<5} {path}")
     if result["criticised"]:
         out_console.print(styled(("通報批評", "red"), f" {len(result['criticised'])}: " + "、".join(c["unit"] for c in result["criticised"])))
-        for unit, files in result["criticism"].items():
+        for _unit, files in result["criticism"].items():
             for path in files.values():
                 out_console.print(f"  {path}")
     else:

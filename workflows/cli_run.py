@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -23,7 +22,7 @@ commands = Commands()
 def run_cmd(
     once: bool = typer.Option(False, "--once", help="Run every job once (sweep, deliver, weekly report) and exit."),
     quiet: bool = typer.Option(False, "--quiet", help="No live status line (for service managers)."),
-    as_of: Optional[dt.datetime] = typer.Option(None, "--as-of", help="With --once: run the jobs as of this date."),
+    as_of: dt.datetime | None = typer.Option(None, "--as-of", help="With --once: run the jobs as of this date."),
 ) -> None:
     """Supervise by itself on schedule (config/schedule.yaml): sweep 08:30 on working days, deliver every
     5 minutes, weekly report Friday 16:00. One per database; Ctrl-C finishes the current job and stops."""

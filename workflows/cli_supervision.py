@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Optional
 
 import typer
 
@@ -24,7 +23,7 @@ Json = typer.Option(False, "--json", help="Print JSON with stable keys instead o
 @commands("history")
 def history(
     task: str = typer.Argument(..., help="Task code, e.g. 3.2.1"),
-    plan: Optional[str] = typer.Option(None, "--plan", "-p"),
+    plan: str | None = typer.Option(None, "--plan", "-p"),
     as_json: bool = Json,
 ) -> None:
     """The append-only history of one task: imports, changes, progress, notices, escalations, extensions."""
@@ -46,8 +45,8 @@ LIGHT_MARK = {"red": "●紅", "yellow": "●黃", "green": "●綠", "closed": 
 
 @commands("sweep")
 def sweep_cmd(
-    as_of: Optional[dt.datetime] = AsOf,
-    plan: Optional[str] = typer.Option(None, "--plan", "-p", help="Only this plan."),
+    as_of: dt.datetime | None = AsOf,
+    plan: str | None = typer.Option(None, "--plan", "-p", help="Only this plan."),
     as_json: bool = Json,
 ) -> None:
     """Evaluate every open milestone and obligation and write today's notices to the outbox (idempotent)."""
@@ -75,9 +74,9 @@ def _calendar_note(years, out) -> None:
 
 @commands("status")
 def status_cmd(
-    unit: Optional[str] = typer.Option(None, "--unit", "-u", help="Tasks this unit leads or supports."),
-    plan: Optional[str] = typer.Option(None, "--plan", "-p"),
-    as_of: Optional[dt.datetime] = AsOf,
+    unit: str | None = typer.Option(None, "--unit", "-u", help="Tasks this unit leads or supports."),
+    plan: str | None = typer.Option(None, "--plan", "-p"),
+    as_of: dt.datetime | None = AsOf,
     as_json: bool = Json,
 ) -> None:
     """Status lights: red overdue, yellow due soon or behind pace, green on track, closed."""
@@ -118,12 +117,12 @@ def status_cmd(
 
 @commands("outbox")
 def outbox_cmd(
-    status_: Optional[str] = typer.Option(None, "--status", help="pending, sending, sent, failed, undeliverable (comma-separated)."),
-    kind: Optional[str] = typer.Option(None, "--kind", help="reminder, chase, escalation (comma-separated)."),
-    plan: Optional[str] = typer.Option(None, "--plan", "-p"),
-    task: Optional[str] = typer.Option(None, "--task"),
-    since: Optional[dt.datetime] = typer.Option(None, "--since", help="Planned on or after this date."),
-    limit: Optional[int] = typer.Option(None, "--limit"),
+    status_: str | None = typer.Option(None, "--status", help="pending, sending, sent, failed, undeliverable (comma-separated)."),
+    kind: str | None = typer.Option(None, "--kind", help="reminder, chase, escalation (comma-separated)."),
+    plan: str | None = typer.Option(None, "--plan", "-p"),
+    task: str | None = typer.Option(None, "--task"),
+    since: dt.datetime | None = typer.Option(None, "--since", help="Planned on or after this date."),
+    limit: int | None = typer.Option(None, "--limit"),
     as_json: bool = Json,
 ) -> None:
     """The notices planned by the sweep, oldest first."""
@@ -156,7 +155,7 @@ def outbox_cmd(
 def ack_cmd(
     notice: int = typer.Argument(..., help="Notice id (see `duban outbox`)."),
     by: str = typer.Option("", "--by", help="Who acknowledges."),
-    as_of: Optional[dt.datetime] = AsOf,
+    as_of: dt.datetime | None = AsOf,
     as_json: bool = Json,
 ) -> None:
     """簽收: acknowledge a notice; repeats of it stop, escalation of an overdue item does not."""

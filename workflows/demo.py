@@ -14,9 +14,10 @@ import datetime as dt
 import html
 import shutil
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 START, END = dt.date(2015, 7, 1), dt.date(2016, 12, 31)

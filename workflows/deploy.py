@@ -31,9 +31,10 @@ import contextlib
 import datetime as dt
 import io
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from duban.matrix.errors import ConfigError
 
@@ -122,8 +123,9 @@ DEPLOYMENTS = (
 
 
 def _schedule_for(job, timezone: str):
-    from prefect.schedules import Cron, Interval
     from zoneinfo import ZoneInfo
+
+    from prefect.schedules import Cron, Interval
 
     if job.cron:
         return Cron(job.cron, timezone=timezone, slug=job.name)
@@ -220,7 +222,7 @@ def _ensure_automation(client, automation) -> dict[str, Any]:
 
 
 def deploy(*, api_url: str | None = None, work_pool: str = "duban", source_dir: Path | None = None,
-           schedule: "Schedule | None" = None, config_dir: Path | None = None, paused: bool = False,
+           schedule: Schedule | None = None, config_dir: Path | None = None, paused: bool = False,
            heartbeat: int = DEFAULT_HEARTBEAT, crash_after: int = DEFAULT_CRASH_AFTER) -> dict[str, Any]:
     """Register duban's deployments on the Prefect server at ``api_url`` (default ``PREFECT_API_URL``).
 

@@ -47,10 +47,10 @@ DELIVERY_RETRY_DELAYS = [10, 60, 300]
 
 
 class _Process:
-    app: "App | None" = None
+    app: App | None = None
 
 
-def _app() -> "App":
+def _app() -> App:
     """This process's wiring, built by its first flow run and kept; its engine is opened (and the
     schema migrated) once, when the run's name or the flow first needs it, never by a task."""
     if _Process.app is None:
@@ -80,7 +80,7 @@ def moment(as_of: str | None, timezone: str) -> dt.datetime | None:
 # Run names and log lines
 
 
-def plan_codes(app: "App") -> list[str]:
+def plan_codes(app: App) -> list[str]:
     """The codes of the plans in duban's database (what a sweep or a report covers), sorted."""
     from duban.workflows.matrix_service import plan_codes as stored_plan_codes
 
@@ -219,7 +219,7 @@ def _mailed(email: dict[str, Any] | None) -> str:
     return f"emailed to {to}{via}: {email.get('status')}{error}"
 
 
-def waiting_messages(app: "App") -> int | None:
+def waiting_messages(app: App) -> int | None:
     """Messages still pending or being sent in duban's queue, or None if the database cannot say."""
     try:
         from duban.store.outbox import waiting
@@ -234,7 +234,7 @@ def _log(logger, lines: list[tuple[str, str]]) -> None:
         getattr(logger, level)("%s", text)
 
 
-def _working_days_only(app: "App", given: bool | None) -> bool:
+def _working_days_only(app: App, given: bool | None) -> bool:
     if given is not None:
         return given
     return app.schedule.job("sweep").working_days_only

@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from duban.workflows.bootstrap import App
 
 
-def sweep_job(app: "App", *, now: dt.datetime | None = None, only_working_days: bool = True) -> dict[str, Any]:
+def sweep_job(app: App, *, now: dt.datetime | None = None, only_working_days: bool = True) -> dict[str, Any]:
     """The morning sweep. On a day off (official calendar, 調休 included) it does nothing unless asked."""
     from duban.workflows.sweep_service import sweep
 
@@ -27,14 +27,14 @@ def sweep_job(app: "App", *, now: dt.datetime | None = None, only_working_days: 
     return {"job": "sweep", **result.as_dict()}
 
 
-def delivery_job(app: "App", *, now: dt.datetime | None = None) -> dict[str, Any]:
+def delivery_job(app: App, *, now: dt.datetime | None = None) -> dict[str, Any]:
     from duban.workflows.delivery_service import deliver
 
     result = deliver(app.engine, now=app.now(now), settings=app.settings)
     return {"job": "deliver", **result.as_dict()}
 
 
-def weekly_report_job(app: "App", *, now: dt.datetime | None = None, email: bool = True) -> dict[str, Any]:
+def weekly_report_job(app: App, *, now: dt.datetime | None = None, email: bool = True) -> dict[str, Any]:
     """The Friday circulation report: files in the data folder, and an email to the office."""
     from duban.workflows import report_service
     from duban.workflows.matrix_service import plan_codes

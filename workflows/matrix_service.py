@@ -10,9 +10,7 @@ import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from duban.matrix.columns import TASK_SHEET
 from duban.matrix.gcpause import no_cyclic_gc
@@ -40,17 +38,17 @@ class PlanOptions:
     title: str | None = None
     start: dt.date | None = None
     sheet: str | None = None
-    limits: "InputLimits | None" = None  # the input limits (settings' DUBAN_LIMIT_…); None: the defaults
+    limits: InputLimits | None = None  # the input limits (settings' DUBAN_LIMIT_…); None: the defaults
 
 
-def _directory(options: PlanOptions) -> "UnitDirectory | None":
+def _directory(options: PlanOptions) -> UnitDirectory | None:
     from duban.matrix.directory import load_directory
     from duban.matrix.limits import DEFAULT_LIMITS
 
     return load_directory(options.directory, limits=options.limits or DEFAULT_LIMITS) if options.directory else None
 
 
-def validate_file(path: Path, options: PlanOptions, *, engine: "Engine | None" = None) -> "LoadedPlan":
+def validate_file(path: Path, options: PlanOptions, *, engine: Engine | None = None) -> LoadedPlan:
     """Read and validate; units already in the database (when an engine is given) count as known."""
     from duban.matrix.limits import DEFAULT_LIMITS
     from duban.matrix.loaders import load_plan
@@ -67,8 +65,8 @@ def validate_file(path: Path, options: PlanOptions, *, engine: "Engine | None" =
         )
 
 
-def import_file(engine: "Engine", path: Path, options: PlanOptions, *, now: dt.datetime, actor: str = "",
-                dry_run: bool = False) -> "tuple[LoadedPlan, plan_import.ImportResult]":
+def import_file(engine: Engine, path: Path, options: PlanOptions, *, now: dt.datetime, actor: str = "",
+                dry_run: bool = False) -> tuple[LoadedPlan, plan_import.ImportResult]:
     """Validate, then import in one transaction: on any error nothing changes.
 
     With ``dry_run`` the diff is computed inside the transaction and then rolled back.
@@ -81,7 +79,7 @@ def import_file(engine: "Engine", path: Path, options: PlanOptions, *, now: dt.d
     return loaded, result
 
 
-def show(engine: "Engine", *, plan: str | None = None, unit: str | None = None, official: str | None = None,
+def show(engine: Engine, *, plan: str | None = None, unit: str | None = None, official: str | None = None,
          due_before: dt.date | None = None) -> list[dict[str, Any]]:
     """Tasks matching the filters as rows with stable keys (the ``--json`` form of ``matrix show``)."""
     with transaction(engine) as session:
@@ -97,7 +95,7 @@ def show(engine: "Engine", *, plan: str | None = None, unit: str | None = None, 
     return rows
 
 
-def export_plan(engine: "Engine", *, plan: str | None, fmt: str) -> bytes:
+def export_plan(engine: Engine, *, plan: str | None, fmt: str) -> bytes:
     with transaction(engine) as session:
         stored = repo.read_plan(session, plan)
     if fmt == "json":
@@ -114,7 +112,7 @@ def export_plan(engine: "Engine", *, plan: str | None, fmt: str) -> bytes:
 
 
 def extract_document(path: Path, *, base_year: int | None = None, plan_code: str | None = None,
-                     part: int | None = None, limits: "InputLimits | None" = None):
+                     part: int | None = None, limits: InputLimits | None = None):
     """The matrix of a plan written as a document (.txt in UTF-8 or GBK, .docx), with every line it could
     not place (``ExtractResult``: ``to_yaml()``, ``to_json()``, ``leftovers``)."""
     from duban.matrix.extract import extract, read_document
@@ -131,18 +129,18 @@ def write_export(path: Path, data: bytes) -> None:
     write_file(path, data)
 
 
-def list_plans(engine: "Engine") -> list[dict[str, Any]]:
+def list_plans(engine: Engine) -> list[dict[str, Any]]:
     """The stored plans: ``{code, title, base_year, start, end, tasks}`` each."""
     with transaction(engine) as session:
         return repo.list_plans(session)
 
 
-def plan_codes(engine: "Engine") -> list[str]:
+def plan_codes(engine: Engine) -> list[str]:
     """The codes of the stored plans (what a sweep or a report covers), sorted."""
     return sorted(p["code"] for p in list_plans(engine))
 
 
-def list_units(engine: "Engine") -> list[dict[str, Any]]:
+def list_units(engine: Engine) -> list[dict[str, Any]]:
     """The unit directory as stored: ``{name, aliases, kind, is_office, head: {name, title, email}, emails,
     member_of}`` each."""
     with transaction(engine) as session:

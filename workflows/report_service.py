@@ -29,15 +29,16 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from duban.matrix.calendar import WorkCalendar
 from duban.matrix.errors import ConfigError
 from duban.matrix.gcpause import no_cyclic_gc
 from duban.matrix.report_facts import PeriodFacts, ReportSnapshot, period_facts, period_for, task_lights
-from duban.matrix.script import for_language
 from duban.matrix.scoring import Scoreboard, ScoringConfig, score_week
+from duban.matrix.script import for_language
 from duban.store.report_queries import office_recipients, read_snapshot
 from duban.workflows.bootstrap import load_scoring_config  # when no scoring is given (the one loader)
 
@@ -55,7 +56,7 @@ FORMATS = ("html", "md", "docx")
 # Scores and the report model
 
 
-def score_period(engine: "Engine", *, now: dt.datetime, plan: str | None = None, scoring: ScoringConfig,
+def score_period(engine: Engine, *, now: dt.datetime, plan: str | None = None, scoring: ScoringConfig,
                  calendar: WorkCalendar | None = None) -> Scoreboard:
     """This period's scoreboard, with last week's ranks for the change (no documents)."""
     with no_cyclic_gc():
@@ -64,7 +65,7 @@ def score_period(engine: "Engine", *, now: dt.datetime, plan: str | None = None,
 
 
 
-def _scores(engine: "Engine", *, now: dt.datetime, plan: str | None, scoring: ScoringConfig,
+def _scores(engine: Engine, *, now: dt.datetime, plan: str | None, scoring: ScoringConfig,
             calendar: WorkCalendar | None) -> tuple[Scoreboard, tuple[PeriodFacts, PeriodFacts], ReportSnapshot]:
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -81,8 +82,8 @@ def _scores(engine: "Engine", *, now: dt.datetime, plan: str | None, scoring: Sc
     return board, (this, last), store
 
 
-def build_report(engine: "Engine", *, now: dt.datetime, policies: "PolicySet", scoring: ScoringConfig,
-                 plan: str | None = None, calendar: WorkCalendar | None = None) -> "WeeklyReport":
+def build_report(engine: Engine, *, now: dt.datetime, policies: PolicySet, scoring: ScoringConfig,
+                 plan: str | None = None, calendar: WorkCalendar | None = None) -> WeeklyReport:
     """The weekly report's model for the period ending on ``now``'s day."""
     from duban.notifications.report.assemble import weekly_report_model
 
@@ -96,7 +97,7 @@ def build_report(engine: "Engine", *, now: dt.datetime, policies: "PolicySet", s
 # The weekly flow: documents, files, mail
 
 
-def _renderer(settings: "Settings", language: str | None):
+def _renderer(settings: Settings, language: str | None):
     from duban.notifications.render import Renderer
 
     return Renderer(language=language or settings.language, override_dir=Path(settings.config_dir) / "templates")
@@ -159,7 +160,7 @@ def write_files(out_dir: Path, files: list[tuple[str, bytes | str]]) -> list[str
     return [str(out_dir / name) for name, _ in files]
 
 
-def summary(report: "WeeklyReport", language: str = "zh-Hans", *,
+def summary(report: WeeklyReport, language: str = "zh-Hans", *,
             facts: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """What the report says, as stable JSON keys (for ``--json`` and the flows).
 
@@ -198,7 +199,7 @@ def _counts(c: Any) -> dict[str, int]:
             "late_reports": c.late_reports, "late_acks": c.late_acks}
 
 
-def weekly_report(engine: "Engine", *, now: dt.datetime, policies: "PolicySet", settings: "Settings",
+def weekly_report(engine: Engine, *, now: dt.datetime, policies: PolicySet, settings: Settings,
                   formats: Iterable[str] = FORMATS, out_dir: Path, plan: str | None = None,
                   scoring: ScoringConfig | None = None, calendar: WorkCalendar | None = None,
                   language: str | None = None) -> dict[str, Any]:
@@ -244,7 +245,7 @@ def weekly_report(engine: "Engine", *, now: dt.datetime, policies: "PolicySet", 
             "documents": docs, "model": model, "language": renderer.language, "plan": plan}
 
 
-def report_recipients(engine: "Engine", *, scoring: ScoringConfig, extra: Iterable[tuple[str, str]] = (),
+def report_recipients(engine: Engine, *, scoring: ScoringConfig, extra: Iterable[tuple[str, str]] = (),
                       plan: str | None = None) -> list[tuple[str, str]]:
     """(display name, address) of the office running the report's plans (its addresses and its
     head's) and the supervisors."""
@@ -265,7 +266,7 @@ def report_recipients(engine: "Engine", *, scoring: ScoringConfig, extra: Iterab
     return good
 
 
-def queue_report(engine: "Engine", *, now: dt.datetime, settings: "Settings", report: dict[str, Any],
+def queue_report(engine: Engine, *, now: dt.datetime, settings: Settings, report: dict[str, Any],
                  scoring: ScoringConfig | None = None, recipients: Iterable[tuple[str, str]] = ()) -> dict[str, Any]:
     """Put the weekly report in the outbox as one message to the office and the supervisors, for the
     delivery pipeline to send (``duban deliver``, the runner's delivery job, or ``email_report`` at once).
@@ -292,7 +293,7 @@ def queue_report(engine: "Engine", *, now: dt.datetime, settings: "Settings", re
     return {**result, "status": "pending", "message": message_pk}
 
 
-def _report_message(report: dict[str, Any], settings: "Settings", to: list[tuple[str, str]], mail_from: str,
+def _report_message(report: dict[str, Any], settings: Settings, to: list[tuple[str, str]], mail_from: str,
                     now: dt.datetime) -> dict[str, Any]:
     """The report's message as outbox columns (and its attachments' names). Its key holds a digest of
     the content and the recipients: the same report to the same people is the same message."""
@@ -322,7 +323,7 @@ def _report_message(report: dict[str, Any], settings: "Settings", to: list[tuple
             "created_at": now, "body": body, "attachments": [filename]}
 
 
-def email_report(engine: "Engine", *, now: dt.datetime, settings: "Settings", report: dict[str, Any],
+def email_report(engine: Engine, *, now: dt.datetime, settings: Settings, report: dict[str, Any],
                  scoring: ScoringConfig | None = None, recipients: Iterable[tuple[str, str]] = ()) -> dict[str, Any]:
     """Queue the weekly report (``queue_report``) and hand it over at once, through the same delivery
     pipeline as every notice (``delivery_service.send_now``: claim, channel, record): by SMTP when

@@ -16,10 +16,10 @@ import datetime as dt
 import os
 import signal
 import threading
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from duban.matrix.errors import Refused
 
@@ -37,10 +37,10 @@ _ADVISORY_KEY = 0x64756261  # "duba"
 class _Process:
     """The wiring of this `duban run` (set when it starts); what ``run_job`` hands the jobs."""
 
-    app: "App | None" = None
+    app: App | None = None
 
 
-def _app() -> "App":
+def _app() -> App:
     if _Process.app is None:  # a job run outside run_forever/run_once: wire (and migrate) once, now
         from duban.workflows.bootstrap import bootstrap
 
@@ -80,7 +80,7 @@ class RunnerLock:
 
             path = Path(f"{url.database}.run.lock")
             path.parent.mkdir(parents=True, exist_ok=True)
-            f = open(path, "a+")
+            f = open(path, "a+")  # noqa: SIM115 - the lock is held for the life of the process
             try:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -151,7 +151,7 @@ def summarize(result: Any) -> str:
     return "done"
 
 
-def build_scheduler(app: "App", schedule: "Schedule", state: RunnerState):
+def build_scheduler(app: App, schedule: Schedule, state: RunnerState):
     from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.schedulers.background import BackgroundScheduler
@@ -183,7 +183,7 @@ def install_jobs(scheduler, triggers) -> list[str]:
     its stored next run time, so a run missed while nothing ran fires once on resume (coalesced);
     a changed trigger replaces the job. Returns the names of jobs that were overdue on start."""
     overdue = []
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     for name, trigger in triggers.items():
         existing = scheduler.get_job(name)
         if existing is not None and str(existing.trigger) == str(trigger):
@@ -196,7 +196,7 @@ def install_jobs(scheduler, triggers) -> list[str]:
     return overdue
 
 
-def run_once(app: "App", *, report: Callable[[str, str], None],
+def run_once(app: App, *, report: Callable[[str, str], None],
              now: dt.datetime | None = None) -> list[dict[str, Any]]:
     """`duban run --once`: every job once, in order, then return — asked for explicitly, so the sweep
     runs on a day off too."""
@@ -219,7 +219,7 @@ def run_once(app: "App", *, report: Callable[[str, str], None],
         lock.release()
 
 
-def run_forever(app: "App", *, live: bool = True, stop: threading.Event | None = None,
+def run_forever(app: App, *, live: bool = True, stop: threading.Event | None = None,
                 on_started: Callable[[], None] | None = None) -> RunnerState:
     """Run until SIGINT/SIGTERM (or ``stop``): the running job finishes, then the scheduler stops.
     Every job runs on ``app`` (its engine opened, and migrated, before this is called)."""

@@ -40,7 +40,7 @@ def _config_folder(config_dir: Path, examples: bool) -> int:
     return len([p for p in (config_dir / "plans").glob("*.yaml") if not p.name.endswith(".units.yaml")])
 
 
-def initialise(settings: "Settings", directory: Path, *, examples: bool = True) -> InitResult:
+def initialise(settings: Settings, directory: Path, *, examples: bool = True) -> InitResult:
     """Set up ``directory``: its config folder (relative settings paths are taken from there) and the
     database, created or upgraded to the newest revision."""
     from duban.store.db import _safe, current_revision, make_engine, upgrade

@@ -40,7 +40,7 @@ def status(engine: Engine, *, now: dt.datetime, policies: PolicySet, plan: str |
             continue
         by_task[o.task_id].append((o, light(o.item, today, cal, policies.for_task(o.plan_code, o.task.code))))
     out = []
-    for task_id, pairs in by_task.items():
+    for _task_id, pairs in by_task.items():
         o0 = pairs[0][0]
         open_colours = [lt.colour for _, lt in pairs if lt.colour != Light.CLOSED]
         out.append({

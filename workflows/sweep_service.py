@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -85,7 +86,7 @@ def _notice_row(o: SupervisedItem, p: PlannedNotice, *, now: dt.datetime, sweep_
 def _wall_clock() -> dt.datetime:
     """When a sweep really started and finished (its ``as_of`` is the day it acted for, which a replay
     or a catch-up sets): the record of runs is about the machine's time."""
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 # A running sweep renews its lease every HEARTBEAT; one whose lease ran out SWEEP_LEASE after its last
@@ -139,7 +140,7 @@ class _Heartbeat:
             except Exception:  # noqa: BLE001 - a missed renewal is retried at the next beat
                 continue
 
-    def __enter__(self) -> "_Heartbeat":
+    def __enter__(self) -> _Heartbeat:
         self.thread.start()
         return self
 

@@ -177,7 +177,6 @@ class _Parser:
         if body or not title:
             block.body = _Text("text")
             block.body.add(body, ln.no)
-            block.title_from_body = not title
             open_text = block.body
         for kind_, label, value in parts.fields:
             open_text = self._add_field(block, kind_, label, value, ln.no)

@@ -36,7 +36,6 @@ class _Block:
     parent: _Block | None
     children: list[_Block] = field(default_factory=list)
     title: str = ""
-    title_from_body: bool = False
     body: _Text | None = None
     fields: dict[str, _Field] = field(default_factory=dict)
     prose: list[tuple[_Text, bool]] = field(default_factory=list)  # (paragraph, came after a field)

@@ -5,10 +5,10 @@ The rules are in ``duban.matrix.scoring``'s docstring; the inputs in ``facts``, 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import lru_cache
-from typing import Iterable, Mapping
 
 from duban.matrix.scoring.config import ScoringConfig
 from duban.matrix.scoring.facts import Period, RoleFacts, UnitFacts

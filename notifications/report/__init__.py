@@ -23,8 +23,8 @@ from duban.notifications.report.model import (
     OverdueView,
     TaskView,
     UndeliverableView,
-    WeekPoint,
     WeeklyReport,
+    WeekPoint,
     criticism_file_stem,
 )
 from duban.notifications.report.render import ReportDocuments, render_report

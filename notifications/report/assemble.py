@@ -23,8 +23,8 @@ from duban.notifications.report.model import (
     OverdueView,
     TaskView,
     UndeliverableView,
-    WeekPoint,
     WeeklyReport,
+    WeekPoint,
 )
 
 __all__ = ["weekly_report_model"]

@@ -18,8 +18,9 @@ converted to the chosen script as the notices are. Same report in → same bytes
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from markupsafe import Markup
 

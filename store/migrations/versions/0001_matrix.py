@@ -1,13 +1,12 @@
 """matrix: plans, units, officials, tasks, milestones, recurrences, stages, events
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-28 12:42:53.875529
 """
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-
+from alembic import op
 
 revision = '0001'
 down_revision = None
@@ -16,7 +15,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    
+
     op.create_table('official',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -178,11 +177,11 @@ def upgrade() -> None:
     with op.batch_alter_table('task_unit', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_task_unit_unit_id'), ['unit_id'], unique=False)
 
-    
+
 
 
 def downgrade() -> None:
-    
+
     with op.batch_alter_table('task_unit', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_task_unit_unit_id'))
 
@@ -218,4 +217,4 @@ def downgrade() -> None:
     op.drop_table('unit')
     op.drop_table('plan')
     op.drop_table('official')
-    
+
