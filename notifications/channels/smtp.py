@@ -184,10 +184,14 @@ class SmtpSender:
                                  start_tls=False, tls_context=c.tls_context() if c.security != "none" else None,
                                  validate_certs=c.verify)
         await client.connect()
-        if c.security == "starttls":
-            await client.starttls(tls_context=c.tls_context())
-        if c.username:
-            await client.login(c.username, c.password or "")
+        try:
+            if c.security == "starttls":
+                await client.starttls(tls_context=c.tls_context())
+            if c.username:
+                await client.login(c.username, c.password or "")
+        except BaseException:
+            client.close()  # refused before it was ours to keep: close it now, not at garbage collection
+            raise
         self._client = client
         return client
 

@@ -169,3 +169,29 @@ def test_send_now_hands_over_only_the_messages_it_is_given(swept, settings: Sett
     assert [m.pk for m in channel.received] == pks[:2] and result.sent == 2
     assert {pk: o.status for pk, o in outcomes.items()} == {pks[0]: "sent", pks[1]: "sent"}
     assert {pk for pk, m in messages(swept).items() if m.status == "sent"} == set(pks[:2])
+
+
+def test_a_session_refused_at_login_leaves_no_connection_open(start_smtp) -> None:
+    """A server that offers no login while duban names a user: the session is refused (a halt) and the
+    connection duban opened is closed then, not left to the garbage collector (an unclosed transport)."""
+    import asyncio
+    import gc
+    import warnings
+
+    from duban.notifications.channels.smtp import SmtpConfig, SmtpSender
+
+    controller = start_smtp()  # no authenticator: the server offers no AUTH
+    sender = SmtpSender(SmtpConfig.from_url(f"smtp://duban@127.0.0.1:{controller.port}", password="secret", timeout=10))
+
+    async def one_try():
+        outcome = await sender.send(b"Subject: x\r\n\r\nx\r\n", "office@example.org", ["unit@example.org"])
+        await sender.close()
+        return outcome
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        outcome = asyncio.run(one_try())
+        gc.collect()
+    assert outcome.status == "halt" and "no login" in outcome.error, outcome
+    unclosed = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert unclosed == [], unclosed
