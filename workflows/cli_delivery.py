@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from duban.workflows.cli_common import Commands, console, emit_json, engine, now_for, settings, styled
+from duban.workflows.cli_common import Commands, app, console, emit_json, engine, now_for, settings, styled
 
 commands = Commands()
 
@@ -34,7 +34,7 @@ def deliver_cmd(
 
     now = now_for(as_of)
     requeued = requeue_failed(engine(), now=now) if retry_failed else 0
-    result = deliver(engine(), now=now, settings=settings())
+    result = deliver(engine(), now=now, settings=settings(), renderer=app().renderer, calendar=app().calendar)
     if as_json:
         emit_json({**result.as_dict(), "requeued": requeued})
         _halted(result)

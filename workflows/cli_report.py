@@ -44,7 +44,7 @@ def weekly(
     now = now_for(as_of)
     eng = engine()
     result = weekly_report(eng, now=now, policies=wiring.policies, settings=s, formats=formats, out_dir=out, plan=plan,
-                           scoring=scoring, language=lang)
+                           scoring=scoring, language=lang, calendar=wiring.calendar, renderer=wiring.renderer)
     mailed = email_report(eng, now=now, settings=s, report=result, scoring=scoring) if email else None
     if as_json:
         data = {k: v for k, v in result.items() if k not in ("documents", "model")}

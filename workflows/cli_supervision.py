@@ -52,7 +52,7 @@ def sweep_cmd(
     """Evaluate every open milestone and obligation and write today's notices to the outbox (idempotent)."""
     from duban.workflows.sweep_service import sweep
 
-    result = sweep(engine(), now=now_for(as_of), policies=policies(), plan=plan)
+    result = sweep(engine(), now=now_for(as_of), policies=policies(), plan=plan, calendar=app().calendar)
     if as_json:
         emit_json(result.as_dict())
         return

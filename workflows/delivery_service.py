@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from duban.config.settings import Settings
+    from duban.matrix.calendar import WorkCalendar
     from duban.notifications.render import Letterhead, Renderer
 
 __all__ = ["CLAIM_BATCH", "LEASE", "DeliveryResult", "deliver", "list_messages", "requeue_failed", "send_now"]
@@ -201,7 +202,8 @@ class _Planner:
                 "created_at": self.now, "notices": len({d.notice_id for d in deliveries}), "body": body}
 
 
-def _plan_messages(session: Session, *, now: dt.datetime, settings: Settings, result: DeliveryResult) -> None:
+def _plan_messages(session: Session, *, now: dt.datetime, settings: Settings, result: DeliveryResult,
+                   renderer: Renderer | None = None, calendar: WorkCalendar | None = None) -> None:
     from duban.notifications.render import Renderer
     from duban.notifications.views import build_views, letterhead_for
 
@@ -213,9 +215,9 @@ def _plan_messages(session: Session, *, now: dt.datetime, settings: Settings, re
     # Plain rows (tens of thousands in a big run).
     pending = [_Pending(r.id, r.notice_id, r.recipient_role, in_script(r.display_name), r.address, r.is_cc) for r in rows]
     planner = _Planner(
-        views=build_views(session, sorted({r.notice_id for r in rows})),
+        views=build_views(session, sorted({r.notice_id for r in rows}), calendar=calendar),
         keys=outbox.notice_keys(session, [d.notice_id for d in pending]),
-        renderer=Renderer(language=settings.language, override_dir=settings.config_dir / "templates"),
+        renderer=renderer or Renderer(language=settings.language, override_dir=settings.config_dir / "templates"),
         letterhead=letterhead_for(session, now.date()), offices=outbox.plan_offices(session),
         sender=sender, domain=sender.rsplit("@", 1)[1].rstrip(">"), digest=settings.delivery_mode == "digest", now=now)
     # A digest gathers one recipient's notices under one letterhead, so a recipient of two offices
@@ -303,13 +305,15 @@ def _drain(engine: Engine, channel: Channel, *, now: dt.datetime, settings: Sett
 
 
 def deliver(engine: Engine, *, now: dt.datetime, settings: Settings,
-            clock: Callable[[], dt.datetime] | None = None, channel: Channel | None = None) -> DeliveryResult:
+            clock: Callable[[], dt.datetime] | None = None, channel: Channel | None = None,
+            renderer: Renderer | None = None, calendar: WorkCalendar | None = None) -> DeliveryResult:
     """Plan messages for every pending notice and hand over every message that is due.
 
     ``now`` is the day the run acts for (a replay's as-of): it dates the letters. Leases and retry
     times are counted on ``clock``, the real time (``store.db.real_clock`` unless a test gives one),
     so that a replay's claims mean the same to a live deliver beside it. ``channel`` is the one the
-    settings choose (``channel_for``) unless given."""
+    settings choose (``channel_for``) unless given; ``renderer`` and ``calendar`` the process's
+    (``App.renderer``, ``App.calendar``), else new ones for the settings' language and templates."""
     clock = clock or real_clock(engine)
     channel = channel or channel_for(settings)
     result = DeliveryResult(target=channel.target)
@@ -320,7 +324,7 @@ def deliver(engine: Engine, *, now: dt.datetime, settings: Settings,
             _resolve_pending_notices(session, Directory(session, channel.address_kind), now, result)
         with transaction(engine) as session:
             outbox.plan_alone(session)
-            _plan_messages(session, now=now, settings=settings, result=result)
+            _plan_messages(session, now=now, settings=settings, result=result, renderer=renderer, calendar=calendar)
     _drain(engine, channel, now=now, settings=settings, result=result, clock=clock)
     # Recipients refused with a 4xx while others got the message wait for the next run, in a new message.
     outbox.finish_notices(engine)

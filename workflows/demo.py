@@ -128,13 +128,15 @@ def _morning(app, day: dt.date, result: DemoResult, waiting: int) -> int:
     from duban.workflows.delivery_service import deliver
     from duban.workflows.sweep_service import sweep
 
-    r = sweep(app.engine, now=dt.datetime.combine(day, dt.time(8, 30), TZ), policies=app.policies)
+    r = sweep(app.engine, now=dt.datetime.combine(day, dt.time(8, 30), TZ), policies=app.policies,
+              calendar=app.calendar)
     result.sweeps += 1
     for kind, n in r.created.items():
         result.notices[kind] += n
     if not (sum(r.created.values()) or waiting):  # nothing new and nothing to retry: no delivery run
         return waiting
-    d = deliver(app.engine, now=dt.datetime.combine(day, dt.time(9, 0), TZ), settings=app.settings)
+    d = deliver(app.engine, now=dt.datetime.combine(day, dt.time(9, 0), TZ), settings=app.settings,
+                renderer=app.renderer, calendar=app.calendar)
     result.messages += d.sent
     result.undeliverable += len(d.undeliverable)
     return d.retrying
@@ -168,7 +170,8 @@ def _friday(app, day: dt.date, result: DemoResult, formats: tuple[str, ...]) -> 
 
     report = report_service.weekly_report(
         app.engine, now=dt.datetime.combine(day, dt.time(16, 0), TZ), policies=app.policies, settings=app.settings,
-        formats=formats, out_dir=result.out_dir / "reports", scoring=app.scoring)
+        formats=formats, out_dir=result.out_dir / "reports", scoring=app.scoring, calendar=app.calendar,
+        renderer=app.renderer)
     if "html" in report["files"]:
         result.reports.append(Path(report["files"]["html"]))
     result.reports.extend(Path(doc["html"]) for doc in report["criticism"].values() if "html" in doc)

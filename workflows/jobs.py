@@ -23,14 +23,15 @@ def sweep_job(app: App, *, now: dt.datetime | None = None, only_working_days: bo
     now = app.now(now)
     if only_working_days and not app.calendar.is_working_day(now.date()):
         return {"job": "sweep", "as_of": now.date().isoformat(), "skipped": "not a working day"}
-    result = sweep(app.engine, now=now, policies=app.policies)
+    result = sweep(app.engine, now=now, policies=app.policies, calendar=app.calendar)
     return {"job": "sweep", **result.as_dict()}
 
 
 def delivery_job(app: App, *, now: dt.datetime | None = None) -> dict[str, Any]:
     from duban.workflows.delivery_service import deliver
 
-    result = deliver(app.engine, now=app.now(now), settings=app.settings)
+    result = deliver(app.engine, now=app.now(now), settings=app.settings, renderer=app.renderer,
+                     calendar=app.calendar)
     return {"job": "deliver", **result.as_dict()}
 
 
@@ -44,7 +45,8 @@ def weekly_report_job(app: App, *, now: dt.datetime | None = None, email: bool =
         return {"job": "weekly_report", "as_of": now.date().isoformat(), "skipped": "no plan imported yet"}
     out_dir = app.settings.outbox_dir.parent / "reports"
     report = report_service.weekly_report(app.engine, now=now, policies=app.policies, settings=app.settings,
-                                          formats=("html", "md", "docx"), out_dir=out_dir, scoring=app.scoring)
+                                          formats=("html", "md", "docx"), out_dir=out_dir, scoring=app.scoring,
+                                          calendar=app.calendar, renderer=app.renderer)
     mailed = None
     if email:
         mailed = report_service.email_report(app.engine, now=now, settings=app.settings, report=report,

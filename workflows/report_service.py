@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
 
     from duban.config.settings import Settings
     from duban.matrix.policy import PolicySet
+    from duban.notifications.render import Renderer
     from duban.notifications.report import WeeklyReport
 
 FORMATS = ("html", "md", "docx")
@@ -168,12 +170,9 @@ def summary(report: WeeklyReport, language: str = "zh-Hans", *,
     supporting unit (the deduction lines themselves are in the documents); ``criticised`` every fact of
     each criticism (``facts``: the texts already worded for the notices, by unit).
     """
-    from duban.notifications.render import Renderer
     from duban.notifications.report.model import family
 
-    # The facts in JSON are in the data's own script (traditional Chinese, as the plans write it; the
-    # documents convert to the report's script) or in English: the package's _lines.j2.
-    words = Renderer(language="en" if family(language) == "en" else "zh-Hans")
+    words = _fact_words("en" if family(language) == "en" else "zh-Hans")
     facts = facts or {}
     h = report.headline
     return {
@@ -193,6 +192,16 @@ def summary(report: WeeklyReport, language: str = "zh-Hans", *,
     }
 
 
+@functools.lru_cache(maxsize=2)
+def _fact_words(language: str) -> Renderer:
+    """The facts in JSON are in the data's own script (traditional Chinese, as the plans write it; the
+    documents convert to the report's script) or in English: the package's _lines.j2, no office
+    templates. Built once per process and language."""
+    from duban.notifications.render import Renderer
+
+    return Renderer(language=language)
+
+
 def _counts(c: Any) -> dict[str, int]:
     return {"due": c.due, "met_on_time": c.met_on_time, "closed": c.closed, "overdue": c.overdue,
             "overdue_days": c.overdue_days, "max_level": c.max_level, "missing_reports": c.missing_reports,
@@ -202,7 +211,7 @@ def _counts(c: Any) -> dict[str, int]:
 def weekly_report(engine: Engine, *, now: dt.datetime, policies: PolicySet, settings: Settings,
                   formats: Iterable[str] = FORMATS, out_dir: Path, plan: str | None = None,
                   scoring: ScoringConfig | None = None, calendar: WorkCalendar | None = None,
-                  language: str | None = None) -> dict[str, Any]:
+                  language: str | None = None, renderer: Renderer | None = None) -> dict[str, Any]:
     """Build the weekly report for the period ending on ``now``'s day and write it into ``out_dir``.
 
     Returns ``{as_of, period, number, headline, criticised, praised, ranking, subject, files: {html, md,
@@ -218,7 +227,8 @@ def weekly_report(engine: Engine, *, now: dt.datetime, policies: PolicySet, sett
     scoring = scoring or load_scoring_config(settings)
     with no_cyclic_gc():
         model = build_report(engine, now=now, policies=policies, scoring=scoring, plan=plan, calendar=calendar)
-        renderer = _renderer(settings, language)
+        if renderer is None or (language and language != renderer.language):
+            renderer = _renderer(settings, language)
         docs = render_report(model, renderer, formats=formats, criticism=bool({"html", "docx"} & set(formats)))
     out_dir = Path(out_dir)
     files: dict[str, str] = {}

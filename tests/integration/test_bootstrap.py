@@ -62,6 +62,38 @@ def test_the_runner_and_its_jobs_migrate_once_at_start_never_per_job(environment
     assert runner._Process.app is app  # the jobs ran on the wiring built at start
 
 
+def test_the_jobs_use_the_wiring_s_calendar_and_renderer(environment, monkeypatch) -> None:
+    """A day of `duban run` (sweep, deliver, weekly report) builds no working calendar and no renderer of
+    its own: the services are handed the App's, built once."""
+    from duban.matrix import calendar as calendar_module
+    from duban.notifications import render
+    from duban.workflows import runner
+    from duban.workflows.bootstrap import bootstrap
+    from duban.workflows.matrix_service import PlanOptions, import_file
+
+    built = {"calendar": 0, "renderer": 0}
+    for cls, key in ((calendar_module.WorkCalendar, "calendar"), (render.Renderer, "renderer")):
+        real_init = cls.__init__
+
+        def counted(self, *args, _real=real_init, _key=key, **kwargs):
+            built[_key] += 1
+            _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "__init__", counted)
+
+    app = bootstrap(open_engine=True)
+    import_file(app.engine, PLANS / "district-2015.yaml", PlanOptions(), now=dt.datetime(2015, 7, 1, 8, tzinfo=SHANGHAI))
+    monkeypatch.setattr(runner._Process, "app", None)
+    results = runner.run_once(app, report=lambda name, text: None, now=dt.datetime(2015, 12, 4, tzinfo=SHANGHAI))
+    assert [r["job"] for r in results] == ["sweep", "deliver", "weekly_report"] and results[1]["sent"] > 0
+    assert built["calendar"] == 1, built  # the App's
+    built.update(calendar=0, renderer=0)
+    monkeypatch.setattr(runner._Process, "app", app)
+    for name in ("sweep", "deliver", "weekly_report"):  # the next days' jobs, as the scheduler calls them
+        runner.run_job(name)
+    assert built == {"calendar": 0, "renderer": 0}, built  # nothing built per job
+
+
 def test_a_command_brings_the_database_to_the_newest_revision_when_it_first_needs_it(environment, schema_calls) -> None:
     from duban.store.db import HEAD_REVISION
     from duban.workflows.bootstrap import bootstrap
