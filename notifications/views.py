@@ -183,19 +183,7 @@ def build_views(session: Session, notice_ids: list[int], *, calendar: WorkCalend
     out: dict[int, NoticeView] = {}
     for r in notices:
         task, plan = tasks[r.task_id], plans[r.plan_id]
-        quantity = measure = done_quantity = None
-        min_count = done_count = min_amount = done_amount = amount_unit = None
-        label = (r.data or {}).get("label", "")
-        ladder = None
-        if r.milestone_id is not None and r.milestone_id in milestones:
-            ms = milestones[r.milestone_id]
-            quantity, measure, done_quantity = _dec(ms.quantity), ms.measure, _dec(ms.done_quantity)
-            label, ladder = ms.label or label, ms.ladder
-        elif r.instance_id is not None and r.instance_id in instances:
-            inst = instances[r.instance_id]
-            min_count, done_count = inst.min_count, inst.done_count or 0
-            min_amount, done_amount, amount_unit = _dec(inst.min_amount), _dec(inst.done_amount), inst.amount_unit
-            label, ladder = inst.label or label, inst.ladder
+        ladder, label, measures = _item_measures(r, milestones, instances)
         # A sweep that catches up after downtime writes a notice later than planned (an escalation
         # planned for 07-15 written on 12-04); its ``days`` are counted to the sweep's day, so that day
         # is the notice's date, and the answer is due 3 working days after it, not in the past.
@@ -208,13 +196,28 @@ def build_views(session: Session, notice_ids: list[int], *, calendar: WorkCalend
             task_code=task.code, task_title=task.title, target=task.target or "",
             lead_unit=units[task.lead_unit_id].name if task.lead_unit_id in units else "",
             supporting_units=tuple(supporting[task.id]), lead_officials=tuple(officials[task.id]),
-            label=label or "", due=r.due, days=r.days,
-            quantity=quantity, measure=measure, done_quantity=done_quantity,
-            min_count=min_count, done_count=done_count, min_amount=min_amount, done_amount=done_amount,
-            amount_unit=amount_unit, required_by=required_by, planned_for=issued,
+            label=label or "", due=r.due, days=r.days, **measures, required_by=required_by, planned_for=issued,
             to=people.views(r.recipients, r.plan_id), cc=people.views(r.cc, r.plan_id),
         )
     return out
+
+
+def _item_measures(r: Any, milestones: dict[int, Any], instances: dict[int, Any]) -> tuple[Any, str, dict[str, Any]]:
+    """A notice's item: its escalation ladder, its label, and what it asks for and has done (a milestone's
+    quantity and measure, or a period's minimum count or amount)."""
+    measures: dict[str, Any] = dict(quantity=None, measure=None, done_quantity=None, min_count=None, done_count=None,
+                                    min_amount=None, done_amount=None, amount_unit=None)
+    label = (r.data or {}).get("label", "")
+    if r.milestone_id is not None and r.milestone_id in milestones:
+        ms = milestones[r.milestone_id]
+        measures.update(quantity=_dec(ms.quantity), measure=ms.measure, done_quantity=_dec(ms.done_quantity))
+        return ms.ladder, ms.label or label, measures
+    if r.instance_id is not None and r.instance_id in instances:
+        inst = instances[r.instance_id]
+        measures.update(min_count=inst.min_count, done_count=inst.done_count or 0, min_amount=_dec(inst.min_amount),
+                        done_amount=_dec(inst.done_amount), amount_unit=inst.amount_unit)
+        return inst.ladder, inst.label or label, measures
+    return None, label, measures
 
 
 def letterhead_for(session: Session, today: dt.date, *, plan: str | None = None) -> Letterhead:
