@@ -35,13 +35,16 @@ ROOT = Path(__file__).resolve().parents[1]
 # name -> (script, full arguments, quick arguments)
 BENCHES: dict[str, tuple[str, list[str], list[str]]] = {
     "sweep": ("bench/sweep_bench.py", ["--sizes", "20000"], ["--sizes", "2000"]),
-    "delivery": ("bench/delivery_bench.py", [], ["--notices", "300"]),
+    "delivery": ("bench/delivery_bench.py", [], ["--notices", "300"]),  # ratio = throughput / floor's: higher is better
     "report": ("bench/report_bench.py", [], ["--tasks", "2000", "--units", "100"]),
     "matrix": ("bench/matrix_bench.py", [], ["--tasks", "2000", "--units", "100"]),
     "loader": ("bench/loader_bench.py", [], ["--rows", "2000", "--repeat", "1"]),
     "extract": ("bench/extract_bench.py", [], ["--runs", "3"]),
 }
 RATIO = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s?[x×](?!\w)")
+# Benchmarks whose ratio is a throughput against the floor's (higher is better); the rest are times
+# against the floor's (lower is better).
+HIGHER_IS_BETTER = {"delivery"}
 TOLERANCE = 0.15
 
 
@@ -72,10 +75,20 @@ def _checkout(rev: str, where: Path) -> Path:
 
 
 def _ratios(text: str) -> dict[str, list[float]]:
-    """Each table row holding ratios, keyed by its label (the text before its first number)."""
+    """Each table row holding ratios, keyed by its label (the text before its first number): ratios
+    written ``1.4x``, or else the last column of a table whose header ends in ``ratio``."""
     rows: dict[str, list[float]] = {}
+    in_ratio_table = False
     for line in text.splitlines():
+        words = line.split()
         found = [float(m.group(1)) for m in RATIO.finditer(line)]
+        if words and words[-1] == "ratio":
+            in_ratio_table = True  # the header of a table whose last column is the ratio
+            continue
+        if not words:
+            in_ratio_table = False  # a blank line ends the table
+        elif in_ratio_table and not found and re.fullmatch(r"\d+(?:\.\d+)?", words[-1]):
+            found = [float(words[-1])]
         if not found:
             continue
         label = re.split(r"\s{2,}|\s\d", line.strip(), maxsplit=1)[0].strip() or line.strip()[:30]
@@ -133,11 +146,15 @@ def main() -> int:
                 failed = "   FAILED: see " + str(out / f"{name}-{side}.txt") if "[exit " in texts[side] else ""
                 print(f"  {name:<9} {side:<6} {took:7.1f} s{failed}")
             before, after = _ratios(texts["before"]), _ratios(texts["after"])
-            print(f"\n{name}: ratio to its floor (before → after)")
+            better = "higher" if name in HIGHER_IS_BETTER else "lower"
+            print(f"\n{name}: ratio to its floor (before → after; {better} is better; change > 0 is slower)")
             print(f"  {'row':<34} {'before':>16} {'after':>16} {'change':>8}")
             for label in dict.fromkeys([*before, *after]):
                 b, f = before.get(label, []), after.get(label, [])
-                changes = [(y - x) / x for x, y in zip(b, f) if x > 0]
+                if name in HIGHER_IS_BETTER:  # a slowdown is a smaller ratio
+                    changes = [(x - y) / x for x, y in zip(b, f) if x > 0]
+                else:
+                    changes = [(y - x) / x for x, y in zip(b, f) if x > 0]
                 change = max(changes, key=abs) if changes else None
                 if change is not None:
                     worst = max(worst, change)
