@@ -19,6 +19,25 @@ def environment(db_url: str, tmp_path: Path, monkeypatch) -> str:
     return db_url
 
 
+@pytest.fixture(autouse=True)
+def closed_apps(monkeypatch):
+    """Every App a test builds with ``bootstrap`` lets its engine go at teardown: a PostgreSQL
+    connection left to the garbage collector warns in whichever test runs then."""
+    from duban.workflows import bootstrap as wiring
+
+    built = []
+    real = wiring.bootstrap
+
+    def recorded(*args, **kwargs):
+        built.append(real(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(wiring, "bootstrap", recorded)
+    yield built
+    for app in built:
+        app.close()
+
+
 @pytest.fixture
 def schema_calls(monkeypatch) -> dict[str, int]:
     """How often anything opened a database, read its schema version or ran Alembic's upgrade."""
