@@ -48,8 +48,8 @@ Refusals change nothing (the transaction is rolled back); each error carries ``f
 
 The service's rooms: ``progress_parse`` (values), ``progress_items`` (which plan, task, unit and item),
 ``progress_record`` (a report or closing inside a transaction), ``progress_sheet`` (``import_progress``)
-and ``extension_service`` (extension requests). This module is the entry: ``report_progress`` and
-``close_item``, and the others' public functions under the names callers have always imported.
+and ``extension_service`` (extension requests, a service of its own). This module is the entry:
+``report_progress``, ``close_item`` and ``import_progress``.
 """
 
 from __future__ import annotations
@@ -58,7 +58,6 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from duban.store.db import transaction
-from duban.workflows.extension_service import EXTENSION_STATUSES, decide_extension, list_extensions, request_extension
 from duban.workflows.progress_parse import Number
 from duban.workflows.progress_record import _close, _report
 from duban.workflows.progress_sheet import import_progress
@@ -66,10 +65,7 @@ from duban.workflows.progress_sheet import import_progress
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-__all__ = [
-    "EXTENSION_STATUSES", "close_item", "decide_extension", "import_progress", "list_extensions", "report_progress",
-    "request_extension",
-]
+__all__ = ["close_item", "import_progress", "report_progress"]
 
 
 def report_progress(engine: Engine, *, task: str, unit: str, now: dt.datetime, plan: str | None = None,

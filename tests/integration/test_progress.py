@@ -14,15 +14,9 @@ from duban.matrix.errors import NotFound, Refused, ValidationFailed
 from duban.store import repository as repo
 from duban.store.db import transaction
 from duban.store.tables import ExtensionRow, MilestoneRow, RecurrenceInstanceRow, TaskRow
+from duban.workflows.extension_service import decide_extension, list_extensions, request_extension
 from duban.workflows.matrix_service import PlanOptions, import_file
-from duban.workflows.progress_service import (
-    close_item,
-    decide_extension,
-    import_progress,
-    list_extensions,
-    report_progress,
-    request_extension,
-)
+from duban.workflows.progress_service import close_item, import_progress, report_progress
 from tests.support import PLANS, at
 
 DISTRICT = "district-2015"

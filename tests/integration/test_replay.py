@@ -18,8 +18,9 @@ import sqlalchemy as sa
 
 from duban.store.db import transaction
 from duban.store.tables import MilestoneRow, NoticeRow, TaskRow
+from duban.workflows.extension_service import decide_extension, request_extension
 from duban.workflows.matrix_service import PlanOptions, import_file
-from duban.workflows.progress_service import close_item, decide_extension, report_progress, request_extension
+from duban.workflows.progress_service import close_item, report_progress
 from duban.workflows.sweep_service import sweep
 from tests.support import PLANS, POLICY, SHANGHAI, at
 
