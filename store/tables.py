@@ -93,6 +93,8 @@ class TaskRow(SQLModel, table=True):
     source_file: str = ""
     source_line: int | None = None
     archived_at: dt.datetime | None = None
+    # The day supervision of it began (the import that created it); NULL: from the start (before 0006).
+    supervised_from: dt.date | None = None
 
 
 class TaskOfficialRow(SQLModel, table=True):
@@ -145,6 +147,7 @@ class MilestoneRow(SupervisedMixin, table=True):
     archived_at: dt.datetime | None = None
     done_quantity: Decimal | None = _num()  # cumulative, as last reported
     done_percent: Decimal | None = _num()
+    supervised_from: dt.date | None = None  # the import that created it; NULL: from the start
 
 
 class RecurrenceRow(SQLModel, table=True):
@@ -164,6 +167,7 @@ class RecurrenceRow(SQLModel, table=True):
     until: dt.date | None = None
     label: str = ""
     archived_at: dt.datetime | None = None
+    supervised_from: dt.date | None = None  # the import that created it; NULL: from the start
 
 
 class StageRow(SQLModel, table=True):
