@@ -5,6 +5,9 @@ files have always held ("reminder", "red", "lead_unit_head" …), so a member co
 stored string and nothing stored changes. Code names members (``NoticeKind.CHASE``); rows and
 templates keep their strings.
 
+``parse_day`` reads a day as a person types it (``--as-of``, a flow's ``as_of``): ``YYYY-MM-DD``, or
+``YYYYMMDD`` as that date, never a Unix timestamp.
+
 ``NOTICE_KIND_SPECS`` says, for each kind of notice duban writes, which templates it needs (per
 language folder), which subject macro titles it, its labels in each language, which kind supersedes
 an unsent one, and whether a recipient is expected to acknowledge (簽收) it. ``tests/unit/
@@ -17,6 +20,7 @@ Pure: no I/O, no clock.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -204,3 +208,27 @@ def registry_gaps(specs: dict[NoticeKind, KindSpec], templates: dict[str, set[st
             if spec.subject not in subjects.get(lang, set()):
                 gaps.append(f"{kind}: no subject macro {spec.subject!r} in {lang}/_subjects.j2")
     return gaps
+
+
+# --------------------------------------------------------------------------------------------
+# Days as typed
+
+DAY_FORMAT = "YYYY-MM-DD"
+_ISO_DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
+_BASIC_DAY = re.compile(r"(\d{4})(\d{2})(\d{2})", re.ASCII)
+
+
+def parse_day(text: str) -> dt.date:
+    """A day as a person types it: ``YYYY-MM-DD``, or ``YYYYMMDD`` read as that date (``20190715`` is
+    2019-07-15, never a Unix timestamp). Anything else — ``2019-7-5``, ``15/07/2019``, ``1563148800``,
+    ``2019-02-30``, nothing — raises ``ValueError``: ``"2019-7-5" is not a date; use YYYY-MM-DD``."""
+    from duban.matrix.errors import shorten
+
+    found = _ISO_DAY.fullmatch(text.strip()) or _BASIC_DAY.fullmatch(text.strip())
+    try:
+        if found is None:
+            raise ValueError(text)
+        year, month, day = (int(part) for part in found.groups())
+        return dt.date(year, month, day)
+    except ValueError:
+        raise ValueError(f'"{shorten(text, 40)}" is not a date; use {DAY_FORMAT}') from None

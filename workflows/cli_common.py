@@ -65,6 +65,31 @@ def now_for(as_of: dt.datetime | None) -> dt.datetime:
     return app().now(as_of)
 
 
+def day_option(name: str, help: str, default: Any = None) -> Any:
+    """A date option (``--as-of``, ``--until`` …): ``YYYY-MM-DD``, or ``YYYYMMDD`` as that date, given to the
+    command as the start of that day (a naive ``datetime``). Anything else — ``2019-7-5``, ``15/07/2019``,
+    a Unix timestamp, ``2019-02-30``, nothing — stops the command before it does anything, with one line
+    naming the option and the text (``--as-of: "2019-7-5" is not a date; use YYYY-MM-DD``) and status 2."""
+    import typer
+
+    return typer.Option(default, name, help=help, metavar="YYYY-MM-DD", parser=_day_parser(name))
+
+
+def _day_parser(name: str):
+    def parse(value: Any) -> dt.datetime:
+        if isinstance(value, dt.datetime):
+            return value
+        from duban.matrix.errors import DubanError
+        from duban.matrix.vocabulary import parse_day
+
+        try:
+            return dt.datetime.combine(parse_day(str(value)), dt.time())
+        except ValueError as err:  # not ValueError on: typer would wrap it in a box with its own words
+            raise DubanError(f"{name}: {err}") from None
+
+    return parse
+
+
 def console(stderr: bool = False):
     """A console that prints text literally: names, titles and notes are data, never Rich markup (a title
     such as ``任務[/bold]`` is printed as written). Styles are given as ``styled(…)`` parts."""

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import typer
 
-from duban.workflows.cli_common import Commands, app, console, emit_json, engine, now_for, settings, styled
+from duban.workflows.cli_common import Commands, app, console, day_option, emit_json, engine, now_for, settings, styled
 
 commands = Commands()
 
-AsOf = typer.Option(None, "--as-of", help="Act as if today were this date (YYYY-MM-DD), to replay a plan.")
+AsOf = day_option("--as-of", "Act as if today were this date (YYYY-MM-DD), to replay a plan.")
 Json = typer.Option(False, "--json", help="Print JSON with stable keys instead of a table.")
 
 

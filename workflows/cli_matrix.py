@@ -14,12 +14,22 @@ from typing import Any
 
 import typer
 
-from duban.workflows.cli_common import Commands, console, emit_json, engine, now_for, print_problems, settings, styled
+from duban.workflows.cli_common import (
+    Commands,
+    console,
+    day_option,
+    emit_json,
+    engine,
+    now_for,
+    print_problems,
+    settings,
+    styled,
+)
 
 matrix_app = typer.Typer(help="Validate, import, show and export responsibility matrices.", no_args_is_help=True)
 commands = Commands()
 
-AsOf = typer.Option(None, "--as-of", help="Act as if today were this date (YYYY-MM-DD), to replay a plan.")
+AsOf = day_option("--as-of", "Act as if today were this date (YYYY-MM-DD), to replay a plan.")
 Json = typer.Option(False, "--json", help="Print JSON with stable keys instead of a table.")
 
 
@@ -37,7 +47,7 @@ PlanOpt = typer.Option(None, "--plan", "-p", help="Plan code (default: the plan 
 BaseYear = typer.Option(None, "--base-year", help="Year for deadlines written without one (sheets only need it if no deadline names a year).")
 SheetOpt = typer.Option(None, "--sheet", help="Worksheet of an .xlsx file (default: the first).")
 TitleOpt = typer.Option(None, "--title", help="Plan title (sheets: default the title row above the header).")
-StartOpt = typer.Option(None, "--start", help="Plan start (YYYY-MM-DD): 三年內 and recurrences count from it.")
+StartOpt = day_option("--start", "Plan start (YYYY-MM-DD): 三年內 and recurrences count from it.")
 
 
 @matrix_app.command("validate")
@@ -152,7 +162,7 @@ def matrix_show(
     plan: str | None = typer.Option(None, "--plan", "-p", help="Only this plan."),
     unit: str | None = typer.Option(None, "--unit", "-u", help="Tasks this unit leads or supports (either script, aliases too)."),
     official: str | None = typer.Option(None, "--official", "-o", help="Tasks this official leads."),
-    due_before: dt.datetime | None = typer.Option(None, "--due-before", help="Tasks with a milestone due on or before this date."),
+    due_before: dt.datetime | None = day_option("--due-before", "Tasks with a milestone due on or before this date (YYYY-MM-DD)."),
     as_json: bool = Json,
 ) -> None:
     """Show the stored matrix as a table, filtered."""

@@ -2,7 +2,8 @@
 
 Registered on the main app by ``workflows.cli``. Only typer, the standard library and the vocabulary are imported
 here (``duban --help`` stays fast); the store, the planner and the renderer are imported inside the
-command, as are the helpers of ``workflows.cli_common`` (settings, engine, policies, now_for).
+command, as are the helpers of ``workflows.cli_common`` (settings, engine, policies, now_for) but its
+``day_option``, which the options need.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 import typer
 
 from duban.matrix.vocabulary import CIRCULATION_KINDS, NOTICE_KINDS  # enums only: `duban --help` stays fast
+from duban.workflows.cli_common import day_option  # standard library only at its module level
 
 notices_app = typer.Typer(help="Preview notices (提醒, 催辦, 督辦) and circulations (通報批評, 通報表揚) as they will be sent.",
                           no_args_is_help=True)
@@ -24,7 +26,7 @@ def preview(
     kind: str = typer.Argument(..., help="reminder | chase | escalation | criticism | praise"),
     task: str = typer.Option(..., "--task", "-t", help="Task code, e.g. 3.2.1"),
     plan: str | None = typer.Option(None, "--plan", "-p", help="Plan code (default: the only plan)."),
-    as_of: dt.datetime | None = typer.Option(None, "--as-of", help="Render as if today were this date (YYYY-MM-DD)."),
+    as_of: dt.datetime | None = day_option("--as-of", "Render as if today were this date (YYYY-MM-DD)."),
     level: int = typer.Option(1, "--level", "-l", help="Escalation level (1 藍, 2 橙, 3 紅)."),
     unit: str | None = typer.Option(None, "--unit", "-u",
                                        help="Render the copy this unit gets (a supporting unit gets the 抄送 copy); "

@@ -14,7 +14,7 @@ from typing import Any
 
 import typer
 
-from duban.workflows.cli_common import console, emit_json, engine, now_for, print_problems, settings, styled
+from duban.workflows.cli_common import console, day_option, emit_json, engine, now_for, print_problems, settings, styled
 
 progress_app = typer.Typer(help="Progress reports (進展報送) and closing (辦結) of milestones and periods.",
                            no_args_is_help=True)
@@ -25,9 +25,9 @@ TaskArg = typer.Argument(..., help="Task code, e.g. 3.2.1")
 UnitOpt = typer.Option(..., "--unit", "-u", help="The reporting unit (either script, aliases too).")
 PlanOpt = typer.Option(None, "--plan", "-p", help="Plan code (default: the only plan).")
 MilestoneOpt = typer.Option(None, "--milestone", "-m", help="Milestone number in the task, from 1 (default: the earliest open one).")
-PeriodOpt = typer.Option(None, "--period", help="A date inside the period of a recurring obligation (YYYY-MM-DD).")
+PeriodOpt = day_option("--period", "A date inside the period of a recurring obligation (YYYY-MM-DD).")
 ByOpt = typer.Option("", "--by", help="Name of the person acting.")
-AsOf = typer.Option(None, "--as-of", help="Act as if today were this date (YYYY-MM-DD), to replay a plan.")
+AsOf = day_option("--as-of", "Act as if today were this date (YYYY-MM-DD), to replay a plan.")
 Json = typer.Option(False, "--json", help="Print JSON with stable keys.")
 
 
@@ -81,7 +81,7 @@ def progress_report(
     amount: str | None = typer.Option(None, "--amount", help="Amount paid in the period (added to earlier reports)."),
     note: str = typer.Option("", "--note", help="進展情況: what was done."),
     by: str = ByOpt,
-    on: dt.datetime | None = typer.Option(None, "--on", help="Date of the report (default: today / --as-of)."),
+    on: dt.datetime | None = day_option("--on", "Date of the report (YYYY-MM-DD; default: today / --as-of)."),
     milestone: int | None = MilestoneOpt,
     period: dt.datetime | None = PeriodOpt,
     plan: str | None = PlanOpt,
@@ -172,7 +172,7 @@ def _extension_line(e: dict[str, Any]) -> str:
 def extension_request(
     task: str = TaskArg,
     unit: str = UnitOpt,
-    until: dt.datetime = typer.Option(..., "--until", help="The new due date asked for (YYYY-MM-DD)."),
+    until: dt.datetime = day_option("--until", "The new due date asked for (YYYY-MM-DD).", default=...),
     reason: str = typer.Option(..., "--reason", help="Why the work cannot be done in time."),
     by: str = ByOpt,
     milestone: int | None = MilestoneOpt,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from duban.workflows.cli_common import app, console, emit_json, engine, now_for, styled
+from duban.workflows.cli_common import app, console, day_option, emit_json, engine, now_for, styled
 
 report_app = typer.Typer(help="The weekly circulation report (周通報): scores, ranking, criticism and praise, "
                               "as HTML, Markdown and DOCX, mailed to the office and the supervisors.",
@@ -21,7 +21,7 @@ report_app = typer.Typer(help="The weekly circulation report (周通報): scores
 
 @report_app.command("weekly")
 def weekly(
-    as_of: dt.datetime | None = typer.Option(None, "--as-of", help="The report's last day (YYYY-MM-DD), usually a "
+    as_of: dt.datetime | None = day_option("--as-of", "The report's last day (YYYY-MM-DD), usually a "
                                                                       "Friday; the period is the 7 days ending on it."),
     fmt: str = typer.Option("html,md,docx", "--format", "-f", help="Comma-separated: html, md, docx."),
     out: Path = typer.Option(Path("var/reports"), "--out", "-o", help="Folder for weekly-DATE.* and criticism-UNIT-DATE.*"),

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import typer
 
-from duban.workflows.cli_common import Commands, app, console, now_for, safe_url
+from duban.workflows.cli_common import Commands, app, console, day_option, now_for, safe_url
 
 commands = Commands()
 
@@ -22,7 +22,7 @@ commands = Commands()
 def run_cmd(
     once: bool = typer.Option(False, "--once", help="Run every job once (sweep, deliver, weekly report) and exit."),
     quiet: bool = typer.Option(False, "--quiet", help="No live status line (for service managers)."),
-    as_of: dt.datetime | None = typer.Option(None, "--as-of", help="With --once: run the jobs as of this date."),
+    as_of: dt.datetime | None = day_option("--as-of", "With --once: run the jobs as of this date (YYYY-MM-DD)."),
 ) -> None:
     """Supervise by itself on schedule (config/schedule.yaml): sweep 08:30 on working days, deliver every
     5 minutes, weekly report Friday 16:00. One per database; Ctrl-C finishes the current job and stops."""

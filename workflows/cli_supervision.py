@@ -12,11 +12,11 @@ import json
 
 import typer
 
-from duban.workflows.cli_common import Commands, app, console, emit_json, engine, now_for, policies, styled
+from duban.workflows.cli_common import Commands, app, console, day_option, emit_json, engine, now_for, policies, styled
 
 commands = Commands()
 
-AsOf = typer.Option(None, "--as-of", help="Act as if today were this date (YYYY-MM-DD), to replay a plan.")
+AsOf = day_option("--as-of", "Act as if today were this date (YYYY-MM-DD), to replay a plan.")
 Json = typer.Option(False, "--json", help="Print JSON with stable keys instead of a table.")
 
 
@@ -121,7 +121,7 @@ def outbox_cmd(
     kind: str | None = typer.Option(None, "--kind", help="reminder, chase, escalation (comma-separated)."),
     plan: str | None = typer.Option(None, "--plan", "-p"),
     task: str | None = typer.Option(None, "--task"),
-    since: dt.datetime | None = typer.Option(None, "--since", help="Planned on or after this date."),
+    since: dt.datetime | None = day_option("--since", "Planned on or after this date (YYYY-MM-DD)."),
     limit: int | None = typer.Option(None, "--limit"),
     as_json: bool = Json,
 ) -> None:

@@ -5,7 +5,7 @@ functions): one coarse task per step — never one per task, notice or message �
 costs tens of milliseconds of server work. Only this module, ``workflows.deploy`` and the workers
 import Prefect; ``duban --help`` and every other command never do.
 
-Flows take plain parameters and nothing secret: ``as_of`` (an ISO date, to replay a plan; default the
+Flows take plain parameters and nothing secret: ``as_of`` (a day, ``YYYY-MM-DD``, to replay a plan; default the
 real clock in the office's time zone) and switches. The wiring (``workflows.bootstrap``: settings from
 the worker's environment — ``DUBAN_DATABASE_URL``, ``DUBAN_SMTP_URL``, ``DUBAN_OUTBOX_DIR`` … — policies,
 scoring, the engine) is built once per process, when its first flow run starts; the schema is brought
@@ -35,7 +35,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from duban.matrix.errors import ConfigError
-from duban.matrix.vocabulary import NOTICE_KINDS
+from duban.matrix.vocabulary import NOTICE_KINDS, parse_day
 from duban.workflows import jobs
 
 if TYPE_CHECKING:
@@ -61,19 +61,28 @@ def _app() -> App:
 
 
 def moment(as_of: str | None, timezone: str) -> dt.datetime | None:
-    """``None`` → the real clock (decided by the job); ``YYYY-MM-DD`` → the start of that local day, as
-    ``duban … --as-of`` means it; a full ISO date-time is taken as is (local time if it has no zone)."""
+    """``None`` → the real clock (decided by the job); a day → the start of that local day, read as
+    ``duban … --as-of`` reads it (``YYYY-MM-DD``, or ``YYYYMMDD`` as that date, never a Unix timestamp);
+    a full ISO date-time (``2015-12-04T21:05``) is taken as is (local time if it has no zone)."""
     if as_of is None or not str(as_of).strip():
         return None
     text = str(as_of).strip()
+    if _is_day(text):
+        try:
+            day = parse_day(text)
+        except ValueError as err:
+            raise ConfigError(f"as_of: {err}") from None
+        return dt.datetime.combine(day, dt.time(), ZoneInfo(timezone))
     try:
-        if len(text) == 10:
-            day = dt.date.fromisoformat(text)
-            return dt.datetime.combine(day, dt.time(), ZoneInfo(timezone))
         value = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise ConfigError(f"as_of {as_of!r} is not an ISO date (YYYY-MM-DD) or date-time") from None
+        raise ConfigError(f'as_of: "{text[:40]}" is not a date; use YYYY-MM-DD (or a date-time YYYY-MM-DDTHH:MM)') from None
     return value if value.tzinfo else value.replace(tzinfo=ZoneInfo(timezone))
+
+
+def _is_day(text: str) -> bool:
+    """A day, not a date-time: no time part (``T`` or a space before one)."""
+    return "T" not in text and " " not in text
 
 
 # --------------------------------------------------------------------------------------------
@@ -108,7 +117,7 @@ def run_name(job: str, as_of: str | None, *, timezone: str, plans: list[str] | N
         day = when.strftime("%Y-%m-%d %H:%M") if job == "deliver" else when.date().isoformat()
     else:
         text = str(as_of).strip()
-        day = when.date().isoformat() if len(text) == 10 else when.strftime("%Y-%m-%d %H:%M")
+        day = when.date().isoformat() if _is_day(text) else when.strftime("%Y-%m-%d %H:%M")
     return " ".join(part for part in (job, plans_label(plans) if plans is not None else None, day) if part)
 
 

@@ -61,3 +61,37 @@ def test_status_says_when_it_counted_working_days_monday_to_friday(tmp_path: Pat
     assert table.count("no official holiday calendar") == 1
     inside = run(["status", "--as-of", "2015-07-28", "--json"], cwd=tmp_path, db_url=sqlite_url)
     assert "holiday calendar" not in inside.stderr
+
+
+def test_as_of_yyyymmdd_is_that_day_never_a_unix_timestamp(tmp_path: Path, sqlite_url: str) -> None:
+    """`--as-of 20150728` is 2015-07-28 (it was read as a timestamp: a sweep "for 1970-08-22")."""
+    run(["matrix", "import", str(PLANS / "district-2015.yaml"), "--as-of", "20150701"], cwd=tmp_path, db_url=sqlite_url)
+    swept = json.loads(run(["sweep", "--as-of", "20150728", "--json"], cwd=tmp_path, db_url=sqlite_url).stdout)
+    assert swept["as_of"] == "2015-07-28"
+    assert (swept["created"]["chase"], swept["created"]["escalation"]) == (1, 2)
+    assert [s["as_of"] for s in json.loads(run(["sweeps", "--json"], cwd=tmp_path, db_url=sqlite_url).stdout)] == ["2015-07-28"]
+
+
+BAD_DAYS = ["2019-7-5", "15/07/2019", "1563148800", "2019-02-30", ""]
+
+
+def test_a_date_that_is_not_yyyy_mm_dd_is_refused_naming_the_option(tmp_path: Path, sqlite_url: str) -> None:
+    """Every date option refuses anything but YYYY-MM-DD (or YYYYMMDD) in one line that names the option and
+    the text, with status 2, before the command does anything: no sweep row, no notice, no report."""
+    run(["matrix", "import", str(PLANS / "district-2015.yaml"), "--as-of", "2015-07-01"], cwd=tmp_path, db_url=sqlite_url)
+    for text in BAD_DAYS:
+        proc = run(["sweep", "--as-of", text], cwd=tmp_path, db_url=sqlite_url, check=False)
+        assert proc.returncode == 2, (text, proc.stdout, proc.stderr)
+        assert proc.stderr.strip() == f'duban: error: --as-of: "{text}" is not a date; use YYYY-MM-DD', proc.stderr
+        assert proc.stdout == ""
+    others = [["run", "--once", "--as-of"], ["report", "weekly", "--out", str(tmp_path / "r"), "--as-of"],
+              ["outbox", "--since"], ["matrix", "show", "--due-before"], ["notices", "preview", "chase", "--task", "3.1", "--as-of"],
+              ["progress", "report", "3.1", "--unit", "区扶贫办", "--on"],
+              ["extension", "request", "3.1", "--unit", "区扶贫办", "--reason", "x", "--until"]]
+    for args in others:
+        proc = run([*args, "2019-7-5"], cwd=tmp_path, db_url=sqlite_url, check=False)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, (args, proc.stderr)
+        assert f'{args[-1]}: "2019-7-5" is not a date; use YYYY-MM-DD' in proc.stderr, (args, proc.stderr)
+    assert json.loads(run(["sweeps", "--json"], cwd=tmp_path, db_url=sqlite_url).stdout) == []
+    assert json.loads(run(["outbox", "--json"], cwd=tmp_path, db_url=sqlite_url).stdout) == []
+    assert not (tmp_path / "r").exists() and not (tmp_path / "var").exists()

@@ -86,3 +86,28 @@ def test_the_copies_are_gone():
     assert [c.key for c in v.LevelColour] == ["blue", "orange", "red"]
     assert v.ACK_KINDS == ("chase", "escalation")  # scoring's default acknowledgements.kinds
     assert v.SUPERSEDABLE_KINDS == ("reminder", "chase")  # what delivery marks superseded
+
+
+def test_a_day_is_yyyy_mm_dd_or_yyyymmdd_never_a_timestamp() -> None:
+    import datetime as dt
+
+    from duban.matrix.vocabulary import parse_day
+
+    assert parse_day("2019-07-15") == parse_day("20190715") == parse_day(" 2019-07-15 ") == dt.date(2019, 7, 15)
+    for text in ("2019-7-5", "15/07/2019", "1563148800", "2019-02-30", "", "２０１９０７１５", "2019-07-15T00:00"):
+        with pytest.raises(ValueError, match="is not a date; use YYYY-MM-DD"):
+            parse_day(text)
+
+
+def test_a_flow_reads_its_as_of_as_the_cli_does() -> None:
+    """The Prefect flows' ``as_of``: the same days as ``--as-of`` (20190715 too), a date-time as before."""
+    pytest.importorskip("prefect")
+    from duban.matrix.errors import ConfigError
+    from duban.workflows.flows import moment, run_name
+
+    assert moment("20190715", "Asia/Shanghai").isoformat() == "2019-07-15T00:00:00+08:00"
+    assert run_name("sweep", "20190715", timezone="Asia/Shanghai") == "sweep 2019-07-15"
+    assert moment("2015-12-04T21:05", "Asia/Shanghai").isoformat() == "2015-12-04T21:05:00+08:00"
+    for text in ("2019-7-5", "1563148800"):
+        with pytest.raises(ConfigError, match=f'as_of: "{text}" is not a date; use YYYY-MM-DD'):
+            moment(text, "Asia/Shanghai")
