@@ -23,24 +23,50 @@ def run_cmd(
     once: bool = typer.Option(False, "--once", help="Run every job once (sweep, deliver, weekly report) and exit."),
     quiet: bool = typer.Option(False, "--quiet", help="No live status line (for service managers)."),
     as_of: dt.datetime | None = day_option("--as-of", "With --once: run the jobs as of this date (YYYY-MM-DD)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="With --once: show what the sweep would write and write "
+                                                         "nothing; deliver and the weekly report are not run."),
 ) -> None:
     """Supervise by itself on schedule (config/schedule.yaml): sweep 08:30 on working days, deliver every
-    5 minutes, weekly report Friday 16:00. One per database; Ctrl-C finishes the current job and stops."""
-    from duban.workflows.runner import run_forever, run_once
+    5 minutes, weekly report Friday 16:00. One per database; Ctrl-C finishes the current job and stops
+    (Ctrl-C again stops at once)."""
+    if dry_run and not once:
+        raise typer.BadParameter("--dry-run goes with --once", param_hint="--dry-run")
+    from duban.workflows.runner import run_forever
 
     wiring = app()
     schedule = wiring.schedule
     out = console()
     wiring.engine  # noqa: B018 - the schema is brought up to date once, here, before any job runs
     if once:
-        run_once(wiring, report=lambda name, text: out.print(f"{name:<14} {text}"),
-                 now=now_for(as_of) if as_of else None)
+        _run_once(wiring, out, now_for(as_of) if as_of else None, dry_run)
         return
     out.print(f"duban run on {safe_url(wiring.settings.database_url)} — "
               + ", ".join(f"{j.name} ({j.describe()}{', working days' if j.working_days_only else ''})" for j in schedule.jobs))
-    state = run_forever(wiring, live=not quiet and sys.stdout.isatty(),
+    state = run_forever(wiring, live=not quiet and sys.stdout.isatty(), say=_say,
                         on_started=lambda: out.print("scheduler started") if quiet or not sys.stdout.isatty() else None)
     out.print(f"stopped cleanly ({state.errors} job errors)")
+
+
+def _say(text: str) -> None:
+    """What a signal handler tells the user at once (stderr: the live table and job lines are on stdout)."""
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def _run_once(wiring, out, now: dt.datetime | None, dry_run: bool) -> None:
+    """`run --once`: each job's line as it finishes; a dry run's notices as `sweep --dry-run` shows them;
+    stopped by Ctrl-C, what was left undone, and status 130."""
+    from duban.workflows.cli_supervision import planned_table
+    from duban.workflows.runner import run_once
+
+    done = run_once(wiring, report=lambda name, text: out.print(f"{name:<14} {text}"), now=now, dry_run=dry_run, say=_say)
+    for result in done:
+        if result.get("dry_run"):
+            out.print(planned_table(result["notices"], f"dry run for {result['as_of']}: {len(result['notices'])} "
+                                                       "notices would be written"))
+    if done.stopped:
+        out.print(done.stopped)
+        raise typer.Exit(130)
 
 
 @commands("demo")

@@ -47,19 +47,25 @@ LIGHT_MARK = {"red": "●紅", "yellow": "●黃", "green": "●綠", "closed": 
 def sweep_cmd(
     as_of: dt.datetime | None = AsOf,
     plan: str | None = typer.Option(None, "--plan", "-p", help="Only this plan."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the notices this sweep would write (kind, level, "
+                                                         "to whom) and write nothing."),
     as_json: bool = Json,
 ) -> None:
     """Evaluate every open milestone and obligation and write today's notices to the outbox (idempotent)."""
     from duban.workflows.sweep_service import sweep
 
-    result = sweep(engine(), now=now_for(as_of), policies=policies(), plan=plan, calendar=app().calendar)
+    result = sweep(engine(), now=now_for(as_of), policies=policies(), plan=plan, calendar=app().calendar, dry_run=dry_run)
     if as_json:
         emit_json(result.as_dict())
         return
     out = console()
     c = result.created
-    out.print(f"sweep {result.sweep_id} for {result.as_of}: {result.items} open items due or overdue; new notices: "
-              f"{c['reminder']} reminders, {c['chase']} chases, {c['escalation']} escalations"
+    if dry_run:
+        out.print(planned_table(result.notices or [], f"dry run for {result.as_of}: {len(result.notices or [])} "
+                                                       "notices would be written"))
+    head = (f"dry run for {result.as_of}, nothing written: {result.items} open items due or overdue; would write: "
+            if dry_run else f"sweep {result.sweep_id} for {result.as_of}: {result.items} open items due or overdue; new notices: ")
+    out.print(head + f"{c['reminder']} reminders, {c['chase']} chases, {c['escalation']} escalations"
               + (f"; {result.newly_overdue} newly overdue" if result.newly_overdue else "")
               + (f"; {result.instances_created} recurring periods opened" if result.instances_created else ""))
     _calendar_note(result.calendar_fallback_years, out)
@@ -113,6 +119,26 @@ def status_cmd(
                       styled(*lines))
     console().print(table)
     _calendar_note(cal.fallback_years, console())
+
+
+def _who(people) -> str:
+    return "、".join(f"{r['name']}" + ("(負責人)" if r["role"] == "unit_head" else "") if r["name"] else
+                    {"office": "辦公室", "office_head": "辦公室主任", "top_leader": "主要領導"}.get(r["role"], r["role"])
+                    for r in people)
+
+
+def planned_table(rows, title: str):
+    """A dry run's notices, as `outbox` would list them once written (no id, no status yet)."""
+    from rich.table import Table
+
+    table = Table(title=title, header_style="bold")
+    for col in ("planned", "kind", "level", "task", "item", "due", "days", "to (主送)", "cc (抄送)"):
+        table.add_column(col, overflow="fold")
+    label = {"reminder": "提醒", "chase": "催辦", "escalation": "督辦"}
+    for r in rows:
+        table.add_row(r["planned_for"], label.get(r["kind"], r["kind"]), str(r["level"]), f"{r['task']} {r['title']}",
+                      r["item"], r["due"], str(r["days"]), _who(r["to"]), _who(r["cc"]))
+    return table
 
 
 @commands("outbox")

@@ -16,14 +16,16 @@ if TYPE_CHECKING:  # pragma: no cover
     from duban.workflows.bootstrap import App
 
 
-def sweep_job(app: App, *, now: dt.datetime | None = None, only_working_days: bool = True) -> dict[str, Any]:
-    """The morning sweep. On a day off (official calendar, 調休 included) it does nothing unless asked."""
+def sweep_job(app: App, *, now: dt.datetime | None = None, only_working_days: bool = True,
+              dry_run: bool = False) -> dict[str, Any]:
+    """The morning sweep. On a day off (official calendar, 調休 included) it does nothing unless asked.
+    ``dry_run``: what it would write (``notices``), written nowhere."""
     from duban.workflows.sweep_service import sweep
 
     now = app.now(now)
     if only_working_days and not app.calendar.is_working_day(now.date()):
         return {"job": "sweep", "as_of": now.date().isoformat(), "skipped": "not a working day"}
-    result = sweep(app.engine, now=now, policies=app.policies, calendar=app.calendar)
+    result = sweep(app.engine, now=now, policies=app.policies, calendar=app.calendar, dry_run=dry_run)
     return {"job": "sweep", **result.as_dict()}
 
 

@@ -7,7 +7,8 @@ brought to the newest revision then — and every job uses it; restart `duban ru
 (``apscheduler_jobs``), coalesced and with no limit on how late a missed run may start, so after
 downtime each missed job runs once (however long the machine was off), not once per missed slot. One process per database: a second `duban run` refuses to
 start instead of double-sending (a file lock beside a SQLite database, an advisory lock on
-PostgreSQL). SIGINT and SIGTERM let the running job finish, then exit.
+PostgreSQL). SIGINT and SIGTERM let the running job finish, then exit; a second one stops at once, saying
+which job did not finish (`run --once` likewise: no job starts after the first Ctrl-C, see ``CtrlC``).
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
+import sys
 import threading
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -130,6 +134,11 @@ class RunnerState:
     last: dict[str, str] = field(default_factory=dict)
     errors: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    running: Counter[str] = field(default_factory=Counter)  # jobs handed to the pool and not yet done
+
+    def busy(self) -> list[str]:
+        with self.lock:
+            return sorted(name for name, n in self.running.items() if n > 0)
 
     def record(self, name: str, text: str) -> None:
         with self.lock:
@@ -143,7 +152,8 @@ def summarize(result: Any) -> str:
         return f"skipped ({result['skipped']})"
     if result.get("job") == "sweep":
         c = result.get("created", {})
-        return f"{sum(c.values())} new notices ({c.get('chase', 0)} chases, {c.get('escalation', 0)} escalations)"
+        what = f"{sum(c.values())} new notices ({c.get('chase', 0)} chases, {c.get('escalation', 0)} escalations)"
+        return f"dry run: would write {what}; nothing written" if result.get("dry_run") else what
     if result.get("job") == "deliver":
         return f"{result.get('sent', 0)} sent, {result.get('retrying', 0)} retrying, {result.get('failed', 0)} failed"
     if result.get("job") == "weekly_report":
@@ -152,7 +162,7 @@ def summarize(result: Any) -> str:
 
 
 def build_scheduler(app: App, schedule: Schedule, state: RunnerState):
-    from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
+    from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_SUBMITTED
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.triggers.cron import CronTrigger
@@ -168,13 +178,17 @@ def build_scheduler(app: App, schedule: Schedule, state: RunnerState):
                 for job in schedule.jobs}
 
     def listener(event) -> None:
+        with state.lock:  # submitted and done may arrive in either order: a count, not a set
+            state.running[event.job_id] += 1 if event.code == EVENT_JOB_SUBMITTED else -1
+        if event.code == EVENT_JOB_SUBMITTED:
+            return
         if event.exception is not None:
             state.errors += 1
             state.record(event.job_id, f"error: {type(event.exception).__name__}: {event.exception}")
         else:
             state.record(event.job_id, summarize(event.retval))
 
-    scheduler.add_listener(listener, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+    scheduler.add_listener(listener, EVENT_JOB_SUBMITTED | EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
     return scheduler, triggers
 
 
@@ -196,40 +210,103 @@ def install_jobs(scheduler, triggers) -> list[str]:
     return overdue
 
 
-def run_once(app: App, *, report: Callable[[str, str], None],
-             now: dt.datetime | None = None) -> list[dict[str, Any]]:
+class CtrlC:
+    """SIGINT (Ctrl-C) and SIGTERM while `duban run --once` works through its jobs: the first lets the job in
+    progress finish and starts no other; the second stops at once (a KeyboardInterrupt in that job: a
+    sweep is rolled back and recorded failed, a delivery's unsent messages go out next time)."""
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self.say = say
+        self.signals = 0
+        self.job: str | None = None
+
+    def __call__(self, _signum: int, _frame: object) -> None:
+        self.signals += 1
+        if self.signals > 1:
+            raise KeyboardInterrupt
+        self.say(f"stopping: {self.job or 'the job in progress'} finishes first, no other job starts "
+                 "(Ctrl-C again to stop at once)")
+
+    @contextmanager
+    def installed(self) -> Iterator[CtrlC]:
+        main = threading.current_thread() is threading.main_thread()
+        previous = {sig: signal.signal(sig, self) for sig in (signal.SIGINT, signal.SIGTERM)} if main else {}
+        try:
+            yield self
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+class OnceRun(list[dict[str, Any]]):
+    """What `duban run --once` did: each job's result, in order, and ``stopped``: when Ctrl-C stopped it,
+    a sentence saying what was left."""
+
+    stopped: str | None = None
+
+
+def run_once(app: App, *, report: Callable[[str, str], None], now: dt.datetime | None = None,
+             dry_run: bool = False, say: Callable[[str], None] = lambda _text: None) -> OnceRun:
     """`duban run --once`: every job once, in order, then return — asked for explicitly, so the sweep
-    runs on a day off too."""
+    runs on a day off too. ``dry_run``: the sweep only says what it would write; deliver and the weekly
+    report are not run. Ctrl-C: see ``CtrlC`` (``say`` tells the user at once what it will do)."""
     from duban.workflows.jobs import JOBS
 
     lock = RunnerLock(app.settings.database_url)  # not beside a running `duban run` either
     lock.acquire()
     _Process.app = app
+    run, names = OnceRun(), [job.name for job in app.schedule.jobs]
     try:
-        results = []
-        for job in app.schedule.jobs:
-            kwargs: dict[str, Any] = {"now": now}
-            if job.name == "sweep":
-                kwargs["only_working_days"] = False
-            result = JOBS[job.name](app, **kwargs)
-            report(job.name, summarize(result))
-            results.append(result)
-        return results
+        with CtrlC(say).installed() as ctrl_c:
+            for name in names:
+                if ctrl_c.signals:
+                    run.stopped = f"stopped after {ctrl_c.job} (Ctrl-C); {_left(names, name, started=False)}"
+                    break
+                if dry_run and name != "sweep":
+                    report(name, "not run (dry run)")
+                    continue
+                ctrl_c.job = name
+                kwargs: dict[str, Any] = {"now": now, **({"only_working_days": False, "dry_run": dry_run}
+                                                          if name == "sweep" else {})}
+                try:
+                    result = JOBS[name](app, **kwargs)
+                except KeyboardInterrupt:
+                    run.stopped = f"stopped during {name} (Ctrl-C twice); {_left(names, name, started=True)}"
+                    break
+                report(name, summarize(result))
+                run.append(result)
+        return run
     finally:
         lock.release()
 
 
+def _left(names: list[str], at: str, *, started: bool) -> str:
+    """``the sweep finished; deliver did not finish; weekly report not run``."""
+    i = names.index(at)
+    parts = [f"{_label(n)} finished" for n in names[:i]]
+    parts += [f"{_label(at)} did not finish"] if started else []
+    parts += [f"{_label(n)} not run" for n in names[i + (1 if started else 0):]]
+    return "; ".join(parts)
+
+
+def _label(name: str) -> str:
+    return {"sweep": "the sweep", "weekly_report": "weekly report"}.get(name, name)
+
+
 def run_forever(app: App, *, live: bool = True, stop: threading.Event | None = None,
-                on_started: Callable[[], None] | None = None) -> RunnerState:
-    """Run until SIGINT/SIGTERM (or ``stop``): the running job finishes, then the scheduler stops.
-    Every job runs on ``app`` (its engine opened, and migrated, before this is called)."""
+                on_started: Callable[[], None] | None = None,
+                say: Callable[[str], None] = lambda _text: None) -> RunnerState:
+    """Run until SIGINT/SIGTERM (or ``stop``): the running job finishes, then the scheduler stops; a
+    second signal while a job still runs stops at once (``_on_signal``). Every job runs on ``app`` (its
+    engine opened, and migrated, before this is called)."""
     lock = RunnerLock(app.settings.database_url)
     lock.acquire()
     _Process.app = app
     schedule = app.schedule
     state = RunnerState()
     stop = stop or threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)} \
+    on_signal = _on_signal(stop, state, say)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)} \
         if threading.current_thread() is threading.main_thread() else {}
     scheduler, triggers = build_scheduler(app, schedule, state)
     try:
@@ -250,6 +327,28 @@ def run_forever(app: App, *, live: bool = True, stop: threading.Event | None = N
             signal.signal(sig, handler)
         lock.release()
     return state
+
+
+def _on_signal(stop: threading.Event, state: RunnerState, say: Callable[[str], None]) -> Callable[..., None]:
+    """The first SIGINT/SIGTERM asks the scheduler to stop once the jobs in progress finish; another, while
+    one still runs, ends the process at once (status 130) saying which job did not finish. The job runs
+    in the scheduler's pool, which no exception reaches: the process ends under it, as a power cut would —
+    its transaction is rolled back, a sweep is marked interrupted by the next, a message being sent is
+    sent again (same Message-ID)."""
+
+    def handler(*_args: object) -> None:
+        busy = state.busy()
+        if not stop.is_set():
+            stop.set()
+            say(f"stopping: {', '.join(busy)} finishes first (Ctrl-C again to stop at once)" if busy else "stopping")
+            return
+        if busy:
+            say(f"stopped at once during {', '.join(busy)}: {', '.join(busy)} did not finish")
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
+
+    return handler
 
 
 def _live(scheduler, state: RunnerState, stop: threading.Event) -> None:

@@ -45,11 +45,13 @@ class SweepResult:
     instances_created: int = 0
     newly_overdue: int = 0
     calendar_fallback_years: list[int] = field(default_factory=list)
+    notices: list[dict[str, Any]] | None = None  # a dry run's (its sweep_id was never stored): what it would write
 
     def as_dict(self) -> dict[str, Any]:
-        return {"sweep": self.sweep_id, "as_of": self.as_of.isoformat(), "items": self.items,
+        done = {"sweep": self.sweep_id if self.notices is None else None, "as_of": self.as_of.isoformat(), "items": self.items,
                 "created": self.created, "instances_created": self.instances_created,
                 "newly_overdue": self.newly_overdue, "calendar_fallback_years": self.calendar_fallback_years}
+        return done if self.notices is None else {**done, "dry_run": True, "notices": self.notices}
 
 
 # --------------------------------------------------------------------------------------------
@@ -156,15 +158,19 @@ def _fail(engine: Engine, sweep_id: int, error: BaseException, now: dt.datetime)
 
 
 def sweep(engine: Engine, *, now: dt.datetime, policies: PolicySet, plan: str | None = None,
-          calendar: WorkCalendar | None = None, clock: Callable[[], dt.datetime] | None = None) -> SweepResult:
+          calendar: WorkCalendar | None = None, clock: Callable[[], dt.datetime] | None = None,
+          dry_run: bool = False) -> SweepResult:
     """Evaluate everything open at ``now`` and write the notices owed, exactly once each.
 
     ``clock`` is the real time for the sweep's lease (``store.db.real_clock`` unless a test gives one),
-    never ``now``, which a replay sets to the day it acts for."""
+    never ``now``, which a replay sets to the day it acts for. ``dry_run``: write nothing, and say in
+    ``result.notices`` what would have been written (see ``_dry_run``)."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     today = _local_day(now)
     cal = calendar or WorkCalendar()
+    if dry_run:
+        return _dry_run(engine, now=now, today=today, policies=policies, plan=plan, cal=cal)
     clock = clock or real_clock(engine)
     sweep_id = _start(engine, today, clock)
     result = SweepResult(sweep_id=sweep_id, as_of=today)
@@ -230,6 +236,35 @@ def _sweep_in(session: Session, result: SweepResult, *, now: dt.datetime, today:
         status="done", finished_at=_wall_clock(), error="", counts={**result.created, "items": result.items,
                                                 "instances_created": result.instances_created,
                                                 "newly_overdue": result.newly_overdue}))
+
+
+def _dry_run(engine: Engine, *, now: dt.datetime, today: dt.date, policies: PolicySet, plan: str | None,
+             cal: WorkCalendar) -> SweepResult:
+    """``sweep --dry-run``: the very sweep (``_sweep_in``: periods opened, ladders frozen, notices and
+    events inserted) in one transaction that is then rolled back, so a dry run and the real sweep after
+    it never disagree. Its sweep record lives only inside that transaction (no lease, no heartbeat) and
+    tells its notices apart; they are read back, as ``outbox --json`` shows them, before the rollback."""
+    from duban.store.tables import PlanRow, TaskRow
+    from duban.workflows.notice_service import notice_json
+
+    with Session(engine, expire_on_commit=False) as session:
+        session.begin()
+        try:
+            row = SweepRow(as_of=today, started_at=_wall_clock(), status="running", counts={}, host=socket.gethostname())
+            session.add(row)
+            session.flush()
+            result = SweepResult(sweep_id=row.id or 0, as_of=today)
+            with no_cyclic_gc():
+                _sweep_in(session, result, now=now, today=today, policies=policies, plan=plan, cal=cal)
+            q = (sa.select(NoticeRow, PlanRow.code, TaskRow.code, TaskRow.title)  # type: ignore[call-overload]
+                 .where(NoticeRow.sweep_id == row.id)
+                 .join(PlanRow, PlanRow.id == NoticeRow.plan_id).join(TaskRow, TaskRow.id == NoticeRow.task_id)
+                 .order_by(NoticeRow.id))
+            result.notices = [{**notice_json(*found), "id": None, "sweep": None} for found in session.execute(q).all()]
+        finally:
+            session.rollback()
+    result.calendar_fallback_years = sorted(cal.fallback_years)
+    return result
 
 
 def _keyed_event(now: dt.datetime, kind: str, o: SupervisedItem, key: str, data: dict[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from tests.e2e.test_cli import run
-from tests.support import PLANS
+from tests.support import PLANS, dump
 
 
 def test_sweep_status_outbox_ack(tmp_path: Path, sqlite_url: str) -> None:
@@ -95,3 +95,39 @@ def test_a_date_that_is_not_yyyy_mm_dd_is_refused_naming_the_option(tmp_path: Pa
     assert json.loads(run(["sweeps", "--json"], cwd=tmp_path, db_url=sqlite_url).stdout) == []
     assert json.loads(run(["outbox", "--json"], cwd=tmp_path, db_url=sqlite_url).stdout) == []
     assert not (tmp_path / "r").exists() and not (tmp_path / "var").exists()
+
+
+NOTICE_FIELDS = ("key", "kind", "level", "task", "item", "due", "days", "planned_for", "to", "cc")
+
+
+def test_sweep_dry_run_writes_nothing_and_lists_what_the_sweep_then_writes(tmp_path: Path, sqlite_url: str) -> None:
+    """`sweep --dry-run` prints each notice the sweep would write (kind, level, to whom) and the totals, and the
+    database is as it was: no sweep row, no notice, no frozen ladder, no event. The real sweep that follows
+    writes exactly that list."""
+    run(["matrix", "import", str(PLANS / "district-2015.yaml"), "--as-of", "2015-07-01"], cwd=tmp_path, db_url=sqlite_url)
+    before = dump(tmp_path / "duban.db")
+    dry = json.loads(run(["sweep", "--as-of", "2016-01-15", "--dry-run", "--json"], cwd=tmp_path, db_url=sqlite_url).stdout)
+    table = run(["sweep", "--as-of", "2016-01-15", "--dry-run"], cwd=tmp_path, db_url=sqlite_url).stdout
+    assert dump(tmp_path / "duban.db") == before
+    assert dry["dry_run"] is True and dry["sweep"] is None and len(dry["notices"]) == sum(dry["created"].values()) > 10
+    assert f"{len(dry['notices'])} notices would be written" in table and "nothing written" in table
+    assert "督辦" in table and "主要領導" in table and "to (主送)" in table and "cc (抄送)" in table
+
+    real = json.loads(run(["sweep", "--as-of", "2016-01-15", "--json"], cwd=tmp_path, db_url=sqlite_url).stdout)
+    written = json.loads(run(["outbox", "--json"], cwd=tmp_path, db_url=sqlite_url).stdout)
+    assert [{k: n[k] for k in NOTICE_FIELDS} for n in dry["notices"]] == [{k: n[k] for k in NOTICE_FIELDS} for n in written]
+    totals = ("items", "created", "instances_created", "newly_overdue")
+    assert {k: dry[k] for k in totals} == {k: real[k] for k in totals}
+
+
+def test_run_once_dry_run_sweeps_in_dry_run_and_skips_delivery_and_report(tmp_path: Path, sqlite_url: str) -> None:
+    run(["matrix", "import", str(PLANS / "district-2015.yaml"), "--as-of", "2015-07-01"], cwd=tmp_path, db_url=sqlite_url)
+    before = dump(tmp_path / "duban.db")
+    out = run(["run", "--once", "--dry-run", "--as-of", "2015-12-04"], cwd=tmp_path, db_url=sqlite_url).stdout
+    assert dump(tmp_path / "duban.db") == before
+    assert "dry run: would write 8 new notices (2 chases, 6 escalations); nothing written" in out
+    assert "8 notices would be written" in out and "督辦" in out
+    assert "deliver        not run (dry run)" in out and "weekly_report  not run (dry run)" in out
+    assert not (tmp_path / "var").exists()
+    proc = run(["run", "--dry-run"], cwd=tmp_path, db_url=sqlite_url, check=False)
+    assert proc.returncode == 2 and "--dry-run goes with --once" in proc.stderr

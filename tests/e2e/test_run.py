@@ -170,3 +170,62 @@ def test_sigterm_in_the_middle_of_a_delivery_lets_it_finish(tmp_path: Path, sqli
         states = dict(c.execute(sa.text("SELECT status, count(*) FROM message GROUP BY status")).all())
     engine.dispose()
     assert set(states) == {"sent"} and states["sent"] == len(received) > at_sigterm, (states, len(received), at_sigterm)
+
+
+def _big_plan(tmp_path: Path, db_url: str) -> None:
+    """A generated plan of 4,000 tasks (bench/synthetic.py): its sweep takes seconds, time to press Ctrl-C in."""
+    from bench.synthetic import write_synthetic
+
+    plan = write_synthetic(tmp_path / "big", tasks=4000, units=400)
+    run(["matrix", "import", str(plan), "--as-of", "2015-07-01"], cwd=tmp_path, db_url=db_url)
+
+
+def _once_interrupted(tmp_path: Path, db_url: str, signals: int) -> tuple[subprocess.CompletedProcess, dict]:
+    """`run --once` on the big plan, sent ``signals`` SIGINTs while its sweep runs (seen as a running sweep
+    row); returns the process and the sweep rows' statuses."""
+    import sqlite3
+
+    db = tmp_path / "duban.db"
+    proc = subprocess.Popen([sys.executable, "-m", "duban.workflows.cli", "run", "--once", "--as-of", "2016-03-01"],
+                            cwd=tmp_path, env=_env(tmp_path, db_url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    running = 0
+    while not running and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        with sqlite3.connect(db, timeout=30) as con:
+            running = con.execute("SELECT count(*) FROM sweep WHERE status = 'running'").fetchone()[0]
+    assert running, "the sweep started"
+    for _ in range(signals):
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+    out, err = proc.communicate(timeout=300)
+    with sqlite3.connect(db) as con:
+        statuses = dict(con.execute("SELECT status, count(*) FROM sweep GROUP BY status").fetchall())
+        statuses["notices"] = con.execute("SELECT count(*) FROM notice").fetchone()[0]
+        statuses["messages"] = con.execute("SELECT count(*) FROM message").fetchone()[0]
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), statuses
+
+
+def test_ctrl_c_during_run_once_finishes_the_sweep_and_starts_no_other_job(tmp_path: Path, sqlite_url: str) -> None:
+    """Ctrl-C while `run --once` sweeps: the sweep finishes (done, its notices written), deliver and the
+    weekly report do not start, and it says so; status 130."""
+    _big_plan(tmp_path, sqlite_url)
+    proc, db = _once_interrupted(tmp_path, sqlite_url, signals=1)
+    assert proc.returncode == 130, proc.stderr
+    assert "stopping: sweep finishes first" in proc.stderr and "Traceback" not in proc.stderr
+    assert "stopped after sweep (Ctrl-C); the sweep finished; deliver not run; weekly report not run" in proc.stdout
+    assert "sweep " in proc.stdout and "new notices" in proc.stdout
+    assert db["done"] == 1 and "failed" not in db and db["notices"] > 1000 and db["messages"] == 0
+    assert not (tmp_path / "var").exists()  # no mail, no report
+
+
+def test_a_second_ctrl_c_stops_run_once_at_once_and_says_what_was_left(tmp_path: Path, sqlite_url: str) -> None:
+    """Ctrl-C twice while `run --once` sweeps: it stops at once (status 130), the sweep wrote nothing (its
+    record says it failed), and the output says what was left undone."""
+    _big_plan(tmp_path, sqlite_url)
+    proc, db = _once_interrupted(tmp_path, sqlite_url, signals=2)
+    assert proc.returncode == 130, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert ("stopped during sweep (Ctrl-C twice); the sweep did not finish; deliver not run; weekly report not run"
+            in proc.stdout), proc.stdout
+    assert db.get("failed") == 1 and db["notices"] == 0 and db["messages"] == 0
