@@ -3,13 +3,16 @@
 ``festival_date`` answers "when is 春節 / 端午 / 暑期 in year Y" for the deadline language.
 ``WorkCalendar`` answers "is this a working day" and counts working days, honouring the State
 Council's public holidays and make-up working days (調休) as the ``chinese_calendar`` package
-publishes them (2004–2026). Outside those years it falls back to Monday–Friday and records the
-year in ``fallback_years`` so that a caller can say so once; this module never prints or logs.
+publishes them (2004–2026), and the days an office imported from later notices (``duban calendar
+import``): for a year with an imported table, that table wins over the package. Outside both it falls
+back to Monday–Friday and records the year in ``fallback_years`` so that a caller can say so once;
+this module never prints or logs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from itertools import accumulate
 
@@ -18,7 +21,7 @@ from lunardate import LunarDate
 
 from duban.matrix.script import fold
 
-__all__ = ["FESTIVAL_ANCHORS", "WorkCalendar", "festival_date", "festival_key"]
+__all__ = ["FESTIVAL_ANCHORS", "WorkCalendar", "festival_date", "festival_key", "package_days"]
 
 # Canonical key of every festival name the deadline language knows, by its folded (simplified,
 # width-folded) spelling. The keys double as ``Recurrence.anchor`` values, so callers may pass
@@ -119,15 +122,25 @@ def _qingming(year: int) -> dt.date:
 class WorkCalendar:
     """Working days of the official Chinese calendar, with Monday–Friday outside its known years.
 
+    ``imported`` — the days an office loaded from the State Council's notices (date → is a working
+    day), ``imported_years`` the years those notices are for: such a year is Monday–Friday with the
+    imported days applied, whatever the package says (the office's table wins). A stored day outside
+    those years (元旦 of next year's notice starting on Dec 31) is applied on top of that year's answer.
+
     Per-year tables are built on first use and kept, so repeated questions about the same dates
     (a sweep over 20,000 tasks) cost a dictionary lookup and an index.
 
     ``fallback_years`` collects every year that was answered by the Monday–Friday fallback because
-    ``chinese_calendar`` has no data for it; callers report that once, this class stays silent.
+    neither ``chinese_calendar`` nor an imported table covers it; callers report that once, this
+    class stays silent.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, imported: Mapping[dt.date, bool] | None = None, imported_years: Iterable[int] = ()) -> None:
         self.fallback_years: set[int] = set()
+        self.imported_years: frozenset[int] = frozenset(imported_years)
+        self._imported: dict[int, dict[dt.date, bool]] = {}
+        for day, working in (imported or {}).items():
+            self._imported.setdefault(day.year, {})[day] = working
         # year -> (working flag per day of year, index 0 = Jan 1; running count of working days
         # up to and including each day). Both tuples are immutable once built.
         self._tables: dict[int, tuple[tuple[bool, ...], tuple[int, ...]]] = {}
@@ -135,6 +148,13 @@ class WorkCalendar:
         # the same few questions tens of thousands of times.
         self._added: dict[tuple[dt.date, int], dt.date] = {}
         self._between: dict[tuple[dt.date, dt.date], int] = {}
+
+    def source(self, year: int) -> str:
+        """Where ``year``'s days off come from: ``imported`` (the office's table), ``package``
+        (``chinese_calendar``) or ``weekdays`` (neither: Monday–Friday)."""
+        if year in self.imported_years:
+            return "imported"
+        return "package" if package_days(year) is not None else "weekdays"
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -207,12 +227,34 @@ class WorkCalendar:
     def _build_table(self, year: int) -> tuple[tuple[bool, ...], tuple[int, ...]]:
         first = dt.date(year, 1, 1)
         days = [first + dt.timedelta(days=i) for i in range((dt.date(year + 1, 1, 1) - first).days)]
-        try:
-            flags = tuple(bool(chinese_calendar.is_workday(d)) for d in days)
-        except NotImplementedError:
-            self.fallback_years.add(year)
-            flags = tuple(d.weekday() < 5 for d in days)
+        stored = self._imported.get(year, {})
+        if year in self.imported_years:
+            flags = tuple(stored.get(d, d.weekday() < 5) for d in days)
+        else:
+            try:
+                flags = tuple(bool(chinese_calendar.is_workday(d)) for d in days)
+            except NotImplementedError:
+                self.fallback_years.add(year)
+                flags = tuple(d.weekday() < 5 for d in days)
+            if stored:
+                flags = tuple(stored.get(d, f) for d, f in zip(days, flags, strict=True))
         return flags, tuple(accumulate(int(f) for f in flags))
+
+
+@lru_cache(maxsize=64)
+def package_days(year: int) -> dict[dt.date, tuple[bool, str]] | None:
+    """The days off and make-up working days ``chinese_calendar`` lists for ``year`` (date → is a working
+    day, festival name in Chinese), or None when the package does not cover the year."""
+    try:
+        chinese_calendar.is_workday(dt.date(year, 6, 1))
+    except NotImplementedError:
+        return None
+    from chinese_calendar.constants import Holiday, holidays, workdays
+
+    names = {h.value: h.chinese for h in Holiday}
+    out = {d: (False, names.get(n, n)) for d, n in holidays.items() if d.year == year}
+    out.update({d: (True, f"{names.get(n, n)}调休") for d, n in workdays.items() if d.year == year})
+    return dict(sorted(out.items()))
 
 
 def _day_index(day: dt.date) -> int:

@@ -352,3 +352,17 @@ class DeliveryRow(SQLModel, table=True):
     refusals: int = 0  # times the server refused this recipient alone (4xx) while the others got the message
     last_error: str = ""
     created_at: dt.datetime
+
+
+class CalendarDayRow(SQLModel, table=True):
+    """A day off (放假) or make-up working day (調休上班) imported from a State Council notice."""
+
+    __tablename__ = "calendar_day"
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: dt.date = Field(sa_column=sa.Column(sa.Date, nullable=False, unique=True))
+    year: int = Field(index=True)  # the notice's year (元旦 of 2023 starts on 2022-12-31)
+    working: bool  # True: a make-up working day; False: a day off
+    name: str = Field(max_length=100)
+    source: str = Field(default="", max_length=500)  # the notice's title or the file it was read from
+    imported_at: dt.datetime

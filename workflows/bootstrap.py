@@ -148,12 +148,19 @@ class App:
 
         return Renderer(language=self.settings.language, override_dir=Path(self.settings.config_dir) / "templates")
 
-    @cached_property
+    @property
     def calendar(self) -> WorkCalendar:
-        """The official working-day calendar (its per-year tables are built once and kept)."""
-        from duban.matrix.calendar import WorkCalendar
+        """The working-day calendar: the official package's years and those the office imported (``duban
+        calendar import``; an imported year wins). Built once and kept (its per-year tables too); built again
+        when the stored days changed — one aggregate query per use, so `duban run` counts with a newly
+        imported year from its next job on."""
+        from duban.workflows.calendar_service import calendar_stamp, work_calendar
 
-        return WorkCalendar()
+        stamp = calendar_stamp(self.engine)
+        kept = self._files.get("calendar")
+        if kept is None or kept[0] != stamp:
+            kept = self._files["calendar"] = (stamp, work_calendar(self.engine))
+        return kept[1]
 
     @cached_property
     def timezone(self) -> dt.tzinfo:

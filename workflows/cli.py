@@ -2,7 +2,7 @@
 
 This module assembles the app: ``init`` and ``main`` are here, every other command lives in a
 ``cli_*.py`` module by group (matrix, supervision, delivery, run/demo, progress, report, notices,
-backup, deploy, extract) and is registered below. The commands share ``workflows.cli_common`` (the
+backup, deploy, extract, calendar) and is registered below. The commands share ``workflows.cli_common`` (the
 process's bootstrap, console, JSON output); none imports this module, so there is no import circle.
 Each command parses its options, calls a service and prints.
 
@@ -21,6 +21,7 @@ import typer
 
 from duban.workflows import cli_delivery, cli_matrix, cli_run, cli_supervision
 from duban.workflows.cli_backup import backup_command, restore_command
+from duban.workflows.cli_calendar import calendar_app
 from duban.workflows.cli_common import console, settings
 from duban.workflows.cli_deploy import deploy_command
 from duban.workflows.cli_extract import extract_command
@@ -69,6 +70,7 @@ app.add_typer(notices_app, name="notices", help="Preview notices as they would b
 
 app.add_typer(progress_app, name="progress", help="Progress reports (進展報送) and closing (辦結).")
 app.add_typer(extension_app, name="extension", help="Extension requests (延期申請) and the office's decisions.")
+app.add_typer(calendar_app, name="calendar", help="Working days: the official calendar and the years the office imports.")
 
 
 def main() -> None:

@@ -75,7 +75,7 @@ def _calendar_note(years, out) -> None:
     """Once per command: working days of years the official calendar does not cover were counted Mon–Fri."""
     if years:
         out.print(styled(("note", "yellow"), f" no official holiday calendar for {', '.join(map(str, sorted(years)))}: "
-                         "working days there are Monday–Friday"))
+                         "working days there are Monday–Friday (load the year's holiday notice: duban calendar import FILE)"))
 
 
 @commands("status")
