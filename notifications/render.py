@@ -129,6 +129,12 @@ class NoticeView:
     # leader: sees that it is done) | office (the supervising office: follows it up) | support (a
     # supporting unit: cooperates). "" = whom the letter of this kind and level is addressed to.
     capacity: str = ""
+    due_working: bool = True  # the due date is a working day (a letter names the weekday of one that is not)
+
+    @property
+    def days_to_due(self) -> int:
+        """Calendar days from the notice's date to its due date: 0 due today, 1 due tomorrow, < 0 past."""
+        return (self.due - self.planned_for).days
 
 
 @dataclass(frozen=True)
@@ -172,6 +178,18 @@ def colour_key(view_or_level: Any) -> str:
     else:
         level = int(view_or_level or 0)
     return _COLOUR_KEYS.get(LEVEL_COLOURS.get(level, ""), "")
+
+
+_WEEKDAYS = {
+    "zh": ("周一", "周二", "周三", "周四", "周五", "周六", "周日"),
+    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+}
+
+
+def digest_kind(views: list[NoticeView]) -> str:
+    """What a digest is, by its gravest notice: escalation (督办), chase (催办) or, all reminders, reminder (提醒)."""
+    kinds = {v.kind for v in views}
+    return next((k for k in (NoticeKind.ESCALATION, NoticeKind.CHASE) if k in kinds), NoticeKind.REMINDER).value
 
 
 def person(value: str) -> str:
@@ -310,6 +328,7 @@ class Renderer:
             colour=lambda v: _COLOUR_NAMES[family].get(colour_key(v), ""),
             colour_hex=lambda v: _COLOUR_HEX[colour_key(v)],
             person=person,
+            weekday=lambda d: _WEEKDAYS[family][d.weekday()],
         )
         self.env.globals.update(lang=language)
         self._lines: Any = None
@@ -335,10 +354,13 @@ class Renderer:
                   if (group := [v for v in items if v.kind == kind])]
         counts = {kind: sum(v.kind == kind for v in items) for kind in NOTICE_KINDS}
         plan_titles = list(dict.fromkeys(v.plan_title for v in items))
+        # 截至: the latest day its notices were planned for (a replay's day, not the day it is built).
+        as_of = max((v.planned_for for v in items), default=letterhead.date)
+        kind = digest_kind(items)
         context = {"items": items, "groups": groups, "counts": counts, "plan_titles": plan_titles,
-                   "recipient": recipient, "letterhead": letterhead}
+                   "recipient": recipient, "letterhead": letterhead, "as_of": as_of, "digest_kind": kind}
         spec = NOTICE_KIND_SPECS[NoticeKind.DIGEST]
-        subject = self._subject(spec.subject, recipient, len(items), letterhead)
+        subject = self._subject(spec.subject, recipient, len(items), letterhead, kind, as_of)
         return self._render(spec.kind, subject, context)
 
     def circulation(self, kind: str, unit: str, facts: list[str], *, letterhead: Letterhead, rectify_by: date,

@@ -197,7 +197,7 @@ def build_views(session: Session, notice_ids: list[int], *, calendar: WorkCalend
             lead_unit=units[task.lead_unit_id].name if task.lead_unit_id in units else "",
             supporting_units=tuple(supporting[task.id]), lead_officials=tuple(officials[task.id]),
             label=label or "", due=r.due, days=r.days, **measures, required_by=required_by, planned_for=issued,
-            to=people.views(r.recipients, r.plan_id), cc=people.views(r.cc, r.plan_id),
+            to=people.views(r.recipients, r.plan_id), cc=people.views(r.cc, r.plan_id), due_working=cal.is_working_day(r.due),
         )
     return out
 
@@ -239,7 +239,8 @@ def letterhead_for(session: Session, today: dt.date, *, plan: str | None = None)
 
 
 def preview_view(session: Session, *, kind: str, task: str, today: dt.date, policies: Any, plan: str | None = None,
-                 level: int = 1, calendar: WorkCalendar | None = None) -> NoticeView:
+                 level: int | None = None, calendar: WorkCalendar | None = None,
+                 notes: list[str] | None = None) -> NoticeView:
     """The NoticeView of the notice a sweep would write for ``task``'s first open milestone, read-only.
 
     A task with no open milestone uses its first recurring obligation: the next open period due
@@ -247,6 +248,8 @@ def preview_view(session: Session, *, kind: str, task: str, today: dt.date, poli
     read as the sweep reads it (``store.supervision.load_open_items``) and the notice — recipients,
     copies, series, level and colour — comes from the planner (``matrix.planner.preview_notice``),
     so a preview and the notice a sweep writes never disagree; only the day is the one asked for.
+    An escalation without ``level`` is the level the item's overdue working days reach on ``today``
+    (level 1 when none is reached yet, said in ``notes``).
     """
     from duban.matrix.errors import ConfigError
     from duban.matrix.planner import ladder_of, level_colour, preview_notice
@@ -262,6 +265,8 @@ def preview_view(session: Session, *, kind: str, task: str, today: dt.date, poli
         raise NotFound(f"no task {task!r} in plan {plan_row.code}")
     supervised = _preview_item(session, row, plan_row.code, kind=kind, today=today)
     policy = policies.for_task(plan_row.code, row.code)
+    if level is None:
+        level = reached_level(supervised.item, policy, today, cal, notes) if kind == NoticeKind.ESCALATION else 1
     try:
         planned = preview_notice(kind, supervised.item, supervised.task, today, cal, policy, level=level)
     except LookupError as e:
@@ -284,7 +289,28 @@ def preview_view(session: Session, *, kind: str, task: str, today: dt.date, poli
         required_by=planned.due if kind == NoticeKind.REMINDER else cal.add_working_days(today, RESPOND_WORKING_DAYS),
         planned_for=today, to=people.views([{"role": r, "name": n} for r, n in planned.recipients], plan_row.id),
         cc=people.views([{"role": r, "name": n} for r, n in planned.cc], plan_row.id),
+        due_working=cal.is_working_day(planned.due),
     )
+
+
+def reached_level(item: Any, policy: Any, today: dt.date, cal: WorkCalendar, notes: list[str] | None = None) -> int:
+    """The highest escalation level of the item's ladder that its overdue working days reach on ``today``;
+    the first level when none is reached yet (and a note that says so)."""
+    from duban.matrix.planner import ladder_of
+
+    ladder = sorted(ladder_of(item, policy), key=lambda s: s.level)
+    if not ladder:
+        return 1
+    overdue = max(cal.working_days_between(item.due, today), 0) if today > item.due else 0
+    reached = [s for s in ladder if s.after <= overdue]
+    if reached:
+        return reached[-1].level
+    if notes is not None:
+        first = ladder[0]
+        notes.append(f"escalation level {first.level} is not reached yet on {today.isoformat()}: the item is "
+                     f"{overdue} working days overdue (due {item.due.isoformat()}), level {first.level} comes after "
+                     f"{first.after}; previewing level {first.level}")
+    return ladder[0].level
 
 
 def _preview_item(session: Session, task: TaskRow, plan_code: str, *, kind: str, today: dt.date) -> Any:

@@ -27,7 +27,9 @@ def preview(
     task: str = typer.Option(..., "--task", "-t", help="Task code, e.g. 3.2.1"),
     plan: str | None = typer.Option(None, "--plan", "-p", help="Plan code (default: the only plan)."),
     as_of: dt.datetime | None = day_option("--as-of", "Render as if today were this date (YYYY-MM-DD)."),
-    level: int = typer.Option(1, "--level", "-l", help="Escalation level (1 藍, 2 橙, 3 紅)."),
+    level: int | None = typer.Option(None, "--level", "-l",
+                                     help="Escalation level (1 藍, 2 橙, 3 紅); default: the level the item's "
+                                          "overdue working days reach on the --as-of day."),
     unit: str | None = typer.Option(None, "--unit", "-u",
                                        help="Render the copy this unit gets (a supporting unit gets the 抄送 copy); "
                                             "for criticism/praise the unit circulated (default: the lead unit)."),
@@ -50,8 +52,11 @@ def preview(
     a = app()
     renderer = a.renderer if lang in (None, a.settings.language) else renderer_in(lang, a.settings)
     today = now_for(as_of).date()
+    notes: list[str] = []
     rendered = preview_notice(a.engine, a.policies, renderer, kind=kind, task=task, plan=plan, today=today,
-                              level=level, unit=unit, calendar=a.calendar)
+                              level=level, unit=unit, calendar=a.calendar, notes=notes)
+    for note in notes:
+        sys.stderr.write(f"note: {note}\n")
     body = rendered.html if fmt == "html" else rendered.text
     if out is not None:
         save_preview(out, body)

@@ -85,15 +85,16 @@ def acknowledge(engine: Engine, *, notice_id: int, now: dt.datetime, by: str = "
 
 
 def preview(engine: Engine, policies: PolicySet, renderer: Renderer, *, kind: str, task: str, today: dt.date,
-            plan: str | None = None, level: int = 1, unit: str | None = None,
-            calendar: WorkCalendar | None = None) -> Rendered:
+            plan: str | None = None, level: int | None = None, unit: str | None = None,
+            calendar: WorkCalendar | None = None, notes: list[str] | None = None) -> Rendered:
     """One notice (reminder, chase, escalation) for ``task`` as the sweep on ``today`` would write it, or a
     sample circulation (criticism, praise) about its lead unit (or ``unit``), rendered; reads only.
 
     The notice comes from the planner (``notifications.views.preview_view``); ``unit`` picks the copy
     that unit gets (主送, or the 抄送 copy of a supporting unit). A circulation states the task's facts
     as the weekly report words them (``_lines.j2``): for a criticism its item overdue as of ``today``
-    and its progress report missing, for praise its progress reported on ``today``.
+    and its progress report missing, for praise its progress reported on ``today``. An escalation without
+    ``level`` is the level the item's overdue working days reach on ``today`` (``notes`` says when none is).
     """
     if kind not in NOTICE_KINDS + CIRCULATION_KINDS:
         raise ConfigError(f"unknown kind {kind!r}: use {', '.join(NOTICE_KINDS + CIRCULATION_KINDS)}")
@@ -101,7 +102,7 @@ def preview(engine: Engine, policies: PolicySet, renderer: Renderer, *, kind: st
     with transaction(engine) as session:
         view_kind = kind if kind in NOTICE_KINDS else (NoticeKind.CHASE if kind == NoticeKind.CRITICISM else NoticeKind.REMINDER)
         view = preview_view(session, kind=view_kind, task=task, plan=plan, today=today, level=level,
-                            policies=policies, calendar=cal)
+                            policies=policies, calendar=cal, notes=notes)
         letterhead = letterhead_for(session, today, plan=view.plan_code)
         unit_name = repo.find_unit(session, unit).name if unit else None
         session.rollback()  # a preview reads only

@@ -128,7 +128,7 @@ def test_subjects_are_stable_per_task() -> None:
     later = view(days=9, planned_for=D(2016, 1, 14), notice_id=7, key="chase:m2:2015-12-31:n3")
     assert r.notice(later, UNIT, letterhead=replace(LETTERHEAD, date=D(2016, 1, 14))).subject == "【督办事项】3.2.1 交通建设"
     digest = r.digest([view(), reminder()], UNIT, letterhead=LETTERHEAD)
-    assert digest.subject == "【督办】区交委 待办事项 2 项（2015年12月4日）"
+    assert digest.subject == "【催办】区交委 待办事项 2 项（2016年1月6日）"
     assert Renderer(language="en").notice(escalation(3), UNIT, letterhead=LETTERHEAD).subject == "[Supervision] 3.2.1 交通建設"
 
 
@@ -187,7 +187,7 @@ def test_digest_orders_escalations_then_chases_then_reminders() -> None:
     assert "一、督办事项（2项）" in text and "二、催办事项（2项）" in text and "三、提醒事项（2项）" in text
     assert "（抄送）" in text and "（主送）" in text
     assert "已逾期3个工作日" in text and "距完成时限还有5个工作日" in text
-    assert out.subject == "【督办】区交委 待办事项 6 项（2015年12月4日）"
+    assert out.subject == "【督办】区交委 待办事项 6 项（2016年1月6日）"
     html_marks = [out.html.index(f">{m}</span>") for m in ("督办·红", "督办·蓝", "催办", "提醒")]
     assert html_marks == sorted(html_marks)
     en = Renderer(language="en").digest(items, UNIT, letterhead=LETTERHEAD).text
@@ -305,7 +305,7 @@ def test_a_digest_item_asks_its_recipient_what_the_letter_asks_of_that_role(case
     lines = out.text.splitlines()
     assert lines[lines.index("督办事项汇总通知") + 2] == salutation
     assert f">{salutation}</p>" in out.html
-    assert out.subject == f"【督办】{salutation[:-1]} 待办事项 5 项（2015年12月4日）"
+    assert out.subject == f"【督办】{salutation[:-1]} 待办事项 5 项（2016年1月6日）"
     assert re.findall(r"^\d+\. 【(.+?)】", out.text, re.M) == ["督办·红", "督办·橙", "督办·蓝", "催办", "提醒"]
     text, html = requirements(out)
     assert text == wanted and html == wanted  # the HTML says what the text says
@@ -332,7 +332,7 @@ def test_a_digest_opens_with_what_its_recipient_is_asked_to_do() -> None:
     intro = {case: r.digest([replace(v, is_cc=DIGEST_CASES[case][1]) for v in every_notice()], DIGEST_CASES[case][0],
                             letterhead=LETTERHEAD).text.split("\n　　", 1)[1].split("\n")[0]
              for case in ("unit", "unit cc", "top_leader", "office cc")}
-    opening = "根据《全区扶贫攻坚工作方案》分工，截至2015年12月4日，以下5项工作逾期未办结或即将到期（其中督办3项、催办1项、提醒1项），"
+    opening = "根据《全区扶贫攻坚工作方案》分工，截至2016年1月6日，以下5项工作逾期未办结或即将到期（其中督办3项、催办1项、提醒1项），"
     assert intro == {
         "unit": opening + "请按各事项所列办理要求逐项抓好落实。已办结的，请一并报送佐证材料。",
         "unit cc": opening + "请按各事项所列办理要求逐项抓好落实。",
