@@ -105,6 +105,33 @@ def demo_cmd(
     for unit, n in result.criticised.most_common(8):
         table.add_row(f"通報批評 {unit}", f"{n} weeks")
     c.print(table)
-    c.print(f"open {out / 'index.html'} — mail in {out / 'mail'}/, database {out / 'demo.db'}")
+    if result.stats is not None:
+        _print_letter_stats(c, result.stats)
+    c.print(f"open {out / 'index.html'} — mail in {out / 'mail'}/, database {out / 'demo.db'}, "
+            f"per-unit numbers in {out / 'stats.json'}")
+
+
+def _print_letter_stats(c, stats, top: int = 12) -> None:
+    """The units that got the most letters (and any criticised longer than the limit), then the totals line."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from duban.workflows.letter_stats_service import STREAK_LIMIT
+
+    shown = list(stats.units[:top]) + [u for u in stats.units[top:] if u.streak > STREAK_LIMIT]
+    table = Table(title=f"letters and criticisms per unit, {stats.start} … {stats.end} ({stats.working_weeks} working weeks)",
+                  header_style="bold")
+    for name, justify in (("unit", "left"), ("letters", "right"), ("主送", "right"), ("抄送 only", "right"),
+                          ("per wk", "right"), ("supports only", "center"), ("通報批評 wks", "right"),
+                          ("longest run", "right"), ("level 3 sent", "right"), (f"L3 by wk {STREAK_LIMIT + 1}", "center")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for u in shown:
+        run = f"{u.streak} from {u.streak_from}" if u.streak else "0"
+        in_time = "" if u.level3_in_time is None else ("yes" if u.level3_in_time else "NO")
+        table.add_row(Text(u.unit + (" (office)" if u.office else "")), str(u.letters), str(u.to), str(u.cc),
+                      f"{u.per_week:.2f}", "yes" if u.supporting_only else "", str(u.criticised), run,
+                      str(u.level3_sent or ""), in_time)
+    c.print(table)
+    c.print(stats.totals_line(), markup=False, highlight=False)
 
 

@@ -40,6 +40,8 @@ class DemoResult:
     criticised: Counter = field(default_factory=Counter)
     praised: Counter = field(default_factory=Counter)
     escalation_levels: Counter = field(default_factory=Counter)  # escalations written, by level
+    criticisms: dict[dt.date, list[str]] = field(default_factory=dict)  # Friday -> units criticised that week
+    stats: Any = None  # per unit: letters received and criticisms (workflows.letter_stats_service.LetterStats)
 
 
 
@@ -116,6 +118,7 @@ def run_demo(out_dir: Path, *, progress: Callable[[int, int, str], None] | None 
                 progress(result.days, total, day.isoformat())
             day += dt.timedelta(days=1)
         result.escalation_levels.update(escalation_levels(app.engine))
+        result.stats = _stats(app, result)
     finally:
         app.close()
         sink.stop()
@@ -175,10 +178,23 @@ def _friday(app, day: dt.date, result: DemoResult, formats: tuple[str, ...]) -> 
     if "html" in report["files"]:
         result.reports.append(Path(report["files"]["html"]))
     result.reports.extend(Path(doc["html"]) for doc in report["criticism"].values() if "html" in doc)
+    result.criticisms[day] = [entry["unit"] for entry in report["criticised"]]
     for entry in report["criticised"]:
         result.criticised[entry["unit"]] += 1
     for entry in report["praised"]:
         result.praised[entry["unit"]] += 1
+
+
+def _stats(app, result: DemoResult) -> Any:
+    """Letters and criticisms per unit over the replay, read from the demo's database (and kept in stats.json)."""
+    import json
+
+    from duban.workflows.letter_stats_service import letter_stats
+
+    stats = letter_stats(app.engine, criticisms=result.criticisms, calendar=app.calendar)
+    (result.out_dir / "stats.json").write_text(json.dumps(stats.to_json(), ensure_ascii=False, indent=1) + "\n",
+                                               encoding="utf-8")
+    return stats
 
 
 def escalation_levels(engine) -> dict[int, int]:

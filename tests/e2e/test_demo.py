@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import os
 import subprocess
 import sys
@@ -25,6 +26,11 @@ def test_demo_replays_the_district_plan(tmp_path: Path) -> None:
     out = tmp_path / "demo-out"
     assert "通報批評 區金融辦" in proc.stdout  # the unit that never reports is criticised
     assert "督辦 escalations" in proc.stdout and "messages delivered" in proc.stdout
+    # Per unit: letters received and criticisms, as a table, a totals line and stats.json.
+    assert "letters and criticisms per unit" in proc.stdout and "\nletters: " in proc.stdout
+    stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    assert stats["summary"]["letters"] > 0 and stats["working_weeks"] == 79
+    assert max(u["streak"] for u in stats["units"]) == stats["summary"]["longest_streak"]
     index = (out / "index.html").read_text(encoding="utf-8")
     weekly = sorted((out / "reports").glob("weekly-*.html"))
     assert len(weekly) == 79  # every Friday from 2015-07-03 to 2016-12-30
