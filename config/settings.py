@@ -44,6 +44,8 @@ class Settings(BaseSettings):
                                description="digest: one message per recipient per run; per_notice: one per notice")
     retry_base_seconds: int = Field(default=60, ge=1, description="First retry delay after a 4xx or a connection error; doubles each time")
     max_attempts: int = Field(default=8, ge=1, description="Attempts before a message is given up as failed")
+    allow_replay_mail: bool = Field(default=False, description="Send by SMTP the notices a replayed sweep planned (its "
+                                    "as-of more than a day from the day it ran); without it they stay held in the outbox")
 
     # Files and folders duban creates (database, outbox, reports, config): private unless configured.
     file_mode: str = Field(default="0600", description="Octal mode of the files duban creates; its folders get the "

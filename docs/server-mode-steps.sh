@@ -60,6 +60,7 @@ export DUBAN_CONFIG_DIR=$PWD/duban-config DUBAN_OUTBOX_DIR=$PWD/var/outbox   # a
 export DUBAN_SMTP_URL=smtp://127.0.0.1:8025           # the trial's mail sink; in production, your mail server:
 # export DUBAN_SMTP_URL=smtp+starttls://duban@mail.example.org:587 DUBAN_SMTP_PASSWORD=…
 export DUBAN_MAIL_FROM='督辦系統 <duban@example.org>'
+export DUBAN_ALLOW_REPLAY_MAIL=1   # the trial replays 2015-12-04 into its own sink; never in production
 prefect worker start --pool duban --type process --limit 2       # terminal 3: the same again
 }
 

@@ -3,7 +3,8 @@
 Roles (as the planner writes them): ``unit`` (the unit's contact addresses; a group unit expands to
 its members where the directory lists them, else the group's own address), ``unit_head`` (the head's
 address), ``official``, ``office`` (the office's addresses), ``office_head``, ``top_leader``. A role
-that resolves to nobody with an address is *undeliverable*: recorded, shown, never blocking.
+that resolves to nobody with an address is *held*: recorded with why, shown, never blocking, and
+resolved again at every delivery run (workflows.delivery_service) until the directory has an address.
 The office and the top leader are the notice's plan's own (several plans, several offices), else
 the database-wide ones flagged in the directory.
 
@@ -38,8 +39,8 @@ class Resolved:
     role: str
     name: str  # the role's name as the notice has it (unit or official), "" for office roles
     display_name: str  # who the mail is for, as a person reads it
-    address: str  # "" when undeliverable
-    reason: str = ""  # why undeliverable
+    address: str  # "" when nobody has one (the delivery is held)
+    reason: str = ""  # why there is no address
 
 
 @lru_cache(maxsize=65536)  # a delivery run meets the same few thousand addresses tens of thousands of times
@@ -58,7 +59,7 @@ class AddressBook(Protocol):
     """Where units and people are reached by one kind of channel; "" / None / [] when they are not."""
 
     kind: str
-    missing: dict[str, str]  # role -> why nobody of that role can be reached (shown as undeliverable)
+    missing: dict[str, str]  # role -> why nobody of that role can be reached (a held delivery's reason)
 
     def unit(self, unit: UnitRow) -> list[str]: ...
     def head(self, unit: UnitRow) -> str | None: ...

@@ -1,19 +1,21 @@
 """The outbox: deliveries and messages, and the one state machine every channel's messages go through.
 
-A notice gets a *delivery* per recipient (pending → queued → sent | failed, or undeliverable when
-nobody has an address); pending deliveries are grouped into *messages*, each stored whole (its bytes
-are what any channel hands over, so a resend is the same message). A message moves
+A notice gets a *delivery* per recipient (pending → queued → sent | failed; *held* while nobody has
+an address for that recipient, re-resolved against the directory at every run); pending deliveries
+are grouped into *messages*, each stored whole (its bytes are what any channel hands over, so a
+resend is the same message). A message moves
 
     pending ──claim──▶ sending ──record──▶ sent | failed
        ▲                 │  └─record (retry: later, backing off) / release (untried) / halt──┐
        └─────────────────┴───────────────────────────────────────────────────────────────────┘
+    held ──release_held──▶ pending     (planned by a replayed sweep: waits for DUBAN_ALLOW_REPLAY_MAIL)
 
 ``claim`` leases due messages to one process (PostgreSQL skips rows another worker holds); a lease
 that runs out (the process died while sending) makes the message due again, and it is sent again
 byte for byte. ``record`` writes what a channel said (an ``Outcome``); ``finish_notices`` closes the
-notices none of whose deliveries is on its way any more; ``requeue_failed`` puts failed messages
-back after the office fixed something. Nothing here knows how a message leaves: that is a channel's
-business (notifications.channels), and the outcome is all the outbox hears of it.
+notices none of whose deliveries is on its way any more, by their 主送 deliveries; ``requeue_failed``
+puts failed messages back after the office fixed something. Nothing here knows how a message leaves:
+that is a channel's business (notifications.channels), and the outcome is all the outbox hears of it.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from sqlalchemy.orm import Session
 from duban.matrix.vocabulary import SUPERSEDABLE_KINDS
 from duban.store.db import begin_immediate, transaction
 from duban.store.supervision import _insert_ignore
-from duban.store.tables import DeliveryRow, MessageRow, NoticeRow, PlanRow, TaskRow, UnitRow
+from duban.store.tables import DeliveryRow, MessageRow, NoticeRow, PlanRow, SweepRow, TaskRow, UnitRow
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -44,6 +46,7 @@ NOTICE: sa.Table = NoticeRow.__table__  # type: ignore[attr-defined]
 TASK: sa.Table = TaskRow.__table__  # type: ignore[attr-defined]
 PLAN: sa.Table = PlanRow.__table__  # type: ignore[attr-defined]
 UNIT: sa.Table = UnitRow.__table__  # type: ignore[attr-defined]
+SWEEP: sa.Table = SweepRow.__table__  # type: ignore[attr-defined]
 
 LEASE = dt.timedelta(minutes=10)  # a message still "sending" after this was lost with its process
 CLAIM_BATCH = 200  # messages per claim: sent well within one lease even by a slow server
@@ -77,6 +80,7 @@ class Tally(Protocol):
     halted: str
     errors: list[str]
     failures: list[dict[str, str]]
+    undeliverable: list[dict[str, str]]
 
 
 # --------------------------------------------------------------------------------------------
@@ -95,14 +99,18 @@ def plan_alone(session: Session) -> None:
 
 
 def supersede(session: Session) -> int:
-    """Of several unsent reminders or chases of one series (two sweeps ran before a delivery), keep
-    only the newest: it says the same thing with today's numbers. The others are marked superseded;
-    returns how many."""
-    n = NOTICE
-    newest = (sa.select(sa.func.max(n.c.id)).where(n.c.status == "pending", n.c.kind.in_(SUPERSEDABLE_KINDS))
+    """Of several unsent reminders or chases of one series (two sweeps ran before a delivery, or a
+    unit had no address for days), keep only the newest: it says the same thing with today's numbers.
+    The others — pending, or held for an address — are marked superseded; returns how many. (A notice
+    in a held message, a replay's, is left to go with its message.)"""
+    n, d = NOTICE, DELIVERY
+    unsent = n.c.status.in_(("pending", "held"))
+    newest = (sa.select(sa.func.max(n.c.id)).where(unsent, n.c.kind.in_(SUPERSEDABLE_KINDS))
               .group_by(n.c.series))
+    in_held_message = sa.select(d.c.notice_id).where(d.c.status == "held", d.c.message_pk.is_not(None))
     stale = session.connection().execute(
-        sa.update(n).where(n.c.status == "pending", n.c.kind.in_(SUPERSEDABLE_KINDS), n.c.id.not_in(newest))
+        sa.update(n).where(unsent, n.c.kind.in_(SUPERSEDABLE_KINDS), n.c.id.not_in(newest),
+                           n.c.id.not_in(in_held_message))
         .values(status="superseded"))
     return stale.rowcount or 0
 
@@ -144,20 +152,93 @@ def plan_offices(session: Session) -> dict[str, str]:
 
 
 def enqueue(session: Session, messages: list[dict[str, Any]], members: dict[str, list[int]]) -> int:
-    """Store new messages (MessageRow columns, ``status`` pending) and link each one's deliveries
-    (``members``: message key → delivery ids), which become queued. One statement for the messages,
-    one for the links. Returns how many messages."""
+    """Store new messages (MessageRow columns, ``status`` pending, or held with the reason as
+    ``last_error``) and link each one's deliveries (``members``: message key → delivery ids), which
+    become queued (held, with the reason, in a held message). One statement for the messages, one for
+    the links. Returns how many messages."""
     if not messages:
         return 0
     conn = session.connection()
     ids: dict[str, int] = {r.key: r.id for r in conn.execute(sa.insert(MESSAGE).returning(MESSAGE.c.key, MESSAGE.c.id),
                                                                 messages)}
-    links = [{"delivery": d, "message": ids[key]} for key, ds in members.items() for d in ds]
+    held = {m["key"]: m["last_error"] for m in messages if m["status"] == "held"}
+    links = [{"delivery": d, "message": ids[key], "state": "held" if key in held else "queued", "why": held.get(key, "")}
+             for key, ds in members.items() for d in ds]
     if links:
         d = DELIVERY
         conn.execute(sa.update(d).where(d.c.id == sa.bindparam("delivery"))
-                     .values(status="queued", message_pk=sa.bindparam("message")), links)
+                     .values(status=sa.bindparam("state"), message_pk=sa.bindparam("message"),
+                             last_error=sa.bindparam("why")), links)
     return len(messages)
+
+
+def held_deliveries(session: Session) -> list[Any]:
+    """Deliveries held for want of an address (and those an older duban called undeliverable for the
+    same reason), to be resolved again against today's directory: (id, notice_id, recipient_role,
+    recipient_name, is_cc, plan_id, status, last_error)."""
+    dc, n = DELIVERY.c, NOTICE.c
+    return list(session.execute(
+        sa.select(dc.id, dc.notice_id, dc.recipient_role, dc.recipient_name, dc.is_cc, n.plan_id, dc.status, dc.last_error)
+        .join(NOTICE, n.id == dc.notice_id)
+        .where(dc.status.in_(("held", "undeliverable")), dc.address == "", dc.message_pk.is_(None),
+               n.status.not_in(("superseded",)))
+        .order_by(dc.id)).all())
+
+
+def notice_addresses(session: Session, notice_ids: Iterable[int]) -> dict[int, set[str]]:
+    """The addresses each notice already has a delivery for."""
+    dc = DELIVERY.c
+    out: dict[int, set[str]] = defaultdict(set)
+    for r in session.execute(sa.select(dc.notice_id, dc.address).where(dc.notice_id.in_(list(notice_ids)), dc.address != "")):
+        out[r.notice_id].add(r.address)
+    return out
+
+
+def readdress(session: Session, found: list[dict[str, Any]], extra: list[dict[str, Any]],
+              still_held: list[dict[str, Any]], dropped: list[int]) -> None:
+    """Write what resolving held deliveries again gave: ``found`` (id, address, display_name) become
+    pending with their address; ``extra`` are further deliveries of the same recipient (a group's
+    other members); ``still_held`` (id, why) stay held with today's reason; ``dropped`` (an address
+    the notice already reaches) are deleted. Their notices, if held, are on their way again."""
+    conn, d = session.connection(), DELIVERY
+    if found:
+        conn.execute(sa.update(d).where(d.c.id == sa.bindparam("pk"))
+                     .values(status="pending", address=sa.bindparam("addr"), display_name=sa.bindparam("who"),
+                             last_error=""), found)
+    if extra:
+        conn.execute(_insert_ignore(session, d, ("notice_id", "recipient_role", "recipient_name", "address")), extra)
+    if still_held:
+        conn.execute(sa.update(d).where(d.c.id == sa.bindparam("pk")).values(status="held", last_error=sa.bindparam("why")),
+                     still_held)
+    if dropped:
+        conn.execute(sa.delete(d).where(d.c.id.in_(dropped)))
+    moved = [r["pk"] for r in found] + dropped
+    if moved or extra:
+        notices = sa.select(d.c.notice_id).where(d.c.status == "pending")
+        conn.execute(sa.update(NOTICE).where(NOTICE.c.status.in_(("held", "undeliverable")), NOTICE.c.id.in_(notices))
+                     .values(status="sending"))
+
+
+def notice_sweeps(session: Session, notice_ids: Iterable[int]) -> dict[int, tuple[dt.date, dt.datetime]]:
+    """For each notice a sweep planned: (the sweep's as-of day, when it really started)."""
+    n, s = NOTICE.c, SWEEP.c
+    rows = session.execute(sa.select(n.id, s.as_of, s.started_at).join(SWEEP, s.id == n.sweep_id)
+                           .where(n.id.in_(list(notice_ids))))
+    return {r.id: (r.as_of, r.started_at) for r in rows}
+
+
+def release_held(session: Session) -> int:
+    """Held messages (planned by a replay) go out now: pending again, their deliveries queued, their
+    notices on their way. Returns how many."""
+    m, d, n = MESSAGE, DELIVERY, NOTICE
+    ids = list(session.execute(sa.select(m.c.id).where(m.c.status == "held")).scalars())
+    if not ids:
+        return 0
+    session.execute(sa.update(m).where(m.c.id.in_(ids)).values(status="pending", last_error="", next_attempt_at=None))
+    session.execute(sa.update(d).where(d.c.message_pk.in_(ids), d.c.status == "held").values(status="queued", last_error=""))
+    session.execute(sa.update(n).where(n.c.status == "held", n.c.id.in_(
+        sa.select(d.c.notice_id).where(d.c.message_pk.in_(ids)))).values(status="sending", last_error=""))
+    return len(ids)
 
 
 def enqueue_once(engine: Engine, message: dict[str, Any]) -> tuple[int, str | None]:
@@ -261,6 +342,8 @@ def _record_one(msg: MessageRow, deliveries: list[DeliveryRow], outcome: Outcome
             else:  # refused for good (5xx), or temporarily too many times
                 d.status, d.last_error, d.refusals = "failed", reply, d.refusals + 1
                 tally.recipients_refused += 1
+                tally.undeliverable.append({"notice": str(d.notice_id), "task": "", "role": d.recipient_role,
+                                            "name": d.display_name, "reason": reply})
         tally.sent += 1
     elif outcome.status == "halt":
         # The server refused duban itself (login, sender address): nothing is wrong with this message,
@@ -284,20 +367,81 @@ def _record_one(msg: MessageRow, deliveries: list[DeliveryRow], outcome: Outcome
 
 
 def finish_notices(engine: Engine) -> None:
-    """A notice is sent when none of its deliveries is still on its way (failed if none got through,
-    undeliverable if none had an address).
+    """Close the notices none of whose deliveries is still on its way, by their 主送 (To) deliveries:
+    sent when a 主送 recipient got it, else held when one is held (no address yet, or a replay's
+    message), else failed; a 抄送 copy that went out is recorded as sent but does not make the notice
+    sent. (A notice with no 主送 delivery goes by its copies.) A held notice's ``last_error`` says why.
 
-    One statement, so one snapshot: under PostgreSQL's READ COMMITTED each statement sees what was
-    committed when it began, and a worker recording its deliveries between two separate updates would
-    make a notice look as if it had nothing sent, failed or in flight."""
+    One statement for the states, so one snapshot: under PostgreSQL's READ COMMITTED each statement
+    sees what was committed when it began, and a worker recording its deliveries between two separate
+    updates would make a notice look as if it had nothing sent, failed or in flight."""
+    d, n = DELIVERY, NOTICE
+    in_flight = sa.select(d.c.notice_id).where(d.c.status.in_(("pending", "queued")))
+
+    def having(status: str, to_only: bool = True) -> sa.Select[Any]:
+        q = sa.select(d.c.notice_id).where(d.c.status == status)
+        return q.where(d.c.is_cc.is_(False)) if to_only else q
+
+    no_to = n.c.id.not_in(sa.select(d.c.notice_id).where(d.c.is_cc.is_(False)))
+    outcome = sa.case((n.c.id.in_(having("sent")), "sent"), (n.c.id.in_(having("held")), "held"),
+                      (n.c.id.in_(having("failed")), "failed"),
+                      (sa.and_(no_to, n.c.id.in_(having("sent", False))), "sent"),
+                      (sa.and_(no_to, n.c.id.in_(having("held", False))), "held"),
+                      (sa.and_(no_to, n.c.id.in_(having("failed", False))), "failed"), else_="undeliverable")
     with transaction(engine) as session:
-        d = DELIVERY
-        in_flight = sa.select(d.c.notice_id).where(d.c.status.in_(("pending", "queued")))
-        delivered = sa.select(d.c.notice_id).where(d.c.status == "sent")
-        failed = sa.select(d.c.notice_id).where(d.c.status == "failed")
-        n = NOTICE
-        outcome = sa.case((n.c.id.in_(delivered), "sent"), (n.c.id.in_(failed), "failed"), else_="undeliverable")
-        session.execute(sa.update(n).where(n.c.status == "sending", n.c.id.not_in(in_flight)).values(status=outcome))
+        session.execute(sa.update(n).where(n.c.status.in_(("sending", "held", "undeliverable")), n.c.id.not_in(in_flight))
+                        .values(status=outcome))
+        _held_reasons(session)
+
+
+def held_reason(display_name: str, role: str, address: str, error: str) -> str:
+    """Why a held delivery waits, as a person reads it."""
+    return error if address else f"no address for {display_name} ({role}) in the directory"
+
+
+def _held_reasons(session: Session) -> None:
+    """Each held notice's ``last_error``: why its first held recipient (主送 first) waits."""
+    d, n = DELIVERY.c, NOTICE.c
+    rows = session.execute(sa.select(d.notice_id, d.display_name, d.recipient_role, d.address, d.last_error,
+                                     n.last_error.label("said"))
+                           .join(NOTICE, n.id == d.notice_id).where(n.status == "held", d.status == "held")
+                           .order_by(d.notice_id, d.is_cc, d.id)).all()
+    why: dict[int, str] = {}
+    said: dict[int, str] = {}
+    for r in rows:
+        why.setdefault(r.notice_id, held_reason(r.display_name, r.recipient_role, r.address, r.last_error))
+        said[r.notice_id] = r.said
+    why = {k: v for k, v in why.items() if said[k] != v}  # (what a notice says already is not written again)
+    if why:
+        session.execute(sa.update(NOTICE).where(NOTICE.c.id == sa.bindparam("pk")).values(last_error=sa.bindparam("why")),
+                        [{"pk": k, "why": v} for k, v in why.items()])
+
+
+def held(engine: Engine) -> list[dict[str, str]]:
+    """Every delivery held in the outbox now: {notice, task, role, name, reason, cause}, oldest first
+    (``cause``: the reason shared by many, to count them by)."""
+    d, n, t = DELIVERY.c, NOTICE.c, TASK.c
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(d.notice_id, t.code, d.recipient_role, d.display_name, d.address, d.last_error)
+                            .join(NOTICE, n.id == d.notice_id).join(TASK, t.id == n.task_id)
+                            .where(d.status == "held", n.status != "superseded").order_by(d.id)).all()
+    return [{"notice": str(r.notice_id), "task": r.code, "role": r.recipient_role, "name": r.display_name,
+             "reason": held_reason(r.display_name, r.recipient_role, r.address, r.last_error),
+             "cause": _cause(r.address, r.last_error)} for r in rows]
+
+
+def task_codes(engine: Engine, notice_ids: Iterable[int]) -> dict[int, str]:
+    """Notice id → its task's code."""
+    with engine.connect() as conn:
+        return {r.id: r.code for r in conn.execute(sa.select(NOTICE.c.id, TASK.c.code).join(TASK, TASK.c.id == NOTICE.c.task_id)
+                                                   .where(NOTICE.c.id.in_(list(notice_ids))))}
+
+
+def _cause(address: str, error: str) -> str:
+    """What many held deliveries share: the directory's gap, or being a replay's (its days left out)."""
+    if address:
+        return "planned by a replay; set DUBAN_ALLOW_REPLAY_MAIL=1 to send" if "replay" in error else error
+    return f"no address in the directory ({error})" if error else "no address in the directory"
 
 
 # --------------------------------------------------------------------------------------------

@@ -225,14 +225,15 @@ def _acks(conn: Connection, tasks: dict[int, TaskHistory], live: sa.Select[Any],
 
 def _undeliverable(conn: Connection, live: sa.Select[Any], tz: dt.tzinfo, period_start: dt.date,
                    as_of: dt.date) -> list[Any]:
-    """Deliveries that found nobody to deliver to, recorded during the period (local days)."""
+    """Deliveries that found nobody to deliver to (held for an address), recorded during the period (local days)."""
     begin = dt.datetime.combine(period_start, dt.time(0), tz).astimezone(dt.UTC)
     end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(0), tz).astimezone(dt.UTC)
     d, n = DeliveryRow, NoticeRow
     return conn.execute(
         sa.select(d.recipient_role, d.recipient_name, d.display_name, d.last_error, n.task_id)
         .join(n, n.id == d.notice_id)
-        .where(d.status == "undeliverable", d.created_at >= begin, d.created_at < end, n.task_id.in_(live))
+        .where(d.status.in_(("held", "undeliverable")),  # type: ignore[attr-defined]  # a column, as SQLModel builds it
+               d.address == "", d.created_at >= begin, d.created_at < end, n.task_id.in_(live))
         .order_by(d.id)).all()
 
 

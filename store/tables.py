@@ -300,7 +300,9 @@ class NoticeRow(SQLModel, table=True):
     cc: list = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
     sweep_id: int | None = Field(default=None, foreign_key="sweep.id", index=True)
     created_at: dt.datetime
-    status: str = Field(default="pending", max_length=20, index=True)  # pending | sending | sent | failed | undeliverable
+    # pending | sending | sent | held (its 主送 has no address yet, or waits in a replay's held message) | failed
+    # | undeliverable (nothing to deliver to) | superseded; ``last_error`` says why a held one waits
+    status: str = Field(default="pending", max_length=20, index=True)
     attempts: int = 0
     last_error: str = ""
     sent_at: dt.datetime | None = None
@@ -323,7 +325,7 @@ class MessageRow(SQLModel, table=True):
     address: str = Field(sa_column=sa.Column(sa.Text, nullable=False))  # every recipient, comma-separated
     message_id: str = Field(max_length=300)
     subject: str = ""
-    status: str = Field(default="queued", max_length=20, index=True)  # queued | sending | sent | failed
+    status: str = Field(default="queued", max_length=20, index=True)  # pending | sending | sent | failed | held (a replay's)
     attempts: int = 0
     next_attempt_at: dt.datetime | None = None
     last_error: str = ""
@@ -334,7 +336,7 @@ class MessageRow(SQLModel, table=True):
 
 
 class DeliveryRow(SQLModel, table=True):
-    """One notice to one recipient (主送 or 抄送): resolved to an address, or undeliverable."""
+    """One notice to one recipient (主送 or 抄送): resolved to an address, or held until the directory has one."""
 
     __tablename__ = "delivery"
     __table_args__ = (sa.UniqueConstraint("notice_id", "recipient_role", "recipient_name", "address",
@@ -345,9 +347,11 @@ class DeliveryRow(SQLModel, table=True):
     recipient_role: str = Field(max_length=20)  # unit | unit_head | official | office | office_head | top_leader
     recipient_name: str = Field(default="", max_length=200)
     display_name: str = ""
-    address: str = Field(default="", max_length=320)  # "" when nobody has an address: undeliverable
+    address: str = Field(default="", max_length=320)  # "" when nobody has an address yet: held
     is_cc: bool = False  # 抄送 (Cc) rather than 主送 (To)
-    status: str = Field(default="pending", max_length=20, index=True)  # pending | queued | sent | failed | undeliverable
+    # pending | queued | sent | failed | held (no address yet, or in a replay's held message); undeliverable
+    # in databases before issue 12 (no address: resolved again like held)
+    status: str = Field(default="pending", max_length=20, index=True)
     message_pk: int | None = Field(default=None, foreign_key="message.id", index=True)
     refusals: int = 0  # times the server refused this recipient alone (4xx) while the others got the message
     last_error: str = ""

@@ -112,3 +112,10 @@ def shared() -> Path:
     if not folder.is_dir():
         pytest.skip(f"{folder} (../shared beside the checkout, or DUBAN_SHARED) is not here")
     return folder
+
+
+@pytest.fixture
+def allow_replay_mail(monkeypatch) -> None:
+    """DUBAN_ALLOW_REPLAY_MAIL=1 for a test that replays old dates over a real SMTP server (or another
+    channel that reaches people): without it, the notices of a replayed sweep are held in the outbox."""
+    monkeypatch.setenv("DUBAN_ALLOW_REPLAY_MAIL", "1")

@@ -43,9 +43,7 @@ def deliver_cmd(
     if retry_failed:
         out.print(f"{requeued} failed messages put back in the queue")
     how = "sent to" if settings().smtp_url else "written as .eml files to"
-    out.print(styled(f"{result.sent} messages {how} {result.target}"
-                     + (f"; {result.retrying} will be retried" if result.retrying else ""),
-                     "; " if result.failed else "", (f"{result.failed} failed" if result.failed else "", "red"),
+    out.print(styled(f"messages {how} {result.target}: ", (result.summary(), "red" if result.failed else ""),
                      (f"; {result.recipients_refused} recipients refused" if result.recipients_refused else "")
                      + (f"; {result.superseded} older repeats superseded" if result.superseded else "")))
     failed_lines = {f"{f['address']}: {f['error']}" for f in result.failures}
@@ -53,26 +51,44 @@ def deliver_cmd(
         if e not in failed_lines and not (result.halted and e.endswith(result.halted)):  # the halt: on stderr, below
             out.print(styled("  ", ("error", "red"), f" {e}"))
     if verbose:
-        for f in result.failures:
-            out.print(styled("  ", ("failed", "red"), f" {f['address']}: {f['error']}"))
-        if result.undeliverable:
-            out.print(styled((f"{len(result.undeliverable)} undeliverable", "yellow"), " (no address in the directory):"))
-            for u in result.undeliverable:
-                out.print(f"  task {u['task']} → {u['name']} ({u['role']}): {u['reason']}")
-    else:  # a few lines whatever the size of the run: per reason, how many, and who for example
-        groups = result.by_reason()
-        for kind, what, colour in (("failed", "messages failed", "red"), ("undeliverable", "recipients undeliverable", "yellow")):
-            if groups[kind]:
-                total = sum(g["count"] for g in groups[kind])
-                out.print(styled((f"{total} {what}", colour), f" ({len(groups[kind])} reason{'s' if len(groups[kind]) != 1 else ''}):"))
-                for g in groups[kind][:10]:
-                    more = f", … {g['count'] - len(g['examples'])} more" if g["count"] > len(g["examples"]) else ""
-                    out.print(f"  {g['count']} × {g['reason']}: {'; '.join(g['examples'])}{more}")
-                if len(groups[kind]) > 10:
-                    out.print(f"  … {len(groups[kind]) - 10} more reasons")
-        if result.failures or result.undeliverable:
-            out.print("  (--verbose lists every one; --json gives them as data)")
+        _every_one(out, result)
+    else:
+        _per_reason(out, result)
     _halted(result)
+
+
+_KINDS = (("failed", "messages failed", "red"), ("held", "recipients held", "yellow"),
+          ("undeliverable", "recipients undeliverable (refused for good)", "red"))
+
+
+def _every_one(out, result) -> None:
+    """--verbose: every failed message, held recipient (with why) and undeliverable recipient."""
+    for f in result.failures:
+        out.print(styled("  ", ("failed", "red"), f" {f['address']}: {f['error']}"))
+    for what, people, colour in (("held", result.held, "yellow"), ("undeliverable", result.undeliverable, "red")):
+        if people:
+            out.print(styled((f"{len(people)} recipients {what}", colour), ":"))
+            for u in people:
+                out.print(f"  task {u['task']} → {u['name']} ({u['role']}): {u['reason']}")
+
+
+def _per_reason(out, result) -> None:
+    """A few lines whatever the size of the run: per reason, how many, and who for example."""
+    groups = result.by_reason()
+    for kind, what, colour in _KINDS:
+        if groups[kind]:
+            total = sum(g["count"] for g in groups[kind])
+            out.print(styled((f"{total} {what}", colour), f" ({len(groups[kind])} reason{'s' if len(groups[kind]) != 1 else ''}):"))
+            for g in groups[kind][:10]:
+                more = f", … {g['count'] - len(g['examples'])} more" if g["count"] > len(g["examples"]) else ""
+                out.print(f"  {g['count']} × {g['reason']}: {'; '.join(g['examples'])}{more}")
+            if len(groups[kind]) > 10:
+                out.print(f"  … {len(groups[kind]) - 10} more reasons")
+    if groups["held"]:
+        out.print("  held recipients go out with a later `duban deliver` once the unit directory has their address "
+                  "(or, for a replay's, DUBAN_ALLOW_REPLAY_MAIL=1); `duban outbox --status held` lists their notices")
+    if result.failures or result.undeliverable or result.held:
+        out.print("  (--verbose lists every one; --json gives them as data)")
 
 
 def _halted(result) -> None:
@@ -86,12 +102,12 @@ def _halted(result) -> None:
 
 @commands("messages")
 def messages_cmd(
-    status_: str | None = typer.Option(None, "--status", help="pending, sending, sent, failed (comma-separated)."),
+    status_: str | None = typer.Option(None, "--status", help="pending, sending, sent, held, failed (comma-separated)."),
     limit: int | None = typer.Option(None, "--limit"),
     as_json: bool = Json,
 ) -> None:
-    """Messages built from the outbox: to whom, state, attempts, last error."""
-    from duban.workflows.delivery_service import list_messages
+    """Messages built from the outbox: to whom, state, attempts, last error (held: why)."""
+    from duban.workflows.delivery_service import list_messages, waiting_for_an_address
 
     rows = list_messages(engine(), status=status_, limit=limit)
     if as_json:
@@ -104,7 +120,17 @@ def messages_cmd(
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(str(r["id"]), r["to"], r["subject"], str(r["notices"]), r["status"], str(r["attempts"]), r["last_error"])
-    console().print(table)
+    out = console()
+    out.print(table)
+    if status_ is None or "held" in status_.split(","):
+        people = waiting_for_an_address(engine())
+        if people:  # no message yet: nobody to address it to
+            out.print(styled((f"{len(people)} recipients held", "yellow"), " with no message yet (a later `duban deliver` "
+                             "sends them once the directory has the address):"))
+            for u in people[:20]:
+                out.print(f"  held: {u['reason']} (notice {u['notice']}, task {u['task']})")
+            if len(people) > 20:
+                out.print(f"  … {len(people) - 20} more (`duban outbox --status held`)")
 
 
 @commands("mail-sink")

@@ -143,7 +143,7 @@ def planned_table(rows, title: str):
 
 @commands("outbox")
 def outbox_cmd(
-    status_: str | None = typer.Option(None, "--status", help="pending, sending, sent, failed, undeliverable (comma-separated)."),
+    status_: str | None = typer.Option(None, "--status", help="pending, sending, sent, held, failed, undeliverable, superseded (comma-separated)."),
     kind: str | None = typer.Option(None, "--kind", help="reminder, chase, escalation (comma-separated)."),
     plan: str | None = typer.Option(None, "--plan", "-p"),
     task: str | None = typer.Option(None, "--task"),
@@ -171,7 +171,7 @@ def outbox_cmd(
     label = {"reminder": "提醒", "chase": "催辦", "escalation": "督辦"}
     for r in rows:
         k = label[r["kind"]] + (f" L{r['level']}" if r["kind"] == "escalation" else "")
-        st = r["status"] + (" ✓簽收" if r["acknowledged_at"] else "")
+        st = (r["reason"] or r["status"]) + (" ✓簽收" if r["acknowledged_at"] else "")  # held: why
         table.add_row(str(r["id"]), r["planned_for"], k, f"{r['task']} {r['title']}", r["due"], str(r["days"]),
                       who(r["to"]), who(r["cc"]), st)
     console().print(table)

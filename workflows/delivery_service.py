@@ -3,9 +3,12 @@
 Two phases, each committed before the next begins:
 
 1. Plan (one transaction): every pending notice gets a delivery row per recipient (主送 and 抄送),
-   resolved to an address or recorded as undeliverable; pending deliveries are grouped into
-   messages (a digest per address by default, or one message per notice), rendered, and stored
-   whole with a Message-ID derived from the message's key.
+   resolved to an address or *held* (nobody has one yet: resolved again against the directory at
+   every run, and sent once it gains the address); pending deliveries are grouped into messages (a
+   digest per address by default, or one message per notice), rendered, and stored whole with a
+   Message-ID derived from the message's key. A message of notices a replayed sweep planned (its
+   as-of more than a day from the local day it ran) is held rather than mailed to real people by
+   SMTP, unless DUBAN_ALLOW_REPLAY_MAIL=1; the .eml outbox always takes it.
 2. Send: messages are claimed from the outbox (store.outbox: pending → sending, with a lease;
    PostgreSQL skips rows another worker holds) and handed to the channel the settings choose
    (notifications.channels: an SMTP server over reused connections, or .eml files when no server is
@@ -25,7 +28,7 @@ import datetime as dt
 import hashlib
 import re
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -47,7 +50,8 @@ if TYPE_CHECKING:
     from duban.matrix.calendar import WorkCalendar
     from duban.notifications.render import Letterhead, Renderer
 
-__all__ = ["CLAIM_BATCH", "LEASE", "DeliveryResult", "deliver", "list_messages", "requeue_failed", "send_now"]
+__all__ = ["CLAIM_BATCH", "LEASE", "DeliveryResult", "deliver", "list_messages", "requeue_failed", "send_now",
+           "summarize"]
 
 _EMAILS = re.compile(r"<?[^\s<>@,;]+@[^\s<>@,;]+>?")  # addresses in a server's reply, left out when grouping by reason
 
@@ -61,7 +65,11 @@ class DeliveryResult:
     failed: int = 0
     recipients_refused: int = 0
     superseded: int = 0
+    # Recipients the server refused for good (5xx) while the others got the message.
     undeliverable: list[dict[str, str]] = field(default_factory=list)
+    # Every recipient held in the outbox after the run (no address yet; a replay's message):
+    # {notice, task, role, name, reason, cause} (store.outbox.held).
+    held: list[dict[str, str]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     # Why the run stopped when the server refused duban itself (no login offered, login refused, TLS,
     # sender refused); "" otherwise. The messages then wait, their attempts not counted.
@@ -78,16 +86,36 @@ class DeliveryResult:
             return [{"reason": r, "count": len(xs), "examples": xs[:examples]}
                     for r, xs in sorted(counts.items(), key=lambda kv: (-len(kv[1]), kv[0]))]
 
+        def who(u: dict[str, str]) -> str:
+            return _short(f"task {u['task']} → {u['name']} ({u['role']})", 60)
+
         return {"failed": group([(_reason(f["error"]), _short(f["address"], 60)) for f in self.failures]),
-                "undeliverable": group([(u["reason"], _short(f"task {u['task']} → {u['name']} ({u['role']})", 60))
-                                        for u in self.undeliverable])}
+                "held": group([(u["cause"], who(u)) for u in self.held]),
+                "undeliverable": group([(_reason(u["reason"]), who(u)) for u in self.undeliverable])}
+
+    def summary(self) -> str:
+        """The run in one line, the same for `duban deliver`, `duban run` and a flow run's log."""
+        return summarize({"sent": self.sent, "held": self.held, "failed": self.failed,
+                          "undeliverable": self.undeliverable, "retrying": self.retrying})
 
     def as_dict(self) -> dict[str, Any]:
         return {"target": self.target, "planned_messages": self.planned_messages, "sent": self.sent,
-                "retrying": self.retrying, "failed": self.failed, "recipients_refused": self.recipients_refused,
-                "superseded": self.superseded,
-                "undeliverable": self.undeliverable, "errors": self.errors, "halted": self.halted,
-                "by_reason": self.by_reason()}
+                "held": len(self.held), "retrying": self.retrying, "failed": self.failed,
+                "recipients_refused": self.recipients_refused, "superseded": self.superseded,
+                "undeliverable": self.undeliverable, "held_recipients": self.held, "errors": self.errors,
+                "halted": self.halted, "summary": self.summary(), "by_reason": self.by_reason()}
+
+
+def summarize(counts: Mapping[str, Any]) -> str:
+    """sent / held / failed / undeliverable (and how many will be retried) in one line, from a run's
+    counts or lists (``DeliveryResult.as_dict()``): messages sent and failed, recipients held (no
+    address yet, or a replay's) and undeliverable (refused for good by the server)."""
+    def n(key: str) -> int:
+        value = counts.get(key) or 0
+        return len(value) if isinstance(value, list) else int(value)
+
+    line = f"{n('sent')} sent, {n('held')} held, {n('failed')} failed, {n('undeliverable')} undeliverable"
+    return line + (f"; {n('retrying')} will be retried" if n("retrying") else "")
 
 
 def _reason(error: str) -> str:
@@ -108,12 +136,12 @@ def _short(text: str, limit: int) -> str:
 # Phase 1: plan
 
 
-def _resolve_pending_notices(session: Session, directory: Directory, now: dt.datetime, result: DeliveryResult) -> None:
+def _resolve_pending_notices(session: Session, directory: Directory, now: dt.datetime) -> None:
     notices = outbox.pending_notices(session)
     if not notices:
         return
     rows: list[dict[str, Any]] = []
-    for notice_id, to, cc, task_code, plan_id in notices:
+    for notice_id, to, cc, _task_code, plan_id in notices:
         seen: set[str] = set()
         for is_cc, people in ((False, to), (True, cc)):
             for person in people:
@@ -123,12 +151,55 @@ def _resolve_pending_notices(session: Session, directory: Directory, now: dt.dat
                     seen.add(r.address)
                     rows.append({"notice_id": notice_id, "recipient_role": r.role, "recipient_name": r.name,
                                  "display_name": r.display_name, "address": r.address, "is_cc": is_cc,
-                                 "status": "pending" if r.address else "undeliverable",
+                                 "status": "pending" if r.address else "held",
                                  "last_error": r.reason, "created_at": now})
-                    if not r.address:
-                        result.undeliverable.append({"notice": str(notice_id), "task": task_code, "role": r.role,
-                                                     "name": r.display_name, "reason": r.reason})
     outbox.add_deliveries(session, rows, [n[0] for n in notices])
+
+
+def _readdress_held(session: Session, directory: Directory, now: dt.datetime) -> None:
+    """Held deliveries (nobody had an address) resolved again against today's directory: those that
+    found an address are sent by this run, the others stay held with today's reason."""
+    rows = outbox.held_deliveries(session)
+    if not rows:
+        return
+    known = outbox.notice_addresses(session, {r.notice_id for r in rows})
+    found: list[dict[str, Any]] = []
+    extra: list[dict[str, Any]] = []
+    still: list[dict[str, Any]] = []
+    dropped: list[int] = []
+    for r in rows:
+        resolved = directory.resolve(r.recipient_role, r.recipient_name, r.plan_id)
+        fresh = [x for x in resolved if x.address and x.address not in known[r.notice_id]]
+        missing = [x for x in resolved if not x.address]  # (a group's members: some may still have none)
+        if not fresh:
+            if missing:
+                if (r.status, r.last_error) != ("held", missing[0].reason):  # (an unchanged one is not written again)
+                    still.append({"pk": r.id, "why": missing[0].reason})
+            else:  # the notice reaches that address already (as 主送 or 抄送)
+                dropped.append(r.id)
+            continue
+        known[r.notice_id].update(x.address for x in fresh)
+        found.append({"pk": r.id, "addr": fresh[0].address, "who": fresh[0].display_name})
+        extra.extend({"notice_id": r.notice_id, "recipient_role": x.role, "recipient_name": x.name,
+                      "display_name": x.display_name, "address": x.address, "is_cc": r.is_cc,
+                      "status": "pending" if x.address else "held", "last_error": x.reason, "created_at": now}
+                     for x in fresh[1:] + missing[:1])
+    outbox.readdress(session, found, extra, still, dropped)
+
+
+def replay_reasons(session: Session, notice_ids: list[int], timezone: str) -> dict[int, str]:
+    """The notices a replayed sweep planned — its as-of more than a day from the local day (``timezone``)
+    it really ran — each with why it is held: "held: planned by a replay (as of …, swept …); …"."""
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(timezone)
+    out: dict[int, str] = {}
+    for notice_id, (as_of, started_at) in outbox.notice_sweeps(session, notice_ids).items():
+        ran = (started_at if started_at.tzinfo else started_at.replace(tzinfo=dt.UTC)).astimezone(tz).date()
+        if abs((as_of - ran).days) > 1:
+            out[notice_id] = (f"held: planned by a replay (as of {as_of.isoformat()}, swept {ran.isoformat()}); "
+                              "set DUBAN_ALLOW_REPLAY_MAIL=1 to send")
+    return out
 
 
 class _Pending(NamedTuple):
@@ -159,6 +230,7 @@ class _Planner:
     domain: str
     digest: bool
     now: dt.datetime
+    replays: dict[int, str]  # notice id -> why its message is held (a replay's, when replays are held)
 
     def letterhead_of(self, notice_id: int) -> Letterhead:
         issuer = self.offices.get(self.views[notice_id].plan_code)
@@ -197,13 +269,15 @@ class _Planner:
         body = build_message(sender=self.sender, to=to, cc=cc, subject=rendered.subject, text=rendered.text,
                              html=rendered.html, message_id=message_id, date=self.now, thread=thread, important=important)
         check_message(body)  # read back strictly before it is stored (folded headers, no defect)
+        held = next((self.replays[d.notice_id] for d in deliveries if d.notice_id in self.replays), "")
         return {"key": key, "address": ", ".join(a for _, a in [*to, *cc]), "message_id": message_id,
-                "subject": rendered.subject, "status": "pending", "attempts": 0, "last_error": "",
+                "subject": rendered.subject, "status": "held" if held else "pending", "attempts": 0, "last_error": held,
                 "created_at": self.now, "notices": len({d.notice_id for d in deliveries}), "body": body}
 
 
 def _plan_messages(session: Session, *, now: dt.datetime, settings: Settings, result: DeliveryResult,
-                   renderer: Renderer | None = None, calendar: WorkCalendar | None = None) -> None:
+                   renderer: Renderer | None = None, calendar: WorkCalendar | None = None,
+                   hold_replays: bool = False) -> None:
     from duban.notifications.render import Renderer
     from duban.notifications.views import build_views, letterhead_for
 
@@ -219,12 +293,14 @@ def _plan_messages(session: Session, *, now: dt.datetime, settings: Settings, re
         keys=outbox.notice_keys(session, [d.notice_id for d in pending]),
         renderer=renderer or Renderer(language=settings.language, override_dir=settings.config_dir / "templates"),
         letterhead=letterhead_for(session, now.date()), offices=outbox.plan_offices(session),
-        sender=sender, domain=sender.rsplit("@", 1)[1].rstrip(">"), digest=settings.delivery_mode == "digest", now=now)
+        sender=sender, domain=sender.rsplit("@", 1)[1].rstrip(">"), digest=settings.delivery_mode == "digest", now=now,
+        replays=replay_reasons(session, sorted({r.notice_id for r in rows}), settings.timezone) if hold_replays else {})
     # A digest gathers one recipient's notices under one letterhead, so a recipient of two offices
-    # (several plans, several offices) gets one mail from each.
+    # (several plans, several offices) gets one mail from each; a replay's notices (held) go apart.
     groups: dict[Any, list[_Pending]] = defaultdict(list)
     for d in pending:
-        groups[(d.address, planner.letterhead_of(d.notice_id).issuer) if planner.digest else d.notice_id].append(d)
+        groups[(d.address, planner.letterhead_of(d.notice_id).issuer, d.notice_id in planner.replays)
+               if planner.digest else d.notice_id].append(d)
     new_messages: list[dict[str, Any]] = []
     members: dict[str, list[int]] = {}
     for group, deliveries in groups.items():
@@ -317,17 +393,30 @@ def deliver(engine: Engine, *, now: dt.datetime, settings: Settings,
     clock = clock or real_clock(engine)
     channel = channel or channel_for(settings)
     result = DeliveryResult(target=channel.target)
+    # A replay's notices reach real people only when the office says so; a folder of .eml files reaches
+    # nobody. (A channel that does not say is taken to reach people.)
+    hold_replays = getattr(channel, "reaches_people", True) and not settings.allow_replay_mail
     with no_cyclic_gc():
         with transaction(engine) as session:
             outbox.plan_alone(session)
             result.superseded = outbox.supersede(session)
-            _resolve_pending_notices(session, Directory(session, channel.address_kind), now, result)
+            directory = Directory(session, channel.address_kind)
+            _readdress_held(session, directory, now)
+            _resolve_pending_notices(session, directory, now)
+            if not hold_replays:
+                outbox.release_held(session)
         with transaction(engine) as session:
             outbox.plan_alone(session)
-            _plan_messages(session, now=now, settings=settings, result=result, renderer=renderer, calendar=calendar)
+            _plan_messages(session, now=now, settings=settings, result=result, renderer=renderer, calendar=calendar,
+                           hold_replays=hold_replays)
     _drain(engine, channel, now=now, settings=settings, result=result, clock=clock)
     # Recipients refused with a 4xx while others got the message wait for the next run, in a new message.
     outbox.finish_notices(engine)
+    result.held = outbox.held(engine)
+    if result.undeliverable:
+        codes = outbox.task_codes(engine, {int(u["notice"]) for u in result.undeliverable})
+        for u in result.undeliverable:
+            u["task"] = codes.get(int(u["notice"]), "")
     return result
 
 
@@ -355,3 +444,8 @@ def requeue_failed(engine: Engine, *, now: dt.datetime, message_ids: list[int] |
 
 def list_messages(engine: Engine, *, status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
     return outbox.list_messages(engine, status=status, limit=limit)
+
+
+def waiting_for_an_address(engine: Engine) -> list[dict[str, str]]:
+    """Recipients held with no message yet, for want of an address: {notice, task, role, name, reason, cause}."""
+    return [h for h in outbox.held(engine) if h["cause"].startswith("no address")]

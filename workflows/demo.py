@@ -36,6 +36,7 @@ class DemoResult:
     notices: Counter = field(default_factory=Counter)
     messages: int = 0
     undeliverable: int = 0
+    held: int = 0  # recipients held in the outbox at the last delivery (no address in the directory)
     reports: list[Path] = field(default_factory=list)
     criticised: Counter = field(default_factory=Counter)
     praised: Counter = field(default_factory=Counter)
@@ -96,7 +97,8 @@ def run_demo(out_dir: Path, *, progress: Callable[[int, int, str], None] | None 
     # The demo's own wiring: its database, config folder (the packaged policy, its scoring) and sink.
     app = bootstrap(database_url=f"sqlite:///{(out_dir / 'demo.db').resolve()}", smtp_url=f"smtp://127.0.0.1:{port}",
                     config_dir=out_dir / "config", outbox_dir=out_dir / "outbox",
-                    mail_from="區扶貧開發領導小組辦公室 <office@example.org>", messages_per_minute=0, language=language)
+                    mail_from="區扶貧開發領導小組辦公室 <office@example.org>", messages_per_minute=0, language=language,
+                    allow_replay_mail=True)  # a replay, mailed to the demo's own sink: nobody real
     result = DemoResult(out_dir=out_dir)
     try:
         loaded, _ = import_file(app.engine, EXAMPLE_PLANS / "district-2015.yaml", PlanOptions(),
@@ -142,6 +144,7 @@ def _morning(app, day: dt.date, result: DemoResult, waiting: int) -> int:
                 renderer=app.renderer, calendar=app.calendar)
     result.messages += d.sent
     result.undeliverable += len(d.undeliverable)
+    result.held = len(d.held)
     return d.retrying
 
 
@@ -220,7 +223,7 @@ h1{{color:#b00000;border-bottom:3px double #b00000;padding-bottom:.3em}}td,th{{b
 table{{border-collapse:collapse}}li{{margin:.15em 0}}</style></head><body>
 <h1>全區扶貧攻堅 督辦演示（2015年7月—2016年12月）</h1>
 <p>{result.sweeps} sweeps · {sum(result.notices.values())} notices · {result.messages} messages delivered to the local sink
-({html.escape(str(out_dir / 'mail'))}) · {result.undeliverable} undeliverable</p>
+({html.escape(str(out_dir / 'mail'))}) · {result.held} recipients held (no address) · {result.undeliverable} undeliverable</p>
 <table><tr><th>notice kind</th><th>count</th></tr>{kinds}</table>
 <h2>周通報 ({len(weekly)})</h2><ol>{rows}</ol>
 {f'<h2>通報批評 / 表揚</h2><ul>{extra}</ul>' if extra else ''}

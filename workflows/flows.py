@@ -182,21 +182,22 @@ def sweep_line(done: dict[str, Any], plans: list[str]) -> str:
 
 
 def deliver_lines(sent: dict[str, Any], waiting: int | None) -> list[tuple[str, str]]:
-    """(level, text) pairs: one summary line, then undeliverable recipients per reason and errors."""
-    undeliverable = sent.get("undeliverable") or []
-    summary = (f"deliver to {sent.get('target')}: {sent.get('planned_messages', 0)} messages planned, "
-               f"{sent.get('sent', 0)} sent, {sent.get('retrying', 0)} held for a retry, {sent.get('failed', 0)} failed; "
-               f"recipients: {len(undeliverable)} undeliverable (no address), "
-               f"{sent.get('recipients_refused', 0)} refused by the server")
+    """(level, text) pairs: one summary line (sent / held / failed / undeliverable, as `duban deliver`
+    says it), then held and undeliverable recipients per reason, and errors."""
+    from duban.workflows.delivery_service import summarize
+
+    summary = (f"deliver to {sent.get('target')}: {sent.get('planned_messages', 0)} messages planned, {summarize(sent)}; "
+               f"{sent.get('recipients_refused', 0)} recipients refused by the server")
     if sent.get("superseded"):
         summary += f"; {sent['superseded']} older repeats superseded"
     if waiting is not None:
         summary += f"; {waiting} messages waiting in duban's queue"
     lines = [("info", summary)]
-    for reason, n in Counter(u.get("reason") or "no address" for u in undeliverable).most_common():
-        tasks = sorted({str(u.get("task")) for u in undeliverable if (u.get("reason") or "no address") == reason})
-        lines.append(("warning", f"undeliverable ×{n}: {reason} (tasks {', '.join(tasks[:10])}"
-                                 f"{' …' if len(tasks) > 10 else ''})"))
+    for what, people in (("held", sent.get("held_recipients") or []), ("undeliverable", sent.get("undeliverable") or [])):
+        causes = Counter(u.get("cause") or u.get("reason") or "no address" for u in people)
+        for reason, n in causes.most_common():
+            tasks = sorted({str(u.get("task")) for u in people if (u.get("cause") or u.get("reason") or "no address") == reason})
+            lines.append(("warning", f"{what} ×{n}: {reason} (tasks {', '.join(tasks[:10])}{' …' if len(tasks) > 10 else ''})"))
     errors = sent.get("errors") or []
     for e in errors[:10]:
         lines.append(("error", f"delivery error: {e}"))

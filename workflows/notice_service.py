@@ -59,7 +59,13 @@ def notice_json(n: NoticeRow, plan_code: str, task_code: str, title: str) -> dic
         "attempts": n.attempts, "created_at": n.created_at.isoformat(),
         "acknowledged_at": n.acknowledged_at.isoformat() if n.acknowledged_at else None,
         "acknowledged_by": n.acknowledged_by, "sweep": n.sweep_id,
+        "reason": held_text(n.last_error) if n.status == "held" else "",
     }
+
+
+def held_text(reason: str) -> str:
+    """Why a notice or message is held, as `duban outbox` and `duban messages` show it: "held: …"."""
+    return reason if reason.startswith("held:") else f"held: {reason or 'waiting'}"
 
 
 def acknowledge(engine: Engine, *, notice_id: int, now: dt.datetime, by: str = "") -> dict[str, Any]:

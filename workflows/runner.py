@@ -155,7 +155,7 @@ def summarize(result: Any) -> str:
         what = f"{sum(c.values())} new notices ({c.get('chase', 0)} chases, {c.get('escalation', 0)} escalations)"
         return f"dry run: would write {what}; nothing written" if result.get("dry_run") else what
     if result.get("job") == "deliver":
-        return f"{result.get('sent', 0)} sent, {result.get('retrying', 0)} retrying, {result.get('failed', 0)} failed"
+        return str(result.get("summary") or "done")  # sent / held / failed / undeliverable (DeliveryResult.summary)
     if result.get("job") == "weekly_report":
         return f"{len(result.get('files', []))} files"
     return "done"

@@ -46,6 +46,9 @@ class Channel(Protocol):
     target: str  # where messages go, for the run's summary; never a secret
     concurrency: int  # connections used at once
     record_batch: int  # outcomes written per transaction: 1 unless a resend is harmless (a crash repeats up to this many)
+    # Whether its messages reach people (a mail server) or only a folder: a replay's notices are held
+    # from a channel that reaches people unless DUBAN_ALLOW_REPLAY_MAIL=1.
+    reaches_people: bool
 
     def connect(self) -> Connection:
         """A new connection (opened lazily, at its first send)."""

@@ -39,6 +39,7 @@ class EmlChannel:
     name = "eml"
     label = "outbox folder"
     address_kind = "email"
+    reaches_people = False  # a folder: a replay's notices are written here too
     concurrency = 1
     # A resend is harmless (the file is found and left as it is), so outcomes are written a whole
     # claim at a time: two statements per claim instead of two per message.

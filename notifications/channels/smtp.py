@@ -230,6 +230,7 @@ class SmtpChannel:
     name = "smtp"
     label = "SMTP"
     address_kind = "email"
+    reaches_people = True
     record_batch = 1  # each outcome written as soon as it is known: a crash resends at most the message in flight
 
     def __init__(self, config: SmtpConfig, *, mail_from: str, concurrency: int = 4, messages_per_minute: int = 0) -> None:

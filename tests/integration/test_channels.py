@@ -23,6 +23,10 @@ from duban.workflows.delivery_service import deliver, send_now
 from duban.workflows.matrix_service import PlanOptions, import_file
 from duban.workflows.sweep_service import sweep
 
+# Every test here replays 2015 through a channel that reaches people (MemoryChannel does not say it
+# does not): a replay's mail is allowed.
+pytestmark = pytest.mark.usefixtures("allow_replay_mail")
+
 ROOT = Path(__file__).resolve().parents[2]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = dt.datetime(2015, 12, 4, 9, 0, tzinfo=SHANGHAI)

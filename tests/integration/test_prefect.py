@@ -258,14 +258,19 @@ def test_run_names_and_log_lines_say_job_plan_day_and_counts() -> None:
     line = sweep_line({"sweep": 3, "as_of": AS_OF, "items": 40, "created": {"chase": 2, "escalation": 6}}, ["district-2015"])
     assert line == ("sweep 3 as of 2015-12-04 over 1 plan (district-2015): 40 open items; new notices: "
                     "chase 2, escalation 6 (8 in all)")
+    # (Issue 12: the line counts sent / held / failed / undeliverable, as `duban deliver` and `duban run` do;
+    # a recipient with no address is held, undeliverable is a recipient refused for good.)
     lines = deliver_lines({"target": "smtp://h:25", "planned_messages": 5, "sent": 3, "retrying": 1, "failed": 1,
-                           "recipients_refused": 2, "errors": ["x"],
-                           "undeliverable": [{"task": "3.1", "reason": "no address"}, {"task": "3.5", "reason": "no address"}]},
+                           "recipients_refused": 2, "errors": ["x"], "held": 2,
+                           "held_recipients": [{"task": "3.1", "cause": "no address in the directory"},
+                                               {"task": "3.5", "cause": "no address in the directory"}],
+                           "undeliverable": [{"task": "3.2", "reason": "550 no such user"}]},
                           waiting=1)
-    assert lines[0] == ("info", "deliver to smtp://h:25: 5 messages planned, 3 sent, 1 held for a retry, 1 failed; "
-                                "recipients: 2 undeliverable (no address), 2 refused by the server; "
+    assert lines[0] == ("info", "deliver to smtp://h:25: 5 messages planned, 3 sent, 2 held, 1 failed, 1 undeliverable; "
+                                "1 will be retried; 2 recipients refused by the server; "
                                 "1 messages waiting in duban's queue")
-    assert lines[1:] == [("warning", "undeliverable ×2: no address (tasks 3.1, 3.5)"), ("error", "delivery error: x")]
+    assert lines[1:] == [("warning", "held ×2: no address in the directory (tasks 3.1, 3.5)"),
+                         ("warning", "undeliverable ×1: 550 no such user (tasks 3.2)"), ("error", "delivery error: x")]
     assert report_line({"as_of": AS_OF, "files": ["/r/weekly-2015-12-04.html", "/r/weekly-2015-12-04.md"], "criticised": ["A"],
                         "email": {"status": "sent", "to": ["o@x"], "target": "smtp://h:25"}}, True) == (
         "weekly report as of 2015-12-04: 2 files in /r (weekly-2015-12-04.html, weekly-2015-12-04.md); "
@@ -336,7 +341,7 @@ def test_deploy_registers_schedules_and_a_worker_runs_supervise(prefect_server, 
 
         def delivered(m: str) -> bool:
             return (m.startswith(f"deliver to {tmp_path / 'outbox'}: {len(messages)} messages planned, {len(messages)} sent, "
-                                 "0 held for a retry, 0 failed; recipients: ")
+                                 "0 held, 0 failed, 0 undeliverable; ")
                     and m.endswith("refused by the server; 0 messages waiting in duban's queue"))
 
         def reported(m: str) -> bool:
@@ -379,7 +384,8 @@ def test_two_workers_on_postgresql_send_every_notice_once(prefect_server, deploy
     port = smtp.port
     try:
         load_district(pg_url)
-        env = duban_env(pg_url, tmp_path, DUBAN_SMTP_URL=f"smtp://127.0.0.1:{port}")
+        env = duban_env(pg_url, tmp_path, DUBAN_SMTP_URL=f"smtp://127.0.0.1:{port}",
+                        DUBAN_ALLOW_REPLAY_MAIL="1")  # a replay of 2015, mailed to the test's own server
         # Two workers taking at most two runs each; four runs of the same day at once, so both work.
         with workers(prefect_server, tmp_path, env, count=2, limit=2) as logs:
             ids = [trigger(prefect_server, "supervise/supervise-sweep", as_of=AS_OF) for _ in range(4)]

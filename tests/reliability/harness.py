@@ -494,6 +494,7 @@ class Campaign:
         env = {"DUBAN_MESSAGES_PER_MINUTE": "0"}
         if self.mode.smtp:
             env["DUBAN_SMTP_URL"] = f"smtp://127.0.0.1:{self.sink_port}"
+            env["DUBAN_ALLOW_REPLAY_MAIL"] = "1"  # a replay of 2015, mailed to the harness's own sink
         env["DUBAN_MAIL_FROM"] = f"督辦系統 <duban@{self.domain(tag)}>"
         return env
 
