@@ -43,7 +43,7 @@ from duban.matrix.vocabulary import ItemKind, Light
 
 __all__ = [
     "ItemHistory", "TaskHistory", "ReportOffice", "ReportSnapshot", "PeriodFacts", "MAX_STREAK",
-    "item_fact", "progress_spans", "progress_report_facts", "ack_facts", "period_facts", "period_for",
+    "item_fact", "progress_spans", "reporting_from", "progress_report_facts", "ack_facts", "period_facts", "period_for",
     "task_lights", "overdue_series", "ShownItem", "TaskLight",
 ]
 
@@ -65,7 +65,7 @@ class ItemHistory:
     ``Item`` on that day)."""
 
     __slots__ = ("kind", "id", "task_id", "seq", "due", "start", "quantity", "measure", "label", "closed_on",
-                 "min_count", "changes", "reports", "levels")
+                 "min_count", "changes", "reports", "levels", "supervised_from")
     kind: ItemKind
     id: int
     task_id: int
@@ -80,13 +80,15 @@ class ItemHistory:
     changes: Sequence[Change]
     reports: Sequence[Report]
     levels: Sequence[Level]
+    supervised_from: dt.date | None
 
     def __init__(self, kind: ItemKind, id: int, task_id: int, seq: int, due: dt.date, start: dt.date | None,  # noqa: A002
                  quantity: Decimal | None = None, measure: str | None = None, label: str = "",
                  closed_on: dt.date | None = None, min_count: int | None = None,
                  changes: list[Change] | None = None, reports: list[Report] | None = None,
-                 levels: list[Level] | None = None) -> None:
+                 levels: list[Level] | None = None, supervised_from: dt.date | None = None) -> None:
         self.kind, self.id, self.task_id, self.seq, self.due, self.start = kind, id, task_id, seq, due, start
+        self.supervised_from = supervised_from  # the import that created it; None: supervised from the start
         self.quantity, self.measure, self.label, self.closed_on, self.min_count = quantity, measure, label, closed_on, min_count
         # (decided on, new due) of approved extensions; (day, report id, done, percent, count) of reports;
         # (planned for, due, level) of escalations. Empty tuples until there is something (most items have none).
@@ -111,6 +113,12 @@ class ItemHistory:
             if decided <= day:
                 due = new_due
         return due
+
+    def supervised_on(self, day: dt.date) -> dt.date | None:
+        """The day supervision began, as a report for ``day`` sees it: None when it began after ``day`` (a
+        report of an earlier day replays history, as if supervised from the start) or was never recorded."""
+        since = self.supervised_from
+        return since if since is not None and since <= day else None
 
     def closed_by(self, day: dt.date) -> dt.date | None:
         return self.closed_on if self.closed_on is not None and self.closed_on <= day else None
@@ -206,7 +214,10 @@ def item_fact(item: ItemHistory, task: TaskHistory, period: Period, cal: WorkCal
     overdue = due < end and (closed is None or (closed_in and closed > due))
     if not (due_in or closed_in or overdue):
         return None
-    days = cal.working_days_between(due, closed if closed is not None else end) if overdue else 0
+    # Overdue days count from the due date, or from the day supervision began if the item was overdue then.
+    since = item.supervised_on(end)
+    origin = since if since is not None and since > due else due
+    days = cal.working_days_between(origin, closed if closed is not None else end) if overdue else 0
     return ItemFact(
         task_code=task.code, task_title=task.title, item=item.ref, due=due, label=item.label, veto=task.veto,
         due_in_period=due_in and due <= end, met_on_time=due_in and due <= end and closed is not None and closed <= due,
@@ -216,10 +227,25 @@ def item_fact(item: ItemHistory, task: TaskHistory, period: Period, cal: WorkCal
     )
 
 
-def progress_spans(quantity: list[ItemHistory]) -> list[tuple[dt.date, dt.date]]:
-    """Days on which a window may start and expect a report: from a quantity milestone's start to the
-    day it was closed (or for ever), merged."""
-    spans = sorted((m.start, m.closed_on or dt.date.max) for m in quantity if m.start is not None)
+def reporting_from(item: ItemHistory, end: dt.date, every: int) -> dt.date | None:
+    """The first day a window may start and expect a report on a quantity milestone: one full interval
+    (``every`` days) after it began — after its start, or after its supervision began if that was later
+    (as a report for ``end`` sees it). A milestone begun less than an interval before a window has had
+    nothing to report yet; its first report falls due in the window after."""
+    if item.start is None:
+        return None
+    since = item.supervised_on(end)
+    begun = max(item.start, since) if since is not None else item.start
+    return begun + dt.timedelta(days=every)
+
+
+def progress_spans(quantity: list[ItemHistory], end: dt.date | None = None,
+                   every: int = 0) -> list[tuple[dt.date, dt.date]]:
+    """Days on which a window may start and expect a report: from ``reporting_from`` a quantity milestone
+    (its start, with ``end`` and ``every`` not given) to the day it was closed (or for ever), merged."""
+    firsts = [(reporting_from(m, end, every) if end is not None else m.start, m) for m in quantity]
+    spans = sorted((lo, m.closed_on or dt.date.max) for lo, m in firsts if lo is not None
+                   and lo <= (m.closed_on or dt.date.max))
     merged: list[list[dt.date]] = []
     for lo, hi in spans:
         if merged and lo <= merged[-1][1]:
@@ -238,7 +264,7 @@ def progress_report_facts(task: TaskHistory, period: Period, config: ScoringConf
     quantity = [m for m in task.items if m.kind == ItemKind.MILESTONE and m.quantity is not None and m.start is not None]
 
     if every and quantity:
-        spans = progress_spans(quantity)
+        spans = progress_spans(quantity, end, every)
         # Window k runs from end − (k+1)·every + 1 to end − k·every. Windows after the last report have none.
         last = bisect_right(days, end)
         quiet = MAX_STREAK if not last else min(MAX_STREAK, (end - days[last - 1]).days // every)

@@ -451,7 +451,11 @@ def load_yaml(path: Path, *, warnings: list[str] | None = None, limits: InputLim
     decoded = decode_text(path, limits)
     if warnings is not None and decoded.warning:
         warnings.append(decoded.warning)
-    text = decoded.text
+    return yaml_text(decoded.text, str(path), limits)
+
+
+def yaml_text(text: str, path: str, limits: InputLimits = DEFAULT_LIMITS) -> Any:
+    """Parse YAML text read from ``path`` (or stored under that name) as ``load_yaml`` does."""
     _check_text(text, str(path))
     loader_cls = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
     try:

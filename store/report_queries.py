@@ -140,8 +140,9 @@ def _milestones(conn: Connection, tasks: dict[int, TaskHistory], plans: dict[int
     one_day = dt.timedelta(days=1)
     quantities: dict[Any, Decimal | None] = {}
     # Plain tuples, unpacked: tens of thousands of rows.
-    for mid, task_id, seq, due, extended_due, own_start, quantity, measure, label, closed_at in conn.execute(
-            sa.select(m.id, m.task_id, m.seq, m.due, m.extended_due, m.start, m.quantity, m.measure, m.label, m.closed_at)
+    for mid, task_id, seq, due, extended_due, own_start, quantity, measure, label, closed_at, since in conn.execute(
+            sa.select(m.id, m.task_id, m.seq, m.due, m.extended_due, m.start, m.quantity, m.measure, m.label, m.closed_at,
+                      m.supervised_from)
             .where(m.archived_at.is_(None), m.task_id.in_(live)).order_by(m.task_id, m.seq)).all():
         task = tasks[task_id]
         before = previous_due.get(task_id)
@@ -152,7 +153,7 @@ def _milestones(conn: Connection, tasks: dict[int, TaskHistory], plans: dict[int
                 quantities[quantity] = _dec(quantity)
             quantity = quantities[quantity]
         item = ItemHistory(ItemKind.MILESTONE, mid, task_id, seq, due, start, quantity, measure, label or "",
-                           _local_day(closed_at, tz) if closed_at is not None else None)
+                           _local_day(closed_at, tz) if closed_at is not None else None, supervised_from=since)
         task.items.append(item)
         milestones[mid] = item
     return milestones
@@ -164,12 +165,14 @@ def _instances(conn: Connection, tasks: dict[int, TaskHistory], live: sa.Select[
     sweep creates and ``status`` shows)."""
     instances: dict[int, ItemHistory] = {}
     i, rec = RecurrenceInstanceRow, RecurrenceRow
-    for r in conn.execute(sa.select(i.id, i.task_id, i.due, i.period_start, i.closed_at, rec.min_count, rec.label)
+    for r in conn.execute(sa.select(i.id, i.task_id, i.due, i.period_start, i.closed_at, rec.min_count, rec.label,
+                                    rec.supervised_from)
                           .join(rec, rec.id == i.recurrence_id)
                           .where(rec.archived_at.is_(None), i.task_id.in_(live), i.due <= as_of + INSTANCE_HORIZON)
                           .order_by(i.task_id, i.due, i.id)).all():
         item = ItemHistory(ItemKind.INSTANCE, r.id, r.task_id, 0, r.due, r.period_start, label=r.label or "",
-                           closed_on=_local_day(r.closed_at, tz), min_count=r.min_count)
+                           closed_on=_local_day(r.closed_at, tz), min_count=r.min_count,
+                           supervised_from=r.supervised_from)
         tasks[r.task_id].items.append(item)
         instances[r.id] = item
     return instances

@@ -263,6 +263,22 @@ class ExtensionRow(SQLModel, table=True):
     decision_note: str = ""
 
 
+class RulesVersionRow(SQLModel, table=True):
+    """A version of the policy or scoring rules (the packaged file merged with the office's), in force
+    from ``from_date`` until the next version of its kind."""
+
+    __tablename__ = "rules_version"
+    __table_args__ = (sa.UniqueConstraint("kind", "number", name="uq_rules_version_kind_number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str  # policy | scoring
+    number: int  # 1, 2 … per kind
+    content: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    sha256: str
+    from_date: dt.date
+    stored_at: dt.datetime
+
+
 class SweepRow(SQLModel, table=True):
     """One run of the sweep: when, for which day, what it wrote."""
 

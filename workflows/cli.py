@@ -29,6 +29,7 @@ from duban.workflows.cli_matrix import matrix_app
 from duban.workflows.cli_notices import notices_app
 from duban.workflows.cli_progress import extension_app, progress_app
 from duban.workflows.cli_report import report_app
+from duban.workflows.cli_rules import rules_app
 
 app = typer.Typer(
     name="duban",
@@ -60,6 +61,7 @@ for _module in (cli_matrix, cli_supervision, cli_delivery, cli_run):
         app.command(_name)(_command)
 
 app.add_typer(report_app, name="report", help="The weekly circulation report (周通報) and criticism notices.")
+app.add_typer(rules_app, name="rules", help="The policy and scoring rules in force, as stored versions.")
 
 app.command("backup")(backup_command)
 app.command("restore")(restore_command)

@@ -30,21 +30,28 @@ def weekly(
                                                       "supervisors of scoring.yaml report.recipients."),
     lang: str | None = typer.Option(None, "--lang", help="zh-Hans | zh-Hant | en (default: DUBAN_LANGUAGE)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON with stable keys."),
+    rules: Path | None = typer.Option(None, "--rules", help="Score with this scoring file (over the packaged "
+                                      "defaults) instead of the version in force on the day; not stored."),
 ) -> None:
-    """Build the weekly circulation report as of a day: files in --out, and with --email the mail."""
+    """Build the weekly circulation report as of a day: files in --out, and with --email the mail.
+
+    It scores with the scoring rules in force on the day (`duban rules list`), unless --rules is given."""
     from duban.matrix.errors import ConfigError
     from duban.workflows.report_service import FORMATS, email_report, weekly_report
+    from duban.workflows.rules_service import scoring_for_app
 
     formats = [f.strip().lower() for f in fmt.split(",") if f.strip()]
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
         raise ConfigError(f"--format: unknown format {bad[0] if bad else fmt!r}; use {', '.join(FORMATS)}")
     wiring = app()
-    s, scoring = wiring.settings, wiring.scoring
+    s = wiring.settings
     now = now_for(as_of)
     eng = engine()
+    scoring, used = scoring_for_app(wiring, now.date(), rules)
     result = weekly_report(eng, now=now, policies=wiring.policies, settings=s, formats=formats, out_dir=out, plan=plan,
-                           scoring=scoring, language=lang, calendar=wiring.calendar, renderer=wiring.renderer)
+                           scoring=scoring, language=lang, calendar=wiring.calendar, renderer=wiring.renderer,
+                           rules=used)
     mailed = email_report(eng, now=now, settings=s, report=result, scoring=scoring) if email else None
     if as_json:
         data = {k: v for k, v in result.items() if k not in ("documents", "model")}
@@ -52,6 +59,11 @@ def weekly(
             data["email"] = mailed
         emit_json(data)
         return
+    _print(result, mailed)
+
+
+def _print(result: dict, mailed: dict | None) -> None:
+    """What the report says and where it went, for a reader of the terminal."""
     out_console = console()
     h = result["headline"]
     out_console.print(styled((result["subject"], "bold")))
@@ -59,6 +71,10 @@ def weekly(
                       f"{h['due']} due ({h['met_on_time']} on time), {h['closed']} closed, "
                       f"{h['overdue_open']} overdue (last week {h['overdue_open_last_week']}), "
                       f"{h['level2']} at level ≥2, {h['missing_reports']} reports missing")
+    if result.get("rules"):
+        r = result["rules"]
+        out_console.print(f"scoring rules: version {r['number']} (sha256 {r['sha256'][:8]}, in force from {r['from']})"
+                          if r["number"] else f"scoring rules: {r['file']} (sha256 {r['sha256'][:8]}, given for this report)")
     for kind, path in result["files"].items():
         out_console.print(f"  {kind:<5} {path}")
     if result["criticised"]:

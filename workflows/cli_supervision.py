@@ -52,9 +52,13 @@ def sweep_cmd(
     as_json: bool = Json,
 ) -> None:
     """Evaluate every open milestone and obligation and write today's notices to the outbox (idempotent)."""
+    from duban.workflows.rules_service import record_for
     from duban.workflows.sweep_service import sweep
 
-    result = sweep(engine(), now=now_for(as_of), policies=policies(), plan=plan, calendar=app().calendar, dry_run=dry_run)
+    now = now_for(as_of)
+    if not dry_run:
+        record_for(app(), now.date())  # the policy in force, versioned (workflows.rules_service)
+    result = sweep(engine(), now=now, policies=policies(), plan=plan, calendar=app().calendar, dry_run=dry_run)
     if as_json:
         emit_json(result.as_dict())
         return

@@ -131,8 +131,10 @@ def run_demo(out_dir: Path, *, progress: Callable[[int, int, str], None] | None 
 def _morning(app, day: dt.date, result: DemoResult, waiting: int) -> int:
     """The sweep at 08:30, then delivery at 09:00 if there is anything to send; returns messages waiting."""
     from duban.workflows.delivery_service import deliver
+    from duban.workflows.rules_service import record_for
     from duban.workflows.sweep_service import sweep
 
+    record_for(app, day)  # the demo's rules in force from its first day
     r = sweep(app.engine, now=dt.datetime.combine(day, dt.time(8, 30), TZ), policies=app.policies,
               calendar=app.calendar)
     result.sweeps += 1
@@ -173,11 +175,13 @@ def _evening(app, day: dt.date, actions: list, lead: dict[str, str], extensions:
 def _friday(app, day: dt.date, result: DemoResult, formats: tuple[str, ...]) -> None:
     """The weekly circulation report at 16:00, into the demo's reports folder."""
     from duban.workflows import report_service
+    from duban.workflows.rules_service import scoring_for_app
 
+    scoring, used = scoring_for_app(app, day)
     report = report_service.weekly_report(
         app.engine, now=dt.datetime.combine(day, dt.time(16, 0), TZ), policies=app.policies, settings=app.settings,
-        formats=formats, out_dir=result.out_dir / "reports", scoring=app.scoring, calendar=app.calendar,
-        renderer=app.renderer)
+        formats=formats, out_dir=result.out_dir / "reports", scoring=scoring, calendar=app.calendar,
+        renderer=app.renderer, rules=used)
     if "html" in report["files"]:
         result.reports.append(Path(report["files"]["html"]))
     result.reports.extend(Path(doc["html"]) for doc in report["criticism"].values() if "html" in doc)

@@ -20,11 +20,14 @@ def sweep_job(app: App, *, now: dt.datetime | None = None, only_working_days: bo
               dry_run: bool = False) -> dict[str, Any]:
     """The morning sweep. On a day off (official calendar, 調休 included) it does nothing unless asked.
     ``dry_run``: what it would write (``notices``), written nowhere."""
+    from duban.workflows.rules_service import record_for
     from duban.workflows.sweep_service import sweep
 
     now = app.now(now)
     if only_working_days and not app.calendar.is_working_day(now.date()):
         return {"job": "sweep", "as_of": now.date().isoformat(), "skipped": "not a working day"}
+    if not dry_run:
+        record_for(app, now.date())  # the policy in force, versioned
     result = sweep(app.engine, now=now, policies=app.policies, calendar=app.calendar, dry_run=dry_run)
     return {"job": "sweep", **result.as_dict()}
 
@@ -41,18 +44,20 @@ def weekly_report_job(app: App, *, now: dt.datetime | None = None, email: bool =
     """The Friday circulation report: files in the data folder, and an email to the office."""
     from duban.workflows import report_service
     from duban.workflows.matrix_service import plan_codes
+    from duban.workflows.rules_service import scoring_for_app
 
     now = app.now(now)
     if not plan_codes(app.engine):
         return {"job": "weekly_report", "as_of": now.date().isoformat(), "skipped": "no plan imported yet"}
     out_dir = app.settings.outbox_dir.parent / "reports"
+    scoring, used = scoring_for_app(app, now.date())  # the scoring version in force on the day
     report = report_service.weekly_report(app.engine, now=now, policies=app.policies, settings=app.settings,
-                                          formats=("html", "md", "docx"), out_dir=out_dir, scoring=app.scoring,
-                                          calendar=app.calendar, renderer=app.renderer)
+                                          formats=("html", "md", "docx"), out_dir=out_dir, scoring=scoring,
+                                          calendar=app.calendar, renderer=app.renderer, rules=used)
     mailed = None
     if email:
         mailed = report_service.email_report(app.engine, now=now, settings=app.settings, report=report,
-                                             scoring=app.scoring)
+                                             scoring=scoring)
     return {"job": "weekly_report", "as_of": now.date().isoformat(), "files": sorted(report["files"].values()),
             "criticised": [c["unit"] for c in report["criticised"]],
             "email": {k: mailed.get(k) for k in ("status", "to", "target", "error")} if mailed else None}

@@ -13,7 +13,9 @@ bytes. "As of D" means the end of day D: reports dated D and items closed on D c
 report stays readable: its task and overdue tables list the worst ``report.max_rows`` rows (300) and
 count the rest, and each unit shows its first ``report.max_lines_per_unit`` (5) deduction lines and
 criticism facts; a criticised unit's own notice lists every fact. The headline numbers, ranking and
-scores always cover everything.
+scores always cover everything. The entry points score with the rules in force on the day
+(``workflows.rules_service.report_scoring``: the stored scoring version, or a file given for the report)
+and pass which they are as ``rules``: the report's footer names them.
 
 ``queue_report`` puts the report in the outbox as one message (HTML body, Markdown as its text part,
 the DOCX attached) to the office's addresses and the supervisors of ``config/scoring.yaml``
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
 
     from duban.config.settings import Settings
     from duban.matrix.policy import PolicySet
+    from duban.matrix.rules import RulesUsed
     from duban.notifications.render import Renderer
     from duban.notifications.report import WeeklyReport
 
@@ -85,14 +88,17 @@ def _scores(engine: Engine, *, now: dt.datetime, plan: str | None, scoring: Scor
 
 
 def build_report(engine: Engine, *, now: dt.datetime, policies: PolicySet, scoring: ScoringConfig,
-                 plan: str | None = None, calendar: WorkCalendar | None = None) -> WeeklyReport:
-    """The weekly report's model for the period ending on ``now``'s day."""
+                 plan: str | None = None, calendar: WorkCalendar | None = None,
+                 rules: RulesUsed | None = None) -> WeeklyReport:
+    """The weekly report's model for the period ending on ``now``'s day (``rules``: the scoring version used,
+    named in its footer)."""
     from duban.notifications.report.assemble import weekly_report_model
 
     cal = calendar or WorkCalendar()
     board, (this, last), store = _scores(engine, now=now, plan=plan, scoring=scoring, calendar=cal)
     tasks = task_lights(store, this, policies, cal)
-    return weekly_report_model(store, board=board, this=this, last=last, tasks=tasks, scoring=scoring, cal=cal)
+    return weekly_report_model(store, board=board, this=this, last=last, tasks=tasks, scoring=scoring, cal=cal,
+                               rules=rules)
 
 
 # --------------------------------------------------------------------------------------------
@@ -186,7 +192,11 @@ def summary(report: WeeklyReport, language: str = "zh-Hans", *,
         "criticised": [{"unit": c.unit, "reasons": list(c.reasons), "facts": facts.get(c.unit) or words.facts(c)}
                        for c in report.board.criticised],
         "praised": [{"unit": c.unit, "facts": words.facts(c)} for c in report.board.praised],
-        "ranking": [{"rank": u.rank, "unit": u.unit, "score": float(u.score), "change": u.change, "vetoed": u.vetoed,
+        "rules": None if report.rules is None else {
+            "number": report.rules.number, "sha256": report.rules.sha256, "file": report.rules.file,
+            "from": report.rules.from_date.isoformat() if report.rules.from_date else None},
+        "ranking": [{"rank": u.rank, "tied": u.tied, "unit": u.unit, "score": float(u.score), "change": u.change,
+                     "vetoed": u.vetoed,
                      "deducted": float(u.deducted), "lead": _counts(u.lead), "supporting": _counts(u.supporting)}
                     for u in report.board.units if u.rank is not None],
     }
@@ -211,8 +221,13 @@ def _counts(c: Any) -> dict[str, int]:
 def weekly_report(engine: Engine, *, now: dt.datetime, policies: PolicySet, settings: Settings,
                   formats: Iterable[str] = FORMATS, out_dir: Path, plan: str | None = None,
                   scoring: ScoringConfig | None = None, calendar: WorkCalendar | None = None,
-                  language: str | None = None, renderer: Renderer | None = None) -> dict[str, Any]:
+                  language: str | None = None, renderer: Renderer | None = None,
+                  rules: RulesUsed | None = None) -> dict[str, Any]:
     """Build the weekly report for the period ending on ``now``'s day and write it into ``out_dir``.
+
+    ``scoring`` and ``rules``: the scoring rules to use and which version they are (from
+    ``rules_service.report_scoring``: the version in force on the day, or a file given for the report);
+    without ``scoring`` the current files are read, without ``rules`` the footer names no version.
 
     Returns ``{as_of, period, number, headline, criticised, praised, ranking, subject, files: {html, md,
     svg, docx}, criticism: {unit: {html, docx}}, language, documents, model}`` (``documents`` and
@@ -226,7 +241,8 @@ def weekly_report(engine: Engine, *, now: dt.datetime, policies: PolicySet, sett
         raise ConfigError(f"unknown report format {unknown[0]!r}: use {', '.join(FORMATS)}")
     scoring = scoring or load_scoring_config(settings)
     with no_cyclic_gc():
-        model = build_report(engine, now=now, policies=policies, scoring=scoring, plan=plan, calendar=calendar)
+        model = build_report(engine, now=now, policies=policies, scoring=scoring, plan=plan, calendar=calendar,
+                             rules=rules)
         if renderer is None or (language and language != renderer.language):
             renderer = _renderer(settings, language)
         docs = render_report(model, renderer, formats=formats, criticism=bool({"html", "docx"} & set(formats)))

@@ -18,14 +18,21 @@ Facts (per unit, separately as lead unit and as supporting unit of a task):
 - *closed*: an item closed on a day in the period.
 - *overdue*: an item past its due date that was open on some day of the period: still open at the
   period's end, or closed late during it. Its *working days overdue* count to the period's end, or
-  to the day it was closed. An item closed before the period began is no fact of this period.
+  to the day it was closed, from its due date — or from the day its supervision began (its import's
+  supervised-from day) when it was already overdue then. An item closed before the period began is no
+  fact of this period.
 - *escalation level*: the highest 督辦 level issued for the item (for its current due date) by the
   period's end, 0 when none; counted for items overdue in the period.
-- *missing progress report*: a task with a quantity milestone in progress — started (its own start,
-  else the day after the previous milestone, else the plan start) on or before the window's first
-  day and not closed before it — whose lead unit sent no report (進展報送 or 辦結) on the task in the
-  window of ``reports.expected_every_days`` days ending on the period's end. ``streak`` counts the
-  consecutive windows (this one included) missed the same way; ``0`` days switches this off.
+- *missing progress report*: a report that was actually due and did not come. A window of
+  ``reports.expected_every_days`` days ending on the period's end asks for a report on a task when
+  one of its quantity milestones required one: open (not closed before the window's first day) and
+  begun at least one full interval before that day — begun on its start (its own, else the day after
+  the previous milestone, else the plan start) or, if later, on the day its supervision began. A
+  milestone begun less than an interval before has nothing to report yet (so a unit that closed its
+  2015 milestone on 12-29 is first asked about the 2016 one in the window starting a week after 01-01),
+  and a task whose milestones are all closed, or not begun, asks for nothing. The report is missing when
+  the lead unit sent none (進展報送 or 辦結) on the task in the window. ``streak`` counts the consecutive
+  windows (this one included) missed the same way; ``0`` days switches this off.
 - *late progress report*: the first report of such a window came more than ``expected_every_days``
   days after the previous report on the task (or after the milestone started, if none before).
 - *late acknowledgement*: a notice of the kinds listed (chase, escalation by default) about the
@@ -43,12 +50,15 @@ The formula (config/scoring.yaml; the defaults here are the same):
     per task:           missing_report (10), late_report (0), and late_acknowledgement (0) per notice
     vetoed:             ranked after every unit that is not (and its score set to veto.score if given)
 
-Ranks are competition ranks (1, 2, 2, 4) by score, vetoed units last, ties in name order; ``change``
+Ranks are competition ranks (1, 2, 2, 4) by score, vetoed units last; an equal score is broken by fewer
+working days overdue, then more items met on time (as lead unit), and units equal in all three share a
+rank (``tied``: shown as 并列, listed in name order); ``change``
 is last week's rank minus this week's (positive: moved up), None for a unit not ranked last week.
 Units of the kinds in ``ranking.exclude_kinds`` (groups such as 各鄉鎮人民政府 by default) are scored
 but neither ranked, criticised nor praised.
 
-Criticism (通報批評), as lead unit and for facts of this period only: an item overdue at escalation
+Criticism (通報批評), as lead unit and for facts of this period only — so only a unit with an item
+overdue, or a progress report missed that was actually due, is ever criticised: an item overdue at escalation
 level ≥ ``min_level`` (2), or ≥ ``min_overdue_items`` (3) items overdue, or a task whose progress
 report was missed ``missed_reports_in_a_row`` (2) windows in a row (or, with ``on_veto``, a veto).
 The criticism lists the unit's facts of the period: each overdue item with its days and level, each
@@ -70,12 +80,12 @@ from duban.matrix.scoring.board import (
     score_week,
     task_order,
 )
-from duban.matrix.scoring.config import Recipient, ReportConfig, ScoringConfig, load_scoring
+from duban.matrix.scoring.config import Recipient, ReportConfig, ScoringConfig, load_scoring, load_scoring_text
 from duban.matrix.scoring.facts import AckFact, ItemFact, Period, ReportFact, RoleFacts, UnitFacts
 from duban.matrix.scoring.lines import AckLine, ItemLine, Line, ReportLine, points_text
 
 __all__ = [
     "AckFact", "AckLine", "Circulation", "Counts", "ItemFact", "ItemLine", "Line", "Period", "Recipient", "ReportConfig",
-    "ReportFact", "ReportLine", "RoleFacts", "Scoreboard", "ScoringConfig", "UnitFacts", "UnitScore", "load_scoring",
+    "ReportFact", "ReportLine", "RoleFacts", "Scoreboard", "ScoringConfig", "UnitFacts", "UnitScore", "load_scoring", "load_scoring_text",
     "points_text", "score_unit", "score_week", "task_order",
 ]

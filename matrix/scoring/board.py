@@ -48,6 +48,7 @@ class UnitScore:
     ranked: bool = True  # False for the excluded kinds (groups)
     rank: int | None = None
     previous_rank: int | None = None
+    tied: bool = False  # another unit shares this rank (并列)
 
     @property
     def change(self) -> int | None:
@@ -67,6 +68,7 @@ class Circulation:
     facts: tuple[Line, ...]
     rank: int | None = None
     score: Decimal | None = None
+    tied: bool = False  # another unit shares its rank (并列)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,16 +193,21 @@ def _rank(scores: list[UnitScore], config: ScoringConfig, previous: Mapping[str,
     ranked = [s for s in scores if s.ranked]
     unranked = sorted((s for s in scores if not s.ranked), key=lambda s: s.unit)
 
-    def group(s: UnitScore) -> tuple[bool, Decimal]:
-        return (s.vetoed and config.veto_rank_last, -s.score)
+    def group(s: UnitScore) -> tuple[bool, Decimal, int, int]:
+        """What places a unit: vetoed last, then the score; ties broken by fewer working days overdue,
+        then more items met on time (as lead unit). Units equal in all of them share a rank."""
+        return (s.vetoed and config.veto_rank_last, -s.score, s.lead.overdue_days, -s.lead.met_on_time)
 
     ranked.sort(key=lambda s: (*group(s), s.unit))
+    sizes: dict[tuple[bool, Decimal, int, int], int] = {}
+    for s in ranked:
+        sizes[group(s)] = sizes.get(group(s), 0) + 1
     out: list[UnitScore] = []
     rank = 0
     for position, s in enumerate(ranked, start=1):
         if not out or group(out[-1]) != group(s):
             rank = position
-        out.append(replace(s, rank=rank, previous_rank=previous.get(s.unit)))
+        out.append(replace(s, rank=rank, previous_rank=previous.get(s.unit), tied=sizes[group(s)] > 1))
     return out + [replace(s, rank=None, previous_rank=None) for s in unranked]
 
 
@@ -222,7 +229,8 @@ def _criticism(facts: UnitFacts, score: UnitScore, config: ScoringConfig) -> Cir
     lines: list[Line] = [ItemLine("overdue", Role.LEAD, i.task_code, i.task_title, item=i) for i in overdue]
     lines += [ReportLine("missing_report", Role.LEAD, r.task_code, r.task_title, report=r) for r in missing]
     lines += [line for line in score.lines if line.kind == "veto"]
-    return Circulation("criticism", facts.unit, tuple(reasons), tuple(lines), rank=score.rank, score=score.score)
+    return Circulation("criticism", facts.unit, tuple(reasons), tuple(lines), rank=score.rank, score=score.score,
+                       tied=score.tied)
 
 
 def _achievements(facts: UnitFacts) -> list[Line]:
@@ -264,7 +272,8 @@ def score_week(facts: Iterable[UnitFacts], period: Period, config: ScoringConfig
         if nothing_overdue and not s.vetoed and c is None:
             achievements = _achievements(f)
             if achievements or not config.praise_require_achievement:
-                candidates.append(Circulation("praise", s.unit, ("top",), tuple(achievements), rank=s.rank, score=s.score))
+                candidates.append(Circulation("praise", s.unit, ("top",), tuple(achievements), rank=s.rank, score=s.score,
+                                              tied=s.tied))
     praised = candidates[:config.praise_top]
     criticised.sort(key=lambda c: (c.score, c.unit))  # the worst first
     return Scoreboard(period=period, units=tuple(units), criticised=tuple(criticised), praised=tuple(praised),

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,9 @@ class ScoringConfig:
     praise_require_achievement: bool = True
     report: ReportConfig = field(default_factory=ReportConfig)
     source: str = "built-in defaults"
+    # The merged rules as one YAML document: what a stored version holds (matrix.rules). Not compared:
+    # the rules are the fields above.
+    text: str = field(default="", compare=False)
 
     def escalation_for(self, level: int) -> Decimal:
         """Points for an item whose highest level is ``level``: the entry of the highest configured level ≤ it."""
@@ -166,34 +169,60 @@ def load_scoring(*paths: Path) -> ScoringConfig:
     """Merge scoring files in order (later ones override per key); missing files are skipped.
 
     Errors are ``ConfigError`` naming the file, line and key: ``scoring.yaml:7: score.floor: 'x' is
-    not a number``.
+    not a number``. The result's ``text`` is the merged rules as one YAML document (``matrix.rules``).
     """
     from duban.matrix.sources import config_files
+
+    return _from_mappings(config_files(paths, what="scoring"))
+
+
+def load_scoring_text(text: str, where: str) -> ScoringConfig:
+    """The scoring rules from stored text (a version's content: a whole scoring file), ``where`` naming it."""
+    from duban.matrix.errors import MatrixError
+    from duban.matrix.sources import yaml_text
+
+    try:
+        data = yaml_text(text, where)
+    except MatrixError as e:
+        raise ConfigError(str(e)) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: a scoring file is a mapping")
+    return _from_mappings([(where, data)])
+
+
+def _from_mappings(sources: Iterable[tuple[Any, Any]]) -> ScoringConfig:
+    from duban.matrix.rules import canonical_text
 
     raw: dict[str, Any] = {}
     lines: dict[str, str] = {}
     used: list[str] = []
-    for path, data in config_files(paths, what="scoring"):
-        for key, value in data.items():
-            line = data.lines.get(key) if hasattr(data, "lines") else None
-            where = f"{path}:{line}" if line else str(path)
-            if key not in _KEYS:
-                raise ConfigError(f"{where}: unknown key {key!r}; keys are {', '.join(_KEYS)}")
-            lines[key] = where
-            allowed = _KEYS[key]
-            if allowed is None:
-                continue
-            if not isinstance(value, dict):
-                raise ConfigError(f"{where}: {key} must be a mapping")
-            for sub in value:
-                sub_line = value.lines.get(sub) if hasattr(value, "lines") else None
-                sub_where = f"{path}:{sub_line}" if sub_line else where
-                if sub not in allowed:
-                    raise ConfigError(f"{sub_where}: unknown key {key}.{sub!r}; keys are {', '.join(sorted(allowed))}")
-                lines[f"{key}.{sub}"] = sub_where
+    for path, data in sources:
+        _check_keys(path, data, lines)
         raw = merge_overrides(raw, dict(data))
         used.append(str(path))
-    return _build(raw, lines, " + ".join(used) or "built-in defaults")
+    config = _build(raw, lines, " + ".join(used) or "built-in defaults")
+    return replace(config, text=canonical_text(raw))
+
+
+def _check_keys(path: Any, data: Any, lines: dict[str, str]) -> None:
+    """Every key of a scoring file known, sections mappings; each key's place noted in ``lines``."""
+    for key, value in data.items():
+        line = data.lines.get(key) if hasattr(data, "lines") else None
+        where = f"{path}:{line}" if line else str(path)
+        if key not in _KEYS:
+            raise ConfigError(f"{where}: unknown key {key!r}; keys are {', '.join(_KEYS)}")
+        lines[key] = where
+        allowed = _KEYS[key]
+        if allowed is None:
+            continue
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: {key} must be a mapping")
+        for sub in value:
+            sub_line = value.lines.get(sub) if hasattr(value, "lines") else None
+            sub_where = f"{path}:{sub_line}" if sub_line else where
+            if sub not in allowed:
+                raise ConfigError(f"{sub_where}: unknown key {key}.{sub!r}; keys are {', '.join(sorted(allowed))}")
+            lines[f"{key}.{sub}"] = sub_where
 
 
 def _escalation_points(r: _Reader, default: tuple[tuple[int, Decimal], ...]) -> tuple[tuple[int, Decimal], ...]:

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from duban.matrix.calendar import WorkCalendar
 from duban.matrix.report_facts import PeriodFacts, ReportSnapshot, ShownItem, TaskHistory, TaskLight, overdue_series
+from duban.matrix.rules import RulesUsed
 from duban.matrix.scoring import Scoreboard, ScoringConfig, task_order
 from duban.notifications.report.model import (
     ChartView,
@@ -31,9 +32,11 @@ __all__ = ["weekly_report_model"]
 
 
 def weekly_report_model(store: ReportSnapshot, *, board: Scoreboard, this: PeriodFacts, last: PeriodFacts,
-                        tasks: list[TaskLight], scoring: ScoringConfig, cal: WorkCalendar) -> WeeklyReport:
+                        tasks: list[TaskLight], scoring: ScoringConfig, cal: WorkCalendar,
+                        rules: RulesUsed | None = None) -> WeeklyReport:
     """The report as of ``store.as_of``: ``board`` scores this period's facts (``this``; ``last`` is the
-    period a week before), ``tasks`` are every task with its light (``matrix.report_facts.task_lights``)."""
+    period a week before), ``tasks`` are every task with its light (``matrix.report_facts.task_lights``);
+    ``rules`` names the scoring rules used, in the footer."""
     as_of = store.as_of
     overdue = _overdue_views(store, this)
     tasks_omitted: dict[str, int] = {}
@@ -74,7 +77,7 @@ def weekly_report_model(store: ReportSnapshot, *, board: Scoreboard, this: Perio
         tasks=tuple(shown_tasks), overdue=tuple(shown_overdue), board=board, undeliverable=tuple(undeliverable),
         rectify_by=cal.add_working_days(as_of, scoring.rectify_within),
         copies_to=tuple(r.name or r.email for r in scoring.report.recipients),
-        tasks_omitted=tasks_omitted, overdue_omitted=len(overdue) - len(shown_overdue),
+        tasks_omitted=tasks_omitted, overdue_omitted=len(overdue) - len(shown_overdue), rules=rules,
     )
 
 

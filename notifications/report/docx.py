@@ -298,6 +298,8 @@ def report_body(report: WeeklyReport, renderer: Renderer, w: Words, tx: Texts) -
     if report.copies_to:
         _record(body, w.copies(report), "")
     _record(body, report.issuer, w.issued(report), first=not report.copies_to)
+    if report.rules is not None:
+        body.text(w.rules(report), size=10, before=120, after=0)
     return renderer.in_script(body.xml())  # tags and attributes are ASCII: only the text changes
 
 
@@ -348,7 +350,7 @@ def _ranking(body: _Body, report: WeeklyReport, w: Words, tx: Texts) -> None:
     body.text(w.ranking_note(report), size=11, indent=True, after=80)
     ranked = [u for u in report.board.units if u.rank is not None]
     body.table([w["rank"], w["unit"], w["score"], w["change"], w["lead_facts"], w["supporting_facts"], w["deductions"]],
-               [[str(u.rank), u.unit + (w["vetoed_mark"] if u.vetoed else ""), points_text(u.score), w.change(u),
+               [[w.rank(u), u.unit + (w["vetoed_mark"] if u.vetoed else ""), points_text(u.score), w.change(u),
                  w.lead_counts(u), w.supporting_counts(u),
                  tx.lines(u) or ["—"]] for u in ranked],
                [600, 1500, 700, 700, 1300, 1000, 3158], size=8.5, centre=(0, 2, 3))

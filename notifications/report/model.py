@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from duban.matrix.rules import RulesUsed
 from duban.matrix.scoring import Period, Scoreboard, points_text
 from duban.notifications.render import Letterhead
 
@@ -141,6 +142,7 @@ class WeeklyReport:
     copies_to: tuple[str, ...] = ()  # 抄送: the supervisors' names
     tasks_omitted: dict[str, int] = field(default_factory=dict)  # tasks not listed (report.max_rows), by light
     overdue_omitted: int = 0  # overdue items not listed
+    rules: RulesUsed | None = None  # the scoring rules used (a stored version, or a file given for the report)
 
     @property
     def letterhead(self) -> Letterhead:

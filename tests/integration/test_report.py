@@ -161,7 +161,7 @@ def test_scores_criticism_and_praise(replayed) -> None:
     assert criticised["區金融辦"]["reasons"] == ["level", "missed_reports"]
     assert criticised["區金融辦"]["facts"] == [
         "牽頭負責的第3.2.7項“金融扶貧”工作，2015年12月31日節點（2015年底完成25個村）逾期15個工作日仍未辦結，已予二級（橙色）督辦",
-        "牽頭負責的第3.2.7項“金融扶貧”工作，本期未按要求報送進展（已連續29期未報送）",
+        "牽頭負責的第3.2.7項“金融扶貧”工作，本期未按要求報送進展（已連續28期未報送）",  # due from the first full week after 07-01
     ]
     assert criticised["區水務局"]["reasons"] == ["level"]
     assert criticised["區水務局"]["facts"] == [
@@ -273,7 +273,7 @@ def test_a_criticism_notice_per_criticised_unit(replayed) -> None:
     assert any(t.startswith("（一）牵头负责的第3.2.7项“金融扶贫”工作") and "逾期15个工作日仍未办结" in t for t in texts)
     assert any("2016年1月29日前" in t for t in texts)  # rectify within 5 working days of 01-22
     html = Path(paths["html"]).read_text(encoding="utf-8")
-    assert "关于对区金融办的通报批评" in html and "已连续29期未报送" in html and "2016年1月29日" in html
+    assert "关于对区金融办的通报批评" in html and "已连续28期未报送" in html and "2016年1月29日" in html
 
 
 def test_same_database_and_day_give_the_same_bytes(replayed) -> None:

@@ -113,7 +113,9 @@ def test_every_score_by_hand(board) -> None:
 def test_ranks_ties_veto_last_groups_unranked_and_change(board) -> None:
     order = [(u.rank, u.unit) for u in board.units]
     assert order == [
-        (1, "區城鄉建委"), (1, "區扶貧辦"), (1, "區環保局"), (1, "區農委"),  # equal scores share a rank, names in order
+        # Four at 100, none overdue: the two that met an item on time first; equal in everything, a shared rank
+        # (names in order).
+        (1, "區扶貧辦"), (1, "區農委"), (3, "區城鄉建委"), (3, "區環保局"),
         (5, "區人力社保局"), (5, "區文化委"),
         (7, "區教委"), (8, "區衛計委"), (9, "區水務局"), (10, "區交委"), (11, "區金融辦"),
         (12, "區扶貧開發領導小組"),  # 96 points, but a veto task was missed: after everyone
@@ -123,6 +125,8 @@ def test_ranks_ties_veto_last_groups_unranked_and_change(board) -> None:
     assert board.unit("區金融辦").change == 0
     assert board.unit("區農委").change == 2
     assert board.unit("區教委").change is None  # not ranked last week
+    assert [u.unit for u in board.units if u.tied] == ["區扶貧辦", "區農委", "區城鄉建委", "區環保局", "區人力社保局",
+                                                       "區文化委"]
     assert board.ranks()["區衛計委"] == 8 and "各鄉鎮人民政府" not in board.ranks()
 
 
@@ -179,18 +183,19 @@ def test_criticism_lists_the_facts_of_the_period_worst_first(board) -> None:
 
 
 def test_praise_top_units_with_nothing_overdue_and_an_achievement(board) -> None:
-    assert [c.unit for c in board.praised] == ["區環保局", "區農委"]
+    # In rank order: 區農委 met an item on time (first of the units at 100), 區環保局 did not.
+    assert [c.unit for c in board.praised] == ["區農委", "區環保局"]
     # 區扶貧辦 (100) supports two overdue tasks; 區城鄉建委 (100) did nothing this week.
     assert [ZH.facts(c) for c in board.praised] == [
-        ["牽頭負責的第3.2.5項“村容村貌”工作，於2016年1月21日按時報送進展，累計完成12/40個村"],
         ["牽頭負責的第3.2.6項“主導產業”工作，2016年1月22日節點於2016年1月22日按期辦結",
          "牽頭負責的第3.2.6項“主導產業”工作，於2016年1月21日按時報送進展，累計完成30/40個村"],
+        ["牽頭負責的第3.2.5項“村容村貌”工作，於2016年1月21日按時報送進展，累計完成12/40個村"],
     ]
     top1 = score_week(SCENARIO, PERIOD, replace(CONFIG, praise_top=1))
-    assert [c.unit for c in top1.praised] == ["區環保局"]
+    assert [c.unit for c in top1.praised] == ["區農委"]
     anyone = score_week(SCENARIO, PERIOD, replace(CONFIG, praise_require_achievement=False, praise_top=10))
     # Without the achievement rule: every ranked unit with nothing overdue and not criticised, in rank order.
-    assert [c.unit for c in anyone.praised] == ["區城鄉建委", "區環保局", "區農委", "區人力社保局"]
+    assert [c.unit for c in anyone.praised] == ["區農委", "區城鄉建委", "區環保局", "區人力社保局"]
 
 
 def test_supporting_weight_shares_the_deductions() -> None:
@@ -320,6 +325,23 @@ def test_facts_outside_the_period_do_not_count() -> None:
     assert (fact.due_in_period, fact.met_on_time, fact.overdue) == (True, True, False)
 
 
+def test_overdue_days_count_from_the_day_supervision_began() -> None:
+    from duban.matrix.report_facts import item_fact
+
+    cal = WorkCalendar()
+    # Due 2015-12-31, imported (supervised from) 01-11 already overdue: counted from 01-11, not from 12-31.
+    imported = _item(supervised_from=D(2016, 1, 11))
+    fact = item_fact(imported, _task([imported]), PERIOD, cal)
+    assert (fact.overdue, fact.overdue_days) == (True, cal.working_days_between(D(2016, 1, 11), D(2016, 1, 22))) \
+        == (True, 9)
+    # A report of a day before the import replays history: from the due date (5 working days by 01-08).
+    replay = Period(D(2016, 1, 2), D(2016, 1, 8))
+    assert item_fact(imported, _task([imported]), replay, cal).overdue_days == 5
+    # Imported before the due date: the due date counts, as always.
+    early = _item(supervised_from=D(2015, 12, 1))
+    assert item_fact(early, _task([early]), PERIOD, cal).overdue_days == 15
+
+
 def test_missing_report_windows_and_streaks() -> None:
     from duban.matrix.report_facts import progress_report_facts
 
@@ -334,14 +356,30 @@ def test_missing_report_windows_and_streaks() -> None:
     assert facts(D(2016, 1, 7), D(2016, 1, 14)) == [("missing", 1, 0)]  # none in 01-16 … 01-22
     assert facts(D(2016, 1, 7)) == [("missing", 2, 0)]  # none in 01-16 … 01-22 nor 01-09 … 01-15
     # Never reported: every window back to the plan's start (the first milestone was in progress from 07-01),
-    # 29 of them: 2015-07-04 … 07-10 is the earliest window that starts after 07-01.
-    assert facts() == [("missing", 29, 0)]
+    # 28 of them: a report is due only in a window that starts a full interval after the milestone began,
+    # 07-08 or later — 2015-07-11 … 07-17 is the earliest (07-04 … 07-10 began three days after 07-01).
+    assert facts() == [("missing", 28, 0)]
     # Reported after a gap of more than 7 days: late (and sent); the first report counts from the start.
     assert facts(D(2016, 1, 7), D(2016, 1, 18)) == [("late", 0, 11), ("sent", 0, 0)]
     assert facts(D(2016, 1, 21)) == [("late", 0, 20), ("sent", 0, 0)]
     # No quantity milestone in progress, no expectation: nothing missing.
     done = _item(closed_on=D(2015, 12, 20))
     assert progress_report_facts(_task([done]), PERIOD, CONFIG) == []
+    # Actually due only: the 2016 milestone began on 01-01, after the first closed on 12-28; by 01-15 it had
+    # asked for one report (01-09 … 01-15), not two (01-02 … 01-08 began a day after it).
+    closed = _item(closed_on=D(2015, 12, 28))
+    early = Period(D(2016, 1, 9), D(2016, 1, 15))
+    assert [(r.kind, r.streak) for r in progress_report_facts(_task([closed, second], [(D(2015, 12, 28), 0, "m1")]),
+                                                              early, CONFIG)] == [("missing", 1)]
+    # Nor before its supervision began: imported on 01-11, the milestone asks for its first report in a window
+    # starting a full week later (01-18 or after), not in 01-09 … 01-15 nor 01-16 … 01-22.
+    watched = _item(id=2, seq=1, due=D(2016, 12, 31), start=D(2015, 7, 1), quantity=Decimal(40),
+                    supervised_from=D(2016, 1, 11))
+    assert progress_report_facts(_task([watched]), early, CONFIG) == []
+    assert progress_report_facts(_task([watched]), PERIOD, CONFIG) == []
+    assert progress_report_facts(_task([watched]), Period(D(2016, 1, 23), D(2016, 1, 29)), CONFIG)[0].streak == 1
+    # A report for a day before the import replays history: supervised from the start.
+    assert progress_report_facts(_task([watched]), Period(D(2016, 1, 2), D(2016, 1, 8)), CONFIG)[0].streak == 26
     # The expectation switched off.
     assert progress_report_facts(_task([first, second]), PERIOD, replace(CONFIG, reports_every_days=0)) == []
 
