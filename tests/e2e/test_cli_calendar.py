@@ -163,18 +163,21 @@ def test_a_make_up_day_on_a_weekday_is_a_warning(tmp_path: Path, sqlite_url: str
     assert "warning" in out and "w.yaml:5" in out and "a working day anyway" in out and "stored 2027" in out
 
 
-def test_a_running_process_counts_with_a_year_imported_meanwhile(tmp_path: Path, sqlite_url: str) -> None:
-    """`duban run` keeps one App: its calendar is built again when the stored days change (checked per use)."""
+def test_a_running_process_counts_with_a_year_imported_meanwhile(tmp_path: Path, db_url: str) -> None:
+    """`duban run` keeps one App: its calendar is built again when the stored days change (checked per use),
+    on SQLite and PostgreSQL."""
     import datetime as dt
 
     from duban.workflows.bootstrap import bootstrap
 
-    app = bootstrap(open_engine=True, database_url=sqlite_url)
+    app = bootstrap(open_engine=True, database_url=db_url)
     try:
         spring = dt.date(2027, 2, 8)
         first = app.calendar
         assert first.is_working_day(spring) and app.calendar is first  # kept while nothing changes
-        run(["calendar", "import", str(CAL / "2027.yaml")], cwd=tmp_path, db_url=sqlite_url)
+        run(["calendar", "import", str(CAL / "2027.yaml")], cwd=tmp_path, db_url=db_url)
         assert not app.calendar.is_working_day(spring) and app.calendar.source(2027) == "imported"
+        shown = json.loads(run(["calendar", "show", "2027", "--json"], cwd=tmp_path, db_url=db_url).stdout)
+        assert shown["months"][1]["working_days"] == 17 and shown["imported_at"]
     finally:
         app.close()
