@@ -278,7 +278,8 @@ def parse_notice(text: str, *, file: str) -> HolidayTable:
     first sentence, 現將2027年…); an end day without a month is in the start's month. A weekday in
     brackets (週五, 星期五) must be the date's. Sentences that neither give days off nor end in 上班
     (the encouragement to take paid leave around 除夕) are kept in ``notes`` for the reviewer."""
-    lines = [fold_width(line) for line in text.splitlines()]
+    # Spaces carry no meaning in Chinese text; a copy from a PDF has them inside dates (2 月 5 日).
+    lines = [re.sub(r"\s+", "", fold_width(line)) for line in text.splitlines()]
     simplified = [to_simplified(line) for line in lines]
     year = next((int(m.group(1) or m.group(2)) for s in simplified if (m := _TITLE_YEAR.search(s))), None)
     if year is None:
@@ -289,18 +290,33 @@ def parse_notice(text: str, *, file: str) -> HolidayTable:
     holidays: list[Holiday] = []
     workdays: list[MakeupDay] = []
     notes: list[str] = []
-    for number, (line, simple) in enumerate(zip(lines, simplified, strict=True), start=1):
-        item = _ITEM.match(line)
-        if item is None or not _ITEM.match(simple):
-            continue
-        name = item.group("name").strip()
-        body = _ITEM.match(simple).group("body")  # type: ignore[union-attr]  # matched just above
-        _read_item(file, number, year, name, (body, item.group("body")), hant, holidays, workdays, notes, problems)
+    for number, name, body in _items(lines):
+        simple = to_simplified(body)
+        _read_item(file, number, year, name, (simple, body), hant, holidays, workdays, notes, problems)
     if problems:
         raise ValidationFailed(problems)
     title = next((line.strip() for line in lines if "节假日安排" in to_simplified(line)), "")
     source = title if len(title) <= 60 else ""
     return HolidayTable(year, tuple(holidays), tuple(workdays), file=file, source=source, notes=tuple(notes))
+
+
+def _items(lines: list[str]) -> list[tuple[int, str, str]]:
+    """(line, name, text) of each item ``二、春節：…``: its text runs on over the lines that follow (a copy
+    from a PDF breaks lines anywhere, even inside a date) up to the next item or an empty line."""
+    items: list[tuple[int, str, str]] = []
+    current: list[str] | None = None
+    for number, line in enumerate(lines, start=1):
+        item = _ITEM.match(line)
+        if item is not None:
+            items.append((number, item.group("name"), ""))
+            current = [item.group("body")]
+        elif not line:
+            current = None
+        elif current is not None:
+            current.append(line)
+        if current is not None and items:
+            items[-1] = (items[-1][0], items[-1][1], "".join(current))
+    return items
 
 
 def _read_item(file: str, number: int, year: int, name: str, body: tuple[str, str], hant: bool,

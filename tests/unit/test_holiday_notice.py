@@ -78,3 +78,14 @@ def test_an_imported_year_wins_over_the_package_and_is_no_fallback() -> None:
     assert imported.is_working_day(D(2027, 2, 8)) and not imported.fallback_years  # 2027: imported, nothing in it
     assert (imported.source(2026), imported.source(2027), imported.source(2030)) == ("imported", "imported", "weekdays")
     assert package_days(2030) is None and WorkCalendar().source(2026) == "package"
+
+
+def test_a_notice_copied_from_a_pdf_with_broken_lines_and_spaces_is_read_whole() -> None:
+    text = ("国务院办公厅关于 2027 年部分节假日安排的通知\n"
+            "二、春节：2 月 5 日（农历除夕、周五）至 11 日（农历正月初六、周四）放假调休，共 7 天。2 月\n"
+            "14 日（周日）、2 月 20 日（周六）上班。\n"
+            "三、清明节：4 月 3 日（周六）至 5 日（周一）放假，共 3 天。\n")
+    table = parse_notice(text, file="pdf.txt")
+    assert [(h.name, h.start, h.end, h.line) for h in table.holidays] == [
+        ("春节", D(2027, 2, 5), D(2027, 2, 11), 2), ("清明节", D(2027, 4, 3), D(2027, 4, 5), 4)]
+    assert [w.day for w in table.workdays] == [D(2027, 2, 14), D(2027, 2, 20)]
