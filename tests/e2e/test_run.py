@@ -230,3 +230,44 @@ def test_a_second_ctrl_c_stops_run_once_at_once_and_says_what_was_left(tmp_path:
     assert ("stopped during sweep (Ctrl-C twice); the sweep did not finish; deliver not run; weekly report not run"
             in proc.stdout), proc.stdout
     assert db.get("failed") == 1 and db["notices"] == 0 and db["messages"] == 0
+
+
+def test_a_second_signal_stops_duban_run_at_once_naming_the_unfinished_job(tmp_path: Path, sqlite_url: str) -> None:
+    """`duban run` sweeping (a missed sweep, run on start): the first Ctrl-C says the sweep finishes first; a
+    second stops the process at once (status 130) naming the sweep, which wrote nothing."""
+    import pickle
+    import sqlite3
+
+    from duban.workflows.runner import JOBSTORE_TABLE
+
+    _big_plan(tmp_path, sqlite_url)
+    (tmp_path / "duban-config").mkdir(exist_ok=True)
+    (tmp_path / "duban-config" / "schedule.yaml").write_text(
+        "jobs:\n  sweep: {cron: '30 8 * * *', working_days_only: false}\n", encoding="utf-8")
+    first = _start(tmp_path, sqlite_url)  # stores the jobs with their next run times
+    first.send_signal(signal.SIGTERM)
+    first.communicate(timeout=60)
+    db = tmp_path / "duban.db"
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    with sqlite3.connect(db) as con:  # the morning's sweep was missed: it runs as soon as `duban run` starts
+        state = pickle.loads(con.execute(f"SELECT job_state FROM {JOBSTORE_TABLE} WHERE id = 'sweep'").fetchone()[0])
+        state["next_run_time"] = past
+        con.execute(f"UPDATE {JOBSTORE_TABLE} SET job_state = ?, next_run_time = ? WHERE id = 'sweep'",
+                    (pickle.dumps(state, pickle.HIGHEST_PROTOCOL), past.timestamp()))
+    proc = _start(tmp_path, sqlite_url)
+    running, deadline = 0, time.monotonic() + 120
+    while not running and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        with sqlite3.connect(db, timeout=30) as con:
+            running = con.execute("SELECT count(*) FROM sweep WHERE status = 'running'").fetchone()[0]
+    assert running, "the sweep started"
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (out, err)
+    assert "stopping: sweep finishes first (Ctrl-C again to stop at once)" in err, err
+    assert "stopped at once during sweep: sweep did not finish" in err and "Traceback" not in err
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT count(*) FROM notice").fetchone()[0] == 0
+        assert con.execute("SELECT count(*) FROM sweep WHERE status = 'done'").fetchone()[0] == 0
