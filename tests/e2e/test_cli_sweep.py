@@ -100,21 +100,36 @@ def test_a_date_that_is_not_yyyy_mm_dd_is_refused_naming_the_option(tmp_path: Pa
 NOTICE_FIELDS = ("key", "kind", "level", "task", "item", "due", "days", "planned_for", "to", "cc")
 
 
-def test_sweep_dry_run_writes_nothing_and_lists_what_the_sweep_then_writes(tmp_path: Path, sqlite_url: str) -> None:
+def _content(db_url: str, tmp_path: Path) -> object:
+    """The whole database: on SQLite every row as SQL, on PostgreSQL every table's rows (sorted)."""
+    if db_url.startswith("sqlite"):
+        return dump(tmp_path / "duban.db")
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.connect() as c:
+            tables = sa.inspect(c).get_table_names()
+            return {t: sorted(map(repr, c.execute(sa.text(f'SELECT * FROM "{t}"')).all())) for t in tables}
+    finally:
+        engine.dispose()
+
+
+def test_sweep_dry_run_writes_nothing_and_lists_what_the_sweep_then_writes(tmp_path: Path, db_url: str) -> None:
     """`sweep --dry-run` prints each notice the sweep would write (kind, level, to whom) and the totals, and the
     database is as it was: no sweep row, no notice, no frozen ladder, no event. The real sweep that follows
     writes exactly that list."""
-    run(["matrix", "import", str(PLANS / "district-2015.yaml"), "--as-of", "2015-07-01"], cwd=tmp_path, db_url=sqlite_url)
-    before = dump(tmp_path / "duban.db")
-    dry = json.loads(run(["sweep", "--as-of", "2016-01-15", "--dry-run", "--json"], cwd=tmp_path, db_url=sqlite_url).stdout)
-    table = run(["sweep", "--as-of", "2016-01-15", "--dry-run"], cwd=tmp_path, db_url=sqlite_url).stdout
-    assert dump(tmp_path / "duban.db") == before
+    run(["matrix", "import", str(PLANS / "district-2015.yaml"), "--as-of", "2015-07-01"], cwd=tmp_path, db_url=db_url)
+    before = _content(db_url, tmp_path)
+    dry = json.loads(run(["sweep", "--as-of", "2016-01-15", "--dry-run", "--json"], cwd=tmp_path, db_url=db_url).stdout)
+    table = run(["sweep", "--as-of", "2016-01-15", "--dry-run"], cwd=tmp_path, db_url=db_url).stdout
+    assert _content(db_url, tmp_path) == before
     assert dry["dry_run"] is True and dry["sweep"] is None and len(dry["notices"]) == sum(dry["created"].values()) > 10
     assert f"{len(dry['notices'])} notices would be written" in table and "nothing written" in table
     assert "督辦" in table and "主要領導" in table and "to (主送)" in table and "cc (抄送)" in table
 
-    real = json.loads(run(["sweep", "--as-of", "2016-01-15", "--json"], cwd=tmp_path, db_url=sqlite_url).stdout)
-    written = json.loads(run(["outbox", "--json"], cwd=tmp_path, db_url=sqlite_url).stdout)
+    real = json.loads(run(["sweep", "--as-of", "2016-01-15", "--json"], cwd=tmp_path, db_url=db_url).stdout)
+    written = json.loads(run(["outbox", "--json"], cwd=tmp_path, db_url=db_url).stdout)
     assert [{k: n[k] for k in NOTICE_FIELDS} for n in dry["notices"]] == [{k: n[k] for k in NOTICE_FIELDS} for n in written]
     totals = ("items", "created", "instances_created", "newly_overdue")
     assert {k: dry[k] for k in totals} == {k: real[k] for k in totals}
