@@ -33,6 +33,7 @@ __all__ = ["Holiday", "HolidayTable", "MakeupDay", "check_table", "parse_csv", "
 _WEEKDAYS = "一二三四五六日"
 _OFF_KINDS = {"off", "holiday", "放假", "休", "休息"}
 _WORK_KINDS = {"work", "workday", "上班", "班", "调休上班"}
+_CSV_HEADER = {"日期": "date", "类型": "kind", "类别": "kind", "名称": "name", "节日": "name"}  # a sheet's Chinese header
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,9 +223,10 @@ def _yaml_workday(entry: dict[str, Any], file: str, problems: list[Problem]) -> 
 def parse_csv(text: str, *, file: str) -> HolidayTable:
     """A CSV of ``date,kind,name`` rows (one per day); consecutive days off of one name make one holiday."""
     rows = list(csv.reader(io.StringIO(text)))
-    header = [c.strip().lower() for c in (rows[0] if rows else [])]
+    header = [_CSV_HEADER.get(to_simplified(c.strip().lower()), c.strip().lower()) for c in (rows[0] if rows else [])]
     if header[:3] != ["date", "kind", "name"]:
-        raise SourceError(f"{file} row 1", f"the header must be date,kind,name, not {','.join(header)[:80]!r}")
+        raise SourceError(f"{file} row 1", f"the header must be date,kind,name (日期,类型,名称), "
+                                           f"not {','.join(header)[:80]!r}")
     problems: list[Problem] = []
     off: list[tuple[dt.date, str, int]] = []
     work: list[MakeupDay] = []

@@ -87,6 +87,8 @@ def _confirmed(file: Path, as_json: bool) -> bool:
         out.print(styled(("warning", "yellow"), f" {w}"))
     if sys.stdin.isatty() and typer.confirm("Store this table?", default=False):
         return True
+    if as_json:
+        emit_json({"ok": False, "dry_run": False, **shown.as_dict(), "error": "a notice's text is stored only with --yes"})
     out.print(styled(("not stored", "yellow"), ": check the table against the notice, then run again with --yes, "
                      f"or write it for review: duban calendar extract {file} -o {shown.year}.yaml"))
     return False

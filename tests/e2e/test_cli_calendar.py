@@ -90,6 +90,10 @@ def test_the_notice_text_in_either_script_is_read_for_review(tmp_path: Path, sql
     shown = run(["calendar", "import", str(hans)], cwd=tmp_path, db_url=sqlite_url, check=False)
     assert shown.returncode == 1 and "not stored" in shown.stdout and "--yes" in shown.stdout
     assert "2027-02-05 – 2027-02-11" in shown.stdout and "2027-02-20 (Sat)" in shown.stdout
+    as_json = run(["calendar", "import", str(hant), "--json"], cwd=tmp_path, db_url=sqlite_url, check=False)
+    review = json.loads(as_json.stdout)
+    assert as_json.returncode == 1 and review["ok"] is False and review["stored"] is False and "--yes" in review["error"]
+    assert review["holidays"][1] == {"name": "春節", "from": "2027-02-05", "to": "2027-02-11", "days": 7}
     assert _stored(sqlite_url) == []
 
     yaml_file = tmp_path / "2027.yaml"
@@ -115,7 +119,7 @@ def test_a_stored_year_is_replaced_only_with_replace_and_the_diff_is_shown(tmp_p
     before = _stored(sqlite_url)
     moved = tmp_path / "2027-moved.csv"
     rows = ["date,kind,name", *(f"2027-02-{d:02d},off,春节" for d in range(6, 13)), "2027-02-21,work,春节调休"]
-    moved.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    moved.write_text("\n".join(["日期,類型,名稱", *rows[1:]]) + "\n", encoding="utf-8")  # a sheet's Chinese header
     refused = run(["calendar", "import", str(moved)], cwd=tmp_path, db_url=sqlite_url, check=False)
     assert refused.returncode == 2 and "already stored" in refused.stderr and "--replace" in refused.stderr
     assert "+ 2027-02-12  off 春节" in refused.stderr and "- 2027-02-05  off 春节" in refused.stderr
