@@ -152,9 +152,11 @@ class _Heartbeat:
 
 
 def _fail(engine: Engine, sweep_id: int, error: BaseException, now: dt.datetime) -> None:
+    why = "stopped (Ctrl-C) before it finished; nothing it planned was written" if isinstance(error, KeyboardInterrupt) \
+        else f"{type(error).__name__}: {error}"
     with transaction(engine) as s:
         s.execute(sa.update(SweepRow).where(SweepRow.id == sweep_id)
-                  .values(status="failed", finished_at=_wall_clock(), error=f"{type(error).__name__}: {error}"[:2000]))
+                  .values(status="failed", finished_at=_wall_clock(), error=why[:2000]))
 
 
 def sweep(engine: Engine, *, now: dt.datetime, policies: PolicySet, plan: str | None = None,

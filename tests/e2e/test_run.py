@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
@@ -230,6 +231,8 @@ def test_a_second_ctrl_c_stops_run_once_at_once_and_says_what_was_left(tmp_path:
     assert ("stopped during sweep (Ctrl-C twice); the sweep did not finish; deliver not run; weekly report not run"
             in proc.stdout), proc.stdout
     assert db.get("failed") == 1 and db["notices"] == 0 and db["messages"] == 0
+    sweeps = json.loads(run(["sweeps", "--json"], cwd=tmp_path, db_url=sqlite_url).stdout)
+    assert sweeps[0]["error"] == "stopped (Ctrl-C) before it finished; nothing it planned was written"
 
 
 def test_a_second_signal_stops_duban_run_at_once_naming_the_unfinished_job(tmp_path: Path, sqlite_url: str) -> None:
