@@ -7,8 +7,21 @@ Notices are identified by a key that depends only on the item, its effective due
 notice's place in its series, never on when the sweep runs, so planning is idempotent:
 
     reminder   reminder:<item>:<due>:d<t>    t working days before due (one per policy threshold)
-    chase      chase:<item>:<due>:n<n>       n-th chase, due at 1 + (n-1)·K working days overdue
+    chase      chase:<item>:<due>:n<n>       n-th chase, at ``chase_offset(n)`` working days overdue
     escalation escalation:<item>:<due>:L<l>  level l, due at its after_working_days overdue
+
+A chase series decays and ends (policy ``chase``): by default chases fall at 1, 4 and 7 working days
+overdue, then weekly (12, 17, …), and none once the item has reached its ladder's last level (the
+ladder frozen on the item): from then on it is in the weekly circulation and the office's list.
+Supporting units are copied (抄送) on the series' first chase only, unless the policy says otherwise.
+
+Supervised from a day (``Item.supervised_from``, the import that created the item): a sweep on or
+after that day counts an item that was already overdue then from that day — it gets one chase that
+day (its letter still says the real due date and working days overdue), then the ladder and the rest
+of the series as if it had fallen due that day (level 1 three working days later, …), never a burst
+of catch-up escalations. A sweep dated before that day replays history: it acts as if the item had
+been supervised from its start (the demo and replays import today and sweep past days). ``None``
+(rows from before supervised-from days were recorded) is supervised from the start.
 
 Catch-up after downtime: of the reminders and chases whose day has come, only the latest is planned
 (an earlier one that nobody sent is superseded by it); every escalation level reached is planned,
@@ -74,6 +87,7 @@ class Item:
     done_amount: Decimal | None = None
     closed: bool = False
     ladder: tuple[EscalationLevel, ...] | None = None  # frozen when it first went overdue
+    supervised_from: dt.date | None = None  # the day supervision began (its import); None: from the start
 
     @property
     def ref(self) -> str:
@@ -199,33 +213,72 @@ def _base(item: Item) -> str:
 
 def _reminder(item: Item, base: str, task: TaskInfo, t: int, today: dt.date, cal: WorkCalendar,
               policy: Policy) -> PlannedNotice:
-    """The reminder ``t`` working days before the item's due date, as of ``today``."""
+    """The reminder ``t`` working days before the item's due date, as of ``today`` (planned no earlier
+    than the item's supervised-from day, unless ``today`` replays an earlier day)."""
     cc = tuple((_UNIT, u) for u in task.supporting_units) if policy.reminder_cc_supporting else ()
+    planned_for = cal.add_working_days(item.due, -t) if t else item.due
+    begun = item.supervised_from
+    if begun is not None and begun <= today and planned_for < begun:
+        planned_for = begun
     return PlannedNotice(
         key=f"reminder:{base}:d{t}", series=f"reminder:{base}", kind=_REMINDER, level=0, item_kind=item.kind,
         item_id=item.id, due=item.due, days=cal.working_days_between(today, item.due),
-        planned_for=cal.add_working_days(item.due, -t) if t else item.due,
-        recipients=((_UNIT, task.lead_unit),), cc=cc)
+        planned_for=planned_for, recipients=((_UNIT, task.lead_unit),), cc=cc)
 
 
-def _chase(item: Item, base: str, task: TaskInfo, overdue: int, cal: WorkCalendar, policy: Policy) -> PlannedNotice:
-    """The chase owed ``overdue`` (≥ 1) working days after the due date: the n-th of its series."""
-    k = policy.chase_every
-    n = 1 + (overdue - 1) // k
-    cc = tuple((_UNIT, u) for u in task.supporting_units) if policy.chase_cc_supporting else ()
+def chase_offset(n: int, policy: Policy) -> int:
+    """Working days overdue at which the ``n``-th chase (n ≥ 1) falls: 1, then ``chase_repeats`` more
+    every ``chase_every`` (1, 4, 7), then every ``chase_then_every`` (12, 17, …)."""
+    r = policy.chase_repeats
+    if n <= r + 1:
+        return 1 + (n - 1) * policy.chase_every
+    return 1 + r * policy.chase_every + (n - 1 - r) * policy.chase_then_every
+
+
+def chase_number(counted: int, policy: Policy) -> int:
+    """The latest chase whose day has come at ``counted`` (≥ 1) working days overdue."""
+    r, k = policy.chase_repeats, policy.chase_every
+    if counted <= 1 + r * k:
+        return 1 + (counted - 1) // k
+    return 1 + r + (counted - 1 - r * k) // policy.chase_then_every
+
+
+def origin(item: Item, today: dt.date, cal: WorkCalendar) -> tuple[dt.date, bool]:
+    """The day an overdue item's chase series and ladder count from, and whether that is its
+    supervised-from day (it was already overdue when supervision began, and ``today`` is not a replay
+    of an earlier day); otherwise its due date."""
+    begun = item.supervised_from
+    if begun is None or today < begun or begun <= item.due or cal.working_days_between(item.due, begun) < 1:
+        return item.due, False
+    return begun, True
+
+
+def _chase(item: Item, base: str, task: TaskInfo, n: int, planned_for: dt.date, overdue: int,
+           policy: Policy) -> PlannedNotice:
+    """The ``n``-th chase of the item's series; ``overdue`` is its real working days overdue."""
+    mode = policy.chase_cc_supporting
+    copied = mode == "every" or (mode == "first" and n == 1)
+    cc = tuple((_UNIT, u) for u in task.supporting_units) if copied else ()
     return PlannedNotice(
         key=f"chase:{base}:n{n}", series=f"chase:{base}", kind=_CHASE, level=0, item_kind=item.kind,
-        item_id=item.id, due=item.due, days=overdue, planned_for=cal.add_working_days(item.due, 1 + (n - 1) * k),
+        item_id=item.id, due=item.due, days=overdue, planned_for=planned_for,
         recipients=((_UNIT, task.lead_unit),), cc=cc)
+
+
+def _chase_day(start: dt.date, anchored: bool, n: int, cal: WorkCalendar, policy: Policy) -> dt.date:
+    """The day the ``n``-th chase is planned for: counted from ``start``; an anchored series' first chase
+    is on its supervised-from day itself."""
+    return start if anchored and n == 1 else cal.add_working_days(start, chase_offset(n, policy))
 
 
 def _escalation(item: Item, base: str, task: TaskInfo, level: EscalationLevel, overdue: int,
-                cal: WorkCalendar) -> PlannedNotice:
-    """The escalation of ``level`` (its recipients for this task; the office when its roles name nobody)."""
+                cal: WorkCalendar, start: dt.date | None = None) -> PlannedNotice:
+    """The escalation of ``level`` (its recipients for this task; the office when its roles name nobody),
+    planned for ``level.after`` working days after ``start`` (the due date unless anchored)."""
     return PlannedNotice(
         key=f"escalation:{base}:L{level.level}", series=f"escalation:{base}:L{level.level}", kind=_ESCALATION,
         level=level.level, item_kind=item.kind, item_id=item.id, due=item.due, days=overdue,
-        planned_for=cal.add_working_days(item.due, level.after),
+        planned_for=cal.add_working_days(start or item.due, level.after),
         recipients=recipients_for(level.to, task) or ((_OFFICE, ""),), cc=recipients_for(level.cc, task))
 
 
@@ -258,15 +311,26 @@ def plan_notices(item: Item, task: TaskInfo, today: dt.date, cal: WorkCalendar, 
         # The most recent threshold whose day has come (a smaller t is later).
         reached = [t for t in policy.reminder_days if cal.add_working_days(due, -t) <= today]
         return ([_reminder(item, base, task, min(reached), today, cal, policy)] if reached else []), None
+    return _overdue(item, base, task, today, cal, policy, acknowledged)
 
-    overdue = cal.working_days_between(due, today)
+
+def _overdue(item: Item, base: str, task: TaskInfo, today: dt.date, cal: WorkCalendar, policy: Policy,
+             acknowledged: frozenset[str] | set[str]) -> tuple[list[PlannedNotice], tuple[EscalationLevel, ...] | None]:
+    """What an item past its due date owes: the latest chase of its series (while the series runs) and
+    every escalation level reached, counted from its origin (see ``origin``)."""
+    overdue = cal.working_days_between(item.due, today)
+    ladder = ladder_of(item, policy)
     freeze = None if item.ladder is not None else policy.ladder
+    start, anchored = origin(item, today, cal)
+    counted = cal.working_days_between(start, today) if anchored else overdue
     out: list[PlannedNotice] = []
-    if overdue >= 1 and f"chase:{base}" not in acknowledged:
-        out.append(_chase(item, base, task, overdue, cal, policy))
-    for level in item.ladder if item.ladder is not None else policy.ladder:
-        if overdue >= level.after:
-            out.append(_escalation(item, base, task, level, overdue, cal))
+    chasing = not (policy.chase_stop_after_last_level and ladder and counted >= ladder[-1].after)
+    if overdue >= 1 and chasing and f"chase:{base}" not in acknowledged:
+        n = chase_number(max(counted, 1), policy)
+        out.append(_chase(item, base, task, n, _chase_day(start, anchored, n, cal, policy), overdue, policy))
+    for level in ladder:
+        if counted >= level.after:
+            out.append(_escalation(item, base, task, level, overdue, cal, start))
     return out, freeze
 
 
@@ -285,11 +349,14 @@ def preview_notice(kind: NoticeKind | str, item: Item, task: TaskInfo, today: dt
         return replace(notice, days=max(notice.days, 0))
     overdue = max(cal.working_days_between(item.due, today), 0) if today > item.due else 0
     if kind == _CHASE:
-        return replace(_chase(item, _base(item), task, max(overdue, 1), cal, policy), days=overdue)
+        start, anchored = origin(item, today, cal)
+        counted = cal.working_days_between(start, today) if anchored else overdue
+        n = chase_number(max(counted, 1), policy)
+        return _chase(item, _base(item), task, n, _chase_day(start, anchored, n, cal, policy), overdue, policy)
     if kind != _ESCALATION:
         raise ValueError(f"not a notice the sweep plans: {kind!r}")
     ladder = ladder_of(item, policy)
     step = next((s for s in ladder if s.level == level), None)
     if step is None:
         raise LookupError(f"no escalation level {level} (levels: {', '.join(str(s.level) for s in ladder) or 'none'})")
-    return _escalation(item, _base(item), task, step, overdue, cal)
+    return _escalation(item, _base(item), task, step, overdue, cal, origin(item, today, cal)[0])

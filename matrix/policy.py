@@ -4,17 +4,24 @@ Read from ``config/policy.yaml`` (the packaged default), then the office's own p
 able to override per plan and per task. Working days are counted on the official calendar.
 
     reminders:  {working_days_before: [5, 1], cc_supporting_units: true}
-    chase:      {every_working_days: 3, cc_supporting_units: true}
+    chase:      {every_working_days: 3, repeats: 2, then_every_working_days: 5,
+                 stop_after_last_level: true, cc_supporting_units: first}
     status:     {due_soon_working_days: 5, behind_pace_tolerance_percent: 10}
     escalation:
       - {level: 1, colour: 藍, after_working_days: 3,  to: [lead_unit_head]}
-      - {level: 2, colour: 橙, after_working_days: 10, to: [lead_officials], cc: [office]}
-      - {level: 3, colour: 紅, after_working_days: 20, to: [office_head, top_leader]}
+      - {level: 2, colour: 橙, after_working_days: 10, to: [lead_officials], cc: [office, supporting_units]}
+      - {level: 3, colour: 紅, after_working_days: 20, to: [office_head, top_leader], cc: [supporting_units]}
     plans:
       district-2015:
         chase: {every_working_days: 2}
         tasks:
           "3.6": {escalation: [...]}
+
+A chase series decays and ends: the first chase at 1 working day overdue, ``repeats`` more every
+``every_working_days`` (1, 4, 7), then every ``then_every_working_days`` (12, 17, …), and none once the
+item has reached its ladder's last level (``stop_after_last_level``). ``cc_supporting_units`` of a chase
+is ``first`` (抄送 the supporting units on the series' first chase only; ``true`` means the same),
+``every`` (every chase) or ``none`` (``false``).
 
 Recipient roles: lead_unit, supporting_units, lead_unit_head, lead_officials, office, office_head,
 top_leader. Pure: no clock, no database.
@@ -33,6 +40,13 @@ from duban.matrix.vocabulary import LadderRole
 ROLES = tuple(LadderRole)
 TOP_KEYS = {"reminders", "chase", "status", "escalation", "plans"}
 OVERRIDE_KEYS = {"reminders", "chase", "status", "escalation"}
+SECTION_KEYS = {
+    "reminders": {"working_days_before", "cc_supporting_units"},
+    "chase": {"every_working_days", "repeats", "then_every_working_days", "stop_after_last_level", "cc_supporting_units"},
+    "status": {"due_soon_working_days", "behind_pace_tolerance_percent"},
+}
+# Whom of the supporting units a chase copies (抄送): the series' first chase only, every chase, none.
+CHASE_CC = ("first", "every", "none")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,14 +71,17 @@ class EscalationLevel:
 class Policy:
     reminder_days: tuple[int, ...] = (5, 1)
     reminder_cc_supporting: bool = True
-    chase_every: int = 3
-    chase_cc_supporting: bool = True
+    chase_every: int = 3  # working days between the first chases
+    chase_repeats: int = 2  # chases after the first at that pace (1, 4, 7), then …
+    chase_then_every: int = 5  # … every this many working days (12, 17, …)
+    chase_stop_after_last_level: bool = True  # no chase once the ladder's last level is reached
+    chase_cc_supporting: str = "first"  # one of CHASE_CC
     due_soon_days: int = 5
     pace_tolerance_percent: int = 10  # behind pace only when short of the linear pace by more than this share of the target
     ladder: tuple[EscalationLevel, ...] = (
         EscalationLevel(1, 3, "藍", ("lead_unit_head",)),
-        EscalationLevel(2, 10, "橙", ("lead_officials",), ("office",)),
-        EscalationLevel(3, 20, "紅", ("office_head", "top_leader")),
+        EscalationLevel(2, 10, "橙", ("lead_officials",), ("office", "supporting_units")),
+        EscalationLevel(3, 20, "紅", ("office_head", "top_leader"), ("supporting_units",)),
     )
 
 
@@ -128,49 +145,82 @@ def _flag(value: Any, where: str) -> bool:
     raise ConfigError(f"{where}: {value!r} is not true or false")
 
 
+def _chase_cc(value: Any, where: str) -> str:
+    """A chase's ``cc_supporting_units``: first | every | none; true (as old files say) is first, false none."""
+    text = str(value).strip().lower()
+    if text in CHASE_CC:
+        return text
+    try:
+        return "first" if _flag(value, where) else "none"
+    except ConfigError:
+        raise ConfigError(f"{where}: {value!r} is not one of {', '.join(CHASE_CC)} (or true = first, false = none)") from None
+
+
+def _chase(chase: dict[str, Any], d: Policy, where: str) -> dict[str, Any]:
+    """The chase series' fields of a Policy from the ``chase`` section (defaults from ``d``)."""
+    return dict(
+        chase_every=_positive_int(chase.get("every_working_days", d.chase_every), f"{where}: chase.every_working_days"),
+        chase_repeats=_positive_int(chase.get("repeats", d.chase_repeats), f"{where}: chase.repeats", allow_zero=True),
+        chase_then_every=_positive_int(chase.get("then_every_working_days", d.chase_then_every),
+                                       f"{where}: chase.then_every_working_days"),
+        chase_stop_after_last_level=_flag(chase.get("stop_after_last_level", d.chase_stop_after_last_level),
+                                          f"{where}: chase.stop_after_last_level"),
+        chase_cc_supporting=_chase_cc(chase.get("cc_supporting_units", d.chase_cc_supporting), f"{where}: chase.cc_supporting_units"),
+    )
+
+
+def _ladder(ladder_raw: Any, where: str) -> tuple[EscalationLevel, ...]:
+    """The escalation ladder from its list of levels, checked: known roles, levels in order of days."""
+    if not isinstance(ladder_raw, list):
+        raise ConfigError(f"{where}: escalation must be a list of levels")
+    levels = []
+    for item in ladder_raw:
+        if not isinstance(item, dict) or "level" not in item or "after_working_days" not in item:
+            raise ConfigError(f"{where}: each escalation level needs level and after_working_days, got {item!r}")
+        for role in [*(item.get("to") or []), *(item.get("cc") or [])]:
+            if role not in ROLES:
+                raise ConfigError(f"{where}: escalation level {item['level']}: unknown recipient role {role!r}; "
+                                  f"roles are {', '.join(ROLES)}")
+        levels.append(EscalationLevel(
+            level=_positive_int(item["level"], f"{where}: escalation level"),
+            after=_positive_int(item["after_working_days"], f"{where}: escalation after_working_days"),
+            colour=str(item.get("colour") or ""), to=tuple(item.get("to") or ()), cc=tuple(item.get("cc") or ())))
+    levels.sort(key=lambda lv: lv.level)
+    for a, b in zip(levels, levels[1:]):
+        if b.after < a.after or b.level == a.level:
+            raise ConfigError(f"{where}: escalation level {b.level} must come after level {a.level} "
+                              "(higher levels need more working days overdue)")
+    return tuple(levels)
+
+
+def _section(raw: dict[str, Any], name: str, where: str) -> dict[str, Any]:
+    """One section (reminders, chase, status) of a merged policy: a mapping of known keys."""
+    section = raw.get(name) or {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"{where}: {name} must be a mapping such as {{{sorted(SECTION_KEYS[name])[0]}: …}}")
+    for key in section:
+        if key not in SECTION_KEYS[name]:
+            raise ConfigError(f"{where}: unknown policy key {name}.{key!s}; keys of {name} are {', '.join(sorted(SECTION_KEYS[name]))}")
+    return section
+
+
 def _build(raw: dict[str, Any], source: str) -> Policy:
     d = Policy()
-    rem = raw.get("reminders") or {}
-    chase = raw.get("chase") or {}
-    status = raw.get("status") or {}
     where = f"{source}"
+    rem, chase, status = (_section(raw, name, where) for name in ("reminders", "chase", "status"))
     days = rem.get("working_days_before", list(d.reminder_days))
     if not isinstance(days, list):
         raise ConfigError(f"{where}: reminders.working_days_before must be a list such as [5, 1]")
     reminder_days = tuple(sorted({_positive_int(x, f"{where}: reminders.working_days_before", allow_zero=True) for x in days}, reverse=True))
     ladder_raw = raw.get("escalation")
-    if ladder_raw is None:
-        ladder = d.ladder
-    else:
-        if not isinstance(ladder_raw, list):
-            raise ConfigError(f"{where}: escalation must be a list of levels")
-        levels = []
-        for item in ladder_raw:
-            if not isinstance(item, dict) or "level" not in item or "after_working_days" not in item:
-                raise ConfigError(f"{where}: each escalation level needs level and after_working_days, got {item!r}")
-            for role in [*(item.get("to") or []), *(item.get("cc") or [])]:
-                if role not in ROLES:
-                    raise ConfigError(f"{where}: escalation level {item['level']}: unknown recipient role {role!r}; "
-                                      f"roles are {', '.join(ROLES)}")
-            levels.append(EscalationLevel(
-                level=_positive_int(item["level"], f"{where}: escalation level"),
-                after=_positive_int(item["after_working_days"], f"{where}: escalation after_working_days"),
-                colour=str(item.get("colour") or ""), to=tuple(item.get("to") or ()), cc=tuple(item.get("cc") or ())))
-        levels.sort(key=lambda lv: lv.level)
-        for a, b in zip(levels, levels[1:]):
-            if b.after < a.after or b.level == a.level:
-                raise ConfigError(f"{where}: escalation level {b.level} must come after level {a.level} "
-                                  "(higher levels need more working days overdue)")
-        ladder = tuple(levels)
     return Policy(
         reminder_days=reminder_days,
         reminder_cc_supporting=_flag(rem.get("cc_supporting_units", d.reminder_cc_supporting), f"{where}: reminders.cc_supporting_units"),
-        chase_every=_positive_int(chase.get("every_working_days", d.chase_every), f"{where}: chase.every_working_days"),
-        chase_cc_supporting=_flag(chase.get("cc_supporting_units", d.chase_cc_supporting), f"{where}: chase.cc_supporting_units"),
+        **_chase(chase, d, where),
         due_soon_days=_positive_int(status.get("due_soon_working_days", d.due_soon_days), f"{where}: status.due_soon_working_days", allow_zero=True),
         pace_tolerance_percent=_positive_int(status.get("behind_pace_tolerance_percent", d.pace_tolerance_percent),
                                              f"{where}: status.behind_pace_tolerance_percent", allow_zero=True),
-        ladder=ladder,
+        ladder=d.ladder if ladder_raw is None else _ladder(ladder_raw, where),
     )
 
 

@@ -67,6 +67,7 @@ class ImportResult:
     header: list[FieldChange] = field(default_factory=list)  # the plan's own fields (title, issuer, start, end …)
     stages: list[str] = field(default_factory=list)  # "+S5", "~S2", "-S3"
     kept: list[str] = field(default_factory=list)  # what the file does not carry and the store keeps (issuer, stages …)
+    supervised_from: dt.date | None = None  # the day what this import created is supervised from
 
     @property
     def is_noop(self) -> bool:
@@ -88,6 +89,7 @@ class ImportResult:
             "header": [{"field": c.field, "old": _jsonable(c.old), "new": _jsonable(c.new)} for c in self.header],
             "stages": self.stages,
             "kept": self.kept,
+            "supervised_from": self.supervised_from.isoformat() if self.supervised_from else None,
         }
 
 
@@ -145,16 +147,20 @@ def _shown(name: str, value: Any) -> Any:
 
 
 def import_plan(session: Session, plan: Plan, directory: UnitDirectory, *, now: dt.datetime,
-                new_units: Iterable[Unit] = (), actor: str = "") -> ImportResult:
-    """Write ``plan`` into the store inside the caller's transaction, updating it in place by task code."""
+                new_units: Iterable[Unit] = (), actor: str = "", supervised_from: dt.date | None = None) -> ImportResult:
+    """Write ``plan`` into the store inside the caller's transaction, updating it in place by task code.
+
+    Every task, milestone and recurrence row the import creates is supervised from ``supervised_from``
+    (default ``now``'s day); rows that already exist keep theirs."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     with no_cyclic_gc():
-        return _import_plan(session, plan, directory, now=now, new_units=new_units, actor=actor)
+        return _import_plan(session, plan, directory, now=now, new_units=new_units, actor=actor,
+                            since=supervised_from or now.date())
 
 
 def _import_plan(session: Session, plan: Plan, directory: UnitDirectory, *, now: dt.datetime,
-                 new_units: Iterable[Unit], actor: str) -> ImportResult:
+                 new_units: Iterable[Unit], actor: str, since: dt.date) -> ImportResult:
     units_added, units_updated, unit_ids = upsert_units(session, [*directory.units, *new_units], office=directory.office)
     official_ids = upsert_officials(session, [*directory.officials, *plan.officials,
                                               *(o for t in plan.tasks for o in t.lead_officials)])
@@ -163,7 +169,7 @@ def _import_plan(session: Session, plan: Plan, directory: UnitDirectory, *, now:
 
     plan_row = session.execute(sa.select(PlanRow).where(PlanRow.code == plan.code)).scalar_one_or_none()
     result = ImportResult(plan_code=plan.code, created_plan=plan_row is None, units_added=units_added,
-                          units_updated=units_updated)
+                          units_updated=units_updated, supervised_from=since)
     plan_row = _write_header(session, plan_row, _header(plan, directory, unit_ids, official_ids), now=now, result=result)
     plan_id = plan_row.id
 
@@ -177,13 +183,14 @@ def _import_plan(session: Session, plan: Plan, directory: UnitDirectory, *, now:
     new_tasks, rewrite = _update_tasks(session, plan, plan_id, unit_id, now=now, actor=actor, result=result,
                                        events=events)
     if new_tasks:
-        session.execute(sa.insert(TaskRow), [_task_values(plan_id, p, t, unit_id) for p, t in new_tasks])
+        session.execute(sa.insert(TaskRow), [{**_task_values(plan_id, p, t, unit_id), "supervised_from": since}
+                                             for p, t in new_tasks])
         ids = dict(session.execute(sa.select(TaskRow.code, TaskRow.id).where(TaskRow.plan_id == plan_id)).all())
-        _insert_children(session, [(ids[t.code], t) for _p, t in new_tasks], unit_id, official_ids)
+        _insert_children(session, [(ids[t.code], t) for _p, t in new_tasks], unit_id, official_ids, since)
         events.extend(_event(now, "task.added", plan_id, ids[t.code], actor, {"code": t.code}) for _p, t in new_tasks)
 
     for task_id, task, dated_changed in rewrite:
-        _rewrite_children(session, task_id, task, unit_id, official_ids, now=now, dated_changed=dated_changed)
+        _rewrite_children(session, task_id, task, unit_id, official_ids, now=now, dated_changed=dated_changed, since=since)
 
     sheet = bool(plan.tasks) and all(t.source.kind == "row" for t in plan.tasks)  # CSV / XLSX: one row per task
     if sheet and not plan.stages and not result.created_plan:
@@ -300,22 +307,24 @@ def _recurrence_values(task_id: int, seq: int, r: Recurrence) -> dict[str, Any]:
             "start": r.start, "until": r.until, "label": r.label, "archived_at": None}
 
 
-def _insert_children(session: Session, tasks: list[tuple[int, Task]], unit_id, official_ids: dict[str, int]) -> None:
+def _insert_children(session: Session, tasks: list[tuple[int, Task]], unit_id, official_ids: dict[str, int],
+                     since: dt.date) -> None:
     officials, supporting, milestones, recurrences = [], [], [], []
     for task_id, task in tasks:
         for pos, o in enumerate(task.lead_officials):
             officials.append({"task_id": task_id, "position": pos, "official_id": official_ids[unit_key(o.name)], "title": o.title})
         for pos, name in enumerate(task.supporting_units):
             supporting.append({"task_id": task_id, "unit_id": unit_id(name), "position": pos})
-        milestones.extend(_milestone_values(task_id, seq, m) for seq, m in enumerate(task.milestones))
-        recurrences.extend(_recurrence_values(task_id, seq, r) for seq, r in enumerate(task.recurrences))
+        milestones.extend({**_milestone_values(task_id, seq, m), "supervised_from": since} for seq, m in enumerate(task.milestones))
+        recurrences.extend({**_recurrence_values(task_id, seq, r), "supervised_from": since}
+                           for seq, r in enumerate(task.recurrences))
     for table, rows in ((TaskOfficialRow, officials), (TaskUnitRow, supporting), (MilestoneRow, milestones), (RecurrenceRow, recurrences)):
         if rows:
             session.execute(sa.insert(table), rows)
 
 
 def _rewrite_children(session: Session, task_id: int, task: Task, unit_id, official_ids: dict[str, int], *,
-                      now: dt.datetime, dated_changed: bool) -> None:
+                      now: dt.datetime, dated_changed: bool, since: dt.date) -> None:
     """Replace a kept task's officials and units; update its milestones in place by position."""
     session.execute(sa.delete(TaskOfficialRow).where(TaskOfficialRow.task_id == task_id))
     session.execute(sa.delete(TaskUnitRow).where(TaskUnitRow.task_id == task_id))
@@ -328,8 +337,8 @@ def _rewrite_children(session: Session, task_id: int, task: Task, unit_id, offic
             {"task_id": task_id, "unit_id": unit_id(n), "position": p} for p, n in enumerate(task.supporting_units)])
     if not dated_changed:
         return
-    _rematch(session, MilestoneRow, task_id, task.milestones, _milestone_values, _MILESTONE_IDENTITY, now=now)
-    _rematch(session, RecurrenceRow, task_id, task.recurrences, _recurrence_values, _RECURRENCE_IDENTITY, now=now)
+    _rematch(session, MilestoneRow, task_id, task.milestones, _milestone_values, _MILESTONE_IDENTITY, now=now, since=since)
+    _rematch(session, RecurrenceRow, task_id, task.recurrences, _recurrence_values, _RECURRENCE_IDENTITY, now=now, since=since)
 
 
 # What makes a re-imported milestone or recurrence "the same" as a stored one, strongest first. Its row,
@@ -339,11 +348,12 @@ _RECURRENCE_IDENTITY = (("freq", "rule", "anchor", "label"), ("freq", "rule"), (
 
 
 def _rematch(session: Session, model: Any, task_id: int, items: Iterable[Any], values: Any,
-             identity: tuple[tuple[str, ...], ...], *, now: dt.datetime) -> None:
+             identity: tuple[tuple[str, ...], ...], *, now: dt.datetime, since: dt.date) -> None:
     """Update a kept task's milestones (or recurrences) in place, matching each new item to the stored
     row it is the same as: first by the identities above (a milestone inserted before the others takes
     nobody's progress), then the rest in order (a due date moved by the plan keeps its row). Stored
-    rows left over are archived, never deleted; an archived row that matches again comes back."""
+    rows left over are archived, never deleted; an archived row that matches again comes back. A row
+    inserted here (an item the plan gained) is supervised from ``since``."""
     t = model.__table__
     stored = session.execute(sa.select(t).where(t.c.task_id == task_id)
                              .order_by(t.c.archived_at.is_not(None), t.c.seq)).all()
@@ -374,7 +384,7 @@ def _rematch(session: Session, model: Any, task_id: int, items: Iterable[Any], v
     for batch in _same_keys(updates):
         keys = [k for k in batch[0] if k != "_id"]
         session.execute(sa.update(t).where(t.c.id == sa.bindparam("_id")).values({k: sa.bindparam(k) for k in keys}), batch)
-    inserts = [v for i, v in enumerate(new) if i not in match]
+    inserts = [{**v, "supervised_from": since} for i, v in enumerate(new) if i not in match]
     if inserts:
         session.execute(sa.insert(t), inserts)
 

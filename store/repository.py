@@ -292,14 +292,25 @@ def read_plan(session: Session, code: str | None = None) -> Plan:
 
 
 def list_plans(session: Session) -> list[dict[str, Any]]:
-    counts = dict(session.execute(
-        sa.select(TaskRow.plan_id, sa.func.count()).where(TaskRow.archived_at.is_(None)).group_by(TaskRow.plan_id)).all())
+    """The stored plans; ``supervised_from`` is the earliest day a live task of the plan is supervised
+    from (its first import; None: from the start, a plan imported before supervised-from days)."""
+    live = TaskRow.archived_at.is_(None)
+    counts = dict(session.execute(sa.select(TaskRow.plan_id, sa.func.count()).where(live).group_by(TaskRow.plan_id)).all())
+    since = dict(session.execute(sa.select(TaskRow.plan_id, sa.func.min(TaskRow.supervised_from)).where(live)
+                                 .group_by(TaskRow.plan_id)).all())
     return [
         {"code": p.code, "title": p.title, "issuer": p.issuer, "base_year": p.base_year,
          "start": p.start.isoformat() if p.start else None, "end": p.end.isoformat() if p.end else None,
-         "tasks": counts.get(p.id, 0), "updated_at": p.updated_at.isoformat()}
+         "tasks": counts.get(p.id, 0), "updated_at": p.updated_at.isoformat(),
+         "supervised_from": since[p.id].isoformat() if since.get(p.id) else None}
         for p in session.execute(sa.select(PlanRow).order_by(PlanRow.code)).scalars()
     ]
+
+
+def supervised_from(session: Session, task_ids: list[int]) -> dict[tuple[int, str], dt.date | None]:
+    """The day each task is supervised from (None: from the start), by (plan id, task code)."""
+    rows = session.execute(sa.select(TaskRow.plan_id, TaskRow.code, TaskRow.supervised_from).where(TaskRow.id.in_(task_ids)))
+    return {(plan_id, code): day for plan_id, code, day in rows}
 
 
 def find_unit(session: Session, name: str) -> UnitRow:

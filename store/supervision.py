@@ -48,23 +48,28 @@ def _recurrence(row: RecurrenceRow) -> Recurrence:
                       amount_unit=row.amount_unit, start=row.start, until=row.until, label=row.label)
 
 
-def ensure_instances(session: Session, *, through: dt.date, task_ids: Iterable[int] | None = None) -> int:
+def ensure_instances(session: Session, *, through: dt.date, task_ids: Iterable[int] | None = None,
+                     as_of: dt.date | None = None) -> int:
     """Create the recurrence instances due on or before ``through`` that do not exist yet; returns how many.
 
     Idempotent and safe to run concurrently: rows are keyed by (recurrence, due) and inserted with
     ON CONFLICT DO NOTHING. A period starts the day after the previous instance's due date (the first
-    at the recurrence's start, else the plan's start, else 30 days before its due date).
+    at the recurrence's start, else the plan's start, else 30 days before its due date). No period starts
+    before the plan's start, nor, for a plan without one, before the day the recurrence (or its task) is
+    supervised from — unless ``as_of`` (default ``through``) is earlier than that day: a replay of
+    history opens the periods it had.
     """
-    q = (sa.select(RecurrenceRow, TaskRow.id, PlanRow.start)
+    q = (sa.select(RecurrenceRow, TaskRow.id, PlanRow.start, TaskRow.supervised_from)
          .join(TaskRow, TaskRow.id == RecurrenceRow.task_id)
          .join(PlanRow, PlanRow.id == TaskRow.plan_id)
          .where(RecurrenceRow.archived_at.is_(None), TaskRow.archived_at.is_(None)))
     if task_ids is not None:
         q = q.where(TaskRow.id.in_(list(task_ids)))
+    day = as_of or through
     rows: list[dict] = []
-    for rec_row, task_id, plan_start in session.execute(q).all():
+    for rec_row, task_id, plan_start, task_from in session.execute(q).all():
         rec = _recurrence(rec_row)
-        start = rec.start or plan_start
+        start = _first_period_start(rec.start, plan_start, rec_row.supervised_from or task_from, day)
         first = start or through - dt.timedelta(days=366)
         dues = instances(rec, first, through)
         previous = None
@@ -83,6 +88,18 @@ def ensure_instances(session: Session, *, through: dt.date, task_ids: Iterable[i
         return 0
     session.connection().execute(_insert_ignore(session, RecurrenceInstanceRow.__table__, ("recurrence_id", "due")), new)
     return len(new)
+
+
+def _first_period_start(rec_start: dt.date | None, plan_start: dt.date | None, supervised_from: dt.date | None,
+                        as_of: dt.date) -> dt.date | None:
+    """Where a recurrence's first period starts: its own start, else the plan's, never before the plan's
+    start; for a plan without a start, never before its supervised-from day (unless ``as_of`` replays an
+    earlier day). None: no floor (30 days before the first due date, as before supervised-from days)."""
+    start = rec_start or plan_start
+    floor = plan_start or (supervised_from if supervised_from is not None and supervised_from <= as_of else None)
+    if floor is not None and (start is None or start < floor):
+        return floor
+    return start
 
 
 def _insert_ignore(session: Session, table, keys: tuple[str, ...]):
@@ -139,7 +156,7 @@ def load_open_items(session: Session, *, plan_code: str | None = None, include_c
     plans = dict(conn.execute(sa.select(PlanRow.id, PlanRow.code)).all())
     plan_starts = dict(conn.execute(sa.select(PlanRow.id, PlanRow.start)).all())
     tasks = {r.id: r for r in conn.execute(
-        sa.select(TaskRow.id, TaskRow.plan_id, TaskRow.code, TaskRow.title, TaskRow.lead_unit_id)
+        sa.select(TaskRow.id, TaskRow.plan_id, TaskRow.code, TaskRow.title, TaskRow.lead_unit_id, TaskRow.supervised_from)
         .where(TaskRow.archived_at.is_(None), *plan_filter)).all()}
     live = sa.select(TaskRow.id).where(TaskRow.archived_at.is_(None), *plan_filter)
     infos = _task_infos(conn, tasks, live, unit_names)
@@ -149,7 +166,7 @@ def load_open_items(session: Session, *, plan_code: str | None = None, include_c
     previous_due: dict[int, dt.date] = {}
     for row in conn.execute(
             sa.select(m.id, m.task_id, m.due, m.extended_due, m.start, m.quantity, m.measure, m.label, m.done_quantity,
-                      m.done_percent, m.closed_at, sa.cast(m.ladder, sa.Text).label("ladder"))
+                      m.done_percent, m.closed_at, sa.cast(m.ladder, sa.Text).label("ladder"), m.supervised_from)
             .where(m.archived_at.is_(None), m.task_id.in_(live),
                    *([sa.func.coalesce(m.extended_due, m.due) <= due_by] if due_by else []))
             .order_by(m.task_id, m.seq)).all():
@@ -161,12 +178,13 @@ def load_open_items(session: Session, *, plan_code: str | None = None, include_c
             continue
         item = Item(kind=_MILESTONE, id=row.id, due=row.extended_due or row.due, start=start, quantity=_dec(row.quantity),
                     measure=row.measure, done_quantity=_dec(row.done_quantity), done_percent=_dec(row.done_percent),
-                    closed=row.closed_at is not None, ladder=_ladder(row.ladder))
+                    closed=row.closed_at is not None, ladder=_ladder(row.ladder),
+                    supervised_from=row.supervised_from or t.supervised_from)
         out.append(SupervisedItem(item, t.plan_id, plans[t.plan_id], row.task_id, infos[row.task_id], t.title, row.label))
     i, r = RecurrenceInstanceRow, RecurrenceRow
     q = (sa.select(i.id, i.task_id, i.due, i.extended_due, i.period_start, i.done_count, i.done_amount, i.closed_at,
                    sa.cast(i.ladder, sa.Text).label("ladder"),
-                   r.min_count, r.min_amount, r.amount_unit, r.label)
+                   r.min_count, r.min_amount, r.amount_unit, r.label, r.supervised_from)
          .join(r, r.id == i.recurrence_id).where(r.archived_at.is_(None), i.task_id.in_(live)))
     if not include_closed:
         q = q.where(i.closed_at.is_(None))
@@ -177,6 +195,6 @@ def load_open_items(session: Session, *, plan_code: str | None = None, include_c
         item = Item(kind=_INSTANCE, id=row.id, due=row.extended_due or row.due, start=row.period_start,
                     min_count=row.min_count, done_count=row.done_count or 0, min_amount=_dec(row.min_amount),
                     done_amount=_dec(row.done_amount), measure=row.amount_unit, closed=row.closed_at is not None,
-                    ladder=_ladder(row.ladder))
+                    ladder=_ladder(row.ladder), supervised_from=row.supervised_from or t.supervised_from)
         out.append(SupervisedItem(item, t.plan_id, plans[t.plan_id], row.task_id, infos[row.task_id], t.title, row.label))
     return out

@@ -48,6 +48,10 @@ BaseYear = typer.Option(None, "--base-year", help="Year for deadlines written wi
 SheetOpt = typer.Option(None, "--sheet", help="Worksheet of an .xlsx file (default: the first).")
 TitleOpt = typer.Option(None, "--title", help="Plan title (sheets: default the title row above the header).")
 StartOpt = day_option("--start", "Plan start (YYYY-MM-DD): 三年內 and recurrences count from it.")
+SuperviseFromOpt = day_option(
+    "--supervise-from",
+    "Supervise what this import adds from this day (YYYY-MM-DD; default: the --as-of day, else today). "
+    "An item already overdue then gets one chase that day, then the escalation ladder counts from it.")
 
 
 @matrix_app.command("validate")
@@ -101,21 +105,31 @@ def matrix_import(
     start: dt.datetime | None = StartOpt,
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would change, change nothing."),
     as_of: dt.datetime | None = AsOf,
+    supervise_from: dt.datetime | None = SuperviseFromOpt,
     as_json: bool = Json,
 ) -> None:
-    """Validate and import a plan in one transaction; re-importing updates it in place and prints the diff."""
+    """Validate and import a plan in one transaction; re-importing updates it in place and prints the diff.
+
+    What the import adds is supervised from its --as-of day (default today) or --supervise-from: a sweep
+    dated before that day replays history."""
     from duban.matrix.errors import ValidationFailed
     from duban.workflows.matrix_service import import_file
 
     try:
         loaded, result = import_file(engine(), file, _options(directory, allow_new_units, plan, base_year, sheet, title, start),
-                                     now=now_for(as_of), actor="cli", dry_run=dry_run)
+                                     now=now_for(as_of), actor="cli", dry_run=dry_run,
+                                     supervise_from=supervise_from.date() if supervise_from else None)
     except ValidationFailed as err:
         print_problems(err, as_json)
         raise typer.Exit(1) from None
     if as_json:
         emit_json({"ok": True, "dry_run": dry_run, **result.as_dict()})
         return
+    _print_import(loaded, result, file, dry_run)
+
+
+def _print_import(loaded: Any, result: Any, file: Path, dry_run: bool) -> None:
+    """What an import did (or would do): the plan, its units, and the diff by task."""
     out = console()
     for w in loaded.warnings:
         out.print(styled(("warning", "yellow"), f" {w}"))
@@ -126,6 +140,9 @@ def matrix_import(
         out.print(f"  units added: {len(result.units_added)}" + ("" if len(result.units_added) > 12 else " (" + "、".join(result.units_added) + ")"))
     if result.units_updated:
         out.print(f"  units updated: {'、'.join(result.units_updated)}")
+    if result.added and result.supervised_from:
+        out.print(f"  supervised from {result.supervised_from.isoformat()} (what is overdue then: one chase that day, "
+                  "then the ladder from it)")
     if result.created_plan:
         out.print(styled("  ", (f"+{len(result.added)}", "green"), " tasks"))
         return
@@ -178,6 +195,9 @@ def matrix_show(
     one_plan = len(plans_shown) == 1
     what = " · ".join(filter(None, (unit, official, f"due by {due_before.date()}" if due_before else None)))
     title = f"{len(rows)} tasks" + (f" — {what}" if what else "") + (f" ({plans_shown[0]})" if one_plan else "")
+    days = sorted({r["supervised_from"] or "the start" for r in rows}, key=lambda d: (d != "the start", d))
+    if days:
+        title += " — supervised from " + (days[0] if len(days) == 1 else f"{days[0]} … {days[-1]}")
     table = Table(title=title, header_style="bold", show_lines=True)
     columns = [("code", {"no_wrap": True}), ("task", {"min_width": 8}), ("lead officials", {}), ("lead unit", {"min_width": 6}),
                ("supporting units", {"max_width": 36}), ("milestones", {"no_wrap": True})]
@@ -234,10 +254,11 @@ def plans(as_json: bool = Json) -> None:
     from rich.table import Table
 
     table = Table(header_style="bold")
-    for col in ("code", "title", "base_year", "start", "end", "tasks"):
+    for col in ("code", "title", "base_year", "start", "end", "tasks", "supervised from"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["code"], r["title"], str(r["base_year"]), r["start"] or "", r["end"] or "", str(r["tasks"]))
+        table.add_row(r["code"], r["title"], str(r["base_year"]), r["start"] or "", r["end"] or "", str(r["tasks"]),
+                      r["supervised_from"] or "the start")
     console().print(table)
 
 

@@ -66,14 +66,18 @@ def validate_file(path: Path, options: PlanOptions, *, engine: Engine | None = N
 
 
 def import_file(engine: Engine, path: Path, options: PlanOptions, *, now: dt.datetime, actor: str = "",
-                dry_run: bool = False) -> tuple[LoadedPlan, plan_import.ImportResult]:
+                dry_run: bool = False, supervise_from: dt.date | None = None) -> tuple[LoadedPlan, plan_import.ImportResult]:
     """Validate, then import in one transaction: on any error nothing changes.
 
-    With ``dry_run`` the diff is computed inside the transaction and then rolled back.
+    What the import creates (tasks, milestones, recurrences) is supervised from ``supervise_from``,
+    default ``now``'s day (``now`` in the office's time zone): a sweep on or after that day counts what
+    was already overdue then from that day (see ``matrix.planner``). With ``dry_run`` the diff is
+    computed inside the transaction and then rolled back.
     """
     loaded = validate_file(path, options, engine=engine)
     with transaction(engine) as session:
-        result = plan_import.import_plan(session, loaded.plan, loaded.directory, now=now, new_units=loaded.new_units, actor=actor)
+        result = plan_import.import_plan(session, loaded.plan, loaded.directory, now=now, new_units=loaded.new_units,
+                                         actor=actor, supervised_from=supervise_from or now.date())
         if dry_run:
             session.rollback()
     return loaded, result
@@ -88,10 +92,12 @@ def show(engine: Engine, *, plan: str | None = None, unit: str | None = None, of
         for plan_id, task_id in ids:
             by_plan.setdefault(plan_id, []).append(task_id)
         codes = {p.id: p.code for p in session.execute(repo.sa.select(repo.PlanRow)).scalars()}
+        since = repo.supervised_from(session, [task_id for _plan, task_id in ids])
         rows: list[dict[str, Any]] = []
         for plan_id, task_ids in by_plan.items():
             for task in repo.read_tasks(session, plan_id, task_ids=task_ids):
-                rows.append({"plan": codes[plan_id], **task_json(task)})
+                day = since.get((plan_id, task.code))
+                rows.append({"plan": codes[plan_id], **task_json(task), "supervised_from": day.isoformat() if day else None})
     return rows
 
 

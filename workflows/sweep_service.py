@@ -188,7 +188,7 @@ def sweep(engine: Engine, *, now: dt.datetime, policies: PolicySet, plan: str | 
 
 def _sweep_in(session: Session, result: SweepResult, *, now: dt.datetime, today: dt.date, policies: PolicySet,
               plan: str | None, cal: WorkCalendar) -> None:
-    result.instances_created = ensure_instances(session, through=today + INSTANCE_HORIZON)
+    result.instances_created = ensure_instances(session, through=today + INSTANCE_HORIZON, as_of=today)
     # Items due later than the furthest reminder can reach owe nothing today.
     reach = max(policies.max_reminder_days(), 0)
     items = load_open_items(session, plan_code=plan, due_by=cal.add_working_days(today, reach) + dt.timedelta(days=1))

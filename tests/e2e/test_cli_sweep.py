@@ -25,7 +25,9 @@ def test_sweep_status_outbox_ack(tmp_path: Path, sqlite_url: str) -> None:
     notices = json.loads(run(["outbox", "--json"], cwd=tmp_path, db_url=sqlite_url).stdout)
     assert [(n["kind"], n["level"]) for n in notices] == [("chase", 0), ("escalation", 1), ("escalation", 2), ("reminder", 0)]
     assert set(notices[0]) >= {"id", "key", "kind", "level", "plan", "task", "due", "days", "planned_for", "to", "cc", "status"}
-    assert notices[2]["to"] == [{"role": "official", "name": "林光"}] and notices[2]["cc"] == [{"role": "office", "name": ""}]
+    assert notices[2]["to"] == [{"role": "official", "name": "林光"}]
+    assert notices[2]["cc"] == [{"role": "office", "name": ""}, {"role": "unit", "name": "各鄉鎮人民政府"},
+                                {"role": "unit", "name": "街道辦事處"}]  # level 2 copies the supporting units
     assert len(json.loads(run(["outbox", "--kind", "escalation", "--json"], cwd=tmp_path, db_url=sqlite_url).stdout)) == 2
 
     acked = json.loads(run(["ack", str(notices[0]["id"]), "--by", "張三", "--as-of", "2015-07-28", "--json"],

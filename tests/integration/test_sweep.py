@@ -56,9 +56,10 @@ def test_what_the_district_plan_owes_on_2015_12_04(district) -> None:
     with transaction(district) as s:
         m31 = s.execute(sa.select(MilestoneRow.id).join(TaskRow).where(TaskRow.code == "3.1")).scalar_one()
     assert f"escalation:m{m31}:2015-07-10:L1" in keys and f"escalation:m{m31}:2015-07-10:L3" in keys
-    assert sum(k.startswith(f"chase:m{m31}:") for k in keys) == 1  # only the latest chase on catch-up
+    # Both have reached the ladder's last level: their chase series have ended (no catch-up chase).
+    assert sum(k.startswith(f"chase:m{m31}:") for k in keys) == 0
     kinds = [kind for _, kind, *_ in outbox(district)]
-    assert kinds.count("escalation") == 6 and kinds.count("chase") == 2  # 3.1 and 3.5, three levels each
+    assert kinds.count("escalation") == 6 and kinds.count("chase") == 0  # 3.1 and 3.5, three levels each
     assert kinds.count("reminder") == 0  # 2015-12-31 is 19 working days away
 
 
@@ -72,7 +73,8 @@ def test_daily_sweeps_walk_up_the_ladder_once(district) -> None:
     assert [(r["planned_for"], r["key"].split(":")[-1]) for r in rows if r["kind"] != "chase"] == [
         ("2015-07-03", "d5"), ("2015-07-09", "d1"), ("2015-07-15", "L1"), ("2015-07-24", "L2"), ("2015-08-07", "L3")]
     chases = [r["planned_for"] for r in rows if r["kind"] == "chase"]
-    assert chases[:4] == ["2015-07-13", "2015-07-16", "2015-07-21", "2015-07-24"]  # every 3 working days
+    # 1, 4 and 7 working days overdue, then weekly (12, 17), and none once level 3 is reached (08-07).
+    assert chases == ["2015-07-13", "2015-07-16", "2015-07-21", "2015-07-28", "2015-08-04"]
     assert len(chases) == len(set(chases))
     history = task_history(district, task="3.1")
     events = [e["kind"] for e in history]
@@ -115,7 +117,7 @@ def test_a_crash_between_planning_and_commit_leaves_nothing_and_a_rerun_complete
         assert s.execute(sa.select(sa.func.count()).select_from(MilestoneRow).where(MilestoneRow.ladder.is_not(None))).scalar() == 0
     monkeypatch.undo()
     r = sweep(district, now=morning(dt.date(2015, 12, 4)), policies=POLICY)
-    assert sum(r.created.values()) == len(outbox(district)) == 8
+    assert sum(r.created.values()) == len(outbox(district)) == 6  # 3 levels each of 3.1 and 3.5: no chase after level 3
 
 
 def test_policy_change_mid_flight_keeps_the_frozen_ladder(district, tmp_path: Path) -> None:
@@ -163,8 +165,11 @@ def test_recurring_obligations_get_one_instance_per_period(engine) -> None:
                          .where(TaskRow.code == "2.3").order_by(RecurrenceInstanceRow.due)).scalars().all()
     assert [d.isoformat() for d in dues] == ["2018-01-31", "2018-02-28", "2018-03-31", "2018-04-30"]
     rows = [r for r in list_notices(engine, task="2.3")]
-    # January, February and March were never reported: each period is chased and escalated on its own.
-    assert {r["due"] for r in rows if r["kind"] == "chase"} == {"2018-01-31", "2018-02-28", "2018-03-31"}
+    # January, February and March were never reported: each period is escalated on its own; January's and
+    # February's have reached level 3 (their chase series have ended), March's is chased.
+    assert {r["due"] for r in rows if r["kind"] == "chase"} == {"2018-03-31"}
+    assert {(r["due"], r["level"]) for r in rows if r["kind"] == "escalation"} == {
+        (due, level) for due in ("2018-01-31", "2018-02-28") for level in (1, 2, 3)}  # March's: 2 working days late
     lights = {r["code"]: r["light"] for r in status(engine, now=morning(dt.date(2018, 4, 3)), policies=POLICY)}
     assert lights["2.3"] == "red"
 

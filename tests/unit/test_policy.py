@@ -48,6 +48,13 @@ plans:
     ("escalation:\n  - {level: 1, after_working_days: 3, to: [boss]}\n", "unknown recipient role 'boss'"),
     ("escalation:\n  - {level: 1, after_working_days: 9}\n  - {level: 2, after_working_days: 3}\n", "must come after level 1"),
     ("plans:\n  p:\n    tasks:\n      '1': {colour: red}\n", "unknown policy key 'colour'"),
+    ("chase: {every: 3}\n", "unknown policy key chase.every"),
+    ("chase: {then_every_working_days: 0}\n", "chase.then_every_working_days: '0' must be at least 1"),
+    ("chase: {repeats: -1}\n", "chase.repeats: '-1' must be zero or more"),
+    ("chase: {stop_after_last_level: sometimes}\n", "chase.stop_after_last_level: 'sometimes' is not true or false"),
+    ("chase: {cc_supporting_units: lead}\n", "chase.cc_supporting_units: 'lead' is not one of first, every, none"),
+    ("plans:\n  p:\n    chase: {repeat: 1}\n", "unknown policy key chase.repeat"),
+    ("status: [5]\n", "status must be a mapping"),
 ])
 def test_bad_policy_files_are_refused_clearly(tmp_path: Path, text: str, message: str) -> None:
     p = tmp_path / "policy.yaml"
@@ -55,3 +62,25 @@ def test_bad_policy_files_are_refused_clearly(tmp_path: Path, text: str, message
     with pytest.raises(ConfigError) as info:
         load_policy(DEFAULT, p)
     assert message in str(info.value) and str(p) in str(info.value)
+
+
+def test_the_chase_series_keys_and_old_policy_files(tmp_path: Path) -> None:
+    """Old files stay valid: ``every_working_days`` alone sets the first chases' pace (the series still
+    decays weekly and ends at the last level unless the file says otherwise); ``cc_supporting_units:
+    true`` copies the supporting units on the first chase, ``false`` on none, ``every`` on every chase."""
+    default = load_policy(DEFAULT).default()
+    assert (default.chase_every, default.chase_repeats, default.chase_then_every, default.chase_stop_after_last_level,
+            default.chase_cc_supporting) == (3, 2, 5, True, "first")
+    assert [lv.cc for lv in default.ladder] == [(), ("office", "supporting_units"), ("supporting_units",)]
+    old = tmp_path / "old.yaml"
+    old.write_text("chase: {every_working_days: 2, cc_supporting_units: true}\n"
+                   "plans:\n  p: {chase: {cc_supporting_units: false}}\n  q: {chase: {cc_supporting_units: every}}\n",
+                   encoding="utf-8")
+    ps = load_policy(DEFAULT, old)
+    assert (ps.default().chase_every, ps.default().chase_then_every, ps.default().chase_cc_supporting) == (2, 5, "first")
+    assert ps.for_task("p", "1").chase_cc_supporting == "none" and ps.for_task("q", "1").chase_cc_supporting == "every"
+    forever = tmp_path / "forever.yaml"
+    forever.write_text("chase: {every_working_days: 3, repeats: 0, then_every_working_days: 3, stop_after_last_level: false}\n",
+                       encoding="utf-8")
+    p = load_policy(DEFAULT, forever).default()
+    assert (p.chase_repeats, p.chase_then_every, p.chase_stop_after_last_level) == (0, 3, False)
