@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from duban.config.settings import Settings
 from duban.matrix.calendar import WorkCalendar
 from duban.matrix.errors import NotFound
+from duban.matrix.policy import load_policy
 from duban.notifications.render import Letterhead, RecipientView, Renderer
 from duban.notifications.views import build_views, letterhead_for, preview_view
 from duban.store.db import transaction
@@ -23,7 +24,7 @@ from duban.workflows.delivery_service import deliver
 from duban.workflows.matrix_service import PlanOptions, import_file
 from duban.workflows.progress_service import report_progress
 from duban.workflows.sweep_service import sweep
-from tests.support import PLANS, POLICY, at
+from tests.support import PLANS, POLICY, POLICY_FILE, at
 
 CAL = WorkCalendar()
 D = dt.date
@@ -41,8 +42,12 @@ def all_views(engine) -> dict:
         return build_views(s, ids, calendar=CAL)
 
 
-def test_views_of_the_district_plan_on_2015_12_04(district) -> None:
-    sweep(district, now=at(2015, 12, 4), policies=POLICY)
+def test_views_of_the_district_plan_on_2015_12_04(district, tmp_path: Path) -> None:
+    # An office policy that chases on after the ladder's last level and copies every chase (the shipped one
+    # stops at level 3 and copies the first chase only), so that 12-04's catch-up chase is there to view.
+    (tmp_path / "policy.yaml").write_text("chase: {stop_after_last_level: false, cc_supporting_units: every}\n",
+                                          encoding="utf-8")
+    sweep(district, now=at(2015, 12, 4), policies=load_policy(POLICY_FILE, tmp_path / "policy.yaml"))
     views = all_views(district)
     assert len(views) == 8  # 3.1 and 3.5: a chase and three escalation levels each
     chase = next(v for v in views.values() if v.kind == "chase" and v.task_code == "3.1")
@@ -62,7 +67,8 @@ def test_views_of_the_district_plan_on_2015_12_04(district) -> None:
     assert [(v.level, v.colour) for v in ladder] == [(1, "藍"), (2, "橙"), (3, "紅")]
     assert [(r.role, r.name, r.title) for r in ladder[0].to] == [("unit_head", "區扶貧辦", "主任")]
     assert [(r.role, r.name, r.title) for r in ladder[1].to] == [("official", "林光", "區人民政府副區長")]
-    assert [(r.role, r.name) for r in ladder[1].cc] == [("office", "區扶貧開發領導小組辦公室")]
+    assert [(r.role, r.name) for r in ladder[1].cc] == [("office", "區扶貧開發領導小組辦公室"), ("unit", "各鄉鎮人民政府"),
+                                                       ("unit", "街道辦事處")]  # level 2 copies the supporting units
     assert [(r.role, r.name) for r in ladder[2].to] == [("office_head", "區扶貧開發領導小組辦公室"), ("top_leader", "楊宏偉")]
     # Written by a catch-up sweep long after they were planned: dated the sweep's day, answer due after it.
     assert all(v.planned_for == D(2015, 12, 4) and v.required_by == D(2015, 12, 9) for v in ladder)
@@ -126,9 +132,8 @@ def test_delivered_digests_ask_each_recipient_its_own_part(district, tmp_path: P
     assert mail["office.head@example.org"][1:] == (f"{office}主任：", [
         f"提请主要领导督办。请跟踪督促区扶贫办立即整改落实，{by}报送办理情况和整改措施。{red}",
         f"提请主要领导督办。请跟踪督促区委组织部立即整改落实，{by}报送办理情况和整改措施。{red}"])
-    assert mail["fupin@example.org"][1:] == ("区扶贫办：", [
-        f"请你单位高度重视，{by}将办理情况书面报送{office}。逾期未办结的，将按程序提级督办。",
-        "你单位为该项工作的配合单位，请积极配合区委组织部抓好落实。"])
+    # 區扶貧辦: its own 3.1 is past level 3, so no longer chased; it supports 3.5 and is copied on its levels 2 and 3.
+    assert mail["fupin@example.org"][1:] == ("区扶贫办：", ["你单位为该项工作的配合单位，请积极配合区委组织部抓好落实。"] * 2)
 
 
 def test_views_are_read_with_a_handful_of_queries(district) -> None:
