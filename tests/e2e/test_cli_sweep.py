@@ -142,8 +142,9 @@ def test_run_once_dry_run_sweeps_in_dry_run_and_skips_delivery_and_report(tmp_pa
     before = dump(tmp_path / "duban.db")
     out = run(["run", "--once", "--dry-run", "--as-of", "2015-12-04"], cwd=tmp_path, db_url=sqlite_url).stdout
     assert dump(tmp_path / "duban.db") == before
-    assert "dry run: would write 8 new notices (2 chases, 6 escalations); nothing written" in out
-    assert "8 notices would be written" in out and "督辦" in out
+    # 3.1 and 3.5 are past level 3 on 12-04: their escalations, no chase (the series has ended)
+    assert "dry run: would write 6 new notices (0 chases, 6 escalations); nothing written" in out
+    assert "6 notices would be written" in out and "督辦" in out
     assert "deliver        not run (dry run)" in out and "weekly_report  not run (dry run)" in out
     assert not (tmp_path / "var").exists()
     proc = run(["run", "--dry-run"], cwd=tmp_path, db_url=sqlite_url, check=False)
