@@ -307,9 +307,10 @@ def reached_level(item: Any, policy: Any, today: dt.date, cal: WorkCalendar, not
         return reached[-1].level
     if notes is not None:
         first = ladder[0]
-        notes.append(f"escalation level {first.level} is not reached yet on {today.isoformat()}: the item is "
-                     f"{overdue} working days overdue (due {item.due.isoformat()}), level {first.level} comes after "
-                     f"{first.after}; previewing level {first.level}")
+        days = f"{overdue} working day{'' if overdue == 1 else 's'}"
+        notes.append(f"escalation level {first.level} is not reached yet on {today.isoformat()}: the item is {days} "
+                     f"overdue (due {item.due.isoformat()}), level {first.level} comes after {first.after}; "
+                     f"previewing level {first.level}")
     return ladder[0].level
 
 
