@@ -15,11 +15,22 @@ import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 import yaml
 
 from tests.support import PLANS, ROOT
 
 DUBAN = [sys.executable, "-m", "duban.workflows.cli"]
+
+
+@pytest.fixture(autouse=True)
+def chasing_policy(tmp_path: Path) -> None:
+    """The office's policy here chases every 3 working days for as long as an item is open and copies every
+    chase (the series before issue 12; the shipped one ends at level 3 and copies the first chase only), so
+    that 3.1 — past level 3 on 2015-12-04 — still has chases to 主送 區扶貧辦 and 抄送 the townships."""
+    (tmp_path / "cfg").mkdir(exist_ok=True)
+    (tmp_path / "cfg" / "policy.yaml").write_text(
+        "chase: {then_every_working_days: 3, stop_after_last_level: false, cc_supporting_units: every}\n", encoding="utf-8")
 
 
 def duban(args: list[str], *, cwd: Path, db_url: str, smtp_port: int | None = None, allow_replay: bool = False,

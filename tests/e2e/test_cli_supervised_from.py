@@ -122,3 +122,11 @@ def test_a_database_from_before_supervised_from_days_is_supervised_as_before(tmp
     assert _sweep("2019-02-01", tmp_path, url) == {"reminder": 0, "chase": 0, "escalation": 20}
     assert json.loads(run(["plans", "--json"], cwd=tmp_path, db_url=url).stdout)[0]["supervised_from"] is None
     assert "the start" in run(["plans"], cwd=tmp_path, db_url=url).stdout
+
+
+def test_a_bad_supervise_from_day_is_refused_and_imports_nothing(tmp_path: Path, sqlite_url: str) -> None:
+    proc = run(["matrix", "import", str(_plan(tmp_path)), "--supervise-from", "2019-7-15"], cwd=tmp_path,
+               db_url=sqlite_url, check=False)
+    assert proc.returncode == 2 and "--supervise-from" in proc.stderr and "YYYY-MM-DD" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert json.loads(run(["plans", "--json"], cwd=tmp_path, db_url=sqlite_url).stdout) == []
