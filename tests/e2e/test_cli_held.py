@@ -132,8 +132,10 @@ def test_no_address_is_held_and_sent_once_the_directory_has_it(tmp_path: Path, s
     assert copies, "the 抄送 copy goes out"
     held = json.loads(duban(["outbox", "--status", "held", "--json"], cwd=tmp_path, db_url=sqlite_url).stdout)
     chase = [n for n in held if n["task"] == "3.1" and n["kind"] == "chase"]
-    # 主送 got nothing: held (not sent because the 抄送 copy went out), with why.
+    # 主送 got nothing: held (not sent because the 抄送 copy went out), with why; the copy is recorded as sent.
     assert chase and all(n["reason"] == "held: no address for 區扶貧辦 (unit) in the directory" for n in chase)
+    assert all(n["cc"] for n in chase)
+    assert _delivery_states(sqlite_url, [n["id"] for n in chase]) == {(False, "held"), (True, "sent")}
     assert "held: no address for 區扶貧辦 (unit) in the directory" in duban(
         ["outbox", "--status", "held"], cwd=tmp_path, db_url=sqlite_url).stdout
     assert "held: no address for 區扶貧辦 (unit) in the directory" in duban(["messages"], cwd=tmp_path, db_url=sqlite_url).stdout
@@ -148,6 +150,22 @@ def test_no_address_is_held_and_sent_once_the_directory_has_it(tmp_path: Path, s
     assert any("fupin@example.org" in rs for _, rs, _ in recorder.messages)
     notices = json.loads(duban(["outbox", "--json"], cwd=tmp_path, db_url=sqlite_url).stdout)
     assert {n["status"] for n in notices} == {"sent"} and all(n["reason"] == "" for n in notices)
+
+
+def _delivery_states(db_url: str, notice_ids: list[int]) -> set[tuple[bool, str]]:
+    """(is 抄送, state) of the notices' deliveries, as stored."""
+    import sqlalchemy as sa
+
+    from duban.store.db import open_database
+    from duban.store.tables import DeliveryRow
+
+    engine = open_database(db_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(DeliveryRow.is_cc, DeliveryRow.status).where(DeliveryRow.notice_id.in_(notice_ids)))
+            return {(bool(cc), state) for cc, state in rows}
+    finally:
+        engine.dispose()
 
 
 def test_a_lead_unit_refused_for_good_leaves_its_notice_failed_though_the_copy_went(tmp_path: Path, sqlite_url: str,
@@ -165,6 +183,7 @@ def test_a_lead_unit_refused_for_good_leaves_its_notice_failed_though_the_copy_w
     notices = json.loads(duban(["outbox", "--task", "3.1", "--json"], cwd=tmp_path, db_url=sqlite_url).stdout)
     chases = [n for n in notices if n["kind"] == "chase"]
     assert chases and {n["status"] for n in chases} == {"failed"}
+    assert _delivery_states(sqlite_url, [n["id"] for n in chases]) == {(False, "failed"), (True, "sent")}
     assert any("townships@example.org" in rs for _, rs, _ in recorder.messages)
 
 
