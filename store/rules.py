@@ -47,29 +47,41 @@ def version(engine: Engine, kind: str, number: int) -> RulesVersion | None:
         return None if row is None else _version(row)
 
 
-def _latest(session: Session, kind: str) -> RulesVersionRow | None:
-    return session.scalars(sa.select(RulesVersionRow).where(col(RulesVersionRow.kind) == kind)
-                           .order_by(col(RulesVersionRow.number).desc()).limit(1)).first()
+_T: sa.Table = RulesVersionRow.__table__  # type: ignore[attr-defined]  # SQLModel sets it
+# (kind, number, sha256) of every version, newest last: a handful of rows (a version per change of the rules).
+_HEADS = sa.select(_T.c.kind, _T.c.number, _T.c.sha256, _T.c.from_date, _T.c.stored_at).order_by(_T.c.kind, _T.c.number)
 
 
-def record(engine: Engine, kind: str, content: str, *, as_of: dt.date, today: dt.date,
-           now: dt.datetime) -> RulesVersion | None:
-    """Store ``content`` as the next version of ``kind`` unless it is the last stored one; the new version
-    (None when nothing was stored)."""
-    sha = digest(content)
+def _latest(session: Session) -> dict[str, RulesVersion]:
+    """The last stored version of each kind (without content), in one query."""
+    out = {}
+    for kind, number, sha, from_date, stored_at in session.execute(_HEADS).all():
+        stored = stored_at if stored_at.tzinfo else stored_at.replace(tzinfo=dt.UTC)
+        out[kind] = RulesVersion(kind=kind, number=number, sha256=sha, from_date=from_date, stored_at=stored)
+    return out
+
+
+def record(engine: Engine, contents: dict[str, str], *, as_of: dt.date, today: dt.date,
+           now: dt.datetime) -> list[RulesVersion]:
+    """Store each kind's ``content`` as its next version unless it is the last stored one, all in one
+    transaction; the new versions (none when nothing changed)."""
     for _attempt in range(3):
         try:
             with transaction(engine) as session:
-                row = _latest(session, kind)
-                latest = None if row is None else _version(row, content=False)
-                if not needs_version(latest, sha):
-                    return None
-                new = RulesVersionRow(kind=kind, number=(latest.number + 1) if latest else 1, content=content,
-                                      sha256=sha, from_date=first_from_date(latest, as_of=as_of, today=today),
-                                      stored_at=now.astimezone(dt.UTC))
-                session.add(new)
-                session.flush()
-                return _version(new)
+                out = []
+                heads = _latest(session)
+                for kind, content in contents.items():
+                    sha = digest(content)
+                    latest = heads.get(kind)
+                    if not needs_version(latest, sha):
+                        continue
+                    new = RulesVersionRow(kind=kind, number=(latest.number + 1) if latest else 1, content=content,
+                                          sha256=sha, from_date=first_from_date(latest, as_of=as_of, today=today),
+                                          stored_at=now.astimezone(dt.UTC))
+                    session.add(new)
+                    session.flush()
+                    out.append(_version(new))
+                return out
         except IntegrityError:
             continue  # another process stored a version meanwhile: look again
-    return None
+    return []

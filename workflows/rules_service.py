@@ -33,22 +33,28 @@ __all__ = ["current_texts", "record_rules", "record_for", "list_rules", "show_ru
            "scoring_for_app"]
 
 
+class _Kept:
+    """The last policy's text (a policy set is kept by the App until its files change: dumped once) and the
+    scoring rules read from stored versions, by sha256."""
+
+    policy: tuple[Any, str] | None = None
+    scoring: dict[str, ScoringConfig] = {}  # noqa: RUF012 - one cache per process
+
+
 def current_texts(policies: PolicySet, scoring: ScoringConfig) -> dict[str, str]:
     """The content of each kind of rules in use: the merged policy and scoring as YAML documents."""
-    return {"policy": canonical_text(policy_mapping(policies.base, policies.plans)), "scoring": scoring.text}
+    kept = _Kept.policy
+    if kept is None or kept[0] is not policies:
+        kept = _Kept.policy = (policies, canonical_text(policy_mapping(policies.base, policies.plans)))
+    return {"policy": kept[1], "scoring": scoring.text}
 
 
 def record_rules(engine: Engine, *, policies: PolicySet, scoring: ScoringConfig, as_of: dt.date, today: dt.date,
                  now: dt.datetime) -> list[RulesVersion]:
-    """Store the rules in use as a new version of each kind whose content changed; the versions stored."""
-    out = []
-    for kind, text in current_texts(policies, scoring).items():
-        if not text:  # a ScoringConfig built in code, not read from files: nothing to version
-            continue
-        new = stored.record(engine, kind, text, as_of=as_of, today=today, now=now)
-        if new is not None:
-            out.append(new)
-    return out
+    """Store the rules in use as a new version of each kind whose content changed; the versions stored.
+    (A ScoringConfig built in code, not read from files, has no text: nothing to version.)"""
+    texts = {kind: text for kind, text in current_texts(policies, scoring).items() if text}
+    return stored.record(engine, texts, as_of=as_of, today=today, now=now)
 
 
 def record_for(app: App, as_of: dt.date) -> list[RulesVersion]:
@@ -92,12 +98,13 @@ def report_scoring(engine: Engine, *, day: dt.date, rules_file: Path | None = No
             raise ConfigError(f"--rules: no such file {str(path)!r}")
         scoring = load_scoring(PACKAGE_DIR / "scoring.yaml", path)
         return scoring, RulesUsed(sha256=digest(scoring.text), file=str(path))
-    chosen = in_force(stored.versions(engine, "scoring"), day)
+    chosen = in_force(stored.versions(engine, "scoring", content=True), day)
     if chosen is None:
         raise NotFound("no scoring rules are stored yet")
-    chosen = stored.version(engine, "scoring", chosen.number) or chosen
-    scoring = load_scoring_text(chosen.content, f"scoring rules version {chosen.number}")
-    return scoring, RulesUsed(sha256=chosen.sha256, number=chosen.number, from_date=chosen.from_date)
+    kept = _Kept.scoring.get(chosen.sha256)
+    if kept is None:
+        kept = _Kept.scoring[chosen.sha256] = load_scoring_text(chosen.content, f"scoring rules version {chosen.number}")
+    return kept, RulesUsed(sha256=chosen.sha256, number=chosen.number, from_date=chosen.from_date)
 
 
 def scoring_for_app(app: App, day: dt.date, rules_file: Path | None = None) -> tuple[ScoringConfig, RulesUsed]:
