@@ -104,9 +104,9 @@ def import_holidays(engine: Engine, path: Path, *, now: dt.datetime, replace: bo
                     actor: str = "cli") -> ImportResult:
     """Read ``path`` and store its year's days in one transaction, with a ``calendar.imported`` event.
 
-    A year already stored is replaced only with ``replace`` (``Refused`` otherwise; the result's diff says
-    what would change, see ``year_diff``); the same days again change nothing. ``dry_run`` reads, checks
-    and compares, and stores nothing."""
+    A year already stored is replaced only with ``replace`` (otherwise ``YearStored``, a ``Refused`` whose
+    ``result.diff`` says what would change); the same days again change nothing; a day another notice
+    year holds is refused. ``dry_run`` reads, checks and compares, and stores nothing."""
     table, result = review_holidays(path)
     holidays, workdays = result.holidays, result.workdays
     days = table.days()
