@@ -213,3 +213,25 @@ def test_criticism_is_fair_and_ties_are_broken_or_shown(tmp_path: Path, sqlite_u
     md = (tmp_path / "rep" / f"weekly-{AS_OF}.md").read_text(encoding="utf-8")
     assert "| 1 | 区庚 |" in md and "| 并列2 | 区己 |" in md and "| 并列2 | 区辛 |" in md and "| 7 | 区戊 |" in md
     assert "区丙（连续缺报进展；本期得分90分，并列第4名）" in md
+
+
+def test_streaks_and_overdue_days_start_when_supervision_began(tmp_path: Path, sqlite_url: str) -> None:
+    """A plan imported on 2016-01-11 (supervised from that day) is not criticised on 01-15 for the months of
+    silence before it was supervised, and its overdue items count from 01-11; a report of a day before the
+    import replays history as if the plan had been supervised from its start."""
+    (tmp_path / "units.yaml").write_text(UNITS, encoding="utf-8")
+    (tmp_path / "p1.yaml").write_text(PLAN, encoding="utf-8")
+    (tmp_path / "office").mkdir()
+    run(["matrix", "import", "p1.yaml", "--as-of", "2016-01-11"], cwd=tmp_path, db_url=sqlite_url)
+    r = _report(tmp_path, sqlite_url)
+    scores = {u["unit"]: u for u in r["ranking"]}
+    assert r["criticised"] == []
+    assert scores["區丙"]["lead"]["missing_reports"] == 0 and scores["區丙"]["score"] == 100
+    # 區丁's item was due 2015-12-15: overdue 4 working days since 01-11 (12-16 … 01-10 were not supervised).
+    assert (scores["區丁"]["lead"]["overdue_days"], scores["區丁"]["score"]) == (4, 92)
+    replay = json.loads(_duban(tmp_path, sqlite_url, ["report", "weekly", "--as-of", "2016-01-08", "--format", "md",
+                                                      "--out", "replay", "--json"]).stdout)
+    units = {u["unit"]: u for u in replay["ranking"]}
+    # Months without a report on tasks 1 and 2 (區甲's 2015 milestone also overdue since 12-31).
+    assert [c["unit"] for c in replay["criticised"]] == ["區甲", "區丙"]
+    assert units["區丁"]["lead"]["overdue_days"] == 17  # from its due date
