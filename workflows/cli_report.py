@@ -91,4 +91,5 @@ def _print(result: dict, mailed: dict | None) -> None:
         state = {"sent": "mailed", "already": "already mailed (unchanged)", "queued": "queued for retry",
                  "failed": "failed"}.get(mailed["status"], mailed["status"])
         out_console.print(styled("email ", (state, "red" if mailed["status"] == "failed" else ""),
-                                 f" to {', '.join(mailed['to'])} ({where})" + (f": {mailed['error']}" if mailed.get("error") else "")))
+                                 f" to {', '.join(mailed['to'])} ({where})"
+                                 + (f": {mailed.get('error') or mailed.get('reason')}" if mailed.get("error") or mailed.get("reason") else "")))

@@ -292,14 +292,34 @@ def report_recipients(engine: Engine, *, scoring: ScoringConfig, extra: Iterable
     return good
 
 
+def replay_hold(engine: Engine, settings: Settings, as_of: dt.date, *, reaches_people: bool = True) -> str:
+    """Why a replayed report waits, else "": a report for a day more than a day from the machine's local
+    day (``real_clock``, in DUBAN_TIMEZONE) reaches real people only with DUBAN_ALLOW_REPLAY_MAIL=1, as
+    the notices of a replayed sweep do; a channel that reaches nobody (.eml files) always takes it."""
+    from zoneinfo import ZoneInfo
+
+    from duban.store.db import real_clock
+
+    if not reaches_people or settings.allow_replay_mail:
+        return ""
+    today = real_clock(engine)().astimezone(ZoneInfo(settings.timezone)).date()
+    if abs((as_of - today).days) <= 1:
+        return ""
+    return (f"held: a replay's report (as of {as_of.isoformat()}, written {today.isoformat()}); "
+            "set DUBAN_ALLOW_REPLAY_MAIL=1 to send")
+
+
 def queue_report(engine: Engine, *, now: dt.datetime, settings: Settings, report: dict[str, Any],
-                 scoring: ScoringConfig | None = None, recipients: Iterable[tuple[str, str]] = ()) -> dict[str, Any]:
+                 scoring: ScoringConfig | None = None, recipients: Iterable[tuple[str, str]] = (),
+                 reaches_people: bool = True) -> dict[str, Any]:
     """Put the weekly report in the outbox as one message to the office and the supervisors, for the
     delivery pipeline to send (``duban deliver``, the runner's delivery job, or ``email_report`` at once).
 
     ``report`` is what ``weekly_report`` returned. Returns ``{status, key, message_id, to, subject,
-    attachments, message}``: ``status`` is ``pending``, or ``already`` when this very report was
-    queued for the same people before (then ``previous_status`` is that message's state).
+    attachments, message}``: ``status`` is ``pending``; ``held`` (with ``reason``) for a replay's report
+    while replays may not be mailed (``replay_hold``; ``deliver`` sends it once they may, or to .eml
+    files at once); or ``already`` when this very report was queued for the same people before (then
+    ``previous_status`` is that message's state).
     """
     from duban.store import outbox
 
@@ -313,9 +333,14 @@ def queue_report(engine: Engine, *, now: dt.datetime, settings: Settings, report
     message = _report_message(report, settings, to, in_script(settings.mail_from), now)
     result = {"key": message["key"], "message_id": message["message_id"], "to": [a for _, a in to],
               "subject": message["subject"], "attachments": message.pop("attachments")}
+    hold = replay_hold(engine, settings, report["model"].as_of, reaches_people=reaches_people)
+    if hold:
+        message.update(status="held", last_error=hold)
     message_pk, previous = outbox.enqueue_once(engine, message)
     if previous is not None:
         return {**result, "status": "already", "message": message_pk, "previous_status": previous}
+    if hold:
+        return {**result, "status": "held", "reason": hold, "message": message_pk}
     return {**result, "status": "pending", "message": message_pk}
 
 
@@ -357,15 +382,20 @@ def email_report(engine: Engine, *, now: dt.datetime, settings: Settings, report
     queued and ``duban deliver`` retries it, backing off as for any message; one the server refuses
     duban itself for waits, uncounted, like the notices.
 
-    Returns ``queue_report``'s dict with ``status`` sent | queued | failed (or ``already``), ``target``,
-    and ``eml`` (the file) or ``error`` where there is one.
+    Returns ``queue_report``'s dict with ``status`` sent | queued | failed (or ``already``, or ``held``
+    with its ``reason``: a replay's report, not handed to a mail server), ``target``, and ``eml`` (the
+    file) or ``error`` where there is one.
     """
+    from duban.notifications.channels import channel_for
     from duban.workflows.delivery_service import send_now
 
-    result = queue_report(engine, now=now, settings=settings, report=report, scoring=scoring, recipients=recipients)
-    if result["status"] == "already":
+    channel = channel_for(settings)
+    result = queue_report(engine, now=now, settings=settings, report=report, scoring=scoring, recipients=recipients,
+                          reaches_people=getattr(channel, "reaches_people", True))
+    if result["status"] in ("already", "held"):
+        result["target"] = channel.target
         return result
-    delivery, outcomes = send_now(engine, [result["message"]], now=now, settings=settings)
+    delivery, outcomes = send_now(engine, [result["message"]], now=now, settings=settings, channel=channel)
     outcome = outcomes.get(result["message"])
     result["target"] = delivery.target
     if outcome is not None and outcome.where:

@@ -383,7 +383,8 @@ def test_the_report_goes_out_by_smtp(replayed, tmp_path: Path) -> None:
     sink = start_sink("127.0.0.1", 0, tmp_path / "sink")
     port = sink.port
     try:
-        settings = replayed["settings"].model_copy(update={"smtp_url": f"smtp://127.0.0.1:{port}"})
+        settings = replayed["settings"].model_copy(update={"smtp_url": f"smtp://127.0.0.1:{port}",
+                                                           "allow_replay_mail": True})  # a replay's sink
         sent = email_report(replayed["engine"], now=at(AS_OF, 18, 30), settings=settings, report=replayed["report"],
                             scoring=replayed["scoring"], recipients=[("區政府督查室", "zfducha@example.org")])
     finally:
@@ -396,6 +397,36 @@ def test_the_report_goes_out_by_smtp(replayed, tmp_path: Path) -> None:
     assert b"X-Envelope-To: zfducha@example.org" in raw and b"X-Envelope-To: ducha@example.org" in raw
     msg = email.message_from_bytes(raw, policy=email_policy.default)
     assert [p.get_filename() for p in msg.walk() if p.get_filename()] == [f"weekly-{AS_OF}.docx"]
+
+
+def test_a_replayed_report_is_held_from_the_mail_server_until_replays_may_be_mailed(replayed, tmp_path: Path) -> None:
+    """The weekly report of a replayed Friday (years before the machine's day) reaches a mail server only
+    with DUBAN_ALLOW_REPLAY_MAIL, like a replayed sweep's notices: it waits in the outbox, held with the
+    reason, and the next `deliver` that may mail replays sends it; an .eml outbox takes it at once."""
+    from duban.notifications.sink import start_sink
+    from duban.workflows.delivery_service import deliver, list_messages
+
+    sink = start_sink("127.0.0.1", 0, tmp_path / "sink")
+    try:
+        settings = replayed["settings"].model_copy(update={"smtp_url": f"smtp://127.0.0.1:{sink.port}"})
+        held = email_report(replayed["engine"], now=at(AS_OF, 18, 30), settings=settings, report=replayed["report"],
+                            scoring=replayed["scoring"], recipients=[("區政府督查室", "held@example.org")])
+        assert held["status"] == "held" and "replay" in held["reason"] and "DUBAN_ALLOW_REPLAY_MAIL" in held["reason"]
+        deliver(replayed["engine"], now=at(AS_OF, 18, 35), settings=settings)  # still not allowed: still held
+        assert not list((tmp_path / "sink").glob("*.eml"))
+        shown = [m for m in list_messages(replayed["engine"]) if m["id"] == held["message"]]
+        assert shown and shown[0]["status"] == "held" and "replay" in shown[0]["last_error"], shown
+
+        allowed = settings.model_copy(update={"allow_replay_mail": True})
+        deliver(replayed["engine"], now=at(AS_OF, 18, 40), settings=allowed)
+    finally:
+        sink.stop()
+    received = list((tmp_path / "sink").glob("*.eml"))
+    assert len(received) == 1 and b"held@example.org" in received[0].read_bytes()
+
+    eml = email_report(replayed["engine"], now=at(AS_OF, 18, 45), settings=replayed["settings"],
+                       report=replayed["report"], scoring=replayed["scoring"], recipients=[("區紀委", "eml@example.org")])
+    assert eml["status"] == "sent" and eml["eml"], eml  # no SMTP: the .eml outbox always takes it
 
 
 def test_behind_pace_is_said_in_whole_units(sqlite_url: str, tmp_path: Path) -> None:
@@ -435,7 +466,8 @@ def test_a_replayed_report_waits_for_its_retry_on_the_real_clock(replayed) -> No
     port = controller.port
     before = dt.datetime.now(dt.UTC)
     try:
-        settings = replayed["settings"].model_copy(update={"smtp_url": f"smtp://127.0.0.1:{port}"})
+        settings = replayed["settings"].model_copy(update={"smtp_url": f"smtp://127.0.0.1:{port}",
+                                                           "allow_replay_mail": True})
         queued = email_report(replayed["engine"], now=at(AS_OF, 18, 40), settings=settings, report=replayed["report"],
                               scoring=replayed["scoring"], recipients=[("區紀委", "later@example.org")])
     finally:
