@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -37,6 +37,7 @@ from duban.matrix.scoring import (
     RoleFacts,
     ScoringConfig,
     UnitFacts,
+    criticism_reasons,
     task_order,
 )
 from duban.matrix.vocabulary import ItemKind, Light
@@ -44,10 +45,12 @@ from duban.matrix.vocabulary import ItemKind, Light
 __all__ = [
     "ItemHistory", "TaskHistory", "ReportOffice", "ReportSnapshot", "PeriodFacts", "MAX_STREAK",
     "item_fact", "progress_spans", "reporting_from", "progress_report_facts", "ack_facts", "period_facts", "period_for",
+    "criticism_streaks", "told_leader", "MAX_CRITICISM_WEEKS",
     "task_lights", "overdue_series", "ShownItem", "TaskLight",
 ]
 
 MAX_STREAK = 52  # missed-report windows looked back at most (a year of weeks)
+MAX_CRITICISM_WEEKS = 520  # criticism streaks looked back at most (ten years of weeks)
 
 Change = tuple[dt.date, dt.date]  # (decided on, new due) of an approved extension
 Report = tuple[dt.date, int, Decimal | None, Decimal | None, int | None]  # (day, report id, done, percent, count)
@@ -368,6 +371,66 @@ def period_facts(store: ReportSnapshot, period: Period, config: ScoringConfig, c
 def period_for(as_of: dt.date, config: ScoringConfig) -> Period:
     """The scoring period that ends on ``as_of`` (``period_days`` long, both ends included)."""
     return Period(as_of - dt.timedelta(days=config.period_days - 1), as_of)
+
+
+# --------------------------------------------------------------------------------------------
+# Criticism streaks and the leader told (referral to the leadership group, matrix.scoring.referral)
+
+
+def told_leader(store: ReportSnapshot, unit_ids: set[int], last_level: Callable[[TaskHistory], int | None]) -> set[int]:
+    """The units (of ``unit_ids``) with an escalation at the last level of the ladder in force
+    (``last_level`` of the task; None: the ladder has none) planned by the snapshot's day on an item of
+    one of their tasks as lead unit: their leader has been told."""
+    out: set[int] = set()
+    for task in store.tasks:
+        if task.lead_unit_id not in unit_ids or task.lead_unit_id in out:
+            continue
+        top = last_level(task)
+        if top is None:
+            continue
+        if any(lv >= top and planned <= store.as_of for item in task.items for planned, _due, lv in item.levels):
+            out.add(task.lead_unit_id)
+    return out
+
+
+def _lead_facts(tasks: list[TaskHistory], period: Period, config: ScoringConfig, cal: WorkCalendar) -> RoleFacts:
+    """One unit's facts of a period as lead unit of ``tasks``, as far as the criticism condition needs them."""
+    items: list[ItemFact] = []
+    reports: list[ReportFact] = []
+    for task in tasks:
+        for item in task.items:
+            fact = item_fact(item, task, period, cal)
+            if fact is not None:
+                items.append(fact)
+        if config.criticism_missed_in_a_row:
+            reports.extend(progress_report_facts(task, period, config))
+    return RoleFacts(tuple(items), tuple(reports))
+
+
+def criticism_streaks(store: ReportSnapshot, unit_ids: set[int], period: Period, config: ScoringConfig,
+                      cal: WorkCalendar) -> dict[int, tuple[int, dt.date]]:
+    """Per unit (of ``unit_ids``, criticised in ``period``): its criticism streak — the consecutive weekly
+    periods ending on ``period.end`` in which the criticism condition held (uncapped) — and the last day
+    of the first of them. Earlier weeks are rebuilt from the snapshot's facts as the report of their day
+    saw them, only for these units' tasks, each unit until the condition fails (or ``MAX_CRITICISM_WEEKS``)."""
+    tasks: dict[int, list[TaskHistory]] = defaultdict(list)
+    for task in store.tasks:
+        if task.lead_unit_id in unit_ids:
+            tasks[task.lead_unit_id].append(task)
+    out = {unit_id: (1, period.end) for unit_id in unit_ids}
+    active = set(unit_ids)
+    week = dt.timedelta(days=7)
+    earlier = period
+    for _ in range(1, MAX_CRITICISM_WEEKS):
+        if not active:
+            break
+        earlier = Period(earlier.start - week, earlier.end - week)
+        for unit_id in sorted(active):
+            if criticism_reasons(_lead_facts(tasks[unit_id], earlier, config, cal), config):
+                out[unit_id] = (out[unit_id][0] + 1, earlier.end)
+            else:
+                active.discard(unit_id)
+    return out
 
 
 # --------------------------------------------------------------------------------------------

@@ -29,10 +29,12 @@ from duban.store.tables import (
     ExtensionRow,
     MilestoneRow,
     NoticeRow,
+    OfficialRow,
     PlanRow,
     ProgressReportRow,
     RecurrenceInstanceRow,
     RecurrenceRow,
+    TaskOfficialRow,
     TaskRow,
     TaskUnitRow,
     UnitRow,
@@ -41,7 +43,7 @@ from duban.store.tables import (
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
-__all__ = ["read_snapshot", "load_snapshot", "office_recipients"]
+__all__ = ["read_snapshot", "load_snapshot", "office_recipients", "task_officials"]
 
 
 def read_snapshot(engine: Engine, *, plan: str | None, as_of: dt.date, tz: dt.tzinfo, ack_kinds: Iterable[str],
@@ -86,6 +88,24 @@ def office_recipients(engine: Engine, plan: str | None = None) -> list[tuple[str
                 out.append((" ".join(filter(None, (office.name, office.head_title or "主任", office.head_name))),
                             office.head_email))
     return out
+
+
+def task_officials(engine: Engine, task_ids: Iterable[int]) -> dict[int, tuple[str, ...]]:
+    """Each task's lead officials (牵头领导) in the task's order, as "name(title)" (the title as the task
+    writes it, else the official's): one query, for the tasks of the units a report refers."""
+    ids = sorted(set(task_ids))
+    out: dict[int, list[str]] = {task_id: [] for task_id in ids}
+    if not ids:
+        return {}
+    t: Any = TaskOfficialRow  # columns, as SQLModel builds them (mypy sees the model's value types)
+    o: Any = OfficialRow
+    with engine.connect() as conn:
+        for task_id, name, task_title, title in conn.execute(
+                sa.select(t.task_id, o.name, t.title, o.title).join(o, o.id == t.official_id)
+                .where(t.task_id.in_(ids)).order_by(t.task_id, t.position)).all():
+            label = task_title or title
+            out[task_id].append(f"{name}({label})" if label else name)
+    return {task_id: tuple(names) for task_id, names in out.items()}
 
 
 def _local_day(value: dt.datetime | None, tz: dt.tzinfo) -> dt.date | None:

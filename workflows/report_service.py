@@ -39,10 +39,18 @@ from typing import TYPE_CHECKING, Any
 from duban.matrix.calendar import WorkCalendar
 from duban.matrix.errors import ConfigError
 from duban.matrix.gcpause import no_cyclic_gc
-from duban.matrix.report_facts import PeriodFacts, ReportSnapshot, period_facts, period_for, task_lights
-from duban.matrix.scoring import Scoreboard, ScoringConfig, score_week
+from duban.matrix.report_facts import (
+    PeriodFacts,
+    ReportSnapshot,
+    criticism_streaks,
+    period_facts,
+    period_for,
+    task_lights,
+    told_leader,
+)
+from duban.matrix.scoring import Scoreboard, ScoringConfig, refer, score_week
 from duban.matrix.script import for_language
-from duban.store.report_queries import office_recipients, read_snapshot
+from duban.store.report_queries import office_recipients, read_snapshot, task_officials
 from duban.workflows.bootstrap import load_scoring_config  # when no scoring is given (the one loader)
 
 if TYPE_CHECKING:
@@ -62,16 +70,49 @@ FORMATS = ("html", "md", "docx")
 
 
 def score_period(engine: Engine, *, now: dt.datetime, plan: str | None = None, scoring: ScoringConfig,
-                 calendar: WorkCalendar | None = None) -> Scoreboard:
-    """This period's scoreboard, with last week's ranks for the change (no documents)."""
+                 calendar: WorkCalendar | None = None, policies: PolicySet | None = None) -> Scoreboard:
+    """This period's scoreboard, with last week's ranks for the change (no documents). ``policies``: whose
+    ladders say which escalation level tells a unit's leader (the built-in defaults when not given)."""
     with no_cyclic_gc():
-        board, _, _ = _scores(engine, now=now, plan=plan, scoring=scoring, calendar=calendar)
+        board, _, _ = _scores(engine, now=now, plan=plan, scoring=scoring, calendar=calendar, policies=policies)
     return board
 
 
+def _refer(engine: Engine, board: Scoreboard, store: ReportSnapshot, scoring: ScoringConfig, cal: WorkCalendar,
+           policies: PolicySet | None) -> Scoreboard:
+    """Criticised units past ``criticism.max_weeks_running`` whose leader has not been told (no escalation
+    at the last level of the ladder in force on their tasks) are referred to the leadership group instead
+    (``matrix.scoring.referral``). Streaks are computed only for those units, from the stored facts."""
+    if not scoring.criticism_max_weeks or not board.criticised:
+        return board
+    from duban.matrix.policy import PolicySet
+
+    rules = policies if policies is not None else PolicySet()
+    ids = {u.id: u.name for u in store.units.values()}
+    criticised = {uid for uid, name in ids.items() if name in {c.unit for c in board.criticised}}
+
+    def last_level(task: Any) -> int | None:
+        ladder = rules.for_task(task.plan_code, task.code).ladder
+        return ladder[-1].level if ladder else None
+
+    candidates = criticised - told_leader(store, criticised, last_level)
+    if not candidates:
+        return board
+    streaks = criticism_streaks(store, candidates, board.period, scoring, cal)
+    over = {uid: s for uid, s in streaks.items() if s[0] > scoring.criticism_max_weeks}
+    if not over:
+        return board
+    tasks = [t for t in store.tasks if t.lead_unit_id in over]
+    names = task_officials(engine, (t.id for t in tasks))
+    officials: dict[str, dict[str, tuple[str, ...]]] = {}
+    for t in tasks:
+        officials.setdefault(ids[t.lead_unit_id], {})[t.code] = names.get(t.id, ())
+    return refer(board, {ids[uid]: s for uid, s in over.items()}, officials)
+
 
 def _scores(engine: Engine, *, now: dt.datetime, plan: str | None, scoring: ScoringConfig,
-            calendar: WorkCalendar | None) -> tuple[Scoreboard, tuple[PeriodFacts, PeriodFacts], ReportSnapshot]:
+            calendar: WorkCalendar | None, policies: PolicySet | None = None,
+            ) -> tuple[Scoreboard, tuple[PeriodFacts, PeriodFacts], ReportSnapshot]:
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     cal = calendar or WorkCalendar()
@@ -84,6 +125,7 @@ def _scores(engine: Engine, *, now: dt.datetime, plan: str | None, scoring: Scor
     this = period_facts(store, period, scoring, cal)
     last_board = score_week(last.units, previous, scoring, detail=False)
     board = score_week(this.units, period, scoring, previous=last_board.ranks())
+    board = _refer(engine, board, store, scoring, cal, policies)
     return board, (this, last), store
 
 
@@ -95,7 +137,7 @@ def build_report(engine: Engine, *, now: dt.datetime, policies: PolicySet, scori
     from duban.notifications.report.assemble import weekly_report_model
 
     cal = calendar or WorkCalendar()
-    board, (this, last), store = _scores(engine, now=now, plan=plan, scoring=scoring, calendar=cal)
+    board, (this, last), store = _scores(engine, now=now, plan=plan, scoring=scoring, calendar=cal, policies=policies)
     tasks = task_lights(store, this, policies, cal)
     return weekly_report_model(store, board=board, this=this, last=last, tasks=tasks, scoring=scoring, cal=cal,
                                rules=rules)
@@ -172,7 +214,8 @@ def summary(report: WeeklyReport, language: str = "zh-Hans", *,
             facts: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """What the report says, as stable JSON keys (for ``--json`` and the flows).
 
-    ``ranking`` gives each ranked unit's score, rank, change, points deducted and counts as lead and as
+    ``referred``: the units referred to the leadership group instead of criticised again (weeks running,
+    since, the tasks concerned with their lead officials). ``ranking`` gives each ranked unit's score, rank, change, points deducted and counts as lead and as
     supporting unit (the deduction lines themselves are in the documents); ``criticised`` every fact of
     each criticism (``facts``: the texts already worded for the notices, by unit).
     """
@@ -192,6 +235,9 @@ def summary(report: WeeklyReport, language: str = "zh-Hans", *,
         "criticised": [{"unit": c.unit, "reasons": list(c.reasons), "facts": facts.get(c.unit) or words.facts(c)}
                        for c in report.board.criticised],
         "praised": [{"unit": c.unit, "facts": words.facts(c)} for c in report.board.praised],
+        "referred": [{"unit": r.unit, "weeks": r.weeks, "since": r.since.isoformat(), "reasons": list(r.reasons),
+                      "tasks": [{"code": t.code, "title": t.title, "officials": list(t.officials)} for t in r.tasks]}
+                     for r in report.board.referred],
         "rules": None if report.rules is None else {
             "number": report.rules.number, "sha256": report.rules.sha256, "file": report.rules.file,
             "from": report.rules.from_date.isoformat() if report.rules.from_date else None},

@@ -66,6 +66,11 @@ missed report with its streak, and the veto. Praise (通報表揚): the ``top`` 
 nothing overdue in either role, not vetoed, and — with ``require_achievement`` — at least one item met
 on time or closed, or a progress report sent, in the period; it lists those achievements.
 
+Referral (提請領導小組研究, ``referral``): a unit that met the criticism condition more than
+``criticism.max_weeks_running`` (8) weekly periods running, ending on the report's day, and for none of
+whose tasks (as lead unit) the ladder's last escalation level has been issued, is not criticised again
+that week: the report refers it to the leadership group instead (0 or null: no cap).
+
 The package: ``config`` (the scoring file), ``facts`` (the inputs), ``lines`` (a fact line — a tagged
 union of item, report and acknowledgement lines — and its words), ``board`` (scoring and ranking).
 Everything is importable from ``duban.matrix.scoring``.
@@ -76,6 +81,7 @@ from duban.matrix.scoring.board import (
     Counts,
     Scoreboard,
     UnitScore,
+    criticism_reasons,
     score_unit,
     score_week,
     task_order,
@@ -83,9 +89,10 @@ from duban.matrix.scoring.board import (
 from duban.matrix.scoring.config import Recipient, ReportConfig, ScoringConfig, load_scoring, load_scoring_text
 from duban.matrix.scoring.facts import AckFact, ItemFact, Period, ReportFact, RoleFacts, UnitFacts
 from duban.matrix.scoring.lines import AckLine, ItemLine, Line, ReportLine, points_text
+from duban.matrix.scoring.referral import Referral, ReferredTask, refer
 
 __all__ = [
     "AckFact", "AckLine", "Circulation", "Counts", "ItemFact", "ItemLine", "Line", "Period", "Recipient", "ReportConfig",
-    "ReportFact", "ReportLine", "RoleFacts", "Scoreboard", "ScoringConfig", "UnitFacts", "UnitScore", "load_scoring", "load_scoring_text",
-    "points_text", "score_unit", "score_week", "task_order",
+    "ReportFact", "ReportLine", "Referral", "ReferredTask", "RoleFacts", "Scoreboard", "ScoringConfig", "UnitFacts", "UnitScore", "load_scoring", "load_scoring_text",
+    "criticism_reasons", "points_text", "refer", "score_unit", "score_week", "task_order",
 ]

@@ -13,6 +13,7 @@ from functools import lru_cache
 from duban.matrix.scoring.config import ScoringConfig
 from duban.matrix.scoring.facts import Period, RoleFacts, UnitFacts
 from duban.matrix.scoring.lines import AckLine, ItemLine, Line, ReportLine
+from duban.matrix.scoring.referral import Referral
 from duban.matrix.vocabulary import Role
 
 _ZERO = Decimal(0)
@@ -80,6 +81,9 @@ class Scoreboard:
     criticised: tuple[Circulation, ...]  # lowest score first
     praised: tuple[Circulation, ...]  # in rank order
     config: ScoringConfig
+    # Units past criticism.max_weeks_running without a last-level escalation: referred to the leadership
+    # group (提請領導小組研究) instead of criticised again (``scoring.referral``), the longest run first.
+    referred: tuple[Referral, ...] = ()
 
     def ranks(self) -> dict[str, int]:
         return {u.unit: u.rank for u in self.units if u.rank is not None}
@@ -211,19 +215,28 @@ def _rank(scores: list[UnitScore], config: ScoringConfig, previous: Mapping[str,
     return out + [replace(s, rank=None, previous_rank=None) for s in unranked]
 
 
-def _criticism(facts: UnitFacts, score: UnitScore, config: ScoringConfig) -> Circulation | None:
-    lead = facts.lead
-    overdue = sorted((i for i in lead.items if i.overdue), key=lambda i: (task_order(i.task_code), i.due, i.item))
-    missing = sorted((r for r in lead.reports if r.kind == "missing"), key=lambda r: task_order(r.task_code))
+def criticism_reasons(lead: RoleFacts, config: ScoringConfig) -> list[str]:
+    """Why a unit's facts as lead unit call for 通報批評 (empty: they do not): the criticism condition,
+    uncapped (``criticism.max_weeks_running`` is applied to the board afterwards, ``scoring.referral``)."""
     reasons = []
+    overdue = [i for i in lead.items if i.overdue]
     if config.criticism_min_level and any(i.level >= config.criticism_min_level for i in overdue):
         reasons.append("level")
     if config.criticism_min_overdue and len(overdue) >= config.criticism_min_overdue:
         reasons.append("overdue_items")
-    if config.criticism_missed_in_a_row and any(r.streak >= config.criticism_missed_in_a_row for r in missing):
+    if config.criticism_missed_in_a_row and any(r.kind == "missing" and r.streak >= config.criticism_missed_in_a_row
+                                                for r in lead.reports):
         reasons.append("missed_reports")
-    if config.criticism_on_veto and score.vetoed:
+    if config.criticism_on_veto and any(i.veto and i.overdue for i in lead.items):
         reasons.append("veto")
+    return reasons
+
+
+def _criticism(facts: UnitFacts, score: UnitScore, config: ScoringConfig) -> Circulation | None:
+    lead = facts.lead
+    overdue = sorted((i for i in lead.items if i.overdue), key=lambda i: (task_order(i.task_code), i.due, i.item))
+    missing = sorted((r for r in lead.reports if r.kind == "missing"), key=lambda r: task_order(r.task_code))
+    reasons = criticism_reasons(lead, config)
     if not reasons:
         return None
     lines: list[Line] = [ItemLine("overdue", Role.LEAD, i.task_code, i.task_title, item=i) for i in overdue]

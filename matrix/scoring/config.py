@@ -60,6 +60,9 @@ class ScoringConfig:
     criticism_min_overdue: int = 3
     criticism_missed_in_a_row: int = 2
     criticism_on_veto: bool = False
+    # Weeks running a unit may be criticised before, without its level-3 escalation, it is referred to the
+    # leadership group instead (提請領導小組研究); None: no cap.
+    criticism_max_weeks: int | None = 8
     rectify_within: int = 5
     praise_top: int = 3
     praise_require_achievement: bool = True
@@ -86,7 +89,8 @@ _KEYS: dict[str, set[str] | None] = {
     "reports": {"expected_every_days"},
     "acknowledgements": {"kinds", "within_working_days"},
     "ranking": {"exclude_kinds"},
-    "criticism": {"min_level", "min_overdue_items", "missed_reports_in_a_row", "on_veto", "rectify_within_working_days"},
+    "criticism": {"min_level", "min_overdue_items", "missed_reports_in_a_row", "on_veto", "rectify_within_working_days",
+                  "max_weeks_running"},
     "praise": {"top", "require_achievement"},
     "report": {"title", "recipients", "to_office", "chart_weeks", "table_weeks", "max_lines_per_unit", "max_rows"},
 }
@@ -304,6 +308,8 @@ def _build(raw: dict[str, Any], lines: dict[str, str], source: str) -> ScoringCo
         criticism_min_overdue=r.number("criticism", "min_overdue_items", d.criticism_min_overdue, whole=True),
         criticism_missed_in_a_row=r.number("criticism", "missed_reports_in_a_row", d.criticism_missed_in_a_row, whole=True),
         criticism_on_veto=r.flag("criticism", "on_veto", d.criticism_on_veto),
+        criticism_max_weeks=r.number("criticism", "max_weeks_running", d.criticism_max_weeks, allow_null=True,
+                                     whole=True) or None,
         rectify_within=r.number("criticism", "rectify_within_working_days", d.rectify_within, whole=True, minimum=Decimal(1)),
         praise_top=r.number("praise", "top", d.praise_top, whole=True),
         praise_require_achievement=r.flag("praise", "require_achievement", d.praise_require_achievement),

@@ -377,6 +377,19 @@ def _circulation(body: _Body, report: WeeklyReport, w: Words, tx: Texts) -> None
                 body.text(w.fact_line(n, fact), size=12, hanging=420, after=0)
     else:
         body.text(w["none_praised"], indent=True)
+    _referred(body, report, w)
+
+
+def _referred(body: _Body, report: WeeklyReport, w: Words) -> None:
+    """The units referred to the leadership group (提请领导小组研究), when there are any."""
+    if not report.board.referred:
+        return
+    body.text(w["referred_head"], bold=True, font="head", size=14, before=80, after=60, keep_next=True)
+    for k, x in enumerate(report.board.referred, start=1):
+        body.text(w.referred_line(k, x), indent=True, after=20, keep_next=True)
+        for n, t in enumerate(x.tasks, start=1):
+            body.text(w.referred_task(n, t), size=12, hanging=420, after=0)
+    body.text(w.referred_ask(report), indent=True, bold=True, before=80, after=80)
 
 
 def _undeliverable(body: _Body, report: WeeklyReport, w: Words, tx: Texts) -> None:

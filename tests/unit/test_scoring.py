@@ -421,6 +421,8 @@ report:
     ("report: {recipients: [{name: x, email: 'not an address'}]}\n", "is not an email address"),
     ("weights: {}\n", "scoring.yaml:1: unknown key 'weights'"),
     ("score: [1, 2]\n", "score must be a mapping"),
+    ("criticism:\n  max_weeks_running: many\n", "scoring.yaml:2: criticism.max_weeks_running: 'many' is not a number"),
+    ("criticism: {max_weeks_running: -2}\n", "criticism.max_weeks_running: '-2' must be a number ≥ 0"),
 ])
 def test_errors_name_the_file_line_and_key(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "scoring.yaml"
@@ -435,3 +437,23 @@ def test_scores_without_detail_are_the_same_scores_and_ranks(board) -> None:
     full = score_week(SCENARIO, PERIOD, replace(CONFIG, supporting_weight=Decimal("0.3")))
     assert [(u.unit, u.score, u.rank) for u in quick.units] == [(u.unit, u.score, u.rank) for u in full.units]
     assert quick.criticised == () and all(u.lines == () for u in quick.units)
+
+
+def test_max_weeks_running_defaults_to_8_and_0_or_null_is_no_cap(tmp_path: Path) -> None:
+    assert load_scoring(ROOT / "config" / "scoring.yaml").criticism_max_weeks == 8
+    for text in ("criticism: {max_weeks_running: 0}\n", "criticism: {max_weeks_running: null}\n"):
+        (tmp_path / "scoring.yaml").write_text(text, encoding="utf-8")
+        assert load_scoring(tmp_path / "scoring.yaml").criticism_max_weeks is None
+
+
+def test_refer_moves_only_streaks_longer_than_the_cap(board) -> None:
+    from duban.matrix.scoring import refer
+
+    units = [c.unit for c in board.criticised]
+    streaks = {"區金融辦": (9, D(2015, 10, 2)), "區交委": (8, D(2015, 11, 6))}
+    referred = refer(board, streaks, {"區金融辦": {"3.2.7": ("林光(區人民政府副區長)",)}})
+    assert [c.unit for c in referred.criticised] == [u for u in units if u != "區金融辦"]
+    [x] = referred.referred
+    assert (x.unit, x.weeks, x.since, x.reasons) == ("區金融辦", 9, D(2015, 10, 2), ("level", "missed_reports"))
+    assert [(t.code, t.officials) for t in x.tasks] == [("3.2.7", ("林光(區人民政府副區長)",))]
+    assert refer(replace(board, config=replace(board.config, criticism_max_weeks=None)), streaks).referred == ()
