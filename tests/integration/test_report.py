@@ -118,7 +118,11 @@ def replayed(request, tmp_path_factory):
             deliver(engine, now=at(day, 18), settings=settings)
         day += dt.timedelta(days=1)
     scoring_file = tmp / "scoring.yaml"
-    scoring_file.write_text("report:\n  recipients:\n    - {name: 區委督查室, email: ducha@example.org}\n", encoding="utf-8")
+    # This module checks the criticism's scores, facts and notices week by week: criticism is not capped
+    # here (max_weeks_running: 0). With the default cap the long-running units are referred to the
+    # leadership group instead (test_the_command_line; tests/e2e/test_cli_report_referral.py).
+    scoring_file.write_text("report:\n  recipients:\n    - {name: 區委督查室, email: ducha@example.org}\n"
+                            "criticism:\n  max_weeks_running: 0\n", encoding="utf-8")
     scoring = load_scoring(ROOT / "config" / "scoring.yaml", scoring_file)
     report = weekly_report(engine, now=at(AS_OF, 18), policies=POLICY, settings=settings, out_dir=tmp / "out",
                            scoring=scoring)
@@ -326,9 +330,13 @@ def test_the_command_line(replayed, tmp_path: Path, monkeypatch) -> None:
                                    str(tmp_path / "cli"), "--json"])
     assert out.exit_code == 0, out.output
     data = json.loads(out.output)
-    assert sorted(data["files"]) == ["docx", "md", "svg"] and [c["unit"] for c in data["criticised"]] == \
-        ["區金融辦", "區水務局", "區文化委"]
-    assert sorted(Path(p).name for p in data["criticism"]["區金融辦"].values()) == [f"criticism-区金融办-{AS_OF}.docx"]
+    # The packaged rules cap criticism at 8 weeks running: 區金融辦 and 區水務局 have met the criticism
+    # condition for months (no progress report since July) with no level-3 escalation yet, so they are
+    # referred to the leadership group rather than criticised a twenty-somethingth time.
+    assert sorted(data["files"]) == ["docx", "md", "svg"] and [c["unit"] for c in data["criticised"]] == ["區文化委"]
+    assert sorted(x["unit"] for x in data["referred"]) == sorted(["區金融辦", "區水務局"])
+    assert all(x["weeks"] > 8 for x in data["referred"]) and "區金融辦" not in data["criticism"]
+    assert sorted(Path(p).name for p in data["criticism"]["區文化委"].values()) == [f"criticism-区文化委-{AS_OF}.docx"]
     bad = CliRunner().invoke(app, ["report", "weekly", "--as-of", str(AS_OF), "--format", "pdf"])
     assert bad.exit_code != 0 and "unknown format 'pdf'" in str(bad.exception)
 
