@@ -119,18 +119,20 @@ def _print_letter_stats(c, stats, top: int = 12) -> None:
     from duban.workflows.letter_stats_service import STREAK_LIMIT
 
     shown = list(stats.units[:top]) + [u for u in stats.units[top:] if u.streak > STREAK_LIMIT]
+    # Narrow enough for an 80-column terminal: the flags go into the cells they qualify.
     table = Table(title=f"letters and criticisms per unit, {stats.start} … {stats.end} ({stats.working_weeks} working weeks)",
-                  header_style="bold")
-    for name, justify in (("unit", "left"), ("letters", "right"), ("主送", "right"), ("抄送 only", "right"),
-                          ("per wk", "right"), ("supports only", "center"), ("通報批評 wks", "right"),
-                          ("longest run", "right"), ("level 3 sent", "right"), (f"L3 by wk {STREAK_LIMIT + 1}", "center")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+                  header_style="bold underline", box=None, pad_edge=False,
+                  caption=f"* supporting only  ! criticised over {STREAK_LIMIT} weeks running before a level-3 escalation went",
+                  caption_justify="left")
+    table.add_column("unit", no_wrap=True, width=12)
+    for name, width in (("letters", 7), ("主送", 4), ("抄送", 4), ("/wk", 4), ("批評", 4), ("run", 4), ("run from", 10),
+                        ("level 3", 10)):
+        table.add_column(name, justify="right", no_wrap=True, width=width)
     for u in shown:
-        run = f"{u.streak} from {u.streak_from}" if u.streak else "0"
-        in_time = "" if u.level3_in_time is None else ("yes" if u.level3_in_time else "NO")
-        table.add_row(Text(u.unit + (" (office)" if u.office else "")), str(u.letters), str(u.to), str(u.cc),
-                      f"{u.per_week:.2f}", "yes" if u.supporting_only else "", str(u.criticised), run,
-                      str(u.level3_sent or ""), in_time)
+        table.add_row(Text(("* " if u.supporting_only else "") + u.unit + (" (office)" if u.office else "")),
+                      str(u.letters), str(u.to), str(u.cc), f"{u.per_week:.2f}".lstrip("0"), str(u.criticised),
+                      f"{u.streak}{' !' if u.level3_in_time is False else ''}", str(u.streak_from or ""),
+                      str(u.level3_sent or ""))
     c.print(table)
     c.print(stats.totals_line(), markup=False, highlight=False)
 
