@@ -44,7 +44,7 @@ from duban.matrix.vocabulary import ItemKind, Light
 
 __all__ = [
     "ItemHistory", "TaskHistory", "ReportOffice", "ReportSnapshot", "PeriodFacts", "MAX_STREAK",
-    "item_fact", "progress_spans", "reporting_from", "progress_report_facts", "ack_facts", "period_facts", "period_for",
+    "item_fact", "progress_spans", "missed_windows", "reporting_from", "progress_report_facts", "ack_facts", "period_facts", "period_for",
     "criticism_streaks", "told_leader", "MAX_CRITICISM_WEEKS",
     "task_lights", "overdue_series", "ShownItem", "TaskLight",
 ]
@@ -203,8 +203,10 @@ class ReportSnapshot:
 # Facts of a period
 
 
-def item_fact(item: ItemHistory, task: TaskHistory, period: Period, cal: WorkCalendar) -> ItemFact | None:
-    """The item's facts for the period, or None when it has none (not due, closed or overdue in it)."""
+def item_fact(item: ItemHistory, task: TaskHistory, period: Period, cal: WorkCalendar, *,
+              count_days: bool = True) -> ItemFact | None:
+    """The item's facts for the period, or None when it has none (not due, closed or overdue in it). Without
+    ``count_days`` its working days overdue are left 0 (for the criticism condition alone, which needs none)."""
     start, end = period.start, period.end
     due = item.due_at(end) if item.changes else item.due
     closed = item.closed_on
@@ -220,7 +222,7 @@ def item_fact(item: ItemHistory, task: TaskHistory, period: Period, cal: WorkCal
     # Overdue days count from the due date, or from the day supervision began if the item was overdue then.
     since = item.supervised_on(end)
     origin = since if since is not None and since > due else due
-    days = cal.working_days_between(origin, closed if closed is not None else end) if overdue else 0
+    days = cal.working_days_between(origin, closed if closed is not None else end) if overdue and count_days else 0
     return ItemFact(
         task_code=task.code, task_title=task.title, item=item.ref, due=due, label=item.label, veto=task.veto,
         due_in_period=due_in and due <= end, met_on_time=due_in and due <= end and closed is not None and closed <= due,
@@ -258,6 +260,28 @@ def progress_spans(quantity: list[ItemHistory], end: dt.date | None = None,
     return [(lo, hi) for lo, hi in merged]
 
 
+def missed_windows(task: TaskHistory, end: dt.date, every: int, quantity: list[ItemHistory],
+                   limit: int = MAX_STREAK, days: list[dt.date] | None = None) -> int:
+    """How many windows of ``every`` days in a row, ending on ``end``, asked for a progress report on the task
+    (``quantity``: its quantity milestones with a start) and got none from its lead unit — counted up to
+    ``limit`` (``days``: the lead unit's report days, when the caller has them)."""
+    days = task.lead_days if days is None else days
+    spans = progress_spans(quantity, end, every)
+    # Window k runs from end − (k+1)·every + 1 to end − k·every. Windows after the last report have none.
+    last = bisect_right(days, end)
+    quiet = limit if not last else min(limit, (end - days[last - 1]).days // every)
+    streak = 0
+    while streak < quiet:
+        first = end - dt.timedelta(days=(streak + 1) * every - 1)
+        span = next((sp for sp in spans if sp[0] <= first <= sp[1]), None)
+        if span is None:
+            break
+        # Every earlier window whose first day is still inside this span expects a report too.
+        reach = (end - span[0]).days + 1  # days from the span's start to the end, both included
+        streak = min(quiet, max(streak + 1, reach // every))
+    return streak
+
+
 def progress_report_facts(task: TaskHistory, period: Period, config: ScoringConfig) -> list[ReportFact]:
     """Missing / late / sent progress reports of a task's lead unit (see matrix.scoring for the rules)."""
     out: list[ReportFact] = []
@@ -267,19 +291,8 @@ def progress_report_facts(task: TaskHistory, period: Period, config: ScoringConf
     quantity = [m for m in task.items if m.kind == ItemKind.MILESTONE and m.quantity is not None and m.start is not None]
 
     if every and quantity:
-        spans = progress_spans(quantity, end, every)
-        # Window k runs from end − (k+1)·every + 1 to end − k·every. Windows after the last report have none.
         last = bisect_right(days, end)
-        quiet = MAX_STREAK if not last else min(MAX_STREAK, (end - days[last - 1]).days // every)
-        streak = 0
-        while streak < quiet:
-            first = end - dt.timedelta(days=(streak + 1) * every - 1)
-            span = next((sp for sp in spans if sp[0] <= first <= sp[1]), None)
-            if span is None:
-                break
-            # Every earlier window whose first day is still inside this span expects a report too.
-            reach = (end - span[0]).days + 1  # days from the span's start to the end, both included
-            streak = min(quiet, max(streak + 1, reach // every))
+        streak = missed_windows(task, end, every, quantity, days=days)
         if streak:
             out.append(ReportFact(task.code, task.title, "missing", streak=streak))
         else:
@@ -393,18 +406,23 @@ def told_leader(store: ReportSnapshot, unit_ids: set[int], last_level: Callable[
     return out
 
 
-def _lead_facts(tasks: list[TaskHistory], period: Period, config: ScoringConfig, cal: WorkCalendar) -> RoleFacts:
-    """One unit's facts of a period as lead unit of ``tasks``, as far as the criticism condition needs them."""
-    items: list[ItemFact] = []
-    reports: list[ReportFact] = []
+def _criticised_in(tasks: list[TaskHistory], period: Period, config: ScoringConfig, cal: WorkCalendar) -> bool:
+    """Whether the criticism condition (``scoring.criticism_reasons``) held for the lead unit of ``tasks`` in
+    ``period``: its item facts first (without counting working days: the condition does not use them), then,
+    only if they do not meet it, each task's missed progress reports, counted only as far as the rule needs."""
+    items = tuple(fact for task in tasks for item in task.items
+                  if (fact := item_fact(item, task, period, cal, count_days=False)) is not None)
+    if criticism_reasons(RoleFacts(items), config):
+        return True
+    needed, every = config.criticism_missed_in_a_row, config.reports_every_days
+    if not (needed and every):
+        return False
     for task in tasks:
-        for item in task.items:
-            fact = item_fact(item, task, period, cal)
-            if fact is not None:
-                items.append(fact)
-        if config.criticism_missed_in_a_row:
-            reports.extend(progress_report_facts(task, period, config))
-    return RoleFacts(tuple(items), tuple(reports))
+        quantity = [m for m in task.items if m.kind == ItemKind.MILESTONE and m.quantity is not None
+                    and m.start is not None]
+        if quantity and missed_windows(task, period.end, every, quantity, limit=needed) >= needed:
+            return True
+    return False
 
 
 def criticism_streaks(store: ReportSnapshot, unit_ids: set[int], period: Period, config: ScoringConfig,
@@ -426,7 +444,7 @@ def criticism_streaks(store: ReportSnapshot, unit_ids: set[int], period: Period,
             break
         earlier = Period(earlier.start - week, earlier.end - week)
         for unit_id in sorted(active):
-            if criticism_reasons(_lead_facts(tasks[unit_id], earlier, config, cal), config):
+            if _criticised_in(tasks[unit_id], earlier, config, cal):
                 out[unit_id] = (out[unit_id][0] + 1, earlier.end)
             else:
                 active.discard(unit_id)
