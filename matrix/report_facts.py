@@ -390,19 +390,22 @@ def period_for(as_of: dt.date, config: ScoringConfig) -> Period:
 # Criticism streaks and the leader told (referral to the leadership group, matrix.scoring.referral)
 
 
-def told_leader(store: ReportSnapshot, unit_ids: set[int], last_level: Callable[[TaskHistory], int | None]) -> set[int]:
-    """The units (of ``unit_ids``) with an escalation at the last level of the ladder in force
-    (``last_level`` of the task; None: the ladder has none) planned by the snapshot's day on an item of
-    one of their tasks as lead unit: their leader has been told."""
+def told_leader(store: ReportSnapshot, unit_ids: set[int],
+                last_level: Callable[[TaskHistory, ItemHistory], int | None]) -> set[int]:
+    """The units (of ``unit_ids``) with an escalation at the last level of the ladder in force on the item
+    (``last_level``; None: the ladder has none) planned by the snapshot's day on an item of one of their
+    tasks as lead unit: their leader has been told."""
     out: set[int] = set()
     for task in store.tasks:
         if task.lead_unit_id not in unit_ids or task.lead_unit_id in out:
             continue
-        top = last_level(task)
-        if top is None:
-            continue
-        if any(lv >= top and planned <= store.as_of for item in task.items for planned, _due, lv in item.levels):
-            out.add(task.lead_unit_id)
+        for item in task.items:
+            if not item.levels:
+                continue
+            top = last_level(task, item)
+            if top is not None and any(lv >= top and planned <= store.as_of for planned, _due, lv in item.levels):
+                out.add(task.lead_unit_id)
+                break
     return out
 
 

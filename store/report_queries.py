@@ -10,6 +10,7 @@ the report's plans.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -43,7 +44,7 @@ from duban.store.tables import (
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
-__all__ = ["read_snapshot", "load_snapshot", "office_recipients", "task_officials"]
+__all__ = ["read_snapshot", "load_snapshot", "office_recipients", "task_officials", "frozen_last_levels"]
 
 
 def read_snapshot(engine: Engine, *, plan: str | None, as_of: dt.date, tz: dt.tzinfo, ack_kinds: Iterable[str],
@@ -106,6 +107,24 @@ def task_officials(engine: Engine, task_ids: Iterable[int]) -> dict[int, tuple[s
             label = task_title or title
             out[task_id].append(f"{name}({label})" if label else name)
     return {task_id: tuple(names) for task_id, names in out.items()}
+
+
+def frozen_last_levels(engine: Engine, task_ids: Iterable[int]) -> dict[str, int | None]:
+    """The last level of the escalation ladder frozen on an item when it first went overdue (by item ref,
+    "m12" / "i5"; None for an empty ladder), for the items of ``task_ids`` that have one: the ladder in force
+    on them, whatever the policy says today. One query per table, for the tasks of criticised units."""
+    ids = sorted(set(task_ids))
+    out: dict[str, int | None] = {}
+    if not ids:
+        return out
+    with engine.connect() as conn:
+        for prefix, row in (("m", MilestoneRow), ("i", RecurrenceInstanceRow)):
+            r: Any = row
+            for item_id, ladder in conn.execute(sa.select(r.id, r.ladder)
+                                                .where(r.task_id.in_(ids), r.ladder.is_not(None))).all():
+                steps = json.loads(ladder) if isinstance(ladder, str) else ladder
+                out[f"{prefix}{item_id}"] = max((int(step["level"]) for step in steps or []), default=None)
+    return out
 
 
 def _local_day(value: dt.datetime | None, tz: dt.tzinfo) -> dt.date | None:

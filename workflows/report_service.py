@@ -50,7 +50,7 @@ from duban.matrix.report_facts import (
 )
 from duban.matrix.scoring import Scoreboard, ScoringConfig, refer, score_week
 from duban.matrix.script import for_language
-from duban.store.report_queries import office_recipients, read_snapshot, task_officials
+from duban.store.report_queries import frozen_last_levels, office_recipients, read_snapshot, task_officials
 from duban.workflows.bootstrap import load_scoring_config  # when no scoring is given (the one loader)
 
 if TYPE_CHECKING:
@@ -90,8 +90,12 @@ def _refer(engine: Engine, board: Scoreboard, store: ReportSnapshot, scoring: Sc
     rules = policies if policies is not None else PolicySet()
     ids = {u.id: u.name for u in store.units.values()}
     criticised = {uid for uid, name in ids.items() if name in {c.unit for c in board.criticised}}
+    frozen = frozen_last_levels(engine, (t.id for t in store.tasks if t.lead_unit_id in criticised))
 
-    def last_level(task: Any) -> int | None:
+    def last_level(task: Any, item: Any) -> int | None:
+        """The last level of the ladder in force on the item: frozen when it went overdue, else the policy's."""
+        if item.ref in frozen:
+            return frozen[item.ref]
         ladder = rules.for_task(task.plan_code, task.code).ladder
         return ladder[-1].level if ladder else None
 
