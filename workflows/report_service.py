@@ -361,15 +361,16 @@ def replay_hold(engine: Engine, settings: Settings, as_of: dt.date, *, reaches_p
 
 def queue_report(engine: Engine, *, now: dt.datetime, settings: Settings, report: dict[str, Any],
                  scoring: ScoringConfig | None = None, recipients: Iterable[tuple[str, str]] = (),
-                 reaches_people: bool = True) -> dict[str, Any]:
+                 reaches_people: bool | None = None) -> dict[str, Any]:
     """Put the weekly report in the outbox as one message to the office and the supervisors, for the
     delivery pipeline to send (``duban deliver``, the runner's delivery job, or ``email_report`` at once).
 
-    ``report`` is what ``weekly_report`` returned. Returns ``{status, key, message_id, to, subject,
-    attachments, message}``: ``status`` is ``pending``; ``held`` (with ``reason``) for a replay's report
-    while replays may not be mailed (``replay_hold``; ``deliver`` sends it once they may, or to .eml
-    files at once); or ``already`` when this very report was queued for the same people before (then
-    ``previous_status`` is that message's state).
+    ``report`` is what ``weekly_report`` returned; ``reaches_people`` whether the channel that will take
+    it reaches people (default: the settings' channel does — SMTP — and .eml files do not). Returns
+    ``{status, key, message_id, to, subject, attachments, message}``: ``status`` is ``pending``; ``held``
+    (with ``reason``) for a replay's report while replays may not be mailed (``replay_hold``; ``deliver``
+    sends it once they may); or ``already`` when this very report was queued for the same people before
+    (then ``previous_status`` is that message's state).
     """
     from duban.store import outbox
 
@@ -383,6 +384,8 @@ def queue_report(engine: Engine, *, now: dt.datetime, settings: Settings, report
     message = _report_message(report, settings, to, in_script(settings.mail_from), now)
     result = {"key": message["key"], "message_id": message["message_id"], "to": [a for _, a in to],
               "subject": message["subject"], "attachments": message.pop("attachments")}
+    if reaches_people is None:
+        reaches_people = bool(settings.smtp_url)  # channel_for's choice: SMTP reaches people, .eml files do not
     hold = replay_hold(engine, settings, report["model"].as_of, reaches_people=reaches_people)
     if hold:
         message.update(status="held", last_error=hold)

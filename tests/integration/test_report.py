@@ -436,6 +436,13 @@ def test_a_replayed_report_is_held_from_the_mail_server_until_replays_may_be_mai
                        report=replayed["report"], scoring=replayed["scoring"], recipients=[("區紀委", "eml@example.org")])
     assert eml["status"] == "sent" and eml["eml"], eml  # no SMTP: the .eml outbox always takes it
 
+    # Queued alone (for `deliver` to send), a replay's report to a mail server is held too.
+    from duban.workflows.report_service import queue_report
+
+    queued = queue_report(replayed["engine"], now=at(AS_OF, 18, 50), settings=settings, report=replayed["report"],
+                          scoring=replayed["scoring"], recipients=[("區審計局", "queued@example.org")])
+    assert queued["status"] == "held" and "DUBAN_ALLOW_REPLAY_MAIL" in queued["reason"], queued
+
 
 def test_behind_pace_is_said_in_whole_units(sqlite_url: str, tmp_path: Path) -> None:
     """A milestone behind its linear pace: "按进度应完成约21村，已完成12村", never "应完成21.3"."""
