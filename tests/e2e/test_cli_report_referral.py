@@ -98,7 +98,7 @@ def test_a_unit_criticised_more_than_8_weeks_running_without_level_3_is_referred
         md = (tmp_path / "rep" / f"weekly-{day}.md").read_text(encoding="utf-8")
         section = md.split("（三）提请领导小组研究", 1)[1]
         assert f"区甲：自2015年7月24日当周起，已连续{weeks}周符合通报批评情形" in section
-        assert "（一）1 道路硬化（牵头领导：刘仪（区人民政府副区长））。" in section and "（二）2 规划编制。" in section
+        assert "（1）1 道路硬化（牵头领导：刘仪（区人民政府副区长））。" in section and "（2）2 规划编制。" in section
         assert "请办公室提请领导小组研究" in section and "约谈" in section
         assert "（一）通报批评" in md and "本期无通报批评单位。" in md
         html = (tmp_path / "rep" / f"weekly-{day}.html").read_text(encoding="utf-8")
