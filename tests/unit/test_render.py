@@ -340,8 +340,8 @@ def test_a_digest_opens_with_what_its_recipient_is_asked_to_do() -> None:
         "office cc": opening + "请按各事项所列要求跟踪督办。",
     }
     chases = r.digest([view()], UNIT, letterhead=LETTERHEAD).text
-    assert "以下1项工作逾期未办结（其中督办0项、催办1项、提醒0项）" in chases
-    assert "以下1项工作即将到期（" in r.digest([reminder()], UNIT, letterhead=LETTERHEAD).text
+    assert "以下1项工作逾期未办结，" in chases and "其中" not in chases  # one kind: no breakdown of zeros
+    assert "以下1项工作即将到期，" in r.digest([reminder()], UNIT, letterhead=LETTERHEAD).text
 
 
 def test_one_address_in_two_roles_is_asked_each_notice_by_its_role_there() -> None:
