@@ -41,7 +41,7 @@ pytest.importorskip("prefect", reason="Prefect is not installed (pip install -e 
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
-AS_OF = "2015-12-04"  # district-2015: 3.1 and 3.5 overdue, 2 chases and 6 escalations (3 levels each)
+AS_OF = "2015-12-04"  # district-2015: 3.1 and 3.5 overdue past level 3: 6 escalations (3 levels each), no chase
 RUN_TIMEOUT = 120
 PREFECT = [sys.executable, "-m", "prefect"]
 DUBAN = [sys.executable, "-m", "duban.workflows.cli"]
@@ -314,7 +314,7 @@ def test_deploy_registers_schedules_and_a_worker_runs_supervise(prefect_server, 
         try:
             with transaction(engine) as s:
                 kinds = Counter(s.execute(sa.select(NoticeRow.kind)).scalars())
-                assert kinds == {"chase": 2, "escalation": 6}
+                assert kinds == {"escalation": 6}  # 3.1 and 3.5 are past level 3: their chase series has ended
                 assert set(s.execute(sa.select(NoticeRow.status)).scalars()) == {"sent"}
                 messages = s.execute(sa.select(MessageRow.status, MessageRow.attempts)).all()
             assert messages and set(messages) == {("sent", 1)}
@@ -408,12 +408,12 @@ def test_two_workers_on_postgresql_send_every_notice_once(prefect_server, deploy
             messages = s.execute(sa.select(MessageRow.message_id, MessageRow.status, MessageRow.attempts)).all()
     finally:
         engine.dispose()
-    assert len(notices) == 8 and len({n.key for n in notices}) == 8
-    assert Counter(n.kind for n in notices) == {"chase": 2, "escalation": 6}
+    assert len(notices) == 6 and len({n.key for n in notices}) == 6
+    assert Counter(n.kind for n in notices) == {"escalation": 6}
     assert {n.status for n in notices} == {"sent"}
     assert len(sweeps) == 4 and {s.status for s in sweeps} == {"done"}
     created = sum(s.counts.get(kind, 0) for s in sweeps for kind in ("reminder", "chase", "escalation"))
-    assert created == 8, "the four sweeps wrote the eight notices once in all"
+    assert created == 6, "the four sweeps wrote the six notices once in all"
     assert len({(d.notice_id, d.address) for d in deliveries}) == len(deliveries)
     assert {d.status for d in deliveries} == {"sent"} and all(d.message_pk for d in deliveries)
     assert messages and {(m.status, m.attempts) for m in messages} == {("sent", 1)}, "each message claimed once"
@@ -577,7 +577,7 @@ def test_the_readme_server_mode_steps_run_as_a_script(pg_url, tmp_path: Path) ->
             messages = s.execute(sa.select(MessageRow.message_id, MessageRow.status, MessageRow.attempts)).all()
     finally:
         engine.dispose()
-    assert kinds == {"chase": 2, "escalation": 6}, kinds
+    assert kinds == {"escalation": 6}, kinds
     assert statuses == {"sent"}, statuses
     assert messages and {(m.status, m.attempts) for m in messages} == {("sent", 1)}
     received = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)["Message-ID"]
