@@ -196,10 +196,18 @@ def replay_reasons(session: Session, notice_ids: list[int], timezone: str) -> di
     out: dict[int, str] = {}
     for notice_id, (as_of, started_at) in outbox.notice_sweeps(session, notice_ids).items():
         ran = (started_at if started_at.tzinfo else started_at.replace(tzinfo=dt.UTC)).astimezone(tz).date()
-        if abs((as_of - ran).days) > 1:
-            out[notice_id] = (f"held: planned by a replay (as of {as_of.isoformat()}, swept {ran.isoformat()}); "
-                              "set DUBAN_ALLOW_REPLAY_MAIL=1 to send")
+        why = replay_reason(as_of, ran, "planned by a replay", "swept")
+        if why:
+            out[notice_id] = why
     return out
+
+
+def replay_reason(as_of: dt.date, ran: dt.date, what: str, verb: str) -> str:
+    """Why mail made for ``as_of`` on the local day ``ran`` waits ("held: <what> (as of …, <verb> …); …"),
+    or "" when it is no replay: the two days are at most a day apart (a sweep just after midnight)."""
+    if abs((as_of - ran).days) <= 1:
+        return ""
+    return f"held: {what} (as of {as_of.isoformat()}, {verb} {ran.isoformat()}); set DUBAN_ALLOW_REPLAY_MAIL=1 to send"
 
 
 class _Pending(NamedTuple):

@@ -349,14 +349,12 @@ def replay_hold(engine: Engine, settings: Settings, as_of: dt.date, *, reaches_p
     from zoneinfo import ZoneInfo
 
     from duban.store.db import real_clock
+    from duban.workflows.delivery_service import replay_reason
 
     if not reaches_people or settings.allow_replay_mail:
         return ""
     today = real_clock(engine)().astimezone(ZoneInfo(settings.timezone)).date()
-    if abs((as_of - today).days) <= 1:
-        return ""
-    return (f"held: a replay's report (as of {as_of.isoformat()}, written {today.isoformat()}); "
-            "set DUBAN_ALLOW_REPLAY_MAIL=1 to send")
+    return replay_reason(as_of, today, "a replay's report", "written")
 
 
 def queue_report(engine: Engine, *, now: dt.datetime, settings: Settings, report: dict[str, Any],
