@@ -34,6 +34,7 @@ from duban.matrix.model import (
     Task,
     Unit,
 )
+from duban.matrix.officials import read_officials
 from duban.matrix.script import fold, unit_key
 from duban.matrix.sheets import load_task_sheet
 from duban.matrix.sources import Located, Record, Source, load_yaml, yaml_record, yaml_records
@@ -243,7 +244,7 @@ def _base_year(src: Source, b: _Builder, override: int | None) -> int | None:
 def _officials(rec: Record, b: _Builder, known: dict[str, Official]) -> tuple[Official, ...]:
     out: list[Official] = []
     raw = rec.get("lead_officials")
-    items: list[Any] = raw if isinstance(raw, list) else _split(raw)
+    items: list[Any] = raw if isinstance(raw, list) else [raw] if raw not in (None, "") else []
     for item in items:
         if isinstance(item, dict):
             built = Official(name=_as_text(item.get("name")), title=_as_text(item.get("title")),
@@ -252,19 +253,31 @@ def _officials(rec: Record, b: _Builder, known: dict[str, Official]) -> tuple[Of
                 b.problem(rec.line_of("lead_officials"), "lead_officials", item, "an official needs a name",
                           "write {name: 林光, title: 區人民政府副區長}, or 林光(區人民政府副區長)")
                 continue
-            off = built
+            found = [built]
         else:
-            parsed = parse_official(_as_text(item))
-            if parsed is None:
-                b.problem(rec.line_of("lead_officials"), "lead_officials", item,
-                          "cannot read the official", "write 姓名(職務), several separated by 、")
-                continue
-            off = parsed
-        ref = known.get(unit_key(off.name))
-        if ref is not None and not off.email:
-            off = Official(name=off.name, title=off.title or ref.title, email=ref.email)
-        out.append(off)
+            found = _officials_in(_as_text(item), rec, b)
+        for off in found:
+            ref = known.get(unit_key(off.name))
+            if ref is not None and not off.email:
+                off = Official(name=off.name, title=off.title or ref.title, email=ref.email)
+            out.append(off)
     return tuple(out)
+
+
+def _officials_in(text: str, rec: Record, b: _Builder) -> list[Official]:
+    """The officials one text names (a cell, or one item of a YAML list): every form ``read_officials``
+    knows, several split by line breaks, 、 ， or ；. A title named alone (分管副縣長) stands as written."""
+    read = read_officials(text, cell=True)
+    if read.bad:
+        whole = parse_official(text)  # one official the reader does not know by shape (a long or Latin name)
+        if whole is not None:
+            return [whole]
+        piece = read.bad[0]
+        b.problem(rec.line_of("lead_officials"), "lead_officials", text,
+                  "cannot read the official" + (f" {shorten(piece)!r}" if piece != text.strip() else ""),
+                  "write 姓名(職務) such as 張志強(區人民政府副區長), or 副區長 張志強; several separated by 、 or one a line")
+        return []
+    return read.officials + [Official(name=t) for t in read.title_only]
 
 
 def _line_number(value: Any) -> int | None:

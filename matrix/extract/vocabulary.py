@@ -9,9 +9,10 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from duban.matrix.officials import HAN, TITLE_SUFFIXES
 from duban.matrix.script import fold, to_simplified, to_traditional
 
-_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_HAN = HAN  # the officials reader's, one definition
 _HAN_RE = re.compile(f"[{_HAN}]")
 _TONES = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜüńňǹḿ"
 # 區(qū) → 區: only a parenthesised Latin run with a tone mark, right after a character.
@@ -96,11 +97,7 @@ _UNKNOWN_LABEL = re.compile(
     r"\s*(?:[:：]|[】\]])"
 )
 
-_TITLE_SUFFIXES = (
-    "書記", "长", "長", "主任", "常委", "委員", "主席", "政委", "經理", "经理", "主管", "巡視員", "巡视员", "調研員",
-    "调研员", "督學", "督学", "助理", "參事", "参事", "顧問", "顾问", "書記員", "干部", "幹部", "黨組成員", "党组成员",
-    "负责人", "負責人", "召集人", "秘書", "秘书", "總監", "总监", "專員", "专员", "指揮", "指挥", "书记",
-)
+_TITLE_SUFFIXES = TITLE_SUFFIXES
 _UNIT_SUFFIXES = (
     "辦", "办", "委", "局", "部", "府", "處", "处", "會", "会", "所", "院", "站", "室", "司", "行", "隊", "队", "組",
     "组", "中心", "公司", "社", "館", "馆", "校", "廳", "厅", "支行", "分行", "分局", "黨委", "党委", "工委", "街道",

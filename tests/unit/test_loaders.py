@@ -685,3 +685,23 @@ def test_each_distinct_deadline_is_read_once_per_plan(tmp_path: Path, monkeypatc
     deadlines._parse_memoised.cache_clear()
     load_plan(path, directory=tmp_path / "units.yaml", base_year=2015)
     assert calls <= 3 * 2  # three distinct texts (and the base year's reading of them)
+
+
+@pytest.mark.parametrize("cell, expected", [
+    ("張志強\n(區人民政府副區長)", [("張志強", "區人民政府副區長")]),
+    ("张志强\n（区人民政府副区长）", [("张志强", "区人民政府副区长")]),
+    ("副區長 張志強", [("張志強", "副區長")]),
+    ("副區長：張志強", [("張志強", "副區長")]),
+    ("副区长:张志强", [("张志强", "副区长")]),
+    ("張志強\n副區長", [("張志強", "副區長")]),
+    ("區人民政府\n副區長張志強", [("張志強", "區人民政府副區長")]),
+    ("區委副書記\n區長陳明", [("陳明", "區委副書記、區長")]),
+    ("張志強(副區長)\n李明(副區長)", [("張志強", "副區長"), ("李明", "副區長")]),
+    ("張三\n李四\n王五", [("張三", ""), ("李四", ""), ("王五", "")]),
+    ("副區長 張志強；副區長 李明", [("張志強", "副區長"), ("李明", "副區長")]),
+])
+def test_read_officials_in_a_cell(cell: str, expected: list[tuple[str, str]]) -> None:
+    from duban.matrix.officials import read_officials
+
+    read = read_officials(cell, cell=True)
+    assert [(o.name, o.title) for o in read.officials] == expected and not read.bad
