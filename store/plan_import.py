@@ -1,7 +1,8 @@
 """Writing a plan into the database: one transaction, diffed against what is there.
 
-Re-importing a plan updates it in place by task code: new tasks are added, changed fields are updated
-(milestones keep their identity by position, so progress recorded against them survives), tasks missing
+Re-importing a plan updates it in place, matching each task to the stored one by code and title, then by
+title (a renumbered task keeps its identity), then by code, never by row position: new tasks are added,
+changed fields are updated (milestones keep their identity by position, so progress recorded against them survives), tasks missing
 from the new file are archived, never deleted, and every change is an event. ``ImportResult`` is the
 diff a user sees (+ added, ~ changed, - archived).
 """
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 from duban.matrix.errors import StoreError
 from duban.matrix.gcpause import no_cyclic_gc
 from duban.matrix.model import Milestone, Official, Plan, Recurrence, Stage, Task, Unit
-from duban.matrix.script import unit_key
+from duban.matrix.script import fold, unit_key
 from duban.store.repository import read_tasks, set_top_leader, upsert_officials, upsert_units
 from duban.store.tables import (
     EventRow,
@@ -251,20 +252,30 @@ def _update_tasks(session: Session, plan: Plan, plan_id: int, unit_id: Callable[
                   actor: str, result: ImportResult, events: list[dict[str, Any]],
                   ) -> tuple[list[tuple[int, Task]], list[tuple[int, Task, bool]]]:
     """Update the tasks the store has in place and archive those the file lacks; returns the new tasks
-    (with their positions) and the stored tasks whose children change (id, task, dated items changed)."""
+    (with their positions) and the stored tasks whose children change (id, task, dated items changed).
+
+    A task of the file is the stored task it matches (``match_tasks``): by code and title, then by title
+    (its code changed: a row inserted above renumbered it), then by code (its title was edited)."""
     created = result.created_plan
     old_tasks = {} if created else {t.code: t for t in read_tasks(session, plan_id, include_archived=True)}
-    old_rows = {} if created else {r.code: r for r in session.execute(sa.select(TaskRow).where(TaskRow.plan_id == plan_id)).scalars()}
+    rows = [] if created else list(session.execute(sa.select(TaskRow).where(TaskRow.plan_id == plan_id)
+                                                   .order_by(TaskRow.archived_at.is_not(None), TaskRow.position, TaskRow.id)).scalars())
+    old_codes = [r.code for r in rows]
+    matched = match_tasks(plan.tasks, [(code, old_tasks[code].title) for code in old_codes])
+    _recode(session, plan, rows, matched)
     new_tasks: list[tuple[int, Task]] = []
     rewrite: list[tuple[int, Task, bool]] = []
     for position, task in enumerate(plan.tasks):
-        row = old_rows.get(task.code)
-        if row is None:
+        if position not in matched:
             new_tasks.append((position, task))
             result.added.append(task.code)
             continue
-        before, after = comparable(old_tasks[task.code]), comparable(task)
+        row = rows[matched[position]]
+        old = old_tasks[old_codes[matched[position]]]
+        before, after = comparable(old), comparable(task)
         changes = [FieldChange(f, _shown(f, before[f]), _shown(f, after[f])) for f in COMPARED_FIELDS if before[f] != after[f]]
+        if old.code != task.code:
+            changes.insert(0, FieldChange("code", old.code, task.code))
         was_archived = row.archived_at is not None
         for k, v in _task_values(plan_id, position, task, unit_id).items():
             if getattr(row, k) != v:
@@ -282,14 +293,72 @@ def _update_tasks(session: Session, plan: Plan, plan_id: int, unit_id: Callable[
         if touched & {"lead_officials", "supporting_units", "milestones", "recurrences"}:
             rewrite.append((row.id, task, bool(touched & {"milestones", "recurrences"})))
 
-    new_codes = {t.code for t in plan.tasks}
-    for code, row in old_rows.items():
-        if code not in new_codes and row.archived_at is None:
+    kept = set(matched.values())
+    for i, row in enumerate(rows):
+        if i not in kept and row.archived_at is None:
             row.archived_at = now
-            result.archived.append(code)
-            events.append(_event(now, "task.archived", plan_id, row.id, actor, {"code": code}))
+            result.archived.append(old_codes[i])
+            events.append(_event(now, "task.archived", plan_id, row.id, actor, {"code": old_codes[i]}))
     session.flush()
     return new_tasks, rewrite
+
+
+def _title_key(title: str) -> str:
+    """A title as re-import matching compares it: either script, any width, no whitespace."""
+    return fold(title)
+
+
+def match_tasks(tasks: Iterable[Task], stored: list[tuple[str, str]]) -> dict[int, int]:
+    """Which stored task (index into ``stored``: (code, title) each) each task of the file is, by position.
+
+    Never by row position: first code and title both equal, then the title alone (the task was renumbered,
+    e.g. by a row inserted above it), then the code alone (its title was edited). Titles compare folded
+    (either script, any width); several tasks with one title pair up in order. Unmatched tasks are new,
+    unmatched stored tasks are archived."""
+    tasks = list(tasks)
+    matched: dict[int, int] = {}
+    free = set(range(len(stored)))
+    keys: tuple[Callable[[str, str], Any], ...] = (
+        lambda code, title: (code, _title_key(title)),
+        lambda code, title: _title_key(title),
+        lambda code, title: code,
+    )
+    for key in keys:
+        by_key: dict[Any, list[int]] = {}
+        for i in sorted(free):
+            by_key.setdefault(key(*stored[i]), []).append(i)
+        for position, task in enumerate(tasks):
+            if position in matched:
+                continue
+            candidates = by_key.get(key(task.code, task.title))
+            if candidates:
+                matched[position] = candidates.pop(0)
+                free.discard(matched[position])
+    return matched
+
+
+def _recode(session: Session, plan: Plan, rows: list[TaskRow], matched: dict[int, int]) -> None:
+    """Give each stored task the code it has now, and keep codes unique within the plan while they move:
+    a matched task takes its new code; a task left out keeps its own unless the file gives that code to
+    another task, then it is archived as ``code~id``. Rows that change code go through a temporary one
+    first (two tasks may swap codes)."""
+    final: dict[int, str] = {matched_row: plan.tasks[position].code for position, matched_row in matched.items()}
+    taken = {t.code for t in plan.tasks}
+    moving = []
+    for i, row in enumerate(rows):
+        code = final.get(i)
+        if code is None:
+            code = row.code if row.code not in taken else f"{row.code}~{row.id}"[-100:]
+        if code != row.code:
+            moving.append((row, code))
+    if not moving:
+        return
+    for row, _code in moving:
+        row.code = f"~{row.id}"
+    session.flush()
+    for row, code in moving:
+        row.code = code
+    session.flush()
 
 
 def _event(now: dt.datetime, kind: str, plan_id: int | None, task_id: int | None, actor: str, data: dict) -> dict[str, Any]:
