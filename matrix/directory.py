@@ -9,9 +9,10 @@ own address.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from duban.matrix.errors import Problem, SourceError, ValidationFailed
 from duban.matrix.limits import DEFAULT_LIMITS, InputLimits
@@ -22,6 +23,34 @@ from duban.matrix.sources import Located, Record, Source, load_yaml, yaml_record
 
 LIST_SEPARATORS = "、，,；;\n"
 _SEPARATORS = re.compile("[" + LIST_SEPARATORS + "]")
+_T = TypeVar("_T")
+
+
+def near_miss_distance(name: str) -> int:
+    """How many edits still make a near miss of ``name`` (folded): 1 up to 4 characters, else 2."""
+    return 1 if len(unit_key(name)) <= 4 else 2
+
+
+def near_misses(name: str, spellings: Iterable[tuple[str, _T]]) -> list[_T]:
+    """The things whose spelling is a near miss of ``name``: both folded first (script, width, spaces),
+    then at most ``near_miss_distance(name)`` edits (Levenshtein, rapidfuzz), nearest first; an exact
+    match (distance 0) is not a miss. Each thing once, in the order of its nearest spelling."""
+    from rapidfuzz.distance import Levenshtein  # only an unknown name pays for the import
+
+    key = unit_key(name)
+    limit = near_miss_distance(name)
+    best: dict[int, tuple[int, int, _T]] = {}  # id(thing) → (distance, order, thing)
+    for order, (spelling, thing) in enumerate(spellings):
+        d = Levenshtein.distance(key, unit_key(spelling), score_cutoff=limit)
+        prev = best.get(id(thing))
+        if 0 < d <= limit and (prev is None or d < prev[0]):
+            best[id(thing)] = (d, order, thing)
+    return [thing for _, _, thing in sorted(best.values(), key=lambda b: (b[0], b[1]))]
+
+
+def did_you_mean(names: list[str]) -> str:
+    """「did you mean 區交委?」 for one name, 「did you mean 區交委 or 縣交委?」 for several."""
+    return "did you mean " + " or ".join(names[:3]) + "?" if names else ""
 
 
 def split_list(value: Any) -> list[str]:
@@ -96,6 +125,10 @@ class UnitDirectory:
     def resolve(self, name: str) -> Unit | None:
         """The unit a name or alias stands for, in either script; None if unknown."""
         return self._index.get(unit_key(name))
+
+    def near_misses(self, name: str) -> list[Unit]:
+        """The known units one of whose spellings is a near miss of ``name`` (see ``near_misses``)."""
+        return near_misses(name, ((s, u) for u in self.all_units() for s in (u.name, *u.aliases)))
 
     def __contains__(self, name: str) -> bool:
         return self.resolve(name) is not None

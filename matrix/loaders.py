@@ -19,7 +19,13 @@ from typing import Any
 
 from duban.matrix import deadlines
 from duban.matrix.columns import TASK_SHEET
-from duban.matrix.directory import UnitDirectory, load_directory, one_email, split_list
+from duban.matrix.directory import (
+    UnitDirectory,
+    did_you_mean,
+    load_directory,
+    one_email,
+    split_list,
+)
 from duban.matrix.errors import DeadlineError, MatrixError, Problem, SourceError, ValidationFailed, shorten
 from duban.matrix.limits import DEFAULT_LIMITS, InputLimits
 from duban.matrix.model import (
@@ -126,6 +132,7 @@ class _Builder:
         self.problems: list[Problem] = []
         self.new_units: dict[str, Unit] = {}
         self._deadlines: dict[tuple[Any, ...], Deadline | DeadlineError] = {}
+        self._near: dict[str, list[str]] = {}
 
     def problem(self, line: int | None, field_name: str, text: Any, message: str, hint: str = "") -> None:
         self.problems.append(Problem(self.src.path, line, field_name, _as_text(text), message, hint, self.src.kind))
@@ -151,13 +158,29 @@ class _Builder:
         key = unit_key(name)
         if key in self.new_units:
             return self.new_units[key].name
-        if self.allow_new_units:
+        near = self.near_misses(name)
+        if self.allow_new_units and not near:
             kind = "group" if name.startswith(("各", "全")) or "各" in name[:3] else "department"
             self.new_units[key] = Unit(name=name, kind=kind)
             return name
+        message = "unknown unit, not in the unit directory"
         hint = "add it to the unit directory (or an alias of a listed unit), or import with --allow-new-units"
-        self.problem(rec.line_of(field_name), field_name, name, "unknown unit, not in the unit directory", hint)
+        if near:
+            if self.allow_new_units:  # never silently a second unit beside the one probably meant
+                message = f"not added as a new unit: a near miss of {'、'.join(near[:3])}"
+            hint = (did_you_mean(near) + f" Write that name, or add {name} to the unit directory if it is "
+                    "another unit (as an alias if it is the same one)")
+        self.problem(rec.line_of(field_name), field_name, name, message, hint)
         return name
+
+    def near_misses(self, name: str) -> list[str]:
+        """Names of known units that ``name`` nearly spells, read once per name (a sheet repeats an
+        unknown unit row after row). Two new units of one plan may be near each other: 縣委督查室 and
+        縣政府督查室 are two offices, and neither is known to be the one meant."""
+        key = unit_key(name)
+        if key not in self._near:
+            self._near[key] = [u.name for u in self.directory.near_misses(name)]
+        return self._near[key]
 
     def deadline(self, text: str, rec: Record, field_name: str, ctx_plan: Plan) -> Deadline | None:
         # Read once per distinct text: a 20,000-row sheet repeats a few deadlines. The place goes only

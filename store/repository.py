@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from duban.matrix.directory import did_you_mean, near_misses
 from duban.matrix.errors import NotFound
 from duban.matrix.model import Milestone, Official, Person, Plan, Recurrence, SourceRef, Stage, Task, Unit
 from duban.matrix.script import unit_key
@@ -319,10 +320,12 @@ def find_unit(session: Session, name: str) -> UnitRow:
     row = session.execute(sa.select(UnitRow).where(UnitRow.key == key)).scalar_one_or_none()
     if row is not None:
         return row
-    for candidate in session.execute(sa.select(UnitRow)).scalars():
+    rows = list(session.execute(sa.select(UnitRow)).scalars())
+    for candidate in rows:
         if any(unit_key(a) == key for a in candidate.aliases):
             return candidate
-    raise NotFound(f"no unit {name!r} in the directory")
+    near = near_misses(name, ((s, r) for r in rows for s in (r.name, *r.aliases)))
+    raise NotFound(f"no unit {name!r} in the directory" + (f"; {did_you_mean([r.name for r in near])}" if near else ""))
 
 
 def query_task_ids(session: Session, *, plan_code: str | None = None, unit: str | None = None,
