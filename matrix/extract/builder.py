@@ -264,7 +264,7 @@ class _Builder:
 
     def task(self, block: _Block) -> None:
         code = self.code(block)
-        data: dict[str, Any] = {"code": code, "section": [self.label(b) for b in block.ancestors()]}
+        data: dict[str, Any] = {"code": code, "section": [*(self.label(b) for b in block.ancestors()), *block.categories]}
         comments: dict[str, str] = {"code": f"line {block.line}"}
         title, dated = self.task_title(block, code)
         title, target, target_lines = self.task_target(block, code, title)

@@ -18,6 +18,7 @@ from duban.matrix.extract.vocabulary import (
     _DOC_NUMBER,
     _DOC_TYPES,
     _ISSUED_TITLE,
+    _NOTICE_ISSUER,
     _ORG_SUFFIX,
     _PAGE_LINE,
     _UNKNOWN_LABEL,
@@ -73,6 +74,9 @@ class _Parser:
                 self.notes.append(Note(ln.no, f"read as the document number or attachment mark: {text}", "header"))
             elif issued:
                 titles.append((next(g for g in issued.groups() if g), ln.no))
+                by = _NOTICE_ISSUER.match(text)  # 清河縣人民政府辦公室關於印發《…》的通知
+                if by and _ORG_SUFFIX.search(by.group(1)):
+                    self.header.setdefault("issuer", (by.group(1), ln.no))
             elif _DOC_TYPES.search(text):
                 titles.append((text, ln.no))
             elif i + 1 < len(head) and _DOC_TYPES.search(head[i + 1].raw.strip()) \
@@ -81,6 +85,8 @@ class _Parser:
                 i += 1
             elif _ORG_SUFFIX.search(text) and "issuer" not in self.header:
                 self.header["issuer"] = (text, ln.no)
+            elif "issuer" in self.header and text == self.header["issuer"][0]:
+                self.notes.append(Note(ln.no, f"the issuer again (the notice's signature): {text}", "header"))
             else:
                 others.append(ln)
             i += 1
@@ -221,6 +227,9 @@ class _Parser:
         return block
 
     def _add_field(self, block: _Block, kind: str, label: str, value: str, line: int) -> _Text | None:
+        if kind == "category":
+            block.categories.append(value)
+            return None
         if kind in block.fields:
             f = block.fields[kind]
             if kind in ("supporting_units", "responsible", "note"):

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from duban.matrix.errors import SourceError, shorten
-from duban.matrix.extract.tables import _table_lines, _table_rows
+from duban.matrix.extract.tables import _pasted_table, _table_lines
 from duban.matrix.extract.vocabulary import _CIRCLED
 from duban.matrix.limits import DEFAULT_LIMITS, InputLimits
 
@@ -107,11 +107,11 @@ def _docx_document_lines(document: Any, limits: InputLimits = DEFAULT_LIMITS, wh
             text = numbering.prefix(child) + _paragraph_text(child)
             lines.extend(text.split("\n"))
         else:
-            rows = []
+            rows: list[list[str | None]] = []
             above: dict[int, tuple[Any, str]] = {}  # grid offset → the cell a vertical merge continues
             for tr in child.iterchildren(f"{_W}tr"):
                 here: dict[int, tuple[Any, str]] = {}
-                cells: list[str] = []
+                cells: list[str | None] = []
                 previous = None
                 offset = _int_val(tr.find(f"{_W}trPr/{_W}gridBefore"), 0)
                 tcs = list(tr.iterchildren(f"{_W}tc"))
@@ -126,11 +126,14 @@ def _docx_document_lines(document: Any, limits: InputLimits = DEFAULT_LIMITS, wh
                     if root is None:
                         root = (tc, "\n".join(_paragraph_text(p) for p in tc.iterchildren(f"{_W}p")).strip())
                     here[offset] = root
-                    offset += max(1, _int_val(tc.find(f"{_W}tcPr/{_W}gridSpan"), 1))
+                    span = max(1, _int_val(tc.find(f"{_W}tcPr/{_W}gridSpan"), 1))
+                    offset += span
                     if root[0] is previous:  # the same cell again (python-docx's row.cells repeats it)
+                        cells.extend([None] * span)
                         continue
                     previous = root[0]
                     cells.append(root[1])
+                    cells.extend([None] * (span - 1))  # the columns it spans: None, so columns stay aligned
                 rows.append(cells)
                 above = here
             lines.extend(_table_lines(rows))
@@ -293,7 +296,8 @@ def _to_chinese_numeral(n: int) -> str:
 
 
 def _physical_lines(text: str) -> list[tuple[int, str]]:
-    """The lines of a text with their numbers; runs of tab-separated matrix rows become field lines."""
+    """The lines of a text with their numbers; a matrix table pasted as tab-separated lines (its rows
+    rebuilt where a cell's paragraphs break them) becomes heading and field lines."""
     raw = text.split("\n")
     if "\t" not in text:
         return list(enumerate(raw, start=1))
@@ -301,13 +305,12 @@ def _physical_lines(text: str) -> list[tuple[int, str]]:
     i = 0
     while i < len(raw):
         if raw[i].count("\t") >= 2:
-            j = i
-            while j < len(raw) and raw[j].count("\t") >= 1:
-                j += 1
-            converted = _table_rows([[c.strip() for c in raw[k].split("\t")] for k in range(i, j)])
-            if converted is not None:
-                out.extend((i + 1 + r, line) for r, line in converted)
-                i = j
+            table = _pasted_table(raw, i)
+            if table is not None:
+                lines, end = table
+                out.extend((k + 1, line) for k, line in lines)
+                out.append((end, ""))  # the table's last field ends with it
+                i = end
                 continue
         out.append((i + 1, raw[i]))
         i += 1

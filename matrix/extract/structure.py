@@ -42,6 +42,7 @@ class _Block:
     role: str = ""  # task | stage | current_work | section | ""
     synthetic: int = 0  # a 任務名稱: line starts a block numbered within its parent
     items: list[_Block] = field(default_factory=list)  # a numbered list read as part of this block's text
+    categories: list[str] = field(default_factory=list)  # 類別: lines (a matrix table's category): its section
 
     @property
     def rank(self) -> int:

@@ -1,64 +1,226 @@
-"""Matrix tables inside a document (.docx tables, tab-separated lines) turned into heading and field lines.
+"""Matrix tables inside a document (.docx tables, tables pasted into text) turned into heading and field lines.
 
-The header row is found with the ``DOCUMENT_TABLE`` layout of ``duban.matrix.columns``.
+The header row is found with ``DOCUMENT_MATRIX``: the ``DOCUMENT_TABLE`` layout of ``duban.matrix.columns``
+and a 類別 column. A row is a list of cells; a cell is its text (a cell's paragraphs separated by
+``\\n``) or None where the cell to its left spans this column (Word's gridSpan, or a row pasted with
+fewer cells than the header).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from typing import Any
 
-from duban.matrix.columns import DOCUMENT_TABLE, find_header
+from duban.matrix.columns import DOCUMENT_TABLE, Column, Vocabulary, find_header
 
+DOCUMENT_MATRIX = Vocabulary(
+    kind=DOCUMENT_TABLE.kind,
+    columns=(*DOCUMENT_TABLE.columns, Column("category", ("類別", "任務類別", "分類", "類型", "領域"))),
+    one_of=DOCUMENT_TABLE.one_of,
+    min_known=DOCUMENT_TABLE.min_known,
+    scan_rows=DOCUMENT_TABLE.scan_rows,
+)
 # The label each column is written back as (read again by the text parser): its first header word.
-_COLUMN_AS_LABEL = {c.field: c.written for c in DOCUMENT_TABLE.columns}
+_COLUMN_AS_LABEL = {c.field: c.written for c in DOCUMENT_MATRIX.columns}
+_FIELD_ORDER = ("target", "lead_officials", "lead_unit", "responsible", "supporting_units", "deadline")
+_TASK_VALUES = ("lead_unit", "responsible", "deadline", "lead_officials")
+
+Row = list[str | None]
 
 
-def _table_lines(rows: list[list[str]]) -> list[str]:
-    """A table as lines (see _table_rows)."""
+def _table_lines(rows: list[Row]) -> list[str]:
+    """A table as lines (see _table_rows); a matrix table ends with a blank line (its last field is closed)."""
     converted = _table_rows(rows)
     if converted is None:
-        return [line for cells in rows for c in cells for line in c.split("\n")]
-    return [line for _row, line in converted]
+        return [line for cells in rows for c in cells if c is not None for line in c.split("\n")]
+    return [line for _row, line in converted] + [""]
 
 
-def _table_rows(rows: list[list[str]]) -> list[tuple[int, str]] | None:
+def _code_line(code: str, title: str) -> str:
+    """The heading line a row's 序號 and 任務 make: 1.交通建設, 三、…, 3.2.1 …, else 任務名稱:…"""
+    if re.fullmatch(r"\d{1,2}", code):
+        return f"{code}.{title}"
+    if re.fullmatch(r"\d{1,2}(?:\.\d{1,2}){1,3}", code):
+        return f"{code} {title}"
+    if re.fullmatch(r"[一二三四五六七八九十]{1,3}", code):
+        return f"{code}、{title}"
+    if re.fullmatch(r"[(（][一二三四五六七八九十\d]{1,3}[)）]", code):
+        return f"{code}{title}"
+    return f"任務名稱:{code}{title}"
+
+
+def _is_section_row(cells: Row, header: dict[int, str]) -> bool:
+    """A row with one distinct text and no unit, official or deadline of its own: 一、產業發展 merged across."""
+    distinct = {c for c in cells if c}
+    if len(distinct) != 1:
+        return False
+    return not any(cells[i] for i, f in header.items() if f in _TASK_VALUES and i < len(cells))
+
+
+def _codes(rows: list[Row], header: dict[int, str]) -> list[str]:
+    at = next((i for i, f in header.items() if f == "code"), None)
+    if at is None:
+        return []
+    return [(r[at] or "").strip().rstrip("、.．") for r in rows if not _is_section_row(r, header) and at < len(r)]
+
+
+def _table_rows(rows: list[Row]) -> list[tuple[int, str]] | None:
     """A matrix table (a header row naming ≥ 3 known columns, one of them a unit column) as lines.
 
-    Each row becomes a heading line built from its 序號 and 任務 cells (1.交通建設, 三、…, 3.2.1 …)
-    and one field line per other cell (牽頭單位:區交委); a row with one distinct text (a merged
-    section row such as (二)項目安排精準) stays one line. Returns (row index, line) pairs, or None
-    when the table is not a matrix (no such header in its first rows).
+    Each row becomes a heading line built from its 序號 and 任務 cells (1.交通建設, 三、…, 3.2.1 …),
+    one field line per other cell (牽頭單位:區交委) and a 類別: line for its category: the 類別 column
+    and the section row above it. A section row (one distinct text, such as 一、產業發展 merged across)
+    is a heading line only when the 序號 restart under each section (the section's number then prefixes
+    them); when every 序號 is distinct, the 序號 is the code and the section row the task's category.
+    Returns (row index, line) pairs, or None when the table is not a matrix (no such header in its
+    first rows).
     """
-    numbered = iter(enumerate(rows, start=1))
-    match = find_header(numbered, DOCUMENT_TABLE)
+    numbered: Iterator[tuple[int, list[Any]]] = iter(enumerate(rows, start=1))
+    match = find_header(numbered, DOCUMENT_MATRIX)
     if match is None:
         return None
-    out: list[tuple[int, str]] = [(n - 1, line) for n, cells in match.above for c in cells for line in c.split("\n")]
+    out: list[tuple[int, str]] = [(n - 1, line) for n, cells in match.above for c in cells if c
+                                  for line in c.split("\n")]
     header = match.fields
-    for number, cells in numbered:
+    body = list(numbered)
+    codes = [c for c in _codes([cells for _n, cells in body], header) if c]
+    distinct_codes = len(set(codes)) == len(codes)
+    section = ""
+    for number, cells in body:
         r = number - 1
-        values = {header[i]: c for i, c in enumerate(cells) if i in header and c}
-        distinct = {c for c in cells if c}
-        if not distinct:
+        if not any(cells):
             continue
-        if len(distinct) == 1 and not any(k in values for k in ("lead_unit", "responsible", "deadline", "lead_officials")):
-            out.append((r, distinct.pop().replace("\n", "")))  # a section row spanning the table
+        if _is_section_row(cells, header):
+            text = next(c for c in cells if c).replace("\n", "")
+            if distinct_codes:
+                section = text
+            else:
+                out.append((r, text))
             continue
-        code = values.pop("code", "").strip().rstrip("、.．")
-        title = values.pop("title", "").replace("\n", "")
-        if re.fullmatch(r"\d{1,2}", code):
-            out.append((r, f"{code}.{title}"))
-        elif re.fullmatch(r"\d{1,2}(?:\.\d{1,2}){1,3}", code):
-            out.append((r, f"{code} {title}"))
-        elif re.fullmatch(r"[一二三四五六七八九十]{1,3}", code):
-            out.append((r, f"{code}、{title}"))
-        elif re.fullmatch(r"[(（][一二三四五六七八九十\d]{1,3}[)）]", code):
-            out.append((r, f"{code}{title}"))
-        else:
-            out.append((r, f"任務名稱:{code}{title}"))
-        for kind in ("target", "lead_officials", "lead_unit", "responsible", "supporting_units", "deadline"):
-            if kind in values:
-                joiner = "" if kind == "target" else "、"
-                value = joiner.join(part.strip() for part in values[kind].split("\n") if part.strip())
-                out.append((r, f"{_COLUMN_AS_LABEL[kind]}:{value}"))
+        out.extend((r, line) for line in _task_lines(cells, header, section))
     return out
+
+
+def _task_lines(cells: Row, header: dict[int, str], section: str) -> list[str]:
+    values = {header[i]: c for i, c in enumerate(cells) if i in header and c}
+    code = values.pop("code", "").strip().rstrip("、.．")
+    lines = [_code_line(code, values.pop("title", "").replace("\n", ""))]
+    for category in (section, values.get("category", "").replace("\n", "")):
+        if category:
+            lines.append(f"{_COLUMN_AS_LABEL['category']}:{category}")
+    for kind in _FIELD_ORDER:
+        if kind in values:
+            joiner = {"target": "", "deadline": "，"}.get(kind, "、")
+            value = joiner.join(part.strip() for part in values[kind].split("\n") if part.strip())
+            lines.append(f"{_COLUMN_AS_LABEL[kind]}:{value}")
+    return lines
+
+
+# --------------------------------------------------------------------------------------------
+# A table pasted from Word into text: tab-separated cells, a cell's further paragraphs breaking the row
+
+_LOOKAHEAD = 8  # lines a cell's paragraphs may run before the row goes on (a tab follows)
+_CARRIED = ("category", "title", "lead_officials", "lead_unit", "responsible")  # merged down: blank below
+_SECTION_TEXT = re.compile(r"^(?:[一二三四五六七八九十]{1,3}[、.．]|[(（][一二三四五六七八九十]{1,3}[)）]|第[一二三四五六七八九十]{1,3}[部類类])")
+_DATEISH = re.compile(r"\d|[一二三四五六七八九十]月|年底|季度|前|持續|持续|長期|长期|常態|常态|每[年月季周週]")
+
+
+def _pasted_table(raw: list[str], start: int) -> tuple[list[tuple[int, str]], int] | None:
+    """The matrix table whose tab-separated header is line ``start`` (0-based) of ``raw``, rebuilt row by row.
+
+    Word writes a row's cells separated by tabs, a cell's further paragraphs on lines of their own
+    (the rest of the row follows the last of them), a row merged across as its text alone, and an
+    empty cell under a cell merged down. Returns ((0-based line, text) pairs for the text parser,
+    the index after the table), or None when the line is not a matrix header.
+    """
+    header_cells = [c.strip() for c in raw[start].split("\t")]
+    match = find_header(iter([(1, header_cells)]), DOCUMENT_MATRIX)
+    if match is None:
+        return None
+    width = len(header_cells)
+    rows: list[list[str | None]] = [list(header_cells)]
+    firsts = [start]
+    k = start + 1
+    while k < len(raw) and raw[k].strip():
+        frags = [c.strip() for c in raw[k].split("\t")]
+        current = rows[-1] if len(rows) > 1 else None
+        if len(frags) == 1 and not _rows_ahead(raw, k) and \
+                (current is None or not _continues(current, frags[0], match.fields, width)):
+            break
+        if current is not None and not _starts_row(current, frags, match.fields, width):
+            current[-1] = f"{current[-1] or ''}\n{frags[0]}".strip("\n")
+            current.extend(frags[1:])
+        else:
+            rows.append(list(frags))
+            firsts.append(k)
+        k += 1
+    body = [_aligned(r, width, match.fields) for r in rows[1:]]
+    _carry_down(body, match.fields)
+    converted = _table_rows([rows[0], *body])
+    if converted is None:  # pragma: no cover - the header was matched above
+        return None
+    return [(firsts[r], line) for r, line in converted], k
+
+
+def _rows_ahead(raw: list[str], k: int) -> bool:
+    """A tab-separated line follows within a few lines (before a blank one): the table goes on."""
+    for line in raw[k + 1 : k + 1 + _LOOKAHEAD]:
+        if not line.strip():
+            return False
+        if "\t" in line:
+            return True
+    return False
+
+
+def _continues(row: list[str | None], text: str, header: dict[int, str], width: int) -> bool:
+    """A line without a tab after a row: a further paragraph of the row's last cell (not a new row)?"""
+    if len(row) < width - 1:
+        return True
+    if _SECTION_TEXT.match(text) or len(text) > 40:
+        return False
+    last = header.get(len(row) - 1, "")
+    if last == "deadline":
+        return bool(_DATEISH.search(text))
+    return last in ("lead_unit", "responsible", "supporting_units", "lead_officials") and "。" not in text
+
+
+def _starts_row(row: list[str | None], frags: list[str], header: dict[int, str], width: int) -> bool:
+    if len(row) == 1 and _SECTION_TEXT.match(row[0] or ""):
+        return True  # a section row (merged across) is whole
+    if len(frags) > 1:
+        return len(row) >= width or len(row) + len(frags) - 1 > width
+    if len(row) >= width:
+        return not _continues(row, frags[0], header, width)
+    # a row short of cells (merged across) followed by a section row: 二、…, short, no sentence
+    return len(row) >= width - 1 and bool(_SECTION_TEXT.match(frags[0])) and len(frags[0]) <= 30 \
+        and "。" not in frags[0]
+
+
+def _aligned(row: list[str | None], width: int, header: dict[int, str]) -> list[str | None]:
+    """A rebuilt row with the header's width: a row of one cell is a section row (merged across); a row
+    short of cells had cells merged across: None (spanned) before its last cell when that is the deadline."""
+    if len([c for c in row if c is not None]) == 1 and len(row) == 1:
+        return row + [None] * (width - 1)
+    if len(row) >= width:
+        return row[:width] if not any(row[width:]) else [*row[: width - 1], "\n".join(c or "" for c in row[width - 1 :])]
+    missing = [None] * (width - len(row))
+    if header.get(width - 1) == "deadline" and _DATEISH.search(row[-1] or ""):
+        return [*row[:-1], *missing, row[-1]]
+    return [*row, *missing]
+
+
+def _carry_down(rows: list[list[str | None]], header: dict[int, str]) -> None:
+    """Blank cells of the category, task, official and unit columns under a task row: merged down in Word,
+    pasted empty; they hold the value above (up to the next section row)."""
+    above: list[str | None] | None = None
+    columns = [i for i, f in header.items() if f in _CARRIED]
+    for row in rows:
+        if _is_section_row(row, header):
+            above = None
+            continue
+        if above is not None:
+            for i in columns:
+                if i < len(row) and row[i] == "" and above[i]:
+                    row[i] = above[i]
+        above = row

@@ -84,9 +84,10 @@ _LABELS: dict[str, tuple[str, ...]] = {
     ),
     "veto": ("一票否決",),
     "note": ("備註", "備注", "說明"),
+    "category": ("類別", "任務類別", "分類"),  # a matrix table's 類別 column: the task's section
 }
 # Short, generic labels are only read at the start of a line (never inline inside prose).
-_LINE_START_ONLY = {"目標", "時間", "時限", "事項", "任務", "項目", "說明", "工作任務", "主要任務", "重點任務",
+_LINE_START_ONLY = {"類別", "分類", "目標", "時間", "時限", "事項", "任務", "項目", "說明", "工作任務", "主要任務", "重點任務",
                     "具體任務", "工作要求", "具體要求", "工作措施", "具體措施", "主要措施", "推進措施", "負責人", "責任人"}
 # Labels that name a title when the value is short and a description when it is long.
 _AMBIGUOUS_TITLE = {"工作任務", "重點任務", "具體任務", "主要任務", "任務", "項目"}
@@ -136,7 +137,9 @@ _ADDRESSEE_GROUPS = tuple(f"{q}{what}" for q in ("各", "有關", "有关", "相
 
 
 _ATTACHMENT = re.compile(r"^附\s*件\s*[\d一二三四五六七八九十]*\s*[:：]?$")
-_COVER_LETTER = re.compile(r"^(?:現將|现将|今將|今将).{0,80}(?:印發|印发|轉發|转发)給?给?你們?们?")
+# 現將《…》印發給你們 / 《…》已經縣政府同意，現印發給你們，請認真貫徹落實。
+_COVER_LETTER = re.compile(r"^(?:現將|现将|今將|今将|《).{0,100}(?:印發|印发|轉發|转发)給?给?你們?们?")
+_NOTICE_ISSUER = re.compile(r"^(.{2,40}?)(?:關於|关于)(?:印發|印发|轉發|转发)")
 _ISSUED_TITLE = re.compile(r"印發\s*《(.+?)》|印发\s*《(.+?)》|《(.+?)》的通知")
 
 _STEPS_SECTION = re.compile(

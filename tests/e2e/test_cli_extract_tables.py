@@ -1,0 +1,88 @@
+"""A county's 重點任務分工方案 whose matrix is a Word table, as a .docx and pasted into a .txt, in both scripts:
+`duban matrix extract` → `matrix validate` → `matrix import`, through the CLI (tests/fixtures/table_plans.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.e2e.test_cli_extract import duban  # noqa: F401 - the fixture that runs `duban …` as a process
+from tests.fixtures import table_plans
+from tests.fixtures.table_plans import pasted_text, to_simplified, write_docx
+
+pytest.importorskip("docx")
+
+CASES = [("traditional", "docx"), ("traditional", "txt"), ("simplified", "docx"), ("simplified", "txt")]
+
+
+def _write(tmp_path: Path, script: str, kind: str) -> Path:
+    path = tmp_path / f"plan.{kind}"
+    if kind == "docx":
+        return write_docx(path, script)
+    path.write_text(pasted_text(script), encoding="utf-8")
+    return path
+
+
+def _s(text: str, script: str) -> str:
+    return to_simplified(text) if script == "simplified" else text
+
+
+@pytest.mark.parametrize(("script", "kind"), CASES)
+def test_a_word_table_plan_is_read_as_its_table(duban, tmp_path: Path, script: str, kind: str) -> None:  # noqa: F811
+    path = _write(tmp_path, script, kind)
+    proc = duban("matrix", "extract", path.name, "--out", "plan.yaml")
+    # the preface, the 工作要求 and the unreadable 完成時限 are reported; the YAML is written anyway
+    assert proc.returncode == 1, proc.stderr
+    assert f"extracted {table_plans.TASKS} tasks" in proc.stderr
+    data = yaml.safe_load((tmp_path / "plan.yaml").read_text("utf-8"))
+    header = data["plan"]
+    assert header["title"] == _s(table_plans.TITLE, script)
+    assert header["issuer"] == _s(table_plans.ISSUER, script)  # from the notice: 清河縣人民政府辦公室關於印發…
+    assert str(header["start"]) == "2025-03-12"  # the notice's date
+    tasks = {t["code"]: t for t in data["tasks"]}
+    assert list(tasks) == ["1", "2", "3", "4", "5", "6", "7"]  # the 序號, not the section's number before it
+    # a category row merged across, then the 類別 column (merged down over two tasks): the task's section
+    assert tasks["2"]["section"] == [_s("一、鞏固拓展脫貧攻堅成果", script), _s("防止返貧監測", script)]
+    assert tasks["5"]["section"] == [_s("二、扎實推進鄉村建設", script), _s("基礎設施", script)]
+    # 責任領導 merged down over three tasks
+    assert tasks["3"]["lead_officials"] == [_s("李建國（副縣長）", script)]
+    # a cell's paragraphs join; the 責任單位 of a unit's cell, another paragraph, becomes a unit of its own
+    assert tasks["1"]["target"] == _s("對脫貧不穩定戶、邊緣易致貧戶開展常態化排查。發現一戶、幫扶一戶，確保動態清零。",
+                                      script)
+    assert tasks["3"]["supporting_units"] == [_s("縣財政局", script), _s("各鄉鎮人民政府", script)]
+    assert tasks["3"]["deadline"] == _s("2025年4月底前啟動，11月底前完成", script)
+    # 牽頭單位 spanning the 責任單位 column: the unit leads, nobody supports, the deadline stays in its column
+    assert tasks["5"]["lead_unit"] == _s("縣水務局", script) and tasks["5"]["supporting_units"] == []
+    assert tasks["5"]["deadline"] == _s("2025年10月底前", script)
+    assert tasks["7"]["deadline"] == _s("按上級要求", script)
+    assert "按上" in proc.stderr and "工作要求" in proc.stderr  # reported with their lines
+
+
+def test_the_pasted_table_gives_the_same_plan_as_the_docx(tmp_path: Path) -> None:
+    from duban.matrix.extract import extract, read_document
+
+    plans = []
+    for kind in ("docx", "txt"):
+        text, _lines = read_document(_write(tmp_path, "traditional", kind))
+        plan = extract(text, plan_code="p").plan
+        plan["plan"].pop("source", None)
+        plans.append([{k: v for k, v in t.items() if k != "source_line"} for t in plan["tasks"]] + [plan["plan"]])
+    assert plans[0] == plans[1]
+
+
+@pytest.mark.parametrize(("script", "kind"), [("simplified", "docx"), ("traditional", "txt")])
+def test_extract_validate_import(duban, tmp_path: Path, script: str, kind: str) -> None:  # noqa: F811
+    path = _write(tmp_path, script, kind)
+    duban("matrix", "extract", path.name, "--out", "plan.yaml")
+    proc = duban("matrix", "validate", "plan.yaml", "--allow-new-units")
+    assert proc.returncode != 0 and "按上" in proc.stdout + proc.stderr  # the one unreadable deadline
+    # the office writes the date it was told, then imports
+    yaml_file = tmp_path / "plan.yaml"
+    yaml_file.write_text(yaml_file.read_text("utf-8").replace(_s("按上級要求", script), "2025年12月底前"), "utf-8")
+    proc = duban("matrix", "import", "plan.yaml", "--allow-new-units", "--as-of", "2025-03-20", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["ok"] and result["added"] == ["1", "2", "3", "4", "5", "6", "7"]
