@@ -16,15 +16,20 @@ from dateutil.relativedelta import relativedelta
 
 from duban.matrix.calendar import festival_date, festival_key
 from duban.matrix.deadline_text import (
+    _ARABIC_DIGIT,
+    _BY_MARKER,
+    _BY_PERIOD,
     _COUNT_UNITS,
     _DATE_CHARS,
     _DATED_WORDS,
     _DAY,
+    _DONE_BEFORE_NUMBER,
     _DONE_WORD,
     _DURATION,
     _FESTIVAL_RE,
     _FILLER_AFTER,
     _FILLER_BEFORE,
+    _FROM_WORD,
     _HALF_YEAR,
     _ISO_DATE,
     _MID_YEAR,
@@ -32,6 +37,7 @@ from duban.matrix.deadline_text import (
     _MINIMUM_WORD,
     _MONTH,
     _NO_BASE_YEAR,
+    _ONGOING,
     _PART_OF_MONTH_DUE,
     _PART_OF_MONTH_FIRST,
     _PERIOD,
@@ -41,6 +47,8 @@ from duban.matrix.deadline_text import (
     _STAND_IN_FESTIVAL_YEAR,
     _STAND_IN_YEAR,
     _START_WORD,
+    _THEN_WORD,
+    _VAGUE_AFTER,
     _WEEKDAYS,
     _YEAR,
     _YEAR_DIGIT,
@@ -60,6 +68,7 @@ from duban.matrix.deadline_text import (
     _year,
 )
 from duban.matrix.model import DeadlineContext, Milestone, Recurrence
+from duban.matrix.reporting import rule as reporting_rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,23 +126,59 @@ def _read_milestone(piece: str, label: str, context: DeadlineContext, memory: _M
 
     if starts := _START_WORD.match(piece, position):
         if starts.end() < len(piece):
-            raise _Unreadable(f"unknown words {_quoted(piece[starts.end():])} after {_quoted(starts.group())} in {_quoted(piece)}")
+            _check_words(piece[starts.end():], piece)  # 3月底前启动试点: the work, without a quantity
         if start is not None or duration is not None:
             raise _Unreadable(f"{_quoted(piece)}: the start (…{starts.group()}) must be one date, not a range or a length of time")
         return Milestone(due=due, label=label), "start"
-    role = "done" if _DONE_WORD.search(piece, date_end, position) else None
-
-    quantity: Decimal | None = None
-    measure: str | None = None
-    if position < len(piece):
-        found = _QUANTITY.fullmatch(piece, position)
-        if found is None:
-            raise _Unreadable(f"unknown words {_quoted(piece[position:])} next to the date in {_quoted(piece)}")
-        quantity = _exact(found["number"], piece)
-        measure = found["measure"]
-        if measure != "%" and _DATE_CHARS.search(measure):
-            raise _Unreadable(f"{_quoted(found.group())} in {_quoted(piece)} is neither a date nor a quantity")
+    role = "done" if _DONE_WORD.search(piece, date_end) else None
+    quantity, measure = _read_work(piece, position, marked=_BY_MARKER.search(piece, date_end, position) is not None)
     return Milestone(due=due, start=start, quantity=quantity, measure=measure, label=label), role
+
+
+def _read_work(piece: str, position: int, *, marked: bool) -> tuple[Decimal | None, str | None]:
+    """The quantity and measure of the words after a date (50公里 in 11月底前新改建农村公路50公里), if any.
+
+    A quantity may follow the date at once (2015年底完成25个村); other words only after a word that
+    makes the date a deadline (``marked``: 前, 为止, 完成 …), and may then end in a quantity.
+    """
+    if position >= len(piece):
+        return None, None
+    found = _QUANTITY.fullmatch(piece, position)
+    if found is None:
+        if not marked:
+            raise _Unreadable(
+                f"unknown words {_quoted(piece[position:])} next to the date in {_quoted(piece)}"
+                " (a date followed by the work says by when: …前 or …完成, e.g. 2026年11月底前新改建农村公路50公里)"
+            )
+        found = _trailing_quantity(piece, position)
+        _check_words(piece[position : found.start() if found else len(piece)], piece)
+        if found is None:
+            return None, None
+    measure = found["measure"]
+    if measure != "%" and _DATE_CHARS.search(measure):
+        raise _Unreadable(f"{_quoted(found.group())} in {_quoted(piece)} is neither a date nor a quantity")
+    return _exact(found["number"], piece), measure
+
+
+def _trailing_quantity(piece: str, position: int) -> re.Match[str] | None:
+    """The quantity that ends the work's words: from their first Arabic digit (新改建农村公路50公里), or a
+    Chinese number after a completion word (累计完成四十五个村); None if the words have no number."""
+    digit = _ARABIC_DIGIT.search(piece, position)
+    if digit is not None:
+        found = _QUANTITY.fullmatch(piece, digit.start())
+        if found is None or piece[digit.start() - 1] == "第":  # 第3批: an ordinal, not a quantity
+            raise _Unreadable(f"cannot read the quantity {_quoted(piece[digit.start():])} in {_quoted(piece)}")
+        return found
+    dones = list(_DONE_BEFORE_NUMBER.finditer(piece, position))
+    return _QUANTITY.fullmatch(piece, dones[-1].end()) if dones else None
+
+
+def _check_words(words: str, piece: str) -> None:
+    """Words describing the work may not change or blur the date: no number, date or minimum in them."""
+    if words.startswith(_VAGUE_AFTER):
+        raise _Unreadable(f"{_quoted(piece)} is vague ({_quoted(words[:2])} after the date): write the last day, e.g. 2015年底前")
+    if _ARABIC_DIGIT.search(words) or _DATED_WORDS.search(words) or _MINIMUM_WORD.search(words):
+        raise _Unreadable(f"the words {_quoted(words)} in {_quoted(piece)} carry a number or a date the deadline does not explain")
 
 
 def _read_duration(piece: str, position: int, context: DeadlineContext) -> tuple[dt.date, int] | None:
@@ -272,11 +317,59 @@ def _festival_day(name: str, year: int) -> dt.date:
         raise _Unreadable(f"{_quoted(name)} in {year}: {error}") from None
 
 
+# -- ongoing work -----------------------------------------------------------------------------
+
+
+def _ongoing_at(piece: str) -> int | None:
+    """Where the ongoing words (持续, 长期, 常态, 长效 …) of an item start, or None if it has none."""
+    found = _ONGOING.search(piece)
+    return None if found is None else found.start()
+
+
+def _read_ongoing(
+    piece: str, at: int, labels: tuple[str, str], context: DeadlineContext, memory: _Memory, after: dt.date | None
+) -> tuple[Milestone | None, Recurrence] | None:
+    """Ongoing work (持续推进, 2027年持续推进, 2027年起…, 2026年底前完成并长效推进, 完成后持续推进), read at
+    ``at`` (where its words start): the milestone before it, if the item has one, and the obligation.
+
+    ``labels`` are the original text of the item before and from ``at``; ``after`` is the due date of
+    the text's last milestone so far. The obligation starts with a date written before its words (its
+    first day; after 以后/之后, the day after it), else the day after the milestone it follows, else the
+    plan's start. None when the words before ``at`` make the item a milestone whose work happens to
+    begin with such a word (2026年底前完成长期规划编制): there is no link word and no bare date.
+    """
+    head = piece[:at]
+    link = _THEN_WORD.search(head) or _FROM_WORD.search(head)
+    core = head[: link.start()] if link else head
+    milestone: Milestone | None = None
+    if not core or _FILLER_AFTER.fullmatch(core):
+        starts = after + dt.timedelta(days=1) if after else context.plan_start
+    else:
+        point, end = _read_point(core, _past(_FILLER_BEFORE, core), context, memory, required=True)
+        assert point is not None
+        if end == len(core):  # a bare date: 2027年持续推进, 2027年起…, 2026年底以后…
+            then = link is not None and _THEN_WORD.fullmatch(link.group()) is not None
+            starts = point.last + dt.timedelta(days=1) if then else point.first
+            memory.year, memory.month = point.year, point.month
+        elif link is None or _THEN_WORD.fullmatch(link.group()) is None:
+            return None
+        else:
+            milestone, _ = _read_milestone(core, labels[0], context, memory)
+            starts = milestone.due + dt.timedelta(days=1)
+    word = _ONGOING.match(piece, at)
+    _check_words(piece[word.end() if word else at :], piece)
+    freq, rule = reporting_rule(context.reporting)
+    return milestone, Recurrence(freq=freq, rule=rule, start=starts, until=context.plan_end, label=labels[1], ongoing=True)
+
+
 # -- recurrences ------------------------------------------------------------------------------
 
 
 def _read_recurrence(piece: str, label: str, context: DeadlineContext) -> Recurrence:
     body = piece.removeprefix("其中")
+    by_period = _BY_PERIOD.match(body) is not None  # 按季度推进: ongoing work reported each quarter
+    if by_period:
+        body = "每" + body[1:]
     anchor: str | None = None
     rule = ""
     period: re.Match[str] | None
@@ -330,6 +423,7 @@ def _read_recurrence(piece: str, label: str, context: DeadlineContext) -> Recurr
         start=context.plan_start,
         until=context.plan_end,
         label=label,
+        ongoing=by_period,
     )
 
 

@@ -59,9 +59,22 @@ _EDGE_PUNCTUATION = "。.,;、:!?"
 _SEPARATOR = re.compile(r"以及|[、,;和及]")
 # A separator splits the text only where a new item starts after it; elsewhere (每月走访、慰问…)
 # it belongs to the words describing an obligation.
+# Ongoing work (持续推进, 长期坚持, 常态化开展, 长效推进, 长期 …): no date of its own, reported on the
+# plan's cadence. Only where an item starts with one of these (or a date, or a link word, before it).
+_ONGOING_WORDS = ("持续", "长期", "常态", "长效", "经常性", "久久为功", "坚持不懈", "定期")
+_ONGOING = re.compile("|".join(_ONGOING_WORDS))
+# 2026年底前完成并长效推进 / 完成后持续推进 / 2026年底以后…: the ongoing work follows what comes before
+_THEN_WORD = re.compile(r"(?:并且|并|且|然后|此后|之后|以后|今后|后)$")
+# 2027年起持续推进 / 2027年开始…: the ongoing work starts with that date
+_FROM_WORD = re.compile(r"(?:起|开始|以来)$")
+# 按季度推进 / 按月推进: like 每季度 / 每月
+_BY_PERIOD = re.compile(r"按(?=个?(?:年|半年|季|月|周|星期))")
+_BY_PERIOD_START = r"按个?(?:年|半年|季|月|周|星期)"
+
 _ITEM_START = re.compile(
     rf"(?:截至|截止|到|于|在)?"
-    rf"(?:其中|[{_NUMERAL}]|每个?(?:年|半年|季|月|周|星期|礼拜)|第|上半年|下半年|年底|年末|年中|{_FESTIVAL})"
+    rf"(?:其中|[{_NUMERAL}]|每个?(?:年|半年|季|月|周|星期|礼拜)|第|上半年|下半年|年底|年末|年中|{_FESTIVAL}"
+    rf"|(?:(?:完成|建成)?(?:此后|之后|今后|以后|后))?(?:{'|'.join(_ONGOING_WORDS)})|{_BY_PERIOD_START})"
 )
 
 _FILLER_BEFORE = re.compile("(?:" + "|".join(FILLER_BEFORE) + ")*")
@@ -88,13 +101,20 @@ _DURATION = re.compile(
 _RANGE_CONNECTOR = re.compile(r"至|到(?!位)|—{1,2}|[-~–〜]")
 _QUANTITY = re.compile(
     rf"(?:达到|达|实现)?(?P<number>\d+(?:\.\d+)?万?|[{_NUMERAL}]+)(?P<classifier>个)?"
-    rf"(?P<measure>%|[{_HAN}]+?)(?:{_FILLER_AFTER_ALT})*"
+    rf"(?P<measure>%|[{_HAN}]+?)(?:以上)?(?:{_FILLER_AFTER_ALT})*"
 )
+# A date followed by the work (2026年11月底前新改建农村公路50公里): the work's words may follow a date
+# only after a word that makes it a deadline (前, 为止, 完成 …), so that 7月17日召开大会 (an event on a
+# day) and 7月中 stay refused; they may end in a quantity (50公里, 累计完成45个村).
+_BY_MARKER = re.compile(r"前|为止|完成|建成|到位")
+_DONE_BEFORE_NUMBER = re.compile(rf"(?:完成|建成|达到|实现|达|新增|覆盖)(?=[{_NUMERAL}])")
+_VAGUE_AFTER = ("后", "左右")
+_ARABIC_DIGIT = re.compile(r"\d")  # 2015年底前后: around, not by
 _DATE_CHARS = re.compile(r"[年月日旬季周前内底末]")
 # 2016年3月底前启动，6月底前完成: a date followed by a start word opens a milestone that the next
 # item, a date with a completion word, closes.
 _START_WORD = re.compile(r"启动|开始")
-_DONE_WORD = re.compile(r"完成|建成")
+_DONE_WORD = re.compile(r"完成|建成|竣工|投用|投入使用|见效")
 
 _PERIOD = re.compile(
     rf"""每个?(?:
@@ -232,7 +252,7 @@ def _items(normal: str) -> list[tuple[int, int]]:
 
 def _is_recurrence(piece: str) -> bool:
     body = piece.removeprefix("其中")
-    return body.startswith("每") or _MINIMUM_WORD.search(body) is not None
+    return body.startswith("每") or _BY_PERIOD.match(body) is not None or _MINIMUM_WORD.search(body) is not None
 
 
 # -- numbers ----------------------------------------------------------------------------------

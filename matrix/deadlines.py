@@ -77,7 +77,10 @@ SQLite). Quotes in messages are shortened to 80 characters, an ellipsis and the 
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
+import re
+from dataclasses import replace
 from functools import lru_cache
 
 from dateutil.rrule import rrulestr
@@ -85,7 +88,9 @@ from dateutil.rrule import rrulestr
 from duban.matrix.calendar import festival_date
 from duban.matrix.deadline_dates import (
     _Memory,
+    _ongoing_at,
     _read_milestone,
+    _read_ongoing,
     _read_recurrence,
 )
 from duban.matrix.deadline_text import (
@@ -105,6 +110,9 @@ from duban.matrix.deadline_text import (
 )
 from duban.matrix.errors import DeadlineError
 from duban.matrix.model import Deadline, DeadlineContext, Milestone, Recurrence
+
+# The link word between a milestone (or a date) and the ongoing work after it, left out of both labels.
+_THEN_OR_FROM = re.compile(r"(?:并且|并|且|然后|此后|之后|以后|今后|后|起|开始|以来)$")
 
 __all__ = ["FILLER_AFTER", "FILLER_BEFORE", "NeedsBaseYear", "instances", "parse", "parse_without_base_year"]
 
@@ -154,7 +162,28 @@ def instances(rec: Recurrence, start: dt.date, end: dt.date) -> list[dt.date]:
         raise ValueError(f"recurrence {_quoted(rec.label)} has neither a rule nor an anchor")
     low_dt = dt.datetime.combine(low, dt.time())
     rule = rrulestr(rec.rule, dtstart=low_dt)
-    return [moment.date() for moment in rule.between(low_dt, dt.datetime.combine(high, dt.time()), inc=True)]
+    dues = [moment.date() for moment in rule.between(low_dt, dt.datetime.combine(high, dt.time()), inc=True)]
+    if rec.ongoing and rec.start is not None and dues and _reports_on_the_time_before(rec, rec.start, dues[0]):
+        dues.pop(0)
+    return dues
+
+
+_MONTHS_IN_PERIOD = {"monthly": 1, "quarterly": 3, "half_yearly": 6, "yearly": 12}
+
+
+def _reports_on_the_time_before(rec: Recurrence, start: dt.date, due: dt.date) -> bool:
+    """True if ``due``, an ongoing obligation's first report date, falls in the period (month, quarter …)
+    its work starts in, before that period's last day: with the cadence 每月5日前报送 it reports on the
+    month before, when the work had not begun (2027年持续推进: the first report is due 2027-02-05).
+    Weekly reports are due within their week, and period-end dues (按季度推进) on the period itself."""
+    months = _MONTHS_IN_PERIOD.get(rec.freq)
+    if months is None:
+        return False
+    first_month = (start.month - 1) // months * months + 1
+    if (due.year, (due.month - 1) // months * months + 1) != (start.year, first_month):
+        return False
+    last_month = first_month + months - 1
+    return due < dt.date(due.year, last_month, calendar.monthrange(due.year, last_month)[1])
 
 
 # -- top level --------------------------------------------------------------------------------
@@ -212,6 +241,8 @@ def _parse(text: str, context: DeadlineContext) -> Deadline:
             opened = None
             whole = text[origin[started_at] : origin[end - 1] + 1].strip()
             milestones.append(_close(started, piece, whole, label, context, memory))
+        elif (ongoing := _ongoing(piece, text, origin, begin, context, memory, milestones)) is not None:
+            recurrences.append(ongoing)
         elif _is_recurrence(piece):
             recurrences.append(_read_recurrence(piece, label, context))
         else:
@@ -227,11 +258,50 @@ def _parse(text: str, context: DeadlineContext) -> Deadline:
         )
     if not milestones and not recurrences:
         raise _Unreadable("the text has no date in it")
+    recurrences = _merged(recurrences, text)
     if memory.needs_base_year is not None:
         raise _NeedsYear(
             f"{_quoted(memory.needs_base_year)} names no year, and the plan has no base year to read it in"
         )
     return Deadline(text=text, milestones=tuple(milestones), recurrences=tuple(recurrences))
+
+
+def _ongoing(piece: str, text: str, origin: list[int], begin: int, context: DeadlineContext, memory: _Memory,
+             milestones: list[Milestone]) -> Recurrence | None:
+    """The obligation of an item of ongoing work (持续推进 …), after appending the milestone it may follow
+    in the same item (…完成并长效推进); None if the item is not ongoing work. ``begin`` is where the
+    item starts in the normalised text, ``origin`` maps that text back to ``text`` for the labels."""
+    at = _ongoing_at(piece)
+    if at is None:
+        return None
+    last = begin + len(piece) - 1
+
+    def span(low: int, high: int) -> str:
+        return text[origin[low] : origin[high] + 1].strip() if high >= low else ""
+
+    head_end = begin + len(_THEN_OR_FROM.sub("", piece[:at])) - 1
+    labels = (span(begin, head_end), span(begin + at, last))
+    after = milestones[-1].due if milestones else None
+    read = _read_ongoing(piece, at, labels, context, memory, after)
+    if read is None:
+        return None
+    milestone, obligation = read
+    if milestone is None:  # 2027年持续推进: the whole item names the obligation
+        return replace(obligation, label=span(begin, last))
+    milestones.append(milestone)
+    return obligation
+
+
+def _merged(recurrences: list[Recurrence], text: str) -> list[Recurrence]:
+    """持续推进，每季度报送进展: ongoing work and a plain period in the same text are one obligation, the
+    ongoing work reported on that period (not twice: once on the plan's cadence and once on the text's)."""
+    ongoing = [r for r in recurrences if r.ongoing and not r.anchor]
+    plain = [r for r in recurrences if not r.ongoing and r.anchor is None and r.min_count is None and r.min_amount is None]
+    if len(ongoing) != 1 or len(plain) != 1:
+        return recurrences
+    work, period = ongoing[0], plain[0]
+    joined = replace(period, ongoing=True, start=work.start or period.start, label=f"{work.label}，{period.label}")
+    return [joined if r is period else r for r in recurrences if r is not work]
 
 
 def _close(started: Milestone, piece: str, whole: str, label: str, context: DeadlineContext, memory: _Memory) -> Milestone:

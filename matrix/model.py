@@ -106,6 +106,17 @@ class Recurrence:
     start: dt.date | None = None
     until: dt.date | None = None
     label: str = ""
+    ongoing: bool = False  # 持續推進 / 長期堅持: progress reported on the plan's cadence, no end date of its own
+
+
+@dataclass(frozen=True, slots=True)
+class Reporting:
+    """A plan's reporting cadence (``reporting:``): each period's progress on ongoing work (持續推進) is due
+    on ``day`` of the next period (每月5日前報送: monthly, day 5); weekly, on weekday ``day`` (1 = Monday)
+    of the same week."""
+
+    every: str = "monthly"  # "weekly" | "monthly" | "quarterly" | "half_yearly" | "yearly"
+    day: int = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +136,7 @@ class DeadlineContext:
     plan_start: dt.date | None = None
     plan_end: dt.date | None = None
     where: str | None = None  # for error messages: "plan.yaml:42 時間要求"
+    reporting: Reporting = Reporting()  # the cadence ongoing work (持續推進) reports on
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,9 +190,11 @@ class Plan:
     tasks: tuple[Task, ...] = ()
     stages: tuple[Stage, ...] = ()
     officials: tuple[Official, ...] = ()
+    reporting: Reporting = Reporting()
 
     def deadline_context(self, where: str | None = None) -> DeadlineContext:
-        return DeadlineContext(base_year=self.base_year, plan_start=self.start, plan_end=self.end, where=where)
+        return DeadlineContext(base_year=self.base_year, plan_start=self.start, plan_end=self.end, where=where,
+                               reporting=self.reporting)
 
     def task(self, code: str) -> Task:
         for t in self.tasks:

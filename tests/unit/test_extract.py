@@ -277,11 +277,20 @@ def test_an_unknown_line_in_the_middle_is_left_over_with_its_line(tmp_path: Path
 
 
 def test_an_unreadable_deadline_is_a_leftover_with_its_line() -> None:
-    text = "某鎮2019年工作方案\n一、道路硬化\n牽頭單位:鎮建設辦\n時間要求:長期堅持\n二、河道清理\n牽頭單位:鎮水利站\n時間要求:2019年底"
+    # 長期堅持 was the example here until ongoing work became part of the deadline language (issue 13);
+    # 儘快 ("as soon as possible") names no date and is still unreadable.
+    text = "某鎮2019年工作方案\n一、道路硬化\n牽頭單位:鎮建設辦\n時間要求:儘快\n二、河道清理\n牽頭單位:鎮水利站\n時間要求:2019年底"
     ex = extract(text)
     bad = [lo for lo in ex.leftovers if lo.kind == "deadline"]
-    assert len(bad) == 1 and bad[0].line == 4 and bad[0].text == "長期堅持" and "task 1" in bad[0].reason
-    assert ex.plan["tasks"][0]["deadline"] == "長期堅持"  # kept for the reviewer, and validate refuses it
+    assert len(bad) == 1 and bad[0].line == 4 and bad[0].text == "儘快" and "task 1" in bad[0].reason
+    assert ex.plan["tasks"][0]["deadline"] == "儘快"  # kept for the reviewer, and validate refuses it
+
+
+def test_ongoing_work_is_not_a_leftover() -> None:
+    text = "某鎮2019年工作方案\n一、道路硬化\n牽頭單位:鎮建設辦\n時間要求:長期堅持\n二、河道清理\n牽頭單位:鎮水利站\n時間要求:2019年底"
+    ex = extract(text)
+    assert not [lo for lo in ex.leftovers if lo.kind == "deadline"]
+    assert ex.plan["tasks"][0]["deadline"] == "長期堅持"
 
 
 def test_no_year_anywhere_needs_the_base_year() -> None:

@@ -1,0 +1,217 @@
+"""Deadline cells as offices write them: a date followed by the work, several steps, cumulative
+quantities, and ongoing work (持續推進, 長期堅持 …) read as an obligation to report on the plan's cadence."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from duban.matrix.deadlines import instances, parse
+from duban.matrix.errors import DeadlineError
+from duban.matrix.model import DeadlineContext, Reporting
+from duban.matrix.reporting import ReportingError, describe, read_reporting
+
+D = dt.date
+PLAN = DeadlineContext(base_year=2026, plan_start=D(2026, 1, 1), plan_end=D(2027, 12, 31), where="plan.xlsx row 7 時間要求")
+MONTHLY_5 = "FREQ=MONTHLY;BYMONTHDAY=5"
+
+
+def steps(text: str, context: DeadlineContext = PLAN) -> list[tuple]:
+    deadline = parse(text, context=context)
+    return [(m.due, m.start, m.quantity, m.measure, m.label) for m in deadline.milestones]
+
+
+def q(n: int | str) -> Decimal:
+    return Decimal(str(n))
+
+
+WORK = [
+    # a date followed by the work: the words are the label, a quantity at their end is read
+    ("2026年11月底前新改建農村公路50公里", [(D(2026, 11, 30), None, q(50), "公里", "2026年11月底前新改建農村公路50公里")]),
+    ("2026年11月底前新改建农村公路50公里", [(D(2026, 11, 30), None, q(50), "公里", "2026年11月底前新改建农村公路50公里")]),
+    ("２０２６年１１月底前新改建農村公路５０公里", [(D(2026, 11, 30), None, q(50), "公里", "２０２６年１１月底前新改建農村公路５０公里")]),
+    ("11月底前新改建农村公路50公里", [(D(2026, 11, 30), None, q(50), "公里", "11月底前新改建农村公路50公里")]),
+    ("2026年6月30日前完成危房改造", [(D(2026, 6, 30), None, None, None, "2026年6月30日前完成危房改造")]),
+    ("2026年6月30日前", [(D(2026, 6, 30), None, None, None, "2026年6月30日前")]),
+    ("2026年第三季度", [(D(2026, 9, 30), None, None, None, "2026年第三季度")]),
+    ("2026年第三季度前完成驗收", [(D(2026, 9, 30), None, None, None, "2026年第三季度前完成驗收")]),
+    ("2026年底前覆蓋率達到95%以上", [(D(2026, 12, 31), None, q(95), "%", "2026年底前覆蓋率達到95%以上")]),
+    ("2026年上半年完成“一戶一策”幫扶方案", [(D(2026, 6, 30), None, None, None, "2026年上半年完成“一戶一策”幫扶方案")]),
+    ("2026年底前累計完成四十五個村", [(D(2026, 12, 31), None, q(45), "村", "2026年底前累計完成四十五個村")]),
+    ("年底前建成投用", [(D(2026, 12, 31), None, None, None, "年底前建成投用")]),
+    ("2026年9月底前建成村級綜合服務中心10個", [(D(2026, 9, 30), None, q(10), "个", "2026年9月底前建成村級綜合服務中心10個")]),
+    # several steps, each its own milestone with its label; the year carries over
+    ("2026年4月底前制定整頓方案，12月底前全面完成", [
+        (D(2026, 4, 30), None, None, None, "2026年4月底前制定整頓方案"),
+        (D(2026, 12, 31), None, None, None, "12月底前全面完成")]),
+    ("2026年4月底前制定整顿方案，12月底前全面完成", [
+        (D(2026, 4, 30), None, None, None, "2026年4月底前制定整顿方案"),
+        (D(2026, 12, 31), None, None, None, "12月底前全面完成")]),
+    ("2026年3月底前摸底排查；6月底前完成整改；9月底前全面驗收", [
+        (D(2026, 3, 31), None, None, None, "2026年3月底前摸底排查"),
+        (D(2026, 6, 30), None, None, None, "6月底前完成整改"),
+        (D(2026, 9, 30), None, None, None, "9月底前全面驗收")]),
+    ("6月底前完成，年底前見效", [
+        (D(2026, 6, 30), None, None, None, "6月底前完成"), (D(2026, 12, 31), None, None, None, "年底前見效")]),
+    ("2026年10月底前完成主體工程、12月底前投入使用", [
+        (D(2026, 10, 31), None, None, None, "2026年10月底前完成主體工程"),
+        (D(2026, 12, 31), None, None, None, "12月底前投入使用")]),
+    # cumulative quantities: each step's quantity is the total by then
+    ("6月底前完成20個村，12月底前累計完成45個村", [
+        (D(2026, 6, 30), None, q(20), "村", "6月底前完成20個村"),
+        (D(2026, 12, 31), None, q(45), "村", "12月底前累計完成45個村")]),
+    ("6月底前完成20个村，12月底前累计完成45个村", [
+        (D(2026, 6, 30), None, q(20), "村", "6月底前完成20个村"),
+        (D(2026, 12, 31), None, q(45), "村", "12月底前累计完成45个村")]),
+    ("2027年6月底前完成二十個村、年底前累計完成四十五個村", [
+        (D(2027, 6, 30), None, q(20), "村", "2027年6月底前完成二十個村"),
+        (D(2027, 12, 31), None, q(45), "村", "年底前累計完成四十五個村")]),
+    # a start and a completion stay one milestone, with words after either
+    ("2026年3月底前啟動試點，6月底前全面完成", [(D(2026, 6, 30), D(2026, 3, 31), None, None, "2026年3月底前啟動試點，6月底前全面完成")]),
+    ("2026年3月底前启动，6月底前完成", [(D(2026, 6, 30), D(2026, 3, 31), None, None, "2026年3月底前启动，6月底前完成")]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), WORK, ids=[t for t, _ in WORK])
+def test_a_date_followed_by_the_work(text: str, expected: list[tuple]) -> None:
+    assert steps(text) == expected
+    assert not parse(text, context=PLAN).recurrences
+
+
+REFUSED = [
+    ("7月17日召開全區大會", "前"),  # an event on a day: no 前 / 完成 makes it a deadline
+    ("2026年底前完成5122戶18442人", "quantity"),
+    ("2026年底前後", "vague"),
+    ("2026年底左右完成", "unknown words"),
+    ("2026年底前完成第3批", "quantity"),
+    ("2026年6月新改建農村公路50公里", "前"),
+    ("持續推進3個村", "number"),
+    ("2026年底前完成道路建設不少於3次", "minimum"),
+]
+
+
+@pytest.mark.parametrize(("text", "words"), REFUSED, ids=[t for t, _ in REFUSED])
+def test_words_that_would_change_or_blur_the_date_are_refused(text: str, words: str) -> None:
+    with pytest.raises(DeadlineError) as caught:
+        parse(text, context=PLAN)
+    assert caught.value.text == text and caught.value.where == PLAN.where
+    assert words in str(caught.value) or words in caught.value.reason
+
+
+def ongoing(text: str, context: DeadlineContext = PLAN):
+    deadline = parse(text, context=context)
+    return [(m.due, m.label) for m in deadline.milestones], [
+        (r.freq, r.rule, r.start, r.until, r.label) for r in deadline.recurrences if r.ongoing
+    ]
+
+
+ONGOING = [
+    ("持續推進", [], [("monthly", MONTHLY_5, D(2026, 1, 1), D(2027, 12, 31), "持續推進")]),
+    ("持续推进", [], [("monthly", MONTHLY_5, D(2026, 1, 1), D(2027, 12, 31), "持续推进")]),
+    ("長期堅持", [], [("monthly", MONTHLY_5, D(2026, 1, 1), D(2027, 12, 31), "長期堅持")]),
+    ("长期坚持", [], [("monthly", MONTHLY_5, D(2026, 1, 1), D(2027, 12, 31), "长期坚持")]),
+    ("常態化開展", [], [("monthly", MONTHLY_5, D(2026, 1, 1), D(2027, 12, 31), "常態化開展")]),
+    ("常态化", [], [("monthly", MONTHLY_5, D(2026, 1, 1), D(2027, 12, 31), "常态化")]),
+    ("長期", [], [("monthly", MONTHLY_5, D(2026, 1, 1), D(2027, 12, 31), "長期")]),
+    ("持續開展", [], [("monthly", MONTHLY_5, D(2026, 1, 1), D(2027, 12, 31), "持續開展")]),
+    ("長效推進", [], [("monthly", MONTHLY_5, D(2026, 1, 1), D(2027, 12, 31), "長效推進")]),
+    ("長期持續推進農村人居環境整治", [], [("monthly", MONTHLY_5, D(2026, 1, 1), D(2027, 12, 31), "長期持續推進農村人居環境整治")]),
+    ("。持續推進。", [], [("monthly", MONTHLY_5, D(2026, 1, 1), D(2027, 12, 31), "持續推進")]),
+    # a milestone, then ongoing work from the day after it (or from the year named)
+    ("2026年12月底前完成，2027年持續推進", [(D(2026, 12, 31), "2026年12月底前完成")],
+     [("monthly", MONTHLY_5, D(2027, 1, 1), D(2027, 12, 31), "2027年持續推進")]),
+    ("2026年12月底前完成，2027年持续推进", [(D(2026, 12, 31), "2026年12月底前完成")],
+     [("monthly", MONTHLY_5, D(2027, 1, 1), D(2027, 12, 31), "2027年持续推进")]),
+    ("2026年底前完成並長效推進", [(D(2026, 12, 31), "2026年底前完成")],
+     [("monthly", MONTHLY_5, D(2027, 1, 1), D(2027, 12, 31), "長效推進")]),
+    ("2026年6月底前完成，此後長期堅持", [(D(2026, 6, 30), "2026年6月底前完成")],
+     [("monthly", MONTHLY_5, D(2026, 7, 1), D(2027, 12, 31), "此後長期堅持")]),
+    ("6月底前完成，完成後持續推進", [(D(2026, 6, 30), "6月底前完成")],
+     [("monthly", MONTHLY_5, D(2026, 7, 1), D(2027, 12, 31), "完成後持續推進")]),
+    ("2026年6月底前完成摸底；持續推進", [(D(2026, 6, 30), "2026年6月底前完成摸底")],
+     [("monthly", MONTHLY_5, D(2026, 7, 1), D(2027, 12, 31), "持續推進")]),
+    ("2027年起持續推進", [], [("monthly", MONTHLY_5, D(2027, 1, 1), D(2027, 12, 31), "2027年起持續推進")]),
+    ("2026年底以後常態化開展", [], [("monthly", MONTHLY_5, D(2027, 1, 1), D(2027, 12, 31), "2026年底以後常態化開展")]),
+    # a period in the same text is the cadence of the ongoing work (one obligation, not two)
+    ("持續推進，每季度報送進展", [], [("quarterly", "FREQ=YEARLY;BYMONTH=3,6,9,12;BYMONTHDAY=-1", D(2026, 1, 1), D(2027, 12, 31), "持續推進，每季度報送進展")]),
+    ("持续推进，每月5日前报送进展", [], [("monthly", MONTHLY_5, D(2026, 1, 1), D(2027, 12, 31), "持续推进，每月5日前报送进展")]),
+    ("按季度推進", [], [("quarterly", "FREQ=YEARLY;BYMONTH=3,6,9,12;BYMONTHDAY=-1", D(2026, 1, 1), D(2027, 12, 31), "按季度推進")]),
+    ("按月推进", [], [("monthly", "FREQ=MONTHLY;BYMONTHDAY=-1", D(2026, 1, 1), D(2027, 12, 31), "按月推进")]),
+]
+
+
+@pytest.mark.parametrize(("text", "milestones", "obligations"), ONGOING, ids=[t for t, _, _ in ONGOING])
+def test_ongoing_work_is_an_obligation_to_report_on_the_cadence(text: str, milestones: list, obligations: list) -> None:
+    assert ongoing(text) == (milestones, obligations)
+
+
+def test_a_milestone_whose_work_begins_with_an_ongoing_word_is_still_a_milestone() -> None:
+    assert ongoing("2026年底前完成長期規劃編制") == ([(D(2026, 12, 31), "2026年底前完成長期規劃編制")], [])
+
+
+def test_ongoing_work_reports_on_the_plans_cadence() -> None:
+    quarterly = DeadlineContext(base_year=2026, plan_start=D(2026, 1, 1), reporting=Reporting(every="quarterly", day=10))
+    (rec,) = parse("長期堅持", context=quarterly).recurrences
+    assert (rec.freq, rec.rule, rec.ongoing) == ("quarterly", "FREQ=YEARLY;BYMONTH=1,4,7,10;BYMONTHDAY=10", True)
+    assert instances(rec, D(2026, 1, 1), D(2026, 12, 31)) == [D(2026, 4, 10), D(2026, 7, 10), D(2026, 10, 10)]
+
+
+def test_the_first_report_is_on_the_first_period_of_the_work() -> None:
+    (rec,) = parse("2026年12月底前完成，2027年持續推進", context=PLAN).recurrences
+    assert instances(rec, D(2026, 1, 1), D(2027, 4, 30)) == [D(2027, 2, 5), D(2027, 3, 5), D(2027, 4, 5)]
+    (mid,) = parse("2026年7月15日起持續推進", context=PLAN).recurrences
+    assert instances(mid, D(2026, 1, 1), D(2026, 9, 30))[:2] == [D(2026, 8, 5), D(2026, 9, 5)]
+    (quarter_end,) = parse("按季度推進", context=PLAN).recurrences
+    assert instances(quarter_end, D(2026, 1, 1), D(2026, 6, 30)) == [D(2026, 3, 31), D(2026, 6, 30)]
+
+
+def test_ongoing_work_without_a_base_year_needs_none() -> None:
+    from duban.matrix.deadlines import parse_without_base_year
+
+    (rec,) = parse_without_base_year("持續推進", plan_start=D(2026, 3, 1)).recurrences
+    assert rec.ongoing and rec.start == D(2026, 3, 1)
+
+
+READINGS = [
+    (None, Reporting("monthly", 5)),
+    ("monthly", Reporting("monthly", 5)),
+    ("月度", Reporting("monthly", 5)),
+    ("quarterly", Reporting("quarterly", 5)),
+    ("每月5日前", Reporting("monthly", 5)),
+    ("每月10日前報送", Reporting("monthly", 10)),
+    ("每季度十日前报送进展", Reporting("quarterly", 10)),
+    ("每週五", Reporting("weekly", 5)),
+    ("weekly", Reporting("weekly", 5)),
+    ({"every": "monthly", "due": "5th day"}, Reporting("monthly", 5)),
+    ({"every": "quarterly", "due": "10日"}, Reporting("quarterly", 10)),
+    ({"every": "monthly", "due": 8}, Reporting("monthly", 8)),
+    ({"every": "weekly", "due": "周一"}, Reporting("weekly", 1)),
+]
+
+
+@pytest.mark.parametrize(("value", "expected"), READINGS, ids=[repr(v) for v, _ in READINGS])
+def test_reporting_settings(value, expected: Reporting) -> None:
+    assert read_reporting(value) == expected
+
+
+@pytest.mark.parametrize(("value", "words"), [
+    ("fortnightly", "not a cadence"),
+    ({"every": "monthly", "due": "5th working day"}, "working-day"),
+    ({"every": "monthly", "due": 31}, "1–28"),
+    ({"every": "daily"}, "not a period"),
+    ({"every": "monthly", "at": 5}, "unknown key"),
+    (5, "not a cadence"),
+])
+def test_bad_reporting_settings_say_what_is_accepted(value, words: str) -> None:
+    with pytest.raises(ReportingError, match=words):
+        read_reporting(value)
+
+
+def test_the_cadence_in_words() -> None:
+    assert describe(Reporting()) == "每月5日前报送进展"
+    assert describe(Reporting(), "zh-Hant") == "每月5日前報送進展"
+    assert describe(Reporting("quarterly", 10), "zh-Hant") == "每季度次月10日前報送進展"
+    assert describe(Reporting("weekly", 5), "zh-Hant") == "每週週五前報送進展"
+    assert "monthly" in describe(Reporting(), "en")
