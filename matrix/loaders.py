@@ -46,10 +46,11 @@ from duban.matrix.sheets import load_task_sheet
 from duban.matrix.sources import Located, Record, Source, load_yaml, yaml_record, yaml_records
 
 PLAN_KEYS = {"plan", "directory", "officials", "tasks", "stages"}
-HEADER_FIELDS = {"code", "title", "issuer", "base_year", "start", "end", "timezone", "source"}
+HEADER_FIELDS = {"code", "title", "issuer", "base_year", "start", "end", "timezone", "source", "default_unit"}
 TASK_FIELDS = {
     "code", "title", "section", "target", "lead_officials", "lead_unit", "supporting_units",
     "deadline", "veto", "source_line", "note",
+    "review",  # written by `matrix extract` where it guessed or could not read: the office confirms, then deletes it
 }
 STAGE_FIELDS = {"code", "kind", "title", "deadline", "text", "units", "source_line"}
 
@@ -133,6 +134,9 @@ class _Builder:
         self.new_units: dict[str, Unit] = {}
         self._deadlines: dict[tuple[Any, ...], Deadline | DeadlineError] = {}
         self._near: dict[str, list[str]] = {}
+        self.default_unit = ""  # the header's default_unit: the lead unit of a task that names none
+        self.defaulted: list[str] = []  # codes of the tasks it leads
+        self.warnings: list[str] = []  # tasks marked review: that read well (the office confirms them)
 
     def problem(self, line: int | None, field_name: str, text: Any, message: str, hint: str = "") -> None:
         self.problems.append(Problem(self.src.path, line, field_name, _as_text(text), message, hint, self.src.kind))
@@ -238,6 +242,7 @@ def _header(src: Source, b: _Builder, *, plan_code: str | None, base_year: int |
         b.problem(h.line_of("end"), "end", dates["end"], f"the plan ends before it starts ({dates['start']})",
                   "end is the plan's last day, on or after start; check both dates")
     tz = _as_text(h.get("timezone")) or DEFAULT_TIMEZONE
+    b.default_unit = _as_text(h.get("default_unit"))
     return Plan(code=code, title=plan_title, base_year=year, issuer=_as_text(h.get("issuer")),
                 start=dates["start"], end=dates["end"], timezone=tz, source=_as_text(h.get("source")) or src.path)
 
@@ -320,6 +325,7 @@ def _line_number(value: Any) -> int | None:
 def _task(rec: Record, b: _Builder, plan: Plan, known_officials: dict[str, Official]) -> Task | None:
     if b.src.kind == "line":
         b.unknown_fields(rec, TASK_FIELDS, "a task")
+    problems_before = len(b.problems)
     code = _as_text(rec.get("code"))
     if not code:
         b.problem(rec.line, "code", "", "a task needs a code", "number tasks as in the plan, e.g. 3.2.1")
@@ -330,7 +336,7 @@ def _task(rec: Record, b: _Builder, plan: Plan, known_officials: dict[str, Offic
                   "give the task a title (任務) or a target (目標要求), as the plan words it")
     if not title:
         title = target[:40]
-    lead_unit, supporting = _task_units(rec, b)
+    lead_unit, supporting = _task_units(rec, b, code)
     deadline_text = _as_text(rec.get("deadline"))
     milestones: tuple[Milestone, ...] = ()
     recurrences: tuple[Recurrence, ...] = ()
@@ -345,6 +351,10 @@ def _task(rec: Record, b: _Builder, plan: Plan, known_officials: dict[str, Offic
     veto = veto_raw is True or _as_text(veto_raw).lower() in ("true", "yes", "1", "是", "y", "√")
     section = _section(rec.get("section"))
     source = _task_source(rec, b, plan)
+    review = _as_text(rec.get("review"))
+    if review and len(b.problems) == problems_before:  # readable: the office confirms it and deletes the marker
+        b.warnings.append(f"{b.src.path}:{rec.line_of('review')}: task {code} is marked for review ({review}): "
+                          "confirm it, then delete its review: line")
     return Task(
         code=code, title=title, lead_unit=lead_unit, target=target, section=section,
         lead_officials=_officials(rec, b, known_officials), supporting_units=tuple(supporting),
@@ -352,9 +362,13 @@ def _task(rec: Record, b: _Builder, plan: Plan, known_officials: dict[str, Offic
     )
 
 
-def _task_units(rec: Record, b: _Builder) -> tuple[str, list[str]]:
-    """The task's one lead unit and its supporting units (the lead not repeated), each resolved."""
+def _task_units(rec: Record, b: _Builder, code: str) -> tuple[str, list[str]]:
+    """The task's one lead unit (the plan's default_unit when it names none) and its supporting units
+    (the lead not repeated), each resolved."""
     lead_text = _as_text(rec.get("lead_unit"))
+    if not lead_text and b.default_unit:
+        lead_text = b.default_unit
+        b.defaulted.append(code)
     lead_unit = ""
     if not lead_text:
         b.problem(rec.line_of("lead_unit"), "lead_unit", "", "missing lead unit (牽頭單位)", "every task has exactly one lead unit")
@@ -493,6 +507,10 @@ def load_plan(
     stages = _stages(src, b, plan)
     if b.problems:
         raise ValidationFailed(b.problems)
+    if b.defaulted:
+        warnings.append(f"{src.path}: {len(b.defaulted)} task(s) name no lead unit and are led by the plan's "
+                        f"default_unit {b.default_unit}: {'、'.join(b.defaulted)}")
+    warnings.extend(b.warnings)
     used_officials = {unit_key(o.name): o for t in tasks for o in t.lead_officials}
     plan_officials = tuple({**officials, **used_officials}.values())
     full = Plan(

@@ -84,6 +84,16 @@ def _iter_blocks(block: _Block) -> Iterable[_Block]:
         yield from _iter_blocks(child)
 
 
+def mark_review(data: dict[str, Any], reason: str) -> None:
+    """Mark an extracted task for the office's review (``review:`` in the YAML, before its source_line):
+    what could not be read or was assumed, and why. Several reasons are joined with ；."""
+    reasons = [r for r in (data.get("review", ""), reason) if r]
+    line = data.pop("source_line", None)
+    data["review"] = "；".join(reasons)
+    if line is not None:
+        data["source_line"] = line
+
+
 class _Builder:
     def __init__(self, parser: _Parser, notes: list[Note], leftovers: list[Leftover], page_notes: dict[int, list[str]]) -> None:
         self.p = parser
@@ -93,6 +103,7 @@ class _Builder:
         self.tasks: list[_Item] = []
         self.stages: list[_Item] = []
         self.codes: dict[str, int] = {}
+        self.reviews: list[str] = []  # why the task being built is marked review: (cleared once it is built)
         self.context: DeadlineContext | None = None
         self.base_year: int | None = None
         # officials rebuilt as 姓名(職務) use the document's own punctuation: full width or ASCII
@@ -296,6 +307,9 @@ class _Builder:
         if "note" in block.fields:
             data["note"] = block.fields["note"].text.text
             comments["note"] = self.comment(block.fields["note"].text.lines)
+        for reason in self.reviews:
+            mark_review(data, reason)
+        self.reviews = []
         data["source_line"] = block.line
         self.tasks.append(_Item(data, comments, deadline_line))
 
@@ -391,7 +405,10 @@ class _Builder:
             return [], []
         officials, problems, title_only = _parse_officials(f.text.text, full_width=self.full_width)
         for bad in problems:
-            self.leftovers.append(Leftover(f.line, bad, f"task {code}: cannot read this official (write 姓名(職務))", "official"))
+            self.leftovers.append(Leftover(f.line, bad, f"task {code}: cannot read this official (write 姓名(職務)); "
+                                           "the task is kept, marked review:", "official"))
+        if problems:
+            self.reviews.append(f"{f.label}「{'、'.join(problems)}」cannot be read: write 姓名(職務)")
         for t in title_only:
             self.notes.append(Note(f.line, f"task {code}: an official named by title only: {t}", "official"))
         return officials, f.text.lines

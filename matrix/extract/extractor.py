@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from duban.matrix.errors import DeadlineError, SourceError
-from duban.matrix.extract.builder import _Builder, _check_field_sizes, _iter_blocks
+from duban.matrix.extract.builder import _Builder, _check_field_sizes, _iter_blocks, mark_review
 from duban.matrix.extract.cleaning import _Cleaner, _Line
 from duban.matrix.extract.parser import _Parser
 from duban.matrix.extract.reading import _physical_lines
@@ -181,9 +181,14 @@ def _read_deadlines(builder: _Builder, context: DeadlineContext | None, leftover
         try:
             parsed = deadlines.parse(text, context=context)
         except DeadlineError as e:
-            what = f"stage {item.data['code']}" if "kind" in item.data else f"task {item.data['code']}"
+            stage = "kind" in item.data
+            what = f"stage {item.data['code']}" if stage else f"task {item.data['code']}"
+            marked = "" if stage else "; the task is kept, marked review:"
             leftovers.append(Leftover(item.deadline_line, text, f"{what}: the deadline is not understood ({e.reason}); "
-                                      "rewrite it, e.g. 2016年底 or 每月不少於1次", "deadline"))
+                                      f"rewrite it, e.g. 2016年底 or 每月不少於1次{marked}", "deadline"))
+            if not stage:
+                mark_review(item.data, f"時間要求「{text}」cannot be read: {e.reason}; write the date, e.g. 2016年底 "
+                            "or 每月不少於1次")
             continue
         due += [m.due for m in parsed.milestones]
     return due

@@ -77,12 +77,24 @@ def test_the_pasted_table_gives_the_same_plan_as_the_docx(tmp_path: Path) -> Non
 def test_extract_validate_import(duban, tmp_path: Path, script: str, kind: str) -> None:  # noqa: F811
     path = _write(tmp_path, script, kind)
     duban("matrix", "extract", path.name, "--out", "plan.yaml")
-    proc = duban("matrix", "validate", "plan.yaml", "--allow-new-units")
-    assert proc.returncode != 0 and "按上" in proc.stdout + proc.stderr  # the one unreadable deadline
-    # the office writes the date it was told, then imports
     yaml_file = tmp_path / "plan.yaml"
-    yaml_file.write_text(yaml_file.read_text("utf-8").replace(_s("按上級要求", script), "2025年12月底前"), "utf-8")
+    written = yaml_file.read_text("utf-8")
+    # the unreadable 完成時限 does not lose the task: it is written with a review: marker and the reason
+    task7 = yaml.safe_load(written)["tasks"][6]
+    assert task7["review"].startswith("時間要求「" + _s("按上級要求", script) + "」cannot be read")
+    assert sum(line.lstrip().startswith("review:") for line in written.splitlines()) == 1
+    proc = duban("matrix", "import", "plan.yaml", "--allow-new-units", "--as-of", "2025-03-20")
+    assert proc.returncode != 0 and "按上" in proc.stdout + proc.stderr  # still refused while unreadable
+    # the office writes the date it was told: import takes it and lists the task still marked review:
+    yaml_file.write_text(written.replace(_s("deadline: 按上級要求", script), "deadline: 2025年12月底前"), "utf-8")
+    proc = duban("matrix", "import", "plan.yaml", "--allow-new-units", "--as-of", "2025-03-20", "--dry-run")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "task 7 is marked for review" in proc.stdout.replace("\n", "")
+    # the office confirms it by deleting the marker
+    yaml_file.write_text("\n".join(line for line in yaml_file.read_text("utf-8").splitlines()
+                                   if not line.lstrip().startswith("review:")) + "\n", "utf-8")
     proc = duban("matrix", "import", "plan.yaml", "--allow-new-units", "--as-of", "2025-03-20", "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     result = json.loads(proc.stdout)
     assert result["ok"] and result["added"] == ["1", "2", "3", "4", "5", "6", "7"]
+    assert "review" not in proc.stdout
