@@ -23,8 +23,8 @@ from duban.matrix.errors import SourceError
 from duban.matrix.script import fold
 
 __all__ = [
-    "Column", "DIRECTORY_SHEET", "DOCUMENT_TABLE", "HeaderMatch", "PROGRESS_SHEET", "TASK_SHEET",
-    "UnknownColumn", "Vocabulary", "column_letter", "find_header",
+    "Column", "DIRECTORY_SHEET", "DOCUMENT_TABLE", "HeaderMatch", "PROGRESS_SHEET", "RESPONSIBLE_UNITS", "TASK_SHEET",
+    "UnknownColumn", "Vocabulary", "column_index", "column_letter", "find_header",
 ]
 
 
@@ -108,15 +108,29 @@ class HeaderMatch:
 
     def values(self, row: list[Any]) -> dict[str, Any]:
         """A data row's values by field: text stripped, empty cells left out; a field named by two
-        columns takes the later one's value."""
+        columns takes the later one's value, except lists of units (配合單位 and 責任單位 beside a
+        牽頭單位), which are joined."""
         out: dict[str, Any] = {}
         for i, name in self.fields.items():
             value = row[i] if i < len(row) else None
             if isinstance(value, str):
                 value = value.strip() or None
             if value is not None:
+                if name in _JOINED and isinstance(out.get(name), str) and isinstance(value, str):
+                    value = f"{out[name]}、{value}"
                 out[name] = value
         return out
+
+
+_JOINED = frozenset({"supporting_units"})
+
+
+def column_index(letter: str) -> int:
+    """The 0-based column index of a spreadsheet letter: A → 0, AA → 26."""
+    n = 0
+    for ch in letter:
+        n = n * 26 + ord(ch) - ord("A") + 1
+    return n - 1
 
 
 def column_letter(index: int) -> str:
@@ -163,18 +177,29 @@ TASK_SHEET = Vocabulary(
     kind="task sheet",
     columns=(
         Column("code", ("序號", "序号", "編號", "编号", "code", "no", "no.", "id")),
-        Column("title", ("任務", "任务", "任務名稱", "任务名称", "工作任務", "工作任务", "事項", "事项", "title", "task")),
-        Column("target", ("目標要求", "目标要求", "目標任務", "目标任务", "target")),
-        Column("lead_officials", ("牽頭領導", "牵头领导", "責任領導", "责任领导", "lead_officials", "lead officials")),
-        Column("lead_unit", ("牽頭單位", "牵头单位", "責任單位", "责任单位", "lead_unit", "lead unit")),
-        Column("supporting_units", ("配合單位", "配合单位", "協辦單位", "协办单位", "supporting_units", "supporting units")),
-        Column("deadline", ("時間要求", "时间要求", "完成時限", "完成时限", "時限", "时限", "deadline")),
+        Column("title", ("任務", "任务", "任務名稱", "任务名称", "工作任務", "工作任务", "重點任務", "重点任务",
+                         "主要任務", "主要任务", "具體任務", "具体任务", "事項", "事项", "title", "task")),
+        Column("target", ("目標要求", "目标要求", "目標任務", "目标任务", "具體措施", "具体措施", "工作措施",
+                          "target")),
+        Column("lead_officials", ("牽頭領導", "牵头领导", "責任領導", "责任领导", "分管領導", "分管领导", "包保領導",
+                                  "包保领导", "lead_officials", "lead officials")),
+        # 責任單位 leads when the sheet has no other lead column; beside 牽頭單位 or 主責單位 it names the
+        # supporting units (load_task_sheet decides, RESPONSIBLE_UNITS); in a YAML plan it is the lead unit.
+        Column("lead_unit", ("牽頭單位", "牵头单位", "主責單位", "主责单位", "責任單位", "责任单位", "lead_unit", "lead unit")),
+        Column("supporting_units", ("配合單位", "配合单位", "協辦單位", "协办单位", "參與單位", "参与单位",
+                                    "supporting_units", "supporting units")),
+        Column("deadline", ("時間要求", "时间要求", "完成時限", "完成时限", "完成時間", "完成时间", "時間節點", "时间节点",
+                            "時限要求", "时限要求", "時限", "时限", "deadline")),
         Column("section", ("所屬部分", "所属部分", "類別", "类别", "section")),
         Column("veto", ("一票否決", "一票否决", "veto")),
+        Column("note", ("備註", "备注", "note")),
     ),
     required=("lead_unit",),
     expected="牵头单位/牽頭單位",
 )
+
+# The header word of TASK_SHEET's lead_unit that names the supporting units when another column leads.
+RESPONSIBLE_UNITS = "責任單位"
 
 # A unit directory sheet: one row per unit.
 DIRECTORY_SHEET = Vocabulary(

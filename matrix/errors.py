@@ -156,8 +156,9 @@ class Problem:
 class ValidationFailed(MatrixError):
     """Validation found problems; all of them are in ``problems``, none is left out."""
 
-    def __init__(self, problems: list[Problem]) -> None:
+    def __init__(self, problems: list[Problem], *, warnings: list[str] | tuple[str, ...] = ()) -> None:
         self.problems = list(problems)
+        self.warnings = list(warnings)  # what the file's reading said besides (a column not understood …)
         n = len(self.problems)
         lines = "\n".join(f"  {p}" for p in self.problems[:PROBLEMS_LISTED])
         if n > PROBLEMS_LISTED:  # all of them stay in .problems (the CLI's table and --json list every one)

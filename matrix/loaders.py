@@ -42,6 +42,7 @@ from duban.matrix.model import (
 )
 from duban.matrix.officials import read_officials
 from duban.matrix.script import fold, unit_key
+from duban.matrix.sheet_layout import text_of
 from duban.matrix.sheets import load_task_sheet
 from duban.matrix.sources import Located, Record, Source, load_yaml, yaml_record, yaml_records
 
@@ -105,11 +106,8 @@ def _parse_official(text: str) -> Official | None:  # Official is frozen: one ob
 
 
 def _as_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)  # a sheet cell holding 3.0 means code "3"
-    return str(value).strip()
+    """A cell's text: 3.0 is code "3"; a date cell (a deadline typed as a date) is 2019年9月30日, that day."""
+    return text_of(value)
 
 
 def _as_date(value: Any) -> dt.date | None:
@@ -500,13 +498,11 @@ def load_plan(
     b = _Builder(src, resolved, allow_new_units)
     plan = _header(src, b, plan_code=plan_code, base_year=base_year, title=title, start=start)
     warnings: list[str] = list(src.warnings) + (list(directory.warnings) if directory is not None else [])
-    if "unknown_columns" in src.extra:
-        warnings.append(f"{src.path}: columns not understood and ignored: {'、'.join(src.extra['unknown_columns'].get('labels'))}")
     officials = _plan_officials(src, b, resolved)
     tasks = _tasks(src, b, plan, officials)
     stages = _stages(src, b, plan)
     if b.problems:
-        raise ValidationFailed(b.problems)
+        raise ValidationFailed(b.problems, warnings=warnings)  # a column not understood is said with them
     if b.defaulted:
         warnings.append(f"{src.path}: {len(b.defaulted)} task(s) name no lead unit and are led by the plan's "
                         f"default_unit {b.default_unit}: {'、'.join(b.defaulted)}")

@@ -10,15 +10,27 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from duban.matrix.columns import DIRECTORY_SHEET, TASK_SHEET, Vocabulary, find_header
+from duban.matrix.columns import (
+    DIRECTORY_SHEET,
+    RESPONSIBLE_UNITS,
+    TASK_SHEET,
+    HeaderMatch,
+    Vocabulary,
+    column_index,
+    find_header,
+)
 from duban.matrix.errors import LimitExceeded, SourceError, shorten
 from duban.matrix.limits import DEFAULT_LIMITS, SETTINGS, InputLimits
+from duban.matrix.script import fold
+from duban.matrix.sheet_layout import Sections, assign_codes, heading_kind, heading_of, preamble_facts, text_of
 from duban.matrix.sources import (
     FORBIDDEN_CHARS,
     Cell,
@@ -143,7 +155,23 @@ def _check_sheet_extent(archive: zipfile.ZipFile, where: str, limits: InputLimit
                             f"the row limit of {limits.rows:,} ({SETTINGS['rows']})", setting=SETTINGS["rows"])
 
 
+@dataclass(slots=True)
+class SheetTable:
+    """One worksheet as read: its name (None for a CSV), its rows, and the rows a merge across most of
+    the table's width covers (a category row such as 一、基礎設施 merged over A4:H4)."""
+
+    name: str | None
+    rows: Iterator[tuple[int, list[Any]]]
+    wide: set[int] = field(default_factory=set)
+    labels: dict[int, str] = field(default_factory=dict)  # column index → header label, once found
+
+
 def _xlsx_rows(path: Path, sheet: str | None, limits: InputLimits) -> Iterator[tuple[int, list[Any]]]:
+    yield from _xlsx_sheets(path, sheet, limits, every=False)[0].rows
+
+
+def _xlsx_sheets(path: Path, sheet: str | None, limits: InputLimits, *, every: bool) -> list[SheetTable]:
+    """The named sheet, else every worksheet (``every``) or the first, each read at once."""
     import openpyxl  # imported here: only the sheet path pays for it
 
     where = str(path)
@@ -152,7 +180,7 @@ def _xlsx_rows(path: Path, sheet: str | None, limits: InputLimits) -> Iterator[t
     with archive:
         _check_sheet_extent(archive, where, limits)
     try:
-        # Read-only: the workbook's parts are read, not its sheets; the chosen sheet is streamed below
+        # Read-only: the workbook's parts are read, not its sheets; each sheet is streamed below
         # (a full load builds a Cell object per cell, a third of the time of a 20,000-row sheet).
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as e:  # noqa: BLE001 - zlib.error, KeyError, XML and value errors …: the file is not readable
@@ -160,20 +188,29 @@ def _xlsx_rows(path: Path, sheet: str | None, limits: InputLimits) -> Iterator[t
     try:
         if sheet is not None and sheet not in book.sheetnames:
             raise SourceError(where, f"no sheet named {shorten(sheet)!r}; sheets are {book.sheetnames}")
-        try:
-            ws = book[sheet] if sheet else book.worksheets[0]
-        except IndexError:
-            raise SourceError(where, "the workbook has no worksheet") from None
-        by_row, merged = _sheet_values(ws, book, where, limits)
+        chosen = [book[sheet]] if sheet else (book.worksheets if every else book.worksheets[:1])
+        if not chosen:
+            raise SourceError(where, "the workbook has no worksheet")
+        read = [(str(ws.title), *_sheet_values(ws, book, where, limits)) for ws in chosen]
     except SourceError:
         raise
     except Exception as e:  # noqa: BLE001 - a damaged sheet: XML, value and key errors …
         raise SourceError(where, f"not a readable .xlsx workbook ({_error_text(e)})") from None
     finally:
         book.close()
-    # Merged cells (a lead official spanning several rows) are filled down and across from their
-    # top-left cell, as the sheet shows them; read-only openpyxl does not, so it is done here from
-    # the sheet's mergeCell ranges (already checked against the limits by _check_sheet_extent).
+    return [_filled(name, by_row, merged, limits) for name, by_row, merged in read]
+
+
+def _filled(name: str, by_row: dict[int, dict[int, Any]], merged: list[str], limits: InputLimits) -> SheetTable:
+    """The sheet's rows with its merged cells filled from their top-left cell, as the sheet shows them
+    (one 牽頭領導 for three rows holds for all three); read-only openpyxl does not, so it is done here
+    from the sheet's mergeCell ranges (already checked against the limits by _check_sheet_extent).
+
+    A merge across most of the table's width (at least 3 columns and more than half of them) is a
+    heading, not a value of every column it spans: it is kept in its first cell only, and its rows
+    are reported as ``wide``."""
+    width = max((max(row) for row in by_row.values() if row), default=0)
+    wide: set[int] = set()
     for ref in merged:
         bounds = _cell_range(ref.encode("ascii", "replace"))
         if bounds is None:
@@ -182,10 +219,18 @@ def _xlsx_rows(path: Path, sheet: str | None, limits: InputLimits) -> Iterator[t
         value = by_row.get(min_row, {}).get(min_col)
         if value is None:
             continue
+        span = max_col - min_col + 1
+        if span >= 3 and 2 * span > width:
+            wide.update(range(min_row, min(max_row, limits.rows) + 1))
+            continue
         for r in range(min_row, min(max_row, limits.rows) + 1):
             row = by_row.setdefault(r, {})
             for c in range(min_col, min(max_col, limits.columns) + 1):
                 row[c] = value
+    return SheetTable(name, _by_row(by_row), wide)
+
+
+def _by_row(by_row: dict[int, dict[int, Any]]) -> Iterator[tuple[int, list[Any]]]:
     last = max(by_row, default=0)
     for r in range(1, last + 1):
         held = by_row.get(r)
@@ -292,36 +337,151 @@ def _bounded_rows(path: str, rows: Iterator[tuple[int, list[Any]]], limits: Inpu
         raise
 
 
-_SECTION_ROW = re.compile(r"^[一二三四五六七八九十]+[、.．]|^[(（][一二三四五六七八九十]+[)）]")
+# The sheet of plan facts duban writes beside the tasks (issuer, dates, stages …): never a task sheet.
+PLAN_FACTS_SHEETS = ("方案信息", "方案資訊")
+
+_Placed = tuple[Record, list[str], tuple[int, ...]]  # a task row, its headings and their numbers
+
+
+def task_sheets(path: Path, *, sheet: str | None, warnings: list[str], limits: InputLimits) -> list[SheetTable]:
+    """Every sheet of a workbook (only ``sheet`` when named), or a CSV's one, its rows checked as they come."""
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".tsv"):
+        tables = [SheetTable(None, _csv_rows(path, warnings, limits))]
+    elif suffix in (".xlsx", ".xlsm"):
+        tables = _xlsx_sheets(path, sheet, limits, every=True)
+    else:
+        raise SourceError(str(path), f"unknown sheet format {suffix!r}; use .csv or .xlsx")
+    for table in tables:
+        table.rows = _bounded_rows(str(path), table.rows, limits, table.labels)
+    return tables
 
 
 def load_task_sheet(path: Path, *, sheet: str | None = None, limits: InputLimits = DEFAULT_LIMITS) -> Source:
-    """Read a CSV/XLSX responsibility matrix: one row per task, section rows allowed in between."""
+    """Read a CSV/XLSX responsibility matrix: one row per task, headings in between, one plan across
+    every sheet with a task header (a sheet's name is then its tasks' outermost section)."""
     if not path.exists():
         raise SourceError(str(path), "no such file")
     warnings: list[str] = []
-    labels: dict[int, str] = {}
-    rows = sheet_rows(path, sheet=sheet, warnings=warnings, limits=limits, labels=labels)
-    records, unknown, facts = _rows_to_records(str(path), rows, TASK_SHEET, labels)
-    tasks: list[Record] = []
-    section: list[str] = []
-    for rec in records:
-        # A row with a heading such as "(二)項目安排精準" and no unit is a section row.
-        heading = rec.get("title") or rec.get("code")
-        if "lead_unit" not in rec.cells and len(rec.cells) <= 2 and isinstance(heading, str) and _SECTION_ROW.match(heading):
-            level = 0 if re.match(r"^[一二三四五六七八九十]+[、.．]", heading) else 1
-            section = section[:level] + [heading]
+    tables = task_sheets(path, sheet=sheet, warnings=warnings, limits=limits)
+    read: list[tuple[str | None, list[_Placed]]] = []
+    facts: dict[str, Any] = {}
+    for table in tables:
+        if sheet is None and table.name in PLAN_FACTS_SHEETS:
             continue
-        if section and "section" not in rec.cells:
-            rec.cells["section"] = Cell(list(section), rec.line)
-        tasks.append(rec)
+        found = _task_table(str(path), table, warnings)
+        if found is None:
+            if len(tables) == 1:
+                raise TASK_SHEET.no_header(str(path))
+            warnings.append(f"{path}: sheet 「{table.name}」 has no task header (序號, 任務, 牽頭單位 …), skipped")
+            continue
+        read.append((table.name, found[0]))
+        facts = found[1] | facts  # the first sheet's title row wins
+    if not read:
+        raise SourceError(str(path), "no sheet has a task header row; expected columns such as " + TASK_SHEET.expected)
+    tasks, derived = _sheet_codes(read)
+    if derived:
+        warnings.append(f"{path}: {derived} task{'s' if derived != 1 else ''} without 序號 numbered by their place "
+                        "under their headings (the second task under 二、 is 2.2)")
     if not tasks:
         raise SourceError(str(path), "the sheet has a header but no task rows")
     header = Record(line=None, cells={k: Cell(v, None) for k, v in facts.items()})
-    src = Source(path=str(path), kind="row", header=header, tasks=tasks, warnings=warnings)
-    if unknown:
-        src.extra["unknown_columns"] = Record(line=1, cells={"labels": Cell(unknown, 1)})
-    return src
+    return Source(path=str(path), kind="row", header=header, tasks=tasks, warnings=warnings)
+
+
+def _task_table(path: str, table: SheetTable, warnings: list[str]) -> tuple[list[_Placed], dict[str, Any]] | None:
+    """A sheet's task rows with their headings, and the facts above its header; None without a header."""
+    rows = iter(table.rows)
+    match = find_header(rows, TASK_SHEET)
+    if match is None:
+        return None
+    table.labels.update(match.labels)  # before the next row is read: a refused cell is named by its column
+    match, rows = _header_rows(match, rows)
+    table.labels.update(match.labels)
+    _column_warnings(path if table.name is None else f"{path} sheet 「{table.name}」", match, warnings)
+    facts, above = preamble_facts(values for _number, values in match.above)
+    lead = next((i for i, f in match.fields.items() if f == "lead_unit"), None)
+    sections = Sections()
+    placed: list[_Placed] = []
+    for number, values in rows:
+        cells = match.values(values)
+        if not cells or (lead is not None and _is_header_word(values, lead)):
+            continue  # an empty row, or the header repeated on a printed page
+        rec = Record(line=number, cells={name: Cell(value, number) for name, value in cells.items()})
+        heading = heading_of(rec, wide=number in table.wide)
+        if heading is not None:
+            if (heading,) not in above:  # the title row repeated on a printed page is no heading
+                sections.enter(heading)
+            continue
+        names, numbers = sections.of_task(text_of(rec.get("section")))
+        placed.append((rec, names, numbers))
+    return placed, facts
+
+
+def _is_header_word(values: list[Any], index: int) -> bool:
+    value = values[index] if index < len(values) else None
+    return isinstance(value, str) and len(value) <= 12 and TASK_SHEET.field_of(value) in ("lead_unit", "supporting_units")
+
+
+def _header_rows(match: HeaderMatch, rows: Iterator[tuple[int, list[Any]]]) -> tuple[HeaderMatch, Iterator[tuple[int, list[Any]]]]:
+    """The header as read from one row or two: 責任單位 over 牽頭單位 | 配合單位 on the row below is a
+    two-row header, whose lower row names the columns it spans. 責任單位 beside another lead column
+    names the supporting units."""
+    first = next(rows, None)
+    if first is not None:
+        number, values = first
+        below = {i: TASK_SHEET.field_of(v) for i, v in enumerate(values) if v not in (None, "")}
+        if TASK_SHEET.is_header(list(below.values())):
+            for i, name in below.items():
+                if name:
+                    match.fields[i] = name
+                    match.labels[i] = str(values[i]).strip()
+            match.unknown = [u for u in match.unknown if column_index(u.letter) not in match.fields]
+        else:
+            rows = itertools.chain([first], rows)
+    leads = [i for i, name in match.fields.items() if name == "lead_unit"]
+    if len(leads) > 1:
+        for i in leads:
+            if fold(match.labels.get(i, "")) == fold(RESPONSIBLE_UNITS):
+                match.fields[i] = "supporting_units"
+    return match, rows
+
+
+def _column_warnings(where: str, match: HeaderMatch, warnings: list[str]) -> None:
+    """Each column not understood, by its letter, and a title taken from another column, said at once."""
+    for unknown in match.unknown:
+        warnings.append(f"{where}: column {unknown.letter} 「{shorten(unknown.label, 40)}」 not understood, ignored")
+    named = set(match.fields.values())
+    if "title" not in named and "target" in named:
+        label = next(match.labels[i] for i, name in match.fields.items() if name == "target")
+        warnings.append(f"{where}: no task column (任務, 重點任務 …): each task's title is the start of its 「{label}」")
+
+
+_DEFAULT_SHEET_NAME = re.compile(r"^(?:sheet|工作表)\s*\d*$", re.I)
+
+
+def _sheet_codes(read: list[tuple[str | None, list[_Placed]]]) -> tuple[list[Record], int]:
+    """The tasks of every sheet with their sections and codes set, and how many codes were derived.
+
+    With several task sheets, a sheet's name (unless Excel's own: Sheet1, 工作表1) is its tasks'
+    outermost heading; codes are made per sheet, and only when two sheets' codes meet does each
+    sheet's number (一、 in its name, else its place) go in front of its codes."""
+    several = len(read) > 1
+    derived = 0
+    by_sheet: list[tuple[int, list[Record]]] = []
+    for place, (name, placed) in enumerate(read, 1):
+        top = [name] if several and name and not _DEFAULT_SHEET_NAME.match(name) else []
+        for rec, names, _numbers in placed:
+            if top or names:
+                rec.cells["section"] = Cell(top + names, rec.line)
+        derived += assign_codes([(rec, numbers) for rec, _names, numbers in placed])
+        by_sheet.append((heading_kind(name)[1] or place if name else place, [rec for rec, _n, _m in placed]))
+    codes = [{text_of(rec.get("code")) for rec in recs} for _number, recs in by_sheet]
+    if several and len(set().union(*codes)) < sum(len(c) for c in codes):
+        for number, recs in by_sheet:
+            for rec in recs:
+                rec.cells["code"] = Cell(f"{number}.{text_of(rec.get('code'))}", rec.line_of("code"))
+    return [rec for _number, recs in by_sheet for rec in recs], derived
 
 
 def load_directory_sheet(path: Path, limits: InputLimits = DEFAULT_LIMITS) -> Source:

@@ -114,12 +114,15 @@ def emit_json(data: Any) -> None:
 
 def print_problems(err, as_json: bool) -> None:
     """Every problem of a refused file at once: a table on stderr, or ``{ok: false, problems}`` as JSON."""
+    warnings = list(getattr(err, "warnings", ()))
     if as_json:
-        emit_json({"ok": False, "problems": [p.as_dict() for p in err.problems]})
+        emit_json({"ok": False, "problems": [p.as_dict() for p in err.problems]} | ({"warnings": warnings} if warnings else {}))
         return
     from rich.table import Table
 
     out = console(stderr=True)
+    for w in warnings:  # said first: a column not understood may be why a field is missing
+        out.print(styled(("warning", "yellow"), f" {w}"))
     out.print(styled((f"{len(err.problems)} problem{'s' if len(err.problems) != 1 else ''}", "bold red"), " — nothing was changed"))
     table = Table(show_lines=False, header_style="bold")
     for col in ("where", "field", "text", "problem", "hint"):

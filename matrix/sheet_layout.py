@@ -1,0 +1,216 @@
+"""How offices lay out a task sheet around its tasks: headings, numbering, the rows above the header.
+
+A county's 任務分解表 puts its categories between the tasks (``一、基礎設施`` merged across the table,
+``（二）產業就業`` below it, or a heading alone in the 序號 column), numbers its tasks 1, 2, 3 again under
+each category, and has a title row and a ``填報單位：… 填報時間：2019年3月1日`` row above the header.
+``Sections`` follows the headings (nested by their numbering style: 第一部分, 一、, （一）, 1、, （1）),
+``assign_codes`` gives every task a stable code (its 序號, prefixed by its categories' numbers where
+序號 restarts; derived from its place where 序號 is missing), and ``preamble_facts`` reads the plan's
+title, issuer and date from the rows above the header. Pure: no files, no clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from duban.matrix.sources import Cell, Record
+
+__all__ = ["Sections", "assign_codes", "heading_kind", "heading_of", "preamble_facts", "text_of"]
+
+_CN = "一二三四五六七八九十百零〇"
+_CN_VALUE = {c: i for i, c in enumerate("〇一二三四五六七八九")} | {"零": 0}
+# Numbering styles of headings, outermost first as official documents nest them.
+_HEADING_STYLES = (
+    ("part", re.compile(rf"^第\s*([{_CN}\d]+)\s*(?:部分|篇|章|大類|类|類)")),
+    ("chapter", re.compile(rf"^([{_CN}]+)\s*[、.．]")),
+    ("paren", re.compile(rf"^[(（]\s*([{_CN}]+)\s*[)）]")),
+    ("arabic", re.compile(r"^(\d{1,3})\s*(?:[、．]|\.(?!\d))")),
+    ("arabic_paren", re.compile(r"^[(（]\s*(\d{1,3})\s*[)）]")),
+)
+_BARE_NUMERAL = re.compile(rf"^(?:[{_CN}]+|[(（][{_CN}]+[)）])$")  # 一 or （一） alone in the 序號 column
+_CODE_LIKE = re.compile(r"^\d+(?:\.\d+)*$")
+_DIGITS = re.compile(r"^[0-9]{1,9}$")
+
+
+def text_of(value: Any) -> str:
+    """A cell's text: 3.0 is "3", a date is 2019年9月30日, text stripped."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, dt.date):
+        return f"{value.year}年{value.month}月{value.day}日"
+    return str(value).strip()
+
+
+def _number(word: str) -> int | None:
+    """一 → 1, 十二 → 12, 二十 → 20, 一百零五 → 105, 3 → 3; None when it is not a number."""
+    if word.isdigit():
+        return int(word)
+    total, digit = 0, 0
+    for ch in word:
+        if ch == "百":
+            total += (digit or 1) * 100
+            digit = 0
+        elif ch == "十":
+            total += (digit or 1) * 10
+            digit = 0
+        elif ch in _CN_VALUE:
+            digit = _CN_VALUE[ch]
+        else:
+            return None
+    return total + digit or None
+
+
+def heading_kind(text: str) -> tuple[str, int | None]:
+    """The numbering style of a heading and its number: 一、基礎設施 → ("chapter", 1); unnumbered → ("plain", None)."""
+    for kind, pattern in _HEADING_STYLES:
+        m = pattern.match(text)
+        if m:
+            return kind, _number(m.group(1))
+    return "plain", None
+
+
+def heading_of(rec: Record, *, wide: bool) -> str | None:
+    """The heading a row holds, or None when it is a task row.
+
+    A row with no lead unit and no deadline is a heading when its one text is numbered as a heading
+    (一、 （二） 第一部分 …), spans most of the table (``wide``: a merge across), or sits alone in the
+    序號 or 類別 column without being a number; ``一`` in 序號 beside ``基礎設施`` reads 一、基礎設施."""
+    if "lead_unit" in rec.cells or "deadline" in rec.cells:
+        return None
+    texts = list(dict.fromkeys(t for t in (text_of(c.value) for c in rec.cells.values()) if t))
+    code = text_of(rec.get("code"))
+    if len(texts) == 2 and code == texts[0] and _BARE_NUMERAL.match(code):
+        return code + ("" if code[-1] in ")）" else "、") + texts[1]
+    if len(texts) != 1:
+        return None
+    text = texts[0]
+    alone_in = set(rec.cells) <= {"code", "section"}
+    if heading_kind(text)[0] != "plain" or wide or (alone_in and not _CODE_LIKE.match(text)):
+        return text
+    return None
+
+
+class Sections:
+    """The headings above the current row, nested by numbering style, each with its number (its own,
+    else its place among its siblings); ``top`` is an outermost heading (a sheet's name)."""
+
+    def __init__(self, top: tuple[str, int] | None = None) -> None:
+        self.top = [top] if top else []
+        self.stack: list[tuple[str, str, int]] = []  # (style, text, number)
+        self._count: dict[tuple[str, ...], int] = {}
+
+    def enter(self, text: str) -> None:
+        kind, number = heading_kind(text)
+        for i, (style, _text, _number) in enumerate(self.stack):
+            if style == kind:
+                del self.stack[i:]
+                break
+        self.stack.append((kind, text, number or self._place(tuple(t for _k, t, _n in self.stack))))
+
+    def _place(self, parent: tuple[str, ...]) -> int:
+        self._count[parent] = self._count.get(parent, 0) + 1
+        return self._count[parent]
+
+    def of_task(self, category: str) -> tuple[list[str], tuple[int, ...]]:
+        """A task's section path and its numbers. ``category`` is its 類別 cell: levels below the
+        headings (several joined by " / ", as duban exports a section), each numbered as written
+        (二、…) or by its place among the categories under the same headings."""
+        path = [(t, n) for t, n in self.top] + [(t, n) for _k, t, n in self.stack]
+        for part in (p.strip() for p in category.split(" / ")):
+            if not part or any(t == part for t, _n in path):
+                continue
+            parent = (*(t for t, _n in path), "\0")
+            key = (*parent, part)
+            if key not in self._count:
+                self._count[key] = heading_kind(part)[1] or self._place(parent)
+            path.append((part, self._count[key]))
+        return [t for t, _n in path], tuple(n for _t, n in path)
+
+
+def assign_codes(tasks: Sequence[tuple[Record, tuple[int, ...]]]) -> int:
+    """Give each task (record, its categories' numbers) its code; returns how many were derived.
+
+    A task's code is its 序號. Where 序號 restarts under a category (the first number under a new
+    category is not above every number before it), whole-number codes take their categories' numbers
+    in front (3 under 二、 is 2.3). A task without 序號 is numbered by its place under its categories
+    (the second task under 二、 is 2.2). Codes are never made unique by force: two tasks still sharing
+    one are reported by the loader as a duplicate."""
+    raw = [text_of(rec.get("code")) for rec, _numbers in tasks]
+    restarts = _restarts(tasks, raw)
+    places: dict[tuple[int, ...], int] = {}
+    derived = 0
+    for (rec, numbers), code in zip(tasks, raw, strict=True):
+        place = places[numbers] = places.get(numbers, 0) + 1
+        if not code:
+            code = ".".join(str(n) for n in (*numbers, place))
+            derived += 1
+        elif restarts and numbers and _DIGITS.match(code):
+            code = ".".join(str(n) for n in (*numbers, int(code)))
+        else:
+            continue
+        rec.cells["code"] = Cell(code, rec.line_of("code"))
+    return derived
+
+
+def _restarts(tasks: Sequence[tuple[Record, tuple[int, ...]]], raw: list[str]) -> bool:
+    highest, group = 0, None
+    for (_rec, numbers), code in zip(tasks, raw, strict=True):
+        if not _DIGITS.match(code):
+            continue
+        if numbers != group:
+            if group is not None and int(code) <= highest:
+                return True
+            group = numbers
+        highest = max(highest, int(code))
+    return False
+
+
+# --------------------------------------------------------------------------------------------
+# The rows above the header
+
+_ATTACHMENT = re.compile(r"^附\s*件\s*[0-9一二三四五六七八九十]*\s*[:：]?$")
+_ISSUER = re.compile(r"(?:填報|填报|報送|报送|制表|編制|编制)(?:單位|单位)\s*[:：]\s*(.+?)"
+                     r"(?=\s{2,}|\s*(?:填報|填报|報送|报送|制表|時間|时间|日期)|$)")
+_DATE_LABEL = re.compile(r"(?:時間|时间|日期)\s*[:：]?\s*(.*)$")
+_DATE_TEXT = re.compile(r"(\d{4})\s*(?:年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日|[-/.](\d{1,2})[-/.](\d{1,2}))")
+
+
+def _date_in(text: str) -> dt.date | None:
+    m = _DATE_TEXT.search(text)
+    if not m:
+        return None
+    year, month, day = int(m.group(1)), int(m.group(2) or m.group(4)), int(m.group(3) or m.group(5))
+    try:
+        return dt.date(year, month, day)
+    except ValueError:
+        return None
+
+
+def preamble_facts(rows: Iterable[list[Any]]) -> tuple[dict[str, Any], set[tuple[str, ...]]]:
+    """The plan's title, issuer and date (start) from the rows above the header, and those rows' texts
+    (a page's title repeated further down is skipped, not read as a heading)."""
+    facts: dict[str, Any] = {}
+    seen: set[tuple[str, ...]] = set()
+    for values in rows:
+        texts = tuple(t for t in (text_of(v) for v in values) if t)
+        if not texts:
+            continue
+        seen.add(texts)
+        line = "  ".join(texts)
+        issuer = _ISSUER.search(line)
+        label = _DATE_LABEL.search(line)
+        if issuer or label:
+            if issuer and "issuer" not in facts:
+                facts["issuer"] = issuer.group(1).strip()
+            when = next((v.date() if isinstance(v, dt.datetime) else v for v in values
+                         if isinstance(v, dt.date)), None) or (_date_in(label.group(1)) if label else None)
+            if when and "start" not in facts:
+                facts["start"] = when
+        elif "title" not in facts and not _ATTACHMENT.match(texts[0]):
+            facts["title"] = texts[0]
+    return facts, seen

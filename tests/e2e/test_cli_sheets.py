@@ -1,0 +1,128 @@
+"""A county's own 任務分解表 goes in on the first try: `duban matrix validate|import FILE.xlsx|.csv`, then
+what was stored, read back with `matrix export --format json`. Fixtures: tests/office_sheets.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_cli import run
+from tests.office_sheets import COUNTY_UNITS, county_workbook, expected
+
+SCRIPTS = ["traditional", "simplified"]
+
+
+def _stored(tmp_path: Path, db_url: str, plan: str) -> dict:
+    return json.loads(run(["matrix", "export", "--format", "json", "--plan", plan], cwd=tmp_path, db_url=db_url).stdout)
+
+
+@pytest.fixture
+def units(tmp_path: Path) -> Path:
+    path = tmp_path / "units.yaml"
+    path.write_text(COUNTY_UNITS, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_a_county_workbook_goes_in_on_the_first_try(tmp_path: Path, sqlite_url: str, units: Path, script: str) -> None:
+    book = county_workbook(tmp_path / f"county-{script}.xlsx", script)
+    proc = run(["matrix", "validate", str(book), "--directory", str(units), "--offline"], cwd=tmp_path, db_url=sqlite_url)
+    out = " ".join(proc.stdout.split())  # rich wraps long lines
+    unknown, cover = ("責任處室", "封面") if script == "traditional" else ("责任科室", "说明")
+    assert f"column I 「{unknown}」 not understood, ignored" in out
+    assert f"sheet 「{cover}」 has no task header" in out and "skipped" in out
+    assert "10 tasks, 10 milestones" in out
+    run(["matrix", "import", str(book), "--directory", str(units)], cwd=tmp_path, db_url=sqlite_url)
+    stored = _stored(tmp_path, sqlite_url, book.stem)
+    plan, tasks = stored["plan"], stored["tasks"]
+    # The rows above the header give the plan's title, issuer and date.
+    assert plan["title"] == ("XX縣2019年脫貧攻堅重點任務分解表" if script == "traditional" else "XX县2019年脱贫攻坚重点任务分解表")
+    assert plan["issuer"] in ("XX縣人民政府辦公室", "XX县人民政府办公室") and plan["start"] == "2019-03-01"
+    # Category rows are sections, not tasks; 序號 restarting under them takes their numbers; an Excel
+    # date (2019-09-30 00:00:00) is that day; a task without 序號 is numbered by its place.
+    got = [(t["code"], t["section"], t["milestones"][0]["due"]) for t in tasks]
+    assert got == expected(script)
+    assert tasks[0]["deadline"] == "2019年9月30日"
+    # One 牽頭領導 merged down over three tasks leads all three; the last task of sheet 2 has none.
+    assert [t["lead_officials"][0]["name"] if t["lead_officials"] else None for t in tasks][:3] == ["張志強"] * 3 \
+        or [t["lead_officials"][0]["name"] for t in tasks[:3]] == ["张志强"] * 3
+    assert tasks[9]["lead_officials"] == []
+    # 責任單位 beside 牽頭單位 names the supporting units; alone (the simplified sheet) it leads.
+    assert tasks[0]["lead_unit"] == "縣交通運輸局" and tasks[0]["supporting_units"] == ["各鄉鎮人民政府"]
+    assert tasks[2]["lead_unit"] == "縣住房和城鄉建設局" and tasks[2]["supporting_units"] == ["縣財政局"]
+    assert tasks[8]["supporting_units"] == ["縣財政局"]  # 協辦單位
+
+
+def test_sheet_names_one_sheet_whose_name_is_then_no_section(tmp_path: Path, sqlite_url: str, units: Path) -> None:
+    book = county_workbook(tmp_path / "county.xlsx")
+    proc = run(["matrix", "import", str(book), "--directory", str(units), "--sheet", "三、社會保障", "--plan", "social"],
+               cwd=tmp_path, db_url=sqlite_url)
+    assert "+3 tasks" in proc.stdout
+    tasks = _stored(tmp_path, sqlite_url, "social")["tasks"]
+    assert [(t["code"], t["section"]) for t in tasks] == [
+        ("3.1", ["教育保障"]), ("3.2", ["教育保障"]), ("3.3", ["醫療保障"])]
+
+
+def test_a_column_not_understood_is_said_with_the_problems(tmp_path: Path, sqlite_url: str, units: Path) -> None:
+    # Before: the warning came only once every problem was gone.
+    from openpyxl import load_workbook
+
+    book = county_workbook(tmp_path / "county.xlsx")
+    wb = load_workbook(book)
+    wb["脫貧攻堅"]["E7"] = "縣不存在局"
+    wb.save(book)
+    proc = run(["matrix", "validate", str(book), "--directory", str(units), "--offline"], cwd=tmp_path,
+               db_url=sqlite_url, check=False)
+    err = " ".join(proc.stderr.split())
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert err.index("column I 「責任處室」 not understood") < err.index("1 problem") < err.index("縣不存在局")
+    proc = run(["matrix", "validate", str(book), "--directory", str(units), "--offline", "--json"], cwd=tmp_path,
+               db_url=sqlite_url, check=False)
+    answer = json.loads(proc.stdout)
+    assert [(p["row"], p["field"]) for p in answer["problems"]] == [(7, "lead_unit")]
+    assert any("column I 「責任處室」" in w for w in answer["warnings"])
+
+
+CSV_SIMPLIFIED = """\
+附件1,,,,,,
+XX县2019年重点任务分解表,,,,,,
+填报单位：XX县人民政府办公室  填报时间：2019年3月1日,,,,,,
+编号,具体任务,目标要求,责任领导,牵头单位,协办单位,时限要求
+一、基础设施,,,,,,
+1,农村公路建设,新改建农村公路50公里,张志强(副县长),县交通运输局,各乡镇人民政府,2019/9/30
+2,农村安全饮水,巩固提升,张志强(副县长),县水利局,,2019-12-31
+,,,,,,
+二、产业就业,,,,,,
+1,特色产业培育,每村1个主导产业,李明(副县长),县农业农村局,县商务局,2019年12月底前
+"""
+
+
+def test_a_csv_with_category_rows_and_restarting_numbers(tmp_path: Path, sqlite_url: str, units: Path) -> None:
+    sheet = tmp_path / "county.csv"
+    sheet.write_text(CSV_SIMPLIFIED, encoding="utf-8")
+    run(["matrix", "import", str(sheet), "--directory", str(units)], cwd=tmp_path, db_url=sqlite_url)
+    stored = _stored(tmp_path, sqlite_url, "county")
+    assert stored["plan"]["title"] == "XX县2019年重点任务分解表" and stored["plan"]["start"] == "2019-03-01"
+    assert [(t["code"], t["section"], t["milestones"][0]["due"]) for t in stored["tasks"]] == [
+        ("1.1", ["一、基础设施"], "2019-09-30"), ("1.2", ["一、基础设施"], "2019-12-31"),
+        ("2.1", ["二、产业就业"], "2019-12-31")]
+
+
+def test_a_deadline_typed_as_an_excel_date_is_that_day(tmp_path: Path, sqlite_url: str, units: Path) -> None:
+    # Before: 2019-09-30 00:00:00 was refused as text and shown as 2019-09-3000:00:00.
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["序號", "任務", "牽頭單位", "時間要求"])
+    ws.append([1, "農村公路", "縣交通運輸局", dt.datetime(2019, 9, 30)])
+    ws.append([2, "飲水", "縣水利局", dt.date(2019, 10, 8)])
+    path = tmp_path / "dates.xlsx"
+    wb.save(path)
+    run(["matrix", "import", str(path), "--directory", str(units)], cwd=tmp_path, db_url=sqlite_url)
+    tasks = _stored(tmp_path, sqlite_url, "dates")["tasks"]
+    assert [(t["deadline"], t["milestones"][0]["due"]) for t in tasks] == [
+        ("2019年9月30日", "2019-09-30"), ("2019年10月8日", "2019-10-08")]
