@@ -48,6 +48,12 @@ def near_misses(name: str, spellings: Iterable[tuple[str, _T]]) -> list[_T]:
     return [thing for _, _, thing in sorted(best.values(), key=lambda b: (b[0], b[1]))]
 
 
+def guess_kind(name: str) -> str:
+    """The kind a unit's name suggests: a collective name (各鄉鎮人民政府, 全區各單位, 區級各部門) is a
+    group, anything else a department."""
+    return "group" if name.startswith(("各", "全")) or "各" in name[:3] else "department"
+
+
 def did_you_mean(names: list[str]) -> str:
     """「did you mean 區交委?」 for one name, 「did you mean 區交委 or 縣交委?」 for several."""
     return "did you mean " + " or ".join(names[:3]) + "?" if names else ""

@@ -22,6 +22,7 @@ from duban.matrix.columns import TASK_SHEET
 from duban.matrix.directory import (
     UnitDirectory,
     did_you_mean,
+    guess_kind,
     load_directory,
     one_email,
     split_list,
@@ -162,8 +163,7 @@ class _Builder:
             return self.new_units[key].name
         near = self.near_misses(name)
         if self.allow_new_units and not near:
-            kind = "group" if name.startswith(("各", "全")) or "各" in name[:3] else "department"
-            self.new_units[key] = Unit(name=name, kind=kind)
+            self.new_units[key] = Unit(name=name, kind=guess_kind(name))
             return name
         message = "unknown unit, not in the unit directory"
         hint = "add it to the unit directory (or an alias of a listed unit), or import with --allow-new-units"

@@ -25,7 +25,7 @@ from duban.workflows.cli_calendar import calendar_app
 from duban.workflows.cli_common import console, settings
 from duban.workflows.cli_deploy import deploy_command
 from duban.workflows.cli_extract import extract_command
-from duban.workflows.cli_matrix import matrix_app
+from duban.workflows.cli_matrix import matrix_app, units_app
 from duban.workflows.cli_notices import notices_app
 from duban.workflows.cli_progress import extension_app, progress_app
 from duban.workflows.cli_report import report_app
@@ -39,6 +39,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(matrix_app, name="matrix")
+app.add_typer(units_app, name="units")
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""The ``duban matrix`` commands (validate, import, show, export) and ``duban plans`` / ``duban units``.
+"""The ``duban matrix`` commands (validate, import, show, export), ``duban plans`` and ``duban units`` (list, template).
 
 Registered on the main app by ``workflows.cli``. Only typer and the standard library are imported at
 module level (``duban --help`` stays fast); each command parses its options, calls
@@ -262,8 +262,19 @@ def plans(as_json: bool = Json) -> None:
     console().print(table)
 
 
-@commands("units")
-def units(as_json: bool = Json) -> None:
+units_app = typer.Typer(help="The unit directory: list it, or write the skeleton a plan needs (template).",
+                        invoke_without_command=True)
+
+
+@units_app.callback()
+def units(ctx: typer.Context, as_json: bool = Json) -> None:
+    """The unit directory; with no command, list it (as `duban units list`)."""
+    if ctx.invoked_subcommand is None:
+        units_list(as_json)
+
+
+@units_app.command("list")
+def units_list(as_json: bool = Json) -> None:
     """List the unit directory as stored: names, aliases, kind, head, emails, groups."""
     from duban.workflows.matrix_service import list_units
 
@@ -281,5 +292,37 @@ def units(as_json: bool = Json) -> None:
         table.add_row(r["name"], "、".join(r["aliases"]), r["kind"] + (" (office)" if r["is_office"] else ""), head,
                       ", ".join(r["emails"]), "、".join(r["member_of"]))
     console().print(table)
+
+
+@units_app.command("template")
+def units_template(
+    file: Path = typer.Argument(..., help="Plan file: .yaml, .csv or .xlsx (its units need not be known)."),
+    directory: Path | None = DirectoryOpt,
+    sheet: str | None = SheetOpt,
+    fmt: str | None = typer.Option(None, "--format", "-f", help="yaml, csv or xlsx (default: --out's suffix, else yaml)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write to this file (default: stdout; required for xlsx)."),
+    offline: bool = typer.Option(False, "--offline", help="Do not consult the database for known units."),
+) -> None:
+    """Write the unit directory skeleton for a plan: every unit it names, with what the plan's directory
+    and the database already know (heads, emails, aliases, kinds), for the office to fill in."""
+    from duban.workflows.units_service import TEMPLATE_FORMATS, render_template, template_format, unit_template
+
+    chosen = template_format(fmt, out)
+    if chosen not in TEMPLATE_FORMATS:
+        raise typer.BadParameter(f"{chosen!r}: use yaml, csv or xlsx", param_hint="--format")
+    if chosen == "xlsx" and out is None:
+        raise typer.BadParameter("an .xlsx template needs --out FILE", param_hint="--out")
+    template = unit_template(file, directory=directory, sheet=sheet, engine=None if offline else engine(),
+                             limits=settings().input_limits())
+    data = render_template(template, chosen, plan_file=file.name)
+    note = f"{len(template.units)} units, {len(template.new)} not yet known"
+    if out is None:
+        sys.stdout.write(data.decode("utf-8-sig"))
+        console(stderr=True).print(note)
+        return
+    from duban.workflows.matrix_service import write_export
+
+    write_export(out, data)
+    console(stderr=True).print(f"wrote {out} ({note})")
 
 

@@ -3,6 +3,7 @@ unit beside one nearly spelled, and the directory skeleton a plan's units give (
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -113,3 +114,74 @@ def test_unit_option_nearly_spelled_gets_did_you_mean(county: Path, db_url: str)
     proc = run(["matrix", "show", "--unit", "区交通委"], cwd=county, db_url=db_url, check=False)
     assert proc.returncode != 0
     assert "did you mean 區交委?" in proc.stdout + proc.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# duban units template
+
+
+def plan_with_new_units(tmp: Path, header: list[str]) -> Path:
+    """A county sheet naming units the office's directory lacks, one of them in two scripts."""
+    return write_sheet(tmp / "plan.xlsx", header, [
+        ["1", "農村公路", "新改建農村公路50公里", "區交委", "縣財政局、各鄉鎮人民政府", "2026年11月底前"],
+        ["2", "人居環境", "完成農村戶廁改造3000戶", "縣住建局", "縣衛健局、縣財政局", "2026年12月底前"],
+        ["3", "養老服務", "建成村級互助養老服務站20個", "县民政局", "县卫健局", "2026年12月底前"],
+        ["4", "氣象服務", "建設自動氣象站10個", "縣氣象局", "", "2026年6月底前"],
+    ])
+
+
+def test_template_lists_every_unit_with_what_the_database_knows(county: Path, db_url: str) -> None:
+    import yaml
+
+    known = write_sheet(county / "known.xlsx", HEADER_T, [
+        ["1", "農田", "建成高標準農田1萬畝", "縣農業農村局", "縣財政局", "2026年12月底前"]])
+    run(["matrix", "import", str(known), "--directory", str(county / "units.yaml"), "--plan", "farmland",
+         "--as-of", "2026-03-01"], cwd=county, db_url=db_url)
+    plan = plan_with_new_units(county, HEADER_T)
+    proc = run(["units", "template", str(plan)], cwd=county, db_url=db_url)
+    doc = yaml.safe_load(proc.stdout)
+    units = {u["name"]: u for u in doc["units"]}
+    # in order of first mention; 县民政局 and 縣民政局 are one unit, spelled as the directory does
+    assert list(units) == ["區交委", "縣財政局", "各鄉鎮人民政府", "縣住建局", "縣衛健局", "縣民政局", "縣氣象局"]
+    assert units["區交委"]["aliases"] == ["區交通委員會"] and units["區交委"]["emails"] == ["jiaowei@example.org"]
+    assert units["各鄉鎮人民政府"]["kind"] == "group"
+    assert units["縣住建局"] == {"name": "縣住建局", "kind": "department", "head": {"name": "", "title": "", "email": ""},
+                              "emails": []}
+    assert "縣農業農村局" not in units  # known, but this plan does not name it
+    assert doc["office"]["name"] == "縣鄉村振興領導小組辦公室"
+    assert "縣住建局、縣衛健局、縣氣象局" in proc.stdout  # the comment naming the new ones
+    # filled in as it is, the template is a directory the plan validates against
+    (county / "template.yaml").write_text(proc.stdout, encoding="utf-8")
+    out = run(["matrix", "validate", str(plan), "--directory", str(county / "template.yaml"), "--plan", "county",
+               "--offline"], cwd=county, db_url=db_url).stdout
+    assert "4 tasks" in out
+
+
+def test_template_as_csv_reads_back_as_a_directory_and_escapes_formulas(county: Path, sqlite_url: str) -> None:
+    plan = plan_with_new_units(county, HEADER_S)
+    run(["units", "template", str(plan), "--directory", str(county / "units.yaml"), "-o", str(county / "dir.csv")],
+        cwd=county, db_url=sqlite_url)
+    text = (county / "dir.csv").read_text(encoding="utf-8-sig")
+    assert text.splitlines()[0] == "單位,別名,類型,負責人,職務,負責人郵箱,郵箱,所屬"
+    assert "區交委,區交通委員會,department,,,,jiaowei@example.org," in text
+    out = run(["matrix", "validate", str(plan), "--directory", str(county / "dir.csv"), "--plan", "county",
+               "--offline"], cwd=county, db_url=sqlite_url).stdout
+    assert "4 tasks" in out
+    # a cell a spreadsheet would run as a formula is written as text
+    bad = county / "bad.csv"
+    with bad.open("w", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerows([HEADER_S, ["1", "公路", "新改建农村公路", '=HYPERLINK("http://x.example","交委")',
+                                            "-2+3", "2026年11月底前"]])
+    proc = run(["units", "template", str(bad), "--format", "csv", "--offline"], cwd=county, db_url=sqlite_url)
+    assert "'=HYPERLINK" in proc.stdout and "\n'-2+3," in proc.stdout
+    assert "\n=" not in proc.stdout and "\n-" not in proc.stdout
+
+
+def test_units_lists_as_before_and_as_units_list(county: Path, sqlite_url: str) -> None:
+    plan = write_sheet(county / "plan.xlsx", HEADER_T, [
+        ["1", "農村公路", "新改建農村公路50公里", "區交委", "", "2026年11月底前"]])
+    run(["matrix", "import", str(plan), "--directory", str(county / "units.yaml"), "--plan", "county-2026",
+         "--as-of", "2026-03-01"], cwd=county, db_url=sqlite_url)
+    listed = json.loads(run(["units", "--json"], cwd=county, db_url=sqlite_url).stdout)
+    assert json.loads(run(["units", "list", "--json"], cwd=county, db_url=sqlite_url).stdout) == listed
+    assert "區交委" in {u["name"] for u in listed}
