@@ -40,6 +40,7 @@ BENCHES: dict[str, tuple[str, list[str], list[str]]] = {
     "matrix": ("bench/matrix_bench.py", [], ["--tasks", "2000", "--units", "100"]),
     "loader": ("bench/loader_bench.py", [], ["--rows", "2000", "--repeat", "1"]),
     "extract": ("bench/extract_bench.py", [], ["--runs", "3"]),
+    "sheet": ("bench/sheet_bench.py", [], ["--rows", "500", "--repeat", "1"]),
 }
 RATIO = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s?[x×](?!\w)")
 # Benchmarks whose ratio is a throughput against the floor's (higher is better); the rest are times

@@ -33,6 +33,7 @@ _HEADING_STYLES = (
 _BARE_NUMERAL = re.compile(rf"^(?:[{_CN}]+|[(（][{_CN}]+[)）])$")  # 一 or （一） alone in the 序號 column
 _CODE_LIKE = re.compile(r"^\d+(?:\.\d+)*$")
 _DIGITS = re.compile(r"^[0-9]{1,9}$")
+_FILLED_DOWN = frozenset({"lead_officials", "supporting_units"})
 
 
 def text_of(value: Any) -> str:
@@ -82,14 +83,16 @@ def heading_of(rec: Record, *, wide: bool) -> str | None:
     序號 or 類別 column without being a number; ``一`` in 序號 beside ``基礎設施`` reads 一、基礎設施."""
     if "lead_unit" in rec.cells or "deadline" in rec.cells:
         return None
-    texts = list(dict.fromkeys(t for t in (text_of(c.value) for c in rec.cells.values()) if t))
+    # An official merged down past the heading (a category merged over part of the width) is no reason
+    # to read it as a task: a task is known by its lead unit or its deadline.
+    texts = list(dict.fromkeys(t for t in (text_of(c.value) for k, c in rec.cells.items() if k not in _FILLED_DOWN) if t))
     code = text_of(rec.get("code"))
     if len(texts) == 2 and code == texts[0] and _BARE_NUMERAL.match(code):
         return code + ("" if code[-1] in ")）" else "、") + texts[1]
     if len(texts) != 1:
         return None
     text = texts[0]
-    alone_in = set(rec.cells) <= {"code", "section"}
+    alone_in = set(rec.cells) - _FILLED_DOWN <= {"code", "section"}
     if heading_kind(text)[0] != "plain" or wide or (alone_in and not _CODE_LIKE.match(text)):
         return text
     return None

@@ -45,7 +45,7 @@ DirectoryOpt = typer.Option(None, "--directory", "-d", help="Unit directory (YAM
 AllowNew = typer.Option(False, "--allow-new-units", help="Add units missing from the directory instead of refusing them.")
 PlanOpt = typer.Option(None, "--plan", "-p", help="Plan code (default: the plan file's own, or its file name).")
 BaseYear = typer.Option(None, "--base-year", help="Year for deadlines written without one (sheets only need it if no deadline names a year).")
-SheetOpt = typer.Option(None, "--sheet", help="Worksheet of an .xlsx file (default: the first).")
+SheetOpt = typer.Option(None, "--sheet", help="Read only this worksheet of an .xlsx file (default: every sheet with a task header).")
 TitleOpt = typer.Option(None, "--title", help="Plan title (sheets: default the title row above the header).")
 StartOpt = day_option("--start", "Plan start (YYYY-MM-DD): 三年內 and recurrences count from it.")
 SuperviseFromOpt = day_option(
