@@ -26,6 +26,9 @@ PartOpt = typer.Option(None, "--part", help="In a file holding several documents
 PlanOpt = typer.Option(None, "--plan", "-p", help="Plan code (default: the file name, with -partN for a part).")
 DirectoryOpt = typer.Option(None, "--directory", "-d", help="Unit directory to name in the YAML (`directory:`), "
                             "relative to where the YAML is written.")
+DefaultUnitOpt = typer.Option(None, "--default-unit", help="The unit that leads a measure naming no 責任單位 and no "
+                              "subject (default: the unit the plan's opening names, 由…牽頭); such tasks are "
+                              "marked review:.")
 JsonOpt = typer.Option(False, "--json", help="Write JSON (the plan, leftovers and notes) instead of YAML.")
 
 
@@ -37,6 +40,7 @@ def extract_command(
     plan: str | None = PlanOpt,
     as_json: bool = JsonOpt,
     directory: str | None = DirectoryOpt,
+    default_unit: str | None = DefaultUnitOpt,
 ) -> None:
     """Extract the responsibility matrix from a plan document into the plan YAML, for review.
 
@@ -49,7 +53,7 @@ def extract_command(
         from duban.workflows.matrix_service import extract_document
 
         result = extract_document(file, base_year=base_year, plan_code=plan, part=part,
-                                  limits=settings().input_limits())
+                                  limits=settings().input_limits(), default_unit=default_unit)
     except DubanError as err:
         sys.stderr.write(f"duban: error: {err}\n")
         raise typer.Exit(2) from None

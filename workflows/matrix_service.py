@@ -118,14 +118,14 @@ def export_plan(engine: Engine, *, plan: str | None, fmt: str) -> bytes:
 
 
 def extract_document(path: Path, *, base_year: int | None = None, plan_code: str | None = None,
-                     part: int | None = None, limits: InputLimits | None = None):
+                     part: int | None = None, limits: InputLimits | None = None, default_unit: str | None = None):
     """The matrix of a plan written as a document (.txt in UTF-8 or GBK, .docx), with every line it could
     not place (``ExtractResult``: ``to_yaml()``, ``to_json()``, ``leftovers``)."""
     from duban.matrix.extract import extract, read_document
 
     text, _lines = read_document(path, limits) if limits is not None else read_document(path)
     return extract(text, source=str(path), base_year=base_year, plan_code=plan_code, part=part,
-                   **({"limits": limits} if limits is not None else {}))
+                   default_unit=default_unit, **({"limits": limits} if limits is not None else {}))
 
 
 def write_export(path: Path, data: bytes) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from duban.matrix.extract.cleaning import _joiner, _Text
+from duban.matrix.extract.measures import ImpliedUnit, implied_unit, opening_unit
 from duban.matrix.extract.parser import _Parser
 from duban.matrix.extract.people import _parse_officials, _parse_units
 from duban.matrix.extract.results import Leftover, Note
@@ -104,6 +105,9 @@ class _Builder:
         self.stages: list[_Item] = []
         self.codes: dict[str, int] = {}
         self.reviews: list[str] = []  # why the task being built is marked review: (cleared once it is built)
+        self.default_unit = ""  # --default-unit, else the unit the plan's opening names (assign_roles)
+        self.default_line: int | None = None
+        self.implied: dict[int, ImpliedUnit] = {}  # id(block) → the lead unit of a measure naming none
         self.context: DeadlineContext | None = None
         self.base_year: int | None = None
         # officials rebuilt as 姓名(職務) use the document's own punctuation: full width or ASCII
@@ -171,7 +175,25 @@ class _Builder:
                 block.role = "section"
             return placed
 
+        self.mark_measures()
         mark_sections(self.p.root)
+
+    def mark_measures(self) -> None:
+        """Headings that name no unit but are measures: led by their subject or the default unit (measures.py)."""
+        if not self.default_unit:
+            for para, _after in self.p.root.prose:
+                found = opening_unit(para.text)
+                if found:
+                    self.default_unit, self.default_line = found, para.lines[0] if para.lines else None
+                    break
+        for block in _iter_blocks(self.p.root):
+            if block.role or _UNIT_FIELDS & block.fields.keys() or block.heading is None:
+                continue
+            text = "".join([block.heading.rest, *(p.text for p, _a in block.prose)])
+            implied = implied_unit(block, text, self.default_unit)
+            if implied is not None:
+                block.role = "task"
+                self.implied[id(block)] = implied
 
     def task_count(self) -> int:
         return sum(1 for b in _iter_blocks(self.p.root) if b.role == "task")
@@ -292,6 +314,13 @@ class _Builder:
         if officials_lines:
             comments["lead_officials"] = self.comment(officials_lines)
         lead, supporting, (lead_lines, support_lines) = self.units(block, code)
+        implied = self.implied.get(id(block))
+        if not lead and implied is not None:
+            lead = implied.unit
+            comments["lead_unit"] = implied.why
+            self.notes.append(Note(block.line, f"task {code} names no 責任單位: {lead} leads it, {implied.why}", "unit"))
+            if implied.review:
+                self.reviews.append(implied.review)
         data["lead_unit"] = lead
         data["supporting_units"] = supporting
         if lead_lines:
@@ -369,6 +398,10 @@ class _Builder:
         if shared:
             comments["deadline"] = f"line {shared[1]}, given for the whole section"
             return shared
+        implied = self.implied.get(id(block))
+        if implied is not None and implied.deadline:
+            comments["deadline"] = "the recurring obligation its text names"
+            return implied.deadline, block.line
         deadline = f"{self.base_year}年底" if self.base_year else ""
         comments["deadline"] = "no 時間要求 in the text: the end of the plan year, assumed"
         self.notes.append(Note(block.line, f"task {code} has no 時間要求; the deadline {deadline or '(none)'} is assumed",

@@ -64,6 +64,7 @@ def extract(
     plan_code: str | None = None,
     part: int | None = None,
     limits: InputLimits = DEFAULT_LIMITS,
+    default_unit: str | None = None,
 ) -> Extraction:
     """Extract the matrix from a plan's text; see the package docstring for what is understood.
 
@@ -80,7 +81,8 @@ def extract(
     cleaned = [cleaner.line(no, raw) for no, raw in _physical_lines(text)]
     parts = _split_parts(cleaned)
     numbered = parts[0][0] != 0 or len(parts) > 1
-    results = [_read_part(number, title, lines, numbered, cleaner, where, limits) for number, title, lines in parts]
+    results = [_read_part(number, title, lines, numbered, cleaner, where, limits, default_unit or "")
+               for number, title, lines in parts]
     part_list = [Part(r.number, r.title, *r.span(), r.builder.task_count()) for r in results] if numbered else []
     pick = _pick_part(results, part, numbered, where)
     parser, builder, notes, leftovers = pick.parser, pick.builder, pick.notes, pick.leftovers
@@ -103,6 +105,10 @@ def extract(
 
     code = plan_code or _plan_code(source, pick.number if len(results) > 1 else None, year)
     plan_header, header_comments = _plan_header(code, header, year, year_why, start, due)
+    if builder.default_unit:
+        plan_header["default_unit"] = builder.default_unit
+        header_comments["default_unit"] = (f"line {builder.default_line}: the plan's opening names it"
+                                           if builder.default_line else "--default-unit")
     if source or numbered:
         plan_header["source"] = (source or "text") + (f", part {pick.number}" if numbered else "")
     plan = {"plan": plan_header, "tasks": [t.data for t in builder.tasks], "stages": [s.data for s in builder.stages]}
@@ -141,7 +147,7 @@ def _plan_context(year: int | None, header: dict[str, Any],
 
 
 def _read_part(number: int, title: str, lines: list[_Line], numbered: bool, cleaner: _Cleaner, where: str,
-               limits: InputLimits) -> _PartRead:
+               limits: InputLimits, default_unit: str = "") -> _PartRead:
     """One part parsed into blocks and its blocks given their roles (its tasks and stages are built later,
     for the part extracted only)."""
     notes: list[Note] = []
@@ -151,6 +157,7 @@ def _read_part(number: int, title: str, lines: list[_Line], numbered: bool, clea
     parser.parse()
     _check_field_sizes(parser.root, where, limits)
     builder = _Builder(parser, notes, leftovers, cleaner.page_notes)
+    builder.default_unit = default_unit  # else the unit the plan's opening names (assign_roles)
     builder.assign_roles()
     return _PartRead(number, title, lines, parser, builder, notes, leftovers)
 

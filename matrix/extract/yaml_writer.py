@@ -53,7 +53,7 @@ def _write_yaml(ex: Extraction, directory: str | None) -> str:
         where = f"line {note.line}: " if note.line else ""
         out.append(f"# note: {where}{note.text}".replace("\n", " "))
     out.append("plan:")
-    for key in ("code", "title", "issuer", "base_year", "start", "end", "timezone", "source"):
+    for key in ("code", "title", "issuer", "base_year", "start", "end", "timezone", "source", "default_unit"):
         if key in header and header[key] is not None:
             value = header[key]
             shown = value if key in ("base_year", "start", "end", "timezone") else _q(value)

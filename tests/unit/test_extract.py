@@ -115,22 +115,31 @@ def test_part3_measures_and_their_responsible_units(tmp_path: Path) -> None:
     got = loaded(ex, tmp_path, "village-2018.units.yaml")
     hand = load_plan(PLANS / "village-2018.yaml").plan
     codes = ["3.1", "3.2", "3.3", "3.4", "3.5", "3.6"]
-    assert [t.code for t in got.tasks] == codes
+    # the six 主要任務 and the monthly 入村指導 name no (責任單位:…): each takes the unit its text names as
+    # its subject (局駐XXX村工作組要…, 局屬各單位(部門)要…), as the hand-encoded plan does (issue 13)
+    measures = ["2.1", "2.2", "2.3", "2.4", "2.5", "2.6"]
+    assert [t.code for t in got.tasks] == [*measures, *codes, "4.1"]
     assert_same_tasks(got, hand, codes=codes, line_offset=PART3_OFFSET)
+    for code in [*measures, "4.1"]:
+        assert got.task(code).lead_unit == hand.task(code).lead_unit, code
+        assert fold(got.task(code).section[0]) == fold(hand.task(code).section[0]), code
+    assert [got.task(c).deadline_text for c in ("2.3", "4.1")] == ["每月不少於1次", "每月不少於1次"]
+    assert not any("review" in t for t in ex.plan["tasks"])  # every unit was named: nothing to confirm
     assert got.base_year == 2018 and got.title == hand.title  # the title broken over lines 35–36
     raw = {t["code"]: (t["lead_unit"], t["supporting_units"]) for t in ex.plan["tasks"]}
     assert raw["3.1"] == ("局機關黨委", ["駐村工作組"])  # as written; the directory makes it 局駐村工作組
     assert raw["3.4"] == ("局機關黨委", ["市XXX黨委", "駐村工作組"])
-    # no 時間要求 anywhere: the end of the plan year, said in the notes
-    assert {t["deadline"] for t in ex.plan["tasks"]} == {"2018年底"}
-    assert sum(1 for n in ex.notes if n.kind == "deadline_default") == 6
+    # no 時間要求 anywhere: the end of the plan year, said in the notes (but for the two monthly obligations)
+    assert {t["deadline"] for t in ex.plan["tasks"]} == {"2018年底", "每月不少於1次"}
+    assert sum(1 for n in ex.notes if n.kind == "deadline_default") == 11
     # the page numbers 1–5 inside lines are gone, and each removal is noted
     pages = sorted(n.line + PART3_OFFSET for n in ex.notes if n.kind == "page_number")
     assert pages == [42, 46, 49, 51, 54]
     assert "戰斗力" in got.task("3.1").target and "飲用水源" in got.task("3.6").target
-    # the 二、主要任務 paragraphs name no unit: left over, with the broken encoding on line 42
+    # the broken encoding on line 42 is left over; the 保障 paragraphs that set no obligation too
     assert any(lo.line == 42 - PART3_OFFSET and lo.kind == "encoding" for lo in ex.leftovers)
-    assert {42 - PART3_OFFSET, 47 - PART3_OFFSET} <= {lo.line for lo in ex.leftovers}
+    assert {57 - PART3_OFFSET, 58 - PART3_OFFSET, 59 - PART3_OFFSET} <= {lo.line for lo in ex.leftovers}
+    assert 47 - PART3_OFFSET not in {lo.line for lo in ex.leftovers}
 
 
 def test_the_whole_seed_file_is_split_into_its_parts(shared: Path) -> None:
@@ -139,12 +148,13 @@ def test_the_whole_seed_file_is_split_into_its_parts(shared: Path) -> None:
     text, _lines = read_document(shared / SEED_FILE)
     ex = extract(text, source="seed.txt")
     assert ex.part == 5 and len(ex.plan["tasks"]) == 23  # the part with the most tasks
-    assert [(p.number, p.tasks) for p in ex.parts] == [(1, 0), (2, 0), (3, 6), (4, 0), (5, 23)]
+    assert [(p.number, p.tasks) for p in ex.parts] == [(1, 0), (2, 0), (3, 13), (4, 0), (5, 23)]
     others = [lo for lo in ex.leftovers if lo.kind == "part"]
     assert [lo.line for lo in others] == [1, 24, 34, 60] and "--part 3" in others[2].reason
     assert ex.plan["tasks"][0]["source_line"] == 101  # lines of the whole file
     three = extract(text, part=3)
-    assert [t["code"] for t in three.plan["tasks"]] == ["3.1", "3.2", "3.3", "3.4", "3.5", "3.6"]
+    assert [t["code"] for t in three.plan["tasks"]] == ["2.1", "2.2", "2.3", "2.4", "2.5", "2.6", "3.1", "3.2", "3.3",
+                                                         "3.4", "3.5", "3.6", "4.1"]
     with pytest.raises(SourceError, match="no part 9"):
         extract(text, part=9)
 
