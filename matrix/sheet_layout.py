@@ -18,7 +18,7 @@ from typing import Any
 
 from duban.matrix.sources import Cell, Record
 
-__all__ = ["Sections", "assign_codes", "heading_kind", "heading_of", "preamble_facts", "text_of"]
+__all__ = ["Sections", "assign_codes", "date_cell", "heading_kind", "heading_of", "preamble_facts", "text_of"]
 
 _CN = "一二三四五六七八九十百零〇"
 _CN_VALUE = {c: i for i, c in enumerate("〇一二三四五六七八九")} | {"零": 0}
@@ -45,6 +45,22 @@ def text_of(value: Any) -> str:
     if isinstance(value, dt.date):
         return f"{value.year}年{value.month}月{value.day}日"
     return str(value).strip()
+
+
+_MIDNIGHT = re.compile(r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})[ T]0{1,2}:00(?::00(?:\.0+)?)?$")
+
+
+def date_cell(value: Any) -> Any:
+    """A date cell saved as text with its midnight (2019-09-30 00:00:00, as a CSV from Excel has it) as
+    that date; any other value as it is."""
+    if isinstance(value, str) and len(value) <= 26:
+        m = _MIDNIGHT.match(value.strip())
+        if m:
+            try:
+                return dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+            except ValueError:
+                return value
+    return value
 
 
 def _number(word: str) -> int | None:
@@ -179,7 +195,7 @@ def _restarts(tasks: Sequence[tuple[Record, tuple[int, ...]]], raw: list[str]) -
 _ATTACHMENT = re.compile(r"^附\s*件\s*[0-9一二三四五六七八九十]*\s*[:：]?$")
 _ISSUER = re.compile(r"(?:填報|填报|報送|报送|制表|編制|编制)(?:單位|单位)\s*[:：]\s*(.+?)"
                      r"(?=\s{2,}|\s*(?:填報|填报|報送|报送|制表|時間|时间|日期)|$)")
-_DATE_LABEL = re.compile(r"(?:時間|时间|日期)\s*[:：]?\s*(.*)$")
+_DATE_LABEL = re.compile(r"(?:時間|时间|日期)\s*[:：]\s*(.*)$")
 _DATE_TEXT = re.compile(r"(\d{4})\s*(?:年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日|[-/.](\d{1,2})[-/.](\d{1,2}))")
 
 

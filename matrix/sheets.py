@@ -8,6 +8,7 @@ the layout's vocabulary (``TASK_SHEET``, ``DIRECTORY_SHEET``); each data row bec
 
 from __future__ import annotations
 
+import collections
 import csv
 import io
 import itertools
@@ -30,7 +31,15 @@ from duban.matrix.columns import (
 from duban.matrix.errors import LimitExceeded, SourceError, shorten
 from duban.matrix.limits import DEFAULT_LIMITS, SETTINGS, InputLimits
 from duban.matrix.script import fold
-from duban.matrix.sheet_layout import Sections, assign_codes, heading_kind, heading_of, preamble_facts, text_of
+from duban.matrix.sheet_layout import (
+    Sections,
+    assign_codes,
+    date_cell,
+    heading_kind,
+    heading_of,
+    preamble_facts,
+    text_of,
+)
 from duban.matrix.sources import (
     FORBIDDEN_CHARS,
     Cell,
@@ -164,6 +173,7 @@ class SheetTable:
     rows: Iterator[tuple[int, list[Any]]]
     wide: set[int] = field(default_factory=set)
     labels: dict[int, str] = field(default_factory=dict)  # column index → header label, once found
+    hidden: bool = False  # a sheet the workbook hides (an old version kept aside): not read unless named
 
 
 def _xlsx_rows(path: Path, sheet: str | None, limits: InputLimits) -> Iterator[tuple[int, list[Any]]]:
@@ -191,14 +201,19 @@ def _xlsx_sheets(path: Path, sheet: str | None, limits: InputLimits, *, every: b
         chosen = [book[sheet]] if sheet else (book.worksheets if every else book.worksheets[:1])
         if not chosen:
             raise SourceError(where, "the workbook has no worksheet")
-        read = [(str(ws.title), *_sheet_values(ws, book, where, limits)) for ws in chosen]
+        hidden = {str(ws.title) for ws in chosen if not sheet and getattr(ws, "sheet_state", "visible") != "visible"}
+        read = [(str(ws.title), *(_sheet_values(ws, book, where, limits) if ws.title not in hidden else ({}, [])))
+                for ws in chosen]
     except SourceError:
         raise
     except Exception as e:  # noqa: BLE001 - a damaged sheet: XML, value and key errors …
         raise SourceError(where, f"not a readable .xlsx workbook ({_error_text(e)})") from None
     finally:
         book.close()
-    return [_filled(name, by_row, merged, limits) for name, by_row, merged in read]
+    tables = [_filled(name, by_row, merged, limits) for name, by_row, merged in read]
+    for table in tables:
+        table.hidden = table.name in hidden
+    return tables
 
 
 def _filled(name: str, by_row: dict[int, dict[int, Any]], merged: list[str], limits: InputLimits) -> SheetTable:
@@ -209,7 +224,9 @@ def _filled(name: str, by_row: dict[int, dict[int, Any]], merged: list[str], lim
     A merge across most of the table's width (at least 3 columns and more than half of them) is a
     heading, not a value of every column it spans: it is kept in its first cell only, and its rows
     are reported as ``wide``."""
-    width = max((max(row) for row in by_row.values() if row), default=0)
+    # The table's width: the last column most rows reach (a stray note far to the right does not widen it).
+    widths = collections.Counter(max(row) for row in by_row.values() if len(row) > 1)
+    width = widths.most_common(1)[0][0] if widths else 0
     wide: set[int] = set()
     for ref in merged:
         bounds = _cell_range(ref.encode("ascii", "replace"))
@@ -369,6 +386,9 @@ def load_task_sheet(path: Path, *, sheet: str | None = None, limits: InputLimits
     for table in tables:
         if sheet is None and table.name in PLAN_FACTS_SHEETS:
             continue
+        if table.hidden:
+            warnings.append(f"{path}: sheet 「{table.name}」 is hidden, skipped (name it with --sheet to read it)")
+            continue
         found = _task_table(str(path), table, warnings)
         if found is None:
             if len(tables) == 1:
@@ -407,6 +427,8 @@ def _task_table(path: str, table: SheetTable, warnings: list[str]) -> tuple[list
         cells = match.values(values)
         if not cells or (lead is not None and _is_header_word(values, lead)):
             continue  # an empty row, or the header repeated on a printed page
+        if "deadline" in cells:
+            cells["deadline"] = date_cell(cells["deadline"])
         rec = Record(line=number, cells={name: Cell(value, number) for name, value in cells.items()})
         heading = heading_of(rec, wide=number in table.wide)
         if heading is not None:

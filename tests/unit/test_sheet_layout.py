@@ -120,3 +120,36 @@ def test_the_title_and_filing_rows_and_an_attachment_line(tmp_path: Path) -> Non
 def test_a_sheet_without_a_title_column_says_where_titles_come_from(tmp_path: Path) -> None:
     path = _book(tmp_path / "n.xlsx", {"表": [["序號", "具體措施", "牽頭單位", "時間要求"], [1, "新改建農村公路", "縣交通運輸局", "2019年底"]]})
     assert any("each task's title is the start of its 「具體措施」" in w for w in load_task_sheet(path).warnings)
+
+
+def test_a_hidden_sheet_is_skipped_with_a_note_and_a_title_naming_time_is_still_the_title(tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    header = ["序號", "任務", "牽頭單位", "時間要求"]
+    path = _book(tmp_path / "h.xlsx", {
+        "任務": [["全縣重點工作時間節點安排表"], header, [1, "公路", "縣交通運輸局", "2019年底"]],
+        "舊版": [header, [1, "舊任務", "縣水利局", "2018年底"]],
+    })
+    wb = load_workbook(path)
+    wb["舊版"].sheet_state = "hidden"
+    wb.save(path)
+    src = load_task_sheet(path)
+    assert [t.get("title") for t in src.tasks] == ["公路"] and src.tasks[0].get("section") is None
+    assert src.header.get("title") == "全縣重點工作時間節點安排表"
+    assert any("sheet 「舊版」 is hidden, skipped" in w for w in src.warnings)
+    assert [t.get("title") for t in load_task_sheet(path, sheet="舊版").tasks] == ["舊任務"]
+
+
+def test_a_date_saved_as_text_with_its_midnight_is_that_day_and_a_stray_cell_does_not_widen_the_table(tmp_path: Path) -> None:
+    (tmp_path / "units.yaml").write_text(COUNTY_UNITS, encoding="utf-8")
+    csv = tmp_path / "d.csv"
+    csv.write_text("序号,任务,牵头单位,完成时限\n1,公路,县交通运输局,2019-09-30 00:00:00\n", encoding="utf-8")
+    (task,) = load_plan(csv, directory=tmp_path / "units.yaml").plan.tasks
+    assert task.deadline_text == "2019年9月30日" and task.milestones[0].due == dt.date(2019, 9, 30)
+    # A note far to the right (column L) on one row: 一、基礎設施 merged over A2:E2 is still a heading.
+    path = _book(tmp_path / "w.xlsx", {"表": [
+        ["序號", "任務", "牽頭單位", "配合單位", "時間要求"], ["一、基礎設施"],
+        [1, "公路", "縣交通運輸局", "縣財政局", "2019年底"], [2, "飲水", "縣水利局", None, "2019年底", *[None] * 6, "注"]]},
+        {"表": ["A2:E2"]})
+    assert [(t.get("code"), t.get("section")) for t in load_task_sheet(path).tasks] == [
+        (1, ["一、基礎設施"]), (2, ["一、基礎設施"])]
