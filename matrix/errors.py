@@ -156,9 +156,14 @@ class Problem:
 class ValidationFailed(MatrixError):
     """Validation found problems; all of them are in ``problems``, none is left out."""
 
-    def __init__(self, problems: list[Problem], *, warnings: list[str] | tuple[str, ...] = ()) -> None:
+    def __init__(self, problems: list[Problem], *, warnings: list[str] | tuple[str, ...] = (),
+                 readable_tasks: int | None = None, tasks: int | None = None) -> None:
         self.problems = list(problems)
         self.warnings = list(warnings)  # what the file's reading said besides (a column not understood …)
+        # When every problem is a task's: how many of the plan's ``tasks`` are readable (what
+        # ``import --skip-invalid`` would import); None when a problem is the plan's own.
+        self.readable_tasks = readable_tasks
+        self.tasks = tasks
         n = len(self.problems)
         lines = "\n".join(f"  {p}" for p in self.problems[:PROBLEMS_LISTED])
         if n > PROBLEMS_LISTED:  # all of them stay in .problems (the CLI's table and --json list every one)

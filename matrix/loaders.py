@@ -66,12 +66,25 @@ _NO_BASE_YEAR = 0
 _DEADLINE_EXAMPLES = "write e.g. 2016年底, 2015年7月17日前, 2015年底完成25個村、2016年底完成40個村, 每月不少於1次"
 
 
+@dataclass(frozen=True, slots=True)
+class SkippedTask:
+    """A task record that could not be read (``load_plan(..., skip_invalid=True)``): what identifies it
+    (its code and title as far as they were read, its line or row) and every problem it has."""
+
+    code: str
+    title: str
+    target: str
+    line: int | None
+    problems: tuple[Problem, ...]
+
+
 @dataclass(slots=True)
 class LoadedPlan:
     plan: Plan
     directory: UnitDirectory
     new_units: list[Unit] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    skipped: list[SkippedTask] = field(default_factory=list)  # with skip_invalid: the tasks left out
 
 
 def parse_official(text: str) -> Official | None:
@@ -478,8 +491,14 @@ def load_plan(
     start: dt.date | None = None,
     sheet: str | None = None,
     limits: InputLimits = DEFAULT_LIMITS,
+    skip_invalid: bool = False,
 ) -> LoadedPlan:
     """Read and validate a plan. Raises ``ValidationFailed`` with every problem, or ``SourceError``.
+
+    With ``skip_invalid``, a task with problems is left out and returned in ``LoadedPlan.skipped`` with
+    its problems; the plan is refused all the same (``ValidationFailed``) when a problem is not a task's
+    (the header, its base year, officials, stages) or no task is readable. A refusal's
+    ``readable_tasks`` says how many tasks ``skip_invalid`` would import (None: it would import none).
 
     ``directory`` is a unit directory (object or file); when omitted, the directory the plan file
     names is used: relative to the plan file unless absolute, and only a regular file within the
@@ -499,10 +518,13 @@ def load_plan(
     plan = _header(src, b, plan_code=plan_code, base_year=base_year, title=title, start=start)
     warnings: list[str] = list(src.warnings) + (list(directory.warnings) if directory is not None else [])
     officials = _plan_officials(src, b, resolved)
-    tasks = _tasks(src, b, plan, officials)
+    read = _tasks(src, b, plan, officials)
     stages = _stages(src, b, plan)
-    if b.problems:
-        raise ValidationFailed(b.problems, warnings=warnings)  # a column not understood is said with them
+    tasks, skipped = _readable(read, b.problems, skip_invalid, warnings)
+    new_units = list(b.new_units.values())
+    if skipped:  # units only a skipped task named are not added
+        used = {name for t in tasks for name in t.units} | {name for s in stages for name in s.units}
+        new_units = [u for u in new_units if u.name in used]
     if b.defaulted:
         warnings.append(f"{src.path}: {len(b.defaulted)} task(s) name no lead unit and are led by the plan's "
                         f"default_unit {b.default_unit}: {'、'.join(b.defaulted)}")
@@ -514,7 +536,23 @@ def load_plan(
         end=plan.end, timezone=plan.timezone, source=plan.source, tasks=tuple(tasks), stages=tuple(stages),
         officials=plan_officials,
     )
-    return LoadedPlan(plan=full, directory=resolved, new_units=list(b.new_units.values()), warnings=warnings)
+    return LoadedPlan(plan=full, directory=resolved, new_units=new_units, warnings=warnings, skipped=skipped)
+
+
+def _readable(read: list[tuple[Task, Record, list[Problem]]], problems: list[Problem], skip_invalid: bool,
+              warnings: list[str]) -> tuple[list[Task], list[SkippedTask]]:
+    """The tasks to import and those skipped; raises ``ValidationFailed`` (every problem) unless there are
+    none, or ``skip_invalid`` and every problem is a task's and some task is readable."""
+    if not problems:
+        return [t for t, _rec, _p in read], []
+    readable = [t for t, _rec, mine in read if not mine]
+    task_problems = sum(len(mine) for _t, _rec, mine in read)
+    attributable = task_problems == len(problems)
+    if not (skip_invalid and attributable and readable):
+        raise ValidationFailed(problems, warnings=warnings, readable_tasks=len(readable) if attributable else None,
+                               tasks=len(read))
+    skipped = [SkippedTask(code=t.code, title=t.title, target=t.target, line=rec.line, problems=tuple(mine)) for t, rec, mine in read if mine]
+    return readable, skipped
 
 
 def _plan_officials(src: Source, b: _Builder, resolved: UnitDirectory) -> dict[str, Official]:
@@ -530,11 +568,12 @@ def _plan_officials(src: Source, b: _Builder, resolved: UnitDirectory) -> dict[s
     return officials
 
 
-def _tasks(src: Source, b: _Builder, plan: Plan, officials: dict[str, Official]) -> list[Task]:
-    """Every task read, a code used twice being a problem."""
-    tasks: list[Task] = []
+def _tasks(src: Source, b: _Builder, plan: Plan, officials: dict[str, Official]) -> list[tuple[Task, Record, list[Problem]]]:
+    """Every task read, with its record and its own problems (a code used twice is the second one's)."""
+    tasks: list[tuple[Task, Record, list[Problem]]] = []
     seen: dict[str, int | None] = {}
     for rec in src.tasks:
+        before = len(b.problems)
         task = _task(rec, b, plan, officials)
         if task is None:
             continue
@@ -545,7 +584,7 @@ def _tasks(src: Source, b: _Builder, plan: Plan, officials: dict[str, Official])
                           "task codes must be unique within a plan")
             else:
                 seen[task.code] = rec.line_of("code")
-        tasks.append(task)
+        tasks.append((task, rec, b.problems[before:]))
     return tasks
 
 
@@ -566,4 +605,4 @@ def _stages(src: Source, b: _Builder, plan: Plan) -> list[Stage]:
     return stages
 
 
-__all__ = ["LoadedPlan", "load_plan", "parse_official", "read_source", "MatrixError"]
+__all__ = ["LoadedPlan", "SkippedTask", "load_plan", "parse_official", "read_source", "MatrixError"]

@@ -2,14 +2,16 @@
 
 Re-importing a plan updates it in place, matching each task to the stored one by code and title, then by
 title (a renumbered task keeps its identity), then by code, never by row position: new tasks are added,
-changed fields are updated (milestones keep their identity by position, so progress recorded against them survives), tasks missing
-from the new file are archived, never deleted, and every change is an event. ``ImportResult`` is the
+changed fields are updated (milestones keep their identity by position, so progress recorded against
+them survives), tasks missing from the new file are archived, never deleted, tasks the file has but could
+not read (``import --skip-invalid``) are kept as stored, and every change is an event. ``ImportResult`` is the
 diff a user sees (+ added, ~ changed, - archived).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -68,6 +70,7 @@ class ImportResult:
     header: list[FieldChange] = field(default_factory=list)  # the plan's own fields (title, issuer, start, end …)
     stages: list[str] = field(default_factory=list)  # "+S5", "~S2", "-S3"
     kept: list[str] = field(default_factory=list)  # what the file does not carry and the store keeps (issuer, stages …)
+    kept_tasks: list[str] = field(default_factory=list)  # tasks the file could not read, kept as stored (codes)
     supervised_from: dt.date | None = None  # the day what this import created is supervised from
 
     @property
@@ -90,6 +93,7 @@ class ImportResult:
             "header": [{"field": c.field, "old": _jsonable(c.old), "new": _jsonable(c.new)} for c in self.header],
             "stages": self.stages,
             "kept": self.kept,
+            "kept_tasks": self.kept_tasks,
             "supervised_from": self.supervised_from.isoformat() if self.supervised_from else None,
         }
 
@@ -148,20 +152,22 @@ def _shown(name: str, value: Any) -> Any:
 
 
 def import_plan(session: Session, plan: Plan, directory: UnitDirectory, *, now: dt.datetime,
-                new_units: Iterable[Unit] = (), actor: str = "", supervised_from: dt.date | None = None) -> ImportResult:
+                new_units: Iterable[Unit] = (), actor: str = "", supervised_from: dt.date | None = None,
+                keep: Iterable[TaskKey] = ()) -> ImportResult:
     """Write ``plan`` into the store inside the caller's transaction, updating it in place by task code.
 
     Every task, milestone and recurrence row the import creates is supervised from ``supervised_from``
-    (default ``now``'s day); rows that already exist keep theirs."""
+    (default ``now``'s day); rows that already exist keep theirs. ``keep`` names (code, title, target) the tasks the
+    file has but could not read: the stored task each matches is kept as it is, never archived."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     with no_cyclic_gc():
         return _import_plan(session, plan, directory, now=now, new_units=new_units, actor=actor,
-                            since=supervised_from or now.date())
+                            since=supervised_from or now.date(), keep=list(keep))
 
 
 def _import_plan(session: Session, plan: Plan, directory: UnitDirectory, *, now: dt.datetime,
-                 new_units: Iterable[Unit], actor: str, since: dt.date) -> ImportResult:
+                 new_units: Iterable[Unit], actor: str, since: dt.date, keep: list[TaskKey]) -> ImportResult:
     units_added, units_updated, unit_ids = upsert_units(session, [*directory.units, *new_units], office=directory.office)
     official_ids = upsert_officials(session, [*directory.officials, *plan.officials,
                                               *(o for t in plan.tasks for o in t.lead_officials)])
@@ -182,7 +188,7 @@ def _import_plan(session: Session, plan: Plan, directory: UnitDirectory, *, now:
 
     events: list[dict[str, Any]] = []
     new_tasks, rewrite = _update_tasks(session, plan, plan_id, unit_id, now=now, actor=actor, result=result,
-                                       events=events)
+                                       events=events, keep=keep)
     if new_tasks:
         session.execute(sa.insert(TaskRow), [{**_task_values(plan_id, p, t, unit_id), "supervised_from": since}
                                              for p, t in new_tasks])
@@ -201,6 +207,7 @@ def _import_plan(session: Session, plan: Plan, directory: UnitDirectory, *, now:
     events.append(_event(now, "plan.imported", plan_id, None, actor, {
         "created": result.created_plan, "added": len(result.added), "changed": len(result.changed),
         "archived": len(result.archived), "restored": len(result.restored), "unchanged": result.unchanged,
+        **({"kept_unreadable": result.kept_tasks} if result.kept_tasks else {}),
         "source": plan.source,
     }))
     session.execute(sa.insert(EventRow), events)
@@ -249,20 +256,26 @@ def _task_values(plan_id: int, position: int, task: Task, unit_id: Callable[[str
 
 
 def _update_tasks(session: Session, plan: Plan, plan_id: int, unit_id: Callable[[str], int], *, now: dt.datetime,
-                  actor: str, result: ImportResult, events: list[dict[str, Any]],
+                  actor: str, result: ImportResult, events: list[dict[str, Any]], keep: list[TaskKey],
                   ) -> tuple[list[tuple[int, Task]], list[tuple[int, Task, bool]]]:
     """Update the tasks the store has in place and archive those the file lacks; returns the new tasks
     (with their positions) and the stored tasks whose children change (id, task, dated items changed).
 
     A task of the file is the stored task it matches (``match_tasks``): by code and title, then by title
-    (its code changed: a row inserted above renumbered it), then by code (its title was edited)."""
+    (its code changed: a row inserted above renumbered it), then by code or likeness (it was reworded). A live
+    stored task matching one of ``keep`` (tasks the file has but could not read) stays as stored."""
     created = result.created_plan
     old_tasks = {} if created else {t.code: t for t in read_tasks(session, plan_id, include_archived=True)}
-    rows = [] if created else list(session.execute(sa.select(TaskRow).where(TaskRow.plan_id == plan_id)
-                                                   .order_by(TaskRow.archived_at.is_not(None), TaskRow.position, TaskRow.id)).scalars())
+    c = TaskRow.__table__.c  # live tasks first: an archived task is matched only when no live one is
+    rows = [] if created else list(session.execute(sa.select(TaskRow).where(TaskRow.plan_id == plan_id).order_by(
+        c.archived_at.is_not(None), c.position, c.id)).scalars())
     old_codes = [r.code for r in rows]
-    matched = match_tasks(plan.tasks, [(code, old_tasks[code].title) for code in old_codes])
-    _recode(session, plan, rows, matched)
+    stored = [(code, old_tasks[code].title, old_tasks[code].target) for code in old_codes]
+    matched = match_tasks([(t.code, t.title, t.target) for t in plan.tasks], stored)
+    live = [i for i, r in enumerate(rows) if r.archived_at is None and i not in set(matched.values())]
+    kept = {live[j]: keep[k][0] for k, j in match_tasks(keep, [stored[i] for i in live]).items()}
+    _recode(session, plan, rows, {row: plan.tasks[p].code for p, row in matched.items()}, kept)
+    result.kept_tasks = [rows[i].code for i in sorted(kept)]
     new_tasks: list[tuple[int, Task]] = []
     rewrite: list[tuple[int, Task, bool]] = []
     for position, task in enumerate(plan.tasks):
@@ -271,11 +284,7 @@ def _update_tasks(session: Session, plan: Plan, plan_id: int, unit_id: Callable[
             result.added.append(task.code)
             continue
         row = rows[matched[position]]
-        old = old_tasks[old_codes[matched[position]]]
-        before, after = comparable(old), comparable(task)
-        changes = [FieldChange(f, _shown(f, before[f]), _shown(f, after[f])) for f in COMPARED_FIELDS if before[f] != after[f]]
-        if old.code != task.code:
-            changes.insert(0, FieldChange("code", old.code, task.code))
+        changes = _task_changes(old_tasks[old_codes[matched[position]]], task)
         was_archived = row.archived_at is not None
         for k, v in _task_values(plan_id, position, task, unit_id).items():
             if getattr(row, k) != v:
@@ -293,9 +302,9 @@ def _update_tasks(session: Session, plan: Plan, plan_id: int, unit_id: Callable[
         if touched & {"lead_officials", "supporting_units", "milestones", "recurrences"}:
             rewrite.append((row.id, task, bool(touched & {"milestones", "recurrences"})))
 
-    kept = set(matched.values())
+    left = set(matched.values()) | set(kept)
     for i, row in enumerate(rows):
-        if i not in kept and row.archived_at is None:
+        if i not in left and row.archived_at is None:
             row.archived_at = now
             result.archived.append(old_codes[i])
             events.append(_event(now, "task.archived", plan_id, row.id, actor, {"code": old_codes[i]}))
@@ -303,54 +312,97 @@ def _update_tasks(session: Session, plan: Plan, plan_id: int, unit_id: Callable[
     return new_tasks, rewrite
 
 
+def _task_changes(old: Task, new: Task) -> list[FieldChange]:
+    """What a re-import changes in a task, as the diff shows it (its code first when it moved)."""
+    before, after = comparable(old), comparable(new)
+    changes = [FieldChange(f, _shown(f, before[f]), _shown(f, after[f])) for f in COMPARED_FIELDS if before[f] != after[f]]
+    if old.code != new.code:
+        changes.insert(0, FieldChange("code", old.code, new.code))
+    return changes
+
+
 def _title_key(title: str) -> str:
     """A title as re-import matching compares it: either script, any width, no whitespace."""
     return fold(title)
 
 
-def match_tasks(tasks: Iterable[Task], stored: list[tuple[str, str]]) -> dict[int, int]:
-    """Which stored task (index into ``stored``: (code, title) each) each task of the file is, by position.
+TaskKey = tuple[str, str, str]  # what identifies a task to re-import matching: code, title, target
+# Titles at least this alike (difflib's ratio, folded) are one task reworded: 饮水安全巩固提升 → 农村饮水安全巩固提升.
+SIMILAR_TITLES = 0.6
+# Tasks matched by likeness only while unmatched new × unmatched stored tasks stay this few (it compares pairs).
+SIMILAR_PAIRS = 40_000
 
-    Never by row position: first code and title both equal, then the title alone (the task was renumbered,
-    e.g. by a row inserted above it), then the code alone (its title was edited). Titles compare folded
-    (either script, any width); several tasks with one title pair up in order. Unmatched tasks are new,
-    unmatched stored tasks are archived."""
-    tasks = list(tasks)
+
+def _similar(a: TaskKey, b: TaskKey) -> bool:
+    """Two tasks that are one reworded: the same target, or titles alike (one inside the other, or close)."""
+    if a[2] and fold(a[2]) == fold(b[2]):
+        return True
+    x, y = _title_key(a[1]), _title_key(b[1])
+    if not x or not y:
+        return False
+    if x in y or y in x:
+        return True
+    matcher = difflib.SequenceMatcher(None, x, y, autojunk=False)
+    return matcher.quick_ratio() >= SIMILAR_TITLES and matcher.ratio() >= SIMILAR_TITLES
+
+
+def match_tasks(tasks: list[TaskKey], stored: list[TaskKey]) -> dict[int, int]:
+    """Which stored task (index into ``stored``) each task of the file is, by position.
+
+    Never by row position: first code and title both equal; then the title alone (the task was renumbered,
+    e.g. by a row inserted above it); then the code, when the two are alike (``_similar``: its title was
+    edited); then likeness alone (renumbered and reworded). Titles compare folded (either script, any
+    width); several tasks with one title pair up in order. An empty code or title matches nothing.
+    Unmatched tasks are new, unmatched stored tasks are archived."""
     matched: dict[int, int] = {}
     free = set(range(len(stored)))
-    keys: tuple[Callable[[str, str], Any], ...] = (
-        lambda code, title: (code, _title_key(title)),
-        lambda code, title: _title_key(title),
-        lambda code, title: code,
+    exact: tuple[Callable[[TaskKey], Any], ...] = (
+        lambda k: (k[0], _title_key(k[1])) if k[0] and k[1] else None,
+        lambda k: _title_key(k[1]) or None,
     )
-    for key in keys:
+    for key in exact:
         by_key: dict[Any, list[int]] = {}
         for i in sorted(free):
-            by_key.setdefault(key(*stored[i]), []).append(i)
+            by_key.setdefault(key(stored[i]), []).append(i)
         for position, task in enumerate(tasks):
-            if position in matched:
-                continue
-            candidates = by_key.get(key(task.code, task.title))
+            wanted = key(task)
+            candidates = by_key.get(wanted) if wanted is not None and position not in matched else None
             if candidates:
                 matched[position] = candidates.pop(0)
                 free.discard(matched[position])
+    by_code = {stored[i][0]: i for i in free}
+    for position, task in enumerate(tasks):
+        i = by_code.get(task[0]) if position not in matched else None
+        if i is not None and i in free and _similar(task, stored[i]):
+            matched[position] = i
+            free.discard(i)
+    rest = [p for p in range(len(tasks)) if p not in matched]
+    if len(rest) * len(free) <= SIMILAR_PAIRS:
+        for position in rest:
+            i = next((i for i in sorted(free) if _similar(tasks[position], stored[i])), None)
+            if i is not None:
+                matched[position] = i
+                free.discard(i)
     return matched
 
 
-def _recode(session: Session, plan: Plan, rows: list[TaskRow], matched: dict[int, int]) -> None:
-    """Give each stored task the code it has now, and keep codes unique within the plan while they move:
-    a matched task takes its new code; a task left out keeps its own unless the file gives that code to
-    another task, then it is archived as ``code~id``. Rows that change code go through a temporary one
-    first (two tasks may swap codes)."""
-    final: dict[int, str] = {matched_row: plan.tasks[position].code for position, matched_row in matched.items()}
+def _recode(session: Session, plan: Plan, rows: list[TaskRow], given: dict[int, str], kept: dict[int, str]) -> None:
+    """Give each stored task the code it has now, keeping codes unique within the plan while they move.
+
+    ``given``: row index → the code of the file's task it is. ``kept``: row index → the code the file gives
+    a task it could not read, kept as stored: it takes that code, else its own, if free. A task the file
+    left out keeps its own code unless the file gives that code to another task; a task whose codes are
+    all taken becomes ``code~id``. Rows that change code go through a temporary one first (two tasks may
+    swap codes)."""
     taken = {t.code for t in plan.tasks}
-    moving = []
-    for i, row in enumerate(rows):
-        code = final.get(i)
-        if code is None:
-            code = row.code if row.code not in taken else f"{row.code}~{row.id}"[-100:]
-        if code != row.code:
-            moving.append((row, code))
+    final = dict(given)
+    rest = [i for i in range(len(rows)) if i not in given and i not in kept]
+    for i in [*rest, *kept]:  # the rest first: their own codes are theirs unless the file took them
+        row = rows[i]
+        wanted = [c for c in (kept.get(i), row.code) if c]
+        final[i] = next((c for c in wanted if c not in taken), f"{row.code}~{row.id}"[-100:])
+        taken.add(final[i])
+    moving = [(rows[i], code) for i, code in final.items() if code != rows[i].code]
     if not moving:
         return
     for row, _code in moving:

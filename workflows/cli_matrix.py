@@ -33,12 +33,30 @@ AsOf = day_option("--as-of", "Act as if today were this date (YYYY-MM-DD), to re
 Json = typer.Option(False, "--json", help="Print JSON with stable keys instead of a table.")
 
 
-def _options(directory, allow_new_units, plan, base_year, sheet, title=None, start=None):
+def _options(directory, allow_new_units, plan, base_year, sheet, title=None, start=None, skip_invalid=False):
     from duban.workflows.matrix_service import PlanOptions
 
     return PlanOptions(directory=directory, allow_new_units=allow_new_units, plan_code=plan, base_year=base_year,
                        sheet=sheet, title=title, start=start.date() if start else None,
-                       limits=settings().input_limits())
+                       limits=settings().input_limits(), skip_invalid=skip_invalid)
+
+
+def _refused(err: Any, as_json: bool, *, skip_invalid: bool = False) -> None:
+    """Every problem of a refused plan, and how many of its tasks --skip-invalid would import."""
+    readable, total = getattr(err, "readable_tasks", None), getattr(err, "tasks", None)
+    if as_json:
+        warnings = list(getattr(err, "warnings", ()))
+        emit_json({"ok": False, "problems": [p.as_dict() for p in err.problems], **({"warnings": warnings} if warnings else {}),
+                   "tasks": total, "readable_tasks": readable})
+        return
+    print_problems(err, as_json)
+    if readable is None:
+        if total:
+            console(stderr=True).print("not all of these problems are a task's: --skip-invalid would import nothing")
+    elif readable and not skip_invalid:
+        console(stderr=True).print(f"{readable} of {total} tasks are readable and would be imported with --skip-invalid")
+    elif not readable:
+        console(stderr=True).print(f"none of the {total} tasks is readable")
 
 
 DirectoryOpt = typer.Option(None, "--directory", "-d", help="Unit directory (YAML or CSV); default: the one the plan names.")
@@ -75,7 +93,7 @@ def matrix_validate(
         loaded = validate_file(file, _options(directory, allow_new_units, plan, base_year, sheet, title, start),
                                engine=None if offline else engine())
     except ValidationFailed as err:
-        print_problems(err, as_json)
+        _refused(err, as_json)
         raise typer.Exit(1) from None
     p = loaded.plan
     n_m = sum(len(t.milestones) for t in p.tasks)
@@ -106,6 +124,9 @@ def matrix_import(
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would change, change nothing."),
     as_of: dt.datetime | None = AsOf,
     supervise_from: dt.datetime | None = SuperviseFromOpt,
+    skip_invalid: bool = typer.Option(False, "--skip-invalid", help=(
+        "Import the tasks that can be read and list those skipped (a stored task that became unreadable is "
+        "kept as stored). Problems of the plan itself (base year, header, stages) still refuse it.")),
     as_json: bool = Json,
 ) -> None:
     """Validate and import a plan in one transaction; re-importing updates it in place and prints the diff.
@@ -116,16 +137,36 @@ def matrix_import(
     from duban.workflows.matrix_service import import_file
 
     try:
-        loaded, result = import_file(engine(), file, _options(directory, allow_new_units, plan, base_year, sheet, title, start),
+        loaded, result = import_file(engine(), file, _options(directory, allow_new_units, plan, base_year, sheet, title, start,
+                                                              skip_invalid),
                                      now=now_for(as_of), actor="cli", dry_run=dry_run,
                                      supervise_from=supervise_from.date() if supervise_from else None)
     except ValidationFailed as err:
-        print_problems(err, as_json)
+        _refused(err, as_json, skip_invalid=skip_invalid)
         raise typer.Exit(1) from None
     if as_json:
-        emit_json({"ok": True, "dry_run": dry_run, **result.as_dict()})
+        emit_json({"ok": True, "dry_run": dry_run, **result.as_dict(), "skipped": [
+            {"code": s.code, "title": s.title, "line": s.line, "problems": [p.as_dict() for p in s.problems]}
+            for s in loaded.skipped]})
         return
     _print_import(loaded, result, file, dry_run)
+    _print_skipped(loaded, result)
+
+
+def _print_skipped(loaded: Any, result: Any) -> None:
+    """The tasks --skip-invalid left out, each problem with its place, and the stored ones kept as they were."""
+    if not loaded.skipped:
+        return
+    out = console()
+    out.print(styled((f"  skipped {len(loaded.skipped)} unreadable task{'s' if len(loaded.skipped) != 1 else ''}",
+                      "bold yellow"), " (fix them and import again):"))
+    for s in loaded.skipped:
+        out.print(f"    {s.code or '?'} 「{_short(s.title, 40)}」")
+        for p in s.problems:
+            where = f"line {p.line}" if p.row_kind == "line" else f"row {p.line}"
+            out.print(f"      {where}, {p.field}: {p.message}" + (f" 「{_short(p.text, 60)}」" if p.text else ""))
+    if result.kept_tasks:
+        out.print(f"  kept as stored (unreadable in the file, never archived; notices go on): {'、'.join(result.kept_tasks)}")
 
 
 def _print_import(loaded: Any, result: Any, file: Path, dry_run: bool) -> None:

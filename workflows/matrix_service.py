@@ -39,6 +39,7 @@ class PlanOptions:
     start: dt.date | None = None
     sheet: str | None = None
     limits: InputLimits | None = None  # the input limits (settings' DUBAN_LIMIT_…); None: the defaults
+    skip_invalid: bool = False  # leave out the tasks that cannot be read (LoadedPlan.skipped) instead of refusing
 
 
 def _directory(options: PlanOptions) -> UnitDirectory | None:
@@ -61,7 +62,7 @@ def validate_file(path: Path, options: PlanOptions, *, engine: Engine | None = N
         return load_plan(
             path, directory=_directory(options), known_units=known, allow_new_units=options.allow_new_units,
             plan_code=options.plan_code, base_year=options.base_year, title=options.title, start=options.start,
-            sheet=options.sheet, limits=options.limits or DEFAULT_LIMITS,
+            sheet=options.sheet, limits=options.limits or DEFAULT_LIMITS, skip_invalid=options.skip_invalid,
         )
 
 
@@ -72,12 +73,14 @@ def import_file(engine: Engine, path: Path, options: PlanOptions, *, now: dt.dat
     What the import creates (tasks, milestones, recurrences) is supervised from ``supervise_from``,
     default ``now``'s day (``now`` in the office's time zone): a sweep on or after that day counts what
     was already overdue then from that day (see ``matrix.planner``). With ``dry_run`` the diff is
-    computed inside the transaction and then rolled back.
+    computed inside the transaction and then rolled back. With ``options.skip_invalid`` the tasks that
+    cannot be read are left out (``loaded.skipped``) and a stored task each matches is kept as stored.
     """
     loaded = validate_file(path, options, engine=engine)
     with transaction(engine) as session:
         result = plan_import.import_plan(session, loaded.plan, loaded.directory, now=now, new_units=loaded.new_units,
-                                         actor=actor, supervised_from=supervise_from or now.date())
+                                         actor=actor, supervised_from=supervise_from or now.date(),
+                                         keep=[(s.code, s.title, s.target) for s in loaded.skipped])
         if dry_run:
             session.rollback()
     return loaded, result

@@ -109,3 +109,74 @@ def test_a_removed_row_archives_that_task_only(tmp_path: Path, sqlite_url: str) 
     assert set(result["changed"]) == {"1", "2"}
     again = _import(tmp_path, sqlite_url, write_sheet(tmp_path / "v3.xlsx", "simplified", TASKS["simplified"]))
     assert again["restored"] == ["1"] and again["added"] == [] and again["archived"] == []
+
+
+# --------------------------------------------------------------------------------------------
+# import --skip-invalid
+
+
+def _broken(script: str) -> list[tuple[str, ...]]:
+    """Four tasks, two of them unreadable: a deadline in words only, and no lead unit."""
+    rows = [*TASKS[script], INSERTED[script]]
+    rows[1] = (*rows[1][:5], "争取早日完成" if script == "simplified" else "爭取早日完成")
+    rows[2] = (*rows[2][:3], "", *rows[2][4:])
+    return rows
+
+
+@pytest.mark.parametrize("script", ["simplified", "traditional"])
+def test_skip_invalid_imports_the_readable_tasks_and_lists_the_rest(tmp_path: Path, db_url: str, script: str) -> None:
+    sheet = write_sheet(tmp_path / "plan.xlsx", script, _broken(script))
+    base = ["--plan", "county", "--allow-new-units", "--as-of", "2026-03-02"]
+    checked = run(["matrix", "validate", str(sheet), *base[:3]], cwd=tmp_path, db_url=db_url, check=False)
+    assert checked.returncode == 1
+    assert "2 of 4 tasks are readable and would be imported with --skip-invalid" in checked.stderr
+    refused = run(["matrix", "import", str(sheet), *base, "--json"], cwd=tmp_path, db_url=db_url, check=False)
+    body = json.loads(refused.stdout)
+    assert refused.returncode == 1 and body["readable_tasks"] == 2 and body["tasks"] == 4
+    assert [(p["row"], p["field"]) for p in body["problems"]] == [(4, "deadline"), (5, "lead_unit")]
+    assert json.loads(run(["plans", "--json"], cwd=tmp_path, db_url=db_url).stdout) == []
+
+    out = run(["matrix", "import", str(sheet), *base, "--skip-invalid"], cwd=tmp_path, db_url=db_url).stdout
+    assert "+2" in out and "skipped 2 unreadable tasks" in out
+    assert "row 4, deadline: cannot read the deadline" in out and "row 5, lead_unit: missing lead unit" in out
+    shown = json.loads(run(["matrix", "show", "--plan", "county", "--json"], cwd=tmp_path, db_url=db_url).stdout)
+    assert [r["code"] for r in shown] == ["1", "4"]
+    units = {u["name"] for u in json.loads(run(["units", "--json"], cwd=tmp_path, db_url=db_url).stdout)}
+    assert TASKS[script][1][3] not in units  # named by a skipped task only: not added
+
+
+def test_a_task_that_became_unreadable_is_kept_as_stored(tmp_path: Path, db_url: str) -> None:
+    rows = list(TASKS["traditional"])
+    _import(tmp_path, db_url, write_sheet(tmp_path / "v1.xlsx", "traditional", rows))
+    run(["progress", "report", "2", "--plan", "county", "--unit", rows[1][3], "--percent", "40", "--as-of", "2026-03-10"],
+        cwd=tmp_path, db_url=db_url)
+    rows[1] = (*rows[1][:5], "爭取早日完成")
+    rows[0] = (rows[0][0] + "（含危橋改造）", *rows[0][1:])
+    sheet = write_sheet(tmp_path / "v2.xlsx", "traditional", [INSERTED["traditional"], *rows])
+    args = ["matrix", "import", str(sheet), "--plan", "county", "--allow-new-units", "--as-of", "2026-03-12"]
+    refused = run(args, cwd=tmp_path, db_url=db_url, check=False)
+    assert refused.returncode == 1 and "3 of 4 tasks are readable" in refused.stderr
+
+    result = json.loads(run([*args, "--skip-invalid", "--json"], cwd=tmp_path, db_url=db_url).stdout)
+    assert result["kept_tasks"] == ["3"] and result["archived"] == [] and result["added"] == ["1"]
+    assert [(s["code"], s["line"], s["problems"][0]["field"]) for s in result["skipped"]] == [("3", 5, "deadline")]
+    assert result["changed"]["2"][0] == {"field": "code", "old": "1", "new": "2"}
+    shown = {r["code"]: r for r in json.loads(run(["matrix", "show", "--plan", "county", "--json"], cwd=tmp_path,
+                                                   db_url=db_url).stdout)}
+    assert shown["3"]["deadline"] == "2026年12月底前" and shown["3"]["milestones"][0]["due"] == "2026-12-31"
+    history = json.loads(run(["history", "3", "--plan", "county", "--json"], cwd=tmp_path, db_url=db_url).stdout)
+    assert [e["kind"] for e in history] == ["task.added", "progress.reported"]
+    out = run(["matrix", "import", str(sheet), "--plan", "county", "--allow-new-units", "--as-of", "2026-03-13",
+               "--skip-invalid"], cwd=tmp_path, db_url=db_url).stdout
+    assert "kept as stored (unreadable in the file, never archived; notices go on): 3" in out and "no changes" in out
+
+
+def test_a_plan_level_problem_still_refuses_everything(tmp_path: Path, sqlite_url: str) -> None:
+    """No deadline names a year and no --base-year: the plan's own problem, so --skip-invalid imports nothing."""
+    rows = [(*r[:5], r[5].replace("2026年", "")) for r in TASKS["simplified"]]
+    sheet = write_sheet(tmp_path / "plan.xlsx", "simplified", rows)
+    proc = run(["matrix", "import", str(sheet), "--plan", "county", "--allow-new-units", "--skip-invalid"],
+               cwd=tmp_path, db_url=sqlite_url, check=False)
+    assert proc.returncode == 1 and "base_year" in proc.stderr
+    assert "--skip-invalid would import nothing" in proc.stderr
+    assert json.loads(run(["plans", "--json"], cwd=tmp_path, db_url=sqlite_url).stdout) == []
