@@ -109,7 +109,8 @@ from duban.matrix.deadline_text import (
     _Unreadable,
 )
 from duban.matrix.errors import DeadlineError
-from duban.matrix.model import Deadline, DeadlineContext, Milestone, Recurrence
+from duban.matrix.model import Deadline, DeadlineContext, Milestone, Recurrence, Reporting
+from duban.matrix.reporting import DEFAULT_REPORTING
 
 # The link word between a milestone (or a date) and the ongoing work after it, left out of both labels.
 _THEN_OR_FROM = re.compile(r"(?:并且|并|且|然后|此后|之后|以后|今后|后|起|开始|以来)$")
@@ -132,7 +133,8 @@ def parse(text: str, *, context: DeadlineContext) -> Deadline:
 
 
 def parse_without_base_year(
-    text: str, *, plan_start: dt.date | None = None, plan_end: dt.date | None = None, where: str | None = None
+    text: str, *, plan_start: dt.date | None = None, plan_end: dt.date | None = None, where: str | None = None,
+    reporting: Reporting = DEFAULT_REPORTING,
 ) -> Deadline:
     """Read a 時間要求 text of a plan that has no base year.
 
@@ -141,7 +143,8 @@ def parse_without_base_year(
     from the base year raises ``NeedsBaseYear`` — never a guessed year — unless it is wrong in any
     year (7月99日, 13月, 儘快), which raises the plain ``DeadlineError`` saying so.
     """
-    context = DeadlineContext(base_year=_NO_BASE_YEAR, plan_start=plan_start, plan_end=plan_end, where=where)
+    context = DeadlineContext(base_year=_NO_BASE_YEAR, plan_start=plan_start, plan_end=plan_end, where=where,
+                              reporting=reporting)
     return _read(text, context)
 
 

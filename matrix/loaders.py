@@ -36,19 +36,21 @@ from duban.matrix.model import (
     Official,
     Plan,
     Recurrence,
+    Reporting,
     SourceRef,
     Stage,
     Task,
     Unit,
 )
 from duban.matrix.officials import read_officials
+from duban.matrix.reporting import DEFAULT_REPORTING, ReportingError, read_reporting
 from duban.matrix.script import fold, unit_key
 from duban.matrix.sheet_layout import text_of
 from duban.matrix.sheets import load_task_sheet
 from duban.matrix.sources import Located, Record, Source, load_yaml, yaml_record, yaml_records
 
 PLAN_KEYS = {"plan", "directory", "officials", "tasks", "stages"}
-HEADER_FIELDS = {"code", "title", "issuer", "base_year", "start", "end", "timezone", "source", "default_unit"}
+HEADER_FIELDS = {"code", "title", "issuer", "base_year", "start", "end", "timezone", "source", "default_unit", "reporting"}
 TASK_FIELDS = {
     "code", "title", "section", "target", "lead_officials", "lead_unit", "supporting_units",
     "deadline", "veto", "source_line", "note",
@@ -201,14 +203,15 @@ class _Builder:
         # Read once per distinct text: a 20,000-row sheet repeats a few deadlines. The place goes only
         # into the Problem (from the error's reason), so the context carries none and the parser's
         # memo (keyed on text and context) holds.
-        key = (text, self.base_year_known, ctx_plan.base_year, ctx_plan.start, ctx_plan.end)
+        key = (text, self.base_year_known, ctx_plan.base_year, ctx_plan.start, ctx_plan.end, ctx_plan.reporting)
         found = self._deadlines.get(key)
         if found is None:
             try:
                 if self.base_year_known:
                     found = deadlines.parse(text, context=ctx_plan.deadline_context())
                 else:
-                    found = deadlines.parse_without_base_year(text, plan_start=ctx_plan.start, plan_end=ctx_plan.end)
+                    found = deadlines.parse_without_base_year(text, plan_start=ctx_plan.start, plan_end=ctx_plan.end,
+                                                              reporting=ctx_plan.reporting)
             except DeadlineError as e:
                 found = e
             self._deadlines[key] = found
@@ -255,7 +258,18 @@ def _header(src: Source, b: _Builder, *, plan_code: str | None, base_year: int |
     tz = _as_text(h.get("timezone")) or DEFAULT_TIMEZONE
     b.default_unit = _as_text(h.get("default_unit"))
     return Plan(code=code, title=plan_title, base_year=year, issuer=_as_text(h.get("issuer")),
-                start=dates["start"], end=dates["end"], timezone=tz, source=_as_text(h.get("source")) or src.path)
+                start=dates["start"], end=dates["end"], timezone=tz, source=_as_text(h.get("source")) or src.path,
+                reporting=_reporting(h, b))
+
+
+def _reporting(h: Record, b: _Builder) -> Reporting:
+    """The header's ``reporting:`` cadence (default monthly, due the 5th): what ongoing work reports on."""
+    try:
+        return read_reporting(h.get("reporting"))
+    except ReportingError as e:
+        b.problem(h.line_of("reporting"), "reporting", h.get("reporting"), str(e),
+                  "e.g. reporting: monthly, or reporting: {every: quarterly, due: 10}")
+        return DEFAULT_REPORTING
 
 
 def _base_year(src: Source, b: _Builder, override: int | None) -> int | None:
@@ -534,7 +548,7 @@ def load_plan(
     full = Plan(
         code=plan.code, title=plan.title, base_year=plan.base_year, issuer=plan.issuer, start=plan.start,
         end=plan.end, timezone=plan.timezone, source=plan.source, tasks=tuple(tasks), stages=tuple(stages),
-        officials=plan_officials,
+        officials=plan_officials, reporting=plan.reporting,
     )
     return LoadedPlan(plan=full, directory=resolved, new_units=new_units, warnings=warnings, skipped=skipped)
 

@@ -119,6 +119,7 @@ class SupervisedItem:
     task: TaskInfo
     title: str  # the task's title
     label: str = ""  # the deadline fragment the item came from (2015年底完成25個村)
+    ongoing: bool = False  # a period of ongoing work (持續推進): shown as 持續
 
 
 @dataclass(frozen=True, slots=True)

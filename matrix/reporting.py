@@ -18,9 +18,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from duban.matrix.model import Reporting
-from duban.matrix.script import fold_width, to_simplified
+from duban.matrix.script import fold_width, to_simplified, to_traditional
+from duban.matrix.vocabulary import ONGOING_MARK
 
-__all__ = ["DEFAULT_REPORTING", "ReportingError", "describe", "read_reporting", "rule"]
+__all__ = ["DEFAULT_REPORTING", "ONGOING_MARK", "ReportingError", "cadence_words", "describe", "ongoing_label", "read_reporting", "reporting_from_json", "reporting_json", "rule"]
 
 DEFAULT_REPORTING = Reporting()
 
@@ -124,28 +125,61 @@ def rule(reporting: Reporting) -> tuple[str, str]:
     return reporting.every, f"FREQ=YEARLY;BYMONTH={months};BYMONTHDAY={day}"
 
 
-_PERIOD_WORDS = {
-    "weekly": ("每周", "每週", "weekly"), "monthly": ("每月", "每月", "monthly"),
-    "quarterly": ("每季度", "每季度", "quarterly"), "half_yearly": ("每半年", "每半年", "half-yearly"),
-    "yearly": ("每年", "每年", "yearly"),
-}  # fmt: skip
-_NEXT_PERIOD_WORDS = {
-    "monthly": ("", "", "the next month"), "quarterly": ("次月", "次月", "the month after each quarter"),
-    "half_yearly": ("次月", "次月", "the month after each half year"),
-    "yearly": ("次年1月", "次年1月", "January of the next year"),
-}  # fmt: skip
+_WEEKDAY_NAMES = dict(zip(_WEEKDAY_CODES, "一二三四五六日", strict=True))
+_ONGOING_WORDS = re.compile("持续|持續|长期|長期|常态|常態|长效|長效|经常性|經常性|久久为功|久久為功|坚持不懈|堅持不懈|定期")
+
+
+def cadence_words(freq: str, rule_text: str) -> str:
+    """When a recurrence's reports are due, in words (zh-Hans): 每月5日前报送进展, 每季度末报送进展,
+    每季度次月10日前报送进展, 每周五前报送进展; "" for a rule these words do not cover."""
+    parts = dict(part.split("=", 1) for part in rule_text.split(";") if "=" in part)
+    day = parts.get("BYMONTHDAY", "")
+    by = "底前" if day == "-1" else f"{day}日前"
+    months = parts.get("BYMONTH", "")
+    if parts.get("FREQ") == "WEEKLY" and parts.get("BYDAY") in _WEEKDAY_NAMES:
+        return f"每周{_WEEKDAY_NAMES[parts['BYDAY']]}前报送进展"
+    if parts.get("FREQ") == "MONTHLY" and day:
+        return f"每月{by}报送进展"
+    ends = {"3,6,9,12": "每季度末", "6,12": "每半年末", "12": "每年底"}
+    starts = {"1,4,7,10": "每季度次月", "1,7": "每半年次月", "1": "每年次年1月"}
+    if parts.get("FREQ") == "YEARLY" and day == "-1" and months in ends:
+        return f"{ends[months]}报送进展"
+    if parts.get("FREQ") == "YEARLY" and months == "12" and day == "31":
+        return "每年底报送进展"
+    if parts.get("FREQ") == "YEARLY" and months in starts and day.isdigit():
+        return f"{starts[months]}{day}日前报送进展"
+    return ""
 
 
 def describe(reporting: Reporting, language: str = "zh-Hans") -> str:
-    """How the cadence is named in a letter: 每月5日前报送进展 / 每月5日前報送進展 / progress due by the 5th monthly."""
-    index = {"zh-Hans": 0, "zh-Hant": 1}.get(language, 2)
-    period = _PERIOD_WORDS[reporting.every][index]
-    if reporting.every == "weekly":
-        weekday = "一二三四五六日"[reporting.day - 1]
-        day_words = (f"周{weekday}前", f"週{weekday}前", f"progress due each {_WEEKDAY_CODES[reporting.day - 1]}")
-        return (f"{period}{day_words[0]}报送进展", f"{period}{day_words[1]}報送進展", day_words[2])[index]
-    after = _NEXT_PERIOD_WORDS[reporting.every][index]
-    if index == 2:
-        return f"progress due {reporting.every} by day {reporting.day} of {after}"
-    words = "报送进展" if index == 0 else "報送進展"
-    return f"{period}{after if reporting.every != 'monthly' else ''}{reporting.day}日前{words}"
+    """How the cadence is named in a letter: 每月5日前报送进展 (zh-Hant 每月5日前報送進展; en in words)."""
+    if language == "en":
+        if reporting.every == "weekly":
+            return f"progress reported weekly, by {_WEEKDAY_CODES[reporting.day - 1]}"
+        return f"progress reported {reporting.every.replace('_', '-')}, by day {reporting.day} of the next period"
+    words = cadence_words(*rule(reporting))
+    return to_traditional(words) if language == "zh-Hant" else words
+
+
+def ongoing_label(label: str, freq: str, rule_text: str) -> str:
+    """An ongoing obligation's deadline as letters and reports name it: 持續推進（每月5日前报送进展）, or
+    for a label without an ongoing word (按季度推進) 按季度推進（持续，每季度末报送进展）. Renderers put it
+    in their script."""
+    words = cadence_words(freq, rule_text)
+    mark = "" if _ONGOING_WORDS.search(label) else ONGOING_MARK["zh-Hans"]
+    inner = "，".join(filter(None, (mark, words)))
+    return f"{label}（{inner}）" if inner else label
+
+
+def reporting_json(reporting: Reporting) -> dict[str, Any] | None:
+    """The cadence as stored (``plan.reporting``): None for the default, else ``{"every", "day"}``."""
+    if reporting == DEFAULT_REPORTING:
+        return None
+    return {"every": reporting.every, "day": reporting.day}
+
+
+def reporting_from_json(value: Mapping[str, Any] | None) -> Reporting:
+    """The cadence from its stored form (None: the default)."""
+    if not value:
+        return DEFAULT_REPORTING
+    return Reporting(every=str(value.get("every", "monthly")), day=int(value.get("day", 5)))

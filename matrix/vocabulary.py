@@ -232,3 +232,7 @@ def parse_day(text: str) -> dt.date:
         return dt.date(year, month, day)
     except ValueError:
         raise ValueError(f'"{shorten(text, 40)}" is not a date; use {DAY_FORMAT}') from None
+
+
+#: How status, `matrix show` and reports mark a period of ongoing work (持續推進, 長期堅持 …), per language.
+ONGOING_MARK = {"zh-Hans": "持续", "zh-Hant": "持續", "en": "ongoing"}

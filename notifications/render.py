@@ -130,6 +130,7 @@ class NoticeView:
     # supporting unit: cooperates). "" = whom the letter of this kind and level is addressed to.
     capacity: str = ""
     due_working: bool = True  # the due date is a working day (a letter names the weekday of one that is not)
+    ongoing: bool = False  # a period of ongoing work (持續推進): its due date is the period's progress report's
 
     @property
     def days_to_due(self) -> int:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from duban.matrix.calendar import WorkCalendar
 from duban.matrix.errors import NotFound
+from duban.matrix.reporting import ongoing_label
 from duban.matrix.script import unit_key
 from duban.matrix.vocabulary import LEVEL_COLOURS, NOTICE_KINDS, ItemKind, NoticeKind, RecipientRole
 from duban.notifications.recipients import PlanRoles, plan_rows
@@ -173,7 +174,8 @@ def build_views(session: Session, notice_ids: list[int], *, calendar: WorkCalend
                                          m.id, {r.milestone_id for r in notices})}
     i, rec = RecurrenceInstanceRow, RecurrenceRow
     instances = {r.id: r for r in _rows(session, sa.select(i.id, i.done_count, i.done_amount, rec.min_count, rec.min_amount,
-                                                           rec.amount_unit, rec.label, i.ladder)
+                                                           rec.amount_unit, rec.label, i.ladder, rec.ongoing, rec.freq,
+                                                           rec.rule)
                                         .join(rec, rec.id == i.recurrence_id), i.id, {r.instance_id for r in notices})}
     supporting, officials = _task_people(session, task_ids)
 
@@ -206,7 +208,7 @@ def _item_measures(r: Any, milestones: dict[int, Any], instances: dict[int, Any]
     """A notice's item: its escalation ladder, its label, and what it asks for and has done (a milestone's
     quantity and measure, or a period's minimum count or amount)."""
     measures: dict[str, Any] = dict(quantity=None, measure=None, done_quantity=None, min_count=None, done_count=None,
-                                    min_amount=None, done_amount=None, amount_unit=None)
+                                    min_amount=None, done_amount=None, amount_unit=None, ongoing=False)
     label = (r.data or {}).get("label", "")
     if r.milestone_id is not None and r.milestone_id in milestones:
         ms = milestones[r.milestone_id]
@@ -215,8 +217,9 @@ def _item_measures(r: Any, milestones: dict[int, Any], instances: dict[int, Any]
     if r.instance_id is not None and r.instance_id in instances:
         inst = instances[r.instance_id]
         measures.update(min_count=inst.min_count, done_count=inst.done_count or 0, min_amount=_dec(inst.min_amount),
-                        done_amount=_dec(inst.done_amount), amount_unit=inst.amount_unit)
-        return inst.ladder, inst.label or label, measures
+                        done_amount=_dec(inst.done_amount), amount_unit=inst.amount_unit, ongoing=bool(inst.ongoing))
+        shown = ongoing_label(inst.label or label, inst.freq, inst.rule) if inst.ongoing else inst.label or label
+        return inst.ladder, shown, measures
     return None, label, measures
 
 
@@ -280,7 +283,7 @@ def preview_view(session: Session, *, kind: str, task: str, today: dt.date, poli
         plan_code=plan_row.code, plan_title=plan_row.title, issuer=people.issuer(plan_row),
         task_code=row.code, task_title=row.title, target=row.target or "", lead_unit=supervised.task.lead_unit,
         supporting_units=supervised.task.supporting_units, lead_officials=tuple(officials[row.id]),
-        label=supervised.label, due=planned.due, days=planned.days,
+        label=supervised.label, due=planned.due, days=planned.days, ongoing=supervised.ongoing,
         quantity=item.quantity, measure=item.measure if item.kind == ItemKind.MILESTONE else None,
         done_quantity=item.done_quantity if item.kind == ItemKind.MILESTONE else None,
         min_count=item.min_count, done_count=item.done_count if item.kind == ItemKind.INSTANCE else None,
@@ -339,7 +342,8 @@ def _preview_item(session: Session, task: TaskRow, plan_code: str, *, kind: str,
     window = recurrence_dues(_recurrence(rec), today - dt.timedelta(days=400), today + dt.timedelta(days=400))
     info = SupervisedItem(Item(kind=ItemKind.INSTANCE, id=0, due=today, min_count=rec.min_count,
                                min_amount=_dec(rec.min_amount), measure=rec.amount_unit),
-                          task.plan_id, plan_code, task.id, _task_info(session, task), task.title, rec.label or "")
+                          task.plan_id, plan_code, task.id, _task_info(session, task), task.title,
+                          ongoing_label(rec.label or "", rec.freq, rec.rule) if rec.ongoing else rec.label or "", rec.ongoing)
     periods += [replace(info, item=replace(info.item, due=d)) for d in window if d not in set(stored.values())]
     periods.sort(key=lambda o: o.item.due)
     candidates = ([o for o in periods if o.item.due >= today] if kind == NoticeKind.REMINDER

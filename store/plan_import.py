@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from duban.matrix.errors import StoreError
 from duban.matrix.gcpause import no_cyclic_gc
 from duban.matrix.model import Milestone, Official, Plan, Recurrence, Stage, Task, Unit
+from duban.matrix.reporting import reporting_json
 from duban.matrix.script import fold, unit_key
 from duban.store.repository import read_tasks, set_top_leader, upsert_officials, upsert_units
 from duban.store.tables import (
@@ -117,7 +118,7 @@ def _milestone_key(m: Milestone) -> tuple:
 
 def _recurrence_key(r: Recurrence) -> tuple:
     amount = None if r.min_amount is None else Decimal(r.min_amount).normalize()
-    return (r.freq, r.rule, r.anchor, r.min_count, amount, r.amount_unit, r.start, r.until)
+    return (r.freq, r.rule, r.anchor, r.min_count, amount, r.amount_unit, r.start, r.until, r.ongoing)
 
 
 def comparable(task: Task) -> dict[str, Any]:
@@ -217,7 +218,7 @@ def _import_plan(session: Session, plan: Plan, directory: UnitDirectory, *, now:
 def _header(plan: Plan, directory: UnitDirectory, unit_ids: dict[str, int], official_ids: dict[str, int]) -> dict[str, Any]:
     """The plan row's own fields as the file gives them."""
     header = dict(title=plan.title, issuer=plan.issuer, base_year=plan.base_year, start=plan.start, end=plan.end,
-                  timezone=plan.timezone, source=plan.source)
+                  timezone=plan.timezone, source=plan.source, reporting=reporting_json(plan.reporting))
     # The plan's own office and top leader, when its directory names them (several plans, several offices).
     if directory.office is not None and directory.office.name in unit_ids:
         header["office_unit_id"] = unit_ids[directory.office.name]  # (any spelling: see upsert_units)
@@ -425,7 +426,7 @@ def _milestone_values(task_id: int, seq: int, m: Milestone) -> dict[str, Any]:
 def _recurrence_values(task_id: int, seq: int, r: Recurrence) -> dict[str, Any]:
     return {"task_id": task_id, "seq": seq, "freq": r.freq, "rule": r.rule, "anchor": r.anchor,
             "min_count": r.min_count, "min_amount": r.min_amount, "amount_unit": r.amount_unit,
-            "start": r.start, "until": r.until, "label": r.label, "archived_at": None}
+            "start": r.start, "until": r.until, "label": r.label, "ongoing": r.ongoing, "archived_at": None}
 
 
 def _insert_children(session: Session, tasks: list[tuple[int, Task]], unit_id, official_ids: dict[str, int],
@@ -519,7 +520,7 @@ def _same_keys(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 
 # Header fields a file may leave out (a sheet has no place for them): left out, the stored value stays.
 _OPTIONAL_HEADER = ("issuer", "start", "end", "office_unit_id", "top_leader_id")
-_COMPARED_HEADER = ("title", "issuer", "base_year", "start", "end", "timezone")
+_COMPARED_HEADER = ("title", "issuer", "base_year", "start", "end", "timezone", "reporting")
 
 
 def _write_stages(session: Session, plan_id: int, stages: Iterable[Stage], *, now: dt.datetime) -> list[str]:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from duban.matrix.directory import did_you_mean, near_misses
 from duban.matrix.errors import NotFound
 from duban.matrix.model import Milestone, Official, Person, Plan, Recurrence, SourceRef, Stage, Task, Unit
+from duban.matrix.reporting import reporting_from_json
 from duban.matrix.script import unit_key
 from duban.store.tables import (
     EventRow,
@@ -257,7 +258,7 @@ def read_tasks(session: Session, plan_id: int, *, include_archived: bool = False
     ).scalars():
         recurrences[r.task_id].append(Recurrence(freq=r.freq, rule=r.rule, anchor=r.anchor, min_count=r.min_count,
                                                  min_amount=_dec(r.min_amount), amount_unit=r.amount_unit,
-                                                 start=r.start, until=r.until, label=r.label))
+                                                 start=r.start, until=r.until, label=r.label, ongoing=r.ongoing))
     return [
         Task(code=r.code, title=r.title, lead_unit=unit_names[r.lead_unit_id], target=r.target, section=tuple(r.section),
              lead_officials=tuple(officials[r.id]), supporting_units=tuple(supporting[r.id]),
@@ -289,7 +290,7 @@ def read_plan(session: Session, code: str | None = None) -> Plan:
     officials = {o.name: o for t in tasks for o in t.lead_officials}
     return Plan(code=row.code, title=row.title, base_year=row.base_year, issuer=row.issuer, start=row.start,
                 end=row.end, timezone=row.timezone, source=row.source, tasks=tuple(tasks), stages=tuple(stages),
-                officials=tuple(officials.values()))
+                officials=tuple(officials.values()), reporting=reporting_from_json(row.reporting))
 
 
 def list_plans(session: Session) -> list[dict[str, Any]]:

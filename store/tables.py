@@ -47,6 +47,8 @@ class PlanRow(SQLModel, table=True):
     # directory (NULL: the database-wide flags on unit/official, as before revision 0004).
     office_unit_id: int | None = Field(default=None, foreign_key="unit.id")
     top_leader_id: int | None = Field(default=None, foreign_key="official.id")
+    # The plan's reporting cadence ({"every": "monthly", "day": 5}); NULL: the default (每月5日前報送).
+    reporting: dict | None = Field(default=None, sa_type=sa.JSON)
 
 
 class UnitRow(SQLModel, table=True):
@@ -168,6 +170,8 @@ class RecurrenceRow(SQLModel, table=True):
     label: str = ""
     archived_at: dt.datetime | None = None
     supervised_from: dt.date | None = None  # the import that created it; NULL: from the start
+    # 持續推進 / 長期堅持: ongoing work, reporting progress on the plan's cadence (revision 0009)
+    ongoing: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
 
 
 class StageRow(SQLModel, table=True):

@@ -215,6 +215,13 @@ def _short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _period(recurrence: dict[str, Any]) -> str:
+    """A recurrence in `matrix show`: its period (monthly …), or for ongoing work 持續 and its cadence."""
+    from duban.workflows.matrix_service import period_words
+
+    return period_words(recurrence)
+
+
 @matrix_app.command("show")
 def matrix_show(
     plan: str | None = typer.Option(None, "--plan", "-p", help="Only this plan."),
@@ -249,7 +256,7 @@ def matrix_show(
     for r in rows:
         ms = "\n".join(m["due"] + (f"  {m['quantity']}{m['measure'] or ''}" if m["quantity"] is not None else "") for m in r["milestones"])
         if r["recurrence"]:
-            ms = "\n".join(filter(None, [ms, *(f"{x['freq']}" + (f" ≥{x['min_count']}次" if x["min_count"] else "")
+            ms = "\n".join(filter(None, [ms, *(_period(x) + (f" ≥{x['min_count']}次" if x["min_count"] else "")
                                                 + (f" ≥{x['min_amount']}{x['amount_unit'] or ''}" if x["min_amount"] else "")
                                                 for x in r["recurrence"])]))
         supporting = r["supporting_units"]

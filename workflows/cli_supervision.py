@@ -12,6 +12,7 @@ import json
 
 import typer
 
+from duban.matrix.vocabulary import ONGOING_MARK
 from duban.workflows.cli_common import Commands, app, console, day_option, emit_json, engine, now_for, policies, styled
 
 commands = Commands()
@@ -117,7 +118,8 @@ def status_cmd(
                     "behind_pace": "behind pace", "on_track": "on track"}[i["reason"]]
             qty = f" {i['done_quantity'] or 0}/{i['quantity']}{i['measure'] or ''}" if i["quantity"] is not None else ""
             cnt = f" {i['done_count']}/{i['min_count']}次" if i["min_count"] else ""
-            parts.append((f"{i['due']} {what}{qty}{cnt}", LIGHT_STYLE[i["light"]]))
+            ongoing = f"{ONGOING_MARK['zh-Hant']} " if i.get("ongoing") else ""  # 持續: a period of ongoing work
+            parts.append((f"{ongoing}{i['due']} {what}{qty}{cnt}", LIGHT_STYLE[i["light"]]))
         lines = [p for part in parts for p in (part, "\n")][:-1]
         table.add_row(styled((LIGHT_MARK[r["light"]], LIGHT_STYLE[r["light"]])), r["code"], r["title"], r["lead_unit"],
                       styled(*lines))

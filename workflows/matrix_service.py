@@ -14,7 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from duban.matrix.columns import TASK_SHEET
 from duban.matrix.gcpause import no_cyclic_gc
-from duban.matrix.model import Milestone, Plan, Recurrence, Task
+from duban.matrix.model import Milestone, Plan, Recurrence, Reporting, Task
+from duban.matrix.reporting import cadence_words, reporting_json
+from duban.matrix.script import to_traditional
+from duban.matrix.vocabulary import ONGOING_MARK
 from duban.store import plan_import
 from duban.store import repository as repo
 from duban.store.db import transaction
@@ -172,7 +175,17 @@ def milestone_json(m: Milestone) -> dict[str, Any]:
 def recurrence_json(r: Recurrence) -> dict[str, Any]:
     return {"freq": r.freq, "rule": r.rule, "anchor": r.anchor, "min_count": r.min_count,
             "min_amount": _quantity(r.min_amount), "amount_unit": r.amount_unit,
-            "start": r.start.isoformat() if r.start else None, "until": r.until.isoformat() if r.until else None}
+            "start": r.start.isoformat() if r.start else None, "until": r.until.isoformat() if r.until else None,
+            "ongoing": r.ongoing}
+
+
+def period_words(recurrence: dict[str, Any]) -> str:
+    """A recurrence (as ``recurrence_json`` writes it) in a table: its period (monthly …), or for ongoing
+    work 持續 and its cadence, 持續（每月5日前報送進展）."""
+    if not recurrence.get("ongoing"):
+        return str(recurrence["freq"])
+    words = cadence_words(recurrence["freq"], recurrence["rule"])
+    return ONGOING_MARK["zh-Hant"] + (f"（{to_traditional(words)}）" if words else "")
 
 
 def task_json(t: Task) -> dict[str, Any]:
@@ -195,12 +208,19 @@ def plan_json(plan: Plan) -> dict[str, Any]:
     return {
         "plan": {"code": plan.code, "title": plan.title, "issuer": plan.issuer, "base_year": plan.base_year,
                  "start": plan.start.isoformat() if plan.start else None,
-                 "end": plan.end.isoformat() if plan.end else None, "timezone": plan.timezone, "source": plan.source},
+                 "end": plan.end.isoformat() if plan.end else None, "timezone": plan.timezone, "source": plan.source,
+                 "reporting": {"every": plan.reporting.every, "day": plan.reporting.day}},
         "tasks": [task_json(t) for t in plan.tasks],
         "stages": [{"code": s.code, "kind": s.kind, "title": s.title, "deadline": s.deadline_text,
                     "milestones": [milestone_json(m) for m in s.milestones], "units": list(s.units), "text": s.text}
                    for s in plan.stages],
     }
+
+
+def _reporting_yaml(reporting: Reporting) -> dict[str, Any] | None:
+    """The header's ``reporting:`` as a file writes it (None for the default: the key is left out)."""
+    stored = reporting_json(reporting)
+    return None if stored is None else {"every": stored["every"], "due": stored["day"]}
 
 
 def plan_yaml(plan: Plan) -> str:
@@ -210,6 +230,7 @@ def plan_yaml(plan: Plan) -> str:
     header = {k: v for k, v in {
         "code": plan.code, "title": plan.title, "issuer": plan.issuer, "base_year": plan.base_year,
         "start": plan.start, "end": plan.end, "timezone": plan.timezone, "source": plan.source,
+        "reporting": _reporting_yaml(plan.reporting),
     }.items() if v not in (None, "")}
     doc: dict[str, Any] = {"plan": header}
     if plan.officials:

@@ -122,7 +122,8 @@ def _milestones(session: Session, task: TaskRow, *, lock: bool = False) -> list[
 def _to_recurrence(row: RecurrenceRow) -> Recurrence:
     return Recurrence(freq=row.freq, rule=row.rule, anchor=row.anchor, min_count=row.min_count,
                       min_amount=None if row.min_amount is None else Decimal(str(row.min_amount)),
-                      amount_unit=row.amount_unit, start=row.start, until=row.until, label=row.label)
+                      amount_unit=row.amount_unit, start=row.start, until=row.until, label=row.label,
+                      ongoing=row.ongoing)
 
 
 def _ensure_period(session: Session, task: TaskRow, on: dt.date) -> None:

@@ -69,6 +69,8 @@ def _report(session: Session, *, now: dt.datetime, plan: str | None, task: str, 
     want = "milestone" if for_milestone else ("instance" if for_instance else None)
     kind, item, number, rec = _pick(session, task_row, milestone=milestone, period=period, on=on, want=want)
     _require_open(task_row, kind, item, number, "reports")
+    if kind == "instance" and rec is not None and rec.ongoing and count_q is None and amount_q is None:
+        count_q = Decimal(1)  # ongoing work (持續推進): the period's obligation is a progress report, this one
 
     data: dict[str, Any] = {**_item_ref(kind, item, number), "unit": unit_row.name, "reported_on": on.isoformat(),
                             "note": note, "source": source}

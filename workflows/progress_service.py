@@ -29,8 +29,9 @@ Quantities:
 
 Closing (辦結): a report closes its item when the target is reached — a milestone whose done
 quantity reaches its quantity, a milestone without a quantity reported at 100 %, an instance whose
-count and amount reach the recurrence's minimums (a recurrence without minimums needs one occurrence)
-— with the report's note as evidence. ``close_item`` closes explicitly with evidence; only the lead
+count and amount reach the recurrence's minimums (a recurrence without minimums needs one occurrence;
+for a period of ongoing work, 持續推進, a report with a note alone is that occurrence: the period asks
+for progress reported) — with the report's note as evidence. ``close_item`` closes explicitly with evidence; only the lead
 unit may. Reporting on, closing or extending a closed item is refused.
 
 Who may report: the lead unit, a supporting unit, or a member (``UnitRow.member_of``) of the lead or

@@ -11,7 +11,7 @@ import pytest
 from duban.matrix.deadlines import instances, parse
 from duban.matrix.errors import DeadlineError
 from duban.matrix.model import DeadlineContext, Reporting
-from duban.matrix.reporting import ReportingError, describe, read_reporting
+from duban.matrix.reporting import ReportingError, describe, ongoing_label, read_reporting
 
 D = dt.date
 PLAN = DeadlineContext(base_year=2026, plan_start=D(2026, 1, 1), plan_end=D(2027, 12, 31), where="plan.xlsx row 7 時間要求")
@@ -213,5 +213,17 @@ def test_the_cadence_in_words() -> None:
     assert describe(Reporting()) == "每月5日前报送进展"
     assert describe(Reporting(), "zh-Hant") == "每月5日前報送進展"
     assert describe(Reporting("quarterly", 10), "zh-Hant") == "每季度次月10日前報送進展"
-    assert describe(Reporting("weekly", 5), "zh-Hant") == "每週週五前報送進展"
+    assert describe(Reporting("weekly", 5), "zh-Hant") == "每週五前報送進展"
     assert "monthly" in describe(Reporting(), "en")
+
+
+@pytest.mark.parametrize(("label", "freq", "rule", "shown"), [
+    ("持續推進", "monthly", MONTHLY_5, "持續推進（每月5日前报送进展）"),
+    ("長期堅持", "monthly", MONTHLY_5, "長期堅持（每月5日前报送进展）"),
+    ("按季度推進", "quarterly", "FREQ=YEARLY;BYMONTH=3,6,9,12;BYMONTHDAY=-1", "按季度推進（持续，每季度末报送进展）"),
+    ("常态化开展", "quarterly", "FREQ=YEARLY;BYMONTH=1,4,7,10;BYMONTHDAY=10", "常态化开展（每季度次月10日前报送进展）"),
+    ("持续推进", "weekly", "FREQ=WEEKLY;BYDAY=FR", "持续推进（每周五前报送进展）"),
+    ("持续推进", "yearly", "FREQ=YEARLY;BYMONTH=3;BYMONTHDAY=15", "持续推进"),  # a rule the words do not cover
+])
+def test_ongoing_work_is_named_with_its_cadence(label: str, freq: str, rule: str, shown: str) -> None:
+    assert ongoing_label(label, freq, rule) == shown
