@@ -319,6 +319,9 @@ def _festival_day(name: str, year: int) -> dt.date:
 
 # -- ongoing work -----------------------------------------------------------------------------
 
+_LINK_PUNCTUATION = ",;、"  # 2027年起，持续推进: the comma between the start and the work
+_ALL_ALONG = ("全年", "全程", "今后")  # 全年持续推进: no date of its own
+
 
 def _ongoing_at(piece: str) -> int | None:
     """Where the ongoing words (持续, 长期, 常态, 长效 …) of an item start, or None if it has none."""
@@ -338,11 +341,11 @@ def _read_ongoing(
     plan's start. None when the words before ``at`` make the item a milestone whose work happens to
     begin with such a word (2026年底前完成长期规划编制): there is no link word and no bare date.
     """
-    head = piece[:at]
+    head = piece[:at].rstrip(_LINK_PUNCTUATION)
     link = _THEN_WORD.search(head) or _FROM_WORD.search(head)
     core = head[: link.start()] if link else head
     milestone: Milestone | None = None
-    if not core or _FILLER_AFTER.fullmatch(core):
+    if not core or _FILLER_AFTER.fullmatch(core) or core in _ALL_ALONG:
         starts = after + dt.timedelta(days=1) if after else context.plan_start
     else:
         point, end = _read_point(core, _past(_FILLER_BEFORE, core), context, memory, required=True)

@@ -74,7 +74,7 @@ _BY_PERIOD_START = r"按个?(?:年|半年|季|月|周|星期)"
 _ITEM_START = re.compile(
     rf"(?:截至|截止|到|于|在)?"
     rf"(?:其中|[{_NUMERAL}]|每个?(?:年|半年|季|月|周|星期|礼拜)|第|上半年|下半年|年底|年末|年中|{_FESTIVAL}"
-    rf"|(?:(?:完成|建成)?(?:此后|之后|今后|以后|后))?(?:{'|'.join(_ONGOING_WORDS)})|{_BY_PERIOD_START})"
+    rf"|(?:并且?|且|然后|全年|全程|(?:完成|建成)?(?:此后|之后|今后|以后|后))?(?:{'|'.join(_ONGOING_WORDS)})|{_BY_PERIOD_START})"
 )
 
 _FILLER_BEFORE = re.compile("(?:" + "|".join(FILLER_BEFORE) + ")*")
@@ -235,11 +235,14 @@ def _encloses(chars: list[str]) -> bool:
 
 
 def _items(normal: str) -> list[tuple[int, int]]:
-    """Spans of the separate items of a text (A、B、C), separators left out."""
+    """Spans of the separate items of a text (A、B、C), separators left out. 2027年起，持续推进 is one item:
+    a date that says when ongoing work starts stays with it."""
     spans: list[tuple[int, int]] = []
     begin = 0
     for match in _SEPARATOR.finditer(normal):
         if match.start() < begin:
+            continue
+        if _FROM_WORD.search(normal, begin, match.start()) and _ONGOING.match(normal, match.end()):
             continue
         if _ITEM_START.match(normal, match.end()):
             if match.start() > begin:

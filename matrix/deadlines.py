@@ -282,7 +282,7 @@ def _ongoing(piece: str, text: str, origin: list[int], begin: int, context: Dead
     def span(low: int, high: int) -> str:
         return text[origin[low] : origin[high] + 1].strip() if high >= low else ""
 
-    head_end = begin + len(_THEN_OR_FROM.sub("", piece[:at])) - 1
+    head_end = begin + len(_THEN_OR_FROM.sub("", piece[:at].rstrip(",;、"))) - 1
     labels = (span(begin, head_end), span(begin + at, last))
     after = milestones[-1].due if milestones else None
     read = _read_ongoing(piece, at, labels, context, memory, after)
@@ -296,10 +296,11 @@ def _ongoing(piece: str, text: str, origin: list[int], begin: int, context: Dead
 
 
 def _merged(recurrences: list[Recurrence], text: str) -> list[Recurrence]:
-    """持续推进，每季度报送进展: ongoing work and a plain period in the same text are one obligation, the
-    ongoing work reported on that period (not twice: once on the plan's cadence and once on the text's)."""
+    """持续推进，每季度报送进展 / 常态化开展，每月不少于1次: ongoing work and one period in the same text are
+    one obligation, the ongoing work reported on that period with its minimum (not twice: once on the
+    plan's cadence and once on the text's). A festival-anchored obligation stays apart."""
     ongoing = [r for r in recurrences if r.ongoing and not r.anchor]
-    plain = [r for r in recurrences if not r.ongoing and r.anchor is None and r.min_count is None and r.min_amount is None]
+    plain = [r for r in recurrences if not r.ongoing and r.anchor is None]
     if len(ongoing) != 1 or len(plain) != 1:
         return recurrences
     work, period = ongoing[0], plain[0]

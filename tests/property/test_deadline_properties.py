@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from dateutil.rrule import rrulestr
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -34,11 +35,16 @@ def read(text: str, context: DeadlineContext) -> None:
             assert milestone.quantity <= 99_999_999_999 and milestone.quantity.as_tuple().exponent >= -4
     for recurrence in deadline.recurrences:
         assert recurrence.min_count is None or 1 <= recurrence.min_count <= 10_000
+        if recurrence.ongoing:  # ongoing work reports on a rule the supervision can expand
+            assert recurrence.rule and recurrence.label
+            rrulestr(recurrence.rule, dtstart=dt.datetime(2000, 1, 1))
 
 
 @given(text=any_text, context=CONTEXTS)
 @example(text="\ud800", context=DeadlineContext(base_year=2015))
 @example(text="每月不少於99999999999999999999次", context=DeadlineContext(base_year=2015))
+@example(text="2015年底前完成並長效推進", context=DeadlineContext(base_year=2015))
+@example(text="持續推進，按季度推進", context=DeadlineContext(base_year=2015))
 def test_any_text_gives_a_deadline_or_a_deadline_error(text: str, context: DeadlineContext) -> None:
     read(text, context)
 

@@ -132,11 +132,16 @@ ONGOING = [
      [("monthly", MONTHLY_5, D(2026, 7, 1), D(2027, 12, 31), "完成後持續推進")]),
     ("2026年6月底前完成摸底；持續推進", [(D(2026, 6, 30), "2026年6月底前完成摸底")],
      [("monthly", MONTHLY_5, D(2026, 7, 1), D(2027, 12, 31), "持續推進")]),
+    ("2027年起，持續推進", [], [("monthly", MONTHLY_5, D(2027, 1, 1), D(2027, 12, 31), "2027年起，持續推進")]),
+    ("2026年6月底前完成，並持續推進", [(D(2026, 6, 30), "2026年6月底前完成")],
+     [("monthly", MONTHLY_5, D(2026, 7, 1), D(2027, 12, 31), "並持續推進")]),
+    ("全年持續推進", [], [("monthly", MONTHLY_5, D(2026, 1, 1), D(2027, 12, 31), "全年持續推進")]),
     ("2027年起持續推進", [], [("monthly", MONTHLY_5, D(2027, 1, 1), D(2027, 12, 31), "2027年起持續推進")]),
     ("2026年底以後常態化開展", [], [("monthly", MONTHLY_5, D(2027, 1, 1), D(2027, 12, 31), "2026年底以後常態化開展")]),
     # a period in the same text is the cadence of the ongoing work (one obligation, not two)
     ("持續推進，每季度報送進展", [], [("quarterly", "FREQ=YEARLY;BYMONTH=3,6,9,12;BYMONTHDAY=-1", D(2026, 1, 1), D(2027, 12, 31), "持續推進，每季度報送進展")]),
     ("持续推进，每月5日前报送进展", [], [("monthly", MONTHLY_5, D(2026, 1, 1), D(2027, 12, 31), "持续推进，每月5日前报送进展")]),
+    ("常態化開展，每月不少於2次", [], [("monthly", "FREQ=MONTHLY;BYMONTHDAY=-1", D(2026, 1, 1), D(2027, 12, 31), "常態化開展，每月不少於2次")]),
     ("按季度推進", [], [("quarterly", "FREQ=YEARLY;BYMONTH=3,6,9,12;BYMONTHDAY=-1", D(2026, 1, 1), D(2027, 12, 31), "按季度推進")]),
     ("按月推进", [], [("monthly", "FREQ=MONTHLY;BYMONTHDAY=-1", D(2026, 1, 1), D(2027, 12, 31), "按月推进")]),
 ]
@@ -147,8 +152,17 @@ def test_ongoing_work_is_an_obligation_to_report_on_the_cadence(text: str, miles
     assert ongoing(text) == (milestones, obligations)
 
 
-def test_a_milestone_whose_work_begins_with_an_ongoing_word_is_still_a_milestone() -> None:
-    assert ongoing("2026年底前完成長期規劃編制") == ([(D(2026, 12, 31), "2026年底前完成長期規劃編制")], [])
+def test_ongoing_work_with_a_minimum_keeps_the_minimum() -> None:
+    (rec,) = parse("常態化開展，每月不少於2次", context=PLAN).recurrences
+    assert rec.ongoing and rec.min_count == 2
+    festival = parse("長期堅持，每年春節前不少於300元", context=PLAN).recurrences
+    assert [(r.ongoing, r.anchor) for r in festival] == [(True, None), (False, "spring_festival")]
+
+
+@pytest.mark.parametrize("text", ["2026年底前完成長期規劃編制", "2026年6月底前完成並建立長效機制", "2026年底前實現常態化"])
+def test_a_milestone_whose_work_names_an_ongoing_word_is_still_a_milestone(text: str) -> None:
+    milestones, obligations = ongoing(text)
+    assert [label for _, label in milestones] == [text] and obligations == []
 
 
 def test_ongoing_work_reports_on_the_plans_cadence() -> None:
