@@ -52,11 +52,11 @@ def read_reporting(value: Any) -> Reporting:
     if value is None or value == "":
         return DEFAULT_REPORTING
     if isinstance(value, Mapping):
-        unknown = sorted(str(k) for k in value if k not in ("every", "due"))
+        unknown = sorted(str(k) for k in value if k not in ("every", "due", "day"))
         if unknown:
             raise ReportingError(f"unknown key {', '.join(unknown)}: a reporting mapping has 'every' and 'due'")
         every = _every(value.get("every", "monthly"))
-        return Reporting(every=every, day=_due_day(value.get("due"), every))
+        return Reporting(every=every, day=_due_day(value.get("due", value.get("day")), every))
     if not isinstance(value, str):
         raise ReportingError(f"{value!r} is not a cadence: write monthly, quarterly, weekly, … or 每月5日前")
     text = _folded(value)

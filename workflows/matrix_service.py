@@ -209,7 +209,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "plan": {"code": plan.code, "title": plan.title, "issuer": plan.issuer, "base_year": plan.base_year,
                  "start": plan.start.isoformat() if plan.start else None,
                  "end": plan.end.isoformat() if plan.end else None, "timezone": plan.timezone, "source": plan.source,
-                 "reporting": {"every": plan.reporting.every, "day": plan.reporting.day}},
+                 "reporting": {"every": plan.reporting.every, "due": plan.reporting.day}},
         "tasks": [task_json(t) for t in plan.tasks],
         "stages": [{"code": s.code, "kind": s.kind, "title": s.title, "deadline": s.deadline_text,
                     "milestones": [milestone_json(m) for m in s.milestones], "units": list(s.units), "text": s.text}

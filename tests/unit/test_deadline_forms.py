@@ -201,6 +201,7 @@ READINGS = [
     ({"every": "monthly", "due": "5th day"}, Reporting("monthly", 5)),
     ({"every": "quarterly", "due": "10日"}, Reporting("quarterly", 10)),
     ({"every": "monthly", "due": 8}, Reporting("monthly", 8)),
+    ({"every": "half_yearly", "day": 15}, Reporting("half_yearly", 15)),
     ({"every": "weekly", "due": "周一"}, Reporting("weekly", 1)),
 ]
 
