@@ -41,9 +41,11 @@ from duban.matrix.deadline_text import (
     _PART_OF_MONTH_DUE,
     _PART_OF_MONTH_FIRST,
     _PERIOD,
+    _PERIOD_WORDS,
     _QUANTITY,
     _QUARTER,
     _RANGE_CONNECTOR,
+    _RANGE_FIRST_YEAR,
     _STAND_IN_FESTIVAL_YEAR,
     _STAND_IN_YEAR,
     _START_WORD,
@@ -177,6 +179,9 @@ def _check_words(words: str, piece: str) -> None:
     """Words describing the work may not change or blur the date: no number, date or minimum in them."""
     if words.startswith(_VAGUE_AFTER):
         raise _Unreadable(f"{_quoted(piece)} is vague ({_quoted(words[:2])} after the date): write the last day, e.g. 2015年底前")
+    if _PERIOD_WORDS.search(words):
+        raise _Unreadable(f"the words {_quoted(words)} in {_quoted(piece)} name a period: write it as its own item, "
+                          "e.g. 2026年9月底前完成，此后每年开展一次")
     if _ARABIC_DIGIT.search(words) or _DATED_WORDS.search(words) or _MINIMUM_WORD.search(words):
         raise _Unreadable(f"the words {_quoted(words)} in {_quoted(piece)} carry a number or a date the deadline does not explain")
 
@@ -273,7 +278,7 @@ def _read_point(
 def _point_year(piece: str, position: int, context: DeadlineContext, memory: _Memory) -> tuple[int | None, int, int]:
     """The year a date at ``position`` names (or None), the year it is read in, and where its year ends."""
     explicit_year: int | None = None
-    year_match = _YEAR.match(piece, position)
+    year_match = _YEAR.match(piece, position) or _RANGE_FIRST_YEAR.match(piece, position)
     if year_match:
         explicit_year = _year(year_match["year"])
         if explicit_year == 0:
@@ -320,7 +325,7 @@ def _festival_day(name: str, year: int) -> dt.date:
 # -- ongoing work -----------------------------------------------------------------------------
 
 _LINK_PUNCTUATION = ",;、"  # 2027年起，持续推进: the comma between the start and the work
-_ALL_ALONG = ("全年", "全程", "今后")  # 全年持续推进: no date of its own
+_ALL_ALONG = ("全年", "全程", "今后", "立即", "即日", "即时", "马上")  # 全年持续推进, 立即启动，长期坚持: no date of its own
 
 
 def _ongoing_at(piece: str) -> int | None:

@@ -61,12 +61,16 @@ _SEPARATOR = re.compile(r"以及|[、,;和及]")
 # it belongs to the words describing an obligation.
 # Ongoing work (持续推进, 长期坚持, 常态化开展, 长效推进, 长期 …): no date of its own, reported on the
 # plan's cadence. Only where an item starts with one of these (or a date, or a link word, before it).
-_ONGOING_WORDS = ("持续", "长期", "常态", "长效", "经常性", "久久为功", "坚持不懈", "定期")
+_ONGOING_WORDS = ("持续", "长期", "常态", "长效", "经常性", "久久为功", "坚持不懈", "常抓不懈", "长抓不懈", "持之以恒", "定期")
 _ONGOING = re.compile("|".join(_ONGOING_WORDS))
 # 2026年底前完成并长效推进 / 完成后持续推进 / 2026年底以后…: the ongoing work follows what comes before
 _THEN_WORD = re.compile(r"(?:并且|并|且|然后|此后|之后|以后|今后|后)$")
 # 2027年起持续推进 / 2027年开始…: the ongoing work starts with that date
-_FROM_WORD = re.compile(r"(?:起|开始|以来)$")
+_FROM_WORD = re.compile(r"(?:起|开始|启动|以来)$")
+# 2026年9月底前完成，此后每年开展一次: a period after a milestone starts after it
+_THEN_PERIOD = re.compile(r"(?:并且?|且|然后|此后|之后|今后|以后|(?:完成|建成)?后)(?=每|按)")
+# Words describing the work may not carry a period (每年, 按季度): that is an obligation, never a label
+_PERIOD_WORDS = re.compile(r"(?:每个?|按)(?:年|半年|季|月|周|星期|礼拜)")
 # 按季度推进 / 按月推进: like 每季度 / 每月
 _BY_PERIOD = re.compile(r"按(?=个?(?:年|半年|季|月|周|星期))")
 _BY_PERIOD_START = r"按个?(?:年|半年|季|月|周|星期)"
@@ -74,7 +78,8 @@ _BY_PERIOD_START = r"按个?(?:年|半年|季|月|周|星期)"
 _ITEM_START = re.compile(
     rf"(?:截至|截止|到|于|在)?"
     rf"(?:其中|[{_NUMERAL}]|每个?(?:年|半年|季|月|周|星期|礼拜)|第|上半年|下半年|年底|年末|年中|{_FESTIVAL}"
-    rf"|(?:并且?|且|然后|全年|全程|(?:完成|建成)?(?:此后|之后|今后|以后|后))?(?:{'|'.join(_ONGOING_WORDS)})|{_BY_PERIOD_START})"
+    rf"|(?:并且?|且|然后|全年|全程|(?:完成|建成)?(?:此后|之后|今后|以后|后))?(?:{'|'.join(_ONGOING_WORDS)}|每|{_BY_PERIOD_START})"
+    rf"|{_BY_PERIOD_START})"
 )
 
 _FILLER_BEFORE = re.compile("(?:" + "|".join(FILLER_BEFORE) + ")*")
@@ -83,6 +88,8 @@ _FILLER_AFTER = re.compile(f"(?:{_FILLER_AFTER_ALT})*")
 
 _ISO_DATE = re.compile(r"(?P<year>\d{4})(?P<sep>[-/.])(?P<month>\d{1,2})(?P=sep)(?P<day>\d{1,2})(?!\d)")
 _YEAR = re.compile(rf"(?P<year>[{_YEAR_DIGIT}]{{4}}|[{_YEAR_DIGIT}]{{2}})年度?")
+# 2026—2027年 / 2026-2027年: the first year of a range of years names no 年 of its own
+_RANGE_FIRST_YEAR = re.compile(r"(?P<year>\d{4})(?=(?:至|到|—{1,2}|[-~–〜])\d{4}年)")
 _MONTH = re.compile(
     rf"(?P<month>[{_SMALL}]{{1,3}})月(?:(?P<day>[{_SMALL}]{{1,3}})[日号]|(?P<part>初|上旬|中旬|下旬|底|末))?"
 )
@@ -91,7 +98,7 @@ _QUARTER = re.compile(rf"第?(?P<quarter>[{_SMALL}]{{1,2}})季度?")
 _HALF_YEAR = re.compile(r"上半年|下半年")
 _MID_YEAR = re.compile(r"年中|(?<=年)中(?!旬)")
 # 年底 alone, or 底 right after an explicit year (2015年底); 2015年年底 is accepted too.
-_YEAR_END = re.compile(r"年底|年末|(?<=年)(?:底|末)")
+_YEAR_END = re.compile(r"年底|年末|年内|年度内|(?<=年)(?:底|末)")
 _FESTIVAL_RE = re.compile(_FESTIVAL)
 
 _DURATION = re.compile(

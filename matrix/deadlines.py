@@ -37,6 +37,25 @@ A、B / A，B / A；B / A和B / A及B          one milestone each (split only wh
 2016年3月启动，6月完成                    start words name: start by then), due 2016-06-30;
 (启动 / 开始, then 完成 / 建成, the two     the completion without a year takes the start's; a
 parts separated as A、B are)              completion before the start is an error
+2026年11月底前新改建农村公路50公里         a date followed by the work: due 11-30, quantity 50
+                                        公里, the words the label. Words only after 前 / 为止 /
+                                        完成 / 建成 / 到位; no number, date or period in them but
+                                        a final quantity (累计完成45个村, 覆盖率达到95%以上)
+年内 · 2026—2027年                        12-31 of the base year · 2026-01-01 to 2027-12-31
+=====================================  ====================================================
+
+Ongoing work (``Recurrence(ongoing=True)``, on ``context.reporting``'s cadence, see ``matrix.reporting``):
+
+=====================================  ====================================================
+持续推进 / 长期坚持 / 常态化开展 / 长效推进   from context.plan_start (also 长期, 持续开展, 常抓不懈,
+/ 长期 / 全年持续推进 / 立即启动，长期坚持    久久为功, 定期 …)
+2026年12月底前完成，2027年持续推进          a milestone, then ongoing from 2027-01-01
+2026年底前完成并长效推进 / …完成，此后长期坚持  a milestone, then ongoing from the day after it
+2027年起(，)持续推进 / 2026年底以后…         from the first day the date names / the day after it
+2026年底前完成长期规划编制                  a milestone: no link word, no bare date before 长期
+持续推进，每季度报送进展                    one obligation on the text's period (with its minimum)
+按季度推进 / 按月推进                       ongoing, reported at each quarter's / month's end
+…完成，此后每年开展一次                     a milestone, then a yearly obligation after it
 =====================================  ====================================================
 
 Recurrences (``Recurrence``; ``start``/``until`` are context.plan_start/plan_end):
@@ -96,6 +115,7 @@ from duban.matrix.deadline_dates import (
 from duban.matrix.deadline_text import (
     _NO_BASE_YEAR,
     _NOT_A_CHARACTER,
+    _THEN_PERIOD,
     FILLER_AFTER,
     FILLER_BEFORE,
     MAX_TEXT,
@@ -246,6 +266,8 @@ def _parse(text: str, context: DeadlineContext) -> Deadline:
             milestones.append(_close(started, piece, whole, label, context, memory))
         elif (ongoing := _ongoing(piece, text, origin, begin, context, memory, milestones)) is not None:
             recurrences.append(ongoing)
+        elif (linked := _THEN_PERIOD.match(piece)) and _is_recurrence(piece[linked.end():]):
+            recurrences.append(_after(_read_recurrence(piece[linked.end():], label, context), milestones))
         elif _is_recurrence(piece):
             recurrences.append(_read_recurrence(piece, label, context))
         else:
@@ -293,6 +315,13 @@ def _ongoing(piece: str, text: str, origin: list[int], begin: int, context: Dead
         return replace(obligation, label=span(begin, last))
     milestones.append(milestone)
     return obligation
+
+
+def _after(rec: Recurrence, milestones: list[Milestone]) -> Recurrence:
+    """A period that follows a milestone (…完成，此后每年开展一次) starts the day after it."""
+    if not milestones:
+        return rec
+    return replace(rec, start=milestones[-1].due + dt.timedelta(days=1))
 
 
 def _merged(recurrences: list[Recurrence], text: str) -> list[Recurrence]:

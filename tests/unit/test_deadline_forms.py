@@ -68,6 +68,15 @@ WORK = [
     ("2027年6月底前完成二十個村、年底前累計完成四十五個村", [
         (D(2027, 6, 30), None, q(20), "村", "2027年6月底前完成二十個村"),
         (D(2027, 12, 31), None, q(45), "村", "年底前累計完成四十五個村")]),
+    ("年內完成", [(D(2026, 12, 31), None, None, None, "年內完成")]),
+    ("2026—2027年", [(D(2027, 12, 31), D(2026, 1, 1), None, None, "2026—2027年")]),
+    ("2026-2027年", [(D(2027, 12, 31), D(2026, 1, 1), None, None, "2026-2027年")]),
+    ("2026年6月底前，完成摸底排查", [(D(2026, 6, 30), None, None, None, "2026年6月底前，完成摸底排查")]),
+    ("2026年底前完成投資5億元", [(D(2026, 12, 31), None, q(5), "亿元", "2026年底前完成投資5億元")]),
+    ("2026.6.30前完成", [(D(2026, 6, 30), None, None, None, "2026.6.30前完成")]),
+    ("2026年3月底前出台實施方案，6月底前啟動實施，12月底前全面完成", [
+        (D(2026, 3, 31), None, None, None, "2026年3月底前出台實施方案"),
+        (D(2026, 12, 31), D(2026, 6, 30), None, None, "6月底前啟動實施，12月底前全面完成")]),
     # a start and a completion stay one milestone, with words after either
     ("2026年3月底前啟動試點，6月底前全面完成", [(D(2026, 6, 30), D(2026, 3, 31), None, None, "2026年3月底前啟動試點，6月底前全面完成")]),
     ("2026年3月底前启动，6月底前完成", [(D(2026, 6, 30), D(2026, 3, 31), None, None, "2026年3月底前启动，6月底前完成")]),
@@ -88,6 +97,7 @@ REFUSED = [
     ("2026年底前完成第3批", "quantity"),
     ("2026年6月新改建農村公路50公里", "前"),
     ("持續推進3個村", "number"),
+    ("2026年9月底前完成並每年開展評估", "period"),
     ("2026年底前完成道路建設不少於3次", "minimum"),
 ]
 
@@ -135,6 +145,10 @@ ONGOING = [
     ("2027年起，持續推進", [], [("monthly", MONTHLY_5, D(2027, 1, 1), D(2027, 12, 31), "2027年起，持續推進")]),
     ("2026年6月底前完成，並持續推進", [(D(2026, 6, 30), "2026年6月底前完成")],
      [("monthly", MONTHLY_5, D(2026, 7, 1), D(2027, 12, 31), "並持續推進")]),
+    ("立即啟動，長期堅持", [], [("monthly", MONTHLY_5, D(2026, 1, 1), D(2027, 12, 31), "立即啟動，長期堅持")]),
+    ("即日起持續推進", [], [("monthly", MONTHLY_5, D(2026, 1, 1), D(2027, 12, 31), "即日起持續推進")]),
+    ("2026年3月啟動，持續推進", [], [("monthly", MONTHLY_5, D(2026, 3, 1), D(2027, 12, 31), "2026年3月啟動，持續推進")]),
+    ("常抓不懈", [], [("monthly", MONTHLY_5, D(2026, 1, 1), D(2027, 12, 31), "常抓不懈")]),
     ("全年持續推進", [], [("monthly", MONTHLY_5, D(2026, 1, 1), D(2027, 12, 31), "全年持續推進")]),
     ("2027年起持續推進", [], [("monthly", MONTHLY_5, D(2027, 1, 1), D(2027, 12, 31), "2027年起持續推進")]),
     ("2026年底以後常態化開展", [], [("monthly", MONTHLY_5, D(2027, 1, 1), D(2027, 12, 31), "2026年底以後常態化開展")]),
@@ -150,6 +164,13 @@ ONGOING = [
 @pytest.mark.parametrize(("text", "milestones", "obligations"), ONGOING, ids=[t for t, _, _ in ONGOING])
 def test_ongoing_work_is_an_obligation_to_report_on_the_cadence(text: str, milestones: list, obligations: list) -> None:
     assert ongoing(text) == (milestones, obligations)
+
+
+def test_a_period_after_a_milestone_starts_after_it() -> None:
+    deadline = parse("2026年9月底前完成，此後每年開展一次", context=PLAN)
+    assert [(m.due, m.label) for m in deadline.milestones] == [(D(2026, 9, 30), "2026年9月底前完成")]
+    (rec,) = deadline.recurrences
+    assert (rec.freq, rec.start, rec.ongoing, rec.label) == ("yearly", D(2026, 10, 1), False, "此後每年開展一次")
 
 
 def test_ongoing_work_with_a_minimum_keeps_the_minimum() -> None:
