@@ -65,7 +65,7 @@ field_value: st.SearchStrategy[Any] = st.one_of(
 
 TASK_FIELDS = ("code", "title", "target", "lead_officials", "lead_unit", "supporting_units", "deadline", "veto",
                "section", "source_line", "unknown")
-HEADER_FIELDS = ("code", "title", "issuer", "base_year", "start", "end", "timezone", "source")
+HEADER_FIELDS = ("code", "title", "issuer", "base_year", "start", "end", "timezone", "source", "reporting")
 
 DISTRICT = PLANS / "district-2015.yaml"
 DISTRICT_UNITS = PLANS / "district-2015.units.yaml"

@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 from duban.matrix.deadlines import MAX_TEXT, parse, parse_without_base_year
 from duban.matrix.errors import DeadlineError
 from duban.matrix.model import DeadlineContext
+from duban.matrix.reporting import ReportingError, describe, read_reporting
+from duban.matrix.reporting import rule as reporting_rule
 from tests.property.strategies import any_text, deadline_texts
 
 CONTEXTS = st.builds(
@@ -71,3 +73,26 @@ def test_texts_over_the_limit_are_refused_quickly_with_a_short_message(filler: s
         assert len(str(error)) < 600
     else:
         raise AssertionError("a text over the limit was read")
+
+
+REPORTING_VALUES = st.one_of(
+    st.none(), any_text, st.integers(), st.floats(), st.sampled_from(["monthly", "每月5日前", "每週五", "quarterly"]),
+    st.dictionaries(st.sampled_from(["every", "due", "day", "x"]),
+                    st.one_of(any_text, st.integers(), st.sampled_from(["monthly", "weekly", "5th day", "周一"])),
+                    max_size=3),
+)
+
+
+@given(value=REPORTING_VALUES)
+@example(value={"every": "weekly", "due": "周日"})
+def test_any_reporting_value_gives_a_cadence_or_its_own_error(value: object) -> None:
+    """A header's ``reporting:`` is a cadence whose rule expands, or a ReportingError (never another)."""
+    try:
+        cadence = read_reporting(value)
+    except ReportingError as error:
+        assert str(error)
+        return
+    freq, rule = reporting_rule(cadence)
+    assert freq == cadence.every and 1 <= cadence.day <= (7 if freq == "weekly" else 28)
+    rrulestr(rule, dtstart=dt.datetime(2000, 1, 1))
+    assert describe(cadence) and describe(cadence, "zh-Hant") and describe(cadence, "en")
