@@ -100,8 +100,8 @@ def main() -> None:
         for name, path, floor in (("docx (Word table)", docx_path, docx_floor),
                                   ("txt (pasted table)", txt_path,
                                    lambda p: p.read_bytes().decode("utf-8").split("\n"))):
-            floor_s = median_s(lambda: floor(path), args.runs)
-            full_s = median_s(lambda: full(path), args.runs)
+            floor_s = median_s(lambda floor=floor, path=path: floor(path), args.runs)
+            full_s = median_s(lambda path=path: full(path), args.runs)
             ex = extract(read_document(path)[0])
             results.append((name, path.stat().st_size, floor_s, full_s, len(ex.plan["tasks"]), len(ex.leftovers)))
 
