@@ -43,6 +43,7 @@ from duban.matrix.model import (
     Unit,
 )
 from duban.matrix.officials import read_officials
+from duban.matrix.plan_facts import PLAN_FACTS_SHEET
 from duban.matrix.reporting import DEFAULT_REPORTING, ReportingError, read_reporting
 from duban.matrix.script import fold, unit_key
 from duban.matrix.sheet_layout import text_of
@@ -237,6 +238,8 @@ def _header(src: Source, b: _Builder, *, plan_code: str | None, base_year: int |
     h = src.header
     if src.kind == "line":
         b.unknown_fields(h, HEADER_FIELDS, "the plan header")
+    elif "plan_facts" in src.extra:  # a workbook's 方案信息 sheet: the YAML header's keys
+        b.unknown_fields(src.extra["plan_facts"], HEADER_FIELDS, f"the plan header (sheet {PLAN_FACTS_SHEET})")
     code = plan_code or _as_text(h.get("code")) or Path(src.path).stem
     plan_title = title or _as_text(h.get("title"))
     if not plan_title:

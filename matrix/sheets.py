@@ -30,6 +30,7 @@ from duban.matrix.columns import (
 )
 from duban.matrix.errors import LimitExceeded, SourceError, shorten
 from duban.matrix.limits import DEFAULT_LIMITS, SETTINGS, InputLimits
+from duban.matrix.plan_facts import apply_plan_facts, read_plan_facts
 from duban.matrix.script import fold
 from duban.matrix.sheet_layout import (
     Sections,
@@ -383,8 +384,10 @@ def load_task_sheet(path: Path, *, sheet: str | None = None, limits: InputLimits
     tables = task_sheets(path, sheet=sheet, warnings=warnings, limits=limits)
     read: list[tuple[str | None, list[_Placed]]] = []
     facts: dict[str, Any] = {}
+    plan_facts: list[tuple[int, list[Any]]] | None = None
     for table in tables:
         if sheet is None and table.name in PLAN_FACTS_SHEETS:
+            plan_facts = list(table.rows)  # read by duban.matrix.plan_facts below
             continue
         if table.hidden:
             warnings.append(f"{path}: sheet 「{table.name}」 is hidden, skipped (name it with --sheet to read it)")
@@ -406,7 +409,11 @@ def load_task_sheet(path: Path, *, sheet: str | None = None, limits: InputLimits
     if not tasks:
         raise SourceError(str(path), "the sheet has a header but no task rows")
     header = Record(line=None, cells={k: Cell(v, None) for k, v in facts.items()})
-    return Source(path=str(path), kind="row", header=header, tasks=tasks, warnings=warnings)
+    src = Source(path=str(path), kind="row", header=header, tasks=tasks, warnings=warnings)
+    read_facts = read_plan_facts(str(path), plan_facts) if plan_facts is not None else None
+    if read_facts is not None:  # duban's own 方案信息 (else another layout of that name: left alone)
+        apply_plan_facts(src, *read_facts)
+    return src
 
 
 def _task_table(path: str, table: SheetTable, warnings: list[str]) -> tuple[list[_Placed], dict[str, Any]] | None:

@@ -227,15 +227,9 @@ def plan_yaml(plan: Plan) -> str:
     """The canonical YAML of a stored plan; importing it again changes nothing."""
     import yaml
 
-    header = {k: v for k, v in {
-        "code": plan.code, "title": plan.title, "issuer": plan.issuer, "base_year": plan.base_year,
-        "start": plan.start, "end": plan.end, "timezone": plan.timezone, "source": plan.source,
-        "reporting": _reporting_yaml(plan.reporting),
-    }.items() if v not in (None, "")}
-    doc: dict[str, Any] = {"plan": header}
+    doc: dict[str, Any] = {"plan": plan_header(plan)}
     if plan.officials:
-        doc["officials"] = [{k: v for k, v in (("name", o.name), ("title", o.title), ("email", o.email)) if v}
-                            for o in plan.officials]
+        doc["officials"] = plan_officials(plan)
     doc["tasks"] = []
     for t in plan.tasks:
         item: dict[str, Any] = {"code": t.code}
@@ -254,10 +248,30 @@ def plan_yaml(plan: Plan) -> str:
             item["veto"] = True
         doc["tasks"].append(item)
     if plan.stages:
-        doc["stages"] = [{k: v for k, v in (("code", s.code), ("kind", s.kind), ("title", s.title),
-                                              ("deadline", s.deadline_text), ("text", s.text), ("units", list(s.units)))
-                          if v not in (None, "", [])} for s in plan.stages]
+        doc["stages"] = plan_stages(plan)
     return "# exported by duban from the database\n" + yaml.safe_dump(doc, allow_unicode=True, sort_keys=False, width=120)
+
+
+def plan_header(plan: Plan) -> dict[str, Any]:
+    """The plan's ``plan:`` mapping as the YAML export writes it (and the XLSX export's 方案信息 sheet):
+    every header key with a value. A header field added here round-trips through both."""
+    return {k: v for k, v in {
+        "code": plan.code, "title": plan.title, "issuer": plan.issuer, "base_year": plan.base_year,
+        "start": plan.start, "end": plan.end, "timezone": plan.timezone, "source": plan.source,
+        "reporting": _reporting_yaml(plan.reporting),
+    }.items() if v not in (None, "")}
+
+
+def plan_officials(plan: Plan) -> list[dict[str, Any]]:
+    """The plan's ``officials:`` list (name, title, email each, as far as known)."""
+    return [{k: v for k, v in (("name", o.name), ("title", o.title), ("email", o.email)) if v} for o in plan.officials]
+
+
+def plan_stages(plan: Plan) -> list[dict[str, Any]]:
+    """The plan's ``stages:`` list."""
+    return [{k: v for k, v in (("code", s.code), ("kind", s.kind), ("title", s.title), ("deadline", s.deadline_text),
+                               ("text", s.text), ("units", list(s.units))) if v not in (None, "", [])}
+            for s in plan.stages]
 
 
 # The exported sheet's header: the task sheet's own words, so that it reads back (duban.matrix.columns).
@@ -284,7 +298,8 @@ def _text_row(ws: Any, values: list[Any]) -> None:
 
 
 def plan_xlsx(plan: Plan) -> bytes:
-    """The sheet offices circulate: a title row, the header, one row per task."""
+    """The sheet offices circulate (a title row, the header, one row per task) and, beside it, the
+    方案信息 sheet with what a task sheet cannot carry (``_facts_sheet``): the workbook imports back whole."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font
 
@@ -304,6 +319,24 @@ def plan_xlsx(plan: Plan) -> bytes:
     for row in ws.iter_rows(min_row=3):
         for cell in row:
             cell.alignment = Alignment(wrap_text=True, vertical="top")
+    _facts_sheet(wb, plan)
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
+
+
+def _facts_sheet(wb: Any, plan: Plan) -> None:
+    """The 方案信息 sheet: the YAML export's ``plan:`` mapping as key/value rows, then its stages and officials
+    as small tables (``duban.matrix.plan_facts``), so a new header field needs no code of its own here."""
+    from openpyxl.styles import Font
+
+    from duban.matrix.plan_facts import PLAN_FACTS_SHEET, TABLE_BLOCKS, facts_rows
+
+    ws = wb.create_sheet(PLAN_FACTS_SHEET)
+    tables = {"stages": plan_stages(plan), "officials": plan_officials(plan)}
+    for values in facts_rows(plan_header(plan), tables):
+        _text_row(ws, values)
+        if len(values) == 1 and values[0] in ("plan", *TABLE_BLOCKS):
+            ws.cell(row=ws.max_row, column=1).font = Font(bold=True)
+    for col, width in zip("ABCDEF", (16, 40, 30, 20, 50, 30)):
+        ws.column_dimensions[col].width = width
