@@ -186,6 +186,7 @@ TASK_SHEET = Vocabulary(
         # 責任單位 leads when the sheet has no other lead column; beside 牽頭單位 or 主責單位 it names the
         # supporting units (load_task_sheet decides, RESPONSIBLE_UNITS); in a YAML plan it is the lead unit.
         Column("lead_unit", ("牽頭單位", "牵头单位", "主責單位", "主责单位", "責任單位", "责任单位", "lead_unit", "lead unit")),
+        Column("co_lead_units", ("共同牽頭單位", "共同牵头单位", "co_lead_units", "co-lead units")),
         Column("supporting_units", ("配合單位", "配合单位", "協辦單位", "协办单位", "參與單位", "参与单位",
                                     "supporting_units", "supporting units")),
         Column("deadline", ("時間要求", "时间要求", "完成時限", "完成时限", "完成時間", "完成时间", "時間節點", "时间节点",

@@ -53,7 +53,7 @@ from duban.matrix.sources import Located, Record, Source, load_yaml, yaml_record
 PLAN_KEYS = {"plan", "directory", "officials", "tasks", "stages"}
 HEADER_FIELDS = {"code", "title", "issuer", "base_year", "start", "end", "timezone", "source", "default_unit", "reporting"}
 TASK_FIELDS = {
-    "code", "title", "section", "target", "lead_officials", "lead_unit", "supporting_units",
+    "code", "title", "section", "target", "lead_officials", "lead_unit", "co_lead_units", "supporting_units",
     "deadline", "veto", "source_line", "note",
     "review",  # written by `matrix extract` where it guessed or could not read: the office confirms, then deletes it
 }
@@ -364,7 +364,7 @@ def _task(rec: Record, b: _Builder, plan: Plan, known_officials: dict[str, Offic
                   "give the task a title (任務) or a target (目標要求), as the plan words it")
     if not title:
         title = target[:40]
-    lead_unit, supporting = _task_units(rec, b, code)
+    lead_unit, co_leads, supporting = _task_units(rec, b, code)
     deadline_text = _as_text(rec.get("deadline"))
     milestones: tuple[Milestone, ...] = ()
     recurrences: tuple[Recurrence, ...] = ()
@@ -385,33 +385,34 @@ def _task(rec: Record, b: _Builder, plan: Plan, known_officials: dict[str, Offic
                           "confirm it, then delete its review: line")
     return Task(
         code=code, title=title, lead_unit=lead_unit, target=target, section=section,
-        lead_officials=_officials(rec, b, known_officials), supporting_units=tuple(supporting),
+        lead_officials=_officials(rec, b, known_officials), supporting_units=tuple(supporting), co_lead_units=tuple(co_leads),
         deadline_text=deadline_text, milestones=milestones, recurrences=recurrences, veto=veto, source=source,
     )
 
 
-def _task_units(rec: Record, b: _Builder, code: str) -> tuple[str, list[str]]:
-    """The task's one lead unit (the plan's default_unit when it names none) and its supporting units
-    (the lead not repeated), each resolved."""
+def _task_units(rec: Record, b: _Builder, code: str) -> tuple[str, list[str], list[str]]:
+    """The task's lead unit (the plan's default_unit when it names none), its co-lead units (共同牽頭: the
+    further units of a lead cell written 縣農業農村局；縣應急管理局 or one a line, and the ``co_lead_units``
+    field) and its supporting units, each resolved and named once (a lead is never also a supporting unit)."""
     lead_text = _as_text(rec.get("lead_unit"))
     if not lead_text and b.default_unit:
         lead_text = b.default_unit
         b.defaulted.append(code)
     lead_unit = ""
+    leads: list[str] = []
     if not lead_text:
         b.problem(rec.line_of("lead_unit"), "lead_unit", "", "missing lead unit (牽頭單位)", "every task has exactly one lead unit")
     else:
-        leads = _split(lead_text)
-        if len(leads) > 1:
-            b.problem(rec.line_of("lead_unit"), "lead_unit", lead_text, "more than one lead unit",
-                      "a task has exactly one lead unit (牽頭單位); put the others under supporting_units (配合單位)")
-        lead_unit = b.unit(leads[0], rec, "lead_unit") if leads else ""
+        leads = [b.unit(name, rec, "lead_unit") for name in _split(lead_text)]
+        lead_unit = leads[0] if leads else ""
+    leads += [b.unit(name, rec, "co_lead_units") for name in _split(rec.get("co_lead_units"))]
+    co_leads = [u for u in dict.fromkeys(leads) if u != lead_unit]
     supporting: list[str] = []
     for name in _split(rec.get("supporting_units")):
         canonical = b.unit(name, rec, "supporting_units")
-        if canonical != lead_unit and canonical not in supporting:
+        if canonical != lead_unit and canonical not in co_leads and canonical not in supporting:
             supporting.append(canonical)
-    return lead_unit, supporting
+    return lead_unit, co_leads, supporting
 
 
 def _section(section_raw: Any) -> tuple[str, ...]:

@@ -169,10 +169,13 @@ class Task:
     recurrences: tuple[Recurrence, ...] = ()
     veto: bool = False  # 一票否決: a miss on this task outweighs the score
     source: SourceRef = field(default_factory=SourceRef)
+    # 共同牽頭: further lead units named with the lead unit (縣農業農村局；縣應急管理局). They are addressed
+    # (主送) with the lead unit on every notice of the task; supporting units are only copied (抄送).
+    co_lead_units: tuple[str, ...] = ()
 
     @property
     def units(self) -> tuple[str, ...]:
-        return (self.lead_unit, *self.supporting_units)
+        return (self.lead_unit, *self.co_lead_units, *self.supporting_units)
 
 
 @dataclass(frozen=True, slots=True)

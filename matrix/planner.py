@@ -14,6 +14,9 @@ A chase series decays and ends (policy ``chase``): by default chases fall at 1, 
 overdue, then weekly (12, 17, …), and none once the item has reached its ladder's last level (the
 ladder frozen on the item): from then on it is in the weekly circulation and the office's list.
 Supporting units are copied (抄送) on the series' first chase only, unless the policy says otherwise.
+Co-lead units (共同牽頭) share the lead unit's part: every reminder and chase is addressed (主送) to the
+lead unit and each co-lead, and a ladder level that names ``lead_unit`` or ``lead_unit_head`` names
+theirs too.
 
 Supervised from a day (``Item.supervised_from``, the import that created the item): a sweep on or
 after that day counts an item that was already overdue then from that day — it gets one chase that
@@ -102,6 +105,12 @@ class TaskInfo:
     lead_unit: str
     supporting_units: tuple[str, ...] = ()
     lead_officials: tuple[str, ...] = ()
+    co_lead_units: tuple[str, ...] = ()  # 共同牽頭: addressed with the lead unit wherever it is
+
+    @property
+    def lead_units(self) -> tuple[str, ...]:
+        """The lead unit and its co-lead units: whom a notice to "the lead unit" is addressed to."""
+        return (self.lead_unit, *self.co_lead_units)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,11 +200,11 @@ def recipients_for(roles: tuple[str, ...], task: TaskInfo) -> tuple[tuple[str, s
     out: list[tuple[str, str]] = []
     for role in roles:
         if role == LadderRole.LEAD_UNIT:
-            out.append((_UNIT, task.lead_unit))
+            out.extend((_UNIT, u) for u in task.lead_units)
         elif role == LadderRole.SUPPORTING_UNITS:
             out.extend((_UNIT, u) for u in task.supporting_units)
         elif role == LadderRole.LEAD_UNIT_HEAD:
-            out.append((_UNIT_HEAD, task.lead_unit))
+            out.extend((_UNIT_HEAD, u) for u in task.lead_units)
         elif role == LadderRole.LEAD_OFFICIALS:
             # A task with no lead official (金融扶貧 names none) escalates to the office instead.
             if task.lead_officials:
@@ -224,7 +233,7 @@ def _reminder(item: Item, base: str, task: TaskInfo, t: int, today: dt.date, cal
     return PlannedNotice(
         key=f"reminder:{base}:d{t}", series=f"reminder:{base}", kind=_REMINDER, level=0, item_kind=item.kind,
         item_id=item.id, due=item.due, days=cal.working_days_between(today, item.due),
-        planned_for=planned_for, recipients=((_UNIT, task.lead_unit),), cc=cc)
+        planned_for=planned_for, recipients=tuple((_UNIT, u) for u in task.lead_units), cc=cc)
 
 
 def chase_offset(n: int, policy: Policy) -> int:
@@ -263,7 +272,7 @@ def _chase(item: Item, base: str, task: TaskInfo, n: int, planned_for: dt.date, 
     return PlannedNotice(
         key=f"chase:{base}:n{n}", series=f"chase:{base}", kind=_CHASE, level=0, item_kind=item.kind,
         item_id=item.id, due=item.due, days=overdue, planned_for=planned_for,
-        recipients=((_UNIT, task.lead_unit),), cc=cc)
+        recipients=tuple((_UNIT, u) for u in task.lead_units), cc=cc)
 
 
 def _chase_day(start: dt.date, anchored: bool, n: int, cal: WorkCalendar, policy: Policy) -> dt.date:

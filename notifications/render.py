@@ -131,6 +131,7 @@ class NoticeView:
     capacity: str = ""
     due_working: bool = True  # the due date is a working day (a letter names the weekday of one that is not)
     ongoing: bool = False  # a period of ongoing work (持續推進): its due date is the period's progress report's
+    co_lead_units: tuple[str, ...] = ()  # 共同牽頭: addressed with the lead unit, answer for the task with it
 
     @property
     def days_to_due(self) -> int:
@@ -256,9 +257,9 @@ def _capacity(v: NoticeView, recipient: RecipientView) -> str:
     if role in (RecipientRole.OFFICE, RecipientRole.OFFICE_HEAD):
         return "office"
     if role == RecipientRole.UNIT_HEAD:
-        return "lead"  # the planner addresses only the lead unit's head
+        return "lead"  # the planner addresses only the heads of the lead (and co-lead) units
     name = fold(entry.name if entry is not None and entry.name else recipient.name)
-    if name == fold(v.lead_unit):
+    if name == fold(v.lead_unit) or name in {fold(u) for u in v.co_lead_units}:
         return "lead"
     if name in {fold(u) for u in v.supporting_units}:
         return "support"

@@ -30,6 +30,7 @@ from duban.matrix.vocabulary import LEVEL_COLOURS, NOTICE_KINDS, ItemKind, Notic
 from duban.notifications.recipients import PlanRoles, plan_rows
 from duban.notifications.render import Letterhead, NoticeView, RecipientView
 from duban.store.tables import (
+    TASK_UNIT_CO_LEAD,
     MilestoneRow,
     NoticeRow,
     OfficialRow,
@@ -127,19 +128,23 @@ class _People:
         return tuple(self.view(p.get("role", RecipientRole.UNIT), p.get("name", ""), plan_id) for p in people or ())
 
 
-def _task_people(session: Session, task_ids: Iterable[int]) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
-    """Supporting units (names) and lead officials ("林光(區人民政府副區長)") of each task, in plan order."""
+def _task_people(session: Session, task_ids: Iterable[int]) -> tuple[dict[int, list[str]], dict[int, list[str]],
+                                                                    dict[int, list[str]]]:
+    """Supporting units (names), lead officials ("林光(區人民政府副區長)") and co-lead units of each task,
+    in plan order."""
     supporting: dict[int, list[str]] = defaultdict(list)
-    for task_id, _, name in sorted(_rows(session, sa.select(TaskUnitRow.task_id, TaskUnitRow.position, UnitRow.name)
-                                         .join(UnitRow, UnitRow.id == TaskUnitRow.unit_id), TaskUnitRow.task_id, task_ids)):
-        supporting[task_id].append(name)
+    co_leads: dict[int, list[str]] = defaultdict(list)
+    for task_id, role, _, name in sorted(_rows(
+            session, sa.select(TaskUnitRow.task_id, TaskUnitRow.role, TaskUnitRow.position, UnitRow.name)
+            .join(UnitRow, UnitRow.id == TaskUnitRow.unit_id), TaskUnitRow.task_id, task_ids)):
+        (co_leads if role == TASK_UNIT_CO_LEAD else supporting)[task_id].append(name)
     officials: dict[int, list[str]] = defaultdict(list)
     for task_id, _, name, task_title, title in sorted(_rows(
             session, sa.select(TaskOfficialRow.task_id, TaskOfficialRow.position, OfficialRow.name, TaskOfficialRow.title,
                                OfficialRow.title).join(OfficialRow, OfficialRow.id == TaskOfficialRow.official_id),
             TaskOfficialRow.task_id, task_ids)):
         officials[task_id].append(_official_label(name, task_title or title))
-    return supporting, officials
+    return supporting, officials, co_leads
 
 
 def _directory(session: Session) -> _People:
@@ -177,7 +182,7 @@ def build_views(session: Session, notice_ids: list[int], *, calendar: WorkCalend
                                                            rec.amount_unit, rec.label, i.ladder, rec.ongoing, rec.freq,
                                                            rec.rule)
                                         .join(rec, rec.id == i.recurrence_id), i.id, {r.instance_id for r in notices})}
-    supporting, officials = _task_people(session, task_ids)
+    supporting, officials, co_leads = _task_people(session, task_ids)
 
     people = _directory(session)
     units = people.by_id
@@ -198,7 +203,7 @@ def build_views(session: Session, notice_ids: list[int], *, calendar: WorkCalend
             task_code=task.code, task_title=task.title, target=task.target or "",
             lead_unit=units[task.lead_unit_id].name if task.lead_unit_id in units else "",
             supporting_units=tuple(supporting[task.id]), lead_officials=tuple(officials[task.id]),
-            label=label or "", due=r.due, days=r.days, **measures, required_by=required_by, planned_for=issued,
+            co_lead_units=tuple(co_leads[task.id]), label=label or "", due=r.due, days=r.days, **measures, required_by=required_by, planned_for=issued,
             to=people.views(r.recipients, r.plan_id), cc=people.views(r.cc, r.plan_id), due_working=cal.is_working_day(r.due),
         )
     return out
@@ -274,7 +279,7 @@ def preview_view(session: Session, *, kind: str, task: str, today: dt.date, poli
         planned = preview_notice(kind, supervised.item, supervised.task, today, cal, policy, level=level)
     except LookupError as e:
         raise ConfigError(f"{e} in the policy for task {task}") from None
-    _, officials = _task_people(session, [row.id])
+    _, officials, _ = _task_people(session, [row.id])
     item = supervised.item
     people = _directory(session)
     return NoticeView(
@@ -283,6 +288,7 @@ def preview_view(session: Session, *, kind: str, task: str, today: dt.date, poli
         plan_code=plan_row.code, plan_title=plan_row.title, issuer=people.issuer(plan_row),
         task_code=row.code, task_title=row.title, target=row.target or "", lead_unit=supervised.task.lead_unit,
         supporting_units=supervised.task.supporting_units, lead_officials=tuple(officials[row.id]),
+        co_lead_units=supervised.task.co_lead_units,
         label=supervised.label, due=planned.due, days=planned.days, ongoing=supervised.ongoing,
         quantity=item.quantity, measure=item.measure if item.kind == ItemKind.MILESTONE else None,
         done_quantity=item.done_quantity if item.kind == ItemKind.MILESTONE else None,
@@ -356,10 +362,11 @@ def _preview_item(session: Session, task: TaskRow, plan_code: str, *, kind: str,
 def _task_info(session: Session, task: TaskRow) -> Any:
     from duban.matrix.planner import TaskInfo
 
-    supporting, _ = _task_people(session, [task.id])
+    assert task.id is not None  # a stored row
+    supporting, _, co_leads = _task_people(session, [task.id])
     officials = [name for (name,) in session.execute(
         sa.select(OfficialRow.name).join(TaskOfficialRow, TaskOfficialRow.official_id == OfficialRow.id)
         .where(TaskOfficialRow.task_id == task.id).order_by(TaskOfficialRow.position))]
     lead = session.get(UnitRow, task.lead_unit_id)
     return TaskInfo(code=task.code, lead_unit=lead.name if lead else "", supporting_units=tuple(supporting[task.id]),
-                    lead_officials=tuple(officials))
+                    lead_officials=tuple(officials), co_lead_units=tuple(co_leads[task.id]))

@@ -27,6 +27,8 @@ from duban.matrix.reporting import reporting_json
 from duban.matrix.script import fold, unit_key
 from duban.store.repository import read_tasks, set_top_leader, upsert_officials, upsert_units
 from duban.store.tables import (
+    TASK_UNIT_CO_LEAD,
+    TASK_UNIT_SUPPORTING,
     EventRow,
     MilestoneRow,
     PlanRow,
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
     from duban.matrix.directory import UnitDirectory
 
 COMPARED_FIELDS = (
-    "title", "target", "section", "lead_unit", "supporting_units", "lead_officials",
+    "title", "target", "section", "lead_unit", "co_lead_units", "supporting_units", "lead_officials",
     "deadline_text", "milestones", "recurrences", "veto",
 )
 
@@ -128,6 +130,7 @@ def comparable(task: Task) -> dict[str, Any]:
         "target": task.target,
         "section": tuple(task.section),
         "lead_unit": task.lead_unit,
+        "co_lead_units": tuple(task.co_lead_units),
         "supporting_units": tuple(task.supporting_units),
         "lead_officials": tuple(str(o) for o in task.lead_officials),
         "deadline_text": task.deadline_text,
@@ -300,7 +303,7 @@ def _update_tasks(session: Session, plan: Plan, plan_id: int, unit_id: Callable[
         elif not was_archived:
             result.unchanged += 1
         touched = {c.field for c in changes}
-        if touched & {"lead_officials", "supporting_units", "milestones", "recurrences"}:
+        if touched & {"lead_officials", "co_lead_units", "supporting_units", "milestones", "recurrences"}:
             rewrite.append((row.id, task, bool(touched & {"milestones", "recurrences"})))
 
     left = set(matched.values()) | set(kept)
@@ -435,14 +438,20 @@ def _insert_children(session: Session, tasks: list[tuple[int, Task]], unit_id, o
     for task_id, task in tasks:
         for pos, o in enumerate(task.lead_officials):
             officials.append({"task_id": task_id, "position": pos, "official_id": official_ids[unit_key(o.name)], "title": o.title})
-        for pos, name in enumerate(task.supporting_units):
-            supporting.append({"task_id": task_id, "unit_id": unit_id(name), "position": pos})
+        supporting.extend(_task_unit_rows(task_id, task, unit_id))
         milestones.extend({**_milestone_values(task_id, seq, m), "supervised_from": since} for seq, m in enumerate(task.milestones))
         recurrences.extend({**_recurrence_values(task_id, seq, r), "supervised_from": since}
                            for seq, r in enumerate(task.recurrences))
     for table, rows in ((TaskOfficialRow, officials), (TaskUnitRow, supporting), (MilestoneRow, milestones), (RecurrenceRow, recurrences)):
         if rows:
             session.execute(sa.insert(table), rows)
+
+
+def _task_unit_rows(task_id: int, task: Task, unit_id: Callable[[str], int]) -> list[dict[str, Any]]:
+    """A task's ``task_unit`` rows: its co-lead units, then its supporting units, each role in order."""
+    return [{"task_id": task_id, "unit_id": unit_id(name), "position": pos, "role": role}
+            for role, names in ((TASK_UNIT_CO_LEAD, task.co_lead_units), (TASK_UNIT_SUPPORTING, task.supporting_units))
+            for pos, name in enumerate(names)]
 
 
 def _rewrite_children(session: Session, task_id: int, task: Task, unit_id, official_ids: dict[str, int], *,
@@ -454,9 +463,8 @@ def _rewrite_children(session: Session, task_id: int, task: Task, unit_id, offic
         session.execute(sa.insert(TaskOfficialRow), [
             {"task_id": task_id, "position": p, "official_id": official_ids[unit_key(o.name)], "title": o.title}
             for p, o in enumerate(task.lead_officials)])
-    if task.supporting_units:
-        session.execute(sa.insert(TaskUnitRow), [
-            {"task_id": task_id, "unit_id": unit_id(n), "position": p} for p, n in enumerate(task.supporting_units)])
+    if task.co_lead_units or task.supporting_units:
+        session.execute(sa.insert(TaskUnitRow), _task_unit_rows(task_id, task, unit_id))
     if not dated_changed:
         return
     _rematch(session, MilestoneRow, task_id, task.milestones, _milestone_values, _MILESTONE_IDENTITY, now=now, since=since)

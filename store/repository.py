@@ -21,6 +21,7 @@ from duban.matrix.model import Milestone, Official, Person, Plan, Recurrence, So
 from duban.matrix.reporting import reporting_from_json
 from duban.matrix.script import unit_key
 from duban.store.tables import (
+    TASK_UNIT_CO_LEAD,
     EventRow,
     MilestoneRow,
     OfficialRow,
@@ -238,12 +239,7 @@ def read_tasks(session: Session, plan_id: int, *, include_archived: bool = False
         .where(TaskOfficialRow.task_id.in_(in_plan)).order_by(TaskOfficialRow.task_id, TaskOfficialRow.position)
     ):
         officials[task_id].append(Official(name=name, title=title, email=email))
-    supporting: dict[int, list[str]] = defaultdict(list)
-    for task_id, uid in session.execute(
-        sa.select(TaskUnitRow.task_id, TaskUnitRow.unit_id).where(TaskUnitRow.task_id.in_(in_plan))
-        .order_by(TaskUnitRow.task_id, TaskUnitRow.position)
-    ):
-        supporting[task_id].append(unit_names[uid])
+    co_leads, supporting = task_units(session.connection(), in_plan, unit_names)
     milestones: dict[int, list[Milestone]] = defaultdict(list)
     m = MilestoneRow.__table__.c
     for task_id, due, start, quantity, measure, label in session.execute(
@@ -261,11 +257,23 @@ def read_tasks(session: Session, plan_id: int, *, include_archived: bool = False
                                                  start=r.start, until=r.until, label=r.label, ongoing=r.ongoing))
     return [
         Task(code=r.code, title=r.title, lead_unit=unit_names[r.lead_unit_id], target=r.target, section=tuple(r.section),
-             lead_officials=tuple(officials[r.id]), supporting_units=tuple(supporting[r.id]),
+             lead_officials=tuple(officials[r.id]), supporting_units=tuple(supporting[r.id]), co_lead_units=tuple(co_leads[r.id]),
              deadline_text=r.deadline_text, milestones=tuple(milestones[r.id]), recurrences=tuple(recurrences[r.id]),
              veto=r.veto, source=SourceRef(file=r.source_file, line=r.source_line))
         for r in rows
     ]
+
+
+def task_units(conn: Any, task_ids: Any, unit_names: dict[int, str]) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
+    """The co-lead units and the supporting units (names, in plan order) of the tasks ``task_ids`` (ids or
+    a select of them), by task id."""
+    co_leads: dict[int, list[str]] = defaultdict(list)
+    supporting: dict[int, list[str]] = defaultdict(list)
+    c = TaskUnitRow.__table__.c
+    for task_id, uid, role in conn.execute(sa.select(c.task_id, c.unit_id, c.role).where(c.task_id.in_(task_ids))
+                                           .order_by(c.task_id, c.role, c.position)):
+        (co_leads if role == TASK_UNIT_CO_LEAD else supporting)[task_id].append(unit_names[uid])
+    return co_leads, supporting
 
 
 def _dec(value: Any) -> Decimal | None:
@@ -333,7 +341,7 @@ def query_task_ids(session: Session, *, plan_code: str | None = None, unit: str 
                    official: str | None = None, due_before: dt.date | None = None) -> list[tuple[int, int]]:
     """(plan id, task id) of live tasks matching every filter given.
 
-    A unit matches as lead or supporting unit, and through the groups it is a member of
+    A unit matches as lead, co-lead or supporting unit, and through the groups it is a member of
     (a task for 各鄉鎮人民政府 shows under each township the directory lists in that group).
     """
     q = sa.select(TaskRow.plan_id, TaskRow.id).where(TaskRow.archived_at.is_(None))

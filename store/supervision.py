@@ -34,7 +34,6 @@ from duban.store.tables import (
     RecurrenceRow,
     TaskOfficialRow,
     TaskRow,
-    TaskUnitRow,
     UnitRow,
 )
 
@@ -125,19 +124,16 @@ def _dec(v: Any) -> Decimal | None:
 
 
 def _task_infos(conn: Any, tasks: dict[int, Any], live: Any, unit_names: dict[int, str]) -> dict[int, TaskInfo]:
-    """Whom each live task's notices go to: its lead unit, supporting units and lead officials, in plan order."""
-    supporting: dict[int, list[str]] = defaultdict(list)
-    for task_id, unit_id in conn.execute(
-            sa.select(TaskUnitRow.task_id, TaskUnitRow.unit_id).where(TaskUnitRow.task_id.in_(live))
-            .order_by(TaskUnitRow.task_id, TaskUnitRow.position)):
-        supporting[task_id].append(unit_names[unit_id])
+    """Whom each live task's notices go to: its lead and co-lead units, supporting units and lead officials,
+    in plan order."""
+    co_leads, supporting = repo.task_units(conn, live, unit_names)
     officials: dict[int, list[str]] = defaultdict(list)
     for task_id, name in conn.execute(
             sa.select(TaskOfficialRow.task_id, OfficialRow.name).join(OfficialRow, OfficialRow.id == TaskOfficialRow.official_id)
             .where(TaskOfficialRow.task_id.in_(live)).order_by(TaskOfficialRow.task_id, TaskOfficialRow.position)):
         officials[task_id].append(name)
     return {tid: TaskInfo(code=t.code, lead_unit=unit_names[t.lead_unit_id], supporting_units=tuple(supporting[tid]),
-                          lead_officials=tuple(officials[tid])) for tid, t in tasks.items()}
+                          lead_officials=tuple(officials[tid]), co_lead_units=tuple(co_leads[tid])) for tid, t in tasks.items()}
 
 
 def load_open_items(session: Session, *, plan_code: str | None = None, include_closed: bool = False,

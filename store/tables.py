@@ -108,14 +108,21 @@ class TaskOfficialRow(SQLModel, table=True):
     title: str = ""  # the title as written in this task
 
 
+TASK_UNIT_SUPPORTING = "supporting"  # task_unit.role
+TASK_UNIT_CO_LEAD = "co_lead"
+
+
 class TaskUnitRow(SQLModel, table=True):
-    """A supporting unit (配合單位) of a task."""
+    """A unit of a task besides its lead unit: a supporting unit (配合單位, role ``supporting``) or a
+    co-lead unit (共同牽頭, role ``co_lead``); ``position`` orders each role's units."""
 
     __tablename__ = "task_unit"
 
     task_id: int = Field(foreign_key="task.id", primary_key=True)
     unit_id: int = Field(foreign_key="unit.id", primary_key=True, index=True)
     position: int = 0
+    role: str = Field(default=TASK_UNIT_SUPPORTING, sa_column=sa.Column(
+        sa.String(20), nullable=False, server_default=TASK_UNIT_SUPPORTING))
 
 
 def _num() -> Any:

@@ -225,7 +225,7 @@ def _period(recurrence: dict[str, Any]) -> str:
 @matrix_app.command("show")
 def matrix_show(
     plan: str | None = typer.Option(None, "--plan", "-p", help="Only this plan."),
-    unit: str | None = typer.Option(None, "--unit", "-u", help="Tasks this unit leads or supports (either script, aliases too)."),
+    unit: str | None = typer.Option(None, "--unit", "-u", help="Tasks this unit leads, co-leads or supports (either script, aliases too)."),
     official: str | None = typer.Option(None, "--official", "-o", help="Tasks this official leads."),
     due_before: dt.datetime | None = day_option("--due-before", "Tasks with a milestone due on or before this date (YYYY-MM-DD)."),
     as_json: bool = Json,
@@ -261,7 +261,8 @@ def matrix_show(
                                                 for x in r["recurrence"])]))
         supporting = r["supporting_units"]
         support_text = "、".join(supporting[:6]) + (f" …(+{len(supporting) - 6})" if len(supporting) > 6 else "")
-        cells = [r["code"], r["title"], "、".join(o["name"] for o in r["lead_officials"]), r["lead_unit"], support_text, ms]
+        cells = [r["code"], r["title"], "、".join(o["name"] for o in r["lead_officials"]),
+                 "、".join([r["lead_unit"], *(f"{u}(共同牽頭)" for u in r["co_lead_units"])]), support_text, ms]
         table.add_row(*([r["plan"]] if not one_plan else []), *cells)
     console().print(table)
 

@@ -85,7 +85,7 @@ def _calendar_note(years, out) -> None:
 
 @commands("status")
 def status_cmd(
-    unit: str | None = typer.Option(None, "--unit", "-u", help="Tasks this unit leads or supports."),
+    unit: str | None = typer.Option(None, "--unit", "-u", help="Tasks this unit leads, co-leads or supports."),
     plan: str | None = typer.Option(None, "--plan", "-p"),
     as_of: dt.datetime | None = AsOf,
     as_json: bool = Json,
@@ -121,8 +121,8 @@ def status_cmd(
             ongoing = f"{ONGOING_MARK['zh-Hant']} " if i.get("ongoing") else ""  # 持續: a period of ongoing work
             parts.append((f"{ongoing}{i['due']} {what}{qty}{cnt}", LIGHT_STYLE[i["light"]]))
         lines = [p for part in parts for p in (part, "\n")][:-1]
-        table.add_row(styled((LIGHT_MARK[r["light"]], LIGHT_STYLE[r["light"]])), r["code"], r["title"], r["lead_unit"],
-                      styled(*lines))
+        table.add_row(styled((LIGHT_MARK[r["light"]], LIGHT_STYLE[r["light"]])), r["code"], r["title"],
+                      "、".join([r["lead_unit"], *(f"{u}(共同牽頭)" for u in r.get("co_lead_units", ()))]), styled(*lines))
     console().print(table)
     _calendar_note(cal.fallback_years, console())
 

@@ -196,6 +196,7 @@ def task_json(t: Task) -> dict[str, Any]:
         "target": t.target,
         "lead_officials": [{"name": o.name, "title": o.title} for o in t.lead_officials],
         "lead_unit": t.lead_unit,
+        "co_lead_units": list(t.co_lead_units),
         "supporting_units": list(t.supporting_units),
         "deadline": t.deadline_text,
         "milestones": [milestone_json(m) for m in t.milestones],
@@ -241,6 +242,8 @@ def plan_yaml(plan: Plan) -> str:
         if t.lead_officials:
             item["lead_officials"] = [str(o) for o in t.lead_officials]
         item["lead_unit"] = t.lead_unit
+        if t.co_lead_units:
+            item["co_lead_units"] = list(t.co_lead_units)
         if t.supporting_units:
             item["supporting_units"] = list(t.supporting_units)
         item["deadline"] = t.deadline_text
@@ -312,7 +315,8 @@ def plan_xlsx(plan: Plan) -> bytes:
     for cell in ws[2]:
         cell.font = Font(bold=True)
     for t in plan.tasks:
-        _text_row(ws, [t.code, t.title, t.target, "、".join(str(o) for o in t.lead_officials), t.lead_unit,
+        _text_row(ws, [t.code, t.title, t.target, "、".join(str(o) for o in t.lead_officials),
+                       "；".join((t.lead_unit, *t.co_lead_units)),  # 共同牽頭 as offices write it: the first leads
                        "、".join(t.supporting_units), t.deadline_text, " / ".join(t.section), "是" if t.veto else ""])
     for col, width in zip("ABCDEFGHI", (8, 18, 50, 30, 16, 40, 30, 30, 8)):
         ws.column_dimensions[col].width = width

@@ -45,7 +45,7 @@ def status(engine: Engine, *, now: dt.datetime, policies: PolicySet, plan: str |
         open_colours = [lt.colour for _, lt in pairs if lt.colour != Light.CLOSED]
         out.append({
             "plan": o0.plan_code, "code": o0.task.code, "title": o0.title, "lead_unit": o0.task.lead_unit,
-            "light": worst(open_colours).value,
+            "co_lead_units": list(o0.task.co_lead_units), "light": worst(open_colours).value,
             "items": [{
                 "kind": o.item.kind.value, "id": o.item.id, "due": o.item.due.isoformat(), "label": o.label,
                 "ongoing": o.ongoing,

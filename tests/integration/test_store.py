@@ -269,6 +269,35 @@ def test_upgrade_from_the_first_schema_keeps_the_data(db_url) -> None:
     engine.dispose()
 
 
+def test_upgrade_to_co_lead_units_keeps_supporting_units(db_url) -> None:
+    """A database at 0009 (before task units had a role) with a plan imported upgrades with every task unit a
+    supporting unit, and a re-import of the same plan then changes nothing."""
+    from alembic import command
+
+    from duban.store.db import _alembic_config, make_engine
+
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0009")
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO plan (code, title, issuer, base_year, timezone, source, created_at, updated_at) "
+                             "VALUES ('old', '舊方案', '', 2015, 'Asia/Shanghai', '', :t, :t)"), {"t": at(2015, 7, 1)})
+        for name, key in (("區交委", "区交委"), ("區財政局", "区财政局")):
+            conn.execute(sa.text("INSERT INTO unit (name, key, kind, aliases, head_name, head_title, head_email, emails, "
+                                 "member_of, is_office) VALUES (:n, :k, 'department', '[]', '', '', '', '[]', '[]', false)"),
+                         {"n": name, "k": key})
+        conn.execute(sa.text("INSERT INTO task (plan_id, code, position, title, target, section, lead_unit_id, deadline_text, "
+                             "veto, source_file) VALUES (1, '1', 0, '交通', '', '[]', 1, '2015年底', false, '')"))
+        conn.execute(sa.text("INSERT INTO task_unit (task_id, unit_id, position) VALUES (1, 2, 0)"))
+    open_database(db_url).dispose()
+    assert current_revision(engine) == HEAD_REVISION
+    with transaction(engine) as s:
+        (task,) = repo.read_tasks(s, 1)
+        assert (task.lead_unit, task.co_lead_units, task.supporting_units) == ("區交委", (), ("區財政局",))
+        assert s.execute(sa.text("SELECT role FROM task_unit")).scalars().all() == ["supporting"]
+    engine.dispose()
+
+
 # --------------------------------------------------------------------------------------------
 # Schema creation and migrations are all or nothing, on SQLite too (issue 10, defect 2)
 

@@ -151,13 +151,13 @@ def test_allow_new_units_adds_them_instead(tmp_path: Path) -> None:
     assert loaded.plan.tasks[1].supporting_units == ("各街道", "區新設局")  # one unit across scripts
 
 
-def test_more_than_one_lead_unit_is_refused(tmp_path: Path) -> None:
+def test_more_than_one_lead_unit_makes_the_others_co_leads(tmp_path: Path) -> None:
+    """Issue 13: 區扶貧辦、區交委 in the lead cell is no longer refused: the first leads, the rest co-lead (共同牽頭)."""
     write(tmp_path, "units.yaml", DIRECTORY)
     p = write(tmp_path, "plan.yaml", PLAN.replace("lead_unit: 區扶貧辦", "lead_unit: 區扶貧辦、區交委"))
-    with pytest.raises(ValidationFailed) as info:
-        load_plan(p)
-    (problem,) = info.value.problems
-    assert problem.field == "lead_unit" and "more than one" in problem.message and problem.line == 11
+    task = load_plan(p).plan.tasks[0]
+    assert (task.lead_unit, task.co_lead_units) == ("區扶貧辦", ("區交委",))
+    assert task.units[:2] == ("區扶貧辦", "區交委")
 
 
 @pytest.mark.parametrize("content, message", [
