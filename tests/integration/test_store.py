@@ -271,7 +271,7 @@ def test_upgrade_from_the_first_schema_keeps_the_data(db_url) -> None:
 
 def test_upgrade_to_co_lead_units_keeps_supporting_units(db_url) -> None:
     """A database at 0009 (before task units had a role) with a plan imported upgrades with every task unit a
-    supporting unit, and a re-import of the same plan then changes nothing."""
+    supporting unit."""
     from alembic import command
 
     from duban.store.db import _alembic_config, make_engine
