@@ -51,11 +51,24 @@ def _code_line(code: str, title: str) -> str:
 
 
 def _is_section_row(cells: Row, header: dict[int, str]) -> bool:
-    """A row with one distinct text and no unit, official or deadline of its own: 一、產業發展 merged across."""
-    distinct = {c for c in cells if c}
-    if len(distinct) != 1:
+    """A row with no unit, official or deadline of its own and one distinct text (一、產業發展 merged across),
+    or a number in the 序號 column and the section's name beside it (一 | 產業發展)."""
+    if any(cells[i] for i, f in header.items() if f in (*_TASK_VALUES, "target") and i < len(cells)):
         return False
-    return not any(cells[i] for i, f in header.items() if f in _TASK_VALUES and i < len(cells))
+    distinct = {c for c in cells if c}
+    if len(distinct) == 1:
+        return True
+    code = next((cells[i] or "" for i, f in header.items() if f == "code" and i < len(cells)), "")
+    return len(distinct) == 2 and bool(re.fullmatch(r"[一二三四五六七八九十]{1,3}[、.．]?|[(（][一二三四五六七八九十]{1,3}[)）]",
+                                                   code.strip()))
+
+
+def _section_text(cells: Row, header: dict[int, str]) -> str:
+    """The heading a section row writes: its one text, or its 序號 and name (一、產業發展)."""
+    texts = [c.replace("\n", "") for c in dict.fromkeys(c for c in cells if c)]
+    if len(texts) == 1:
+        return texts[0]
+    return _code_line(texts[0].strip().rstrip("、.．"), texts[1])
 
 
 def _codes(rows: list[Row], header: dict[int, str]) -> list[str]:
@@ -92,7 +105,7 @@ def _table_rows(rows: list[Row]) -> list[tuple[int, str]] | None:
         if not any(cells):
             continue
         if _is_section_row(cells, header):
-            text = next(c for c in cells if c).replace("\n", "")
+            text = _section_text(cells, header)
             if distinct_codes:
                 section = text
             else:
@@ -142,8 +155,11 @@ def _pasted_table(raw: list[str], start: int) -> tuple[list[tuple[int, str]], in
     rows: list[list[str | None]] = [list(header_cells)]
     firsts = [start]
     k = start + 1
-    while k < len(raw) and raw[k].strip():
+    while k < len(raw) and (raw[k].strip() or "\t" in raw[k]):
         frags = [c.strip() for c in raw[k].split("\t")]
+        if not any(frags):  # an empty row
+            k += 1
+            continue
         current = rows[-1] if len(rows) > 1 else None
         if len(frags) == 1 and not _rows_ahead(raw, k) and \
                 (current is None or not _continues(current, frags[0], match.fields, width)):
@@ -215,11 +231,15 @@ def _carry_down(rows: list[list[str | None]], header: dict[int, str]) -> None:
     pasted empty; they hold the value above (up to the next section row)."""
     above: list[str | None] | None = None
     columns = [i for i, f in header.items() if f in _CARRIED]
+    code = next((i for i, f in header.items() if f == "code"), None)
+    title = next((i for i, f in header.items() if f == "title"), None)
     for row in rows:
         if _is_section_row(row, header):
             above = None
             continue
         if above is not None:
+            if code is not None and title is not None and row[code] == row[title] == "":
+                row[code] = above[code]  # 序號 and 任務 merged down together over several measures
             for i in columns:
                 if i < len(row) and row[i] == "" and above[i]:
                     row[i] = above[i]

@@ -98,3 +98,35 @@ def test_extract_validate_import(duban, tmp_path: Path, script: str, kind: str) 
     result = json.loads(proc.stdout)
     assert result["ok"] and result["added"] == ["1", "2", "3", "4", "5", "6", "7"]
     assert "review" not in proc.stdout
+
+
+RESTARTING = "\n".join([
+    "西河鎮2024年重點工作任務分解表",
+    "序號\t重點任務\t具體措施\t牽頭單位\t責任單位\t完成時限",
+    "一\t產業發展",  # the section's number in the 序號 column, its name beside it, the rest merged
+    "1\t發展特色種植\t新建蔬菜大棚50個。\t鎮農業辦\t各村委會\t2024年6月底前",
+    "\t\t\t\t\t",  # an empty row
+    "2\t培育經營主體\t新培育家庭農場5家。",  # a cell of two paragraphs breaks the row
+    "培育合作社2家。\t鎮經管站\t\t2024年12月底前",
+    "二\t基礎設施",
+    "1\t道路建設\t硬化村組道路10公里。\t鎮建設辦\t各村委會\t2024年10月底前",
+    "\t\t新建橋梁2座。\t鎮交管站\t\t2024年11月底前",  # 序號 and 重點任務 merged down over two measures
+]) + "\n"
+
+
+@pytest.mark.parametrize("script", ["traditional", "simplified"])
+def test_a_pasted_table_whose_numbers_restart_under_each_section(duban, tmp_path: Path, script: str) -> None:  # noqa: F811
+    (tmp_path / "plan.txt").write_text(_s(RESTARTING, script), encoding="utf-8")
+    proc = duban("matrix", "extract", "plan.txt", "--out", "plan.yaml")
+    assert proc.returncode == 0 and "every line was placed" in proc.stderr, proc.stderr
+    tasks = yaml.safe_load((tmp_path / "plan.yaml").read_text("utf-8"))["tasks"]
+    # the 序號 restart: the section's number prefixes them (a code used twice gets -2, with a note)
+    assert [(t["code"], t["section"], t["title"], t["lead_unit"], t["deadline"]) for t in tasks] == [
+        ("1.1", [_s("一、產業發展", script)], _s("發展特色種植", script), _s("鎮農業辦", script), "2024年6月底前"),
+        ("1.2", [_s("一、產業發展", script)], _s("培育經營主體", script), _s("鎮經管站", script), "2024年12月底前"),
+        ("2.1", [_s("二、基礎設施", script)], _s("道路建設", script), _s("鎮建設辦", script), "2024年10月底前"),
+        ("2.1-2", [_s("二、基礎設施", script)], _s("道路建設", script), _s("鎮交管站", script), "2024年11月底前"),
+    ]
+    assert tasks[1]["target"] == _s("新培育家庭農場5家。培育合作社2家。", script)
+    proc = duban("matrix", "validate", "plan.yaml", "--allow-new-units")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
