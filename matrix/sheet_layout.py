@@ -53,7 +53,7 @@ _MIDNIGHT = re.compile(r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})[ T]0{1,2}:00(?::00(?
 def date_cell(value: Any) -> Any:
     """A date cell saved as text with its midnight (2019-09-30 00:00:00, as a CSV from Excel has it) as
     that date; any other value as it is."""
-    if isinstance(value, str) and len(value) <= 26:
+    if isinstance(value, str) and len(value) <= 26 and ":" in value:
         m = _MIDNIGHT.match(value.strip())
         if m:
             try:
@@ -122,8 +122,10 @@ class Sections:
         self.top = [top] if top else []
         self.stack: list[tuple[str, str, int]] = []  # (style, text, number)
         self._count: dict[tuple[str, ...], int] = {}
+        self._paths: dict[str, tuple[list[str], tuple[int, ...]]] = {}  # by category, under the current headings
 
     def enter(self, text: str) -> None:
+        self._paths.clear()
         kind, number = heading_kind(text)
         for i, (style, _text, _number) in enumerate(self.stack):
             if style == kind:
@@ -138,7 +140,14 @@ class Sections:
     def of_task(self, category: str) -> tuple[list[str], tuple[int, ...]]:
         """A task's section path and its numbers. ``category`` is its 類別 cell: levels below the
         headings (several joined by " / ", as duban exports a section), each numbered as written
-        (二、…) or by its place among the categories under the same headings."""
+        (二、…) or by its place among the categories under the same headings. The list is shared by
+        the tasks under the same headings and category: not to be changed."""
+        found = self._paths.get(category)
+        if found is None:
+            found = self._paths[category] = self._path(category)
+        return found
+
+    def _path(self, category: str) -> tuple[list[str], tuple[int, ...]]:
         path = [(t, n) for t, n in self.top] + [(t, n) for _k, t, n in self.stack]
         for part in (p.strip() for p in category.split(" / ")):
             if not part or any(t == part for t, _n in path):

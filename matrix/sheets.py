@@ -432,7 +432,7 @@ def _task_table(path: str, table: SheetTable, warnings: list[str]) -> tuple[list
     placed: list[_Placed] = []
     for number, values in rows:
         cells = match.values(values)
-        if not cells or (lead is not None and _is_header_word(values, lead)):
+        if not cells or (lead is not None and _is_header_word(values, lead, match.labels[lead])):
             continue  # an empty row, or the header repeated on a printed page
         if "deadline" in cells:
             cells["deadline"] = date_cell(cells["deadline"])
@@ -447,9 +447,14 @@ def _task_table(path: str, table: SheetTable, warnings: list[str]) -> tuple[list
     return placed, facts
 
 
-def _is_header_word(values: list[Any], index: int) -> bool:
+# The words a repeated header has in the lead unit's column (looked up as written: one set lookup a row).
+_UNIT_HEADER_WORDS = frozenset(word.lower() for column in TASK_SHEET.columns
+                               if column.field in ("lead_unit", "supporting_units") for word in column.headers)
+
+
+def _is_header_word(values: list[Any], index: int, label: str) -> bool:
     value = values[index] if index < len(values) else None
-    return isinstance(value, str) and len(value) <= 12 and TASK_SHEET.field_of(value) in ("lead_unit", "supporting_units")
+    return isinstance(value, str) and (value == label or value.strip().lower() in _UNIT_HEADER_WORDS)
 
 
 def _header_rows(match: HeaderMatch, rows: Iterator[tuple[int, list[Any]]]) -> tuple[HeaderMatch, Iterator[tuple[int, list[Any]]]]:
@@ -505,7 +510,7 @@ def _sheet_codes(read: list[tuple[str | None, list[_Placed]]]) -> tuple[list[Rec
                 rec.cells["section"] = Cell(top + names, rec.line)
         derived += assign_codes([(rec, numbers) for rec, _names, numbers in placed])
         by_sheet.append((heading_kind(name)[1] or place if name else place, [rec for rec, _n, _m in placed]))
-    codes = [{text_of(rec.get("code")) for rec in recs} for _number, recs in by_sheet]
+    codes = [{text_of(rec.get("code")) for rec in recs} for _number, recs in by_sheet] if several else []
     if several and len(set().union(*codes)) < sum(len(c) for c in codes):
         for number, recs in by_sheet:
             for rec in recs:
