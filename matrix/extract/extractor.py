@@ -80,6 +80,8 @@ def extract(
     cleaner = _Cleaner(encoding)
     cleaned = [cleaner.line(no, raw) for no, raw in _physical_lines(text)]
     parts = _split_parts(cleaned)
+    if not parts:  # only a matrix table's header, without rows
+        raise SourceError(where, "the document has nothing to extract: a table header without rows")
     numbered = parts[0][0] != 0 or len(parts) > 1
     results = [_read_part(number, title, lines, numbered, cleaner, where, limits, default_unit or "")
                for number, title, lines in parts]

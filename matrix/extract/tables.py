@@ -134,7 +134,9 @@ def _task_lines(cells: Row, header: dict[int, str], section: str) -> list[str]:
 # A table pasted from Word into text: tab-separated cells, a cell's further paragraphs breaking the row
 
 _LOOKAHEAD = 8  # lines a cell's paragraphs may run before the row goes on (a tab follows)
-_CARRIED = ("category", "title", "lead_officials", "lead_unit", "responsible")  # merged down: blank below
+# Merged down, pasted blank below: the category, task, official and lead unit columns. A blank 配合單位 (or
+# 責任單位 beside a 牽頭單位 column) is as often "none" as merged, and is read as none.
+_CARRIED = ("category", "title", "lead_officials", "lead_unit", "responsible")
 _SECTION_TEXT = re.compile(r"^(?:[一二三四五六七八九十]{1,3}[、.．]|[(（][一二三四五六七八九十]{1,3}[)）]|第[一二三四五六七八九十]{1,3}[部類类])")
 _DATEISH = re.compile(r"\d|[一二三四五六七八九十]月|年底|季度|前|持續|持续|長期|长期|常態|常态|每[年月季周週]")
 
@@ -227,10 +229,11 @@ def _aligned(row: list[str | None], width: int, header: dict[int, str]) -> list[
 
 
 def _carry_down(rows: list[list[str | None]], header: dict[int, str]) -> None:
-    """Blank cells of the category, task, official and unit columns under a task row: merged down in Word,
-    pasted empty; they hold the value above (up to the next section row)."""
+    """Blank cells of the category, task, official and lead unit columns under a task row: merged down in
+    Word, pasted empty; they hold the value above (up to the next section row)."""
     above: list[str | None] | None = None
-    columns = [i for i, f in header.items() if f in _CARRIED]
+    leads = "lead_unit" in header.values()
+    columns = [i for i, f in header.items() if f in _CARRIED and not (f == "responsible" and leads)]
     code = next((i for i, f in header.items() if f == "code"), None)
     title = next((i for i, f in header.items() if f == "title"), None)
     for row in rows:
