@@ -71,6 +71,26 @@ def _section_text(cells: Row, header: dict[int, str]) -> str:
     return _code_line(texts[0].strip().rstrip("、.．"), texts[1])
 
 
+def _sub_header(header: Row, below: Row) -> list[str | None] | None:
+    """A header of two rows (責任單位 over 牽頭單位 | 配合單位): the labels of both, aligned to the lower row, or
+    None when ``below`` is not a header row. The upper cell spanning the lower group was pasted as one
+    cell (a shorter row) or read as one cell and None (a .docx gridSpan)."""
+    labels = [DOCUMENT_MATRIX.field_of(c) if c else None for c in below]
+    named = [i for i, c in enumerate(below) if c]
+    if not named or any(labels[i] is None for i in named) or len(named) == len([c for c in header if c]):
+        return None
+    shift = len(below) - len(header)
+    first = min(i for i in named if i >= len(header) or below[i] != header[i])
+    merged: list[str | None] = []
+    for i, cell in enumerate(below):
+        if labels[i] is not None and (i >= len(header) or cell != header[i]):
+            merged.append(cell)
+        else:
+            j = i if i < first else i - shift
+            merged.append(header[j] if 0 <= j < len(header) else cell)
+    return merged
+
+
 def _codes(rows: list[Row], header: dict[int, str]) -> list[str]:
     at = next((i for i, f in header.items() if f == "code"), None)
     if at is None:
@@ -97,6 +117,10 @@ def _table_rows(rows: list[Row]) -> list[tuple[int, str]] | None:
                                   for line in c.split("\n")]
     header = match.fields
     body = list(numbered)
+    merged = _sub_header(rows[match.row - 1], body[0][1]) if body else None
+    if merged is not None:
+        header = {i: f for i, c in enumerate(merged) if c and (f := DOCUMENT_MATRIX.field_of(c))}
+        body = body[1:]
     codes = [c for c in _codes([cells for _n, cells in body], header) if c]
     distinct_codes = len(set(codes)) == len(codes)
     section = ""
@@ -153,10 +177,17 @@ def _pasted_table(raw: list[str], start: int) -> tuple[list[tuple[int, str]], in
     match = find_header(iter([(1, header_cells)]), DOCUMENT_MATRIX)
     if match is None:
         return None
-    width = len(header_cells)
     rows: list[list[str | None]] = [list(header_cells)]
     firsts = [start]
     k = start + 1
+    fields = match.fields
+    if k < len(raw):
+        merged = _sub_header(rows[0], [c.strip() for c in raw[k].split("\t")])
+        if merged is not None:  # a header of two rows: read as one
+            rows[0] = merged
+            fields = {i: f for i, c in enumerate(merged) if c and (f := DOCUMENT_MATRIX.field_of(c))}
+            k += 1
+    width = len(rows[0])
     while k < len(raw) and (raw[k].strip() or "\t" in raw[k]):
         frags = [c.strip() for c in raw[k].split("\t")]
         if not any(frags):  # an empty row
@@ -164,17 +195,17 @@ def _pasted_table(raw: list[str], start: int) -> tuple[list[tuple[int, str]], in
             continue
         current = rows[-1] if len(rows) > 1 else None
         if len(frags) == 1 and not _rows_ahead(raw, k) and \
-                (current is None or not _continues(current, frags[0], match.fields, width)):
+                (current is None or not _continues(current, frags[0], fields, width)):
             break
-        if current is not None and not _starts_row(current, frags, match.fields, width):
+        if current is not None and not _starts_row(current, frags, fields, width):
             current[-1] = f"{current[-1] or ''}\n{frags[0]}".strip("\n")
             current.extend(frags[1:])
         else:
             rows.append(list(frags))
             firsts.append(k)
         k += 1
-    body = [_aligned(r, width, match.fields) for r in rows[1:]]
-    _carry_down(body, match.fields)
+    body = [_aligned(r, width, fields) for r in rows[1:]]
+    _carry_down(body, fields)
     converted = _table_rows([rows[0], *body])
     if converted is None:  # pragma: no cover - the header was matched above
         return None

@@ -130,3 +130,46 @@ def test_a_pasted_table_whose_numbers_restart_under_each_section(duban, tmp_path
     assert tasks[1]["target"] == _s("新培育家庭農場5家。培育合作社2家。", script)
     proc = duban("matrix", "validate", "plan.yaml", "--allow-new-units")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+TWO_ROW_ROWS = [["1", "壓縮審批時限", "企業開辦時間壓縮至1個工作日。", "縣市場監管局", "縣政務服務中心", "2024年6月底前"],
+                ["2", "推進一網通辦", "政務服務事項網上可辦率達到95%。", "縣政務服務中心", "縣直各部門", "2024年12月底前"]]
+
+
+def _two_row_header(tmp_path: Path, script: str, kind: str) -> Path:
+    """責任單位 over 牽頭單位 | 配合單位, the other header cells merged down over both header rows."""
+    title = _s("北山縣2024年優化營商環境重點任務分工方案", script)
+    if kind == "txt":
+        lines = [title, "序號\t重點任務\t具體措施\t責任單位\t完成時限", "\t\t\t牽頭單位\t配合單位\t",
+                 *("\t".join(r) for r in TWO_ROW_ROWS)]
+        path = tmp_path / "plan.txt"
+        path.write_text(_s("\n".join(lines) + "\n", script), encoding="utf-8")
+        return path
+    import docx
+
+    document = docx.Document()
+    document.add_paragraph(title)
+    table = document.add_table(rows=2 + len(TWO_ROW_ROWS), cols=6)
+    grid = [list(row.cells) for row in table.rows]
+    for r, values in enumerate([["序號", "重點任務", "具體措施", "責任單位", "", "完成時限"],
+                                ["", "", "", "牽頭單位", "配合單位", ""], *TWO_ROW_ROWS]):
+        for c, value in enumerate(values):
+            grid[r][c].text = _s(value, script)
+    for c in (0, 1, 2, 5):
+        grid[0][c].merge(grid[1][c])
+    grid[0][3].merge(grid[0][4])
+    path = tmp_path / "plan.docx"
+    document.save(str(path))
+    return path
+
+
+@pytest.mark.parametrize(("script", "kind"), CASES)
+def test_a_header_of_two_rows(duban, tmp_path: Path, script: str, kind: str) -> None:  # noqa: F811
+    path = _two_row_header(tmp_path, script, kind)
+    proc = duban("matrix", "extract", path.name, "--out", "plan.yaml")
+    assert proc.returncode == 0, proc.stderr  # before: the lower header row was a task of its own
+    tasks = yaml.safe_load((tmp_path / "plan.yaml").read_text("utf-8"))["tasks"]
+    assert [(t["code"], t["lead_unit"], t["supporting_units"]) for t in tasks] == [
+        ("1", _s("縣市場監管局", script), [_s("縣政務服務中心", script)]),
+        ("2", _s("縣政務服務中心", script), [_s("縣直各部門", script)]),
+    ]
