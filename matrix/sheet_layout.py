@@ -160,28 +160,30 @@ class Sections:
         return [t for t, _n in path], tuple(n for _t, n in path)
 
 
-def assign_codes(tasks: Sequence[tuple[Record, tuple[int, ...]]]) -> int:
+def assign_codes(tasks: Sequence[tuple[Record, tuple[int, ...]]], parts: Sequence[int] = ()) -> int:
     """Give each task (record, its categories' numbers) its code; returns how many were derived.
 
     A task's code is its 序號. Where 序號 restarts under a category (the first number under a new
     category is not above every number before it), whole-number codes take their categories' numbers
     in front (3 under 二、 is 2.3). A task without 序號 is numbered by its place under its categories
-    (the second task under 二、 is 2.2). Codes are never made unique by force: two tasks still sharing
-    one are reported by the loader as a duplicate."""
+    (the second task under 二、 is 2.2). ``parts`` (one per task, 0 for none) numbers the rows one 序號
+    merged down over several rows spans (one task, a measure and a deadline a row): 2.3.1, 2.3.2.
+    Codes are never made unique by force: two tasks still sharing one are reported by the loader."""
     raw = [text_of(rec.get("code")) for rec, _numbers in tasks]
     restarts = _restarts(tasks, raw)
     places: dict[tuple[int, ...], int] = {}
     derived = 0
-    for (rec, numbers), code in zip(tasks, raw, strict=True):
+    for index, ((rec, numbers), code) in enumerate(zip(tasks, raw, strict=True)):
         place = places[numbers] = places.get(numbers, 0) + 1
+        part = parts[index] if index < len(parts) else 0
         if not code:
             code = ".".join(str(n) for n in (*numbers, place))
             derived += 1
         elif restarts and numbers and _DIGITS.match(code):
             code = ".".join(str(n) for n in (*numbers, int(code)))
-        else:
+        elif not part:
             continue
-        rec.cells["code"] = Cell(code, rec.line_of("code"))
+        rec.cells["code"] = Cell(f"{code}.{part}" if part else code, rec.line_of("code"))
     return derived
 
 

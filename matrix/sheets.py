@@ -175,6 +175,7 @@ class SheetTable:
     wide: set[int] = field(default_factory=set)
     labels: dict[int, str] = field(default_factory=dict)  # column index → header label, once found
     hidden: bool = False  # a sheet the workbook hides (an old version kept aside): not read unless named
+    copies: set[tuple[int, int]] = field(default_factory=set)  # (row, column), 1-based: filled from a merge above
 
 
 def _xlsx_rows(path: Path, sheet: str | None, limits: InputLimits) -> Iterator[tuple[int, list[Any]]]:
@@ -229,6 +230,7 @@ def _filled(name: str, by_row: dict[int, dict[int, Any]], merged: list[str], lim
     widths = collections.Counter(max(row) for row in by_row.values() if len(row) > 1)
     width = widths.most_common(1)[0][0] if widths else 0
     wide: set[int] = set()
+    copies: set[tuple[int, int]] = set()
     for ref in merged:
         bounds = _cell_range(ref.encode("ascii", "replace"))
         if bounds is None:
@@ -245,7 +247,9 @@ def _filled(name: str, by_row: dict[int, dict[int, Any]], merged: list[str], lim
             row = by_row.setdefault(r, {})
             for c in range(min_col, min(max_col, limits.columns) + 1):
                 row[c] = value
-    return SheetTable(name, _by_row(by_row), wide)
+            if r > min_row:
+                copies.add((r, min_col))
+    return SheetTable(name, _by_row(by_row), wide, copies=copies)
 
 
 def _by_row(by_row: dict[int, dict[int, Any]]) -> Iterator[tuple[int, list[Any]]]:
@@ -358,7 +362,8 @@ def _bounded_rows(path: str, rows: Iterator[tuple[int, list[Any]]], limits: Inpu
 # The sheet of plan facts duban writes beside the tasks (issuer, dates, stages …): never a task sheet.
 PLAN_FACTS_SHEETS = ("方案信息", "方案資訊")
 
-_Placed = tuple[Record, list[str], tuple[int, ...]]  # a task row, its headings and their numbers
+# A task row, its headings, their numbers, and its place among the rows one merged 序號 spans (0: none).
+_Placed = tuple[Record, list[str], tuple[int, ...], int]
 
 
 def task_sheets(path: Path, *, sheet: str | None, warnings: list[str], limits: InputLimits) -> list[SheetTable]:
@@ -443,8 +448,28 @@ def _task_table(path: str, table: SheetTable, warnings: list[str]) -> tuple[list
                 sections.enter(heading)
             continue
         names, numbers = sections.of_task(text_of(rec.get("section")))
-        placed.append((rec, names, numbers))
-    return placed, facts
+        placed.append((rec, names, numbers, 0))
+    return _merged_code_parts(placed, table, match), facts
+
+
+def _merged_code_parts(placed: list[_Placed], table: SheetTable, match: HeaderMatch) -> list[_Placed]:
+    """Number the rows one 序號 merged down spans (a task whose measures, units and deadlines take a
+    row each): each is a task of its own, 1, 2 … after that 序號, not a duplicate of it."""
+    column = next((i + 1 for i, name in match.fields.items() if name == "code"), None)
+    if column is None or not table.copies:
+        return placed
+    out: list[_Placed] = []
+    start = 0
+    for rec, names, numbers, _part in placed:
+        if rec.line is not None and (rec.line, column) in table.copies and out:
+            if start == len(out) - 1:  # the merge's first row becomes part 1
+                first = out[start]
+                out[start] = (first[0], first[1], first[2], 1)
+            out.append((rec, names, numbers, len(out) - start + 1))
+        else:
+            start = len(out)
+            out.append((rec, names, numbers, 0))
+    return out
 
 
 # The words a repeated header has in the lead unit's column (looked up as written: one set lookup a row).
@@ -505,11 +530,11 @@ def _sheet_codes(read: list[tuple[str | None, list[_Placed]]]) -> tuple[list[Rec
     by_sheet: list[tuple[int, list[Record]]] = []
     for place, (name, placed) in enumerate(read, 1):
         top = [name] if several and name and not _DEFAULT_SHEET_NAME.match(name) else []
-        for rec, names, _numbers in placed:
+        for rec, names, _numbers, _part in placed:
             if top or names:
                 rec.cells["section"] = Cell(top + names, rec.line)
-        derived += assign_codes([(rec, numbers) for rec, _names, numbers in placed])
-        by_sheet.append((heading_kind(name)[1] or place if name else place, [rec for rec, _n, _m in placed]))
+        derived += assign_codes([(rec, numbers) for rec, _names, numbers, _part in placed], [p[3] for p in placed])
+        by_sheet.append((heading_kind(name)[1] or place if name else place, [p[0] for p in placed]))
     codes = [{text_of(rec.get("code")) for rec in recs} for _number, recs in by_sheet] if several else []
     if several and len(set().union(*codes)) < sum(len(c) for c in codes):
         for number, recs in by_sheet:

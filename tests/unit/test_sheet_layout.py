@@ -153,3 +153,18 @@ def test_a_date_saved_as_text_with_its_midnight_is_that_day_and_a_stray_cell_doe
         {"表": ["A2:E2"]})
     assert [(t.get("code"), t.get("section")) for t in load_task_sheet(path).tasks] == [
         (1, ["一、基礎設施"]), (2, ["一、基礎設施"])]
+
+
+def test_one_serial_number_merged_down_over_several_measures_numbers_each_row(tmp_path: Path) -> None:
+    # 序號 and 重點任務 merged down over two rows, each row its own measure, lead unit and deadline.
+    path = _book(tmp_path / "m.xlsx", {"表": [
+        ["序號", "重點任務", "具體措施", "牽頭單位", "完成時限"], ["一、基礎設施"],
+        [1, "農村公路", "新建20公里", "縣交通運輸局", "2019年6月底前"],
+        [None, None, "改建30公里", "縣交通運輸局", "2019年底"],
+        [2, "飲水", "鞏固提升", "縣水利局", "2019年底"], ["二、產業"],
+        [1, "產業", "培育主導產業", "縣農業農村局", "2019年底"]]},
+        {"表": ["A2:E2", "A3:A4", "B3:B4", "A6:E6"]})
+    tasks = load_task_sheet(path).tasks
+    assert [(t.get("code"), t.get("title"), t.get("target")) for t in tasks] == [
+        ("1.1.1", "農村公路", "新建20公里"), ("1.1.2", "農村公路", "改建30公里"), ("1.2", "飲水", "鞏固提升"),
+        ("2.1", "產業", "培育主導產業")]
