@@ -124,7 +124,8 @@ def _docx_document_lines(document: Any, limits: InputLimits = DEFAULT_LIMITS, wh
                     if merge is not None and merge.get(f"{_W}val", "continue") == "continue":
                         root = above.get(offset)
                     if root is None:
-                        root = (tc, "\n".join(_paragraph_text(p) for p in tc.iterchildren(f"{_W}p")).strip())
+                        paragraphs = tc.iterchildren(f"{_W}p")  # with Word's numbering: a 序號 cell is often only that
+                        root = (tc, "\n".join(numbering.prefix(p) + _paragraph_text(p) for p in paragraphs).strip())
                     here[offset] = root
                     span = max(1, _int_val(tc.find(f"{_W}tcPr/{_W}gridSpan"), 1))
                     offset += span

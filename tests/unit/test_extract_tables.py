@@ -46,3 +46,34 @@ def test_an_official_cell_that_cannot_be_read_keeps_its_task_marked_review() -> 
     assert "review" not in second
     assert [lo.kind for lo in ex.leftovers] == ["official"]  # still listed (exit 1), with its line
     assert ex.leftovers[0].line == 3 and "marked review:" in ex.leftovers[0].reason
+
+
+def test_a_docx_table_whose_numbers_are_words_list_numbering(tmp_path) -> None:
+    docx = pytest.importorskip("docx")
+    from docx.oxml import parse_xml
+
+    from duban.matrix.extract import read_document
+    from tests.unit.test_extract import _numbering
+
+    document = docx.Document()
+    document.add_paragraph("東林縣2020年防汛重點任務分工方案")
+    num_id = _numbering(document, [("decimal", "%1")])
+    ns = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+    for text in ("預案修訂", "隊伍組建"):  # tasks 1 and 2 elsewhere: the table's rows continue the list (3, 4)
+        p = document.add_paragraph(text)
+        p._p.get_or_add_pPr().append(parse_xml(
+            f'<w:numPr {ns}><w:ilvl w:val="0"/><w:numId w:val="{num_id}"/></w:numPr>'))
+    table = document.add_table(rows=3, cols=4)
+    grid = [list(row.cells) for row in table.rows]
+    for c, label in enumerate(["序號", "重點任務", "牽頭單位", "完成時限"]):
+        grid[0][c].text = label
+    for r, values in enumerate([["物資儲備", "縣應急局", "2020年5月底前"], ["巡堤查險", "縣水利局", "2020年9月底前"]], 1):
+        # the 序號 cell holds no text: Word numbers it (1, 2) with an automatic list
+        grid[r][0].paragraphs[0]._p.get_or_add_pPr().append(parse_xml(
+            f'<w:numPr {ns}><w:ilvl w:val="0"/><w:numId w:val="{num_id}"/></w:numPr>'))
+        for c, value in enumerate(values, 1):
+            grid[r][c].text = value
+    path = tmp_path / "plan.docx"
+    document.save(str(path))
+    ex = extract(read_document(path)[0])
+    assert [(t["code"], t["title"]) for t in ex.plan["tasks"]] == [("3", "物資儲備"), ("4", "巡堤查險")]
