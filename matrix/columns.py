@@ -194,6 +194,7 @@ TASK_SHEET = Vocabulary(
         Column("section", ("所屬部分", "所属部分", "類別", "类别", "section")),
         Column("veto", ("一票否決", "一票否决", "veto")),
         Column("note", ("備註", "备注", "note")),
+        Column("beneficiaries", ("幫扶對象", "帮扶对象", "受益對象", "受益对象", "beneficiaries")),
     ),
     required=("lead_unit",),
     expected="牵头单位/牽頭單位",

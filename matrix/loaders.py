@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -51,10 +51,10 @@ from duban.matrix.sheets import load_task_sheet
 from duban.matrix.sources import Located, Record, Source, load_yaml, yaml_record, yaml_records
 
 PLAN_KEYS = {"plan", "directory", "officials", "tasks", "stages"}
-HEADER_FIELDS = {"code", "title", "issuer", "base_year", "start", "end", "timezone", "source", "default_unit", "reporting"}
+HEADER_FIELDS = {"code", "title", "issuer", "base_year", "start", "end", "timezone", "source", "default_unit", "reporting", "beneficiaries"}
 TASK_FIELDS = {
     "code", "title", "section", "target", "lead_officials", "lead_unit", "co_lead_units", "supporting_units",
-    "deadline", "veto", "source_line", "note",
+    "deadline", "veto", "source_line", "note", "beneficiaries",
     "review",  # written by `matrix extract` where it guessed or could not read: the office confirms, then deletes it
 }
 STAGE_FIELDS = {"code", "kind", "title", "deadline", "text", "units", "source_line"}
@@ -66,6 +66,9 @@ _YEAR_IN_TEXT = re.compile(r"(\d{4})\s*年")
 # The base year of a plan whose own is missing or wrong. Such a plan is never returned (its base
 # year is a problem, so validation fails); deadlines are then read with parse_without_base_year.
 _NO_BASE_YEAR = 0
+# A deadline owed to each of the plan's beneficiaries (每戶不少於五百元, 每村每月不少於1次).
+_PER_BENEFICIARY = re.compile(r"每(?:户|村|家|人|名)")
+MAX_BENEFICIARY = 100  # characters of a household's or village's name
 _DEADLINE_EXAMPLES = "write e.g. 2016年底, 2015年7月17日前, 2015年底完成25個村、2016年底完成40個村, 每月不少於1次"
 
 
@@ -146,12 +149,13 @@ class _Builder:
         self.directory = directory
         self.allow_new_units = allow_new_units
         self.problems: list[Problem] = []
+        self.plan_beneficiaries: tuple[str, ...] = ()  # the header's beneficiaries: (plan-wide)
         self.new_units: dict[str, Unit] = {}
         self._deadlines: dict[tuple[Any, ...], Deadline | DeadlineError] = {}
         self._near: dict[str, list[str]] = {}
         self.default_unit = ""  # the header's default_unit: the lead unit of a task that names none
         self.defaulted: list[str] = []  # codes of the tasks it leads
-        self.warnings: list[str] = []  # tasks marked review: that read well (the office confirms them)
+        self.warnings: list[str] = []  # tasks marked review: that read well, beneficiaries no recurrence uses
 
     def problem(self, line: int | None, field_name: str, text: Any, message: str, hint: str = "") -> None:
         self.problems.append(Problem(self.src.path, line, field_name, _as_text(text), message, hint, self.src.kind))
@@ -374,7 +378,8 @@ def _task(rec: Record, b: _Builder, plan: Plan, known_officials: dict[str, Offic
     else:
         parsed = b.deadline(deadline_text, rec, "deadline", plan)
         if parsed is not None:
-            milestones, recurrences = parsed.milestones, parsed.recurrences
+            milestones = parsed.milestones
+            recurrences = _per_beneficiary(parsed.recurrences, deadline_text, beneficiaries(rec, b), b, rec)
     veto_raw = rec.get("veto")
     veto = veto_raw is True or _as_text(veto_raw).lower() in ("true", "yes", "1", "是", "y", "√")
     section = _section(rec.get("section"))
@@ -388,6 +393,33 @@ def _task(rec: Record, b: _Builder, plan: Plan, known_officials: dict[str, Offic
         lead_officials=_officials(rec, b, known_officials), supporting_units=tuple(supporting), co_lead_units=tuple(co_leads),
         deadline_text=deadline_text, milestones=milestones, recurrences=recurrences, veto=veto, source=source,
     )
+
+
+def beneficiaries(rec: Record, b: _Builder) -> tuple[str, ...]:
+    """The households or villages a record (a task, or the plan header) lists under ``beneficiaries:``."""
+    raw = rec.get("beneficiaries")
+    names: list[str] = []
+    for item in raw if isinstance(raw, list) else _split(raw):
+        name = _as_text(item)
+        if not name or isinstance(item, (dict, list)) or len(name) > MAX_BENEFICIARY:
+            b.problem(rec.line_of("beneficiaries"), "beneficiaries", item, "not a household's or village's name",
+                      f"list names of up to {MAX_BENEFICIARY} characters, e.g. beneficiaries: [貧困戶之一, 貧困戶之二]")
+        elif unit_key(name) in {unit_key(n) for n in names}:
+            b.problem(rec.line_of("beneficiaries"), "beneficiaries", name, "listed twice", "list each beneficiary once")
+        else:
+            names.append(name)
+    return tuple(names)
+
+
+def _per_beneficiary(recurrences: tuple[Recurrence, ...], text: str, own: tuple[str, ...], b: _Builder,
+                     rec: Record) -> tuple[Recurrence, ...]:
+    """One series per beneficiary: every recurrence of a task that lists its beneficiaries; with the plan's
+    list, those of a deadline owed to each (每戶…, 每村…). Others are owed once, as before."""
+    names = own or (b.plan_beneficiaries if _PER_BENEFICIARY.search(fold(text)) else ())
+    if own and not recurrences:
+        b.warnings.append(f"{b.src.path}:{rec.line_of('beneficiaries')}: task {_as_text(rec.get('code'))} lists "
+                          "beneficiaries, but its deadline has no recurring obligation to owe each of them; they are not used")
+    return tuple(replace(r, beneficiary=name) for name in names for r in recurrences) if names else recurrences
 
 
 def _task_units(rec: Record, b: _Builder, code: str) -> tuple[str, list[str], list[str]]:
@@ -534,6 +566,7 @@ def load_plan(
         resolved = resolved.merged_with(known_units)
     b = _Builder(src, resolved, allow_new_units)
     plan = _header(src, b, plan_code=plan_code, base_year=base_year, title=title, start=start)
+    b.plan_beneficiaries = beneficiaries(src.header, b)
     warnings: list[str] = list(src.warnings) + (list(directory.warnings) if directory is not None else [])
     officials = _plan_officials(src, b, resolved)
     read = _tasks(src, b, plan, officials)

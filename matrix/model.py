@@ -94,7 +94,8 @@ class Recurrence:
     of each month). ``anchor`` replaces ``rule`` for obligations tied to a lunar or named festival
     (``spring_festival``, ``dragon_boat``, ``mid_autumn``, ``summer`` …): one instance a year, due
     on that festival's date. ``min_count`` comes from 不少於N次, ``min_amount``/``amount_unit`` from
-    不少於300元.
+    不少於300元. ``beneficiary`` is the household or village the obligation is owed to when the plan
+    lists them (每戶不少於五百元 for four households is four series, one per household).
     """
 
     freq: str  # "weekly" | "monthly" | "quarterly" | "half_yearly" | "yearly"
@@ -107,6 +108,12 @@ class Recurrence:
     until: dt.date | None = None
     label: str = ""
     ongoing: bool = False  # 持續推進 / 長期堅持: progress reported on the plan's cadence, no end date of its own
+    beneficiary: str | None = None
+
+
+def named_for(label: str, beneficiary: str | None) -> str:
+    """How notices, status and reports name one beneficiary's obligation: ``貧困戶之一：春節不少於三百元``."""
+    return f"{beneficiary}：{label}" if beneficiary else label
 
 
 @dataclass(frozen=True, slots=True)

@@ -127,8 +127,9 @@ class SupervisedItem:
     task_id: int
     task: TaskInfo
     title: str  # the task's title
-    label: str = ""  # the deadline fragment the item came from (2015年底完成25個村)
+    label: str = ""  # the deadline fragment the item came from (2015年底完成25個村), its beneficiary's name first
     ongoing: bool = False  # a period of ongoing work (持續推進): shown as 持續
+    beneficiary: str | None = None  # the household or village a per-beneficiary series is owed to
 
 
 @dataclass(frozen=True, slots=True)

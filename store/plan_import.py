@@ -120,7 +120,7 @@ def _milestone_key(m: Milestone) -> tuple:
 
 def _recurrence_key(r: Recurrence) -> tuple:
     amount = None if r.min_amount is None else Decimal(r.min_amount).normalize()
-    return (r.freq, r.rule, r.anchor, r.min_count, amount, r.amount_unit, r.start, r.until, r.ongoing)
+    return (r.freq, r.rule, r.anchor, r.min_count, amount, r.amount_unit, r.start, r.until, r.ongoing, r.beneficiary)
 
 
 def comparable(task: Task) -> dict[str, Any]:
@@ -429,7 +429,7 @@ def _milestone_values(task_id: int, seq: int, m: Milestone) -> dict[str, Any]:
 def _recurrence_values(task_id: int, seq: int, r: Recurrence) -> dict[str, Any]:
     return {"task_id": task_id, "seq": seq, "freq": r.freq, "rule": r.rule, "anchor": r.anchor,
             "min_count": r.min_count, "min_amount": r.min_amount, "amount_unit": r.amount_unit,
-            "start": r.start, "until": r.until, "label": r.label, "ongoing": r.ongoing, "archived_at": None}
+            "start": r.start, "until": r.until, "label": r.label, "ongoing": r.ongoing, "beneficiary": r.beneficiary, "archived_at": None}
 
 
 def _insert_children(session: Session, tasks: list[tuple[int, Task]], unit_id, official_ids: dict[str, int],
@@ -474,7 +474,8 @@ def _rewrite_children(session: Session, task_id: int, task: Task, unit_id, offic
 # What makes a re-imported milestone or recurrence "the same" as a stored one, strongest first. Its row,
 # and with it its progress, closing, frozen ladder and notices, goes to the item it matches.
 _MILESTONE_IDENTITY = (("due", "quantity", "measure", "label"), ("due",), ("label",), ("quantity", "measure"))
-_RECURRENCE_IDENTITY = (("freq", "rule", "anchor", "label"), ("freq", "rule"), ("label",))
+_RECURRENCE_IDENTITY = (("freq", "rule", "anchor", "label", "beneficiary"), ("freq", "rule", "beneficiary"),
+                        ("label", "beneficiary"), ("freq", "rule"), ("label",))
 
 
 def _rematch(session: Session, model: Any, task_id: int, items: Iterable[Any], values: Any,

@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from duban.matrix.errors import NotFound
+from duban.matrix.model import named_for
 from duban.matrix.report_facts import ItemHistory, ReportOffice, ReportSnapshot, TaskHistory
 from duban.matrix.reporting import ongoing_label
 
@@ -206,12 +208,12 @@ def _instances(conn: Connection, tasks: dict[int, TaskHistory], live: sa.Select[
     instances: dict[int, ItemHistory] = {}
     i, rec = RecurrenceInstanceRow, RecurrenceRow
     for r in conn.execute(sa.select(i.id, i.task_id, i.due, i.period_start, i.closed_at, rec.min_count, rec.label,
-                                    rec.supervised_from, rec.ongoing, rec.freq, rec.rule)
+                                    col(rec.beneficiary), rec.supervised_from, rec.ongoing, rec.freq, rec.rule)
                           .join(rec, rec.id == i.recurrence_id)
                           .where(rec.archived_at.is_(None), i.task_id.in_(live), i.due <= as_of + INSTANCE_HORIZON)
                           .order_by(i.task_id, i.due, i.id)).all():
         label = ongoing_label(r.label or "", r.freq, r.rule) if r.ongoing else r.label or ""  # 持續推進（每月5日前…）
-        item = ItemHistory(ItemKind.INSTANCE, r.id, r.task_id, 0, r.due, r.period_start, label=label,
+        item = ItemHistory(ItemKind.INSTANCE, r.id, r.task_id, 0, r.due, r.period_start, label=named_for(label, r.beneficiary),
                            closed_on=_local_day(r.closed_at, tz), min_count=r.min_count,
                            supervised_from=r.supervised_from)
         tasks[r.task_id].items.append(item)

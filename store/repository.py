@@ -254,7 +254,8 @@ def read_tasks(session: Session, plan_id: int, *, include_archived: bool = False
     ).scalars():
         recurrences[r.task_id].append(Recurrence(freq=r.freq, rule=r.rule, anchor=r.anchor, min_count=r.min_count,
                                                  min_amount=_dec(r.min_amount), amount_unit=r.amount_unit,
-                                                 start=r.start, until=r.until, label=r.label, ongoing=r.ongoing))
+                                                 start=r.start, until=r.until, label=r.label, ongoing=r.ongoing,
+                                                 beneficiary=r.beneficiary))
     return [
         Task(code=r.code, title=r.title, lead_unit=unit_names[r.lead_unit_id], target=r.target, section=tuple(r.section),
              lead_officials=tuple(officials[r.id]), supporting_units=tuple(supporting[r.id]), co_lead_units=tuple(co_leads[r.id]),

@@ -18,9 +18,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from duban.matrix.deadlines import instances
-from duban.matrix.model import Recurrence
+from duban.matrix.model import Recurrence, named_for
 from duban.matrix.planner import Item, SupervisedItem, TaskInfo
 from duban.matrix.policy import EscalationLevel
 from duban.matrix.reporting import ongoing_label
@@ -46,7 +47,7 @@ def _recurrence(row: RecurrenceRow) -> Recurrence:
     return Recurrence(freq=row.freq, rule=row.rule, anchor=row.anchor, min_count=row.min_count,
                       min_amount=None if row.min_amount is None else Decimal(str(row.min_amount)),
                       amount_unit=row.amount_unit, start=row.start, until=row.until, label=row.label,
-                      ongoing=row.ongoing)
+                      ongoing=row.ongoing, beneficiary=row.beneficiary)
 
 
 def ensure_instances(session: Session, *, through: dt.date, task_ids: Iterable[int] | None = None,
@@ -182,19 +183,19 @@ def load_open_items(session: Session, *, plan_code: str | None = None, include_c
     i, r = RecurrenceInstanceRow, RecurrenceRow
     q = (sa.select(i.id, i.task_id, i.due, i.extended_due, i.period_start, i.done_count, i.done_amount, i.closed_at,
                    sa.cast(i.ladder, sa.Text).label("ladder"),
-                   r.min_count, r.min_amount, r.amount_unit, r.label, r.supervised_from, r.ongoing, r.freq, r.rule)
+                   r.min_count, r.min_amount, r.amount_unit, r.label, col(r.beneficiary), r.supervised_from, r.ongoing, r.freq, r.rule)
          .join(r, r.id == i.recurrence_id).where(r.archived_at.is_(None), i.task_id.in_(live)))
     if not include_closed:
         q = q.where(i.closed_at.is_(None))
     if due_by:
         q = q.where(sa.func.coalesce(i.extended_due, i.due) <= due_by)
-    for row in conn.execute(q.order_by(i.task_id, i.due)).all():
+    for row in conn.execute(q.order_by(i.task_id, i.due, r.seq)).all():
         t = tasks[row.task_id]
         item = Item(kind=_INSTANCE, id=row.id, due=row.extended_due or row.due, start=row.period_start,
                     min_count=row.min_count, done_count=row.done_count or 0, min_amount=_dec(row.min_amount),
                     done_amount=_dec(row.done_amount), measure=row.amount_unit, closed=row.closed_at is not None,
                     ladder=_ladder(row.ladder), supervised_from=row.supervised_from or t.supervised_from)
         label = ongoing_label(row.label, row.freq, row.rule) if row.ongoing else row.label  # 持續推進（每月5日前…）
-        out.append(SupervisedItem(item, t.plan_id, plans[t.plan_id], row.task_id, infos[row.task_id], t.title, label,
-                                  bool(row.ongoing)))
+        out.append(SupervisedItem(item, t.plan_id, plans[t.plan_id], row.task_id, infos[row.task_id], t.title,
+                                  named_for(label, row.beneficiary), bool(row.ongoing), beneficiary=row.beneficiary))
     return out

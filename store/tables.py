@@ -179,6 +179,7 @@ class RecurrenceRow(SQLModel, table=True):
     supervised_from: dt.date | None = None  # the import that created it; NULL: from the start
     # 持續推進 / 長期堅持: ongoing work, reporting progress on the plan's cadence (revision 0009)
     ongoing: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    beneficiary: str | None = None  # the household or village owed this series (每戶…); NULL: owed once
 
 
 class StageRow(SQLModel, table=True):

@@ -26,6 +26,8 @@ UnitOpt = typer.Option(..., "--unit", "-u", help="The reporting unit (either scr
 PlanOpt = typer.Option(None, "--plan", "-p", help="Plan code (default: the only plan).")
 MilestoneOpt = typer.Option(None, "--milestone", "-m", help="Milestone number in the task, from 1 (default: the earliest open one).")
 PeriodOpt = day_option("--period", "A date inside the period of a recurring obligation (YYYY-MM-DD).")
+BeneficiaryOpt = typer.Option(None, "--beneficiary", "-b",
+                              help="The household or village whose series this is, for a task owed to each (每戶…).")
 ByOpt = typer.Option("", "--by", help="Name of the person acting.")
 AsOf = day_option("--as-of", "Act as if today were this date (YYYY-MM-DD), to replay a plan.")
 Json = typer.Option(False, "--json", help="Print JSON with stable keys.")
@@ -63,7 +65,7 @@ def describe(result: dict[str, Any], verb: str = "reported") -> str:
             parts.append(f"{_amount(item['done_amount'] or 0)}" + (f"/{_amount(item['min_amount'])}" if item["min_amount"] is not None else "")
                          + (item["amount_unit"] or ""))
         what = ", ".join(parts) or "progress"
-        where = f"{result['task']} period {item['period']}"
+        where = f"{result['task']} period {item['period']}" + (f" for {item['beneficiary']}" if item.get("beneficiary") else "")
     line = f"{result['unit']} {verb} {what} on {where} (due {item['due']})" if verb == "reported" else \
         f"{result['unit']} closed {where} (due {item['due']})"
     if verb == "reported" and item["closed"]:
@@ -84,6 +86,7 @@ def progress_report(
     on: dt.datetime | None = day_option("--on", "Date of the report (YYYY-MM-DD; default: today / --as-of)."),
     milestone: int | None = MilestoneOpt,
     period: dt.datetime | None = PeriodOpt,
+    beneficiary: str | None = BeneficiaryOpt,
     plan: str | None = PlanOpt,
     as_of: dt.datetime | None = AsOf,
     as_json: bool = Json,
@@ -93,7 +96,7 @@ def progress_report(
 
     result = report_progress(engine(), task=task, unit=unit, now=now_for(as_of), plan=plan, done=done, percent=percent,
                              count=count, amount=amount, note=note, reported_by=by, reported_on=_day(on),
-                             milestone=milestone, period=_day(period), source="cli")
+                             milestone=milestone, period=_day(period), source="cli", beneficiary=beneficiary)
     if as_json:
         emit_json(result)
         return
@@ -111,6 +114,7 @@ def progress_close(
     by: str = ByOpt,
     milestone: int | None = MilestoneOpt,
     period: dt.datetime | None = PeriodOpt,
+    beneficiary: str | None = BeneficiaryOpt,
     plan: str | None = PlanOpt,
     as_of: dt.datetime | None = AsOf,
     as_json: bool = Json,
@@ -119,7 +123,7 @@ def progress_close(
     from duban.workflows.progress_service import close_item
 
     result = close_item(engine(), task=task, unit=unit, now=now_for(as_of), evidence=evidence, closed_by=by, plan=plan,
-                        milestone=milestone, period=_day(period))
+                        milestone=milestone, period=_day(period), beneficiary=beneficiary)
     if as_json:
         emit_json(result)
         return

@@ -119,6 +119,8 @@ def status_cmd(
             qty = f" {i['done_quantity'] or 0}/{i['quantity']}{i['measure'] or ''}" if i["quantity"] is not None else ""
             cnt = f" {i['done_count']}/{i['min_count']}次" if i["min_count"] else ""
             ongoing = f"{ONGOING_MARK['zh-Hant']} " if i.get("ongoing") else ""  # 持續: a period of ongoing work
+            if i.get("beneficiary"):  # one household's (or village's) series: name it, with its amount
+                cnt += f" {i['beneficiary']}" + (f" {i['done_amount'] or 0}/{i['min_amount']}" if i["min_amount"] is not None else "")
             parts.append((f"{ongoing}{i['due']} {what}{qty}{cnt}", LIGHT_STYLE[i["light"]]))
         lines = [p for part in parts for p in (part, "\n")][:-1]
         table.add_row(styled((LIGHT_MARK[r["light"]], LIGHT_STYLE[r["light"]])), r["code"], r["title"],

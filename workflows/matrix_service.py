@@ -176,7 +176,7 @@ def recurrence_json(r: Recurrence) -> dict[str, Any]:
     return {"freq": r.freq, "rule": r.rule, "anchor": r.anchor, "min_count": r.min_count,
             "min_amount": _quantity(r.min_amount), "amount_unit": r.amount_unit,
             "start": r.start.isoformat() if r.start else None, "until": r.until.isoformat() if r.until else None,
-            "ongoing": r.ongoing}
+            "ongoing": r.ongoing, "beneficiary": r.beneficiary}
 
 
 def period_words(recurrence: dict[str, Any]) -> str:
@@ -247,6 +247,9 @@ def plan_yaml(plan: Plan) -> str:
         if t.supporting_units:
             item["supporting_units"] = list(t.supporting_units)
         item["deadline"] = t.deadline_text
+        owed = list(dict.fromkeys(r.beneficiary for r in t.recurrences if r.beneficiary))
+        if owed:  # the task's own list: its every recurrence is owed to each (as the plan's 每戶 ones were)
+            item["beneficiaries"] = owed
         if t.veto:
             item["veto"] = True
         doc["tasks"].append(item)

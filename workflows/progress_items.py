@@ -11,9 +11,10 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from duban.matrix.errors import NotFound, Refused
-from duban.matrix.model import Recurrence
+from duban.matrix.model import Recurrence, named_for
 from duban.matrix.script import fold_width, unit_key
 from duban.store import repository as repo
 from duban.store.tables import (
@@ -123,7 +124,7 @@ def _to_recurrence(row: RecurrenceRow) -> Recurrence:
     return Recurrence(freq=row.freq, rule=row.rule, anchor=row.anchor, min_count=row.min_count,
                       min_amount=None if row.min_amount is None else Decimal(str(row.min_amount)),
                       amount_unit=row.amount_unit, start=row.start, until=row.until, label=row.label,
-                      ongoing=row.ongoing)
+                      ongoing=row.ongoing, beneficiary=row.beneficiary)
 
 
 def _ensure_period(session: Session, task: TaskRow, on: dt.date) -> None:
@@ -142,31 +143,65 @@ def _ensure_period(session: Session, task: TaskRow, on: dt.date) -> None:
         ensure_instances(session, through=max(nexts), task_ids=[task.id])
 
 
-def _instance(session: Session, task: TaskRow, on: dt.date, *, field: str) -> tuple[RecurrenceInstanceRow, RecurrenceRow]:
+def _beneficiary(task: TaskRow, recurrences: list[RecurrenceRow], given: str | None) -> str | None:
+    """The stored name of the beneficiary a report means (either script), or None for a task owed once.
+    A task owed to each of several beneficiaries needs one named; a task owed once takes none."""
+    names = list(dict.fromkeys(r.beneficiary for r in recurrences if r.beneficiary))
+    listed = "、".join(names)
+    if given is None or not str(given).strip():
+        if names:
+            raise _bad(Refused, "beneficiary", "", f"is missing: task {task.code} is owed to each of {listed}",
+                       message=f"task {task.code} is owed to each of its beneficiaries ({listed}); "
+                               "name the one this report is for with --beneficiary",
+                       hint=f"e.g. --beneficiary {names[0]}")
+        return None
+    if not names:
+        raise _bad(Refused, "beneficiary", given, f"is given, but task {task.code} is not owed per beneficiary",
+                   message=f"task {task.code} lists no beneficiaries; report without --beneficiary")
+    found = next((n for n in names if unit_key(n) == unit_key(str(given).strip())), None)
+    if found is None:
+        raise _bad(NotFound, "beneficiary", given, f"is not a beneficiary of task {task.code}",
+                   message=f"{given} is not a beneficiary of task {task.code} ({listed})", hint=f"one of {listed}")
+    return found
+
+
+def _instance(session: Session, task: TaskRow, on: dt.date, *, field: str,
+              beneficiary: str | None = None) -> tuple[RecurrenceInstanceRow, RecurrenceRow]:
     recurrences = session.execute(sa.select(RecurrenceRow).where(RecurrenceRow.task_id == task.id,
                                                                  RecurrenceRow.archived_at.is_(None))).scalars().all()
     if not recurrences:
         raise _bad(Refused, field, on.isoformat(), f"names a period, but task {task.code} has no recurring obligation",
                    message=f"task {task.code} has no recurring obligation; report on a milestone (done/percent) instead")
+    owed = _beneficiary(task, list(recurrences), beneficiary)
+    recurrences = [r for r in recurrences if r.beneficiary == owed]
     _ensure_period(session, task, on)
     found = session.execute(
         sa.select(RecurrenceInstanceRow, RecurrenceRow)
         .join(RecurrenceRow, RecurrenceRow.id == RecurrenceInstanceRow.recurrence_id)
         .where(RecurrenceInstanceRow.task_id == task.id, RecurrenceRow.archived_at.is_(None),
+               col(RecurrenceRow.beneficiary).is_not_distinct_from(owed),
                RecurrenceInstanceRow.period_start <= on, RecurrenceInstanceRow.due >= on)
         .order_by(RecurrenceInstanceRow.due, RecurrenceRow.seq).limit(1).with_for_update(of=RecurrenceInstanceRow)
     ).first()
     if found is None:
-        spans = "; ".join(f"{r.label or r.freq} from {r.start or 'the plan start'} to {r.until or 'the plan end'}"
-                          for r in recurrences)
+        spans = "; ".join(f"{named_for(r.label or r.freq, r.beneficiary)} from {r.start or 'the plan start'} "
+                          f"to {r.until or 'the plan end'}" for r in recurrences)
         raise _bad(Refused, field, on.isoformat(), f"is in no period of task {task.code} ({spans})",
                    message=f"no period of task {task.code} contains {on.isoformat()} ({spans})")
     return found[0], found[1]
 
 
 def _pick(session: Session, task: TaskRow, *, milestone: int | None, period: dt.date | None, on: dt.date,
-          want: str | None) -> tuple[str, Item, int | None, RecurrenceRow | None]:
-    """The item a call means: (kind, row, 1-based milestone number, recurrence)."""
+          want: str | None, beneficiary: str | None = None) -> tuple[str, Item, int | None, RecurrenceRow | None]:
+    """The item a call means: (kind, row, 1-based milestone number, recurrence); ``beneficiary`` picks
+    that household's (or village's) series of a task owed to each."""
+    if beneficiary is not None and str(beneficiary).strip():
+        if milestone is not None or want == "milestone":
+            raise _bad(Refused, "beneficiary", beneficiary, "names a recurring obligation's series, not a milestone",
+                       message="--beneficiary picks a period of a recurring obligation (count/amount); "
+                               "milestones are not owed per beneficiary")
+        inst, rec = _instance(session, task, period or on, field="period" if period else "reported_on", beneficiary=beneficiary)
+        return "instance", inst, None, rec
     if milestone is not None and period is not None:
         raise _bad(Refused, "milestone", milestone, "and a period were both given",
                    message=f"give either a milestone ({milestone}) or a period ({period.isoformat()}), not both")
@@ -183,7 +218,7 @@ def _pick(session: Session, task: TaskRow, *, milestone: int | None, period: dt.
         if want == "milestone":
             raise _bad(Refused, "period", period.isoformat(), "takes count/amount, not done/percent",
                        message="done and percent are for a milestone; a period takes count/amount")
-        inst, rec = _instance(session, task, period, field="period")
+        inst, rec = _instance(session, task, period, field="period", beneficiary=beneficiary)
         return "instance", inst, None, rec
     rows = _milestones(session, task, lock=True) if want != "instance" else []
     if want == "milestone" or (want is None and rows):
@@ -196,7 +231,7 @@ def _pick(session: Session, task: TaskRow, *, milestone: int | None, period: dt.
                        message=f"every milestone of task {task.code} is closed")
         number, row = min(open_rows, key=lambda p: (_effective_due(p[1]), p[0]))
         return "milestone", row, number, None
-    inst, rec = _instance(session, task, on, field="reported_on")
+    inst, rec = _instance(session, task, on, field="reported_on", beneficiary=beneficiary)
     return "instance", inst, None, rec
 
 
@@ -214,6 +249,7 @@ def _item_json(kind: str, item: Item, number: int | None, rec: RecurrenceRow | N
         "measure": item.measure if milestone else None,
         "done_quantity": _json_number(item.done_quantity) if milestone else None,
         "percent": _json_number(item.done_percent) if milestone else None,
+        "beneficiary": getattr(rec, "beneficiary", None),
         "min_count": None if milestone else rec.min_count,
         "min_amount": None if milestone else _json_number(rec.min_amount),
         "amount_unit": None if milestone else rec.amount_unit,

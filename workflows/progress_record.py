@@ -47,7 +47,7 @@ def _target_reached(kind: str, item: Item, rec: RecurrenceRow | None) -> bool:
 def _report(session: Session, *, now: dt.datetime, plan: str | None, task: str, unit: str, done: Number = None,
             percent: Number = None, count: Number = None, amount: Number = None, note: str = "",
             reported_by: str = "", reported_on: dt.date | None = None, milestone: int | None = None,
-            period: dt.date | None = None, source: str = "cli") -> dict[str, Any]:
+            period: dt.date | None = None, source: str = "cli", beneficiary: str | None = None) -> dict[str, Any]:
     """One report inside the caller's transaction. Every check comes before the first write."""
     done_q = _number("done", done)
     percent_q = _number("percent", percent, percent=True)
@@ -67,7 +67,8 @@ def _report(session: Session, *, now: dt.datetime, plan: str | None, task: str, 
     for_milestone = done_q is not None or percent_q is not None
     for_instance = count_q is not None or amount_q is not None
     want = "milestone" if for_milestone else ("instance" if for_instance else None)
-    kind, item, number, rec = _pick(session, task_row, milestone=milestone, period=period, on=on, want=want)
+    kind, item, number, rec = _pick(session, task_row, milestone=milestone, period=period, on=on, want=want,
+                                    beneficiary=beneficiary)
     _require_open(task_row, kind, item, number, "reports")
     if kind == "instance" and rec is not None and rec.ongoing and count_q is None and amount_q is None:
         count_q = Decimal(1)  # ongoing work (持續推進): the period's obligation is a progress report, this one
@@ -156,7 +157,7 @@ def _apply_instance(item: Item, count_q: Decimal | None, amount_q: Decimal | Non
 
 def _close(session: Session, *, now: dt.datetime, plan: str | None, task: str, unit: str, evidence: str,
            closed_by: str = "", milestone: int | None = None, period: dt.date | None = None,
-           source: str = "cli") -> dict[str, Any]:
+           source: str = "cli", beneficiary: str | None = None) -> dict[str, Any]:
     evidence = (evidence or "").strip()
     plan_row = _plan(session, plan)
     today = _today(now, plan_row)
@@ -166,7 +167,8 @@ def _close(session: Session, *, now: dt.datetime, plan: str | None, task: str, u
     _require_lead(session, task_row, unit_row, "close")
     if not evidence:
         raise _bad(Refused, "evidence", "", "is required", message=f"closing task {task_row.code} needs evidence (佐證)")
-    kind, item, number, rec = _pick(session, task_row, milestone=milestone, period=period, on=today, want=None)
+    kind, item, number, rec = _pick(session, task_row, milestone=milestone, period=period, on=today, want=None,
+                                    beneficiary=beneficiary)
     _require_open(task_row, kind, item, number, "closing")
     item.closed_at = now
     item.closed_by = closed_by or unit_row.name

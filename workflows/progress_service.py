@@ -72,7 +72,8 @@ __all__ = ["close_item", "import_progress", "report_progress"]
 def report_progress(engine: Engine, *, task: str, unit: str, now: dt.datetime, plan: str | None = None,
                     done: Number = None, percent: Number = None, count: Number = None, amount: Number = None,
                     note: str = "", reported_by: str = "", reported_on: dt.date | None = None,
-                    milestone: int | None = None, period: dt.date | None = None, source: str = "cli") -> dict[str, Any]:
+                    milestone: int | None = None, period: dt.date | None = None, source: str = "cli",
+                    beneficiary: str | None = None) -> dict[str, Any]:
     """Record a unit's report on a task's milestone or period; closes the item when the target is reached.
 
     Returns ``{task, plan, unit, item: {kind, id, seq, period, due, planned_due, extended_due, quantity,
@@ -82,12 +83,13 @@ def report_progress(engine: Engine, *, task: str, unit: str, now: dt.datetime, p
     with transaction(engine) as session:
         return _report(session, now=now, plan=plan, task=task, unit=unit, done=done, percent=percent, count=count,
                        amount=amount, note=note, reported_by=reported_by, reported_on=reported_on,
-                       milestone=milestone, period=period, source=source)
+                       milestone=milestone, period=period, source=source, beneficiary=beneficiary)
 
 
 def close_item(engine: Engine, *, task: str, unit: str, now: dt.datetime, evidence: str, closed_by: str = "",
-               plan: str | None = None, milestone: int | None = None, period: dt.date | None = None) -> dict[str, Any]:
+               plan: str | None = None, milestone: int | None = None, period: dt.date | None = None,
+               beneficiary: str | None = None) -> dict[str, Any]:
     """辦結: the lead unit closes a milestone or period with evidence. Same keys as ``report_progress``."""
     with transaction(engine) as session:
         return _close(session, now=now, plan=plan, task=task, unit=unit, evidence=evidence, closed_by=closed_by,
-                      milestone=milestone, period=period)
+                      milestone=milestone, period=period, beneficiary=beneficiary)

@@ -49,6 +49,7 @@ def status(engine: Engine, *, now: dt.datetime, policies: PolicySet, plan: str |
             "items": [{
                 "kind": o.item.kind.value, "id": o.item.id, "due": o.item.due.isoformat(), "label": o.label,
                 "ongoing": o.ongoing,
+                "beneficiary": o.beneficiary, "min_amount": _num(o.item.min_amount), "done_amount": _num(o.item.done_amount),
                 "quantity": _num(o.item.quantity), "measure": o.item.measure, "done_quantity": _num(o.item.done_quantity),
                 "min_count": o.item.min_count, "done_count": o.item.done_count if o.item.kind == ItemKind.INSTANCE else None,
                 "light": lt.colour.value, "reason": lt.reason.value, "working_days_overdue": lt.working_days_overdue,

@@ -21,7 +21,7 @@ from tests.support import PLANS, at
 
 DISTRICT = "district-2015"
 ITEM_KEYS = {"kind", "id", "seq", "period", "due", "planned_due", "extended_due", "quantity", "measure", "done_quantity",
-             "percent", "min_count", "min_amount", "amount_unit", "done_count", "done_amount", "closed", "closed_at",
+             "percent", "beneficiary", "min_count", "min_amount", "amount_unit", "done_count", "done_amount", "closed", "closed_at",
              "closed_by", "evidence"}
 
 
@@ -230,12 +230,12 @@ def test_a_monthly_visit_closes_that_months_instance(village) -> None:
 
 def test_amounts_accumulate_per_period(engine) -> None:
     import_file(engine, PLANS / "branch-2011.yaml", PlanOptions(), now=at(2011, 7, 14))
-    first = report_progress(engine, plan="branch-2011", task="2.2", unit="應用外語系黨支部", amount="200",
-                            note="第一批捐款", now=at(2012, 1, 5))
+    first = report_progress(engine, plan="branch-2011", task="2.1", unit="應用外語系黨支部", amount="200",
+                            note="第一批捐款", now=at(2012, 1, 5), beneficiary="貧困戶之一")
     assert first["item"]["done_amount"] == 200 and first["item"]["min_amount"] == 300
     assert first["item"]["amount_unit"] == "元" and first["item"]["closed"] is False
-    second = report_progress(engine, plan="branch-2011", task="2.2", unit="應用外語系黨支部", amount="150.5",
-                             note="第二批捐款", now=at(2012, 1, 10))
+    second = report_progress(engine, plan="branch-2011", task="2.1", unit="應用外語系黨支部", amount="150.5",
+                             note="第二批捐款", now=at(2012, 1, 10), beneficiary="貧困戶之一")
     assert second["item"]["id"] == first["item"]["id"]
     assert second["item"]["done_amount"] == 350.5 and second["item"]["closed"] is True
     with transaction(engine) as s:

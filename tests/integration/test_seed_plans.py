@@ -20,7 +20,7 @@ D = dt.date
     ("district-2015", 23, 9),
     ("village-2018", 13, 0),
     ("township-spiritual", 10, 0),
-    ("branch-2011", 9, 0),
+    ("branch-2011", 7, 0),  # 2.1 owes each household the year, 春節 and 暑期 (they were 2.1, 2.2, 2.3)
 ])
 def test_each_seed_plan_imports(engine, name: str, tasks: int, stages: int) -> None:
     loaded, result = import_file(engine, PLANS / f"{name}.yaml", PlanOptions(), now=at(2015, 7, 1))
@@ -75,11 +75,13 @@ def test_village_plan_measures_and_monthly_obligation() -> None:
 def test_branch_plan_recurring_money_and_visits() -> None:
     plan = load_plan(PLANS / "branch-2011.yaml").plan
     t = plan.task
-    (yearly,) = t("2.1").recurrences
+    # 每年每戶不少於伍百元，其中春節不少於三百元，暑期時候不少於二百元, owed to each of four households
+    owed = t("2.1").recurrences
+    assert len(owed) == 12
+    assert [r.beneficiary for r in owed[:3]] == ["貧困戶之一"] * 3 and owed[-1].beneficiary == "貧困戶之四"
+    yearly, spring, summer = owed[:3]
     assert yearly.freq == "yearly" and yearly.min_amount == Decimal(500) and yearly.amount_unit == "元"
-    (spring,) = t("2.2").recurrences
     assert spring.anchor == "spring_festival" and spring.min_amount == Decimal(300)
-    (summer,) = t("2.3").recurrences
     assert summer.anchor == "summer" and summer.min_amount == Decimal(200)
     assert t("3.2").milestones[0].due == D(2012, 1, 23)  # 春節 2012
     assert t("3.1").milestones[0].due == D(2011, 8, 31)  # 暑期
