@@ -54,9 +54,69 @@ def _differences(before: Any, after: Any, where: str = "plan") -> list[str]:
     return [] if before == after else [f"{where}: {before!r} → {after!r}"]
 
 
-@pytest.mark.parametrize("plan_file", PLAN_FILES, ids=lambda p: p.stem)
+# A plan that uses every field a plan and a task may have, written as a county office would (traditional).
+EVERY_FIELD_PLAN = """\
+plan:
+  code: county-2026
+  title: 某縣2026年鄉村振興重點任務分工方案
+  issuer: 某縣鄉村振興領導小組辦公室
+  base_year: 2026
+  start: 2026-03-01
+  end: 2027-12-31
+  timezone: Asia/Shanghai
+  source: 縣委辦發〔2026〕3號
+  reporting: 每季度
+directory: county-2026.units.yaml
+officials:
+  - {name: 張志強, title: 縣人民政府副縣長, email: zhang.zhiqiang@example.org}
+tasks:
+  - code: "1.1"
+    section: ["一、基礎設施", "（一）交通"]
+    title: 農村公路提檔升級
+    target: 新改建農村公路50公里
+    lead_officials: ["張志強(縣人民政府副縣長)", "李明(縣人民政府副縣長)"]
+    lead_unit: 縣交通運輸局
+    co_lead_units: [縣應急管理局]
+    supporting_units: [縣財政局, 各鄉鎮人民政府]
+    deadline: 2026年6月底前完成20公里，12月底前累計完成50公里
+    veto: true
+  - code: "1.2"
+    section: ["一、基礎設施"]
+    title: 慰問困難群眾
+    lead_unit: 縣民政局
+    deadline: 每年春節前不少於300元
+  - code: "2.1"
+    title: 人居環境整治
+    lead_unit: 縣農業農村局
+    deadline: 2026年底前完成，2027年持續推進
+stages:
+  - {code: S1, kind: stage, title: 動員部署, deadline: 2026年3月31日前, text: 召開動員大會, units: [縣農業農村局, 縣財政局]}
+  - {code: W1, kind: current_work, title: 摸底調查, deadline: 4月底前}
+"""
+EVERY_FIELD_UNITS = """\
+office: {name: 某縣鄉村振興領導小組辦公室, emails: [office@example.org]}
+units:
+  - {name: 縣交通運輸局, emails: [jt@example.org]}
+  - {name: 縣應急管理局, emails: [yj@example.org]}
+  - {name: 縣財政局, emails: [cz@example.org]}
+  - {name: 縣民政局, emails: [mz@example.org]}
+  - {name: 縣農業農村局, emails: [nl@example.org]}
+  - {name: 各鄉鎮人民政府, kind: group, emails: [xz@example.org]}
+"""
+
+
+def _every_field_plan(folder: Path) -> Path:
+    folder.mkdir(exist_ok=True)
+    (folder / "county-2026.units.yaml").write_text(EVERY_FIELD_UNITS, encoding="utf-8")
+    plan = folder / "county-2026.yaml"
+    plan.write_text(EVERY_FIELD_PLAN, encoding="utf-8")
+    return plan
+
+
+@pytest.mark.parametrize("plan_file", [*PLAN_FILES, None], ids=lambda p: p.stem if p else "every-field")
 @pytest.mark.parametrize("fmt", ["xlsx", "yaml"])
-def test_export_then_import_loses_nothing(tmp_path: Path, db_url: str, plan_file: Path, fmt: str) -> None:
+def test_export_then_import_loses_nothing(tmp_path: Path, db_url: str, plan_file: Path | None, fmt: str) -> None:
+    plan_file = plan_file or _every_field_plan(tmp_path / "own")
     original = f"sqlite:///{tmp_path / 'original.db'}"
     code = plan_file.stem
     run(["matrix", "import", str(plan_file), "--as-of", "2020-01-01"], cwd=tmp_path, db_url=original)
