@@ -28,6 +28,7 @@ SEPARATORS = "、,，;；"
 _NAME = re.compile(rf"^(?:[{HAN}]{{2,4}}|[{HAN}]{{1,6}}[·•][{HAN}]{{1,6}})$")
 _NONE = {"無", "无", "/", "-", "—", "暫無", "暂无"}
 _PARENTHESISED = re.compile(r"^([^()（）]+?)\s*[(（](.*)[)）]$", re.S)
+_TITLE_ALONE = re.compile(r"^[(（]([^()（）]+)[)）]$")
 _COLON = re.compile(r"^([^()（）:：]+?)\s*[:：]\s*([^()（）:：]+)$")
 
 
@@ -123,6 +124,12 @@ class _OfficialsReader:
         """One piece between separators; a piece that holds two (a title, a line break, a name) puts them
         back at the front of ``segments``."""
         if "(" in seg or "（" in seg:
+            alone = _TITLE_ALONE.match(seg)
+            if alone and self.people and not self.people[-1][1]:
+                # 張志強、(區人民政府副區長): a title in parentheses parted from its name (a Word cell's
+                # paragraphs joined with 、) is the name's
+                self.people[-1][1].append(re.sub(r"\s*\n\s*", "、", alone.group(1).strip()))
+                return
             m = _PARENTHESISED.match(seg)
             if m and is_name(m.group(1).strip()) and not re.search(r"[)）].*[(（]", m.group(2), re.S):
                 self.add(m.group(1).strip(), self.pending + [re.sub(r"\s*\n\s*", "、", m.group(2).strip())])

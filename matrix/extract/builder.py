@@ -313,7 +313,7 @@ class _Builder:
         data["lead_officials"] = officials
         if officials_lines:
             comments["lead_officials"] = self.comment(officials_lines)
-        lead, supporting, (lead_lines, support_lines) = self.units(block, code)
+        lead, co_leads, supporting, (lead_lines, support_lines) = self.units(block, code)
         implied = self.implied.get(id(block))
         if not lead and implied is not None:
             lead = implied.unit
@@ -322,6 +322,8 @@ class _Builder:
             if implied.review:
                 self.reviews.append(implied.review)
         data["lead_unit"] = lead
+        if co_leads:
+            data["co_lead_units"] = co_leads
         data["supporting_units"] = supporting
         if lead_lines:
             comments["lead_unit"] = self.comment(lead_lines)
@@ -453,9 +455,12 @@ class _Builder:
                                    "named are listed", "unit"))
         return names, marked
 
-    def units(self, block: _Block, code: str) -> tuple[str, list[str], tuple[list[int], list[int]]]:
+    def units(self, block: _Block, code: str) -> tuple[str, list[str], list[str], tuple[list[int], list[int]]]:
+        """The task's lead unit, co-lead units (the further units its 牽頭單位 names, 共同牽頭), supporting units,
+        and the lines they come from."""
         fields = block.fields
         lead = ""
+        co_leads: list[str] = []
         supporting: list[str] = []
         lead_lines: list[int] = []
         support_lines: list[int] = []
@@ -466,10 +471,12 @@ class _Builder:
             marked += m
             if names:
                 lead = names[0]
-                supporting += names[1:]
                 if len(names) > 1 and not m:
+                    co_leads += names[1:]
                     self.notes.append(Note(f.line, f"task {code}: several lead units ({'、'.join(names)}); the first "
-                                           "leads, the others are listed as supporting", "unit"))
+                                           "leads, the others are co-leads (co_lead_units, 共同牽頭)", "unit"))
+                else:
+                    supporting += names[1:]
             lead_lines = f.text.lines
         if "responsible" in fields:
             f = fields["responsible"]
@@ -496,12 +503,13 @@ class _Builder:
                 lead = chosen
             self.notes.append(Note(block.line, f"task {code}: {chosen} is marked (牽頭), so it leads", "unit"))
         seen = {fold(lead)} if lead else set()
-        unique = []
-        for name in supporting:
-            if fold(name) not in seen:
-                seen.add(fold(name))
-                unique.append(name)
-        return lead, unique, (lead_lines, support_lines)
+        unique: dict[str, list[str]] = {"co": [], "supporting": []}
+        for role, names in (("co", co_leads), ("supporting", supporting)):
+            for name in names:
+                if fold(name) not in seen:
+                    seen.add(fold(name))
+                    unique[role].append(name)
+        return lead, unique["co"], unique["supporting"], (lead_lines, support_lines)
 
     def block_text(self, block: _Block, *, with_title: bool, lines: list[int]) -> str:
         """A stage's or item's text: its heading (for items), body, paragraphs and sub-items."""

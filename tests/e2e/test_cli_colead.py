@@ -172,3 +172,42 @@ def test_a_changed_co_lead_shows_in_the_reimport_diff_and_export_reads_back(tmp_
         run(["matrix", "export", "--format", fmt, "--out", str(out)], cwd=tmp_path, db_url=db_url)
         again = _json(["matrix", "import", str(out), "--plan", "plan", "--as-of", "2026-03-16"], tmp_path, db_url)
         assert again["changed"] == {} and again["added"] == [] and again["archived"] == [], (fmt, again)
+
+
+def _plan_docx(path: Path, simplified: bool) -> Path:
+    """A 重點任務分工方案 whose matrix is a Word table; a cell's lines are paragraphs of their own."""
+    docx = pytest.importorskip("docx")
+    f = to_simplified if simplified else (lambda s: s)
+    document = docx.Document()
+    document.add_paragraph(f("東林縣2026年防汛工作重點任務分工方案"))
+    table = document.add_table(rows=1, cols=6)
+    for cell, label in zip(table.rows[0].cells, ["序號", "重點任務", "責任領導", "牽頭單位", "配合單位", "完成時限"]):
+        cell.text = f(label)
+    rows = [["1", ["防汛物資儲備"], ["張志強", "(縣人民政府副縣長)"], ["縣應急管理局", "縣水利局"], ["縣財政局"],
+             ["2026年5月31日前"]],
+            ["2", ["農技培訓"], ["副縣長：李明"], ["縣農業農村局；縣自然資源局"], ["縣人社局"], ["2026年11月30日前"]]]
+    for values in rows:
+        for cell, paragraphs in zip(table.add_row().cells, values):
+            first, *more = [paragraphs] if isinstance(paragraphs, str) else paragraphs
+            cell.paragraphs[0].text = f(first)
+            for text in more:
+                cell.add_paragraph(f(text))
+    document.save(str(path))
+    return path
+
+
+@pytest.mark.parametrize("simplified", [False, True], ids=["traditional", "simplified"])
+def test_a_word_table_gives_co_leads_and_officials_across_paragraphs(tmp_path: Path, sqlite_url: str,
+                                                                     simplified: bool) -> None:
+    f = to_simplified if simplified else (lambda s: s)
+    path = _plan_docx(tmp_path / "flood.docx", simplified)
+    proc = run(["matrix", "extract", str(path), "--out", "plan.yaml"], cwd=tmp_path, db_url=sqlite_url, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    tasks = {t["code"]: t for t in yaml.safe_load((tmp_path / "plan.yaml").read_text("utf-8"))["tasks"]}
+    assert tasks["1"]["lead_officials"] == [f("張志強(縣人民政府副縣長)")] and "review" not in tasks["1"]
+    assert (tasks["1"]["lead_unit"], tasks["1"]["co_lead_units"]) == (f("縣應急管理局"), [f("縣水利局")])
+    assert tasks["2"]["lead_officials"] == [f("李明(副縣長)")]
+    assert tasks["2"]["co_lead_units"] == [f("縣自然資源局")] and tasks["2"]["supporting_units"] == [f("縣人社局")]
+    run(["matrix", "import", "plan.yaml", "--allow-new-units", "--as-of", "2026-03-02"], cwd=tmp_path, db_url=sqlite_url)
+    shown = {r["code"]: r for r in _json(["matrix", "show", "--unit", f("縣水利局")], tmp_path, sqlite_url)}
+    assert list(shown) == ["1"] and shown["1"]["lead_officials"] == [{"name": f("張志強"), "title": f("縣人民政府副縣長")}]
