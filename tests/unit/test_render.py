@@ -483,3 +483,13 @@ def test_chinese_text_gets_chinese_punctuation_and_nothing_else_does() -> None:
     assert "道路硬化，油化" in r.text and "道路硬化，油化" in r.html
     en = Renderer(language="en").notice(view(target="贫困村村级道路硬化,油化1条以上"), UNIT, letterhead=LETTERHEAD)
     assert "道路硬化,油化" in en.text  # English letters quote the data as it is
+
+
+def test_a_co_lead_unit_is_asked_what_the_lead_unit_is_in_its_digest() -> None:
+    """A co-lead (共同牽頭) gets the task's chase as 主送 with the lead unit; its digest asks it to do and report
+    the work (capacity lead), never only to cooperate, and names both lead units."""
+    co_lead = RecipientView(name="區財政局", email="caizheng@example.org")
+    v = view(co_lead_units=("區財政局",), to=(RecipientView(name="區交委", role="unit"), RecipientView(name="區財政局", role="unit")))
+    text = Renderer(language="zh-Hans").digest([v], co_lead, letterhead=LETTERHEAD).text
+    assert "牵头单位：区交委（共同牵头：区财政局）" in text and "（主送）" in text, text
+    assert "请区交委、区财政局高度重视" in text and "请积极配合" not in text, text
