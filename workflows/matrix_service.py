@@ -247,7 +247,7 @@ def plan_yaml(plan: Plan) -> str:
         if t.supporting_units:
             item["supporting_units"] = list(t.supporting_units)
         item["deadline"] = t.deadline_text
-        owed = list(dict.fromkeys(r.beneficiary for r in t.recurrences if r.beneficiary))
+        owed = task_beneficiaries(t)
         if owed:  # the task's own list: its every recurrence is owed to each (as the plan's 每戶 ones were)
             item["beneficiaries"] = owed
         if t.veto:
@@ -256,6 +256,11 @@ def plan_yaml(plan: Plan) -> str:
     if plan.stages:
         doc["stages"] = plan_stages(plan)
     return "# exported by duban from the database\n" + yaml.safe_dump(doc, allow_unicode=True, sort_keys=False, width=120)
+
+
+def task_beneficiaries(task: Task) -> list[str]:
+    """The households or villages a task's obligations are owed to (its ``beneficiaries:``), in order."""
+    return list(dict.fromkeys(r.beneficiary for r in task.recurrences if r.beneficiary))
 
 
 def plan_header(plan: Plan) -> dict[str, Any]:
@@ -314,14 +319,16 @@ def plan_xlsx(plan: Plan) -> bytes:
     ws.title = "責任分解"
     _text_row(ws, [plan.title])
     ws["A1"].font = Font(bold=True, size=14)
-    _text_row(ws, list(XLSX_HEADERS))
+    owed = [task_beneficiaries(t) for t in plan.tasks]
+    _text_row(ws, list(XLSX_HEADERS) + (list(TASK_SHEET.written(("beneficiaries",))) if any(owed) else []))
     for cell in ws[2]:
         cell.font = Font(bold=True)
-    for t in plan.tasks:
+    for t, beneficiaries in zip(plan.tasks, owed, strict=True):
         _text_row(ws, [t.code, t.title, t.target, "、".join(str(o) for o in t.lead_officials),
                        "；".join((t.lead_unit, *t.co_lead_units)),  # 共同牽頭 as offices write it: the first leads
-                       "、".join(t.supporting_units), t.deadline_text, " / ".join(t.section), "是" if t.veto else ""])
-    for col, width in zip("ABCDEFGHI", (8, 18, 50, 30, 16, 40, 30, 30, 8)):
+                       "、".join(t.supporting_units), t.deadline_text, " / ".join(t.section), "是" if t.veto else "",
+                       *(["、".join(beneficiaries)] if any(owed) else [])])
+    for col, width in zip("ABCDEFGHIJ", (8, 18, 50, 30, 16, 40, 30, 30, 8, 30)):
         ws.column_dimensions[col].width = width
     for row in ws.iter_rows(min_row=3):
         for cell in row:
