@@ -28,10 +28,16 @@ What it reads, in simplified or traditional script (also mixed), full- or half-w
 - the header: the title (also one broken over two lines, or inside 關於印發《…》的通知), the issuer,
   the document number, the issue date (above the body or as the signature at the end), and the
   addressees and covering sentence of a 印發 notice.
-- tables: a .docx table (or tab-separated lines) whose header names the matrix columns
-  (序號, 任務, 目標要求, 牽頭領導, 牽頭單位, 配合單位, 時間要求 …) is read row by row; Word's automatic
-  list numbering is put back in front of the paragraph text. Line numbers of a .docx are those of
-  the lines ``read_document`` returns (a paragraph, a table cell or a table row's field).
+- tables: a .docx table (or the same table pasted into text: tab-separated cells, a cell's further
+  paragraphs breaking the row, blanks under merged cells) whose header (one row, or two: 責任單位 over
+  牽頭單位 | 配合單位) names the matrix columns (序號, 類別, 任務, 目標要求, 牽頭領導, 牽頭單位, 配合單位,
+  時間要求 …) is read row by row (``tables``): merged cells hold for the rows and columns they span, a
+  row merged across and the 類別 column are the section, the 序號 the code. Word's automatic list
+  numbering is put back in front of the paragraph text (in table cells too). Line numbers of a .docx
+  are those of the lines ``read_document`` returns (a paragraph, a table cell or a table row's field).
+- measures that name no unit (``measures``): led by the subject their text names, else by the plan's
+  default unit (``default_unit``, or 由…牽頭 in the opening). What could not be read (a deadline or
+  official cell) or was assumed (a default unit) is kept in the task with a ``review`` reason.
 
 Noise that real documents carry is cleaned, and each cleaning is listed in ``notes``:
 pinyin after characters (區(qū) → 區: only a parenthesised Latin run with a tone mark, so 區紀委
