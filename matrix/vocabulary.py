@@ -76,7 +76,8 @@ class ItemKind(StrEnum):
 
 
 class Role(StrEnum):
-    """A unit's part in a task, as scoring counts it (co-lead units count as lead)."""
+    """A unit's part in a task, as scoring counts it. Scoring answers to the lead unit alone; a co-lead unit
+    (共同牽頭), addressed with it on every notice, is counted with its supporting facts."""
 
     LEAD = "lead"
     SUPPORTING = "supporting"
