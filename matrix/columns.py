@@ -14,6 +14,7 @@ as the sheets do. The first word of each column is how duban writes that header 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -26,6 +27,9 @@ __all__ = [
     "Column", "DIRECTORY_SHEET", "DOCUMENT_TABLE", "HeaderMatch", "PROGRESS_SHEET", "RESPONSIBLE_UNITS", "TASK_SHEET",
     "UnknownColumn", "Vocabulary", "column_index", "column_letter", "find_header",
 ]
+
+
+_LABEL_NOTE = re.compile(r"\(.*?\)|\[.*?\]|[【〔].*?[】〕]|[*※★]")  # after fold(): brackets are ASCII
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +68,13 @@ class Vocabulary:
         return {fold(word).lower(): c.field for c in self.columns for word in c.headers}
 
     def field_of(self, label: Any) -> str | None:
-        """The field a header cell names, or None when it is not one of this layout's words."""
-        return self.index.get(fold(str(label)).lower())
+        """The field a header cell names, or None when it is not one of this layout's words. A note in
+        brackets and a required-field mark are not part of the word: 完成時限（截止日期）, *牽頭單位."""
+        key = fold(str(label)).lower()
+        found = self.index.get(key)
+        if found is None and len(key) <= 40 and _LABEL_NOTE.search(key):
+            found = self.index.get(_LABEL_NOTE.sub("", key))
+        return found
 
     def written(self, fields: Iterable[str]) -> tuple[str, ...]:
         """The headers duban writes for ``fields``, in that order."""

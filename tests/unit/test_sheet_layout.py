@@ -168,3 +168,12 @@ def test_one_serial_number_merged_down_over_several_measures_numbers_each_row(tm
     assert [(t.get("code"), t.get("title"), t.get("target")) for t in tasks] == [
         ("1.1.1", "農村公路", "新建20公里"), ("1.1.2", "農村公路", "改建30公里"), ("1.2", "飲水", "鞏固提升"),
         ("2.1", "產業", "培育主導產業")]
+
+
+def test_header_words_with_a_note_in_brackets_or_a_required_mark(tmp_path: Path) -> None:
+    path = _book(tmp_path / "b.xlsx", {"表": [
+        ["序號", "重點任務", "*牽頭單位", "完成時限（截止日期）", "責任人（聯繫電話）"], [1, "公路", "縣交通運輸局", "2019年底", "張三"]]})
+    src = load_task_sheet(path)
+    assert {k: c.value for k, c in src.tasks[0].cells.items()} == {
+        "code": 1, "title": "公路", "lead_unit": "縣交通運輸局", "deadline": "2019年底"}
+    assert any("column E 「責任人（聯繫電話）」 not understood" in w for w in src.warnings)
