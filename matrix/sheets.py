@@ -2,8 +2,11 @@
 
 ``sheet_rows`` gives a sheet's rows, each checked against the input limits as it comes (a refused cell
 is named by its row and its column's header); the XLSX path streams the sheet and fills merged ranges
-down from their top-left cell. The header row is found by ``duban.matrix.columns.find_header`` with
-the layout's vocabulary (``TASK_SHEET``, ``DIRECTORY_SHEET``); each data row becomes a ``Record``.
+down from their top-left cell (a merge across most of the table is a heading, kept in its first cell).
+The header row is found by ``duban.matrix.columns.find_header`` with the layout's vocabulary
+(``TASK_SHEET``, ``DIRECTORY_SHEET``); each data row becomes a ``Record``. ``load_task_sheet`` reads a
+workbook's every sheet with a task header as one plan, with the headings between tasks, their codes
+and the rows above the header as ``duban.matrix.sheet_layout`` reads them.
 """
 
 from __future__ import annotations
@@ -408,6 +411,9 @@ def load_task_sheet(path: Path, *, sheet: str | None = None, limits: InputLimits
     if not read:
         raise SourceError(str(path), "no sheet has a task header row; expected columns such as " + TASK_SHEET.expected)
     tasks, derived = _sheet_codes(read)
+    if len(read) > 1:  # a problem names a row: say which sheet holds which rows
+        spans = [f"「{name}」 rows {placed[0][0].line}–{placed[-1][0].line}" for name, placed in read if placed]
+        warnings.append(f"{path}: tasks read from sheets {', '.join(spans)}; a row named below is a row of its task's sheet")
     if derived:
         warnings.append(f"{path}: {derived} task{'s' if derived != 1 else ''} without 序號 numbered by their place "
                         "under their headings (the second task under 二、 is 2.2)")

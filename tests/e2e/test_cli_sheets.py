@@ -34,6 +34,7 @@ def test_a_county_workbook_goes_in_on_the_first_try(tmp_path: Path, sqlite_url: 
     unknown, cover = ("責任處室", "封面") if script == "traditional" else ("责任科室", "说明")
     assert f"column I 「{unknown}」 not understood, ignored" in out
     assert f"sheet 「{cover}」 has no task header" in out and "skipped" in out
+    assert "rows 6–17" in out and f"「{'三、社會保障' if script == 'traditional' else '三、社会保障'}」 rows 3–5" in out
     assert "10 tasks, 10 milestones" in out
     run(["matrix", "import", str(book), "--directory", str(units)], cwd=tmp_path, db_url=sqlite_url)
     stored = _stored(tmp_path, sqlite_url, book.stem)
