@@ -112,6 +112,14 @@ def test_the_plans_reporting_cadence_sets_the_report_dates(tmp_path: Path, sqlit
     again = json.loads(run(["matrix", "import", str(tmp_path / "again.yaml"), "--as-of", "2026-04-14", "--json"],
                            cwd=tmp_path, db_url=sqlite_url).stdout)
     assert not again.get("header") and not again.get("changed"), again
+    # the office's sheet (with its 方案信息 sheet) carries the cadence too
+    xlsx = tmp_path / "county.xlsx"
+    run(["matrix", "export", "--format", "xlsx", "--out", str(xlsx)], cwd=tmp_path, db_url=sqlite_url)
+    run(["matrix", "import", str(xlsx), "--plan", "copy", "--directory", str(tmp_path / "county.units.yaml"),
+         "--as-of", "2026-04-14"], cwd=tmp_path, db_url=sqlite_url)
+    copy = json.loads(run(["matrix", "export", "--format", "json", "--plan", "copy"], cwd=tmp_path, db_url=sqlite_url).stdout)
+    assert copy["plan"]["reporting"] == {"every": "quarterly", "due": 10}
+    assert [r["rule"] for r in copy["tasks"][2]["recurrence"]] == ["FREQ=YEARLY;BYMONTH=1,4,7,10;BYMONTHDAY=10"]
 
 
 @pytest.mark.parametrize("reporting, words", [
