@@ -580,6 +580,7 @@ def load_plan(
         warnings.append(f"{src.path}: {len(b.defaulted)} task(s) name no lead unit and are led by the plan's "
                         f"default_unit {b.default_unit}: {'、'.join(b.defaulted)}")
     warnings.extend(b.warnings)
+    warnings.extend(_ongoing_after_the_end(tasks))
     used_officials = {unit_key(o.name): o for t in tasks for o in t.lead_officials}
     plan_officials = tuple({**officials, **used_officials}.values())
     full = Plan(
@@ -588,6 +589,15 @@ def load_plan(
         officials=plan_officials, reporting=plan.reporting,
     )
     return LoadedPlan(plan=full, directory=resolved, new_units=new_units, warnings=warnings, skipped=skipped)
+
+
+def _ongoing_after_the_end(tasks: list[Task]) -> list[str]:
+    """Ongoing work that starts after the plan ends (…，2027年持續推進 in a plan that ends in 2026) is never
+    supervised: said, with the task's place, rather than silently nothing."""
+    return [f"{t.source}: task {t.code}: the ongoing work {shorten(r.label)!r} starts {r.start} after the plan ends "
+            f"({r.until}), so no progress report is ever due; extend the plan's end: if it should be supervised"
+            for t in tasks for r in t.recurrences
+            if r.ongoing and r.start is not None and r.until is not None and r.start > r.until]
 
 
 def _readable(read: list[tuple[Task, Record, list[Problem]]], problems: list[Problem], skip_invalid: bool,

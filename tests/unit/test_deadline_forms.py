@@ -263,3 +263,20 @@ def test_the_cadence_in_words() -> None:
 ])
 def test_ongoing_work_is_named_with_its_cadence(label: str, freq: str, rule: str, shown: str) -> None:
     assert ongoing_label(label, freq, rule) == shown
+
+
+@pytest.mark.parametrize("script", ["traditional", "simplified"])
+def test_ongoing_work_after_the_plan_ends_is_a_warning_with_its_place(tmp_path, script: str) -> None:
+    from duban.matrix.loaders import load_plan
+    from duban.matrix.script import to_simplified
+
+    text = ("plan: {code: w, title: 整治方案, base_year: 2026, start: 2026-01-01, end: 2026-12-31}\n"
+            "tasks:\n"
+            "  - {code: '1', title: 人居環境整治, lead_unit: 縣農業農村局, deadline: '2026年12月底前完成，2027年持續推進'}\n"
+            "  - {code: '2', title: 河長制, lead_unit: 縣農業農村局, deadline: 長期堅持}\n")
+    path = tmp_path / "plan.yaml"
+    path.write_text(to_simplified(text) if script == "simplified" else text, encoding="utf-8")
+    loaded = load_plan(path, allow_new_units=True)
+    (warning,) = [w for w in loaded.warnings if "ongoing" in w]
+    assert "plan.yaml:3" in warning and "task 1" in warning and "2027-01-01" in warning and "end:" in warning
+    assert [r.ongoing for t in loaded.plan.tasks for r in t.recurrences] == [True, True]
