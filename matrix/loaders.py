@@ -43,6 +43,7 @@ from duban.matrix.model import (
     Unit,
 )
 from duban.matrix.officials import read_officials
+from duban.matrix.plan_dates import plan_date_warnings
 from duban.matrix.plan_facts import PLAN_FACTS_SHEET
 from duban.matrix.reporting import DEFAULT_REPORTING, ReportingError, read_reporting
 from duban.matrix.script import fold, unit_key
@@ -588,6 +589,7 @@ def load_plan(
         end=plan.end, timezone=plan.timezone, source=plan.source, tasks=tuple(tasks), stages=tuple(stages),
         officials=plan_officials, reporting=plan.reporting,
     )
+    warnings.extend(plan_date_warnings(full, _date_places(src, read, stages, start_given=start is not None)))
     return LoadedPlan(plan=full, directory=resolved, new_units=new_units, warnings=warnings, skipped=skipped)
 
 
@@ -598,6 +600,19 @@ def _ongoing_after_the_end(tasks: list[Task]) -> list[str]:
             f"({r.until}), so no progress report is ever due; extend the plan's end: if it should be supervised"
             for t in tasks for r in t.recurrences
             if r.ongoing and r.start is not None and r.until is not None and r.start > r.until]
+
+
+def _date_places(src: Source, read: list[tuple[Task, Record, list[Problem]]], stages: list[Stage], *,
+                 start_given: bool) -> dict[str, str]:
+    """Where each of a plan's dates is written (``plan_date_warnings`` says it with the warning)."""
+    def at(line: int | None) -> str:
+        return str(SourceRef(file=src.path, line=line, kind=src.kind))
+
+    places = {"plan": src.path, "start": "--start" if start_given else at(src.header.line_of("start")),
+              "end": at(src.header.line_of("end"))}
+    places.update({s.code: str(s.source) for s in stages})
+    places.update({t.code: at(rec.line_of("deadline")) for t, rec, _mine in read})
+    return places
 
 
 def _readable(read: list[tuple[Task, Record, list[Problem]]], problems: list[Problem], skip_invalid: bool,

@@ -65,6 +65,9 @@ def extract_command(
         sys.stdout.write(payload)
         sys.stdout.flush()
     err = sys.stderr
+    for note in result.notes:  # dates that make no sense for the plan: warnings, never a refusal
+        if note.kind == "date":
+            sys.stderr.write(f"{file}:{note.line}: warning: {note.text}\n")
     for lo in result.leftovers:
         where = f"{file}:{lo.line}" if lo.line else str(file)
         text = lo.text if len(lo.text) <= 60 else lo.text[:59] + "…"

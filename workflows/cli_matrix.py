@@ -147,7 +147,7 @@ def matrix_import(
     if as_json:
         emit_json({"ok": True, "dry_run": dry_run, **result.as_dict(), "skipped": [
             {"code": s.code, "title": s.title, "line": s.line, "problems": [p.as_dict() for p in s.problems]}
-            for s in loaded.skipped]})
+            for s in loaded.skipped], "warnings": loaded.warnings})
         return
     _print_import(loaded, result, file, dry_run)
     _print_skipped(loaded, result)

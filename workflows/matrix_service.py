@@ -86,6 +86,11 @@ def import_file(engine: Engine, path: Path, options: PlanOptions, *, now: dt.dat
                                          keep=[(s.code, s.title, s.target) for s in loaded.skipped])
         if dry_run:
             session.rollback()
+    if loaded.plan.start is None and "start" not in result.kept:  # the stored start, if any, stays
+        day = supervise_from or now.date()
+        loaded.warnings.append(f"{path}: the plan names no start date (no start: in its header, no 填報 date row, no "
+                               f"covering notice date) and no --start was given: supervision starts on {day.isoformat()}, "
+                               "the import day; give --start YYYY-MM-DD if the plan began earlier")
     return loaded, result
 
 

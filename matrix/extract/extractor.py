@@ -18,6 +18,7 @@ from duban.matrix.extract.structure import _cn_number, _dated_tail
 from duban.matrix.extract.vocabulary import _PART, _WIDTH, _YEAR_4, _YEAR_CN
 from duban.matrix.limits import DEFAULT_LIMITS, InputLimits
 from duban.matrix.model import DEFAULT_TIMEZONE, DeadlineContext
+from duban.matrix.plan_dates import stray_year
 
 
 def _split_parts(lines: list[_Line]) -> list[tuple[int, str, list[_Line]]]:
@@ -99,6 +100,7 @@ def extract(
 
     header = parser.header
     year, year_why = _base_year(base_year, header, parser)
+    notes.extend(_stray_issue_date(header, pick.lines, year_why))
     start, context = _plan_context(year, header, leftovers)
     builder.build(context, year)
     due = _read_deadlines(builder, context, leftovers)
@@ -121,6 +123,22 @@ def extract(
         field_comments={"tasks": [t.comments for t in builder.tasks], "stages": [s.comments for s in builder.stages]},
         header_comments=header_comments,
     )
+
+
+def _stray_issue_date(header: dict[str, Any], lines: list[_Line], year_why: str) -> list[Note]:
+    """A warning (kind ``date``) when the document's date is years from every other year its text names:
+    2100年7月14日 over a plan whose text speaks of 2011 (``matrix.plan_dates.stray_year``)."""
+    issued, at = header.get("issued", (None, None))
+    if issued is None:
+        return []
+    others = [int(m.group(1)) for ln in lines if ln.no != at for m in _YEAR_4.finditer(ln.norm)]
+    near = stray_year(issued.year, [y for y in others if 1900 <= y <= 2200])
+    if near is None:
+        return []
+    used = "; the base year and start were taken from it" if year_why.startswith("the issue date") else ""
+    return [Note(at, f"the document's date {issued.year}年{issued.month}月{issued.day}日 is {abs(issued.year - near)} "
+                     f"years from every other year the text names (nearest: {near}): check it (a slip such as "
+                     f"2100 for 2011?){used}", "date")]
 
 
 def _cleaning_notes(cleaner: _Cleaner, first: int, last: int) -> list[Note]:
