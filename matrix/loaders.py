@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -154,6 +155,7 @@ class _Builder:
         self.new_units: dict[str, Unit] = {}
         self._deadlines: dict[tuple[Any, ...], Deadline | DeadlineError] = {}
         self._near: dict[str, list[str]] = {}
+        self.groups_elsewhere: dict[str, str] = {}  # another plan's group by spelling key → that plan's code
         self.default_unit = ""  # the header's default_unit: the lead unit of a task that names none
         self.defaulted: list[str] = []  # codes of the tasks it leads
         self.warnings: list[str] = []  # tasks marked review: that read well, beneficiaries no recurrence uses
@@ -188,6 +190,9 @@ class _Builder:
             return name
         message = "unknown unit, not in the unit directory"
         hint = "add it to the unit directory (or an alias of a listed unit), or import with --allow-new-units"
+        if key in self.groups_elsewhere:
+            hint = (f"{name} is a group of plan {self.groups_elsewhere[key]}, and a group belongs to the plan whose "
+                    "directory defines it (its address may differ here): list it in this plan's unit directory")
         if near:
             if self.allow_new_units:  # never silently a second unit beside the one probably meant
                 message = f"not added as a new unit: a near miss of {'、'.join(near[:3])}"
@@ -535,6 +540,7 @@ def load_plan(
     *,
     directory: UnitDirectory | str | Path | None = None,
     known_units: UnitDirectory | None = None,
+    plan_groups: Mapping[str, UnitDirectory] | None = None,
     allow_new_units: bool = False,
     plan_code: str | None = None,
     base_year: int | None = None,
@@ -554,7 +560,9 @@ def load_plan(
     ``directory`` is a unit directory (object or file); when omitted, the directory the plan file
     names is used: relative to the plan file unless absolute, and only a regular file within the
     file limit (never a device such as /dev/zero). ``known_units`` (e.g. the units already in the
-    database) are accepted too. Every file read is checked against ``limits``.
+    database) are accepted too; ``plan_groups`` are the groups each stored plan's directory defined, by
+    plan code: the plan's own are known, another plan's are not (a group belongs to its plan). Every
+    file read is checked against ``limits``.
     """
     path = Path(path)
     src, directory_ref = read_source(path, sheet=sheet, limits=limits)
@@ -562,11 +570,11 @@ def load_plan(
         directory = path.parent / directory_ref  # an absolute reference stays itself
     if isinstance(directory, (str, Path)):
         directory = load_directory(directory, limits=limits)
-    resolved = directory or UnitDirectory()
-    if known_units is not None:
-        resolved = resolved.merged_with(known_units)
-    b = _Builder(src, resolved, allow_new_units)
+    b = _Builder(src, UnitDirectory(), allow_new_units)
     plan = _header(src, b, plan_code=plan_code, base_year=base_year, title=title, start=start)
+    b.directory = resolved = _known(directory, plan.code, known_units, plan_groups or {})
+    b.groups_elsewhere = {unit_key(s): code for code, d in (plan_groups or {}).items() if code != plan.code
+                          for u in d.units for s in (u.name, *u.aliases)}
     b.plan_beneficiaries = beneficiaries(src.header, b)
     warnings: list[str] = list(src.warnings) + (list(directory.warnings) if directory is not None else [])
     officials = _plan_officials(src, b, resolved)
@@ -629,6 +637,18 @@ def _readable(read: list[tuple[Task, Record, list[Problem]]], problems: list[Pro
                                tasks=len(read))
     skipped = [SkippedTask(code=t.code, title=t.title, target=t.target, line=rec.line, problems=tuple(mine)) for t, rec, mine in read if mine]
     return readable, skipped
+
+
+def _known(directory: UnitDirectory | None, code: str, known_units: UnitDirectory | None,
+           plan_groups: Mapping[str, UnitDirectory]) -> UnitDirectory:
+    """The units a plan's names resolve against: its own directory, then its own groups as stored
+    (a group belongs to the plan whose directory defines it), then the shared units the database knows."""
+    resolved = directory or UnitDirectory()
+    if code in plan_groups:
+        resolved = resolved.merged_with(plan_groups[code])
+    if known_units is not None:
+        resolved = resolved.merged_with(known_units)
+    return resolved
 
 
 def _plan_officials(src: Source, b: _Builder, resolved: UnitDirectory) -> dict[str, Official]:

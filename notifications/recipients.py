@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from duban.matrix.script import unit_key
 from duban.store.tables import OfficialRow, PlanRow, UnitRow
@@ -111,31 +112,60 @@ def plan_rows(session: Session) -> list[Any]:
     return session.execute(sa.select(PlanRow.id, PlanRow.office_unit_id, PlanRow.top_leader_id)).all()
 
 
+class UnitIndex:
+    """Stored units by name and alias in either script, a group by its plan: a name a plan's notice
+    gives is that plan's own group when it has one of that name (a group belongs to the plan whose
+    directory defines it), else the shared unit of that name."""
+
+    def __init__(self, units: Iterable[Any]) -> None:
+        self.by_id: dict[int, Any] = {}
+        self.shared: dict[str, Any] = {}  # by name, then by every spelling's key
+        self.own: dict[tuple[int, str], Any] = {}  # (plan id, spelling key) → that plan's group
+        for u in units:
+            self.by_id[u.id] = u
+            if getattr(u, "plan_id", None) is not None:
+                for spelling in (u.name, *u.aliases):
+                    self.own.setdefault((u.plan_id, unit_key(spelling)), u)
+                continue
+            self.shared.setdefault(u.name, u)
+        for u in self.by_id.values():
+            if getattr(u, "plan_id", None) is None:
+                for spelling in (u.name, *u.aliases):
+                    self.shared.setdefault(unit_key(spelling), u)
+        self.members: dict[str, list[Any]] = {}  # a group's spelling key → the shared units listing it
+        for u in self.by_id.values():
+            if getattr(u, "plan_id", None) is None:
+                for group in u.member_of:
+                    self.members.setdefault(unit_key(group), []).append(u)
+
+    def find(self, name: str, plan_id: int | None = None) -> Any:
+        if not name:
+            return None
+        key = unit_key(name)
+        return ((self.own.get((plan_id, key)) if plan_id is not None else None)
+                or self.shared.get(name) or self.shared.get(key))
+
+    def members_of(self, group: Any) -> list[Any]:
+        """The units listing ``group`` (by its name or an alias) under member_of, each once."""
+        found = {id(m): m for s in (group.name, *group.aliases) for m in self.members.get(unit_key(s), ())}
+        return list(found.values())
+
+
 class Directory:
     """The stored unit directory and officials, loaded once per delivery run, resolving to the
     addresses of one ``kind`` (an ``ADDRESS_BOOKS`` key: the delivering channel's)."""
 
     def __init__(self, session: Session, kind: str = "email") -> None:
         self.book = ADDRESS_BOOKS[kind]
-        self.units: dict[str, UnitRow] = {}
-        self.by_key: dict[str, UnitRow] = {}
+        self.index = UnitIndex(session.execute(sa.select(UnitRow).order_by(col(UnitRow.id))).scalars())
         self.office: UnitRow | None = None
-        for u in session.execute(sa.select(UnitRow)).scalars():
-            self.units[u.name] = u
-            for spelling in (u.name, *u.aliases):
-                self.by_key.setdefault(unit_key(spelling), u)
+        for u in self.index.by_id.values():
             if u.is_office:
                 self.office = u
         self.officials = {o.name: o for o in session.execute(sa.select(OfficialRow)).scalars()}
         self.top_leader = next((o for o in self.officials.values() if o.is_top_leader), None)
-        self.roles = PlanRoles(plan_rows(session), {u.id: u for u in self.units.values()},
+        self.roles = PlanRoles(plan_rows(session), self.index.by_id,
                                {o.id: o for o in self.officials.values()}, self.office, self.top_leader)
-        self.members: dict[int, list[UnitRow]] = {}
-        for u in self.units.values():
-            for group in u.member_of:
-                g = self.by_key.get(unit_key(group))
-                if g is not None:
-                    self.members.setdefault(g.id, []).append(u)
 
     def _unit_addresses(self, unit: UnitRow, role: str, name: str) -> list[Resolved]:
         good = self.book.unit(unit)
@@ -147,17 +177,18 @@ class Directory:
         """Addresses for one role of a notice (``plan_id``: the notice's plan, for its office and leader)."""
         office, top_leader = self.roles.of(plan_id)
         if role == "unit":
-            unit = self.units.get(name) or self.by_key.get(unit_key(name))
+            unit = self.index.find(name, plan_id)
             if unit is None:
                 return [Resolved(role, name, name, "", "unit not in the directory")]
-            if unit.kind == "group" and self.members.get(unit.id):
+            members = self.index.members_of(unit) if unit.kind == "group" else []
+            if members:
                 out: list[Resolved] = []
-                for member in self.members[unit.id]:
+                for member in members:
                     out.extend(self._unit_addresses(member, role, name))
                 return out
             return self._unit_addresses(unit, role, name)
         if role == "unit_head":
-            unit = self.units.get(name) or self.by_key.get(unit_key(name))
+            unit = self.index.find(name, plan_id)
             if unit is None:
                 return [Resolved(role, name, f"{name}負責人", "", "unit not in the directory")]
             who = " ".join(filter(None, (unit.name, unit.head_title or "負責人", unit.head_name)))

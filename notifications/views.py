@@ -25,9 +25,8 @@ from sqlalchemy.orm import Session
 from duban.matrix.calendar import WorkCalendar
 from duban.matrix.errors import NotFound
 from duban.matrix.reporting import ongoing_label
-from duban.matrix.script import unit_key
 from duban.matrix.vocabulary import LEVEL_COLOURS, NOTICE_KINDS, ItemKind, NoticeKind, RecipientRole
-from duban.notifications.recipients import PlanRoles, plan_rows
+from duban.notifications.recipients import PlanRoles, UnitIndex, plan_rows
 from duban.notifications.render import Letterhead, NoticeView, RecipientView
 from duban.store.tables import (
     TASK_UNIT_CO_LEAD,
@@ -82,9 +81,8 @@ class _People:
     """Units and officials as RecipientViews, for the 主送 / 抄送 lines."""
 
     def __init__(self, units: Sequence[Any], officials: Sequence[Any], plans: Sequence[Any] = ()) -> None:
-        self.by_id = {u.id: u for u in units}
-        self.units = {u.name: u for u in units}
-        self.unit_keys = {u.key: u for u in units}
+        self.index = UnitIndex(units)
+        self.by_id = self.index.by_id
         self.office = next((u for u in sorted(units, key=lambda u: u.id) if u.is_office), None)
         self.officials = {o.name: o for o in officials}
         self.top_leader = next((o for o in sorted(officials, key=lambda o: o.id) if o.is_top_leader), None)
@@ -95,15 +93,15 @@ class _People:
         office = self.roles.of(plan.id)[0]
         return plan.issuer or (office.name if office else "")
 
-    def _unit(self, name: str):
-        return self.units.get(name) or self.unit_keys.get(unit_key(name)) if name else None
+    def _unit(self, name: str, plan_id: int | None = None):
+        return self.index.find(name, plan_id)
 
     def view(self, role: str, name: str, plan_id: int | None = None) -> RecipientView:
         if role == RecipientRole.UNIT:
-            u = self._unit(name)
+            u = self._unit(name, plan_id)
             return RecipientView(name=u.name if u else name, email=(u.emails[0] if u and u.emails else ""), role=role)
         if role == RecipientRole.UNIT_HEAD:
-            u = self._unit(name)
+            u = self._unit(name, plan_id)
             if u is None:
                 return RecipientView(name=name, title="主要負責同志", role=role)
             return RecipientView(name=u.name, title=u.head_title or "主要負責同志", email=u.head_email, role=role)
@@ -151,7 +149,8 @@ def _directory(session: Session) -> _People:
     """The whole directory, units and officials: small beside the notices, and one query each."""
     u, o = UnitRow, OfficialRow
     conn = session.connection()
-    units = conn.execute(sa.select(u.id, u.name, u.key, u.emails, u.head_title, u.head_email, u.is_office)).all()
+    units = conn.execute(sa.select(u.id, u.name, u.key, u.aliases, u.member_of, u.plan_id, u.emails, u.head_title,
+                                   u.head_email, u.is_office).order_by(u.id)).all()
     officials = conn.execute(sa.select(o.id, o.name, o.title, o.email, o.is_top_leader)).all()
     return _People(units, officials, plan_rows(session))
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from duban.matrix.errors import StoreError
 
 # The newest migration; checked cheaply on every start so that Alembic is only imported to upgrade.
-HEAD_REVISION = "0011"
+HEAD_REVISION = "0012"
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -106,6 +106,9 @@ def _transactional_sqlite(engine: Engine) -> Engine:
     @event.listens_for(migrating, "connect")
     def _driver_autocommit(dbapi_connection, _record) -> None:
         dbapi_connection.isolation_level = None
+        # SQLite's procedure for altering a table (rebuild, drop, rename) needs foreign keys off, set
+        # before the transaction begins; upgrade checks them all before it commits.
+        dbapi_connection.execute("PRAGMA foreign_keys=OFF")
 
     @event.listens_for(migrating, "begin")
     def _begin(conn) -> None:
@@ -154,6 +157,12 @@ def upgrade(engine: Engine) -> str | None:
                 # Two processes starting at once must not both create the tables.
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(76543210)"))
             command.upgrade(_alembic_config(conn), "head")
+            if sqlite:
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise StoreError(f"cannot bring the database {_safe(str(engine.url))} from schema {before or 'none'} "
+                                     f"to {HEAD_REVISION} (nothing was changed): {len(broken)} broken references, "
+                                     f"first in table {broken[0][0]}")
     except sa.exc.DBAPIError as e:
         raise StoreError(f"cannot bring the database {_safe(str(engine.url))} from schema {before or 'none'} to "
                          f"{HEAD_REVISION} (nothing was changed): {e.orig}") from None

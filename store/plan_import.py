@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from duban.matrix.errors import StoreError
 from duban.matrix.gcpause import no_cyclic_gc
@@ -37,6 +38,7 @@ from duban.store.tables import (
     TaskOfficialRow,
     TaskRow,
     TaskUnitRow,
+    UnitRow,
 )
 
 if TYPE_CHECKING:
@@ -172,7 +174,9 @@ def import_plan(session: Session, plan: Plan, directory: UnitDirectory, *, now: 
 
 def _import_plan(session: Session, plan: Plan, directory: UnitDirectory, *, now: dt.datetime,
                  new_units: Iterable[Unit], actor: str, since: dt.date, keep: list[TaskKey]) -> ImportResult:
-    units_added, units_updated, unit_ids = upsert_units(session, [*directory.units, *new_units], office=directory.office)
+    units = [*directory.units, *new_units]
+    units_added, units_updated, unit_ids = upsert_units(session, [u for u in units if not u.is_group],
+                                                        office=directory.office)
     official_ids = upsert_officials(session, [*directory.officials, *plan.officials,
                                               *(o for t in plan.tasks for o in t.lead_officials)])
     if directory.top_leader is not None and directory.top_leader.name:
@@ -183,6 +187,10 @@ def _import_plan(session: Session, plan: Plan, directory: UnitDirectory, *, now:
                           units_updated=units_updated, supervised_from=since)
     plan_row = _write_header(session, plan_row, _header(plan, directory, unit_ids, official_ids), now=now, result=result)
     plan_id = plan_row.id
+    groups_added, groups_updated, group_ids = upsert_units(session, _own_groups(session, plan, units), plan_id=plan_id)
+    unit_ids = {**unit_ids, **group_ids}
+    result.units_added += groups_added
+    result.units_updated += groups_updated
 
     def unit_id(name: str) -> int:
         try:
@@ -216,6 +224,17 @@ def _import_plan(session: Session, plan: Plan, directory: UnitDirectory, *, now:
     }))
     session.execute(sa.insert(EventRow), events)
     return result
+
+
+def _own_groups(session: Session, plan: Plan, units: list[Unit]) -> list[Unit]:
+    """The groups that are the plan's own (stored with its id): every group it names, and every group
+    its directory defines. A group that only the database knows as a shared unit (from before groups
+    belonged to plans) stays as it is unless the plan names it."""
+    named = {unit_key(n) for t in plan.tasks for n in t.units}
+    named |= {unit_key(n) for st in plan.stages for n in st.units}
+    shared = set(session.execute(sa.select(col(UnitRow.key)).where(col(UnitRow.plan_id).is_(None),
+                                                                  col(UnitRow.kind) == "group")).scalars())
+    return [u for u in units if u.is_group and (unit_key(u.name) in named or unit_key(u.name) not in shared)]
 
 
 def _header(plan: Plan, directory: UnitDirectory, unit_ids: dict[str, int], official_ids: dict[str, int]) -> dict[str, Any]:

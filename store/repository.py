@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from duban.matrix.directory import did_you_mean, near_misses
 from duban.matrix.errors import NotFound
@@ -57,17 +58,20 @@ def _unit_values(unit: Unit, *, is_office: bool = False) -> dict[str, Any]:
     }
 
 
-def upsert_units(session: Session, units: Iterable[Unit], *, office: Unit | None = None) -> tuple[list[str], list[str], dict[str, int]]:
+def upsert_units(session: Session, units: Iterable[Unit], *, office: Unit | None = None,
+                 plan_id: int | None = None) -> tuple[list[str], list[str], dict[str, int]]:
     """Insert or update units by their script-folded name; returns added, updated ("name (fields)"),
     and name → id (stored names and the spellings given here alike).
 
-    Units are shared by every plan in the database, so a plan's directory adds to a unit and never
-    takes away what another plan's directory said: the stored name stays (another spelling becomes an
-    alias), aliases and groups are merged, and a head, title or email addresses replace the stored
-    ones only when given. The unit's kind changes only when the directory says something other than
-    the default (department).
+    Named departments are shared by every plan (``plan_id`` None), so a plan's directory adds to a unit
+    and never takes away what another plan's directory said: the stored name stays (another spelling
+    becomes an alias), aliases and groups are merged, and a head, title or email addresses replace the
+    stored ones only when given. The unit's kind changes only when the directory says something other
+    than the default (department). With ``plan_id`` the units are that plan's own (its groups): the
+    same rules hold within the plan, and no other plan's unit of that name is touched.
     """
-    existing = {row.key: row for row in session.execute(sa.select(UnitRow)).scalars()}
+    scope = col(UnitRow.plan_id).is_(None) if plan_id is None else col(UnitRow.plan_id) == plan_id
+    existing = {row.key: row for row in session.execute(sa.select(UnitRow).where(scope)).scalars()}
     added: list[str] = []
     updated: list[str] = []
     wanted = [(u, False) for u in units]
@@ -84,7 +88,7 @@ def upsert_units(session: Session, units: Iterable[Unit], *, office: Unit | None
         seen.add(values["key"])
         row = existing.get(values["key"])
         if row is None:
-            new_rows.append(values)
+            new_rows.append({**values, "plan_id": plan_id})
             added.append(unit.name)
             continue
         merged = _merged_unit(row, values)
@@ -96,8 +100,8 @@ def upsert_units(session: Session, units: Iterable[Unit], *, office: Unit | None
     if new_rows:
         session.execute(sa.insert(UnitRow), new_rows)
     session.flush()
-    by_key = {key: uid for uid, key in session.execute(sa.select(UnitRow.id, UnitRow.key))}
-    ids = {name: uid for uid, name in session.execute(sa.select(UnitRow.id, UnitRow.name))}
+    by_key = {key: uid for uid, key in session.execute(sa.select(UnitRow.id, UnitRow.key).where(scope))}
+    ids = {name: uid for uid, name in session.execute(sa.select(UnitRow.id, UnitRow.name).where(scope))}
     ids.update({name: by_key[key] for name, key in spellings.items() if key in by_key})
     return added, updated, ids
 
@@ -134,18 +138,21 @@ def office_of(session: Session, plan_code: str | None = None) -> UnitRow | None:
     return session.execute(sa.select(UnitRow).where(UnitRow.is_office.is_(True)).order_by(UnitRow.id).limit(1)).scalar_one_or_none()
 
 
+def _unit_of_row(row: UnitRow) -> Unit:
+    head = Person(row.head_name, row.head_title, row.head_email) if (row.head_name or row.head_title or row.head_email) else None
+    return Unit(name=row.name, aliases=tuple(row.aliases), kind=row.kind, head=head, emails=tuple(row.emails),
+                member_of=tuple(row.member_of))
+
+
 def load_directory_from_store(session: Session) -> UnitDirectory:
-    """Every unit and official the database knows, as a directory (for resolving names on import)."""
+    """Every shared unit and every official the database knows, as a directory (for resolving names on
+    import). A plan's own groups are not in it: see ``load_plan_groups``."""
     from duban.matrix.directory import UnitDirectory
 
     units: list[Unit] = []
     office: Unit | None = None
-    for row in session.execute(sa.select(UnitRow).order_by(UnitRow.id)).scalars():
-        unit = Unit(
-            name=row.name, aliases=tuple(row.aliases), kind=row.kind,
-            head=Person(row.head_name, row.head_title, row.head_email) if (row.head_name or row.head_title or row.head_email) else None,
-            emails=tuple(row.emails), member_of=tuple(row.member_of),
-        )
+    for row in session.execute(sa.select(UnitRow).where(col(UnitRow.plan_id).is_(None)).order_by(col(UnitRow.id))).scalars():
+        unit = _unit_of_row(row)
         if row.is_office:
             office = unit
         else:
@@ -154,6 +161,18 @@ def load_directory_from_store(session: Session) -> UnitDirectory:
     officials = [Official(r.name, r.title, r.email) for r in rows]
     top = next((Person(r.name, r.title, r.email) for r in rows if r.is_top_leader), None)
     return UnitDirectory(units=units, office=office, top_leader=top, officials=officials, source="database")
+
+
+def load_plan_groups(session: Session) -> dict[str, UnitDirectory]:
+    """Each plan's own groups (各鎮人民政府 as its directory defines it), by plan code."""
+    from duban.matrix.directory import UnitDirectory
+
+    out: dict[str, UnitDirectory] = {}
+    rows = session.execute(sa.select(col(PlanRow.code), UnitRow).join(PlanRow, col(PlanRow.id) == col(UnitRow.plan_id))
+                           .order_by(col(UnitRow.id))).all()
+    for code, row in rows:
+        out.setdefault(code, UnitDirectory(source="database")).add(_unit_of_row(row))
+    return out
 
 
 def upsert_officials(session: Session, officials: Iterable[Official]) -> dict[str, int]:
@@ -324,18 +343,24 @@ def supervised_from(session: Session, task_ids: list[int]) -> dict[tuple[int, st
     return {(plan_id, code): day for plan_id, code, day in rows}
 
 
-def find_unit(session: Session, name: str) -> UnitRow:
-    """A unit by name or alias, in either script."""
+def find_unit(session: Session, name: str, plan_code: str | None = None) -> UnitRow:
+    """A unit by name or alias, in either script. A group belongs to its plan: with ``plan_code`` that
+    plan's own group of the name comes first; without one, a group name that several plans define
+    is refused, naming them (give --plan)."""
     key = unit_key(name)
-    row = session.execute(sa.select(UnitRow).where(UnitRow.key == key)).scalar_one_or_none()
-    if row is not None:
-        return row
-    rows = list(session.execute(sa.select(UnitRow)).scalars())
-    for candidate in rows:
-        if any(unit_key(a) == key for a in candidate.aliases):
-            return candidate
+    rows = list(session.execute(sa.select(UnitRow).order_by(col(UnitRow.id))).scalars())
+    found = [r for r in rows if r.key == key] or [r for r in rows if any(unit_key(a) == key for a in r.aliases)]
+    if plan_code is not None and len(found) > 1:
+        own = plan_row(session, plan_code).id
+        found = [r for r in found if r.plan_id == own] or [r for r in found if r.plan_id is None] or found
+    if len(found) == 1:
+        return found[0]
+    if found:
+        codes: dict[int, str] = dict(session.execute(sa.select(col(PlanRow.id), col(PlanRow.code))).all())
+        plans = "、".join(sorted(codes.get(r.plan_id, "") if r.plan_id is not None else "shared" for r in found))
+        raise NotFound(f"{name!r} is a group of several plans ({plans}): give --plan to say whose")
     near = near_misses(name, ((s, r) for r in rows for s in (r.name, *r.aliases)))
-    raise NotFound(f"no unit {name!r} in the directory" + (f"; {did_you_mean([r.name for r in near])}" if near else ""))
+    raise NotFound(f"no unit {name!r} in the directory" + (f"; {did_you_mean(list(dict.fromkeys(r.name for r in near)))}" if near else ""))
 
 
 def query_task_ids(session: Session, *, plan_code: str | None = None, unit: str | None = None,
@@ -349,7 +374,7 @@ def query_task_ids(session: Session, *, plan_code: str | None = None, unit: str 
     if plan_code is not None:
         q = q.where(TaskRow.plan_id == plan_row(session, plan_code).id)
     if unit is not None:
-        row = find_unit(session, unit)
+        row = find_unit(session, unit, plan_code)
         group_keys = [unit_key(g) for g in row.member_of]
         unit_ids = [row.id]
         if group_keys:
@@ -368,6 +393,11 @@ def query_task_ids(session: Session, *, plan_code: str | None = None, unit: str 
         q = q.where(TaskRow.id.in_(sa.select(MilestoneRow.task_id).where(
             MilestoneRow.due <= due_before, MilestoneRow.archived_at.is_(None))))
     return list(session.execute(q.order_by(TaskRow.plan_id, TaskRow.position)).all())
+
+
+def plan_ids(session: Session) -> list[dict[str, Any]]:
+    """``{id, code}`` of every stored plan."""
+    return [{"id": i, "code": c} for i, c in session.execute(sa.select(col(PlanRow.id), col(PlanRow.code)))]
 
 
 def list_units(session: Session) -> list[UnitRow]:

@@ -52,11 +52,22 @@ class PlanRow(SQLModel, table=True):
 
 
 class UnitRow(SQLModel, table=True):
+    """A unit. Named departments are shared by every plan (``plan_id`` NULL, one per key); a group
+    (各鎮人民政府, kind ``group``) belongs to the plan whose directory defines it (one per plan and key),
+    so two plans' groups of one name keep their own addresses. ``plan_id`` has no foreign key: the plan
+    row already refers to a unit (its office), and a cycle would leave the tables without an order."""
+
     __tablename__ = "unit"
+    __table_args__ = (
+        sa.UniqueConstraint("plan_id", "key", name="uq_unit_plan_id_key"),
+        sa.Index("uq_unit_shared_key", "key", unique=True, sqlite_where=sa.text("plan_id IS NULL"),
+                 postgresql_where=sa.text("plan_id IS NULL")),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(sa_column=sa.Column(sa.String(200), nullable=False, unique=True))
-    key: str = Field(sa_column=sa.Column(sa.String(200), nullable=False, unique=True))  # script-folded name
+    name: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    key: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))  # script-folded name
+    plan_id: int | None = Field(default=None, index=True)  # the plan a group belongs to; NULL: shared
     kind: str = "department"
     aliases: list = _json()
     head_name: str = ""

@@ -338,7 +338,8 @@ def units_list(as_json: bool = Json) -> None:
         table.add_column(col, overflow="fold")
     for r in rows:
         head = " ".join(filter(None, (r["head"]["title"], r["head"]["name"], r["head"]["email"])))
-        table.add_row(r["name"], "、".join(r["aliases"]), r["kind"] + (" (office)" if r["is_office"] else ""), head,
+        kind = r["kind"] + (" (office)" if r["is_office"] else "") + (f" of plan {r['plan']}" if r["plan"] else "")
+        table.add_row(r["name"], "、".join(r["aliases"]), kind, head,
                       ", ".join(r["emails"]), "、".join(r["member_of"]))
     console().print(table)
 
@@ -348,6 +349,7 @@ def units_template(
     file: Path = typer.Argument(..., help="Plan file: .yaml, .csv or .xlsx (its units need not be known)."),
     directory: Path | None = DirectoryOpt,
     sheet: str | None = SheetOpt,
+    plan: str | None = PlanOpt,
     fmt: str | None = typer.Option(None, "--format", "-f", help="yaml, csv or xlsx (default: --out's suffix, else yaml)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write to this file (default: stdout; required for xlsx)."),
     offline: bool = typer.Option(False, "--offline", help="Do not consult the database for known units."),
@@ -361,7 +363,7 @@ def units_template(
         raise typer.BadParameter(f"{chosen!r}: use yaml, csv or xlsx", param_hint="--format")
     if chosen == "xlsx" and out is None:
         raise typer.BadParameter("an .xlsx template needs --out FILE", param_hint="--out")
-    template = unit_template(file, directory=directory, sheet=sheet, engine=None if offline else engine(),
+    template = unit_template(file, directory=directory, sheet=sheet, plan_code=plan, engine=None if offline else engine(),
                              limits=settings().input_limits())
     data = render_template(template, chosen, plan_file=file.name)
     note = f"{len(template.units)} units, {len(template.new)} not yet known"

@@ -87,7 +87,7 @@ def request_extension(engine: Engine, *, task: str, unit: str, new_due: dt.date,
         plan_row = _plan(session, plan)
         today = _today(now, plan_row)
         task_row = _task(session, plan_row, task)
-        unit_row = _unit(session, unit)
+        unit_row = _unit(session, unit, plan_row.code)
         _require_lead(session, task_row, unit_row, "request an extension of")
         if not reason:
             raise _bad(Refused, "reason", "", "is required",

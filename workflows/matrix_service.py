@@ -57,13 +57,14 @@ def validate_file(path: Path, options: PlanOptions, *, engine: Engine | None = N
     from duban.matrix.limits import DEFAULT_LIMITS
     from duban.matrix.loaders import load_plan
 
-    known = None
+    known = groups = None
     with no_cyclic_gc():
         if engine is not None:
             with transaction(engine) as session:
-                known = repo.load_directory_from_store(session)
+                known, groups = repo.load_directory_from_store(session), repo.load_plan_groups(session)
         return load_plan(
-            path, directory=_directory(options), known_units=known, allow_new_units=options.allow_new_units,
+            path, directory=_directory(options), known_units=known, plan_groups=groups,
+            allow_new_units=options.allow_new_units,
             plan_code=options.plan_code, base_year=options.base_year, title=options.title, start=options.start,
             sheet=options.sheet, limits=options.limits or DEFAULT_LIMITS, skip_invalid=options.skip_invalid,
         )
@@ -159,11 +160,13 @@ def plan_codes(engine: Engine) -> list[str]:
 
 def list_units(engine: Engine) -> list[dict[str, Any]]:
     """The unit directory as stored: ``{name, aliases, kind, is_office, head: {name, title, email}, emails,
-    member_of}`` each."""
+    member_of, plan}`` each; ``plan`` is the code of the plan a group belongs to, None for a shared unit."""
     with transaction(engine) as session:
+        codes = {p["id"]: p["code"] for p in repo.plan_ids(session)}
         return [{"name": u.name, "aliases": list(u.aliases), "kind": u.kind, "is_office": u.is_office,
                  "head": {"name": u.head_name, "title": u.head_title, "email": u.head_email},
-                 "emails": list(u.emails), "member_of": list(u.member_of)} for u in repo.list_units(session)]
+                 "emails": list(u.emails), "member_of": list(u.member_of), "plan": codes.get(u.plan_id)}
+                for u in repo.list_units(session)]
 
 
 def _quantity(q) -> int | float | None:

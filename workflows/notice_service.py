@@ -110,7 +110,7 @@ def preview(engine: Engine, policies: PolicySet, renderer: Renderer, *, kind: st
         view = preview_view(session, kind=view_kind, task=task, plan=plan, today=today, level=level,
                             policies=policies, calendar=cal, notes=notes)
         letterhead = letterhead_for(session, today, plan=view.plan_code)
-        unit_name = repo.find_unit(session, unit).name if unit else None
+        unit_name = repo.find_unit(session, unit, view.plan_code).name if unit else None
         session.rollback()  # a preview reads only
     if kind in CIRCULATION_KINDS:
         who = unit_name or view.lead_unit

@@ -60,12 +60,13 @@ def _task(session: Session, plan: PlanRow, code: str) -> TaskRow:
     return row
 
 
-def _unit(session: Session, name: str) -> UnitRow:
+def _unit(session: Session, name: str, plan_code: str | None = None) -> UnitRow:
+    """The unit ``name`` stands for; a group name, the plan's own group (``plan_code``)."""
     name = str(name or "").strip()
     if not name:
         raise _bad(Refused, "unit", name, "is missing", message="unit: no unit given")
     try:
-        return repo.find_unit(session, name)
+        return repo.find_unit(session, name, plan_code)
     except NotFound as e:
         raise _bad(NotFound, "unit", name, "is not in the unit directory", message=str(e)) from None
 

@@ -61,7 +61,7 @@ def _report(session: Session, *, now: dt.datetime, plan: str | None, task: str, 
         raise _bad(Refused, "reported_on", on.isoformat(), f"is after --as-of {today.isoformat()}",
                    message=f"reported_on {on.isoformat()} is after --as-of {today.isoformat()}")
     task_row = _task(session, plan_row, task)
-    unit_row = _unit(session, unit)
+    unit_row = _unit(session, unit, plan_row.code)
     _require_responsible(session, task_row, unit_row)
     _require_one_kind(task_row, done_q, percent_q, count_q, amount_q, note, count, amount)
     for_milestone = done_q is not None or percent_q is not None
@@ -162,7 +162,7 @@ def _close(session: Session, *, now: dt.datetime, plan: str | None, task: str, u
     plan_row = _plan(session, plan)
     today = _today(now, plan_row)
     task_row = _task(session, plan_row, task)
-    unit_row = _unit(session, unit)
+    unit_row = _unit(session, unit, plan_row.code)
     _require_responsible(session, task_row, unit_row)
     _require_lead(session, task_row, unit_row, "close")
     if not evidence:

@@ -28,10 +28,12 @@ def template_format(fmt: str | None, out: Path | None) -> str:
     return {"yml": "yaml"}.get(suffix, suffix) if suffix in (*TEMPLATE_FORMATS, "yml") else "yaml"
 
 
-def unit_template(path: Path, *, directory: Path | None = None, sheet: str | None = None,
+def unit_template(path: Path, *, directory: Path | None = None, sheet: str | None = None, plan_code: str | None = None,
                   engine: Engine | None = None, limits: InputLimits | None = None) -> DirectoryTemplate:
     """The skeleton for the plan at ``path``: its units as ``directory`` (default: the one the plan
-    names) and the database (when an engine is given) know them. The plan's units need not be known."""
+    names) and the database (when an engine is given) know them: the shared units, and the plan's own
+    groups when the plan (``plan_code``, else the file's own code or name) is stored. The plan's units
+    need not be known."""
     from duban.matrix.directory import UnitDirectory, load_directory
     from duban.matrix.directory_template import directory_template
     from duban.matrix.limits import DEFAULT_LIMITS
@@ -45,8 +47,10 @@ def unit_template(path: Path, *, directory: Path | None = None, sheet: str | Non
     if engine is not None:
         from duban.store import repository as repo
 
+        code = plan_code or str(src.header.get("code") or "").strip() or path.stem
         with transaction(engine) as session:
-            known = known.merged_with(repo.load_directory_from_store(session))
+            own = repo.load_plan_groups(session).get(code)  # the plan's own groups, once it is stored
+            known = (known.merged_with(own) if own is not None else known).merged_with(repo.load_directory_from_store(session))
     return directory_template(src, known)
 
 

@@ -185,3 +185,78 @@ def test_units_lists_as_before_and_as_units_list(county: Path, sqlite_url: str) 
     listed = json.loads(run(["units", "--json"], cwd=county, db_url=sqlite_url).stdout)
     assert json.loads(run(["units", "list", "--json"], cwd=county, db_url=sqlite_url).stdout) == listed
     assert "區交委" in {u["name"] for u in listed}
+
+
+# --------------------------------------------------------------------------------------------
+# A group belongs to the plan whose directory defines it
+
+
+def two_county_plans(tmp: Path) -> tuple[Path, Path]:
+    """Two plans of one county, each with its own directory; both name 各鎮人民政府, at two addresses
+    (the roads plan's towns report to the transport office's mailbox, the toilets plan's elsewhere)."""
+    for code, mailbox in (("roads", "towns.roads@example.org"), ("toilets", "towns.toilets@example.org")):
+        (tmp / f"{code}.units.yaml").write_text(f"""\
+units:
+  - {{name: 縣交通運輸局, emails: [jt@example.org]}}
+  - {{name: 縣住建局, emails: [zj@example.org]}}
+  - {{name: 各鎮人民政府, aliases: [各鎮], kind: group, emails: [{mailbox}]}}
+""", encoding="utf-8")
+    roads = write_sheet(tmp / "roads.xlsx", HEADER_T, [
+        ["1", "農村公路", "新改建農村公路50公里", "各鎮人民政府", "縣交通運輸局", "2026年3月31日前"]])
+    toilets = write_sheet(tmp / "toilets.xlsx", HEADER_S, [
+        ["1", "户厕改造", "完成农村户厕改造3000户", "各镇人民政府", "县住建局", "2026年3月31日前"]])
+    return roads, toilets
+
+
+def test_two_plans_groups_of_one_name_keep_their_own_addresses(tmp_path: Path, db_url: str) -> None:
+    import email
+    import email.policy
+
+    roads, toilets = two_county_plans(tmp_path)
+    for plan in (roads, toilets):
+        run(["matrix", "import", str(plan), "--directory", str(tmp_path / f"{plan.stem}.units.yaml"), "--plan", plan.stem,
+             "--as-of", "2026-03-01"], cwd=tmp_path, db_url=db_url)
+    listed = [u for u in json.loads(run(["units", "--json"], cwd=tmp_path, db_url=db_url).stdout) if u["name"] == "各鎮人民政府"]
+    assert sorted((u["plan"], u["emails"][0]) for u in listed) == [
+        ("roads", "towns.roads@example.org"), ("toilets", "towns.toilets@example.org")]
+    assert len([u for u in json.loads(run(["units", "--json"], cwd=tmp_path, db_url=db_url).stdout)
+                if u["name"] == "縣交通運輸局"]) == 1  # a named department stays one unit
+    # --unit with a group name that two plans define asks whose; --plan says it
+    proc = run(["matrix", "show", "--unit", "各镇人民政府"], cwd=tmp_path, db_url=db_url, check=False)
+    assert proc.returncode != 0 and "roads" in proc.stdout + proc.stderr and "toilets" in proc.stdout + proc.stderr
+    rows = json.loads(run(["matrix", "show", "--unit", "各鎮", "--plan", "toilets", "--json"], cwd=tmp_path, db_url=db_url).stdout)
+    assert [(r["plan"], r["title"]) for r in rows] == [("toilets", "户厕改造")]
+    # overdue: each plan's chase goes to its own towns' address, never the other plan's
+    env_run = ["--as-of", "2026-04-10"]
+    run(["sweep", *env_run], cwd=tmp_path, db_url=db_url)
+    run(["deliver", *env_run], cwd=tmp_path, db_url=db_url)
+    sent: dict[str, set[str]] = {}
+    for eml in (tmp_path / "var" / "outbox").glob("*.eml"):
+        msg = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+        body = next(p for p in msg.walk() if p.get_content_type() == "text/plain").get_content()
+        for address in str(msg["To"]).split(","):
+            sent.setdefault(address.strip().split("<")[-1].rstrip(">"), set()).add(
+                "roads" if "農村公路" in body or "农村公路" in body else "toilets" if "户厕" in body or "戶廁" in body else "?")
+    assert sent.get("towns.roads@example.org") == {"roads"}, sent
+    assert sent.get("towns.toilets@example.org") == {"toilets"}, sent
+
+
+def test_a_plan_naming_another_plans_group_is_told_whose_it_is(tmp_path: Path, sqlite_url: str) -> None:
+    roads, _toilets = two_county_plans(tmp_path)
+    run(["matrix", "import", str(roads), "--directory", str(tmp_path / "roads.units.yaml"), "--plan", "roads",
+         "--as-of", "2026-03-01"], cwd=tmp_path, db_url=sqlite_url)
+    water = write_sheet(tmp_path / "water.xlsx", HEADER_T, [
+        ["1", "農村供水", "新建集中供水工程5處", "各鎮人民政府", "縣交通運輸局", "2026年6月底前"]])
+    proc = run(["matrix", "validate", str(water), "--plan", "water"], cwd=tmp_path, db_url=sqlite_url, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1 and "各鎮人民政府 is a group of plan roads" in out
+    assert "縣交通運輸局" not in out  # a named department is shared: known from the roads plan
+    # the template: the roads plan's own group with its address; the water plan's a new group to fill in
+    import yaml
+
+    doc = yaml.safe_load(run(["units", "template", str(roads), "--plan", "roads"], cwd=tmp_path, db_url=sqlite_url).stdout)
+    assert {u["name"]: u["emails"] for u in doc["units"]}["各鎮人民政府"] == ["towns.roads@example.org"]
+    doc = yaml.safe_load(run(["units", "template", str(water), "--plan", "water"], cwd=tmp_path, db_url=sqlite_url).stdout)
+    units = {u["name"]: u for u in doc["units"]}
+    assert units["各鎮人民政府"]["emails"] == [] and units["各鎮人民政府"]["kind"] == "group"
+    assert units["縣交通運輸局"]["emails"] == ["jt@example.org"]
