@@ -246,6 +246,7 @@ PROGRESS_SHEET = Vocabulary(
         Column("reported_on", ("報送日期", "报送日期", "reported_on", "reported on", "date")),
         Column("close", ("辦結", "办结", "close", "closed")),
         Column("evidence", ("佐證", "佐证", "佐證材料", "佐证材料", "evidence")),
+        Column("beneficiary", ("幫扶對象", "帮扶对象", "受益對象", "受益对象", "戶名", "户名", "beneficiary")),
     ),
     required=("task", "unit"),
     expected="編號/code and 單位/unit",

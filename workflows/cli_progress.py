@@ -181,6 +181,7 @@ def extension_request(
     by: str = ByOpt,
     milestone: int | None = MilestoneOpt,
     period: dt.datetime | None = PeriodOpt,
+    beneficiary: str | None = BeneficiaryOpt,
     plan: str | None = PlanOpt,
     as_of: dt.datetime | None = AsOf,
     as_json: bool = Json,
@@ -189,7 +190,8 @@ def extension_request(
     from duban.workflows.extension_service import request_extension
 
     result = request_extension(engine(), task=task, unit=unit, new_due=until.date(), reason=reason, now=now_for(as_of),
-                               plan=plan, milestone=milestone, period=_day(period), requested_by=by)
+                               plan=plan, milestone=milestone, period=_day(period), requested_by=by,
+                               beneficiary=beneficiary)
     if as_json:
         emit_json(result)
         return

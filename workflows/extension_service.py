@@ -75,8 +75,8 @@ def _extension_json(session: Session, ext: ExtensionRow) -> dict[str, Any]:
 
 def request_extension(engine: Engine, *, task: str, unit: str, new_due: dt.date, reason: str, now: dt.datetime,
                       plan: str | None = None, milestone: int | None = None, period: dt.date | None = None,
-                      requested_by: str = "") -> dict[str, Any]:
-    """The lead unit asks to move an item's due date. Returns the request (keys of ``list_extensions``).
+                      requested_by: str = "", beneficiary: str | None = None) -> dict[str, Any]:
+    """The lead unit asks to move an item's due date (``beneficiary``: that household's series). Returns the request (keys of ``list_extensions``).
 
     Filed after the effective due date, the request is recorded as refused (late) and ``Refused`` is
     raised after that record is committed.
@@ -92,7 +92,8 @@ def request_extension(engine: Engine, *, task: str, unit: str, new_due: dt.date,
         if not reason:
             raise _bad(Refused, "reason", "", "is required",
                        message=f"an extension request for task {task_row.code} needs a reason")
-        kind, item, number, _rec = _pick(session, task_row, milestone=milestone, period=period, on=today, want=None)
+        kind, item, number, _rec = _pick(session, task_row, milestone=milestone, period=period, on=today, want=None,
+                                         beneficiary=beneficiary)
         _require_open(task_row, kind, item, number, "extension")
         due = _effective_due(item)
         name = f"{task_row.code} " + (f"milestone {number}" if kind == "milestone" else f"period {item.period_start}")

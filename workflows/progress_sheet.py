@@ -83,13 +83,14 @@ def _import_row(session: Session, cells: dict[str, Any], *, now: dt.datetime, pl
     note = str(cells.get("note") or "").strip()
     evidence = str(cells.get("evidence") or "").strip()
     by = str(cells.get("reported_by") or "").strip()
+    owed = str(cells.get("beneficiary") or "").strip() or None  # the household's series, for a task owed to each
     values = {k: cells.get(k) for k in ("done", "percent", "count", "amount")}
     has_report = any(v is not None for v in values.values()) or (note and not (close and not evidence))
     result: dict[str, Any] = {"report_id": None, "close_id": None}
     if has_report or not close:
         reported = _report(session, now=now, plan=plan, task=_code_text(code), unit=str(cells["unit"]),
                            note=note, reported_by=by, reported_on=reported_on, milestone=milestone,
-                           period=period, source=source, **values)
+                           period=period, source=source, beneficiary=owed, **values)
         result.update(reported)
         if reported["item"]["kind"] == "milestone" and milestone is None:
             milestone = reported["item"]["seq"]  # close the item this row just reported on
@@ -97,7 +98,8 @@ def _import_row(session: Session, cells: dict[str, Any], *, now: dt.datetime, pl
             period = dt.date.fromisoformat(reported["item"]["period"])
     if close and not (result.get("item") or {}).get("closed"):
         closed = _close(session, now=now, plan=plan, task=_code_text(code), unit=str(cells["unit"]),
-                        evidence=evidence or note, closed_by=by, milestone=milestone, period=period, source=source)
+                        evidence=evidence or note, closed_by=by, milestone=milestone, period=period, source=source,
+                        beneficiary=owed)
         result.update({k: v for k, v in closed.items() if k != "report_id"})
         result["close_id"] = closed["report_id"]
     return result

@@ -45,6 +45,9 @@ def test_a_sweep_after_the_spring_festival_chases_each_household(tmp_path: Path,
     letter = run(["notices", "preview", "chase", "-t", "2.1", "--as-of", "2012-02-06", "--lang", "zh-Hant"],
                  cwd=tmp_path, db_url=db_url).stdout
     assert "貧困戶之一：" in letter  # the letter names the household whose series it chases
+    run(["report", "weekly", "--as-of", "2012-02-10"], cwd=tmp_path, db_url=db_url)
+    weekly = (tmp_path / "var" / "reports" / "weekly-2012-02-10.md").read_text(encoding="utf-8")
+    assert all(f"{h}：其中春节不少于三百元" in weekly for h in ("贫困户之一", "贫困户之二", "贫困户之三", "贫困户之四"))
 
 
 def test_a_report_for_one_household_closes_only_its_period(tmp_path: Path, db_url: str) -> None:
@@ -113,3 +116,19 @@ def test_a_beneficiary_listed_twice_is_a_problem_with_its_line(tmp_path: Path, s
     proc = run(["matrix", "validate", str(plan), "--allow-new-units"], cwd=tmp_path, db_url=sqlite_url, check=False)
     assert proc.returncode != 0 and "villages.yaml:11" in proc.stdout + proc.stderr
     assert "listed twice" in proc.stdout + proc.stderr
+
+
+def test_a_returned_sheet_and_an_extension_name_the_household(tmp_path: Path, sqlite_url: str) -> None:
+    _import_branch(tmp_path, sqlite_url)
+    sheet = tmp_path / "回执.csv"  # the sheet the branch sends back, simplified script, a 户名 column
+    sheet.write_bytes("编号,单位,户名,金额,进展情况,报送日期\n2.1,应用外语系党支部,贫困户之三,300,春节慰问金,2012-01-12\n"
+                      "2.1,应用外语系党支部,贫困户之一,100,第一批,2012-01-12\n".encode("gbk"))
+    run(["progress", "import", str(sheet), "--as-of", "2012-01-12"], cwd=tmp_path, db_url=sqlite_url)
+    spring = {i["beneficiary"]: i for i in _items(tmp_path, sqlite_url, "2012-01-12", "2.1") if i["due"] == "2012-01-23"}
+    assert (spring["貧困戶之三"]["light"], spring["貧困戶之三"]["done_amount"]) == ("closed", 300)
+    assert spring["貧困戶之一"]["done_amount"] == 100 and spring["貧困戶之一"]["light"] != "closed"
+    assert spring["貧困戶之二"]["done_amount"] is None
+    asked = json.loads(run(["extension", "request", "2.1", "--unit", UNIT, "--until", "2012-02-15", "--reason", "春節後發放",
+                            "--beneficiary", "貧困戶之二", "--as-of", "2012-01-15", "--json"],
+                           cwd=tmp_path, db_url=sqlite_url).stdout)
+    assert asked["status"] == "pending" and asked["old_due"] == "2012-01-23", asked
