@@ -180,3 +180,28 @@ def test_a_plan_level_problem_still_refuses_everything(tmp_path: Path, sqlite_ur
     assert proc.returncode == 1 and "base_year" in proc.stderr
     assert "--skip-invalid would import nothing" in proc.stderr
     assert json.loads(run(["plans", "--json"], cwd=tmp_path, db_url=sqlite_url).stdout) == []
+
+
+def test_skip_invalid_in_a_yaml_plan_names_the_line(tmp_path: Path, sqlite_url: str) -> None:
+    """The YAML plan: a task whose deadline became unreadable is skipped by its line, and kept as stored."""
+    import shutil
+
+    from tests.support import PLANS
+
+    plans = tmp_path / "plans"
+    shutil.copytree(PLANS, plans)
+    plan = plans / "district-2015.yaml"
+    run(["matrix", "import", str(plan), "--as-of", "2015-07-01"], cwd=tmp_path, db_url=sqlite_url)
+    import yaml
+
+    doc = yaml.safe_load(plan.read_text(encoding="utf-8"))
+    task = next(t for t in doc["tasks"] if t["code"] == "3.2.1")
+    task["deadline"] = "爭取早日完成"
+    plan.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    line = next(n for n, row in enumerate(plan.read_text(encoding="utf-8").splitlines(), 1) if "爭取早日完成" in row)
+    out = run(["matrix", "import", str(plan), "--as-of", "2015-07-02", "--skip-invalid", "--json"], cwd=tmp_path,
+              db_url=sqlite_url).stdout
+    result = json.loads(out)
+    assert [(s["code"], s["problems"][0]["line"], s["problems"][0]["field"]) for s in result["skipped"]] == [
+        ("3.2.1", line, "deadline")]
+    assert result["kept_tasks"] == ["3.2.1"] and result["archived"] == [] and result["changed"] == {}
