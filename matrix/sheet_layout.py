@@ -133,6 +133,11 @@ class Sections:
                 break
         self.stack.append((kind, text, number or self._place(tuple(t for _k, t, _n in self.stack))))
 
+    @property
+    def depth(self) -> int:
+        """How many headings are above the current row (a task's numbers beyond these are its 類別's)."""
+        return len(self.top) + len(self.stack)
+
     def _place(self, parent: tuple[str, ...]) -> int:
         self._count[parent] = self._count.get(parent, 0) + 1
         return self._count[parent]
@@ -160,17 +165,21 @@ class Sections:
         return [t for t, _n in path], tuple(n for _t, n in path)
 
 
-def assign_codes(tasks: Sequence[tuple[Record, tuple[int, ...]]], parts: Sequence[int] = ()) -> int:
-    """Give each task (record, its categories' numbers) its code; returns how many were derived.
+def assign_codes(tasks: Sequence[tuple[Record, tuple[int, ...]]], parts: Sequence[int] = (),
+                 depths: Sequence[int] = ()) -> int:
+    """Give each task (record, its sections' numbers) its code; returns how many were derived.
 
     A task's code is its 序號. Where 序號 restarts under a category (the first number under a new
-    category is not above every number before it), whole-number codes take their categories' numbers
-    in front (3 under 二、 is 2.3). A task without 序號 is numbered by its place under its categories
-    (the second task under 二、 is 2.2). ``parts`` (one per task, 0 for none) numbers the rows one 序號
-    merged down over several rows spans (one task, a measure and a deadline a row): 2.3.1, 2.3.2.
-    Codes are never made unique by force: two tasks still sharing one are reported by the loader."""
+    category is not above every number before it), whole-number codes take the shortest prefix of
+    their sections' numbers that makes them unique: the numbered headings' (3 under 二、 is 2.3), and
+    the 類別 cells' (``depths``: how many of a task's numbers are headings; the rest are 類別 levels,
+    numbered by their place) only where 序號 restarts within each 類別 block under one heading too. A
+    task without 序號 is numbered by its place under its sections (the second task under 二、 is 2.2).
+    ``parts`` (one per task, 0 for none) numbers the rows one 序號 merged down over several rows spans
+    (one task, a measure and a deadline a row): 2.3.1, 2.3.2. Codes are never made unique by force:
+    two tasks still sharing one are reported by the loader."""
     raw = [text_of(rec.get("code")) for rec, _numbers in tasks]
-    restarts = _restarts(tasks, raw)
+    keep = _code_prefixes(tasks, raw, depths)
     places: dict[tuple[int, ...], int] = {}
     derived = 0
     for index, ((rec, numbers), code) in enumerate(zip(tasks, raw, strict=True)):
@@ -179,25 +188,45 @@ def assign_codes(tasks: Sequence[tuple[Record, tuple[int, ...]]], parts: Sequenc
         if not code:
             code = ".".join(str(n) for n in (*numbers, place))
             derived += 1
-        elif restarts and numbers and _DIGITS.match(code):
-            code = ".".join(str(n) for n in (*numbers, int(code)))
+        elif keep[index] and _DIGITS.match(code):
+            code = ".".join(str(n) for n in (*numbers[:keep[index]], int(code)))
         elif not part:
             continue
         rec.cells["code"] = Cell(f"{code}.{part}" if part else code, rec.line_of("code"))
     return derived
 
 
-def _restarts(tasks: Sequence[tuple[Record, tuple[int, ...]]], raw: list[str]) -> bool:
-    highest, group = 0, None
-    for (_rec, numbers), code in zip(tasks, raw, strict=True):
+def _code_prefixes(tasks: Sequence[tuple[Record, tuple[int, ...]]], raw: list[str], depths: Sequence[int]) -> list[int]:
+    """How many of each task's section numbers go in front of its 序號: none, its headings', or all
+    (its 類別 levels' too), the first of these under which 序號 neither restarts nor repeats."""
+    numbers = [n for _rec, n in tasks]
+    heads = [min(depths[i], len(n)) if i < len(depths) else len(n) for i, n in enumerate(numbers)]
+    choices = ([0] * len(numbers), heads, [len(n) for n in numbers])
+    for keep in choices[:-1]:
+        if not _restarts(numbers, raw, keep) and _unique(numbers, raw, keep):
+            return keep
+    return choices[-1]
+
+
+def _restarts(numbers: list[tuple[int, ...]], raw: list[str], keep: list[int]) -> bool:
+    """Whether 序號 starts again at a new group of sections among the tasks sharing their first
+    ``keep`` section numbers (none: the whole sheet)."""
+    highest: dict[tuple[int, ...], int] = {}
+    group: dict[tuple[int, ...], tuple[int, ...]] = {}
+    for nums, code, k in zip(numbers, raw, keep, strict=True):
         if not _DIGITS.match(code):
             continue
-        if numbers != group:
-            if group is not None and int(code) <= highest:
-                return True
-            group = numbers
-        highest = max(highest, int(code))
+        outer = nums[:k]
+        if outer in group and group[outer] != nums and int(code) <= highest[outer]:
+            return True
+        group[outer] = nums
+        highest[outer] = max(highest.get(outer, 0), int(code))
     return False
+
+
+def _unique(numbers: list[tuple[int, ...]], raw: list[str], keep: list[int]) -> bool:
+    codes = [(nums[:k], int(code)) for nums, code, k in zip(numbers, raw, keep, strict=True) if _DIGITS.match(code)]
+    return len(set(codes)) == len(codes)
 
 
 # --------------------------------------------------------------------------------------------

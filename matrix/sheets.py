@@ -365,8 +365,9 @@ def _bounded_rows(path: str, rows: Iterator[tuple[int, list[Any]]], limits: Inpu
 # The sheet of plan facts duban writes beside the tasks (issuer, dates, stages …): never a task sheet.
 PLAN_FACTS_SHEETS = ("方案信息", "方案資訊")
 
-# A task row, its headings, their numbers, and its place among the rows one merged 序號 spans (0: none).
-_Placed = tuple[Record, list[str], tuple[int, ...], int]
+# A task row, its sections, their numbers, its place among the rows one merged 序號 spans (0: none), and
+# how many of its sections are heading rows (the rest are its 類別 cell's).
+_Placed = tuple[Record, list[str], tuple[int, ...], int, int]
 
 
 def task_sheets(path: Path, *, sheet: str | None, warnings: list[str], limits: InputLimits) -> list[SheetTable]:
@@ -454,7 +455,7 @@ def _task_table(path: str, table: SheetTable, warnings: list[str]) -> tuple[list
                 sections.enter(heading)
             continue
         names, numbers = sections.of_task(text_of(rec.get("section")))
-        placed.append((rec, names, numbers, 0))
+        placed.append((rec, names, numbers, 0, sections.depth))
     return _merged_code_parts(placed, table, match), facts
 
 
@@ -466,15 +467,15 @@ def _merged_code_parts(placed: list[_Placed], table: SheetTable, match: HeaderMa
         return placed
     out: list[_Placed] = []
     start = 0
-    for rec, names, numbers, _part in placed:
+    for rec, names, numbers, _part, depth in placed:
         if rec.line is not None and (rec.line, column) in table.copies and out:
             if start == len(out) - 1:  # the merge's first row becomes part 1
                 first = out[start]
-                out[start] = (first[0], first[1], first[2], 1)
-            out.append((rec, names, numbers, len(out) - start + 1))
+                out[start] = (first[0], first[1], first[2], 1, first[4])
+            out.append((rec, names, numbers, len(out) - start + 1, depth))
         else:
             start = len(out)
-            out.append((rec, names, numbers, 0))
+            out.append((rec, names, numbers, 0, depth))
     return out
 
 
@@ -536,10 +537,10 @@ def _sheet_codes(read: list[tuple[str | None, list[_Placed]]]) -> tuple[list[Rec
     by_sheet: list[tuple[int, list[Record]]] = []
     for place, (name, placed) in enumerate(read, 1):
         top = [name] if several and name and not _DEFAULT_SHEET_NAME.match(name) else []
-        for rec, names, _numbers, _part in placed:
+        for rec, names, *_rest in placed:
             if top or names:
                 rec.cells["section"] = Cell(top + names, rec.line)
-        derived += assign_codes([(rec, numbers) for rec, _names, numbers, _part in placed], [p[3] for p in placed])
+        derived += assign_codes([(p[0], p[2]) for p in placed], [p[3] for p in placed], [p[4] for p in placed])
         by_sheet.append((heading_kind(name)[1] or place if name else place, [p[0] for p in placed]))
     codes = [{text_of(rec.get("code")) for rec in recs} for _number, recs in by_sheet] if several else []
     if several and len(set().union(*codes)) < sum(len(c) for c in codes):

@@ -152,3 +152,39 @@ def _second_sheet(ws, w: dict) -> None:
     ws.append(["3.2", None, *tasks[1][:2], officials[3], *tasks[1][2:], w["deadlines"][1]])
     ws.merge_cells("B3:B4")                                                         # one 類別 for a block
     ws.append(["3.3", w["cat3b"], *tasks[2][:2], None, *tasks[2][2:], "2019年12月31日"])
+
+
+# A sheet with an unnumbered 類別 column beside 序號, which restarts under each category row.
+_CATEGORY_WORDS = {
+    "traditional": {
+        "header": ["序號", "類別", "重點任務", "具體措施", "責任領導", "牽頭單位", "責任單位", "完成時限", "備註"],
+        "cat1": "一、基礎設施", "cat2": "二、產業就業", "kinds": ["交通", "交通", "水利", "產業", "就業", "就業"],
+    },
+    "simplified": {
+        "header": ["序号", "类别", "重点任务", "具体措施", "责任领导", "牵头单位", "责任单位", "完成时限", "备注"],
+        "cat1": "一、基础设施", "cat2": "二、产业就业", "kinds": ["交通", "交通", "水利", "产业", "就业", "就业"],
+    },
+}
+
+
+def category_column_workbook(path: Path, script: str = "traditional", *, notes: tuple[str, ...] = ()) -> Path:
+    """序號|類別|重點任務|…|備註 with category rows 一、 and 二、 merged across, 序號 1, 2, 3 again under
+    each, and 類別 交通, 交通, 水利 / 產業, 就業, 就業 (unnumbered). ``notes`` fill 備註 row by row."""
+    from openpyxl import Workbook
+
+    w, t = _CATEGORY_WORDS[script], _WORDS[script]["tasks"]
+    book = Workbook()
+    ws = book.active
+    ws.title = "任務分解表" if script == "traditional" else "任务分解表"
+    ws.append(w["header"])
+    rows = iter(range(6))
+    for category in (w["cat1"], w["cat2"]):
+        ws.append([category])
+        ws.merge_cells(f"A{ws.max_row}:I{ws.max_row}")
+        for number in (1, 2, 3):
+            i = next(rows)
+            task = t[i]
+            note = notes[i] if i < len(notes) else None
+            ws.append([number, w["kinds"][i], task[0], task[1], None, task[2], task[3] or None, "2019年12月底前", note])
+    book.save(path)
+    return path

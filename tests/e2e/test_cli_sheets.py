@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_cli import run
-from tests.office_sheets import COUNTY_UNITS, county_workbook, expected
+from tests.office_sheets import COUNTY_UNITS, category_column_workbook, county_workbook, expected
 
 SCRIPTS = ["traditional", "simplified"]
 
@@ -127,3 +127,36 @@ def test_a_deadline_typed_as_an_excel_date_is_that_day(tmp_path: Path, sqlite_ur
     tasks = _stored(tmp_path, sqlite_url, "dates")["tasks"]
     assert [(t["deadline"], t["milestones"][0]["due"]) for t in tasks] == [
         ("2019年9月30日", "2019-09-30"), ("2019年10月8日", "2019-10-08")]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_an_unnumbered_category_column_is_a_section_not_a_code_level(tmp_path: Path, sqlite_url: str, units: Path,
+                                                                       script: str) -> None:
+    # Before: 1.1.1, 1.1.2, 1.2.3, 2.1.1, 2.2.2, 2.2.3 (the 類別 label counted as a numbered level).
+    book = category_column_workbook(tmp_path / "county.xlsx", script)
+    run(["matrix", "import", str(book), "--directory", str(units)], cwd=tmp_path, db_url=sqlite_url)
+    tasks = _stored(tmp_path, sqlite_url, "county")["tasks"]
+    cat1, cat2 = ("一、基礎設施", "二、產業就業") if script == "traditional" else ("一、基础设施", "二、产业就业")
+    industry, jobs = ("產業", "就業") if script == "traditional" else ("产业", "就业")
+    assert [(t["code"], t["section"]) for t in tasks] == [
+        ("1.1", [cat1, "交通"]), ("1.2", [cat1, "交通"]), ("1.3", [cat1, "水利"]),
+        ("2.1", [cat2, industry]), ("2.2", [cat2, jobs]), ("2.3", [cat2, jobs])]
+
+
+def test_a_category_column_enters_the_code_only_where_numbers_restart_within_it(tmp_path: Path, sqlite_url: str,
+                                                                                 units: Path) -> None:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["序号", "类别", "重点任务", "牵头单位", "完成时限"])
+    # No numbered headings; 序號 restarts in each 類別 block: the block's place goes in front.
+    for number, kind, unit in ((1, "交通", "县交通运输局"), (2, "交通", "县交通运输局"), (1, "水利", "县水利局"),
+                               (1, "教育", "县教育局"), (2, "教育", "县教育局")):
+        ws.append([number, kind, f"{kind}任务{number}", unit, "2019年底"])
+    path = tmp_path / "blocks.xlsx"
+    wb.save(path)
+    run(["matrix", "import", str(path), "--directory", str(units)], cwd=tmp_path, db_url=sqlite_url)
+    tasks = _stored(tmp_path, sqlite_url, "blocks")["tasks"]
+    assert [(t["code"], t["section"]) for t in tasks] == [
+        ("1.1", ["交通"]), ("1.2", ["交通"]), ("2.1", ["水利"]), ("3.1", ["教育"]), ("3.2", ["教育"])]
