@@ -26,6 +26,11 @@ of catch-up escalations. A sweep dated before that day replays history: it acts 
 been supervised from its start (the demo and replays import today and sweep past days). ``None``
 (rows from before supervised-from days were recorded) is supervised from the start.
 
+A period of a recurring obligation is a window of time: one that ended (fell due) before the day its
+obligation is supervised from cannot be done any more and is not owed (``before_supervision``) — no
+notice, no light, no score; the period running on that day is owed as usual. A sweep dated before
+that day replays history and owes them.
+
 Catch-up after downtime: of the reminders and chases whose day has come, only the latest is planned
 (an earlier one that nobody sent is superseded by it); every escalation level reached is planned,
 so a level is never skipped. An acknowledgement (簽收) stops the rest of its series (reminders, or
@@ -59,6 +64,7 @@ _CLOSED = Light.CLOSED
 _DUE_SOON = LightReason.DUE_SOON
 _ESCALATION = NoticeKind.ESCALATION
 _GREEN = Light.GREEN
+_INSTANCE = ItemKind.INSTANCE
 _MILESTONE = ItemKind.MILESTONE
 _OFFICE = RecipientRole.OFFICE
 _OFFICIAL = RecipientRole.OFFICIAL
@@ -163,6 +169,13 @@ def worst(colours: list[Light] | list[str]) -> Light:
     if not colours:
         return _CLOSED
     return max((Light(c) for c in colours), key=LIGHT_ORDER.index)
+
+
+def before_supervision(kind: ItemKind, due: dt.date, supervised_from: dt.date | None, today: dt.date) -> bool:
+    """Whether an item is a period of a recurring obligation that fell due before its supervision began,
+    as ``today`` sees it (not a replay of an earlier day): such a period is not owed. A milestone is
+    always owed (if overdue then, it is chased once that day, see ``origin``)."""
+    return kind == _INSTANCE and supervised_from is not None and due < supervised_from <= today
 
 
 def _progress_ratio(item: Item) -> tuple[Decimal, Decimal] | None:
@@ -312,7 +325,7 @@ def plan_notices(item: Item, task: TaskInfo, today: dt.date, cal: WorkCalendar, 
 
     ``acknowledged`` holds the series (see module doc) that a recipient has acknowledged.
     """
-    if item.closed:
+    if item.closed or before_supervision(item.kind, item.due, item.supervised_from, today):
         return [], None
     due = item.due
     base = _base(item)

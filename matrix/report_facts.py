@@ -27,7 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from duban.matrix.calendar import WorkCalendar
-from duban.matrix.planner import Item, StatusLight, light, worst
+from duban.matrix.planner import Item, StatusLight, before_supervision, light, worst
 from duban.matrix.policy import PolicySet
 from duban.matrix.scoring import (
     AckFact,
@@ -209,6 +209,8 @@ def item_fact(item: ItemHistory, task: TaskHistory, period: Period, cal: WorkCal
     ``count_days`` its working days overdue are left 0 (for the criticism condition alone, which needs none)."""
     start, end = period.start, period.end
     due = item.due_at(end) if item.changes else item.due
+    if before_supervision(item.kind, due, item.supervised_from, end):
+        return None  # a period that ended before its supervision began: not owed, not scored
     closed = item.closed_on
     if closed is not None and closed > end:
         closed = None  # closed after the period: open as far as the period knows
@@ -472,6 +474,8 @@ def task_lights(store: ReportSnapshot, facts: PeriodFacts, policies: PolicySet, 
         for item in task.items:
             due = item.due_at(day)
             closed = item.closed_by(day)
+            if before_supervision(item.kind, due, item.supervised_from, day):
+                continue
             if item.kind == ItemKind.INSTANCE:
                 current = item.start is not None and item.start <= day <= due
                 if not (current or (due < day and closed is None) or item.ref in facts.items):
@@ -485,7 +489,8 @@ def task_lights(store: ReportSnapshot, facts: PeriodFacts, policies: PolicySet, 
 
 
 def overdue_series(store: ReportSnapshot, days: list[dt.date]) -> list[int]:
-    """Items overdue at the end of each day in ``days``: past their due date then, not closed by then."""
+    """Items overdue at the end of each day in ``days``: past their due date then, not closed by then (a
+    period that fell due before its supervision began, until that day: a replay of history)."""
     starts: list[dt.date] = []
     ends: list[dt.date] = []
     for task in store.tasks:
@@ -496,6 +501,8 @@ def overdue_series(store: ReportSnapshot, days: list[dt.date]) -> list[int]:
                 until = stretches[k + 1][0] if k + 1 < len(stretches) else dt.date.max
                 begin = max(since, due + dt.timedelta(days=1))
                 stop = min(until, item.closed_on) if item.closed_on is not None else until
+                if item.supervised_from is not None and before_supervision(item.kind, due, item.supervised_from, dt.date.max):
+                    stop = min(stop, item.supervised_from)  # not owed from the day its supervision began
                 if begin < stop:
                     starts.append(begin)
                     ends.append(stop)

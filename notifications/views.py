@@ -332,7 +332,7 @@ def _preview_item(session: Session, task: TaskRow, plan_code: str, *, kind: str,
     from duban.matrix.planner import Item, SupervisedItem
     from duban.store.supervision import _recurrence, load_open_items
 
-    items = load_open_items(session, plan_code=plan_code, task_ids=[task.id])
+    items = load_open_items(session, plan_code=plan_code, task_ids=[task.id], as_of=today)
     milestones = [o for o in items if o.item.kind == ItemKind.MILESTONE]
     if milestones:
         return milestones[0]

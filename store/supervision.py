@@ -22,7 +22,7 @@ from sqlmodel import col
 
 from duban.matrix.deadlines import instances
 from duban.matrix.model import Recurrence, named_for
-from duban.matrix.planner import Item, SupervisedItem, TaskInfo
+from duban.matrix.planner import Item, SupervisedItem, TaskInfo, before_supervision
 from duban.matrix.policy import EscalationLevel
 from duban.matrix.reporting import ongoing_label
 from duban.matrix.vocabulary import ItemKind
@@ -59,7 +59,9 @@ def ensure_instances(session: Session, *, through: dt.date, task_ids: Iterable[i
     at the recurrence's start, else the plan's start, else 30 days before its due date). No period starts
     before the plan's start, nor, for a plan without one, before the day the recurrence (or its task) is
     supervised from — unless ``as_of`` (default ``through``) is earlier than that day: a replay of
-    history opens the periods it had.
+    history opens the periods it had. Nor is a period opened that fell due before that day
+    (``matrix.planner.before_supervision``): the first is the one running on it, its start where the
+    rule puts it.
     """
     q = (sa.select(RecurrenceRow, TaskRow.id, PlanRow.start, TaskRow.supervised_from)
          .join(TaskRow, TaskRow.id == RecurrenceRow.task_id)
@@ -71,15 +73,18 @@ def ensure_instances(session: Session, *, through: dt.date, task_ids: Iterable[i
     rows: list[dict] = []
     for rec_row, task_id, plan_start, task_from in session.execute(q).all():
         rec = _recurrence(rec_row)
-        start = _first_period_start(rec.start, plan_start, rec_row.supervised_from or task_from, day)
+        since = rec_row.supervised_from or task_from
+        start = _first_period_start(rec.start, plan_start, since, day)
         first = start or through - dt.timedelta(days=366)
         dues = instances(rec, first, through)
         previous = None
         for due in dues:
             period_start = (previous + dt.timedelta(days=1)) if previous else (start or due - dt.timedelta(days=30))
+            previous = due
+            if before_supervision(_INSTANCE, due, since, day):
+                continue
             rows.append({"recurrence_id": rec_row.id, "task_id": task_id, "period_start": period_start, "due": due,
                          "done_count": 0, "closed_by": "", "evidence": ""})
-            previous = due
     if not rows:
         return 0
     existing = set(session.execute(
@@ -138,12 +143,15 @@ def _task_infos(conn: Any, tasks: dict[int, Any], live: Any, unit_names: dict[in
 
 
 def load_open_items(session: Session, *, plan_code: str | None = None, include_closed: bool = False,
-                    task_ids: Iterable[int] | None = None, due_by: dt.date | None = None) -> list[SupervisedItem]:
+                    task_ids: Iterable[int] | None = None, due_by: dt.date | None = None,
+                    as_of: dt.date | None = None) -> list[SupervisedItem]:
     """Every live milestone and recurrence instance (open ones unless ``include_closed``), with its task.
 
     Core queries on the session's connection: no ORM identity map for tens of thousands of rows.
     ``due_by`` leaves out items due later than that day (the sweep needs only those it may remind
-    or chase; their pace start, which needs the earlier milestones, is then not computed).
+    or chase; their pace start, which needs the earlier milestones, is then not computed). With ``as_of``,
+    the periods not owed on that day are left out: those that fell due before their supervision began
+    (``matrix.planner.before_supervision``; their rows, from before that rule or a replay, are kept).
     """
     plan_filter = []
     if plan_code is not None:
@@ -191,10 +199,13 @@ def load_open_items(session: Session, *, plan_code: str | None = None, include_c
         q = q.where(sa.func.coalesce(i.extended_due, i.due) <= due_by)
     for row in conn.execute(q.order_by(i.task_id, i.due, r.seq)).all():
         t = tasks[row.task_id]
+        since = row.supervised_from or t.supervised_from
+        if as_of is not None and before_supervision(_INSTANCE, row.extended_due or row.due, since, as_of):
+            continue
         item = Item(kind=_INSTANCE, id=row.id, due=row.extended_due or row.due, start=row.period_start,
                     min_count=row.min_count, done_count=row.done_count or 0, min_amount=_dec(row.min_amount),
                     done_amount=_dec(row.done_amount), measure=row.amount_unit, closed=row.closed_at is not None,
-                    ladder=_ladder(row.ladder), supervised_from=row.supervised_from or t.supervised_from)
+                    ladder=_ladder(row.ladder), supervised_from=since)
         label = ongoing_label(row.label, row.freq, row.rule) if row.ongoing else row.label  # 持續推進（每月5日前…）
         out.append(SupervisedItem(item, t.plan_id, plans[t.plan_id], row.task_id, infos[row.task_id], t.title,
                                   named_for(label, row.beneficiary), bool(row.ongoing), beneficiary=row.beneficiary))

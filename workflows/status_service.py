@@ -33,7 +33,7 @@ def status(engine: Engine, *, now: dt.datetime, policies: PolicySet, plan: str |
         if unit is not None:
             task_ids = [tid for _, tid in repo.query_task_ids(session, plan_code=plan, unit=unit)]
         ensure_instances(session, through=today)
-        items = load_open_items(session, plan_code=plan, include_closed=True, task_ids=task_ids)
+        items = load_open_items(session, plan_code=plan, include_closed=True, task_ids=task_ids, as_of=today)
     by_task: dict[int, list[tuple[SupervisedItem, StatusLight]]] = defaultdict(list)
     for o in items:
         if o.item.kind == ItemKind.INSTANCE and o.item.due > today + INSTANCE_HORIZON:

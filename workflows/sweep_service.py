@@ -191,7 +191,8 @@ def _sweep_in(session: Session, result: SweepResult, *, now: dt.datetime, today:
     result.instances_created = ensure_instances(session, through=today + INSTANCE_HORIZON, as_of=today)
     # Items due later than the furthest reminder can reach owe nothing today.
     reach = max(policies.max_reminder_days(), 0)
-    items = load_open_items(session, plan_code=plan, due_by=cal.add_working_days(today, reach) + dt.timedelta(days=1))
+    items = load_open_items(session, plan_code=plan, due_by=cal.add_working_days(today, reach) + dt.timedelta(days=1),
+                            as_of=today)
     result.items = len(items)
     acknowledged = {s for (s,) in session.execute(
         sa.select(NoticeRow.series).where(NoticeRow.acknowledged_at.is_not(None)).distinct())}

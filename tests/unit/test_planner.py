@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from duban.matrix.calendar import WorkCalendar
-from duban.matrix.planner import Item, TaskInfo, light, plan_notices, recipients_for, worst
+from duban.matrix.planner import Item, TaskInfo, before_supervision, light, plan_notices, recipients_for, worst
 from duban.matrix.policy import EscalationLevel, Policy
+from duban.matrix.vocabulary import ItemKind
 
 D = dt.date
 CAL = WorkCalendar()
@@ -226,6 +227,21 @@ def test_an_item_due_after_its_supervised_from_day_is_supervised_as_before() -> 
     it = item(DUE, supervised_from=D(2015, 12, 1))
     for day in (D(2015, 12, 24), D(2016, 1, 4), D(2016, 1, 15), D(2016, 1, 29)):
         assert plan_notices(it, TASK, day, CAL, POLICY) == plan_notices(item(DUE), TASK, day, CAL, POLICY)
+
+
+def test_a_period_that_ended_before_supervision_began_is_not_owed_a_milestone_is() -> None:
+    def instance(due: dt.date, **kw) -> Item:
+        return Item(kind=ItemKind.INSTANCE, id=7, due=due, **kw)
+
+    period = instance(DUE, supervised_from=IMPORTED)
+    assert before_supervision(period.kind, DUE, IMPORTED, IMPORTED)
+    for n in (0, 3, 20):
+        assert keys(CAL.add_working_days(IMPORTED, n), period) == []
+    assert keys(D(2016, 1, 29), period) == keys(D(2016, 1, 29), instance(DUE))  # a replay owes it
+    running = instance(IMPORTED, supervised_from=IMPORTED)  # due on the import day: owed
+    assert keys(CAL.add_working_days(IMPORTED, 1), running) == ["chase:i7:2016-03-15:n1"]
+    assert not before_supervision(ItemKind.MILESTONE, DUE, IMPORTED, IMPORTED)
+    assert not before_supervision(ItemKind.INSTANCE, DUE, None, IMPORTED)  # rows from before supervised-from days
 
 
 def test_no_reminder_is_planned_before_the_supervised_from_day() -> None:
