@@ -118,6 +118,7 @@ class Problem:
     hint: str = ""
     row_kind: str = "line"  # "line" for text formats, "row" for CSV/XLSX
     length: int = dataclasses.field(default=0, compare=False)  # the offending text's length before it was shortened
+    sheet: str = ""  # the worksheet, when the file's tasks come from several: county.xlsx [任務分解表] row 5
 
     def __post_init__(self) -> None:
         # The text is kept shortened (≤ QUOTE_CHARS and "…"): a 5 MB cell must not make a 5 MB message.
@@ -128,11 +129,16 @@ class Problem:
         if len(self.message) > REASON_CHARS:  # e.g. a parser's reason that quotes the whole text
             object.__setattr__(self, "message", shorten(self.message, REASON_CHARS))
 
-    def __str__(self) -> str:
-        where = self.file
+    @property
+    def where(self) -> str:
+        """The file, its sheet when there are several, and the line or row: county.xlsx [任務分解表] row 5."""
+        where = f"{self.file} [{self.sheet}]" if self.sheet else self.file
         if self.line is not None:
             where += f":{self.line}" if self.row_kind == "line" else f" row {self.line}"
-        where = shorten_path(where)
+        return where
+
+    def __str__(self) -> str:
+        where = shorten_path(self.where)
         out = f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
         if self.text:
             out += f" — 「{self.text}」"
@@ -150,7 +156,7 @@ class Problem:
             "text": self.text,
             "message": self.message,
             "hint": self.hint,
-        }
+        } | ({"sheet": self.sheet} if self.sheet else {})
 
 
 class ValidationFailed(MatrixError):

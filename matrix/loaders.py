@@ -10,6 +10,7 @@ that name their year are read, and those that would need the base year are repor
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Mapping
@@ -159,9 +160,11 @@ class _Builder:
         self.default_unit = ""  # the header's default_unit: the lead unit of a task that names none
         self.defaulted: list[str] = []  # codes of the tasks it leads
         self.warnings: list[str] = []  # tasks marked review: that read well, beneficiaries no recurrence uses
+        self.sheet = ""  # the worksheet of the task being read, when the file's tasks come from several
 
     def problem(self, line: int | None, field_name: str, text: Any, message: str, hint: str = "") -> None:
-        self.problems.append(Problem(self.src.path, line, field_name, _as_text(text), message, hint, self.src.kind))
+        self.problems.append(Problem(self.src.path, line, field_name, _as_text(text), message, hint, self.src.kind,
+                                     sheet=self.sheet))
 
     def unknown_fields(self, rec: Record, allowed: set[str], what: str) -> None:
         for key in rec.cells:
@@ -173,7 +176,7 @@ class _Builder:
         problems: list[Problem] = []
         address = one_email(value, path=self.src.path, field_name=field_name, line=rec.line_of(field_name),
                             kind=self.src.kind, problems=problems)
-        self.problems.extend(problems)
+        self.problems.extend(dataclasses.replace(p, sheet=self.sheet) if self.sheet else p for p in problems)
         return address
 
     def unit(self, name: str, rec: Record, field_name: str) -> str:
@@ -477,7 +480,7 @@ def _task_source(rec: Record, b: _Builder, plan: Plan) -> SourceRef:
                       f"{MAX_LINE_NUMBER:,} such as 42")
             source = SourceRef(file=b.src.path, line=line, kind=b.src.kind)
     else:
-        source = SourceRef(file=b.src.path, line=line, kind=b.src.kind)
+        source = SourceRef(file=b.src.path, line=line, kind=b.src.kind, sheet=rec.sheet or "")
     return source
 
 
@@ -613,13 +616,13 @@ def _ongoing_after_the_end(tasks: list[Task]) -> list[str]:
 def _date_places(src: Source, read: list[tuple[Task, Record, list[Problem]]], stages: list[Stage], *,
                  start_given: bool) -> dict[str, str]:
     """Where each of a plan's dates is written (``plan_date_warnings`` says it with the warning)."""
-    def at(line: int | None) -> str:
-        return str(SourceRef(file=src.path, line=line, kind=src.kind))
+    def at(line: int | None, sheet: str | None = None) -> str:
+        return str(SourceRef(file=src.path, line=line, kind=src.kind, sheet=sheet or ""))
 
     places = {"plan": src.path, "start": "--start" if start_given else at(src.header.line_of("start")),
               "end": at(src.header.line_of("end"))}
     places.update({s.code: str(s.source) for s in stages})
-    places.update({t.code: at(rec.line_of("deadline")) for t, rec, _mine in read})
+    places.update({t.code: at(rec.line_of("deadline"), rec.sheet) for t, rec, _mine in read})
     return places
 
 
@@ -667,20 +670,21 @@ def _plan_officials(src: Source, b: _Builder, resolved: UnitDirectory) -> dict[s
 def _tasks(src: Source, b: _Builder, plan: Plan, officials: dict[str, Official]) -> list[tuple[Task, Record, list[Problem]]]:
     """Every task read, with its record and its own problems (a code used twice is the second one's)."""
     tasks: list[tuple[Task, Record, list[Problem]]] = []
-    seen: dict[str, int | None] = {}
+    seen: dict[str, str] = {}
     for rec in src.tasks:
         before = len(b.problems)
+        b.sheet = rec.sheet or ""
         task = _task(rec, b, plan, officials)
         if task is None:
             continue
         if task.code:
             if task.code in seen:
-                where = f"{src.kind} {seen[task.code]}"
-                b.problem(rec.line_of("code"), "code", task.code, f"duplicate task code, first used at {where}",
+                b.problem(rec.line_of("code"), "code", task.code, f"duplicate task code, first used at {seen[task.code]}",
                           "task codes must be unique within a plan")
             else:
-                seen[task.code] = rec.line_of("code")
+                seen[task.code] = (f"[{rec.sheet}] " if rec.sheet else "") + f"{src.kind} {rec.line_of('code')}"
         tasks.append((task, rec, b.problems[before:]))
+    b.sheet = ""
     return tasks
 
 

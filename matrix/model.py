@@ -21,11 +21,13 @@ class SourceRef:
     file: str = ""
     line: int | None = None
     kind: str = "line"  # "line" or "row"
+    sheet: str = ""  # the worksheet, when the file's tasks come from several: county.xlsx [任務分解表] row 5
 
     def __str__(self) -> str:
+        file = f"{self.file} [{self.sheet}]" if self.sheet else self.file
         if self.line is None:
-            return self.file
-        return f"{self.file}:{self.line}" if self.kind == "line" else f"{self.file} row {self.line}"
+            return file
+        return f"{file}:{self.line}" if self.kind == "line" else f"{file} row {self.line}"
 
 
 @dataclass(frozen=True, slots=True)

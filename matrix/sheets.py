@@ -412,9 +412,10 @@ def load_task_sheet(path: Path, *, sheet: str | None = None, limits: InputLimits
     if not read:
         raise SourceError(str(path), "no sheet has a task header row; expected columns such as " + TASK_SHEET.expected)
     tasks, derived = _sheet_codes(read)
-    if len(read) > 1:  # a problem names a row: say which sheet holds which rows
-        spans = [f"「{name}」 rows {placed[0][0].line}–{placed[-1][0].line}" for name, placed in read if placed]
-        warnings.append(f"{path}: tasks read from sheets {', '.join(spans)}; a row named below is a row of its task's sheet")
+    if len(read) > 1:  # a problem then names its row's sheet: county.xlsx [任務分解表] row 5
+        for name, placed in read:
+            for rec, *_rest in placed:
+                rec.sheet = name
     if derived:
         warnings.append(f"{path}: {derived} task{'s' if derived != 1 else ''} without 序號 numbered by their place "
                         "under their headings (the second task under 二、 is 2.2)")

@@ -47,6 +47,7 @@ class Record:
 
     line: int | None
     cells: dict[str, Cell] = field(default_factory=dict)
+    sheet: str | None = None  # the worksheet of a workbook read across several task sheets
 
     def get(self, name: str, default: Any = None) -> Any:
         cell = self.cells.get(name)

@@ -128,8 +128,7 @@ def print_problems(err, as_json: bool) -> None:
     for col in ("where", "field", "text", "problem", "hint"):
         table.add_column(col, overflow="fold")
     for p in err.problems:
-        where = p.file + (f":{p.line}" if p.row_kind == "line" and p.line else (f" row {p.line}" if p.line else ""))
-        table.add_row(where, p.field, p.text, p.message, p.hint)
+        table.add_row(p.where, p.field, p.text, p.message, p.hint)
     out.print(table)
 
 

@@ -163,7 +163,7 @@ def _print_skipped(loaded: Any, result: Any) -> None:
     for s in loaded.skipped:
         out.print(f"    {s.code or '?'} 「{_short(s.title, 40)}」")
         for p in s.problems:
-            where = f"line {p.line}" if p.row_kind == "line" else f"row {p.line}"
+            where = (f"[{p.sheet}] " if p.sheet else "") + (f"line {p.line}" if p.row_kind == "line" else f"row {p.line}")
             out.print(f"      {where}, {p.field}: {p.message}" + (f" 「{_short(p.text, 60)}」" if p.text else ""))
     if result.kept_tasks:
         out.print(f"  kept as stored (unreadable in the file, never archived; notices go on): {'、'.join(result.kept_tasks)}")

@@ -34,8 +34,7 @@ def test_a_county_workbook_goes_in_on_the_first_try(tmp_path: Path, sqlite_url: 
     unknown, cover = ("責任處室", "封面") if script == "traditional" else ("责任科室", "说明")
     assert f"column I 「{unknown}」 not understood, ignored" in out
     assert f"sheet 「{cover}」 has no task header" in out and "skipped" in out
-    assert "rows 6–17" in out and f"「{'三、社會保障' if script == 'traditional' else '三、社会保障'}」 rows 3–5" in out
-    assert "10 tasks, 10 milestones" in out
+    assert "10 tasks, 10 milestones" in out and "tasks read from sheets" not in out
     run(["matrix", "import", str(book), "--directory", str(units)], cwd=tmp_path, db_url=sqlite_url)
     stored = _stored(tmp_path, sqlite_url, book.stem)
     plan, tasks = stored["plan"], stored["tasks"]
@@ -83,7 +82,7 @@ def test_a_column_not_understood_is_said_with_the_problems(tmp_path: Path, sqlit
     proc = run(["matrix", "validate", str(book), "--directory", str(units), "--offline", "--json"], cwd=tmp_path,
                db_url=sqlite_url, check=False)
     answer = json.loads(proc.stdout)
-    assert [(p["row"], p["field"]) for p in answer["problems"]] == [(7, "lead_unit")]
+    assert [(p["row"], p["field"], p["sheet"]) for p in answer["problems"]] == [(7, "lead_unit", "脫貧攻堅")]
     assert any("column I 「責任處室」" in w for w in answer["warnings"])
 
 
@@ -160,3 +159,28 @@ def test_a_category_column_enters_the_code_only_where_numbers_restart_within_it(
     tasks = _stored(tmp_path, sqlite_url, "blocks")["tasks"]
     assert [(t["code"], t["section"]) for t in tasks] == [
         ("1.1", ["交通"]), ("1.2", ["交通"]), ("2.1", ["水利"]), ("3.1", ["教育"]), ("3.2", ["教育"])]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_a_problem_names_its_sheet_when_the_tasks_come_from_several(tmp_path: Path, sqlite_url: str, units: Path,
+                                                                      script: str) -> None:
+    # Before: only "row 4", with a warning listing which sheet holds which rows.
+    from openpyxl import load_workbook
+
+    book = county_workbook(tmp_path / "county.xlsx", script)
+    wb = load_workbook(book)
+    sheet2 = "三、社會保障" if script == "traditional" else "三、社会保障"
+    wb[sheet2]["F4"] = "縣不存在局"
+    wb.save(book)
+    proc = run(["matrix", "validate", str(book), "--directory", str(units), "--offline"], cwd=tmp_path,
+               db_url=sqlite_url, check=False)
+    err = " ".join(proc.stderr.split())
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"county.xlsx [{sheet2}] row 4" in err and "tasks read from sheets" not in err
+    proc = run(["matrix", "validate", str(book), "--directory", str(units), "--offline", "--json"], cwd=tmp_path,
+               db_url=sqlite_url, check=False)
+    assert [(p["sheet"], p["row"], p["field"]) for p in json.loads(proc.stdout)["problems"]] == [(sheet2, 4, "lead_unit")]
+    # One sheet named: the file's own rows, as for any single-sheet file.
+    proc = run(["matrix", "validate", str(book), "--sheet", sheet2, "--directory", str(units), "--offline", "--json"],
+               cwd=tmp_path, db_url=sqlite_url, check=False)
+    assert [(p.get("sheet"), p["row"]) for p in json.loads(proc.stdout)["problems"]] == [(None, 4)]
