@@ -104,3 +104,5 @@ def test_a_sweep_dated_before_the_import_day_still_replays_the_periods(tmp_path:
     lights = _status(tmp_path, sqlite_url, "2026-12-07")
     assert all(i["due"] >= "2026-12-07" for t in lights.values() for i in t["items"])
     assert json.loads(_cli(["sweep", "--as-of", "2026-12-07", "--json"], tmp_path, sqlite_url))["created"]["chase"] == 0
+    weekly = _weekly(tmp_path, sqlite_url, "2026-12-11")
+    assert "2026-05-05" not in weekly and "2026年5月5日" not in weekly, weekly
