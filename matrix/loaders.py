@@ -401,6 +401,7 @@ def _task(rec: Record, b: _Builder, plan: Plan, known_officials: dict[str, Offic
         code=code, title=title, lead_unit=lead_unit, target=target, section=section,
         lead_officials=_officials(rec, b, known_officials), supporting_units=tuple(supporting), co_lead_units=tuple(co_leads),
         deadline_text=deadline_text, milestones=milestones, recurrences=recurrences, veto=veto, source=source,
+        note=_as_text(rec.get("note")),
     )
 
 

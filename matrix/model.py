@@ -181,6 +181,7 @@ class Task:
     # 共同牽頭: further lead units named with the lead unit (縣農業農村局；縣應急管理局). They are addressed
     # (主送) with the lead unit on every notice of the task; supporting units are only copied (抄送).
     co_lead_units: tuple[str, ...] = ()
+    note: str = ""  # 備註: the plan's remark on the task, kept as written
 
     @property
     def units(self) -> tuple[str, ...]:

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 COMPARED_FIELDS = (
     "title", "target", "section", "lead_unit", "co_lead_units", "supporting_units", "lead_officials",
-    "deadline_text", "milestones", "recurrences", "veto",
+    "deadline_text", "milestones", "recurrences", "veto", "note",
 )
 
 
@@ -130,6 +130,7 @@ def comparable(task: Task) -> dict[str, Any]:
     return {
         "title": task.title,
         "target": task.target,
+        "note": task.note,
         "section": tuple(task.section),
         "lead_unit": task.lead_unit,
         "co_lead_units": tuple(task.co_lead_units),
@@ -273,8 +274,9 @@ def _write_header(session: Session, plan_row: PlanRow | None, header: dict[str, 
 def _task_values(plan_id: int, position: int, task: Task, unit_id: Callable[[str], int]) -> dict[str, Any]:
     return dict(
         plan_id=plan_id, code=task.code, position=position, title=task.title, target=task.target,
-        section=list(task.section), lead_unit_id=unit_id(task.lead_unit), deadline_text=task.deadline_text,
-        veto=task.veto, source_file=task.source.file, source_line=task.source.line, archived_at=None,
+        note=task.note, section=list(task.section), lead_unit_id=unit_id(task.lead_unit), deadline_text=task.deadline_text,
+        veto=task.veto, source_file=task.source.file, source_line=task.source.line,
+        source_sheet=task.source.sheet, archived_at=None,
     )
 
 

@@ -237,8 +237,8 @@ def read_tasks(session: Session, plan_id: int, *, include_archived: bool = False
     # Plain columns, not ORM entities: this runs for every `matrix show` and every re-import, and
     # building mapped objects only to copy them into matrix objects costs more than the query.
     t = TaskRow.__table__.c
-    q = sa.select(t.id, t.code, t.title, t.lead_unit_id, t.target, t.section, t.deadline_text, t.veto,
-                  t.source_file, t.source_line).where(t.plan_id == plan_id)
+    q = sa.select(t.id, t.code, t.title, t.lead_unit_id, t.target, t.note, t.section, t.deadline_text, t.veto,
+                  t.source_file, t.source_line, t.source_sheet).where(t.plan_id == plan_id)
     if not include_archived:
         q = q.where(t.archived_at.is_(None))
     if task_ids is not None:
@@ -279,7 +279,7 @@ def read_tasks(session: Session, plan_id: int, *, include_archived: bool = False
         Task(code=r.code, title=r.title, lead_unit=unit_names[r.lead_unit_id], target=r.target, section=tuple(r.section),
              lead_officials=tuple(officials[r.id]), supporting_units=tuple(supporting[r.id]), co_lead_units=tuple(co_leads[r.id]),
              deadline_text=r.deadline_text, milestones=tuple(milestones[r.id]), recurrences=tuple(recurrences[r.id]),
-             veto=r.veto, source=SourceRef(file=r.source_file, line=r.source_line))
+             veto=r.veto, note=r.note, source=SourceRef(file=r.source_file, line=r.source_line, sheet=r.source_sheet))
         for r in rows
     ]
 

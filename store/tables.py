@@ -99,12 +99,14 @@ class TaskRow(SQLModel, table=True):
     position: int = 0  # order in the plan
     title: str
     target: str = ""
+    note: str = ""  # 備註 as the plan writes it (schema 0013)
     section: list = _json()
     lead_unit_id: int = Field(foreign_key="unit.id", index=True)
     deadline_text: str = ""
     veto: bool = False
     source_file: str = ""
     source_line: int | None = None
+    source_sheet: str = ""  # the worksheet, when the file's tasks came from several (schema 0013)
     archived_at: dt.datetime | None = None
     # The day supervision of it began (the import that created it); NULL: from the start (before 0006).
     supervised_from: dt.date | None = None

@@ -261,7 +261,8 @@ def matrix_show(
                                                 for x in r["recurrence"])]))
         supporting = r["supporting_units"]
         support_text = "、".join(supporting[:6]) + (f" …(+{len(supporting) - 6})" if len(supporting) > 6 else "")
-        cells = [r["code"], r["title"], "、".join(o["name"] for o in r["lead_officials"]),
+        task = r["title"] + (f"\n備註：{r['note']}" if r.get("note") else "")  # under the title: no column of its own
+        cells = [r["code"], task, "、".join(o["name"] for o in r["lead_officials"]),
                  "、".join([r["lead_unit"], *(f"{u}(共同牽頭)" for u in r["co_lead_units"])]), support_text, ms]
         table.add_row(*([r["plan"]] if not one_plan else []), *cells)
     console().print(table)

@@ -210,6 +210,7 @@ def task_json(t: Task) -> dict[str, Any]:
         "milestones": [milestone_json(m) for m in t.milestones],
         "recurrence": [recurrence_json(r) for r in t.recurrences],
         "veto": t.veto,
+        "note": t.note,
     }
 
 
@@ -260,6 +261,8 @@ def plan_yaml(plan: Plan) -> str:
             item["beneficiaries"] = owed
         if t.veto:
             item["veto"] = True
+        if t.note:
+            item["note"] = t.note
         doc["tasks"].append(item)
     if plan.stages:
         doc["stages"] = plan_stages(plan)
@@ -328,14 +331,16 @@ def plan_xlsx(plan: Plan) -> bytes:
     _text_row(ws, [plan.title])
     ws["A1"].font = Font(bold=True, size=14)
     owed = [task_beneficiaries(t) for t in plan.tasks]
-    _text_row(ws, list(XLSX_HEADERS) + (list(TASK_SHEET.written(("beneficiaries",))) if any(owed) else []))
+    noted = any(t.note for t in plan.tasks)  # 備註 only where a task has one
+    _text_row(ws, list(XLSX_HEADERS) + (list(TASK_SHEET.written(("beneficiaries",))) if any(owed) else [])
+              + (list(TASK_SHEET.written(("note",))) if noted else []))
     for cell in ws[2]:
         cell.font = Font(bold=True)
     for t, beneficiaries in zip(plan.tasks, owed, strict=True):
         _text_row(ws, [t.code, t.title, t.target, "、".join(str(o) for o in t.lead_officials),
                        "；".join((t.lead_unit, *t.co_lead_units)),  # 共同牽頭 as offices write it: the first leads
                        "、".join(t.supporting_units), t.deadline_text, " / ".join(t.section), "是" if t.veto else "",
-                       *(["、".join(beneficiaries)] if any(owed) else [])])
+                       *(["、".join(beneficiaries)] if any(owed) else []), *([t.note] if noted else [])])
     for col, width in zip("ABCDEFGHIJ", (8, 18, 50, 30, 16, 40, 30, 30, 8, 30)):
         ws.column_dimensions[col].width = width
     for row in ws.iter_rows(min_row=3):

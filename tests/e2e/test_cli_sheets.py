@@ -184,3 +184,27 @@ def test_a_problem_names_its_sheet_when_the_tasks_come_from_several(tmp_path: Pa
     proc = run(["matrix", "validate", str(book), "--sheet", sheet2, "--directory", str(units), "--offline", "--json"],
                cwd=tmp_path, db_url=sqlite_url, check=False)
     assert [(p.get("sheet"), p["row"]) for p in json.loads(proc.stdout)["problems"]] == [(None, 4)]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_a_notes_column_is_kept_compared_exported_and_shown(tmp_path: Path, db_url: str, units: Path, script: str) -> None:
+    # Before: 備註 was read and dropped at import (a Task had no note).
+    note = "按月報送進度" if script == "traditional" else "按月报送进度"
+    book = category_column_workbook(tmp_path / "county.xlsx", script, notes=(note, "", "", "", "", "已完成"))
+    run(["matrix", "import", str(book), "--directory", str(units)], cwd=tmp_path, db_url=db_url)
+    tasks = _stored(tmp_path, db_url, "county")["tasks"]
+    assert [t["note"] for t in tasks] == [note, "", "", "", "", "已完成"]
+    shown = run(["matrix", "show", "--plan", "county"], cwd=tmp_path, db_url=db_url).stdout
+    assert f"備註：{note}" in shown and shown.count("備註：") == 2
+    yaml_text = run(["matrix", "export", "--plan", "county"], cwd=tmp_path, db_url=db_url).stdout
+    assert f"note: {note}" in yaml_text and yaml_text.count("note:") == 2
+    # A note edited in the sheet is a change the re-import reports; exported as XLSX, it reads back.
+    book = category_column_workbook(tmp_path / "county.xlsx", script, notes=(note, "", "", "", "", "延期至明年"))
+    proc = run(["matrix", "import", str(book), "--directory", str(units), "--json"], cwd=tmp_path, db_url=db_url)
+    assert json.loads(proc.stdout)["changed"] == {"2.3": [{"field": "note", "old": "已完成", "new": "延期至明年"}]}
+    out = tmp_path / "out.xlsx"
+    run(["matrix", "export", "--plan", "county", "--format", "xlsx", "--out", str(out)], cwd=tmp_path, db_url=db_url)
+    proc = run(["matrix", "import", str(out), "--plan", "county", "--directory", str(units), "--json"], cwd=tmp_path,
+               db_url=db_url)
+    assert json.loads(proc.stdout)["changed"] == {}
+    assert [t["note"] for t in _stored(tmp_path, db_url, "county")["tasks"]] == [note, "", "", "", "", "延期至明年"]
