@@ -17,11 +17,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from duban.matrix.sources import Cell, Record
+from duban.matrix.vocabulary import cn_number
 
 __all__ = ["Sections", "assign_codes", "date_cell", "heading_kind", "heading_of", "preamble_facts", "text_of"]
 
 _CN = "一二三四五六七八九十百零〇"
-_CN_VALUE = {c: i for i, c in enumerate("〇一二三四五六七八九")} | {"零": 0}
 # Numbering styles of headings, outermost first as official documents nest them.
 _HEADING_STYLES = (
     ("part", re.compile(rf"^第\s*([{_CN}\d]+)\s*(?:部分|篇|章|大類|类|類)")),
@@ -63,31 +63,12 @@ def date_cell(value: Any) -> Any:
     return value
 
 
-def _number(word: str) -> int | None:
-    """一 → 1, 十二 → 12, 二十 → 20, 一百零五 → 105, 3 → 3; None when it is not a number."""
-    if word.isdigit():
-        return int(word)
-    total, digit = 0, 0
-    for ch in word:
-        if ch == "百":
-            total += (digit or 1) * 100
-            digit = 0
-        elif ch == "十":
-            total += (digit or 1) * 10
-            digit = 0
-        elif ch in _CN_VALUE:
-            digit = _CN_VALUE[ch]
-        else:
-            return None
-    return total + digit or None
-
-
 def heading_kind(text: str) -> tuple[str, int | None]:
     """The numbering style of a heading and its number: 一、基礎設施 → ("chapter", 1); unnumbered → ("plain", None)."""
     for kind, pattern in _HEADING_STYLES:
         m = pattern.match(text)
         if m:
-            return kind, _number(m.group(1))
+            return kind, cn_number(m.group(1))
     return "plain", None
 
 

@@ -237,3 +237,26 @@ def parse_day(text: str) -> dt.date:
 
 #: How status, `matrix show` and reports mark a period of ongoing work (持續推進, 長期堅持 …), per language.
 ONGOING_MARK = {"zh-Hans": "持续", "zh-Hant": "持續", "en": "ongoing"}
+
+
+_CN_DIGIT = {c: i for i, c in enumerate("〇一二三四五六七八九")} | {"零": 0, "两": 2, "兩": 2}
+
+
+def cn_number(word: str) -> int | None:
+    """一 → 1, 十二 → 12, 二十 → 20, 一百零五 → 105, 3 → 3: the number of a heading or a date part,
+    or None when ``word`` is not one (headings and plan documents number with these)."""
+    if word.isdigit():
+        return int(word)
+    total, digit = 0, 0
+    for ch in word:
+        if ch == "百":
+            total += (digit or 1) * 100
+            digit = 0
+        elif ch == "十":
+            total += (digit or 1) * 10
+            digit = 0
+        elif ch in _CN_DIGIT:
+            digit = _CN_DIGIT[ch]
+        else:
+            return None
+    return total + digit or None

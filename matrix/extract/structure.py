@@ -9,6 +9,7 @@ from duban.matrix.errors import DeadlineError
 from duban.matrix.extract.cleaning import _Text
 from duban.matrix.extract.vocabulary import _CIRCLED, _CN_DIGITS, _HEADINGS
 from duban.matrix.model import DeadlineContext
+from duban.matrix.vocabulary import cn_number
 
 
 @dataclass(slots=True)
@@ -77,21 +78,8 @@ def _match_heading(norm: str) -> tuple[str, int, str, int] | None:
 
 
 def _cn_number(s: str) -> int:
-    digits = {"〇": 0, "零": 0, "一": 1, "二": 2, "两": 2, "兩": 2, "三": 3, "四": 4, "五": 5, "六": 6,
-              "七": 7, "八": 8, "九": 9}
-    if s.isdigit():
-        return int(s)
-    total, current = 0, 0
-    for ch in s:
-        if ch in digits:
-            current = digits[ch]
-        elif ch == "十":
-            total += (current or 1) * 10
-            current = 0
-        elif ch == "百":
-            total += (current or 1) * 100
-            current = 0
-    return total + current
+    """A heading's or date part's number (一 → 1, 十二 → 12); 0 when it is not one."""
+    return cn_number(s) or 0
 
 
 def _heading_number(h: _Heading) -> str:
