@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from duban.matrix.errors import SourceError, shorten
-from duban.matrix.extract.tables import _pasted_table, _table_lines
+from duban.matrix.extract.tables import _pasted_table, _spaced_table, _table_lines
 from duban.matrix.extract.vocabulary import _CIRCLED
 from duban.matrix.limits import DEFAULT_LIMITS, InputLimits
 
@@ -298,21 +298,26 @@ def _to_chinese_numeral(n: int) -> str:
 
 def _physical_lines(text: str) -> list[tuple[int, str]]:
     """The lines of a text with their numbers; a matrix table pasted as tab-separated lines (its rows
-    rebuilt where a cell's paragraphs break them) becomes heading and field lines."""
+    rebuilt where a cell's paragraphs break them), or with runs of spaces between its cells, becomes
+    heading and field lines."""
     raw = text.split("\n")
-    if "\t" not in text:
+    spaced = "  " in text or "\u3000" in text
+    if "\t" not in text and not spaced:
         return list(enumerate(raw, start=1))
     out: list[tuple[int, str]] = []
     i = 0
     while i < len(raw):
+        table = None
         if raw[i].count("\t") >= 2:
             table = _pasted_table(raw, i)
-            if table is not None:
-                lines, end = table
-                out.extend((k + 1, line) for k, line in lines)
-                out.append((end, ""))  # the table's last field ends with it
-                i = end
-                continue
+        elif spaced and "\t" not in raw[i]:
+            table = _spaced_table(raw, i)
+        if table is not None:
+            lines, end = table
+            out.extend((k + 1, line) for k, line in lines)
+            out.append((end, ""))  # the table's last field ends with it
+            i = end
+            continue
         out.append((i + 1, raw[i]))
         i += 1
     return out

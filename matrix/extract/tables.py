@@ -278,3 +278,30 @@ def _carry_down(rows: list[list[str | None]], header: dict[int, str]) -> None:
                 if i < len(row) and row[i] == "" and above[i]:
                     row[i] = above[i]
         above = row
+
+
+# --------------------------------------------------------------------------------------------
+# A table pasted with runs of spaces between its cells (a copy from a PDF, some editors): read as tabs
+
+# Two or more spaces (half- or full-width) between cells; a single space stays inside its cell. A header
+# of single full-width spaces (序號　重點任務　…) uses them as its separator.
+_SPACED_SEPARATORS = (re.compile(r"[ \u3000]{2,}"), re.compile(r"[ \u3000]*\u3000[ \u3000]*"))
+
+
+def _spaced_table(raw: list[str], start: int) -> tuple[list[tuple[int, str]], int] | None:
+    """The matrix table whose header is line ``start`` (0-based) of ``raw`` with its cells separated by
+    runs of spaces (see _SPACED_SEPARATORS): its lines up to the next blank one are read with the same
+    separator as tab-separated cells (_pasted_table), or None when the line is not such a header."""
+    line = raw[start].strip()
+    for separator in _SPACED_SEPARATORS:
+        cells = separator.split(line)
+        if len(cells) < DOCUMENT_MATRIX.min_known or any(len(c) > 12 for c in cells):
+            continue
+        if find_header(iter([(1, cells)]), DOCUMENT_MATRIX) is None:
+            continue
+        end = start
+        while end < len(raw) and raw[end].strip():
+            end += 1
+        tabbed = [separator.sub("\t", text.strip()) for text in raw[start:end]]
+        return _pasted_table([*raw[:start], *tabbed, *raw[end:]], start)
+    return None

@@ -173,3 +173,18 @@ def test_a_header_of_two_rows(duban, tmp_path: Path, script: str, kind: str) -> 
         ("1", _s("縣市場監管局", script), [_s("縣政務服務中心", script)]),
         ("2", _s("縣政務服務中心", script), [_s("縣直各部門", script)]),
     ]
+
+
+@pytest.mark.parametrize("script", ["traditional", "simplified"])
+@pytest.mark.parametrize("gap", ["    ", "  ", "\u3000\u3000", "\u3000"])
+def test_a_table_pasted_with_spaces_between_its_cells(duban, tmp_path: Path, script: str, gap: str) -> None:  # noqa: F811
+    (tmp_path / "plan.txt").write_text(table_plans.spaced_text(script, gap), encoding="utf-8")
+    proc = duban("matrix", "extract", "plan.txt", "-o", "plan.yaml")
+    assert f"extracted {len(table_plans.SPACED_ROWS)} tasks" in proc.stderr, proc.stderr
+    tasks = yaml.safe_load((tmp_path / "plan.yaml").read_text("utf-8"))["tasks"]
+    assert [(t["code"], t["title"], t["lead_unit"], t["supporting_units"], t["deadline"]) for t in tasks] == [
+        (code, _s(title, script), _s(lead, script), [_s(u, script) for u in units.split("、")], deadline)
+        for code, title, lead, units, deadline in table_plans.SPACED_ROWS
+    ]  # the single space inside 開展河道“清四亂” 專項行動 stays in its cell
+    proc = duban("matrix", "validate", "plan.yaml", "--allow-new-units")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
