@@ -19,6 +19,7 @@ from duban.matrix.deadline_text import (
     _ARABIC_DIGIT,
     _BY_MARKER,
     _BY_PERIOD,
+    _COUNT_DIGIT,
     _COUNT_UNITS,
     _DATE_CHARS,
     _DATED_WORDS,
@@ -29,23 +30,29 @@ from duban.matrix.deadline_text import (
     _FESTIVAL_RE,
     _FILLER_AFTER,
     _FILLER_BEFORE,
+    _FROM_NOW,
     _FROM_WORD,
     _HALF_YEAR,
     _ISO_DATE,
+    _ISO_MONTH,
     _MID_YEAR,
     _MINIMUM,
     _MINIMUM_WORD,
     _MONTH,
     _NO_BASE_YEAR,
+    _NOUN_DIGITS,
     _ONGOING,
     _PART_OF_MONTH_DUE,
     _PART_OF_MONTH_FIRST,
     _PERIOD,
     _PERIOD_WORDS,
+    _PLAIN_COUNT,
     _QUANTITY,
     _QUARTER,
     _RANGE_CONNECTOR,
     _RANGE_FIRST_YEAR,
+    _RELATIVE_YEAR,
+    _RESULT_WORDS,
     _STAND_IN_FESTIVAL_YEAR,
     _STAND_IN_YEAR,
     _START_WORD,
@@ -99,6 +106,9 @@ def _read_milestone(piece: str, label: str, context: DeadlineContext, memory: _M
     """The milestone of one item, and its role: "start" (2016年3月底前启动), "done" (a completion
     word follows the date: 6月底前完成) or None."""
     position = _past(_FILLER_BEFORE, piece)
+    from_now = _FROM_NOW.match(piece, position)
+    if from_now:
+        position = from_now.end()
 
     duration = _read_duration(piece, position, context)
     start: dt.date | None = None
@@ -124,17 +134,29 @@ def _read_milestone(piece: str, label: str, context: DeadlineContext, memory: _M
             point = end_point
             memory.needs_base_year = memory.needs_base_year or end_memory.needs_base_year
         memory.year, memory.month = point.year, point.month
+    if from_now:
+        start = _from_plan_start(from_now.group(), piece, due, context)
     position = _past(_FILLER_AFTER, piece, position)
 
     if starts := _START_WORD.match(piece, position):
         if starts.end() < len(piece):
             _check_words(piece[starts.end():], piece)  # 3月底前启动试点: the work, without a quantity
-        if start is not None or duration is not None:
+        if start is not None or duration is not None:  # also 即日起至…
             raise _Unreadable(f"{_quoted(piece)}: the start (…{starts.group()}) must be one date, not a range or a length of time")
         return Milestone(due=due, label=label), "start"
     role = "done" if _DONE_WORD.search(piece, date_end) else None
-    quantity, measure = _read_work(piece, position, marked=_BY_MARKER.search(piece, date_end, position) is not None)
+    quantity, measure = _read_work(piece, position, marked=_BY_MARKER.search(piece, date_end, position) is not None
+                                  or _RESULT_WORDS.match(piece, position) is not None)
     return Milestone(due=due, start=start, quantity=quantity, measure=measure, label=label), role
+
+
+def _from_plan_start(words: str, piece: str, due: dt.date, context: DeadlineContext) -> dt.date:
+    """The start of 即日起至…: the plan's start, which must come before the due date."""
+    if context.plan_start is None:
+        raise _Unreadable(f"{_quoted(words)} in {_quoted(piece)} counts from the plan's start, and the plan has no start date")
+    if context.plan_start > due:
+        raise _Unreadable(f"{_quoted(piece)} ends ({_shown(due)}) before the plan starts ({context.plan_start})")
+    return context.plan_start
 
 
 def _read_work(piece: str, position: int, *, marked: bool) -> tuple[Decimal | None, str | None]:
@@ -165,7 +187,7 @@ def _read_work(piece: str, position: int, *, marked: bool) -> tuple[Decimal | No
 def _trailing_quantity(piece: str, position: int) -> re.Match[str] | None:
     """The quantity that ends the work's words: from their first Arabic digit (新改建农村公路50公里), or a
     Chinese number after a completion word (累计完成四十五个村); None if the words have no number."""
-    digit = _ARABIC_DIGIT.search(piece, position)
+    digit = _COUNT_DIGIT.search(piece, position)
     if digit is not None:
         found = _QUANTITY.fullmatch(piece, digit.start())
         if found is None or piece[digit.start() - 1] == "第":  # 第3批: an ordinal, not a quantity
@@ -182,7 +204,8 @@ def _check_words(words: str, piece: str) -> None:
     if _PERIOD_WORDS.search(words):
         raise _Unreadable(f"the words {_quoted(words)} in {_quoted(piece)} name a period: write it as its own item, "
                           "e.g. 2026年9月底前完成，此后每年开展一次")
-    if _ARABIC_DIGIT.search(words) or _DATED_WORDS.search(words) or _MINIMUM_WORD.search(words):
+    plain = _NOUN_DIGITS.sub("", words)  # 5G基站: the noun's digits are part of the words
+    if _ARABIC_DIGIT.search(plain) or _DATED_WORDS.search(plain) or _MINIMUM_WORD.search(words):
         raise _Unreadable(f"the words {_quoted(words)} in {_quoted(piece)} carry a number or a date the deadline does not explain")
 
 
@@ -228,6 +251,10 @@ def _read_point(
         year = _checked_year(_number(iso["year"]), iso.group(), piece)
         day = _date(piece, year, _number(iso["month"]), _number(iso["day"]))
         return _Point(day, day, day.year, day.month), iso.end()
+    if iso_month := _ISO_MONTH.match(piece, position):
+        year = _checked_year(_number(iso_month["year"]), iso_month.group(), piece)
+        last = _month_end(year, _number(iso_month["month"]))
+        return _Point(last.replace(day=1), last, year, last.month), iso_month.end()
 
     explicit_year, year, position = _point_year(piece, position, context, memory)
 
@@ -278,6 +305,8 @@ def _read_point(
 def _point_year(piece: str, position: int, context: DeadlineContext, memory: _Memory) -> tuple[int | None, int, int]:
     """The year a date at ``position`` names (or None), the year it is read in, and where its year ends."""
     explicit_year: int | None = None
+    if relative := _RELATIVE_YEAR.match(piece, position):
+        return _relative_year(relative, piece, context, memory)
     year_match = _YEAR.match(piece, position) or _RANGE_FIRST_YEAR.match(piece, position)
     if year_match:
         explicit_year = _year(year_match["year"])
@@ -292,6 +321,19 @@ def _point_year(piece: str, position: int, context: DeadlineContext, memory: _Me
     elif year != _STAND_IN_YEAR and not MIN_YEAR <= year <= MAX_YEAR:
         raise _Unreadable(f"the plan's base year {year} is not between {MIN_YEAR} and {MAX_YEAR}")
     return explicit_year, year, position
+
+
+def _relative_year(
+    found: re.Match[str], piece: str, context: DeadlineContext, memory: _Memory
+) -> tuple[int | None, int, int]:
+    """本年度 / 当年 (the base year) and 次年 / 翌年 (the year after the text's year so far, or the
+    base year): read like an explicit year."""
+    year = context.base_year if found["this"] else (memory.year or context.base_year)
+    if year in (_NO_BASE_YEAR, _STAND_IN_YEAR):
+        memory.needs_base_year = memory.needs_base_year or piece
+        return _STAND_IN_YEAR, _STAND_IN_YEAR, found.end()
+    year = _checked_year(year + (1 if found["next"] else 0), found.group(), piece)
+    return year, year, found.end()
 
 
 def _month_point(found: re.Match[str], piece: str, year: int) -> _Point:
@@ -406,8 +448,14 @@ def _read_recurrence(piece: str, label: str, context: DeadlineContext) -> Recurr
         words = body[position : minimum.start() if minimum else len(body)]
         if _MINIMUM_WORD.search(words):
             raise _Unreadable(f"cannot read the minimum in {_quoted(words)} of {_quoted(piece)}")
-        if _DATED_WORDS.search(words):
+        plain = _PLAIN_COUNT.search(words) if minimum is None and min_count is None else None
+        if _DATED_WORDS.search(words[: plain.start()] if plain else words):
             raise _Unreadable(f"the words {_quoted(words)} in {_quoted(piece)} carry a date the period does not explain")
+        if plain is not None:  # 每季度开展1次: the count ends the words
+            if min_amount is not None:
+                raise _Unreadable(f"unknown words {_quoted(words)} after the minimum in {_quoted(piece)}")
+            min_count = _count(plain["number"], piece)
+            break
         if minimum is None:
             if min_count is not None or min_amount is not None:
                 raise _Unreadable(f"unknown words {_quoted(words)} after the minimum in {_quoted(piece)}")

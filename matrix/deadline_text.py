@@ -57,6 +57,7 @@ _THOUSANDS_COMMA = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 _EDGE_PUNCTUATION = "。.,;、:!?"
 
 _SEPARATOR = re.compile(r"以及|[、,;和及]")
+_SEPARATOR_CHARS = "、,;。"
 # A separator splits the text only where a new item starts after it; elsewhere (每月走访、慰问…)
 # it belongs to the words describing an obligation.
 # Ongoing work (持续推进, 长期坚持, 常态化开展, 长效推进, 长期 …): no date of its own, reported on the
@@ -77,7 +78,7 @@ _BY_PERIOD_START = r"按个?(?:年|半年|季|月|周|星期)"
 
 _ITEM_START = re.compile(
     rf"(?:截至|截止|到|于|在)?"
-    rf"(?:其中|[{_NUMERAL}]|每个?(?:年|半年|季|月|周|星期|礼拜)|第|上半年|下半年|年底|年末|年中|{_FESTIVAL}"
+    rf"(?:其中|[{_NUMERAL}]|次年|翌年|本年|即日|自即日|每个?(?:年|半年|季|月|周|星期|礼拜)|第|上半年|下半年|年底|年末|年中|{_FESTIVAL}"
     rf"|(?:并且?|且|然后|全年|全程|(?:完成|建成)?(?:此后|之后|今后|以后|后))?(?:{'|'.join(_ONGOING_WORDS)}|每|{_BY_PERIOD_START})"
     rf"|{_BY_PERIOD_START})"
 )
@@ -98,7 +99,18 @@ _QUARTER = re.compile(rf"第?(?P<quarter>[{_SMALL}]{{1,2}})季度?")
 _HALF_YEAR = re.compile(r"上半年|下半年")
 _MID_YEAR = re.compile(r"年中|(?<=年)中(?!旬)")
 # 年底 alone, or 底 right after an explicit year (2015年底); 2015年年底 is accepted too.
-_YEAR_END = re.compile(r"年底|年末|年内|年度内|(?<=年)(?:底|末)")
+_YEAR_END = re.compile(r"年底|年末|年内|年度内|(?<=年)(?:底|末|全年)")
+# 2026.6: a year and a month written with a dot or a slash (the month's last day)
+_ISO_MONTH = re.compile(r"(?P<year>\d{4})[./](?P<month>\d{1,2})(?![\d./])")
+# 本年度内 / 次年1月底前: a year named relative to the base year (or the year before it in the text);
+# 今年 / 明年 count from today, which a plan does not know: they stay refused
+_RELATIVE_YEAR = re.compile(r"(?P<this>本年度?|当年度?)|(?P<next>次年度?|翌年)")
+# 即日起至2026年12月31日: a range that starts with the plan
+_FROM_NOW = re.compile(r"(?:自|从)?即日起?(?:至|到)")
+# 2026年3月起每月5日前报送: a period that starts with the date before it
+_FROM_PERIOD = re.compile(r"(?:起|开始)(?=每|按)")
+# 已完成: a task done before the plan, with no date to follow
+_ALREADY_DONE = re.compile(r"(?:已经?|业已)(?:全部|基本)?(?:完成|建成|办结|落实|实现)")
 _FESTIVAL_RE = re.compile(_FESTIVAL)
 
 _DURATION = re.compile(
@@ -114,6 +126,8 @@ _QUANTITY = re.compile(
 # only after a word that makes it a deadline (前, 为止, 完成 …), so that 7月17日召开大会 (an event on a
 # day) and 7月中 stay refused; they may end in a quantity (50公里, 累计完成45个村).
 _BY_MARKER = re.compile(r"前|为止|完成|建成|到位")
+# 2026年底见成效: words saying what shows by then make the date a deadline too
+_RESULT_WORDS = re.compile(r"见成效|见实效|见效|取得明显成效")
 _DONE_BEFORE_NUMBER = re.compile(rf"(?:完成|建成|达到|实现|达|新增|覆盖)(?=[{_NUMERAL}])")
 _VAGUE_AFTER = ("后", "左右")
 _ARABIC_DIGIT = re.compile(r"\d")  # 2015年底前后: around, not by
@@ -121,7 +135,7 @@ _DATE_CHARS = re.compile(r"[年月日旬季周前内底末]")
 # 2016年3月底前启动，6月底前完成: a date followed by a start word opens a milestone that the next
 # item, a date with a completion word, closes.
 _START_WORD = re.compile(r"启动|开始")
-_DONE_WORD = re.compile(r"完成|建成|竣工|投用|投入使用|见效")
+_DONE_WORD = re.compile(r"完成|建成|竣工|投用|投入使用|见效|见成效|见实效|取得明显成效")
 
 _PERIOD = re.compile(
     rf"""每个?(?:
@@ -137,6 +151,12 @@ _PERIOD = re.compile(
 )
 _MINIMUM = re.compile(rf"(?:不少于|不低于|至少)(?P<number>\d+(?:\.\d+)?|[{_NUMERAL}]+)(?P<unit>场次|次|场|回|万元|元)(?:以上)?")
 _MINIMUM_WORD = re.compile(r"不少于|不低于|至少")
+# 每季度开展1次 / 每月召开一次: a count at the end of an obligation's words is its minimum
+_PLAIN_COUNT = re.compile(rf"(?P<number>\d+|[{_NUMERAL}]+)(?P<unit>场次|次|场|回)(?:以上)?$")
+# 5G基站 / 4A级景区: digits joined to Latin letters are part of a noun, not a number
+_NOUN_DIGITS = re.compile(r"\d+[A-Za-z]+")
+# the first digit of a number that counts (not the 5 of 5G)
+_COUNT_DIGIT = re.compile(r"(?<![\dA-Za-z.])\d(?![\d.]*[A-Za-z])")
 _DATED_WORDS = re.compile(rf"\d|[{_SMALL}]+[年月日号]|{_FESTIVAL}")
 
 _PART_OF_MONTH_DUE = {"初": 10, "上旬": 10, "中旬": 20}  # 下旬 / 底 / 末: the last day
@@ -193,11 +213,15 @@ def _normalise(text: str) -> tuple[str, list[int]]:
     """The matching form of ``text`` and, for each of its characters, its index in ``text``."""
     chars: list[str] = []
     origin: list[int] = []
+    breaks: list[tuple[int, int]] = []  # (where in chars, index in text) of each line break
     for index, char in enumerate(text):
+        if char in _LINE_BREAKS and chars:
+            breaks.append((len(chars), index))
         for folded in _fold_char(char):
             if not folded.isspace():
                 chars.append(folded)
                 origin.append(index)
+    _separate_lines(chars, origin, breaks)
 
     # Deletions (pinyin, thousands separators) and trims keep ``origin`` aligned with ``chars``.
     normal = "".join(chars)
@@ -221,6 +245,21 @@ def _normalise(text: str) -> tuple[str, list[int]]:
             continue
         break
     return "".join(chars[begin:end]), origin[begin:end]
+
+
+_LINE_BREAKS = "\n\r\u2028\u2029\x0b\x0c\x85"
+
+
+def _separate_lines(chars: list[str], origin: list[int], breaks: list[tuple[int, int]]) -> None:
+    """A line break where a new item starts (2026年6月底前⏎2026年12月底前) separates items like ``;``;
+    elsewhere (a date or words wrapped mid-way) it is only white space."""
+    normal = "".join(chars)
+    for at, index in reversed(breaks):
+        if at == 0 or at >= len(normal) or normal[at - 1] in _SEPARATOR_CHARS + _NUMERAL + "年月":
+            continue
+        if _ITEM_START.match(normal, at):
+            chars.insert(at, ";")
+            origin.insert(at, index)
 
 
 @lru_cache(maxsize=4096)

@@ -42,6 +42,16 @@ parts separated as A、B are)              completion before the start is an err
                                         完成 / 建成 / 到位; no number, date or period in them but
                                         a final quantity (累计完成45个村, 覆盖率达到95%以上)
 年内 · 2026—2027年                        12-31 of the base year · 2026-01-01 to 2027-12-31
+本年度内 · 2026年全年 · 2026.6 (2026/6)       12-31 of the base year · 2026-12-31 · 2026-06-30
+次年1月底前 (翌年)                         the year after the text's year so far, or the base year's
+                                        (今年 / 明年 count from today: refused)
+即日起至2026年12月31日                     start context.plan_start, due 2026-12-31
+2026年底见成效 (见实效, 取得明显成效)        a milestone: these words make the date a deadline
+2026年9月底前建成5G基站30个                quantity 30 个: digits joined to letters (5G, 4A级)
+                                        are the noun's words
+A⏎B (one item a line)                    a line break where an item starts separates like ；
+已完成                                    refused: "a task already done: leave it out or write
+                                        its date"
 =====================================  ====================================================
 
 Ongoing work (``Recurrence(ongoing=True)``, on ``context.reporting``'s cadence, see ``matrix.reporting``):
@@ -56,6 +66,7 @@ Ongoing work (``Recurrence(ongoing=True)``, on ``context.reporting``'s cadence, 
 持续推进，每季度报送进展                    one obligation on the text's period (with its minimum)
 按季度推进 / 按月推进                       ongoing, reported at each quarter's / month's end
 …完成，此后每年开展一次                     a milestone, then a yearly obligation after it
+2026年3月起每月5日前报送                  that period, from the first day the date names
 =====================================  ====================================================
 
 Recurrences (``Recurrence``; ``start``/``until`` are context.plan_start/plan_end):
@@ -76,7 +87,8 @@ starts mid-quarter. A monthly day 29–31 and a yearly 2月29日 are refused: th
 every period and rrule would silently skip those instances.
 
 After the period, free words describing the obligation may follow (每月走訪全村所有貧困戶…), then
-minimums: 不少於 / 不少于 / 不低于 / 至少 N 次 (also 場次, 場, 回) → ``min_count``; N 元 / 萬元 →
+minimums (a count ending the words is one too: 每季度开展1次, 每月召开一次):
+不少於 / 不少于 / 不低于 / 至少 N 次 (also 場次, 場, 回) → ``min_count``; N 元 / 萬元 →
 ``min_amount`` and ``amount_unit``; 以上 may follow a minimum. Free words may not carry a date.
 A festival followed by a minimum (春節前每戶不少於三百元, 暑期不少於二百元) is a yearly obligation
 anchored on that festival, with or without 每年. ``其中`` ("of which") between items is skipped.
@@ -110,9 +122,13 @@ from duban.matrix.deadline_dates import (
     _ongoing_at,
     _read_milestone,
     _read_ongoing,
+    _read_point,
     _read_recurrence,
 )
 from duban.matrix.deadline_text import (
+    _ALREADY_DONE,
+    _FILLER_BEFORE,
+    _FROM_PERIOD,
     _NO_BASE_YEAR,
     _NOT_A_CHARACTER,
     _THEN_PERIOD,
@@ -124,6 +140,7 @@ from duban.matrix.deadline_text import (
     _items,
     _NeedsYear,
     _normalise,
+    _past,
     _quoted,
     _shown,
     _Unreadable,
@@ -249,6 +266,8 @@ def _parse(text: str, context: DeadlineContext) -> Deadline:
     normal, origin = _normalise(text)
     if not normal:
         raise _Unreadable("the text has no date in it")
+    if _ALREADY_DONE.fullmatch(normal):
+        raise _Unreadable("a task already done: leave it out or write its date")
 
     milestones: list[Milestone] = []
     recurrences: list[Recurrence] = []
@@ -268,6 +287,8 @@ def _parse(text: str, context: DeadlineContext) -> Deadline:
             recurrences.append(ongoing)
         elif (linked := _THEN_PERIOD.match(piece)) and _is_recurrence(piece[linked.end():]):
             recurrences.append(_after(_read_recurrence(piece[linked.end():], label, context), milestones))
+        elif (since := _FROM_PERIOD.search(piece)) and _is_recurrence(piece[since.end():]):
+            recurrences.append(_from_date(piece, since, label, context, memory))
         elif _is_recurrence(piece):
             recurrences.append(_read_recurrence(piece, label, context))
         else:
@@ -315,6 +336,16 @@ def _ongoing(piece: str, text: str, origin: list[int], begin: int, context: Dead
         return replace(obligation, label=span(begin, last))
     milestones.append(milestone)
     return obligation
+
+
+def _from_date(piece: str, since: re.Match[str], label: str, context: DeadlineContext, memory: _Memory) -> Recurrence:
+    """2026年3月起每月5日前报送: the period starts on the first day the date before 起 names."""
+    head = piece[: since.start()]
+    point, end = _read_point(head, _past(_FILLER_BEFORE, head), context, memory, required=True)
+    if point is None or end != len(head):
+        raise _Unreadable(f"{_quoted(head)} in {_quoted(piece)} is not one date")
+    memory.year, memory.month = point.year, point.month
+    return replace(_read_recurrence(piece[since.end():], label, context), start=point.first)
 
 
 def _after(rec: Recurrence, milestones: list[Milestone]) -> Recurrence:

@@ -280,3 +280,111 @@ def test_ongoing_work_after_the_plan_ends_is_a_warning_with_its_place(tmp_path, 
     (warning,) = [w for w in loaded.warnings if "ongoing" in w]
     assert "plan.yaml:3" in warning and "task 1" in warning and "2027-01-01" in warning and "end:" in warning
     assert [r.ongoing for t in loaded.plan.tasks for r in t.recurrences] == [True, True]
+
+
+# -- everyday phrasings an office writes (both scripts) ------------------------------------------
+
+QUARTERS = "FREQ=YEARLY;BYMONTH=3,6,9,12;BYMONTHDAY=-1"
+MONTH_END = "FREQ=MONTHLY;BYMONTHDAY=-1"
+COUNTED = [
+    # a period, the work's verb, then the count: the count is the obligation's minimum
+    ("每季度開展1次", ("quarterly", QUARTERS, 1)),
+    ("每季度开展1次", ("quarterly", QUARTERS, 1)),
+    ("每月報送1次", ("monthly", MONTH_END, 1)),
+    ("每月报送1次", ("monthly", MONTH_END, 1)),
+    ("每半年1次", ("half_yearly", "FREQ=YEARLY;BYMONTH=6,12;BYMONTHDAY=-1", 1)),
+    ("每年開展2次", ("yearly", "FREQ=YEARLY;BYMONTH=12;BYMONTHDAY=31", 2)),
+    ("每年开展2次以上", ("yearly", "FREQ=YEARLY;BYMONTH=12;BYMONTHDAY=31", 2)),
+    ("每月召開一次", ("monthly", MONTH_END, 1)),
+    ("每月召开一次", ("monthly", MONTH_END, 1)),
+    ("每週調度1次", ("weekly", "FREQ=WEEKLY;BYDAY=SU", 1)),
+    ("每周调度1次", ("weekly", "FREQ=WEEKLY;BYDAY=SU", 1)),
+    ("每年至少2次", ("yearly", "FREQ=YEARLY;BYMONTH=12;BYMONTHDAY=31", 2)),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), COUNTED, ids=[t for t, _ in COUNTED])
+def test_a_count_after_the_works_verb_is_the_minimum(text: str, expected: tuple) -> None:
+    deadline = parse(text, context=PLAN)
+    assert not deadline.milestones
+    assert [(r.freq, r.rule, r.min_count, r.start, r.label) for r in deadline.recurrences] == [
+        (*expected, D(2026, 1, 1), text)]
+
+
+DATED = [
+    # a noun's own digits (5G, 4A级) are words, not the quantity
+    ("2026年9月底前建成5G基站30個", [(D(2026, 9, 30), None, q(30), "个", "2026年9月底前建成5G基站30個")]),
+    ("2026年9月底前建成5G基站30个", [(D(2026, 9, 30), None, q(30), "个", "2026年9月底前建成5G基站30个")]),
+    ("2026年底前創建4A級景區2個", [(D(2026, 12, 31), None, q(2), "个", "2026年底前創建4A級景區2個")]),
+    ("2026年底前创建3A级景区1个", [(D(2026, 12, 31), None, q(1), "个", "2026年底前创建3A级景区1个")]),
+    # from now (the plan's start) to a date
+    ("即日起至2026年12月31日", [(D(2026, 12, 31), D(2026, 1, 1), None, None, "即日起至2026年12月31日")]),
+    ("自即日起至2026年6月底", [(D(2026, 6, 30), D(2026, 1, 1), None, None, "自即日起至2026年6月底")]),
+    # years named from the base year (or the year before in the text)
+    ("次年1月底前", [(D(2027, 1, 31), None, None, None, "次年1月底前")]),
+    ("2026年底前完成，次年6月底前驗收", [
+        (D(2026, 12, 31), None, None, None, "2026年底前完成"), (D(2027, 6, 30), None, None, None, "次年6月底前驗收")]),
+    ("2026年全年", [(D(2026, 12, 31), None, None, None, "2026年全年")]),
+    ("本年度內", [(D(2026, 12, 31), None, None, None, "本年度內")]),
+    ("本年度内", [(D(2026, 12, 31), None, None, None, "本年度内")]),
+    ("年內", [(D(2026, 12, 31), None, None, None, "年內")]),
+    ("2026.6", [(D(2026, 6, 30), None, None, None, "2026.6")]),
+    ("2026/11", [(D(2026, 11, 30), None, None, None, "2026/11")]),
+    # one milestone a line
+    ("2026年6月底前\n2026年12月底前", [
+        (D(2026, 6, 30), None, None, None, "2026年6月底前"), (D(2026, 12, 31), None, None, None, "2026年12月底前")]),
+    ("2026年6月底前完成摸底\r\n12月底前全面完成", [
+        (D(2026, 6, 30), None, None, None, "2026年6月底前完成摸底"), (D(2026, 12, 31), None, None, None, "12月底前全面完成")]),
+    # a line broken inside a date or the work is one item
+    ("2026年6月\n底前完成", [(D(2026, 6, 30), None, None, None, "2026年6月\n底前完成")]),
+    ("2026年底前完成\n危房改造", [(D(2026, 12, 31), None, None, None, "2026年底前完成\n危房改造")]),
+    ("2026年\n12月底前", [(D(2026, 12, 31), None, None, None, "2026年\n12月底前")]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), DATED, ids=[repr(t) for t, _ in DATED])
+def test_everyday_dates(text: str, expected: list[tuple]) -> None:
+    assert steps(text) == expected
+
+
+@pytest.mark.parametrize("text", ["2026年3月起每月5日前報送", "2026年3月起每月5日前报送"])
+def test_a_period_from_a_date(text: str) -> None:
+    (rec,) = parse(text, context=PLAN).recurrences
+    assert (rec.freq, rec.rule, rec.start, rec.label) == ("monthly", MONTHLY_5, D(2026, 3, 1), text)
+    assert instances(rec, D(2026, 1, 1), D(2026, 5, 31)) == [D(2026, 3, 5), D(2026, 4, 5), D(2026, 5, 5)]
+
+
+@pytest.mark.parametrize(("text", "label"), [
+    ("持續推進，2026年底見成效", "2026年底見成效"),
+    ("持续推进，2026年底见成效", "2026年底见成效"),
+    ("持续推进，2026年底见实效", "2026年底见实效"),
+    ("持續推進，2026年底取得明顯成效", "2026年底取得明顯成效"),
+])
+def test_ongoing_work_with_a_milestone_that_shows_results(text: str, label: str) -> None:
+    milestones, obligations = ongoing(text)
+    assert milestones == [(D(2026, 12, 31), label)]
+    assert obligations == [("monthly", MONTHLY_5, D(2026, 1, 1), D(2027, 12, 31), text.split("，")[0])]
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("已完成", "already done"),
+    ("已經完成", "already done"),
+    ("按省市要求", "no date"),
+    ("根據上級安排", "no date"),
+    ("明年上半年", "no date"),  # 明年 counts from today, which a plan does not know
+    ("即日起至2025年12月31日", "before the plan starts"),
+    ("每月開展1次以上不少於3次", "1次以上"),
+])
+def test_texts_without_a_date_stay_refused(text: str, words: str) -> None:
+    with pytest.raises(DeadlineError) as caught:
+        parse(text, context=PLAN)
+    assert words in caught.value.reason
+
+
+def test_relative_years_need_a_base_year() -> None:
+    from duban.matrix.deadline_text import NeedsBaseYear
+    from duban.matrix.deadlines import parse_without_base_year
+
+    for text in ("次年1月底前", "本年度內"):
+        with pytest.raises(NeedsBaseYear):
+            parse_without_base_year(text, plan_start=D(2026, 1, 1))
