@@ -513,7 +513,13 @@ def read_source(path: Path, *, sheet: str | None = None, limits: InputLimits = D
     if suffix not in (".yaml", ".yml"):
         raise SourceError(str(path), f"unknown plan format {suffix!r}; use .yaml, .csv or .xlsx")
     warnings: list[str] = []
-    data = load_yaml(path, warnings=warnings, limits=limits)
+    return yaml_plan_source(load_yaml(path, warnings=warnings, limits=limits), path, warnings)
+
+
+def yaml_plan_source(data: Any, path: Path, warnings: list[str] | None = None) -> tuple[Source, str | None]:
+    """A plan read as YAML (``load_yaml``/``yaml_text``: mappings with their lines) as a source and its
+    directory reference; ``path`` names it in errors."""
+    warnings = [] if warnings is None else warnings
     if not isinstance(data, Located):  # load_yaml reads every mapping as one
         raise SourceError(str(path), "a plan must be a mapping with 'plan' and 'tasks'")
     unknown = set(data) - PLAN_KEYS

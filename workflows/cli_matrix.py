@@ -347,7 +347,7 @@ def units_list(as_json: bool = Json) -> None:
 
 @units_app.command("template")
 def units_template(
-    file: Path = typer.Argument(..., help="Plan file: .yaml, .csv or .xlsx (its units need not be known)."),
+    file: Path = typer.Argument(..., help="Plan file: .yaml, .csv or .xlsx, or a plan document (.docx, .txt) read as `matrix extract` reads it (its units need not be known)."),
     directory: Path | None = DirectoryOpt,
     sheet: str | None = SheetOpt,
     plan: str | None = PlanOpt,

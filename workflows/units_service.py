@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from duban.matrix.directory_template import DirectoryTemplate
     from duban.matrix.limits import InputLimits
+    from duban.matrix.sources import Source
 
 TEMPLATE_FORMATS = ("yaml", "csv", "xlsx")
 
@@ -37,10 +38,9 @@ def unit_template(path: Path, *, directory: Path | None = None, sheet: str | Non
     from duban.matrix.directory import UnitDirectory, load_directory
     from duban.matrix.directory_template import directory_template
     from duban.matrix.limits import DEFAULT_LIMITS
-    from duban.matrix.loaders import read_source
 
     limits = limits or DEFAULT_LIMITS
-    src, directory_ref = read_source(path, sheet=sheet, limits=limits)
+    src, directory_ref = _plan_source(path, sheet=sheet, plan_code=plan_code, limits=limits)
     if directory is None and directory_ref:
         directory = path.parent / directory_ref
     known = load_directory(directory, limits=limits) if directory is not None else UnitDirectory()
@@ -52,6 +52,23 @@ def unit_template(path: Path, *, directory: Path | None = None, sheet: str | Non
             own = repo.load_plan_groups(session).get(code)  # the plan's own groups, once it is stored
             known = (known.merged_with(own) if own is not None else known).merged_with(repo.load_directory_from_store(session))
     return directory_template(src, known)
+
+
+DOCUMENT_SUFFIXES = (".docx", ".doc", ".txt")
+
+
+def _plan_source(path: Path, *, sheet: str | None, plan_code: str | None, limits: InputLimits) -> tuple[Source, str | None]:
+    """The plan at ``path`` as a source: a plan file (YAML, CSV, XLSX) as read, a plan document (.docx,
+    .txt) as ``duban matrix extract`` reads it (what it leaves over is not needed for the units)."""
+    from duban.matrix.loaders import read_source, yaml_plan_source
+
+    if path.suffix.lower() not in DOCUMENT_SUFFIXES:
+        return read_source(path, sheet=sheet, limits=limits)
+    from duban.matrix.sources import yaml_text
+    from duban.workflows.matrix_service import extract_document
+
+    extraction = extract_document(path, plan_code=plan_code, limits=limits)
+    return yaml_plan_source(yaml_text(extraction.to_yaml(), str(path), limits), path)
 
 
 def render_template(template: DirectoryTemplate, fmt: str, *, plan_file: str) -> bytes:

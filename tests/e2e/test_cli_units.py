@@ -177,6 +177,46 @@ def test_template_as_csv_reads_back_as_a_directory_and_escapes_formulas(county: 
     assert "\n=" not in proc.stdout and "\n-" not in proc.stdout
 
 
+# The units of tests/fixtures/table_plans.py's Word table, in order of first mention (縣財政局, 縣民政局,
+# 各鄉鎮人民政府, 縣農業農村局 are in the office's directory, spelled as it spells them whatever the plan's script).
+TABLE_UNITS = ["縣鄉村振興局", "各鄉鎮人民政府", "縣民政局", "縣醫保局", "縣殘聯", "縣農業農村局", "縣財政局",
+               "縣交通運輸局", "縣水務局", "縣住房和城鄉建設局", "縣衛生健康局", "縣自然資源局"]
+KNOWN = ("縣財政局", "縣民政局", "各鄉鎮人民政府", "縣農業農村局")
+
+
+@pytest.mark.parametrize(("script", "kind"), [("traditional", "docx"), ("simplified", "docx"), ("simplified", "txt"),
+                                              ("traditional", "txt")])
+def test_template_straight_from_a_word_plan(county: Path, sqlite_url: str, script: str, kind: str) -> None:
+    """An office makes its directory skeleton from the plan document itself: read as `matrix extract` reads it."""
+    import yaml
+
+    from tests.fixtures.table_plans import pasted_text, to_simplified, write_docx
+
+    plan = county / f"方案.{kind}"
+    if kind == "docx":
+        write_docx(plan, script)
+    else:
+        plan.write_text(pasted_text(script), encoding="utf-8")
+    proc = run(["units", "template", str(plan), "--directory", str(county / "units.yaml"), "--offline"],
+               cwd=county, db_url=sqlite_url)
+    doc = yaml.safe_load(proc.stdout)
+    units = {u["name"]: u for u in doc["units"]}
+    expected = [u if u in KNOWN or script == "traditional" else to_simplified(u) for u in TABLE_UNITS]
+    assert list(units) == expected
+    assert units["縣財政局"]["emails"] == ["caizheng@example.org"] and units["各鄉鎮人民政府"]["kind"] == "group"
+    assert f"{len(TABLE_UNITS)} units, {len(TABLE_UNITS) - len(KNOWN)} not yet known" in proc.stderr
+    # as a sheet too
+    run(["units", "template", str(plan), "--offline", "-o", str(county / "dir.xlsx")], cwd=county, db_url=sqlite_url)
+    assert (county / "dir.xlsx").stat().st_size > 0
+
+
+def test_template_of_a_document_without_a_matrix_is_refused_by_name(county: Path, sqlite_url: str) -> None:
+    (county / "notice.txt").write_text("關於做好春節期間值班工作的通知\n各單位要嚴格落實值班制度。\n", encoding="utf-8")
+    proc = run(["units", "template", "notice.txt", "--offline"], cwd=county, db_url=sqlite_url, check=False)
+    assert proc.returncode == 2 and "notice.txt: the plan has no tasks" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_units_lists_as_before_and_as_units_list(county: Path, sqlite_url: str) -> None:
     plan = write_sheet(county / "plan.xlsx", HEADER_T, [
         ["1", "農村公路", "新改建農村公路50公里", "區交委", "", "2026年11月底前"]])
