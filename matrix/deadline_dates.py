@@ -135,7 +135,7 @@ def _read_milestone(piece: str, label: str, context: DeadlineContext, memory: _M
             memory.needs_base_year = memory.needs_base_year or end_memory.needs_base_year
         memory.year, memory.month = point.year, point.month
     if from_now:
-        start = _from_plan_start(from_now.group(), piece, due, context)
+        start = _from_plan_start(piece, due, context)
     position = _past(_FILLER_AFTER, piece, position)
 
     if starts := _START_WORD.match(piece, position):
@@ -150,10 +150,11 @@ def _read_milestone(piece: str, label: str, context: DeadlineContext, memory: _M
     return Milestone(due=due, start=start, quantity=quantity, measure=measure, label=label), role
 
 
-def _from_plan_start(words: str, piece: str, due: dt.date, context: DeadlineContext) -> dt.date:
-    """The start of 即日起至…: the plan's start, which must come before the due date."""
+def _from_plan_start(piece: str, due: dt.date, context: DeadlineContext) -> dt.date | None:
+    """The start of 即日起至…: the plan's start, which must come before the due date (none without one:
+    the text still says by when)."""
     if context.plan_start is None:
-        raise _Unreadable(f"{_quoted(words)} in {_quoted(piece)} counts from the plan's start, and the plan has no start date")
+        return None
     if context.plan_start > due:
         raise _Unreadable(f"{_quoted(piece)} ends ({_shown(due)}) before the plan starts ({context.plan_start})")
     return context.plan_start

@@ -165,3 +165,44 @@ def test_a_task_sheet_with_ongoing_cells_goes_in_on_the_first_try(tmp_path: Path
     assert [(r["ongoing"], r["start"]) for r in shown["7"]["recurrence"]] == [(True, "2026-07-01")]
     lights = json.loads(run(["status", "--as-of", "2026-02-09", "--json"], cwd=tmp_path, db_url=sqlite_url).stdout)
     assert {r["code"] for r in lights if any(i["ongoing"] for i in r["items"])} == {"3", "6"}
+
+
+# 時間要求 cells as offices write them every day (a count after the verb, 5G, 即日起至, 次年, one date a line)
+EVERYDAY = [
+    ("11", "防汛調度", "縣水利局", "每週調度1次"),
+    ("12", "聯席會議", "縣農業農村局", "每季度開展1次"),
+    ("13", "5G覆蓋", "縣交通運輸局", "2026年9月底前建成5G基站30個"),
+    ("14", "專項整治", "縣生態環境局", "即日起至2026年12月31日"),
+    ("15", "年度考核", "縣農業農村局", "次年1月底前"),
+    ("16", "進度報送", "縣水利局", "2026年3月起每月5日前報送"),
+    ("17", "河道治理", "縣水利局", "2026年6月底前\n2026年12月底前"),
+    ("18", "環境整治", "縣生態環境局", "持續推進，2026年底見成效"),
+]
+
+
+@pytest.mark.parametrize("simplified", [False, True], ids=["traditional", "simplified"])
+def test_everyday_deadline_cells_go_in_on_the_first_try(tmp_path: Path, sqlite_url: str, simplified: bool) -> None:
+    (tmp_path / "county.units.yaml").write_text(UNITS, encoding="utf-8")
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    for row in [["序號", "任務", "牽頭單位", "時間要求"], *[list(r) for r in EVERYDAY], ["19", "危房改造", "縣農業農村局", "已完成"]]:
+        ws.append([to_simplified(c) if simplified else c for c in row])
+    path = tmp_path / "plan.xlsx"
+    wb.save(path)
+    units = ["--directory", str(tmp_path / "county.units.yaml"), "--base-year", "2026", "--start", "2026-01-01"]
+    refused = run(["matrix", "validate", str(path), *units], cwd=tmp_path, db_url=sqlite_url, check=False)
+    out = refused.stdout + refused.stderr
+    assert refused.returncode != 0 and "already done" in out and "Traceback" not in out, out
+    assert "1 problem" in out and "8 of 9 tasks" in out, out
+    run(["matrix", "import", str(path), *units, "--skip-invalid", "--as-of", "2026-01-01"], cwd=tmp_path, db_url=sqlite_url)
+    shown = {r["code"]: r for r in json.loads(run(["matrix", "show", "--json"], cwd=tmp_path, db_url=sqlite_url).stdout)}
+    assert [(r["freq"], r["min_count"]) for r in shown["11"]["recurrence"]] == [("weekly", 1)]
+    assert [(r["freq"], r["min_count"]) for r in shown["12"]["recurrence"]] == [("quarterly", 1)]
+    assert [(m["due"], m["quantity"]) for m in shown["13"]["milestones"]] == [("2026-09-30", 30)]
+    assert [(m["start"], m["due"]) for m in shown["14"]["milestones"]] == [("2026-01-01", "2026-12-31")]
+    assert [m["due"] for m in shown["15"]["milestones"]] == ["2027-01-31"]
+    assert [(r["rule"], r["start"]) for r in shown["16"]["recurrence"]] == [("FREQ=MONTHLY;BYMONTHDAY=5", "2026-03-01")]
+    assert [m["due"] for m in shown["17"]["milestones"]] == ["2026-06-30", "2026-12-31"]
+    assert [m["due"] for m in shown["18"]["milestones"]] == ["2026-12-31"]
+    assert [r["ongoing"] for r in shown["18"]["recurrence"]] == [True]
+    assert "19" not in shown

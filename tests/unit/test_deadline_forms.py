@@ -388,3 +388,8 @@ def test_relative_years_need_a_base_year() -> None:
     for text in ("次年1月底前", "本年度內"):
         with pytest.raises(NeedsBaseYear):
             parse_without_base_year(text, plan_start=D(2026, 1, 1))
+
+
+def test_from_now_without_a_plan_start_still_says_by_when() -> None:
+    assert steps("即日起至2026年12月31日", DeadlineContext(base_year=2026)) == [
+        (D(2026, 12, 31), None, None, None, "即日起至2026年12月31日")]
