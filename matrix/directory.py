@@ -98,6 +98,61 @@ def split_outside_parentheses(text: str, separators: str) -> list[str]:
     return parts
 
 
+# A unit marked as leading (縣水利局（牽頭）, 縣水利局牽頭) or supporting (各鄉鎮配合): the marker is no part
+# of the unit's name. 主責/負總責 lead as 牽頭 does; 協辦/參與 support as 配合 does.
+_LEAD_MARK = re.compile(r"\s*[(（]?(?:牽頭|牵头|主責|主责|負總責|负总责)(?:單位|单位)?[)）]?$")
+_SUPPORT_MARK = re.compile(r"\s*[(（]?(?:配合|協辦|协办|參與|参与)(?:單位|单位)?[)）]?$")
+# Whitespace between two units written side by side (縣財政局 縣發改局, full-width space too): a
+# Chinese unit's name has no space, so a run of spaces between two CJK names separates them.
+_CJK_GAP = re.compile(r"(?<=[\u3400-\u9fff)）])\s+(?=[\u3400-\u9fff])")
+
+
+@dataclass(frozen=True, slots=True)
+class UnitCell:
+    """The units one cell names, in order, and those it marks as leading (牽頭) or supporting (配合)."""
+
+    names: tuple[str, ...]
+    leads: tuple[str, ...] = ()
+    supports: tuple[str, ...] = ()
+
+
+def split_units(value: Any) -> UnitCell:
+    """縣水利局（牽頭）、縣公安局 / 縣水利局牽頭，縣公安局、各鄉鎮配合 / 縣財政局 縣發改局 / 縣財政局/縣發改局 →
+    the unit names without their markers. Units are separated as ``split_list`` separates a list, and
+    also by / ／ and by spaces between two Chinese names (each part at least two characters; an
+    English name such as Bank of China stays whole). 配合 closing a phrase marks every unit since the
+    last lead as supporting."""
+    names: list[str] = []
+    leads: list[str] = []
+    supports: list[str] = []
+    pending: list[str] = []  # the units since the last lead: 配合 at the end of one makes them all supporting
+    for piece in split_list(value):
+        for part in _unit_parts(piece):
+            lead, support = bool(_LEAD_MARK.search(part)), bool(_SUPPORT_MARK.search(part))
+            name = _SUPPORT_MARK.sub("", _LEAD_MARK.sub("", part)).strip() if lead or support else part
+            if not name:
+                continue
+            names.append(name)
+            if lead:
+                leads.append(name)
+                pending = []
+                continue
+            pending.append(name)
+            if support:
+                supports.extend(pending)
+                pending = []
+    return UnitCell(tuple(names), tuple(leads), tuple(supports))
+
+
+def _unit_parts(piece: str) -> list[str]:
+    """One list item split at / ／ (outside parentheses) and at spaces between two Chinese names."""
+    out: list[str] = []
+    for part in split_outside_parentheses(piece, "/／"):
+        spaced = [p for p in _CJK_GAP.split(part.strip()) if p]
+        out.extend(spaced if len(spaced) > 1 and all(len(p) >= 2 for p in spaced) else [part.strip()])
+    return [p for p in out if p]
+
+
 @dataclass(slots=True)
 class UnitDirectory:
     """Units by name and alias, the office that runs supervision, and officials' addresses."""

@@ -22,12 +22,14 @@ from typing import Any
 from duban.matrix import deadlines
 from duban.matrix.columns import TASK_SHEET
 from duban.matrix.directory import (
+    UnitCell,
     UnitDirectory,
     did_you_mean,
     guess_kind,
     load_directory,
     one_email,
     split_list,
+    split_units,
 )
 from duban.matrix.errors import DeadlineError, MatrixError, Problem, SourceError, ValidationFailed, shorten
 from duban.matrix.limits import DEFAULT_LIMITS, InputLimits
@@ -114,6 +116,18 @@ _CACHED_TEXT = 1_000  # texts up to this long are remembered (a few thousand dis
 @lru_cache(maxsize=8192)
 def _split_text(text: str) -> tuple[str, ...]:
     return tuple(split_list(text))
+
+
+def _unit_cell(value: Any) -> UnitCell:
+    """split_units, read once per distinct text (a sheet repeats its unit cells row after row)."""
+    if isinstance(value, str) and len(value) <= _CACHED_TEXT:
+        return _unit_cell_text(value)
+    return split_units(value)
+
+
+@lru_cache(maxsize=8192)
+def _unit_cell_text(text: str) -> UnitCell:
+    return split_units(text)
 
 
 @lru_cache(maxsize=8192)
@@ -433,25 +447,33 @@ def _per_beneficiary(recurrences: tuple[Recurrence, ...], text: str, own: tuple[
 
 
 def _task_units(rec: Record, b: _Builder, code: str) -> tuple[str, list[str], list[str]]:
-    """The task's lead unit (the plan's default_unit when it names none), its co-lead units (共同牽頭: the
-    further units of a lead cell written 縣農業農村局；縣應急管理局 or one a line, and the ``co_lead_units``
-    field) and its supporting units, each resolved and named once (a lead is never also a supporting unit)."""
-    lead_text = _as_text(rec.get("lead_unit"))
-    if not lead_text and b.default_unit:
-        lead_text = b.default_unit
+    """The task's lead unit (the plan's default_unit when it names none), its co-lead units and its
+    supporting units, each resolved and named once (a lead is never also a supporting unit).
+
+    A lead cell naming several units: one marked 牽頭 leads (縣水利局（牽頭）、縣公安局; 縣水利局牽頭，縣公安局配合)
+    and the others support; else the first leads and the others are co-leads (共同牽頭: 縣農業農村局；
+    縣應急管理局, one a line, a YAML list) — except in a sheet's 責任單位 column leading for want of a 牽頭
+    column, where the others support (列第一位的為牽頭單位，其他為配合單位)."""
+    raw = rec.get("lead_unit")
+    if not _as_text(raw) and b.default_unit:
+        raw = b.default_unit
         b.defaulted.append(code)
-    lead_unit = ""
-    leads: list[str] = []
-    if not lead_text:
+    cell = _unit_cell(raw)
+    if not cell.names:
         b.problem(rec.line_of("lead_unit"), "lead_unit", "", "missing lead unit (牽頭單位)", "every task has exactly one lead unit")
-    else:
-        leads = [b.unit(name, rec, "lead_unit") for name in _split(lead_text)]
-        lead_unit = leads[0] if leads else ""
-    leads += [b.unit(name, rec, "co_lead_units") for name in _split(rec.get("co_lead_units"))]
+    marked = cell.leads or cell.names[:1]
+    others = [n for n in cell.names if n not in marked]
+    support_others = bool(cell.leads) or rec.lead_first
+    leads = [b.unit(name, rec, "lead_unit") for name in marked]
+    leads += [] if support_others else [b.unit(name, rec, "lead_unit") for name in others]
+    lead_unit = leads[0] if leads else ""
+    leads += [b.unit(name, rec, "co_lead_units") for name in _unit_cell(rec.get("co_lead_units")).names]
     co_leads = [u for u in dict.fromkeys(leads) if u != lead_unit]
+    named = ([(n, "lead_unit") for n in others] if support_others else [])
+    named += [(n, "supporting_units") for n in _unit_cell(rec.get("supporting_units")).names]
     supporting: list[str] = []
-    for name in _split(rec.get("supporting_units")):
-        canonical = b.unit(name, rec, "supporting_units")
+    for name, field_name in named:
+        canonical = b.unit(name, rec, field_name)
         if canonical != lead_unit and canonical not in co_leads and canonical not in supporting:
             supporting.append(canonical)
     return lead_unit, co_leads, supporting

@@ -441,6 +441,8 @@ def _task_table(path: str, table: SheetTable, warnings: list[str]) -> tuple[list
     _column_warnings(path if table.name is None else f"{path} sheet 「{table.name}」", match, warnings)
     facts, above = preamble_facts(values for _number, values in match.above)
     lead = next((i for i, f in match.fields.items() if f == "lead_unit"), None)
+    # 列第一位的為牽頭單位，其他為配合單位: a 責任單位 column that leads names one lead and its supporters.
+    lead_first = lead is not None and fold(match.labels.get(lead, "")).startswith(fold(RESPONSIBLE_UNITS)[:2])
     sections = Sections()
     placed: list[_Placed] = []
     for number, values in rows:
@@ -449,7 +451,8 @@ def _task_table(path: str, table: SheetTable, warnings: list[str]) -> tuple[list
             continue  # an empty row, or the header repeated on a printed page
         if "deadline" in cells:
             cells["deadline"] = date_cell(cells["deadline"])
-        rec = Record(line=number, cells={name: Cell(value, number) for name, value in cells.items()})
+        rec = Record(line=number, cells={name: Cell(value, number) for name, value in cells.items()},
+                     lead_first=lead_first)
         heading = heading_of(rec, wide=number in table.wide)
         if heading is not None:
             if (heading,) not in above:  # the title row repeated on a printed page is no heading

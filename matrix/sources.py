@@ -48,6 +48,8 @@ class Record:
     line: int | None
     cells: dict[str, Cell] = field(default_factory=dict)
     sheet: str | None = None  # the worksheet of a workbook read across several task sheets
+    # The lead column is a sheet's 責任單位 (no 牽頭 column): its first unit leads, the others support.
+    lead_first: bool = False
 
     def get(self, name: str, default: Any = None) -> Any:
         cell = self.cells.get(name)
