@@ -149,7 +149,8 @@ _PERIOD = re.compile(
     )""",
     re.VERBOSE,
 )
-_MINIMUM = re.compile(rf"(?:不少于|不低于|至少)(?P<number>\d+(?:\.\d+)?|[{_NUMERAL}]+)(?P<unit>场次|次|场|回|万元|元)(?:以上)?")
+# 每月至少开展1次: a verb of up to four characters may stand between the minimum word and its number
+_MINIMUM = re.compile(rf"(?:不少于|不低于|至少)[{_HAN}]{{0,4}}?(?P<number>\d+(?:\.\d+)?|[{_NUMERAL}]+)(?P<unit>场次|次|场|回|万元|元)(?:以上)?")
 _MINIMUM_WORD = re.compile(r"不少于|不低于|至少")
 # 每季度开展1次 / 每月召开一次: a count at the end of an obligation's words is its minimum
 _PLAIN_COUNT = re.compile(rf"(?P<number>\d+|[{_NUMERAL}]+)(?P<unit>场次|次|场|回)(?:以上)?$")

@@ -300,6 +300,9 @@ COUNTED = [
     ("每週調度1次", ("weekly", "FREQ=WEEKLY;BYDAY=SU", 1)),
     ("每周调度1次", ("weekly", "FREQ=WEEKLY;BYDAY=SU", 1)),
     ("每年至少2次", ("yearly", "FREQ=YEARLY;BYMONTH=12;BYMONTHDAY=31", 2)),
+    ("每月至少開展1次", ("monthly", MONTH_END, 1)),
+    ("每半年至少开展一次", ("half_yearly", "FREQ=YEARLY;BYMONTH=6,12;BYMONTHDAY=-1", 1)),
+    ("每季度不少於召開2次", ("quarterly", QUARTERS, 2)),
 ]
 
 
