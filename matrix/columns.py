@@ -185,32 +185,43 @@ def find_header(rows: Iterator[tuple[int, list[Any]]], vocabulary: Vocabulary,
 TASK_SHEET = Vocabulary(
     kind="task sheet",
     columns=(
-        Column("code", ("序號", "序号", "編號", "编号", "code", "no", "no.", "id")),
+        Column("code", ("序號", "序号", "編號", "编号", "序", "code", "no", "no.", "id")),
         Column("title", ("任務", "任务", "任務名稱", "任务名称", "工作任務", "工作任务", "重點任務", "重点任务",
                          "主要任務", "主要任务", "具體任務", "具体任务", "事項", "事项", "title", "task")),
         Column("target", ("目標要求", "目标要求", "目標任務", "目标任务", "具體措施", "具体措施", "工作措施",
+                          "任務內容", "任务内容", "工作內容", "工作内容", "主要內容", "主要内容", "具體內容", "具体内容",
                           "target")),
         Column("lead_officials", ("牽頭領導", "牵头领导", "責任領導", "责任领导", "分管領導", "分管领导", "包保領導",
-                                  "包保领导", "lead_officials", "lead officials")),
+                                  "包保领导", "牽頭縣領導", "牵头县领导", "牽頭區領導", "牵头区领导", "責任縣領導",
+                                  "责任县领导", "責任區領導", "责任区领导", "包抓領導", "包抓领导", "包聯領導", "包联领导",
+                                  "責任人", "责任人", "lead_officials", "lead officials")),
         # 責任單位 leads when the sheet has no other lead column; beside 牽頭單位 or 主責單位 it names the
         # supporting units (load_task_sheet decides, RESPONSIBLE_UNITS); in a YAML plan it is the lead unit.
-        Column("lead_unit", ("牽頭單位", "牵头单位", "主責單位", "主责单位", "責任單位", "责任单位", "lead_unit", "lead unit")),
+        Column("lead_unit", ("牽頭單位", "牵头单位", "主責單位", "主责单位", "責任單位", "责任单位", "牽頭部門", "牵头部门",
+                             "主責部門", "主责部门", "責任部門", "责任部门",
+                             "責任主體", "责任主体", "lead_unit", "lead unit")),
         Column("co_lead_units", ("共同牽頭單位", "共同牵头单位", "co_lead_units", "co-lead units")),
         Column("supporting_units", ("配合單位", "配合单位", "協辦單位", "协办单位", "參與單位", "参与单位",
+                                    "配合部門", "配合部门", "協辦部門", "协办部门",
                                     "supporting_units", "supporting units")),
         Column("deadline", ("時間要求", "时间要求", "完成時限", "完成时限", "完成時間", "完成时间", "時間節點", "时间节点",
-                            "時限要求", "时限要求", "時限", "时限", "deadline")),
+                            "時限要求", "时限要求", "時限", "时限", "時間安排", "时间安排", "進度安排", "进度安排",
+                            "deadline")),
         Column("section", ("所屬部分", "所属部分", "類別", "类别", "section")),
         Column("veto", ("一票否決", "一票否决", "veto")),
         Column("note", ("備註", "备注", "note")),
+        # What an office keeps for the returns beside each task: read as known, never stored (progress
+        # comes back through progress sheets); load_task_sheet drops the column.
+        Column("returns", ("完成情況", "完成情况", "進展情況", "进展情况", "工作進展", "工作进展", "落實情況", "落实情况")),
         Column("beneficiaries", ("幫扶對象", "帮扶对象", "受益對象", "受益对象", "beneficiaries")),
     ),
     required=("lead_unit",),
     expected="牵头单位/牽頭單位",
 )
 
-# The header word of TASK_SHEET's lead_unit that names the supporting units when another column leads.
-RESPONSIBLE_UNITS = "責任單位"
+# The header words of TASK_SHEET's lead_unit that name the supporting units when another column leads
+# (as written in traditional script; compared after fold()).
+RESPONSIBLE_UNITS = ("責任單位", "責任部門", "責任主體")
 
 # A unit directory sheet: one row per unit.
 DIRECTORY_SHEET = Vocabulary(

@@ -533,7 +533,8 @@ def read_source(path: Path, *, sheet: str | None = None, limits: InputLimits = D
     if suffix in (".csv", ".tsv", ".xlsx", ".xlsm"):
         return load_task_sheet(path, sheet=sheet, limits=limits), None
     if suffix not in (".yaml", ".yml"):
-        raise SourceError(str(path), f"unknown plan format {suffix!r}; use .yaml, .csv or .xlsx")
+        raise SourceError(str(path), "an old Excel .xls workbook: save it as .xlsx (Excel: File → Save As)" if suffix == ".xls"
+                          else f"unknown plan format {suffix!r}; use .yaml, .csv or .xlsx")
     warnings: list[str] = []
     return yaml_plan_source(load_yaml(path, warnings=warnings, limits=limits), path, warnings)
 

@@ -159,7 +159,7 @@ def assign_codes(tasks: Sequence[tuple[Record, tuple[int, ...]]], parts: Sequenc
     ``parts`` (one per task, 0 for none) numbers the rows one 序號 merged down over several rows spans
     (one task, a measure and a deadline a row): 2.3.1, 2.3.2. Codes are never made unique by force:
     two tasks still sharing one are reported by the loader."""
-    raw = [text_of(rec.get("code")) for rec, _numbers in tasks]
+    raw = [_code_text(rec) for rec, _numbers in tasks]
     keep = _code_prefixes(tasks, raw, depths)
     places: dict[tuple[int, ...], int] = {}
     derived = 0
@@ -175,6 +175,20 @@ def assign_codes(tasks: Sequence[tuple[Record, tuple[int, ...]]], parts: Sequenc
             continue
         rec.cells["code"] = Cell(f"{code}.{part}" if part else code, rec.line_of("code"))
     return derived
+
+
+_NUMBER_MARK = re.compile(r"^(?:(\d{1,9})\s*[、.．]|[(（]\s*(\d{1,9})\s*[)）])$")
+
+
+def _code_text(rec: Record) -> str:
+    """A task's 序號 as text: 1、 1. （1） written under sub-headings are the number 1 (the cell is
+    rewritten so)."""
+    code = text_of(rec.get("code"))
+    m = _NUMBER_MARK.match(code)
+    if m:
+        code = m.group(1) or m.group(2)
+        rec.cells["code"] = Cell(code, rec.line_of("code"))
+    return code
 
 
 def _code_prefixes(tasks: Sequence[tuple[Record, tuple[int, ...]]], raw: list[str], depths: Sequence[int]) -> list[int]:

@@ -442,7 +442,7 @@ def _task_table(path: str, table: SheetTable, warnings: list[str]) -> tuple[list
     facts, above = preamble_facts(values for _number, values in match.above)
     lead = next((i for i, f in match.fields.items() if f == "lead_unit"), None)
     # 列第一位的為牽頭單位，其他為配合單位: a 責任單位 column that leads names one lead and its supporters.
-    lead_first = lead is not None and fold(match.labels.get(lead, "")).startswith(fold(RESPONSIBLE_UNITS)[:2])
+    lead_first = lead is not None and fold(match.labels.get(lead, "")).startswith(fold(RESPONSIBLE_UNITS[0])[:2])
     sections = Sections()
     placed: list[_Placed] = []
     for number, values in rows:
@@ -493,6 +493,9 @@ def _is_header_word(values: list[Any], index: int, label: str) -> bool:
     return isinstance(value, str) and (value == label or value.strip().lower() in _UNIT_HEADER_WORDS)
 
 
+_RESPONSIBLE = frozenset(fold(word) for word in RESPONSIBLE_UNITS)
+
+
 def _header_rows(match: HeaderMatch, rows: Iterator[tuple[int, list[Any]]]) -> tuple[HeaderMatch, Iterator[tuple[int, list[Any]]]]:
     """The header as read from one row or two: 責任單位 over 牽頭單位 | 配合單位 on the row below is a
     two-row header, whose lower row names the columns it spans. 責任單位 beside another lead column
@@ -507,14 +510,36 @@ def _header_rows(match: HeaderMatch, rows: Iterator[tuple[int, list[Any]]]) -> t
                     match.fields[i] = name
                     match.labels[i] = str(values[i]).strip()
             match.unknown = [u for u in match.unknown if column_index(u.letter) not in match.fields]
-        else:
+        elif not _group_labels(match, values):
             rows = itertools.chain([first], rows)
     leads = [i for i, name in match.fields.items() if name == "lead_unit"]
     if len(leads) > 1:
         for i in leads:
-            if fold(match.labels.get(i, "")) == fold(RESPONSIBLE_UNITS):
+            if fold(match.labels.get(i, "")) in _RESPONSIBLE:
                 match.fields[i] = "supporting_units"
+    for i in [i for i, name in match.fields.items() if name == "returns"]:
+        del match.fields[i]  # the returns' column (完成情況): known, not stored
     return match, rows
+
+
+# The short labels under a 責任單位 group: 牽頭 | 配合.
+_GROUP_SHORT = {fold(word): name for name, words in (("lead_unit", ("牽頭", "主責", "牽頭單位")),
+                                                     ("supporting_units", ("配合", "協辦", "參與", "配合單位")))
+                for word in words}
+
+
+def _group_labels(match: HeaderMatch, values: list[Any]) -> bool:
+    """Read the row below the header as short labels under a 責任單位 group merged across (牽頭 | 配合):
+    True (and the columns renamed) when every label in it is one, under such a group."""
+    cells = {i: fold(str(v)) for i, v in enumerate(values)  # a header cell merged down is no label below it
+             if v not in (None, "") and str(v).strip() != match.labels.get(i)}
+    if not cells or any(_GROUP_SHORT.get(word) is None or fold(match.labels.get(i, "")) not in _RESPONSIBLE
+                        for i, word in cells.items()):
+        return False
+    for i, word in cells.items():
+        match.fields[i] = _GROUP_SHORT[word]
+        match.labels[i] = str(values[i]).strip()
+    return True
 
 
 def _column_warnings(where: str, match: HeaderMatch, warnings: list[str]) -> None:

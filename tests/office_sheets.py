@@ -188,3 +188,21 @@ def category_column_workbook(path: Path, script: str = "traditional", *, notes: 
             ws.append([number, w["kinds"][i], task[0], task[1], None, task[2], task[3] or None, "2019年12月底前", note])
     book.save(path)
     return path
+
+
+def plain_workbook(path: Path, rows: list[list], merges: tuple[str, ...] = (), sheets: dict[str, list[list]] | None = None) -> Path:
+    """A workbook of one sheet of ``rows`` (cells as typed; ``merges`` such as "C1:D1"), or of ``sheets``
+    (name → rows, in order) when given: the small layouts offices send beside the county's workbook."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    for index, (name, sheet_rows) in enumerate((sheets or {"Sheet": rows}).items()):
+        ws = book.active if index == 0 else book.create_sheet(name)
+        ws.title = name
+        for row in sheet_rows:
+            ws.append(row)
+        if index == 0:
+            for ref in merges:
+                ws.merge_cells(ref)
+    book.save(path)
+    return path

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_cli import run
-from tests.office_sheets import COUNTY_UNITS, category_column_workbook, county_workbook, expected
+from tests.office_sheets import COUNTY_UNITS, category_column_workbook, county_workbook, expected, plain_workbook
 
 SCRIPTS = ["traditional", "simplified"]
 
@@ -208,3 +208,63 @@ def test_a_notes_column_is_kept_compared_exported_and_shown(tmp_path: Path, db_u
                db_url=db_url)
     assert json.loads(proc.stdout)["changed"] == {}
     assert [t["note"] for t in _stored(tmp_path, db_url, "county")["tasks"]] == [note, "", "", "", "", "延期至明年"]
+
+
+# Header words offices use every day (before: 「no header row found」 or columns 「not understood」).
+_EVERYDAY = {
+    "traditional": (["序", "任務內容", "牽頭部門", "配合部門", "牽頭縣領導", "時間安排", "完成情況"],
+                    ["主責部門", "責任部門", "責任人", "重點任務", "工作內容", "進度安排", "落實情況"],
+                    "縣水利局", "各鄉鎮人民政府", "縣財政局"),
+    "simplified": (["序", "任务内容", "牵头部门", "配合部门", "牵头县领导", "时间安排", "完成情况"],
+                   ["主责部门", "责任部门", "责任人", "重点任务", "工作内容", "进度安排", "落实情况"],
+                   "县水利局", "各乡镇人民政府", "县财政局"),
+}
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_everyday_header_words_are_understood(tmp_path: Path, sqlite_url: str, units: Path, script: str) -> None:
+    header, header2, water, towns, finance = _EVERYDAY[script]
+    first = plain_workbook(tmp_path / "words.xlsx", [header, [1, "河道清四亂", water, towns, "張三", "2026年6月底前", "已完成"]])
+    proc = run(["matrix", "import", str(first), "--directory", str(units)], cwd=tmp_path, db_url=sqlite_url)
+    assert "not understood" not in proc.stdout + proc.stderr
+    task = _stored(tmp_path, sqlite_url, "words")["tasks"][0]
+    assert (task["code"], task["title"], [o["name"] for o in task["lead_officials"]], task["milestones"][0]["due"], task.get("note", "")) == (
+        "1", "河道清四亂", ["張三"], "2026-06-30", "")
+    assert (task["lead_unit"], task["supporting_units"]) == ("縣水利局", ["各鄉鎮人民政府"])
+    # 責任部門 beside 主責部門 names the supporting units; 工作內容 beside a task column is its target.
+    second = plain_workbook(tmp_path / "words2.xlsx", [header2, [water, finance, "李四", "供水改造", "改造管網", "2026年9月底前", ""]])
+    run(["matrix", "import", str(second), "--directory", str(units)], cwd=tmp_path, db_url=sqlite_url)
+    task = _stored(tmp_path, sqlite_url, "words2")["tasks"][0]
+    assert (task["title"], task["target"], task["lead_unit"], task["supporting_units"], task["lead_officials"][0]["name"]) == (
+        "供水改造", "改造管網", "縣水利局", ["縣財政局"], "李四")
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_short_labels_under_a_responsible_group_and_numbers_written_with_marks(tmp_path: Path, sqlite_url: str,
+                                                                              units: Path, script: str) -> None:
+    header, _header2, water, towns, finance = _EVERYDAY[script]
+    t = script == "traditional"
+    # 責任單位 merged over 牽頭 | 配合 (before: 「missing lead unit」 on every row).
+    group = plain_workbook(tmp_path / "group.xlsx", [
+        ["序號" if t else "序号", "重點任務" if t else "重点任务", "責任單位" if t else "责任单位", None, "完成時限" if t else "完成时限"],
+        [None, None, "牽頭" if t else "牵头", "配合", None],
+        [1, "河道清四亂", water, towns, "2026年6月底前"], [2, "示範段", water, finance, "2026年9月底前"]],
+        merges=("A1:A2", "B1:B2", "C1:D1", "E1:E2"))
+    run(["matrix", "import", str(group), "--directory", str(units)], cwd=tmp_path, db_url=sqlite_url)
+    tasks = _stored(tmp_path, sqlite_url, "group")["tasks"]
+    assert [(x["lead_unit"], x["supporting_units"]) for x in tasks] == [
+        ("縣水利局", ["各鄉鎮人民政府"]), ("縣水利局", ["縣財政局"])]
+    # 序號 written 1、 / 1. / （1） under sub-headings (before: 「duplicate code」 refusals).
+    marks = plain_workbook(tmp_path / "marks.xlsx", [
+        ["序號" if t else "序号", "重點任務" if t else "重点任务", "牽頭單位" if t else "牵头单位", "完成時限" if t else "完成时限"],
+        ["一、基礎設施" if t else "一、基础设施"], ["（一）交通"], ["1、", "公路", water, "2026年6月底前"],
+        ["2.", "客運站", water, "2026年9月底前"], ["（二）水利"], ["（1）", "供水", water, "2026年10月底前"]])
+    run(["matrix", "import", str(marks), "--directory", str(units)], cwd=tmp_path, db_url=sqlite_url)
+    assert [x["code"] for x in _stored(tmp_path, sqlite_url, "marks")["tasks"]] == ["1.1.1", "1.1.2", "1.2.1"]
+
+
+def test_an_old_xls_workbook_is_refused_with_how_to_save_it(tmp_path: Path, sqlite_url: str) -> None:
+    old = tmp_path / "plan.xls"
+    old.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 504)
+    proc = run(["matrix", "validate", str(old)], cwd=tmp_path, db_url=sqlite_url, check=False)
+    assert proc.returncode != 0 and "save it as .xlsx" in proc.stdout + proc.stderr
