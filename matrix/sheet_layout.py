@@ -231,6 +231,8 @@ _ATTACHMENT = re.compile(r"^附\s*件\s*[0-9一二三四五六七八九十]*\s*[
 _ISSUER = re.compile(r"(?:填報|填报|報送|报送|制表|編制|编制)(?:單位|单位)\s*[:：]\s*(.+?)"
                      r"(?=\s{2,}|\s*(?:填報|填报|報送|报送|制表|時間|时间|日期)|$)")
 _DATE_LABEL = re.compile(r"(?:時間|时间|日期)\s*[:：]\s*(.*)$")
+_NOTICE = re.compile(r"(?:關於|关于)印[發发](.+?)的通知")
+_LONE_DATE = re.compile(r"^\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日$")
 _DATE_TEXT = re.compile(r"(\d{4})\s*(?:年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日|[-/.](\d{1,2})[-/.](\d{1,2}))")
 
 
@@ -250,12 +252,23 @@ def preamble_facts(rows: Iterable[list[Any]]) -> tuple[dict[str, Any], set[tuple
     (a page's title repeated further down is skipped, not read as a heading)."""
     facts: dict[str, Any] = {}
     seen: set[tuple[str, ...]] = set()
+    previous: tuple[str, ...] = ()
     for values in rows:
         texts = tuple(t for t in (text_of(v) for v in values) if t)
         if not texts:
             continue
         seen.add(texts)
         line = "  ".join(texts)
+        before, previous = previous, texts
+        notice = _NOTICE.search(line)
+        if notice:  # 關於印發…的通知 above the table: the plan's title is what it sends
+            facts["title"] = notice.group(1)
+            continue
+        if len(texts) == 1 and _LONE_DATE.match(texts[0]):  # a notice's signature: issuer, then the date
+            facts.setdefault("start", _date_in(texts[0]))
+            if len(before) == 1 and len(before[0]) <= 30 and "issuer" not in facts:
+                facts["issuer"] = before[0]
+            continue
         issuer = _ISSUER.search(line)
         label = _DATE_LABEL.search(line)
         if issuer or label:

@@ -179,6 +179,7 @@ class SheetTable:
     labels: dict[int, str] = field(default_factory=dict)  # column index → header label, once found
     hidden: bool = False  # a sheet the workbook hides (an old version kept aside): not read unless named
     copies: set[tuple[int, int]] = field(default_factory=set)  # (row, column), 1-based: filled from a merge above
+    formulas: list[str] = field(default_factory=list)  # cells (A3 …) holding a formula without a saved value
 
 
 def _xlsx_rows(path: Path, sheet: str | None, limits: InputLimits) -> Iterator[tuple[int, list[Any]]]:
@@ -207,7 +208,9 @@ def _xlsx_sheets(path: Path, sheet: str | None, limits: InputLimits, *, every: b
         if not chosen:
             raise SourceError(where, "the workbook has no worksheet")
         hidden = {str(ws.title) for ws in chosen if not sheet and getattr(ws, "sheet_state", "visible") != "visible"}
-        read = [(str(ws.title), *(_sheet_values(ws, book, where, limits) if ws.title not in hidden else ({}, [])))
+        formulas: dict[str, list[str]] = {str(ws.title): [] for ws in chosen}
+        read = [(str(ws.title), *(_sheet_values(ws, book, where, limits, formulas[str(ws.title)])
+                                  if ws.title not in hidden else ({}, [])))
                 for ws in chosen]
     except SourceError:
         raise
@@ -218,6 +221,7 @@ def _xlsx_sheets(path: Path, sheet: str | None, limits: InputLimits, *, every: b
     tables = [_filled(name, by_row, merged, limits) for name, by_row, merged in read]
     for table in tables:
         table.hidden = table.name in hidden
+        table.formulas = formulas.get(str(table.name), [])
     return tables
 
 
@@ -262,17 +266,21 @@ def _by_row(by_row: dict[int, dict[int, Any]]) -> Iterator[tuple[int, list[Any]]
         yield r, ([held.get(c) for c in range(1, max(held) + 1)] if held else [])
 
 
-def _sheet_values(ws: Any, book: Any, where: str, limits: InputLimits) -> tuple[dict[int, dict[int, Any]], list[str]]:
+def _sheet_values(ws: Any, book: Any, where: str, limits: InputLimits,
+                  formulas: list[str]) -> tuple[dict[int, dict[int, Any]], list[str]]:
     """The values of a read-only worksheet by row and column, and its merged ranges (A1:B3 …).
 
     Streams the sheet's XML once with openpyxl's own parser (values, dates as dates), visiting only
     the cells the sheet holds, never the rectangle up to its last cell: a lone value at XFD1048576
-    would make that 17 billion cells. A value beyond the limits is refused; empty cells are ignored."""
+    would make that 17 billion cells. A value beyond the limits is refused; empty cells are ignored. A
+    formula whose value was never saved (a workbook written by a program, never opened in Excel) is
+    put in ``formulas`` (A3 …): it reads as empty."""
     from openpyxl.utils.cell import coordinate_to_tuple, get_column_letter
     from openpyxl.worksheet._reader import INLINE_STRING, WorkSheetParser
 
     text_tag = INLINE_STRING.replace("}is", "}t")
     run_tag = INLINE_STRING.replace("}is", "}r")
+    formula_tag = INLINE_STRING.replace("}is", "}f")
 
     class _Parser(WorkSheetParser):  # type: ignore[misc]  # openpyxl has no type information
         def parse_cell(self, element: Any) -> dict[str, Any]:
@@ -280,6 +288,8 @@ def _sheet_values(ws: Any, book: Any, where: str, limits: InputLimits) -> tuple[
             # building openpyxl's rich-text objects for it; any other cell as openpyxl reads it.
             if element.get("t") != "inlineStr":
                 cell: dict[str, Any] = super().parse_cell(element)
+                if cell["value"] is None and element.find(formula_tag) is not None and len(formulas) < 1000:
+                    formulas.append(f"{get_column_letter(cell['column'])}{cell['row']}")
                 return cell
             coordinate = element.get("r")
             if coordinate:
@@ -401,14 +411,20 @@ def load_task_sheet(path: Path, *, sheet: str | None = None, limits: InputLimits
         if table.hidden:
             warnings.append(f"{path}: sheet 「{table.name}」 is hidden, skipped (name it with --sheet to read it)")
             continue
+        if table.formulas:
+            _formula_warning(path if len(tables) == 1 else f"{path} sheet 「{table.name}」", table.formulas, warnings)
         found = _task_table(str(path), table, warnings)
-        if found is None:
+        if isinstance(found, dict):  # no task header: a cover sheet's title, issuer and date
             if len(tables) == 1:
-                raise TASK_SHEET.no_header(str(path))
+                no_header = TASK_SHEET.no_header(str(path), _SCAN_ROWS)
+                raise SourceError(no_header.path, f"{no_header.reason}; if the tasks are on another sheet, name it "
+                                                  "with --sheet")
             warnings.append(f"{path}: sheet 「{table.name}」 has no task header (序號, 任務, 牽頭單位 …), skipped")
+            if not read:
+                facts = _cover_facts(found) | facts
             continue
         read.append((table.name, found[0]))
-        facts = found[1] | facts  # the first sheet's title row wins
+        facts = _with_cover(facts, found[1], first=not read[:-1])  # the first sheet's title row wins
     if not read:
         raise SourceError(str(path), "no sheet has a task header row; expected columns such as " + TASK_SHEET.expected)
     tasks, derived = _sheet_codes(read)
@@ -429,12 +445,48 @@ def load_task_sheet(path: Path, *, sheet: str | None = None, limits: InputLimits
     return src
 
 
-def _task_table(path: str, table: SheetTable, warnings: list[str]) -> tuple[list[_Placed], dict[str, Any]] | None:
-    """A sheet's task rows with their headings, and the facts above its header; None without a header."""
-    rows = iter(table.rows)
-    match = find_header(rows, TASK_SHEET)
+_SCAN_ROWS = 50  # a covering notice pasted above the table: its header is looked for this far down
+_PLAN_TITLE = re.compile(r"表|方案|計劃|计划|清單|清单|要點|要点")
+_YEAR = re.compile(r"\d{4}")
+
+
+def _with_cover(facts: dict[str, Any], sheet: dict[str, Any], *, first: bool) -> dict[str, Any]:
+    """The facts so far (a cover sheet's, an earlier task sheet's) over a task sheet's; the first task
+    sheet's own title wins over a cover's when it reads as a plan's (it names a year), not a caption."""
+    out = sheet | facts
+    if first and _YEAR.search(sheet.get("title", "")):
+        out["title"] = sheet["title"]
+    return out
+
+
+def _cover_facts(found: dict[str, Any]) -> dict[str, Any]:
+    """A cover sheet's facts; its first text is the plan's title only when it reads as one (not 填表說明：…)."""
+    title = found.get("title", "")
+    if not _PLAN_TITLE.search(title) or ":" in fold(title):
+        found = {k: v for k, v in found.items() if k != "title"}
+    return found
+
+
+def _formula_warning(where: Path | str, cells: list[str], warnings: list[str]) -> None:
+    shown = ", ".join(cells[:8]) + (f" … ({len(cells)} cells)" if len(cells) > 8 else "")
+    warnings.append(f"{where}: cells {shown} hold formulas without saved values (written by a program, never "
+                    "opened in Excel): they read as empty; open and save it in Excel/WPS first")
+
+
+def _recorded(rows: Iterator[tuple[int, list[Any]]], seen: list[list[Any]]) -> Iterator[tuple[int, list[Any]]]:
+    for number, values in rows:
+        seen.append(values)
+        yield number, values
+
+
+def _task_table(path: str, table: SheetTable, warnings: list[str]) -> tuple[list[_Placed], dict[str, Any]] | dict[str, Any]:
+    """A sheet's task rows with their headings, and the facts above its header; without a header, the
+    facts its rows hold (a cover sheet's title, issuer, date)."""
+    seen: list[list[Any]] = []
+    rows = _recorded(iter(table.rows), seen)
+    match = find_header(rows, TASK_SHEET, _SCAN_ROWS)
     if match is None:
-        return None
+        return preamble_facts(seen)[0]
     table.labels.update(match.labels)  # before the next row is read: a refused cell is named by its column
     match, rows = _header_rows(match, rows)
     table.labels.update(match.labels)

@@ -268,3 +268,35 @@ def test_an_old_xls_workbook_is_refused_with_how_to_save_it(tmp_path: Path, sqli
     old.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 504)
     proc = run(["matrix", "validate", str(old)], cwd=tmp_path, db_url=sqlite_url, check=False)
     assert proc.returncode != 0 and "save it as .xlsx" in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_a_notice_above_the_table_a_cover_sheet_and_unsaved_formulas(tmp_path: Path, sqlite_url: str, units: Path,
+                                                                    script: str) -> None:
+    t = script == "traditional"
+    header, water = (["序號", "重點任務", "牽頭單位", "完成時限"] if t else ["序号", "重点任务", "牵头单位", "完成时限"]), _EVERYDAY[script][2]
+    office = "某某縣人民政府辦公室" if t else "某某县人民政府办公室"
+    title = "某某縣2026年重點工作任務分解表" if t else "某某县2026年重点工作任务分解表"
+    # A covering notice pasted above the header (row 14; before: 「no header row found in the first 10 rows」).
+    notice = [[office], ["關於印發" + title + "的通知" if t else "关于印发" + title + "的通知"], ["各鄉鎮：" if t else "各乡镇："]]
+    notice += [[f"第{i}段：請認真落實。" if t else f"第{i}段：请认真落实。"] for i in range(1, 9)]
+    book = plain_workbook(tmp_path / "notice.xlsx", [*notice, [office], ["2026年2月28日"], header,
+                                                     [1, "河道清四亂", water, "2026年6月底前"]])
+    run(["matrix", "import", str(book), "--directory", str(units)], cwd=tmp_path, db_url=sqlite_url)
+    plan = _stored(tmp_path, sqlite_url, "notice")["plan"]
+    assert (plan["title"], plan["start"]) == (title, "2026-02-28")
+    # The title on a cover sheet, not the first category sheet's caption (before: 「教育類任務」).
+    book = plain_workbook(tmp_path / "cover.xlsx", [], sheets={
+        "封面": [[None], [title], [None], [office + " 2026年2月"]],
+        "教育": [["教育類任務" if t else "教育类任务"], header, [1, "新建幼兒園", water, "2026年8月底前"]],
+        "醫療" if t else "医疗": [["醫療類任務" if t else "医疗类任务"], header, [1, "衛生院", water, "2026年10月底前"]]})
+    run(["matrix", "import", str(book), "--directory", str(units)], cwd=tmp_path, db_url=sqlite_url)
+    assert _stored(tmp_path, sqlite_url, "cover")["plan"]["title"] == title
+    # A row of formulas never calculated is said, not dropped silently; a sheet without a header says where.
+    book = plain_workbook(tmp_path / "formula.xlsx", [header, [1, "河道", water, "2026年6月底前"], ["=A2+1", "=B2", "=C2", "=D2"]])
+    proc = run(["matrix", "validate", str(book), "--directory", str(units)], cwd=tmp_path, db_url=sqlite_url)
+    assert "A3, B3, C3, D3 hold formulas without saved values" in proc.stdout + proc.stderr
+    assert "open and save it in Excel/WPS first" in proc.stdout + proc.stderr
+    book = plain_workbook(tmp_path / "none.xlsx", [[office]] * 60 + [header, [1, "河道", water, "2026年6月底前"]])
+    proc = run(["matrix", "validate", str(book), "--directory", str(units)], cwd=tmp_path, db_url=sqlite_url, check=False)
+    assert proc.returncode != 0 and "first 50 rows" in proc.stdout + proc.stderr and "--sheet" in proc.stdout + proc.stderr
