@@ -119,6 +119,16 @@ def test_official_wording_and_dates() -> None:
     assert "BLUE · LEVEL 1" in en.html and "4 December 2015" in en.text and "3 working days overdue" in en.text
 
 
+def test_a_deadline_typed_as_a_date_is_not_named_twice() -> None:
+    """A sheet's Excel date cell is stored as its day (2026年9月30日): the letter names that day once, not
+    「2026年9月30日（2026年9月30日）」; a label that says more keeps the day beside it."""
+    for language, day in (("zh-Hans", "2015年12月31日"), ("zh-Hant", "2015年12月31日")):
+        text = Renderer(language=language).notice(view(label=day), UNIT, letterhead=LETTERHEAD).text
+        assert f"{day}（" not in text and day in text, language
+        worded = Renderer(language=language).notice(view(), UNIT, letterhead=LETTERHEAD).text
+        assert f"（{day}）" in worded, language
+
+
 def test_subjects_are_stable_per_task() -> None:
     r = Renderer(language="zh-Hans")
     # One task, one subject, whatever the kind or level: one thread in every mail client.
