@@ -67,7 +67,8 @@ STAGE_FIELDS = {"code", "kind", "title", "deadline", "text", "units", "source_li
 _OFFICIAL = re.compile(r"^\s*([^()（）]+?)\s*(?:[(（](.*)[)）])?\s*$", re.S)
 _DIGITS = re.compile(r"[0-9]{1,12}")  # ASCII digits only (int() would take ４２ and 1_000 too)
 MAX_LINE_NUMBER = 2**31 - 1  # what an INTEGER column holds on every supported database
-_YEAR_IN_TEXT = re.compile(r"(\d{4})\s*年")
+# 2026年…, and the year of a date written with dots, dashes or slashes (2026.6, 2026-06-30, 2026/6/30).
+_YEAR_IN_TEXT = re.compile(r"(\d{4})\s*年|(?<![\d.])((?:19|20|21)\d{2})(?=[-./]\d{1,2}(?!\d))")
 # The base year of a plan whose own is missing or wrong. Such a plan is never returned (its base
 # year is a problem, so validation fails); deadlines are then read with parse_without_base_year.
 _NO_BASE_YEAR = 0
@@ -308,7 +309,8 @@ def _base_year(src: Source, b: _Builder, override: int | None) -> int | None:
     year: Any = override if override is not None else h.get("base_year")
     if year in (None, ""):
         # Sheets carry no header: take the earliest year any deadline names (never today's year).
-        years = [int(y) for rec in src.tasks for y in _YEAR_IN_TEXT.findall(fold(_as_text(rec.get("deadline"))))]
+        years = [int(m.group(1) or m.group(2)) for rec in src.tasks
+                 for m in _YEAR_IN_TEXT.finditer(fold(_as_text(rec.get("deadline"))))]
         if not years:
             b.problem(h.line, "base_year", "", "the plan has no base year and no deadline names a year",
                       b.base_year_hint() + "; deadlines without a year are read in that year")

@@ -151,6 +151,15 @@ def test_allow_new_units_adds_them_instead(tmp_path: Path) -> None:
     assert loaded.plan.tasks[1].supporting_units == ("各街道", "區新設局")  # one unit across scripts
 
 
+@pytest.mark.parametrize("deadline", ["2026.6", "2026-06-30", "2026/6/30"])
+def test_a_sheet_whose_deadlines_write_the_year_with_dots_or_dashes_has_its_base_year(tmp_path: Path, deadline: str) -> None:
+    """A sheet has no header block: its base year is the earliest year a deadline names, 2026.6 included
+    (it was only 2026年…, so a sheet of 2026.6 cells was refused for having no base year)."""
+    p = write(tmp_path, "plan.csv", f"序號,重點任務,牽頭單位,完成時限\n1,農村公路建設,區交委,{deadline}\n")
+    loaded = load_plan(p, allow_new_units=True)
+    assert loaded.plan.base_year == 2026 and loaded.plan.tasks[0].milestones[0].due == dt.date(2026, 6, 30)
+
+
 def test_more_than_one_lead_unit_makes_the_others_co_leads(tmp_path: Path) -> None:
     """Issue 13: 區扶貧辦、區交委 in the lead cell is no longer refused: the first leads, the rest co-lead (共同牽頭)."""
     write(tmp_path, "units.yaml", DIRECTORY)
