@@ -147,10 +147,28 @@ def split_units(value: Any) -> UnitCell:
 def _unit_parts(piece: str) -> list[str]:
     """One list item split at / ／ (outside parentheses) and at spaces between two Chinese names."""
     out: list[str] = []
-    for part in split_outside_parentheses(piece, "/／"):
+    for part in _slash_parts(piece):
         spaced = [p for p in _CJK_GAP.split(part.strip()) if p]
         out.extend(spaced if len(spaced) > 1 and all(len(p) >= 2 for p in spaced) else [part.strip()])
     return [p for p in out if p]
+
+
+def _slash_parts(piece: str) -> list[str]:
+    """A piece split at / ／ outside parentheses, only where a Chinese name ends and another begins
+    (縣發改局/縣財政局): a slash elsewhere belongs to the name (<b>單位</b>, a path such as 名稱/../辦)."""
+    parts = split_outside_parentheses(piece, "/／")
+    out = parts[:1]
+    for part in parts[1:]:
+        before, after = out[-1].rstrip(), part.lstrip()
+        if before and after and _CJK_END.search(before) and _CJK_START.match(after):
+            out.append(part)
+        else:
+            out[-1] = f"{out[-1]}/{part}"
+    return out if len(out) > 1 else [piece]  # unsplit: the name exactly as written (／ kept)
+
+
+_CJK_END = re.compile(r"[\u3400-\u9fff)）]$")
+_CJK_START = re.compile(r"[\u3400-\u9fff]")
 
 
 @dataclass(slots=True)
