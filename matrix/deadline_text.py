@@ -135,7 +135,7 @@ _DATE_CHARS = re.compile(r"[年月日旬季周前内底末]")
 # 2016年3月底前启动，6月底前完成: a date followed by a start word opens a milestone that the next
 # item, a date with a completion word, closes.
 _START_WORD = re.compile(r"启动|开始")
-_DONE_WORD = re.compile(r"完成|建成|竣工|投用|投入使用|见效|见成效|见实效|取得明显成效")
+_DONE_WORD = re.compile(rf"完成|建成|竣工|投用|投入使用|{_RESULT_WORDS.pattern}")  # results shown close a milestone too
 
 _PERIOD = re.compile(
     rf"""每个?(?:
