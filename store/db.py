@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import time
+import traceback
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -224,6 +225,20 @@ def begin_immediate(session: Session, *, patience: float = 600.0) -> None:
         except sa.exc.OperationalError as e:
             if "locked" not in str(e.orig) or time.monotonic() > deadline:
                 raise
+
+
+def release_interrupted(error: BaseException) -> None:
+    """Let go of the database objects an exception's traceback holds before writing anything else.
+
+    A KeyboardInterrupt (a second Ctrl-C) raised inside SQLAlchemy's execute invalidates the connection,
+    but its cursor stays referenced from the traceback's frames; on SQLite that keeps the unfinished
+    statement, and with it the write lock, alive (a closed connection with live statements is only closed
+    once they are finalized), so the next write waits out the busy timeout and fails with 'database is
+    locked'. Clearing the frames' locals drops the cursor; the traceback still prints."""
+    traceback.clear_frames(error.__traceback__)
+    for chained in (error.__cause__, error.__context__):
+        if chained is not None and chained is not error:
+            traceback.clear_frames(chained.__traceback__)
 
 
 @contextlib.contextmanager

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from duban.matrix.errors import Refused
+from duban.store.db import release_interrupted
 
 if TYPE_CHECKING:
     from duban.workflows.bootstrap import App
@@ -270,7 +271,8 @@ def run_once(app: App, *, report: Callable[[str, str], None], now: dt.datetime |
                                                           if name == "sweep" else {})}
                 try:
                     result = JOBS[name](app, **kwargs)
-                except KeyboardInterrupt:
+                except KeyboardInterrupt as stop:
+                    release_interrupted(stop)  # what it held open must not lock out the lock's release
                     run.stopped = f"stopped during {name} (Ctrl-C twice); {_left(names, name, started=True)}"
                     break
                 report(name, summarize(result))

@@ -27,7 +27,7 @@ from duban.matrix.gcpause import no_cyclic_gc
 from duban.matrix.planner import PlannedNotice, SupervisedItem, plan_notices
 from duban.matrix.policy import PolicySet
 from duban.matrix.vocabulary import INSTANCE_HORIZON, NOTICE_EVENTS, NOTICE_KINDS, ItemKind
-from duban.store.db import real_clock, transaction
+from duban.store.db import real_clock, release_interrupted, transaction
 from duban.store.supervision import _insert_ignore, ensure_instances, load_open_items
 from duban.store.tables import EventRow, MilestoneRow, NoticeRow, RecurrenceInstanceRow, SweepRow
 
@@ -180,6 +180,7 @@ def sweep(engine: Engine, *, now: dt.datetime, policies: PolicySet, plan: str | 
         with _Heartbeat(engine, sweep_id, clock), no_cyclic_gc(), transaction(engine) as session:
             _sweep_in(session, result, now=now, today=today, policies=policies, plan=plan, cal=cal)
     except BaseException as e:
+        release_interrupted(e)
         _fail(engine, sweep_id, e, now)
         raise
     result.calendar_fallback_years = sorted(cal.fallback_years)

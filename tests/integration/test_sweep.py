@@ -340,3 +340,26 @@ def test_a_live_sweep_renews_its_lease_and_is_never_marked_interrupted(district,
         assert sweep_service._mark_interrupted(s, dt.datetime.now(dt.UTC)) == 0
     first.join(60)
     assert [r["status"] for r in sweep_service.list_sweeps(district)] == ["done"]
+
+
+@pytest.mark.parametrize("when", ["before_cursor_execute", "after_cursor_execute"])
+def test_a_sweep_stopped_inside_its_insert_is_recorded_failed(district, when: str) -> None:
+    """A second Ctrl-C lands while the notices' INSERT runs (a KeyboardInterrupt raised inside SQLAlchemy's
+    execute, as the CtrlC handler raises it): the sweep's writes roll back and its record says it failed.
+    The interrupted cursor must not keep the database locked (SQLite: 'database is locked' on the record,
+    seen in CI as a traceback instead of status 130)."""
+    def interrupt(_conn, _cursor, statement, *_args) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO NOTICE"):
+            raise KeyboardInterrupt
+
+    sa.event.listen(district, when, interrupt)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            sweep(district, now=morning(dt.date(2015, 12, 4)), policies=POLICY)
+    finally:
+        sa.event.remove(district, when, interrupt)
+    with transaction(district) as s:
+        row = s.execute(sa.select(SweepRow)).scalar_one()
+        assert row.status == "failed"
+        assert row.error == "stopped (Ctrl-C) before it finished; nothing it planned was written"
+        assert s.execute(sa.select(sa.func.count()).select_from(NoticeRow)).scalar_one() == 0
