@@ -411,3 +411,33 @@ class CalendarDayRow(SQLModel, table=True):
     name: str = Field(max_length=100)
     source: str = Field(default="", max_length=500)  # the notice's title or the file it was read from
     imported_at: dt.datetime
+
+
+class UserRow(SQLModel, table=True):
+    """A console user (`duban user add`): office staff, supervisors and viewers (leaders who read).
+
+    The password is kept only as an Argon2 hash. ``offices`` names the office units whose plans the user
+    sees; empty means every office (a single-office install). Failed logins in a row lock the user out
+    for a while (``locked_until``)."""
+
+    __tablename__ = "app_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_column=sa.Column(sa.String(80), nullable=False, unique=True))
+    password_hash: str = Field(max_length=255)
+    role: str = Field(max_length=20)  # office | supervisor | viewer
+    offices: list = _json()
+    disabled: bool = False
+    created_at: dt.datetime
+    failed_logins: int = 0
+    locked_until: dt.datetime | None = None
+    last_login_at: dt.datetime | None = None
+
+
+class SecretRow(SQLModel, table=True):
+    """Secrets duban makes for itself (the key that signs console sessions), kept so they survive a restart."""
+
+    __tablename__ = "app_secret"
+
+    name: str = Field(sa_column=sa.Column(sa.String(40), primary_key=True))
+    value: str = Field(max_length=200)

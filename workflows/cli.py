@@ -30,6 +30,7 @@ from duban.workflows.cli_notices import notices_app
 from duban.workflows.cli_progress import extension_app, progress_app
 from duban.workflows.cli_report import report_app
 from duban.workflows.cli_rules import rules_app
+from duban.workflows.cli_serve import serve_command, user_app
 
 app = typer.Typer(
     name="duban",
@@ -73,6 +74,8 @@ app.add_typer(notices_app, name="notices", help="Preview notices as they would b
 
 app.add_typer(progress_app, name="progress", help="Progress reports (進展報送) and closing (辦結).")
 app.add_typer(extension_app, name="extension", help="Extension requests (延期申請) and the office's decisions.")
+app.add_typer(user_app, name="user", help="Console users: who may log in to `duban serve`.")
+app.command("serve")(serve_command)
 app.add_typer(calendar_app, name="calendar", help="Working days: the official calendar and the years the office imports.")
 
 

@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-FOLDERS = ("matrix", "store", "notifications", "workflows", "config")
+FOLDERS = ("matrix", "store", "notifications", "workflows", "config", "web")
 BARE_IMPORT = re.compile(rf"^\s*(?:from|import)\s+(?:{'|'.join(FOLDERS)})(?:\.|\s|$)", re.M)
 
 

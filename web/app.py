@@ -1,0 +1,67 @@
+"""The console's FastAPI application: middleware (sessions, security headers), error pages, routes.
+
+``create_app(app)`` builds it over one ``App`` (bootstrap): the same engine, settings, policies and
+calendar the CLI uses. Each ``pages_*.py`` module is a router of related pages, thin over services.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+
+from duban.web import pages_auth, pages_overview
+from duban.web.deps import IDLE, LoginRequired, render, see_other
+
+if TYPE_CHECKING:
+    from duban.workflows.bootstrap import App
+
+STATIC = Path(__file__).parent / "static"
+SECURITY_HEADERS = {
+    # Every asset is duban's own: no inline script, no other origin, no framing.
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+ROUTERS = [pages_auth.router, pages_overview.router]
+
+
+def create_app(app: App, *, secure_cookies: bool = False) -> FastAPI:
+    from duban.workflows.user_service import secret_key
+
+    web = FastAPI(title="duban", docs_url=None, redoc_url=None, openapi_url=None)
+    web.state.duban = app
+    web.add_middleware(SessionMiddleware, secret_key=secret_key(app.engine), session_cookie="duban_session",
+                       max_age=int(IDLE.total_seconds()), same_site="lax", https_only=secure_cookies)
+
+    @web.middleware("http")
+    async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
+        response: Response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    @web.exception_handler(LoginRequired)
+    async def to_login(request: Request, _exc: LoginRequired) -> Response:
+        return see_other("/login?next=" + quote(_local(request.url.path + (f"?{request.url.query}" if request.url.query else ""))))
+
+    @web.exception_handler(HTTPException)
+    async def error_page(request: Request, exc: HTTPException) -> HTMLResponse:
+        return render(request, "error.html.j2", status_code=exc.status_code, status=exc.status_code, detail=str(exc.detail))
+
+    web.mount("/static", StaticFiles(directory=STATIC), name="static")
+    for router in ROUTERS:
+        web.include_router(router)
+    return web
+
+
+def _local(path: str) -> str:
+    """Only a path on this site may be a redirect target (not //evil.example)."""
+    return path if path.startswith("/") and not path.startswith("//") and "\\" not in path else "/"

@@ -1,0 +1,114 @@
+"""What every page shares: the process's App, the logged-in user, roles, CSRF and rendering.
+
+Sessions are signed cookies (Starlette's SessionMiddleware, itsdangerous underneath): HttpOnly,
+SameSite=Lax, Secure when `duban serve --secure-cookies` (behind HTTPS), renewed on every request and
+expiring after ``IDLE`` without one. Every POST carries the session's CSRF token as a form field
+(``csrf``); a missing or wrong one is refused with 403 before anything is read or changed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastapi import HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+if TYPE_CHECKING:
+    from duban.workflows.bootstrap import App
+
+IDLE = dt.timedelta(hours=8)
+TEMPLATES = Path(__file__).parent / "templates"
+CAN = {  # what each role may do
+    "read": {"office", "supervisor", "viewer"},
+    "act": {"office", "supervisor"},
+    "approve": {"supervisor"},
+}
+
+
+class LoginRequired(Exception):
+    """No (valid) session: the page sends the browser to the login form."""
+
+
+def duban(request: Request) -> App:
+    return request.app.state.duban
+
+
+def client_address(request: Request) -> str:
+    """The client's address: the peer, or X-Forwarded-For's as uvicorn sets it when the proxy is trusted
+    (`duban serve --forwarded-allow-ips`)."""
+    return request.client.host if request.client else ""
+
+
+def current_user(request: Request) -> dict[str, Any]:
+    """The logged-in user, re-read on every request (a disabled user is out at once)."""
+    from duban.workflows.user_service import active_user
+
+    name = request.session.get("user")
+    user = active_user(duban(request).engine, name) if isinstance(name, str) else None
+    if user is None:
+        request.session.pop("user", None)
+        raise LoginRequired()
+    return user
+
+
+def require(request: Request, power: str) -> dict[str, Any]:
+    """The user, if their role may ``power`` (read, act, approve); else 403."""
+    user = current_user(request)
+    if user["role"] not in CAN[power]:
+        raise HTTPException(status_code=403, detail=f"role {user['role']} may not {power}")
+    return user
+
+
+def csrf_token(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not isinstance(token, str):
+        token = request.session["csrf"] = secrets.token_urlsafe(32)
+    return token
+
+
+async def checked_form(request: Request) -> Any:
+    """The POSTed form, once its CSRF token matches the session's (403 otherwise)."""
+    form = await request.form()
+    sent, kept = form.get("csrf"), request.session.get("csrf")
+    if not isinstance(sent, str) or not isinstance(kept, str) or not hmac.compare_digest(sent, kept):
+        raise HTTPException(status_code=403, detail="CSRF token missing or wrong: reload the page and try again")
+    return form
+
+
+def _environment() -> Environment:
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]),
+                      trim_blocks=True, lstrip_blocks=True)
+    return env
+
+
+_ENV = _environment()
+
+
+def label(language: str, zh: str, en: str) -> str:
+    """A page's own words in the console's language (plan text keeps its own script)."""
+    if language == "en":
+        return en
+    if language == "zh-Hant":
+        from duban.matrix.script import to_traditional
+
+        return to_traditional(zh)
+    return zh
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    language = duban(request).settings.language
+    user = context.pop("user", None)
+    page = _ENV.get_template(template).render(
+        request=request, user=user, csrf=csrf_token(request), lang=language,
+        t=lambda zh, en: label(language, zh, en), **context)
+    return HTMLResponse(page, status_code=status_code,
+                        headers={"Cache-Control": "no-store", "Content-Language": "en" if language == "en" else language})
+
+
+def see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)

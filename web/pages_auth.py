@@ -1,0 +1,67 @@
+"""Log in and out. Failed logins are counted per user (lock-out: user_service) and per client address
+here: after ``CLIENT_LIMIT`` failures in ``CLIENT_WINDOW`` the address must wait."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict, deque
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from duban.web.deps import checked_form, client_address, duban, render, see_other
+
+router = APIRouter()
+CLIENT_LIMIT = 20
+CLIENT_WINDOW = 600.0
+_failures: dict[str, deque[float]] = defaultdict(deque)
+
+
+def _throttled(client: str) -> bool:
+    recent = _failures[client]
+    while recent and recent[0] < time.monotonic() - CLIENT_WINDOW:
+        recent.popleft()
+    return len(recent) >= CLIENT_LIMIT
+
+
+@router.get("/login")
+def login_form(request: Request, next: str = "/") -> Response:
+    if request.session.get("user"):
+        return see_other(_safe(next))
+    return render(request, "login.html.j2", next=_safe(next), error=None)
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    from duban.matrix.errors import Refused
+    from duban.workflows.user_service import authenticate
+
+    form = await checked_form(request)
+    target = _safe(str(form.get("next") or "/"))
+    client = client_address(request)
+    if _throttled(client):
+        return render(request, "login.html.j2", status_code=429, next=target,
+                      error="登录失败次数过多，请10分钟后再试 (too many failed logins from this address: wait 10 minutes)")
+    app = duban(request)
+    try:
+        user = authenticate(app.engine, name=str(form.get("name") or ""), password=str(form.get("password") or ""),
+                            now=app.clock(), client=client)
+    except Refused as e:
+        _failures[client].append(time.monotonic())
+        return render(request, "login.html.j2", status_code=401, next=target, error=str(e))
+    request.session.clear()  # a new session (and CSRF token) on login: no fixation
+    request.session["user"] = user["name"]
+    return see_other(target)
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    await checked_form(request)
+    request.session.clear()
+    return see_other("/login")
+
+
+def _safe(path: str) -> str:
+    from duban.web.app import _local
+
+    return _local(path)

@@ -1,0 +1,23 @@
+"""總覽 Overview: per plan the user may see, tasks by light, this week's due items, overdue items by working
+days, escalations by level, held notices and undelivered mail."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from duban.web.deps import duban, render, require
+
+router = APIRouter()
+
+
+@router.get("/")
+def overview_page(request: Request) -> Response:
+    from duban.workflows.console_service import overview
+    from duban.workflows.user_service import visible_plans
+
+    user = require(request, "read")
+    app = duban(request)
+    data = overview(app.engine, now=app.clock(), policies=app.policies, calendar=app.calendar,
+                    plans=visible_plans(app.engine, user))
+    return render(request, "overview.html.j2", user=user, data=data)

@@ -1,0 +1,108 @@
+"""`duban serve` (the console) and `duban user add|passwd|disable|enable|list` (who may log in to it).
+
+Passwords are typed at a hidden prompt (twice), or read from standard input with ``--password-stdin``
+for scripts; never from the command line, where `ps` and the shell history would keep them.
+"""
+
+from __future__ import annotations
+
+import getpass
+import sys
+
+import typer
+
+from duban.workflows.cli_common import app, console, emit_json, engine
+
+user_app = typer.Typer(help="Console users: who may log in to `duban serve`, and with which role.", no_args_is_help=True)
+
+
+def _password(stdin: bool) -> str:
+    if stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        console(stderr=True).print("duban: error: the two passwords differ; nothing changed", markup=False)
+        raise typer.Exit(1)
+    return first
+
+
+def _actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+@user_app.command("add")
+def user_add(
+    name: str = typer.Argument(..., help="Login name (letters, digits, . _ - @)."),
+    role: str = typer.Option(..., "--role", help="office (works the console), supervisor (also approves reports) or viewer (reads only)."),
+    office: list[str] = typer.Option([], "--office", help="An office whose plans the user sees (the office unit's name, as in the plan's directory); repeat for several. None: every office."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from standard input (one line)."),
+) -> None:
+    """Add a console user. There is no default user: this is how the first one is made."""
+    from duban.workflows.user_service import add_user
+
+    user = add_user(engine(), name=name, password=_password(password_stdin), role=role, offices=office,
+                    now=app().clock(), actor=_actor())
+    offices = "、".join(user["offices"]) or "every office"
+    console().print(f"user {user['name']} added: {user['role']}, sees {offices}", markup=False)
+
+
+@user_app.command("passwd")
+def user_passwd(name: str = typer.Argument(...),
+                password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from standard input.")) -> None:
+    """Set a user's password (and lift a lock-out after failed logins)."""
+    from duban.workflows.user_service import set_password
+
+    set_password(engine(), name=name, password=_password(password_stdin), now=app().clock(), actor=_actor())
+    console().print(f"password of {name} set", markup=False)
+
+
+@user_app.command("disable")
+def user_disable(name: str = typer.Argument(...)) -> None:
+    """Stop a user from logging in; their open sessions end at their next request."""
+    from duban.workflows.user_service import set_disabled
+
+    set_disabled(engine(), name=name, disabled=True, now=app().clock(), actor=_actor())
+    console().print(f"user {name} disabled", markup=False)
+
+
+@user_app.command("enable")
+def user_enable(name: str = typer.Argument(...)) -> None:
+    """Let a disabled user log in again."""
+    from duban.workflows.user_service import set_disabled
+
+    set_disabled(engine(), name=name, disabled=False, now=app().clock(), actor=_actor())
+    console().print(f"user {name} enabled", markup=False)
+
+
+@user_app.command("list")
+def user_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """The console's users, their roles and offices."""
+    from duban.workflows.user_service import list_users
+
+    users = list_users(engine())
+    if as_json:
+        emit_json(users)
+        return
+    out = console()
+    for u in users:
+        state = "disabled" if u["disabled"] else "active"
+        out.print(f"{u['name']}  {u['role']}  {'、'.join(u['offices']) or 'every office'}  {state}", markup=False)
+    if not users:
+        out.print("no users yet: duban user add NAME --role office", markup=False)
+
+
+def serve_command(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback by default: put the office's HTTPS reverse proxy in front)."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    secure_cookies: bool = typer.Option(False, "--secure-cookies", help="Send the session cookie over HTTPS only (behind an HTTPS proxy)."),
+    forwarded_allow_ips: str = typer.Option("", help="Proxy addresses whose X-Forwarded-For/-Proto are trusted (the client address of logs and events), e.g. 127.0.0.1."),
+) -> None:
+    """The supervision console in a browser, on the same database as every command."""
+    import uvicorn
+
+    from duban.web.app import create_app
+
+    web = create_app(app(), secure_cookies=secure_cookies)
+    console(stderr=True).print(f"duban console on http://{host}:{port}/ — Ctrl-C to stop", markup=False)
+    uvicorn.run(web, host=host, port=port, log_level="warning", proxy_headers=bool(forwarded_allow_ips),
+                forwarded_allow_ips=forwarded_allow_ips or None, server_header=False)
