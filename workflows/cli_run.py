@@ -109,6 +109,9 @@ def demo_cmd(
         _print_letter_stats(c, result.stats)
     c.print(f"open {out / 'index.html'} — mail in {out / 'mail'}/, database {out / 'demo.db'}, "
             f"per-unit numbers in {out / 'stats.json'}")
+    db = f"sqlite:///{(out / 'demo.db').resolve()}"
+    c.print(f"the console on the demo's database: export DUBAN_DATABASE_URL={db}; duban user add me --role office; "
+            "duban serve  (then open http://127.0.0.1:8000/)", markup=False, soft_wrap=True)
 
 
 def _print_letter_stats(c, stats, top: int = 12) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -165,3 +166,23 @@ def test_html_in_a_plan_title_is_shown_as_text(tmp_path: Path, sqlite_url: str) 
         page = logged_in(base, "lin").get("/").text
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;b&gt;方案&lt;/b&gt;" in page
+
+
+def test_a_user_of_one_office_sees_only_that_offices_plans(office) -> None:
+    """Two offices share one database: each user sees the plans of the office(s) they belong to."""
+    from tests.support import PLANS
+
+    cwd, url = office
+    cli(["matrix", "import", str(PLANS / "township-spiritual.yaml"), "--as-of", "2015-07-01"], cwd=cwd, db_url=url)
+    add_user("district", "viewer", cwd=cwd, db_url=url, offices=("區扶貧開發領導小組辦公室",))
+    add_user("township", "viewer", cwd=cwd, db_url=url, offices=("鄉精神扶貧工作領導小組辦公室",))
+    with served(cwd, url) as base:
+        with closing(logged_in(base, "district")) as client:
+            seen = client.get("/").text
+        assert "district-2015" in seen and "township-spiritual" not in seen
+        with closing(logged_in(base, "township")) as client:
+            seen = client.get("/").text
+        assert "township-spiritual" in seen and "district-2015" not in seen
+        with closing(logged_in(base, "lin")) as client:  # no --office: every plan
+            seen = client.get("/").text
+        assert "township-spiritual" in seen and "district-2015" in seen
