@@ -6,6 +6,7 @@ calendar the CLI uses. Each ``pages_*.py`` module is a router of related pages, 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -42,8 +43,8 @@ def create_app(app: App, *, secure_cookies: bool = False) -> FastAPI:
                        max_age=int(IDLE.total_seconds()), same_site="lax", https_only=secure_cookies)
 
     @web.middleware("http")
-    async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
-        response: Response = await call_next(request)
+    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         return response
