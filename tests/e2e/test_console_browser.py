@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.console import PASSWORD, add_user, district, served
+from tests.console import PASSWORD, add_user, cli, district, served
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (CI installs Debian's chromium)")
@@ -53,11 +53,26 @@ def shot(page: Any, site: dict[str, Any], name: str) -> Path:
     """A full-page screenshot kept with the test's files (and in $DUBAN_SCREENSHOTS when set)."""
     path = site["shots"] / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
+    paths = [path]
+    if page.evaluate(SCROLL_TABLES_TO_THE_END):  # a table wider than the phone: its hidden columns too
+        paths.append(site["shots"] / f"{name}-tables-scrolled.png")
+        page.screenshot(path=str(paths[-1]), full_page=True)
+        page.evaluate("document.querySelectorAll('.table-wrap').forEach(w => { w.scrollLeft = 0; })")
     if os.environ.get("DUBAN_SCREENSHOTS"):
         target = Path(os.environ["DUBAN_SCREENSHOTS"])
         target.mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, target / path.name)
+        for p in paths:
+            shutil.copy(p, target / p.name)
     return path
+
+
+SCROLL_TABLES_TO_THE_END = """() => {
+  let scrolled = false;
+  for (const w of document.querySelectorAll(".table-wrap")) {
+    if (w.scrollWidth > w.clientWidth) { w.scrollLeft = w.scrollWidth; scrolled = true; }
+  }
+  return scrolled;
+}"""
 
 
 def log_in(page: Any, name: str) -> None:
@@ -88,6 +103,28 @@ def assert_fits(page: Any, what: str) -> None:
                 f"{what}: 「{label.strip()}」 is outside the window ({box})"
         assert control.is_visible(), f"{what}: 「{label.strip()}」 is hidden"
         control.click(trial=True, timeout=5000)
+    squeezed = page.evaluate(SQUEEZED)
+    assert not squeezed, f"{what}: table cells squeezed narrower than their first few characters: {squeezed}"
+
+
+# Table cells whose text wraps inside less than 3.5 characters' width (a CJK word stacked one character a
+# line) although the text is longer: a wide table should scroll inside its .table-wrap instead.
+SQUEEZED = """() => {
+  const bad = [];
+  for (const cell of document.querySelectorAll("main td, main th")) {
+    const s = getComputedStyle(cell);
+    const inner = cell.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight);
+    const probe = document.createElement("span");
+    probe.style.whiteSpace = "nowrap";
+    probe.style.font = s.font;
+    probe.textContent = cell.textContent.trim();
+    document.body.appendChild(probe);
+    const natural = probe.getBoundingClientRect().width;
+    probe.remove();
+    if (inner + 1 < Math.min(natural, 3.5 * parseFloat(s.fontSize))) bad.push(probe.textContent.slice(0, 20));
+  }
+  return bad;
+}"""
 
 
 @pytest.mark.parametrize("width", list(WIDTHS))
@@ -117,3 +154,92 @@ def test_logging_out_from_the_phone_menu_ends_the_session(browser, site) -> None
     page.goto("/")
     assert "/login" in page.url
     page.context.close()
+
+
+def _bad_sheet(path: Path) -> Path:
+    """A task sheet whose row 3 has a deadline nobody can read (按省市要求) and a unit nobody knows."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["序號", "工作任務", "牽頭單位", "完成時限"])
+    ws.append([1, "修繕村道", "區交通局", "2016年6月底前"])
+    ws.append([2, "建設水窖", "區某某局", "按省市要求"])
+    wb.save(path)
+    return path
+
+
+def _edited_district(folder: Path) -> tuple[Path, Path, str]:
+    """The district plan with its first task's title changed: (plan file, its units file, the new title)."""
+    import yaml
+
+    from tests.support import PLANS
+
+    folder.mkdir(parents=True, exist_ok=True)
+    data = yaml.safe_load((PLANS / "district-2015.yaml").read_text(encoding="utf-8"))
+    data["tasks"][0]["title"] += "（浏览器修订）"
+    plan = folder / "district-2015.yaml"
+    plan.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    units = folder / data["directory"]
+    units.write_bytes((PLANS / data["directory"]).read_bytes())
+    return plan, units, data["tasks"][0]["title"]
+
+
+def _to_plans(page: Any) -> None:
+    page.goto("/")
+    page.locator("header nav").get_by_role("link", name="方案").click()
+    page.wait_for_url("**/plans")
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+def test_a_sheet_with_an_error_shows_the_problem_with_its_row_and_nothing_is_imported(browser, site, width) -> None:
+    page = open_page(browser, site, width)
+    log_in(page, "lin")
+    _to_plans(page)
+    assert "district-2015" in page.locator("table.plans").inner_text()
+    assert_fits(page, f"plans at {width}")
+    shot(page, site, f"plans-{width}")
+    page.get_by_label("方案文件").set_input_files(str(_bad_sheet(site["cwd"] / f"county-{width}.xlsx")))
+    page.get_by_role("button", name="校验").click()
+    page.wait_for_url("**/plans/upload")
+    assert "未作任何更改" in page.get_by_role("alert").inner_text()
+    row = page.locator("table.problems tbody tr").filter(has_text="按省市要求")
+    assert row.count() == 1 and "第3行" in row.inner_text() and "deadline" in row.inner_text()
+    assert row.is_visible()
+    assert page.locator("table.problems tbody tr").filter(has_text="區某某局").count() == 1
+    assert_fits(page, f"plan problems at {width}")
+    shot(page, site, f"plan-problems-{width}")
+    page.get_by_role("link", name="修改后重新上传").click()
+    page.wait_for_url("**/plans")
+    assert page.locator("table.plans tbody tr").count() == 1, "nothing was imported"
+    page.context.close()
+
+
+def test_a_good_plan_is_previewed_with_its_diff_and_imported_on_confirmation(browser, site) -> None:
+    plan, units, new_title = _edited_district(site["cwd"] / "edited")
+    pages = {}
+    for width in WIDTHS:  # the preview at both widths (nothing changes until confirmed)
+        page = pages[width] = open_page(browser, site, width)
+        log_in(page, "lin")
+        _to_plans(page)
+        page.get_by_label("方案文件").set_input_files(str(plan))
+        page.get_by_label("单位名录（可选，.yaml/.csv）").set_input_files(str(units))
+        page.get_by_role("button", name="校验").click()
+        page.wait_for_url("**/plans/upload")
+        assert "校验通过" in page.locator("h1").inner_text()
+        assert page.locator("table.diff").get_by_text(new_title).is_visible()
+        assert_fits(page, f"plan preview at {width}")
+        shot(page, site, f"plan-preview-{width}")
+    pages["desktop"].context.close()
+    page = pages["phone"]
+    assert not page.locator("form.confirm").evaluate("f => f.checkValidity()"), "not sent without the tick"
+    page.get_by_label("确认导入").check()
+    page.get_by_role("button", name="导入").click()
+    page.wait_for_url("**/plans/confirm")
+    done = page.get_by_role("status")
+    assert "已导入" in done.inner_text() and new_title in done.inner_text()
+    assert_fits(page, "plan imported at phone")
+    shot(page, site, "plan-imported-phone")
+    page.context.close()
+    shown = cli(["matrix", "show", "--plan", "district-2015", "--json"], cwd=site["cwd"], db_url=site["url"]).stdout
+    assert new_title in shown
