@@ -1,7 +1,7 @@
 """The deadline language: reads a 時間要求 text into dated milestones and recurrences, or says why not.
 
-``parse(text, context=…)`` returns a ``Deadline``; ``instances(rec, start, end)`` lists the due dates
-of a recurrence. There is no clock here: a text without a year is read in ``context.base_year``
+``parse(text, context=…)`` returns a ``Deadline``; ``instances(rec, start, end, calendar)`` lists the due
+dates of a recurrence (the calendar counts a working-day cadence's days: 次月第5個工作日). There is no clock here: a text without a year is read in ``context.base_year``
 (or the year of the item before it in the same text), never in today's year. For a plan that has no
 base year, ``parse_without_base_year(text, …)`` reads the texts that name their year and raises
 ``NeedsBaseYear`` for those that would need one (after checking what can be checked without a year:
@@ -116,7 +116,7 @@ from functools import lru_cache
 
 from dateutil.rrule import rrulestr
 
-from duban.matrix.calendar import festival_date
+from duban.matrix.calendar import WorkCalendar, festival_date
 from duban.matrix.deadline_dates import (
     _Memory,
     _ongoing_at,
@@ -147,7 +147,7 @@ from duban.matrix.deadline_text import (
 )
 from duban.matrix.errors import DeadlineError
 from duban.matrix.model import Deadline, DeadlineContext, Milestone, Recurrence, Reporting
-from duban.matrix.reporting import DEFAULT_REPORTING
+from duban.matrix.reporting import DEFAULT_REPORTING, split_working
 
 # The link word between a milestone (or a date) and the ongoing work after it, left out of both labels.
 _THEN_OR_FROM = re.compile(r"(?:并且|并|且|然后|此后|之后|以后|今后|后|起|开始|以来)$")
@@ -185,11 +185,14 @@ def parse_without_base_year(
     return _read(text, context)
 
 
-def instances(rec: Recurrence, start: dt.date, end: dt.date) -> list[dt.date]:
+def instances(rec: Recurrence, start: dt.date, end: dt.date, calendar: WorkCalendar | None = None) -> list[dt.date]:
     """Due dates of the recurrence's instances in ``[start, end]``, in order.
 
     The window is further limited to the recurrence's own ``start``/``until`` when set: an
-    instance before the plan starts or after it ends is no instance at all.
+    instance before the plan starts or after it ends is no instance at all. A working-day rule
+    (``FREQ=MONTHLY;BYMONTHDAY=1;X-WORKDAY=5``: the 5th working day of each month) counts its days on
+    ``calendar``, the official one with the office's imported years, which every caller passes alike so
+    that a period has one due date everywhere; without it such a rule raises ``ValueError``.
     """
     low = max(start, rec.start) if rec.start else start
     high = min(end, rec.until) if rec.until else end
@@ -200,9 +203,18 @@ def instances(rec: Recurrence, start: dt.date, end: dt.date) -> list[dt.date]:
         return [due for due in due_dates if low <= due <= high]
     if not rec.rule:
         raise ValueError(f"recurrence {_quoted(rec.label)} has neither a rule nor an anchor")
-    low_dt = dt.datetime.combine(low, dt.time())
-    rule = rrulestr(rec.rule, dtstart=low_dt)
+    body, working = split_working(rec.rule)
+    if working is not None and calendar is None:
+        raise ValueError(f"recurrence {_quoted(rec.label)} is due on a working day: its due dates need the calendar")
+    # A working day's period begins up to ~5 weeks before it (15 working days and a week's holiday).
+    first = low - dt.timedelta(days=40) if working else low
+    low_dt = dt.datetime.combine(first, dt.time())
+    rule = rrulestr(body, dtstart=low_dt)
     dues = [moment.date() for moment in rule.between(low_dt, dt.datetime.combine(high, dt.time()), inc=True)]
+    if working is not None and calendar is not None:
+        # The N-th working day counted from the period's first day (itself included when it is one).
+        dues = [due for due in (calendar.add_working_days(day - dt.timedelta(days=1), working) for day in dues)
+                if low <= due <= high]
     if rec.ongoing and rec.start is not None and dues and _reports_on_the_time_before(rec, rec.start, dues[0]):
         dues.pop(0)
     return dues

@@ -121,11 +121,16 @@ def named_for(label: str, beneficiary: str | None) -> str:
 @dataclass(frozen=True, slots=True)
 class Reporting:
     """A plan's reporting cadence (``reporting:``): each period's progress on ongoing work (持續推進) is due
-    on ``day`` of the next period (每月5日前報送: monthly, day 5); weekly, on weekday ``day`` (1 = Monday)
-    of the same week."""
+    on ``day`` of the next period (每月5日前報送: monthly, day 5), or with ``working`` on its ``day``-th
+    working day on the official calendar (次月第5個工作日); weekly, on weekday ``day`` (1 = Monday) of the
+    same week. A plan that names none reports monthly by the 5th working day (``DEFAULT_WORKING``)."""
 
     every: str = "monthly"  # "weekly" | "monthly" | "quarterly" | "half_yearly" | "yearly"
     day: int = 5
+    working: bool = False  # day counts working days from the period's first day (never for weekly)
+
+
+DEFAULT_WORKING = Reporting(working=True)  # no reporting: in a plan: monthly, by the 5th working day
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +150,7 @@ class DeadlineContext:
     plan_start: dt.date | None = None
     plan_end: dt.date | None = None
     where: str | None = None  # for error messages: "plan.yaml:42 時間要求"
-    reporting: Reporting = Reporting()  # the cadence ongoing work (持續推進) reports on
+    reporting: Reporting = DEFAULT_WORKING  # the cadence ongoing work (持續推進) reports on
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +208,7 @@ class Plan:
     tasks: tuple[Task, ...] = ()
     stages: tuple[Stage, ...] = ()
     officials: tuple[Official, ...] = ()
-    reporting: Reporting = Reporting()
+    reporting: Reporting = DEFAULT_WORKING
 
     def deadline_context(self, where: str | None = None) -> DeadlineContext:
         return DeadlineContext(base_year=self.base_year, plan_start=self.start, plan_end=self.end, where=where,

@@ -261,16 +261,17 @@ def preview_view(session: Session, *, kind: str, task: str, today: dt.date, poli
     from duban.matrix.errors import ConfigError
     from duban.matrix.planner import ladder_of, level_colour, preview_notice
     from duban.store import repository as repo
+    from duban.store.supervision import office_calendar
 
     if kind not in NOTICE_KINDS:
         raise ConfigError(f"unknown notice kind {kind!r}: use {', '.join(NOTICE_KINDS)}")
-    cal = calendar or WorkCalendar()
+    cal = calendar or office_calendar(session)
     plan_row = repo.plan_row(session, plan)
     row = session.execute(sa.select(TaskRow).where(TaskRow.plan_id == plan_row.id, TaskRow.code == task,
                                                    TaskRow.archived_at.is_(None))).scalar_one_or_none()
     if row is None:
         raise NotFound(f"no task {task!r} in plan {plan_row.code}")
-    supervised = _preview_item(session, row, plan_row.code, kind=kind, today=today)
+    supervised = _preview_item(session, row, plan_row.code, kind=kind, today=today, calendar=cal)
     policy = policies.for_task(plan_row.code, row.code)
     if level is None:
         level = reached_level(supervised.item, policy, today, cal, notes) if kind == NoticeKind.ESCALATION else 1
@@ -322,7 +323,8 @@ def reached_level(item: Any, policy: Any, today: dt.date, cal: WorkCalendar, not
     return ladder[0].level
 
 
-def _preview_item(session: Session, task: TaskRow, plan_code: str, *, kind: str, today: dt.date) -> Any:
+def _preview_item(session: Session, task: TaskRow, plan_code: str, *, kind: str, today: dt.date,
+                  calendar: WorkCalendar) -> Any:
     """The item a preview is about, as the sweep loads it: the task's first open milestone, else the
     open period of its first recurring obligation due next (reminder) or last past (chase, escalation).
     A period the sweep has not created yet is made from the obligation's rule, as the sweep will."""
@@ -344,7 +346,7 @@ def _preview_item(session: Session, task: TaskRow, plan_code: str, *, kind: str,
                                                    .where(RecurrenceInstanceRow.recurrence_id == rec.id)).all()}
     periods = [o for o in items if o.item.kind == ItemKind.INSTANCE and o.item.id in stored]
     # Periods not created yet (beyond the horizon, or before any sweep) come from the rule, as the sweep makes them.
-    window = recurrence_dues(_recurrence(rec), today - dt.timedelta(days=400), today + dt.timedelta(days=400))
+    window = recurrence_dues(_recurrence(rec), today - dt.timedelta(days=400), today + dt.timedelta(days=400), calendar)
     info = SupervisedItem(Item(kind=ItemKind.INSTANCE, id=0, due=today, min_count=rec.min_count,
                                min_amount=_dec(rec.min_amount), measure=rec.amount_unit),
                           task.plan_id, plan_code, task.id, _task_info(session, task), task.title,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable
 from decimal import Decimal
@@ -20,12 +21,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from duban.matrix.calendar import WorkCalendar
 from duban.matrix.deadlines import instances
 from duban.matrix.model import Recurrence, named_for
 from duban.matrix.planner import Item, SupervisedItem, TaskInfo, before_supervision
 from duban.matrix.policy import EscalationLevel
 from duban.matrix.reporting import ongoing_label
 from duban.matrix.vocabulary import ItemKind
+from duban.store import calendar_days
 from duban.store import repository as repo
 from duban.store.tables import (
     MilestoneRow,
@@ -51,7 +54,7 @@ def _recurrence(row: RecurrenceRow) -> Recurrence:
 
 
 def ensure_instances(session: Session, *, through: dt.date, task_ids: Iterable[int] | None = None,
-                     as_of: dt.date | None = None) -> int:
+                     as_of: dt.date | None = None, calendar: WorkCalendar | None = None) -> int:
     """Create the recurrence instances due on or before ``through`` that do not exist yet; returns how many.
 
     Idempotent and safe to run concurrently: rows are keyed by (recurrence, due) and inserted with
@@ -62,6 +65,13 @@ def ensure_instances(session: Session, *, through: dt.date, task_ids: Iterable[i
     history opens the periods it had. Nor is a period opened that fell due before that day
     (``matrix.planner.before_supervision``): the first is the one running on it, its start where the
     rule puts it.
+
+    Working-day dues (次月第5個工作日) are counted on ``calendar``, by default the office's: the package's
+    years and those imported (``office_calendar``), as the sweep, status, progress and previews count them.
+    A period that already holds a stored instance gets no second one, and stored rows keep their due date:
+    when the rule moves a period's due (a re-imported plan, a newly imported calendar year, a calendar-day
+    cadence becoming a working-day one), the instance units were told about stands and later periods
+    follow the new rule.
     """
     q = (sa.select(RecurrenceRow, TaskRow.id, PlanRow.start, TaskRow.supervised_from)
          .join(TaskRow, TaskRow.id == RecurrenceRow.task_id)
@@ -70,31 +80,59 @@ def ensure_instances(session: Session, *, through: dt.date, task_ids: Iterable[i
     if task_ids is not None:
         q = q.where(TaskRow.id.in_(list(task_ids)))
     day = as_of or through
+    cal = calendar or office_calendar(session)
     rows: list[dict] = []
+    windows: list[dt.date] = []  # per row: the first day of the period a stored instance stands for
     for rec_row, task_id, plan_start, task_from in session.execute(q).all():
         rec = _recurrence(rec_row)
         since = rec_row.supervised_from or task_from
         start = _first_period_start(rec.start, plan_start, since, day)
         first = start or through - dt.timedelta(days=366)
-        dues = instances(rec, first, through)
+        dues = instances(rec, first, through, cal)
         previous = None
         for due in dues:
             period_start = (previous + dt.timedelta(days=1)) if previous else (start or due - dt.timedelta(days=30))
+            # The period a stored instance may stand for: known when it starts after a due date or at the start.
+            windows.append(period_start if previous or start else due)
             previous = due
             if before_supervision(_INSTANCE, due, since, day):
+                windows.pop()
                 continue
             rows.append({"recurrence_id": rec_row.id, "task_id": task_id, "period_start": period_start, "due": due,
                          "done_count": 0, "closed_by": "", "evidence": ""})
     if not rows:
         return 0
-    existing = set(session.execute(
-        sa.select(RecurrenceInstanceRow.recurrence_id, RecurrenceInstanceRow.due)
-        .where(RecurrenceInstanceRow.recurrence_id.in_({r["recurrence_id"] for r in rows}))).all())
-    new = [r for r in rows if (r["recurrence_id"], r["due"]) not in existing]
+    new = _not_stored(session, rows, windows)
     if not new:
         return 0
     session.connection().execute(_insert_ignore(session, RecurrenceInstanceRow.__table__, ("recurrence_id", "due")), new)
     return len(new)
+
+
+def office_calendar(session: Session) -> WorkCalendar:
+    """The office's working-day calendar read in ``session``: the package's years and the imported ones
+    (they win), as ``workflows.calendar_service.work_calendar`` builds it for every other computation."""
+    stored = calendar_days.stored_days(session)
+    return WorkCalendar({d.day: d.working for d in stored}, imported_years={d.year for d in stored})
+
+
+def _not_stored(session: Session, rows: list[dict], windows: list[dt.date]) -> list[dict]:
+    """The rows whose period (its window's first day through ``due``) holds no stored instance of their
+    recurrence: the same due date, or another one the rule gave when it was stored."""
+    stored: dict[int, list[dt.date]] = defaultdict(list)
+    for rec_id, due in session.execute(
+            sa.select(RecurrenceInstanceRow.recurrence_id, RecurrenceInstanceRow.due)
+            .where(RecurrenceInstanceRow.recurrence_id.in_({r["recurrence_id"] for r in rows}))
+            .order_by(RecurrenceInstanceRow.due)).all():
+        stored[rec_id].append(due)
+    new = []
+    for r, since in zip(rows, windows, strict=True):
+        dues = stored.get(r["recurrence_id"], [])
+        at = bisect_left(dues, since)
+        if at < len(dues) and dues[at] <= r["due"]:
+            continue
+        new.append(r)
+    return new
 
 
 def _first_period_start(rec_start: dt.date | None, plan_start: dt.date | None, supervised_from: dt.date | None,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from duban.matrix.columns import TASK_SHEET
 from duban.matrix.gcpause import no_cyclic_gc
 from duban.matrix.model import Milestone, Plan, Recurrence, Reporting, Task
-from duban.matrix.reporting import cadence_words, reporting_json
+from duban.matrix.reporting import cadence_words, due_text, reporting_json
 from duban.matrix.script import to_traditional
 from duban.matrix.vocabulary import ONGOING_MARK
 from duban.store import plan_import
@@ -219,7 +219,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "plan": {"code": plan.code, "title": plan.title, "issuer": plan.issuer, "base_year": plan.base_year,
                  "start": plan.start.isoformat() if plan.start else None,
                  "end": plan.end.isoformat() if plan.end else None, "timezone": plan.timezone, "source": plan.source,
-                 "reporting": {"every": plan.reporting.every, "due": plan.reporting.day}},
+                 "reporting": {"every": plan.reporting.every, "due": due_text(plan.reporting)}},
         "tasks": [task_json(t) for t in plan.tasks],
         "stages": [{"code": s.code, "kind": s.kind, "title": s.title, "deadline": s.deadline_text,
                     "milestones": [milestone_json(m) for m in s.milestones], "units": list(s.units), "text": s.text}
@@ -230,7 +230,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
 def _reporting_yaml(reporting: Reporting) -> dict[str, Any] | None:
     """The header's ``reporting:`` as a file writes it (None for the default: the key is left out)."""
     stored = reporting_json(reporting)
-    return None if stored is None else {"every": stored["every"], "due": stored["day"]}
+    return None if stored is None else {"every": reporting.every, "due": due_text(reporting)}
 
 
 def plan_yaml(plan: Plan) -> str:

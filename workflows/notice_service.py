@@ -25,6 +25,7 @@ from duban.store import repository as repo
 from duban.store.db import transaction
 from duban.store.files import write_file
 from duban.store.tables import EventRow, NoticeRow, PlanRow, TaskRow
+from duban.workflows.calendar_service import work_calendar
 
 if TYPE_CHECKING:
     from duban.config.settings import Settings
@@ -104,7 +105,7 @@ def preview(engine: Engine, policies: PolicySet, renderer: Renderer, *, kind: st
     """
     if kind not in NOTICE_KINDS + CIRCULATION_KINDS:
         raise ConfigError(f"unknown kind {kind!r}: use {', '.join(NOTICE_KINDS + CIRCULATION_KINDS)}")
-    cal = calendar or WorkCalendar()
+    cal = calendar or work_calendar(engine)  # the office's, as the sweep counts
     with transaction(engine) as session:
         view_kind = kind if kind in NOTICE_KINDS else (NoticeKind.CHASE if kind == NoticeKind.CRITICISM else NoticeKind.REMINDER)
         view = preview_view(session, kind=view_kind, task=task, plan=plan, today=today, level=level,

@@ -131,17 +131,18 @@ def _to_recurrence(row: RecurrenceRow) -> Recurrence:
 def _ensure_period(session: Session, task: TaskRow, on: dt.date) -> None:
     """Make sure the instances whose period contains ``on`` exist (they may not be due yet)."""
     from duban.matrix.deadlines import instances
-    from duban.store.supervision import ensure_instances
+    from duban.store.supervision import ensure_instances, office_calendar
 
-    ensure_instances(session, through=on, task_ids=[task.id])
+    cal = office_calendar(session)  # the calendar the sweep counts working-day dues on
+    ensure_instances(session, through=on, task_ids=[task.id], calendar=cal)
     nexts = []
     for rec in session.execute(sa.select(RecurrenceRow).where(RecurrenceRow.task_id == task.id,
                                                               RecurrenceRow.archived_at.is_(None))).scalars():
-        upcoming = instances(_to_recurrence(rec), on, on + dt.timedelta(days=370))
+        upcoming = instances(_to_recurrence(rec), on, on + dt.timedelta(days=370), cal)
         if upcoming:
             nexts.append(upcoming[0])
     if nexts and max(nexts) > on:
-        ensure_instances(session, through=max(nexts), task_ids=[task.id])
+        ensure_instances(session, through=max(nexts), task_ids=[task.id], calendar=cal)
 
 
 def _beneficiary(task: TaskRow, recurrences: list[RecurrenceRow], given: str | None) -> str | None:

@@ -21,18 +21,19 @@ from duban.matrix.vocabulary import INSTANCE_HORIZON, ItemKind, Light
 from duban.store import repository as repo
 from duban.store.db import transaction
 from duban.store.supervision import ensure_instances, load_open_items
+from duban.workflows.calendar_service import work_calendar
 
 
 def status(engine: Engine, *, now: dt.datetime, policies: PolicySet, plan: str | None = None, unit: str | None = None,
            calendar: WorkCalendar | None = None) -> list[dict[str, Any]]:
     """Each task's light (its worst open item's) and each item's, at ``now``."""
     today = now.date()
-    cal = calendar or WorkCalendar()
+    cal = calendar or work_calendar(engine)
     with transaction(engine) as session:
         task_ids = None
         if unit is not None:
             task_ids = [tid for _, tid in repo.query_task_ids(session, plan_code=plan, unit=unit)]
-        ensure_instances(session, through=today)
+        ensure_instances(session, through=today, calendar=cal)
         items = load_open_items(session, plan_code=plan, include_closed=True, task_ids=task_ids, as_of=today)
     by_task: dict[int, list[tuple[SupervisedItem, StatusLight]]] = defaultdict(list)
     for o in items:

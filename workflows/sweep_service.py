@@ -29,6 +29,7 @@ from duban.matrix.policy import PolicySet
 from duban.matrix.vocabulary import INSTANCE_HORIZON, NOTICE_EVENTS, NOTICE_KINDS, ItemKind
 from duban.store.db import real_clock, release_interrupted, transaction
 from duban.store.supervision import _insert_ignore, ensure_instances, load_open_items
+from duban.workflows.calendar_service import work_calendar
 from duban.store.tables import EventRow, MilestoneRow, NoticeRow, RecurrenceInstanceRow, SweepRow
 
 # Members as module constants: an enum member's lookup costs ~0.2 µs, and these run per item.
@@ -170,7 +171,7 @@ def sweep(engine: Engine, *, now: dt.datetime, policies: PolicySet, plan: str | 
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     today = _local_day(now)
-    cal = calendar or WorkCalendar()
+    cal = calendar or work_calendar(engine)  # the office's: its imported years count, as everywhere else
     if dry_run:
         return _dry_run(engine, now=now, today=today, policies=policies, plan=plan, cal=cal)
     clock = clock or real_clock(engine)
@@ -189,7 +190,7 @@ def sweep(engine: Engine, *, now: dt.datetime, policies: PolicySet, plan: str | 
 
 def _sweep_in(session: Session, result: SweepResult, *, now: dt.datetime, today: dt.date, policies: PolicySet,
               plan: str | None, cal: WorkCalendar) -> None:
-    result.instances_created = ensure_instances(session, through=today + INSTANCE_HORIZON, as_of=today)
+    result.instances_created = ensure_instances(session, through=today + INSTANCE_HORIZON, as_of=today, calendar=cal)
     # Items due later than the furthest reminder can reach owe nothing today.
     reach = max(policies.max_reminder_days(), 0)
     items = load_open_items(session, plan_code=plan, due_by=cal.add_working_days(today, reach) + dt.timedelta(days=1),

@@ -4,6 +4,7 @@ quantities, and ongoing work (持續推進, 長期堅持 …) read as an obligat
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -16,6 +17,7 @@ from duban.matrix.reporting import ReportingError, describe, ongoing_label, read
 D = dt.date
 PLAN = DeadlineContext(base_year=2026, plan_start=D(2026, 1, 1), plan_end=D(2027, 12, 31), where="plan.xlsx row 7 時間要求")
 MONTHLY_5 = "FREQ=MONTHLY;BYMONTHDAY=5"
+WORKING_5 = "FREQ=MONTHLY;BYMONTHDAY=1;X-WORKDAY=5"  # the default: the 5th working day of the next month
 
 
 def steps(text: str, context: DeadlineContext = PLAN) -> list[tuple]:
@@ -118,40 +120,40 @@ def ongoing(text: str, context: DeadlineContext = PLAN):
 
 
 ONGOING = [
-    ("持續推進", [], [("monthly", MONTHLY_5, D(2026, 1, 1), D(2027, 12, 31), "持續推進")]),
-    ("持续推进", [], [("monthly", MONTHLY_5, D(2026, 1, 1), D(2027, 12, 31), "持续推进")]),
-    ("長期堅持", [], [("monthly", MONTHLY_5, D(2026, 1, 1), D(2027, 12, 31), "長期堅持")]),
-    ("长期坚持", [], [("monthly", MONTHLY_5, D(2026, 1, 1), D(2027, 12, 31), "长期坚持")]),
-    ("常態化開展", [], [("monthly", MONTHLY_5, D(2026, 1, 1), D(2027, 12, 31), "常態化開展")]),
-    ("常态化", [], [("monthly", MONTHLY_5, D(2026, 1, 1), D(2027, 12, 31), "常态化")]),
-    ("長期", [], [("monthly", MONTHLY_5, D(2026, 1, 1), D(2027, 12, 31), "長期")]),
-    ("持續開展", [], [("monthly", MONTHLY_5, D(2026, 1, 1), D(2027, 12, 31), "持續開展")]),
-    ("長效推進", [], [("monthly", MONTHLY_5, D(2026, 1, 1), D(2027, 12, 31), "長效推進")]),
-    ("長期持續推進農村人居環境整治", [], [("monthly", MONTHLY_5, D(2026, 1, 1), D(2027, 12, 31), "長期持續推進農村人居環境整治")]),
-    ("。持續推進。", [], [("monthly", MONTHLY_5, D(2026, 1, 1), D(2027, 12, 31), "持續推進")]),
+    ("持續推進", [], [("monthly", WORKING_5, D(2026, 1, 1), D(2027, 12, 31), "持續推進")]),
+    ("持续推进", [], [("monthly", WORKING_5, D(2026, 1, 1), D(2027, 12, 31), "持续推进")]),
+    ("長期堅持", [], [("monthly", WORKING_5, D(2026, 1, 1), D(2027, 12, 31), "長期堅持")]),
+    ("长期坚持", [], [("monthly", WORKING_5, D(2026, 1, 1), D(2027, 12, 31), "长期坚持")]),
+    ("常態化開展", [], [("monthly", WORKING_5, D(2026, 1, 1), D(2027, 12, 31), "常態化開展")]),
+    ("常态化", [], [("monthly", WORKING_5, D(2026, 1, 1), D(2027, 12, 31), "常态化")]),
+    ("長期", [], [("monthly", WORKING_5, D(2026, 1, 1), D(2027, 12, 31), "長期")]),
+    ("持續開展", [], [("monthly", WORKING_5, D(2026, 1, 1), D(2027, 12, 31), "持續開展")]),
+    ("長效推進", [], [("monthly", WORKING_5, D(2026, 1, 1), D(2027, 12, 31), "長效推進")]),
+    ("長期持續推進農村人居環境整治", [], [("monthly", WORKING_5, D(2026, 1, 1), D(2027, 12, 31), "長期持續推進農村人居環境整治")]),
+    ("。持續推進。", [], [("monthly", WORKING_5, D(2026, 1, 1), D(2027, 12, 31), "持續推進")]),
     # a milestone, then ongoing work from the day after it (or from the year named)
     ("2026年12月底前完成，2027年持續推進", [(D(2026, 12, 31), "2026年12月底前完成")],
-     [("monthly", MONTHLY_5, D(2027, 1, 1), D(2027, 12, 31), "2027年持續推進")]),
+     [("monthly", WORKING_5, D(2027, 1, 1), D(2027, 12, 31), "2027年持續推進")]),
     ("2026年12月底前完成，2027年持续推进", [(D(2026, 12, 31), "2026年12月底前完成")],
-     [("monthly", MONTHLY_5, D(2027, 1, 1), D(2027, 12, 31), "2027年持续推进")]),
+     [("monthly", WORKING_5, D(2027, 1, 1), D(2027, 12, 31), "2027年持续推进")]),
     ("2026年底前完成並長效推進", [(D(2026, 12, 31), "2026年底前完成")],
-     [("monthly", MONTHLY_5, D(2027, 1, 1), D(2027, 12, 31), "長效推進")]),
+     [("monthly", WORKING_5, D(2027, 1, 1), D(2027, 12, 31), "長效推進")]),
     ("2026年6月底前完成，此後長期堅持", [(D(2026, 6, 30), "2026年6月底前完成")],
-     [("monthly", MONTHLY_5, D(2026, 7, 1), D(2027, 12, 31), "此後長期堅持")]),
+     [("monthly", WORKING_5, D(2026, 7, 1), D(2027, 12, 31), "此後長期堅持")]),
     ("6月底前完成，完成後持續推進", [(D(2026, 6, 30), "6月底前完成")],
-     [("monthly", MONTHLY_5, D(2026, 7, 1), D(2027, 12, 31), "完成後持續推進")]),
+     [("monthly", WORKING_5, D(2026, 7, 1), D(2027, 12, 31), "完成後持續推進")]),
     ("2026年6月底前完成摸底；持續推進", [(D(2026, 6, 30), "2026年6月底前完成摸底")],
-     [("monthly", MONTHLY_5, D(2026, 7, 1), D(2027, 12, 31), "持續推進")]),
-    ("2027年起，持續推進", [], [("monthly", MONTHLY_5, D(2027, 1, 1), D(2027, 12, 31), "2027年起，持續推進")]),
+     [("monthly", WORKING_5, D(2026, 7, 1), D(2027, 12, 31), "持續推進")]),
+    ("2027年起，持續推進", [], [("monthly", WORKING_5, D(2027, 1, 1), D(2027, 12, 31), "2027年起，持續推進")]),
     ("2026年6月底前完成，並持續推進", [(D(2026, 6, 30), "2026年6月底前完成")],
-     [("monthly", MONTHLY_5, D(2026, 7, 1), D(2027, 12, 31), "並持續推進")]),
-    ("立即啟動，長期堅持", [], [("monthly", MONTHLY_5, D(2026, 1, 1), D(2027, 12, 31), "立即啟動，長期堅持")]),
-    ("即日起持續推進", [], [("monthly", MONTHLY_5, D(2026, 1, 1), D(2027, 12, 31), "即日起持續推進")]),
-    ("2026年3月啟動，持續推進", [], [("monthly", MONTHLY_5, D(2026, 3, 1), D(2027, 12, 31), "2026年3月啟動，持續推進")]),
-    ("常抓不懈", [], [("monthly", MONTHLY_5, D(2026, 1, 1), D(2027, 12, 31), "常抓不懈")]),
-    ("全年持續推進", [], [("monthly", MONTHLY_5, D(2026, 1, 1), D(2027, 12, 31), "全年持續推進")]),
-    ("2027年起持續推進", [], [("monthly", MONTHLY_5, D(2027, 1, 1), D(2027, 12, 31), "2027年起持續推進")]),
-    ("2026年底以後常態化開展", [], [("monthly", MONTHLY_5, D(2027, 1, 1), D(2027, 12, 31), "2026年底以後常態化開展")]),
+     [("monthly", WORKING_5, D(2026, 7, 1), D(2027, 12, 31), "並持續推進")]),
+    ("立即啟動，長期堅持", [], [("monthly", WORKING_5, D(2026, 1, 1), D(2027, 12, 31), "立即啟動，長期堅持")]),
+    ("即日起持續推進", [], [("monthly", WORKING_5, D(2026, 1, 1), D(2027, 12, 31), "即日起持續推進")]),
+    ("2026年3月啟動，持續推進", [], [("monthly", WORKING_5, D(2026, 3, 1), D(2027, 12, 31), "2026年3月啟動，持續推進")]),
+    ("常抓不懈", [], [("monthly", WORKING_5, D(2026, 1, 1), D(2027, 12, 31), "常抓不懈")]),
+    ("全年持續推進", [], [("monthly", WORKING_5, D(2026, 1, 1), D(2027, 12, 31), "全年持續推進")]),
+    ("2027年起持續推進", [], [("monthly", WORKING_5, D(2027, 1, 1), D(2027, 12, 31), "2027年起持續推進")]),
+    ("2026年底以後常態化開展", [], [("monthly", WORKING_5, D(2027, 1, 1), D(2027, 12, 31), "2026年底以後常態化開展")]),
     # a period in the same text is the cadence of the ongoing work (one obligation, not two)
     ("持續推進，每季度報送進展", [], [("quarterly", "FREQ=YEARLY;BYMONTH=3,6,9,12;BYMONTHDAY=-1", D(2026, 1, 1), D(2027, 12, 31), "持續推進，每季度報送進展")]),
     ("持续推进，每月5日前报送进展", [], [("monthly", MONTHLY_5, D(2026, 1, 1), D(2027, 12, 31), "持续推进，每月5日前报送进展")]),
@@ -194,9 +196,10 @@ def test_ongoing_work_reports_on_the_plans_cadence() -> None:
 
 
 def test_the_first_report_is_on_the_first_period_of_the_work() -> None:
-    (rec,) = parse("2026年12月底前完成，2027年持續推進", context=PLAN).recurrences
+    plan = replace(PLAN, reporting=Reporting("monthly", 5))  # 每月5日前: a calendar day
+    (rec,) = parse("2026年12月底前完成，2027年持續推進", context=plan).recurrences
     assert instances(rec, D(2026, 1, 1), D(2027, 4, 30)) == [D(2027, 2, 5), D(2027, 3, 5), D(2027, 4, 5)]
-    (mid,) = parse("2026年7月15日起持續推進", context=PLAN).recurrences
+    (mid,) = parse("2026年7月15日起持續推進", context=plan).recurrences
     assert instances(mid, D(2026, 1, 1), D(2026, 9, 30))[:2] == [D(2026, 8, 5), D(2026, 9, 5)]
     (quarter_end,) = parse("按季度推進", context=PLAN).recurrences
     assert instances(quarter_end, D(2026, 1, 1), D(2026, 6, 30)) == [D(2026, 3, 31), D(2026, 6, 30)]
@@ -210,10 +213,10 @@ def test_ongoing_work_without_a_base_year_needs_none() -> None:
 
 
 READINGS = [
-    (None, Reporting("monthly", 5)),
-    ("monthly", Reporting("monthly", 5)),
-    ("月度", Reporting("monthly", 5)),
-    ("quarterly", Reporting("quarterly", 5)),
+    (None, Reporting("monthly", 5, working=True)),
+    ("monthly", Reporting("monthly", 5, working=True)),
+    ("月度", Reporting("monthly", 5, working=True)),
+    ("quarterly", Reporting("quarterly", 5, working=True)),
     ("每月5日前", Reporting("monthly", 5)),
     ("每月10日前報送", Reporting("monthly", 10)),
     ("每季度十日前报送进展", Reporting("quarterly", 10)),
@@ -224,6 +227,15 @@ READINGS = [
     ({"every": "monthly", "due": 8}, Reporting("monthly", 8)),
     ({"every": "half_yearly", "day": 15}, Reporting("half_yearly", 15)),
     ({"every": "weekly", "due": "周一"}, Reporting("weekly", 1)),
+    # a working day on the official calendar, as the header and as offices write it
+    ({"every": "monthly", "due": "5th working day"}, Reporting("monthly", 5, working=True)),
+    ({"every": "quarterly", "due": "10 working days"}, Reporting("quarterly", 10, working=True)),
+    ({"due": "第3個工作日"}, Reporting("monthly", 3, working=True)),
+    ({"due": "5个工作日内"}, Reporting("monthly", 5, working=True)),
+    ("每月5個工作日內", Reporting("monthly", 5, working=True)),
+    ("次月第5个工作日", Reporting("monthly", 5, working=True)),
+    ("每月第五個工作日前報送", Reporting("monthly", 5, working=True)),
+    ("每季度第10个工作日前报送进展", Reporting("quarterly", 10, working=True)),
 ]
 
 
@@ -234,7 +246,9 @@ def test_reporting_settings(value, expected: Reporting) -> None:
 
 @pytest.mark.parametrize(("value", "words"), [
     ("fortnightly", "not a cadence"),
-    ({"every": "monthly", "due": "5th working day"}, "working-day"),
+    ({"every": "weekly", "due": "5th working day"}, "weekly report is due on a weekday"),
+    ({"every": "monthly", "due": "20th working day"}, "working day 1–15"),
+    ({"every": "monthly", "due": "working day"}, "5th working day"),
     ({"every": "monthly", "due": 31}, "1–28"),
     ({"every": "daily"}, "not a period"),
     ({"every": "monthly", "at": 5}, "unknown key"),
@@ -366,7 +380,7 @@ def test_a_period_from_a_date(text: str) -> None:
 def test_ongoing_work_with_a_milestone_that_shows_results(text: str, label: str) -> None:
     milestones, obligations = ongoing(text)
     assert milestones == [(D(2026, 12, 31), label)]
-    assert obligations == [("monthly", MONTHLY_5, D(2026, 1, 1), D(2027, 12, 31), text.split("，")[0])]
+    assert obligations == [("monthly", WORKING_5, D(2026, 1, 1), D(2027, 12, 31), text.split("，")[0])]
 
 
 @pytest.mark.parametrize(("text", "words"), [
@@ -396,3 +410,54 @@ def test_relative_years_need_a_base_year() -> None:
 def test_from_now_without_a_plan_start_still_says_by_when() -> None:
     assert steps("即日起至2026年12月31日", DeadlineContext(base_year=2026)) == [
         (D(2026, 12, 31), None, None, None, "即日起至2026年12月31日")]
+
+
+# -- the 5th working day (issue 13): ongoing work reports by the N-th working day of the official calendar --
+
+
+def test_ongoing_work_reports_by_the_fifth_working_day_after_the_national_day_holiday() -> None:
+    from duban.matrix.calendar import WorkCalendar
+
+    (rec,) = parse("持續推進", context=PLAN).recurrences
+    assert rec.rule == WORKING_5
+    # 2026: 國慶 1–7 October off, Saturday 10 October a make-up working day (chinese_calendar's data):
+    # the 8th, 9th, 10th, 12th and 13th are the first five working days
+    dues = instances(rec, D(2026, 9, 1), D(2026, 11, 30), WorkCalendar())
+    assert dues == [D(2026, 9, 7), D(2026, 10, 13), D(2026, 11, 6)]
+    calendar_day = parse("持續推進", context=replace(PLAN, reporting=read_reporting("每月5日前"))).recurrences[0]
+    assert instances(calendar_day, D(2026, 9, 1), D(2026, 11, 30)) == [D(2026, 9, 5), D(2026, 10, 5), D(2026, 11, 5)]
+
+
+def test_the_fifth_working_day_after_the_spring_festival_counts_its_make_up_saturday() -> None:
+    from duban.matrix.calendar import WorkCalendar
+
+    plan = DeadlineContext(base_year=2025, plan_start=D(2025, 1, 1))
+    (rec,) = parse("長期堅持", context=plan).recurrences
+    # 2025: 春節 28 January – 4 February off, Saturday 8 February worked: 5, 6, 7, 8, 10
+    assert instances(rec, D(2025, 2, 1), D(2025, 2, 28), WorkCalendar()) == [D(2025, 2, 10)]
+    quarterly = parse("長期堅持", context=replace(plan, reporting=read_reporting("每季度第3个工作日前报送"))).recurrences[0]
+    # 國慶 2025: 1–8 October off, Saturday 11 October worked: the 9th, 10th and 11th
+    assert instances(quarterly, D(2025, 1, 1), D(2025, 12, 31), WorkCalendar()) == [D(2025, 4, 3), D(2025, 7, 3), D(2025, 10, 11)]
+
+
+def test_a_working_day_due_counts_on_the_calendar_it_is_given() -> None:
+    from duban.matrix.calendar import WorkCalendar
+
+    (rec,) = parse("持續推進", context=replace(PLAN, plan_start=D(2027, 1, 1))).recurrences
+    # 2027 is past the package's years: Monday–Friday, unless the office imported the year's notice
+    assert instances(rec, D(2027, 2, 1), D(2027, 2, 28), WorkCalendar()) == [D(2027, 2, 5)]
+    notice = {D(2027, 2, d): False for d in range(1, 6)}
+    assert instances(rec, D(2027, 2, 1), D(2027, 2, 28), WorkCalendar(notice, imported_years={2027})) == [D(2027, 2, 12)]
+    with pytest.raises(ValueError, match="working day"):
+        instances(rec, D(2027, 2, 1), D(2027, 2, 28))
+
+
+def test_a_working_day_cadence_in_words_and_in_an_exported_header() -> None:
+    from duban.matrix.reporting import due_text, rule
+
+    assert describe(read_reporting(None)) == "每月第5个工作日前报送进展"
+    assert describe(read_reporting("每季度第10个工作日前"), "zh-Hant") == "每季度次月第10個工作日前報送進展"
+    assert ongoing_label("持續推進", *rule(read_reporting(None))) == "持續推進（每月第5个工作日前报送进展）"
+    for value in (None, "每季度第10个工作日前", {"due": "第3个工作日"}, {"every": "yearly", "due": "1st working day"}, "每月5日前"):
+        reporting = read_reporting(value)
+        assert read_reporting({"every": reporting.every, "due": due_text(reporting)}) == reporting
