@@ -73,16 +73,16 @@ def read_reporting(value: Any) -> Reporting:
         if unknown:
             raise ReportingError(f"unknown key {', '.join(unknown)}: a reporting mapping has 'every' and 'due'")
         every = _every(value.get("every", "monthly"))
-        day, working = _due_day(value.get("due", value.get("day")), every)
-        return Reporting(every=every, day=day, working=working)
+        due, on_working_day = _due_day(value.get("due", value.get("day")), every)
+        return Reporting(every=every, day=due, working=on_working_day)
     if not isinstance(value, str):
         raise ReportingError(f"{value!r} is not a cadence: write monthly, quarterly, weekly, … or 每月5日前")
     text = _folded(value)
     if text in _EVERY:
         return _default_due(_EVERY[text])
-    if (working := _COMBINED_WORKING.fullmatch(text)) is not None:
-        every = _EVERY[(working["every"] or "每月").replace("个", "")]
-        return Reporting(every=every, day=_working_day(working["day"], every, value), working=True)
+    if (in_working_days := _COMBINED_WORKING.fullmatch(text)) is not None:
+        every = _EVERY[(in_working_days["every"] or "每月").replace("个", "")]
+        return Reporting(every=every, day=_working_day(in_working_days["day"], every, value), working=True)
     found = _COMBINED.fullmatch(text)
     if found is None:
         raise ReportingError(f"{value!r} is not a cadence: write monthly, quarterly, weekly, … or 每月5日前")

@@ -29,8 +29,8 @@ from duban.matrix.policy import PolicySet
 from duban.matrix.vocabulary import INSTANCE_HORIZON, NOTICE_EVENTS, NOTICE_KINDS, ItemKind
 from duban.store.db import real_clock, release_interrupted, transaction
 from duban.store.supervision import _insert_ignore, ensure_instances, load_open_items
-from duban.workflows.calendar_service import work_calendar
 from duban.store.tables import EventRow, MilestoneRow, NoticeRow, RecurrenceInstanceRow, SweepRow
+from duban.workflows.calendar_service import work_calendar
 
 # Members as module constants: an enum member's lookup costs ~0.2 µs, and these run per item.
 _INSTANCE = ItemKind.INSTANCE

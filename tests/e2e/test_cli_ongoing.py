@@ -59,42 +59,43 @@ def test_ongoing_work_is_supervised_by_monthly_progress_reports(tmp_path: Path, 
     assert [(m["due"], m["quantity"]) for m in shown["4"]["milestones"]] == [("2026-06-30", 20), ("2026-12-31", 45)]
     assert [m["due"] for m in shown["2"]["milestones"]] == ["2026-04-30", "2026-12-31"]
     ongoing = [(r["freq"], r["rule"], r["start"], r["ongoing"]) for r in shown["2"]["recurrence"]]
-    assert ongoing == [("monthly", "FREQ=MONTHLY;BYMONTHDAY=5", "2027-01-01", True)]
+    assert ongoing == [("monthly", "FREQ=MONTHLY;BYMONTHDAY=1;X-WORKDAY=5", "2027-01-01", True)]
     assert shown["3"]["recurrence"][0]["start"] == "2026-01-01" and shown["5"]["recurrence"][0]["start"] == "2027-01-01"
     table = run(["matrix", "show"], cwd=tmp_path, db_url=sqlite_url).stdout
-    assert "持續（每月5日前報送進展）" in table
+    assert "持續（每月第5個工作日前報送進展）" in table
 
-    # January's report is due on 5 February: on the 9th it is overdue and chased, once
+    # January's report is due on the 5th working day of February, Friday the 6th: on the 9th it is overdue
+    # and chased, once
     swept = json.loads(run(["sweep", "--as-of", "2026-02-09", "--json"], cwd=tmp_path, db_url=sqlite_url).stdout)
     assert swept["created"]["chase"] == 1
     notices = json.loads(run(["outbox", "--json"], cwd=tmp_path, db_url=sqlite_url).stdout)
-    assert [(n["kind"], n["task"], n["due"]) for n in notices] == [("chase", "3", "2026-02-05")]
+    assert [(n["kind"], n["task"], n["due"]) for n in notices] == [("chase", "3", "2026-02-06")]
 
     lights = {r["code"]: r for r in json.loads(run(["status", "--as-of", "2026-02-09", "--json"], cwd=tmp_path,
                                                    db_url=sqlite_url).stdout)}
     river = lights["3"]
     assert river["light"] == "red" and [i["ongoing"] for i in river["items"]] == [True, True]
-    assert [i["due"] for i in river["items"]] == ["2026-02-05", "2026-03-05"]
+    assert [i["due"] for i in river["items"]] == ["2026-02-06", "2026-03-06"]
     assert all(not i["ongoing"] for i in lights["1"]["items"])
     table = run(["status", "--as-of", "2026-02-09"], cwd=tmp_path, db_url=sqlite_url).stdout
-    assert "持續 2026-02-05 overdue 2 wd" in table
+    assert "持續 2026-02-06 overdue 1 wd" in table
 
     letter = run(["notices", "preview", "chase", "-t", "3", "--as-of", "2026-02-09", "--lang", "zh-Hant"],
                  cwd=tmp_path, db_url=sqlite_url).stdout
-    assert "長期堅持（每月5日前報送進展）" in letter and "本期進展報送時限為2026年2月5日" in letter
+    assert "長期堅持（每月第5個工作日前報送進展）" in letter and "本期進展報送時限為2026年2月6日" in letter
     assert "本期尚未報送進展" in letter
 
     report = tmp_path / "reports"
     run(["report", "weekly", "--as-of", "2026-02-13", "--format", "md", "--out", str(report), "--lang", "zh-Hans"],
         cwd=tmp_path, db_url=sqlite_url)
     weekly = (report / "weekly-2026-02-13.md").read_text(encoding="utf-8")
-    assert "长期坚持（每月5日前报送进展）" in weekly
+    assert "长期坚持（每月第5个工作日前报送进展）" in weekly
 
     # a progress report in the period (a note is enough) is the period's report: it closes the period
     unit = to_simplified("縣生態環境局") if simplified else "縣生態環境局"
     done = json.loads(run(["progress", "report", "3", "-u", unit, "--note", "本月巡河12次", "--on", "2026-03-02",
                            "--as-of", "2026-03-02", "--json"], cwd=tmp_path, db_url=sqlite_url).stdout)
-    assert (done["item"]["due"], done["item"]["done_count"], done["item"]["closed"]) == ("2026-03-05", 1, True)
+    assert (done["item"]["due"], done["item"]["done_count"], done["item"]["closed"]) == ("2026-03-06", 1, True)
 
 
 def test_the_plans_reporting_cadence_sets_the_report_dates(tmp_path: Path, sqlite_url: str) -> None:
@@ -124,7 +125,8 @@ def test_the_plans_reporting_cadence_sets_the_report_dates(tmp_path: Path, sqlit
 
 @pytest.mark.parametrize("reporting, words", [
     ("fortnightly", "not a cadence"),
-    ({"every": "monthly", "due": "5th working day"}, "working-day"),
+    ({"every": "weekly", "due": "5th working day"}, "weekday"),
+    ({"every": "monthly", "due": "20th working day"}, "working day 1–15"),
     ({"every": "monthly", "due": 31}, "1–28"),
 ])
 def test_a_bad_reporting_setting_is_a_problem_naming_the_field(tmp_path: Path, sqlite_url: str, reporting: object,

@@ -461,3 +461,24 @@ def test_a_working_day_cadence_in_words_and_in_an_exported_header() -> None:
     for value in (None, "每季度第10个工作日前", {"due": "第3个工作日"}, {"every": "yearly", "due": "1st working day"}, "每月5日前"):
         reporting = read_reporting(value)
         assert read_reporting({"every": reporting.every, "due": due_text(reporting)}) == reporting
+
+
+@pytest.mark.parametrize(("reporting", "rule"), [
+    ("{every: monthly, due: 5th working day}", WORKING_5),
+    ("{due: 第5個工作日}", WORKING_5),
+    ("每月5個工作日內", WORKING_5),
+    ("次月第5个工作日", WORKING_5),
+    ("{every: quarterly, due: 10 working days}", "FREQ=YEARLY;BYMONTH=1,4,7,10;BYMONTHDAY=1;X-WORKDAY=10"),
+    ("每月5日前", MONTHLY_5),  # a calendar day, as before
+    ("{every: monthly, due: 5}", MONTHLY_5),
+])
+def test_the_plan_loader_takes_a_working_day_reporting_header(tmp_path, reporting: str, rule: str) -> None:
+    from duban.matrix.loaders import load_plan
+
+    text = (f"plan: {{code: w, title: 整治方案, base_year: 2026, start: 2026-01-01, reporting: {reporting}}}\n"
+            "tasks:\n"
+            "  - {code: '1', title: 河長制, lead_unit: 縣農業農村局, deadline: 長期堅持}\n")
+    path = tmp_path / "plan.yaml"
+    path.write_text(text, encoding="utf-8")
+    loaded = load_plan(path, allow_new_units=True)
+    assert [r.rule for t in loaded.plan.tasks for r in t.recurrences] == [rule]
