@@ -294,12 +294,12 @@ def _header(src: Source, b: _Builder, *, plan_code: str | None, base_year: int |
 
 
 def _reporting(h: Record, b: _Builder) -> Reporting:
-    """The header's ``reporting:`` cadence (default monthly, due the 5th): what ongoing work reports on."""
+    """The header's ``reporting:`` cadence (default monthly, due the 5th working day): what ongoing work reports on."""
     try:
         return read_reporting(h.get("reporting"))
     except ReportingError as e:
         b.problem(h.line_of("reporting"), "reporting", h.get("reporting"), str(e),
-                  "e.g. reporting: monthly, or reporting: {every: quarterly, due: 10}")
+                  "e.g. reporting: monthly, reporting: {every: quarterly, due: 10} or {every: monthly, due: 5th working day}")
         return DEFAULT_REPORTING
 
 

@@ -35,7 +35,7 @@ def _plan(tmp_path: Path, *, simplified: bool = False) -> Path:
     fold = to_simplified if simplified else (lambda s: s)
     (tmp_path / "county.units.yaml").write_text(fold(UNITS), encoding="utf-8")
     doc = {"plan": {"code": "county-2026", "title": fold("縣鄉村振興重點任務分工方案"), "base_year": 2026,
-                    "start": "2026-03-01", "end": "2027-12-31"},
+                    "start": "2026-03-01", "end": "2027-12-31", "reporting": fold("每月5日前報送")},
            "directory": "county.units.yaml",
            "tasks": [{"code": c, "title": fold(t), "lead_unit": fold(u), "deadline": fold(d)} for c, t, u, d in TASKS]}
     path = tmp_path / "county.yaml"
