@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
-from duban.web import pages_auth, pages_overview, pages_plans
+from duban.web import pages_auth, pages_overview, pages_plans, pages_tasks
 from duban.web.deps import IDLE, LoginRequired, render, see_other
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
-ROUTERS = [pages_auth.router, pages_overview.router, pages_plans.router]
+ROUTERS = [pages_auth.router, pages_overview.router, pages_plans.router, pages_tasks.router]
 
 
 def create_app(app: App, *, secure_cookies: bool = False) -> FastAPI:
