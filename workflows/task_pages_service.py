@@ -191,7 +191,7 @@ def _row(task: Mapping[str, Any], matched: list[dict[str, Any]]) -> dict[str, An
 
 def _sort_key(sort: str) -> Any:
     if sort == "due":
-        return lambda r: (r["next_due"] is None, r["next_due"] or "", r["plan"], task_order(r["code"]))
+        return lambda r: (r["next_due"] or "", r["plan"], task_order(r["code"]))
     if sort == "light":
         return lambda r: (LIGHT_ORDER[r["light"]], -r["overdue_days"], r["plan"], task_order(r["code"]))
     if sort == "lead":
@@ -225,6 +225,8 @@ def list_tasks(engine: Engine, *, now: dt.datetime, policies: PolicySet, calenda
             if query.light is None or row["light"] == query.light:
                 rows.append(row)
     rows.sort(key=_sort_key(query.sort), reverse=query.desc)
+    if query.sort == "due":  # tasks with nothing open (no next due) last, either way
+        rows = [r for r in rows if r["next_due"]] + [r for r in rows if not r["next_due"]]
     pages = max(1, -(-len(rows) // query.per_page))
     page = min(query.page, pages)
     start = (page - 1) * query.per_page
@@ -375,25 +377,26 @@ def _unit(session: Session, plans: list[str], name: str, plan: str | None) -> Un
     return unit
 
 
-def _roles(session: Session, unit: UnitRow, plans: list[str]) -> dict[int, tuple[str, str]]:
-    """Task id → (the unit's role in it: lead, co_lead or supporting; the group it has it through, or "")."""
+def _roles(session: Session, unit: UnitRow, plans: list[str] | None) -> dict[int, tuple[str, str, str]]:
+    """Task id → (the unit's role in it: lead, co_lead or supporting; the group it has it through, or "";
+    the task's plan), for the live tasks of ``plans`` (None: all)."""
     from duban.matrix.script import unit_key
 
     ids = {unit.id: ""}
     keys = [unit_key(g) for g in unit.member_of]
     if keys:
         ids.update(dict(session.execute(sa.select(UnitRow.id, UnitRow.name).where(UnitRow.key.in_(keys))).all()))
-    live = sa.and_(TaskRow.archived_at.is_(None), PlanRow.code.in_(plans))
-    out: dict[int, tuple[str, str]] = {}
-    for task_id, uid, role in session.execute(
-            sa.select(TaskRow.id, TaskUnitRow.unit_id, TaskUnitRow.role)
+    live = sa.and_(TaskRow.archived_at.is_(None), *([PlanRow.code.in_(plans)] if plans is not None else []))
+    out: dict[int, tuple[str, str, str]] = {}
+    for task_id, plan, uid, role in session.execute(
+            sa.select(TaskRow.id, PlanRow.code, TaskUnitRow.unit_id, TaskUnitRow.role)
             .join(TaskRow, TaskRow.id == TaskUnitRow.task_id).join(PlanRow, PlanRow.id == TaskRow.plan_id)
             .where(live, TaskUnitRow.unit_id.in_(list(ids)))).all():
-        out[task_id] = ("co_lead" if role == "co_lead" else "supporting", ids[uid])
-    for task_id, uid in session.execute(
-            sa.select(TaskRow.id, TaskRow.lead_unit_id).join(PlanRow, PlanRow.id == TaskRow.plan_id)
+        out[task_id] = ("co_lead" if role == "co_lead" else "supporting", ids[uid], plan)
+    for task_id, plan, uid in session.execute(
+            sa.select(TaskRow.id, PlanRow.code, TaskRow.lead_unit_id).join(PlanRow, PlanRow.id == TaskRow.plan_id)
             .where(live, TaskRow.lead_unit_id.in_(list(ids)))).all():
-        out[task_id] = ("lead", ids[uid])
+        out[task_id] = ("lead", ids[uid], plan)
     return out
 
 
@@ -433,7 +436,10 @@ def unit_page(engine: Engine, *, now: dt.datetime, policies: PolicySet, calendar
         unit = _unit(session, plans, name, plan)
         owner = plan if unit.plan_id is None else session.execute(
             sa.select(PlanRow.code).where(PlanRow.id == unit.plan_id)).scalar_one()
-        roles = _roles(session, unit, plans if owner is None else [owner])
+        everywhere = _roles(session, unit, None)
+        roles = {tid: r for tid, r in everywhere.items() if r[2] in plans and (owner is None or r[2] == owner)}
+        if everywhere and not roles and owner is None:
+            raise NotFound(f"no unit {name!r} in the directory")  # it works only for plans the user may not see
         codes = {(p, c): tid for tid, p, c in session.execute(
             sa.select(TaskRow.id, PlanRow.code, TaskRow.code).join(PlanRow, PlanRow.id == TaskRow.plan_id)
             .where(TaskRow.id.in_(list(roles)))).all()}
@@ -448,7 +454,7 @@ def unit_page(engine: Engine, *, now: dt.datetime, policies: PolicySet, calendar
             tid = codes.get((task["plan"], task["code"]))
             if tid is not None:
                 open_items = [i for i in task["items"] if i["light"] != "closed"]
-                role, via = roles[tid]
+                role, via, _ = roles[tid]
                 tasks.append({**_row(task, open_items), "role": role, "via": via})
     tasks.sort(key=lambda r: (("lead", "co_lead", "supporting").index(r["role"]), r["plan"], task_order(r["code"])))
     counts = {k: sum(1 for t in tasks if t["light"] == k) for k in LIGHTS}
