@@ -52,12 +52,13 @@ def open_page(browser: Any, site: dict[str, Any], width: str) -> Any:
 def shot(page: Any, site: dict[str, Any], name: str) -> Path:
     """A full-page screenshot kept with the test's files (and in $DUBAN_SCREENSHOTS when set)."""
     path = site["shots"] / f"{name}.png"
+    page.evaluate(SCROLL_TABLES_BACK)  # assert_fits scrolled tables to reach their links
     page.screenshot(path=str(path), full_page=True)
     paths = [path]
     if page.evaluate(SCROLL_TABLES_TO_THE_END):  # a table wider than the phone: its hidden columns too
         paths.append(site["shots"] / f"{name}-tables-scrolled.png")
         page.screenshot(path=str(paths[-1]), full_page=True)
-        page.evaluate("document.querySelectorAll('.table-wrap').forEach(w => { w.scrollLeft = 0; })")
+        page.evaluate(SCROLL_TABLES_BACK)
     if os.environ.get("DUBAN_SCREENSHOTS"):
         target = Path(os.environ["DUBAN_SCREENSHOTS"])
         target.mkdir(parents=True, exist_ok=True)
@@ -66,6 +67,7 @@ def shot(page: Any, site: dict[str, Any], name: str) -> Path:
     return path
 
 
+SCROLL_TABLES_BACK = "document.querySelectorAll('.table-wrap').forEach(w => { w.scrollLeft = 0; })"
 SCROLL_TABLES_TO_THE_END = """() => {
   let scrolled = false;
   for (const w of document.querySelectorAll(".table-wrap")) {
@@ -243,3 +245,4 @@ def test_a_good_plan_is_previewed_with_its_diff_and_imported_on_confirmation(bro
     page.context.close()
     shown = cli(["matrix", "show", "--plan", "district-2015", "--json"], cwd=site["cwd"], db_url=site["url"]).stdout
     assert new_title in shown
+
