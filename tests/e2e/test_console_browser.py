@@ -246,3 +246,29 @@ def test_a_good_plan_is_previewed_with_its_diff_and_imported_on_confirmation(bro
     shown = cli(["matrix", "show", "--plan", "district-2015", "--json"], cwd=site["cwd"], db_url=site["url"]).stdout
     assert new_title in shown
 
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+def test_open_a_red_task_from_the_overview_and_its_lead_unit(browser, site, width) -> None:
+    page = open_page(browser, site, width)
+    log_in(page, "lin")
+    page.locator(".lights .red a").click()
+    page.wait_for_url("**/tasks?**light=red**")
+    rows = page.locator("table.tasks tbody tr")
+    assert rows.count() > 0 and all("红灯" in rows.nth(i).inner_text() for i in range(rows.count()))
+    assert_fits(page, f"red tasks at {width}")
+    shot(page, site, f"tasks-red-{width}")
+    first = rows.first.locator("td").first.inner_text().strip()
+    rows.first.locator("a").first.click()
+    page.wait_for_url(f"**/tasks/district-2015/{first}")
+    assert page.locator("h1").inner_text().startswith(first) and "红灯" in page.locator("h1").inner_text()
+    assert_fits(page, f"task {first} at {width}")
+    shot(page, site, f"task-{width}")
+    lead = page.locator("dl.facts a").first
+    unit = lead.inner_text().strip()
+    lead.click()
+    page.wait_for_url("**/units/**")
+    assert unit in page.locator("h1").inner_text()
+    assert_fits(page, f"unit {unit} at {width}")
+    shot(page, site, f"unit-{width}")
+    page.context.close()
