@@ -14,7 +14,8 @@ Lights as the overview counts them (``console_service``): a task whose open item
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,7 @@ from duban.store import repository as repo
 from duban.store.db import transaction
 from duban.store.tables import (
     DeliveryRow,
+    EventRow,
     ExtensionRow,
     MessageRow,
     MilestoneRow,
@@ -146,6 +148,80 @@ def _visible(plan: str | None, plans: list[str]) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# Lights, kept while nothing changes
+
+
+_KEPT: OrderedDict[tuple[Any, ...], tuple[Any, Any, list[dict[str, Any]], list[_Summary]]] = OrderedDict()
+_KEEP = 8  # (plan, unit) lists kept per process
+_GUARD = threading.Lock()
+_COMPUTING: dict[tuple[Any, ...], threading.Lock] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class _Summary:
+    """A task's list row, worked out once per kept status: what the list filters and sorts on."""
+
+    row: dict[str, Any]  # plan, code, title, lead_unit, co_lead_units, light, next_due, overdue_days, items
+    order: tuple[Any, ...]  # plan, then code (3.2.10 after 3.2.9)
+    open_items: list[dict[str, Any]]
+    kinds: frozenset[str]
+
+
+def _summary(task: Mapping[str, Any]) -> _Summary:
+    open_items = [i for i in task["items"] if i["light"] != "closed"]
+    row = {"plan": task["plan"], "code": task["code"], "title": task["title"], "lead_unit": task["lead_unit"],
+           "co_lead_units": task["co_lead_units"], "light": shown_light(task),
+           "next_due": min((i["due"] for i in open_items), default=None),
+           "overdue_days": max((i["working_days_overdue"] for i in open_items), default=0), "items": len(task["items"])}
+    return _Summary(row, (task["plan"], task_order(task["code"])), open_items, frozenset(i["kind"] for i in task["items"]))
+
+
+def forget_lights() -> None:
+    """Drop the kept lights (tests that count statements start from nothing kept)."""
+    with _GUARD:
+        _KEPT.clear()
+
+
+def _kept(engine: Engine, *, now: dt.datetime, policies: PolicySet, calendar: WorkCalendar, plan: str | None,
+          unit: str | None) -> tuple[list[dict[str, Any]], list[_Summary]]:
+    from duban.matrix.script import unit_key
+    from duban.workflows.status_service import status
+
+    with transaction(engine) as session:
+        newest = session.execute(sa.select(sa.func.max(EventRow.id))).scalar()
+    key = (id(engine), plan, unit_key(unit) if unit else None, now.date(), newest)
+    with _GUARD:
+        computing = _COMPUTING.setdefault(key, threading.Lock())
+    with computing:
+        with _GUARD:
+            kept = _KEPT.get(key)
+        if kept is not None and kept[0] is policies and kept[1] is calendar:
+            return kept[2], kept[3]
+        try:
+            rows = status(engine, now=now, policies=policies, plan=plan, unit=unit, calendar=calendar)
+            summaries = sorted((_summary(task) for task in rows), key=lambda x: x.order)
+        finally:
+            with _GUARD:
+                _COMPUTING.pop(key, None)
+        with _GUARD:
+            _KEPT[key] = (policies, calendar, rows, summaries)  # the objects kept alive: their ids are not reused
+            _KEPT.move_to_end(key)
+            while len(_KEPT) > _KEEP:
+                _KEPT.popitem(last=False)
+    return rows, summaries
+
+
+def lights(engine: Engine, *, now: dt.datetime, policies: PolicySet, calendar: WorkCalendar, plan: str | None,
+           unit: str | None) -> list[dict[str, Any]]:
+    """``status_service.status`` of ``plan`` (and ``unit``), kept in this process until something changes: the
+    day, the newest event (every import, progress report, closing, extension and sweep writes one), or the
+    policies or calendar the app holds (a changed file gives a new object). One cheap query when kept; a
+    page of a 20,000-task plan does not recompute every light per request. Concurrent requests for the
+    same list wait for one computation. The rows are shared: callers must not change them."""
+    return _kept(engine, now=now, policies=policies, calendar=calendar, plan=plan, unit=unit)[0]
+
+
+# --------------------------------------------------------------------------------------------
 # The task list
 
 
@@ -154,49 +230,49 @@ def _week(today: dt.date) -> tuple[dt.date, dt.date]:
     return start, start + dt.timedelta(days=6)
 
 
-def _matching_items(task: Mapping[str, Any], q: TaskQuery, today: dt.date) -> list[dict[str, Any]] | None:
-    """The task's open items the filters select (all its open items without item filters); None: the task is
-    not selected. ``kind`` selects tasks with items of that kind (closed ones too); the dates and overdue
-    days select tasks with an open item in range."""
-    items = task["items"]
-    if q.kind is not None:
-        items = [i for i in items if i["kind"] == KINDS[q.kind]]
-        if not items:
-            return None
-    items = [i for i in items if i["light"] != "closed"]
+def _item_filter(q: TaskQuery, today: dt.date) -> Any:
+    """A test of an open item for the dates and overdue days asked (None: none asked)."""
     low, high = q.due_from, q.due_to
     if q.due == "week":
         week = _week(today)
         low, high = max(low or week[0], week[0]), min(high or week[1], week[1])
     if low is None and high is None and q.overdue is None:
-        return items
-    if low is not None:
-        items = [i for i in items if i["due"] >= low.isoformat()]
-    if high is not None:
-        items = [i for i in items if i["due"] <= high.isoformat()]
-    if q.overdue is not None:
-        least, most = OVERDUE[q.overdue]
-        items = [i for i in items if i["working_days_overdue"] >= least and (most is None or i["working_days_overdue"] <= most)]
-    return items or None
+        return None
+    lo, hi = low.isoformat() if low else "", high.isoformat() if high else "9999"
+    least, most = OVERDUE[q.overdue] if q.overdue else (0, None)
+
+    def test(i: Mapping[str, Any]) -> bool:
+        days = i["working_days_overdue"]
+        return lo <= i["due"] <= hi and days >= least and (most is None or days <= most)
+    return test
 
 
-def _row(task: Mapping[str, Any], matched: list[dict[str, Any]]) -> dict[str, Any]:
-    open_items = [i for i in task["items"] if i["light"] != "closed"]
-    return {"plan": task["plan"], "code": task["code"], "title": task["title"], "lead_unit": task["lead_unit"],
-            "co_lead_units": task["co_lead_units"], "light": shown_light(task),
-            "next_due": min((i["due"] for i in open_items), default=None),
-            "overdue_days": max((i["working_days_overdue"] for i in open_items), default=0),
-            "items": len(task["items"]), "matched": len(matched)}
+def _selected(summaries: list[_Summary], q: TaskQuery, plans: set[str], today: dt.date) -> list[tuple[_Summary, int]]:
+    """The tasks the filters select, with how many of their open items they select. ``kind`` selects tasks with
+    items of that kind (closed ones too); the dates and overdue days, tasks with an open item in range."""
+    kind = KINDS[q.kind] if q.kind else None
+    test = _item_filter(q, today)
+    out = []
+    for s in summaries:
+        if s.row["plan"] not in plans or (q.light and s.row["light"] != q.light) or (kind and kind not in s.kinds):
+            continue
+        items = [i for i in s.open_items if i["kind"] == kind] if kind else s.open_items
+        if test is not None:
+            items = [i for i in items if test(i)]
+            if not items:
+                continue
+        out.append((s, len(items)))
+    return out
 
 
 def _sort_key(sort: str) -> Any:
     if sort == "due":
-        return lambda r: (r["next_due"] or "", r["plan"], task_order(r["code"]))
+        return lambda x: (x[0].row["next_due"] or "", x[0].order)
     if sort == "light":
-        return lambda r: (LIGHT_ORDER[r["light"]], -r["overdue_days"], r["plan"], task_order(r["code"]))
+        return lambda x: (LIGHT_ORDER[x[0].row["light"]], -x[0].row["overdue_days"], x[0].order)
     if sort == "lead":
-        return lambda r: (r["lead_unit"], r["plan"], task_order(r["code"]))
-    return lambda r: (r["plan"], task_order(r["code"]))
+        return lambda x: (x[0].row["lead_unit"], x[0].order)
+    return None  # code: the kept order
 
 
 def list_tasks(engine: Engine, *, now: dt.datetime, policies: PolicySet, calendar: WorkCalendar, plans: list[str],
@@ -204,34 +280,29 @@ def list_tasks(engine: Engine, *, now: dt.datetime, policies: PolicySet, calenda
     """One page of the tasks of ``plans`` (the user's) that ``query`` selects: ``{rows, total, item_count, page,
     pages, query}``; each row ``{plan, code, title, lead_unit, co_lead_units, light, next_due, overdue_days,
     items, matched}`` (``matched``: its open items the item filters select). A plan not in ``plans`` is
-    ``NotFound``; an unknown unit too (``repo.find_unit``: either script, aliases)."""
-    from duban.workflows.status_service import status
-
+    ``NotFound``; an unknown unit is ``BadQuery`` (``repo.find_unit``: either script, aliases)."""
     _visible(query.plan, plans)
     today = now.date()
-    rows: list[dict[str, Any]] = []
+    chosen: list[tuple[_Summary, int]] = []
     if plans:
         try:
-            statuses = status(engine, now=now, policies=policies, plan=query.plan, unit=query.unit, calendar=calendar)
+            _, summaries = _kept(engine, now=now, policies=policies, plan=query.plan, unit=query.unit, calendar=calendar)
         except NotFound as e:  # the plan is visible, so it is the unit: a filter to correct, not a missing page
             raise BadQuery(f"unit={query.unit!r}: {e}") from None
-        for task in statuses:
-            if task["plan"] not in plans:
-                continue
-            matched = _matching_items(task, query, today)
-            if matched is None:
-                continue
-            row = _row(task, matched)
-            if query.light is None or row["light"] == query.light:
-                rows.append(row)
-    rows.sort(key=_sort_key(query.sort), reverse=query.desc)
+        chosen = _selected(summaries, query, set(plans), today)
+    key = _sort_key(query.sort)
+    if key is not None:
+        chosen.sort(key=key, reverse=query.desc)
+    elif query.desc:
+        chosen.reverse()
     if query.sort == "due":  # tasks with nothing open (no next due) last, either way
-        rows = [r for r in rows if r["next_due"]] + [r for r in rows if not r["next_due"]]
-    pages = max(1, -(-len(rows) // query.per_page))
+        chosen = [x for x in chosen if x[0].row["next_due"]] + [x for x in chosen if not x[0].row["next_due"]]
+    pages = max(1, -(-len(chosen) // query.per_page))
     page = min(query.page, pages)
     start = (page - 1) * query.per_page
-    return {"rows": rows[start:start + query.per_page], "total": len(rows), "item_count": sum(r["matched"] for r in rows),
-            "page": page, "pages": pages, "query": replace(query, page=page), "today": today.isoformat()}
+    return {"rows": [{**s.row, "matched": n} for s, n in chosen[start:start + query.per_page]], "total": len(chosen),
+            "item_count": sum(n for _, n in chosen), "page": page, "pages": pages, "query": replace(query, page=page),
+            "today": today.isoformat()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -430,7 +501,6 @@ def unit_page(engine: Engine, *, now: dt.datetime, policies: PolicySet, calendar
     notices addressed or copied to it (or its groups), newest first, at most ``letters``. ``NotFound`` for an
     unknown unit, a plan outside ``plans`` or a group of a plan outside them."""
     from duban.matrix.script import unit_key
-    from duban.workflows.status_service import status
 
     with transaction(engine) as session:
         unit = _unit(session, plans, name, plan)
@@ -450,12 +520,12 @@ def unit_page(engine: Engine, *, now: dt.datetime, policies: PolicySet, calendar
         session.rollback()
     tasks = []
     if roles:
-        for task in status(engine, now=now, policies=policies, plan=owner, unit=info["name"], calendar=calendar):
-            tid = codes.get((task["plan"], task["code"]))
+        _, summaries = _kept(engine, now=now, policies=policies, plan=owner, unit=info["name"], calendar=calendar)
+        for summary in summaries:
+            tid = codes.get((summary.row["plan"], summary.row["code"]))
             if tid is not None:
-                open_items = [i for i in task["items"] if i["light"] != "closed"]
                 role, via, _ = roles[tid]
-                tasks.append({**_row(task, open_items), "role": role, "via": via})
+                tasks.append({**summary.row, "matched": len(summary.open_items), "role": role, "via": via})
     tasks.sort(key=lambda r: (("lead", "co_lead", "supporting").index(r["role"]), r["plan"], task_order(r["code"])))
     counts = {k: sum(1 for t in tasks if t["light"] == k) for k in LIGHTS}
     return {"unit": info, "tasks": tasks, "lights": counts, "letters": sent, "letters_total": total,

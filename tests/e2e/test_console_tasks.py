@@ -5,7 +5,8 @@ for plans a user may not see; HTML in titles and unit names shown as text; and t
 runs not growing with the rows it shows (in process, counted on the engine).
 
 The district plan is replayed to 2016-01-15 and viewed at the real clock (so every open item is long
-overdue): 3.1 is closed, 3.2.1 has a progress report, 3.2.2 an approved extension to 2016-03-31. The
+overdue): 3.1 is closed, 3.2.1 has a progress report, 3.2.2 an approved extension to 2016-03-31; the
+notices are delivered (.eml files). The
 village plan (another office, monthly recurrences) is there for the kind filter and the 404s."""
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def _prepare(cwd: Path) -> None:
     run("extension", "request", "3.2.2", "--unit", "區水務局", "--until", "2016-03-31", "--reason", "汛期停工", "--as-of", "2015-12-20")
     run("extension", "approve", "1", "--by", "office", "--as-of", "2015-12-21")
     run("sweep", "--as-of", "2016-01-15")
+    run("deliver", "--as-of", "2016-01-15")  # .eml files in var/outbox: every delivery sent
     run("matrix", "import", str(PLANS / "village-2018.yaml"), "--as-of", "2018-01-01")
     add_user("lin", "office", cwd=cwd, db_url=url)
     add_user("wang", "viewer", cwd=cwd, db_url=url, offices=(DISTRICT_OFFICE,))
@@ -157,10 +159,11 @@ def test_a_red_task_page_shows_its_row_progress_chases_escalations_and_history(l
                  "25村", "40村", "红灯", "已硬化道路10個村", "催办", "督办 1级", "督办 2级", "notice.chase", "notice.escalation",
                  "item.overdue", "task.added", "progress.reported"):
         assert text in page, text
+    assert "head.jiaowei@example.org" in page and "已发送" in page  # each notice's deliveries and their state
     assert 'href="/units/%E5%8D%80%E4%BA%A4%E5%A7%94"' in page  # 區交委, the lead unit's page
     assert 'href="/units/%E5%90%84%E9%84%89%E9%8E%AE%E4%BA%BA%E6%B0%91%E6%94%BF%E5%BA%9C"' in page  # a supporting group
     extended = lin.get(f"/tasks/{DISTRICT}/3.2.2").text
-    assert "汛期停工" in extended and "2015-12-31 → 2016-03-31" in extended and "approved" in extended
+    assert "汛期停工" in extended and "2015-12-31 → 2016-03-31" in extended and "已批准" in extended
     closed = lin.get(f"/tasks/{DISTRICT}/3.1").text
     assert "已办结" in closed and "建檔立卡名冊" in closed
     recurring = lin.get(f"/tasks/{VILLAGE}/2.3").text
@@ -173,7 +176,7 @@ def test_a_unit_page_lists_its_tasks_by_role_letters_and_scores(lin: httpx.Clien
     lead = re.findall(r'<tr class="role-lead">.*?<a href="/tasks/[^/]+/([^"]+)"', page, flags=re.S)
     assert lead == ["3.2.1"]
     assert "每周得分" in page and "<meter" in page
-    assert "收到的通知" in page and "催办" in page and "主送" in page
+    assert "收到的通知" in page and "催办" in page and "主送" in page and "jiaowei@example.org" in page
     fupin = lin.get("/units/扶贫办").text  # by alias
     assert "<h1>區扶貧辦" in fupin and 'class="role-supporting"' in fupin and "经 區級各部門" in fupin
     group = lin.get("/units/各乡镇人民政府").text
@@ -181,13 +184,13 @@ def test_a_unit_page_lists_its_tasks_by_role_letters_and_scores(lin: httpx.Clien
 
 
 def test_plans_and_tasks_a_user_may_not_see_are_404(base: str) -> None:
-    wang = logged_in(base, "wang")  # a viewer of the district's office only
-    mine = rows(wang.get("/tasks", params={"per": "200"}).text)
-    assert mine and {p for p, _ in mine} == {DISTRICT}
-    for path in (f"/tasks?plan={VILLAGE}", f"/tasks/{VILLAGE}/2.3", "/units/局駐村工作組", f"/tasks?plan={VILLAGE}&light=red",
-                 "/tasks?plan=nope", f"/tasks/{DISTRICT}/9.9", "/tasks/nope/3.1", "/units/不存在的單位"):
-        assert wang.get(path).status_code == 404, path
-    assert wang.get(f"/tasks/{DISTRICT}/3.2.1").status_code == 200
+    with logged_in(base, "wang") as wang:  # a viewer of the district's office only
+        mine = rows(wang.get("/tasks", params={"per": "200"}).text)
+        assert mine and {p for p, _ in mine} == {DISTRICT}
+        for path in (f"/tasks?plan={VILLAGE}", f"/tasks/{VILLAGE}/2.3", "/units/局駐村工作組", f"/tasks?plan={VILLAGE}&light=red",
+                     "/tasks?plan=nope", f"/tasks/{DISTRICT}/9.9", "/tasks/nope/3.1", "/units/不存在的單位"):
+            assert wang.get(path).status_code == 404, path
+        assert wang.get(f"/tasks/{DISTRICT}/3.2.1").status_code == 200
     assert httpx.get(base + f"/tasks/{DISTRICT}/3.2.1", follow_redirects=False).status_code == 303  # to the login
 
 
@@ -206,8 +209,7 @@ def test_html_in_titles_and_unit_names_is_shown_as_text(tmp_path: Path) -> None:
     cli(["matrix", "import", str(tmp_path / "evil.yaml"), "--as-of", "2015-07-01"], cwd=tmp_path, db_url=url)
     cli(["sweep", "--as-of", "2016-01-15"], cwd=tmp_path, db_url=url)
     add_user("lin", "viewer", cwd=tmp_path, db_url=url)
-    with served(tmp_path, url) as base:
-        client = logged_in(base, "lin")
+    with served(tmp_path, url) as base, logged_in(base, "lin") as client:
         pages = [client.get("/tasks").text, client.get(f"/tasks/{DISTRICT}/3.2.1").text,
                  client.get("/units/" + evil_unit.replace("/", "%2F")).text, client.get("/units/區扶貧辦").text]
     for page in pages:
@@ -259,6 +261,7 @@ def test_the_statements_a_page_runs_do_not_grow_with_its_rows(tmp_path: Path) ->
     common = {"now": now, "policies": PolicySet(), "calendar": WorkCalendar(), "plans": [DISTRICT]}
 
     def run(call, **kw) -> tuple[int, dict]:  # type: ignore[no-untyped-def]
+        pages.forget_lights()  # each call computes its lights (kept lights would make the second one cheaper)
         statements.clear()
         result = call(engine, **common, **kw)
         return len(statements), result
@@ -275,3 +278,32 @@ def test_the_statements_a_page_runs_do_not_grow_with_its_rows(tmp_path: Path) ->
     busy, red = run(pages.task_page, plan=DISTRICT, code="a.3.2.1")  # chases and escalations
     assert not closed["notices"] and len(red["notices"]) >= 3
     assert quiet == busy, "the task page runs as many statements for many notices as for none"
+
+
+def test_lights_are_kept_until_an_event_or_the_day_changes(tmp_path: Path) -> None:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    import sqlalchemy as sa
+
+    from duban.matrix.calendar import WorkCalendar
+    from duban.matrix.policy import PolicySet
+    from duban.store.db import open_database
+    from duban.workflows import task_pages_service as pages
+    from duban.workflows.progress_service import close_item
+
+    engine = open_database(_big_plan(tmp_path))
+    statements: list[str] = []
+    sa.event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    now = dt.datetime(2016, 1, 15, 12, tzinfo=ZoneInfo("Asia/Shanghai"))
+    common = {"policies": PolicySet(), "calendar": WorkCalendar(), "plans": [DISTRICT]}
+    closed = pages.parse_query({"light": "closed"})
+    pages.forget_lights()
+    assert pages.list_tasks(engine, now=now, query=closed, **common)["total"] == 0
+    statements.clear()
+    assert pages.list_tasks(engine, now=now, query=pages.parse_query({"light": "red"}), **common)["total"] == 63
+    assert len(statements) == 1, statements  # kept: only the newest event is read
+    close_item(engine, task="b.3.1", unit="區扶貧辦", now=now, evidence="名冊", plan=DISTRICT)
+    assert [r["code"] for r in pages.list_tasks(engine, now=now, query=closed, **common)["rows"]] == ["b.3.1"]
+    later = pages.list_tasks(engine, now=now + dt.timedelta(days=365), query=pages.parse_query({"light": "green"}), **common)
+    assert later["total"] == 0  # a year on, nothing is on track any more: the day is part of what is kept
