@@ -15,6 +15,7 @@ import html
 import re
 import shutil
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -184,7 +185,7 @@ def test_a_unit_page_lists_its_tasks_by_role_letters_and_scores(lin: httpx.Clien
 
 
 def test_plans_and_tasks_a_user_may_not_see_are_404(base: str) -> None:
-    with logged_in(base, "wang") as wang:  # a viewer of the district's office only
+    with closing(logged_in(base, "wang")) as wang:  # a viewer of the district's office only
         mine = rows(wang.get("/tasks", params={"per": "200"}).text)
         assert mine and {p for p, _ in mine} == {DISTRICT}
         for path in (f"/tasks?plan={VILLAGE}", f"/tasks/{VILLAGE}/2.3", "/units/局駐村工作組", f"/tasks?plan={VILLAGE}&light=red",
@@ -209,7 +210,7 @@ def test_html_in_titles_and_unit_names_is_shown_as_text(tmp_path: Path) -> None:
     cli(["matrix", "import", str(tmp_path / "evil.yaml"), "--as-of", "2015-07-01"], cwd=tmp_path, db_url=url)
     cli(["sweep", "--as-of", "2016-01-15"], cwd=tmp_path, db_url=url)
     add_user("lin", "viewer", cwd=tmp_path, db_url=url)
-    with served(tmp_path, url) as base, logged_in(base, "lin") as client:
+    with served(tmp_path, url) as base, closing(logged_in(base, "lin")) as client:
         pages = [client.get("/tasks").text, client.get(f"/tasks/{DISTRICT}/3.2.1").text,
                  client.get("/units/" + evil_unit.replace("/", "%2F")).text, client.get("/units/區扶貧辦").text]
     for page in pages:
