@@ -180,6 +180,7 @@ def forget_lights() -> None:
     """Drop the kept lights (tests that count statements start from nothing kept)."""
     with _GUARD:
         _KEPT.clear()
+        _BOARDS.clear()
 
 
 def _kept(engine: Engine, *, now: dt.datetime, policies: PolicySet, calendar: WorkCalendar, plan: str | None,
@@ -532,26 +533,66 @@ def unit_page(engine: Engine, *, now: dt.datetime, policies: PolicySet, calendar
             "plans": sorted({p for p, _ in codes}), "today": now.date().isoformat()}
 
 
-def score_trend(engine: Engine, *, now: dt.datetime, scoring: ScoringConfig, calendar: WorkCalendar, plan: str,
-                unit: str, weeks: int = 8) -> list[dict[str, Any]]:
-    """The unit's weekly score in ``plan`` for the ``weeks`` scoring periods ending on the last ``weeks``
-    Fridays up to ``now`` (oldest first): ``[{end, score, rank, units}]`` (score None: not scored that week).
-    One snapshot read; each week rebuilt from it as the report of its Friday saw it (``matrix.report_facts``)."""
+_BOARDS: OrderedDict[tuple[Any, ...], tuple[Any, Any, list[tuple[str, dict[str, tuple[Any, Any]], int]]]] = OrderedDict()
+
+
+def _weekly_boards(engine: Engine, *, now: dt.datetime, scoring: ScoringConfig, calendar: WorkCalendar, plan: str,
+                   weeks: int) -> list[tuple[str, dict[str, tuple[Any, Any]], int]]:
+    """Per week (oldest first): its last day, each unit's (score, rank), how many units are ranked. Kept, as
+    the lights are, until the day, the newest event, the scoring or the calendar change."""
     from duban.matrix.report_facts import period_facts, period_for
     from duban.matrix.scoring import score_week
     from duban.store.report_queries import read_snapshot
 
     today = now.date()
+    with transaction(engine) as session:
+        newest = session.execute(sa.select(sa.func.max(EventRow.id))).scalar()
+    key = (id(engine), plan, today, newest, weeks)
+    with _GUARD:
+        kept = _BOARDS.get(key)
+    if kept is not None and kept[0] is scoring and kept[1] is calendar:
+        return kept[2]
     friday = today - dt.timedelta(days=(today.weekday() - 4) % 7)
     periods = [period_for(friday - dt.timedelta(days=7 * k), scoring) for k in reversed(range(weeks))]
     store = read_snapshot(engine, plan=plan, as_of=today, tz=now.tzinfo or dt.UTC, ack_kinds=scoring.ack_kinds,
                           ack_since=periods[0].start - dt.timedelta(days=31), period_start=periods[0].start)
-    out = []
+    boards = []
     for period in periods:
         board = score_week(period_facts(store, period, scoring, calendar).units, period, scoring, detail=False)
-        mine = next((u for u in board.units if u.unit == unit), None)
-        out.append({"end": period.end.isoformat(), "score": _score(mine.score) if mine else None,
-                    "rank": mine.rank if mine else None, "units": sum(1 for u in board.units if u.rank is not None)})
+        boards.append((period.end.isoformat(), {u.unit: (u.score, u.rank) for u in board.units},
+                       sum(1 for u in board.units if u.rank is not None)))
+    with _GUARD:
+        _BOARDS[key] = (scoring, calendar, boards)
+        while len(_BOARDS) > _KEEP:
+            _BOARDS.popitem(last=False)
+    return boards
+
+
+TREND_TASKS = 3000  # a larger plan's trend is worked out only when asked for (its first reading takes seconds)
+
+
+def trend_is_kept_or_cheap(engine: Engine, *, now: dt.datetime, plan: str, weeks: int = 8) -> bool:
+    """Whether ``score_trend`` answers at once: kept since the last change, or a plan of at most
+    ``TREND_TASKS`` live tasks."""
+    with transaction(engine) as session:
+        newest = session.execute(sa.select(sa.func.max(EventRow.id))).scalar()
+        if (id(engine), plan, now.date(), newest, weeks) in _BOARDS:
+            return True
+        tasks = session.execute(sa.select(sa.func.count()).select_from(TaskRow).join(PlanRow, PlanRow.id == TaskRow.plan_id)
+                                .where(PlanRow.code == plan, TaskRow.archived_at.is_(None))).scalar_one()
+    return bool(tasks <= TREND_TASKS)
+
+
+def score_trend(engine: Engine, *, now: dt.datetime, scoring: ScoringConfig, calendar: WorkCalendar, plan: str,
+                unit: str, weeks: int = 8) -> list[dict[str, Any]]:
+    """The unit's weekly score in ``plan`` for the ``weeks`` scoring periods ending on the last ``weeks``
+    Fridays up to ``now`` (oldest first): ``[{end, score, rank, units}]`` (score None: not scored that week).
+    One snapshot read; each week rebuilt from it as the report of its Friday saw it (``matrix.report_facts``),
+    with the scoring rules given (the app's scoring.yaml, not the stored version in force each week)."""
+    out = []
+    for end, scores, ranked in _weekly_boards(engine, now=now, scoring=scoring, calendar=calendar, plan=plan, weeks=weeks):
+        score, rank = scores.get(unit, (None, None))
+        out.append({"end": end, "score": _score(score) if score is not None else None, "rank": rank, "units": ranked})
     return out
 
 

@@ -308,3 +308,25 @@ def test_lights_are_kept_until_an_event_or_the_day_changes(tmp_path: Path) -> No
     assert [r["code"] for r in pages.list_tasks(engine, now=now, query=closed, **common)["rows"]] == ["b.3.1"]
     later = pages.list_tasks(engine, now=now + dt.timedelta(days=365), query=pages.parse_query({"light": "green"}), **common)
     assert later["total"] == 0  # a year on, nothing is on track any more: the day is part of what is kept
+
+
+def test_a_large_plans_score_trend_waits_to_be_asked_for_then_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from duban.matrix.calendar import WorkCalendar
+    from duban.store.db import open_database
+    from duban.workflows import task_pages_service as pages
+    from duban.workflows.bootstrap import load_scoring_config, load_settings
+
+    engine = open_database(_big_plan(tmp_path))
+    now = dt.datetime(2016, 1, 15, 12, tzinfo=ZoneInfo("Asia/Shanghai"))
+    scoring, calendar = load_scoring_config(load_settings()), WorkCalendar()
+    pages.forget_lights()
+    assert pages.trend_is_kept_or_cheap(engine, now=now, plan=DISTRICT)  # 69 tasks
+    monkeypatch.setattr(pages, "TREND_TASKS", 50)
+    assert not pages.trend_is_kept_or_cheap(engine, now=now, plan=DISTRICT)
+    trend = pages.score_trend(engine, now=now, scoring=scoring, calendar=calendar, plan=DISTRICT, unit="區扶貧辦")
+    assert [w["end"] for w in trend][-2:] == ["2016-01-08", "2016-01-15"] and all(w["score"] is not None for w in trend)
+    assert trend[-1]["units"] > 1 and 1 <= trend[-1]["rank"] <= trend[-1]["units"]
+    assert pages.trend_is_kept_or_cheap(engine, now=now, plan=DISTRICT)  # kept now: the page shows it at once
