@@ -176,6 +176,12 @@ def _summary(task: Mapping[str, Any]) -> _Summary:
     return _Summary(row, (task["plan"], task_order(task["code"])), open_items, frozenset(i["kind"] for i in task["items"]))
 
 
+def _newest_change(session: Session) -> int | None:
+    """The newest event of a plan: every import, progress report, closing, extension decision, hold and sweep
+    writes one (a login or a user change writes none with a plan, and changes no light)."""
+    return session.execute(sa.select(sa.func.max(EventRow.id)).where(EventRow.plan_id.is_not(None))).scalar()
+
+
 def forget_lights() -> None:
     """Drop the kept lights (tests that count statements start from nothing kept)."""
     with _GUARD:
@@ -189,7 +195,7 @@ def _kept(engine: Engine, *, now: dt.datetime, policies: PolicySet, calendar: Wo
     from duban.workflows.status_service import status
 
     with transaction(engine) as session:
-        newest = session.execute(sa.select(sa.func.max(EventRow.id))).scalar()
+        newest = _newest_change(session)
     key = (id(engine), plan, unit_key(unit) if unit else None, now.date(), newest)
     with _GUARD:
         computing = _COMPUTING.setdefault(key, threading.Lock())
@@ -215,7 +221,7 @@ def _kept(engine: Engine, *, now: dt.datetime, policies: PolicySet, calendar: Wo
 def lights(engine: Engine, *, now: dt.datetime, policies: PolicySet, calendar: WorkCalendar, plan: str | None,
            unit: str | None) -> list[dict[str, Any]]:
     """``status_service.status`` of ``plan`` (and ``unit``), kept in this process until something changes: the
-    day, the newest event (every import, progress report, closing, extension and sweep writes one), or the
+    day, the newest event of a plan (``_newest_change``: not a login), or the
     policies or calendar the app holds (a changed file gives a new object). One cheap query when kept; a
     page of a 20,000-task plan does not recompute every light per request. Concurrent requests for the
     same list wait for one computation. The rows are shared: callers must not change them."""
@@ -546,7 +552,7 @@ def _weekly_boards(engine: Engine, *, now: dt.datetime, scoring: ScoringConfig, 
 
     today = now.date()
     with transaction(engine) as session:
-        newest = session.execute(sa.select(sa.func.max(EventRow.id))).scalar()
+        newest = _newest_change(session)
     key = (id(engine), plan, today, newest, weeks)
     with _GUARD:
         kept = _BOARDS.get(key)
@@ -575,7 +581,7 @@ def trend_is_kept_or_cheap(engine: Engine, *, now: dt.datetime, plan: str, weeks
     """Whether ``score_trend`` answers at once: kept since the last change, or a plan of at most
     ``TREND_TASKS`` live tasks."""
     with transaction(engine) as session:
-        newest = session.execute(sa.select(sa.func.max(EventRow.id))).scalar()
+        newest = _newest_change(session)
         if (id(engine), plan, now.date(), newest, weeks) in _BOARDS:
             return True
         tasks = session.execute(sa.select(sa.func.count()).select_from(TaskRow).join(PlanRow, PlanRow.id == TaskRow.plan_id)
