@@ -441,3 +441,45 @@ class SecretRow(SQLModel, table=True):
 
     name: str = Field(sa_column=sa.Column(sa.String(40), primary_key=True))
     value: str = Field(max_length=200)
+
+
+class ItemLightRow(SQLModel, table=True):
+    """An open or closed item's light as of a day (``workflows.lights_service``): what the console's pages
+    count and filter on, so a page reads it instead of counting working days for every item per request."""
+
+    __tablename__ = "item_light"
+    __table_args__ = (sa.UniqueConstraint("item_kind", "item_id", name="uq_item_light_item_kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plan.id", index=True)
+    task_id: int = Field(foreign_key="task.id", index=True)
+    item_kind: str = Field(max_length=20)  # milestone | instance
+    item_id: int
+    light: str = Field(max_length=10)
+    ongoing: bool = False
+    due: dt.date
+    working_days_overdue: int = 0
+
+
+class TaskLightRow(SQLModel, table=True):
+    """A task's light as of a day: its worst open item's; ``ongoing`` when every open item is ongoing work."""
+
+    __tablename__ = "task_light"
+
+    task_id: int = Field(foreign_key="task.id", primary_key=True)
+    plan_id: int = Field(foreign_key="plan.id", index=True)
+    light: str = Field(max_length=10, index=True)
+    next_due: dt.date | None = None
+    working_days_overdue: int = 0
+
+
+class LightStateRow(SQLModel, table=True):
+    """For each plan, what its stored lights were computed from: the day, the last event seen, and stamps
+    of the rules and the calendar. Any of them moving makes the lights stale (``lights_service.fresh``)."""
+
+    __tablename__ = "light_state"
+
+    plan_id: int = Field(foreign_key="plan.id", primary_key=True)
+    as_of: dt.date
+    event_mark: int = 0
+    rules_mark: str = Field(default="", max_length=64)

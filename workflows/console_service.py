@@ -1,18 +1,18 @@
 """What the console's overview shows, per plan: tasks by light, this week's due items, overdue items by
-working days, escalations by level, notices held and mail not delivered. Pages call this; it calls the
-services the CLI uses (status) and reads counts with one grouped query each."""
+working days, escalations by level, notices held and mail not delivered. Pages call this. Lights and
+counts are read from the stored lights (``lights_service``, brought up to date first), with one grouped
+query per figure, whatever the plan's size."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from duban.store.db import transaction
-from duban.store.tables import MessageRow, NoticeRow, PlanRow
-from duban.workflows.status_service import status
+from duban.store.tables import ItemLightRow, MessageRow, NoticeRow, PlanRow, TaskLightRow
+from duban.workflows.lights_service import fresh
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -24,51 +24,55 @@ LIGHTS = ("red", "yellow", "green", "closed", "ongoing")
 OVERDUE_BUCKETS = ((1, 5), (6, 20), (21, None))  # working days overdue
 
 
-def _bucket(days: int) -> str:
-    for low, high in OVERDUE_BUCKETS:
-        if days >= low and (high is None or days <= high):
-            return f"{low}-{high}" if high else f"{low}+"
-    return "0"
+def bucket_name(low: int, high: int | None) -> str:
+    return f"{low}-{high}" if high else f"{low}+"
 
 
-def _plan_lights(rows: list[dict[str, Any]], today: dt.date) -> dict[str, Any]:
+def _by_plan(s: Any, query: Any) -> dict[Any, int]:
+    return {tuple(row[:-1]) if len(row) > 2 else row[0]: row[-1] for row in s.execute(query).all()}
+
+
+def _counts(s: Any, plan_ids: list[int], today: dt.date) -> dict[str, dict[Any, int]]:
     week_start = today - dt.timedelta(days=today.weekday())
-    week_end = week_start + dt.timedelta(days=6)
-    lights: Counter[str] = Counter()
-    overdue: Counter[str] = Counter()
-    due_this_week = 0
-    for task in rows:
-        open_items = [i for i in task["items"] if i["light"] != "closed"]
-        ongoing = bool(open_items) and all(i["ongoing"] for i in open_items)
-        lights["ongoing" if ongoing and task["light"] == "green" else task["light"]] += 1
-        for item in open_items:
-            if week_start.isoformat() <= item["due"] <= week_end.isoformat():
-                due_this_week += 1
-            if item["working_days_overdue"]:
-                overdue[_bucket(item["working_days_overdue"])] += 1
-    return {"tasks": len(rows), "lights": {k: lights.get(k, 0) for k in LIGHTS}, "due_this_week": due_this_week,
-            "overdue": {_bucket(low): overdue.get(_bucket(low), 0) for low, _ in OVERDUE_BUCKETS}}
+    open_item = [ItemLightRow.plan_id.in_(plan_ids), ItemLightRow.light != "closed"]
+    days = ItemLightRow.working_days_overdue
+    buckets = [sa.func.sum(sa.case((sa.and_(days >= low, *([days <= high] if high else [])), 1), else_=0))
+               for low, high in OVERDUE_BUCKETS]
+    overdue = {row[0]: [int(n or 0) for n in row[1:]] for row in s.execute(
+        sa.select(ItemLightRow.plan_id, *buckets).where(*open_item).group_by(ItemLightRow.plan_id)).all()}
+    return {
+        "lights": _by_plan(s, sa.select(TaskLightRow.plan_id, TaskLightRow.light, sa.func.count())
+                           .where(TaskLightRow.plan_id.in_(plan_ids)).group_by(TaskLightRow.plan_id, TaskLightRow.light)),
+        "week": _by_plan(s, sa.select(ItemLightRow.plan_id, sa.func.count()).where(
+            *open_item, ItemLightRow.due.between(week_start, week_start + dt.timedelta(days=6))).group_by(ItemLightRow.plan_id)),
+        "escalations": _by_plan(s, sa.select(NoticeRow.plan_id, NoticeRow.level, sa.func.count())
+                                .where(NoticeRow.kind == "escalation", NoticeRow.plan_id.in_(plan_ids))
+                                .group_by(NoticeRow.plan_id, NoticeRow.level)),
+        "held": _by_plan(s, sa.select(NoticeRow.plan_id, sa.func.count())
+                         .where(NoticeRow.status.in_(("held", "failed")), NoticeRow.plan_id.in_(plan_ids))
+                         .group_by(NoticeRow.plan_id)),
+        "overdue": overdue,  # type: ignore[dict-item]
+    }
 
 
 def overview(engine: Engine, *, now: dt.datetime, policies: PolicySet, calendar: WorkCalendar,
              plans: list[str]) -> dict[str, Any]:
     """The overview of ``plans`` (the codes the user may see) at ``now``."""
     today = now.date()
-    result: dict[str, Any] = {"today": today.isoformat(), "plans": []}
+    fresh(engine, now=now, policies=policies, calendar=calendar, plans=plans)
     with transaction(engine) as s:
-        titles = dict(s.execute(sa.select(PlanRow.code, PlanRow.title).where(PlanRow.code.in_(plans))).all())
-        escalations = Counter({(code, level): n for code, level, n in s.execute(
-            sa.select(PlanRow.code, NoticeRow.level, sa.func.count()).select_from(NoticeRow).join(PlanRow, PlanRow.id == NoticeRow.plan_id)
-            .where(NoticeRow.kind == "escalation", PlanRow.code.in_(plans))
-            .group_by(PlanRow.code, NoticeRow.level)).all()})
-        held = dict(s.execute(
-            sa.select(PlanRow.code, sa.func.count()).select_from(NoticeRow).join(PlanRow, PlanRow.id == NoticeRow.plan_id)
-            .where(NoticeRow.status.in_(("held", "failed")), PlanRow.code.in_(plans)).group_by(PlanRow.code)).all())
-        result["mail"] = dict(s.execute(sa.select(MessageRow.status, sa.func.count()).group_by(MessageRow.status)).all())
-    for code in plans:
-        rows = status(engine, now=now, policies=policies, plan=code, calendar=calendar)
-        entry = {"code": code, "title": titles.get(code, code), **_plan_lights(rows, today),
-                 "escalations": {lv: escalations.get((code, lv), 0) for lv in (1, 2, 3)},
-                 "held_notices": held.get(code, 0)}
-        result["plans"].append(entry)
+        rows = s.execute(sa.select(PlanRow.id, PlanRow.code, PlanRow.title).where(PlanRow.code.in_(plans))
+                         .order_by(PlanRow.code)).all()
+        c = _counts(s, [r.id for r in rows], today)
+        mail = dict(s.execute(sa.select(MessageRow.status, sa.func.count()).group_by(MessageRow.status)).all())
+    result: dict[str, Any] = {"today": today.isoformat(), "plans": [], "mail": mail}
+    for plan_id, code, title in rows:
+        lights = {k: c["lights"].get((plan_id, k), 0) for k in LIGHTS}
+        overdue = c["overdue"].get(plan_id, [0] * len(OVERDUE_BUCKETS))
+        result["plans"].append({
+            "code": code, "title": title, "tasks": sum(lights.values()), "lights": lights,
+            "due_this_week": c["week"].get(plan_id, 0),
+            "overdue": {bucket_name(low, high): n for (low, high), n in zip(OVERDUE_BUCKETS, overdue, strict=True)},
+            "escalations": {lv: c["escalations"].get((plan_id, lv), 0) for lv in (1, 2, 3)},
+            "held_notices": c["held"].get(plan_id, 0)})
     return result

@@ -29,6 +29,10 @@ def sweep_job(app: App, *, now: dt.datetime | None = None, only_working_days: bo
     if not dry_run:
         record_for(app, now.date())  # the policy in force, versioned
     result = sweep(app.engine, now=now, policies=app.policies, calendar=app.calendar, dry_run=dry_run)
+    if not dry_run:  # the console's first page of the day reads stored lights
+        from duban.workflows.lights_service import refresh_all
+
+        refresh_all(app.engine, now=now, policies=app.policies, calendar=app.calendar)
     return {"job": "sweep", **result.as_dict()}
 
 

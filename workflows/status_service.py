@@ -27,12 +27,22 @@ from duban.workflows.calendar_service import work_calendar
 def status(engine: Engine, *, now: dt.datetime, policies: PolicySet, plan: str | None = None, unit: str | None = None,
            calendar: WorkCalendar | None = None) -> list[dict[str, Any]]:
     """Each task's light (its worst open item's) and each item's, at ``now``."""
+    out = list(evaluate(engine, now=now, policies=policies, plan=plan, unit=unit, calendar=calendar).values())
+    order = {Light.RED: 0, Light.YELLOW: 1, Light.GREEN: 2, Light.CLOSED: 3}
+    out.sort(key=lambda r: (r["plan"], order[r["light"]], [int(x) if x.isdigit() else x for x in r["code"].split(".")]))
+    return out
+
+
+def evaluate(engine: Engine, *, now: dt.datetime, policies: PolicySet, plan: str | None = None, unit: str | None = None,
+             task_ids: list[int] | None = None, calendar: WorkCalendar | None = None) -> dict[int, dict[str, Any]]:
+    """``status``'s tasks by task id, of ``plan``, ``unit`` and ``task_ids`` when given (the stored lights
+    are computed with it: ``lights_service``)."""
     today = now.date()
     cal = calendar or work_calendar(engine)
     with transaction(engine) as session:
-        task_ids = None
         if unit is not None:
-            task_ids = [tid for _, tid in repo.query_task_ids(session, plan_code=plan, unit=unit)]
+            task_ids = [tid for _, tid in repo.query_task_ids(session, plan_code=plan, unit=unit)
+                        if task_ids is None or tid in task_ids]
         ensure_instances(session, through=today, calendar=cal)
         items = load_open_items(session, plan_code=plan, include_closed=True, task_ids=task_ids, as_of=today)
     by_task: dict[int, list[tuple[SupervisedItem, StatusLight]]] = defaultdict(list)
@@ -40,11 +50,11 @@ def status(engine: Engine, *, now: dt.datetime, policies: PolicySet, plan: str |
         if o.item.kind == ItemKind.INSTANCE and o.item.due > today + INSTANCE_HORIZON:
             continue
         by_task[o.task_id].append((o, light(o.item, today, cal, policies.for_task(o.plan_code, o.task.code))))
-    out = []
-    for _task_id, pairs in by_task.items():
+    out: dict[int, dict[str, Any]] = {}
+    for task_id, pairs in by_task.items():
         o0 = pairs[0][0]
         open_colours = [lt.colour for _, lt in pairs if lt.colour != Light.CLOSED]
-        out.append({
+        out[task_id] = {
             "plan": o0.plan_code, "code": o0.task.code, "title": o0.title, "lead_unit": o0.task.lead_unit,
             "co_lead_units": list(o0.task.co_lead_units), "light": worst(open_colours).value,
             "items": [{
@@ -56,9 +66,7 @@ def status(engine: Engine, *, now: dt.datetime, policies: PolicySet, plan: str |
                 "light": lt.colour.value, "reason": lt.reason.value, "working_days_overdue": lt.working_days_overdue,
                 "working_days_left": lt.working_days_left, "expected": _num(lt.expected),
             } for o, lt in pairs],
-        })
-    order = {Light.RED: 0, Light.YELLOW: 1, Light.GREEN: 2, Light.CLOSED: 3}
-    out.sort(key=lambda r: (r["plan"], order[r["light"]], [int(x) if x.isdigit() else x for x in r["code"].split(".")]))
+        }
     return out
 
 
