@@ -290,7 +290,7 @@ def _header(src: Source, b: _Builder, *, plan_code: str | None, base_year: int |
     b.default_unit = _as_text(h.get("default_unit"))
     return Plan(code=code, title=plan_title, base_year=year, issuer=_as_text(h.get("issuer")),
                 start=dates["start"], end=dates["end"], timezone=tz, source=_as_text(h.get("source")) or src.path,
-                reporting=_reporting(h, b))
+                reporting=_reporting(h, b), default_unit=b.default_unit)
 
 
 def _reporting(h: Record, b: _Builder) -> Reporting:
@@ -630,7 +630,7 @@ def load_plan(
     full = Plan(
         code=plan.code, title=plan.title, base_year=plan.base_year, issuer=plan.issuer, start=plan.start,
         end=plan.end, timezone=plan.timezone, source=plan.source, tasks=tuple(tasks), stages=tuple(stages),
-        officials=plan_officials, reporting=plan.reporting,
+        officials=plan_officials, reporting=plan.reporting, default_unit=plan.default_unit,
     )
     warnings.extend(plan_date_warnings(full, _date_places(src, read, stages, start_given=start is not None)))
     return LoadedPlan(plan=full, directory=resolved, new_units=new_units, warnings=warnings, skipped=skipped)

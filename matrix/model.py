@@ -209,6 +209,7 @@ class Plan:
     stages: tuple[Stage, ...] = ()
     officials: tuple[Official, ...] = ()
     reporting: Reporting = DEFAULT_WORKING
+    default_unit: str = ""  # the header's default_unit: the lead unit of a task that names none
 
     def deadline_context(self, where: str | None = None) -> DeadlineContext:
         return DeadlineContext(base_year=self.base_year, plan_start=self.start, plan_end=self.end, where=where,

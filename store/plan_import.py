@@ -241,7 +241,8 @@ def _own_groups(session: Session, plan: Plan, units: list[Unit]) -> list[Unit]:
 def _header(plan: Plan, directory: UnitDirectory, unit_ids: dict[str, int], official_ids: dict[str, int]) -> dict[str, Any]:
     """The plan row's own fields as the file gives them."""
     header = dict(title=plan.title, issuer=plan.issuer, base_year=plan.base_year, start=plan.start, end=plan.end,
-                  timezone=plan.timezone, source=plan.source, reporting=reporting_json(plan.reporting))
+                  timezone=plan.timezone, source=plan.source, reporting=reporting_json(plan.reporting),
+                  default_unit=plan.default_unit)
     # The plan's own office and top leader, when its directory names them (several plans, several offices).
     if directory.office is not None and directory.office.name in unit_ids:
         header["office_unit_id"] = unit_ids[directory.office.name]  # (any spelling: see upsert_units)
@@ -549,8 +550,8 @@ def _same_keys(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 
 
 # Header fields a file may leave out (a sheet has no place for them): left out, the stored value stays.
-_OPTIONAL_HEADER = ("issuer", "start", "end", "office_unit_id", "top_leader_id")
-_COMPARED_HEADER = ("title", "issuer", "base_year", "start", "end", "timezone", "reporting")
+_OPTIONAL_HEADER = ("issuer", "start", "end", "office_unit_id", "top_leader_id", "default_unit")
+_COMPARED_HEADER = ("title", "issuer", "base_year", "start", "end", "timezone", "reporting", "default_unit")
 
 
 def _write_stages(session: Session, plan_id: int, stages: Iterable[Stage], *, now: dt.datetime) -> list[str]:

@@ -318,7 +318,8 @@ def read_plan(session: Session, code: str | None = None) -> Plan:
     officials = {o.name: o for t in tasks for o in t.lead_officials}
     return Plan(code=row.code, title=row.title, base_year=row.base_year, issuer=row.issuer, start=row.start,
                 end=row.end, timezone=row.timezone, source=row.source, tasks=tuple(tasks), stages=tuple(stages),
-                officials=tuple(officials.values()), reporting=reporting_from_json(row.reporting))
+                officials=tuple(officials.values()), reporting=reporting_from_json(row.reporting),
+                default_unit=row.default_unit)
 
 
 def list_plans(session: Session) -> list[dict[str, Any]]:

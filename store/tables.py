@@ -49,6 +49,8 @@ class PlanRow(SQLModel, table=True):
     top_leader_id: int | None = Field(default=None, foreign_key="official.id")
     # The plan's reporting cadence ({"every": "monthly", "day": 5}); NULL: the default (每月5日前報送).
     reporting: dict | None = Field(default=None, sa_type=sa.JSON)
+    # The header's default_unit as the plan writes it: the lead unit of a task that names none (schema 0016).
+    default_unit: str = ""
 
 
 class UnitRow(SQLModel, table=True):

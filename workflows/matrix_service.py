@@ -219,7 +219,8 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "plan": {"code": plan.code, "title": plan.title, "issuer": plan.issuer, "base_year": plan.base_year,
                  "start": plan.start.isoformat() if plan.start else None,
                  "end": plan.end.isoformat() if plan.end else None, "timezone": plan.timezone, "source": plan.source,
-                 "reporting": {"every": plan.reporting.every, "due": due_text(plan.reporting)}},
+                 "reporting": {"every": plan.reporting.every, "due": due_text(plan.reporting)},
+                 "default_unit": plan.default_unit},
         "tasks": [task_json(t) for t in plan.tasks],
         "stages": [{"code": s.code, "kind": s.kind, "title": s.title, "deadline": s.deadline_text,
                     "milestones": [milestone_json(m) for m in s.milestones], "units": list(s.units), "text": s.text}
@@ -280,7 +281,7 @@ def plan_header(plan: Plan) -> dict[str, Any]:
     return {k: v for k, v in {
         "code": plan.code, "title": plan.title, "issuer": plan.issuer, "base_year": plan.base_year,
         "start": plan.start, "end": plan.end, "timezone": plan.timezone, "source": plan.source,
-        "reporting": _reporting_yaml(plan.reporting),
+        "reporting": _reporting_yaml(plan.reporting), "default_unit": plan.default_unit,
     }.items() if v not in (None, "")}
 
 

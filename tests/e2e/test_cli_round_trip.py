@@ -66,6 +66,7 @@ plan:
   timezone: Asia/Shanghai
   source: 縣委辦發〔2026〕3號
   reporting: 每季度
+  default_unit: 縣農業農村局
 directory: county-2026.units.yaml
 officials:
   - {name: 張志強, title: 縣人民政府副縣長, email: zhang.zhiqiang@example.org}
@@ -87,7 +88,6 @@ tasks:
     deadline: 每年春節前不少於300元
   - code: "2.1"
     title: 人居環境整治
-    lead_unit: 縣農業農村局
     deadline: 2026年底前完成，2027年持續推進
 stages:
   - {code: S1, kind: stage, title: 動員部署, deadline: 2026年3月31日前, text: 召開動員大會, units: [縣農業農村局, 縣財政局]}
@@ -127,6 +127,8 @@ def test_export_then_import_loses_nothing(tmp_path: Path, db_url: str, plan_file
     run(["matrix", "import", str(exported), "--directory", str(directory), "--as-of", "2020-01-01"],
         cwd=tmp_path, db_url=db_url)
     assert _differences(_stored(original, code), _stored(db_url, code)) == []
+    if plan_file.parent.name == "own":  # the header's default_unit is stored and read back, beside leading 2.1
+        assert (_stored(db_url, code).default_unit, _stored(db_url, code).task("2.1").lead_unit) == ("縣農業農村局",) * 2
     again = run(["matrix", "import", str(exported), "--directory", str(directory), "--as-of", "2020-01-02"],
                 cwd=tmp_path, db_url=db_url).stdout
     assert "no changes" in again, again
@@ -169,3 +171,34 @@ def test_an_edited_plan_facts_sheet_is_checked_like_a_yaml_header(tmp_path: Path
     book.save(out)
     proc = run(["matrix", "validate", str(out), "--directory", units], cwd=tmp_path, db_url=sqlite_url, check=False)
     assert proc.returncode == 1 and "owner" in proc.stderr and "unknown field of the plan header" in proc.stderr
+
+
+def test_the_default_unit_is_exported_and_an_edit_of_it_is_a_change(tmp_path: Path, sqlite_url: str) -> None:
+    """The header's default_unit (the lead unit of a task that names none) is in the YAML export's plan: and in
+    方案信息; an office that edits it there changes it; a task sheet alone (no 方案信息) keeps the stored one."""
+    import yaml
+    from openpyxl import load_workbook
+
+    plan_file = _every_field_plan(tmp_path / "own")
+    units = str(plan_file.with_name("county-2026.units.yaml"))
+    run(["matrix", "import", str(plan_file)], cwd=tmp_path, db_url=sqlite_url)
+    exported = tmp_path / "exported.yaml"
+    run(["matrix", "export", "--format", "yaml", "--out", str(exported)], cwd=tmp_path, db_url=sqlite_url)
+    assert yaml.safe_load(exported.read_text(encoding="utf-8"))["plan"]["default_unit"] == "縣農業農村局"
+    out = tmp_path / "county.xlsx"
+    run(["matrix", "export", "--format", "xlsx", "--out", str(out)], cwd=tmp_path, db_url=sqlite_url)
+    book = load_workbook(out)
+    row = next(row for row in book["方案信息"].iter_rows() if row[0].value == "default_unit")
+    assert row[1].value == "縣農業農村局"
+    row[1].value = "縣財政局"
+    book.save(out)
+    result = run(["matrix", "import", str(out), "--directory", units], cwd=tmp_path, db_url=sqlite_url).stdout
+    assert "~ plan default_unit: 縣農業農村局 → 縣財政局" in result, result
+    assert _stored(sqlite_url, "county-2026").default_unit == "縣財政局"
+
+    del book["方案信息"]
+    book.save(out)
+    result = run(["matrix", "import", str(out), "--directory", units, "--plan", "county-2026", "--base-year", "2026"],
+                 cwd=tmp_path, db_url=sqlite_url).stdout
+    assert "kept as stored" in result and "default_unit" in result, result
+    assert _stored(sqlite_url, "county-2026").default_unit == "縣財政局"

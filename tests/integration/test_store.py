@@ -273,6 +273,7 @@ def test_upgrade_from_the_first_schema_keeps_the_data(db_url) -> None:
     with transaction(engine) as s:
         m = s.execute(sa.select(MilestoneRow)).scalar_one()
         assert (m.due.isoformat(), m.closed_by, m.evidence, m.closed_at) == ("2015-12-31", "", "", None)
+        assert repo.read_plan(s, "old").default_unit == ""  # schema 0016: a plan from before names none
     engine.dispose()
 
 
