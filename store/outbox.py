@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from duban.matrix.vocabulary import SUPERSEDABLE_KINDS
 from duban.store.db import begin_immediate, transaction
 from duban.store.supervision import _insert_ignore
-from duban.store.tables import DeliveryRow, MessageRow, NoticeRow, PlanRow, SweepRow, TaskRow, UnitRow
+from duban.store.tables import DeliveryRow, MessageRow, NoticeRow, PlanRow, SweepRow, TaskHoldRow, TaskRow, UnitRow
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -47,6 +47,7 @@ TASK: sa.Table = TaskRow.__table__  # type: ignore[attr-defined]
 PLAN: sa.Table = PlanRow.__table__  # type: ignore[attr-defined]
 UNIT: sa.Table = UnitRow.__table__  # type: ignore[attr-defined]
 SWEEP: sa.Table = SweepRow.__table__  # type: ignore[attr-defined]
+TASK_HOLD: sa.Table = TaskHoldRow.__table__  # type: ignore[attr-defined]
 
 LEASE = dt.timedelta(minutes=10)  # a message still "sending" after this was lost with its process
 CLAIM_BATCH = 200  # messages per claim: sent well within one lease even by a slow server
@@ -116,10 +117,12 @@ def supersede(session: Session) -> int:
 
 
 def pending_notices(session: Session) -> list[Any]:
-    """Notices waiting for their deliveries: (id, recipients, cc, task code, plan id), oldest first."""
+    """Notices waiting for their deliveries: (id, recipients, cc, task code, plan id), oldest first. A
+    task whose notices the office holds (``task_hold``) keeps its pending notices until it is resumed."""
     n, t = NOTICE.c, TASK.c
     return list(session.execute(sa.select(n.id, n.recipients, n.cc, t.code, t.plan_id).join(TASK, t.id == n.task_id)
-                                .where(n.status == "pending").order_by(n.id)).all())
+                                .where(n.status == "pending", n.task_id.not_in(sa.select(TASK_HOLD.c.task_id)))
+                                .order_by(n.id)).all())
 
 
 def add_deliveries(session: Session, rows: list[dict[str, Any]], notice_ids: Iterable[int]) -> None:
@@ -474,7 +477,17 @@ def waiting(engine: Engine) -> int:
         return conn.execute(sa.select(sa.func.count()).select_from(t).where(t.c.status.in_(("pending", "sending")))).scalar_one()
 
 
-def list_messages(engine: Engine, *, status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+def count_messages(engine: Engine, *, status: str | None = None) -> int:
+    """How many messages ``list_messages`` would list with ``status`` and no limit."""
+    with engine.connect() as conn:
+        q = sa.select(sa.func.count()).select_from(MESSAGE)
+        if status:
+            q = q.where(MESSAGE.c.status.in_(status.split(",")))
+        return int(conn.execute(q).scalar_one())
+
+
+def list_messages(engine: Engine, *, status: str | None = None, limit: int | None = None,
+                  offset: int = 0) -> list[dict[str, Any]]:
     """Messages oldest first (``status``: comma-separated states to keep), as JSON-ready dicts."""
     with transaction(engine) as session:
         m = MESSAGE.c
@@ -482,6 +495,8 @@ def list_messages(engine: Engine, *, status: str | None = None, limit: int | Non
                       m.notices, m.created_at, m.sent_at).order_by(m.id)
         if status:
             q = q.where(m.status.in_(status.split(",")))
+        if offset:
+            q = q.offset(offset)
         if limit:
             q = q.limit(limit)
         return [{"id": r.id, "to": r.address, "subject": r.subject, "status": r.status, "attempts": r.attempts,

@@ -485,3 +485,16 @@ class LightStateRow(SQLModel, table=True):
     as_of: dt.date
     event_mark: int = 0
     rules_mark: str = Field(default="", max_length=64)
+
+
+class TaskHoldRow(SQLModel, table=True):
+    """A task whose notices the office holds (暫停催辦, schema 0016): while the row exists the sweep writes
+    no notice for the task and delivery plans none of its pending notices into a message. Resuming
+    deletes the row; both are events (``task.notices_held``, ``task.notices_resumed``)."""
+
+    __tablename__ = "task_hold"
+
+    task_id: int = Field(foreign_key="task.id", primary_key=True)
+    held_at: dt.datetime
+    held_by: str = Field(default="", max_length=80)
+    reason: str = ""

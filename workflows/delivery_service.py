@@ -390,14 +390,15 @@ def _drain(engine: Engine, channel: Channel, *, now: dt.datetime, settings: Sett
 
 def deliver(engine: Engine, *, now: dt.datetime, settings: Settings,
             clock: Callable[[], dt.datetime] | None = None, channel: Channel | None = None,
-            renderer: Renderer | None = None, calendar: WorkCalendar | None = None) -> DeliveryResult:
+            renderer: Renderer | None = None, calendar: WorkCalendar | None = None, actor: str = "") -> DeliveryResult:
     """Plan messages for every pending notice and hand over every message that is due.
 
     ``now`` is the day the run acts for (a replay's as-of): it dates the letters. Leases and retry
     times are counted on ``clock``, the real time (``store.db.real_clock`` unless a test gives one),
     so that a replay's claims mean the same to a live deliver beside it. ``channel`` is the one the
     settings choose (``channel_for``) unless given; ``renderer`` and ``calendar`` the process's
-    (``App.renderer``, ``App.calendar``), else new ones for the settings' language and templates."""
+    (``App.renderer``, ``App.calendar``), else new ones for the settings' language and templates.
+    ``actor`` (the console's user who asked for the run) records a ``delivery.run`` event with the summary."""
     clock = clock or real_clock(engine)
     channel = channel or channel_for(settings)
     result = DeliveryResult(target=channel.target)
@@ -425,6 +426,12 @@ def deliver(engine: Engine, *, now: dt.datetime, settings: Settings,
         codes = outbox.task_codes(engine, {int(u["notice"]) for u in result.undeliverable})
         for u in result.undeliverable:
             u["task"] = codes.get(int(u["notice"]), "")
+    if actor:
+        from duban.workflows.history_service import record_action
+
+        record_action(engine, "delivery.run", now=now, actor=actor,
+                      data={"target": result.target, "summary": result.summary(), "sent": result.sent,
+                            "failed": result.failed, "held": len(result.held), "halted": result.halted})
     return result
 
 
@@ -443,15 +450,28 @@ def send_now(engine: Engine, message_pks: list[int], *, now: dt.datetime, settin
     return result, outcomes
 
 
-def requeue_failed(engine: Engine, *, now: dt.datetime, message_ids: list[int] | None = None) -> int:
+def requeue_failed(engine: Engine, *, now: dt.datetime, message_ids: list[int] | None = None,
+                   actor: str = "") -> int:
     """Put failed messages (all, or ``message_ids``) back in the queue with their attempts reset —
     after the office fixed an address or the mail server: the same bytes, the same Message-ID.
-    Their deliveries and notices go back to "on their way". Returns how many were requeued."""
-    return outbox.requeue_failed(engine, message_ids)
+    Their deliveries and notices go back to "on their way". Returns how many were requeued; when
+    ``actor`` is given (the console's user) a ``mail.requeued`` event says who did it."""
+    requeued = outbox.requeue_failed(engine, message_ids)
+    if requeued and actor:
+        from duban.workflows.history_service import record_action
+
+        record_action(engine, "mail.requeued", now=now, actor=actor,
+                      data={"messages": sorted(message_ids) if message_ids else "all failed", "count": requeued})
+    return requeued
 
 
-def list_messages(engine: Engine, *, status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-    return outbox.list_messages(engine, status=status, limit=limit)
+def list_messages(engine: Engine, *, status: str | None = None, limit: int | None = None,
+                  offset: int = 0) -> list[dict[str, Any]]:
+    return outbox.list_messages(engine, status=status, limit=limit, offset=offset)
+
+
+def count_messages(engine: Engine, *, status: str | None = None) -> int:
+    return outbox.count_messages(engine, status=status)
 
 
 def waiting_for_an_address(engine: Engine) -> list[dict[str, str]]:

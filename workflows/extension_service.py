@@ -189,3 +189,12 @@ def list_extensions(engine: Engine, *, status: str | None = None, plan: str | No
             plan_id = _plan(session, plan).id
             q = q.where(ExtensionRow.task_id.in_(sa.select(TaskRow.id).where(TaskRow.plan_id == plan_id)))
         return [_extension_json(session, ext) for ext in session.execute(q).scalars()]
+
+
+def get_extension(engine: Engine, extension_id: int) -> dict[str, Any]:
+    """One extension request (keys of ``list_extensions``); ``NotFound`` naming it when there is none."""
+    with transaction(engine) as session:
+        ext = session.get(ExtensionRow, extension_id)
+        if ext is None:
+            raise _bad(NotFound, "extension", extension_id, "does not exist", message=f"no extension request #{extension_id}")
+        return _extension_json(session, ext)

@@ -4,6 +4,7 @@ stands now, and the notices written before notice events existed.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,7 +13,7 @@ from sqlalchemy.engine import Engine
 from duban.matrix.vocabulary import NOTICE_EVENTS
 from duban.store import repository as repo
 from duban.store.db import transaction
-from duban.store.tables import NoticeRow, TaskRow
+from duban.store.tables import EventRow, NoticeRow, TaskRow
 
 
 def task_history(engine: Engine, *, task: str, plan: str | None = None) -> list[dict[str, Any]]:
@@ -39,3 +40,18 @@ def task_history(engine: Engine, *, task: str, plan: str | None = None) -> list[
                 for n in by_key.values()]
     out.sort(key=lambda e: e["at"])  # stable: events before notices of the same moment
     return out
+
+
+def record_action(engine: Engine, kind: str, *, now: dt.datetime, actor: str, data: dict[str, Any]) -> None:
+    """An event of an office action on no one task: a sweep or a delivery run from the console, a retry of
+    failed mail (``actor``: the console's user)."""
+    with transaction(engine) as session:
+        session.add(EventRow(at=now, kind=kind, actor=actor, data=data))
+
+
+def recent_actions(engine: Engine, *, kinds: tuple[str, ...], limit: int = 20) -> list[dict[str, Any]]:
+    """The latest events of ``kinds``, newest first: {at, kind, actor, data}."""
+    with transaction(engine) as session:
+        t = EventRow.__table__.c  # type: ignore[attr-defined]
+        rows = session.execute(sa.select(EventRow).where(t.kind.in_(kinds)).order_by(t.id.desc()).limit(limit)).scalars().all()
+        return [{"at": e.at.isoformat(), "kind": e.kind, "actor": e.actor, "data": e.data} for e in rows]

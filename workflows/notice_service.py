@@ -24,32 +24,73 @@ from duban.notifications.views import letterhead_for, preview_view
 from duban.store import repository as repo
 from duban.store.db import transaction
 from duban.store.files import write_file
-from duban.store.tables import EventRow, NoticeRow, PlanRow, TaskRow
+from duban.store.tables import EventRow, NoticeRow, PlanRow, TaskHoldRow, TaskRow
 from duban.workflows.calendar_service import work_calendar
 
 if TYPE_CHECKING:
     from duban.config.settings import Settings
 
 
+def _notice_query(q: Any, *, status_: str | None, kind: str | None, plan: str | None, plans: list[str] | None,
+                  task: str | None, level: int | None, since: dt.date | None, until: dt.date | None) -> Any:
+    if status_:
+        q = q.where(NoticeRow.status.in_(status_.split(",")))
+    if kind:
+        q = q.where(NoticeRow.kind.in_(kind.split(",")))
+    if plan:
+        q = q.where(PlanRow.code == plan)
+    if plans is not None:
+        q = q.where(PlanRow.code.in_(plans))
+    if task:
+        q = q.where(TaskRow.code == task)
+    if level is not None:
+        q = q.where(NoticeRow.level == level)
+    if since:
+        q = q.where(NoticeRow.planned_for >= since)
+    if until:
+        q = q.where(NoticeRow.planned_for <= until)
+    return q
+
+
 def list_notices(engine: Engine, *, status_: str | None = None, kind: str | None = None, plan: str | None = None,
-                 task: str | None = None, since: dt.date | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+                 task: str | None = None, since: dt.date | None = None, limit: int | None = None,
+                 level: int | None = None, until: dt.date | None = None, offset: int = 0,
+                 plans: list[str] | None = None) -> list[dict[str, Any]]:
+    """Notices oldest first; ``status_``/``kind`` comma-separated, ``since``/``until`` on the day planned,
+    ``plans`` the codes a console user may see (None: every plan); ``limit``/``offset`` page them."""
     with transaction(engine) as session:
         q = (sa.select(NoticeRow, PlanRow.code, TaskRow.code, TaskRow.title)
              .join(PlanRow, PlanRow.id == NoticeRow.plan_id).join(TaskRow, TaskRow.id == NoticeRow.task_id))
-        if status_:
-            q = q.where(NoticeRow.status.in_(status_.split(",")))
-        if kind:
-            q = q.where(NoticeRow.kind.in_(kind.split(",")))
-        if plan:
-            q = q.where(PlanRow.code == plan)
-        if task:
-            q = q.where(TaskRow.code == task)
-        if since:
-            q = q.where(NoticeRow.planned_for >= since)
-        q = q.order_by(NoticeRow.id)
+        q = _notice_query(q, status_=status_, kind=kind, plan=plan, plans=plans, task=task, level=level,
+                          since=since, until=until).order_by(NoticeRow.id)
+        if offset:
+            q = q.offset(offset)
         if limit:
             q = q.limit(limit)
         return [notice_json(n, plan_code, task_code, title) for n, plan_code, task_code, title in session.execute(q).all()]
+
+
+def count_notices(engine: Engine, *, status_: str | None = None, kind: str | None = None, plan: str | None = None,
+                  task: str | None = None, since: dt.date | None = None, level: int | None = None,
+                  until: dt.date | None = None, plans: list[str] | None = None) -> int:
+    """How many notices ``list_notices`` would list with the same filters and no limit."""
+    with transaction(engine) as session:
+        q = (sa.select(sa.func.count()).select_from(NoticeRow)
+             .join(PlanRow, PlanRow.id == NoticeRow.plan_id).join(TaskRow, TaskRow.id == NoticeRow.task_id))
+        q = _notice_query(q, status_=status_, kind=kind, plan=plan, plans=plans, task=task, level=level,
+                          since=since, until=until)
+        return int(session.execute(q).scalar_one())
+
+
+def get_notice(engine: Engine, notice_id: int) -> dict[str, Any]:
+    """One notice (keys of ``list_notices``); ``NotFound`` naming the id when there is none."""
+    with transaction(engine) as session:
+        found = session.execute(
+            sa.select(NoticeRow, PlanRow.code, TaskRow.code, TaskRow.title).where(NoticeRow.id == notice_id)
+            .join(PlanRow, PlanRow.id == NoticeRow.plan_id).join(TaskRow, TaskRow.id == NoticeRow.task_id)).first()
+        if found is None:
+            raise NotFound(f"no notice {notice_id}")
+        return notice_json(*found)
 
 
 def notice_json(n: NoticeRow, plan_code: str, task_code: str, title: str) -> dict[str, Any]:
@@ -69,8 +110,9 @@ def held_text(reason: str) -> str:
     return reason if reason.startswith("held:") else f"held: {reason or 'waiting'}"
 
 
-def acknowledge(engine: Engine, *, notice_id: int, now: dt.datetime, by: str = "") -> dict[str, Any]:
-    """簽收: a recipient confirms a notice; the rest of its series is not sent. Escalation goes on."""
+def acknowledge(engine: Engine, *, notice_id: int, now: dt.datetime, by: str = "", actor: str | None = None) -> dict[str, Any]:
+    """簽收: a recipient confirms a notice; the rest of its series is not sent. Escalation goes on.
+    ``by`` is who acknowledged (a unit); ``actor`` who recorded it (the console's user), ``by`` when not given."""
     with transaction(engine) as session:
         n = session.get(NoticeRow, notice_id)
         if n is None:
@@ -79,12 +121,82 @@ def acknowledge(engine: Engine, *, notice_id: int, now: dt.datetime, by: str = "
             raise Refused(f"notice {notice_id} was already acknowledged on {n.acknowledged_at.date()} by {n.acknowledged_by or 'someone'}")
         n.acknowledged_at = now
         n.acknowledged_by = by
-        session.add(EventRow(at=now, kind="notice.acknowledged", plan_id=n.plan_id, task_id=n.task_id, actor=by,
-                             data={"notice": n.id, "key": n.key, "series": n.series}))
+        session.add(EventRow(at=now, kind="notice.acknowledged", plan_id=n.plan_id, task_id=n.task_id,
+                             actor=by if actor is None else actor,
+                             data={"notice": n.id, "key": n.key, "series": n.series, "by": by}))
         session.flush()
         plan_code = session.get(PlanRow, n.plan_id).code
         task = session.get(TaskRow, n.task_id)
         return notice_json(n, plan_code, task.code, task.title)
+
+
+# --------------------------------------------------------------------------------------------
+# Holding a task's notices (暫停催辦): while held the sweep writes none and delivery plans none
+
+
+def _hold_json(plan_code: str, task: TaskRow, hold: TaskHoldRow | None) -> dict[str, Any]:
+    return {"plan": plan_code, "task": task.code, "title": task.title, "held": hold is not None,
+            "held_at": hold.held_at.isoformat() if hold else None, "held_by": hold.held_by if hold else "",
+            "reason": hold.reason if hold else ""}
+
+
+def task_hold(engine: Engine, *, plan: str | None, task: str) -> dict[str, Any]:
+    """Whether ``task``'s notices are held: {plan, task, title, held, held_at, held_by, reason}."""
+    from duban.workflows.progress_items import _plan, _task
+
+    with transaction(engine) as session:
+        plan_row = _plan(session, plan)
+        task_row = _task(session, plan_row, task)
+        return _hold_json(plan_row.code, task_row, session.get(TaskHoldRow, task_row.id))
+
+
+def hold_notices(engine: Engine, *, plan: str | None, task: str, now: dt.datetime, actor: str,
+                 reason: str = "") -> dict[str, Any]:
+    """Hold a task's notices: the sweep writes no notice for it and delivery leaves its pending notices
+    unplanned until ``resume_notices`` (messages already built still go). Event ``task.notices_held``."""
+    from duban.workflows.progress_items import _plan, _task
+
+    with transaction(engine) as session:
+        plan_row = _plan(session, plan)
+        task_row = _task(session, plan_row, task)
+        hold = session.get(TaskHoldRow, task_row.id)
+        if hold is not None:
+            raise Refused(f"the notices of task {task_row.code} are already held (since {hold.held_at.date()} "
+                          f"by {hold.held_by or 'someone'})")
+        hold = TaskHoldRow(task_id=task_row.id, held_at=now, held_by=actor, reason=(reason or "").strip())
+        session.add(hold)
+        session.add(EventRow(at=now, kind="task.notices_held", plan_id=plan_row.id, task_id=task_row.id, actor=actor,
+                             data={"reason": hold.reason}))
+        session.flush()
+        return _hold_json(plan_row.code, task_row, hold)
+
+
+def resume_notices(engine: Engine, *, plan: str | None, task: str, now: dt.datetime, actor: str) -> dict[str, Any]:
+    """Resume a held task's notices: the next sweep writes what is owed from then on, and delivery sends
+    the pending ones. Event ``task.notices_resumed``."""
+    from duban.workflows.progress_items import _plan, _task
+
+    with transaction(engine) as session:
+        plan_row = _plan(session, plan)
+        task_row = _task(session, plan_row, task)
+        hold = session.get(TaskHoldRow, task_row.id)
+        if hold is None:
+            raise Refused(f"the notices of task {task_row.code} are not held")
+        session.add(EventRow(at=now, kind="task.notices_resumed", plan_id=plan_row.id, task_id=task_row.id, actor=actor,
+                             data={"held_at": hold.held_at.isoformat(), "held_by": hold.held_by, "reason": hold.reason}))
+        session.delete(hold)
+        session.flush()
+        return _hold_json(plan_row.code, task_row, None)
+
+
+def held_tasks(engine: Engine, *, plans: list[str] | None = None) -> list[dict[str, Any]]:
+    """Tasks whose notices are held, oldest hold first (``plans``: only these plan codes)."""
+    with transaction(engine) as session:
+        q = (sa.select(TaskHoldRow, TaskRow, PlanRow.code).join(TaskRow, TaskRow.id == TaskHoldRow.task_id)
+             .join(PlanRow, PlanRow.id == TaskRow.plan_id).order_by(TaskHoldRow.held_at))
+        if plans is not None:
+            q = q.where(PlanRow.code.in_(plans))
+        return [_hold_json(code, task, hold) for hold, task, code in session.execute(q).all()]
 
 
 # --------------------------------------------------------------------------------------------

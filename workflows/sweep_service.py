@@ -29,7 +29,7 @@ from duban.matrix.policy import PolicySet
 from duban.matrix.vocabulary import INSTANCE_HORIZON, NOTICE_EVENTS, NOTICE_KINDS, ItemKind
 from duban.store.db import real_clock, release_interrupted, transaction
 from duban.store.supervision import _insert_ignore, ensure_instances, load_open_items
-from duban.store.tables import EventRow, MilestoneRow, NoticeRow, RecurrenceInstanceRow, SweepRow
+from duban.store.tables import EventRow, MilestoneRow, NoticeRow, RecurrenceInstanceRow, SweepRow, TaskHoldRow
 from duban.workflows.calendar_service import work_calendar
 
 # Members as module constants: an enum member's lookup costs ~0.2 µs, and these run per item.
@@ -162,12 +162,13 @@ def _fail(engine: Engine, sweep_id: int, error: BaseException, now: dt.datetime)
 
 def sweep(engine: Engine, *, now: dt.datetime, policies: PolicySet, plan: str | None = None,
           calendar: WorkCalendar | None = None, clock: Callable[[], dt.datetime] | None = None,
-          dry_run: bool = False) -> SweepResult:
+          dry_run: bool = False, actor: str = "") -> SweepResult:
     """Evaluate everything open at ``now`` and write the notices owed, exactly once each.
 
     ``clock`` is the real time for the sweep's lease (``store.db.real_clock`` unless a test gives one),
     never ``now``, which a replay sets to the day it acts for. ``dry_run``: write nothing, and say in
-    ``result.notices`` what would have been written (see ``_dry_run``)."""
+    ``result.notices`` what would have been written (see ``_dry_run``). ``actor`` (the console's user who
+    ran it) records a ``sweep.run`` event with the counts; a dry run records nothing."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     today = _local_day(now)
@@ -185,6 +186,10 @@ def sweep(engine: Engine, *, now: dt.datetime, policies: PolicySet, plan: str | 
         _fail(engine, sweep_id, e, now)
         raise
     result.calendar_fallback_years = sorted(cal.fallback_years)
+    if actor:
+        from duban.workflows.history_service import record_action
+
+        record_action(engine, "sweep.run", now=now, actor=actor, data={"sweep": sweep_id, **result.as_dict()})
     return result
 
 
@@ -198,12 +203,14 @@ def _sweep_in(session: Session, result: SweepResult, *, now: dt.datetime, today:
     result.items = len(items)
     acknowledged = {s for (s,) in session.execute(
         sa.select(NoticeRow.series).where(NoticeRow.acknowledged_at.is_not(None)).distinct())}
+    held = set(session.execute(sa.select(TaskHoldRow.task_id)).scalars())  # the office holds their notices
     planned: list[tuple[SupervisedItem, PlannedNotice]] = []
     freezes: dict[str, list[dict[str, Any]]] = {_MILESTONE: [], _INSTANCE: []}
     for o in items:
         policy = policies.for_task(o.plan_code, o.task.code)
         notices, freeze = plan_notices(o.item, o.task, today, cal, policy, acknowledged)
-        planned.extend((o, p) for p in notices)
+        if o.task_id not in held:
+            planned.extend((o, p) for p in notices)
         if freeze is not None:
             freezes[o.item.kind].append({"item_id": o.item.id, "day": today, "ladder": [lv.as_dict() for lv in freeze],
                                          "o": o})
