@@ -55,7 +55,8 @@ def _notice_filters(request: Request, plans: list[str]) -> dict[str, Any]:
         raise HTTPException(status_code=400, detail=f"level: {level!r} is not 1, 2 or 3")
     return {"plan": plan, "plans": plans, "status_": _states("status", q.get("status"), NOTICE_STATUSES),
             "kind": _states("kind", q.get("kind"), KINDS), "level": int(level) if level else None,
-            "task": q.get("task") or None, "since": _day("since", q.get("since")), "until": _day("until", q.get("until"))}
+            "task": q.get("task") or None, "since": _day("since", q.get("since") or q.get("date")),
+            "until": _day("until", q.get("until") or q.get("date"))}
 
 
 @router.get("/notices")

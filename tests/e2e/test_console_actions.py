@@ -94,6 +94,8 @@ def test_notices_filter_by_plan_kind_level_status_and_day_fifty_a_page(office) -
         days = client.get("/notices", params={"since": "2016-01-07", "until": "2016-01-12"})
         assert [int(i) for i in ROW_ID.findall(days.text)] == [i for (i,) in rows(
             cwd, "SELECT id FROM notice WHERE planned_for BETWEEN '2016-01-07' AND '2016-01-12' ORDER BY id")] != []
+        one_day = client.get("/notices", params={"plan": PLAN, "date": "2016-01-12"})
+        assert len(ROW_ID.findall(one_day.text)) == rows(cwd, "SELECT count(*) FROM notice WHERE planned_for = '2016-01-12'")[0][0] == 19
         for params, status, says in (({"level": "4"}, 400, "level: &#39;4&#39; is not 1, 2 or 3"),
                                      ({"since": "2016-13-01"}, 400, "since: &#39;2016-13-01&#39; is not a date"),
                                      ({"status": "lost"}, 400, "status: &#39;lost&#39; is not one of"),
