@@ -488,7 +488,7 @@ class LightStateRow(SQLModel, table=True):
 
 
 class TaskHoldRow(SQLModel, table=True):
-    """A task whose notices the office holds (暫停催辦, schema 0016): while the row exists the sweep writes
+    """A task whose notices the office holds (暫停催辦, schema 0017): while the row exists the sweep writes
     no notice for the task and delivery plans none of its pending notices into a message. Resuming
     deletes the row; both are events (``task.notices_held``, ``task.notices_resumed``)."""
 

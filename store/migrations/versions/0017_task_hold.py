@@ -3,16 +3,16 @@
 ``task_hold``: one row per task whose notices are held — when, by whom, why. The sweep writes no notice
 for such a task and delivery leaves its pending notices unplanned until the row is deleted (resume).
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-07 10:20:00
 """
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = '0016'
-down_revision = '0015'
+revision = '0017'
+down_revision = '0016'
 branch_labels = None
 depends_on = None
 
