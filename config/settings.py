@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     allow_replay_mail: bool = Field(default=False, description="Send by SMTP the notices a replayed sweep planned (its "
                                     "as-of more than a day from the day it ran); without it they stay held in the outbox")
 
+    # Evidence files of closing requests (辦結申請), stored once by their SHA-256 (store.evidence).
+    evidence_dir: Path = Field(default=Path("var/evidence"), description="Where evidence files (佐證材料) are kept")
+    evidence_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1, description="Largest evidence file in bytes (20 MB)")
+
     # Files and folders duban creates (database, outbox, reports, config): private unless configured.
     file_mode: str = Field(default="0600", description="Octal mode of the files duban creates; its folders get the "
                                                        "same plus execute where read is allowed (0600 → 0700, 0640 → 0750)")

@@ -498,3 +498,46 @@ class TaskHoldRow(SQLModel, table=True):
     held_at: dt.datetime
     held_by: str = Field(default="", max_length=80)
     reason: str = ""
+
+
+class EvidenceFileRow(SQLModel, table=True):
+    """An evidence file (佐證材料), stored once by its content's SHA-256 under the data folder
+    (``store.evidence``); ``size`` in bytes, ``content_type`` as checked from its first bytes."""
+
+    __tablename__ = "evidence_file"
+
+    sha256: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    size: int
+    content_type: str = Field(max_length=120)
+    stored_at: dt.datetime
+
+
+class ClosingRequestRow(SQLModel, table=True):
+    """A closing request (辦結申請): a lead or co-lead unit asks the office to close a milestone or
+    period; the office reviews it (複核) and closes it (辦結) or returns it (退回, with a reason)."""
+
+    __tablename__ = "closing_request"
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="task.id", index=True)
+    milestone_id: int | None = Field(default=None, foreign_key="milestone.id", index=True)
+    instance_id: int | None = Field(default=None, foreign_key="recurrence_instance.id", index=True)
+    unit_id: int = Field(foreign_key="unit.id")
+    note: str = ""
+    requested_at: dt.datetime
+    requested_by: str = ""
+    status: str = Field(default="pending", max_length=20, index=True)  # pending | closed | returned
+    decided_at: dt.datetime | None = None
+    decided_by: str = ""
+    decision_note: str = ""  # the office's note on closing, or the reason it was returned
+
+
+class ClosingEvidenceRow(SQLModel, table=True):
+    """A file of a closing request, under the name it was sent with (one stored file may serve several)."""
+
+    __tablename__ = "closing_evidence"
+
+    request_id: int = Field(foreign_key="closing_request.id", primary_key=True)
+    position: int = Field(primary_key=True)
+    sha256: str = Field(sa_column=sa.Column(sa.String(64), sa.ForeignKey("evidence_file.sha256"), nullable=False, index=True))
+    name: str = Field(max_length=255)

@@ -22,6 +22,7 @@ import typer
 from duban.workflows import cli_delivery, cli_matrix, cli_run, cli_supervision
 from duban.workflows.cli_backup import backup_command, restore_command
 from duban.workflows.cli_calendar import calendar_app
+from duban.workflows.cli_closing import closing_app
 from duban.workflows.cli_common import console, settings
 from duban.workflows.cli_deploy import deploy_command
 from duban.workflows.cli_extract import extract_command
@@ -74,6 +75,7 @@ app.add_typer(notices_app, name="notices", help="Preview notices as they would b
 
 app.add_typer(progress_app, name="progress", help="Progress reports (進展報送) and closing (辦結).")
 app.add_typer(extension_app, name="extension", help="Extension requests (延期申請) and the office's decisions.")
+app.add_typer(closing_app, name="closing", help="Closing requests (辦結申請) with evidence: the office closes or returns them.")
 app.add_typer(user_app, name="user", help="Console users: who may log in to `duban serve`.")
 app.command("serve")(serve_command)
 app.add_typer(calendar_app, name="calendar", help="Working days: the official calendar and the years the office imports.")
