@@ -74,6 +74,11 @@ def _refuse(name: str, why: str) -> Refused:
     return err
 
 
+def too_large(name: str, size: int, max_bytes: int) -> Refused:
+    return _refuse(clean_name(name) or name, f"is {_size_text(size)}, more than the {_size_text(max_bytes)} "
+                                             "an evidence file may be")
+
+
 def content_type(name: str, data: bytes) -> str:
     """The content type of ``data`` named ``name``, once its first bytes agree with its extension;
     ``Refused`` (naming the file) otherwise."""
@@ -123,7 +128,7 @@ def check(name: str, data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Evid
     if not data:
         raise _refuse(shown, "is empty")
     if len(data) > max_bytes:
-        raise _refuse(shown, f"is {_size_text(len(data))}, more than the {_size_text(max_bytes)} an evidence file may be")
+        raise too_large(shown, len(data), max_bytes)
     return Evidence(name=shown, data=data, sha256=hashlib.sha256(data).hexdigest(),
                     content_type=content_type(shown, data))
 
@@ -137,7 +142,7 @@ def read_files(paths: list[Path], *, max_bytes: int = DEFAULT_MAX_BYTES) -> list
             raise _refuse(str(path), "no such file")
         size = path.stat().st_size
         if size > max_bytes:
-            raise _refuse(path.name, f"is {_size_text(size)}, more than the {_size_text(max_bytes)} an evidence file may be")
+            raise too_large(path.name, size, max_bytes)
         out.append(check(path.name, path.read_bytes(), max_bytes=max_bytes))
     return out
 

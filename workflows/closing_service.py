@@ -298,7 +298,8 @@ def get_closing_request(engine: Engine, request_id: int) -> dict[str, Any]:
 
 
 def evidence_file(engine: Engine, sha256: str) -> dict[str, Any] | None:
-    """A stored file: ``{sha256, size, content_type, name, plans}`` — the name it was first sent with and
+    """A stored file: ``{sha256, size, content_type, name, names, plans}`` — the name it was first sent with
+    (``names``: every name) and
     the plans whose requests list it (who may download it) — or None."""
     with transaction(engine) as session:
         row = session.get(EvidenceFileRow, sha256)
@@ -310,4 +311,5 @@ def evidence_file(engine: Engine, sha256: str) -> dict[str, Any] | None:
             .join(TaskRow, TaskRow.id == ClosingRequestRow.task_id).join(PlanRow, PlanRow.id == TaskRow.plan_id)
             .where(ClosingEvidenceRow.sha256 == sha256).order_by(ClosingEvidenceRow.request_id)).all()
         return {"sha256": row.sha256, "size": row.size, "content_type": row.content_type,
-                "name": uses[0][0] if uses else row.sha256, "plans": sorted({code for _, code in uses})}
+                "name": uses[0][0] if uses else row.sha256, "names": list(dict.fromkeys(n for n, _ in uses)),
+                "plans": sorted({code for _, code in uses})}
