@@ -288,6 +288,25 @@ def list_closing_requests(engine: Engine, *, status: str | None = None, plan: st
         return [_json(session, r, files[r.id]) for r in rows]
 
 
+def evidence_by_task(engine: Engine, *, plan: str | None = None,
+                     until: dt.datetime) -> dict[tuple[str, str], tuple[str, ...]]:
+    """{(plan code, task code): evidence file names} of the closing requests filed before ``until`` and
+    not returned before it (the weekly report lists them), each name once, in filing order."""
+    with transaction(engine) as session:
+        q = (sa.select(PlanRow.code, TaskRow.code, ClosingEvidenceRow.name)
+             .join(ClosingRequestRow, ClosingRequestRow.id == ClosingEvidenceRow.request_id)
+             .join(TaskRow, TaskRow.id == ClosingRequestRow.task_id).join(PlanRow, PlanRow.id == TaskRow.plan_id)
+             .where(ClosingRequestRow.requested_at < until,
+                    sa.not_(sa.and_(ClosingRequestRow.status == "returned", ClosingRequestRow.decided_at < until)))
+             .order_by(ClosingRequestRow.id, ClosingEvidenceRow.position))
+        if plan is not None:
+            q = q.where(PlanRow.id == _plan(session, plan).id)
+        out: dict[tuple[str, str], dict[str, None]] = {}
+        for plan_code, task_code, name in session.execute(q):
+            out.setdefault((plan_code, task_code), {})[name] = None
+        return {k: tuple(v) for k, v in out.items()}
+
+
 def get_closing_request(engine: Engine, request_id: int) -> dict[str, Any]:
     """One request (keys of ``list_closing_requests``); ``NotFound`` if there is none."""
     with transaction(engine) as session:

@@ -143,8 +143,24 @@ def build_report(engine: Engine, *, now: dt.datetime, policies: PolicySet, scori
     cal = calendar or WorkCalendar()
     board, (this, last), store = _scores(engine, now=now, plan=plan, scoring=scoring, calendar=cal, policies=policies)
     tasks = task_lights(store, this, policies, cal)
-    return weekly_report_model(store, board=board, this=this, last=last, tasks=tasks, scoring=scoring, cal=cal,
-                               rules=rules)
+    report = weekly_report_model(store, board=board, this=this, last=last, tasks=tasks, scoring=scoring, cal=cal,
+                                 rules=rules)
+    return _with_evidence(engine, report, plan=plan, now=now)
+
+
+def _with_evidence(engine: Engine, report: WeeklyReport, *, plan: str | None, now: dt.datetime) -> WeeklyReport:
+    """Each listed task with the names of its evidence files (closing requests filed by the report's day
+    and not returned by then); a report with no evidence is unchanged."""
+    import dataclasses
+
+    from duban.workflows.closing_service import evidence_by_task
+
+    until = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), tzinfo=now.tzinfo)
+    found = evidence_by_task(engine, plan=plan, until=until)
+    if not found:
+        return report
+    tasks = tuple(dataclasses.replace(t, evidence=found.get((t.plan_code, t.code), ())) for t in report.tasks)
+    return dataclasses.replace(report, tasks=tasks)
 
 
 # --------------------------------------------------------------------------------------------

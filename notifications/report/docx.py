@@ -326,7 +326,8 @@ def _tasks(body: _Body, report: WeeklyReport, w: Words, tx: Texts) -> None:
     rows, colours = [], []
     for t in report.tasks:
         rows.append([t.code, t.title + (" ★" if t.veto else ""), t.lead_unit,
-                     [tx.item(i) for i in t.items] or ["—"], tx.light(t.colour)])
+                     ([tx.item(i) for i in t.items] or ["—"]) + ([tx.evidence(t.evidence)] if t.evidence else []),
+                     tx.light(t.colour)])
         colours.append([None, None, None, None, _LIGHT_HEX.get(t.colour)])
     body.table([w["code"], w["task"], w["lead_unit"], w["milestones"], w["status"]], rows,
                [800, 1900, 1500, 3958, 800], size=9, centre=(0, 4), colours=colours)

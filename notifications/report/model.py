@@ -54,6 +54,7 @@ class TaskView:
     colour: str
     veto: bool
     items: tuple[ItemView, ...]
+    evidence: tuple[str, ...] = ()  # names of the evidence files of its closing requests (none: nothing shown)
 
 
 @dataclass(frozen=True)

@@ -193,6 +193,11 @@ class Texts:
             text = self._items[i] = self.words.item_line(i)
         return text
 
+    def evidence(self, names: tuple[str, ...]) -> str:
+        """佐证材料：a.pdf、b.png — a task's evidence files, on a line under its items."""
+        label = self.words.w.get("evidence") or ("佐证材料" if self.fam == "zh" else "Evidence")
+        return label + ("：" if self.fam == "zh" else ": ") + self.words.w.get("sep", "、").join(names)
+
     def light(self, colour: str) -> str:
         text = self._lights.get(colour)
         if text is None:

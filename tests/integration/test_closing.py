@@ -191,3 +191,38 @@ def test_closing_an_item_closed_meanwhile_is_refused(district, store) -> None:
         close_request(district, request_id=r["id"], now=at(2015, 12, 21), actor="王五")
     assert counts(district) == before and get_closing_request(district, r["id"])["status"] == "pending"
     assert return_request(district, request_id=r["id"], reason="已辦結", now=at(2015, 12, 21), actor="王五")["status"] == "returned"
+
+
+def test_the_weekly_report_lists_a_tasks_evidence_only_when_it_has_some(district, store, tmp_path: Path) -> None:
+    import datetime as dt
+
+    from docx import Document
+
+    from duban.config.settings import Settings
+    from duban.workflows.report_service import weekly_report
+    from tests.support import POLICY
+
+    def report(out: str, day: int) -> dict:
+        return weekly_report(district, now=at(2015, 12, day, 18), policies=POLICY, settings=Settings(config_dir=tmp_path / "cfg"),
+                             out_dir=tmp_path / out, formats=["html", "md", "docx"])
+
+    before = report("before", 18)
+    assert "佐证材料" not in Path(before["files"]["md"]).read_text(encoding="utf-8")
+    request_closing(district, task="3.2.1", unit="區交委", files=[("驗收報告.pdf", PDF), ("<照片>.png", PNG)],
+                    now=at(2015, 12, 16), store=store)
+    returned = request_closing(district, task="3.2.2", unit="區水務局", files=[("水質.pdf", PDF)], now=at(2015, 12, 16),
+                               store=store)
+    return_request(district, request_id=returned["id"], reason="缺檢測", now=at(2015, 12, 17), actor="王五")
+    after = report("after", 18)
+    md = Path(after["files"]["md"]).read_text(encoding="utf-8")
+    html = Path(after["files"]["html"]).read_text(encoding="utf-8")
+    # the report is written in the settings' script (zh-Hans), names too
+    assert md.count("佐证材料") == 1 and "佐证材料：验收报告.pdf、" in md
+    assert "佐证材料：验收报告.pdf、&lt;照片&gt;.png" in html and "水质.pdf" not in html
+    cells = [c.text for t in Document(after["files"]["docx"]).tables for row in t.rows for c in row.cells]
+    assert any("佐证材料：验收报告.pdf、<照片>.png" in c for c in cells)
+    model = after["model"]
+    assert {t.code: t.evidence for t in model.tasks if t.evidence} == {"3.2.1": ("驗收報告.pdf", "<照片>.png")}
+    # the report of a day before the request lists nothing
+    assert "佐证材料" not in Path(report("earlier", 15)["files"]["md"]).read_text(encoding="utf-8")
+    assert dt.date(2015, 12, 18) == after["model"].as_of
