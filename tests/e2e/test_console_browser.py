@@ -29,6 +29,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     district(cwd, url)
     add_user("lin", "office", cwd=cwd, db_url=url)
     add_user("zhao", "supervisor", cwd=cwd, db_url=url)
+    for task, unit in (("3.2.1", "區交委"), ("3.2.2", "區水務局")):  # two extension requests waiting
+        cli(["extension", "request", task, "--unit", unit, "--milestone", "2", "--until", "2017-03-31",
+             "--reason", "資金未到位", "--as-of", "2016-01-15"], cwd=cwd, db_url=url)
     with served(cwd, url) as base:
         yield {"cwd": cwd, "url": url, "base": base, "shots": tmp_path_factory.mktemp("screenshots")}
 
@@ -272,3 +275,43 @@ def test_open_a_red_task_from_the_overview_and_its_lead_unit(browser, site, widt
     assert_fits(page, f"unit {unit} at {width}")
     shot(page, site, f"unit-{width}")
     page.context.close()
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+def test_the_extension_requests_page_fits(browser, site, width) -> None:
+    page = open_page(browser, site, width)
+    log_in(page, "lin")
+    page.locator("header nav").get_by_role("link", name="延期").click()
+    page.wait_for_url("**/extensions")
+    assert page.locator("main").get_by_text("資金未到位").count() >= 1
+    assert_fits(page, f"extensions at {width}")
+    shot(page, site, f"extensions-{width}")
+    page.context.close()
+
+
+def test_approve_an_extension_and_see_it_on_the_task_page(browser, site) -> None:
+    page = open_page(browser, site, "phone")
+    log_in(page, "lin")
+    page.goto("/extensions")
+    card = page.locator("section.card").filter(has_text="3.2.2")
+    card.get_by_label("审批意见").fill("同意延期")
+    card.get_by_label("决定").select_option("approve")
+    assert not card.locator("form").evaluate("f => f.checkValidity()"), "not sent without the 确认 tick"
+    card.get_by_label("确认").check()
+    card.get_by_role("button", name="提交").click()
+    page.wait_for_url("**/decide")
+    assert "已批准" in page.locator("main").inner_text()
+    assert_fits(page, "extension approved at phone")
+    shot(page, site, "extension-approved-phone")
+    page.get_by_role("link", name="返回延期申请").click()
+    page.wait_for_url("**/extensions")
+    waiting = page.locator("main").inner_text()
+    assert "3.2.1" in waiting and "3.2.2" not in waiting, "the approved request no longer waits"
+    page.goto("/tasks/district-2015/3.2.2")
+    extensions = page.locator("section.card").filter(has_text="延期申请")
+    assert "2017-03-31" in extensions.inner_text() and "同意延期" in extensions.inner_text()
+    shot(page, site, "task-extended-phone")
+    page.context.close()
+    pending = cli(["extension", "list", "--json"], cwd=site["cwd"], db_url=site["url"]).stdout
+    assert '"approved"' in pending and '"lin"' in pending
+
