@@ -38,7 +38,8 @@ from duban.matrix.errors import ConfigError
 from duban.matrix.vocabulary import LadderRole
 
 ROLES = tuple(LadderRole)
-TOP_KEYS = {"reminders", "chase", "status", "escalation", "plans"}
+TOP_KEYS = {"reminders", "chase", "status", "escalation", "plans", "reports"}
+REPORT_KEYS = {"require_approval"}  # reports: the weekly report's review (whole-install: not per plan)
 OVERRIDE_KEYS = {"reminders", "chase", "status", "escalation"}
 SECTION_KEYS = {
     "reminders": {"working_days_before", "cc_supporting_units"},
@@ -113,6 +114,20 @@ class PolicySet:
 
     def default(self) -> Policy:
         return _build(self.base, self.source)
+
+    @property
+    def require_report_approval(self) -> bool:
+        """``reports.require_approval``: the weekly job writes the report as a draft, mailed only once a
+        supervisor approves it (default false: mailed as it is written)."""
+        return _report_approval(self.base, self.source)
+
+
+def _report_approval(base: dict[str, Any], where: str) -> bool:
+    section = base.get("reports") or {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"{where}: reports must be a mapping such as {{require_approval: true}}")
+    _check_keys(section, REPORT_KEYS, f"{where} reports")
+    return _flag(section.get("require_approval", False), f"{where}: reports.require_approval")
 
 
 def merge_overrides(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -251,6 +266,7 @@ def load_policy(*paths: Path) -> PolicySet:
         used.append(str(path))
     policy.source = " + ".join(used) or "built-in defaults"
     policy.default()  # validate the base now, so a broken file fails at start, not mid-sweep
+    _report_approval(policy.base, policy.source)
     for plan_code, over in policy.plans.items():
         for task_code in ["", *over.get("tasks", {})]:
             policy.for_task(plan_code, task_code)

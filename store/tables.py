@@ -541,3 +541,26 @@ class ClosingEvidenceRow(SQLModel, table=True):
     position: int = Field(primary_key=True)
     sha256: str = Field(sa_column=sa.Column(sa.String(64), sa.ForeignKey("evidence_file.sha256"), nullable=False, index=True))
     name: str = Field(max_length=255)
+
+
+class ReportStateRow(SQLModel, table=True):
+    """A weekly report's review state, when the policy asks for approval (``reports.require_approval``):
+    written as a draft by the weekly job (or `duban report weekly`, the console), mailed only once a
+    supervisor marks it approved (審核通過). ``files`` are the paths written (html, md, docx, svg);
+    ``digest`` the content reviewed (a report written again with other content is a draft again)."""
+
+    __tablename__ = "report_state"
+
+    id: int | None = Field(default=None, primary_key=True)
+    as_of: dt.date = Field(sa_column=sa.Column(sa.Date, nullable=False, unique=True))
+    plan: str | None = Field(default=None, max_length=80)  # None: every plan
+    status: str = Field(max_length=20)  # draft | approved
+    subject: str = Field(max_length=500)
+    language: str = Field(max_length=20)
+    digest: str = Field(max_length=64)
+    files: dict = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
+    created_at: dt.datetime
+    created_by: str = Field(default="", max_length=80)
+    approved_at: dt.datetime | None = None
+    approved_by: str | None = Field(default=None, max_length=80)
+    mail_status: str | None = Field(default=None, max_length=20)  # the approved report's mail: sent | queued | …

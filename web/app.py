@@ -16,7 +16,16 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
-from duban.web import pages_actions, pages_auth, pages_closing, pages_mail, pages_overview, pages_plans, pages_tasks
+from duban.web import (
+    pages_actions,
+    pages_auth,
+    pages_closing,
+    pages_mail,
+    pages_overview,
+    pages_plans,
+    pages_reports,
+    pages_tasks,
+)
 from duban.web.deps import IDLE, LoginRequired, render, see_other
 
 if TYPE_CHECKING:
@@ -34,6 +43,7 @@ SECURITY_HEADERS = {
 ROUTERS = [pages_auth.router, pages_overview.router, pages_plans.router, pages_tasks.router]
 ROUTERS += [pages_actions.router, pages_mail.router]  # office actions; notices and mail (helper actions)
 ROUTERS += [pages_closing.router]  # closing requests and evidence (helper closing)
+ROUTERS += [pages_reports.router]  # weekly reports and their approval (helper plansreports)
 
 
 def create_app(app: App, *, secure_cookies: bool = False) -> FastAPI:

@@ -52,14 +52,24 @@ def weekly(
     result = weekly_report(eng, now=now, policies=wiring.policies, settings=s, formats=formats, out_dir=out, plan=plan,
                            scoring=scoring, language=lang, calendar=wiring.calendar, renderer=wiring.renderer,
                            rules=used)
-    mailed = email_report(eng, now=now, settings=s, report=result, scoring=scoring) if email else None
+    review = None
+    if wiring.policies.require_report_approval:  # policy reports.require_approval: a draft, mailed once approved
+        from duban.workflows.report_review_service import record_draft
+
+        review = record_draft(eng, result, now=now, actor="cli")
+    mailed = email_report(eng, now=now, settings=s, report=result, scoring=scoring) if email and not review else None
     if as_json:
         data = {k: v for k, v in result.items() if k not in ("documents", "model")}
         if mailed is not None:
             data["email"] = mailed
+        if review:
+            data["review"] = review
         emit_json(data)
         return
     _print(result, mailed)
+    if review == "draft":
+        console().print(styled(("draft", "yellow"), f": awaiting approval (審核), not mailed — duban report approve "
+                               f"{result['as_of']}"))
 
 
 def _print(result: dict, mailed: dict | None) -> None:
@@ -93,3 +103,23 @@ def _print(result: dict, mailed: dict | None) -> None:
         out_console.print(styled("email ", (state, "red" if mailed["status"] == "failed" else ""),
                                  f" to {', '.join(mailed['to'])} ({where})"
                                  + (f": {mailed.get('error') or mailed.get('reason')}" if mailed.get("error") or mailed.get("reason") else "")))
+
+
+@report_app.command("approve")
+def approve(
+    day: str = typer.Argument(..., metavar="DATE|WEEK", help="The report's day (YYYY-MM-DD) or its ISO week (2016-W03)."),
+    user: str = typer.Option("cli", "--as", help="Who approves (recorded as the event's actor)."),
+) -> None:
+    """Approve a draft weekly report (審核通過) and mail it as written: for offices whose policy says
+    reports.require_approval: true (the weekly job then writes drafts and mails nothing)."""
+    from duban.workflows.report_review_service import approve_report, resolve_day
+    from duban.workflows.rules_service import report_scoring
+
+    wiring = app()
+    as_of = resolve_day(wiring.engine, day)
+    scoring, _used = report_scoring(wiring.engine, day=as_of)
+    mailed = approve_report(wiring.engine, as_of=as_of, now=wiring.clock(), settings=wiring.settings, scoring=scoring,
+                            actor=user)
+    where = mailed.get("eml") or mailed.get("target", "")
+    console().print(styled(("approved", "green"), f" the report of {as_of.isoformat()}; mail {mailed['status']} to "
+                           f"{', '.join(mailed.get('to', []))} ({where})"))

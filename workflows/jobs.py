@@ -45,7 +45,8 @@ def delivery_job(app: App, *, now: dt.datetime | None = None) -> dict[str, Any]:
 
 
 def weekly_report_job(app: App, *, now: dt.datetime | None = None, email: bool = True) -> dict[str, Any]:
-    """The Friday circulation report: files in the data folder, and an email to the office."""
+    """The Friday circulation report: files in the data folder, and an email to the office — or, with the
+    policy's ``reports.require_approval``, a draft (``review``) mailed once a supervisor approves it."""
     from duban.workflows import report_service
     from duban.workflows.matrix_service import plan_codes
     from duban.workflows.rules_service import scoring_for_app
@@ -58,12 +59,16 @@ def weekly_report_job(app: App, *, now: dt.datetime | None = None, email: bool =
     report = report_service.weekly_report(app.engine, now=now, policies=app.policies, settings=app.settings,
                                           formats=("html", "md", "docx"), out_dir=out_dir, scoring=scoring,
                                           calendar=app.calendar, renderer=app.renderer, rules=used)
-    mailed = None
-    if email:
+    mailed, review = None, None
+    if app.policies.require_report_approval:  # a draft: mailed once a supervisor approves it
+        from duban.workflows.report_review_service import record_draft
+
+        review = record_draft(app.engine, report, now=now, actor="weekly job")
+    elif email:
         mailed = report_service.email_report(app.engine, now=now, settings=app.settings, report=report,
                                              scoring=scoring)
     return {"job": "weekly_report", "as_of": now.date().isoformat(), "files": sorted(report["files"].values()),
-            "criticised": [c["unit"] for c in report["criticised"]],
+            "criticised": [c["unit"] for c in report["criticised"]], **({"review": review} if review else {}),
             "email": {k: mailed.get(k) for k in ("status", "to", "target", "error")} if mailed else None}
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import yaml
@@ -112,6 +113,31 @@ def test_a_good_plan_shows_its_diff_and_is_imported_only_on_confirmation_as_the_
     assert actors == ["cli", "lin"]
 
 
+def test_a_word_plan_goes_through_extract_then_the_same_problems_table_diff_and_import(office) -> None:
+    from tests.fixtures.table_plans import ROWS, write_docx
+
+    cwd, url = office
+    bad = write_docx(cwd / "qinghe.docx")  # task 7's 完成時限 is 按上級要求
+    rows = [r if isinstance(r, str) or r[0] != "7" else [*r[:-1], "2025年12月底前"] for r in ROWS]
+    (cwd / "good").mkdir()
+    good = write_docx(cwd / "good" / "qinghe.docx", rows=rows)
+    units = cwd / "good" / "units.yaml"  # the office's directory of the plan's units, a second file
+    cli(["units", "template", str(good), "--offline", "-o", str(units)], cwd=cwd, db_url=url)
+    with served(cwd, url) as base:
+        client = logged_in(base, "lin")
+        r = _upload(client, {"plan": ("qinghe.docx", bad.read_bytes())}, data={"allow_new_units": "1"})
+        assert r.status_code == 422 and "按上級要求" in r.text and "deadline" in r.text
+        assert "left over" in r.text, "what extract could not place is shown"
+        assert "did you mean 區民政局?" in r.text, "the database's units are known: a near miss is named"
+        r = _upload(client, {"plan": ("qinghe.docx", good.read_bytes()), "units": ("units.yaml", units.read_bytes())})
+        assert r.status_code == 200 and "新方案" in r.text and "縣鄉村振興局" in r.text, r.text
+        upload = r.text.split('name="token" value="')[1].split('"')[0]
+        done = client.post("/plans/confirm", data={"csrf": csrf_of(r.text), "token": upload, "confirm": "1"})
+        assert done.status_code == 200 and "已导入" in done.text
+    plans = {p["code"]: p["tasks"] for p in json.loads(cli(["plans", "--json"], cwd=cwd, db_url=url).stdout)}
+    assert plans == {"district-2015": 23, "qinghe": 7}
+
+
 def test_oversized_and_unreadable_uploads_are_refused_clearly(office, monkeypatch) -> None:
     cwd, url = office
     monkeypatch.setenv("DUBAN_LIMIT_FILE_BYTES", "3000")
@@ -145,3 +171,132 @@ def test_viewers_and_forms_without_csrf_cannot_upload(office) -> None:
         client = logged_in(base, "lin")
         assert client.post("/plans/upload", files={"plan": ("county.xlsx", sheet.read_bytes())}).status_code == 403
     assert not (cwd / "var" / "uploads").exists() or not list((cwd / "var" / "uploads").iterdir())
+
+
+# --------------------------------------------------------------------------------------------
+# 通報 Reports
+
+
+def _outbox(cwd: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(cwd / "duban.db") as con:
+        return list(con.execute("SELECT key, status FROM message WHERE key LIKE 'report:weekly:%' ORDER BY id"))
+
+
+def _states(cwd: Path) -> list[tuple]:
+    with sqlite3.connect(cwd / "duban.db") as con:
+        return list(con.execute("SELECT as_of, status, approved_by, mail_status FROM report_state ORDER BY as_of"))
+
+
+def test_a_report_written_for_a_day_is_shown_and_downloaded_and_only_the_office_may_write_one(office) -> None:
+    cwd, url = office
+    with served(cwd, url) as base:
+        viewer = logged_in(base, "wang")
+        token = csrf_of(viewer.get("/reports").text)
+        assert viewer.post("/reports/generate", data={"csrf": token, "as_of": "2016-01-15", "confirm": "1"}).status_code == 403
+        client = logged_in(base, "lin")
+        listing = client.get("/reports")
+        assert listing.status_code == 200 and "尚无通报" in listing.text
+        assert client.post("/reports/generate", data={"as_of": "2016-01-15", "confirm": "1"}).status_code == 403
+        assert not (cwd / "var" / "reports").exists(), "a refused request writes nothing"
+        token = csrf_of(listing.text)
+        r = client.post("/reports/generate", data={"csrf": token, "as_of": "2016-01-15", "confirm": "1"})
+        assert r.status_code == 303 and r.headers["location"] == "/reports/2016-01-15"
+        page = client.get("/reports/2016-01-15")
+        assert page.status_code == 200 and "<table>" in page.text.split("<article")[1]
+        assert "/reports/2016-01-15/file/docx" in page.text and "<script" not in page.text
+        docx = client.get("/reports/2016-01-15/file/docx")
+        assert docx.status_code == 200 and docx.content[:2] == b"PK"
+        assert docx.headers["content-type"] == "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+        assert docx.headers["content-disposition"] == "attachment; filename*=UTF-8''weekly-2016-01-15.docx"
+        md = client.get("/reports/2016-01-15/file/md")
+        assert md.headers["content-type"].startswith("text/markdown") and md.headers["content-disposition"].startswith("attachment")
+        assert "# 《全区扶贫攻坚工作方案》推进情况周通报" in md.text and "<h1>《全区扶贫攻坚工作方案》推进情况周通报</h1>" in page.text
+        notices = sorted((cwd / "var" / "reports").glob("criticism-*-2016-01-15.docx"))
+        assert notices, "the replay criticises units"
+        for notice in notices:
+            assert f"/reports/2016-01-15/criticism/{quote(notice.stem)}/docx" in page.text
+            got = client.get(f"/reports/2016-01-15/criticism/{notice.stem}/docx")
+            assert got.status_code == 200 and got.content == notice.read_bytes()
+            assert got.headers["content-disposition"].startswith("attachment")
+        assert client.get("/reports/2016-01-15/criticism/..%2F..%2Fduban.db/docx").status_code == 404
+        assert client.get("/reports/2016-01-15/file/db").status_code == 404
+        assert client.get("/reports/2016-01-16").status_code == 404
+        assert "2016-01-15" in viewer.get("/reports").text
+    assert _outbox(cwd) == [], "writing a report mails nothing"
+
+
+def _require_approval(cwd: Path) -> None:
+    (cwd / "duban-config").mkdir(exist_ok=True)
+    (cwd / "duban-config" / "policy.yaml").write_text("reports:\n  require_approval: true\n", encoding="utf-8")
+
+
+def test_with_require_approval_the_weekly_job_leaves_a_draft_that_a_supervisor_approves_and_mails(office) -> None:
+    cwd, url = office
+    _require_approval(cwd)
+    add_user("zhao", "supervisor", cwd=cwd, db_url=url)
+    out = cli(["run", "--once", "--as-of", "2016-01-15"], cwd=cwd, db_url=url).stdout
+    assert "weekly_report" in out
+    assert _outbox(cwd) == [], "a draft is not mailed"
+    assert _states(cwd) == [("2016-01-15", "draft", None, None)]
+    with served(cwd, url) as base:
+        office_user = logged_in(base, "lin")
+        page = office_user.get("/reports/2016-01-15")
+        assert "待审核" in page.text and 'action="/reports/2016-01-15/approve"' not in page.text
+        token = csrf_of(page.text)
+        assert office_user.post("/reports/2016-01-15/approve", data={"csrf": token, "confirm": "1"}).status_code == 403
+        supervisor = logged_in(base, "zhao")
+        page = supervisor.get("/reports/2016-01-15")
+        assert 'action="/reports/2016-01-15/approve"' in page.text
+        assert supervisor.post("/reports/2016-01-15/approve", data={"confirm": "1"}).status_code == 403
+        token = csrf_of(page.text)
+        assert supervisor.post("/reports/2016-01-15/approve", data={"csrf": token}).status_code == 400
+        assert _outbox(cwd) == [] and _states(cwd)[0][1] == "draft"
+        r = supervisor.post("/reports/2016-01-15/approve", data={"csrf": token, "confirm": "1"})
+        assert r.status_code == 303
+        assert "审核通过" in supervisor.get("/reports/2016-01-15").text
+        again = supervisor.post("/reports/2016-01-15/approve", data={"csrf": token, "confirm": "1"})
+        assert again.status_code == 409 and "approved already by zhao" in again.text
+    assert _states(cwd) == [("2016-01-15", "approved", "zhao", "sent")]
+    assert [status for _key, status in _outbox(cwd)] == ["sent"]
+    with sqlite3.connect(cwd / "duban.db") as con:
+        events = list(con.execute("SELECT kind, actor FROM event WHERE kind LIKE 'report.%' ORDER BY id"))
+    assert events == [("report.draft", "weekly job"), ("report.approved", "zhao")]
+
+
+def test_duban_report_approve_mails_a_draft_named_by_its_day_or_week(office) -> None:
+    cwd, url = office
+    _require_approval(cwd)
+    written = cli(["report", "weekly", "--as-of", "2016-01-08", "--email"], cwd=cwd, db_url=url).stdout
+    assert "awaiting approval" in written and "duban report approve 2016-01-08" in written
+    assert _outbox(cwd) == [] and _states(cwd) == [("2016-01-08", "draft", None, None)]
+    bad = cli(["report", "approve", "2016-W09"], cwd=cwd, db_url=url, check=False)
+    assert bad.returncode != 0 and "week 2016-W09: no report" in bad.stderr and "Traceback" not in bad.stderr
+    done = cli(["report", "approve", "2016-W01"], cwd=cwd, db_url=url)
+    assert "approved" in done.stdout and "2016-01-08" in done.stdout
+    assert _states(cwd) == [("2016-01-08", "approved", "cli", "sent")]
+    assert [status for _key, status in _outbox(cwd)] == ["sent"]
+    twice = cli(["report", "approve", "2016-01-08"], cwd=cwd, db_url=url, check=False)
+    assert twice.returncode != 0 and "approved already" in twice.stderr and len(_outbox(cwd)) == 1
+
+
+def test_without_require_approval_the_weekly_job_mails_as_before(office) -> None:
+    cwd, url = office
+    cli(["run", "--once", "--as-of", "2016-01-15"], cwd=cwd, db_url=url)
+    assert [status for _key, status in _outbox(cwd)] == ["sent"] and _states(cwd) == []
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("reports: {require: true}\n", "unknown policy key 'require'"),
+    ("reports: {require_approval: maybe}\n", "reports.require_approval: 'maybe' is not true or false"),
+    ("reports: [1]\n", "reports must be a mapping"),
+])
+def test_a_bad_reports_policy_is_refused_clearly(tmp_path: Path, text: str, message: str) -> None:
+    from duban.matrix.errors import ConfigError
+    from duban.matrix.policy import load_policy
+    from tests.support import ROOT
+
+    (tmp_path / "policy.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        load_policy(ROOT / "config" / "policy.yaml", tmp_path / "policy.yaml")
+    assert load_policy(ROOT / "config" / "policy.yaml").require_report_approval is False
+
