@@ -1,8 +1,12 @@
 """The console in a real Chromium (Playwright driving Debian's /usr/bin/chromium) against a real `duban
-serve` on the district plan replayed to 2016-01-15: logging in through the form, the overview at a 1280 px
-screen and a 375 px phone with no page-wide horizontal scroll and every link and button visible and
-clickable. Each page is kept as a screenshot under the test's tmp_path (and copied to $DUBAN_SCREENSHOTS
-when set) to be looked at."""
+serve` on the district plan replayed to 2016-01-15, at a 1280 px screen and a 375 px phone: log in through
+the form and see the overview; open a red task from the overview's red light, its page and its lead
+unit's; approve an extension request; upload a sheet with an error and see the problem with its row,
+then preview and import a good plan; write the weekly report (a draft: reports.require_approval), have a
+supervisor approve it and download its DOCX; log out. Every page is checked for no page-wide horizontal
+scroll, every link and button visible and clickable, and no table cell squeezed to a character a line.
+Each page is kept as a screenshot under the test's tmp_path (and copied to $DUBAN_SCREENSHOTS when set)
+to be looked at; tables wider than the phone are also shot scrolled to their end."""
 
 from __future__ import annotations
 
@@ -29,6 +33,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     district(cwd, url)
     add_user("lin", "office", cwd=cwd, db_url=url)
     add_user("zhao", "supervisor", cwd=cwd, db_url=url)
+    (cwd / "duban-config").mkdir()  # a weekly report waits for a supervisor's approval before it is mailed
+    (cwd / "duban-config" / "policy.yaml").write_text("reports:\n  require_approval: true\n", encoding="utf-8")
     for task, unit in (("3.2.1", "區交委"), ("3.2.2", "區水務局")):  # two extension requests waiting
         cli(["extension", "request", task, "--unit", unit, "--milestone", "2", "--until", "2017-03-31",
              "--reason", "資金未到位", "--as-of", "2016-01-15"], cwd=cwd, db_url=url)
@@ -315,3 +321,43 @@ def test_approve_an_extension_and_see_it_on_the_task_page(browser, site) -> None
     pending = cli(["extension", "list", "--json"], cwd=site["cwd"], db_url=site["url"]).stdout
     assert '"approved"' in pending and '"lin"' in pending
 
+
+def test_write_a_report_and_a_supervisor_approves_and_downloads_it(browser, site) -> None:
+    office = open_page(browser, site, "desktop")
+    log_in(office, "lin")
+    office.locator("header nav").get_by_role("link", name="通报").click()
+    office.wait_for_url("**/reports")
+    assert_fits(office, "reports at desktop")
+    office.get_by_label("截至日期").fill("2016-01-15")
+    assert not office.locator("form.generate").evaluate("f => f.checkValidity()"), "not sent without the tick"
+    office.get_by_label("确认生成（同一天的文件将被替换）").check()
+    office.get_by_role("button", name="生成").click()
+    office.wait_for_url("**/reports/2016-01-15")
+    assert "待审核" in office.locator(".report-meta").inner_text()
+    assert office.locator("form.approve").count() == 0, "an office user may not approve"
+    shot(office, site, "report-draft-desktop")
+    office.context.close()
+    for width in WIDTHS:
+        page = open_page(browser, site, width)
+        log_in(page, "zhao")
+        page.goto("/reports")
+        assert_fits(page, f"reports at {width}")
+        shot(page, site, f"reports-{width}")
+        page.get_by_role("link", name="2016-01-15").first.click()
+        page.wait_for_url("**/reports/2016-01-15")
+        assert page.locator(".report-body").inner_text().strip()
+        assert_fits(page, f"report at {width}")
+        shot(page, site, f"report-{width}")
+        if width == "phone":
+            page.get_by_label("审核通过，发送通报").check()
+            page.get_by_role("button", name="审核通过").click()
+            page.wait_for_url("**/reports/2016-01-15")
+            assert "审核通过" in page.locator(".report-meta").inner_text() and "zhao" in page.locator(".report-meta").inner_text()
+            shot(page, site, "report-approved-phone")
+            with page.expect_download() as got:
+                page.locator(".report-meta").get_by_role("link", name="DOCX").first.click()  # the report's own
+            download = got.value
+            saved = site["shots"].parent / download.suggested_filename
+            download.save_as(saved)
+            assert download.suggested_filename.endswith(".docx") and saved.read_bytes()[:2] == b"PK"
+        page.context.close()
