@@ -64,6 +64,17 @@ def require(request: Request, power: str) -> dict[str, Any]:
     return user
 
 
+def require_every_office(request: Request, power: str) -> dict[str, Any]:
+    """The user, if they may ``power`` and see every office's plans: mail is not tied to a plan (a digest
+    carries several plans' notices), so the outbox, its retries and delivery belong to users of every
+    office (`duban user add` without --office). Others get 403."""
+    user = require(request, power)
+    if user["offices"]:
+        raise HTTPException(status_code=403, detail="邮件由各办公室共用：仅限不限办公室的用户 (the outbox is shared by "
+                                                    "every office's plans: only a user of every office may see or send it)")
+    return user
+
+
 def csrf_token(request: Request) -> str:
     token = request.session.get("csrf")
     if not isinstance(token, str):

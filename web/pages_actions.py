@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from duban.matrix.errors import DubanError, NotFound
-from duban.web.deps import checked_form, duban, render, require
+from duban.web.deps import checked_form, duban, render, require, require_every_office
 
 router = APIRouter()
 NOT_CONFIRMED = "请勾选「确认」后再提交；未做任何更改 (tick 确认 to confirm: nothing was changed)"
@@ -127,7 +127,7 @@ async def sweep_run(request: Request) -> Response:
 async def deliver_run(request: Request) -> Response:
     from duban.workflows.delivery_service import deliver
 
-    user = require(request, "act")
+    user = require_every_office(request, "act")
     form = await checked_form(request)
     confirmed(form)
     app = duban(request)

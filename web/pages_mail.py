@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
 from duban.matrix.errors import DubanError
-from duban.web.deps import checked_form, duban, render, require
+from duban.web.deps import checked_form, duban, render, require, require_every_office
 from duban.web.pages_actions import confirmed, done, refused, text, url, visible
 
 router = APIRouter()
@@ -120,7 +120,7 @@ def mail_page(request: Request) -> Response:
     from duban.workflows.delivery_service import count_messages, list_messages
     from duban.workflows.history_service import recent_actions
 
-    user = require(request, "read")
+    user = require_every_office(request, "read")
     engine = duban(request).engine
     status = _states("status", request.query_params.get("status"), MESSAGE_STATUSES)
     page = _page(request.query_params.get("page"))
@@ -139,7 +139,7 @@ def mail_page(request: Request) -> Response:
 async def mail_retry(request: Request) -> Response:
     from duban.workflows.delivery_service import requeue_failed
 
-    user = require(request, "act")
+    user = require_every_office(request, "act")
     form = await checked_form(request)
     confirmed(form)
     chosen = [v for v in form.getlist("message") if isinstance(v, str)]

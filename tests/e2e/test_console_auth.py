@@ -186,3 +186,25 @@ def test_a_user_of_one_office_sees_only_that_offices_plans(office) -> None:
         with closing(logged_in(base, "lin")) as client:  # no --office: every plan
             seen = client.get("/").text
         assert "township-spiritual" in seen and "district-2015" in seen
+
+
+def test_the_shared_outbox_is_only_for_users_of_every_office(office) -> None:
+    """Mail is not tied to a plan (a digest carries several plans' notices): a user limited to one office
+    neither sees the outbox nor delivers or retries it (403, nothing sent); a user of every office does."""
+    cwd, url = office
+    add_user("district", "office", cwd=cwd, db_url=url, offices=("區扶貧開發領導小組辦公室",))
+    with served(cwd, url) as base:
+        with closing(logged_in(base, "district")) as client:
+            page = client.get("/").text
+            assert 'href="/mail' not in page
+            assert client.get("/mail").status_code == 403
+            token = csrf_of(page)
+            r = client.post("/actions/deliver", data={"csrf": token, "confirm": "yes"})
+            assert r.status_code == 403
+            assert client.post("/mail/retry", data={"csrf": token, "confirm": "yes"}).status_code == 403
+        assert not (cwd / "var" / "outbox").exists() or not any((cwd / "var" / "outbox").iterdir())
+        with closing(logged_in(base, "lin")) as client:
+            assert client.get("/mail").status_code == 200
+            r = client.post("/actions/deliver", data={"csrf": csrf_of(client.get("/").text), "confirm": "yes"})
+            assert r.status_code == 200
+    assert any((cwd / "var" / "outbox").iterdir())
