@@ -6,7 +6,8 @@ calendar the CLI uses. Each ``pages_*.py`` module is a router of related pages, 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -49,7 +50,7 @@ ROUTERS += [pages_reports.router]  # weekly reports and their approval (helper p
 def create_app(app: App, *, secure_cookies: bool = False) -> FastAPI:
     from duban.workflows.user_service import secret_key
 
-    web = FastAPI(title="duban", docs_url=None, redoc_url=None, openapi_url=None)
+    web = FastAPI(title="duban", docs_url=None, redoc_url=None, openapi_url=None, lifespan=_threads_within_the_pool(app))
     web.state.duban = app
     web.add_middleware(SessionMiddleware, secret_key=secret_key(app.engine), session_cookie="duban_session",
                        max_age=int(IDLE.total_seconds()), same_site="lax", https_only=secure_cookies)
@@ -73,6 +74,27 @@ def create_app(app: App, *, secure_cookies: bool = False) -> FastAPI:
     for router in ROUTERS:
         web.include_router(router)
     return web
+
+
+def _threads_within_the_pool(app: App) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Pages run in worker threads (40 by default); each holds a database connection while it reads. With
+    more threads than the engine's pool has connections, a slow moment under load made requests wait
+    out the pool's timeout and fail (QueuePool limit reached: seen in bench/serve_bench.py). So the
+    threads are limited to the pool's connections: requests queue for a thread instead."""
+
+    @asynccontextmanager
+    async def lifespan(_web: FastAPI) -> AsyncIterator[None]:
+        import anyio.to_thread
+
+        pool = app.engine.pool
+        size_of = getattr(pool, "size", None)
+        size = int(size_of()) if callable(size_of) else 0
+        connections = size + max(int(getattr(pool, "_max_overflow", 0)), 0)
+        if connections > 0:
+            anyio.to_thread.current_default_thread_limiter().total_tokens = connections
+        yield
+
+    return lifespan
 
 
 def _local(path: str) -> str:
