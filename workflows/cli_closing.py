@@ -64,11 +64,10 @@ def closing_request(
     as_json: bool = Json,
 ) -> None:
     """File a closing request (辦結申請) with evidence; it waits for the office's review."""
-    from duban.store.evidence import read_files
-    from duban.workflows.closing_service import evidence_store, request_closing
+    from duban.workflows.closing_service import evidence_store, files_on_disk, request_closing
 
     store = evidence_store(settings())
-    checked = read_files(files, max_bytes=store.max_bytes)
+    checked = files_on_disk(files, settings())
     result = request_closing(engine(), task=task, unit=unit, note=note, files=checked, now=now_for(as_of), actor=by,
                              store=store, plan=plan, milestone=milestone,
                              period=period.date() if period is not None else None)

@@ -98,11 +98,7 @@ def serve_command(
     forwarded_allow_ips: str = typer.Option("", help="Proxy addresses whose X-Forwarded-For/-Proto are trusted (the client address of logs and events), e.g. 127.0.0.1."),
 ) -> None:
     """The supervision console in a browser, on the same database as every command."""
-    import uvicorn
+    from duban.workflows.serve_service import serve
 
-    from duban.web.app import create_app
-
-    web = create_app(app(), secure_cookies=secure_cookies)
     console(stderr=True).print(f"duban console on http://{host}:{port}/ — Ctrl-C to stop", markup=False)
-    uvicorn.run(web, host=host, port=port, log_level="warning", proxy_headers=bool(forwarded_allow_ips),
-                forwarded_allow_ips=forwarded_allow_ips or None, server_header=False)
+    serve(app(), host=host, port=port, secure_cookies=secure_cookies, forwarded_allow_ips=forwarded_allow_ips)

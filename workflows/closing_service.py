@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -26,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from duban.matrix.errors import NotFound, Refused
 from duban.store.db import transaction
-from duban.store.evidence import Evidence, EvidenceStore, check
+from duban.store.evidence import Evidence, EvidenceStore, check, read_files
 from duban.store.tables import (
     TASK_UNIT_CO_LEAD,
     ClosingEvidenceRow,
@@ -65,6 +66,12 @@ if TYPE_CHECKING:
 
 STATUSES = ("pending", "closed", "returned")
 FileLike = Evidence | tuple[str, bytes]
+
+
+def files_on_disk(paths: list[Path], settings: Settings) -> list[Evidence]:
+    """The CLI's --file arguments read and checked against the settings' size limit (and type) before
+    anything is stored: a missing, too large or refused file stops the command naming it."""
+    return read_files(paths, max_bytes=evidence_store(settings).max_bytes)
 
 
 def evidence_store(settings: Settings) -> EvidenceStore:
