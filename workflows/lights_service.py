@@ -34,8 +34,10 @@ if TYPE_CHECKING:
     from duban.matrix.policy import PolicySet
 
 
-def _rules_mark(engine: Engine, policies: PolicySet, plan: str) -> str:
-    text = json.dumps([policies.base, policies.plans.get(plan, {}), list(calendar_stamp(engine))],
+def _rules_mark(stamp: tuple[int | None, ...], policies: PolicySet, plan: str) -> str:
+    """The rules and calendar a plan's lights were computed with; ``stamp``: ``calendar_stamp`` (read once
+    per call of ``fresh``, not once per plan)."""
+    text = json.dumps([policies.base, policies.plans.get(plan, {}), list(stamp)],
                       sort_keys=True, default=str, ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -80,7 +82,7 @@ def refresh(engine: Engine, *, now: dt.datetime, policies: PolicySet, calendar: 
                 state = LightStateRow(plan_id=plan_id, as_of=now.date())
                 s.add(state)
             if task_ids is None:
-                state.as_of, state.rules_mark = now.date(), _rules_mark(engine, policies, plan)
+                state.as_of, state.rules_mark = now.date(), _rules_mark(calendar_stamp(engine), policies, plan)
             state.event_mark = max(state.event_mark, mark) if task_ids is not None else mark
     except sa.exc.IntegrityError:
         return 0  # another process stored the same lights at the same moment
@@ -96,9 +98,10 @@ def fresh(engine: Engine, *, now: dt.datetime, policies: PolicySet, calendar: Wo
         low = min((m for _, m, _ in states.values()), default=0)
         moved = s.execute(sa.select(EventRow.id, EventRow.plan_id, EventRow.task_id)
                           .where(EventRow.id > low, EventRow.plan_id.in_(ids.values()))).all()
+    stamp = calendar_stamp(engine)
     for code, plan_id in ids.items():
         state = states.get(plan_id)
-        if state is None or state[0] != now.date() or state[2] != _rules_mark(engine, policies, code):
+        if state is None or state[0] != now.date() or state[2] != _rules_mark(stamp, policies, code):
             refresh(engine, now=now, policies=policies, calendar=calendar, plan=code)
             continue
         events = [(t, i) for i, p, t in moved if p == plan_id and i > state[1]]
