@@ -27,7 +27,7 @@ from duban.web import (
     pages_reports,
     pages_tasks,
 )
-from duban.web.deps import IDLE, LoginRequired, render, see_other
+from duban.web.deps import IDLE, LoginRequired, local_path, render, see_other
 
 if TYPE_CHECKING:
     from duban.workflows.bootstrap import App
@@ -64,7 +64,7 @@ def create_app(app: App, *, secure_cookies: bool = False) -> FastAPI:
 
     @web.exception_handler(LoginRequired)
     async def to_login(request: Request, _exc: LoginRequired) -> Response:
-        return see_other("/login?next=" + quote(_local(request.url.path + (f"?{request.url.query}" if request.url.query else ""))))
+        return see_other("/login?next=" + quote(local_path(request.url.path + (f"?{request.url.query}" if request.url.query else ""))))
 
     @web.exception_handler(HTTPException)
     async def error_page(request: Request, exc: HTTPException) -> HTMLResponse:
@@ -95,8 +95,3 @@ def _threads_within_the_pool(app: App) -> Callable[[FastAPI], AbstractAsyncConte
         yield
 
     return lifespan
-
-
-def _local(path: str) -> str:
-    """Only a path on this site may be a redirect target (not //evil.example)."""
-    return path if path.startswith("/") and not path.startswith("//") and "\\" not in path else "/"

@@ -123,3 +123,8 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
 
 def see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
+
+
+def local_path(path: str) -> str:
+    """Only a path on this site may be a redirect target (not //evil.example)."""
+    return path if path.startswith("/") and not path.startswith("//") and "\\" not in path else "/"

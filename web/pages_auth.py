@@ -9,7 +9,7 @@ from collections import defaultdict, deque
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from duban.web.deps import checked_form, client_address, duban, render, see_other
+from duban.web.deps import checked_form, client_address, duban, local_path, render, see_other
 
 router = APIRouter()
 CLIENT_LIMIT = 20
@@ -27,8 +27,8 @@ def _throttled(client: str) -> bool:
 @router.get("/login")
 def login_form(request: Request, next: str = "/") -> Response:
     if request.session.get("user"):
-        return see_other(_safe(next))
-    return render(request, "login.html.j2", next=_safe(next), error=None)
+        return see_other(local_path(next))
+    return render(request, "login.html.j2", next=local_path(next), error=None)
 
 
 @router.post("/login")
@@ -37,7 +37,7 @@ async def login(request: Request) -> Response:
     from duban.workflows.user_service import authenticate
 
     form = await checked_form(request)
-    target = _safe(str(form.get("next") or "/"))
+    target = local_path(str(form.get("next") or "/"))
     client = client_address(request)
     if _throttled(client):
         return render(request, "login.html.j2", status_code=429, next=target,
@@ -59,9 +59,3 @@ async def logout(request: Request) -> Response:
     await checked_form(request)
     request.session.clear()
     return see_other("/login")
-
-
-def _safe(path: str) -> str:
-    from duban.web.app import _local
-
-    return _local(path)
