@@ -8,7 +8,7 @@ it logs in, then N clients for S seconds each request in turn the overview `/`, 
 file (`/static/duban.css`) served by the same server in the same run. A page the server does not have
 yet (404) is left out with a note. Before the load, each page is requested alone a few times (unloaded).
 
-Usage: python bench/serve_bench.py [--tasks 20000] [--units 1000] [--clients 20] [--seconds 30] [--work DIR]
+Usage: python bench/serve_bench.py [--tasks 20000] [--units 1000] [--clients 20] [--seconds 30] [--workers 1] [--work DIR]
                                   [--leave-out overview]
 Targets (issue 14, 20,000 tasks, SQLite): overview and list p95 ≤ 200 ms, task page p95 ≤ 100 ms.
 """
@@ -83,10 +83,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(work: Path, db_url: str) -> tuple[subprocess.Popen, str]:
+def start_server(work: Path, db_url: str, workers: int = 1) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     with (work / "serve.log").open("w") as log:  # the server's errors, kept (a pipe nobody reads would fill)
-        proc = subprocess.Popen([*DUBAN, "serve", "--port", str(port)], cwd=work, env=_env(db_url),
+        proc = subprocess.Popen([*DUBAN, "serve", "--port", str(port), "--workers", str(workers)], cwd=work, env=_env(db_url),
                                 stdout=subprocess.DEVNULL, stderr=log)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -187,10 +187,11 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def report(result: dict, pages: dict[str, str], alone: dict[str, float], notes: list[str], log: Path, *,
-           tasks: int, units: int, clients: int, seconds: float) -> None:
+           tasks: int, units: int, clients: int, seconds: float, workers: int = 1) -> None:
     times, errors, elapsed = result["times"], result["errors"], result["elapsed"]
     floor95 = _pct(times["floor"], 0.95)
     print(f"\nserve bench (SQLite, {tasks:,} tasks, {units:,} units; {clients} clients for {seconds:.0f} s, "
+          f"{workers} server process{'es' if workers > 1 else ''}, "
           f"load in its own process; wall {elapsed:.1f} s)\n")
     print(f"{'page':<9} {'path':<34} {'alone':>8} {'1st':>8} {'n':>6} {'err':>4} {'p50':>9} {'p95':>9} {'req/s':>7} "
           f"{'p95/floor':>9} {'target p95':>10}")
@@ -218,13 +219,14 @@ def main() -> None:
     ap.add_argument("--units", type=int, default=1_000)
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=30)
+    ap.add_argument("--workers", type=int, default=1, help="duban serve --workers")
     ap.add_argument("--work", type=Path, help="folder for the database (kept and reused)")
     ap.add_argument("--leave-out", default="", help="pages not to load, e.g. overview (a slow page slows the others' turns)")
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="duban-serve-"))
     work.mkdir(parents=True, exist_ok=True)
     _db, url = prepare(work, args.tasks, args.units)
-    server, base = start_server(work, url)
+    server, base = start_server(work, url, args.workers)
     try:
         pages, notes, alone = discover(base)
         for name in filter(None, args.leave_out.split(",")):
@@ -234,7 +236,8 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    report(result, pages, alone, notes, work / "serve.log", tasks=args.tasks, units=args.units, clients=args.clients, seconds=args.seconds)
+    report(result, pages, alone, notes, work / "serve.log", tasks=args.tasks, units=args.units, clients=args.clients, seconds=args.seconds,
+           workers=args.workers)
 
 
 if __name__ == "__main__":

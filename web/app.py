@@ -76,6 +76,17 @@ def create_app(app: App, *, secure_cookies: bool = False) -> FastAPI:
     return web
 
 
+def from_environment() -> FastAPI:
+    """The console of one worker process of ``duban serve --workers N``: its own ``App`` from the settings
+    in the environment (the ones the command was started with), the cookie flag from the command."""
+    import os
+
+    from duban.workflows.bootstrap import bootstrap
+    from duban.workflows.serve_service import SECURE_COOKIES_ENV
+
+    return create_app(bootstrap(open_engine=True), secure_cookies=os.environ.get(SECURE_COOKIES_ENV) == "1")
+
+
 def _threads_within_the_pool(app: App) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """Pages run in worker threads (40 by default); each holds a database connection while it reads. With
     more threads than the engine's pool has connections, a slow moment under load made requests wait

@@ -96,9 +96,12 @@ def serve_command(
     port: int = typer.Option(8000, help="Port to listen on."),
     secure_cookies: bool = typer.Option(False, "--secure-cookies", help="Send the session cookie over HTTPS only (behind an HTTPS proxy)."),
     forwarded_allow_ips: str = typer.Option("", help="Proxy addresses whose X-Forwarded-For/-Proto are trusted (the client address of logs and events), e.g. 127.0.0.1."),
+    workers: int = typer.Option(1, min=1, max=64, help="Processes serving pages side by side (one per core is a good start; sessions and lights are in the database, so any process answers any request)."),
 ) -> None:
     """The supervision console in a browser, on the same database as every command."""
     from duban.workflows.serve_service import serve
 
-    console(stderr=True).print(f"duban console on http://{host}:{port}/ — Ctrl-C to stop", markup=False)
-    serve(app(), host=host, port=port, secure_cookies=secure_cookies, forwarded_allow_ips=forwarded_allow_ips)
+    processes = f", {workers} processes" if workers > 1 else ""
+    console(stderr=True).print(f"duban console on http://{host}:{port}/{processes} — Ctrl-C to stop", markup=False)
+    serve(app(), host=host, port=port, secure_cookies=secure_cookies, forwarded_allow_ips=forwarded_allow_ips,
+          workers=workers)
