@@ -9,7 +9,7 @@ throttling and lights are in the database, so any worker can answer any request.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from duban.workflows.bootstrap import App
@@ -24,12 +24,13 @@ def serve(app: App, *, host: str, port: int, secure_cookies: bool, forwarded_all
 
     from duban.web.app import create_app
 
-    options = {"host": host, "port": port, "log_level": "warning", "proxy_headers": bool(forwarded_allow_ips),
-               "forwarded_allow_ips": forwarded_allow_ips or None, "server_header": False}
     if workers <= 1:
-        uvicorn.run(create_app(app, secure_cookies=secure_cookies), **options)  # type: ignore[arg-type]
-        return
-    app.engine  # noqa: B018 - the schema checked (and migrated) once, here, before the workers open it
-    app.close()
-    os.environ[SECURE_COOKIES_ENV] = "1" if secure_cookies else "0"
-    uvicorn.run("duban.web.app:from_environment", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+        target: Any = create_app(app, secure_cookies=secure_cookies)
+    else:
+        app.engine  # noqa: B018 - the schema checked (and migrated) once, here, before the workers open it
+        app.close()
+        os.environ[SECURE_COOKIES_ENV] = "1" if secure_cookies else "0"
+        target = "duban.web.app:from_environment"
+    uvicorn.run(target, factory=workers > 1, workers=workers if workers > 1 else None, host=host, port=port,
+                log_level="warning", proxy_headers=bool(forwarded_allow_ips),
+                forwarded_allow_ips=forwarded_allow_ips or None, server_header=False)
