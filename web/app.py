@@ -79,12 +79,17 @@ def create_app(app: App, *, secure_cookies: bool = False) -> FastAPI:
 def from_environment() -> FastAPI:
     """The console of one worker process of ``duban serve --workers N``: its own ``App`` from the settings
     in the environment (the ones the command was started with), the cookie flag from the command."""
+    import dataclasses
+    import datetime as dt
     import os
 
     from duban.workflows.bootstrap import bootstrap
-    from duban.workflows.serve_service import SECURE_COOKIES_ENV
+    from duban.workflows.serve_service import AS_OF_ENV, SECURE_COOKIES_ENV
 
-    return create_app(bootstrap(open_engine=True), secure_cookies=os.environ.get(SECURE_COOKIES_ENV) == "1")
+    app = bootstrap(open_engine=True)
+    if os.environ.get(AS_OF_ENV):
+        app = dataclasses.replace(app, as_of_day=dt.date.fromisoformat(os.environ[AS_OF_ENV]))
+    return create_app(app, secure_cookies=os.environ.get(SECURE_COOKIES_ENV) == "1")
 
 
 def _threads_within_the_pool(app: App) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:

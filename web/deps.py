@@ -112,10 +112,12 @@ def label(language: str, zh: str, en: str) -> str:
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    language = duban(request).settings.language
+    app = duban(request)
+    language = app.settings.language
     user = context.pop("user", None)
+    as_of = app.as_of_day.isoformat() if app.as_of_day else None
     page = _ENV.get_template(template).render(
-        request=request, user=user, csrf=csrf_token(request), lang=language,
+        request=request, user=user, csrf=csrf_token(request), lang=language, as_of_day=as_of,
         t=lambda zh, en: label(language, zh, en), **context)
     return HTMLResponse(page, status_code=status_code,
                         headers={"Cache-Control": "no-store", "Content-Language": "en" if language == "en" else language})

@@ -104,6 +104,7 @@ class App:
 
     settings: Settings
     migrate: bool = True
+    as_of_day: dt.date | None = None  # `duban serve --as-of D`: the console's day is D (a replay's), at today's time
 
     @cached_property
     def engine(self) -> Engine:
@@ -169,8 +170,10 @@ class App:
         return ZoneInfo(self.settings.timezone)
 
     def clock(self) -> dt.datetime:
-        """The real time in the office's zone."""
-        return dt.datetime.now(self.timezone)
+        """The real time in the office's zone; with ``as_of_day``, that day at the real time of day (a console
+        opened on a replayed database acts and shows as of the replay's day, as the CLI's ``--as-of`` does)."""
+        real = dt.datetime.now(self.timezone)
+        return real if self.as_of_day is None else dt.datetime.combine(self.as_of_day, real.timetz())
 
     def now(self, as_of: dt.datetime | None = None) -> dt.datetime:
         """``as_of`` (a replay: a naive date-time is the office's local time, a date its start) or the clock."""

@@ -80,6 +80,7 @@ def demo_cmd(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
+    from duban.workflows.demo import END as DEMO_END
     from duban.workflows.demo import run_demo
 
     started = time.monotonic()
@@ -110,8 +111,9 @@ def demo_cmd(
     c.print(f"open {out / 'index.html'} — mail in {out / 'mail'}/, database {out / 'demo.db'}, "
             f"per-unit numbers in {out / 'stats.json'}")
     db = f"sqlite:///{(out / 'demo.db').resolve()}"
-    c.print(f"the console on the demo's database: export DUBAN_DATABASE_URL={db}; duban user add me --role office; "
-            "duban serve  (then open http://127.0.0.1:8000/)", markup=False, soft_wrap=True)
+    c.print(f"the console on the demo's database, as of its last day: export DUBAN_DATABASE_URL={db}; "
+            f"duban user add me --role office; duban serve --as-of {DEMO_END.isoformat()}  (then open http://127.0.0.1:8000/)",
+            markup=False, soft_wrap=True)
 
 
 def _print_letter_stats(c, stats, top: int = 12) -> None:

@@ -6,12 +6,14 @@ for scripts; never from the command line, where `ps` and the shell history would
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import getpass
 import sys
 
 import typer
 
-from duban.workflows.cli_common import app, console, emit_json, engine
+from duban.workflows.cli_common import app, console, day_option, emit_json, engine
 
 user_app = typer.Typer(help="Console users: who may log in to `duban serve`, and with which role.", no_args_is_help=True)
 
@@ -96,6 +98,7 @@ def serve_command(
     port: int = typer.Option(8000, help="Port to listen on."),
     secure_cookies: bool = typer.Option(False, "--secure-cookies", help="Send the session cookie over HTTPS only (behind an HTTPS proxy)."),
     forwarded_allow_ips: str = typer.Option("", help="Proxy addresses whose X-Forwarded-For/-Proto are trusted (the client address of logs and events), e.g. 127.0.0.1."),
+    as_of: dt.datetime | None = day_option("--as-of", "Show and act as of this day (YYYY-MM-DD), as a replay's commands do: to open a replayed database (the demo's) as it was that day. Every page says so."),
     workers: int = typer.Option(1, min=1, max=64, help="Processes serving pages side by side (one per core is a good start; sessions and lights are in the database, so any process answers any request)."),
 ) -> None:
     """The supervision console in a browser, on the same database as every command."""
@@ -103,5 +106,9 @@ def serve_command(
 
     processes = f", {workers} processes" if workers > 1 else ""
     console(stderr=True).print(f"duban console on http://{host}:{port}/{processes} — Ctrl-C to stop", markup=False)
-    serve(app(), host=host, port=port, secure_cookies=secure_cookies, forwarded_allow_ips=forwarded_allow_ips,
+    wiring = app() if as_of is None else dataclasses.replace(app(), as_of_day=as_of.date())
+    if as_of is not None:
+        console(stderr=True).print(f"as of {as_of.date().isoformat()}: pages show and actions are recorded as of that day",
+                                   markup=False)
+    serve(wiring, host=host, port=port, secure_cookies=secure_cookies, forwarded_allow_ips=forwarded_allow_ips,
           workers=workers)

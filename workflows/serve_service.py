@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from duban.workflows.bootstrap import App
 
 SECURE_COOKIES_ENV = "DUBAN_SERVE_SECURE_COOKIES"  # how the worker processes learn --secure-cookies
+AS_OF_ENV = "DUBAN_SERVE_AS_OF"  # … and --as-of
 
 
 def serve(app: App, *, host: str, port: int, secure_cookies: bool, forwarded_allow_ips: str, workers: int = 1) -> None:
@@ -30,6 +31,7 @@ def serve(app: App, *, host: str, port: int, secure_cookies: bool, forwarded_all
         app.engine  # noqa: B018 - the schema checked (and migrated) once, here, before the workers open it
         app.close()
         os.environ[SECURE_COOKIES_ENV] = "1" if secure_cookies else "0"
+        os.environ[AS_OF_ENV] = app.as_of_day.isoformat() if app.as_of_day else ""
         target = "duban.web.app:from_environment"
     uvicorn.run(target, factory=workers > 1, workers=workers if workers > 1 else None, host=host, port=port,
                 log_level="warning", proxy_headers=bool(forwarded_allow_ips),

@@ -38,7 +38,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     for task, unit in (("3.2.1", "區交委"), ("3.2.2", "區水務局")):  # two extension requests waiting
         cli(["extension", "request", task, "--unit", unit, "--milestone", "2", "--until", "2017-03-31",
              "--reason", "資金未到位", "--as-of", "2016-01-15"], cwd=cwd, db_url=url)
-    with served(cwd, url) as base:
+    with served(cwd, url, "--as-of", "2016-01-15") as base:  # the console as of the replay's day
         yield {"cwd": cwd, "url": url, "base": base, "shots": tmp_path_factory.mktemp("screenshots")}
 
 
@@ -148,6 +148,7 @@ def test_log_in_and_see_the_overview_of_the_district_plan(browser, site, width) 
     assert page.url.rstrip("/") == site["base"]
     text = page.locator("main").inner_text()
     assert "总览" in text and "district-2015" in text
+    assert "2016-01-15" in page.locator(".as-of").inner_text(), "the replay's day is said on every page"
     for light in ("红灯", "黄灯", "绿灯", "已办结"):
         assert page.locator(".lights").get_by_text(light).is_visible(), light
     assert page.get_by_role("button", name="退出").is_visible()

@@ -29,7 +29,7 @@ def test_demo_replays_the_district_plan(tmp_path: Path) -> None:
     # Per unit: letters received and criticisms, as a table, a totals line and stats.json.
     assert "letters and criticisms per unit" in proc.stdout and "\nletters: " in proc.stdout
     # It ends by saying how to open its database in the console.
-    assert "duban serve" in proc.stdout and "DUBAN_DATABASE_URL=sqlite:///" in proc.stdout and "demo.db" in proc.stdout
+    assert "duban serve --as-of 2016-12-31" in proc.stdout and "DUBAN_DATABASE_URL=sqlite:///" in proc.stdout and "demo.db" in proc.stdout
     stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
     assert stats["summary"]["letters"] > 0 and stats["working_weeks"] == 79
     assert max(u["streak"] for u in stats["units"]) == stats["summary"]["longest_streak"]
