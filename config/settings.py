@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     evidence_dir: Path = Field(default=Path("var/evidence"), description="Where evidence files (佐證材料) are kept")
     evidence_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1, description="Largest evidence file in bytes (20 MB)")
 
+    # The console's published address (https://duban.example.gov.cn): notices then carry each recipient unit's
+    # signed link {public_url}/u/{token} (workflows.link_service); without it the letters carry none.
+    public_url: str | None = Field(default=None, description="The address the office publishes `duban serve` at "
+                                   "(https://…); notices then carry each unit's signed link to answer online")
+
     # Files and folders duban creates (database, outbox, reports, config): private unless configured.
     file_mode: str = Field(default="0600", description="Octal mode of the files duban creates; its folders get the "
                                                        "same plus execute where read is allowed (0600 → 0700, 0640 → 0750)")
@@ -71,6 +76,17 @@ class Settings(BaseSettings):
             file_bytes=self.limit_file_bytes, cell_chars=self.limit_cell_chars, rows=self.limit_rows,
             columns=self.limit_columns, yaml_depth=self.limit_yaml_depth, yaml_aliases=self.limit_yaml_aliases,
         )
+
+    @field_validator("public_url", mode="before")
+    @classmethod
+    def _public_url(cls, value: object) -> str | None:
+        text = str(value or "").strip().rstrip("/")
+        if not text:
+            return None
+        if not text.startswith(("https://", "http://")) or any(c.isspace() for c in text) or "?" in text or "#" in text:
+            raise ValueError(f"DUBAN_PUBLIC_URL {text!r}: an address such as https://duban.example.gov.cn "
+                             "(http or https, no spaces, query or fragment)")
+        return text
 
     @field_validator("file_mode", mode="before")
     @classmethod

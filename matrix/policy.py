@@ -38,8 +38,9 @@ from duban.matrix.errors import ConfigError
 from duban.matrix.vocabulary import LadderRole
 
 ROLES = tuple(LadderRole)
-TOP_KEYS = {"reminders", "chase", "status", "escalation", "plans", "reports"}
+TOP_KEYS = {"reminders", "chase", "status", "escalation", "plans", "reports", "links"}
 REPORT_KEYS = {"require_approval"}  # reports: the weekly report's review (whole-install: not per plan)
+LINK_KEYS = {"expire_days"}  # links: the units' signed links in notices (whole-install)
 OVERRIDE_KEYS = {"reminders", "chase", "status", "escalation"}
 SECTION_KEYS = {
     "reminders": {"working_days_before", "cc_supporting_units"},
@@ -121,6 +122,12 @@ class PolicySet:
         supervisor approves it (default false: mailed as it is written)."""
         return _report_approval(self.base, self.source)
 
+    @property
+    def link_expire_days(self) -> int:
+        """``links.expire_days``: a unit's signed link works this many days from the day its notice was
+        planned (default 30)."""
+        return _link_expiry(self.base, self.source)
+
 
 def _report_approval(base: dict[str, Any], where: str) -> bool:
     section = base.get("reports") or {}
@@ -128,6 +135,17 @@ def _report_approval(base: dict[str, Any], where: str) -> bool:
         raise ConfigError(f"{where}: reports must be a mapping such as {{require_approval: true}}")
     _check_keys(section, REPORT_KEYS, f"{where} reports")
     return _flag(section.get("require_approval", False), f"{where}: reports.require_approval")
+
+
+def _link_expiry(base: dict[str, Any], where: str) -> int:
+    section = base.get("links") or {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"{where}: links must be a mapping such as {{expire_days: 30}}")
+    _check_keys(section, LINK_KEYS, f"{where} links")
+    days = _positive_int(section.get("expire_days", 30), f"{where}: links.expire_days")
+    if days > 3660:
+        raise ConfigError(f"{where}: links.expire_days must be at most 3660 days (ten years), not {days}")
+    return days
 
 
 def merge_overrides(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -267,6 +285,7 @@ def load_policy(*paths: Path) -> PolicySet:
     policy.source = " + ".join(used) or "built-in defaults"
     policy.default()  # validate the base now, so a broken file fails at start, not mid-sweep
     _report_approval(policy.base, policy.source)
+    _link_expiry(policy.base, policy.source)
     for plan_code, over in policy.plans.items():
         for task_code in ["", *over.get("tasks", {})]:
             policy.for_task(plan_code, task_code)

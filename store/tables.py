@@ -564,3 +564,18 @@ class ReportStateRow(SQLModel, table=True):
     approved_at: dt.datetime | None = None
     approved_by: str | None = Field(default=None, max_length=80)
     mail_status: str | None = Field(default=None, max_length=20)  # the approved report's mail: sent | queued | …
+
+
+class LinkRevocationRow(SQLModel, table=True):
+    """A unit's signed link the office revoked (`duban links revoke`, schema 0020). Links are not stored:
+    each is signed from its plan, unit and day (``workflows.link_service``); a revoked one is refused."""
+
+    __tablename__ = "link_revocation"
+
+    link_id: str = Field(sa_column=sa.Column(sa.String(60), primary_key=True))  # plan-unit-YYYYMMDD
+    plan_id: int = Field(foreign_key="plan.id")
+    unit_id: int = Field(foreign_key="unit.id", index=True)
+    issued_on: dt.date
+    revoked_at: dt.datetime
+    revoked_by: str = Field(default="", max_length=80)
+    reason: str = ""

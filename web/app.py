@@ -26,6 +26,7 @@ from duban.web import (
     pages_plans,
     pages_reports,
     pages_tasks,
+    pages_unit,
 )
 from duban.web.deps import IDLE, LoginRequired, local_path, render, see_other
 
@@ -45,6 +46,7 @@ ROUTERS = [pages_auth.router, pages_overview.router, pages_plans.router, pages_t
 ROUTERS += [pages_actions.router, pages_mail.router]  # office actions; notices and mail (helper actions)
 ROUTERS += [pages_closing.router]  # closing requests and evidence (helper closing)
 ROUTERS += [pages_reports.router]  # weekly reports and their approval (helper plansreports)
+ROUTERS += [pages_unit.router]  # a unit's page from its signed link, no account (helper unitlinks)
 
 
 def create_app(app: App, *, secure_cookies: bool = False) -> FastAPI:

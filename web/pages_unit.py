@@ -1,0 +1,159 @@
+"""A unit's page from its signed link (``/u/{token}``): no account, no session — the link is the key.
+
+The page lists the unit's open items in the link's plan (lead, co-lead, supporting) with 签收, 报送进展,
+申请办结 (note and evidence files) and 申请延期, and says which unit the link acts as (a forwarded link acts
+as the unit it was sent to). Opening it reads only (mail scanners and link previews open links); every
+action is a POST with the page's form token (an HMAC of the link token: there is no session to keep one
+in) and a 确认 tick, on an item of the link's own unit and plan, through ``workflows.link_service``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from duban.web.deps import TEMPLATES, client_address, duban, label, see_other
+
+router = APIRouter()
+MAX_FILES = 20
+DONE = {  # what the page says after an action (?done=…): only these words, never text from the query
+    "ack": ("已签收。", "Acknowledged."),
+    "report": ("进展已报送。", "Progress reported."),
+    "close": ("办结申请已提交，等待督办部门复核。", "Closing request filed for the office's review."),
+    "extend": ("延期申请已提交，等待督办部门审批。", "Extension request filed for the office's decision."),
+}
+_ENV = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]),
+                   trim_blocks=True, lstrip_blocks=True)
+_HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex, nofollow", "Referrer-Policy": "no-referrer"}
+
+
+def _render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """A page without a session: the console's layout, no user, the link's own form token (``csrf``)."""
+    language = duban(request).settings.language
+    context.setdefault("csrf", "")
+    page = _ENV.get_template(template).render(request=request, user=None, lang=language,
+                                              t=lambda zh, en: label(language, zh, en), **context)
+    return HTMLResponse(page, status_code=status_code, headers={
+        **_HEADERS, "Content-Language": "en" if language == "en" else language})
+
+
+def _refused(request: Request, err: Exception) -> HTMLResponse:
+    reason = getattr(err, "reason", "")
+    return _render(request, "unit_link_refused.html.j2", status_code=404 if reason == "unknown" else 403,
+                   reason=reason, detail=str(err))
+
+
+def _page(request: Request, token: str, *, status_code: int = 200, error: str | None = None,
+          error_item: str = "", done: str = "", kept: dict[str, str] | None = None) -> HTMLResponse:
+    from duban.workflows.link_service import LinkRefused, page
+
+    app = duban(request)
+    try:
+        found = page(app.engine, token, now=app.clock(), expire_days=app.policies.link_expire_days)
+    except LinkRefused as err:
+        return _refused(request, err)
+    return _render(request, "unit_link.html.j2", status_code=status_code, link=found["link"], items=found["items"],
+                   csrf=found["csrf"], today=found["today"], error=error, error_item=error_item,
+                   done=DONE.get(done), kept=kept or {}, max_mb=app.settings.evidence_max_bytes / 1024 / 1024)
+
+
+@router.get("/u/{token}")
+def unit_link(request: Request, token: str, done: str = "") -> Response:
+    return _page(request, token, done=done)
+
+
+async def _checked(request: Request, token: str) -> tuple[Any, Any]:
+    """The link (or a refusal page) and the POSTed form, once the form token matches the link's."""
+    from duban.workflows.link_service import LinkRefused, check_csrf, verify
+
+    app = duban(request)
+    try:
+        link = verify(app.engine, token, now=app.clock(), expire_days=app.policies.link_expire_days)
+    except LinkRefused as err:
+        return None, _refused(request, err)
+    form = await request.form()
+    if not check_csrf(app.engine, link.token, form.get("csrf")):
+        raise HTTPException(status_code=403, detail="CSRF token missing or wrong: reload the page and try again")
+    return link, form
+
+
+async def _uploads(form: Any, limit: int) -> list[tuple[str, bytes]]:
+    from duban.store.evidence import too_large
+
+    out = []
+    for part in form.getlist("files"):
+        if isinstance(part, str) or not getattr(part, "filename", None):
+            continue
+        if part.size is not None and part.size > limit:
+            raise too_large(part.filename, part.size, limit)
+        out.append((part.filename, await part.read(limit + 1)))
+    if len(out) > MAX_FILES:
+        raise HTTPException(status_code=400, detail=f"at most {MAX_FILES} evidence files at once")
+    return out
+
+
+async def _act(request: Request, token: str, action: str) -> Response:
+    from duban.matrix.errors import DubanError, NotFound
+    from duban.workflows import link_service
+    from duban.workflows.closing_service import evidence_store
+
+    app = duban(request)
+    store = evidence_store(app.settings)
+    if int(request.headers.get("content-length") or 0) > MAX_FILES * store.max_bytes + 1024 * 1024:
+        raise HTTPException(status_code=413, detail="the upload is too large")
+    link, form = await _checked(request, token)
+    if link is None:
+        return form  # the refusal page
+    item = str(form.get("item") or "")
+    kept = {k: str(form.get(k) or "") for k in ("done", "percent", "count", "amount", "note", "new_due", "reason")}
+    if form.get("confirm") != "yes":
+        return _page(request, token, status_code=400, error=label(app.settings.language, "请勾选“确认”后再提交。",
+                                                                   "Tick the confirmation to submit."),
+                     error_item=item, kept=kept)
+    now, client = app.clock(), client_address(request)
+    try:
+        if action == "ack":
+            link_service.acknowledge(app.engine, link, item, now=now, client=client)
+        elif action == "report":
+            link_service.report(app.engine, link, item, now=now, client=client, done=kept["done"],
+                                percent=kept["percent"], count=kept["count"], amount=kept["amount"], note=kept["note"])
+        elif action == "close":
+            files = await _uploads(form, store.max_bytes)
+            link_service.request_closing(app.engine, link, item, now=now, client=client, note=kept["note"],
+                                         files=files, store=store)
+        else:
+            try:
+                new_due = dt.date.fromisoformat(kept["new_due"].strip())
+            except ValueError:
+                raise DubanError(f"new_due: {kept['new_due']!r} is not a date such as 2016-03-31") from None
+            link_service.request_extension(app.engine, link, item, now=now, client=client, new_due=new_due,
+                                           reason=kept["reason"])
+    except NotFound as err:
+        return _page(request, token, status_code=404, error=str(err), error_item=item, kept=kept)
+    except DubanError as err:
+        return _page(request, token, status_code=400, error=str(err), error_item=item, kept=kept)
+    return see_other(f"/u/{token}?done={action}#item-{item}")
+
+
+@router.post("/u/{token}/ack")
+async def unit_link_ack(request: Request, token: str) -> Response:
+    return await _act(request, token, "ack")
+
+
+@router.post("/u/{token}/report")
+async def unit_link_report(request: Request, token: str) -> Response:
+    return await _act(request, token, "report")
+
+
+@router.post("/u/{token}/close")
+async def unit_link_close(request: Request, token: str) -> Response:
+    return await _act(request, token, "close")
+
+
+@router.post("/u/{token}/extend")
+async def unit_link_extend(request: Request, token: str) -> Response:
+    return await _act(request, token, "extend")
