@@ -449,7 +449,7 @@ def list_links(engine: Engine, *, unit: str, plan: str | None = None, now: dt.da
         days: set[tuple[int, dt.date]] = set()
         for plan_id, day, recipients in session.execute(
                 sa.select(NoticeRow.plan_id, NoticeRow.planned_for, NoticeRow.recipients)
-                .where(NoticeRow.plan_id.in_([p.id for p in plans])).distinct()).all():
+                .where(NoticeRow.plan_id.in_([p.id for p in plans]))).all():
             if _addressed(recipients, key):
                 days.add((plan_id, day))
         revoked = {r.link_id: r for r in session.execute(sa.select(LinkRevocationRow).where(

@@ -1,0 +1,210 @@
+"""Units' signed links (workflows.link_service) on SQLite and PostgreSQL, in process: the same notice day
+gives the same token (a replay, a restart); tampered, unknown, expired and revoked links are refused and
+change nothing; opening a link's page writes nothing; a link acts only on its own unit's open items of its
+plan; every action goes through the office's services and is a ``link.used`` event with the link and the
+client's address."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from duban.matrix.errors import NotFound, Refused
+from duban.store.db import open_database, transaction
+from duban.store.evidence import EvidenceStore
+from duban.store.tables import EventRow, MilestoneRow, NoticeRow, TaskRow, UnitRow
+from duban.workflows import link_service as L
+from duban.workflows.matrix_service import PlanOptions, import_file
+from duban.workflows.sweep_service import sweep
+from tests.support import PLANS, POLICY, at
+
+PLAN = "district-2015"
+NOW = at(2016, 1, 15, 10)
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+TABLES = ("event", "notice", "progress_report", "closing_request", "closing_evidence", "extension", "link_revocation",
+          "app_secret")
+
+
+@pytest.fixture
+def district(engine):
+    import_file(engine, PLANS / f"{PLAN}.yaml", PlanOptions(), now=at(2015, 7, 1))
+    sweep(engine, now=at(2016, 1, 15, 8), policies=POLICY)
+    return engine
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> EvidenceStore:
+    return EvidenceStore(tmp_path / "evidence", max_bytes=10_000)
+
+
+def counts(engine) -> dict:
+    with engine.connect() as conn:
+        out = {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar() for t in TABLES}
+        out["acknowledged"] = conn.execute(sa.text("SELECT count(*) FROM notice WHERE acknowledged_at IS NOT NULL")).scalar()
+        out["milestones"] = conn.execute(sa.text("SELECT sum(coalesce(done_quantity, 0)) FROM milestone")).scalar()
+        return out
+
+
+def latest_link(engine, unit: str) -> dict:
+    return L.list_links(engine, unit=unit, plan=PLAN, now=NOW)[0]
+
+
+def item_key(engine, task: str, seq_index: int = 0) -> str:
+    with transaction(engine) as s:
+        ids = s.execute(sa.select(MilestoneRow.id).join(TaskRow, TaskRow.id == MilestoneRow.task_id)
+                        .where(TaskRow.code == task).order_by(MilestoneRow.seq)).scalars().all()
+    return f"m{ids[seq_index]}"
+
+
+def test_a_link_is_signed_from_its_notice_day_the_same_in_a_replay_and_after_a_restart(district, db_url, monkeypatch) -> None:
+    links = L.list_links(district, unit="區交委", plan=PLAN, now=NOW)
+    days = {row["issued_on"] for row in links}
+    with transaction(district) as s:
+        notice_days = {n.planned_for.isoformat() for n in s.execute(sa.select(NoticeRow)).scalars()
+                       if any(r["name"] == "區交委" and r["role"] in ("unit", "unit_head") for r in n.recipients)}
+    assert days == notice_days and len(days) >= 2  # one link per day a notice to the unit was planned
+    first = links[0]
+    again = L.issue(district, plan=PLAN, unit="區交委", on=dt.date.fromisoformat(first["issued_on"]))
+    assert again["token"] == first["url"] and again["link"] == first["link"]
+    other = open_database(db_url)  # another process (a restart, a second worker): the key is in the database
+    try:
+        assert L.issue(other, plan=PLAN, unit="區交委", on=dt.date.fromisoformat(first["issued_on"]))["token"] == first["url"]
+    finally:
+        other.dispose()
+    link = L.verify(district, first["url"], now=NOW)
+    with transaction(district) as s:
+        unit_id = s.execute(sa.select(UnitRow.id).where(UnitRow.name == "區交委")).scalar_one()
+    assert (link.unit, link.plan, link.unit_id, link.link_id) == ("區交委", PLAN, unit_id, first["link"])
+    assert link.issued_on.isoformat() == first["issued_on"] and link.expires_on == link.issued_on + dt.timedelta(days=30)
+
+    # DUBAN_SECRET_KEY signs alike in every database (and the key kept in the database no longer verifies)
+    on = dt.date(2016, 1, 12)
+    stored = L.issue(district, plan=PLAN, unit="區交委", on=on)["token"]
+    monkeypatch.setenv("DUBAN_SECRET_KEY", "a key the office keeps")
+    given = L.issue(district, plan=PLAN, unit="區交委", on=on)["token"]
+    assert given != stored and given == L.issue(district, plan=PLAN, unit="區交委", on=on)["token"]
+    with pytest.raises(L.LinkRefused):
+        L.verify(district, stored, now=NOW)
+    assert L.verify(district, given, now=NOW).unit == "區交委"
+
+
+def test_tampered_unknown_expired_and_revoked_links_are_refused_and_change_nothing(district) -> None:
+    token = latest_link(district, "區交委")["url"]
+    link_id, sig = token.split(".")
+    plan_id, unit_id, day = link_id.split("-")
+    other_unit = f"{plan_id}-{int(unit_id) + 1}-{day}"
+    with transaction(district) as s:
+        unknown = L.token_in(s, plan_id=999, unit_id=int(unit_id), issued_on=dt.date(2016, 1, 12))
+    before = counts(district)
+    for bad, reason in [(token[:-1] + ("A" if token[-1] != "A" else "B"), "tampered"), (f"{other_unit}.{sig}", "tampered"),
+                        (link_id, "tampered"), ("", "tampered"), ("1-1-20161399." + sig, "tampered"),
+                        ("x" * 500, "tampered"), (unknown, "unknown")]:
+        with pytest.raises(L.LinkRefused) as refused:
+            L.page(district, bad, now=NOW)
+        assert refused.value.reason == reason, bad
+    with pytest.raises(L.LinkRefused) as refused:
+        L.verify(district, token, now=NOW + dt.timedelta(days=40))
+    assert refused.value.reason == "expired" and "过期" in str(refused.value)
+    assert L.verify(district, token, now=NOW + dt.timedelta(days=40), expire_days=60).link_id == link_id  # policy links.expire_days
+    assert counts(district) == before
+
+    L.revoke(district, link_ids=[link_id], now=NOW, actor="office1", reason="转发到了外部")
+    with pytest.raises(L.LinkRefused) as refused:
+        L.page(district, token, now=NOW)
+    assert refused.value.reason == "revoked" and "转发到了外部" in str(refused.value)
+    listed = {row["link"]: row for row in L.list_links(district, unit="區交委", plan=PLAN, now=NOW)}
+    assert listed[link_id]["status"] == "revoked" and listed[link_id]["revoked_by"] == "office1"
+    with pytest.raises(Refused, match="already revoked"):
+        L.revoke(district, link_ids=[link_id], now=NOW, actor="office1")
+    with pytest.raises(Refused, match="not a link id"):
+        L.revoke(district, link_ids=["1-2"], now=NOW, actor="office1")
+    with transaction(district) as s:
+        revoked = s.execute(sa.select(EventRow).where(EventRow.kind == "link.revoked")).scalars().all()
+    assert [(e.actor, e.data["link"], e.data["unit"]) for e in revoked] == [("office1", link_id, "區交委")]
+
+
+def test_opening_a_link_reads_only_and_lists_the_units_open_items(district) -> None:
+    token = latest_link(district, "區農委")["url"] if L.list_links(district, unit="區農委", plan=PLAN, now=NOW) \
+        else L.issue(district, plan=PLAN, unit="區農委", on=dt.date(2016, 1, 12))["token"]
+    before = counts(district)
+    page = L.page(district, token, now=NOW)
+    page_again = L.page(district, token, now=NOW)
+    assert counts(district) == before and page == page_again
+    roles = {(i["task"], i["role"]) for i in page["items"]}
+    assert ("3.2.1", "supporting") in roles and any(role == "lead" for _, role in roles)
+    supporting = next(i for i in page["items"] if i["task"] == "3.2.1")
+    assert supporting["can_report"] and not supporting["can_close"] and not supporting["can_extend"]
+
+    # the page's form token is bound to its link: another link's is refused
+    a = L.page(district, latest_link(district, "區交委")["url"], now=NOW)
+    assert L.check_csrf(district, a["link"].token, a["csrf"])
+    assert not L.check_csrf(district, a["link"].token, page["csrf"])
+    assert not L.check_csrf(district, a["link"].token, "") and not L.check_csrf(district, a["link"].token, None)
+
+
+def test_a_link_acts_through_the_services_and_every_use_is_an_event_with_the_link_and_the_client(district, store) -> None:
+    token = latest_link(district, "區交委")["url"]
+    link = L.verify(district, token, now=NOW)
+    first, second = item_key(district, "3.2.1", 0), item_key(district, "3.2.1", 1)
+    items = {i["key"]: i for i in L.page(district, token, now=NOW)["items"]}
+    assert items[first]["notices"], "the overdue milestone has notices to acknowledge"
+
+    acked = L.acknowledge(district, link, first, now=NOW, client="203.0.113.7")
+    assert sorted(acked) == sorted(items[first]["notices"])
+    with transaction(district) as s:
+        notices = s.execute(sa.select(NoticeRow).where(NoticeRow.id.in_(acked))).scalars().all()
+    assert all(n.acknowledged_by == "區交委" and n.acknowledged_at is not None for n in notices)
+    with pytest.raises(Refused):
+        L.acknowledge(district, link, first, now=NOW, client="203.0.113.7")  # nothing left to acknowledge
+
+    reported = L.report(district, link, first, now=NOW, client="203.0.113.7", done="18", note="<b>已完成18个村</b>")
+    assert reported["item"]["done_quantity"] == 18 and not reported["item"]["closed"]
+    made = L.request_closing(district, link, first, now=NOW, client="203.0.113.7", note="已全部完成",
+                             files=[("验收报告.pdf", PDF)], store=store)
+    assert made["status"] == "pending" and [f["name"] for f in made["files"]] == ["验收报告.pdf"]
+    assert link.link_id in made["requested_by"]
+    ext = L.request_extension(district, link, second, now=NOW, client="198.51.100.2", new_due=dt.date(2017, 3, 31),
+                              reason="冬季施工受限")
+    assert ext["status"] == "pending" and ext["new_due"] == "2017-03-31"
+
+    with transaction(district) as s:
+        used = s.execute(sa.select(EventRow).where(EventRow.kind == "link.used").order_by(EventRow.id)).scalars().all()
+        kinds = {e.kind: e.actor for e in s.execute(sa.select(EventRow).where(EventRow.kind.in_(
+            ["notice.acknowledged", "progress.reported", "closing.requested", "extension.requested"]))).scalars()}
+    assert [e.data["action"] for e in used] == ["acknowledge", "report", "request_closing", "request_extension"]
+    assert {(e.data["link"], e.data["unit"]) for e in used} == {(link.link_id, "區交委")}
+    assert [e.data["client"] for e in used] == ["203.0.113.7"] * 3 + ["198.51.100.2"]
+    assert all(link.link_id in actor for actor in kinds.values()), kinds
+    assert L.list_links(district, unit="區交委", plan=PLAN, now=NOW)[0]["uses"] == 4
+
+
+def test_a_link_cannot_act_on_another_units_item_nor_beyond_its_units_rights(district, store) -> None:
+    link = L.verify(district, latest_link(district, "區交委")["url"], now=NOW)
+    with transaction(district) as s:
+        foreign = s.execute(sa.select(MilestoneRow.id).join(TaskRow, TaskRow.id == MilestoneRow.task_id)
+                            .join(UnitRow, UnitRow.id == TaskRow.lead_unit_id)
+                            .where(UnitRow.name == "區水務局", MilestoneRow.closed_at.is_(None))).scalars().first()
+    before = counts(district)
+    for act in (lambda key: L.acknowledge(district, link, key, now=NOW, client="c"),
+                lambda key: L.report(district, link, key, now=NOW, client="c", done="1"),
+                lambda key: L.request_closing(district, link, key, now=NOW, client="c", note="x", files=[], store=store),
+                lambda key: L.request_extension(district, link, key, now=NOW, client="c", new_due=dt.date(2017, 1, 1),
+                                                reason="x")):
+        for key in (f"m{foreign}", "m999999", "i1", "' OR 1=1"):
+            with pytest.raises(NotFound, match="不是區交委"):
+                act(key)
+    supporting = L.verify(district, L.issue(district, plan=PLAN, unit="區農委", on=dt.date(2016, 1, 12))["token"], now=NOW)
+    own = item_key(district, "3.2.1", 0)
+    with pytest.raises(Refused, match="lead"):
+        L.request_closing(district, supporting, own, now=NOW, client="c", note="x", files=[], store=store)
+    with pytest.raises(Refused, match="lead"):
+        L.request_extension(district, supporting, own, now=NOW, client="c", new_due=dt.date(2017, 1, 1), reason="x")
+    assert counts(district) == before
+    # an extension after the due date is refused as for the office (recorded as such by the service)
+    with pytest.raises(Refused, match="late extension request"):
+        L.request_extension(district, link, own, now=NOW, client="c", new_due=dt.date(2016, 3, 1), reason="晚了")
+    with transaction(district) as s:
+        assert s.execute(sa.select(sa.func.count()).select_from(EventRow).where(EventRow.kind == "link.used")).scalar() == 0
