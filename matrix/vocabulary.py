@@ -28,7 +28,9 @@ from enum import StrEnum
 class NoticeKind(StrEnum):
     """What a message is. The first three are per-item notices the sweep plans (stored in
     ``notice.kind``); a digest gathers one recipient's notices; criticism and praise are the weekly
-    report's circulations (通報批評, 通報表揚)."""
+    report's circulations (通報批評, 通報表揚); the last two are per-item notices too (``notice.kind``),
+    written by the office's review of a unit's closing request (workflows.closing_service), each one
+    letter of its own (never in a digest)."""
 
     REMINDER = "reminder"  # 提醒: before the due date
     CHASE = "chase"  # 催辦: after it, repeated
@@ -36,6 +38,8 @@ class NoticeKind(StrEnum):
     DIGEST = "digest"  # one recipient's notices in one mail
     CRITICISM = "criticism"  # 通報批評
     PRAISE = "praise"  # 通報表揚
+    CLOSING_RETURNED = "closing_returned"  # 辦結申請退回: the office returned a unit's closing request
+    CLOSING_CLOSED = "closing_closed"  # 辦結確認: the office closed the item a unit asked to close
 
 
 class Family(StrEnum):
@@ -44,6 +48,7 @@ class Family(StrEnum):
     NOTICE = "notice"
     DIGEST = "digest"
     CIRCULATION = "circulation"
+    CLOSING = "closing"  # the office's answer to one unit's closing request (辦結申請)
 
 
 class Light(StrEnum):
@@ -175,6 +180,9 @@ NOTICE_KIND_SPECS: dict[NoticeKind, KindSpec] = {spec.kind: spec for spec in (
     KindSpec(NoticeKind.DIGEST, Family.DIGEST, "digest", {"zh-Hans": "督办事项汇总", "en": "digest"}),
     KindSpec(NoticeKind.CRITICISM, Family.CIRCULATION, "circulation", {"zh-Hans": "通报批评", "en": "criticism"}),
     KindSpec(NoticeKind.PRAISE, Family.CIRCULATION, "circulation", {"zh-Hans": "通报表扬", "en": "commendation"}),
+    KindSpec(NoticeKind.CLOSING_RETURNED, Family.CLOSING, "closing",
+             {"zh-Hans": "办结申请退回通知", "en": "closing request returned"}),
+    KindSpec(NoticeKind.CLOSING_CLOSED, Family.CLOSING, "closing", {"zh-Hans": "办结确认通知", "en": "closing confirmed"}),
 )}
 
 
@@ -185,7 +193,9 @@ def kinds_of(family: Family) -> tuple[NoticeKind, ...]:
 
 NOTICE_KINDS: tuple[NoticeKind, ...] = kinds_of(Family.NOTICE)  # what the sweep plans, one item each
 CIRCULATION_KINDS: tuple[NoticeKind, ...] = kinds_of(Family.CIRCULATION)
-NOTICE_EVENTS: dict[str, str] = {k.value: f"notice.{k}" for k in NOTICE_KINDS}  # the event a written notice leaves
+CLOSING_KINDS: tuple[NoticeKind, ...] = kinds_of(Family.CLOSING)  # stored notices, each a letter of its own
+# The event a written notice leaves (a closing notice's is the office's decision, which names the notice).
+NOTICE_EVENTS: dict[str, str] = {k.value: f"notice.{k}" for k in NOTICE_KINDS + CLOSING_KINDS}
 SUPERSEDABLE_KINDS: tuple[NoticeKind, ...] = tuple(k for k, s in NOTICE_KIND_SPECS.items() if s.superseded_by)
 ACK_KINDS: tuple[NoticeKind, ...] = tuple(k for k, s in NOTICE_KIND_SPECS.items() if s.needs_ack)
 

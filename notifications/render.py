@@ -5,7 +5,8 @@ Everything a template may show about one notice is a frozen ``NoticeView`` (buil
 ``Letterhead``. ``Renderer`` turns them into ``Rendered(subject, text, html)``:
 
 - Templates live in ``templates/<lang>/<name>.<html|txt>.j2`` (``reminder``, ``chase``,
-  ``escalation``, ``digest``, ``criticism``, ``praise``), with ``_subjects.j2`` (subject lines) and
+  ``escalation``, ``digest``, ``criticism``, ``praise``, and the closing request's ``closing_returned``
+  (退回通知) and ``closing_closed`` (辦結確認), whose ``NoticeView.closing`` holds the request and decision), with ``_subjects.j2`` (subject lines) and
   ``_macros.j2`` (sentences shared by text and HTML; HTML templates import it as
   ``html:_macros.j2`` so that it escapes there) beside them, and the language-free HTML layout
   (``_layout.html.j2``, ``_css.html.j2``: inline CSS only, mail clients strip ``<style>``) in
@@ -44,6 +45,7 @@ from duban.matrix.scoring import Circulation, Line
 from duban.matrix.script import fold, to_simplified, to_traditional
 from duban.matrix.vocabulary import (
     CIRCULATION_KINDS,
+    CLOSING_KINDS,
     LEVEL_COLOURS,
     NOTICE_KIND_SPECS,
     NOTICE_KINDS,
@@ -91,6 +93,22 @@ class RecipientView:
 
 
 @dataclass(frozen=True)
+class ClosingFacts:
+    """What a closing notice (退回通知, 辦結確認) says of the unit's closing request (辦結申請) and the
+    office's decision, as the notice stored them when the office decided."""
+
+    request_id: int
+    unit: str  # the unit that asked (the lead or a co-lead unit)
+    requested_on: date
+    requested_by: str
+    note: str  # what the unit wrote (辦結情況)
+    files: tuple[str, ...]  # its evidence files, by the names they were sent with
+    decided_on: date
+    decided_by: str
+    decision: str  # the office's reason for returning it, or its note on closing ("" none)
+
+
+@dataclass(frozen=True)
 class NoticeView:
     """All a template may show about one notice (reminder, chase or escalation)."""
 
@@ -132,6 +150,7 @@ class NoticeView:
     due_working: bool = True  # the due date is a working day (a letter names the weekday of one that is not)
     ongoing: bool = False  # a period of ongoing work (持續推進): its due date is the period's progress report's
     co_lead_units: tuple[str, ...] = ()  # 共同牽頭: addressed with the lead unit, answer for the task with it
+    closing: ClosingFacts | None = None  # a closing notice's request and decision (None for the sweep's kinds)
 
     @property
     def days_to_due(self) -> int:
@@ -338,9 +357,12 @@ class Renderer:
     # -- public API ---------------------------------------------------------------------------
 
     def notice(self, view: NoticeView, recipient: RecipientView, *, letterhead: Letterhead) -> Rendered:
-        """One notice (提醒函, 催辦通知, 督辦通知) for one recipient (主送, or 抄送 when ``view.is_cc``)."""
-        if view.kind not in NOTICE_KINDS:
-            raise ConfigError(f"unknown notice kind {view.kind!r}: use {', '.join(NOTICE_KINDS)}")
+        """One notice (提醒函, 催辦通知, 督辦通知; or a closing request's 退回通知 / 辦結確認, whose view carries
+        ``closing``) for one recipient (主送, or 抄送 when ``view.is_cc``)."""
+        if view.kind not in NOTICE_KINDS + CLOSING_KINDS:
+            raise ConfigError(f"unknown notice kind {view.kind!r}: use {', '.join(NOTICE_KINDS + CLOSING_KINDS)}")
+        if view.kind in CLOSING_KINDS and view.closing is None:
+            raise ConfigError(f"notice {view.key}: a {view.kind} notice without its closing request's facts")
         context = {"v": view, "recipient": recipient, "letterhead": letterhead}
         subject = self._subject(NOTICE_KIND_SPECS[NoticeKind(view.kind)].subject, view)
         return self._render(view.kind, subject, context)

@@ -25,9 +25,9 @@ from sqlalchemy.orm import Session
 from duban.matrix.calendar import WorkCalendar
 from duban.matrix.errors import NotFound
 from duban.matrix.reporting import ongoing_label
-from duban.matrix.vocabulary import LEVEL_COLOURS, NOTICE_KINDS, ItemKind, NoticeKind, RecipientRole
+from duban.matrix.vocabulary import CLOSING_KINDS, LEVEL_COLOURS, NOTICE_KINDS, ItemKind, NoticeKind, RecipientRole
 from duban.notifications.recipients import PlanRoles, UnitIndex, plan_rows
-from duban.notifications.render import Letterhead, NoticeView, RecipientView
+from duban.notifications.render import ClosingFacts, Letterhead, NoticeView, RecipientView
 from duban.store.tables import (
     TASK_UNIT_CO_LEAD,
     MilestoneRow,
@@ -194,7 +194,8 @@ def build_views(session: Session, notice_ids: list[int], *, calendar: WorkCalend
         # planned for 07-15 written on 12-04); its ``days`` are counted to the sweep's day, so that day
         # is the notice's date, and the answer is due 3 working days after it, not in the past.
         issued = max(r.planned_for, sweep_days.get(r.sweep_id) or r.planned_for)
-        required_by = r.due if r.kind == NoticeKind.REMINDER else cal.add_working_days(issued, RESPOND_WORKING_DAYS)
+        closing = r.kind in CLOSING_KINDS  # the office's answer to a closing request: asks for the work by its due date
+        required_by = r.due if r.kind == NoticeKind.REMINDER or closing else cal.add_working_days(issued, RESPOND_WORKING_DAYS)
         out[r.id] = NoticeView(
             notice_id=r.id, key=r.key, kind=r.kind, level=r.level,
             colour=_colour(ladder, r.level) if r.kind == NoticeKind.ESCALATION else "",
@@ -204,8 +205,21 @@ def build_views(session: Session, notice_ids: list[int], *, calendar: WorkCalend
             supporting_units=tuple(supporting[task.id]), lead_officials=tuple(officials[task.id]),
             co_lead_units=tuple(co_leads[task.id]), label=label or "", due=r.due, days=r.days, **measures, required_by=required_by, planned_for=issued,
             to=people.views(r.recipients, r.plan_id), cc=people.views(r.cc, r.plan_id), due_working=cal.is_working_day(r.due),
+            closing=closing_facts(r.data) if closing else None,
         )
     return out
+
+
+def closing_facts(data: dict[str, Any] | None) -> ClosingFacts:
+    """A closing notice's request and decision from its stored ``data["closing"]``
+    (``workflows.closing_service`` writes it when the office decides)."""
+    c = (data or {}).get("closing") or {}
+    return ClosingFacts(
+        request_id=int(c.get("request", 0)), unit=str(c.get("unit", "")),
+        requested_on=dt.date.fromisoformat(c["requested_on"]), requested_by=str(c.get("requested_by", "")),
+        note=str(c.get("note", "")), files=tuple(str(f) for f in c.get("files", ())),
+        decided_on=dt.date.fromisoformat(c["decided_on"]), decided_by=str(c.get("decided_by", "")),
+        decision=str(c.get("decision", "")))
 
 
 def _item_measures(r: Any, milestones: dict[int, Any], instances: dict[int, Any]) -> tuple[Any, str, dict[str, Any]]:

@@ -230,6 +230,19 @@ def notice_sweeps(session: Session, notice_ids: Iterable[int]) -> dict[int, tupl
     return {r.id: (r.as_of, r.started_at) for r in rows}
 
 
+def notice_written(session: Session, notice_ids: Iterable[int]) -> dict[int, tuple[dt.date, dt.datetime]]:
+    """For each notice no sweep planned that says when it was written (a closing request's answer,
+    ``data["written_at"]``): (the day it is for, when it was really written)."""
+    n = NOTICE.c
+    out: dict[int, tuple[dt.date, dt.datetime]] = {}
+    for r in session.execute(sa.select(n.id, n.planned_for, n.data)
+                             .where(n.id.in_(list(notice_ids)), n.sweep_id.is_(None))):
+        written = (r.data or {}).get("written_at")
+        if written:
+            out[r.id] = (r.planned_for, dt.datetime.fromisoformat(written))
+    return out
+
+
 def release_held(session: Session) -> int:
     """Held messages (planned by a replay) go out now: pending again, their deliveries queued, their
     notices on their way. Returns how many."""

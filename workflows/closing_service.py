@@ -8,9 +8,18 @@ request (退回) with a reason.
   ``closing.requested`` event listing the files. A refusal stores nothing.
 - ``close_request`` closes the item as ``duban progress close`` does (the item's ``closed_at``, a
   ``progress_report`` row of kind ``close``, an ``item.closed`` event), with a ``closing.closed`` event
-  naming the office's user; ``return_request`` needs a reason and records ``closing.returned``, the event
-  the unit is told by (``duban closing list``, the console's queue and the task's history show it).
+  naming the office's user; ``return_request`` needs a reason and records ``closing.returned``
+  (``duban closing list``, the console's queue and the task's history show it).
   Either refuses a request already decided; closing refuses an item closed meanwhile.
+- Either decision tells the unit that asked by a notice (``_tell_unit``): a 辦結申請退回通知 (kind
+  ``closing_returned``: the reason, what to do next, by when) or a 辦結確認通知 (``closing_closed``),
+  written in the decision's transaction with the key ``closing-returned:<id>`` / ``closing-closed:<id>``
+  (inserted once, whatever retries), addressed to the unit as the sweep's notices are (role ``unit``),
+  and delivered by ``duban deliver`` (or the server's delivery job) like every notice: its addresses
+  from the unit directory (none: the delivery is held, naming why, until the directory has one), not
+  while the office holds the task's notices (``notice_service.hold_notices``), and — decided for a
+  replayed day (``--as-of`` far from the real date) — held until DUBAN_ALLOW_REPLAY_MAIL=1. The
+  decision's event names the notice (``notice_key``), so the task's history shows where it stands.
 
 Events carry the acting person (``actor``): the console passes the logged-in user's name.
 """
@@ -35,6 +44,7 @@ from duban.store.tables import (
     EventRow,
     EvidenceFileRow,
     MilestoneRow,
+    NoticeRow,
     PlanRow,
     ProgressReportRow,
     RecurrenceInstanceRow,
@@ -45,6 +55,7 @@ from duban.store.tables import (
 )
 from duban.workflows.progress_items import (
     Item,
+    _effective_due,
     _event,
     _item_json,
     _item_ref,
@@ -226,9 +237,11 @@ def close_request(engine: Engine, *, request_id: int, now: dt.datetime, actor: s
         session.flush()
         ref = _item_ref(kind, item, number)
         names = [f["name"] for f in files]
+        told = _tell_unit(session, "closing_closed", req, task_row, plan_row, kind, item, unit_name, names, now)
         session.execute(sa.insert(EventRow), [
             _event(now, "closing.closed", plan_row.id, task_row.id, actor or "office",
-                   {**ref, "closing_id": req.id, "unit": unit_name, "note": req.decision_note, "files": names}),
+                   {**ref, "closing_id": req.id, "unit": unit_name, "note": req.decision_note, "files": names,
+                    "notice_key": told}),
             _event(now, "item.closed", plan_row.id, task_row.id, actor or "office",
                    {**ref, "reason": "closing request", "evidence": evidence, "unit": unit_name,
                     "report_id": report.id, "closing_id": req.id}),
@@ -245,15 +258,45 @@ def return_request(engine: Engine, *, request_id: int, reason: str, now: dt.date
             raise _bad(Refused, "reason", "", "is required",
                        message=f"returning closing request #{request_id} needs a reason (退回理由)")
         task_row = session.get(TaskRow, req.task_id)
+        plan_row = session.get(PlanRow, task_row.plan_id)
         kind, item, number, _rec = _item_of(session, req)
         unit_name = _unit_name(session, req.unit_id)
         req.status, req.decided_at, req.decided_by, req.decision_note = "returned", now, actor or "", reason
         session.flush()
+        names = [f["name"] for f in _files(session, [req.id])[req.id]]
+        told = _tell_unit(session, "closing_returned", req, task_row, plan_row, kind, item, unit_name, names, now)
         session.execute(sa.insert(EventRow), [_event(
             now, "closing.returned", task_row.plan_id, task_row.id, actor or "office",
             {**_item_ref(kind, item, number), "closing_id": req.id, "unit": unit_name, "reason": reason,
-             "files": [f["name"] for f in _files(session, [req.id])[req.id]]})])
+             "files": names, "notice_key": told})])
         return _json(session, req)
+
+
+def _tell_unit(session: Session, kind: str, req: ClosingRequestRow, task_row: TaskRow, plan_row: PlanRow,
+               item_kind: str, item: Item, unit_name: str, files: list[str], now: dt.datetime) -> str:
+    """Write the notice that tells the requesting unit of the office's decision (``kind``: closing_returned
+    or closing_closed), pending for delivery; returns its key. The key (``closing-returned:<id>``) is the
+    notice's identity: inserted with ON CONFLICT DO NOTHING, a retry never writes a second one.
+
+    The notice keeps what the letter says as it was decided (``data["closing"]``: the request's day,
+    note and files, the decision's day, person and reason or note), and ``written_at``, the real time
+    it was written, by which delivery tells a decision made for a replayed day (``--as-of``)."""
+    from duban.store.supervision import _insert_ignore
+
+    key = f"{kind.replace('_', '-')}:{req.id}"
+    decided_on = _today(now, plan_row)
+    facts = {"request": req.id, "unit": unit_name, "requested_on": _today(req.requested_at, plan_row).isoformat(),
+             "requested_by": req.requested_by, "note": req.note, "files": files, "decided_on": decided_on.isoformat(),
+             "decided_by": req.decided_by, "decision": req.decision_note}
+    session.execute(_insert_ignore(session, NoticeRow.__table__, ("key",)), [{
+        "key": key, "series": key, "kind": kind, "level": 0, "plan_id": plan_row.id, "task_id": task_row.id,
+        "milestone_id": item.id if item_kind == "milestone" else None,
+        "instance_id": item.id if item_kind == "instance" else None,
+        "due": _effective_due(item), "days": 0, "planned_for": decided_on,
+        "recipients": [{"role": "unit", "name": unit_name}], "cc": [], "sweep_id": None, "created_at": now,
+        "status": "pending", "attempts": 0, "last_error": "", "acknowledged_by": "",
+        "data": {"closing": facts, "written_at": dt.datetime.now(dt.UTC).isoformat()}}])
+    return key
 
 
 def _json(session: Session, req: ClosingRequestRow, files: list[dict[str, Any]] | None = None) -> dict[str, Any]:

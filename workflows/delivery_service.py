@@ -5,10 +5,12 @@ Two phases, each committed before the next begins:
 1. Plan (one transaction): every pending notice gets a delivery row per recipient (主送 and 抄送),
    resolved to an address or *held* (nobody has one yet: resolved again against the directory at
    every run, and sent once it gains the address); pending deliveries are grouped into messages (a
-   digest per address by default, or one message per notice), rendered, and stored whole with a
+   digest per address by default, or one message per notice; a closing request's answer is always a
+   message of its own), rendered, and stored whole with a
    Message-ID derived from the message's key. A message of notices a replayed sweep planned (its
-   as-of more than a day from the local day it ran) is held rather than mailed to real people by
-   SMTP, unless DUBAN_ALLOW_REPLAY_MAIL=1; the .eml outbox always takes it.
+   as-of more than a day from the local day it ran) — or of a closing request's answer decided for
+   such a day — is held rather than mailed to real people by SMTP, unless DUBAN_ALLOW_REPLAY_MAIL=1;
+   the .eml outbox always takes it.
 2. Send: messages are claimed from the outbox (store.outbox: pending → sending, with a lease;
    PostgreSQL skips rows another worker holds) and handed to the channel the settings choose
    (notifications.channels: an SMTP server over reused connections, or .eml files when no server is
@@ -36,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from duban.matrix.gcpause import no_cyclic_gc
 from duban.matrix.script import for_language
+from duban.matrix.vocabulary import NOTICE_KINDS
 from duban.notifications.channels import Channel, channel_for
 from duban.notifications.mail import build_message, check_message, message_id_for, sender_address, thread_id_for
 from duban.notifications.recipients import Directory
@@ -199,6 +202,11 @@ def replay_reasons(session: Session, notice_ids: list[int], timezone: str) -> di
         why = replay_reason(as_of, ran, "planned by a replay", "swept")
         if why:
             out[notice_id] = why
+    # A notice no sweep planned (a closing request's answer) written for a replayed day (--as-of).
+    for notice_id, (as_of, written_at) in outbox.notice_written(session, notice_ids).items():
+        why = replay_reason(as_of, written_at.astimezone(tz).date(), "written for a replayed day", "written")
+        if why:
+            out[notice_id] = why
     return out
 
 
@@ -253,7 +261,7 @@ class _Planner:
         # back (kill -9) still used up PostgreSQL sequence numbers, and the message planned again must
         # get the same key and Message-ID as if nothing had happened.
         ids = "\n".join(sorted(f"{keys[d.notice_id]}|{d.recipient_role}|{d.address}|{int(d.is_cc)}" for d in deliveries))
-        if self.digest:
+        if isinstance(group, tuple):  # a digest: (address, issuer, replay)
             address = group[0]
             first = deliveries[0]
             recipient = RecipientView(name=first.display_name, email=address, role=first.recipient_role)
@@ -305,10 +313,11 @@ def _plan_messages(session: Session, *, now: dt.datetime, settings: Settings, re
         replays=replay_reasons(session, sorted({r.notice_id for r in rows}), settings.timezone) if hold_replays else {})
     # A digest gathers one recipient's notices under one letterhead, so a recipient of two offices
     # (several plans, several offices) gets one mail from each; a replay's notices (held) go apart.
+    # A closing request's answer (退回通知, 辦結確認) is a letter of its own, never in a digest.
     groups: dict[Any, list[_Pending]] = defaultdict(list)
     for d in pending:
         groups[(d.address, planner.letterhead_of(d.notice_id).issuer, d.notice_id in planner.replays)
-               if planner.digest else d.notice_id].append(d)
+               if planner.digest and planner.views[d.notice_id].kind in NOTICE_KINDS else d.notice_id].append(d)
     new_messages: list[dict[str, Any]] = []
     members: dict[str, list[int]] = {}
     for group, deliveries in groups.items():

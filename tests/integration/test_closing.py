@@ -15,7 +15,16 @@ from duban.matrix.errors import NotFound, Refused
 from duban.store import repository as repo
 from duban.store.db import transaction
 from duban.store.evidence import EvidenceStore, check
-from duban.store.tables import TASK_UNIT_CO_LEAD, MilestoneRow, TaskRow, TaskUnitRow, UnitRow
+from duban.store.tables import (
+    TASK_UNIT_CO_LEAD,
+    ClosingRequestRow,
+    MilestoneRow,
+    NoticeRow,
+    PlanRow,
+    TaskRow,
+    TaskUnitRow,
+    UnitRow,
+)
 from duban.workflows.closing_service import (
     close_request,
     evidence_file,
@@ -226,3 +235,130 @@ def test_the_weekly_report_lists_a_tasks_evidence_only_when_it_has_some(district
     # the report of a day before the request lists nothing
     assert "佐证材料" not in Path(report("earlier", 15)["files"]["md"]).read_text(encoding="utf-8")
     assert dt.date(2015, 12, 18) == after["model"].as_of
+
+
+# --------------------------------------------------------------------------------------------
+# The unit is told: a 退回通知 / 辦結確認 notice, delivered like every notice (issue 14)
+
+
+def mail_settings(tmp_path: Path, smtp_port: int | None = None, **kw):
+    from duban.config.settings import Settings
+
+    return Settings(database_url="sqlite://", smtp_url=f"smtp://127.0.0.1:{smtp_port}" if smtp_port else None,
+                    outbox_dir=tmp_path / "outbox", config_dir=tmp_path / "cfg", mail_from="督辦系統 <duban@example.org>",
+                    messages_per_minute=0, **kw)
+
+
+def notices(engine) -> list[NoticeRow]:
+    with transaction(engine) as s:
+        return list(s.execute(sa.select(NoticeRow).order_by(NoticeRow.id)).scalars())
+
+
+def test_a_return_tells_the_unit_once_with_the_reason_escaped(district, store, recorder, tmp_path: Path,
+                                                              allow_replay_mail) -> None:
+    from duban.store.tables import MessageRow
+    from duban.workflows.closing_service import _tell_unit
+    from duban.workflows.delivery_service import deliver
+    from tests.integration.test_delivery import parse
+
+    r = request_closing(district, task="3.2.1", unit="區交委", note="25个村完成", files=[("验收报告.pdf", PDF)],
+                        now=at(2015, 12, 20), actor="李四", store=store)
+    reason = '<b>照片</b>模糊 & "缺少验收"'
+    return_request(district, request_id=r["id"], reason=reason, now=at(2015, 12, 21), actor="王五")
+    [n] = notices(district)
+    assert (n.key, n.kind, n.status, n.recipients, n.cc, n.planned_for.isoformat(), n.due.isoformat()) == (
+        "closing-returned:1", "closing_returned", "pending", [{"role": "unit", "name": "區交委"}], [], "2015-12-21",
+        "2015-12-31")
+    assert n.data["closing"]["decision"] == reason and n.data["closing"]["requested_on"] == "2015-12-20"
+    # A repeat is refused and a retry of the notice's insert (same key) writes nothing: still one notice.
+    with pytest.raises(Refused, match="already returned"):
+        return_request(district, request_id=r["id"], reason=reason, now=at(2015, 12, 21), actor="王五")
+    with transaction(district) as s:
+        req = s.get(ClosingRequestRow, r["id"])
+        task = s.get(TaskRow, req.task_id)
+        plan = s.get(PlanRow, task.plan_id)
+        _tell_unit(s, "closing_returned", req, task, plan, "milestone", s.get(MilestoneRow, req.milestone_id),
+                   "區交委", ["验收报告.pdf"], at(2015, 12, 22))
+    assert [x.key for x in notices(district)] == ["closing-returned:1"]
+
+    settings = mail_settings(tmp_path, recorder.port)
+    result = deliver(district, now=at(2015, 12, 21, 17), settings=settings)
+    assert result.sent == 1 and [rcpts for _, rcpts, _ in recorder.messages] == [["jiaowei@example.org"]]
+    msg = parse(recorder.messages[0][2])
+    assert msg["Subject"] == "【办结申请退回】3.2.1 交通建设"
+    text = msg.get_body(("plain",)).get_content()
+    assert "关于退回“交通建设”工作办结申请的通知" in text and "区交委：" in text
+    assert "你单位于2015年12月20日报送的第3.2.1项“交通建设”工作办结申请（第1号" in text
+    assert f"退回理由：“{reason}”。" in text
+    assert "于2015年12月31日前重新提出办结申请" in text
+    html = msg.get_body(("html",)).get_content()
+    assert "&lt;b&gt;照片&lt;/b&gt;模糊 &amp; &#34;缺少验收&#34;" in html and "<b>照片</b>" not in html
+    again = deliver(district, now=at(2015, 12, 21, 18), settings=settings)
+    assert again.sent == 0 and again.planned_messages == 0 and len(recorder.messages) == 1
+    assert [x.status for x in notices(district)] == ["sent"]
+    with transaction(district) as s:
+        assert s.execute(sa.select(sa.func.count()).select_from(MessageRow)).scalar() == 1
+        last = repo.history(s, DISTRICT, "3.2.1")[-1]
+    assert (last.kind, last.data["notice_key"]) == ("closing.returned", "closing-returned:1")
+
+
+def test_closing_tells_the_unit_when_its_notices_are_not_held_and_it_has_an_address(district, store,
+                                                                                   tmp_path: Path) -> None:
+    from duban.workflows.delivery_service import deliver
+    from duban.workflows.notice_service import hold_notices, resume_notices
+
+    settings = mail_settings(tmp_path)  # .eml files: a replay's mail is not held there
+    hold_notices(district, plan=None, task="3.2.2", now=at(2015, 12, 19), actor="王五", reason="调整中")
+    r = request_closing(district, task="3.2.2", unit="區水務局", note="完成", now=at(2015, 12, 20), store=store)
+    close_request(district, request_id=r["id"], now=at(2015, 12, 21), actor="王五", note="复核通过")
+    assert [(n.key, n.kind) for n in notices(district)] == [("closing-closed:1", "closing_closed")]
+    assert deliver(district, now=at(2015, 12, 21, 17), settings=settings).planned_messages == 0
+    assert [n.status for n in notices(district)] == ["pending"]  # held with the task's notices
+    resume_notices(district, plan=None, task="3.2.2", now=at(2015, 12, 22), actor="王五")
+    assert deliver(district, now=at(2015, 12, 22, 9), settings=settings).sent == 1
+    [eml] = sorted((tmp_path / "outbox").rglob("*.eml"))
+    import email
+    import email.policy
+
+    confirmed = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    assert confirmed["Subject"] == "【办结确认】3.2.2 饮水安全" and "shuiwu@example.org" in confirmed["To"]
+    assert "于2015年12月21日予以办结。复核意见：“复核通过”。" in confirmed.get_body(("plain",)).get_content()
+
+    # A unit with no address in the directory: the notice is held, saying why, until the directory has one.
+    with transaction(district) as s:
+        s.execute(sa.update(UnitRow).where(UnitRow.name == "區交委").values(emails=[]))
+    r = request_closing(district, task="3.2.1", unit="區交委", note="完成", now=at(2015, 12, 20), store=store)
+    return_request(district, request_id=r["id"], reason="缺少验收报告", now=at(2015, 12, 21), actor="王五")
+    result = deliver(district, now=at(2015, 12, 22, 10), settings=settings)
+    assert result.sent == 0 and [(h["task"], h["name"], h["reason"]) for h in result.held] == [
+        ("3.2.1", "區交委", "no address for 區交委 (unit) in the directory")]
+    returned = notices(district)[-1]
+    assert (returned.key, returned.status, returned.last_error) == (
+        "closing-returned:2", "held", "no address for 區交委 (unit) in the directory")
+    with transaction(district) as s:
+        s.execute(sa.update(UnitRow).where(UnitRow.name == "區交委").values(emails=["jiaowei@example.org"]))
+    assert deliver(district, now=at(2015, 12, 23, 10), settings=settings).sent == 1
+    assert notices(district)[-1].status == "sent"
+
+
+def test_a_decision_for_a_replayed_day_waits_for_allow_replay_mail(district, store, recorder, tmp_path: Path,
+                                                                   monkeypatch) -> None:
+    import datetime as dt
+
+    from duban.workflows.delivery_service import deliver
+    from tests.support import SHANGHAI
+
+    r = request_closing(district, task="3.2.1", unit="區交委", note="完成", now=at(2015, 12, 20), store=store)
+    return_request(district, request_id=r["id"], reason="缺少验收报告", now=at(2015, 12, 21), actor="王五")
+    result = deliver(district, now=at(2015, 12, 21, 17), settings=mail_settings(tmp_path, recorder.port))
+    assert result.sent == 0 and recorder.messages == []
+    assert [h["reason"].split(";")[0] for h in result.held] == [
+        f"held: written for a replayed day (as of 2015-12-21, written {dt.datetime.now(SHANGHAI).date()})"]
+    # Today's decision (no replay) goes out at once; the replay's only with DUBAN_ALLOW_REPLAY_MAIL=1.
+    today = request_closing(district, task="3.2.2", unit="區水務局", note="完成", now=dt.datetime.now(SHANGHAI),
+                            store=store)
+    close_request(district, request_id=today["id"], now=dt.datetime.now(SHANGHAI), actor="王五")
+    assert deliver(district, now=dt.datetime.now(SHANGHAI), settings=mail_settings(tmp_path, recorder.port)).sent == 1
+    assert [rcpts for _, rcpts, _ in recorder.messages] == [["shuiwu@example.org"]]
+    sent = deliver(district, now=at(2015, 12, 22), settings=mail_settings(tmp_path, recorder.port, allow_replay_mail=True))
+    assert sent.sent == 1 and [rcpts for _, rcpts, _ in recorder.messages][-1] == ["jiaowei@example.org"]
