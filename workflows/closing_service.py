@@ -288,7 +288,7 @@ def _tell_unit(session: Session, kind: str, req: ClosingRequestRow, task_row: Ta
     facts = {"request": req.id, "unit": unit_name, "requested_on": _today(req.requested_at, plan_row).isoformat(),
              "requested_by": req.requested_by, "note": req.note, "files": files, "decided_on": decided_on.isoformat(),
              "decided_by": req.decided_by, "decision": req.decision_note}
-    session.execute(_insert_ignore(session, NoticeRow.__table__, ("key",)), [{
+    session.execute(_insert_ignore(session, NoticeRow.__table__, ("key",)), [{  # type: ignore[attr-defined]
         "key": key, "series": key, "kind": kind, "level": 0, "plan_id": plan_row.id, "task_id": task_row.id,
         "milestone_id": item.id if item_kind == "milestone" else None,
         "instance_id": item.id if item_kind == "instance" else None,

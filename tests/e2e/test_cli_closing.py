@@ -50,6 +50,17 @@ def test_request_list_close_return_and_history(tmp_path: Path, district: str) ->
     proc = run(["closing", "close", "1", "--by", "王五"], cwd=tmp_path, db_url=district, check=False)
     assert proc.returncode == 2 and "closing request #1 is already closed on 2015-12-21 by 王五" in proc.stderr
     assert "Traceback" not in proc.stderr
+    # Both units were told, by the notices `duban deliver` sends (.eml files here: no SMTP server set).
+    assert "2 sent" in run(["deliver"], cwd=tmp_path, db_url=district).stdout
+    import email
+    import email.policy
+
+    mails = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+             for p in sorted((tmp_path / "var" / "outbox").rglob("*.eml"))]
+    assert sorted(m["Subject"] for m in mails) == ["【办结申请退回】3.2.2 饮水安全", "【办结确认】3.2.1 交通建设"]
+    returned = next(m for m in mails if "退回" in m["Subject"])
+    assert "shuiwu@example.org" in returned["To"]
+    assert "退回理由：“缺少水质检测报告”。" in returned.get_body(("plain",)).get_content()
 
 
 @pytest.mark.parametrize("name, data, message", [

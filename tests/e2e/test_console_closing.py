@@ -87,6 +87,10 @@ def test_the_office_files_reviews_returns_and_closes_with_evidence(office) -> No
         again = lin.post("/closing/2/close", data={"csrf": token, "note": "", "confirm": "yes"})
         assert again.status_code == 400 and "already closed" in again.text
         assert lin.get("/closing?status=pending").text.count("/closing/2\"") == 0
+        # The unit is told of both decisions: a notice each, to 區交委, waiting for delivery.
+        told = lin.get("/notices?kind=closing_returned,closing_closed").text
+        assert "2 条" in told and told.count("区交委") + told.count("區交委") >= 2
+        assert "办结申请退回" in told and "办结确认" in told
     rows = {x["id"]: x for x in requests(cwd, url)}
     assert (rows[1]["status"], rows[1]["decided_by"], rows[2]["status"], rows[2]["decided_by"]) == ("returned", "lin", "closed", "lin")
     assert rows[2]["item"]["closed"] is True
