@@ -159,6 +159,51 @@ def progress_import(
     out.print(f"imported {len(rows)} row{'s' if len(rows) != 1 else ''} from {file} ({closed} closed)")
 
 
+@progress_app.command("read")
+def progress_read(
+    file: Path = typer.Argument(..., help="The unit's progress report: .docx or .txt"),
+    unit: str = UnitOpt,
+    plan: str | None = PlanOpt,
+    confirm: str | None = typer.Option(None, "--confirm", help="Record these proposals: numbers such as 1,3, or all."),
+    by: str = ByOpt,
+    as_of: dt.datetime | None = AsOf,
+    as_json: bool = Json,
+) -> None:
+    """Read a unit's progress report (答卷): propose entries for its open milestones, each with its sentence;
+    nothing counts until confirmed (--confirm 1,2 or all). Quantities are cumulative (so far)."""
+    from duban.workflows import progress_document_service as documents
+
+    eng = engine()
+    proposed = documents.propose(eng, plan=plan, unit=unit, file=file, max_bytes=settings().evidence_max_bytes)
+    results: list[dict[str, Any]] = []
+    if confirm is not None:
+        chosen = documents.choose(proposed["proposals"], confirm)
+        results = documents.confirm(eng, plan=proposed["plan"], unit=proposed["unit"], chosen=chosen, now=now_for(as_of),
+                                    reported_by=by, document=proposed["document"])
+    if as_json:
+        emit_json({**proposed, "recorded": results})
+        return
+    out = console()
+    out.print(f"{proposed['document']}: {len(proposed['proposals'])} proposed for {proposed['unit']} "
+              f"in {proposed['plan']} ({proposed['milestones']} open milestones with a measure); "
+              "quantities are cumulative (done so far), replacing what was reported before")
+    for p in proposed["proposals"]:
+        target = f"/{_amount(p['target'])}" if p["target"] is not None else ""
+        out.print(f" {p['number']}. {p['task']} milestone {p['milestone']} ({p['title']}): "
+                  f"{_amount(p['quantity'])}{target}{p['measure']} [{p['level']}] — {p['shown']}")
+        out.print(styled((f"    {p['why']}", "dim")))
+    for u in proposed["unmatched"]:
+        out.print(f" unmatched: {u['written']} — {u['reason']} — {u['shown']}")
+    if confirm is None:
+        if proposed["proposals"]:
+            out.print("nothing recorded: confirm with --confirm 1,2 or --confirm all")
+        return
+    for r in results:
+        out.print(describe(r))
+        for w in r["warnings"]:
+            out.print(styled(("warning", "yellow"), f" {w}"))
+
+
 # --------------------------------------------------------------------------------------------
 # extension
 
