@@ -189,7 +189,8 @@ def progress_read(
               "quantities are cumulative (done so far), replacing what was reported before")
     for p in proposed["proposals"]:
         target = f"/{_amount(p['target'])}" if p["target"] is not None else ""
-        out.print(f" {p['number']}. {p['task']} milestone {p['milestone']} ({p['title']}): "
+        role = "" if p["role"] == "lead" else f", as {p['role'].replace('_', '-')} unit"
+        out.print(f" {p['number']}. {p['task']} milestone {p['milestone']} ({p['title']}{role}): "
                   f"{_amount(p['quantity'])}{target}{p['measure']} [{p['level']}] — {p['shown']}")
         out.print(styled((f"    {p['why']}", "dim")))
     for u in proposed["unmatched"]:
