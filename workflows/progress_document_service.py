@@ -16,7 +16,9 @@ Two calls, for the CLI (`duban progress read`) and for the unit's link page alik
   used) through ``progress_service.report_progress`` with ``source="document"`` and the sentence in the
   note (「…」 from the document's name). Each is checked first against the unit's open milestones
   (a proposal for a closed milestone, another unit's task or an unknown one is refused, one line,
-  nothing recorded); then one report per proposal, each with its event. Returns the reports' results.
+  nothing recorded); then one report per proposal, each its own transaction with its event (a report
+  refused only then — another report closed the milestone meanwhile — leaves the earlier ones recorded).
+  Returns the reports' results (``report_progress``'s keys).
 
 Quantities are CUMULATIVE: a milestone's done quantity is "so far" and replaces the stored value
 (``progress_service``), which is how progress reports give them (截至目前…共…). A proposal lower than
@@ -26,7 +28,8 @@ closes it (辦結) with the sentence as evidence, as any report does.
 Which milestones: the open (not closed) milestones with a measure of every live task the unit may
 report on — lead, co-lead, supporting, or a member of a lead or supporting group — and, of one task's
 milestones in the same measure, the earliest due only (the one a report without ``--milestone`` fills).
-Recurring obligations (每月…次) are not read from documents.
+Recurring obligations (每月…次) are not read from documents, nor are bare numbers without a measure (a
+table cell 160 under a header 人數(名)).
 
 Files: .docx (python-docx; paragraphs and table cells) or .txt (UTF-8, else GB18030/GBK or Big5), at
 most ``max_bytes`` (default ``MAX_BYTES``); anything else is refused with one line naming the file.
