@@ -14,6 +14,7 @@ import hashlib
 import io
 import re
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,6 +132,21 @@ def check(name: str, data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Evid
         raise too_large(shown, len(data), max_bytes)
     return Evidence(name=shown, data=data, sha256=hashlib.sha256(data).hexdigest(),
                     content_type=content_type(shown, data))
+
+
+def check_all(files: Sequence[Evidence | tuple[str, bytes]], *, max_bytes: int = DEFAULT_MAX_BYTES) -> list[Evidence]:
+    """Every file checked before anything is stored (the first refused one raises, naming it); files already
+    checked are held to ``max_bytes`` again; the same contents sent twice listed once, under their first name."""
+    out: list[Evidence] = []
+    seen: set[str] = set()
+    for f in files:
+        ev = f if isinstance(f, Evidence) else check(f[0], f[1], max_bytes=max_bytes)
+        if ev.size > max_bytes:
+            raise too_large(ev.name, ev.size, max_bytes)
+        if ev.sha256 not in seen:
+            seen.add(ev.sha256)
+            out.append(ev)
+    return out
 
 
 def read_files(paths: list[Path], *, max_bytes: int = DEFAULT_MAX_BYTES) -> list[Evidence]:

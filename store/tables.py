@@ -543,6 +543,18 @@ class ClosingEvidenceRow(SQLModel, table=True):
     name: str = Field(max_length=255)
 
 
+class ProgressEvidenceRow(SQLModel, table=True):
+    """A file sent with a progress report (進展報送), under the name it was sent with (stored once by its
+    contents in ``evidence_file``, as closing requests' files are)."""
+
+    __tablename__ = "progress_evidence"
+
+    report_id: int = Field(foreign_key="progress_report.id", primary_key=True)
+    position: int = Field(primary_key=True)
+    sha256: str = Field(sa_column=sa.Column(sa.String(64), sa.ForeignKey("evidence_file.sha256"), nullable=False, index=True))
+    name: str = Field(max_length=255)
+
+
 class ReportStateRow(SQLModel, table=True):
     """A weekly report's review state, when the policy asks for approval (``reports.require_approval``):
     written as a draft by the weekly job (or `duban report weekly`, the console), mailed only once a
