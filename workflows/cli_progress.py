@@ -82,6 +82,8 @@ def progress_report(
     count: str | None = typer.Option(None, "--count", help="Occurrences done in the period (added to earlier reports)."),
     amount: str | None = typer.Option(None, "--amount", help="Amount paid in the period (added to earlier reports)."),
     note: str = typer.Option("", "--note", help="進展情況: what was done."),
+    evidence: list[Path] = typer.Option([], "--evidence", "-e",
+                                        help="An evidence file (佐證: PDF, image, Office document, text); repeatable."),
     by: str = ByOpt,
     on: dt.datetime | None = day_option("--on", "Date of the report (YYYY-MM-DD; default: today / --as-of)."),
     milestone: int | None = MilestoneOpt,
@@ -91,17 +93,22 @@ def progress_report(
     as_of: dt.datetime | None = AsOf,
     as_json: bool = Json,
 ) -> None:
-    """Report progress (進展報送) on a task: a milestone's quantity/percent or a period's count/amount."""
-    from duban.workflows.progress_service import report_progress
+    """Report progress (進展報送) on a task: a milestone's quantity/percent or a period's count/amount,
+    with evidence files if any (checked and kept as closing requests' files are)."""
+    from duban.workflows.progress_service import evidence_files, evidence_store, report_progress
 
+    files = evidence_files(evidence, settings()) if evidence else []
     result = report_progress(engine(), task=task, unit=unit, now=now_for(as_of), plan=plan, done=done, percent=percent,
                              count=count, amount=amount, note=note, reported_by=by, reported_on=_day(on),
-                             milestone=milestone, period=_day(period), source="cli", beneficiary=beneficiary)
+                             milestone=milestone, period=_day(period), source="cli", beneficiary=beneficiary,
+                             files=files, store=evidence_store(settings()) if files else None)
     if as_json:
         emit_json(result)
         return
     out = console()
     out.print(describe(result))
+    for f in result["files"]:
+        out.print(f" evidence: {f['name']} ({f['size']} bytes)")
     for w in result["warnings"]:
         out.print(styled(("warning", "yellow"), f" {w}"))
 

@@ -5,6 +5,7 @@ quantities, the report row and the events. ``progress_service`` and ``progress_s
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -12,7 +13,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from duban.matrix.errors import Refused
+from duban.store.evidence import Evidence, EvidenceStore
 from duban.store.tables import EventRow, ProgressReportRow, RecurrenceRow, TaskRow
+from duban.workflows.progress_evidence import store_files
 from duban.workflows.progress_items import (
     Item,
     _event,
@@ -47,8 +50,10 @@ def _target_reached(kind: str, item: Item, rec: RecurrenceRow | None) -> bool:
 def _report(session: Session, *, now: dt.datetime, plan: str | None, task: str, unit: str, done: Number = None,
             percent: Number = None, count: Number = None, amount: Number = None, note: str = "",
             reported_by: str = "", reported_on: dt.date | None = None, milestone: int | None = None,
-            period: dt.date | None = None, source: str = "cli", beneficiary: str | None = None) -> dict[str, Any]:
-    """One report inside the caller's transaction. Every check comes before the first write."""
+            period: dt.date | None = None, source: str = "cli", beneficiary: str | None = None,
+            files: Sequence[Evidence] = (), store: EvidenceStore | None = None) -> dict[str, Any]:
+    """One report inside the caller's transaction. Every check comes before the first write. ``files``:
+    evidence already checked (``store.evidence.check_all``), stored in ``store`` once the report is written."""
     done_q = _number("done", done)
     percent_q = _number("percent", percent, percent=True)
     count_q = _number("count", count, whole=True)
@@ -63,7 +68,7 @@ def _report(session: Session, *, now: dt.datetime, plan: str | None, task: str, 
     task_row = _task(session, plan_row, task)
     unit_row = _unit(session, unit, plan_row.code)
     _require_responsible(session, task_row, unit_row)
-    _require_one_kind(task_row, done_q, percent_q, count_q, amount_q, note, count, amount)
+    _require_one_kind(task_row, done_q, percent_q, count_q, amount_q, note or bool(files), count, amount)
     for_milestone = done_q is not None or percent_q is not None
     for_instance = count_q is not None or amount_q is not None
     want = "milestone" if for_milestone else ("instance" if for_instance else None)
@@ -90,23 +95,32 @@ def _report(session: Session, *, now: dt.datetime, plan: str | None, task: str, 
     session.add(report)
     session.flush()
     data["report_id"] = report.id
+    if files:
+        if store is None:
+            raise ValueError("evidence files need the evidence store to keep them in")
+        data["files"] = [ev.name for ev in files]
     actor = reported_by or unit_row.name
     events = [_event(now, "progress.reported", plan_row.id, task_row.id, actor, data)]
     if _target_reached(kind, item, rec):
+        evidence = "; ".join(p for p in (note, "、".join(ev.name for ev in files)) if p)
         item.closed_at = now
         item.closed_by = reported_by or unit_row.name
-        item.evidence = note
+        item.evidence = evidence
         events.append(_event(now, "item.closed", plan_row.id, task_row.id, actor,
-                             {**_item_ref(kind, item, number), "reason": "target reached", "evidence": note,
+                             {**_item_ref(kind, item, number), "reason": "target reached", "evidence": evidence,
                               "unit": unit_row.name, "report_id": report.id}))
     session.execute(sa.insert(EventRow), events)
     session.flush()
+    if files and store is not None:
+        store_files(session, store, report.id, list(files), now)
     return {"task": task_row.code, "plan": plan_row.code, "unit": unit_row.name,
-            "item": _item_json(kind, item, number, rec), "report_id": report.id, "warnings": warnings}
+            "item": _item_json(kind, item, number, rec), "report_id": report.id, "warnings": warnings,
+            "files": [{"name": ev.name, "sha256": ev.sha256, "size": ev.size, "content_type": ev.content_type}
+                      for ev in files]}
 
 
 def _require_one_kind(task_row: TaskRow, done_q: Decimal | None, percent_q: Decimal | None, count_q: Decimal | None,
-                      amount_q: Decimal | None, note: str, count: Number, amount: Number) -> None:
+                      amount_q: Decimal | None, note: str | bool, count: Number, amount: Number) -> None:
     """Refuse a report that says nothing, or mixes a milestone's done/percent with a period's count/amount."""
     if all(v is None for v in (done_q, percent_q, count_q, amount_q)) and not note:
         raise _bad(Refused, "done", "", "nothing to report: give done, percent, count, amount or a note",
@@ -184,4 +198,4 @@ def _close(session: Session, *, now: dt.datetime, plan: str | None, task: str, u
                                                  {**_item_ref(kind, item, number), "reason": "closed",
                                                   "evidence": evidence, "unit": unit_row.name, "report_id": report.id})])
     return {"task": task_row.code, "plan": plan_row.code, "unit": unit_row.name,
-            "item": _item_json(kind, item, number, rec), "report_id": report.id, "warnings": []}
+            "item": _item_json(kind, item, number, rec), "report_id": report.id, "warnings": [], "files": []}

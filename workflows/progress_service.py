@@ -47,8 +47,17 @@ freezes a fresh ladder; notices already sent stay).
 Refusals change nothing (the transaction is rolled back); each error carries ``field``, ``text`` and
 ``reason`` so that ``import_progress`` can list every bad row as a Problem.
 
+Evidence files (佐證材料): a report may carry files (``files``: (name, bytes) pairs or checked
+``store.evidence.Evidence``), checked like closing requests' files — type from the first bytes (PDF,
+images, Office documents, text), size up to the store's limit — before the transaction starts: a refused
+file (named, with its type or size and the limit) changes nothing. They are kept once per content under
+the data folder (``store``: ``closing_service.evidence_store(settings)``), listed under the report
+(``progress_evidence``), in its ``progress.reported`` event, on the task page and in the weekly report.
+A report with files alone (no quantity, no note) is a note-only report.
+
 The service's rooms: ``progress_parse`` (values), ``progress_items`` (which plan, task, unit and item),
-``progress_record`` (a report or closing inside a transaction), ``progress_sheet`` (``import_progress``)
+``progress_record`` (a report or closing inside a transaction), ``progress_evidence`` (a report's files),
+``progress_sheet`` (``import_progress``)
 and ``extension_service`` (extension requests, a service of its own). This module is the entry:
 ``report_progress``, ``close_item`` and ``import_progress``.
 """
@@ -56,9 +65,13 @@ and ``extension_service`` (extension requests, a service of its own). This modul
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from duban.store.db import transaction
+from duban.store.evidence import Evidence, EvidenceStore, check_all
+from duban.workflows.progress_evidence import evidence_by_task, evidence_file, merged_evidence
 from duban.workflows.progress_parse import Number
 from duban.workflows.progress_record import _close, _report
 from duban.workflows.progress_sheet import import_progress
@@ -66,24 +79,48 @@ from duban.workflows.progress_sheet import import_progress
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-__all__ = ["close_item", "import_progress", "report_progress"]
+    from duban.config.settings import Settings
+
+__all__ = ["close_item", "evidence_by_task", "evidence_file", "evidence_files", "evidence_store", "import_progress",
+           "merged_evidence", "report_progress"]
+
+
+def evidence_store(settings: Settings) -> EvidenceStore:
+    """The evidence folder and size limit the settings name (the closing requests' own)."""
+    from duban.workflows.closing_service import evidence_store as closing_store
+
+    return closing_store(settings)
+
+
+def evidence_files(paths: list[Path], settings: Settings) -> list[Evidence]:
+    """The CLI's --evidence files read and checked (type, the settings' size limit) before anything is
+    stored: a missing, too large or refused file stops the command, naming it."""
+    from duban.workflows.closing_service import files_on_disk
+
+    return files_on_disk(paths, settings)
 
 
 def report_progress(engine: Engine, *, task: str, unit: str, now: dt.datetime, plan: str | None = None,
                     done: Number = None, percent: Number = None, count: Number = None, amount: Number = None,
                     note: str = "", reported_by: str = "", reported_on: dt.date | None = None,
                     milestone: int | None = None, period: dt.date | None = None, source: str = "cli",
-                    beneficiary: str | None = None) -> dict[str, Any]:
+                    beneficiary: str | None = None, files: Sequence[Evidence | tuple[str, bytes]] = (),
+                    store: EvidenceStore | None = None) -> dict[str, Any]:
     """Record a unit's report on a task's milestone or period; closes the item when the target is reached.
+    ``files``: evidence files, kept in ``store`` (required with files).
 
     Returns ``{task, plan, unit, item: {kind, id, seq, period, due, planned_due, extended_due, quantity,
     measure, done_quantity, percent, min_count, min_amount, amount_unit, done_count, done_amount, closed,
-    closed_at, closed_by, evidence}, report_id, warnings}``.
+    closed_at, closed_by, evidence}, report_id, warnings, files: [{name, sha256, size, content_type}]}``.
     """
+    if files and store is None:
+        raise ValueError("evidence files need the evidence store to keep them in")
+    checked = check_all(files, max_bytes=store.max_bytes) if files and store is not None else []
     with transaction(engine) as session:
         return _report(session, now=now, plan=plan, task=task, unit=unit, done=done, percent=percent, count=count,
                        amount=amount, note=note, reported_by=reported_by, reported_on=reported_on,
-                       milestone=milestone, period=period, source=source, beneficiary=beneficiary)
+                       milestone=milestone, period=period, source=source, beneficiary=beneficiary,
+                       files=checked, store=store)
 
 
 def close_item(engine: Engine, *, task: str, unit: str, now: dt.datetime, evidence: str, closed_by: str = "",

@@ -10,6 +10,8 @@ import pytest
 from tests.e2e.test_cli import DUBAN, ROOT, run  # noqa: F401 - one way to run the CLI
 from tests.support import PLANS
 
+PDF = b"%PDF-1.4\n%%EOF\n"
+
 
 @pytest.fixture
 def district(tmp_path: Path, sqlite_url: str) -> str:
@@ -18,9 +20,20 @@ def district(tmp_path: Path, sqlite_url: str) -> str:
 
 
 def test_report_close_and_history(tmp_path: Path, district: str) -> None:
+    import hashlib
+
+    (tmp_path / "驗收報告.pdf").write_bytes(PDF)
+    (tmp_path / "tool.exe").write_bytes(b"MZ\x90\x00")
+    proc = run(["progress", "report", "3.2.1", "--unit", "区交委", "--done", "18", "--evidence", "驗收報告.pdf",
+                "--evidence", "tool.exe", "--as-of", "2015-11-02"], cwd=tmp_path, db_url=district, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and proc.stderr.strip().count("\n") == 0
+    assert "evidence file tool.exe: type .exe is not accepted; evidence may be PDF" in proc.stderr
+    assert not (tmp_path / "var" / "evidence").exists()  # nothing stored (and nothing reported: see the history)
     out = run(["progress", "report", "3.2.1", "--unit", "区交委", "--done", "18", "--note", "18個村完成",
-               "--by", "張三", "--as-of", "2015-11-02"], cwd=tmp_path, db_url=district).stdout
-    assert "區交委 reported 18/25村 on 3.2.1 milestone 1 (due 2015-12-31)" in out
+               "--evidence", "驗收報告.pdf", "--by", "張三", "--as-of", "2015-11-02"], cwd=tmp_path, db_url=district).stdout
+    assert "區交委 reported 18/25村 on 3.2.1 milestone 1 (due 2015-12-31)" in out and "evidence: 驗收報告.pdf" in out
+    sha = hashlib.sha256(PDF).hexdigest()
+    assert (tmp_path / "var" / "evidence" / sha[:2] / sha).read_bytes() == PDF
     result = json.loads(run(["progress", "report", "3.2.1", "--unit", "區交委", "--done", "25", "--json",
                              "--as-of", "2015-12-20"], cwd=tmp_path, db_url=district).stdout)
     assert result["item"]["closed"] is True and result["item"]["done_quantity"] == 25 and result["report_id"] == 2
@@ -30,8 +43,9 @@ def test_report_close_and_history(tmp_path: Path, district: str) -> None:
     out = run(["progress", "close", "3.3", "--unit", "區審計局", "--evidence", "審計報告", "--as-of", "2015-12-21"],
               cwd=tmp_path, db_url=district).stdout
     assert "區審計局 closed 3.3 milestone 1" in out
-    kinds = [e["kind"] for e in json.loads(run(["history", "3.2.1", "--json"], cwd=tmp_path, db_url=district).stdout)]
-    assert kinds == ["task.added", "progress.reported", "progress.reported", "item.closed"]
+    events = json.loads(run(["history", "3.2.1", "--json"], cwd=tmp_path, db_url=district).stdout)
+    assert [e["kind"] for e in events] == ["task.added", "progress.reported", "progress.reported", "item.closed"]
+    assert events[1]["data"]["files"] == ["驗收報告.pdf"]
 
 
 @pytest.mark.parametrize("args, message", [

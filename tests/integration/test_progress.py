@@ -64,13 +64,114 @@ def history(engine, code: str, plan: str = DISTRICT) -> list:
 
 
 # --------------------------------------------------------------------------------------------
+# Evidence files with a report (佐證材料): checked and stored as closing requests' files are
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 40
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    from duban.store.evidence import EvidenceStore
+
+    return EvidenceStore(tmp_path / "evidence", max_bytes=1000)
+
+
+def stored(store) -> list[str]:
+    return sorted(p.name for p in store.root.rglob("*") if p.is_file()) if store.root.exists() else []
+
+
+def evidence_rows(engine) -> list[tuple]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.text(
+            "SELECT e.report_id, e.position, e.name, f.size, f.content_type FROM progress_evidence e "
+            "JOIN evidence_file f ON f.sha256 = e.sha256 ORDER BY e.report_id, e.position"))]
+
+
+def test_a_report_carries_evidence_files_listed_on_the_task_page_and_downloadable(district, store) -> None:
+    import hashlib
+
+    from duban.matrix.calendar import WorkCalendar
+    from duban.workflows.progress_service import evidence_file
+    from duban.workflows.task_pages_service import task_page
+    from tests.support import POLICY
+
+    r = report_progress(district, task="3.2.1", unit="區交委", done="18", note="18個村完成", reported_by="張三",
+                        files=[("驗收報告.pdf", PDF), ("現場照片.png", PNG), ("副本.pdf", PDF)], store=store,
+                        now=at(2015, 11, 2))
+    assert [(f["name"], f["content_type"], f["size"]) for f in r["files"]] == [
+        ("驗收報告.pdf", "application/pdf", len(PDF)), ("現場照片.png", "image/png", len(PNG))]  # same contents once
+    pdf, png = hashlib.sha256(PDF).hexdigest(), hashlib.sha256(PNG).hexdigest()
+    assert stored(store) == sorted([pdf, png]) and store.read(pdf) == PDF
+    assert evidence_rows(district) == [(r["report_id"], 0, "驗收報告.pdf", len(PDF), "application/pdf"),
+                                       (r["report_id"], 1, "現場照片.png", len(PNG), "image/png")]
+    (event,) = [e for e in history(district, "3.2.1") if e.kind == "progress.reported"]
+    assert event.actor == "張三" and event.data["files"] == ["驗收報告.pdf", "現場照片.png"]
+    # a report with files alone is a note-only report; reaching the target closes with the files as evidence
+    report_progress(district, task="3.2.1", unit="區交委", files=[("照片2.png", PNG)], store=store, now=at(2015, 11, 3))
+    closing = report_progress(district, task="3.2.1", unit="區交委", done="25", files=[("竣工.pdf", PDF)], store=store,
+                              now=at(2015, 12, 20))
+    assert closing["item"]["closed"] is True and milestone(district, "3.2.1").evidence == "竣工.pdf"
+    assert stored(store) == sorted([pdf, png])  # the same contents are kept once across reports
+    page = task_page(district, now=at(2015, 12, 21), policies=POLICY, calendar=WorkCalendar(), plans=[DISTRICT],
+                     plan=DISTRICT, code="3.2.1")
+    assert [[f["name"] for f in x["files"]] for x in page["reports"]] == [
+        ["驗收報告.pdf", "現場照片.png"], ["照片2.png"], ["竣工.pdf"]]
+    assert page["reports"][0]["files"][0]["sha256"] == pdf
+    info = evidence_file(district, pdf)  # the download route's permission: the plans whose reports list it
+    assert info is not None and info["plans"] == [DISTRICT] and info["names"] == ["驗收報告.pdf", "竣工.pdf"]
+    assert evidence_file(district, "0" * 64) is None
+
+
+@pytest.mark.parametrize("name, data, message", [
+    ("setup.exe", b"MZ\x90\x00", r"evidence file setup\.exe: type \.exe is not accepted; evidence may be PDF, PNG"),
+    ("big.pdf", PDF + b"0" * 1000, r"evidence file big\.pdf: is 1\d\d\d bytes, more than the 1000 bytes"),
+    ("報告.pdf", b"MZ\x90\x00 not a pdf", r"evidence file 報告\.pdf: its contents are not a PDF"),
+], ids=["exe", "too-large", "renamed"])
+def test_a_refused_evidence_file_changes_nothing(district, store, name: str, data: bytes, message: str) -> None:
+    report_progress(district, task="3.2.1", unit="區交委", done="5", now=at(2015, 10, 1))
+    before = state(district)
+    with pytest.raises(Refused, match=message):
+        report_progress(district, task="3.2.1", unit="區交委", done="18", note="x",
+                        files=[("ok.pdf", PDF), (name, data)], store=store, now=at(2015, 11, 2))
+    # a good file with a report refused for another reason is not kept either
+    with pytest.raises(NotFound, match="no task '9.9'"):
+        report_progress(district, task="9.9", unit="區交委", done="18", files=[("ok.pdf", PDF)], store=store,
+                        now=at(2015, 11, 2))
+    assert state(district) == before and evidence_rows(district) == [] and stored(store) == []
+
+
+def test_the_weekly_report_lists_progress_evidence_with_closing_evidence_each_name_once(district, store,
+                                                                                         tmp_path: Path) -> None:
+    from duban.config.settings import Settings
+    from duban.workflows.closing_service import request_closing
+    from duban.workflows.report_service import weekly_report
+    from tests.support import POLICY
+
+    request_closing(district, task="3.2.1", unit="區交委", files=[("驗收報告.pdf", PDF)], now=at(2015, 12, 15),
+                    store=store)
+    report_progress(district, task="3.2.1", unit="區交委", done="20",
+                    files=[("驗收報告.pdf", PDF), ("照片.png", PNG)], store=store, now=at(2015, 12, 16))
+    report_progress(district, task="3.3", unit="區審計局", percent="50", files=[("審計.pdf", PDF)], store=store,
+                    now=at(2015, 12, 16))
+    report_progress(district, task="3.3", unit="區審計局", percent="60", files=[("later.pdf", PDF)], store=store,
+                    now=at(2015, 12, 19))  # after the report's day: not listed
+    result = weekly_report(district, now=at(2015, 12, 18, 18), policies=POLICY,
+                           settings=Settings(config_dir=tmp_path / "cfg"), out_dir=tmp_path / "out", formats=["md"])
+    evidence = {t.code: t.evidence for t in result["model"].tasks if t.evidence}
+    assert evidence == {"3.2.1": ("驗收報告.pdf", "照片.png"), "3.3": ("審計.pdf",)}
+    md = Path(result["files"]["md"]).read_text(encoding="utf-8")
+    assert "佐证材料：验收报告.pdf、照片.png" in md and "later.pdf" not in md
+
+
+# --------------------------------------------------------------------------------------------
 # Reports on milestones
 
 
 def test_report_updates_the_milestone_and_is_in_history(district) -> None:
     result = report_progress(district, task="3.2.1", unit="区交委", done="18", note="18個村完成道路硬化",
                              reported_by="張三", now=at(2015, 11, 2))
-    assert set(result) == {"task", "plan", "unit", "item", "report_id", "warnings"}
+    assert set(result) == {"task", "plan", "unit", "item", "report_id", "warnings", "files"}
     assert set(result["item"]) == ITEM_KEYS
     assert (result["task"], result["plan"], result["unit"]) == ("3.2.1", DISTRICT, "區交委")
     item = result["item"]
@@ -178,7 +279,7 @@ def test_a_supporting_unit_reports_but_only_the_lead_unit_closes(district) -> No
     assert state(district) == before
     closed = close_item(district, task="3.2.1", unit="區交委", evidence="交通局驗收單 2015-10-02", closed_by="李四",
                         now=at(2015, 10, 2))
-    assert set(closed) == {"task", "plan", "unit", "item", "report_id", "warnings"}
+    assert set(closed) == {"task", "plan", "unit", "item", "report_id", "warnings", "files"}
     assert closed["item"]["closed"] is True and closed["item"]["seq"] == 1
     m = milestone(district, "3.2.1")
     assert m.closed_by == "李四" and m.evidence == "交通局驗收單 2015-10-02" and m.done_quantity == 12
