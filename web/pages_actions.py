@@ -1,5 +1,6 @@
 """Office actions (办理): run a sweep (a dry run first: what would be sent), deliver, hold or resume a
-task's notices, record progress on a unit's behalf, approve or refuse extension requests.
+task's notices, record progress on a unit's behalf (with evidence files, checked and kept as closing
+requests' are), approve or refuse extension requests.
 
 Every action is a POST form with the session's CSRF token and a ticked 「确认」 box, for the roles that
 may act (office, supervisor; a viewer gets 403), on a plan the user may see (404 otherwise). Each calls
@@ -195,7 +196,13 @@ PROGRESS_FIELDS = ("task", "unit", "milestone", "period", "done", "percent", "co
 def progress_page(request: Request, plan: str | None = None, task: str = "") -> Response:
     user = require(request, "act")
     code = plan_of(request, user, plan)
-    return render(request, "actions_progress.html.j2", user=user, plan=code, values={"task": task}, error=None)
+    return _progress_form(request, user, code, {"task": task}, None)
+
+
+def _progress_form(request: Request, user: dict[str, Any], code: str, values: dict[str, str], error: str | None,
+                   status_code: int = 200) -> Response:
+    return render(request, "actions_progress.html.j2", status_code=status_code, user=user, plan=code, values=values,
+                  error=error, max_mb=duban(request).settings.evidence_max_bytes / 1024 / 1024)
 
 
 def _progress_args(form: Any) -> dict[str, Any]:
@@ -217,26 +224,37 @@ def _progress_args(form: Any) -> dict[str, Any]:
 
 @router.post("/actions/progress")
 async def progress_run(request: Request) -> Response:
-    from duban.workflows.progress_service import report_progress
+    """The report, with its evidence files (multipart, field ``files``) checked and stored as closing
+    requests' are: a refused file is named on the form again and nothing is stored."""
+    from duban.web.pages_closing import MAX_FILES, _uploads
+    from duban.web.pages_tasks import task_url
+    from duban.workflows.progress_service import evidence_store, report_progress
 
     user = require(request, "act")
+    app = duban(request)
+    store = evidence_store(app.settings)
+    if int(request.headers.get("content-length") or 0) > MAX_FILES * store.max_bytes + 1024 * 1024:
+        raise HTTPException(status_code=413, detail="the upload is too large")
     form = await checked_form(request)
     code = plan_of(request, user, text(form, "plan"))
     values = {name: text(form, name) for name in PROGRESS_FIELDS}
-    app = duban(request)
     try:
         if form.get("confirm") != "yes":
             raise HTTPException(status_code=400, detail=NOT_CONFIRMED)
+        args = _progress_args(form)
+        files = await _uploads(form, store.max_bytes)
         result = report_progress(app.engine, plan=code, now=app.clock(), reported_by=user["name"], source="console",
-                                 **_progress_args(form))
+                                 files=files, store=store, **args)
     except (DubanError, HTTPException) as e:
         message = e.detail if isinstance(e, HTTPException) else str(e)
-        return render(request, "actions_progress.html.j2", status_code=400, user=user, plan=code, values=values,
-                      error=message)
+        return _progress_form(request, user, code, values, message, 400)
     from duban.workflows.cli_progress import describe
 
-    return done(request, user, ("进展报送", "Progress report"), describe(result), warnings=result["warnings"],
-                links=[(url("/actions/progress", plan=code, task=result["task"]), "再报一条")])
+    names = "、".join(f["name"] for f in result["files"])
+    message = describe(result) + (f"；佐证材料 (evidence)：{names}" if names else "")
+    return done(request, user, ("进展报送", "Progress report"), message, warnings=result["warnings"],
+                links=[(task_url(code, result["task"]), "查看任务"),
+                       (url("/actions/progress", plan=code, task=result["task"]), "再报一条")])
 
 
 # --------------------------------------------------------------------------------------------

@@ -152,7 +152,8 @@ async def closing_return(request: Request, request_id: int) -> Response:
 
 @router.get("/evidence/{sha256}")
 def evidence_download(request: Request, sha256: str) -> Response:
-    from duban.workflows.closing_service import evidence_file, evidence_store
+    from duban.workflows.closing_service import evidence_store
+    from duban.workflows.progress_service import evidence_file  # closing requests' and progress reports' files
 
     user = require(request, "read")
     app = duban(request)

@@ -349,12 +349,16 @@ def _items(session: Session, *, task_id: int, plan: str, today: dt.date, policie
 
 
 def _reports(session: Session, task_id: int, tz: dt.tzinfo) -> list[dict[str, Any]]:
+    from duban.workflows.progress_evidence import files_by_report
+
     p, m, i = ProgressReportRow, MilestoneRow, RecurrenceInstanceRow
     rows = session.execute(
         sa.select(p, UnitRow.name, m.seq, i.due).join(UnitRow, UnitRow.id == p.unit_id)
         .outerjoin(m, m.id == p.milestone_id).outerjoin(i, i.id == p.instance_id)
         .where(p.task_id == task_id).order_by(p.recorded_at, p.id)).all()
-    return [{"kind": r.kind, "unit": unit, "item": _item_name(seq, due), "done_quantity": r.done_quantity,
+    files = files_by_report(session, [r.id for r, *_ in rows])
+    return [{"id": r.id, "files": files.get(r.id, []), "kind": r.kind, "unit": unit, "item": _item_name(seq, due),
+             "done_quantity": r.done_quantity,
              "done_percent": r.done_percent, "done_count": r.done_count, "done_amount": r.done_amount,
              "note": r.note, "evidence": r.evidence, "reported_by": r.reported_by,
              "reported_on": r.reported_on.isoformat(), "recorded_at": _when(r.recorded_at, tz),

@@ -9,6 +9,7 @@ import json
 import re
 import shutil
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 from tests.console import add_user, cli, csrf_of, district, logged_in, served
 
 PLAN = "district-2015"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 ROW_ID = re.compile(r"<tr>\s*<td>(\d+)</td>")
 
 
@@ -234,9 +236,13 @@ def test_approving_and_refusing_extension_requests(office) -> None:
     assert rows(cwd, "SELECT extended_due FROM milestone WHERE extended_due IS NOT NULL") == [("2017-03-31",)]
 
 
-def test_recording_progress_on_a_units_behalf(office) -> None:
+def test_recording_progress_on_a_units_behalf(office, monkeypatch) -> None:
+    import hashlib
+
+    monkeypatch.setenv("DUBAN_EVIDENCE_MAX_BYTES", "1000")
     cwd, url = office
     good = {"plan": PLAN, "task": "3.2.1", "unit": "區交委", "milestone": "2", "done": "10", "note": "完成10个村", "confirm": "yes"}
+    pdf = b"%PDF-1.4\n%%EOF\n"
     with served(cwd, url) as base:
         refused_alike(base, "/actions/progress", good, cwd)
         lin = logged_in(base, "lin")
@@ -252,11 +258,26 @@ def test_recording_progress_on_a_units_behalf(office) -> None:
             r = lin.post("/actions/progress", data={**good, **change, "csrf": token})
             assert r.status_code == 400 and says in r.text, (change, text_of(r.text)[-300:])
             assert 'value="完成10个村"' in r.text or "完成10个村" in r.text  # the form keeps what was typed
-        assert counts(cwd) == before
-        ok = lin.post("/actions/progress", data={**good, "csrf": token})
-        assert ok.status_code == 200 and "10/40村" in ok.text
+        for files, says in (([("验收.pdf", pdf, "application/pdf"), ("tool.exe", b"MZ\x90", "application/octet-stream")],
+                             "evidence file tool.exe: type .exe is not accepted; evidence may be PDF"),
+                            ([("big.pdf", pdf + b"0" * 2000, "application/pdf")],
+                             "evidence file big.pdf: is 2015 bytes, more than the 1000 bytes")):
+            r = lin.post("/actions/progress", data={**good, "csrf": token}, files=[("files", f) for f in files])
+            assert r.status_code == 400 and says in r.text, text_of(r.text)[-300:]
+            assert "完成10个村" in r.text
+        assert counts(cwd) == before and not (cwd / "var" / "evidence").exists()
+        ok = lin.post("/actions/progress", data={**good, "csrf": token},
+                      files=[("files", ("验收.pdf", pdf, "application/pdf")), ("files", ("照片.png", PNG, "image/png"))])
+        assert ok.status_code == 200 and "10/40村" in ok.text and "验收.pdf、照片.png" in ok.text
+        sha = hashlib.sha256(pdf).hexdigest()
+        with closing(logged_in(base, "wang")) as wang:  # a viewer sees the files on the task page and may download them
+            page = wang.get(f"/tasks/{PLAN}/3.2.1")
+            assert page.status_code == 200 and f'href="/evidence/{sha}?name=%E9%AA%8C%E6%94%B6.pdf"' in page.text
+            got = wang.get(f"/evidence/{sha}")
+            assert got.status_code == 200 and got.content == pdf and got.headers["content-type"] == "application/pdf"
     ((actor, data),) = events(cwd, "progress.reported")
     assert actor == "lin" and data["source"] == "console" and data["done"] == 10
+    assert data["files"] == ["验收.pdf", "照片.png"]
     assert rows(cwd, "SELECT done_quantity FROM milestone WHERE done_quantity IS NOT NULL") == [(10,)]
 
 
