@@ -150,13 +150,16 @@ def build_report(engine: Engine, *, now: dt.datetime, policies: PolicySet, scori
 
 def _with_evidence(engine: Engine, report: WeeklyReport, *, plan: str | None, now: dt.datetime) -> WeeklyReport:
     """Each listed task with the names of its evidence files (closing requests filed by the report's day
-    and not returned by then); a report with no evidence is unchanged."""
+    and not returned by then, then progress reports' files recorded by then; each name once); a report
+    with no evidence is unchanged."""
     import dataclasses
 
+    from duban.workflows import progress_service
     from duban.workflows.closing_service import evidence_by_task
 
     until = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), tzinfo=now.tzinfo)
-    found = evidence_by_task(engine, plan=plan, until=until)
+    found = progress_service.merged_evidence(evidence_by_task(engine, plan=plan, until=until),
+                                             progress_service.evidence_by_task(engine, plan=plan, until=until))
     if not found:
         return report
     tasks = tuple(dataclasses.replace(t, evidence=found.get((t.plan_code, t.code), ())) for t in report.tasks)
