@@ -151,6 +151,9 @@ class NoticeView:
     ongoing: bool = False  # a period of ongoing work (持續推進): its due date is the period's progress report's
     co_lead_units: tuple[str, ...] = ()  # 共同牽頭: addressed with the lead unit, answer for the task with it
     closing: ClosingFacts | None = None  # a closing notice's request and decision (None for the sweep's kinds)
+    # This copy's recipient unit's signed link to answer online ({DUBAN_PUBLIC_URL}/u/…, workflows.link_service);
+    # "" without DUBAN_PUBLIC_URL or for a recipient who is no unit: the letter then has no such line.
+    link: str = ""
 
     @property
     def days_to_due(self) -> int:

@@ -137,9 +137,11 @@ def add_deliveries(session: Session, rows: list[dict[str, Any]], notice_ids: Ite
 
 
 def unqueued_deliveries(session: Session) -> list[Any]:
-    """Pending deliveries not yet in a message: (id, notice_id, recipient_role, display_name, address, is_cc)."""
+    """Pending deliveries not yet in a message: (id, notice_id, recipient_role, display_name, address, is_cc,
+    recipient_name)."""
     dc = DELIVERY.c
-    return list(session.execute(sa.select(dc.id, dc.notice_id, dc.recipient_role, dc.display_name, dc.address, dc.is_cc)
+    return list(session.execute(sa.select(dc.id, dc.notice_id, dc.recipient_role, dc.display_name, dc.address, dc.is_cc,
+                                          dc.recipient_name)
                                 .where(dc.status == "pending", dc.message_pk.is_(None)).order_by(dc.id)).all())
 
 

@@ -33,9 +33,11 @@ _HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex, nofollow", "R
 
 def _render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     """A page without a session: the console's layout, no user, the link's own form token (``csrf``)."""
-    language = duban(request).settings.language
+    app = duban(request)
+    language = app.settings.language
     context.setdefault("csrf", "")
-    page = _ENV.get_template(template).render(request=request, user=None, lang=language,
+    as_of = app.as_of_day.isoformat() if app.as_of_day else None  # `duban serve --as-of`: the band says so
+    page = _ENV.get_template(template).render(request=request, user=None, lang=language, as_of_day=as_of,
                                               t=lambda zh, en: label(language, zh, en), **context)
     return HTMLResponse(page, status_code=status_code, headers={
         **_HEADERS, "Content-Language": "en" if language == "en" else language})

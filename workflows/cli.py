@@ -26,6 +26,7 @@ from duban.workflows.cli_closing import closing_app
 from duban.workflows.cli_common import console, settings
 from duban.workflows.cli_deploy import deploy_command
 from duban.workflows.cli_extract import extract_command
+from duban.workflows.cli_links import links_app
 from duban.workflows.cli_matrix import matrix_app, units_app
 from duban.workflows.cli_notices import notices_app
 from duban.workflows.cli_progress import extension_app, progress_app
@@ -79,6 +80,7 @@ app.add_typer(closing_app, name="closing", help="Closing requests (辦結申請)
 app.add_typer(user_app, name="user", help="Console users: who may log in to `duban serve`.")
 app.command("serve")(serve_command)
 app.add_typer(calendar_app, name="calendar", help="Working days: the official calendar and the years the office imports.")
+app.add_typer(links_app, name="links", help="Units' signed links in notices (DUBAN_PUBLIC_URL): list a unit's, revoke.")
 
 
 def main() -> None:

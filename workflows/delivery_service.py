@@ -227,6 +227,10 @@ class _Pending(NamedTuple):
     display_name: str
     address: str
     is_cc: bool
+    recipient_name: str = ""  # the unit (or person) the notice names: whose signed link the letter carries
+
+
+_UNIT_ROLES = ("unit", "unit_head")  # recipients that are a unit, who answer by its signed link
 
 
 def _as_cc(view, is_cc: bool):
@@ -247,6 +251,16 @@ class _Planner:
     digest: bool
     now: dt.datetime
     replays: dict[int, str]  # notice id -> why its message is held (a replay's, when replays are held)
+    links: Any = None  # link_service.NoticeLinks with DUBAN_PUBLIC_URL: each recipient unit's signed link
+
+    def linked(self, views: list[Any], unit: str) -> list[Any]:
+        """``views`` carrying ``unit``'s link of each one's plan, issued on the latest day this message's notices
+        of that plan were planned (a replay's day, never the clock's: the same letter in every replay)."""
+        days: dict[str, dt.date] = {}
+        for v in views:
+            days[v.plan_code] = max(days.get(v.plan_code, v.planned_for), v.planned_for)
+        return [replace(v, link=self.links.url(plan_code=v.plan_code, unit_name=unit, day=days[v.plan_code]))
+                for v in views]
 
     def letterhead_of(self, notice_id: int) -> Letterhead:
         issuer = self.offices.get(self.views[notice_id].plan_code)
@@ -266,11 +280,21 @@ class _Planner:
             first = deliveries[0]
             recipient = RecipientView(name=first.display_name, email=address, role=first.recipient_role)
             items = [_as_cc(views[d.notice_id], d.is_cc) for d in deliveries]
+            if self.links is not None:
+                unit = self.links.addressee([d.recipient_name for d in deliveries if d.recipient_role in _UNIT_ROLES],
+                                            items[0].plan_code)
+                if unit:
+                    items = self.linked(items, unit)
             rendered = self.renderer.digest(items, recipient, letterhead=self.letterhead_of(first.notice_id))
             key = f"digest:{address}:{hashlib.sha256(ids.encode()).hexdigest()[:24]}"
             to, cc, thread = [(first.display_name, address)], [], None
         else:
             view = views[group]
+            if self.links is not None:
+                named = self.links.addressee([d.recipient_name for d in deliveries
+                                              if not d.is_cc and d.recipient_role in _UNIT_ROLES], view.plan_code)
+                if named:
+                    view = self.linked([view], named)[0]
             to = [(d.display_name, d.address) for d in deliveries if not d.is_cc]
             cc = [(d.display_name, d.address) for d in deliveries if d.is_cc]
             head = deliveries[0]
@@ -291,6 +315,15 @@ class _Planner:
                 "created_at": self.now, "notices": len({d.notice_id for d in deliveries}), "body": body}
 
 
+def _notice_links(session: Session, settings: Settings) -> Any:
+    """Each recipient unit's signed link for the letters, when DUBAN_PUBLIC_URL names the console's address."""
+    if not settings.public_url:
+        return None
+    from duban.workflows.link_service import NoticeLinks
+
+    return NoticeLinks(session, settings.public_url)
+
+
 def _plan_messages(session: Session, *, now: dt.datetime, settings: Settings, result: DeliveryResult,
                    renderer: Renderer | None = None, calendar: WorkCalendar | None = None,
                    hold_replays: bool = False) -> None:
@@ -303,14 +336,16 @@ def _plan_messages(session: Session, *, now: dt.datetime, settings: Settings, re
     in_script = for_language(settings.language)  # header names in the letter's script too: 督辦系統 → 督办系统
     sender = sender_address(in_script(settings.mail_from))
     # Plain rows (tens of thousands in a big run).
-    pending = [_Pending(r.id, r.notice_id, r.recipient_role, in_script(r.display_name), r.address, r.is_cc) for r in rows]
+    pending = [_Pending(r.id, r.notice_id, r.recipient_role, in_script(r.display_name), r.address, r.is_cc,
+                        r.recipient_name) for r in rows]
     planner = _Planner(
         views=build_views(session, sorted({r.notice_id for r in rows}), calendar=calendar),
         keys=outbox.notice_keys(session, [d.notice_id for d in pending]),
         renderer=renderer or Renderer(language=settings.language, override_dir=settings.config_dir / "templates"),
         letterhead=letterhead_for(session, now.date()), offices=outbox.plan_offices(session),
         sender=sender, domain=sender.rsplit("@", 1)[1].rstrip(">"), digest=settings.delivery_mode == "digest", now=now,
-        replays=replay_reasons(session, sorted({r.notice_id for r in rows}), settings.timezone) if hold_replays else {})
+        replays=replay_reasons(session, sorted({r.notice_id for r in rows}), settings.timezone) if hold_replays else {},
+        links=_notice_links(session, settings))
     # A digest gathers one recipient's notices under one letterhead, so a recipient of two offices
     # (several plans, several offices) gets one mail from each; a replay's notices (held) go apart.
     # A closing request's answer (退回通知, 辦結確認) is a letter of its own, never in a digest.

@@ -4,7 +4,8 @@ A link is the unit's page for one plan on `duban serve`: ``{DUBAN_PUBLIC_URL}/u/
 
     {plan id}-{unit id}-{YYYYMMDD}.{signature}
 
-— the link id (the plan, the unit and the day the notice was planned) and an HMAC-SHA256 of it under
+— the link id (the plan, the unit and the day of the letter: its notice's planned day, or the sweep's when a
+sweep caught up later, as ``notifications.views`` dates it) and an HMAC-SHA256 of it under
 DUBAN_SECRET_KEY, else a key duban made once and keeps in the database (``app_secret`` ``link``). So a
 link survives a restart, every worker signs alike, and the same notice carries the same link in every
 replay (the day is the notice's, never the clock's). Nothing about a link is stored until the office
@@ -50,6 +51,7 @@ from duban.store.tables import (
     RecurrenceInstanceRow,
     RecurrenceRow,
     SecretRow,
+    SweepRow,
     TaskRow,
     TaskUnitRow,
     UnitRow,
@@ -162,6 +164,20 @@ class NoticeLinks:
         self._plans: dict[str, int] = {}
         self._units: dict[tuple[str, str], int | None] = {}
 
+    def addressee(self, names: Sequence[str], plan_code: str) -> str | None:
+        """Whose link a letter to one address carries: the first of the units it reaches there that is no group
+        (a group's notice reaches each member at the member's address), else the group itself (a group's own
+        address)."""
+        from duban.store import repository as repo
+
+        for name in names:
+            try:
+                if repo.find_unit(self.session, name, plan_code).kind != "group":
+                    return name
+            except NotFound:
+                continue
+        return names[0] if names else None
+
     def url(self, *, plan_code: str, unit_name: str, day: dt.date) -> str:
         """The link for ``unit_name`` (a unit of the directory) in ``plan_code`` issued on ``day``; "" when
         the name is no unit (an official, a leader: they answer otherwise)."""
@@ -237,8 +253,20 @@ def _verify(session: Session, token: str, *, now: dt.datetime, expire_days: int)
 
 
 def _roles(session: Session, plan_id: int, unit_id: int) -> dict[int, str]:
-    """Task id → the unit's role in it (lead, co_lead, supporting), for the plan's live tasks."""
+    """Task id → the unit's role in it (lead, co_lead, supporting; ``member`` of a lead or supporting group,
+    which reports like a supporting unit), for the plan's live tasks."""
     out: dict[int, str] = {}
+    unit = session.get(UnitRow, unit_id)
+    groups = [unit_key(g) for g in (unit.member_of if unit is not None else [])]
+    if groups:
+        group_ids = list(session.execute(sa.select(UnitRow.id).where(UnitRow.key.in_(groups))).scalars())
+        for (task_id,) in session.execute(
+                sa.select(TaskUnitRow.task_id).join(TaskRow, TaskRow.id == TaskUnitRow.task_id)
+                .where(TaskRow.plan_id == plan_id, TaskRow.archived_at.is_(None), TaskUnitRow.unit_id.in_(group_ids))).all():
+            out[task_id] = "member"
+        for (task_id,) in session.execute(sa.select(TaskRow.id).where(
+                TaskRow.plan_id == plan_id, TaskRow.archived_at.is_(None), TaskRow.lead_unit_id.in_(group_ids))).all():
+            out[task_id] = "member"
     for task_id, role in session.execute(
             sa.select(TaskUnitRow.task_id, TaskUnitRow.role).join(TaskRow, TaskRow.id == TaskUnitRow.task_id)
             .where(TaskRow.plan_id == plan_id, TaskRow.archived_at.is_(None), TaskUnitRow.unit_id == unit_id)).all():
@@ -300,7 +328,7 @@ def _items(session: Session, link: Link, today: dt.date) -> list[dict[str, Any]]
                         "done_count": inst.done_count, "min_amount": _num(rec.min_amount),
                         "done_amount": _num(inst.done_amount), "amount_unit": rec.amount_unit or "",
                         "notices": unacked.get(("i", inst.id or 0), [])})
-    order = ("lead", "co_lead", "supporting")
+    order = ("lead", "co_lead", "supporting", "member")
     out.sort(key=lambda i: (order.index(i["role"]), i["position"], i["task"], i["due"], i["key"]))
     return out
 
@@ -440,18 +468,19 @@ def _unit_and_plans(session: Session, unit: str, plan: str | None) -> tuple[Unit
 
 def list_links(engine: Engine, *, unit: str, plan: str | None = None, now: dt.datetime,
                expire_days: int = DEFAULT_EXPIRE_DAYS, public_url: str | None = None) -> list[dict[str, Any]]:
-    """The unit's links: one per plan and day a notice addressed to it was planned, newest first, with any
-    revoked ones: ``[{link, plan, unit, issued_on, expires_on, status (valid|expired|revoked), revoked_at,
-    revoked_by, reason, uses, url}]`` (``url`` with ``public_url``, else the token)."""
+    """The unit's links: one per plan and day a letter addressed or copied to it (or to a group it is a member
+    of) is dated, newest first, with any revoked ones: ``[{link, plan, unit, issued_on, expires_on, status
+    (valid|expired|revoked), revoked_at, revoked_by, reason, uses, url}]`` (``url`` with ``public_url``, else the token)."""
     with transaction(engine) as session:
         unit_row, plans = _unit_and_plans(session, unit, plan)
-        key = unit_key(unit_row.name)
+        keys = {unit_key(unit_row.name), *(unit_key(g) for g in unit_row.member_of)}  # a group's letters reach its members
         days: set[tuple[int, dt.date]] = set()
-        for plan_id, day, recipients in session.execute(
-                sa.select(NoticeRow.plan_id, NoticeRow.planned_for, NoticeRow.recipients)
+        for plan_id, day, swept, recipients, cc in session.execute(
+                sa.select(NoticeRow.plan_id, NoticeRow.planned_for, SweepRow.as_of, NoticeRow.recipients, NoticeRow.cc)
+                .outerjoin(SweepRow, SweepRow.id == NoticeRow.sweep_id)
                 .where(NoticeRow.plan_id.in_([p.id for p in plans]))).all():
-            if _addressed(recipients, key):
-                days.add((plan_id, day))
+            if any(_addressed(recipients, k) or _addressed(cc, k) for k in keys):
+                days.add((plan_id, max(day, swept or day)))  # the letter's date, as notifications.views dates it
         revoked = {r.link_id: r for r in session.execute(sa.select(LinkRevocationRow).where(
             LinkRevocationRow.unit_id == unit_row.id, LinkRevocationRow.plan_id.in_([p.id for p in plans]))).scalars()}
         days |= {(r.plan_id, r.issued_on) for r in revoked.values()}

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from duban.matrix.errors import NotFound, Refused
 from duban.store.db import open_database, transaction
 from duban.store.evidence import EvidenceStore
-from duban.store.tables import EventRow, MilestoneRow, NoticeRow, TaskRow, UnitRow
+from duban.store.tables import EventRow, MilestoneRow, NoticeRow, SweepRow, TaskRow, UnitRow
 from duban.workflows import link_service as L
 from duban.workflows.matrix_service import PlanOptions, import_file
 from duban.workflows.sweep_service import sweep
@@ -31,7 +31,8 @@ TABLES = ("event", "notice", "progress_report", "closing_request", "closing_evid
 @pytest.fixture
 def district(engine):
     import_file(engine, PLANS / f"{PLAN}.yaml", PlanOptions(), now=at(2015, 7, 1))
-    sweep(engine, now=at(2016, 1, 15, 8), policies=POLICY)
+    for day in (8, 15):  # two days of letters
+        sweep(engine, now=at(2016, 1, day, 8), policies=POLICY)
     return engine
 
 
@@ -63,9 +64,12 @@ def test_a_link_is_signed_from_its_notice_day_the_same_in_a_replay_and_after_a_r
     links = L.list_links(district, unit="區交委", plan=PLAN, now=NOW)
     days = {row["issued_on"] for row in links}
     with transaction(district) as s:
-        notice_days = {n.planned_for.isoformat() for n in s.execute(sa.select(NoticeRow)).scalars()
-                       if any(r["name"] == "區交委" and r["role"] in ("unit", "unit_head") for r in n.recipients)}
-    assert days == notice_days and len(days) >= 2  # one link per day a notice to the unit was planned
+        names = {"區交委", *s.execute(sa.select(UnitRow.member_of).where(UnitRow.name == "區交委")).scalar_one()}
+        swept = dict(s.execute(sa.select(SweepRow.id, SweepRow.as_of)).all())
+        notice_days = {max(n.planned_for, swept.get(n.sweep_id, n.planned_for)).isoformat()  # the letter's date
+                       for n in s.execute(sa.select(NoticeRow)).scalars()
+                       if any(r["name"] in names and r["role"] in ("unit", "unit_head") for r in n.recipients + n.cc)}
+    assert days == notice_days and len(days) >= 2  # one link per day a letter reached the unit
     first = links[0]
     again = L.issue(district, plan=PLAN, unit="區交委", on=dt.date.fromisoformat(first["issued_on"]))
     assert again["token"] == first["url"] and again["link"] == first["link"]
@@ -208,3 +212,29 @@ def test_a_link_cannot_act_on_another_units_item_nor_beyond_its_units_rights(dis
         L.request_extension(district, link, own, now=NOW, client="c", new_due=dt.date(2016, 3, 1), reason="晚了")
     with transaction(district) as s:
         assert s.execute(sa.select(sa.func.count()).select_from(EventRow).where(EventRow.kind == "link.used")).scalar() == 0
+
+
+def test_letters_carry_each_recipient_units_link_when_the_public_address_is_set(district, tmp_path: Path) -> None:
+    import email
+    import email.policy
+
+    from duban.config.settings import Settings
+    from duban.workflows.delivery_service import deliver
+
+    public = "https://duban.example.gov.cn/"
+    deliver(district, now=at(2016, 1, 15, 9), settings=Settings(
+        database_url="sqlite://", outbox_dir=tmp_path / "outbox", config_dir=tmp_path / "cfg", messages_per_minute=0,
+        public_url=public))
+    letters = {}
+    for path in sorted((tmp_path / "outbox").glob("*.eml")):
+        msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        letters[str(msg["To"])] = (msg.get_body(("plain",)).get_content(), msg.get_body(("html",)).get_content())
+    text, html = next(v for k, v in letters.items() if "jiaowei@example.org" in k and "head." not in k)
+    line = next(x for x in text.splitlines() if "在线签收和报送：" in x)
+    url = line.split("在线签收和报送：", 1)[1].strip()
+    assert url.startswith("https://duban.example.gov.cn/u/1-") and f'href="{url}"' in html
+    token = url.rsplit("/", 1)[1]
+    link = L.verify(district, token, now=NOW)
+    assert link.unit == "區交委" and token == L.issue(district, plan=PLAN, unit="區交委", on=link.issued_on)["token"]
+    officials = [t for k, (t, _) in letters.items() if "@" in k and "在线签收" not in t]
+    assert officials, "a leader's letter (no unit) carries no link"

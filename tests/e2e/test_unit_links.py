@@ -1,0 +1,132 @@
+"""A unit answers from its letter through a real `duban serve`: the link in a delivered .eml (DUBAN_PUBLIC_URL)
+opens the unit's page without an account; opening it changes nothing; every form needs the link's form token
+and the 确认 tick; the unit acknowledges, reports 18 of 25 村, requests closing with a PDF and an extension;
+another unit's item, a tampered link and a revoked one are refused; every action is a link.used event with
+the link and the client's address."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from tests.console import cli, district, served
+
+PUBLIC = "https://duban.example.gov.cn"
+PDF = b"%PDF-1.4\n%%EOF\n"
+LINK = re.compile(re.escape(PUBLIC) + r"/u/([0-9-]+\.[A-Za-z0-9_-]+)")
+FORM_TOKEN = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def counts(url: str) -> dict:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar() for t in
+                    ("event", "progress_report", "closing_request", "extension", "link_revocation")} | {
+                "acknowledged": conn.execute(sa.text("SELECT count(*) FROM notice WHERE acknowledged_at IS NOT NULL")).scalar()}
+    finally:
+        engine.dispose()
+
+
+def link_events(url: str) -> list[dict]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT actor, data FROM event WHERE kind = 'link.used' ORDER BY id")).all()
+    finally:
+        engine.dispose()
+    return [{"actor": a, **(d if isinstance(d, dict) else json.loads(d))} for a, d in rows]
+
+
+def token_from_letter(outbox: Path, address: str) -> str:
+    for path in sorted(outbox.glob("*.eml")):
+        msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        if address in str(msg["To"]):
+            text = msg.get_body(("plain",)).get_content()
+            html = msg.get_body(("html",)).get_content()
+            found = LINK.search(text)
+            assert found and "在线签收和报送" in text and found.group(0) in html
+            return found.group(1)
+    raise AssertionError(f"no letter to {address}")
+
+
+@pytest.fixture
+def delivered(tmp_path: Path, sqlite_url: str, monkeypatch) -> tuple[Path, str, str]:
+    monkeypatch.setenv("DUBAN_PUBLIC_URL", PUBLIC)
+    monkeypatch.setenv("DUBAN_ALLOW_REPLAY_MAIL", "1")
+    monkeypatch.setenv("DUBAN_EVIDENCE_MAX_BYTES", "1000")
+    district(tmp_path, sqlite_url, as_of="2016-01-15")
+    cli(["deliver", "--as-of", "2016-01-15"], cwd=tmp_path, db_url=sqlite_url)
+    return tmp_path, sqlite_url, token_from_letter(tmp_path / "var" / "outbox", "jiaowei@example.org")
+
+
+def test_a_unit_answers_from_the_link_in_its_letter(delivered) -> None:
+    cwd, url, token = delivered
+    with served(cwd, url, "--as-of", "2016-01-15") as base, httpx.Client(base_url=base, timeout=60) as unit:
+        before = counts(url)
+        page = unit.get(f"/u/{token}")
+        assert page.status_code == 200 and "本链接代表 區交委 单位" in page.text and "交通建設" in page.text
+        assert "set-cookie" not in page.headers and page.headers["referrer-policy"] == "no-referrer"
+        unit.get(f"/u/{token}")
+        assert counts(url) == before, "opening a link (a scanner, a preview) changes nothing"
+        form = FORM_TOKEN.search(page.text).group(1)
+        first, second = re.findall(r'id="item-(m\d+)"', page.text)[:2]
+
+        # every POST needs the link's form token and the 确认 tick
+        for path in ("ack", "report", "close", "extend"):
+            assert unit.post(f"/u/{token}/{path}", data={"item": first, "confirm": "yes", "done": "1"}).status_code == 403
+            assert unit.post(f"/u/{token}/{path}", data={"csrf": "x" + form, "item": first, "confirm": "yes"}).status_code == 403
+        r = unit.post(f"/u/{token}/report", data={"csrf": form, "item": first, "done": "18"})
+        assert r.status_code == 400 and "确认" in r.text
+        assert counts(url) == before
+
+        ok = {"csrf": form, "confirm": "yes"}
+        r = unit.post(f"/u/{token}/ack", data={**ok, "item": first})
+        assert r.status_code == 303 and r.headers["location"].startswith(f"/u/{token}?done=ack")
+        r = unit.post(f"/u/{token}/report", data={**ok, "item": first, "done": "18", "note": "<script>alert(1)</script>"})
+        assert r.status_code == 303
+        shown = unit.get(f"/u/{token}?done=report").text
+        assert "进展已报送" in shown and "18 / 25 村" in shown and "<script>alert" not in shown
+        r = unit.post(f"/u/{token}/close", data={**ok, "item": first, "note": "25個村已完成"},
+                      files=[("files", ("驗收報告.pdf", PDF, "application/pdf"))])
+        assert r.status_code == 303
+        r = unit.post(f"/u/{token}/close", data={**ok, "item": first, "note": "大文件"},
+                      files=[("files", ("big.pdf", PDF + b"0" * 2000, "application/pdf"))])
+        assert r.status_code in (400, 413)
+        r = unit.post(f"/u/{token}/extend", data={**ok, "item": first, "new_due": "2016-03-31", "reason": "晚了"})
+        assert r.status_code == 400 and "late extension request" in r.text  # after the due date, as for the office
+        r = unit.post(f"/u/{token}/extend", data={**ok, "item": second, "new_due": "2017-03-31", "reason": "冬季停工"})
+        assert r.status_code == 303
+
+        # another unit's item, a tampered link: refused, nothing changed
+        after = counts(url)
+        r = unit.post(f"/u/{token}/report", data={**ok, "item": "m1", "done": "1"})
+        assert r.status_code == 404
+        tampered = token[:-1] + ("A" if token[-1] != "A" else "B")
+        r = unit.get(f"/u/{tampered}")
+        assert r.status_code == 403 and 'data-reason="tampered"' in r.text
+        assert unit.post(f"/u/{tampered}/report", data={**ok, "item": first, "done": "20"}).status_code == 403
+        assert counts(url) == after
+
+        events = link_events(url)
+        assert [e["action"] for e in events] == ["acknowledge", "report", "request_closing", "request_extension"]
+        assert {(e["link"], e["unit"], e["client"]) for e in events} == {(token.split(".")[0], "區交委", "127.0.0.1")}
+        closing = json.loads(cli(["closing", "list", "--json"], cwd=cwd, db_url=url).stdout)
+        assert [(c["unit"], c["status"], [f["name"] for f in c["files"]]) for c in closing] == [
+            ("區交委", "pending", ["驗收報告.pdf"])]
+
+        # the office revokes the link: refused from then on
+        listed = json.loads(cli(["links", "list", "--unit", "區交委", "--json", "--as-of", "2016-01-15"], cwd=cwd,
+                                db_url=url).stdout)
+        mine = next(row for row in listed if row["url"] == f"{PUBLIC}/u/{token}")
+        assert mine["status"] == "valid" and mine["uses"] == len(events)
+        cli(["links", "revoke", mine["link"], "--reason", "转发有误", "--by", "lin"], cwd=cwd, db_url=url)
+        r = unit.get(f"/u/{token}")
+        assert r.status_code == 403 and 'data-reason="revoked"' in r.text and "转发有误" in r.text
