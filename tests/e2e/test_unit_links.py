@@ -2,7 +2,7 @@
 opens the unit's page without an account; opening it changes nothing; every form needs the link's form token
 and the 确认 tick; the unit acknowledges, reports 18 of 25 村, requests closing with a PDF and an extension;
 another unit's item, a tampered link and a revoked one are refused; every action is a link.used event with
-the link and the client's address."""
+the link and the client's address; and the page at 375 px in Chromium (Playwright)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,32 @@ PUBLIC = "https://duban.example.gov.cn"
 PDF = b"%PDF-1.4\n%%EOF\n"
 LINK = re.compile(re.escape(PUBLIC) + r"/u/([0-9-]+\.[A-Za-z0-9_-]+)")
 FORM_TOKEN = re.compile(r'name="csrf" value="([^"]+)"')
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def on_a_phone(base: str, token: str, item: str) -> None:
+    """The link's page in Chromium at 375 px: no sideways scroll, the unit it acts as said, a report filed
+    through the form (opened from its 报送进展 fold, 确认 ticked)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM))
+        try:
+            page = browser.new_context(viewport={"width": 375, "height": 740}, base_url=base, locale="zh-CN").new_page()
+            page.goto(f"/u/{token}")
+            assert page.evaluate("document.documentElement.scrollWidth") <= 375, "the page scrolls sideways on a phone"
+            assert "本链接代表 區交委 单位" in page.locator(".unit-link-who").inner_text()
+            card = page.locator(f"#item-{item}")
+            card.get_by_text("报送进展").click()
+            card.locator("input[name=done]").fill("20")
+            card.locator("form.link-report").get_by_label("确认报送").check()
+            assert page.evaluate("document.documentElement.scrollWidth") <= 375
+            card.locator("form.link-report").get_by_role("button", name="报送").click()
+            page.wait_for_url(lambda u: "done=report" in u)
+            assert "进展已报送" in page.locator("main").inner_text()
+            assert "20 / 25 村" in page.locator(f"#item-{item}").inner_text()
+        finally:
+            browser.close()
 
 
 def counts(url: str) -> dict:
@@ -122,11 +148,14 @@ def test_a_unit_answers_from_the_link_in_its_letter(delivered) -> None:
         assert [(c["unit"], c["status"], [f["name"] for f in c["files"]]) for c in closing] == [
             ("區交委", "pending", ["驗收報告.pdf"])]
 
+        if CHROMIUM.exists():
+            on_a_phone(base, token, first)
+
         # the office revokes the link: refused from then on
         listed = json.loads(cli(["links", "list", "--unit", "區交委", "--json", "--as-of", "2016-01-15"], cwd=cwd,
                                 db_url=url).stdout)
         mine = next(row for row in listed if row["url"] == f"{PUBLIC}/u/{token}")
-        assert mine["status"] == "valid" and mine["uses"] == len(events)
+        assert mine["status"] == "valid" and mine["uses"] == len(link_events(url)) >= len(events)
         cli(["links", "revoke", mine["link"], "--reason", "转发有误", "--by", "lin"], cwd=cwd, db_url=url)
         r = unit.get(f"/u/{token}")
         assert r.status_code == 403 and 'data-reason="revoked"' in r.text and "转发有误" in r.text
