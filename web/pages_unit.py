@@ -159,3 +159,58 @@ async def unit_link_close(request: Request, token: str) -> Response:
 @router.post("/u/{token}/extend")
 async def unit_link_extend(request: Request, token: str) -> Response:
     return await _act(request, token, "extend")
+
+
+# --------------------------------------------------------------------------------------------
+# The office's side: a unit's links and their revocation (as `duban links list` / `revoke`)
+
+
+def _office_links(request: Request, user: dict[str, Any], unit: str) -> list[dict[str, Any]]:
+    from duban.matrix.errors import DubanError
+    from duban.workflows.link_service import list_links
+    from duban.workflows.user_service import visible_plans
+
+    app = duban(request)
+    visible = set(visible_plans(app.engine, user))
+    try:
+        rows = list_links(app.engine, unit=unit, now=app.clock(), expire_days=app.policies.link_expire_days,
+                          public_url=app.settings.public_url)
+    except DubanError as err:
+        raise HTTPException(status_code=404, detail=str(err)) from None
+    return [r for r in rows if r["plan"] in visible]
+
+
+@router.get("/links")
+def office_links(request: Request, unit: str = "") -> Response:
+    from duban.web.deps import render, require
+
+    user = require(request, "read")
+    rows = _office_links(request, user, unit) if unit.strip() else []
+    return render(request, "unit_links_office.html.j2", user=user, unit=unit.strip(), rows=rows, error=None)
+
+
+@router.post("/links/revoke")
+async def office_links_revoke(request: Request) -> Response:
+    from urllib.parse import quote
+
+    from duban.matrix.errors import DubanError
+    from duban.web.deps import checked_form, render, require
+    from duban.workflows.link_service import revoke
+
+    user = require(request, "act")
+    form = await checked_form(request)
+    unit, link_id = str(form.get("unit") or "").strip(), str(form.get("link") or "").strip()
+    rows = _office_links(request, user, unit)
+    if link_id not in {r["link"] for r in rows}:
+        raise HTTPException(status_code=404, detail=f"no link {link_id!r} of {unit} in your plans")
+    error = None
+    if form.get("confirm") != "yes":
+        error = label(duban(request).settings.language, "请勾选“确认撤销”。", "Tick the confirmation to revoke.")
+    else:
+        try:
+            revoke(duban(request).engine, link_ids=[link_id], now=duban(request).clock(), actor=user["name"],
+                   reason=str(form.get("reason") or ""))
+            return see_other(f"/links?unit={quote(unit)}")
+        except DubanError as err:
+            error = str(err)
+    return render(request, "unit_links_office.html.j2", status_code=400, user=user, unit=unit, rows=rows, error=error)

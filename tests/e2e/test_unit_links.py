@@ -1,7 +1,7 @@
 """A unit answers from its letter through a real `duban serve`: the link in a delivered .eml (DUBAN_PUBLIC_URL)
 opens the unit's page without an account; opening it changes nothing; every form needs the link's form token
 and the 确认 tick; the unit acknowledges, reports 18 of 25 村, requests closing with a PDF and an extension;
-another unit's item, a tampered link and a revoked one are refused; every action is a link.used event with
+another unit's item, a tampered link and one the office revoked (console /links) are refused; every action is a link.used event with
 the link and the client's address; and the page at 375 px in Chromium (Playwright)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.console import cli, district, served
+from tests.console import add_user, cli, csrf_of, district, logged_in, served
 
 PUBLIC = "https://duban.example.gov.cn"
 PDF = b"%PDF-1.4\n%%EOF\n"
@@ -90,6 +90,7 @@ def delivered(tmp_path: Path, sqlite_url: str, monkeypatch) -> tuple[Path, str, 
     monkeypatch.setenv("DUBAN_EVIDENCE_MAX_BYTES", "1000")
     district(tmp_path, sqlite_url, as_of="2016-01-15")
     cli(["deliver", "--as-of", "2016-01-15"], cwd=tmp_path, db_url=sqlite_url)
+    add_user("lin", "office", cwd=tmp_path, db_url=sqlite_url)
     return tmp_path, sqlite_url, token_from_letter(tmp_path / "var" / "outbox", "jiaowei@example.org")
 
 
@@ -156,6 +157,12 @@ def test_a_unit_answers_from_the_link_in_its_letter(delivered) -> None:
                                 db_url=url).stdout)
         mine = next(row for row in listed if row["url"] == f"{PUBLIC}/u/{token}")
         assert mine["status"] == "valid" and mine["uses"] == len(link_events(url)) >= len(events)
-        cli(["links", "revoke", mine["link"], "--reason", "转发有误", "--by", "lin"], cwd=cwd, db_url=url)
+        with logged_in(base, "lin") as office:  # the console's 单位链接 page (/links)
+            listing = office.get("/links", params={"unit": "区交委"}).text
+            assert mine["link"] in listing and f"{PUBLIC}/u/{token}" in listing
+            form = {"csrf": csrf_of(listing), "unit": "区交委", "link": mine["link"], "reason": "转发有误"}
+            assert office.post("/links/revoke", data=form).status_code == 400  # no 确认 tick
+            assert unit.get(f"/u/{token}").status_code == 200
+            assert office.post("/links/revoke", data={**form, "confirm": "yes"}).status_code == 303
         r = unit.get(f"/u/{token}")
         assert r.status_code == 403 and 'data-reason="revoked"' in r.text and "转发有误" in r.text
