@@ -122,7 +122,8 @@ async def _act(request: Request, token: str, action: str) -> Response:
             link_service.acknowledge(app.engine, link, item, now=now, client=client)
         elif action == "report":
             link_service.report(app.engine, link, item, now=now, client=client, done=kept["done"],
-                                percent=kept["percent"], count=kept["count"], amount=kept["amount"], note=kept["note"])
+                                percent=kept["percent"], count=kept["count"], amount=kept["amount"], note=kept["note"],
+                                files=await _uploads(form, store.max_bytes), store=store)
         elif action == "close":
             files = await _uploads(form, store.max_bytes)
             link_service.request_closing(app.engine, link, item, now=now, client=client, note=kept["note"],

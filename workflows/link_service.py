@@ -409,9 +409,11 @@ def acknowledge(engine: Engine, link: Link, item_key: str, *, now: dt.datetime, 
 
 
 def report(engine: Engine, link: Link, item_key: str, *, now: dt.datetime, client: str, done: str = "",
-           percent: str = "", count: str = "", amount: str = "", note: str = "") -> dict[str, Any]:
+           percent: str = "", count: str = "", amount: str = "", note: str = "",
+           files: Sequence[tuple[str, bytes]] = (), store: EvidenceStore | None = None) -> dict[str, Any]:
     """报送进展: the unit's report on the item (a milestone's cumulative quantity or percent, a period's
-    count and amount, a note), as ``duban progress report`` records it (source ``link``)."""
+    count and amount, a note, evidence files kept in ``store``), as ``duban progress report`` records it
+    (source ``link``)."""
     from duban.workflows.progress_service import report_progress
 
     item = _item(engine, link, item_key, now)
@@ -419,9 +421,10 @@ def report(engine: Engine, link: Link, item_key: str, *, now: dt.datetime, clien
                               {"done": done, "percent": percent, "count": count, "amount": amount}.items()
                               if v and v.strip()}
     result = report_progress(engine, task=item["task"], unit=link.unit, now=now, plan=link.plan, note=note,
-                             reported_by=_actor(link), source="link", **values, **_where(item))
+                             reported_by=_actor(link), source="link", files=files, store=store, **values,
+                             **_where(item))
     _used(engine, link, now=now, action="report", item=item, client=client, report_id=result["report_id"],
-          closed=result["item"]["closed"])
+          closed=result["item"]["closed"], files=[f["name"] for f in result.get("files", [])])
     return result
 
 

@@ -1,6 +1,6 @@
 """A unit answers from its letter through a real `duban serve`: the link in a delivered .eml (DUBAN_PUBLIC_URL)
 opens the unit's page without an account; opening it changes nothing; every form needs the link's form token
-and the 确认 tick; the unit acknowledges, reports 18 of 25 村, requests closing with a PDF and an extension;
+and the 确认 tick; the unit acknowledges, reports 18 of 25 村 with a PDF, requests closing with a PDF and an extension;
 another unit's item, a tampered link and one the office revoked (console /links) are refused; every action is a link.used event with
 the link and the client's address; and the page at 375 px in Chromium (Playwright)."""
 
@@ -10,6 +10,7 @@ import email
 import email.policy
 import json
 import re
+from contextlib import closing as closing_client
 from pathlib import Path
 
 import httpx
@@ -117,7 +118,8 @@ def test_a_unit_answers_from_the_link_in_its_letter(delivered) -> None:
         ok = {"csrf": form, "confirm": "yes"}
         r = unit.post(f"/u/{token}/ack", data={**ok, "item": first})
         assert r.status_code == 303 and r.headers["location"].startswith(f"/u/{token}?done=ack")
-        r = unit.post(f"/u/{token}/report", data={**ok, "item": first, "done": "18", "note": "<script>alert(1)</script>"})
+        r = unit.post(f"/u/{token}/report", data={**ok, "item": first, "done": "18", "note": "<script>alert(1)</script>"},
+                      files=[("files", ("18个村照片.pdf", PDF, "application/pdf"))])
         assert r.status_code == 303
         shown = unit.get(f"/u/{token}?done=report").text
         assert "进展已报送" in shown and "18 / 25 村" in shown and "<script>alert" not in shown
@@ -144,6 +146,7 @@ def test_a_unit_answers_from_the_link_in_its_letter(delivered) -> None:
 
         events = link_events(url)
         assert [e["action"] for e in events] == ["acknowledge", "report", "request_closing", "request_extension"]
+        assert events[1]["files"] == ["18个村照片.pdf"], "the report's evidence file"
         assert {(e["link"], e["unit"], e["client"]) for e in events} == {(token.split(".")[0], "區交委", "127.0.0.1")}
         closing = json.loads(cli(["closing", "list", "--json"], cwd=cwd, db_url=url).stdout)
         assert [(c["unit"], c["status"], [f["name"] for f in c["files"]]) for c in closing] == [
@@ -157,7 +160,7 @@ def test_a_unit_answers_from_the_link_in_its_letter(delivered) -> None:
                                 db_url=url).stdout)
         mine = next(row for row in listed if row["url"] == f"{PUBLIC}/u/{token}")
         assert mine["status"] == "valid" and mine["uses"] == len(link_events(url)) >= len(events)
-        with logged_in(base, "lin") as office:  # the console's 单位链接 page (/links)
+        with closing_client(logged_in(base, "lin")) as office:  # the console's 单位链接 page (/links)
             listing = office.get("/links", params={"unit": "区交委"}).text
             assert mine["link"] in listing and f"{PUBLIC}/u/{token}" in listing
             form = {"csrf": csrf_of(listing), "unit": "区交委", "link": mine["link"], "reason": "转发有误"}

@@ -164,8 +164,10 @@ def test_a_link_acts_through_the_services_and_every_use_is_an_event_with_the_lin
     with pytest.raises(Refused):
         L.acknowledge(district, link, first, now=NOW, client="203.0.113.7")  # nothing left to acknowledge
 
-    reported = L.report(district, link, first, now=NOW, client="203.0.113.7", done="18", note="<b>已完成18个村</b>")
+    reported = L.report(district, link, first, now=NOW, client="203.0.113.7", done="18", note="<b>已完成18个村</b>",
+                        files=[("18个村.pdf", PDF)], store=store)
     assert reported["item"]["done_quantity"] == 18 and not reported["item"]["closed"]
+    assert [f["name"] for f in reported["files"]] == ["18个村.pdf"]
     made = L.request_closing(district, link, first, now=NOW, client="203.0.113.7", note="已全部完成",
                              files=[("验收报告.pdf", PDF)], store=store)
     assert made["status"] == "pending" and [f["name"] for f in made["files"]] == ["验收报告.pdf"]
@@ -181,6 +183,7 @@ def test_a_link_acts_through_the_services_and_every_use_is_an_event_with_the_lin
     assert [e.data["action"] for e in used] == ["acknowledge", "report", "request_closing", "request_extension"]
     assert {(e.data["link"], e.data["unit"]) for e in used} == {(link.link_id, "區交委")}
     assert [e.data["client"] for e in used] == ["203.0.113.7"] * 3 + ["198.51.100.2"]
+    assert used[1].data["files"] == ["18个村.pdf"]
     assert all(link.link_id in actor for actor in kinds.values()), kinds
     assert L.list_links(district, unit="區交委", plan=PLAN, now=NOW)[0]["uses"] == 4
 
