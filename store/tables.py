@@ -450,7 +450,10 @@ class ItemLightRow(SQLModel, table=True):
     count and filter on, so a page reads it instead of counting working days for every item per request."""
 
     __tablename__ = "item_light"
-    __table_args__ = (sa.UniqueConstraint("item_kind", "item_id", name="uq_item_light_item_kind"),)
+    __table_args__ = (sa.UniqueConstraint("item_kind", "item_id", name="uq_item_light_item_kind"),
+                      # the task list's date and overdue filters (schema 0022)
+                      sa.Index("ix_item_light_plan_due", "plan_id", "due"),
+                      sa.Index("ix_item_light_plan_overdue", "plan_id", "working_days_overdue"))
 
     id: int | None = Field(default=None, primary_key=True)
     plan_id: int = Field(foreign_key="plan.id", index=True)
@@ -473,6 +476,12 @@ class TaskLightRow(SQLModel, table=True):
     light: str = Field(max_length=10, index=True)
     next_due: dt.date | None = None
     working_days_overdue: int = 0
+    # The task's code as a key that sorts 3.2.10 after 3.2.9 (schema 0022): the list sorts in SQL
+    order_key: str = Field(default="", sa_column=sa.Column(sa.String(400), nullable=False, server_default=""))
+    items: int = 0  # its supervised items (closed ones too) and those still open; of them, milestones (0022)
+    open_items: int = 0
+    milestones: int = 0
+    open_milestones: int = 0
 
 
 class LightStateRow(SQLModel, table=True):
@@ -591,3 +600,23 @@ class LinkRevocationRow(SQLModel, table=True):
     revoked_at: dt.datetime
     revoked_by: str = Field(default="", max_length=80)
     reason: str = ""
+
+
+class ReportScoreRow(SQLModel, table=True):
+    """A unit's score and rank in a weekly report as written (schema 0022): what the unit page's score trend
+    shows, so it says what the office circulated, with the scoring rules of that report. ``scope``: the
+    report's plan, "" for a report of every plan (the weekly job's). Written again, a report replaces its
+    rows."""
+
+    __tablename__ = "report_score"
+    __table_args__ = (sa.UniqueConstraint("as_of", "scope", "unit", name="uq_report_score_as_of_scope_unit"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    as_of: dt.date
+    scope: str = Field(default="", max_length=80)
+    unit: str = Field(sa_column=sa.Column(sa.String(200), nullable=False, index=True))
+    score: Decimal = Field(sa_column=sa.Column(sa.Numeric(18, 4), nullable=False))
+    rank: int | None = None
+    units: int = 0  # how many units the report ranked
+    rules: str = Field(default="", max_length=64)  # the scoring version's sha256 ("" when none was named)
+    written_at: dt.datetime

@@ -10,7 +10,9 @@ the rules and the calendar. ``fresh`` brings a plan's lights up to date before a
   the tasks those events name are computed again (an event naming the plan and no task: the plan);
 - nothing moved: nothing is computed.
 
-The sweep job refreshes every plan after it runs, so the morning's first page reads stored rows.
+The sweep job refreshes every plan after it runs, so the morning's first page reads stored rows. A task's
+row also holds its code as a sortable key (``order_key``: 3.2.10 after 3.2.9) and how many items it has,
+open and of each kind, so the task list filters, sorts and pages in SQL (``task_pages_service``).
 """
 
 from __future__ import annotations
@@ -42,6 +44,20 @@ def _rules_mark(stamp: tuple[int | None, ...], policies: PolicySet, plan: str) -
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def order_key(code: str) -> str:
+    """A task code as text that sorts as ``matrix.scoring.board.task_order`` does (3.2.10 after 3.2.9, 3.2
+    before 3.2.1): a number part is its digit count then its digits; another part is itself, ended by a
+    character below any it holds, so a shorter part sorts first."""
+    out = []
+    for part in code.split("."):
+        if part.isascii() and part.isdigit():
+            digits = str(int(part))
+            out.append(f"0{len(digits):02d}{digits}")
+        else:
+            out.append(f"1{part}\x01")
+    return "".join(out)
+
+
 def _rows(evaluated: dict[int, Any], plan_id: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """item_light and task_light rows from ``status_service.evaluate``'s tasks."""
     items, tasks = [], []
@@ -54,7 +70,10 @@ def _rows(evaluated: dict[int, Any], plan_id: int) -> tuple[list[dict[str, Any]]
         ongoing = bool(open_items) and all(i["ongoing"] for i in open_items) and task["light"] == "green"
         tasks.append({"task_id": task_id, "plan_id": plan_id, "light": "ongoing" if ongoing else task["light"],
                       "next_due": min((dt.date.fromisoformat(i["due"]) for i in open_items), default=None),
-                      "working_days_overdue": max((i["working_days_overdue"] or 0 for i in open_items), default=0)})
+                      "working_days_overdue": max((i["working_days_overdue"] or 0 for i in open_items), default=0),
+                      "order_key": order_key(task["code"]), "items": len(task["items"]), "open_items": len(open_items),
+                      "milestones": sum(i["kind"] == "milestone" for i in task["items"]),
+                      "open_milestones": sum(i["kind"] == "milestone" for i in open_items)})
     return items, tasks
 
 
