@@ -51,6 +51,7 @@ from duban.matrix.report_facts import (
 from duban.matrix.scoring import Scoreboard, ScoringConfig, refer, score_week
 from duban.matrix.script import for_language
 from duban.store.report_queries import frozen_last_levels, office_recipients, read_snapshot, task_officials
+from duban.store.report_scores import store_scores
 from duban.workflows.bootstrap import load_scoring_config  # when no scoring is given (the one loader)
 
 if TYPE_CHECKING:
@@ -335,6 +336,7 @@ def weekly_report(engine: Engine, *, now: dt.datetime, policies: PolicySet, sett
                 written[kind] = str(out_dir / name)
         criticism[unit] = written
     write_files(out_dir, pending)  # all or nothing
+    store_scores(engine, as_of=model.as_of, plan=plan, board=model.board, rules=rules.sha256 if rules else "", now=now)
     facts = {unit: doc["facts"] for unit, doc in docs.criticism.items()}
     return {**summary(model, renderer.language, facts=facts), "subject": docs.subject, "files": files, "criticism": criticism,
             "documents": docs, "model": model, "language": renderer.language, "plan": plan}
