@@ -72,7 +72,7 @@ def task_page(request: Request, plan: str, code: str) -> Response:
 @router.get("/units/{name:path}")
 def unit_page(request: Request, name: str, plan: str | None = None) -> Response:
     from duban.matrix.errors import NotFound
-    from duban.workflows.task_pages_service import score_trend, trend_is_kept_or_cheap
+    from duban.workflows.task_pages_service import score_trend
     from duban.workflows.task_pages_service import unit_page as page_of
     from duban.workflows.user_service import visible_plans
 
@@ -84,9 +84,5 @@ def unit_page(request: Request, name: str, plan: str | None = None) -> Response:
                        plans=visible_plans(app.engine, user), name=name, plan=plan or None)
     except NotFound as e:
         raise HTTPException(status_code=404, detail=str(e)) from None
-    asked = request.query_params.get("trend") == "1"
-    trends = {p: score_trend(app.engine, now=now, scoring=app.scoring, calendar=app.calendar, plan=p,
-                             unit=data["unit"]["name"])
-              if asked or trend_is_kept_or_cheap(app.engine, now=now, plan=p) else None for p in data["plans"]}
-    return render(request, "unit_page.html.j2", user=user, data=data, trends=trends,
-                  trend_url=unit_url(data["unit"]["name"], plan) + ("&" if plan else "?") + "trend=1", **LINKS)
+    trends = score_trend(app.engine, now=now, plans=data["plans"], unit=data["unit"]["name"])
+    return render(request, "unit_page.html.j2", user=user, data=data, trends=trends, **LINKS)

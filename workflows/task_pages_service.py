@@ -1,11 +1,14 @@
 """What the console's 任務 (task list, task page) and 單位 (unit page) show.
 
-The list reads every task's light from ``status_service.status`` (the ``duban status`` lights) and
-filters, sorts and pages in memory: the statements run are the same whatever the page size. The task
-and unit pages read each of their lists (reports, notices, deliveries, extensions, letters) with one
-set-based query each, never a query per row. Every entry point takes ``plans``, the codes the user may
-see (``user_service.visible_plans``): a plan outside them is ``NotFound``, as is a task that does not
-exist (the page answers 404).
+The list reads the stored lights (``lights_service``: brought up to date first, nothing computed when
+nothing moved) and filters, counts, sorts and pages them in SQL: a count, the page (LIMIT/OFFSET) and
+its co-lead units, the same statements whatever the page size or the number of tasks. The unit page
+reads its tasks' stored lights the same way, and its score trend from the scores the weekly reports
+gave (``store.report_scores``). The task and unit pages read each of their lists (reports, notices,
+deliveries, extensions, letters) with one set-based query each, never a query per row. Every entry
+point takes ``plans``, the codes the user may see (``user_service.visible_plans``): a plan outside them
+is ``NotFound``, as is a task that does not exist (the page answers 404). Nothing is kept in the
+process: every worker process reads the same rows.
 
 Lights as the overview counts them (``console_service``): a task whose open items are all ongoing work
 (持續推進) and whose light is green is ``ongoing``; the others keep their light.
@@ -14,8 +17,7 @@ Lights as the overview counts them (``console_service``): a task whose open item
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -28,14 +30,15 @@ from duban.store import repository as repo
 from duban.store.db import transaction
 from duban.store.tables import (
     DeliveryRow,
-    EventRow,
     ExtensionRow,
+    ItemLightRow,
     MessageRow,
     MilestoneRow,
     NoticeRow,
     PlanRow,
     ProgressReportRow,
     RecurrenceInstanceRow,
+    TaskLightRow,
     TaskRow,
     TaskUnitRow,
     UnitRow,
@@ -47,7 +50,6 @@ if TYPE_CHECKING:
 
     from duban.matrix.calendar import WorkCalendar
     from duban.matrix.policy import PolicySet
-    from duban.matrix.scoring import ScoringConfig
 
 LIGHTS = ("red", "yellow", "green", "closed", "ongoing")
 LIGHT_ORDER = {"red": 0, "yellow": 1, "green": 2, "ongoing": 3, "closed": 4}
@@ -148,88 +150,7 @@ def _visible(plan: str | None, plans: list[str]) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Lights, kept while nothing changes
-
-
-_KEPT: OrderedDict[tuple[Any, ...], tuple[Any, Any, list[dict[str, Any]], list[_Summary]]] = OrderedDict()
-_KEEP = 8  # (plan, unit) lists kept per process
-_GUARD = threading.Lock()
-_COMPUTING: dict[tuple[Any, ...], threading.Lock] = {}
-
-
-@dataclass(frozen=True, slots=True)
-class _Summary:
-    """A task's list row, worked out once per kept status: what the list filters and sorts on."""
-
-    row: dict[str, Any]  # plan, code, title, lead_unit, co_lead_units, light, next_due, overdue_days, items
-    order: tuple[Any, ...]  # plan, then code (3.2.10 after 3.2.9)
-    open_items: list[dict[str, Any]]
-    kinds: frozenset[str]
-
-
-def _summary(task: Mapping[str, Any]) -> _Summary:
-    open_items = [i for i in task["items"] if i["light"] != "closed"]
-    row = {"plan": task["plan"], "code": task["code"], "title": task["title"], "lead_unit": task["lead_unit"],
-           "co_lead_units": task["co_lead_units"], "light": shown_light(task),
-           "next_due": min((i["due"] for i in open_items), default=None),
-           "overdue_days": max((i["working_days_overdue"] for i in open_items), default=0), "items": len(task["items"])}
-    return _Summary(row, (task["plan"], task_order(task["code"])), open_items, frozenset(i["kind"] for i in task["items"]))
-
-
-def _newest_change(session: Session) -> int | None:
-    """The newest event of a plan: every import, progress report, closing, extension decision, hold and sweep
-    writes one (a login or a user change writes none with a plan, and changes no light)."""
-    return session.execute(sa.select(sa.func.max(EventRow.id)).where(EventRow.plan_id.is_not(None))).scalar()
-
-
-def forget_lights() -> None:
-    """Drop the kept lights (tests that count statements start from nothing kept)."""
-    with _GUARD:
-        _KEPT.clear()
-        _BOARDS.clear()
-
-
-def _kept(engine: Engine, *, now: dt.datetime, policies: PolicySet, calendar: WorkCalendar, plan: str | None,
-          unit: str | None) -> tuple[list[dict[str, Any]], list[_Summary]]:
-    from duban.matrix.script import unit_key
-    from duban.workflows.status_service import status
-
-    with transaction(engine) as session:
-        newest = _newest_change(session)
-    key = (id(engine), plan, unit_key(unit) if unit else None, now.date(), newest)
-    with _GUARD:
-        computing = _COMPUTING.setdefault(key, threading.Lock())
-    with computing:
-        with _GUARD:
-            kept = _KEPT.get(key)
-        if kept is not None and kept[0] is policies and kept[1] is calendar:
-            return kept[2], kept[3]
-        try:
-            rows = status(engine, now=now, policies=policies, plan=plan, unit=unit, calendar=calendar)
-            summaries = sorted((_summary(task) for task in rows), key=lambda x: x.order)
-        finally:
-            with _GUARD:
-                _COMPUTING.pop(key, None)
-        with _GUARD:
-            _KEPT[key] = (policies, calendar, rows, summaries)  # the objects kept alive: their ids are not reused
-            _KEPT.move_to_end(key)
-            while len(_KEPT) > _KEEP:
-                _KEPT.popitem(last=False)
-    return rows, summaries
-
-
-def lights(engine: Engine, *, now: dt.datetime, policies: PolicySet, calendar: WorkCalendar, plan: str | None,
-           unit: str | None) -> list[dict[str, Any]]:
-    """``status_service.status`` of ``plan`` (and ``unit``), kept in this process until something changes: the
-    day, the newest event of a plan (``_newest_change``: not a login), or the
-    policies or calendar the app holds (a changed file gives a new object). One cheap query when kept; a
-    page of a 20,000-task plan does not recompute every light per request. Concurrent requests for the
-    same list wait for one computation. The rows are shared: callers must not change them."""
-    return _kept(engine, now=now, policies=policies, calendar=calendar, plan=plan, unit=unit)[0]
-
-
-# --------------------------------------------------------------------------------------------
-# The task list
+# The task list: stored lights (``lights_service``), filtered, sorted and paged in SQL
 
 
 def _week(today: dt.date) -> tuple[dt.date, dt.date]:
@@ -237,80 +158,182 @@ def _week(today: dt.date) -> tuple[dt.date, dt.date]:
     return start, start + dt.timedelta(days=6)
 
 
-def _item_filter(q: TaskQuery, today: dt.date) -> Any:
-    """A test of an open item for the dates and overdue days asked (None: none asked)."""
+_TL: Any = TaskLightRow.__table__  # type: ignore[attr-defined]  # the tables, typed for SQL expressions
+_IL: Any = ItemLightRow.__table__  # type: ignore[attr-defined]
+_T: Any = TaskRow.__table__  # type: ignore[attr-defined]
+_P: Any = PlanRow.__table__  # type: ignore[attr-defined]
+_LEAD: Any = UnitRow.__table__.alias("lead")  # type: ignore[attr-defined]
+
+
+def _item_conditions(q: TaskQuery, today: dt.date) -> list[Any]:
+    """The conditions on an open item (``item_light``) the dates and overdue days ask for: a task is listed
+    when one of its open items (of ``kind``, when asked) meets them all."""
+    conds: list[Any] = []
     low, high = q.due_from, q.due_to
     if q.due == "week":
         week = _week(today)
         low, high = max(low or week[0], week[0]), min(high or week[1], week[1])
-    if low is None and high is None and q.overdue is None:
-        return None
-    lo, hi = low.isoformat() if low else "", high.isoformat() if high else "9999"
-    least, most = OVERDUE[q.overdue] if q.overdue else (0, None)
+    if low is not None:
+        conds.append(_IL.c.due >= low)
+    if high is not None:
+        conds.append(_IL.c.due <= high)
+    if q.overdue:
+        least, most = OVERDUE[q.overdue]
+        conds.append(_IL.c.working_days_overdue >= least)
+        if most is not None:
+            conds.append(_IL.c.working_days_overdue <= most)
+    return conds
 
-    def test(i: Mapping[str, Any]) -> bool:
-        days = i["working_days_overdue"]
-        return lo <= i["due"] <= hi and days >= least and (most is None or days <= most)
-    return test
+
+def _binary(session: Session, column: Any) -> Any:
+    """``column`` compared by code point (as Python compares text) whatever the database's collation."""
+    return column.collate("C") if session.get_bind().dialect.name == "postgresql" else column
 
 
-def _selected(summaries: list[_Summary], q: TaskQuery, plans: set[str], today: dt.date) -> list[tuple[_Summary, int]]:
-    """The tasks the filters select, with how many of their open items they select. ``kind`` selects tasks with
-    items of that kind (closed ones too); the dates and overdue days, tasks with an open item in range."""
-    kind = KINDS[q.kind] if q.kind else None
-    test = _item_filter(q, today)
-    out = []
-    for s in summaries:
-        if s.row["plan"] not in plans or (q.light and s.row["light"] != q.light) or (kind and kind not in s.kinds):
-            continue
-        items = [i for i in s.open_items if i["kind"] == kind] if kind else s.open_items
-        if test is not None:
-            items = [i for i in items if test(i)]
-            if not items:
-                continue
-        out.append((s, len(items)))
+def _find_unit(session: Session, name: str, plan: str | None) -> UnitRow:
+    """``repo.find_unit``: a unit whose key is the name's is the one it answers when it is the only one (one
+    indexed query); otherwise (an alias, a group several plans define, a misspelling) it is asked."""
+    from duban.matrix.script import unit_key
+
+    same = list(session.execute(sa.select(UnitRow).where(UnitRow.key == unit_key(name)).limit(2)).scalars())
+    return same[0] if len(same) == 1 else repo.find_unit(session, name, plan)
+
+
+def _unit_ids(session: Session, unit: UnitRow) -> list[int]:
+    """The unit and the groups it is a member of (a task for 各鄉鎮人民政府 is each township's)."""
+    from duban.matrix.script import unit_key
+
+    keys = [unit_key(g) for g in unit.member_of]
+    groups = list(session.execute(sa.select(UnitRow.id).where(UnitRow.key.in_(keys))).scalars()) if keys else []
+    return [unit.id, *groups]  # type: ignore[list-item]
+
+
+def _of_units(ids: list[int]) -> Any:
+    """A live task whose lead, co-lead or supporting unit is one of ``ids`` (``repo.query_task_ids``'s unit)."""
+    return sa.or_(_T.c.lead_unit_id.in_(ids),
+                  _T.c.id.in_(sa.select(TaskUnitRow.task_id).where(TaskUnitRow.unit_id.in_(ids))))
+
+
+def _selection(q: TaskQuery, today: dt.date, plan_ids: list[int], units: list[int] | None, sort: str | None) -> Any:
+    """The tasks the filters select, as stored lights: ``task_id``, ``matched`` (its open items the item
+    filters select). Reads ``task_light`` (the task only for a unit, the lead unit only for ``sort`` lead) and, for a kind, dates or overdue days, one grouped pass over the
+    plans' ``item_light``. The stored lights hold live tasks only (``lights_service``), as the overview
+    counts them."""
+    conds = _item_conditions(q, today)
+    source: Any = _TL
+    where = [_TL.c.plan_id.in_(plan_ids)]  # ids, not a subquery: SQLite then uses the (plan, due) indexes
+    matched: Any = _TL.c.open_items
+    kind = [_IL.c.item_kind == KINDS[q.kind]] if q.kind else []
+    if conds:  # the open items (of the kind) in range, counted per task: a task needs one
+        per_task = (sa.select(_IL.c.task_id, sa.func.count().label("n"))
+                    .where(_IL.c.plan_id.in_(plan_ids), _IL.c.light != "closed", *conds, *kind)
+                    .group_by(_IL.c.task_id).subquery("per_task"))
+        source = source.join(per_task, per_task.c.task_id == _TL.c.task_id)
+        matched = per_task.c.n
+    elif q.kind == "milestone":  # ``kind`` alone also lists tasks whose items of that kind are all closed
+        where.append(_TL.c.milestones > 0)
+        matched = _TL.c.open_milestones
+    elif q.kind:
+        where.append(_TL.c["items"] > _TL.c.milestones)
+        matched = _TL.c.open_items - _TL.c.open_milestones
+    if units is not None or sort == "lead":
+        source = source.join(_T, _T.c.id == _TL.c.task_id)
+    if units is not None:
+        where.append(_of_units(units))
+    if sort == "lead":
+        source = source.join(_LEAD, _LEAD.c.id == _T.c.lead_unit_id)
+    if q.light:
+        where.append(_TL.c.light == q.light)
+    columns = [_TL.c.task_id, matched.label("matched")]
+    return sa.select(*columns).select_from(source).where(*where)
+
+
+def _details(ids: Any, matched: Any = None) -> Any:
+    """The list's rows of the tasks ``ids`` (a list or a query of ids): the stored light with the task, its
+    plan and its lead unit."""
+    return (sa.select(_T.c.id, _P.c.code.label("plan"), _T.c.code, _T.c.title, _LEAD.c.name.label("lead_unit"),
+                      _TL.c.light, _TL.c.next_due, _TL.c.working_days_overdue, _TL.c["items"],
+                      (_TL.c.open_items if matched is None else matched).label("matched"))
+            .select_from(_TL).join(_T, _T.c.id == _TL.c.task_id).join(_P, _P.c.id == _TL.c.plan_id)
+            .join(_LEAD, _LEAD.c.id == _T.c.lead_unit_id).where(_TL.c.task_id.in_(ids)))
+
+
+def _order(session: Session, sort: str, desc: bool, plan_ids: list[int]) -> list[Any]:
+    """The sort asked, then the plan (``plan_ids`` are in the order of their codes) and the task code."""
+    def way(column: Any, reverse: bool = False) -> Any:
+        return column.desc() if desc != reverse else column.asc()
+
+    code = [way(_binary(session, _TL.c.order_key))]
+    if len(plan_ids) > 1:
+        code.insert(0, way(sa.case({p: n for n, p in enumerate(plan_ids)}, value=_TL.c.plan_id)))
+    if sort == "due":  # tasks with nothing open (no next due) last, either way
+        return [_TL.c.next_due.is_(None).asc(), way(_TL.c.next_due), *code]
+    if sort == "light":
+        rank = sa.case(*((_TL.c.light == k, v) for k, v in LIGHT_ORDER.items()), else_=len(LIGHT_ORDER))
+        return [way(rank), way(_TL.c.working_days_overdue, reverse=True), *code]
+    if sort == "lead":
+        return [way(_binary(session, _LEAD.c.name)), *code]
+    return code
+
+
+def _co_leads(session: Session, task_ids: Any) -> dict[int, list[str]]:
+    """The co-lead units of ``task_ids`` (a list or a query of ids), in the plan's order, by task id (one query)."""
+    out: dict[int, list[str]] = defaultdict(list)
+    for task_id, name in session.execute(
+            sa.select(TaskUnitRow.task_id, UnitRow.name).join(UnitRow, UnitRow.id == TaskUnitRow.unit_id)
+            .where(TaskUnitRow.task_id.in_(task_ids), TaskUnitRow.role == "co_lead")
+            .order_by(TaskUnitRow.task_id, TaskUnitRow.position)).all():
+        out[task_id].append(name)
     return out
 
 
-def _sort_key(sort: str) -> Any:
-    if sort == "due":
-        return lambda x: (x[0].row["next_due"] or "", x[0].order)
-    if sort == "light":
-        return lambda x: (LIGHT_ORDER[x[0].row["light"]], -x[0].row["overdue_days"], x[0].order)
-    if sort == "lead":
-        return lambda x: (x[0].row["lead_unit"], x[0].order)
-    return None  # code: the kept order
+def _row(r: Any, co_leads: dict[int, list[str]]) -> dict[str, Any]:
+    return {"plan": r.plan, "code": r.code, "title": r.title, "lead_unit": r.lead_unit,
+            "co_lead_units": co_leads.get(r.id, []), "light": r.light,
+            "next_due": r.next_due.isoformat() if r.next_due else None, "overdue_days": r.working_days_overdue,
+            "items": r.items, "matched": int(r.matched or 0)}
 
 
 def list_tasks(engine: Engine, *, now: dt.datetime, policies: PolicySet, calendar: WorkCalendar, plans: list[str],
                query: TaskQuery) -> dict[str, Any]:
     """One page of the tasks of ``plans`` (the user's) that ``query`` selects: ``{rows, total, item_count, page,
-    pages, query}``; each row ``{plan, code, title, lead_unit, co_lead_units, light, next_due, overdue_days,
-    items, matched}`` (``matched``: its open items the item filters select). A plan not in ``plans`` is
-    ``NotFound``; an unknown unit is ``BadQuery`` (``repo.find_unit``: either script, aliases)."""
+    pages, query, today}``; each row ``{plan, code, title, lead_unit, co_lead_units, light, next_due,
+    overdue_days, items, matched}`` (``matched``: its open items the item filters select). A plan not in
+    ``plans`` is ``NotFound``; an unknown unit is ``BadQuery`` (``repo.find_unit``: either script, aliases).
+
+    The stored lights are brought up to date first (``lights_service.fresh``: nothing computed when nothing
+    moved); then one query counts what the filters select and one reads the page (LIMIT/OFFSET), one more
+    the page's co-lead units: the statements run do not grow with the rows shown or the tasks stored."""
+    from duban.workflows.lights_service import fresh
+
     _visible(query.plan, plans)
     today = now.date()
-    chosen: list[tuple[_Summary, int]] = []
-    if plans:
-        try:
-            _, summaries = _kept(engine, now=now, policies=policies, plan=query.plan, unit=query.unit, calendar=calendar)
-        except NotFound as e:  # the plan is visible, so it is the unit: a filter to correct, not a missing page
-            raise BadQuery(f"unit={query.unit!r}: {e}") from None
-        chosen = _selected(summaries, query, set(plans), today)
-    key = _sort_key(query.sort)
-    if key is not None:
-        chosen.sort(key=key, reverse=query.desc)
-    elif query.desc:
-        chosen.reverse()
-    if query.sort == "due":  # tasks with nothing open (no next due) last, either way
-        chosen = [x for x in chosen if x[0].row["next_due"]] + [x for x in chosen if not x[0].row["next_due"]]
-    pages = max(1, -(-len(chosen) // query.per_page))
-    page = min(query.page, pages)
-    start = (page - 1) * query.per_page
-    return {"rows": [{**s.row, "matched": n} for s, n in chosen[start:start + query.per_page]], "total": len(chosen),
-            "item_count": sum(n for _, n in chosen), "page": page, "pages": pages, "query": replace(query, page=page),
-            "today": today.isoformat()}
-
+    shown = [query.plan] if query.plan else plans
+    if shown:
+        fresh(engine, now=now, policies=policies, calendar=calendar, plans=shown)
+    with transaction(engine) as session:
+        units = None
+        if query.unit:
+            try:
+                unit = _find_unit(session, query.unit, query.plan)
+            except NotFound as e:  # the plan is visible, so it is the unit: a filter to correct, not a missing page
+                raise BadQuery(f"unit={query.unit!r}: {e}") from None
+            units = _unit_ids(session, unit)
+        ids = dict(session.execute(sa.select(_P.c.code, _P.c.id).where(_P.c.code.in_(shown))).all())
+        plan_ids = [ids[c] for c in sorted(ids)]
+        counted = _selection(query, today, plan_ids, units, None).subquery()
+        total, item_count = session.execute(
+            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(counted.c.matched), 0))).one()
+        pages = max(1, -(-total // query.per_page))
+        page = min(query.page, pages)
+        chosen = dict(session.execute(_selection(query, today, plan_ids, units, query.sort).order_by(*_order(session, query.sort, query.desc, plan_ids))
+                                      .limit(query.per_page).offset((page - 1) * query.per_page)).all())
+        details = {r.id: r for r in session.execute(_details(list(chosen))).all()}
+        co_leads = _co_leads(session, list(chosen))
+        session.rollback()  # reads only
+    found = [details[i] for i in chosen if i in details]
+    return {"rows": [{**_row(r, co_leads), "matched": int(chosen[r.id] or 0)} for r in found], "total": int(total), "item_count": int(item_count),
+            "page": page, "pages": pages, "query": replace(query, page=page), "today": today.isoformat()}
 
 # --------------------------------------------------------------------------------------------
 # The task page
@@ -451,7 +474,7 @@ def _task_light(items: list[dict[str, Any]]) -> str:
 
 def _unit(session: Session, plans: list[str], name: str, plan: str | None) -> UnitRow:
     _visible(plan, plans)
-    unit = repo.find_unit(session, name, plan)
+    unit = _find_unit(session, name, plan)
     if unit.plan_id is not None:
         owner = session.execute(sa.select(PlanRow.code).where(PlanRow.id == unit.plan_id)).scalar_one_or_none()
         if owner not in plans:
@@ -512,6 +535,7 @@ def unit_page(engine: Engine, *, now: dt.datetime, policies: PolicySet, calendar
     notices addressed or copied to it (or its groups), newest first, at most ``letters``. ``NotFound`` for an
     unknown unit, a plan outside ``plans`` or a group of a plan outside them."""
     from duban.matrix.script import unit_key
+    from duban.workflows.lights_service import fresh
 
     with transaction(engine) as session:
         unit = _unit(session, plans, name, plan)
@@ -521,88 +545,70 @@ def unit_page(engine: Engine, *, now: dt.datetime, policies: PolicySet, calendar
         roles = {tid: r for tid, r in everywhere.items() if r[2] in plans and (owner is None or r[2] == owner)}
         if everywhere and not roles and owner is None:
             raise NotFound(f"no unit {name!r} in the directory")  # it works only for plans the user may not see
-        codes = {(p, c): tid for tid, p, c in session.execute(
-            sa.select(TaskRow.id, PlanRow.code, TaskRow.code).join(PlanRow, PlanRow.id == TaskRow.plan_id)
-            .where(TaskRow.id.in_(list(roles)))).all()}
         names = {unit_key(unit.name), *(unit_key(g) for g in unit.member_of)}
         sent, total = _letters(session, list(roles), names, letters, now.tzinfo or dt.UTC)
         info = {"name": unit.name, "kind": unit.kind, "aliases": list(unit.aliases), "member_of": list(unit.member_of),
                 "head_name": unit.head_name, "head_title": unit.head_title, "plan": owner}
+        ids = _unit_ids(session, unit)
         session.rollback()
+    its_plans = sorted({r[2] for r in roles.values()})
     tasks = []
-    if roles:
-        _, summaries = _kept(engine, now=now, policies=policies, plan=owner, unit=info["name"], calendar=calendar)
-        for summary in summaries:
-            tid = codes.get((summary.row["plan"], summary.row["code"]))
-            if tid is not None:
-                role, via, _ = roles[tid]
-                tasks.append({**summary.row, "matched": len(summary.open_items), "role": role, "via": via})
+    if its_plans:  # its tasks' stored lights, read as the list reads them (one query, whatever their number)
+        fresh(engine, now=now, policies=policies, calendar=calendar, plans=its_plans)
+        with transaction(engine) as session:
+            found = session.execute(_details(sa.select(_T.c.id).where(_of_units(ids)))
+                                    .where(_P.c.code.in_(its_plans))).all()
+            co_leads = _co_leads(session, sa.select(_T.c.id).where(_of_units(ids)))
+            session.rollback()
+        for r in found:
+            if r.id in roles:
+                role, via, _ = roles[r.id]
+                tasks.append({**_row(r, co_leads), "role": role, "via": via})
     tasks.sort(key=lambda r: (("lead", "co_lead", "supporting").index(r["role"]), r["plan"], task_order(r["code"])))
     counts = {k: sum(1 for t in tasks if t["light"] == k) for k in LIGHTS}
     return {"unit": info, "tasks": tasks, "lights": counts, "letters": sent, "letters_total": total,
-            "plans": sorted({p for p, _ in codes}), "today": now.date().isoformat()}
+            "plans": its_plans, "today": now.date().isoformat()}
+
+# --------------------------------------------------------------------------------------------
+# The unit's score trend: what the weekly reports gave it
 
 
-_BOARDS: OrderedDict[tuple[Any, ...], tuple[Any, Any, list[tuple[str, dict[str, tuple[Any, Any]], int]]]] = OrderedDict()
+def score_trend(engine: Engine, *, now: dt.datetime, plans: list[str], unit: str,
+                weeks: int = 8) -> dict[str, list[dict[str, Any]]]:
+    """``unit``'s score in the weekly reports written for it (``store.report_scores``: each report's scores as
+    it gave them, with the scoring rules in force on its day), for the ``weeks`` weeks (Monday to Sunday)
+    ending with the week of the newest such report up to ``now``'s day; per report scope: "" for the
+    reports of every plan (the weekly job's), else one of ``plans`` (a report of one plan). Each scope's
+    weeks, oldest first: ``{end, score, rank, units, reported}``; ``end`` is the report's day, or the
+    week's Friday when no report of that scope was written that week (``reported`` False, score None: the
+    page says 未通报 rather than show a score nobody circulated). A scope with no report in those weeks is
+    left out; ``{}`` when no report gave the unit a score. Two queries, nothing kept in the process."""
+    from duban.store.report_scores import newest_report, read_scores
 
-
-def _weekly_boards(engine: Engine, *, now: dt.datetime, scoring: ScoringConfig, calendar: WorkCalendar, plan: str,
-                   weeks: int) -> list[tuple[str, dict[str, tuple[Any, Any]], int]]:
-    """Per week (oldest first): its last day, each unit's (score, rank), how many units are ranked. Kept, as
-    the lights are, until the day, the newest event, the scoring or the calendar change."""
-    from duban.matrix.report_facts import period_facts, period_for
-    from duban.matrix.scoring import score_week
-    from duban.store.report_queries import read_snapshot
-
-    today = now.date()
-    with transaction(engine) as session:
-        newest = _newest_change(session)
-    key = (id(engine), plan, today, newest, weeks)
-    with _GUARD:
-        kept = _BOARDS.get(key)
-    if kept is not None and kept[0] is scoring and kept[1] is calendar:
-        return kept[2]
-    friday = today - dt.timedelta(days=(today.weekday() - 4) % 7)
-    periods = [period_for(friday - dt.timedelta(days=7 * k), scoring) for k in reversed(range(weeks))]
-    store = read_snapshot(engine, plan=plan, as_of=today, tz=now.tzinfo or dt.UTC, ack_kinds=scoring.ack_kinds,
-                          ack_since=periods[0].start - dt.timedelta(days=31), period_start=periods[0].start)
-    boards = []
-    for period in periods:
-        board = score_week(period_facts(store, period, scoring, calendar).units, period, scoring, detail=False)
-        boards.append((period.end.isoformat(), {u.unit: (u.score, u.rank) for u in board.units},
-                       sum(1 for u in board.units if u.rank is not None)))
-    with _GUARD:
-        _BOARDS[key] = (scoring, calendar, boards)
-        while len(_BOARDS) > _KEEP:
-            _BOARDS.popitem(last=False)
-    return boards
-
-
-TREND_TASKS = 3000  # a larger plan's trend is worked out only when asked for (its first reading takes seconds)
-
-
-def trend_is_kept_or_cheap(engine: Engine, *, now: dt.datetime, plan: str, weeks: int = 8) -> bool:
-    """Whether ``score_trend`` answers at once: kept since the last change, or a plan of at most
-    ``TREND_TASKS`` live tasks."""
-    with transaction(engine) as session:
-        newest = _newest_change(session)
-        if (id(engine), plan, now.date(), newest, weeks) in _BOARDS:
-            return True
-        tasks = session.execute(sa.select(sa.func.count()).select_from(TaskRow).join(PlanRow, PlanRow.id == TaskRow.plan_id)
-                                .where(PlanRow.code == plan, TaskRow.archived_at.is_(None))).scalar_one()
-    return bool(tasks <= TREND_TASKS)
-
-
-def score_trend(engine: Engine, *, now: dt.datetime, scoring: ScoringConfig, calendar: WorkCalendar, plan: str,
-                unit: str, weeks: int = 8) -> list[dict[str, Any]]:
-    """The unit's weekly score in ``plan`` for the ``weeks`` scoring periods ending on the last ``weeks``
-    Fridays up to ``now`` (oldest first): ``[{end, score, rank, units}]`` (score None: not scored that week).
-    One snapshot read; each week rebuilt from it as the report of its Friday saw it (``matrix.report_facts``),
-    with the scoring rules given (the app's scoring.yaml, not the stored version in force each week)."""
-    out = []
-    for end, scores, ranked in _weekly_boards(engine, now=now, scoring=scoring, calendar=calendar, plan=plan, weeks=weeks):
-        score, rank = scores.get(unit, (None, None))
-        out.append({"end": end, "score": _score(score) if score is not None else None, "rank": rank, "units": ranked})
+    scopes = ["", *plans]
+    newest = newest_report(engine, unit=unit, until=now.date(), scopes=scopes)
+    if newest is None:
+        return {}
+    monday = newest - dt.timedelta(days=newest.weekday())
+    starts = [monday - dt.timedelta(days=7 * k) for k in reversed(range(weeks))]
+    found = read_scores(engine, unit=unit, since=starts[0], until=min(now.date(), monday + dt.timedelta(days=6)),
+                        scopes=scopes)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for scope in scopes:
+        mine = [r for r in found if r["scope"] == scope]
+        if not mine:
+            continue
+        rows = []
+        for start in starts:
+            week = [r for r in mine if start <= r["as_of"] <= start + dt.timedelta(days=6)]
+            if week:  # the week's last report
+                r = week[-1]
+                rows.append({"end": r["as_of"].isoformat(), "score": _score(r["score"]), "rank": r["rank"],
+                             "units": r["units"], "reported": True})
+            else:
+                rows.append({"end": (start + dt.timedelta(days=4)).isoformat(), "score": None, "rank": None,
+                             "units": None, "reported": False})
+        out[scope] = rows
     return out
 
 

@@ -46,8 +46,11 @@ def _prepare(cwd: Path) -> None:
     run("progress", "report", "3.2.1", "--unit", "區交委", "--done", "10", "--note", "已硬化道路10個村", "--as-of", "2015-11-30")
     run("extension", "request", "3.2.2", "--unit", "區水務局", "--until", "2016-03-31", "--reason", "汛期停工", "--as-of", "2015-12-20")
     run("extension", "approve", "1", "--by", "office", "--as-of", "2015-12-21")
+    run("extension", "request", "3.2.1", "--unit", "區交委", "--milestone", "2", "--until", "2017-03-31",
+        "--reason", "資金未到位", "--as-of", "2015-12-22")  # pending: on the extensions page
     run("sweep", "--as-of", "2016-01-15")
     run("deliver", "--as-of", "2016-01-15")  # .eml files in var/outbox: every delivery sent
+    run("report", "weekly", "--as-of", "2016-01-15")  # the unit pages' score trend: what this report gave
     run("matrix", "import", str(PLANS / "village-2018.yaml"), "--as-of", "2018-01-01")
     add_user("lin", "office", cwd=cwd, db_url=url)
     add_user("wang", "viewer", cwd=cwd, db_url=url, offices=(DISTRICT_OFFICE,))
@@ -171,6 +174,11 @@ def test_a_red_task_page_shows_its_row_progress_chases_escalations_and_history(l
     assert "周期性要求" in recurring and "monthly" in recurring
 
 
+def test_a_pending_extension_names_its_milestone_in_the_pages_language(lin: httpx.Client) -> None:
+    pending = lin.get("/extensions").text
+    assert "資金未到位" in pending and "第2个节点" in pending and "milestone 2" not in pending
+
+
 def test_a_unit_page_lists_its_tasks_by_role_letters_and_scores(lin: httpx.Client) -> None:
     page = lin.get("/units/区交委").text  # simplified, as typed
     assert "<h1>區交委" in page
@@ -262,7 +270,7 @@ def test_the_statements_a_page_runs_do_not_grow_with_its_rows(tmp_path: Path) ->
     common = {"now": now, "policies": PolicySet(), "calendar": WorkCalendar(), "plans": [DISTRICT]}
 
     def run(call, **kw) -> tuple[int, dict]:  # type: ignore[no-untyped-def]
-        pages.forget_lights()  # each call computes its lights (kept lights would make the second one cheaper)
+        call(engine, **common, **kw)  # the stored lights brought up to date (the first call computes them)
         statements.clear()
         result = call(engine, **common, **kw)
         return len(statements), result
@@ -281,7 +289,7 @@ def test_the_statements_a_page_runs_do_not_grow_with_its_rows(tmp_path: Path) ->
     assert quiet == busy, "the task page runs as many statements for many notices as for none"
 
 
-def test_lights_are_kept_until_an_event_or_the_day_changes(tmp_path: Path) -> None:
+def test_the_list_reads_stored_lights_computed_again_only_when_an_event_or_the_day_changes(tmp_path: Path) -> None:
     import datetime as dt
     from zoneinfo import ZoneInfo
 
@@ -300,35 +308,40 @@ def test_lights_are_kept_until_an_event_or_the_day_changes(tmp_path: Path) -> No
     now = dt.datetime(2016, 1, 15, 12, tzinfo=ZoneInfo("Asia/Shanghai"))
     common = {"policies": PolicySet(), "calendar": WorkCalendar(), "plans": [DISTRICT]}
     closed = pages.parse_query({"light": "closed"})
-    pages.forget_lights()
     assert pages.list_tasks(engine, now=now, query=closed, **common)["total"] == 0
     add_user(engine, name="zhao", password="correct horse battery", role="viewer", offices=[], now=now, actor="test")
     statements.clear()
     assert pages.list_tasks(engine, now=now, query=pages.parse_query({"light": "red"}), **common)["total"] == 63
-    assert len(statements) == 1, statements  # kept: only the newest plan event is read (a user's event is none)
+    written = [s for s in statements if s.lstrip().upper().startswith(("INSERT", "DELETE", "UPDATE"))]
+    assert not written, written  # a user's event changes no light: the stored ones are read as they are
     close_item(engine, task="b.3.1", unit="區扶貧辦", now=now, evidence="名冊", plan=DISTRICT)
     assert [r["code"] for r in pages.list_tasks(engine, now=now, query=closed, **common)["rows"]] == ["b.3.1"]
     later = pages.list_tasks(engine, now=now + dt.timedelta(days=365), query=pages.parse_query({"light": "green"}), **common)
-    assert later["total"] == 0  # a year on, nothing is on track any more: the day is part of what is kept
+    assert later["total"] == 0  # a year on, nothing is on track any more: the day is part of what is stored
 
 
-def test_a_large_plans_score_trend_waits_to_be_asked_for_then_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_score_trend_shows_what_the_weekly_reports_gave(tmp_path: Path) -> None:
+    """Each week's score as the report written for it gave it (scored with the rules of its day), for the
+    weeks up to the newest report; a week with no report is shown as not reported, not rescored."""
     import datetime as dt
+    import json
     from zoneinfo import ZoneInfo
 
-    from duban.matrix.calendar import WorkCalendar
     from duban.store.db import open_database
     from duban.workflows import task_pages_service as pages
-    from duban.workflows.bootstrap import load_scoring_config, load_settings
 
-    engine = open_database(_big_plan(tmp_path))
-    now = dt.datetime(2016, 1, 15, 12, tzinfo=ZoneInfo("Asia/Shanghai"))
-    scoring, calendar = load_scoring_config(load_settings()), WorkCalendar()
-    pages.forget_lights()
-    assert pages.trend_is_kept_or_cheap(engine, now=now, plan=DISTRICT)  # 69 tasks
-    monkeypatch.setattr(pages, "TREND_TASKS", 50)
-    assert not pages.trend_is_kept_or_cheap(engine, now=now, plan=DISTRICT)
-    trend = pages.score_trend(engine, now=now, scoring=scoring, calendar=calendar, plan=DISTRICT, unit="區扶貧辦")
-    assert [w["end"] for w in trend][-2:] == ["2016-01-08", "2016-01-15"] and all(w["score"] is not None for w in trend)
-    assert trend[-1]["units"] > 1 and 1 <= trend[-1]["rank"] <= trend[-1]["units"]
-    assert pages.trend_is_kept_or_cheap(engine, now=now, plan=DISTRICT)  # kept now: the page shows it at once
+    url = _big_plan(tmp_path)
+    written = json.loads(cli(["report", "weekly", "--as-of", "2016-01-15", "--json"], cwd=tmp_path, db_url=url).stdout)
+    given = {r["unit"]: r for r in written["ranking"]}["區扶貧辦"]
+    engine = open_database(url)
+    now = dt.datetime(2016, 1, 16, 12, tzinfo=ZoneInfo("Asia/Shanghai"))  # the Saturday after
+    trend = pages.score_trend(engine, now=now, plans=[DISTRICT], unit="區扶貧辦")
+    assert list(trend) == [""]  # the report of every plan (no report of the plan alone was written)
+    weeks = trend[""]
+    assert len(weeks) == 8 and [w["end"] for w in weeks][-2:] == ["2016-01-08", "2016-01-15"]
+    assert weeks[-1] == {"end": "2016-01-15", "score": given["score"], "rank": given["rank"],
+                         "units": len(written["ranking"]), "reported": True}
+    assert all(not w["reported"] and w["score"] is None for w in weeks[:-1])
+    assert pages.score_trend(engine, now=now, plans=[DISTRICT], unit="區交委")[""][-1]["reported"]
+    assert pages.score_trend(engine, now=now + dt.timedelta(days=700), plans=[DISTRICT], unit="區扶貧辦") == trend  # the newest report's weeks
+    assert pages.score_trend(engine, now=now - dt.timedelta(days=2), plans=[DISTRICT], unit="區扶貧辦") == {}  # none written by then
