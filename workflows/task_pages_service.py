@@ -209,16 +209,17 @@ def _unit_ids(session: Session, unit: UnitRow) -> list[int]:
 
 
 def _of_units(ids: list[int]) -> Any:
-    """A live task whose lead, co-lead or supporting unit is one of ``ids`` (``repo.query_task_ids``'s unit)."""
-    return sa.or_(_T.c.lead_unit_id.in_(ids),
-                  _T.c.id.in_(sa.select(TaskUnitRow.task_id).where(TaskUnitRow.unit_id.in_(ids))))
+    """The ids of the tasks whose lead, co-lead or supporting unit is one of ``ids`` (``repo.query_task_ids``'s
+    unit; archived ones too: the stored lights hold live tasks only), from the two unit indexes."""
+    return sa.union(sa.select(_T.c.id).where(_T.c.lead_unit_id.in_(ids)),
+                    sa.select(TaskUnitRow.task_id).where(TaskUnitRow.unit_id.in_(ids)))
 
 
 def _selection(q: TaskQuery, today: dt.date, plan_ids: list[int], units: list[int] | None, sort: str | None) -> Any:
     """The tasks the filters select, as stored lights: ``task_id``, ``matched`` (its open items the item
-    filters select). Reads ``task_light`` (the task only for a unit, the lead unit only for ``sort`` lead) and, for a kind, dates or overdue days, one grouped pass over the
-    plans' ``item_light``. The stored lights hold live tasks only (``lights_service``), as the overview
-    counts them."""
+    filters select). Reads ``task_light`` (the task and its lead unit only for ``sort`` lead) and, for dates
+    or overdue days, one grouped pass over the plans' ``item_light`` rows in range. The stored lights hold
+    live tasks only (``lights_service``), as the overview counts them."""
     conds = _item_conditions(q, today)
     source: Any = _TL
     where = [_TL.c.plan_id.in_(plan_ids)]  # ids, not a subquery: SQLite then uses the (plan, due) indexes
@@ -236,11 +237,10 @@ def _selection(q: TaskQuery, today: dt.date, plan_ids: list[int], units: list[in
     elif q.kind:
         where.append(_TL.c["items"] > _TL.c.milestones)
         matched = _TL.c.open_items - _TL.c.open_milestones
-    if units is not None or sort == "lead":
-        source = source.join(_T, _T.c.id == _TL.c.task_id)
     if units is not None:
-        where.append(_of_units(units))
+        where.append(_TL.c.task_id.in_(_of_units(units)))
     if sort == "lead":
+        source = source.join(_T, _T.c.id == _TL.c.task_id)
         source = source.join(_LEAD, _LEAD.c.id == _T.c.lead_unit_id)
     if q.light:
         where.append(_TL.c.light == q.light)
@@ -556,9 +556,9 @@ def unit_page(engine: Engine, *, now: dt.datetime, policies: PolicySet, calendar
     if its_plans:  # its tasks' stored lights, read as the list reads them (one query, whatever their number)
         fresh(engine, now=now, policies=policies, calendar=calendar, plans=its_plans)
         with transaction(engine) as session:
-            found = session.execute(_details(sa.select(_T.c.id).where(_of_units(ids)))
+            found = session.execute(_details(_of_units(ids))
                                     .where(_P.c.code.in_(its_plans))).all()
-            co_leads = _co_leads(session, sa.select(_T.c.id).where(_of_units(ids)))
+            co_leads = _co_leads(session, _of_units(ids))
             session.rollback()
         for r in found:
             if r.id in roles:
