@@ -96,13 +96,16 @@ class Link:
 # Signing
 
 
-def _secret(session: Session) -> bytes:
+def _secret(session: Session, *, make: bool = True) -> bytes | None:
     """DUBAN_SECRET_KEY, else the link key kept in the database (made here once, inside the caller's
-    transaction: ON CONFLICT DO NOTHING, so two processes making it at once agree on the first)."""
+    transaction: ON CONFLICT DO NOTHING, so two processes making it at once agree on the first). Without
+    ``make`` (verifying: opening a link writes nothing) None when there is no key yet: no link was signed."""
     given = os.environ.get("DUBAN_SECRET_KEY")
     if given:
         return given.encode()
     row = session.get(SecretRow, SECRET_NAME)
+    if row is None and not make:
+        return None
     if row is None:
         import secrets
 
@@ -138,7 +141,9 @@ def _parse_link_id(link_id: str) -> tuple[int, int, dt.date] | None:
 def token_in(session: Session, *, plan_id: int, unit_id: int, issued_on: dt.date) -> str:
     """The signed token of the unit's link of the plan issued on ``issued_on`` (read in ``session``)."""
     link_id = link_id_of(plan_id, unit_id, issued_on)
-    return f"{link_id}.{_mac(_secret(session), 'link', link_id)}"
+    secret = _secret(session)
+    assert secret is not None
+    return f"{link_id}.{_mac(secret, 'link', link_id)}"
 
 
 def url_of(public_url: str, token: str) -> str:
@@ -147,12 +152,14 @@ def url_of(public_url: str, token: str) -> str:
 
 def csrf_of(session: Session, token: str) -> str:
     """The form token of a link's page: an HMAC of the link token (there is no session to keep one in)."""
-    return _mac(_secret(session), "link-csrf", token)
+    secret = _secret(session, make=False)
+    return _mac(secret, "link-csrf", token) if secret is not None else ""
 
 
 def check_csrf(engine: Engine, token: str, sent: object) -> bool:
     with transaction(engine) as session:
-        return isinstance(sent, str) and hmac.compare_digest(sent, csrf_of(session, token))
+        expected = csrf_of(session, token)
+        return bool(expected) and isinstance(sent, str) and hmac.compare_digest(sent, expected)
 
 
 class NoticeLinks:
@@ -226,7 +233,8 @@ def _verify(session: Session, token: str, *, now: dt.datetime, expire_days: int)
     text = str(token or "")
     link_id, _, sig = text.partition(".")
     parsed = _parse_link_id(link_id) if len(text) <= 120 else None
-    if parsed is None or not hmac.compare_digest(sig.encode(), _mac(_secret(session), "link", link_id).encode()):
+    secret = _secret(session, make=False)
+    if parsed is None or secret is None or not hmac.compare_digest(sig.encode(), _mac(secret, "link", link_id).encode()):
         raise LinkRefused("tampered", "链接无效：签名不符或链接不完整，请使用通知中的原始链接 "
                                       "(the link is not valid: its signature does not match)")
     plan_id, unit_id, issued_on = parsed

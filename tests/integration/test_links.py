@@ -96,6 +96,10 @@ def test_a_link_is_signed_from_its_notice_day_the_same_in_a_replay_and_after_a_r
 
 
 def test_tampered_unknown_expired_and_revoked_links_are_refused_and_change_nothing(district) -> None:
+    fresh = counts(district)  # no link signed yet: opening a forged one does not even make the key
+    with pytest.raises(L.LinkRefused):
+        L.page(district, "1-3-20160112." + "A" * 32, now=NOW)
+    assert counts(district) == fresh
     token = latest_link(district, "區交委")["url"]
     link_id, sig = token.split(".")
     plan_id, unit_id, day = link_id.split("-")
