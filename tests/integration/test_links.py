@@ -221,27 +221,35 @@ def test_a_link_cannot_act_on_another_units_item_nor_beyond_its_units_rights(dis
         assert s.execute(sa.select(sa.func.count()).select_from(EventRow).where(EventRow.kind == "link.used")).scalar() == 0
 
 
-def test_letters_carry_each_recipient_units_link_when_the_public_address_is_set(district, tmp_path: Path) -> None:
+def test_letters_carry_each_recipient_units_link_when_the_public_address_is_set(district, tmp_path: Path, store) -> None:
     import email
     import email.policy
 
     from duban.config.settings import Settings
+    from duban.workflows.closing_service import return_request
     from duban.workflows.delivery_service import deliver
 
     public = "https://duban.example.gov.cn/"
+    link = L.verify(district, latest_link(district, "區交委")["url"], now=NOW)
+    made = L.request_closing(district, link, item_key(district, "3.2.1", 0), now=NOW, client="c", note="完成",
+                             files=[], store=store)
+    return_request(district, request_id=made["id"], reason="缺少验收材料", now=NOW, actor="lin")  # 退回通知 to the unit
     deliver(district, now=at(2016, 1, 15, 9), settings=Settings(
         database_url="sqlite://", outbox_dir=tmp_path / "outbox", config_dir=tmp_path / "cfg", messages_per_minute=0,
         public_url=public))
-    letters = {}
+    letters = []
     for path in sorted((tmp_path / "outbox").glob("*.eml")):
         msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-        letters[str(msg["To"])] = (msg.get_body(("plain",)).get_content(), msg.get_body(("html",)).get_content())
-    text, html = next(v for k, v in letters.items() if "jiaowei@example.org" in k and "head." not in k)
+        letters.append((str(msg["To"]), msg.get_body(("plain",)).get_content(), msg.get_body(("html",)).get_content()))
+    text, html = next((t, h) for k, t, h in letters if "jiaowei@example.org" in k and "head." not in k and "汇总" in t)
     line = next(x for x in text.splitlines() if "在线签收和报送：" in x)
     url = line.split("在线签收和报送：", 1)[1].strip()
     assert url.startswith("https://duban.example.gov.cn/u/1-") and f'href="{url}"' in html
     token = url.rsplit("/", 1)[1]
     link = L.verify(district, token, now=NOW)
     assert link.unit == "區交委" and token == L.issue(district, plan=PLAN, unit="區交委", on=link.issued_on)["token"]
-    officials = [t for k, (t, _) in letters.items() if "@" in k and "在线签收" not in t]
+    officials = [t for k, t, _ in letters if "@" in k and "在线签收" not in t]
     assert officials, "a leader's letter (no unit) carries no link"
+    returned = [t for k, t, _ in letters if "jiaowei@example.org" in k and "缺少验收材料" in t]
+    assert returned and "在线签收和报送：https://duban.example.gov.cn/u/1-3-" in returned[0], \
+        "the returned request's letter lets the unit answer again"
