@@ -420,7 +420,9 @@ class UserRow(SQLModel, table=True):
 
     The password is kept only as an Argon2 hash. ``offices`` names the office units whose plans the user
     sees; empty means every office (a single-office install). Failed logins in a row lock the user out
-    for a while (``locked_until``)."""
+    for a while (``locked_until``). A console session carries the user's ``session_generation`` when it
+    was made; logging out, a new password and disabling the user advance it, which ends every session
+    made before (schema 0020)."""
 
     __tablename__ = "app_user"
 
@@ -434,6 +436,7 @@ class UserRow(SQLModel, table=True):
     failed_logins: int = 0
     locked_until: dt.datetime | None = None
     last_login_at: dt.datetime | None = None
+    session_generation: int = 0
 
 
 class SecretRow(SQLModel, table=True):

@@ -2,7 +2,8 @@
 
 Sessions are signed cookies (Starlette's SessionMiddleware, itsdangerous underneath): HttpOnly,
 SameSite=Lax, Secure when `duban serve --secure-cookies` (behind HTTPS), renewed on every request and
-expiring after ``IDLE`` without one. Every POST carries the session's CSRF token as a form field
+expiring after ``IDLE`` without one. A cookie names the user and their session generation, checked on
+every request (``current_user``), so a logout ends it on the server, not only in the browser. Every POST carries the session's CSRF token as a form field
 (``csrf``); a missing or wrong one is refused with 403 before anything is read or changed.
 """
 
@@ -45,13 +46,16 @@ def client_address(request: Request) -> str:
 
 
 def current_user(request: Request) -> dict[str, Any]:
-    """The logged-in user, re-read on every request (a disabled user is out at once)."""
+    """The logged-in user, re-read on every request: a disabled user is out at once, and so is a session
+    ended on the server (a logout, a new password: its generation is no longer the user's)."""
     from duban.workflows.user_service import active_user
 
-    name = request.session.get("user")
-    user = active_user(duban(request).engine, name) if isinstance(name, str) else None
+    name, generation = request.session.get("user"), request.session.get("generation")
+    user = None
+    if isinstance(name, str) and isinstance(generation, int):
+        user = active_user(duban(request).engine, name, generation)
     if user is None:
-        request.session.pop("user", None)
+        request.session.clear()
         raise LoginRequired()
     return user
 

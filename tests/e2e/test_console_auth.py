@@ -93,6 +93,33 @@ def test_forms_without_the_csrf_token_are_refused(office) -> None:
         assert client.get("/").status_code == 303  # logged out
 
 
+def test_a_logout_ends_the_session_on_the_server_so_a_copied_cookie_no_longer_works(office) -> None:
+    """The cookie is signed, not stored: before, a copy kept working after the logout until it expired.
+    Now a logout, `duban user passwd` (and disable, above) end the session on the server."""
+    cwd, url = office
+    with served(cwd, url) as base:
+        client = logged_in(base, "lin")
+        token = csrf_of(client.get("/").text)
+        copied = {"cookie": f"duban_session={client.cookies['duban_session']}"}
+        assert httpx.get(base + "/", headers=copied).status_code == 200, "the copy works while the session lives"
+        assert client.post("/logout", data={"csrf": token}).status_code == 303
+        replayed = httpx.get(base + "/tasks", headers=copied)
+        assert replayed.status_code == 303 and replayed.headers["location"] == "/login?next=/tasks"
+        for path in ("/actions/deliver", "/logout"):  # the copy's CSRF token is its session's: still refused
+            r = httpx.post(base + path, headers=copied, data={"csrf": token, "confirm": "yes"})
+            assert r.status_code == 303 and r.headers["location"].startswith("/login"), (path, r.text)
+        assert not (cwd / "var" / "outbox").exists() or not any((cwd / "var" / "outbox").iterdir()), "nothing sent"
+        again = logged_in(base, "lin")
+        copied = {"cookie": f"duban_session={again.cookies['duban_session']}"}
+        assert httpx.get(base + "/", headers=copied).status_code == 200
+        cli(["user", "passwd", "lin", "--password-stdin"], cwd=cwd, db_url=url, stdin=PASSWORD + "\n")
+        assert again.get("/").status_code == 303 and httpx.get(base + "/", headers=copied).status_code == 303
+        assert logged_in(base, "lin").get("/").status_code == 200, "a new login works"
+    with sqlite3.connect(cwd / "duban.db") as con:
+        kinds = [k for (k,) in con.execute("SELECT kind FROM event WHERE kind LIKE 'user%' ORDER BY id")]
+    assert kinds == ["user_added", "user_login", "user_logout", "user_login", "user_password_set", "user_login"]
+
+
 def test_five_failed_logins_lock_the_user_and_the_message_never_tells_which_part_was_wrong(office) -> None:
     cwd, url = office
     with served(cwd, url) as base:
