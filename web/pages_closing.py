@@ -9,7 +9,7 @@ role ``act``, and an event naming the user.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
@@ -19,6 +19,7 @@ from duban.web.deps import checked_form, duban, render, require, see_other
 router = APIRouter()
 STATUSES = ("pending", "closed", "returned")
 MAX_FILES = 20
+PER_PAGE = 50  # requests a page of the queue, as the task list
 
 
 def _visible(request: Request, user: dict[str, Any]) -> list[str]:
@@ -42,13 +43,24 @@ def _request_for(request: Request, user: dict[str, Any], request_id: int) -> dic
 
 
 @router.get("/closing")
-def closing_queue(request: Request, status: str = "") -> Response:
-    from duban.workflows.closing_service import list_closing_requests
+def closing_queue(request: Request, status: str = "", page: str = "1") -> Response:
+    """The queue, ``PER_PAGE`` a page (``?page=N``; a page past the last shows the last), with its count."""
+    from duban.workflows.closing_service import count_closing_requests, list_closing_requests
 
     user = require(request, "read")
     shown = status if status in STATUSES else None
-    rows = list_closing_requests(duban(request).engine, status=shown, plans=_visible(request, user))
-    return render(request, "closing_list.html.j2", user=user, rows=rows, status=shown or "")
+    engine, plans = duban(request).engine, _visible(request, user)
+    total = count_closing_requests(engine, status=shown, plans=plans)
+    pages = max(1, -(-total // PER_PAGE))
+    number = min(max(int(page), 1), pages) if page.isdigit() else 1
+    rows = list_closing_requests(engine, status=shown, plans=plans, limit=PER_PAGE, offset=(number - 1) * PER_PAGE)
+
+    def list_url(page: int) -> str:
+        query = urlencode({**({"status": shown} if shown else {}), **({"page": page} if page > 1 else {})})
+        return "/closing" + (f"?{query}" if query else "")
+
+    return render(request, "closing_list.html.j2", user=user, rows=rows, status=shown or "", total=total,
+                  page=number, pages=pages, list_url=list_url)
 
 
 @router.get("/closing/new")

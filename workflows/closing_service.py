@@ -32,7 +32,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from duban.matrix.errors import NotFound, Refused
 from duban.store.db import transaction
@@ -315,27 +317,48 @@ def _json(session: Session, req: ClosingRequestRow, files: list[dict[str, Any]] 
     }
 
 
-def list_closing_requests(engine: Engine, *, status: str | None = None, plan: str | None = None,
-                          plans: Sequence[str] | None = None, task: str | None = None) -> list[dict[str, Any]]:
-    """Closing requests, pending first (oldest first), then decided ones (latest first): ``[{id, plan,
-    task, title, unit, item, note, requested_at, requested_by, status, decided_at, decided_by,
-    decision_note, files: [{name, sha256, size, content_type}]}]``. ``plans`` limits them to those plans."""
+def _requests_query(session: Session, *, status: str | None, plan: str | None, plans: Sequence[str] | None,
+                    task: str | None) -> Select[tuple[ClosingRequestRow]]:
+    """The closing requests the filters select (``list_closing_requests`` and ``count_closing_requests``)."""
     if status is not None and status not in STATUSES:
         raise _bad(Refused, "status", status, f"is not one of {', '.join(STATUSES)}")
+    q = sa.select(ClosingRequestRow).join(TaskRow, col(TaskRow.id) == col(ClosingRequestRow.task_id))
+    if status is not None:
+        q = q.where(col(ClosingRequestRow.status) == status)
+    if plan is not None:
+        q = q.where(col(TaskRow.plan_id) == _plan(session, plan).id)
+    if plans is not None:
+        q = q.where(col(TaskRow.plan_id).in_(sa.select(col(PlanRow.id)).where(col(PlanRow.code).in_(list(plans)))))
+    if task is not None:
+        q = q.where(col(TaskRow.code) == task)
+    return q
+
+
+def list_closing_requests(engine: Engine, *, status: str | None = None, plan: str | None = None,
+                          plans: Sequence[str] | None = None, task: str | None = None, limit: int | None = None,
+                          offset: int = 0) -> list[dict[str, Any]]:
+    """Closing requests, pending first (oldest first), then decided ones (latest first): ``[{id, plan,
+    task, title, unit, item, note, requested_at, requested_by, status, decided_at, decided_by,
+    decision_note, files: [{name, sha256, size, content_type}]}]``. ``plans`` limits them to those plans;
+    ``limit`` and ``offset`` take one page of them (in that order; ``count_closing_requests`` counts all)."""
     with transaction(engine) as session:
-        q = sa.select(ClosingRequestRow).join(TaskRow, TaskRow.id == ClosingRequestRow.task_id)
-        if status is not None:
-            q = q.where(ClosingRequestRow.status == status)
-        if plan is not None:
-            q = q.where(TaskRow.plan_id == _plan(session, plan).id)
-        if plans is not None:
-            q = q.where(TaskRow.plan_id.in_(sa.select(PlanRow.id).where(PlanRow.code.in_(list(plans)))))
-        if task is not None:
-            q = q.where(TaskRow.code == task)
-        rows = list(session.execute(q.order_by(ClosingRequestRow.id)).scalars())
-        rows.sort(key=lambda r: (r.status != "pending", r.id if r.status == "pending" else -r.id))
-        files = _files(session, [r.id for r in rows])
-        return [_json(session, r, files[r.id]) for r in rows]
+        q = _requests_query(session, status=status, plan=plan, plans=plans, task=task)
+        request_id, pending = col(ClosingRequestRow.id), col(ClosingRequestRow.status) == "pending"
+        q = q.order_by(sa.case((pending, 0), else_=1), sa.case((pending, request_id), else_=-request_id))
+        if limit is not None:
+            q = q.limit(limit)
+        rows = list(session.execute(q.offset(offset or None)).scalars())
+        ids = [r.id for r in rows if r.id is not None]
+        files = _files(session, ids)
+        return [_json(session, r, files[r.id]) for r in rows if r.id is not None]
+
+
+def count_closing_requests(engine: Engine, *, status: str | None = None, plan: str | None = None,
+                           plans: Sequence[str] | None = None, task: str | None = None) -> int:
+    """How many closing requests ``list_closing_requests`` would list with the same filters, all pages."""
+    with transaction(engine) as session:
+        q = _requests_query(session, status=status, plan=plan, plans=plans, task=task)
+        return int(session.execute(sa.select(sa.func.count()).select_from(q.subquery())).scalar_one())
 
 
 def evidence_by_task(engine: Engine, *, plan: str | None = None,

@@ -133,3 +133,37 @@ def test_refused_files_viewers_and_other_offices(office) -> None:
             assert twp.post("/closing/1/close", data={"csrf": token, "confirm": "yes"}).status_code == 404
     assert [x["status"] for x in requests(cwd, url)] == ["pending"]
     assert [e["kind"] for e in history(cwd, url)].count("closing.requested") == 1
+
+
+def test_the_queue_is_paged_50_a_page_with_its_count_and_keeps_its_filter(office) -> None:
+    """55 requests (filed and returned in turn, in-process: the service the console calls), the last one
+    pending: two pages, the pending one first, each page link keeping the status filter."""
+    from duban.store.db import open_database
+    from duban.store.evidence import EvidenceStore
+    from duban.workflows.closing_service import request_closing, return_request
+    from tests.support import at
+
+    cwd, url = office
+    engine = open_database(url)
+    store = EvidenceStore(cwd / "var" / "evidence", max_bytes=1000)
+    try:
+        for n in range(55):
+            made = request_closing(engine, task="3.2.1", unit="區交委", note=f"第{n + 1}次", now=at(2015, 12, 20),
+                                   store=store, plan="district-2015")
+            if n < 54:
+                return_request(engine, request_id=made["id"], reason="缺驗收", now=at(2015, 12, 21), actor="lin")
+    finally:
+        engine.dispose()
+    with served(cwd, url) as base, closing(logged_in(base, "kan")) as kan:
+        first = kan.get("/closing?status=").text
+        assert 'data-requests="55"' in first and first.count('<tr class="closing-') == 50
+        assert first.index('href="/closing/55"') < first.index('href="/closing/54"'), "pending first"
+        assert 'href="/closing?page=2" rel="next"' in first
+        second = kan.get("/closing?page=2").text
+        assert second.count('<tr class="closing-') == 5 and 'href="/closing/1"' in second
+        assert 'href="/closing/55"' not in second and 'href="/closing" rel="prev"' in second
+        returned = kan.get("/closing?status=returned&page=2").text
+        assert 'data-requests="54"' in returned and returned.count('<tr class="closing-returned">') == 4
+        assert 'href="/closing?status=returned" rel="prev"' in returned
+        assert kan.get("/closing?status=returned&page=99").text.count('<tr class="closing-returned">') == 4, "the last page"
+        assert kan.get("/closing?page=x").status_code == 200
