@@ -119,6 +119,8 @@ class Problem:
     row_kind: str = "line"  # "line" for text formats, "row" for CSV/XLSX
     length: int = dataclasses.field(default=0, compare=False)  # the offending text's length before it was shortened
     sheet: str = ""  # the worksheet, when the file's tasks come from several: county.xlsx [任務分解表] row 5
+    # A sheet's column of ``field`` as the office sees it, letter and header: "C 牽頭單位" ("" when unknown).
+    column: str = dataclasses.field(default="", compare=False)
 
     def __post_init__(self) -> None:
         # The text is kept shortened (≤ QUOTE_CHARS and "…"): a 5 MB cell must not make a 5 MB message.

@@ -176,10 +176,11 @@ class _Builder:
         self.defaulted: list[str] = []  # codes of the tasks it leads
         self.warnings: list[str] = []  # tasks marked review: that read well, beneficiaries no recurrence uses
         self.sheet = ""  # the worksheet of the task being read, when the file's tasks come from several
+        self.columns: dict[str, str] = {}  # its sheet's columns as shown (Record.columns), for its problems
 
     def problem(self, line: int | None, field_name: str, text: Any, message: str, hint: str = "") -> None:
         self.problems.append(Problem(self.src.path, line, field_name, _as_text(text), message, hint, self.src.kind,
-                                     sheet=self.sheet))
+                                     sheet=self.sheet, column=self.columns.get(field_name, "")))
 
     def unknown_fields(self, rec: Record, allowed: set[str], what: str) -> None:
         for key in rec.cells:
@@ -191,7 +192,8 @@ class _Builder:
         problems: list[Problem] = []
         address = one_email(value, path=self.src.path, field_name=field_name, line=rec.line_of(field_name),
                             kind=self.src.kind, problems=problems)
-        self.problems.extend(dataclasses.replace(p, sheet=self.sheet) if self.sheet else p for p in problems)
+        self.problems.extend(dataclasses.replace(p, sheet=self.sheet, column=self.columns.get(p.field, ""))
+                             if self.sheet or self.columns else p for p in problems)
         return address
 
     def unit(self, name: str, rec: Record, field_name: str) -> str:
@@ -705,7 +707,7 @@ def _tasks(src: Source, b: _Builder, plan: Plan, officials: dict[str, Official])
     seen: dict[str, str] = {}
     for rec in src.tasks:
         before = len(b.problems)
-        b.sheet = rec.sheet or ""
+        b.sheet, b.columns = rec.sheet or "", rec.columns or {}
         task = _task(rec, b, plan, officials)
         if task is None:
             continue
@@ -716,7 +718,7 @@ def _tasks(src: Source, b: _Builder, plan: Plan, officials: dict[str, Official])
             else:
                 seen[task.code] = (f"[{rec.sheet}] " if rec.sheet else "") + f"{src.kind} {rec.line_of('code')}"
         tasks.append((task, rec, b.problems[before:]))
-    b.sheet = ""
+    b.sheet, b.columns = "", {}
     return tasks
 
 

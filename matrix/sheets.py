@@ -29,6 +29,7 @@ from duban.matrix.columns import (
     HeaderMatch,
     Vocabulary,
     column_index,
+    column_letter,
     find_header,
 )
 from duban.matrix.errors import LimitExceeded, SourceError, shorten
@@ -495,6 +496,7 @@ def _task_table(path: str, table: SheetTable, warnings: list[str]) -> tuple[list
     lead = next((i for i, f in match.fields.items() if f == "lead_unit"), None)
     # 列第一位的為牽頭單位，其他為配合單位: a 責任單位 column that leads names one lead and its supporters.
     lead_first = lead is not None and fold(match.labels.get(lead, "")).startswith(fold(RESPONSIBLE_UNITS[0])[:2])
+    columns = _columns_shown(match)
     sections = Sections()
     placed: list[_Placed] = []
     for number, values in rows:
@@ -504,7 +506,7 @@ def _task_table(path: str, table: SheetTable, warnings: list[str]) -> tuple[list
         if "deadline" in cells:
             cells["deadline"] = date_cell(cells["deadline"])
         rec = Record(line=number, cells={name: Cell(value, number) for name, value in cells.items()},
-                     lead_first=lead_first)
+                     lead_first=lead_first, columns=columns)
         heading = heading_of(rec, wide=number in table.wide)
         if heading is not None:
             if (heading,) not in above:  # the title row repeated on a printed page is no heading
@@ -513,6 +515,15 @@ def _task_table(path: str, table: SheetTable, warnings: list[str]) -> tuple[list
         names, numbers = sections.of_task(text_of(rec.get("section")))
         placed.append((rec, names, numbers, 0, sections.depth))
     return _merged_code_parts(placed, table, match), facts
+
+
+def _columns_shown(match: HeaderMatch) -> dict[str, str]:
+    """Each field's column as the sheet shows it, letter and header: lead_unit → "C 牽頭單位" (a field two
+    columns fill, such as 配合單位 beside 責任單位, names both)."""
+    shown: dict[str, list[str]] = {}
+    for index, name in sorted(match.fields.items()):
+        shown.setdefault(name, []).append(f"{column_letter(index)} {shorten(match.labels.get(index, ''), 40)}".strip())
+    return {name: "、".join(places) for name, places in shown.items()}
 
 
 def _merged_code_parts(placed: list[_Placed], table: SheetTable, match: HeaderMatch) -> list[_Placed]:

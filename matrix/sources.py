@@ -50,6 +50,8 @@ class Record:
     sheet: str | None = None  # the worksheet of a workbook read across several task sheets
     # The lead column is a sheet's 責任單位 (no 牽頭 column): its first unit leads, the others support.
     lead_first: bool = False
+    # A sheet's columns as the office sees them, field → letter and header ("C 牽頭單位"); one dict a sheet.
+    columns: dict[str, str] | None = None
 
     def get(self, name: str, default: Any = None) -> Any:
         cell = self.cells.get(name)

@@ -75,9 +75,10 @@ async def upload(request: Request) -> Response:
     try:
         loaded, result = await run_in_threadpool(uploads.preview, app.engine, app.settings, staged, now=app.clock(), user=user)
     except ValidationFailed as err:
+        problems = uploads.problem_rows(err.problems, staged)  # before the upload is gone: a Word plan's lines
         uploads.discard(staged)
         return render(request, "plans_problems.html.j2", status_code=422, user=user, name=staged.original,
-                      problems=[_problem(p, staged) for p in err.problems], notes=staged.notes,
+                      problems=problems, notes=staged.notes,
                       warnings=[_plain(w, staged) for w in err.warnings],
                       tasks=getattr(err, "tasks", None), readable=getattr(err, "readable_tasks", None))
     except DubanError as e:
@@ -116,13 +117,6 @@ async def confirm(request: Request) -> Response:
 def _plain(text: str, staged: Any) -> str:
     """A message without the upload's private folder: the file as the user named it."""
     return text.replace(str(staged.folder) + "/", "")
-
-
-def _problem(p: Any, staged: Any) -> dict[str, Any]:
-    from pathlib import Path
-
-    return {"file": Path(p.file).name, "sheet": p.sheet, "kind": p.row_kind, "line": p.line, "field": p.field,
-            "text": p.text, "message": _plain(p.message, staged), "hint": p.hint}
 
 
 def _short(value: Any, limit: int = 120) -> str:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import IO, TYPE_CHECKING, Any
 
-from duban.matrix.errors import Refused
+from duban.matrix.errors import Problem, Refused
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -35,6 +35,7 @@ ZIPPED = (".xlsx", ".docx")
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 KEEP_FOR = 24 * 3600  # seconds an unconfirmed upload is kept
 _UNSAFE = re.compile(r"[^\w.\-（）()]+")
+_DOCUMENT_LINE = re.compile(r"#.*?\bline (\d+)")  # an extracted YAML line's comment: the document's line
 
 
 @dataclass(slots=True)
@@ -180,6 +181,37 @@ def _check_office(engine: Engine, user: dict[str, Any], loaded: Any, result: Any
     office = loaded.directory.office
     if result.created_plan and (office is None or office.name not in user["offices"]):
         raise Refused(f"the plan's office 「{office.name if office else '?'}」 is not one of yours ({'、'.join(user['offices'])})")
+
+
+def problem_rows(problems: list[Problem], staged: Staged) -> list[dict[str, Any]]:
+    """Each problem placed as the office sees its own file: a sheet's row and column (letter and header,
+    "C 牽頭單位"), a Word document's line (the extracted YAML's line comment names it; the YAML is duban's,
+    not the office's), a YAML or text file's line and field. ``where`` says which of the three ``line`` is."""
+    extracted = staged.original.lower().endswith(".docx")
+    yaml_lines = staged.plan_file.read_text(encoding="utf-8").splitlines() if extracted else []
+    rows = []
+    for p in problems:
+        name, line, kind = Path(p.file).name, p.line, p.row_kind
+        if extracted and name == staged.plan_file.name:
+            name, line, kind = staged.original, _document_line(yaml_lines, p.line), "line"
+        rows.append({"file": name, "sheet": p.sheet, "kind": kind, "line": line, "column": p.column or p.field,
+                     "field": p.field, "text": p.text, "message": p.message.replace(str(staged.folder) + "/", ""),
+                     "hint": p.hint})
+    return rows
+
+
+def _document_line(yaml_lines: list[str], line: int | None) -> int | None:
+    """The Word document's line an extracted YAML line came from: its own comment, else the nearest one
+    above it within its task (the task's first line names where the task starts); None when none says."""
+    if line is None or not 1 <= line <= len(yaml_lines):
+        return None
+    for number in range(line, 0, -1):
+        text = yaml_lines[number - 1]
+        if found := _DOCUMENT_LINE.search(text):
+            return int(found.group(1))
+        if text.lstrip().startswith("- ") or not text.startswith(" "):
+            return None  # the task's (or section's) first line, without a comment
+    return None
 
 
 def discard(staged: Staged) -> None:

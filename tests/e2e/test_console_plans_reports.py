@@ -72,9 +72,9 @@ def test_a_sheet_with_errors_shows_every_problem_with_its_row_and_column_and_imp
     assert "未作任何更改" in page and "county.xlsx" in page
     rows = page.split("<tbody>")[1].split("</tbody>")[0].split("<tr>")[1:]
     deadline = next(row for row in rows if "按省市要求" in row)
-    assert "第3行" in deadline and "deadline" in deadline and "cannot read the deadline" in deadline
+    assert "第3行" in deadline and ">D 完成時限</td>" in deadline and "cannot read the deadline" in deadline
     unit = next(row for row in rows if "區某某局" in row)
-    assert "第3行" in unit and "lead_unit" in unit and "unknown unit" in unit
+    assert "第3行" in unit and ">C 牽頭單位</td>" in unit and "unknown unit" in unit, "the column as the sheet shows it"
     assert "<b>水窖</b>" not in page
     plans = json.loads(cli(["plans", "--json"], cwd=cwd, db_url=url).stdout)
     assert [p["code"] for p in plans] == ["district-2015"]
@@ -127,6 +127,8 @@ def test_a_word_plan_goes_through_extract_then_the_same_problems_table_diff_and_
         client = logged_in(base, "lin")
         r = _upload(client, {"plan": ("qinghe.docx", bad.read_bytes())}, data={"allow_new_units": "1"})
         assert r.status_code == 422 and "按上級要求" in r.text and "deadline" in r.text
+        row = next(row for row in r.text.split("<tbody>")[1].split("<tr>") if "按上級要求" in row)
+        assert "qinghe.docx" in row and f"第{_document_line(bad, '按上級要求')}行" in row, "the document's line, not the YAML's"
         assert "left over" in r.text, "what extract could not place is shown"
         assert "did you mean 區民政局?" in r.text, "the database's units are known: a near miss is named"
         r = _upload(client, {"plan": ("qinghe.docx", good.read_bytes()), "units": ("units.yaml", units.read_bytes())})
@@ -136,6 +138,15 @@ def test_a_word_plan_goes_through_extract_then_the_same_problems_table_diff_and_
         assert done.status_code == 200 and "已导入" in done.text
     plans = {p["code"]: p["tasks"] for p in json.loads(cli(["plans", "--json"], cwd=cwd, db_url=url).stdout)}
     assert plans == {"district-2015": 23, "qinghe": 7}
+
+
+def _document_line(docx: Path, text: str) -> int:
+    """The line of ``text`` as `duban matrix extract` numbers a document's lines (its YAML comments)."""
+    from duban.workflows.matrix_service import extract_document
+
+    yaml_text = extract_document(docx, base_year=None, plan_code=None).to_yaml()
+    line = next(line for line in yaml_text.splitlines() if text in line and "# line " in line)
+    return int(line.split("# line ")[1].split()[0].rstrip(","))
 
 
 def test_oversized_and_unreadable_uploads_are_refused_clearly(office, monkeypatch) -> None:
