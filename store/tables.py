@@ -422,7 +422,7 @@ class UserRow(SQLModel, table=True):
     sees; empty means every office (a single-office install). Failed logins in a row lock the user out
     for a while (``locked_until``). A console session carries the user's ``session_generation`` when it
     was made; logging out, a new password and disabling the user advance it, which ends every session
-    made before (schema 0020)."""
+    made before (schema 0023)."""
 
     __tablename__ = "app_user"
 

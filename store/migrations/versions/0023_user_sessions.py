@@ -5,15 +5,15 @@ was made in. Logging out, `duban user passwd` and `duban user disable` advance t
 so every cookie made before (a copied one too) is refused at its next request. Users from before this
 revision start at 0 (their cookies, which carry no generation, must log in again).
 
-Revision ID: 0020
-Revises: 0019
+Revision ID: 0023
+Revises: 0022
 Create Date: 2026-12-07 14:00:00
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0020'
-down_revision = '0019'
+revision = '0023'
+down_revision = '0022'
 branch_labels = None
 depends_on = None
 
