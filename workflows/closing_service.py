@@ -109,8 +109,9 @@ def _checked(files: Sequence[FileLike], store: EvidenceStore) -> list[Evidence]:
 def _require_lead_or_co_lead(session: Session, task: TaskRow, unit: UnitRow) -> None:
     if unit.id == task.lead_unit_id:
         return
-    co_lead = session.execute(sa.select(TaskUnitRow.unit_id).where(
-        TaskUnitRow.task_id == task.id, TaskUnitRow.unit_id == unit.id, TaskUnitRow.role == TASK_UNIT_CO_LEAD)).first()
+    co_lead = session.execute(sa.select(col(TaskUnitRow.unit_id)).where(
+        col(TaskUnitRow.task_id) == task.id, col(TaskUnitRow.unit_id) == unit.id,
+        col(TaskUnitRow.role) == TASK_UNIT_CO_LEAD)).first()
     if co_lead is None:
         lead = _unit_name(session, task.lead_unit_id)
         raise _bad(Refused, "unit", unit.name, f"is not the lead or a co-lead unit of task {task.code}",
@@ -119,9 +120,9 @@ def _require_lead_or_co_lead(session: Session, task: TaskRow, unit: UnitRow) -> 
 
 
 def _require_none_pending(session: Session, task: TaskRow, kind: str, item: Item) -> None:
-    column = ClosingRequestRow.milestone_id if kind == "milestone" else ClosingRequestRow.instance_id
-    pending = session.execute(sa.select(ClosingRequestRow.id).where(
-        column == item.id, ClosingRequestRow.status == "pending")).scalar()
+    column = col(ClosingRequestRow.milestone_id) if kind == "milestone" else col(ClosingRequestRow.instance_id)
+    pending = session.execute(sa.select(col(ClosingRequestRow.id)).where(
+        column == item.id, col(ClosingRequestRow.status) == "pending")).scalar()
     if pending is not None:
         raise _bad(Refused, "task", task.code, f"already has a pending closing request #{pending}",
                    message=f"task {task.code} already has a pending closing request (#{pending}) for this item; "
@@ -174,12 +175,12 @@ def request_closing(engine: Engine, *, task: str, unit: str, note: str = "", fil
 
 
 def _locked_request(session: Session, request_id: int) -> ClosingRequestRow:
-    req = session.execute(sa.select(ClosingRequestRow).where(ClosingRequestRow.id == request_id)
+    req = session.execute(sa.select(ClosingRequestRow).where(col(ClosingRequestRow.id) == request_id)
                           .with_for_update()).scalar_one_or_none()
     if req is None:
         raise _bad(NotFound, "closing", request_id, "does not exist", message=f"no closing request #{request_id}")
     if req.status != "pending":
-        when = f" on {_today(req.decided_at, session.get(PlanRow, session.get(TaskRow, req.task_id).plan_id))}" \
+        when = f" on {_today(req.decided_at, session.get_one(PlanRow, session.get_one(TaskRow, req.task_id).plan_id))}" \
             if req.decided_at else ""
         by = f" by {req.decided_by}" if req.decided_by else ""
         raise _bad(Refused, "closing", request_id, f"is already {req.status}",
@@ -189,10 +190,10 @@ def _locked_request(session: Session, request_id: int) -> ClosingRequestRow:
 
 def _item_of(session: Session, req: ClosingRequestRow, *, lock: bool = False) -> tuple[str, Item, int | None, RecurrenceRow | None]:
     if req.milestone_id is not None:
-        q = sa.select(MilestoneRow).where(MilestoneRow.id == req.milestone_id)
+        q = sa.select(MilestoneRow).where(col(MilestoneRow.id) == req.milestone_id)
         m: MilestoneRow = session.execute(q.with_for_update() if lock else q).scalar_one()
         return "milestone", m, _milestone_number(session, m), None
-    q2 = sa.select(RecurrenceInstanceRow).where(RecurrenceInstanceRow.id == req.instance_id)
+    q2 = sa.select(RecurrenceInstanceRow).where(col(RecurrenceInstanceRow.id) == req.instance_id)
     inst: RecurrenceInstanceRow = session.execute(q2.with_for_update() if lock else q2).scalar_one()
     return "instance", inst, None, session.get(RecurrenceRow, inst.recurrence_id)
 
@@ -202,11 +203,11 @@ def _files(session: Session, request_ids: list[int]) -> dict[int, list[dict[str,
     if not request_ids:
         return out
     rows = session.execute(
-        sa.select(ClosingEvidenceRow.request_id, ClosingEvidenceRow.name, EvidenceFileRow.sha256, EvidenceFileRow.size,
-                  EvidenceFileRow.content_type)
-        .join(EvidenceFileRow, EvidenceFileRow.sha256 == ClosingEvidenceRow.sha256)
-        .where(ClosingEvidenceRow.request_id.in_(request_ids))
-        .order_by(ClosingEvidenceRow.request_id, ClosingEvidenceRow.position)).all()
+        sa.select(col(ClosingEvidenceRow.request_id), col(ClosingEvidenceRow.name), col(EvidenceFileRow.sha256),
+                  col(EvidenceFileRow.size), col(EvidenceFileRow.content_type))
+        .join(EvidenceFileRow, col(EvidenceFileRow.sha256) == col(ClosingEvidenceRow.sha256))
+        .where(col(ClosingEvidenceRow.request_id).in_(request_ids))
+        .order_by(col(ClosingEvidenceRow.request_id), col(ClosingEvidenceRow.position))).all()
     for rid, name, sha, size, ctype in rows:
         out[rid].append({"name": name, "sha256": sha, "size": size, "content_type": ctype})
     return out
@@ -302,9 +303,11 @@ def _tell_unit(session: Session, kind: str, req: ClosingRequestRow, task_row: Ta
 
 
 def _json(session: Session, req: ClosingRequestRow, files: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    task = session.get(TaskRow, req.task_id)
-    plan = session.get(PlanRow, task.plan_id)
+    task = session.get_one(TaskRow, req.task_id)  # a request's task and plan exist (foreign keys)
+    plan = session.get_one(PlanRow, task.plan_id)
     kind, item, number, rec = _item_of(session, req)
+    if files is None:
+        files = _files(session, [req.id])[req.id] if req.id is not None else []
     return {
         "id": req.id, "plan": plan.code, "task": task.code, "title": task.title,
         "unit": _unit_name(session, req.unit_id), "item": _item_json(kind, item, number, rec), "note": req.note,
@@ -313,12 +316,12 @@ def _json(session: Session, req: ClosingRequestRow, files: list[dict[str, Any]] 
         "decided_at": req.decided_at.astimezone(dt.UTC).isoformat() if req.decided_at else None,
         "decided_on": _today(req.decided_at, plan).isoformat() if req.decided_at else None,
         "decided_by": req.decided_by, "decision_note": req.decision_note,
-        "files": files if files is not None else _files(session, [req.id])[req.id],
+        "files": files,
     }
 
 
 def _requests_query(session: Session, *, status: str | None, plan: str | None, plans: Sequence[str] | None,
-                    task: str | None) -> Select[tuple[ClosingRequestRow]]:
+                    task: str | None) -> Select[ClosingRequestRow]:
     """The closing requests the filters select (``list_closing_requests`` and ``count_closing_requests``)."""
     if status is not None and status not in STATUSES:
         raise _bad(Refused, "status", status, f"is not one of {', '.join(STATUSES)}")
@@ -366,14 +369,15 @@ def evidence_by_task(engine: Engine, *, plan: str | None = None,
     """{(plan code, task code): evidence file names} of the closing requests filed before ``until`` and
     not returned before it (the weekly report lists them), each name once, in filing order."""
     with transaction(engine) as session:
-        q = (sa.select(PlanRow.code, TaskRow.code, ClosingEvidenceRow.name)
-             .join(ClosingRequestRow, ClosingRequestRow.id == ClosingEvidenceRow.request_id)
-             .join(TaskRow, TaskRow.id == ClosingRequestRow.task_id).join(PlanRow, PlanRow.id == TaskRow.plan_id)
-             .where(ClosingRequestRow.requested_at < until,
-                    sa.not_(sa.and_(ClosingRequestRow.status == "returned", ClosingRequestRow.decided_at < until)))
-             .order_by(ClosingRequestRow.id, ClosingEvidenceRow.position))
+        q = (sa.select(col(PlanRow.code), col(TaskRow.code), col(ClosingEvidenceRow.name))
+             .join(ClosingRequestRow, col(ClosingRequestRow.id) == col(ClosingEvidenceRow.request_id))
+             .join(TaskRow, col(TaskRow.id) == col(ClosingRequestRow.task_id))
+             .join(PlanRow, col(PlanRow.id) == col(TaskRow.plan_id))
+             .where(col(ClosingRequestRow.requested_at) < until,
+                    sa.not_(sa.and_(col(ClosingRequestRow.status) == "returned", col(ClosingRequestRow.decided_at) < until)))
+             .order_by(col(ClosingRequestRow.id), col(ClosingEvidenceRow.position)))
         if plan is not None:
-            q = q.where(PlanRow.id == _plan(session, plan).id)
+            q = q.where(col(PlanRow.id) == _plan(session, plan).id)
         out: dict[tuple[str, str], dict[str, None]] = {}
         for plan_code, task_code, name in session.execute(q):
             out.setdefault((plan_code, task_code), {})[name] = None
@@ -398,10 +402,11 @@ def evidence_file(engine: Engine, sha256: str) -> dict[str, Any] | None:
         if row is None:
             return None
         uses = session.execute(
-            sa.select(ClosingEvidenceRow.name, PlanRow.code)
-            .join(ClosingRequestRow, ClosingRequestRow.id == ClosingEvidenceRow.request_id)
-            .join(TaskRow, TaskRow.id == ClosingRequestRow.task_id).join(PlanRow, PlanRow.id == TaskRow.plan_id)
-            .where(ClosingEvidenceRow.sha256 == sha256).order_by(ClosingEvidenceRow.request_id)).all()
+            sa.select(col(ClosingEvidenceRow.name), col(PlanRow.code))
+            .join(ClosingRequestRow, col(ClosingRequestRow.id) == col(ClosingEvidenceRow.request_id))
+            .join(TaskRow, col(TaskRow.id) == col(ClosingRequestRow.task_id))
+            .join(PlanRow, col(PlanRow.id) == col(TaskRow.plan_id))
+            .where(col(ClosingEvidenceRow.sha256) == sha256).order_by(col(ClosingEvidenceRow.request_id))).all()
         return {"sha256": row.sha256, "size": row.size, "content_type": row.content_type,
                 "name": uses[0][0] if uses else row.sha256, "names": list(dict.fromkeys(n for n, _ in uses)),
                 "plans": sorted({code for _, code in uses})}
