@@ -13,7 +13,7 @@ import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from duban.web.deps import TEMPLATES, client_address, duban, label, see_other
@@ -66,6 +66,30 @@ def _page(request: Request, token: str, *, status_code: int = 200, error: str | 
 @router.get("/u/{token}")
 def unit_link(request: Request, token: str, done: str = "") -> Response:
     return _page(request, token, done=done)
+
+
+@router.get("/u/{token}/calendar.ics")
+def unit_link_calendar(request: Request, token: str) -> Response:
+    """The link's calendar feed (``calendar_feed_service``): reads only; a refused link gets its reason as
+    text (a calendar app shows no page); an unchanged feed answers a poll's If-None-Match with 304."""
+    import hashlib
+
+    from duban.workflows.calendar_feed_service import feed
+    from duban.workflows.link_service import LinkRefused, url_of
+
+    app = duban(request)
+    try:
+        body = feed(app.engine, token, now=app.clock(), expire_days=app.policies.link_expire_days,
+                    page_url=url_of(app.settings.public_url or str(request.base_url), token), policies=app.policies,
+                    calendar=app.calendar, language=app.settings.language)
+    except LinkRefused as err:
+        return PlainTextResponse(f"{err}\n", status_code=404 if err.reason == "unknown" else 403, headers=_HEADERS)
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    headers = {**_HEADERS, "Cache-Control": "private, no-cache", "ETag": etag,
+               "Content-Disposition": 'inline; filename="duban.ics"'}
+    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="text/calendar; charset=utf-8", headers=headers)
 
 
 async def _checked(request: Request, token: str) -> tuple[Any, Any]:
