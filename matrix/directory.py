@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from duban.matrix.errors import Problem, SourceError, ValidationFailed
 from duban.matrix.limits import DEFAULT_LIMITS, InputLimits
-from duban.matrix.model import Official, Person, Unit
+from duban.matrix.model import Official, Person, Robot, Unit
 from duban.matrix.script import unit_key
 from duban.matrix.sheets import load_directory_sheet
 from duban.matrix.sources import Located, Record, Source, load_yaml, yaml_record, yaml_records
@@ -347,7 +347,100 @@ def _person(value: Any, *, where: str, field_name: str, problems: list[Problem],
     return None
 
 
-UNIT_FIELDS = {"name", "aliases", "kind", "head", "head_title", "head_email", "emails", "email", "member_of"}
+UNIT_FIELDS = {"name", "aliases", "kind", "head", "head_title", "head_email", "emails", "email", "member_of", "channels"}
+
+# --------------------------------------------------------------------------------------------
+# Group robots (channels:): DingTalk, WeCom and Feishu custom robots beside the mail
+
+ROBOT_KINDS = ("dingtalk", "wecom", "feishu")
+ROBOT_FIELDS = ("kind", "webhook", "secret_env")
+SIGNED_ROBOTS = ("dingtalk", "feishu")  # WeCom's group robot has no signature: its key is in the URL
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,127}")
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")  # http:// only for a robot on this machine (a relay, a test receiver)
+_CHANNELS_HINT = ("write channels as a list such as [{kind: dingtalk, webhook: https://oapi.dingtalk.com/robot/send?"
+                  "access_token=…, secret_env: DUBAN_DINGTALK_SECRET_UNIT}]")
+
+
+def robot_problem(kind: str, webhook: str, secret_env: str) -> tuple[str, str, str] | None:
+    """Why one ``channels:`` entry cannot be used: (field, message, hint), or None when it can. Pure:
+    the secret's environment variable is looked up when a message goes, not here."""
+    from urllib.parse import urlsplit
+
+    if kind not in ROBOT_KINDS:
+        return "kind", "unknown channel kind", "use " + ", ".join(ROBOT_KINDS)
+    if not webhook:
+        return "webhook", "no webhook URL", "copy the robot's webhook URL from the group's robot settings"
+    if any(c.isspace() or ord(c) < 32 for c in webhook):
+        return "webhook", "a space or line break inside the URL", "write the webhook URL on one line, as the robot gives it"
+    try:
+        parts = urlsplit(webhook)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - a bad port raises here
+    except ValueError:
+        return "webhook", "not a URL", "write the webhook URL as the robot gives it (https://…)"
+    if parts.scheme != "https" and not (parts.scheme == "http" and host in _LOOPBACK):
+        return ("webhook", f"URL scheme {parts.scheme or '(none)'!r} is not allowed",
+                "use the robot's https:// URL (http:// only for 127.0.0.1 or localhost)")
+    if not host:
+        return "webhook", "no host in the URL", "write the webhook URL as the robot gives it (https://…)"
+    if parts.username or parts.password:
+        return "webhook", "a user or password in the URL", "write the webhook URL as the robot gives it"
+    if secret_env and kind not in SIGNED_ROBOTS:
+        return ("secret_env", f"a {kind} robot is not signed",
+                "leave secret_env out: the key in the webhook URL is its credential")
+    if secret_env and not _ENV_NAME.fullmatch(secret_env):
+        return ("secret_env", "not an environment variable's name",
+                "write the NAME of the variable holding the secret (A-Z, 0-9, _), never the secret itself")
+    return None
+
+
+def robots(value: Any, *, unit: str, path: str, line: int | None, kind: str, problems: list[Problem]) -> tuple[Robot, ...]:
+    """A unit's ``channels:``: a list of mappings {kind, webhook, secret_env}, each checked (a YAML
+    list; in a sheet, one cell of JSON-like YAML flow text such as ``[{kind: wecom, webhook: …}]``).
+    A signing secret written into the directory is refused: it names the variable that holds it."""
+    if value is None or value == "" or value == []:
+        return ()
+    if isinstance(value, str):
+        import yaml
+
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError:
+            problems.append(Problem(path, line, f"{unit}: channels", value, "not a list of robots", _CHANNELS_HINT,
+                                    row_kind=kind))
+            return ()
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list):
+        problems.append(Problem(path, line, f"{unit}: channels", str(value), "not a list of robots", _CHANNELS_HINT,
+                                row_kind=kind))
+        return ()
+    out: list[Robot] = []
+    for n, item in enumerate(value, 1):
+        where = f"{unit}: channels[{n}]"
+        item_line = getattr(item, "line", None) or line
+        if not isinstance(item, dict):
+            problems.append(Problem(path, item_line, where, str(item), "not a mapping", _CHANNELS_HINT, row_kind=kind))
+            continue
+        unknown = sorted(str(k) for k in item if k not in ROBOT_FIELDS)
+        if unknown:
+            secret = any("secret" in k or "token" in k or "key" in k for k in unknown)
+            problems.append(Problem(path, item_line, f"{where}.{unknown[0]}", unknown[0], "unknown field of a channel",
+                                    "the signing secret never goes in the directory: set it in the environment and "
+                                    "name the variable with secret_env" if secret else
+                                    "fields are " + ", ".join(ROBOT_FIELDS), row_kind=kind))
+            continue
+        robot = Robot(kind=str(item.get("kind") or "").strip().lower(), webhook=str(item.get("webhook") or "").strip(),
+                      secret_env=str(item.get("secret_env") or "").strip())
+        problem = robot_problem(robot.kind, robot.webhook, robot.secret_env)
+        if problem is not None:
+            field_name, message, hint = problem
+            text = {"kind": robot.kind, "webhook": robot.webhook, "secret_env": robot.secret_env}[field_name]
+            problems.append(Problem(path, item_line, f"{where}.{field_name}", text, message, hint, row_kind=kind))
+            continue
+        if robot not in out:
+            out.append(robot)
+    return tuple(out)
 
 
 def unit_from_record(rec: Record, *, path: str, kind: str, problems: list[Problem], default_kind: str = "department") -> Unit | None:
@@ -379,6 +472,7 @@ def unit_from_record(rec: Record, *, path: str, kind: str, problems: list[Proble
         head=head,
         emails=tuple(emails),
         member_of=tuple(split_list(rec.get("member_of"))),
+        channels=robots(rec.get("channels"), unit=str(name).strip(), path=path, line=rec.line_of("channels"), kind=kind, problems=problems),
     )
 
 

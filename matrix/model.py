@@ -40,6 +40,17 @@ class Person:
 
 
 @dataclass(frozen=True, slots=True)
+class Robot:
+    """A unit's group robot (a channel offices read first): a DingTalk, WeCom or Feishu custom robot's
+    webhook URL and the name of the environment variable holding its signing secret ("" when the robot
+    is not signed). The secret itself is never part of a directory."""
+
+    kind: str  # dingtalk | wecom | feishu
+    webhook: str
+    secret_env: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Unit:
     """An organisation that can lead or support a task (區扶貧辦, 各鄉鎮人民政府, 駐村工作組 …).
 
@@ -54,6 +65,7 @@ class Unit:
     head: Person | None = None
     emails: tuple[str, ...] = ()
     member_of: tuple[str, ...] = ()
+    channels: tuple[Robot, ...] = ()  # group robots beside the mail (directory ``channels:``)
 
     @property
     def is_group(self) -> bool:

@@ -10,12 +10,15 @@ the database-wide ones flagged in the directory.
 
 Addresses come from an *address book* per kind, the kind a channel carries (``Channel.address_kind``,
 notifications.channels): whom a role means is decided once, here, and the book says where that
-unit or person is reached by that kind of channel. Today there is one kind, ``email`` (the unit
-directory's ``emails:`` and ``head_email:``, the officials' ``email:``). To reach units another way
-(a DingTalk robot webhook beside the email), the directory would carry the new addresses — say a
-``contacts: {dingtalk: https://…}`` mapping on units and officials, stored in a JSON column by a
-migration — and a book class like ``EmailBook`` reading them would be registered in
-``ADDRESS_BOOKS`` under the channel's kind; ``Directory(session, kind)`` then resolves for it.
+unit or person is reached by that kind of channel. Two kinds:
+
+- ``email``: the unit directory's ``emails:`` and ``head_email:``, the officials' ``email:``;
+- ``robot``: the group robots of a unit's ``channels:`` (DingTalk, WeCom, Feishu; ``unit.channels``).
+  A robot is a unit's group chat, not a person's: only the ``unit`` and ``office`` roles reach one
+  (a group unit through its members' robots), and a unit without a robot is simply not reached that
+  way — nothing is held for it, its mail goes as before. A robot's address is ``robot_address``:
+  ``dingtalk:oapi.dingtalk.com/3f9a…`` (the kind, the host and a digest of the webhook URL), never the
+  URL, whose token is a credential; ``robot_targets`` maps it back to the URL when a message is built.
 """
 
 from __future__ import annotations
@@ -86,8 +89,64 @@ class EmailBook:
         return clean_address(official.email)
 
 
+ROBOT_KINDS = ("dingtalk", "wecom", "feishu")  # (matrix.directory.ROBOT_KINDS)
+
+
+@dataclass(frozen=True, slots=True)
+class RobotTarget:
+    """Where a robot address posts: its kind, webhook URL and the environment variable of its secret."""
+
+    kind: str
+    webhook: str
+    secret_env: str = ""
+
+
+def robot_address(kind: str, webhook: str) -> str:
+    """A robot's address in the outbox: ``<kind>:<host>/<digest>`` — stable for one webhook URL (two units
+    sharing one group robot share it, and a notice reaches that group once), and free of the URL's token."""
+    import hashlib
+    from urllib.parse import urlsplit
+
+    host = urlsplit(webhook).hostname or "robot"
+    return f"{kind}:{host}/{hashlib.sha256(webhook.encode()).hexdigest()[:12]}"
+
+
+def robot_kind(address: str) -> str | None:
+    """The robot kind of an outbox address (``dingtalk:…``), None for an email address."""
+    kind, colon, _rest = address.partition(":")
+    return kind if colon and kind in ROBOT_KINDS and "@" not in address else None
+
+
+class RobotBook:
+    """Group robots from the unit directory's ``channels:``; persons have none."""
+
+    kind = "robot"
+    missing = {"unit": "", "unit_head": "", "official": "", "office_head": "", "top_leader": ""}
+
+    def unit(self, unit: UnitRow) -> list[str]:
+        return list(dict.fromkeys(robot_address(c["kind"], c["webhook"]) for c in unit.channels or []
+                                  if c.get("kind") in ROBOT_KINDS and c.get("webhook")))
+
+    def head(self, unit: UnitRow) -> str | None:
+        return None
+
+    def person(self, official: OfficialRow) -> str | None:
+        return None
+
+
+def robot_targets(session: Session) -> dict[str, RobotTarget]:
+    """Every robot address the stored directory knows → where it posts."""
+    out: dict[str, RobotTarget] = {}
+    for channels in session.execute(sa.select(UnitRow.channels)).scalars():
+        for c in channels or []:
+            if c.get("kind") in ROBOT_KINDS and c.get("webhook"):
+                out.setdefault(robot_address(c["kind"], c["webhook"]),
+                               RobotTarget(c["kind"], c["webhook"], c.get("secret_env", "")))
+    return out
+
+
 # Address kind → its book; a channel's ``address_kind`` is a key here.
-ADDRESS_BOOKS: dict[str, AddressBook] = {"email": EmailBook()}
+ADDRESS_BOOKS: dict[str, AddressBook] = {"email": EmailBook(), "robot": RobotBook()}
 
 
 class PlanRoles:
@@ -166,6 +225,13 @@ class Directory:
         self.top_leader = next((o for o in self.officials.values() if o.is_top_leader), None)
         self.roles = PlanRoles(plan_rows(session), self.index.by_id,
                                {o.id: o for o in self.officials.values()}, self.office, self.top_leader)
+
+    def for_kind(self, kind: str) -> Directory:
+        """The same stored directory resolving to the addresses of another kind (no second load)."""
+        other = object.__new__(Directory)
+        other.__dict__.update(self.__dict__)
+        other.book = ADDRESS_BOOKS[kind]
+        return other
 
     def _unit_addresses(self, unit: UnitRow, role: str, name: str) -> list[Resolved]:
         good = self.book.unit(unit)

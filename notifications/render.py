@@ -175,6 +175,15 @@ class Rendered:
     html: str
 
 
+@dataclass(frozen=True)
+class MarkdownNotice:
+    """A notice or digest as a group robot shows it: a one-line title (the chat list's preview, plain
+    text) and the Markdown text, every value in it escaped."""
+
+    title: str
+    text: str
+
+
 # --------------------------------------------------------------------------------------------
 # Filters
 
@@ -390,6 +399,37 @@ class Renderer:
         subject = self._subject(spec.subject, recipient, len(items), letterhead, kind, as_of)
         return self._render(spec.kind, subject, context)
 
+    def markdown_notice(self, view: NoticeView, recipient: RecipientView, *, letterhead: Letterhead,
+                        link: str | None = None) -> MarkdownNotice:
+        """One notice as Markdown for a group robot (``notice.md.j2``). ``link`` (the unit's signed page for
+        the plan, when issued) is shown only when given."""
+        if view.kind not in NOTICE_KINDS:
+            raise ConfigError(f"unknown notice kind {view.kind!r}: use {', '.join(NOTICE_KINDS)}")
+        title = self._subject(NOTICE_KIND_SPECS[NoticeKind(view.kind)].subject, view)
+        context = {"v": _md_view(view), "recipient": _md_recipient(recipient), "letterhead": _md_letterhead(letterhead),
+                   "link": _md_link(link), "subject": title}
+        return MarkdownNotice(title, self._markdown("notice.md.j2", context))
+
+    def markdown_digest(self, views: list[NoticeView], recipient: RecipientView, *, letterhead: Letterhead,
+                        link: str | None = None) -> MarkdownNotice:
+        """A recipient's notices as one Markdown message for a group robot (``digest.md.j2``), grouped and
+        ordered as the mail digest; each item with its notice number."""
+        for v in views:
+            if v.kind not in NOTICE_KINDS:
+                raise ConfigError(f"unknown notice kind {v.kind!r} in a digest")
+        recipient = _addressed(recipient, views)
+        items = sorted((replace(v, capacity=v.capacity or _capacity(v, recipient)) for v in views), key=_sort_key)
+        as_of = max((v.planned_for for v in items), default=letterhead.date)
+        kind = digest_kind(items)
+        title = self._subject(NOTICE_KIND_SPECS[NoticeKind.DIGEST].subject, recipient, len(items), letterhead, kind, as_of)
+        items = [_md_view(v) for v in items]  # escaped after the recipient's part in each was read
+        groups = [(k, group) for k in sorted(_KIND_ORDER, key=_KIND_ORDER.get) if (group := [v for v in items if v.kind == k])]
+        context = {"items": items, "groups": groups, "counts": {k: sum(v.kind == k for v in items) for k in NOTICE_KINDS},
+                   "plan_titles": list(dict.fromkeys(v.plan_title for v in items)), "recipient": _md_recipient(recipient),
+                   "letterhead": _md_letterhead(letterhead), "as_of": as_of, "digest_kind": kind, "link": _md_link(link),
+                   "subject": title}
+        return MarkdownNotice(title, self._markdown("digest.md.j2", context))
+
     def circulation(self, kind: str, unit: str, facts: list[str], *, letterhead: Letterhead, rectify_by: date,
                     period: str) -> Rendered:
         """A circulation notice about one unit: ``criticism`` (通報批評) or ``praise`` (通報表揚)."""
@@ -448,6 +488,11 @@ class Renderer:
         text = self._render_one(f"{name}.txt.j2", context)
         html = self._render_one(f"{name}.html.j2", context)
         return Rendered(subject=subject, text=_unix_lines(self._script(text)), html=self._script(html))
+
+    def _markdown(self, name: str, context: dict[str, Any]) -> str:
+        """A Markdown template rendered, in the renderer's script, with LF line ends and no run of blank lines."""
+        text = _unix_lines(self._script(self._render_one(name, context)))
+        return _BLANK_RUNS.sub("\n\n", text).strip() + "\n"
 
     def _render_one(self, name: str, context: dict[str, Any]) -> str:
         template = self._template(name)
@@ -511,6 +556,50 @@ def chinese_punctuation(text: str) -> str:
 def _convert(convert, text: str) -> str:
     # The uncached function: whole documents would only fill the name cache of matrix.script.
     return getattr(convert, "__wrapped__", convert)(text) if text else text
+
+
+# --------------------------------------------------------------------------------------------
+# Markdown for group robots: the values escaped before rendering, so the template's Markdown is the only Markdown
+
+_BLANK_RUNS = re.compile(r"\n{3,}")
+_MD_VIEW_TEXTS = ("plan_code", "plan_title", "issuer", "task_code", "task_title", "target", "lead_unit", "label",
+                  "measure", "amount_unit")
+_MD_VIEW_TUPLES = ("supporting_units", "lead_officials", "co_lead_units")
+
+
+def md_text(value: str) -> str:
+    """A value as Markdown shows it literally (``notifications.report.render.md_escape``: Markdown's marks
+    get a backslash, < > & become entities, whitespace one space): ``*[x](javascript:…)`` stays text."""
+    from duban.notifications.report.render import md_escape
+
+    return str(md_escape(value))
+
+
+def _md_recipient(r: RecipientView) -> RecipientView:
+    return replace(r, name=md_text(r.name), title=md_text(r.title), person=md_text(r.person), email="")
+
+
+def _md_view(v: NoticeView) -> NoticeView:
+    changes: dict[str, Any] = {f: md_text(getattr(v, f)) for f in _MD_VIEW_TEXTS if getattr(v, f) is not None}
+    changes.update({f: tuple(md_text(x) for x in getattr(v, f)) for f in _MD_VIEW_TUPLES})
+    changes["to"] = tuple(_md_recipient(r) for r in v.to)
+    changes["cc"] = tuple(_md_recipient(r) for r in v.cc)
+    return replace(v, **changes)
+
+
+def _md_letterhead(letterhead: Letterhead) -> Letterhead:
+    return replace(letterhead, issuer=md_text(letterhead.issuer), number=md_text(letterhead.number))
+
+
+def _md_link(link: str | None) -> str:
+    """A link as a Markdown link's target: http(s) only, and nothing in it that could end the target."""
+    if not link:
+        return ""
+    if not link.startswith(("https://", "http://")):
+        raise ConfigError(f"a notice's link must be an http(s) URL, not {link[:40]!r}")
+    from urllib.parse import quote
+
+    return quote(link, safe=":/?&=#%+,;@~.-_!*'$")
 
 
 def _unix_lines(text: str) -> str:

@@ -6,8 +6,8 @@ are grouped into *messages*, each stored whole (its bytes are what any channel h
 resend is the same message). A message moves
 
     pending ──claim──▶ sending ──record──▶ sent | failed
-       ▲                 │  └─record (retry: later, backing off) / release (untried) / halt──┐
-       └─────────────────┴───────────────────────────────────────────────────────────────────┘
+       ▲                 │  └─record (retry: later, backing off; defer: later, uncounted) / release (untried) / halt──┐
+       └─────────────────┴────────────────────────────────────────────────────────────────────────────────────┘
     held ──release_held──▶ pending     (planned by a replayed sweep: waits for DUBAN_ALLOW_REPLAY_MAIL)
 
 ``claim`` leases due messages to one process (PostgreSQL skips rows another worker holds); a lease
@@ -16,6 +16,10 @@ byte for byte. ``record`` writes what a channel said (an ``Outcome``); ``finish_
 notices none of whose deliveries is on its way any more, by their 主送 deliveries; ``requeue_failed``
 puts failed messages back after the office fixed something. Nothing here knows how a message leaves:
 that is a channel's business (notifications.channels), and the outcome is all the outbox hears of it.
+
+Every message has a ``channel``: ``email`` (SMTP or .eml files; every message before group robots) or a
+robot kind (``dingtalk``, ``wecom``, ``feishu``: notifications.channels.robots). ``claim`` takes the
+channels it is asked for, so a run hands each message to the channel that carries it.
 """
 
 from __future__ import annotations
@@ -61,6 +65,9 @@ class Outcome:
     error: str = ""
     refused: dict[str, str] | None = None  # recipient address -> server reply, when only some were refused
     where: str = ""  # where the message went, when the channel can say (an .eml file's path)
+    # defer: not tried, the channel's own pace (a robot's messages a minute) is spent: pending again
+    # after ``after`` seconds, the attempt not counted.
+    after: float = 0.0
 
 
 class Claimed(NamedTuple):
@@ -177,6 +184,12 @@ def enqueue(session: Session, messages: list[dict[str, Any]], members: dict[str,
     return len(messages)
 
 
+def fail_deliveries(session: Session, ids: list[int], why: str) -> None:
+    """Pending deliveries that no message can carry any more (a robot gone from the directory): failed, with why."""
+    if ids:
+        session.execute(sa.update(DELIVERY).where(DELIVERY.c.id.in_(ids)).values(status="failed", last_error=why))
+
+
 def held_deliveries(session: Session) -> list[Any]:
     """Deliveries held for want of an address (and those an older duban called undeliverable for the
     same reason), to be resolved again against today's directory: (id, notice_id, recipient_role,
@@ -245,11 +258,14 @@ def notice_written(session: Session, notice_ids: Iterable[int]) -> dict[int, tup
     return out
 
 
-def release_held(session: Session) -> int:
-    """Held messages (planned by a replay) go out now: pending again, their deliveries queued, their
-    notices on their way. Returns how many."""
+def release_held(session: Session, channels: Iterable[str] | None = None) -> int:
+    """Held messages (planned by a replay; only those of ``channels`` when given) go out now: pending
+    again, their deliveries queued, their notices on their way. Returns how many."""
     m, d, n = MESSAGE, DELIVERY, NOTICE
-    ids = list(session.execute(sa.select(m.c.id).where(m.c.status == "held")).scalars())
+    q = sa.select(m.c.id).where(m.c.status == "held")
+    if channels is not None:
+        q = q.where(m.c.channel.in_(list(channels)))
+    ids = list(session.execute(q).scalars())
     if not ids:
         return 0
     session.execute(sa.update(m).where(m.c.id.in_(ids)).values(status="pending", last_error="", next_attempt_at=None))
@@ -276,9 +292,10 @@ def enqueue_once(engine: Engine, message: dict[str, Any]) -> tuple[int, str | No
 # Sending: claim, release, record, finish
 
 
-def claim(engine: Engine, now: dt.datetime, batch: int = CLAIM_BATCH, *, ids: list[int] | None = None) -> list[Claimed]:
+def claim(engine: Engine, now: dt.datetime, batch: int = CLAIM_BATCH, *, ids: list[int] | None = None,
+          channels: Iterable[str] | None = None) -> list[Claimed]:
     """Take due messages (pending and due, or sending with a lapsed lease) for this process; ``ids``
-    limits the claim to those messages. ``now`` is the real time (``real_clock``), never a replay's
+    limits the claim to those messages, ``channels`` to the messages those channels carry. ``now`` is the real time (``real_clock``), never a replay's
     as-of: a lease must mean the same to every process.
 
     The update re-checks that each message is still due, and returns only the ones it took: two
@@ -291,6 +308,8 @@ def claim(engine: Engine, now: dt.datetime, batch: int = CLAIM_BATCH, *, ids: li
         q = sa.select(t.c.id).where(due).order_by(t.c.id).limit(batch)
         if ids is not None:
             q = q.where(t.c.id.in_(ids))
+        if channels is not None:
+            q = q.where(t.c.channel.in_(list(channels)))
         if session.get_bind().dialect.name == "postgresql":
             q = q.with_for_update(skip_locked=True)
         found = list(session.execute(q).scalars())
@@ -371,6 +390,12 @@ def _record_one(msg: MessageRow, deliveries: list[DeliveryRow], outcome: Outcome
         if not tally.halted:
             tally.halted = outcome.error
             tally.errors.append(f"{label} configuration: {outcome.error}")
+    elif outcome.status == "defer":
+        # The channel's own pace is spent (a robot's messages a minute): not tried, so not counted.
+        msg.status, msg.last_error = "pending", outcome.error
+        msg.attempts = max(0, msg.attempts - 1)
+        msg.next_attempt_at = real_now + dt.timedelta(seconds=max(1.0, outcome.after))
+        tally.retrying += 1
     elif outcome.status == "retry" and msg.attempts < settings.max_attempts:
         delay = dt.timedelta(seconds=settings.retry_base_seconds * 2 ** (msg.attempts - 1))
         msg.status, msg.last_error, msg.next_attempt_at = "pending", outcome.error, real_now + delay
@@ -485,11 +510,14 @@ def requeue_failed(engine: Engine, message_ids: list[int] | None = None) -> int:
     return len(ids)
 
 
-def waiting(engine: Engine) -> int:
-    """How many messages are still pending or being sent."""
+def waiting(engine: Engine, channels: Iterable[str] | None = None) -> int:
+    """How many messages (of ``channels`` when given) are still pending or being sent."""
     with engine.connect() as conn:
         t = MESSAGE
-        return conn.execute(sa.select(sa.func.count()).select_from(t).where(t.c.status.in_(("pending", "sending")))).scalar_one()
+        q = sa.select(sa.func.count()).select_from(t).where(t.c.status.in_(("pending", "sending")))
+        if channels is not None:
+            q = q.where(t.c.channel.in_(list(channels)))
+        return conn.execute(q).scalar_one()
 
 
 def count_messages(engine: Engine, *, status: str | None = None) -> int:
@@ -507,7 +535,7 @@ def list_messages(engine: Engine, *, status: str | None = None, limit: int | Non
     with transaction(engine) as session:
         m = MESSAGE.c
         q = sa.select(m.id, m.address, m.subject, m.status, m.attempts, m.next_attempt_at, m.last_error, m.message_id,
-                      m.notices, m.created_at, m.sent_at).order_by(m.id)
+                      m.notices, m.created_at, m.sent_at, m.channel).order_by(m.id)
         if status:
             q = q.where(m.status.in_(status.split(",")))
         if offset:
@@ -517,5 +545,6 @@ def list_messages(engine: Engine, *, status: str | None = None, limit: int | Non
         return [{"id": r.id, "to": r.address, "subject": r.subject, "status": r.status, "attempts": r.attempts,
                  "next_attempt_at": r.next_attempt_at.isoformat() if r.next_attempt_at else None,
                  "last_error": r.last_error, "message_id": r.message_id, "notices": r.notices,
-                 "created_at": r.created_at.isoformat(), "sent_at": r.sent_at.isoformat() if r.sent_at else None}
+                 "created_at": r.created_at.isoformat(), "sent_at": r.sent_at.isoformat() if r.sent_at else None,
+                 "channel": r.channel}
                 for r in session.execute(q).all()]

@@ -18,7 +18,7 @@ from sqlmodel import col
 
 from duban.matrix.directory import did_you_mean, near_misses
 from duban.matrix.errors import NotFound
-from duban.matrix.model import Milestone, Official, Person, Plan, Recurrence, SourceRef, Stage, Task, Unit
+from duban.matrix.model import Milestone, Official, Person, Plan, Recurrence, Robot, SourceRef, Stage, Task, Unit
 from duban.matrix.reporting import reporting_from_json
 from duban.matrix.script import unit_key
 from duban.store.tables import (
@@ -55,6 +55,7 @@ def _unit_values(unit: Unit, *, is_office: bool = False) -> dict[str, Any]:
         "emails": list(unit.emails),
         "member_of": list(unit.member_of),
         "is_office": is_office,
+        "channels": [{"kind": r.kind, "webhook": r.webhook, "secret_env": r.secret_env} for r in unit.channels],
     }
 
 
@@ -123,6 +124,7 @@ def _merged_unit(row: UnitRow, values: dict[str, Any]) -> dict[str, Any]:
         "emails": values["emails"] or list(row.emails),
         "member_of": union(row.member_of, values["member_of"]),
         "is_office": row.is_office or values["is_office"],
+        "channels": values["channels"] or list(row.channels or []),  # (like emails: replaced only when given)
     }
 
 
@@ -141,7 +143,8 @@ def office_of(session: Session, plan_code: str | None = None) -> UnitRow | None:
 def _unit_of_row(row: UnitRow) -> Unit:
     head = Person(row.head_name, row.head_title, row.head_email) if (row.head_name or row.head_title or row.head_email) else None
     return Unit(name=row.name, aliases=tuple(row.aliases), kind=row.kind, head=head, emails=tuple(row.emails),
-                member_of=tuple(row.member_of))
+                member_of=tuple(row.member_of),
+                channels=tuple(Robot(c["kind"], c["webhook"], c.get("secret_env", "")) for c in row.channels or []))
 
 
 def load_directory_from_store(session: Session) -> UnitDirectory:

@@ -78,6 +78,9 @@ class UnitRow(SQLModel, table=True):
     emails: list = _json()
     member_of: list = _json()
     is_office: bool = False
+    # Group robots (DingTalk, WeCom, Feishu): [{kind, webhook, secret_env}] (matrix.directory.Robot); the
+    # signing secret itself is never stored, only the name of the environment variable holding it.
+    channels: list = _json(server_default="[]")
 
 
 class OfficialRow(SQLModel, table=True):
@@ -369,6 +372,9 @@ class MessageRow(SQLModel, table=True):
     message_id: str = Field(max_length=300)
     subject: str = ""
     status: str = Field(default="queued", max_length=20, index=True)  # pending | sending | sent | failed | held (a replay's)
+    # The channel that carries it: email (SMTP or .eml files), or a group robot (dingtalk | wecom | feishu),
+    # whose body is then a JSON envelope (notifications.channels.robots), not an RFC 5322 message.
+    channel: str = Field(default="email", sa_column=sa.Column(sa.String(20), nullable=False, server_default="email"))
     attempts: int = 0
     next_attempt_at: dt.datetime | None = None
     last_error: str = ""

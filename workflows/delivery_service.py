@@ -21,6 +21,19 @@ Two phases, each committed before the next begins:
    while sending) is claimed again and resent byte for byte, with the same Message-ID.
 
 Whatever sends — the notices here, the weekly report (``send_now``) — goes through this one pipeline.
+
+Group robots (DingTalk, WeCom, Feishu; a unit's ``channels:`` in the directory) are a second channel in
+the same pipeline, beside the mail, never instead of it. A notice's recipients are resolved twice: to
+email addresses (held when there is none, as before) and to robot addresses (only the ``unit`` and
+``office`` roles have robots; a unit without one is simply not reached that way). Each robot address is
+a delivery of its own, so one notice yields one mail message per mail recipient and, per robot of its
+recipient units, one robot message — in digest mode one robot message per robot and office (the
+unit's notices of the run together, as its mail digest), else one per notice and robot. Robot messages
+are rendered as Markdown (``Renderer.markdown_notice``/``markdown_digest``), stored in the outbox with
+their own key (``message.channel`` the robot's kind), held like mail when a replay planned them (unless
+DUBAN_ALLOW_REPLAY_MAIL=1, whatever the mail channel), and sent after the mail by the robot channel
+(notifications.channels.robots), with the same claims, leases, retries, backoff and states. A notice
+is sent when any of its 主送 deliveries is, by mail or robot.
 """
 
 from __future__ import annotations
@@ -41,7 +54,7 @@ from duban.matrix.script import for_language
 from duban.matrix.vocabulary import NOTICE_KINDS
 from duban.notifications.channels import Channel, channel_for
 from duban.notifications.mail import build_message, check_message, message_id_for, sender_address, thread_id_for
-from duban.notifications.recipients import Directory
+from duban.notifications.recipients import ROBOT_KINDS, Directory, RobotTarget, robot_kind, robot_targets
 from duban.store import outbox
 from duban.store.db import real_clock, transaction
 from duban.store.outbox import CLAIM_BATCH, LEASE, Claimed, Outcome
@@ -139,7 +152,10 @@ def _short(text: str, limit: int) -> str:
 # Phase 1: plan
 
 
-def _resolve_pending_notices(session: Session, directory: Directory, now: dt.datetime) -> None:
+def _resolve_pending_notices(session: Session, directory: Directory, now: dt.datetime,
+                             robots: Directory | None = None) -> None:
+    """Every pending notice's deliveries: one per mail address (held when there is none) and, with
+    ``robots`` (the directory resolving to group robots), one per robot of its recipient units."""
     notices = outbox.pending_notices(session)
     if not notices:
         return
@@ -156,6 +172,14 @@ def _resolve_pending_notices(session: Session, directory: Directory, now: dt.dat
                                  "display_name": r.display_name, "address": r.address, "is_cc": is_cc,
                                  "status": "pending" if r.address else "held",
                                  "last_error": r.reason, "created_at": now})
+                if robots is None or person["role"] not in ("unit", "office"):
+                    continue
+                for r in robots.resolve(person["role"], person["name"], plan_id):
+                    if r.address and r.address not in seen:  # (a unit without a robot: nothing to hold)
+                        seen.add(r.address)
+                        rows.append({"notice_id": notice_id, "recipient_role": r.role, "recipient_name": r.name,
+                                     "display_name": r.display_name, "address": r.address, "is_cc": is_cc,
+                                     "status": "pending", "last_error": "", "created_at": now})
     outbox.add_deliveries(session, rows, [n[0] for n in notices])
 
 
@@ -266,6 +290,33 @@ class _Planner:
         issuer = self.offices.get(self.views[notice_id].plan_code)
         return replace(self.letterhead, issuer=issuer) if issuer else self.letterhead
 
+    def robot_message(self, deliveries: list[_Pending], target: RobotTarget) -> dict[str, Any]:
+        """One group robot message (a MessageRow's columns) for deliveries to one robot: the notices'
+        Markdown in an envelope (notifications.channels.robots), keyed by what it carries."""
+        from duban.notifications.channels.robots import envelope
+        from duban.notifications.render import RecipientView
+
+        views, keys = self.views, self.keys
+        address = deliveries[0].address
+        ids = "\n".join(sorted(f"{keys[d.notice_id]}|{d.recipient_role}|{d.address}|{int(d.is_cc)}" for d in deliveries))
+        first = deliveries[0]
+        recipient = RecipientView(name=first.display_name, email=address, role=first.recipient_role)
+        notice_ids = sorted({d.notice_id for d in deliveries})
+        letterhead = self.letterhead_of(first.notice_id)
+        if self.digest:
+            items = [_as_cc(views[d.notice_id], d.is_cc) for d in deliveries]
+            md = self.renderer.markdown_digest(items, recipient, letterhead=letterhead)
+        else:
+            md = self.renderer.markdown_notice(_as_cc(views[first.notice_id], first.is_cc), recipient, letterhead=letterhead)
+        footer = ("Notice no. " if self.renderer.language == "en" else "通知编号：") + "、".join(map(str, notice_ids))
+        body = envelope(kind=target.kind, webhook=target.webhook, secret_env=target.secret_env, notices=notice_ids,
+                        title=md.title, text=md.text, footer=footer)
+        key = f"{target.kind}:{'digest' if self.digest else 'notice'}:{hashlib.sha256((address + chr(10) + ids).encode()).hexdigest()[:32]}"
+        held = next((self.replays[d.notice_id] for d in deliveries if d.notice_id in self.replays), "")
+        return {"key": key, "address": address, "message_id": "", "subject": md.title, "channel": target.kind,
+                "status": "held" if held else "pending", "attempts": 0, "last_error": held, "created_at": self.now,
+                "notices": len(notice_ids), "body": body}
+
     def message(self, group: Any, deliveries: list[_Pending]) -> dict[str, Any]:
         """One message (a MessageRow's columns) for a group of deliveries: built, checked, keyed."""
         from duban.notifications.render import RecipientView
@@ -312,7 +363,7 @@ class _Planner:
         held = next((self.replays[d.notice_id] for d in deliveries if d.notice_id in self.replays), "")
         return {"key": key, "address": ", ".join(a for _, a in [*to, *cc]), "message_id": message_id,
                 "subject": rendered.subject, "status": "held" if held else "pending", "attempts": 0, "last_error": held,
-                "created_at": self.now, "notices": len({d.notice_id for d in deliveries}), "body": body}
+                "created_at": self.now, "notices": len({d.notice_id for d in deliveries}), "body": body, "channel": "email"}
 
 
 def _notice_links(session: Session, settings: Settings) -> Any:
@@ -326,25 +377,31 @@ def _notice_links(session: Session, settings: Settings) -> Any:
 
 def _plan_messages(session: Session, *, now: dt.datetime, settings: Settings, result: DeliveryResult,
                    renderer: Renderer | None = None, calendar: WorkCalendar | None = None,
-                   hold_replays: bool = False) -> None:
+                   hold_replays: bool = False, hold_robot_replays: bool = True) -> None:
     from duban.notifications.render import Renderer
     from duban.notifications.views import build_views, letterhead_for
 
     rows = outbox.unqueued_deliveries(session)
     if not rows:
         return
+    robot_rows = [r for r in rows if robot_kind(r.address)]
+    rows = [r for r in rows if not robot_kind(r.address)]
     in_script = for_language(settings.language)  # header names in the letter's script too: 督辦系統 → 督办系统
     sender = sender_address(in_script(settings.mail_from))
     # Plain rows (tens of thousands in a big run).
     pending = [_Pending(r.id, r.notice_id, r.recipient_role, in_script(r.display_name), r.address, r.is_cc,
                         r.recipient_name) for r in rows]
+    robot_pending = [_Pending(r.id, r.notice_id, r.recipient_role, in_script(r.display_name), r.address, r.is_cc,
+                              r.recipient_name) for r in robot_rows]
+    notice_ids = sorted({d.notice_id for d in pending + robot_pending})
+    replays = replay_reasons(session, notice_ids, settings.timezone) if hold_replays or hold_robot_replays else {}
     planner = _Planner(
-        views=build_views(session, sorted({r.notice_id for r in rows}), calendar=calendar),
-        keys=outbox.notice_keys(session, [d.notice_id for d in pending]),
+        views=build_views(session, notice_ids, calendar=calendar),
+        keys=outbox.notice_keys(session, notice_ids),
         renderer=renderer or Renderer(language=settings.language, override_dir=settings.config_dir / "templates"),
         letterhead=letterhead_for(session, now.date()), offices=outbox.plan_offices(session),
         sender=sender, domain=sender.rsplit("@", 1)[1].rstrip(">"), digest=settings.delivery_mode == "digest", now=now,
-        replays=replay_reasons(session, sorted({r.notice_id for r in rows}), settings.timezone) if hold_replays else {},
+        replays=replays if hold_replays else {},
         links=_notice_links(session, settings))
     # A digest gathers one recipient's notices under one letterhead, so a recipient of two offices
     # (several plans, several offices) gets one mail from each; a replay's notices (held) go apart.
@@ -359,7 +416,29 @@ def _plan_messages(session: Session, *, now: dt.datetime, settings: Settings, re
         message = planner.message(group, deliveries)
         new_messages.append(message)
         members[message["key"]] = [d.id for d in deliveries]
+    if robot_pending:
+        _plan_robot_messages(session, replace(planner, replays=replays if hold_robot_replays else {}), robot_pending,
+                             new_messages, members)
     result.planned_messages += outbox.enqueue(session, new_messages, members)
+
+
+def _plan_robot_messages(session: Session, planner: _Planner, pending: list[_Pending], new_messages: list[dict[str, Any]],
+                         members: dict[str, list[int]]) -> None:
+    """Robot messages for ``pending`` robot deliveries: per robot, office (and replay or not) in digest
+    mode, else per notice and robot. A robot gone from the directory since its deliveries were made
+    fails them, with why."""
+    targets = robot_targets(session)
+    gone = [d.id for d in pending if d.address not in targets]
+    outbox.fail_deliveries(session, gone, "the group robot is no longer in the unit directory")
+    groups: dict[Any, list[_Pending]] = defaultdict(list)
+    for d in pending:
+        if d.address in targets:
+            groups[(d.address, planner.letterhead_of(d.notice_id).issuer, d.notice_id in planner.replays)
+                   if planner.digest else (d.notice_id, d.address)].append(d)
+    for deliveries in groups.values():
+        message = planner.robot_message(deliveries, targets[deliveries[0].address])
+        new_messages.append(message)
+        members[message["key"]] = [d.id for d in deliveries]
 
 
 # --------------------------------------------------------------------------------------------
@@ -413,16 +492,16 @@ async def _send(engine: Engine, claimed: list[Claimed], channel: Channel, *, now
 
 def _drain(engine: Engine, channel: Channel, *, now: dt.datetime, settings: Settings, result: DeliveryResult,
            clock: Callable[[], dt.datetime], ids: list[int] | None = None,
-           outcomes: dict[int, Outcome] | None = None) -> None:
-    """Claim due messages (only ``ids`` if given) and send them, batch after batch, until none is due
-    or the channel halts."""
+           outcomes: dict[int, Outcome] | None = None, channels: tuple[str, ...] = ("email",)) -> None:
+    """Claim due messages of ``channels`` (only ``ids`` if given) and send them, batch after batch,
+    until none is due or the channel halts."""
     # A claim's lease is counted from when it is taken, and a batch is never more than the rate
     # limit lets out in half a lease.
-    batch = CLAIM_BATCH
-    if settings.messages_per_minute > 0:
+    batch = getattr(channel, "claim_batch", CLAIM_BATCH)
+    if settings.messages_per_minute > 0 and channel.address_kind == "email":
         batch = max(1, min(batch, int(settings.messages_per_minute * LEASE.total_seconds() / 60 / 2)))
     while True:
-        claimed = outbox.claim(engine, clock(), batch, ids=ids)
+        claimed = outbox.claim(engine, clock(), batch, ids=ids, channels=channels)
         if not claimed:
             break
         if asyncio.run(_send(engine, claimed, channel, now=now, settings=settings, result=result, clock=clock,
@@ -434,7 +513,8 @@ def _drain(engine: Engine, channel: Channel, *, now: dt.datetime, settings: Sett
 
 def deliver(engine: Engine, *, now: dt.datetime, settings: Settings,
             clock: Callable[[], dt.datetime] | None = None, channel: Channel | None = None,
-            renderer: Renderer | None = None, calendar: WorkCalendar | None = None, actor: str = "") -> DeliveryResult:
+            renderer: Renderer | None = None, calendar: WorkCalendar | None = None, actor: str = "",
+            robots: Channel | None = None) -> DeliveryResult:
     """Plan messages for every pending notice and hand over every message that is due.
 
     ``now`` is the day the run acts for (a replay's as-of): it dates the letters. Leases and retry
@@ -442,7 +522,9 @@ def deliver(engine: Engine, *, now: dt.datetime, settings: Settings,
     so that a replay's claims mean the same to a live deliver beside it. ``channel`` is the one the
     settings choose (``channel_for``) unless given; ``renderer`` and ``calendar`` the process's
     (``App.renderer``, ``App.calendar``), else new ones for the settings' language and templates.
-    ``actor`` (the console's user who asked for the run) records a ``delivery.run`` event with the summary."""
+    ``actor`` (the console's user who asked for the run) records a ``delivery.run`` event with the summary.
+    ``robots`` is the group robots' channel (notifications.channels.robots.RobotChannel unless given):
+    it sends the robot messages after the mail."""
     clock = clock or real_clock(engine)
     channel = channel or channel_for(settings)
     result = DeliveryResult(target=channel.target)
@@ -455,14 +537,22 @@ def deliver(engine: Engine, *, now: dt.datetime, settings: Settings,
             result.superseded = outbox.supersede(session)
             directory = Directory(session, channel.address_kind)
             _readdress_held(session, directory, now)
-            _resolve_pending_notices(session, directory, now)
+            _resolve_pending_notices(session, directory, now, directory.for_kind("robot"))
             if not hold_replays:
-                outbox.release_held(session)
+                outbox.release_held(session, [channel.address_kind])
+            if settings.allow_replay_mail:
+                outbox.release_held(session, ROBOT_KINDS)  # (robots reach people whatever the mail channel)
         with transaction(engine) as session:
             outbox.plan_alone(session)
             _plan_messages(session, now=now, settings=settings, result=result, renderer=renderer, calendar=calendar,
-                           hold_replays=hold_replays)
-    _drain(engine, channel, now=now, settings=settings, result=result, clock=clock)
+                           hold_replays=hold_replays, hold_robot_replays=not settings.allow_replay_mail)
+    _drain(engine, channel, now=now, settings=settings, result=result, clock=clock, channels=(channel.address_kind,))
+    if robots is None and outbox.waiting(engine, ROBOT_KINDS):
+        from duban.notifications.channels.robots import RobotChannel
+
+        robots = RobotChannel()
+    if robots is not None:
+        _drain(engine, robots, now=now, settings=settings, result=result, clock=clock, channels=ROBOT_KINDS)
     # Recipients refused with a 4xx while others got the message wait for the next run, in a new message.
     outbox.finish_notices(engine)
     result.held = outbox.held(engine)
@@ -490,7 +580,7 @@ def send_now(engine: Engine, message_pks: list[int], *, now: dt.datetime, settin
     result = DeliveryResult(target=channel.target)
     outcomes: dict[int, Outcome] = {}
     _drain(engine, channel, now=now, settings=settings, result=result, clock=clock, ids=list(message_pks),
-           outcomes=outcomes)
+           outcomes=outcomes, channels=(channel.address_kind,))
     return result, outcomes
 
 

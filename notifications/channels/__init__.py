@@ -7,14 +7,19 @@ halt (the server refuses duban itself: every other message would meet the same r
 stops and the messages wait, their attempts not counted). Backoff, leases, counts and what a person
 reads after a run are the pipeline's and the outbox's, the same for every channel.
 
-Today there are two, both for mail: ``smtp`` (channels.smtp, when DUBAN_SMTP_URL is set) and ``eml``
+For mail there are two: ``smtp`` (channels.smtp, when DUBAN_SMTP_URL is set) and ``eml``
 (channels.eml, .eml files in the outbox folder otherwise). ``channel_for`` picks one from settings.
+Beside the mail, ``robots`` (channels.robots: DingTalk, WeCom and Feishu group robots) carries the
+messages of the robots units list under ``channels:`` in the directory; a run sends the mail first,
+then the robot messages. Each stored message says which channel carries it (``message.channel``:
+``email`` or the robot's kind), and a channel claims only its own.
 
-Adding a channel (say a DingTalk robot): a module here with a class that has the attributes and the
-``connect`` method of ``Channel`` and returns ``Outcome``s (map the service's "try later" to retry,
-its refusal of a message to failed, its refusal of duban's credentials to halt); its address kind in
-notifications.recipients (where its addresses come from); a branch in ``channel_for``. The outbox,
-the pipeline and the recipients' resolution stay as they are.
+Adding a channel: a module here with a class that has the attributes and the ``connect`` method of
+``Channel`` and returns ``Outcome``s (map the service's "try later" to retry, its own pace spent to
+defer, its refusal of a message to failed, its refusal of duban's credentials to halt); its address
+kind in notifications.recipients (where its addresses come from, ``ADDRESS_BOOKS``); its messages
+planned in workflows.delivery_service with their ``channel``, and drained by their channel there.
+The outbox's states, keys, retries and leases stay as they are.
 """
 
 from __future__ import annotations
@@ -40,9 +45,9 @@ class Connection(Protocol):
 
 
 class Channel(Protocol):
-    name: str  # smtp | eml: what settings choose
+    name: str  # smtp | eml: what settings choose; robots: the group robots beside them
     label: str  # how a person knows it in a halt's error line ("SMTP configuration: …")
-    address_kind: str  # which addresses its messages carry (notifications.recipients.ADDRESS_BOOKS)
+    address_kind: str  # which addresses its messages carry (notifications.recipients.ADDRESS_BOOKS): email | robot
     target: str  # where messages go, for the run's summary; never a secret
     concurrency: int  # connections used at once
     record_batch: int  # outcomes written per transaction: 1 unless a resend is harmless (a crash repeats up to this many)
