@@ -78,8 +78,8 @@ def feishu_sign(secret: str, timestamp_s: int) -> str:
 
 def split_markdown(text: str, limit: int, footer: str = "") -> list[str]:
     """``text`` in parts of at most ``limit`` UTF-8 bytes, cut at paragraph (else line, else character)
-    boundaries; with several, each part starts "(i/n) " and every part but the last ends with ``footer``
-    (the notice numbers, so that each part says which notices it belongs to)."""
+    boundaries; with several, each part starts "(i/n) " and ends with ``footer`` (the notice numbers, so
+    that each part says which notices it belongs to) unless it has it already."""
     if len(text.encode()) <= limit:
         return [text]
     reserve = len(f"(99/99) \n\n{footer}\n".encode())
@@ -102,7 +102,7 @@ def split_markdown(text: str, limit: int, footer: str = "") -> list[str]:
     n = len(parts)
     out = []
     for i, part in enumerate(parts, 1):
-        tail = f"\n\n{footer}" if footer and i < n and footer not in part else ""
+        tail = f"\n\n{footer}" if footer and footer not in part else ""
         out.append(f"({i}/{n}) {part}{tail}")
     return out
 
