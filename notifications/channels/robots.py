@@ -25,8 +25,8 @@ Outcomes: a network error, a timeout, an HTTP 5xx or 429 or a rate-limit code �
 mail's 4xx); any other error code, a refused signature, or the secret's variable missing from the
 environment → failed, the robot's answer kept; never halt (one robot's trouble says nothing of the
 others). Within a run the channel paces each robot (per webhook URL) to its limit — DingTalk and
-WeCom 20 messages a minute, Feishu 100 — and leaves the rest for later (``defer``: pending again
-when the minute has passed, the attempt not counted).
+WeCom 20 messages a minute, Feishu 100 (and 5 a second, by spacing its posts) — and leaves the rest
+for later (``defer``: pending again when the minute has passed, the attempt not counted).
 
 A webhook gives no Message-ID, so delivery is at least once: a message whose lease ran out (the
 process died after posting, before recording) is posted again, and a message of several parts that
@@ -36,6 +36,7 @@ repeat in the group is recognisable.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -54,8 +55,10 @@ if TYPE_CHECKING:
 
 __all__ = ["LIMITS", "MAX_BYTES", "RobotChannel", "envelope", "feishu_sign", "dingtalk_sign", "split_markdown"]
 
-# Messages a minute per robot (DingTalk: 20, then throttled for 10 minutes; WeCom: 20; Feishu: 100).
+# Messages a minute per robot (DingTalk: 20, then throttled for 10 minutes; WeCom: 20; Feishu: 100), and
+# the least time between two posts to one robot (Feishu: 5 a second).
 LIMITS = {"dingtalk": 20, "wecom": 20, "feishu": 100}
+SPACING = {"dingtalk": 0.0, "wecom": 0.0, "feishu": 0.2}
 # The Markdown of one message, in UTF-8 bytes (WeCom: 4096 documented; DingTalk and Feishu: ~20 000,
 # kept lower so that the JSON around it stays within their request limits).
 MAX_BYTES = {"dingtalk": 18000, "wecom": 4096, "feishu": 18000}
@@ -202,6 +205,19 @@ class RobotChannel:
         self.trust_env = trust_env  # HTTPS_PROXY and the like (an intranet reaching the robots through a proxy)
         self.environ = environ if environ is not None else os.environ
         self._windows: dict[str, deque[float]] = {}
+        self._next_post: dict[str, float] = {}
+
+    async def space(self, kind: str, webhook: str) -> None:
+        """Wait for this robot's next post slot (``SPACING``): reserved before sleeping, so the
+        connections of one loop never post to one robot closer together than that."""
+        gap = SPACING.get(kind, 0.0)
+        if not gap:
+            return
+        now = time.monotonic()
+        slot = max(now, self._next_post.get(webhook, 0.0))
+        self._next_post[webhook] = slot + gap
+        if slot > now:
+            await asyncio.sleep(slot - now)
 
     def connect(self) -> RobotConnection:
         return RobotConnection(self)
@@ -247,6 +263,7 @@ class RobotConnection:
                                     "reached; sent in a later run", after=wait)
         client = await self._open()
         for i, text in enumerate(parts, 1):
+            await self.channel.space(kind, webhook)
             body, query = payload(kind, title, text, secret, time.time())
             try:
                 response = await client.post(_url(webhook, query), json=body)

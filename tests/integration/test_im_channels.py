@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -312,3 +313,22 @@ def test_bad_channels_in_the_directory_are_refused_naming_file_unit_and_field(sq
     with transaction(engine) as s:
         assert s.execute(sa.text("SELECT count(*) FROM plan")).scalar() == 0
     engine.dispose()
+
+
+def test_the_markdown_notice_escapes_values_and_shows_the_signed_link_only_when_given() -> None:
+    """(No database: the renderer alone.) The unit's signed link, another part of issue 15, is an optional
+    ``link``: shown as a Markdown link when given, its target unable to end the link; absent otherwise."""
+    from duban.notifications.render import Renderer
+    from tests.unit.test_render import LETTERHEAD, UNIT, view
+
+    v = view(task_title=HOSTILE, lead_unit="區交委](http://evil)")
+    for language, word in (("zh-Hans", "通知编号：1"), ("en", "Notice no. 1")):
+        renderer = Renderer(language=language)
+        plain = renderer.markdown_notice(v, UNIT, letterhead=LETTERHEAD)
+        assert word in plain.text and not re.search(r"(?<!\\)\]\(", plain.text)  # no link at all
+        assert r"\*\[x\](javascript:alert(1))\*" in plain.text
+        assert r"\](http://evil)" in plain.text and "&lt;b&gt;" in plain.text
+        linked = renderer.markdown_notice(v, UNIT, letterhead=LETTERHEAD, link="https://duban.example.org/u/a b)c")
+        assert re.findall(r"(?<!\\)\]\(([^)]*)\)", linked.text) == ["https://duban.example.org/u/a%20b%29c"]
+    with pytest.raises(Exception, match="http"):
+        Renderer().markdown_notice(v, UNIT, letterhead=LETTERHEAD, link="javascript:alert(1)")
