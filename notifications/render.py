@@ -401,14 +401,22 @@ class Renderer:
 
     def markdown_notice(self, view: NoticeView, recipient: RecipientView, *, letterhead: Letterhead,
                         link: str | None = None) -> MarkdownNotice:
-        """One notice as Markdown for a group robot (``notice.md.j2``). ``link`` (the unit's signed page for
-        the plan, when issued) is shown only when given."""
+        """One notice as Markdown for a group robot (``<kind>.md.j2``, sharing ``_notice.md.j2``). ``link``
+        (the unit's signed page for the plan, when issued) is shown only when given. A closing request's answer (退回通知, 辦結確認) is
+        its plain-text letter, every line escaped, under its subject."""
+        if view.kind in CLOSING_KINDS:
+            letter = self.notice(view, recipient, letterhead=letterhead)
+            lines = [md_text(line) for line in letter.text.splitlines() if line.strip()]
+            text = "\n\n".join([f"#### {md_text(letter.subject)}", *lines])
+            if link:
+                text += f"\n\n[{'Open the unit page' if self.language == 'en' else '点击办理'}]({_md_link(link)})"
+            return MarkdownNotice(letter.subject, text + "\n")
         if view.kind not in NOTICE_KINDS:
             raise ConfigError(f"unknown notice kind {view.kind!r}: use {', '.join(NOTICE_KINDS)}")
         title = self._subject(NOTICE_KIND_SPECS[NoticeKind(view.kind)].subject, view)
         context = {"v": _md_view(view), "recipient": _md_recipient(recipient), "letterhead": _md_letterhead(letterhead),
                    "link": _md_link(link), "subject": title}
-        return MarkdownNotice(title, self._markdown("notice.md.j2", context))
+        return MarkdownNotice(title, self._markdown(f"{view.kind}.md.j2", context))
 
     def markdown_digest(self, views: list[NoticeView], recipient: RecipientView, *, letterhead: Letterhead,
                         link: str | None = None) -> MarkdownNotice:

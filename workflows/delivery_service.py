@@ -303,7 +303,7 @@ class _Planner:
         recipient = RecipientView(name=first.display_name, email=address, role=first.recipient_role)
         notice_ids = sorted({d.notice_id for d in deliveries})
         letterhead = self.letterhead_of(first.notice_id)
-        if self.digest:
+        if self.digest and views[first.notice_id].kind in NOTICE_KINDS:
             items = [_as_cc(views[d.notice_id], d.is_cc) for d in deliveries]
             md = self.renderer.markdown_digest(items, recipient, letterhead=letterhead)
         else:
@@ -311,7 +311,7 @@ class _Planner:
         footer = ("Notice no. " if self.renderer.language == "en" else "通知编号：") + "、".join(map(str, notice_ids))
         body = envelope(kind=target.kind, webhook=target.webhook, secret_env=target.secret_env, notices=notice_ids,
                         title=md.title, text=md.text, footer=footer)
-        key = f"{target.kind}:{'digest' if self.digest else 'notice'}:{hashlib.sha256((address + chr(10) + ids).encode()).hexdigest()[:32]}"
+        key = f"{target.kind}:{'digest' if len(notice_ids) > 1 else 'notice'}:{hashlib.sha256((address + chr(10) + ids).encode()).hexdigest()[:32]}"
         held = next((self.replays[d.notice_id] for d in deliveries if d.notice_id in self.replays), "")
         return {"key": key, "address": address, "message_id": "", "subject": md.title, "channel": target.kind,
                 "status": "held" if held else "pending", "attempts": 0, "last_error": held, "created_at": self.now,
@@ -431,10 +431,11 @@ def _plan_robot_messages(session: Session, planner: _Planner, pending: list[_Pen
     gone = [d.id for d in pending if d.address not in targets]
     outbox.fail_deliveries(session, gone, "the group robot is no longer in the unit directory")
     groups: dict[Any, list[_Pending]] = defaultdict(list)
-    for d in pending:
+    for d in pending:  # (a closing request's answer is a message of its own, as its mail)
         if d.address in targets:
             groups[(d.address, planner.letterhead_of(d.notice_id).issuer, d.notice_id in planner.replays)
-                   if planner.digest else (d.notice_id, d.address)].append(d)
+                   if planner.digest and planner.views[d.notice_id].kind in NOTICE_KINDS
+                   else (d.notice_id, d.address)].append(d)
     for deliveries in groups.values():
         message = planner.robot_message(deliveries, targets[deliveries[0].address])
         new_messages.append(message)
@@ -548,9 +549,14 @@ def deliver(engine: Engine, *, now: dt.datetime, settings: Settings,
                            hold_replays=hold_replays, hold_robot_replays=not settings.allow_replay_mail)
     _drain(engine, channel, now=now, settings=settings, result=result, clock=clock, channels=(channel.address_kind,))
     if robots is None and outbox.waiting(engine, ROBOT_KINDS):
+        import importlib.util
+
         from duban.notifications.channels.robots import RobotChannel
 
-        robots = RobotChannel()
+        if importlib.util.find_spec("httpx") is None:
+            result.errors.append("group robots: httpx is not installed (pip install 'duban[im]'); their messages wait")
+        else:
+            robots = RobotChannel()
     if robots is not None:
         _drain(engine, robots, now=now, settings=settings, result=result, clock=clock, channels=ROBOT_KINDS)
     # Recipients refused with a 4xx while others got the message wait for the next run, in a new message.

@@ -21,6 +21,12 @@ Each robot's documented request, sent here over httpx (the ``duban[im]`` extra):
   the ``post`` type has no Markdown, only tagged runs). The answer's ``code`` 0 is success; 11232
   (frequency limited) is retried later.
 
+Why not Apprise (the issue's first choice): its plugins (apprise/plugins/NotifyDingTalk.py, NotifyWeComBot.py,
+NotifyFeishu.py) judge a post by its HTTP status only — these robots answer 200 with an error code —
+so a refused signature or "too many" would count as sent; DingTalk's markdown mode still sends
+``msgtype: text``, WeCom's sends text only, Feishu's neither signs nor renders Markdown, and the hosts
+are fixed (no private deployment, no local receiver). The requests are small; this module sends them.
+
 Outcomes: a network error, a timeout, an HTTP 5xx or 429 or a rate-limit code → retry (backoff, as
 mail's 4xx); any other error code, a refused signature, or the secret's variable missing from the
 environment → failed, the robot's answer kept; never halt (one robot's trouble says nothing of the
@@ -256,7 +262,7 @@ class RobotConnection:
             secret = self.channel.environ.get(secret_env, "")
             if not secret:
                 return Outcome("failed", f"{kind} robot {message.address}: its signing secret {secret_env} is not set "
-                                         "in the environment (set it, then `duban messages --requeue`)")
+                                         "in the environment (set it, then `duban deliver --retry-failed`)")
         wait = self.channel.reserve(kind, webhook, len(parts))
         if wait:
             return Outcome("defer", f"{kind} robot {message.address}: {self.channel.limits.get(kind)} messages a minute "

@@ -332,3 +332,30 @@ def test_the_markdown_notice_escapes_values_and_shows_the_signed_link_only_when_
         assert re.findall(r"(?<!\\)\]\(([^)]*)\)", linked.text) == ["https://duban.example.org/u/a%20b%29c"]
     with pytest.raises(Exception, match="http"):
         Renderer().markdown_notice(v, UNIT, letterhead=LETTERHEAD, link="javascript:alert(1)")
+
+
+def test_a_closing_requests_answer_reaches_the_units_robot_as_a_letter_of_its_own(sqlite_url: str, tmp_path: Path,
+                                                                                   receiver) -> None:
+    """A 退回通知 (another helper's closing notices) goes to the unit's robot beside its mail, never in a
+    digest, the office's reason shown literally."""
+    from duban.store.db import open_database
+    from duban.store.evidence import EvidenceStore
+    from duban.store.tables import UnitRow
+    from duban.workflows.closing_service import request_closing, return_request
+    from tests.support import PLANS
+
+    engine = open_database(sqlite_url)
+    import_file(engine, PLANS / "district-2015.yaml", PlanOptions(), now=at(2015, 7, 1))
+    with transaction(engine) as s:
+        unit = s.execute(sa.select(UnitRow).where(UnitRow.name == "區交委")).scalar_one()
+        unit.channels = [{"kind": "wecom", "webhook": f"{receiver.base}/cgi-bin/webhook/send?key=wk", "secret_env": ""}]
+    store = EvidenceStore(tmp_path / "evidence", max_bytes=1000)
+    r = request_closing(engine, task="3.2.1", unit="區交委", note="25个村完成", files=[("a.pdf", b"%PDF-1.4\n%%EOF\n")],
+                        now=at(2015, 12, 20), actor="李四", store=store)
+    return_request(engine, request_id=r["id"], reason="**照片**模糊 [补](http://x)", now=at(2015, 12, 21), actor="王五")
+    result = deliver(engine, now=at(2015, 12, 21, 17), settings=settings_for(tmp_path), robots=robots_channel())
+    assert result.sent == 2 and result.failed == 0  # its mail (.eml) and its robot message
+    [body] = receiver.got["wecom"]
+    text = body["markdown"]["content"]
+    assert text.startswith("#### 【办结申请退回】3.2.1 交通建设") and r"\*\*照片\*\*模糊 \[补\](http://x)" in text
+    engine.dispose()
