@@ -5,15 +5,15 @@ webhook URL, the name of the environment variable holding the signing secret), `
 stored before. ``message.channel``: which channel carries the message — ``email`` (SMTP or the .eml
 outbox, as every message before this revision) or a robot kind (``dingtalk``, ``wecom``, ``feishu``).
 
-Revision ID: 0022
-Revises: 0021
+Revision ID: 0023
+Revises: 0022
 Create Date: 2026-12-07 14:30:00
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0022'
-down_revision = '0021'
+revision = '0023'
+down_revision = '0022'
 branch_labels = None
 depends_on = None
 
