@@ -414,8 +414,9 @@ class Renderer:
         if view.kind not in NOTICE_KINDS:
             raise ConfigError(f"unknown notice kind {view.kind!r}: use {', '.join(NOTICE_KINDS)}")
         title = self._subject(NOTICE_KIND_SPECS[NoticeKind(view.kind)].subject, view)
-        context = {"v": _md_view(view), "recipient": _md_recipient(recipient), "letterhead": _md_letterhead(letterhead),
-                   "link": _md_link(link), "subject": title}
+        md_view = _md_view(view)  # (its own ``link``, the delivery planner's, when no other is given)
+        context = {"v": md_view, "recipient": _md_recipient(recipient), "letterhead": _md_letterhead(letterhead),
+                   "link": _md_link(link) or md_view.link, "subject": title}
         return MarkdownNotice(title, self._markdown(f"{view.kind}.md.j2", context))
 
     def markdown_digest(self, views: list[NoticeView], recipient: RecipientView, *, letterhead: Letterhead,
@@ -435,7 +436,9 @@ class Renderer:
         context = {"items": items, "groups": groups, "counts": {k: sum(v.kind == k for v in items) for k in NOTICE_KINDS},
                    "plan_titles": list(dict.fromkeys(v.plan_title for v in items)), "recipient": _md_recipient(recipient),
                    "letterhead": _md_letterhead(letterhead), "as_of": as_of, "digest_kind": kind, "link": _md_link(link),
-                   "subject": title}
+                   "subject": title,
+                   # each plan's link once (the items' own, set by the delivery planner), unless ``link`` is given
+                   "links": [] if link else list(dict.fromkeys((v.plan_title, v.link) for v in items if v.link))}
         return MarkdownNotice(title, self._markdown("digest.md.j2", context))
 
     def circulation(self, kind: str, unit: str, facts: list[str], *, letterhead: Letterhead, rectify_by: date,
@@ -590,6 +593,7 @@ def _md_recipient(r: RecipientView) -> RecipientView:
 def _md_view(v: NoticeView) -> NoticeView:
     changes: dict[str, Any] = {f: md_text(getattr(v, f)) for f in _MD_VIEW_TEXTS if getattr(v, f) is not None}
     changes.update({f: tuple(md_text(x) for x in getattr(v, f)) for f in _MD_VIEW_TUPLES})
+    changes["link"] = _md_link(v.link)
     changes["to"] = tuple(_md_recipient(r) for r in v.to)
     changes["cc"] = tuple(_md_recipient(r) for r in v.cc)
     return replace(v, **changes)

@@ -303,11 +303,16 @@ class _Planner:
         recipient = RecipientView(name=first.display_name, email=address, role=first.recipient_role)
         notice_ids = sorted({d.notice_id for d in deliveries})
         letterhead = self.letterhead_of(first.notice_id)
+        items = [_as_cc(views[d.notice_id], d.is_cc) for d in deliveries]
+        if self.links is not None:  # the unit's signed link, as its mail carries it (DUBAN_PUBLIC_URL)
+            unit = self.links.addressee([d.recipient_name for d in deliveries if d.recipient_role in _UNIT_ROLES],
+                                        items[0].plan_code)
+            if unit:
+                items = self.linked(items, unit)
         if self.digest and views[first.notice_id].kind in NOTICE_KINDS:
-            items = [_as_cc(views[d.notice_id], d.is_cc) for d in deliveries]
             md = self.renderer.markdown_digest(items, recipient, letterhead=letterhead)
         else:
-            md = self.renderer.markdown_notice(_as_cc(views[first.notice_id], first.is_cc), recipient, letterhead=letterhead)
+            md = self.renderer.markdown_notice(items[0], recipient, letterhead=letterhead)
         footer = ("Notice no. " if self.renderer.language == "en" else "通知编号：") + "、".join(map(str, notice_ids))
         body = envelope(kind=target.kind, webhook=target.webhook, secret_env=target.secret_env, notices=notice_ids,
                         title=md.title, text=md.text, footer=footer)

@@ -359,3 +359,19 @@ def test_a_closing_requests_answer_reaches_the_units_robot_as_a_letter_of_its_ow
     text = body["markdown"]["content"]
     assert text.startswith("#### 【办结申请退回】3.2.1 交通建设") and r"\*\*照片\*\*模糊 \[补\](http://x)" in text
     engine.dispose()
+
+
+def test_with_a_public_url_the_robot_message_carries_the_units_signed_link(sqlite_url: str, tmp_path: Path,
+                                                                           receiver) -> None:
+    """DUBAN_PUBLIC_URL set: the robot's Markdown links the unit's signed page (link_service), once."""
+    from duban.store.db import open_database
+
+    engine = open_database(sqlite_url)
+    plan_with_robots(engine, tmp_path, receiver.base,
+                     channels=[{"kind": "wecom", "webhook": f"{receiver.base}/cgi-bin/webhook/send?key=wk"}])
+    deliver(engine, now=NOW, settings=settings_for(tmp_path, public_url="https://duban.example.org"),
+            robots=robots_channel())
+    [body] = receiver.got["wecom"]
+    links = re.findall(r"(?<!\\)\]\(([^)]*)\)", body["markdown"]["content"])
+    assert len(links) == 1 and links[0].startswith("https://duban.example.org/u/")
+    engine.dispose()
