@@ -5,15 +5,15 @@ webhook URL, the name of the environment variable holding the signing secret), `
 stored before. ``message.channel``: which channel carries the message — ``email`` (SMTP or the .eml
 outbox, as every message before this revision) or a robot kind (``dingtalk``, ``wecom``, ``feishu``).
 
-Revision ID: 0023
-Revises: 0022
+Revision ID: 0024
+Revises: 0023
 Create Date: 2026-12-07 14:30:00
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0023'
-down_revision = '0022'
+revision = '0024'
+down_revision = '0023'
 branch_labels = None
 depends_on = None
 
