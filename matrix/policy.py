@@ -23,6 +23,10 @@ item has reached its ladder's last level (``stop_after_last_level``). ``cc_suppo
 is ``first`` (抄送 the supporting units on the series' first chase only; ``true`` means the same),
 ``every`` (every chase) or ``none`` (``false``).
 
+``retention: {years_after_plan_end: 3}`` (whole-install) says how many years after a plan's end its evidence
+files, stored messages and client addresses are kept before ``duban prune`` removes them; ``evidence``,
+``messages`` and ``client_addresses`` may each name their own number of years.
+
 Recipient roles: lead_unit, supporting_units, lead_unit_head, lead_officials, office, office_head,
 top_leader. Pure: no clock, no database.
 """
@@ -38,9 +42,13 @@ from duban.matrix.errors import ConfigError
 from duban.matrix.vocabulary import LadderRole
 
 ROLES = tuple(LadderRole)
-TOP_KEYS = {"reminders", "chase", "status", "escalation", "plans", "reports", "links"}
+TOP_KEYS = {"reminders", "chase", "status", "escalation", "plans", "reports", "links", "retention"}
 REPORT_KEYS = {"require_approval"}  # reports: the weekly report's review (whole-install: not per plan)
 LINK_KEYS = {"expire_days"}  # links: the units' signed links in notices (whole-install)
+# retention: how long a plan's evidence and personal data are kept after its end (whole-install; `duban prune`)
+RETENTION_KINDS = ("evidence", "messages", "client_addresses")
+RETENTION_KEYS = {"years_after_plan_end", *RETENTION_KINDS}
+MAX_RETENTION_YEARS = 100
 OVERRIDE_KEYS = {"reminders", "chase", "status", "escalation"}
 SECTION_KEYS = {
     "reminders": {"working_days_before", "cc_supporting_units"},
@@ -87,6 +95,23 @@ class Policy:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """Years after a plan's end that each kind of its data is kept (``retention:``): evidence files, stored
+    messages (bytes and recipient addresses), client addresses in events. ``years`` is the default of all."""
+
+    years: int = 3
+    evidence: int = 3
+    messages: int = 3
+    client_addresses: int = 3
+
+    def of(self, kind: str) -> int:
+        """The years ``kind`` (one of RETENTION_KINDS) is kept after a plan's end."""
+        if kind not in RETENTION_KINDS:
+            raise KeyError(kind)
+        return int(getattr(self, kind))
+
+
 @dataclass(slots=True)
 class PolicySet:
     """The default policy and its per-plan and per-task overrides, as raw mappings merged on demand."""
@@ -127,6 +152,27 @@ class PolicySet:
         """``links.expire_days``: a unit's signed link works this many days from the day its notice was
         planned (default 30)."""
         return _link_expiry(self.base, self.source)
+
+    @property
+    def retention(self) -> Retention:
+        """``retention:``: years after a plan's end its evidence and personal data are kept (default 3 each)."""
+        return _retention(self.base, self.source)
+
+
+def _retention(base: dict[str, Any], where: str) -> Retention:
+    section = base.get("retention") or {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"{where}: retention must be a mapping such as {{years_after_plan_end: 3}}")
+    _check_keys(section, RETENTION_KEYS, f"{where} retention")
+
+    def years(key: str, default: int) -> int:
+        n = _positive_int(section.get(key, default), f"{where}: retention.{key}", allow_zero=True)
+        if n > MAX_RETENTION_YEARS:
+            raise ConfigError(f"{where}: retention.{key} must be at most {MAX_RETENTION_YEARS} years, not {n}")
+        return n
+
+    default = years("years_after_plan_end", 3)
+    return Retention(default, **{kind: years(kind, default) for kind in RETENTION_KINDS})
 
 
 def _report_approval(base: dict[str, Any], where: str) -> bool:
@@ -286,6 +332,7 @@ def load_policy(*paths: Path) -> PolicySet:
     policy.default()  # validate the base now, so a broken file fails at start, not mid-sweep
     _report_approval(policy.base, policy.source)
     _link_expiry(policy.base, policy.source)
+    _retention(policy.base, policy.source)
     for plan_code, over in policy.plans.items():
         for task_code in ["", *over.get("tasks", {})]:
             policy.for_task(plan_code, task_code)

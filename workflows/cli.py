@@ -30,6 +30,7 @@ from duban.workflows.cli_links import links_app
 from duban.workflows.cli_matrix import matrix_app, units_app
 from duban.workflows.cli_notices import notices_app
 from duban.workflows.cli_progress import extension_app, progress_app
+from duban.workflows.cli_prune import prune_command
 from duban.workflows.cli_report import report_app
 from duban.workflows.cli_rules import rules_app
 from duban.workflows.cli_serve import serve_command, user_app
@@ -81,6 +82,7 @@ app.add_typer(user_app, name="user", help="Console users: who may log in to `dub
 app.command("serve")(serve_command)
 app.add_typer(calendar_app, name="calendar", help="Working days: the official calendar and the years the office imports.")
 app.add_typer(links_app, name="links", help="Units' signed links in notices (DUBAN_PUBLIC_URL): list a unit's, revoke.")
+app.command("prune")(prune_command)
 
 
 def main() -> None:
