@@ -497,7 +497,7 @@ def requeue_failed(engine: Engine, message_ids: list[int] | None = None) -> int:
     how many were requeued."""
     m, d, n = MESSAGE, DELIVERY, NOTICE
     with transaction(engine) as session:
-        q = sa.select(m.c.id).where(m.c.status == "failed")
+        q = sa.select(m.c.id).where(m.c.status == "failed", m.c.address != "")  # "": pruned (workflows.prune_service)
         if message_ids:
             q = q.where(m.c.id.in_(message_ids))
         ids = list(session.execute(q).scalars())

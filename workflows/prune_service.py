@@ -61,6 +61,8 @@ PRUNED_ADDRESS = "pruned:"  # a pruned delivery's address: this and the delivery
 LOGIN_KINDS = ("user_login", "user_locked")
 FINISHED_MESSAGES = ("sent", "failed")  # a message still pending, sending or held keeps its bytes
 ORPHAN_AGE_SECONDS = 3600  # a file no row lists is an orphan once this old (an upload writes the file first)
+# Events whose data names a client (checked again in Python): the JSON as text, on SQLite and PostgreSQL alike
+HAS_CLIENT = sa.cast(EventRow.data, sa.Text).like('%"client"%')
 COUNT_KEYS = ("evidence_links", "evidence_files", "messages", "deliveries", "client_addresses")
 
 
@@ -150,16 +152,19 @@ def _prune_messages(session: Session, plan_id: int, expired_plans: set[int], cou
             .where(n.plan_id == plan_id, d.message_pk.is_not(None)))
     shared_with_kept = (sa.select(d.message_pk).join(n, n.id == d.notice_id)
                         .where(d.message_pk.is_not(None), n.plan_id.not_in(sorted(expired_plans))))
-    ids = list(session.execute(sa.select(m.id).where(m.id.in_(mine), m.id.not_in(shared_with_kept),
-                                                     m.status.in_(FINISHED_MESSAGES), m.address != "")).scalars())
-    if not ids:
-        return
-    counts["messages"] += session.execute(sa.update(m).where(m.id.in_(ids)).values(body=b"", address="")).rowcount or 0
+    prunable = sa.select(m.id).where(m.id.in_(mine), m.id.not_in(shared_with_kept), m.status.in_(FINISHED_MESSAGES),
+                                     m.address != "")
+    # Sub-selects rather than lists of ids (a plan may have tens of thousands of messages); the deliveries first,
+    # while their messages still match.
     # A delivery's address is part of its unique key (a unit with two addresses has two deliveries of a notice):
     # it becomes "pruned:<delivery id>", which is no address and unique.
     counts["deliveries"] += session.execute(
-        sa.update(d).where(d.message_pk.in_(ids), d.address.not_like(f"{PRUNED_ADDRESS}%"))
-        .values(address=sa.literal(PRUNED_ADDRESS) + sa.cast(d.id, sa.String), display_name="")).rowcount or 0
+        sa.update(d).where(d.message_pk.in_(prunable), d.address.not_like(f"{PRUNED_ADDRESS}%"))
+        .values(address=sa.literal(PRUNED_ADDRESS) + sa.cast(d.id, sa.String), display_name="")
+        .execution_options(synchronize_session=False)).rowcount or 0
+    counts["messages"] += session.execute(
+        sa.update(m).where(m.id.in_(prunable)).values(body=b"", address="")
+        .execution_options(synchronize_session=False)).rowcount or 0
 
 
 def _blank_clients(session: Session, events: Any, counts: dict[str, int]) -> None:
@@ -228,7 +233,7 @@ def prune(engine: Engine, *, retention: Retention, store: EvidenceStore, as_of: 
                 if "messages" in r.expired:
                     _prune_messages(s, pid, message_expired, r.counts)
                 if "client_addresses" in r.expired:
-                    _blank_clients(s, sa.select(EventRow).where(EventRow.plan_id == pid, EventRow.kind != PRUNED)
+                    _blank_clients(s, sa.select(EventRow).where(EventRow.plan_id == pid, EventRow.kind != PRUNED, HAS_CLIENT)
                                    .order_by(EventRow.id), r.counts)
                 if dry_run:
                     raise _DryRun
@@ -246,7 +251,7 @@ def prune(engine: Engine, *, retention: Retention, store: EvidenceStore, as_of: 
     cutoff = dt.datetime.combine(as_of - relativedelta(years=retention.client_addresses), dt.time())
     try:
         with transaction(engine) as s:
-            _blank_clients(s, sa.select(EventRow).where(EventRow.plan_id.is_(None), EventRow.kind.in_(LOGIN_KINDS),
+            _blank_clients(s, sa.select(EventRow).where(EventRow.plan_id.is_(None), EventRow.kind.in_(LOGIN_KINDS), HAS_CLIENT,
                                                         EventRow.at < _aware(cutoff, now)).order_by(EventRow.id), logins)
             if dry_run:
                 raise _DryRun
