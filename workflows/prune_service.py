@@ -12,7 +12,8 @@ events) — the data is kept through ``end + N years`` and removed by ``prune`` 
   display names empty, when every notice it carried belongs to an expired plan and it is sent or failed (one
   still on its way is left alone); subject, state, counts and dates stay, so reports and letter counts stay true;
 - client addresses: ``client`` in the plan's events (``link.used``) becomes "". Logins (``user_login``,
-  ``user_locked``) belong to no plan: their client address goes ``client_addresses`` years after the login.
+  ``user_locked``: any event of no plan) have no plan's end: their client address goes ``client_addresses``
+  years after the event.
 
 The plan, its tasks, items, reports, notices and history are never deleted: the supervision record is the
 office's archive. Each plan is pruned in one transaction that also writes one ``retention.pruned`` event with
@@ -58,7 +59,6 @@ if TYPE_CHECKING:
 
 PRUNED = "retention.pruned"
 PRUNED_ADDRESS = "pruned:"  # a pruned delivery's address: this and the delivery's id
-LOGIN_KINDS = ("user_login", "user_locked")
 FINISHED_MESSAGES = ("sent", "failed")  # a message still pending, sending or held keeps its bytes
 ORPHAN_AGE_SECONDS = 3600  # a file no row lists is an orphan once this old (an upload writes the file first)
 # Events whose data names a client (checked again in Python): the JSON as text, on SQLite and PostgreSQL alike
@@ -251,7 +251,7 @@ def prune(engine: Engine, *, retention: Retention, store: EvidenceStore, as_of: 
     cutoff = dt.datetime.combine(as_of - relativedelta(years=retention.client_addresses), dt.time())
     try:
         with transaction(engine) as s:
-            _blank_clients(s, sa.select(EventRow).where(EventRow.plan_id.is_(None), EventRow.kind.in_(LOGIN_KINDS), HAS_CLIENT,
+            _blank_clients(s, sa.select(EventRow).where(EventRow.plan_id.is_(None), EventRow.kind != PRUNED, HAS_CLIENT,
                                                         EventRow.at < _aware(cutoff, now)).order_by(EventRow.id), logins)
             if dry_run:
                 raise _DryRun
