@@ -110,10 +110,16 @@ def snapshot(engine, store: EvidenceStore) -> dict:
 
 def test_a_plan_past_retention_loses_evidence_messages_and_addresses_once_and_nothing_else(two_plans, store) -> None:
     engine = two_plans
+    with engine.connect() as conn:
+        district_id = conn.execute(sa.text("SELECT id FROM plan WHERE code = 'district-2015'")).scalar()
     with engine.begin() as conn:  # one district letter the server refused: failed, its bytes and address kept so far
-        conn.execute(sa.text("UPDATE message SET status = 'failed' WHERE id = (SELECT min(d.message_pk) FROM delivery d "
-                             "JOIN notice n ON n.id = d.notice_id WHERE n.plan_id = "
-                             "(SELECT id FROM plan WHERE code = 'district-2015'))"))
+        conn.execute(sa.text(f"UPDATE message SET status = 'failed' WHERE id = (SELECT min(d.message_pk) FROM delivery d "
+                             f"JOIN notice n ON n.id = d.notice_id WHERE n.plan_id = {district_id})"))
+        # one district letter that also carried a village notice (as a digest to a shared address would)
+        shared = conn.execute(sa.text(f"SELECT max(d.message_pk) FROM delivery d JOIN notice n ON n.id = d.notice_id "
+                                      f"WHERE n.plan_id = {district_id}")).scalar()
+        conn.execute(sa.text(f"UPDATE delivery SET message_pk = {shared} WHERE id = (SELECT min(d.id) FROM delivery d "
+                             f"JOIN notice n ON n.id = d.notice_id WHERE n.plan_id <> {district_id})"))
     before = snapshot(engine, store)
     assert before["files"] == sorted([sha(PDF), sha(PNG), sha(TXT)])
     assert before["district-2015"]["messages"] and before["village-2018"]["messages"]
@@ -125,7 +131,7 @@ def test_a_plan_past_retention_loses_evidence_messages_and_addresses_once_and_no
     district = plans["district-2015"]
     assert (district["status"], district["end"], district["kept_until"]["evidence"]) == ("pruned", "2016-12-31", "2019-12-31")
     assert district["counts"]["evidence_links"] == 3 and district["counts"]["evidence_files"] == 2
-    assert district["counts"]["messages"] == len(before["district-2015"]["messages"])
+    assert district["counts"]["messages"] == len(before["district-2015"]["messages"]) - 1, "all but the shared one"
     assert district["counts"]["client_addresses"] == 2 and dry["logins"] == {"client_addresses": 1}
     assert plans["village-2018"]["status"] == "within_retention" and plans["village-2018"]["counts"]["messages"] == 0
     assert dry["files_deleted"] == 2
@@ -135,7 +141,9 @@ def test_a_plan_past_retention_loses_evidence_messages_and_addresses_once_and_no
     after = snapshot(engine, store)
     assert after["files"] == [sha(PDF)], "the PDF the village still lists stays; the district's own files go"
     assert (after["closing_evidence"], after["progress_evidence"], after["evidence_file"]) == (1, 0, 1)
-    assert all((address, body) == ("", b"") for _, address, body in after["district-2015"]["messages"])
+    kept = [m for m in after["district-2015"]["messages"] if m[2]]
+    assert len(kept) == 1 and kept[0] in after["village-2018"]["messages"], "a letter a kept plan's notice shares stays"
+    assert all((m[1], m[2]) == ("", b"") for m in after["district-2015"]["messages"] if m not in kept)
     assert [s for s, _, _ in after["district-2015"]["messages"]] == [s for s, _, _ in before["district-2015"]["messages"]]
     assert "failed" in [s for s, _, _ in after["district-2015"]["messages"]]
     assert requeue_failed(engine) == 0, "a pruned message is never sent again (it has no bytes left)"
