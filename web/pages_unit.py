@@ -25,6 +25,7 @@ DONE = {  # what the page says after an action (?done=…): only these words, ne
     "report": ("进展已报送。", "Progress reported."),
     "close": ("办结申请已提交，等待督办部门复核。", "Closing request filed for the office's review."),
     "extend": ("延期申请已提交，等待督办部门审批。", "Extension request filed for the office's decision."),
+    "document": ("已按所选条目报送进展。", "The chosen entries were reported."),
 }
 _ENV = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]),
                    trim_blocks=True, lstrip_blocks=True)
@@ -50,7 +51,8 @@ def _refused(request: Request, err: Exception) -> HTMLResponse:
 
 
 def _page(request: Request, token: str, *, status_code: int = 200, error: str | None = None,
-          error_item: str = "", done: str = "", kept: dict[str, str] | None = None) -> HTMLResponse:
+          error_item: str = "", done: str = "", kept: dict[str, str] | None = None,
+          doc: dict[str, Any] | None = None, doc_error: str | None = None) -> HTMLResponse:
     from duban.workflows.link_service import LinkRefused, page
 
     app = duban(request)
@@ -60,7 +62,8 @@ def _page(request: Request, token: str, *, status_code: int = 200, error: str | 
         return _refused(request, err)
     return _render(request, "unit_link.html.j2", status_code=status_code, link=found["link"], items=found["items"],
                    csrf=found["csrf"], today=found["today"], error=error, error_item=error_item,
-                   done=DONE.get(done), kept=kept or {}, max_mb=app.settings.evidence_max_bytes / 1024 / 1024)
+                   done=DONE.get(done), kept=kept or {}, max_mb=app.settings.evidence_max_bytes / 1024 / 1024,
+                   doc=doc, doc_error=doc_error, doc_max_mb=_document_limit(request) / 1024 / 1024)
 
 
 @router.get("/u/{token}")
@@ -103,6 +106,7 @@ async def _checked(request: Request, token: str) -> tuple[Any, Any]:
         return None, _refused(request, err)
     form = await request.form()
     if not check_csrf(app.engine, link.token, form.get("csrf")):
+        await form.close()  # an upload's spooled files go now, not when collected
         raise HTTPException(status_code=403, detail="CSRF token missing or wrong: reload the page and try again")
     return link, form
 
@@ -184,6 +188,81 @@ async def unit_link_close(request: Request, token: str) -> Response:
 @router.post("/u/{token}/extend")
 async def unit_link_extend(request: Request, token: str) -> Response:
     return await _act(request, token, "extend")
+
+
+# --------------------------------------------------------------------------------------------
+# Answer by document: upload a progress report (.docx/.txt), see what duban read, tick what to record.
+# The file is read within the request (Starlette spools an upload in memory, or a temporary file it
+# deletes when the request ends) and kept nowhere; the proposals come back signed for the link.
+
+
+def _document_limit(request: Request) -> int:
+    from duban.workflows.progress_document_service import MAX_BYTES
+
+    return min(duban(request).settings.evidence_max_bytes, MAX_BYTES)
+
+
+def _no_tick(request: Request) -> str:
+    return label(duban(request).settings.language, "请勾选“确认”后再提交。", "Tick the confirmation to submit.")
+
+
+@router.post("/u/{token}/document")
+async def unit_link_document(request: Request, token: str) -> Response:
+    """读取文件: the proposals read from the uploaded report, shown with checkboxes. Writes nothing."""
+    from duban.matrix.errors import DubanError
+    from duban.store.evidence import too_large
+    from duban.workflows.link_service import propose_document
+
+    limit = _document_limit(request)
+    if int(request.headers.get("content-length") or 0) > limit + 1024 * 1024:
+        raise HTTPException(status_code=413, detail="the upload is too large")
+    link, form = await _checked(request, token)
+    if link is None:
+        return form  # the refusal page
+    part = form.get("document")
+    try:
+        if form.get("confirm") != "yes":
+            return _page(request, token, status_code=400, doc_error=_no_tick(request))
+        if part is None or isinstance(part, str) or not getattr(part, "filename", None):
+            raise DubanError("document: choose a .docx or .txt file to read")
+        if part.size is not None and part.size > limit:
+            raise too_large(part.filename, part.size, limit)
+        data = await part.read(limit + 1)
+        made = propose_document(duban(request).engine, link, (part.filename, data), max_bytes=limit)
+    except DubanError as err:
+        return _page(request, token, status_code=400, doc_error=str(err))
+    finally:
+        await form.close()
+    return _page(request, token, doc=made)
+
+
+@router.post("/u/{token}/document/confirm")
+async def unit_link_document_confirm(request: Request, token: str) -> Response:
+    """报送所选条目: the ticked proposals recorded as the link's unit (``link_service.confirm_document``)."""
+    from duban.matrix.errors import DubanError, NotFound
+    from duban.workflows.link_service import confirm_document, read_carried
+
+    if int(request.headers.get("content-length") or 0) > 1024 * 1024:
+        raise HTTPException(status_code=413, detail="the form is too large")
+    link, form = await _checked(request, token)
+    if link is None:
+        return form  # the refusal page
+    app = duban(request)
+    carry, sig = form.get("carry"), form.get("carry_sig")
+    try:
+        shown = {**read_carried(app.engine, link, carry, sig), "carry": carry, "carry_sig": sig}
+    except DubanError as err:
+        return _page(request, token, status_code=400, doc_error=str(err))
+    if form.get("confirm") != "yes":
+        return _page(request, token, status_code=400, doc=shown, doc_error=_no_tick(request))
+    try:
+        confirm_document(app.engine, link, carry=carry, carry_sig=sig, chosen=[str(c) for c in form.getlist("choose")],
+                         now=app.clock(), client=client_address(request))
+    except NotFound as err:
+        return _page(request, token, status_code=404, doc=shown, doc_error=str(err))
+    except DubanError as err:
+        return _page(request, token, status_code=400, doc=shown, doc_error=str(err))
+    return see_other(f"/u/{token}?done=document#answer-document")
 
 
 # --------------------------------------------------------------------------------------------

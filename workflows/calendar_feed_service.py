@@ -32,6 +32,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlmodel import col
 
 from duban.store.db import transaction
 from duban.store.tables import MilestoneRow, PlanRow, RecurrenceInstanceRow, RecurrenceRow, TaskRow
@@ -67,14 +68,14 @@ def feed_items(session: Session, link: Link) -> list[dict[str, Any]]:
     roles = _roles(session, link.plan_id, link.unit_id)
     if not roles:
         return []
-    tasks = {t.id: t for t in session.execute(sa.select(TaskRow).where(TaskRow.id.in_(list(roles)))).scalars()}
+    tasks = {t.id: t for t in session.execute(sa.select(TaskRow).where(col(TaskRow.id).in_(list(roles)))).scalars()}
     out: list[dict[str, Any]] = []
     for task_id, role in roles.items():
         task = tasks[task_id]
         base = {"task": task.code, "title": task.title, "target": task.target or "", "role": role,
                 "position": task.position}
         milestones = session.execute(sa.select(MilestoneRow).where(
-            MilestoneRow.task_id == task_id, MilestoneRow.archived_at.is_(None)).order_by(MilestoneRow.seq)).scalars()
+            col(MilestoneRow.task_id) == task_id, col(MilestoneRow.archived_at).is_(None)).order_by(col(MilestoneRow.seq))).scalars()
         for number, m in enumerate(milestones, start=1):
             if m.closed_at is not None:
                 continue
@@ -85,9 +86,9 @@ def feed_items(session: Session, link: Link) -> list[dict[str, Any]]:
                         "done_count": None, "min_amount": None, "done_amount": None, "amount_unit": ""})
         for inst, rec in session.execute(
                 sa.select(RecurrenceInstanceRow, RecurrenceRow)
-                .join(RecurrenceRow, RecurrenceRow.id == RecurrenceInstanceRow.recurrence_id)
-                .where(RecurrenceInstanceRow.task_id == task_id, RecurrenceRow.archived_at.is_(None),
-                       RecurrenceInstanceRow.closed_at.is_(None))).all():
+                .join(RecurrenceRow, col(RecurrenceRow.id) == col(RecurrenceInstanceRow.recurrence_id))
+                .where(col(RecurrenceInstanceRow.task_id) == task_id, col(RecurrenceRow.archived_at).is_(None),
+                       col(RecurrenceInstanceRow.closed_at).is_(None))).all():
             out.append({**base, "uid": f"instance-{inst.id}.unit-{link.unit_id}@duban", "kind": "instance",
                         "id": inst.id, "milestone": None, "label": rec.label or rec.freq, "due": _effective_due(inst),
                         "period": inst.period_start, "beneficiary": rec.beneficiary, "quantity": None, "measure": "",

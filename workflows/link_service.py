@@ -464,6 +464,97 @@ def request_extension(engine: Engine, link: Link, item_key: str, *, now: dt.date
 
 
 # --------------------------------------------------------------------------------------------
+# Answer by document: the unit uploads its progress report, duban proposes entries
+# (progress_document_service), the unit ticks the ones to record. The document is read in the request
+# and kept nowhere; the proposals travel to the confirming POST in the form, signed for this link (the
+# unit confirms what duban read, not numbers edited in the page's source).
+
+_CARRY_KEYS = ("number", "task", "title", "milestone", "measure", "target", "done", "due", "quantity", "sentence",
+               "shown", "level")
+_CARRY_MAX = 256 * 1024  # characters of the signed proposals a confirming form may send back
+_SENTENCE_CHARS = 400
+
+
+def _carry_mac(session: Session, link: Link, carry: str) -> str:
+    secret = _secret(session, make=False)
+    return _mac(secret, "link-document", f"{link.token}|{carry}") if secret is not None else ""
+
+
+def propose_document(engine: Engine, link: Link, file: tuple[str, bytes], *, max_bytes: int) -> dict[str, Any]:
+    """The proposals ``progress_document_service.propose`` reads from the unit's document for the link's unit
+    and plan, with ``carry`` and ``carry_sig``: the proposals as the confirming form sends them back, signed
+    for this link. Reads only (nothing is written, the document is not kept)."""
+    import json
+
+    from duban.workflows import progress_document_service
+
+    made = progress_document_service.propose(engine, unit=link.unit, plan=link.plan, file=file, max_bytes=max_bytes)
+    kept = [{k: p.get(k) for k in _CARRY_KEYS} | {"sentence": str(p.get("sentence") or "")[:_SENTENCE_CHARS]}
+            for p in made["proposals"]]
+    carry = base64.urlsafe_b64encode(json.dumps({"document": made["document"], "proposals": kept},
+                                                ensure_ascii=False).encode()).decode()
+    if len(carry) > _CARRY_MAX:
+        raise Refused(f"{made['document']}: {len(kept)} proposals are too many to confirm at once "
+                      "(split the report into shorter documents)")
+    with transaction(engine) as session:
+        sig = _carry_mac(session, link, carry)
+    return {**made, "proposals": kept, "carry": carry, "carry_sig": sig}
+
+
+def read_carried(engine: Engine, link: Link, carry: object, carry_sig: object) -> dict[str, Any]:
+    """The proposals a confirming form sent back (``{document, proposals}``), if signed for this link; else
+    ``Refused`` (changed, from another link, or none)."""
+    import json
+
+    refused = Refused("提交的识别结果无效或已被改动，请重新上传文件 "
+                      "(the proposals were changed or belong to another link: upload the document again)")
+    if not isinstance(carry, str) or not isinstance(carry_sig, str) or not carry or len(carry) > _CARRY_MAX:
+        raise refused
+    with transaction(engine) as session:
+        expected = _carry_mac(session, link, carry)
+    if not expected or not hmac.compare_digest(carry_sig.encode(), expected.encode()):
+        raise refused
+    data = json.loads(base64.urlsafe_b64decode(carry.encode()))
+    return {"document": str(data["document"]), "proposals": list(data["proposals"])}
+
+
+def confirm_document(engine: Engine, link: Link, *, carry: object, carry_sig: object, chosen: Sequence[str],
+                     now: dt.datetime, client: str) -> list[dict[str, Any]]:
+    """Record the chosen proposals (their numbers) of a document read by ``propose_document``, as the link's
+    unit: each must be an open milestone of the unit in the link's plan (checked for all before anything is
+    written); then each through ``progress_document_service.confirm`` (source ``document``, the sentence in
+    the note, the link as reporter) and its ``link.used`` event (action ``report_document``)."""
+    from duban.workflows import progress_document_service
+
+    carried = read_carried(engine, link, carry, carry_sig)
+    by_number = {p.get("number"): p for p in carried["proposals"]}
+    picked: list[dict[str, Any]] = []
+    for piece in chosen:
+        number = int(piece) if str(piece).isdigit() else None
+        if number not in by_number:
+            raise Refused(f"choose: {piece!r} is not one of the proposals ({', '.join(map(str, by_number)) or 'none'})")
+        if by_number[number] not in picked:
+            picked.append(by_number[number])
+    if not picked:
+        raise Refused("请至少勾选一条识别结果 (tick at least one proposal to report)")
+    open_items = {(i["task"], i["milestone"]): i for i in unit_items(engine, link, now=now) if i["kind"] == "milestone"}
+    for p in picked:
+        if (p.get("task"), p.get("milestone")) not in open_items:
+            raise NotFound(f"{p.get('task')} 第{p.get('milestone')}个节点不是{link.unit}在本方案中未办结的事项 "
+                           f"(not an open milestone of {link.unit} in plan {link.plan})")
+    results = []
+    for p in picked:
+        item = open_items[(p["task"], p["milestone"])]
+        result = progress_document_service.confirm(engine, unit=link.unit, plan=link.plan, chosen=[p], now=now,
+                                                   reported_by=_actor(link), document=carried["document"])[0]
+        _used(engine, link, now=now, action="report_document", item=item, client=client,
+              report_id=result["report_id"], closed=result["item"]["closed"], document=carried["document"],
+              quantity=p.get("quantity"))
+        results.append(result)
+    return results
+
+
+# --------------------------------------------------------------------------------------------
 # The office: a unit's links, revocation
 
 

@@ -103,7 +103,9 @@ def test_a_unit_answers_from_the_link_in_its_letter(delivered) -> None:
         assert page.status_code == 200 and "本链接代表 區交委 单位" in page.text and "交通建設" in page.text
         assert "set-cookie" not in page.headers and page.headers["referrer-policy"] == "no-referrer"
         unit.get(f"/u/{token}")
-        assert counts(url) == before, "opening a link (a scanner, a preview) changes nothing"
+        feed = unit.get(f"/u/{token}/calendar.ics")  # the 订阅日历 feed a calendar app polls
+        assert feed.headers["content-type"] == "text/calendar; charset=utf-8" and "【督办】3.2.1 交通建設" in feed.text
+        assert counts(url) == before, "opening a link (a scanner, a preview) or its calendar changes nothing"
         form = FORM_TOKEN.search(page.text).group(1)
         first, second = re.findall(r'id="item-(m\d+)"', page.text)[:2]
 
@@ -169,3 +171,4 @@ def test_a_unit_answers_from_the_link_in_its_letter(delivered) -> None:
             assert office.post("/links/revoke", data={**form, "confirm": "yes"}).status_code == 303
         r = unit.get(f"/u/{token}")
         assert r.status_code == 403 and 'data-reason="revoked"' in r.text and "转发有误" in r.text
+        assert unit.get(f"/u/{token}/calendar.ics").status_code == 403, "the calendar ends with its link"

@@ -19,6 +19,7 @@ from duban.workflows import link_service as L
 from duban.workflows.calendar_feed_service import feed
 from duban.workflows.matrix_service import PlanOptions, import_file
 from duban.workflows.sweep_service import sweep
+from tests.link_web import Web
 from tests.support import PLANS, POLICY, at
 
 PLAN = "district-2015"
@@ -144,41 +145,11 @@ def test_the_feed_lists_every_open_period_of_a_recurring_task(engine) -> None:
         assert event.decoded("DTSTART") == day and "本期自" in str(event["SUMMARY"])
 
 
-class Web:
-    """The console's FastAPI app in process over ``db_url`` (as `duban serve --as-of` serves it), through
-    httpx's ASGI transport: no server process, the same routes, middleware and database."""
-
-    def __init__(self, db_url: str, tmp_path: Path) -> None:
-        from duban.config.settings import Settings
-        from duban.web.app import create_app
-        from duban.workflows.bootstrap import App
-
-        self.app = App(settings=Settings(database_url=db_url, outbox_dir=tmp_path / "outbox",
-                                         config_dir=tmp_path / "cfg", public_url=PUBLIC), as_of_day=ISSUED)
-        self.web = create_app(self.app)
-
-    def request(self, method: str, path: str, **kw):
-        import anyio
-        import httpx
-
-        async def go():
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=self.web), base_url="http://unit.test") as c:
-                return await c.request(method, path, **kw)
-
-        return anyio.run(go)
-
-    def get(self, path: str, **kw):
-        return self.request("GET", path, **kw)
-
-    def post(self, path: str, **kw):
-        return self.request("POST", path, **kw)
-
-
 @pytest.fixture
 def web(district, db_url: str, tmp_path: Path):
-    w = Web(db_url, tmp_path)
+    w = Web(db_url, tmp_path, public_url=PUBLIC, as_of_day=ISSUED)
     yield w
-    w.app.close()
+    w.close()
 
 
 def test_the_feed_over_http_content_type_etag_and_refusals(district, web) -> None:

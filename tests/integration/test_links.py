@@ -7,6 +7,7 @@ client's address."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
@@ -253,3 +254,97 @@ def test_letters_carry_each_recipient_units_link_when_the_public_address_is_set(
     returned = [t for k, t, _ in letters if "jiaowei@example.org" in k and "缺少验收材料" in t]
     assert returned and "在线签收和报送：https://duban.example.gov.cn/u/1-3-" in returned[0], \
         "the returned request's letter lets the unit answer again"
+
+
+# --------------------------------------------------------------------------------------------
+# Answer by document through the link (link_service.propose_document / confirm_document, /u/{token}/document)
+
+COUNTY = "county-spiritual"
+COUNTY_REPORT = ("臨潁縣精神扶貧工作進展\n"
+                 "截至目前，县扶贫办共招募精神扶贫志愿者160名，分组包户开展志愿服务。\n"  # simplified
+                 "全縣篩選精神扶貧戶113戶，由志願者結對包戶，實現精神扶貧結對幫扶全覆蓋。\n")  # traditional
+
+
+def county_done(engine) -> dict[str, float]:
+    with engine.connect() as conn:
+        return {code: float(done or 0) for code, done in conn.execute(sa.text(
+            "SELECT t.code, m.done_quantity FROM milestone m JOIN task t ON t.id = m.task_id"))}
+
+
+def test_a_link_answers_by_document_confirming_only_the_chosen_entries(engine, db_url: str, tmp_path: Path) -> None:
+    from tests.link_web import Web
+    from tests.support import FIXTURES
+
+    import_file(engine, FIXTURES / "progress_document" / f"{COUNTY}.yaml", PlanOptions(), now=at(2018, 1, 2))
+    day, now = dt.date(2018, 6, 1), at(2018, 6, 1, 10)
+    token = L.issue(engine, plan=COUNTY, unit="縣扶貧辦", on=day)["token"]
+    link = L.verify(engine, token, now=now)
+    before, done_before = counts(engine), county_done(engine)
+
+    made = L.propose_document(engine, link, ("進展.txt", COUNTY_REPORT.encode()), max_bytes=10_000)
+    assert counts(engine) == before, "reading the document writes nothing"
+    by_task = {p["task"]: p for p in made["proposals"]}
+    assert (by_task["3"]["quantity"], by_task["3"]["measure"]) == (160, "名") and "志愿者160名" in by_task["3"]["sentence"]
+    assert (by_task["4"]["quantity"], by_task["4"]["measure"]) == (113, "户") and "113戶" in by_task["4"]["sentence"]
+
+    # the proposals come back signed for this link: changed, or from another link (of another unit), refused
+    other = L.verify(engine, L.issue(engine, plan=COUNTY, unit="縣委宣傳部", on=day)["token"], now=now)
+    for lnk, carry, sig in [(link, made["carry"][:-4] + "AAAA", made["carry_sig"]), (link, made["carry"], ""),
+                            (other, made["carry"], made["carry_sig"])]:
+        with pytest.raises(Refused, match="upload the document again"):
+            L.confirm_document(engine, lnk, carry=carry, carry_sig=sig, chosen=[str(by_task["3"]["number"])], now=now,
+                               client="c")
+    # another unit's milestone cannot be confirmed through a link, even in a proposal signed for it
+    import base64
+    import json
+
+    forged = base64.urlsafe_b64encode(json.dumps({"document": "x.txt", "proposals": [
+        {**by_task["3"], "number": 1}]}, ensure_ascii=False).encode()).decode()
+    with transaction(engine) as s:
+        forged_sig = L._carry_mac(s, other, forged)
+    with pytest.raises(NotFound, match="不是縣委宣傳部"):
+        L.confirm_document(engine, other, carry=forged, carry_sig=forged_sig, chosen=["1"], now=now, client="c")
+    for chosen in ([], ["99"], ["x"]):
+        with pytest.raises(Refused):
+            L.confirm_document(engine, link, carry=made["carry"], carry_sig=made["carry_sig"], chosen=chosen, now=now,
+                               client="c")
+    assert counts(engine) == before and county_done(engine) == done_before
+
+    # through the page: the link's form token and the 确认 tick on both POSTs; only the ticked entry counts
+    web = Web(db_url, tmp_path, as_of_day=day)
+    before = counts(engine)  # the console's own session key made
+    try:
+        page = web.get(f"/u/{token}").text
+        form = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        upload = {"files": [("document", ("進展報告.txt", COUNTY_REPORT.encode(), "text/plain"))]}
+        assert web.post(f"/u/{token}/document", data={"confirm": "yes"}, **upload).status_code == 403
+        assert web.post(f"/u/{token}/document", data={"csrf": "x" + form, "confirm": "yes"}, **upload).status_code == 403
+        r = web.post(f"/u/{token}/document", data={"csrf": form}, **upload)
+        assert r.status_code == 400 and "确认" in r.text
+        r = web.post(f"/u/{token}/document", data={"csrf": form, "confirm": "yes"},
+                     files=[("document", ("進展.pdf", b"%PDF-1.4", "application/pdf"))])
+        assert r.status_code == 400 and "must be a .docx or .txt" in r.text
+        r = web.post(f"/u/{token}/document", data={"csrf": form, "confirm": "yes"}, **upload)
+        assert r.status_code == 200 and "志愿者160名" in r.text and "113戶" in r.text
+        carry = r.text.split('name="carry" value="', 1)[1].split('"', 1)[0]
+        sig = r.text.split('name="carry_sig" value="', 1)[1].split('"', 1)[0]
+        numbers = dict(re.findall(r'name="choose" value="(\d+)">\s*<span><b>(\S+) ', r.text))
+        volunteers = next(n for n, task in numbers.items() if task == "3")
+        chosen = {"carry": carry, "carry_sig": sig, "choose": volunteers}
+        assert counts(engine) == before, "the upload is read, not kept, and proposes only"
+        r = web.post(f"/u/{token}/document/confirm", data={**chosen, "confirm": "yes"})
+        assert r.status_code == 403  # no form token
+        r = web.post(f"/u/{token}/document/confirm", data={**chosen, "csrf": form})
+        assert r.status_code == 400 and "确认" in r.text and "志愿者160名" in r.text  # the proposals shown again
+        assert counts(engine) == before
+        r = web.post(f"/u/{token}/document/confirm", data={**chosen, "csrf": form, "confirm": "yes"})
+        assert r.status_code == 303 and r.headers["location"] == f"/u/{token}?done=document#answer-document"
+    finally:
+        web.close()
+    assert county_done(engine) == {**done_before, "3": 160.0}, "only the ticked entry counts"
+    with transaction(engine) as s:
+        used = s.execute(sa.select(EventRow).where(EventRow.kind == "link.used")).scalars().all()
+        note, source, by = s.execute(sa.text("SELECT note, source, reported_by FROM progress_report")).one()
+    assert [(e.data["action"], e.data["task"], e.data["link"], e.data["document"]) for e in used] == [
+        ("report_document", "3", link.link_id, "進展報告.txt")]
+    assert source == "document" and "志愿者160名" in note and link.link_id in by
