@@ -329,6 +329,10 @@ class NoticeRow(SQLModel, table=True):
     """A planned notice in the outbox. ``key`` makes planning idempotent: one row per notice, ever."""
 
     __tablename__ = "notice"
+    __table_args__ = (  # the console's overview counts on these alone (covering: no row is read)
+        sa.Index("ix_notice_plan_kind_level", "plan_id", "kind", "level"),
+        sa.Index("ix_notice_plan_status", "plan_id", "status"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(sa_column=sa.Column(sa.String(200), nullable=False, unique=True))
@@ -461,8 +465,9 @@ class ItemLightRow(SQLModel, table=True):
     __tablename__ = "item_light"
     __table_args__ = (sa.UniqueConstraint("item_kind", "item_id", name="uq_item_light_item_kind"),
                       # the task list's date and overdue filters (schema 0022)
-                      sa.Index("ix_item_light_plan_due", "plan_id", "due"),
-                      sa.Index("ix_item_light_plan_overdue", "plan_id", "working_days_overdue"))
+                      # with the light: the overview's counts of open items read the index alone (covering)
+                      sa.Index("ix_item_light_plan_due", "plan_id", "due", "light"),
+                      sa.Index("ix_item_light_plan_overdue", "plan_id", "working_days_overdue", "light"))
 
     id: int | None = Field(default=None, primary_key=True)
     plan_id: int = Field(foreign_key="plan.id", index=True)
@@ -479,6 +484,7 @@ class TaskLightRow(SQLModel, table=True):
     """A task's light as of a day: its worst open item's; ``ongoing`` when every open item is ongoing work."""
 
     __tablename__ = "task_light"
+    __table_args__ = (sa.Index("ix_task_light_plan_light", "plan_id", "light"),)  # the overview's counts by light
 
     task_id: int = Field(foreign_key="task.id", primary_key=True)
     plan_id: int = Field(foreign_key="plan.id", index=True)

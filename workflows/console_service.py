@@ -36,10 +36,14 @@ def _counts(s: Any, plan_ids: list[int], today: dt.date) -> dict[str, dict[Any, 
     week_start = today - dt.timedelta(days=today.weekday())
     open_item = [ItemLightRow.plan_id.in_(plan_ids), ItemLightRow.light != "closed"]
     days = ItemLightRow.working_days_overdue
-    buckets = [sa.func.sum(sa.case((sa.and_(days >= low, *([days <= high] if high else [])), 1), else_=0))
-               for low, high in OVERDUE_BUCKETS]
-    overdue = {row[0]: [int(n or 0) for n in row[1:]] for row in s.execute(
-        sa.select(ItemLightRow.plan_id, *buckets).where(*open_item).group_by(ItemLightRow.plan_id)).all()}
+    overdue: dict[int, list[int]] = {}
+    for plan_id, n_days, n in s.execute(  # counted per day on the index (plan, days, light); bucketed here
+            sa.select(ItemLightRow.plan_id, days, sa.func.count()).where(*open_item, days >= OVERDUE_BUCKETS[0][0])
+            .group_by(ItemLightRow.plan_id, days)).all():
+        counts = overdue.setdefault(plan_id, [0] * len(OVERDUE_BUCKETS))
+        for k, (low, high) in enumerate(OVERDUE_BUCKETS):
+            if n_days >= low and (high is None or n_days <= high):
+                counts[k] += n
     return {
         "lights": _by_plan(s, sa.select(TaskLightRow.plan_id, TaskLightRow.light, sa.func.count())
                            .where(TaskLightRow.plan_id.in_(plan_ids)).group_by(TaskLightRow.plan_id, TaskLightRow.light)),
