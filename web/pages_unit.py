@@ -2,8 +2,10 @@
 
 The page lists the unit's open items in the link's plan (lead, co-lead, supporting) with 签收, 报送进展,
 申请办结 (note and evidence files) and 申请延期, and says which unit the link acts as (a forwarded link acts
-as the unit it was sent to). Opening it reads only (mail scanners and link previews open links); every
-action is a POST with the page's form token (an HMAC of the link token: there is no session to keep one
+as the unit it was sent to). 按文件报送 reads an uploaded progress report into proposals the unit ticks
+(``/u/{token}/document``, then ``…/document/confirm``); 订阅日历 is the link's calendar feed
+(``/u/{token}/calendar.ics``, ``workflows.calendar_feed_service``). Opening it, or its feed, reads only
+(mail scanners and link previews open links); every action is a POST with the page's form token (an HMAC of the link token: there is no session to keep one
 in) and a 确认 tick, on an item of the link's own unit and plan, through ``workflows.link_service``.
 """
 
@@ -53,14 +55,16 @@ def _refused(request: Request, err: Exception) -> HTMLResponse:
 def _page(request: Request, token: str, *, status_code: int = 200, error: str | None = None,
           error_item: str = "", done: str = "", kept: dict[str, str] | None = None,
           doc: dict[str, Any] | None = None, doc_error: str | None = None) -> HTMLResponse:
-    from duban.workflows.link_service import LinkRefused, page
+    from duban.workflows.link_service import LinkRefused, page, url_of
 
     app = duban(request)
     try:
         found = page(app.engine, token, now=app.clock(), expire_days=app.policies.link_expire_days)
     except LinkRefused as err:
         return _refused(request, err)
+    feed_url = url_of(app.settings.public_url or str(request.base_url), found["link"].token) + "/calendar.ics"
     return _render(request, "unit_link.html.j2", status_code=status_code, link=found["link"], items=found["items"],
+                   feed_url=feed_url, webcal_url="webcal://" + feed_url.split("://", 1)[1],
                    csrf=found["csrf"], today=found["today"], error=error, error_item=error_item,
                    done=DONE.get(done), kept=kept or {}, max_mb=app.settings.evidence_max_bytes / 1024 / 1024,
                    doc=doc, doc_error=doc_error, doc_max_mb=_document_limit(request) / 1024 / 1024)
@@ -71,7 +75,7 @@ def unit_link(request: Request, token: str, done: str = "") -> Response:
     return _page(request, token, done=done)
 
 
-@router.get("/u/{token}/calendar.ics")
+@router.api_route("/u/{token}/calendar.ics", methods=["GET", "HEAD"])
 def unit_link_calendar(request: Request, token: str) -> Response:
     """The link's calendar feed (``calendar_feed_service``): reads only; a refused link gets its reason as
     text (a calendar app shows no page); an unchanged feed answers a poll's If-None-Match with 304."""
@@ -209,8 +213,7 @@ def _no_tick(request: Request) -> str:
 @router.post("/u/{token}/document")
 async def unit_link_document(request: Request, token: str) -> Response:
     """读取文件: the proposals read from the uploaded report, shown with checkboxes. Writes nothing."""
-    from duban.matrix.errors import DubanError
-    from duban.store.evidence import too_large
+    from duban.matrix.errors import DubanError, Refused
     from duban.workflows.link_service import propose_document
 
     limit = _document_limit(request)
@@ -226,7 +229,8 @@ async def unit_link_document(request: Request, token: str) -> Response:
         if part is None or isinstance(part, str) or not getattr(part, "filename", None):
             raise DubanError("document: choose a .docx or .txt file to read")
         if part.size is not None and part.size > limit:
-            raise too_large(part.filename, part.size, limit)
+            raise Refused(f"{part.filename}: the file is {part.size:,} bytes, more than the {limit:,} bytes a progress "
+                          "report may have")
         data = await part.read(limit + 1)
         made = propose_document(duban(request).engine, link, (part.filename, data), max_bytes=limit)
     except DubanError as err:

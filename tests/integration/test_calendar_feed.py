@@ -157,6 +157,7 @@ def test_the_feed_over_http_content_type_etag_and_refusals(district, web) -> Non
     before = counts(district)
     page = web.get(f"/u/{token}")
     assert page.status_code == 200 and f'href="/u/{token}/calendar.ics"' in page.text and "订阅日历" in page.text
+    assert f'href="webcal://duban.example.gov.cn/u/{token}/calendar.ics"' in page.text  # opens the calendar app
     r = web.get(f"/u/{token}/calendar.ics")
     assert r.status_code == 200 and r.headers["content-type"] == "text/calendar; charset=utf-8"
     assert "set-cookie" not in r.headers and r.headers["cache-control"] == "private, no-cache"
@@ -165,6 +166,8 @@ def test_the_feed_over_http_content_type_etag_and_refusals(district, web) -> Non
     again = web.get(f"/u/{token}/calendar.ics", headers={"If-None-Match": r.headers["etag"]})
     assert again.status_code == 304 and not again.content
     assert set(events(web.get(f"/u/{token}/calendar.ics").content)) == uids
+    head = web.request("HEAD", f"/u/{token}/calendar.ics")  # some calendar apps ask first
+    assert head.status_code == 200 and head.headers["etag"] == r.headers["etag"] and not head.content
     tampered = token[:-1] + ("A" if token[-1] != "A" else "B")
     r = web.get(f"/u/{tampered}/calendar.ics")
     assert r.status_code == 403 and b"BEGIN:VCALENDAR" not in r.content

@@ -311,7 +311,7 @@ def test_a_link_answers_by_document_confirming_only_the_chosen_entries(engine, d
     assert counts(engine) == before and county_done(engine) == done_before
 
     # through the page: the link's form token and the 确认 tick on both POSTs; only the ticked entry counts
-    web = Web(db_url, tmp_path, as_of_day=day)
+    web = Web(db_url, tmp_path, as_of_day=day, evidence_max_bytes=3000)
     before = counts(engine)  # the console's own session key made
     try:
         page = web.get(f"/u/{token}").text
@@ -324,6 +324,9 @@ def test_a_link_answers_by_document_confirming_only_the_chosen_entries(engine, d
         r = web.post(f"/u/{token}/document", data={"csrf": form, "confirm": "yes"},
                      files=[("document", ("進展.pdf", b"%PDF-1.4", "application/pdf"))])
         assert r.status_code == 400 and "must be a .docx or .txt" in r.text
+        r = web.post(f"/u/{token}/document", data={"csrf": form, "confirm": "yes"},  # over the evidence limit (3000)
+                     files=[("document", ("進展.txt", COUNTY_REPORT.encode() * 20, "text/plain"))])
+        assert r.status_code in (400, 413) and "3,000" in r.text
         r = web.post(f"/u/{token}/document", data={"csrf": form, "confirm": "yes"}, **upload)
         assert r.status_code == 200 and "志愿者160名" in r.text and "113戶" in r.text
         carry = r.text.split('name="carry" value="', 1)[1].split('"', 1)[0]
