@@ -53,3 +53,17 @@ def newest_report(engine: Engine, *, unit: str, until: dt.date, scopes: list[str
         day = s.execute(sa.select(sa.func.max(_S.c.as_of))
                         .where(_S.c.unit == unit, _S.c.scope.in_(scopes), _S.c.as_of <= until)).scalar()
     return day
+
+
+def newest_board(engine: Engine, *, until: dt.date, scopes: list[str]) -> dict[str, Any] | None:
+    """The newest stored report of ``scopes`` written for a day up to ``until`` (the report of every plan,
+    scope "", before a plan's own of the same day): ``{as_of, scope, units: [{unit, score, rank}]}``, ranked
+    units first by rank, then the unranked by name; None when no report is stored (two queries)."""
+    with transaction(engine) as s:
+        day = s.execute(sa.select(sa.func.max(_S.c.as_of)).where(_S.c.scope.in_(scopes), _S.c.as_of <= until)).scalar()
+        if day is None:
+            return None
+        scope = min(s.execute(sa.select(_S.c.scope).where(_S.c.as_of == day, _S.c.scope.in_(scopes)).distinct()).scalars())
+        rows = s.execute(sa.select(_S.c.unit, _S.c.score, _S.c.rank).where(_S.c.as_of == day, _S.c.scope == scope)
+                         .order_by(_S.c.rank.is_(None), _S.c.rank, _S.c.unit)).all()
+    return {"as_of": day, "scope": scope, "units": [dict(r._mapping) for r in rows]}

@@ -1,5 +1,5 @@
 """總覽 Overview: per plan the user may see, tasks by light, this week's due items, overdue items by working
-days, escalations by level, held notices and undelivered mail."""
+days, escalations by level, held notices; units ranked by the newest weekly report's score; undelivered mail."""
 
 from __future__ import annotations
 
@@ -19,5 +19,5 @@ def overview_page(request: Request) -> Response:
     user = require(request, "read")
     app = duban(request)
     data = overview(app.engine, now=app.clock(), policies=app.policies, calendar=app.calendar,
-                    plans=visible_plans(app.engine, user))
+                    plans=visible_plans(app.engine, user), every_plan=not user["offices"])
     return render(request, "overview.html.j2", user=user, data=data)

@@ -59,9 +59,39 @@ def _counts(s: Any, plan_ids: list[int], today: dt.date) -> dict[str, dict[Any, 
     }
 
 
+RANKED_SHOWN = (10, 3)  # the overview's ranking: the first ten units and the last three (the report has all)
+
+
+def ranking(engine: Engine, *, today: dt.date, plans: list[str], every_plan: bool) -> dict[str, Any] | None:
+    """Units ranked by the score of the newest weekly report up to ``today`` (as written: ``report_score``):
+    the report of every plan when ``every_plan`` (a user of every office), else the newest report of one of
+    ``plans``. ``{as_of, scope, ranked, shown: [{unit, score, rank}], left_out}``: the first and the last
+    units (``RANKED_SHOWN``), with how many are left out between them; None before the first report."""
+    from duban.store.report_scores import newest_board
+
+    board = newest_board(engine, until=today, scopes=[*([""] if every_plan else []), *plans])
+    if board is None:
+        return None
+    ranked = [u for u in board["units"] if u["rank"] is not None]
+    first, last = RANKED_SHOWN
+    shown = ranked if len(ranked) <= first + last else ranked[:first] + ranked[-last:]
+    return {"as_of": board["as_of"].isoformat(), "scope": board["scope"], "ranked": len(ranked),
+            "shown": [{**u, "score": _plain(u["score"])} for u in shown], "left_out": len(ranked) - len(shown),
+            "cut": first if len(shown) < len(ranked) else None}
+
+
+def _plain(value: Any) -> str:
+    """A stored score as the report prints it: 95, 87.5 (no trailing zeros)."""
+    from decimal import Decimal
+
+    d = Decimal(value).normalize()
+    return format(d.quantize(Decimal(1)) if d == d.to_integral() else d, "f")
+
+
 def overview(engine: Engine, *, now: dt.datetime, policies: PolicySet, calendar: WorkCalendar,
-             plans: list[str]) -> dict[str, Any]:
-    """The overview of ``plans`` (the codes the user may see) at ``now``."""
+             plans: list[str], every_plan: bool = True) -> dict[str, Any]:
+    """The overview of ``plans`` (the codes the user may see) at ``now``; ``every_plan``: the user sees every
+    office's plans (the ranking of the report of every plan is theirs to see)."""
     today = now.date()
     fresh(engine, now=now, policies=policies, calendar=calendar, plans=plans)
     with transaction(engine) as s:
@@ -69,7 +99,8 @@ def overview(engine: Engine, *, now: dt.datetime, policies: PolicySet, calendar:
                          .order_by(PlanRow.code)).all()
         c = _counts(s, [r.id for r in rows], today)
         mail = dict(s.execute(sa.select(MessageRow.status, sa.func.count()).group_by(MessageRow.status)).all())
-    result: dict[str, Any] = {"today": today.isoformat(), "plans": [], "mail": mail}
+    result: dict[str, Any] = {"today": today.isoformat(), "plans": [], "mail": mail,
+                              "ranking": ranking(engine, today=today, plans=plans, every_plan=every_plan) if plans else None}
     for plan_id, code, title in rows:
         lights = {k: c["lights"].get((plan_id, k), 0) for k in LIGHTS}
         overdue = c["overdue"].get(plan_id, [0] * len(OVERDUE_BUCKETS))

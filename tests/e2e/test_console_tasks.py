@@ -345,3 +345,20 @@ def test_the_score_trend_shows_what_the_weekly_reports_gave(tmp_path: Path) -> N
     assert pages.score_trend(engine, now=now, plans=[DISTRICT], unit="區交委")[""][-1]["reported"]
     assert pages.score_trend(engine, now=now + dt.timedelta(days=700), plans=[DISTRICT], unit="區扶貧辦") == trend  # the newest report's weeks
     assert pages.score_trend(engine, now=now - dt.timedelta(days=2), plans=[DISTRICT], unit="區扶貧辦") == {}  # none written by then
+
+
+def test_the_overview_ranks_units_by_the_newest_weekly_reports_scores(base: str, lin: httpx.Client) -> None:
+    overview = lin.get("/").text
+    section = overview[overview.index('class="card ranking"'):]
+    section = section[:section.index("</section>")]
+    assert '<a href="/reports/2016-01-15">' in section  # the report the scores come from, a link to it
+    ranked = re.findall(r'<tr><td>(\d+)</td><td><a href="(/units/[^"]+)">([^<]+)</a></td><td>([\d.]+)</td></tr>', section)
+    assert len(ranked) >= 5, section[:500]
+    ranks = [int(r) for r, *_ in ranked]
+    assert ranks == sorted(ranks) and ranks[0] == 1
+    # the unit page's trend shows the same score for that report (two readings of what the report wrote)
+    rank, href, unit, score = ranked[0]
+    page = lin.get(html.unescape(href)).text
+    assert f"<h1>{unit}" in page and re.search(rf"2016-01-15</td><td><meter[^>]*>{re.escape(score)}</meter>", page), page[:300]
+    with closing(logged_in(base, "wang")) as wang:  # one office's viewer: the report of every plan is not theirs
+        assert 'class="card ranking"' not in wang.get("/").text
