@@ -237,12 +237,28 @@ def _history(conn: Connection, tasks: dict[int, TaskHistory], milestones: dict[i
         if item is not None:
             item.add("changes", (r.decided_on, r.new_due))
     p = ProgressReportRow
+    # A supporting unit's part counts only once accepted, from the day it was (counted_on), its done quantity
+    # added to the cumulative figure before it (workflows.progress_acceptance); pending and refused parts never.
+    day = sa.func.coalesce(p.counted_on, p.reported_on)
+    totals: dict[int, Decimal] = {}
+    percents: dict[int, Decimal] = {}
     for r in conn.execute(sa.select(p.id, p.task_id, p.milestone_id, p.instance_id, p.unit_id, p.done_quantity,
-                                    p.done_percent, p.done_count, p.reported_on)
-                          .where(p.task_id.in_(live), p.reported_on <= as_of).order_by(p.reported_on, p.id)).all():
+                                    p.done_percent, p.done_count, p.reported_on, p.state, day.label("day"))
+                          .where(p.task_id.in_(live), day <= as_of, p.state.in_(("counted", "accepted")))
+                          .order_by(day, p.id)).all():
         item = find(r.milestone_id, r.instance_id)
+        done = _dec(r.done_quantity)
+        if r.milestone_id is not None and done is not None:
+            if r.state == "accepted":
+                done = totals.get(r.milestone_id, Decimal(0)) + done
+            totals[r.milestone_id] = done
+        percent = _dec(r.done_percent)
+        if r.milestone_id is not None and percent is not None:
+            if r.state == "accepted":  # a part's percent only raises the milestone's
+                percent = max(percent, percents.get(r.milestone_id, percent))
+            percents[r.milestone_id] = percent
         if item is not None:
-            item.add("reports", (r.reported_on, r.id, _dec(r.done_quantity), _dec(r.done_percent), r.done_count))
+            item.add("reports", (r.day, r.id, done, percent, r.done_count))
         task = tasks[r.task_id]
         if r.unit_id == task.lead_unit_id:
             task.lead_reports.append((r.reported_on, r.id, item.ref if item is not None else ""))

@@ -270,6 +270,15 @@ class ProgressReportRow(SQLModel, table=True):
     reported_on: dt.date
     recorded_at: dt.datetime
     source: str = ""
+    # Acceptance (schema 0026): ``counted`` (counts at once: the lead or a co-lead unit, the office's own
+    # entry), ``pending`` (a supporting unit's part through its link, 待确认: counts nothing yet),
+    # ``accepted`` (by the lead unit or the office: counts from ``counted_on``) or ``refused``.
+    state: str = Field(default="counted", sa_column=sa.Column(sa.String(20), nullable=False, server_default="counted",
+                                                              index=True))
+    decided_at: dt.datetime | None = None
+    decided_by: str = ""
+    decision_note: str = ""
+    counted_on: dt.date | None = None  # an accepted part: the plan's day it was accepted (it counts from then)
 
 
 class ExtensionRow(SQLModel, table=True):

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from duban.matrix.errors import Refused
 from duban.store.evidence import Evidence, EvidenceStore
 from duban.store.tables import EventRow, ProgressReportRow, RecurrenceRow, TaskRow
+from duban.workflows.progress_acceptance import _pending, needs_acceptance
 from duban.workflows.progress_evidence import store_files
 from duban.workflows.progress_items import (
     Item,
@@ -51,9 +52,11 @@ def _report(session: Session, *, now: dt.datetime, plan: str | None, task: str, 
             percent: Number = None, count: Number = None, amount: Number = None, note: str = "",
             reported_by: str = "", reported_on: dt.date | None = None, milestone: int | None = None,
             period: dt.date | None = None, source: str = "cli", beneficiary: str | None = None,
-            files: Sequence[Evidence] = (), store: EvidenceStore | None = None) -> dict[str, Any]:
+            files: Sequence[Evidence] = (), store: EvidenceStore | None = None, from_unit: bool = False) -> dict[str, Any]:
     """One report inside the caller's transaction. Every check comes before the first write. ``files``:
-    evidence already checked (``store.evidence.check_all``), stored in ``store`` once the report is written."""
+    evidence already checked (``store.evidence.check_all``), stored in ``store`` once the report is written.
+    ``from_unit``: the unit itself sends it (its signed link), so a supporting unit's part waits (``pending``)
+    for the lead unit or the office to accept it (``progress_acceptance``) and changes no item yet."""
     done_q = _number("done", done)
     percent_q = _number("percent", percent, percent=True)
     count_q = _number("count", count, whole=True)
@@ -80,6 +83,10 @@ def _report(session: Session, *, now: dt.datetime, plan: str | None, task: str, 
 
     data: dict[str, Any] = {**_item_ref(kind, item, number), "unit": unit_row.name, "reported_on": on.isoformat(),
                             "note": note, "source": source}
+    if from_unit and needs_acceptance(session, plan_row, task_row, unit_row):
+        return _pending(session, now=now, plan_row=plan_row, task_row=task_row, unit_row=unit_row, kind=kind,
+                        item=item, number=number, rec=rec, values=(done_q, percent_q, count_q, amount_q), data=data,
+                        reported_by=reported_by, on=on, source=source, files=files, store=store)
     if kind == "milestone":
         warnings = _apply_milestone(item, done_q, percent_q, data)
     else:
@@ -91,6 +98,7 @@ def _report(session: Session, *, now: dt.datetime, plan: str | None, task: str, 
         instance_id=item.id if kind == "instance" else None, unit_id=unit_row.id, kind="report",
         done_quantity=done_q, done_percent=percent_q, done_count=None if count_q is None else int(count_q),
         done_amount=amount_q, note=note, reported_by=reported_by or "", reported_on=on, recorded_at=now, source=source,
+        state="counted",
     )
     session.add(report)
     session.flush()
@@ -115,7 +123,7 @@ def _report(session: Session, *, now: dt.datetime, plan: str | None, task: str, 
         store_files(session, store, report.id, list(files), now)
     return {"task": task_row.code, "plan": plan_row.code, "unit": unit_row.name,
             "item": _item_json(kind, item, number, rec), "report_id": report.id, "warnings": warnings,
-            "files": [{"name": ev.name, "sha256": ev.sha256, "size": ev.size, "content_type": ev.content_type}
+            "state": "counted", "files": [{"name": ev.name, "sha256": ev.sha256, "size": ev.size, "content_type": ev.content_type}
                       for ev in files]}
 
 
@@ -198,4 +206,5 @@ def _close(session: Session, *, now: dt.datetime, plan: str | None, task: str, u
                                                  {**_item_ref(kind, item, number), "reason": "closed",
                                                   "evidence": evidence, "unit": unit_row.name, "report_id": report.id})])
     return {"task": task_row.code, "plan": plan_row.code, "unit": unit_row.name,
-            "item": _item_json(kind, item, number, rec), "report_id": report.id, "warnings": [], "files": []}
+            "item": _item_json(kind, item, number, rec), "report_id": report.id, "warnings": [], "state": "counted",
+            "files": []}

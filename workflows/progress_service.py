@@ -55,9 +55,15 @@ the data folder (``store``: ``closing_service.evidence_store(settings)``), liste
 (``progress_evidence``), in its ``progress.reported`` event, on the task page and in the weekly report.
 A report with files alone (no quantity, no note) is a note-only report.
 
+Acceptance (配合单位报送，待确认): a supporting unit's report sent through its own signed link
+(``from_unit``) is stored ``pending`` and counts only once the lead unit (its link) or the office
+(``accept_report``, `duban progress accept`, the console) accepts it; the accepted done quantity is ADDED to
+the milestone's cumulative figure, a percent raises it, a period's count/amount add. ``refuse_report`` keeps it
+out with a reason. The lead's, a co-lead's and the office's own entries count at once (``progress_acceptance``).
+
 The service's rooms: ``progress_parse`` (values), ``progress_items`` (which plan, task, unit and item),
 ``progress_record`` (a report or closing inside a transaction), ``progress_evidence`` (a report's files),
-``progress_sheet`` (``import_progress``)
+``progress_sheet`` (``import_progress``), ``progress_acceptance`` (pending parts)
 and ``extension_service`` (extension requests, a service of its own). This module is the entry:
 ``report_progress``, ``close_item`` and ``import_progress``.
 """
@@ -81,8 +87,8 @@ if TYPE_CHECKING:
 
     from duban.config.settings import Settings
 
-__all__ = ["close_item", "evidence_by_task", "evidence_file", "evidence_files", "evidence_store", "import_progress",
-           "merged_evidence", "report_progress"]
+__all__ = ["accept_report", "close_item", "evidence_by_task", "evidence_file", "evidence_files", "evidence_store", "import_progress",
+           "merged_evidence", "pending_reports", "refuse_report", "report_progress"]
 
 
 def evidence_store(settings: Settings) -> EvidenceStore:
@@ -105,13 +111,15 @@ def report_progress(engine: Engine, *, task: str, unit: str, now: dt.datetime, p
                     note: str = "", reported_by: str = "", reported_on: dt.date | None = None,
                     milestone: int | None = None, period: dt.date | None = None, source: str = "cli",
                     beneficiary: str | None = None, files: Sequence[Evidence | tuple[str, bytes]] = (),
-                    store: EvidenceStore | None = None) -> dict[str, Any]:
+                    store: EvidenceStore | None = None, from_unit: bool = False) -> dict[str, Any]:
     """Record a unit's report on a task's milestone or period; closes the item when the target is reached.
-    ``files``: evidence files, kept in ``store`` (required with files).
+    ``files``: evidence files, kept in ``store`` (required with files). ``from_unit``: sent by the unit itself
+    (its signed link): a supporting unit's report is then stored pending (``state`` ``pending``, no change to
+    the item) until the lead unit or the office accepts it; else ``state`` is ``counted``.
 
     Returns ``{task, plan, unit, item: {kind, id, seq, period, due, planned_due, extended_due, quantity,
     measure, done_quantity, percent, min_count, min_amount, amount_unit, done_count, done_amount, closed,
-    closed_at, closed_by, evidence}, report_id, warnings, files: [{name, sha256, size, content_type}]}``.
+    closed_at, closed_by, evidence}, report_id, state, warnings, files: [{name, sha256, size, content_type}]}``.
     """
     if files and store is None:
         raise ValueError("evidence files need the evidence store to keep them in")
@@ -120,7 +128,49 @@ def report_progress(engine: Engine, *, task: str, unit: str, now: dt.datetime, p
         return _report(session, now=now, plan=plan, task=task, unit=unit, done=done, percent=percent, count=count,
                        amount=amount, note=note, reported_by=reported_by, reported_on=reported_on,
                        milestone=milestone, period=period, source=source, beneficiary=beneficiary,
-                       files=checked, store=store)
+                       files=checked, store=store, from_unit=from_unit)
+
+
+def accept_report(engine: Engine, *, report_id: int, now: dt.datetime, actor: str, note: str = "",
+                  lead_unit_id: int | None = None) -> dict[str, Any]:
+    """Accept a supporting unit's pending part: it counts from today (the plan's day) and may close its item.
+    ``actor``: the console user, or the lead unit and its link; ``lead_unit_id``: the deciding link's unit (it
+    must lead the task); None: the office. Returns ``{report_id, task, plan, unit, state, decided_by, reason,
+    counted_on, item}``; event ``progress.accepted``."""
+    from duban.workflows.progress_acceptance import decide
+
+    with transaction(engine) as session:
+        return decide(session, report_id=report_id, accept=True, now=now, actor=actor, reason=note,
+                      lead_unit_id=lead_unit_id)
+
+
+def refuse_report(engine: Engine, *, report_id: int, now: dt.datetime, actor: str, reason: str,
+                  lead_unit_id: int | None = None) -> dict[str, Any]:
+    """Refuse a pending part with a reason (required): it never counts. Event ``progress.refused``."""
+    from duban.workflows.progress_acceptance import decide
+
+    with transaction(engine) as session:
+        return decide(session, report_id=report_id, accept=False, now=now, actor=actor, reason=reason,
+                      lead_unit_id=lead_unit_id)
+
+
+def pending_reports(engine: Engine, *, plan: str | None = None, task: str | None = None,
+                    lead_unit: str | None = None, states: Sequence[str] = ("pending",)) -> list[dict[str, Any]]:
+    """Supporting units' parts waiting (or in ``states``), oldest first; ``task`` needs ``plan`` or a single plan,
+    ``lead_unit`` narrows to the tasks that unit leads. Reads only."""
+    from duban.workflows.progress_acceptance import pending
+    from duban.workflows.progress_items import _plan, _task, _unit
+
+    with transaction(engine) as session:
+        task_id = lead_id = None
+        if task is not None:
+            plan_row = _plan(session, plan)
+            task_id, plan = _task(session, plan_row, task).id, plan_row.code
+        if lead_unit is not None:
+            lead_id = _unit(session, lead_unit, plan).id
+        out = pending(session, plan=plan, task_id=task_id, lead_unit_id=lead_id, states=states)
+        session.rollback()
+        return out
 
 
 def close_item(engine: Engine, *, task: str, unit: str, now: dt.datetime, evidence: str, closed_by: str = "",

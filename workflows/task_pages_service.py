@@ -385,7 +385,8 @@ def _reports(session: Session, task_id: int, tz: dt.tzinfo) -> list[dict[str, An
              "done_percent": r.done_percent, "done_count": r.done_count, "done_amount": r.done_amount,
              "note": r.note, "evidence": r.evidence, "reported_by": r.reported_by,
              "reported_on": r.reported_on.isoformat(), "recorded_at": _when(r.recorded_at, tz),
-             "source": r.source} for r, unit, seq, due in rows]
+             "source": r.source, "state": r.state, "decided_by": r.decided_by, "decision_note": r.decision_note,
+             "decided_at": _when(r.decided_at, tz)} for r, unit, seq, due in rows]
 
 
 def _item_name(seq: int | None, due: dt.date | None) -> str:
@@ -440,8 +441,9 @@ def _notices(session: Session, task_id: int, tz: dt.tzinfo) -> list[dict[str, An
 
 def task_page(engine: Engine, *, now: dt.datetime, policies: PolicySet, calendar: WorkCalendar, plans: list[str],
               plan: str, code: str) -> dict[str, Any]:
-    """Everything the task page shows: ``{plan, plan_title, task (matrix.model.Task), supervised, light, reports,
-    notices, extensions, history}``. ``NotFound`` for a plan outside ``plans`` or no such live task."""
+    """Everything the task page shows: ``{plan, plan_title, task (matrix.model.Task), supervised, light, reports
+    (each with its ``state``: counted, pending, accepted, refused), pending (the parts waiting), notices,
+    extensions, history}``. ``NotFound`` for a plan outside ``plans`` or no such live task."""
     from duban.workflows.history_service import task_history
 
     today, tz = now.date(), now.tzinfo or dt.UTC
@@ -455,6 +457,7 @@ def task_page(engine: Engine, *, now: dt.datetime, policies: PolicySet, calendar
                 "extensions": _extensions(session, task_row.id), "today": today.isoformat()}
         session.rollback()  # reads only
     page["light"] = _task_light(items)
+    page["pending"] = [r for r in page["reports"] if r["state"] == "pending"]  # supporting units' parts, 待确认
     page["history"] = [{**e, "at": _when(dt.datetime.fromisoformat(e["at"]), tz)}
                        for e in task_history(engine, task=code, plan=plan)]
     return page

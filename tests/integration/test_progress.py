@@ -171,7 +171,7 @@ def test_the_weekly_report_lists_progress_evidence_with_closing_evidence_each_na
 def test_report_updates_the_milestone_and_is_in_history(district) -> None:
     result = report_progress(district, task="3.2.1", unit="区交委", done="18", note="18個村完成道路硬化",
                              reported_by="張三", now=at(2015, 11, 2))
-    assert set(result) == {"task", "plan", "unit", "item", "report_id", "warnings", "files"}
+    assert set(result) == {"task", "plan", "unit", "item", "report_id", "warnings", "files", "state"}
     assert set(result["item"]) == ITEM_KEYS
     assert (result["task"], result["plan"], result["unit"]) == ("3.2.1", DISTRICT, "區交委")
     item = result["item"]
@@ -279,7 +279,7 @@ def test_a_supporting_unit_reports_but_only_the_lead_unit_closes(district) -> No
     assert state(district) == before
     closed = close_item(district, task="3.2.1", unit="區交委", evidence="交通局驗收單 2015-10-02", closed_by="李四",
                         now=at(2015, 10, 2))
-    assert set(closed) == {"task", "plan", "unit", "item", "report_id", "warnings", "files"}
+    assert set(closed) == {"task", "plan", "unit", "item", "report_id", "warnings", "files", "state"}
     assert closed["item"]["closed"] is True and closed["item"]["seq"] == 1
     m = milestone(district, "3.2.1")
     assert m.closed_by == "李四" and m.evidence == "交通局驗收單 2015-10-02" and m.done_quantity == 12
