@@ -68,7 +68,9 @@ def describe(result: dict[str, Any], verb: str = "reported") -> str:
         where = f"{result['task']} period {item['period']}" + (f" for {item['beneficiary']}" if item.get("beneficiary") else "")
     line = f"{result['unit']} {verb} {what} on {where} (due {item['due']})" if verb == "reported" else \
         f"{result['unit']} closed {where} (due {item['due']})"
-    if verb == "reported" and item["closed"]:
+    if verb == "reported" and result.get("state") == "pending":
+        line += " — pending (待确认): a supporting unit's part counts once the lead unit or the office accepts it"
+    elif verb == "reported" and item["closed"]:
         line += " — closed (辦結)"
     return line
 
@@ -210,6 +212,76 @@ def progress_read(
         out.print(describe(r))
         for w in r["warnings"]:
             out.print(styled(("warning", "yellow"), f" {w}"))
+
+
+def _part_line(p: dict[str, Any]) -> str:
+    """#12 3.2.1 #1 區農委 (lead 區交委): 3村 on 2016-01-15 — 3個村 [pending]."""
+    what = ", ".join(x for x in (
+        f"{_amount(p['done'])}{p['measure'] or ''}" if p["done"] is not None else "",
+        f"{_amount(p['percent'])}%" if p["percent"] is not None else "",
+        f"{p['count']}次" if p["count"] is not None else "",
+        _amount(p["amount"]) if p["amount"] is not None else "") if x) or "a note"
+    decided = f" by {p['decided_by']}" if p["decided_by"] else ""
+    reason = f": {p['reason']}" if p["reason"] else ""
+    return (f"#{p['report_id']} {p['task']} {p['item']} {p['unit']} (lead {p['lead_unit']}): {what} "
+            f"on {p['reported_on']}" + (f" — {p['note']}" if p["note"] else "") + f" [{p['state']}{decided}{reason}]")
+
+
+@progress_app.command("pending")
+def progress_pending(
+    plan: str | None = typer.Option(None, "--plan", "-p", help="Only this plan."),
+    task: str | None = typer.Option(None, "--task", help="Only this task (with --plan unless there is one plan)."),
+    lead: str | None = typer.Option(None, "--lead", help="Only the tasks this unit leads."),
+    as_json: bool = Json,
+) -> None:
+    """Supporting units' parts waiting for the lead unit or the office (配合单位报送，待确认), oldest first;
+    they count nothing until accepted (duban progress accept ID)."""
+    from duban.workflows.progress_service import pending_reports
+
+    rows = pending_reports(engine(), plan=plan, task=task, lead_unit=lead)
+    if as_json:
+        emit_json(rows)
+        return
+    out = console()
+    if not rows:
+        out.print("no supporting unit's part waits for acceptance")
+    for p in rows:
+        out.print(_part_line(p))
+
+
+@progress_app.command("accept")
+def progress_accept(
+    report_id: int = typer.Argument(..., help="The part's number, as `duban progress pending` lists it."),
+    refuse: bool = typer.Option(False, "--refuse", help="Refuse it instead (needs --reason): it never counts."),
+    reason: str = typer.Option("", "--reason", help="Why (required with --refuse; a note when accepting)."),
+    by: str = ByOpt,
+    as_of: dt.datetime | None = AsOf,
+    as_json: bool = Json,
+) -> None:
+    """Accept a supporting unit's pending part for the office: it counts from today (a done quantity is added
+    to the milestone's cumulative figure) and may close its milestone; --refuse --reason keeps it out."""
+    from duban.workflows.progress_service import accept_report, refuse_report
+
+    actor = by or "督办部门"
+    if refuse:
+        result = refuse_report(engine(), report_id=report_id, now=now_for(as_of), actor=actor, reason=reason)
+    else:
+        result = accept_report(engine(), report_id=report_id, now=now_for(as_of), actor=actor, note=reason)
+    if as_json:
+        emit_json(result)
+        return
+    item = result["item"]
+    where = f"milestone {item['seq']}" if item["kind"] == "milestone" else f"period {item['period']}"
+    if result["state"] == "refused":
+        console().print(f"#{result['report_id']} refused: {result['unit']}'s part on {result['task']} {where} "
+                        f"does not count ({result['reason']})")
+        return
+    done = (f"{_amount(item['done_quantity'])}" + (f"/{_amount(item['quantity'])}" if item["quantity"] is not None else "")
+            + (item["measure"] or "")) if item["kind"] == "milestone" and item["done_quantity"] is not None else \
+        (f"{_amount(item['percent'])}%" if item["kind"] == "milestone" and item["percent"] is not None else
+         f"{item['done_count']}次" if item["kind"] == "instance" else "progress")
+    console().print(f"#{result['report_id']} accepted: {result['unit']}'s part on {result['task']} {where} counts "
+                    f"from {result['counted_on']}; now {done}" + (" — closed (辦結)" if item["closed"] else ""))
 
 
 # --------------------------------------------------------------------------------------------

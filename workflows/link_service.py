@@ -429,10 +429,11 @@ def report(engine: Engine, link: Link, item_key: str, *, now: dt.datetime, clien
                               {"done": done, "percent": percent, "count": count, "amount": amount}.items()
                               if v and v.strip()}
     result = report_progress(engine, task=item["task"], unit=link.unit, now=now, plan=link.plan, note=note,
-                             reported_by=_actor(link), source="link", files=files, store=store, **values,
-                             **_where(item))
+                             reported_by=_actor(link), source="link", files=files, store=store, from_unit=True,
+                             **values, **_where(item))
     _used(engine, link, now=now, action="report", item=item, client=client, report_id=result["report_id"],
-          closed=result["item"]["closed"], files=[f["name"] for f in result.get("files", [])])
+          closed=result["item"]["closed"], files=[f["name"] for f in result.get("files", [])],
+          state=result.get("state", "counted"))
     return result
 
 
@@ -552,6 +553,43 @@ def confirm_document(engine: Engine, link: Link, *, carry: object, carry_sig: ob
               quantity=p.get("quantity"))
         results.append(result)
     return results
+
+
+# --------------------------------------------------------------------------------------------
+# Supporting units' parts (配合单位报送，待确认): the lead unit decides them through its link
+
+
+def parts(engine: Engine, link: Link) -> dict[str, list[dict[str, Any]]]:
+    """``{to_decide: the pending parts of the tasks the link's unit leads in its plan, mine: the unit's own
+    parts (pending, accepted, refused with the reason)}``, as ``progress_service.pending_reports`` lists them."""
+    from duban.workflows.progress_acceptance import ACCEPTED, PENDING, REFUSED, pending
+
+    with transaction(engine) as session:
+        out = {"to_decide": pending(session, plan=link.plan, lead_unit_id=link.unit_id),
+               "mine": pending(session, plan=link.plan, unit_id=link.unit_id, states=(PENDING, ACCEPTED, REFUSED))}
+        session.rollback()
+        return out
+
+
+def decide_part(engine: Engine, link: Link, report_id: int, *, accept: bool, now: dt.datetime, client: str,
+                reason: str = "") -> dict[str, Any]:
+    """The lead unit accepts (it counts from today) or refuses (with a reason) a supporting unit's pending part
+    of a task it leads in the link's plan; ``link.used`` beside the service's ``progress.accepted``/``refused``."""
+    from duban.workflows.progress_service import accept_report, refuse_report
+
+    if report_id not in {p["report_id"] for p in parts(engine, link)["to_decide"]}:
+        raise NotFound(f"#{report_id} 不是{link.unit}牵头事项中待确认的配合单位报送 "
+                       f"(not a part waiting for {link.unit} in plan {link.plan})")
+    if accept:
+        result = accept_report(engine, report_id=report_id, now=now, actor=_actor(link), note=reason,
+                               lead_unit_id=link.unit_id)
+    else:
+        result = refuse_report(engine, report_id=report_id, now=now, actor=_actor(link), reason=reason,
+                               lead_unit_id=link.unit_id)
+    _used(engine, link, now=now, action="accept" if accept else "refuse", client=client,
+          item={"task": result["task"], "key": ("m" if result["item"]["kind"] == "milestone" else "i")
+                + str(result["item"]["id"])}, report_id=report_id, reason=result["reason"])
+    return result
 
 
 # --------------------------------------------------------------------------------------------
