@@ -1,6 +1,7 @@
 """Office actions (办理): run a sweep (a dry run first: what would be sent), deliver, hold or resume a
 task's notices, record progress on a unit's behalf (with evidence files, checked and kept as closing
-requests' are), approve or refuse extension requests.
+requests' are), approve or refuse extension requests, accept or refuse a supporting unit's pending part
+(配合单位报送，待确认: from the task page's progress history).
 
 Every action is a POST form with the session's CSRF token and a ticked 「确认」 box, for the roles that
 may act (office, supervisor; a viewer gets 403), on a plan the user may see (404 otherwise). Each calls
@@ -298,3 +299,34 @@ async def extension_decide(request: Request, extension_id: int) -> Response:
     verb = "已批准" if ext["status"] == "approved" else "已驳回"
     return done(request, user, ("延期申请", "Extension request"), f"延期申请 #{ext['id']} ({ext['task']}, {ext['old_due']} → {ext['new_due']}) "
                 f"{verb} ({ext['status']})", links=[("/extensions", "返回延期申请")])
+
+
+@router.post("/actions/progress/{report_id}/decide")
+async def progress_decide(request: Request, report_id: int) -> Response:
+    """The office accepts (it counts from today) or refuses (with a reason) a supporting unit's pending part."""
+    from duban.workflows.progress_service import accept_report, pending_reports, refuse_report
+
+    user = require(request, "act")
+    form = await checked_form(request)
+    app = duban(request)
+    plans = visible(request, user)
+    found = next((p for p in pending_reports(app.engine) if p["report_id"] == report_id and p["plan"] in plans), None)
+    if found is None:
+        raise HTTPException(status_code=404, detail=f"no pending part #{report_id} in your plans (decided already?)")
+    confirmed(form)
+    decision = text(form, "decision")
+    if decision not in ("accept", "refuse"):
+        raise HTTPException(status_code=400, detail="decision: accept or refuse; nothing was changed")
+    decide = accept_report if decision == "accept" else refuse_report
+    try:
+        result = decide(app.engine, report_id=report_id, now=app.clock(), actor=user["name"],
+                        **({"note": text(form, "reason")} if decision == "accept" else {"reason": text(form, "reason")}))
+    except DubanError as e:
+        raise refused(e) from None
+    from urllib.parse import quote
+
+    back = f"/tasks/{quote(found['plan'], safe='')}/{quote(found['task'], safe='')}"
+    verb = (f"已确认，自 {result['counted_on']} 起计入" if result["state"] == "accepted"
+            else f"未采纳（{result['reason']}）")
+    return done(request, user, ("配合单位报送", "Supporting unit's part"),
+                f"{found['unit']} 报送 #{report_id}（{found['task']} {found['item']}）{verb}", links=[(back, "返回任务")])

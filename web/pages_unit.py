@@ -7,6 +7,8 @@ as the unit it was sent to). 按文件报送 reads an uploaded progress report i
 (``/u/{token}/calendar.ics``, ``workflows.calendar_feed_service``). Opening it, or its feed, reads only
 (mail scanners and link previews open links); every action is a POST with the page's form token (an HMAC of the link token: there is no session to keep one
 in) and a 确认 tick, on an item of the link's own unit and plan, through ``workflows.link_service``.
+A lead unit's page also lists supporting units' parts waiting for it (配合单位报送，待你单位确认) to accept or
+refuse (``/u/{token}/part``); a supporting unit's page, its own parts and what became of them.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ DONE = {  # what the page says after an action (?done=…): only these words, ne
     "close": ("办结申请已提交，等待督办部门复核。", "Closing request filed for the office's review."),
     "extend": ("延期申请已提交，等待督办部门审批。", "Extension request filed for the office's decision."),
     "document": ("已按所选条目报送进展。", "The chosen entries were reported."),
+    "pending": ("已报送。配合单位报送的部分待牵头单位确认后计入。",
+                "Reported: a supporting unit's part counts once the lead unit accepts it."),
+    "accept": ("已确认，配合单位报送的部分自今日起计入。", "Accepted: the supporting unit's part counts from today."),
+    "refuse": ("已不予采纳，配合单位可在其链接页面看到理由。", "Refused: the supporting unit sees the reason on its page."),
 }
 _ENV = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]),
                    trim_blocks=True, lstrip_blocks=True)
@@ -63,8 +69,10 @@ def _page(request: Request, token: str, *, status_code: int = 200, error: str | 
     except LinkRefused as err:
         return _refused(request, err)
     feed_url = url_of(app.settings.public_url or str(request.base_url), found["link"].token) + "/calendar.ics"
+    from duban.workflows.link_service import parts
+
     return _render(request, "unit_link.html.j2", status_code=status_code, link=found["link"], items=found["items"],
-                   feed_url=feed_url, webcal_url="webcal://" + feed_url.split("://", 1)[1],
+                   parts=parts(app.engine, found["link"]), feed_url=feed_url, webcal_url="webcal://" + feed_url.split("://", 1)[1],
                    csrf=found["csrf"], today=found["today"], error=error, error_item=error_item,
                    done=DONE.get(done), kept=kept or {}, max_mb=app.settings.evidence_max_bytes / 1024 / 1024,
                    doc=doc, doc_error=doc_error, doc_max_mb=_document_limit(request) / 1024 / 1024)
@@ -153,9 +161,10 @@ async def _act(request: Request, token: str, action: str) -> Response:
         if action == "ack":
             link_service.acknowledge(app.engine, link, item, now=now, client=client)
         elif action == "report":
-            link_service.report(app.engine, link, item, now=now, client=client, done=kept["done"],
-                                percent=kept["percent"], count=kept["count"], amount=kept["amount"], note=kept["note"],
-                                files=await _uploads(form, store.max_bytes), store=store)
+            reported = link_service.report(app.engine, link, item, now=now, client=client, done=kept["done"],
+                                           percent=kept["percent"], count=kept["count"], amount=kept["amount"],
+                                           note=kept["note"], files=await _uploads(form, store.max_bytes), store=store)
+            action = "pending" if reported.get("state") == "pending" else action
         elif action == "close":
             files = await _uploads(form, store.max_bytes)
             link_service.request_closing(app.engine, link, item, now=now, client=client, note=kept["note"],
@@ -192,6 +201,35 @@ async def unit_link_close(request: Request, token: str) -> Response:
 @router.post("/u/{token}/extend")
 async def unit_link_extend(request: Request, token: str) -> Response:
     return await _act(request, token, "extend")
+
+
+@router.post("/u/{token}/part")
+async def unit_link_part(request: Request, token: str) -> Response:
+    """The lead unit accepts or refuses (with a reason) a supporting unit's pending part (配合单位报送)."""
+    from duban.matrix.errors import DubanError, NotFound
+    from duban.workflows.link_service import decide_part
+
+    app = duban(request)
+    link, form = await _checked(request, token)
+    if link is None:
+        return form  # the refusal page
+    raw, decision = str(form.get("report") or ""), str(form.get("decision") or "")
+    reason = str(form.get("reason") or "")
+    key = f"part-{raw}"
+    if form.get("confirm") != "yes" or decision not in ("accept", "refuse"):
+        return _page(request, token, status_code=400, error=label(app.settings.language, "请选择确认或不予采纳并勾选“确认”。",
+                                                                   "Choose accept or refuse and tick the confirmation."),
+                     error_item=key, kept={"reason": reason})
+    try:
+        if not raw.isdigit():
+            raise NotFound(f"#{raw!r} 不是待确认的配合单位报送 (not a pending part)")
+        decide_part(app.engine, link, int(raw), accept=decision == "accept", now=app.clock(),
+                    client=client_address(request), reason=reason)
+    except NotFound as err:
+        return _page(request, token, status_code=404, error=str(err), error_item=key, kept={"reason": reason})
+    except DubanError as err:
+        return _page(request, token, status_code=400, error=str(err), error_item=key, kept={"reason": reason})
+    return see_other(f"/u/{token}?done={decision}#parts")
 
 
 # --------------------------------------------------------------------------------------------

@@ -17,7 +17,9 @@ the form is wrong), ``unknown`` (its plan or unit is gone), ``revoked`` or ``exp
 
 What a link may do is what its unit may do in its plan — 签收 a notice addressed to it, 报送进展 (the
 lead, co-lead or a supporting unit), 申请办结 (lead or co-lead, with a note and evidence), 申请延期 (the
-lead, refused after the due date as always) — through the same services the office uses, on the unit's
+lead, refused after the due date as always), and for the lead unit accepting or refusing a supporting
+unit's part (a supporting unit's report through its link waits for that: ``parts``, ``decide_part``) — through
+the same services the office uses, on the unit's
 open items of that plan only (``unit_items``). A forwarded link acts as the unit it was sent to. Every
 action is an event ``link.used`` naming the unit, the link and the client's address, beside the
 service's own event (whose actor names the link too). Opening the page reads only.

@@ -60,12 +60,13 @@ def files_by_report(session: Session, report_ids: list[int]) -> dict[int, list[d
 
 def evidence_by_task(engine: Engine, *, plan: str | None = None, until: dt.datetime) -> Names:
     """{(plan code, task code): evidence file names} of the progress reports recorded before ``until``,
-    each name once, in the order reported."""
+    each name once, in the order reported; a supporting unit's part only once accepted (not pending, not refused)."""
     with transaction(engine) as session:
         q = (sa.select(PlanRow.code, TaskRow.code, ProgressEvidenceRow.name)
              .join(ProgressReportRow, ProgressReportRow.id == ProgressEvidenceRow.report_id)
              .join(TaskRow, TaskRow.id == ProgressReportRow.task_id).join(PlanRow, PlanRow.id == TaskRow.plan_id)
-             .where(ProgressReportRow.recorded_at < until)
+             .where(ProgressReportRow.recorded_at < until,
+                    ProgressReportRow.state.in_(("counted", "accepted")))
              .order_by(ProgressReportRow.id, ProgressEvidenceRow.position))
         if plan is not None:
             q = q.where(PlanRow.code == plan)

@@ -21,6 +21,7 @@ from tests.support import PLANS, POLICY, at
 
 PLAN = "district-2015"
 NOW = at(2016, 1, 15, 10)
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 @pytest.fixture
@@ -99,9 +100,14 @@ def test_the_lead_units_acceptance_makes_the_part_count_and_can_close_the_milest
     assert pending_reports(district, plan=PLAN) == []
 
 
-def test_the_offices_refusal_keeps_the_part_out_with_its_reason(district) -> None:
+def test_the_offices_refusal_keeps_the_part_out_with_its_reason(district, tmp_path) -> None:
+    from duban.store.evidence import EvidenceStore
+    from duban.workflows.progress_service import evidence_by_task
+
     m = first_milestone(district)
-    part = L.report(district, link_of(district, "區農委"), f"m{m.id}", now=NOW, client="c", done="25")
+    part = L.report(district, link_of(district, "區農委"), f"m{m.id}", now=NOW, client="c", done="25",
+                    files=[("台账.pdf", PDF)], store=EvidenceStore(tmp_path / "evidence", max_bytes=10_000))
+    assert evidence_by_task(district, plan=PLAN, until=at(2016, 2, 1)) == {}  # the weekly report: not while pending
     with pytest.raises(Refused, match="needs a reason"):
         refuse_report(district, report_id=part["report_id"], now=NOW, actor="王五", reason="  ")
     with pytest.raises(NotFound, match="no progress report #999999"):
@@ -115,6 +121,8 @@ def test_the_offices_refusal_keeps_the_part_out_with_its_reason(district) -> Non
     assert ev.actor == "王五" and ev.data["reason"] == "数字与台账不符" and ev.data["unit"] == "區農委"
     mine = L.parts(district, link_of(district, "區農委"))["mine"]
     assert [(p["state"], p["reason"], p["decided_by"]) for p in mine] == [("refused", "数字与台账不符", "王五")]
+    assert [f["name"] for f in mine[0]["files"]] == ["台账.pdf"]
+    assert evidence_by_task(district, plan=PLAN, until=at(2016, 2, 1)) == {}
     with pytest.raises(Refused, match="already refused"):
         accept_report(district, report_id=part["report_id"], now=NOW, actor="王五")
 
