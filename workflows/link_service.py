@@ -549,10 +549,11 @@ def confirm_document(engine: Engine, link: Link, *, carry: object, carry_sig: ob
     for p in picked:
         item = open_items[(p["task"], p["milestone"])]
         result = progress_document_service.confirm(engine, unit=link.unit, plan=link.plan, chosen=[p], now=now,
-                                                   reported_by=_actor(link), document=carried["document"])[0]
+                                                   reported_by=_actor(link), document=carried["document"],
+                                                   from_unit=True)[0]
         _used(engine, link, now=now, action="report_document", item=item, client=client,
               report_id=result["report_id"], closed=result["item"]["closed"], document=carried["document"],
-              quantity=p.get("quantity"))
+              quantity=p.get("quantity"), state=result.get("state", "counted"))
         results.append(result)
     return results
 

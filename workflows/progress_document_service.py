@@ -227,9 +227,11 @@ def _note(proposal: dict[str, Any], document: str) -> str:
 
 
 def confirm(engine: Engine, *, unit: str, chosen: Sequence[dict[str, Any]], now: dt.datetime,
-            plan: str | None = None, reported_by: str = "", document: str = "") -> list[dict[str, Any]]:
+            plan: str | None = None, reported_by: str = "", document: str = "",
+            from_unit: bool = False) -> list[dict[str, Any]]:
     """Record the chosen proposals as progress reports (source ``document``, the sentence as the note);
-    see the module docstring. Each proposal is checked before anything is written."""
+    see the module docstring. Each proposal is checked before anything is written. ``from_unit``: the unit
+    sent it itself (its link): a supporting unit's entries then wait for acceptance (``progress_acceptance``)."""
     if not chosen:
         raise Refused("confirm: no proposal chosen")
     with transaction(engine) as session:
@@ -250,5 +252,6 @@ def confirm(engine: Engine, *, unit: str, chosen: Sequence[dict[str, Any]], now:
     for p, quantity in checked:
         results.append(report_progress(engine, task=str(p["task"]), unit=unit_name,
                                        now=now, plan=plan_code, done=_shown(quantity), note=_note(p, document),
-                                       reported_by=reported_by, milestone=int(p["milestone"]), source=SOURCE))
+                                       reported_by=reported_by, milestone=int(p["milestone"]), source=SOURCE,
+                                       from_unit=from_unit))
     return results

@@ -198,3 +198,22 @@ def test_the_command_line_lists_accepts_and_refuses_parts(district, db_url, tmp_
     assert bad.exit_code != 0 and "already refused" in str(bad.exception)
     assert json.loads(run(app, ["progress", "pending", "--json"]).output) == []
     assert first_milestone(district).done_quantity == 3
+
+
+def test_a_supporting_units_answer_by_document_through_its_link_waits_too(engine) -> None:
+    from tests.support import FIXTURES
+
+    plan = "county-spiritual"
+    import_file(engine, FIXTURES / "progress_document" / f"{plan}.yaml", PlanOptions(), now=at(2018, 1, 2))
+    day, now = dt.date(2018, 6, 1), at(2018, 6, 1, 10)
+    link = L.verify(engine, L.issue(engine, plan=plan, unit="縣文明辦", on=day)["token"], now=now)
+    made = L.propose_document(engine, link, ("文明辦進展.txt", "县文明办协助招募精神扶贫志愿者20名。\n".encode()),
+                              max_bytes=10_000)
+    (proposal,) = [p for p in made["proposals"] if p["task"] == "3"]
+    (result,) = L.confirm_document(engine, link, carry=made["carry"], carry_sig=made["carry_sig"],
+                                   chosen=[str(proposal["number"])], now=now, client="c")
+    assert result["state"] == "pending" and result["item"]["done_quantity"] is None
+    lead = L.verify(engine, L.issue(engine, plan=plan, unit="縣扶貧辦", on=day)["token"], now=now)
+    (waiting,) = L.parts(engine, lead)["to_decide"]
+    assert (waiting["report_id"], waiting["done"], waiting["source"]) == (result["report_id"], 20, "document")
+    assert L.decide_part(engine, lead, waiting["report_id"], accept=True, now=now, client="c")["item"]["done_quantity"] == 20
