@@ -134,3 +134,23 @@ def see_other(url: str) -> RedirectResponse:
 def local_path(path: str) -> str:
     """Only a path on this site may be a redirect target (not //evil.example)."""
     return path if path.startswith("/") and not path.startswith("//") and "\\" not in path else "/"
+
+
+MAX_FILES = 20  # evidence files in one request (the closing, progress and unit-link forms)
+
+
+async def uploaded_files(form: Any, limit: int) -> list[tuple[str, bytes]]:
+    """A form's uploaded ``files`` as (name, bytes), empty file inputs skipped; a file over ``limit`` bytes is
+    refused unread (``store.evidence.too_large``), more than ``MAX_FILES`` with a 400."""
+    from duban.store.evidence import too_large
+
+    out = []
+    for part in form.getlist("files"):
+        if isinstance(part, str) or not getattr(part, "filename", None):
+            continue
+        if part.size is not None and part.size > limit:
+            raise too_large(part.filename, part.size, limit)
+        out.append((part.filename, await part.read(limit + 1)))
+    if len(out) > MAX_FILES:
+        raise HTTPException(status_code=400, detail=f"at most {MAX_FILES} evidence files in one request")
+    return out

@@ -19,7 +19,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from duban.matrix.errors import DubanError, NotFound
-from duban.web.deps import checked_form, duban, render, require, require_every_office
+from duban.web.deps import MAX_FILES, checked_form, duban, render, require, require_every_office, uploaded_files
 
 router = APIRouter()
 NOT_CONFIRMED = "请勾选「确认」后再提交；未做任何更改 (tick 确认 to confirm: nothing was changed)"
@@ -227,7 +227,6 @@ def _progress_args(form: Any) -> dict[str, Any]:
 async def progress_run(request: Request) -> Response:
     """The report, with its evidence files (multipart, field ``files``) checked and stored as closing
     requests' are: a refused file is named on the form again and nothing is stored."""
-    from duban.web.pages_closing import MAX_FILES, _uploads
     from duban.web.pages_tasks import task_url
     from duban.workflows.progress_service import evidence_store, report_progress
 
@@ -243,7 +242,7 @@ async def progress_run(request: Request) -> Response:
         if form.get("confirm") != "yes":
             raise HTTPException(status_code=400, detail=NOT_CONFIRMED)
         args = _progress_args(form)
-        files = await _uploads(form, store.max_bytes)
+        files = await uploaded_files(form, store.max_bytes)
         result = report_progress(app.engine, plan=code, now=app.clock(), reported_by=user["name"], source="console",
                                  files=files, store=store, **args)
     except (DubanError, HTTPException) as e:

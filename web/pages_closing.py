@@ -14,11 +14,10 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
-from duban.web.deps import checked_form, duban, render, require, see_other
+from duban.web.deps import MAX_FILES, checked_form, duban, render, require, see_other, uploaded_files
 
 router = APIRouter()
 STATUSES = ("pending", "closed", "returned")
-MAX_FILES = 20
 PER_PAGE = 50  # requests a page of the queue, as the task list
 
 
@@ -76,22 +75,6 @@ def _new_form(request: Request, user: dict[str, Any], values: dict[str, Any], er
                   values=values, error=error, max_mb=app.settings.evidence_max_bytes / 1024 / 1024)
 
 
-async def _uploads(form: Any, limit: int) -> list[tuple[str, bytes]]:
-    """The uploaded files (empty file inputs skipped); a file over the limit is refused unread."""
-    from duban.store.evidence import too_large
-
-    out = []
-    for part in form.getlist("files"):
-        if isinstance(part, str) or not getattr(part, "filename", None):
-            continue
-        if part.size is not None and part.size > limit:
-            raise too_large(part.filename, part.size, limit)
-        out.append((part.filename, await part.read(limit + 1)))
-    if len(out) > MAX_FILES:
-        raise HTTPException(status_code=400, detail=f"at most {MAX_FILES} evidence files in one request")
-    return out
-
-
 @router.post("/closing/new")
 async def closing_file(request: Request) -> Response:
     from duban.matrix.errors import DubanError
@@ -113,7 +96,7 @@ async def closing_file(request: Request) -> Response:
     except ValueError:
         return _new_form(request, user, values, f"milestone: {values['milestone']!r} is not a number", 400)
     try:
-        files = await _uploads(form, store.max_bytes)
+        files = await uploaded_files(form, store.max_bytes)
         made = request_closing(app.engine, task=values["task"], unit=values["unit"], note=values["note"], files=files,
                                now=app.clock(), actor=user["name"], store=store, plan=values["plan"],
                                milestone=milestone)

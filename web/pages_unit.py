@@ -20,10 +20,9 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from duban.web.deps import TEMPLATES, client_address, duban, label, see_other
+from duban.web.deps import MAX_FILES, TEMPLATES, client_address, duban, label, see_other, uploaded_files
 
 router = APIRouter()
-MAX_FILES = 20
 DONE = {  # what the page says after an action (?done=…): only these words, never text from the query
     "ack": ("已签收。", "Acknowledged."),
     "report": ("进展已报送。", "Progress reported."),
@@ -123,21 +122,6 @@ async def _checked(request: Request, token: str) -> tuple[Any, Any]:
     return link, form
 
 
-async def _uploads(form: Any, limit: int) -> list[tuple[str, bytes]]:
-    from duban.store.evidence import too_large
-
-    out = []
-    for part in form.getlist("files"):
-        if isinstance(part, str) or not getattr(part, "filename", None):
-            continue
-        if part.size is not None and part.size > limit:
-            raise too_large(part.filename, part.size, limit)
-        out.append((part.filename, await part.read(limit + 1)))
-    if len(out) > MAX_FILES:
-        raise HTTPException(status_code=400, detail=f"at most {MAX_FILES} evidence files at once")
-    return out
-
-
 async def _act(request: Request, token: str, action: str) -> Response:
     from duban.matrix.errors import DubanError, NotFound
     from duban.workflows import link_service
@@ -163,10 +147,10 @@ async def _act(request: Request, token: str, action: str) -> Response:
         elif action == "report":
             reported = link_service.report(app.engine, link, item, now=now, client=client, done=kept["done"],
                                            percent=kept["percent"], count=kept["count"], amount=kept["amount"],
-                                           note=kept["note"], files=await _uploads(form, store.max_bytes), store=store)
+                                           note=kept["note"], files=await uploaded_files(form, store.max_bytes), store=store)
             action = "pending" if reported.get("state") == "pending" else action
         elif action == "close":
-            files = await _uploads(form, store.max_bytes)
+            files = await uploaded_files(form, store.max_bytes)
             link_service.request_closing(app.engine, link, item, now=now, client=client, note=kept["note"],
                                          files=files, store=store)
         else:
