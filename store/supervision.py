@@ -38,6 +38,7 @@ from duban.store.tables import (
     RecurrenceRow,
     TaskOfficialRow,
     TaskRow,
+    TaskUnitRow,
     UnitRow,
 )
 
@@ -197,7 +198,13 @@ def load_open_items(session: Session, *, plan_code: str | None = None, include_c
     if task_ids is not None:
         plan_filter.append(TaskRow.id.in_(list(task_ids)))
     conn = session.connection()
-    unit_names = dict(conn.execute(sa.select(UnitRow.id, UnitRow.name)).all())
+    names = sa.select(UnitRow.id, UnitRow.name)
+    if task_ids is not None:  # a few tasks (a task page): the names of their units, not the whole directory's
+        ids = plan_filter[-1]
+        names = names.where(UnitRow.id.in_(sa.union(sa.select(TaskRow.lead_unit_id).where(ids),
+                                                     sa.select(TaskUnitRow.unit_id).where(TaskUnitRow.task_id.in_(
+                                                         sa.select(TaskRow.id).where(ids))))))
+    unit_names = dict(conn.execute(names).all())
     plans = dict(conn.execute(sa.select(PlanRow.id, PlanRow.code)).all())
     plan_starts = dict(conn.execute(sa.select(PlanRow.id, PlanRow.start)).all())
     tasks = {r.id: r for r in conn.execute(
