@@ -115,16 +115,21 @@ def label(language: str, zh: str, en: str) -> str:
     return zh
 
 
-def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+def render(request: Request, template: str, status_code: int = 200, *, headers: dict[str, str] | None = None,
+           **context: Any) -> HTMLResponse:
+    """A page in the console's layout and language. Its form token is the session's (``csrf_token``) unless
+    the page gives its own ``csrf`` (a unit's link page: no session, no cookie); ``headers`` add to
+    ``Cache-Control: no-store`` and ``Content-Language``."""
     app = duban(request)
     language = app.settings.language
     user = context.pop("user", None)
+    csrf = context.pop("csrf") if "csrf" in context else csrf_token(request)
     as_of = app.as_of_day.isoformat() if app.as_of_day else None
     page = _ENV.get_template(template).render(
-        request=request, user=user, csrf=csrf_token(request), lang=language, as_of_day=as_of,
+        request=request, user=user, csrf=csrf, lang=language, as_of_day=as_of,
         t=lambda zh, en: label(language, zh, en), **context)
-    return HTMLResponse(page, status_code=status_code,
-                        headers={"Cache-Control": "no-store", "Content-Language": "en" if language == "en" else language})
+    return HTMLResponse(page, status_code=status_code, headers={
+        "Cache-Control": "no-store", **(headers or {}), "Content-Language": "en" if language == "en" else language})
 
 
 def see_other(url: str) -> RedirectResponse:

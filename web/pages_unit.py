@@ -18,9 +18,8 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from duban.web.deps import MAX_FILES, TEMPLATES, client_address, duban, label, see_other, uploaded_files
+from duban.web.deps import MAX_FILES, client_address, duban, label, render, see_other, uploaded_files
 
 router = APIRouter()
 DONE = {  # what the page says after an action (?done=…): only these words, never text from the query
@@ -34,21 +33,13 @@ DONE = {  # what the page says after an action (?done=…): only these words, ne
     "accept": ("已确认，配合单位报送的部分自今日起计入。", "Accepted: the supporting unit's part counts from today."),
     "refuse": ("已不予采纳，配合单位可在其链接页面看到理由。", "Refused: the supporting unit sees the reason on its page."),
 }
-_ENV = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]),
-                   trim_blocks=True, lstrip_blocks=True)
 _HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex, nofollow", "Referrer-Policy": "no-referrer"}
 
 
 def _render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     """A page without a session: the console's layout, no user, the link's own form token (``csrf``)."""
-    app = duban(request)
-    language = app.settings.language
     context.setdefault("csrf", "")
-    as_of = app.as_of_day.isoformat() if app.as_of_day else None  # `duban serve --as-of`: the band says so
-    page = _ENV.get_template(template).render(request=request, user=None, lang=language, as_of_day=as_of,
-                                              t=lambda zh, en: label(language, zh, en), **context)
-    return HTMLResponse(page, status_code=status_code, headers={
-        **_HEADERS, "Content-Language": "en" if language == "en" else language})
+    return render(request, template, status_code, headers=_HEADERS, **context)
 
 
 def _refused(request: Request, err: Exception) -> HTMLResponse:
