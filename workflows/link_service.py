@@ -17,7 +17,7 @@ the form is wrong), ``unknown`` (its plan or unit is gone), ``revoked`` or ``exp
 
 What a link may do is what its unit may do in its plan — 签收 a notice addressed to it, 报送进展 (the
 lead, co-lead or a supporting unit), 申请办结 (lead or co-lead, with a note and evidence), 申请延期 (the
-lead, refused after the due date as always), and for the lead unit accepting or refusing a supporting
+lead, refused after the due date as always), and for the lead or a co-lead unit accepting or refusing a supporting
 unit's part (a supporting unit's report through its link waits for that: ``parts``, ``decide_part``) — through
 the same services the office uses, on the unit's
 open items of that plan only (``unit_items``). A forwarded link acts as the unit it was sent to. Every
@@ -559,16 +559,17 @@ def confirm_document(engine: Engine, link: Link, *, carry: object, carry_sig: ob
 
 
 # --------------------------------------------------------------------------------------------
-# Supporting units' parts (配合单位报送，待确认): the lead unit decides them through its link
+# Supporting units' parts (配合单位报送，待确认): the lead or a co-lead unit decides them through its link
 
 
 def parts(engine: Engine, link: Link) -> dict[str, list[dict[str, Any]]]:
-    """``{to_decide: the pending parts of the tasks the link's unit leads in its plan, mine: the unit's own
+    """``{to_decide: the pending parts of the tasks the link's unit leads or co-leads in its plan (not its own),
+    mine: the unit's own
     parts (pending, accepted, refused with the reason)}``, as ``progress_service.pending_reports`` lists them."""
     from duban.workflows.progress_acceptance import ACCEPTED, PENDING, REFUSED, pending
 
     with transaction(engine) as session:
-        out = {"to_decide": pending(session, plan=link.plan, lead_unit_id=link.unit_id),
+        out = {"to_decide": pending(session, plan=link.plan, decider_unit_id=link.unit_id),
                "mine": pending(session, plan=link.plan, unit_id=link.unit_id, states=(PENDING, ACCEPTED, REFUSED))}
         session.rollback()
         return out
@@ -576,8 +577,8 @@ def parts(engine: Engine, link: Link) -> dict[str, list[dict[str, Any]]]:
 
 def decide_part(engine: Engine, link: Link, report_id: int, *, accept: bool, now: dt.datetime, client: str,
                 reason: str = "") -> dict[str, Any]:
-    """The lead unit accepts (it counts from today) or refuses (with a reason) a supporting unit's pending part
-    of a task it leads in the link's plan; ``link.used`` beside the service's ``progress.accepted``/``refused``."""
+    """The lead or a co-lead unit accepts (it counts from today) or refuses (with a reason) a supporting unit's
+    pending part of a task it leads or co-leads in the link's plan; ``link.used`` beside the service's ``progress.accepted``/``refused``."""
     from duban.workflows.progress_service import accept_report, refuse_report
 
     if report_id not in {p["report_id"] for p in parts(engine, link)["to_decide"]}:

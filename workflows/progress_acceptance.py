@@ -8,7 +8,8 @@ progress history, on the lead unit's link page and on the office's task page, bu
 milestone's quantity, its closing, the lights, chases and the weekly report do not see it. Event
 ``progress.pending``.
 
-Accepting it (the lead unit through its link, the office through `duban progress accept` or the console)
+Accepting it (the lead unit or a co-lead unit through its link — never the part's own unit, never a supporting
+unit — the office through `duban progress accept` or the console)
 makes it count from that day (``counted_on``, the plan's day of the decision):
 
 - a milestone's done quantity: the part is ADDED to the milestone's cumulative figure (the supporting unit
@@ -133,11 +134,26 @@ def _the_pending(session: Session, report_id: int) -> tuple[ProgressReportRow, T
     return report, task, plan, unit
 
 
-def _require_decider(session: Session, task: TaskRow, lead_unit_id: int | None, report_id: int) -> None:
-    if lead_unit_id is not None and lead_unit_id != task.lead_unit_id:
+def leading_units(session: Session, task: TaskRow) -> set[int]:
+    """The task's lead unit and its co-lead units (共同牵头): the units that decide its supporting parts."""
+    co = session.execute(sa.select(TaskUnitRow.unit_id).where(
+        TaskUnitRow.task_id == task.id, TaskUnitRow.role == TASK_UNIT_CO_LEAD)).scalars()
+    return {task.lead_unit_id, *co}
+
+
+def _require_decider(session: Session, task: TaskRow, report: ProgressReportRow, unit_id: int | None) -> None:
+    """A link's unit decides a part only when it leads or co-leads the task, and never its own part."""
+    if unit_id is None:
+        return  # the office
+    if unit_id == report.unit_id:
+        raise _bad(Refused, "report", report.id, "is the deciding unit's own part",
+                   message=f"a unit may not accept or refuse its own part (progress report #{report.id}, "
+                           f"task {task.code})")
+    if unit_id not in leading_units(session, task):
         lead = session.execute(sa.select(UnitRow.name).where(UnitRow.id == task.lead_unit_id)).scalar()
-        raise _bad(Refused, "report", report_id, f"is for the lead unit of task {task.code} to decide",
-                   message=f"only the lead unit ({lead}) or the office may accept or refuse parts of task {task.code}")
+        raise _bad(Refused, "report", report.id, f"is for a lead or co-lead unit of task {task.code} to decide",
+                   message=f"only the lead unit ({lead}), a co-lead unit or the office may accept or refuse "
+                           f"parts of task {task.code}")
 
 
 def _item_of(session: Session, report: ProgressReportRow) -> tuple[str, Item, int | None, RecurrenceRow | None]:
@@ -153,12 +169,13 @@ def _item_of(session: Session, report: ProgressReportRow) -> tuple[str, Item, in
 def decide(session: Session, *, report_id: int, accept: bool, now: dt.datetime, actor: str, reason: str = "",
            lead_unit_id: int | None = None) -> dict[str, Any]:
     """Accept or refuse a pending part inside the caller's transaction (``lead_unit_id``: the deciding link's
-    unit, which must lead the task; None: the office). Every check comes before the first write."""
+    unit, which must lead or co-lead the task and may not have sent the part; None: the office). Every check
+    comes before the first write."""
     from duban.workflows.progress_record import _apply_instance, _target_reached
 
     reason = (reason or "").strip()
     report, task, plan, unit = _the_pending(session, report_id)
-    _require_decider(session, task, lead_unit_id, report_id)
+    _require_decider(session, task, report, lead_unit_id)
     if not accept and not reason:
         raise _bad(Refused, "reason", "", "is required to refuse a part",
                    message=f"refusing progress report #{report_id} needs a reason (--reason), for {unit.name} to read")
@@ -204,10 +221,11 @@ def decide(session: Session, *, report_id: int, accept: bool, now: dt.datetime, 
 
 
 def pending(session: Session, *, plan: str | None = None, task_id: int | None = None,
-            lead_unit_id: int | None = None, unit_id: int | None = None,
+            lead_unit_id: int | None = None, unit_id: int | None = None, decider_unit_id: int | None = None,
             states: Sequence[str] = (PENDING,)) -> list[dict[str, Any]]:
     """Parts in ``states`` (default: waiting), oldest first, narrowed to a plan code, a task, the tasks a unit
-    leads or the parts a unit sent: ``[{report_id, plan, task, title, lead_unit, unit, item (#N or the period's
+    leads, the parts a unit sent, or the parts a unit may decide (``decider_unit_id``: of the tasks it leads or
+    co-leads, not its own): ``[{report_id, plan, task, title, lead_unit, unit, item (#N or the period's
     due), milestone, period, done, percent, count, amount, measure, note, reported_on, reported_by, source, state,
     decided_by, decided_at, reason, files}]``."""
     from duban.workflows.progress_evidence import files_by_report
@@ -227,6 +245,11 @@ def pending(session: Session, *, plan: str | None = None, task_id: int | None = 
         q = q.where(TaskRow.lead_unit_id == lead_unit_id)
     if unit_id is not None:
         q = q.where(p.unit_id == unit_id)
+    if decider_unit_id is not None:
+        co_led = sa.select(TaskUnitRow.task_id).where(TaskUnitRow.unit_id == decider_unit_id,
+                                                      TaskUnitRow.role == TASK_UNIT_CO_LEAD)
+        q = q.where(sa.or_(TaskRow.lead_unit_id == decider_unit_id, p.task_id.in_(co_led)),
+                    p.unit_id != decider_unit_id)
     rows = session.execute(q).all()
     files = files_by_report(session, [r.id for r, *_ in rows])
     out = []

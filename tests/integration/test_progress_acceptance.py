@@ -100,6 +100,54 @@ def test_the_lead_units_acceptance_makes_the_part_count_and_can_close_the_milest
     assert pending_reports(district, plan=PLAN) == []
 
 
+def make_co_lead(engine, task_id: int, unit: str) -> int:
+    with transaction(engine) as s:
+        unit_id = s.execute(sa.select(UnitRow.id).where(UnitRow.name == unit)).scalar_one()
+        s.execute(sa.update(TaskUnitRow).where(TaskUnitRow.task_id == task_id, TaskUnitRow.unit_id == unit_id)
+                  .values(role="co_lead"))
+    return unit_id
+
+
+def test_a_co_lead_unit_decides_parts_a_supporting_unit_never_and_no_unit_its_own(district) -> None:
+    m = first_milestone(district)
+    make_co_lead(district, m.task_id, "區城鄉建委")  # 共同牽頭 of 3.2.1
+    part = L.report(district, link_of(district, "區農委"), f"m{m.id}", now=NOW, client="c", done="3", note="3個村")
+    assert part["state"] == "pending"
+    co_lead = link_of(district, "區城鄉建委")
+    assert [p["report_id"] for p in L.parts(district, co_lead)["to_decide"]] == [part["report_id"]]
+    # a supporting unit of the task cannot decide: not listed for it, refused by the service, nothing changed
+    with transaction(district) as s:
+        farm, other = (s.execute(sa.select(UnitRow.id).where(UnitRow.name == n)).scalar_one() for n in ("區農委", "區民宗委"))
+    supporting = link_of(district, "區民宗委")  # another supporting unit of 3.2.1
+    assert L.parts(district, supporting)["to_decide"] == []
+    with pytest.raises(NotFound, match="不是"):
+        L.decide_part(district, supporting, part["report_id"], accept=True, now=NOW, client="c")
+    with pytest.raises(Refused, match="a co-lead unit or the office"):
+        accept_report(district, report_id=part["report_id"], now=NOW, actor="x", lead_unit_id=other)
+    with pytest.raises(Refused, match="own part"):  # the supporting unit itself
+        refuse_report(district, report_id=part["report_id"], now=NOW, actor="x", reason="r", lead_unit_id=farm)
+    with transaction(district) as s:
+        assert s.get(ProgressReportRow, part["report_id"]).state == "pending"
+    assert events(district, "progress.accepted", "progress.refused") == []
+    assert first_milestone(district).done_quantity is None
+    accepted = L.decide_part(district, co_lead, part["report_id"], accept=True, now=NOW, client="198.51.100.7")
+    assert accepted["state"] == "accepted" and accepted["item"]["done_quantity"] == 3
+    (ev,) = events(district, "progress.accepted")
+    assert co_lead.link_id in ev.actor
+    # a unit that became a co-lead after sending a part still may not decide its own part
+    own = L.report(district, link_of(district, "區農委"), f"m{m.id}", now=NOW, client="c", done="2")
+    make_co_lead(district, m.task_id, "區農委")
+    farm_link = link_of(district, "區農委")
+    assert L.parts(district, farm_link)["to_decide"] == []
+    with pytest.raises(NotFound, match="不是"):
+        L.decide_part(district, farm_link, own["report_id"], accept=True, now=NOW, client="c")
+    with pytest.raises(Refused, match="own part"):
+        accept_report(district, report_id=own["report_id"], now=NOW, actor="x", lead_unit_id=farm)
+    assert [p["report_id"] for p in L.parts(district, co_lead)["to_decide"]] == [own["report_id"]]
+    with transaction(district) as s:
+        assert s.get(ProgressReportRow, own["report_id"]).state == "pending"
+
+
 def test_the_offices_refusal_keeps_the_part_out_with_its_reason(district, tmp_path) -> None:
     from duban.store.evidence import EvidenceStore
     from duban.workflows.progress_service import evidence_by_task
