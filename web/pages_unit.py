@@ -59,10 +59,10 @@ def _page(request: Request, token: str, *, status_code: int = 200, error: str | 
     except LinkRefused as err:
         return _refused(request, err)
     feed_url = url_of(app.settings.public_url or str(request.base_url), found["link"].token) + "/calendar.ics"
-    from duban.workflows.link_service import parts
+    from duban.workflows.link_service import closings, parts
 
     return _render(request, "unit_link.html.j2", status_code=status_code, link=found["link"], items=found["items"],
-                   parts=parts(app.engine, found["link"]), feed_url=feed_url, webcal_url="webcal://" + feed_url.split("://", 1)[1],
+                   parts=parts(app.engine, found["link"]), closings=closings(app.engine, found["link"]), feed_url=feed_url, webcal_url="webcal://" + feed_url.split("://", 1)[1],
                    csrf=found["csrf"], today=found["today"], error=error, error_item=error_item,
                    done=DONE.get(done), kept=kept or {}, max_mb=app.settings.evidence_max_bytes / 1024 / 1024,
                    doc=doc, doc_error=doc_error, doc_max_mb=_document_limit(request) / 1024 / 1024)

@@ -575,6 +575,25 @@ def parts(engine: Engine, link: Link) -> dict[str, list[dict[str, Any]]]:
         return out
 
 
+def closings(engine: Engine, link: Link) -> dict[str, dict[str, Any]]:
+    """The latest closing request (申请办结) of each of the link's unit's items in its plan, by item key
+    (``m{id}``, ``i{id}``): ``{id, status (pending | returned | closed), requested_on, decided_on, decision}``,
+    ``decision`` being the office's reason when it returned the request. Reads only."""
+    from duban.store.tables import ClosingRequestRow
+
+    with transaction(engine) as session:
+        plan = session.get_one(PlanRow, link.plan_id)
+        rows = session.execute(sa.select(ClosingRequestRow).join(TaskRow, TaskRow.id == ClosingRequestRow.task_id)
+                               .where(TaskRow.plan_id == link.plan_id, ClosingRequestRow.unit_id == link.unit_id)
+                               .order_by(ClosingRequestRow.id)).scalars().all()
+        out = {(f"m{r.milestone_id}" if r.milestone_id else f"i{r.instance_id}"): {
+            "id": r.id, "status": r.status, "requested_on": _today(r.requested_at, plan).isoformat(),
+            "decided_on": _today(r.decided_at, plan).isoformat() if r.decided_at else None,
+            "decision": r.decision_note} for r in rows}
+        session.rollback()
+        return out
+
+
 def decide_part(engine: Engine, link: Link, report_id: int, *, accept: bool, now: dt.datetime, client: str,
                 reason: str = "") -> dict[str, Any]:
     """The lead or a co-lead unit accepts (it counts from today) or refuses (with a reason) a supporting unit's
