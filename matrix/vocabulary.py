@@ -30,7 +30,8 @@ class NoticeKind(StrEnum):
     ``notice.kind``); a digest gathers one recipient's notices; criticism and praise are the weekly
     report's circulations (通報批評, 通報表揚); the last two are per-item notices too (``notice.kind``),
     written by the office's review of a unit's closing request (workflows.closing_service), each one
-    letter of its own (never in a digest)."""
+    letter of its own (never in a digest); ``part_refused`` likewise tells a supporting unit that its part
+    (配合单位报送) was not accepted (workflows.progress_acceptance)."""
 
     REMINDER = "reminder"  # 提醒: before the due date
     CHASE = "chase"  # 催辦: after it, repeated
@@ -40,6 +41,7 @@ class NoticeKind(StrEnum):
     PRAISE = "praise"  # 通報表揚
     CLOSING_RETURNED = "closing_returned"  # 辦結申請退回: the office returned a unit's closing request
     CLOSING_CLOSED = "closing_closed"  # 辦結確認: the office closed the item a unit asked to close
+    PART_REFUSED = "part_refused"  # 配合單位報送未予採納: the lead, a co-lead or the office refused a part
 
 
 class Family(StrEnum):
@@ -49,6 +51,7 @@ class Family(StrEnum):
     DIGEST = "digest"
     CIRCULATION = "circulation"
     CLOSING = "closing"  # the office's answer to one unit's closing request (辦結申請)
+    PART = "part"  # the answer to a supporting unit's part (配合單位報送) that was refused
 
 
 class Light(StrEnum):
@@ -183,6 +186,7 @@ NOTICE_KIND_SPECS: dict[NoticeKind, KindSpec] = {spec.kind: spec for spec in (
     KindSpec(NoticeKind.CLOSING_RETURNED, Family.CLOSING, "closing",
              {"zh-Hans": "办结申请退回通知", "en": "closing request returned"}),
     KindSpec(NoticeKind.CLOSING_CLOSED, Family.CLOSING, "closing", {"zh-Hans": "办结确认通知", "en": "closing confirmed"}),
+    KindSpec(NoticeKind.PART_REFUSED, Family.PART, "part", {"zh-Hans": "配合单位报送未予采纳通知", "en": "part refused"}),
 )}
 
 
@@ -194,8 +198,9 @@ def kinds_of(family: Family) -> tuple[NoticeKind, ...]:
 NOTICE_KINDS: tuple[NoticeKind, ...] = kinds_of(Family.NOTICE)  # what the sweep plans, one item each
 CIRCULATION_KINDS: tuple[NoticeKind, ...] = kinds_of(Family.CIRCULATION)
 CLOSING_KINDS: tuple[NoticeKind, ...] = kinds_of(Family.CLOSING)  # stored notices, each a letter of its own
-# The event a written notice leaves (a closing notice's is the office's decision, which names the notice).
-NOTICE_EVENTS: dict[str, str] = {k.value: f"notice.{k}" for k in NOTICE_KINDS + CLOSING_KINDS}
+PART_KINDS: tuple[NoticeKind, ...] = kinds_of(Family.PART)  # stored notices too, each a letter of its own
+# The event a written notice leaves (a closing or part notice's is the decision, which names the notice).
+NOTICE_EVENTS: dict[str, str] = {k.value: f"notice.{k}" for k in NOTICE_KINDS + CLOSING_KINDS + PART_KINDS}
 SUPERSEDABLE_KINDS: tuple[NoticeKind, ...] = tuple(k for k, s in NOTICE_KIND_SPECS.items() if s.superseded_by)
 ACK_KINDS: tuple[NoticeKind, ...] = tuple(k for k, s in NOTICE_KIND_SPECS.items() if s.needs_ack)
 

@@ -6,7 +6,8 @@ Everything a template may show about one notice is a frozen ``NoticeView`` (buil
 
 - Templates live in ``templates/<lang>/<name>.<html|txt>.j2`` (``reminder``, ``chase``,
   ``escalation``, ``digest``, ``criticism``, ``praise``, and the closing request's ``closing_returned``
-  (退回通知) and ``closing_closed`` (辦結確認), whose ``NoticeView.closing`` holds the request and decision), with ``_subjects.j2`` (subject lines) and
+  (退回通知) and ``closing_closed`` (辦結確認), whose ``NoticeView.closing`` holds the request and decision, and
+  a supporting unit's refused part's ``part_refused`` (未予採納, ``NoticeView.part``), with ``_subjects.j2`` (subject lines) and
   ``_macros.j2`` (sentences shared by text and HTML; HTML templates import it as
   ``html:_macros.j2`` so that it escapes there) beside them, and the language-free HTML layout
   (``_layout.html.j2``, ``_css.html.j2``: inline CSS only, mail clients strip ``<style>``) in
@@ -49,6 +50,7 @@ from duban.matrix.vocabulary import (
     LEVEL_COLOURS,
     NOTICE_KIND_SPECS,
     NOTICE_KINDS,
+    PART_KINDS,
     LevelColour,
     NoticeKind,
     RecipientRole,
@@ -109,6 +111,23 @@ class ClosingFacts:
 
 
 @dataclass(frozen=True)
+class PartFacts:
+    """What a part notice (配合單位報送未予採納) says of a supporting unit's part (配合單位報送) and its refusal,
+    as the notice stored them when the lead unit, a co-lead unit or the office refused it."""
+
+    report_id: int
+    unit: str  # the supporting unit that sent it
+    reported_on: date
+    reported_by: str
+    done: str  # what it reported, as written (3村, 30%, 2次 …; "" a note only)
+    note: str
+    files: tuple[str, ...]  # its evidence files, by the names they were sent with
+    decided_on: date
+    decided_by: str  # the unit that refused it (the lead or a co-lead), or "" the office
+    reason: str
+
+
+@dataclass(frozen=True)
 class NoticeView:
     """All a template may show about one notice (reminder, chase or escalation)."""
 
@@ -151,6 +170,7 @@ class NoticeView:
     ongoing: bool = False  # a period of ongoing work (持續推進): its due date is the period's progress report's
     co_lead_units: tuple[str, ...] = ()  # 共同牽頭: addressed with the lead unit, answer for the task with it
     closing: ClosingFacts | None = None  # a closing notice's request and decision (None for the sweep's kinds)
+    part: PartFacts | None = None  # a part notice's report and refusal (None for every other kind)
     # This copy's recipient unit's signed link to answer online ({DUBAN_PUBLIC_URL}/u/…, workflows.link_service);
     # "" without DUBAN_PUBLIC_URL or for a recipient who is no unit: the letter then has no such line.
     link: str = ""
@@ -371,10 +391,13 @@ class Renderer:
     def notice(self, view: NoticeView, recipient: RecipientView, *, letterhead: Letterhead) -> Rendered:
         """One notice (提醒函, 催辦通知, 督辦通知; or a closing request's 退回通知 / 辦結確認, whose view carries
         ``closing``) for one recipient (主送, or 抄送 when ``view.is_cc``)."""
-        if view.kind not in NOTICE_KINDS + CLOSING_KINDS:
-            raise ConfigError(f"unknown notice kind {view.kind!r}: use {', '.join(NOTICE_KINDS + CLOSING_KINDS)}")
+        if view.kind not in NOTICE_KINDS + CLOSING_KINDS + PART_KINDS:
+            raise ConfigError(f"unknown notice kind {view.kind!r}: use "
+                              f"{', '.join(NOTICE_KINDS + CLOSING_KINDS + PART_KINDS)}")
         if view.kind in CLOSING_KINDS and view.closing is None:
             raise ConfigError(f"notice {view.key}: a {view.kind} notice without its closing request's facts")
+        if view.kind in PART_KINDS and view.part is None:
+            raise ConfigError(f"notice {view.key}: a {view.kind} notice without its part's facts")
         context = {"v": view, "recipient": recipient, "letterhead": letterhead}
         subject = self._subject(NOTICE_KIND_SPECS[NoticeKind(view.kind)].subject, view)
         return self._render(view.kind, subject, context)
@@ -402,9 +425,9 @@ class Renderer:
     def markdown_notice(self, view: NoticeView, recipient: RecipientView, *, letterhead: Letterhead,
                         link: str | None = None) -> MarkdownNotice:
         """One notice as Markdown for a group robot (``<kind>.md.j2``, sharing ``_notice.md.j2``). ``link``
-        (the unit's signed page for the plan, when issued) is shown only when given. A closing request's answer (退回通知, 辦結確認) is
+        (the unit's signed page for the plan, when issued) is shown only when given. A closing request's answer (退回通知, 辦結確認) or a part's (未予採納) is
         its plain-text letter, every line escaped, under its subject."""
-        if view.kind in CLOSING_KINDS:
+        if view.kind in CLOSING_KINDS + PART_KINDS:
             letter = self.notice(view, recipient, letterhead=letterhead)
             lines = [md_text(line) for line in letter.text.splitlines() if line.strip()]
             text = "\n\n".join([f"#### {md_text(letter.subject)}", *lines])

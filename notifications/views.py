@@ -25,9 +25,17 @@ from sqlalchemy.orm import Session
 from duban.matrix.calendar import WorkCalendar
 from duban.matrix.errors import NotFound
 from duban.matrix.reporting import ongoing_label
-from duban.matrix.vocabulary import CLOSING_KINDS, LEVEL_COLOURS, NOTICE_KINDS, ItemKind, NoticeKind, RecipientRole
+from duban.matrix.vocabulary import (
+    CLOSING_KINDS,
+    LEVEL_COLOURS,
+    NOTICE_KINDS,
+    PART_KINDS,
+    ItemKind,
+    NoticeKind,
+    RecipientRole,
+)
 from duban.notifications.recipients import PlanRoles, UnitIndex, plan_rows
-from duban.notifications.render import ClosingFacts, Letterhead, NoticeView, RecipientView
+from duban.notifications.render import ClosingFacts, Letterhead, NoticeView, PartFacts, RecipientView
 from duban.store.tables import (
     TASK_UNIT_CO_LEAD,
     MilestoneRow,
@@ -195,7 +203,8 @@ def build_views(session: Session, notice_ids: list[int], *, calendar: WorkCalend
         # is the notice's date, and the answer is due 3 working days after it, not in the past.
         issued = max(r.planned_for, sweep_days.get(r.sweep_id) or r.planned_for)
         closing = r.kind in CLOSING_KINDS  # the office's answer to a closing request: asks for the work by its due date
-        required_by = r.due if r.kind == NoticeKind.REMINDER or closing else cal.add_working_days(issued, RESPOND_WORKING_DAYS)
+        part = r.kind in PART_KINDS  # a refused part's notice: the work is still due by the item's date
+        required_by = r.due if r.kind == NoticeKind.REMINDER or closing or part else cal.add_working_days(issued, RESPOND_WORKING_DAYS)
         out[r.id] = NoticeView(
             notice_id=r.id, key=r.key, kind=r.kind, level=r.level,
             colour=_colour(ladder, r.level) if r.kind == NoticeKind.ESCALATION else "",
@@ -205,7 +214,7 @@ def build_views(session: Session, notice_ids: list[int], *, calendar: WorkCalend
             supporting_units=tuple(supporting[task.id]), lead_officials=tuple(officials[task.id]),
             co_lead_units=tuple(co_leads[task.id]), label=label or "", due=r.due, days=r.days, **measures, required_by=required_by, planned_for=issued,
             to=people.views(r.recipients, r.plan_id), cc=people.views(r.cc, r.plan_id), due_working=cal.is_working_day(r.due),
-            closing=closing_facts(r.data) if closing else None,
+            closing=closing_facts(r.data) if closing else None, part=part_facts(r.data) if part else None,
         )
     return out
 
@@ -220,6 +229,18 @@ def closing_facts(data: dict[str, Any] | None) -> ClosingFacts:
         note=str(c.get("note", "")), files=tuple(str(f) for f in c.get("files", ())),
         decided_on=dt.date.fromisoformat(c["decided_on"]), decided_by=str(c.get("decided_by", "")),
         decision=str(c.get("decision", "")))
+
+
+def part_facts(data: dict[str, Any] | None) -> PartFacts:
+    """A part notice's report and refusal from its stored ``data["part"]`` (``workflows.progress_acceptance``
+    writes it when the part is refused)."""
+    p = (data or {}).get("part") or {}
+    return PartFacts(
+        report_id=int(p.get("report", 0)), unit=str(p.get("unit", "")),
+        reported_on=dt.date.fromisoformat(p["reported_on"]), reported_by=str(p.get("reported_by", "")),
+        done=str(p.get("done", "")), note=str(p.get("note", "")), files=tuple(str(f) for f in p.get("files", ())),
+        decided_on=dt.date.fromisoformat(p["decided_on"]), decided_by=str(p.get("decided_by", "")),
+        reason=str(p.get("reason", "")))
 
 
 def _item_measures(r: Any, milestones: dict[int, Any], instances: dict[int, Any]) -> tuple[Any, str, dict[str, Any]]:

@@ -18,7 +18,7 @@ router = APIRouter()
 PAGE = 50
 NOTICE_STATUSES = ("pending", "sending", "sent", "held", "failed", "undeliverable", "superseded")
 MESSAGE_STATUSES = ("pending", "sending", "sent", "held", "failed")
-KINDS = ("reminder", "chase", "escalation", "closing_returned", "closing_closed")
+KINDS = ("reminder", "chase", "escalation", "closing_returned", "closing_closed", "part_refused")
 
 
 def _day(name: str, value: str | None) -> dt.date | None:

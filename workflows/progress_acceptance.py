@@ -23,6 +23,14 @@ The item closes when the target is reached then (``item.closed``, the part's not
 
 Refusing it needs a reason; the part never counts. Event ``progress.refused`` with the reason, shown in the
 task's history and to the supporting unit on its link page. A part is decided once.
+
+A refusal tells the supporting unit by a notice (``_tell_refused``): a 配合单位报送未予采纳通知 (kind
+``part_refused``: what it reported, the reason, what to do next, with its signed link when the letter carries
+one), written in the decision's transaction with the key ``part-refused:<report id>`` (inserted once, whatever
+retries), addressed to the unit as the sweep's notices are (role ``unit``), and delivered by ``duban deliver``
+like every notice — held while the office holds the task's notices or the unit has no address, and, decided
+for a replayed day, until DUBAN_ALLOW_REPLAY_MAIL=1 — exactly as a closing request's answer
+(``workflows.closing_service``). The event names the notice (``notice_key``). Accepting writes none.
 """
 
 from __future__ import annotations
@@ -211,6 +219,10 @@ def decide(session: Session, *, report_id: int, accept: bool, now: dt.datetime, 
     report.state = ACCEPTED if accept else REFUSED
     report.decided_at, report.decided_by, report.decision_note = now, actor, reason
     report.counted_on = today if accept else None
+    if not accept:
+        decider = "" if lead_unit_id is None else session.execute(
+            sa.select(UnitRow.name).where(UnitRow.id == lead_unit_id)).scalar() or ""
+        data["notice_key"] = _tell_refused(session, report, task, plan, kind, item, rec, unit.name, decider, now)
     events.insert(0, _event(now, "progress.accepted" if accept else "progress.refused", plan.id or 0, task.id or 0,
                             actor, data))
     session.execute(sa.insert(EventRow), events)
@@ -218,6 +230,49 @@ def decide(session: Session, *, report_id: int, accept: bool, now: dt.datetime, 
     return {"report_id": report.id, "task": task.code, "plan": plan.code, "unit": unit.name, "state": report.state,
             "decided_by": actor, "reason": reason, "counted_on": today.isoformat() if accept else None,
             "item": _item_json(kind, item, number, rec)}
+
+
+def _number(value: Any) -> str:
+    return format(Decimal(str(value)).normalize(), "f")
+
+
+def _what(report: ProgressReportRow, item: Item, rec: RecurrenceRow | None) -> str:
+    """What a part reported, as a letter says it: 3村, 30%, 2次, 5万元 ("" a note only)."""
+    measure = item.measure if isinstance(item, MilestoneRow) else None
+    return "，".join(x for x in (
+        f"{_number(report.done_quantity)}{measure or ''}" if report.done_quantity is not None else "",
+        f"{_number(report.done_percent)}%" if report.done_percent is not None else "",
+        f"{report.done_count}次" if report.done_count is not None else "",
+        f"{_number(report.done_amount)}{(rec.amount_unit if rec else None) or ''}" if report.done_amount is not None
+        else "") if x)
+
+
+def _tell_refused(session: Session, report: ProgressReportRow, task: TaskRow, plan: PlanRow, kind: str, item: Item,
+                  rec: RecurrenceRow | None, unit_name: str, decider: str, now: dt.datetime) -> str:
+    """Write the notice that tells the supporting unit its part was refused (kind ``part_refused``), pending for
+    delivery; returns its key. The key (``part-refused:<report id>``) is the notice's identity: inserted with ON
+    CONFLICT DO NOTHING, a retry never writes a second one. As ``closing_service._tell_unit``: the notice keeps
+    what the letter says as it was decided (``data["part"]``) and ``written_at``, the real time it was written,
+    by which delivery tells a decision made for a replayed day (``--as-of``)."""
+    from duban.store.supervision import _insert_ignore
+    from duban.store.tables import NoticeRow
+    from duban.workflows.progress_evidence import files_by_report
+    from duban.workflows.progress_items import _effective_due
+
+    key = f"part-refused:{report.id}"
+    decided_on = _today(now, plan)
+    facts = {"report": report.id, "unit": unit_name, "reported_on": report.reported_on.isoformat(),
+             "reported_by": report.reported_by, "done": _what(report, item, rec), "note": report.note,
+             "files": [f["name"] for f in files_by_report(session, [report.id or 0]).get(report.id or 0, [])], "decided_on": decided_on.isoformat(),
+             "decided_by": decider, "reason": report.decision_note}
+    session.execute(_insert_ignore(session, NoticeRow.__table__, ("key",)), [{
+        "key": key, "series": key, "kind": "part_refused", "level": 0, "plan_id": plan.id, "task_id": task.id,
+        "milestone_id": item.id if kind == "milestone" else None, "instance_id": item.id if kind == "instance" else None,
+        "due": _effective_due(item), "days": 0, "planned_for": decided_on,
+        "recipients": [{"role": "unit", "name": unit_name}], "cc": [], "sweep_id": None, "created_at": now,
+        "status": "pending", "attempts": 0, "last_error": "", "acknowledged_by": "",
+        "data": {"part": facts, "written_at": dt.datetime.now(dt.UTC).isoformat()}}])
+    return key
 
 
 def pending(session: Session, *, plan: str | None = None, task_id: int | None = None,

@@ -60,7 +60,7 @@ def test_the_checker_reports_a_kind_without_templates_or_labels():
 
 @pytest.mark.parametrize("enum, values", [
     (v.NoticeKind, {"reminder", "chase", "escalation", "digest", "criticism", "praise", "closing_returned",
-                    "closing_closed"}),
+                    "closing_closed", "part_refused"}),
     (v.Light, {"closed", "green", "yellow", "red"}),
     (v.RecipientRole, {"unit", "unit_head", "official", "office", "office_head", "top_leader"}),
     (v.LadderRole, {"lead_unit", "supporting_units", "lead_unit_head", "lead_officials", "office", "office_head",
