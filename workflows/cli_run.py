@@ -103,8 +103,17 @@ def demo_cmd(
         table.add_row(f"  level {level}", str(n))
     table.add_row("messages delivered (digests)", str(result.messages))
     table.add_row("weekly circulation reports", str(sum(1 for p in result.reports if p.name.startswith("weekly-"))))
+    table.add_row(f"answers through units' links ({len(result.link_units)} units)", str(sum(result.by_link.values())))
+    for action, label in (("acknowledge", "簽收"), ("report", "報送進展"), ("request_closing", "申請辦結"),
+                          ("request_extension", "申請延期")):
+        table.add_row(f"  {label} {action}", str(result.by_link.get(action, 0)))
+    table.add_row("answers on paper, typed in by the office", str(sum(result.by_office.values())))
+    table.add_row("closing requests closed / returned",
+                  f"{result.closings.get('closed', 0)} / {result.closings.get('returned', 0)}")
     for unit, n in result.criticised.most_common(8):
         table.add_row(f"通報批評 {unit}", f"{n} weeks")
+    for unit, n in result.praised.most_common(8):
+        table.add_row(f"通報表揚 {unit}", f"{n} weeks")
     c.print(table)
     if result.stats is not None:
         _print_letter_stats(c, result.stats)
