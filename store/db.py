@@ -24,6 +24,7 @@ from duban.matrix.errors import StoreError
 # The newest migration; checked cheaply on every start so that Alembic is only imported to upgrade.
 HEAD_REVISION = "0026"
 _MIGRATIONS = Path(__file__).parent / "migrations"
+SQLITE_CONNECTIONS = 15  # per process, kept open
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -61,7 +62,12 @@ def make_engine(url: str) -> Engine:
             path = Path(db_path).expanduser()
             make_dirs(path.parent)
             create_file(path)
-        engine = sa.create_engine(url, **json_kw)
+        # Connections kept open, none made and closed per request: `duban serve` runs as many pages at once
+        # as the pool has connections (web.app), and a connection opened for one request (an overflow one)
+        # costs its opening and pragmas each time. They are opened when first needed: a CLI command opens one.
+        in_memory = not db_path or db_path == ":memory:" or "mode=memory" in url
+        pool = {} if in_memory else {"pool_size": SQLITE_CONNECTIONS, "max_overflow": 0}
+        engine = sa.create_engine(url, **pool, **json_kw)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if url.startswith("postgresql"):
