@@ -6,7 +6,7 @@ calendar the CLI uses. Each ``pages_*.py`` module is a router of related pages, 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,7 +15,9 @@ from urllib.parse import quote
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from duban.web import (
     pages_actions,
@@ -29,6 +31,7 @@ from duban.web import (
     pages_unit,
 )
 from duban.web.deps import IDLE, LoginRequired, local_path, render, see_other
+from duban.web.kept_reads import KeptReads
 
 if TYPE_CHECKING:
     from duban.workflows.bootstrap import App
@@ -54,15 +57,11 @@ def create_app(app: App, *, secure_cookies: bool = False) -> FastAPI:
 
     web = FastAPI(title="duban", docs_url=None, redoc_url=None, openapi_url=None, lifespan=_threads_within_the_pool(app))
     web.state.duban = app
+    web.state.kept_reads = KeptReads(app.engine)
     web.add_middleware(SessionMiddleware, secret_key=secret_key(app.engine), session_cookie="duban_session",
                        max_age=int(IDLE.total_seconds()), same_site="lax", https_only=secure_cookies)
 
-    @web.middleware("http")
-    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
+    web.add_middleware(SecurityHeaders)
 
     @web.exception_handler(LoginRequired)
     async def to_login(request: Request, _exc: LoginRequired) -> Response:
@@ -76,6 +75,30 @@ def create_app(app: App, *, secure_cookies: bool = False) -> FastAPI:
     for router in ROUTERS:
         web.include_router(router)
     return web
+
+
+class SecurityHeaders:
+    """Adds ``SECURITY_HEADERS`` to every response that does not set its own. A plain ASGI middleware:
+    Starlette's ``BaseHTTPMiddleware`` (``@app.middleware("http")``) runs each response through a second
+    task and stream, the largest cost of serving a small page."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    if name not in headers:
+                        headers.append(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def from_environment() -> FastAPI:
@@ -111,5 +134,6 @@ def _threads_within_the_pool(app: App) -> Callable[[FastAPI], AbstractAsyncConte
         if connections > 0:
             anyio.to_thread.current_default_thread_limiter().total_tokens = connections
         yield
+        _web.state.kept_reads.close()  # the read cache's watcher connection
 
     return lifespan

@@ -12,8 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import secrets
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -22,6 +23,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 if TYPE_CHECKING:
     from duban.workflows.bootstrap import App
 
+T = TypeVar("T")
 IDLE = dt.timedelta(hours=8)
 TEMPLATES = Path(__file__).parent / "templates"
 CAN = {  # what each role may do
@@ -79,6 +81,15 @@ def require_every_office(request: Request, power: str) -> dict[str, Any]:
     return user
 
 
+def kept(request: Request, page: str, args: tuple[Any, ...], compute: Callable[[], T]) -> T:
+    """``compute()`` (a service's reading for ``page`` with ``args``), kept until the database changes, the
+    day turns or the rules are read again (``web.kept_reads``)."""
+    app = duban(request)
+    policies = app.policies
+    return request.app.state.kept_reads.get((page, args, app.clock().date(), id(policies)), compute,
+                                            keep_alive=policies)
+
+
 def csrf_token(request: Request) -> str:
     token = request.session.get("csrf")
     if not isinstance(token, str):
@@ -96,7 +107,7 @@ async def checked_form(request: Request) -> Any:
 
 
 def _environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]),
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]), auto_reload=False,
                       trim_blocks=True, lstrip_blocks=True)
     return env
 

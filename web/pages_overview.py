@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from duban.web.deps import duban, render, require
+from duban.web.deps import duban, kept, render, require
 
 router = APIRouter()
 
@@ -18,6 +18,7 @@ def overview_page(request: Request) -> Response:
 
     user = require(request, "read")
     app = duban(request)
-    data = overview(app.engine, now=app.clock(), policies=app.policies, calendar=app.calendar,
-                    plans=visible_plans(app.engine, user), every_plan=not user["offices"])
+    plans, every_plan = visible_plans(app.engine, user), not user["offices"]
+    data = kept(request, "overview", (tuple(plans), every_plan), lambda: overview(
+        app.engine, now=app.clock(), policies=app.policies, calendar=app.calendar, plans=plans, every_plan=every_plan))
     return render(request, "overview.html.j2", user=user, data=data)

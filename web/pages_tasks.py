@@ -11,7 +11,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
-from duban.web.deps import duban, render, require
+from duban.web.deps import duban, kept, render, require
 
 router = APIRouter()
 
@@ -39,8 +39,8 @@ def task_list(request: Request) -> Response:
     error, data = None, None
     try:
         query = parse_query(dict(request.query_params))
-        data = list_tasks(app.engine, now=app.clock(), policies=app.policies, calendar=app.calendar, plans=plans,
-                          query=query)
+        data = kept(request, "tasks", (tuple(plans), query), lambda: list_tasks(
+            app.engine, now=app.clock(), policies=app.policies, calendar=app.calendar, plans=plans, query=query))
     except NotFound as e:
         raise HTTPException(status_code=404, detail=str(e)) from None
     except BadQuery as e:
@@ -61,9 +61,10 @@ def task_page(request: Request, plan: str, code: str) -> Response:
 
     user = require(request, "read")
     app = duban(request)
+    plans = visible_plans(app.engine, user)
     try:
-        data = page_of(app.engine, now=app.clock(), policies=app.policies, calendar=app.calendar,
-                       plans=visible_plans(app.engine, user), plan=plan, code=code)
+        data = kept(request, "task", (tuple(plans), plan, code), lambda: page_of(
+            app.engine, now=app.clock(), policies=app.policies, calendar=app.calendar, plans=plans, plan=plan, code=code))
     except NotFound as e:
         raise HTTPException(status_code=404, detail=str(e)) from None
     return render(request, "tasks_page.html.j2", user=user, data=data, **LINKS)
@@ -79,10 +80,15 @@ def unit_page(request: Request, name: str, plan: str | None = None) -> Response:
     user = require(request, "read")
     app = duban(request)
     now = app.clock()
+    plans = visible_plans(app.engine, user)
+
+    def read() -> tuple[dict[str, Any], Any]:
+        data = page_of(app.engine, now=now, policies=app.policies, calendar=app.calendar, plans=plans, name=name,
+                       plan=plan or None)
+        return data, score_trend(app.engine, now=now, plans=data["plans"], unit=data["unit"]["name"])
+
     try:
-        data = page_of(app.engine, now=now, policies=app.policies, calendar=app.calendar,
-                       plans=visible_plans(app.engine, user), name=name, plan=plan or None)
+        data, trends = kept(request, "unit", (tuple(plans), name, plan or None), read)
     except NotFound as e:
         raise HTTPException(status_code=404, detail=str(e)) from None
-    trends = score_trend(app.engine, now=now, plans=data["plans"], unit=data["unit"]["name"])
     return render(request, "unit_page.html.j2", user=user, data=data, trends=trends, **LINKS)
