@@ -8,8 +8,14 @@ it logs in, then N clients for S seconds each request in turn the overview `/`, 
 file (`/static/duban.css`) served by the same server in the same run. A page the server does not have
 yet (404) is left out with a note. Before the load, each page is requested alone a few times (unloaded).
 
+Pages keep what they read until the database changes (web.kept_reads). So that the bench measures
+more than answers from memory, ``--commits-per-second R`` has the load process commit R times a second
+to the database (a row in the event table, from its own sqlite3 connection, as another process would),
+each commit making every page read the database again; ``--no-keep`` turns the keeping off
+(DUBAN_SERVE_KEEP_READS=0), so every request reads the database.
+
 Usage: python bench/serve_bench.py [--tasks 20000] [--units 1000] [--clients 20] [--seconds 30] [--workers 1] [--work DIR]
-                                  [--leave-out overview]
+                                  [--leave-out overview] [--commits-per-second 1] [--no-keep]
 Targets (issue 14, 20,000 tasks, SQLite): overview and list p95 ≤ 200 ms, task page p95 ≤ 100 ms.
 """
 
@@ -25,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -44,7 +51,8 @@ TARGETS_MS = {"overview": 200, "list": 200, "task": 100}
 CHILD_LOAD = r"""
 import sys, json
 from bench.serve_bench import load
-print(json.dumps(load(sys.argv[1], json.loads(sys.argv[2]), clients=int(sys.argv[3]), seconds=float(sys.argv[4]))))
+print(json.dumps(load(sys.argv[1], json.loads(sys.argv[2]), clients=int(sys.argv[3]), seconds=float(sys.argv[4]),
+                      db=sys.argv[5], commits_per_second=float(sys.argv[6]))))
 """
 
 
@@ -83,10 +91,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(work: Path, db_url: str, workers: int = 1) -> tuple[subprocess.Popen, str]:
+def start_server(work: Path, db_url: str, workers: int = 1, *, keep: bool = True) -> tuple[subprocess.Popen, str]:
     port = _free_port()
+    env = {**_env(db_url), **({} if keep else {"DUBAN_SERVE_KEEP_READS": "0"})}
     with (work / "serve.log").open("w") as log:  # the server's errors, kept (a pipe nobody reads would fill)
-        proc = subprocess.Popen([*DUBAN, "serve", "--port", str(port), "--workers", str(workers)], cwd=work, env=_env(db_url),
+        proc = subprocess.Popen([*DUBAN, "serve", "--port", str(port), "--workers", str(workers)], cwd=work, env=env,
                                 stdout=subprocess.DEVNULL, stderr=log)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -139,8 +148,10 @@ def discover(base: str, plan: str = "synthetic") -> tuple[dict[str, str], list[s
     return pages, notes, alone
 
 
-def load(base: str, pages: dict[str, str], *, clients: int, seconds: float) -> dict[str, object]:
-    """Run in its own process: ``clients`` asyncio clients request the pages in turn for ``seconds``."""
+def load(base: str, pages: dict[str, str], *, clients: int, seconds: float, db: str = "",
+         commits_per_second: float = 0) -> dict[str, object]:
+    """Run in its own process: ``clients`` asyncio clients request the pages in turn for ``seconds``; with
+    ``commits_per_second``, a thread commits that often to the database file ``db`` meanwhile."""
     with httpx.Client(base_url=base, timeout=600) as sync:
         login(sync)
         cookies = dict(sync.cookies)
@@ -149,7 +160,34 @@ def load(base: str, pages: dict[str, str], *, clients: int, seconds: float) -> d
             t = time.perf_counter()
             sync.get(path)
             first[name] = (time.perf_counter() - t) * 1000
-    return {**asyncio.run(_load(base, pages, cookies, clients, seconds)), "first": first}
+    stop = threading.Event()
+    commits = [0]
+    writer = threading.Thread(target=_commit_often, args=(db, commits_per_second, stop, commits), daemon=True)
+    if commits_per_second > 0:
+        writer.start()
+    try:
+        result = asyncio.run(_load(base, pages, cookies, clients, seconds))
+    finally:
+        stop.set()
+        if writer.is_alive():
+            writer.join(10)
+    return {**result, "first": first, "commits": commits[0]}
+
+
+def _commit_often(db: str, per_second: float, stop: threading.Event, commits: list[int]) -> None:
+    """Commit ``per_second`` times a second to ``db`` (one event row each, its own connection): what a sweep,
+    a CLI command or a unit's link action does to the pages' kept reads."""
+    import sqlite3
+
+    connection = sqlite3.connect(db, timeout=30)
+    try:
+        while not stop.wait(1 / per_second):
+            connection.execute("INSERT INTO event (at, kind, actor, data) VALUES (CURRENT_TIMESTAMP, 'bench.commit', "
+                               "'serve_bench', '{}')")
+            connection.commit()
+            commits[0] += 1
+    finally:
+        connection.close()
 
 
 async def _load(base: str, pages: dict[str, str], cookies: dict[str, str], clients: int, seconds: float) -> dict[str, object]:
@@ -187,12 +225,15 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def report(result: dict, pages: dict[str, str], alone: dict[str, float], notes: list[str], log: Path, *,
-           tasks: int, units: int, clients: int, seconds: float, workers: int = 1) -> None:
+           tasks: int, units: int, clients: int, seconds: float, workers: int = 1, keep: bool = True) -> None:
     times, errors, elapsed = result["times"], result["errors"], result["elapsed"]
     floor95 = _pct(times["floor"], 0.95)
+    reads = ("pages keep their reads" if keep else "pages read the database every request (--no-keep)") + (
+        f", {result['commits']} commits to the database during the load ({result['commits'] / elapsed:.1f}/s)"
+        if result.get("commits") else ", no commit during the load")
     print(f"\nserve bench (SQLite, {tasks:,} tasks, {units:,} units; {clients} clients for {seconds:.0f} s, "
           f"{workers} server process{'es' if workers > 1 else ''}, "
-          f"load in its own process; wall {elapsed:.1f} s)\n")
+          f"load in its own process; wall {elapsed:.1f} s)\n{reads}\n")
     print(f"{'page':<9} {'path':<34} {'alone':>8} {'1st':>8} {'n':>6} {'err':>4} {'p50':>9} {'p95':>9} {'req/s':>7} "
           f"{'p95/floor':>9} {'target p95':>10}")
     print("-" * 121)
@@ -222,22 +263,26 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1, help="duban serve --workers")
     ap.add_argument("--work", type=Path, help="folder for the database (kept and reused)")
     ap.add_argument("--leave-out", default="", help="pages not to load, e.g. overview (a slow page slows the others' turns)")
+    ap.add_argument("--commits-per-second", type=float, default=0,
+                    help="commits to the database during the load (each makes the pages read it again)")
+    ap.add_argument("--no-keep", action="store_true", help="pages read the database on every request (DUBAN_SERVE_KEEP_READS=0)")
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="duban-serve-"))
     work.mkdir(parents=True, exist_ok=True)
     _db, url = prepare(work, args.tasks, args.units)
-    server, base = start_server(work, url, args.workers)
+    server, base = start_server(work, url, args.workers, keep=not args.no_keep)
     try:
         pages, notes, alone = discover(base)
         for name in filter(None, args.leave_out.split(",")):
             if name != "floor" and pages.pop(name, None):
                 notes.append(f"{name}: left out of the load (--leave-out); alone {alone[name]:.0f} ms")
-        result = run_child(CHILD_LOAD, base, json.dumps(pages), str(args.clients), str(args.seconds))
+        result = run_child(CHILD_LOAD, base, json.dumps(pages), str(args.clients), str(args.seconds), str(_db),
+                           str(args.commits_per_second))
     finally:
         server.terminate()
         server.wait(timeout=30)
     report(result, pages, alone, notes, work / "serve.log", tasks=args.tasks, units=args.units, clients=args.clients, seconds=args.seconds,
-           workers=args.workers)
+           workers=args.workers, keep=not args.no_keep)
 
 
 if __name__ == "__main__":
