@@ -25,6 +25,7 @@ from duban.web import (
     pages_closing,
     pages_mail,
     pages_overview,
+    pages_parts,
     pages_plans,
     pages_reports,
     pages_tasks,
@@ -48,6 +49,7 @@ SECURITY_HEADERS = {
 ROUTERS = [pages_auth.router, pages_overview.router, pages_plans.router, pages_tasks.router]
 ROUTERS += [pages_actions.router, pages_mail.router]  # office actions; notices and mail (helper actions)
 ROUTERS += [pages_closing.router]  # closing requests and evidence (helper closing)
+ROUTERS += [pages_parts.router]  # supporting units' parts waiting for acceptance, across tasks (helper parts)
 ROUTERS += [pages_reports.router]  # weekly reports and their approval (helper plansreports)
 ROUTERS += [pages_unit.router]  # a unit's page from its signed link, no account (helper unitlinks)
 

@@ -275,25 +275,14 @@ def _tell_refused(session: Session, report: ProgressReportRow, task: TaskRow, pl
     return key
 
 
-def pending(session: Session, *, plan: str | None = None, task_id: int | None = None,
-            lead_unit_id: int | None = None, unit_id: int | None = None, decider_unit_id: int | None = None,
-            states: Sequence[str] = (PENDING,)) -> list[dict[str, Any]]:
-    """Parts in ``states`` (default: waiting), oldest first, narrowed to a plan code, a task, the tasks a unit
-    leads, the parts a unit sent, or the parts a unit may decide (``decider_unit_id``: of the tasks it leads or
-    co-leads, not its own): ``[{report_id, plan, task, title, lead_unit, unit, item (#N or the period's
-    due), milestone, period, done, percent, count, amount, measure, note, reported_on, reported_by, source, state,
-    decided_by, decided_at, reason, files}]``."""
-    from duban.workflows.progress_evidence import files_by_report
-
-    p, m, i = ProgressReportRow, MilestoneRow, RecurrenceInstanceRow
-    lead = aliased(UnitRow)
-    q = (sa.select(p, TaskRow.code, TaskRow.title, PlanRow.code, UnitRow.name, lead.name, m, i.period_start, i.due)
-         .join(TaskRow, TaskRow.id == p.task_id).join(PlanRow, PlanRow.id == TaskRow.plan_id)
-         .join(UnitRow, UnitRow.id == p.unit_id).join(lead, lead.id == TaskRow.lead_unit_id)
-         .outerjoin(m, m.id == p.milestone_id).outerjoin(i, i.id == p.instance_id)
-         .where(p.state.in_(list(states))).order_by(p.recorded_at, p.id))
+def _scoped(q: Any, *, plan: str | None, plans: Sequence[str] | None, task_id: int | None, lead_unit_id: int | None,
+            unit_id: int | None, decider_unit_id: int | None, states: Sequence[str]) -> Any:
+    p = ProgressReportRow
+    q = q.where(p.state.in_(list(states)))
     if plan is not None:
         q = q.where(PlanRow.code == plan)
+    if plans is not None:
+        q = q.where(PlanRow.code.in_(list(plans)))
     if task_id is not None:
         q = q.where(p.task_id == task_id)
     if lead_unit_id is not None:
@@ -305,6 +294,52 @@ def pending(session: Session, *, plan: str | None = None, task_id: int | None = 
                                                       TaskUnitRow.role == TASK_UNIT_CO_LEAD)
         q = q.where(sa.or_(TaskRow.lead_unit_id == decider_unit_id, p.task_id.in_(co_led)),
                     p.unit_id != decider_unit_id)
+    return q
+
+
+def count_pending(session: Session, *, plans: Sequence[str] | None = None, states: Sequence[str] = (PENDING,)) -> int:
+    """How many parts in ``states`` (default: waiting) the plans ``plans`` hold (None: every plan)."""
+    q = (sa.select(sa.func.count()).select_from(ProgressReportRow)
+         .join(TaskRow, TaskRow.id == ProgressReportRow.task_id).join(PlanRow, PlanRow.id == TaskRow.plan_id))
+    q = _scoped(q, plan=None, plans=plans, task_id=None, lead_unit_id=None, unit_id=None, decider_unit_id=None,
+                states=states)
+    return int(session.execute(q).scalar() or 0)
+
+
+def pending_page(engine: Any, *, plans: Sequence[str], limit: int, offset: int = 0) -> tuple[int, list[dict[str, Any]]]:
+    """The parts waiting in ``plans`` (a console user's visible plans), oldest first: ``(how many in all, the
+    ``limit`` from ``offset``)``, each as ``pending`` lists them. Reads only (the console's /parts)."""
+    from duban.store.db import transaction
+
+    with transaction(engine) as session:
+        total = count_pending(session, plans=plans)
+        rows = pending(session, plans=plans, limit=limit, offset=offset)
+        session.rollback()
+        return total, rows
+
+
+def pending(session: Session, *, plan: str | None = None, task_id: int | None = None,
+            lead_unit_id: int | None = None, unit_id: int | None = None, decider_unit_id: int | None = None,
+            states: Sequence[str] = (PENDING,), plans: Sequence[str] | None = None, limit: int | None = None,
+            offset: int = 0) -> list[dict[str, Any]]:
+    """Parts in ``states`` (default: waiting), oldest first, narrowed to a plan code (or ``plans``), a task, the
+    tasks a unit leads, the parts a unit sent, or the parts a unit may decide (``decider_unit_id``: of the tasks it leads or
+    co-leads, not its own): ``[{report_id, plan, task, title, lead_unit, unit, item (#N or the period's
+    due), milestone, period, done, percent, count, amount, measure, note, reported_on, reported_by, source, state,
+    decided_by, decided_at, reason, files}]``; ``limit`` and ``offset`` page them."""
+    from duban.workflows.progress_evidence import files_by_report
+
+    p, m, i = ProgressReportRow, MilestoneRow, RecurrenceInstanceRow
+    lead = aliased(UnitRow)
+    q = (sa.select(p, TaskRow.code, TaskRow.title, PlanRow.code, UnitRow.name, lead.name, m, i.period_start, i.due)
+         .join(TaskRow, TaskRow.id == p.task_id).join(PlanRow, PlanRow.id == TaskRow.plan_id)
+         .join(UnitRow, UnitRow.id == p.unit_id).join(lead, lead.id == TaskRow.lead_unit_id)
+         .outerjoin(m, m.id == p.milestone_id).outerjoin(i, i.id == p.instance_id)
+         .order_by(p.recorded_at, p.id))
+    q = _scoped(q, plan=plan, plans=plans, task_id=task_id, lead_unit_id=lead_unit_id, unit_id=unit_id,
+                decider_unit_id=decider_unit_id, states=states)
+    if limit is not None:
+        q = q.limit(limit).offset(offset)
     rows = session.execute(q).all()
     files = files_by_report(session, [r.id for r, *_ in rows])
     out = []
