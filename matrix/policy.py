@@ -44,7 +44,8 @@ from duban.matrix.vocabulary import LadderRole
 ROLES = tuple(LadderRole)
 TOP_KEYS = {"reminders", "chase", "status", "escalation", "plans", "reports", "links", "retention"}
 REPORT_KEYS = {"require_approval"}  # reports: the weekly report's review (whole-install: not per plan)
-LINK_KEYS = {"expire_days"}  # links: the units' signed links in notices (whole-install)
+LINK_KEYS = {"expire_days", "calendar_days"}  # links: the units' signed links in notices (whole-install)
+DEFAULT_CALENDAR_DAYS = 400  # links.calendar_days: how long a link's read-only calendar feed is served
 # retention: how long a plan's evidence and personal data are kept after its end (whole-install; `duban prune`)
 RETENTION_KINDS = ("evidence", "messages", "client_addresses")
 RETENTION_KEYS = {"years_after_plan_end", *RETENTION_KINDS}
@@ -154,6 +155,13 @@ class PolicySet:
         return _link_expiry(self.base, self.source)
 
     @property
+    def link_calendar_days(self) -> int:
+        """``links.calendar_days``: a link's read-only calendar feed (``/u/{token}/calendar.ics``) is served this
+        many days from the link's day (default 400), so a subscription outlives the link's actions; never fewer
+        days than ``links.expire_days``. A revoked or tampered link gets no feed whatever its age."""
+        return _link_calendar_days(self.base, self.source)
+
+    @property
     def retention(self) -> Retention:
         """``retention:``: years after a plan's end its evidence and personal data are kept (default 3 each)."""
         return _retention(self.base, self.source)
@@ -192,6 +200,18 @@ def _link_expiry(base: dict[str, Any], where: str) -> int:
     if days > 3660:
         raise ConfigError(f"{where}: links.expire_days must be at most 3660 days (ten years), not {days}")
     return days
+
+
+def _link_calendar_days(base: dict[str, Any], where: str) -> int:
+    expire = _link_expiry(base, where)
+    section = base.get("links") or {}
+    days = _positive_int(section.get("calendar_days", DEFAULT_CALENDAR_DAYS), f"{where}: links.calendar_days")
+    if days > 3660:
+        raise ConfigError(f"{where}: links.calendar_days must be at most 3660 days (ten years), not {days}")
+    if "calendar_days" in section and days < expire:
+        raise ConfigError(f"{where}: links.calendar_days ({days}) must be at least links.expire_days ({expire}): "
+                          "the calendar feed may outlive a link's actions, not end before them")
+    return max(days, expire)
 
 
 def merge_overrides(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -332,6 +352,7 @@ def load_policy(*paths: Path) -> PolicySet:
     policy.default()  # validate the base now, so a broken file fails at start, not mid-sweep
     _report_approval(policy.base, policy.source)
     _link_expiry(policy.base, policy.source)
+    _link_calendar_days(policy.base, policy.source)
     _retention(policy.base, policy.source)
     for plan_code, over in policy.plans.items():
         for task_code in ["", *over.get("tasks", {})]:

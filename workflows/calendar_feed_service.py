@@ -1,8 +1,11 @@
 """A unit's calendar feed (督办日历): its due dates in Outlook or a phone's calendar, from its signed link.
 
 ``{DUBAN_PUBLIC_URL}/u/{token}/calendar.ics`` is the link's page as iCalendar (RFC 5545, written with the
-``icalendar`` package): the same token, so the feed is scoped to one unit and one plan, expires and is
-revoked with the link (``link_service.verify``; a refused link gives no feed). It reads only — no event,
+``icalendar`` package): the same token, so the feed is scoped to one unit and one plan and is revoked with
+the link (``link_service.verify``; a tampered or revoked link gives no feed). A subscription should outlive
+the letter's link, so the feed is served ``links.calendar_days`` days from the link's day (policy, default
+400; never fewer than ``links.expire_days``), while the link's page and actions end after
+``links.expire_days`` (30). It reads only — no event,
 no row: calendar apps poll a feed every few hours, and opening a link's page writes nothing either.
 
 One all-day VEVENT per open item of the unit in the plan (lead, co-lead, supporting, member of a
@@ -149,14 +152,20 @@ def _alarm_days(item: dict[str, Any], plan_code: str, policies: PolicySet | None
 
 def feed(engine: Engine, token: str, *, now: dt.datetime, expire_days: int = DEFAULT_EXPIRE_DAYS,
          page_url: str = "", policies: PolicySet | None = None, calendar: WorkCalendar | None = None,
-         language: str = "zh-Hans") -> bytes:
+         language: str = "zh-Hans", calendar_days: int | None = None) -> bytes:
     """The link's calendar (iCalendar bytes, UTF-8); ``LinkRefused`` for a link that may not act. Reads only.
     ``page_url``: the link's page, shown in each event; ``policies``: whose reminders set the alarms
-    (default: the built-in policy); ``calendar``: the working days (default: the office's)."""
+    (default: the built-in policy) and how long the feed outlives the link's actions (``calendar_days``, else
+    the policies' ``links.calendar_days``, else 400; never fewer than ``expire_days``); ``calendar``: the
+    working days (default: the office's)."""
     from icalendar import Alarm, Calendar, Event
 
     with transaction(engine) as session:
-        link = _verify(session, token, now=now, expire_days=expire_days)
+        if calendar_days is None:
+            from duban.matrix.policy import DEFAULT_CALENDAR_DAYS
+
+            calendar_days = policies.link_calendar_days if policies is not None else DEFAULT_CALENDAR_DAYS
+        link = _verify(session, token, now=now, expire_days=max(expire_days, calendar_days))
         plan = session.get(PlanRow, link.plan_id)
         assert plan is not None
         today, timezone, plan_code = _today(now, plan), plan.timezone or "Asia/Shanghai", plan.code

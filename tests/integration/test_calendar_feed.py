@@ -114,7 +114,7 @@ def test_the_feed_holds_exactly_the_units_open_items_with_stable_uids_reads_only
     before = counts(district)
     tampered = token[:-1] + ("A" if token[-1] != "A" else "B")
     for bad, reason, now in [(tampered, "tampered", NOW), ("", "tampered", NOW),
-                             (token, "expired", NOW + dt.timedelta(days=40))]:
+                             (token, "expired", NOW + dt.timedelta(days=410))]:  # links.calendar_days (400)
         with pytest.raises(L.LinkRefused) as refused:
             feed(district, bad, now=now, policies=POLICY)
         assert refused.value.reason == reason
