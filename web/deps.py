@@ -106,10 +106,28 @@ async def checked_form(request: Request) -> Any:
     return form
 
 
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+class _PageEnvironment(Environment):
+    """Jinja2 as the pages use it. ``row.code`` on a dict (what services return) is looked up as a key first:
+    Jinja tries the attribute, and a dict's missing attribute raises and catches an AttributeError for each
+    cell of a table (a quarter of the task list's rendering). The result is the same — the names of dict's
+    own methods (``items``, ``get``) still come first."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
+
+
 def _environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]), auto_reload=False,
-                      trim_blocks=True, lstrip_blocks=True)
-    return env
+    # auto_reload off: the templates are the installed package's, read once (not stat-ed on every page).
+    return _PageEnvironment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]),
+                            auto_reload=False, trim_blocks=True, lstrip_blocks=True)
 
 
 _ENV = _environment()
