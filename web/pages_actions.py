@@ -316,10 +316,13 @@ async def progress_decide(request: Request, report_id: int) -> Response:
     decision = text(form, "decision")
     if decision not in ("accept", "refuse"):
         raise HTTPException(status_code=400, detail="decision: accept or refuse; nothing was changed")
-    decide = accept_report if decision == "accept" else refuse_report
     try:
-        result = decide(app.engine, report_id=report_id, now=app.clock(), actor=user["name"],
-                        **({"note": text(form, "reason")} if decision == "accept" else {"reason": text(form, "reason")}))
+        if decision == "accept":
+            result = accept_report(app.engine, report_id=report_id, now=app.clock(), actor=user["name"],
+                                   note=text(form, "reason"))
+        else:
+            result = refuse_report(app.engine, report_id=report_id, now=app.clock(), actor=user["name"],
+                                   reason=text(form, "reason"))
     except DubanError as e:
         raise refused(e) from None
     from urllib.parse import quote
