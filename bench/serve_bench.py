@@ -14,8 +14,12 @@ to the database (a row in the event table, from its own sqlite3 connection, as a
 each commit making every page read the database again; ``--no-keep`` turns the keeping off
 (DUBAN_SERVE_KEEP_READS=0), so every request reads the database.
 
+``--wrk``: the load comes from Debian's wrk (C, `apt install wrk`) instead of the asyncio client, which
+itself takes a good share of a two-core machine: each page in turn gets N connections for S seconds on
+its own (the floor too), and wrk's Lua ``done`` hook reports p50/p95/p99 and requests/s per page.
+
 Usage: python bench/serve_bench.py [--tasks 20000] [--units 1000] [--clients 20] [--seconds 30] [--workers 1] [--work DIR]
-                                  [--leave-out overview] [--commits-per-second 1] [--no-keep]
+                                  [--leave-out overview] [--commits-per-second 1] [--no-keep] [--wrk]
 Targets (issue 14, 20,000 tasks, SQLite): overview and list p95 ≤ 200 ms, task page p95 ≤ 100 ms.
 """
 
@@ -219,6 +223,76 @@ async def _load(base: str, pages: dict[str, str], cookies: dict[str, str], clien
     return {"elapsed": elapsed, "times": times, "errors": errors}
 
 
+WRK_SCRIPT = """
+wrk.headers["Cookie"] = os.getenv("BENCH_COOKIE")
+done = function(summary, latency, requests)
+  local errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status
+    + summary.errors.timeout
+  io.write(string.format("BENCH %d %d %d %.3f %.3f %.3f %.3f\\n", summary.requests, errors, summary.duration,
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000, latency.mean / 1000))
+end
+"""
+
+
+def wrk_load(base: str, pages: dict[str, str], *, clients: int, seconds: float, work: Path, db: str = "",
+             commits_per_second: float = 0) -> dict[str, dict[str, float]]:
+    """Each page on its own under ``clients`` wrk connections for ``seconds`` (the floor last): {page: {n,
+    errors, rps, p50, p95, p99 (ms)}}; with ``commits_per_second``, this process commits meanwhile."""
+    import shutil
+
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise SystemExit("--wrk: wrk is not installed (Debian: apt install wrk)")
+    with httpx.Client(base_url=base, timeout=600) as sync:
+        login(sync)
+        cookie = "; ".join(f"{k}={v}" for k, v in sync.cookies.items())
+    script = work / "bench.lua"
+    script.write_text(WRK_SCRIPT, encoding="utf-8")
+    out: dict[str, dict[str, float]] = {}
+    stop, commits = threading.Event(), [0]
+    writer = threading.Thread(target=_commit_often, args=(db, commits_per_second, stop, commits), daemon=True)
+    if commits_per_second > 0:
+        writer.start()
+    try:
+        for name, path in pages.items():
+            proc = subprocess.run([wrk, "-t", "2", "-c", str(clients), "-d", f"{seconds:.0f}s", "--timeout", "60s",
+                                   "-s", str(script), base + path], capture_output=True, text=True,
+                                  env={**os.environ, "BENCH_COOKIE": cookie})
+            line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH ")), None)
+            if proc.returncode != 0 or line is None:
+                raise SystemExit(f"wrk {path} failed: {proc.stdout}\n{proc.stderr}")
+            n, errors, micros, p50, p95, p99, _mean = line.split()[1:]
+            out[name] = {"n": int(n), "errors": int(errors), "rps": int(n) / (int(micros) / 1e6),
+                         "p50": float(p50), "p95": float(p95), "p99": float(p99)}
+    finally:
+        stop.set()
+        if writer.is_alive():
+            writer.join(10)
+    out["_"] = {"commits": commits[0]}
+    return out
+
+
+def wrk_report(result: dict[str, dict[str, float]], pages: dict[str, str], alone: dict[str, float], *, tasks: int,
+               units: int, clients: int, seconds: float, workers: int, keep: bool) -> None:
+    commits = result.pop("_")["commits"]
+    floor95 = result["floor"]["p95"]
+    reads = ("pages keep their reads" if keep else "pages read the database every request (--no-keep)") + (
+        f", {commits:.0f} commits to the database during the loads" if commits else ", no commit during the loads")
+    print(f"\nserve bench, wrk (SQLite, {tasks:,} tasks, {units:,} units; each page alone under {clients} connections for "
+          f"{seconds:.0f} s, {workers} server process{'es' if workers > 1 else ''})\n{reads}\n")
+    print(f"{'page':<9} {'path':<34} {'alone':>8} {'n':>7} {'err':>4} {'p50':>9} {'p95':>9} {'p99':>9} {'req/s':>7} "
+          f"{'p95/floor':>9} {'target p95':>10}")
+    print("-" * 121)
+    for name, path in pages.items():
+        r = result[name]
+        target = f"≤ {TARGETS_MS[name]} ms" if name in TARGETS_MS else "(floor)"
+        mark = "" if name not in TARGETS_MS else ("  ok" if r["p95"] <= TARGETS_MS[name] else "  MISSED")
+        print(f"{name:<9} {path[:34]:<34} {alone[name]:>6.0f}ms {r['n']:>7.0f} {r['errors']:>4.0f} {r['p50']:>7.1f}ms "
+              f"{r['p95']:>7.1f}ms {r['p99']:>7.1f}ms {r['rps']:>7.0f} {r['p95'] / floor95:>8.1f}× {target:>10}{mark}")
+    print("\nalone: median of 3 requests before the load; each page then loaded on its own by wrk (C) with the same"
+          "\nconnections and time; floor: the static CSS from the same server in the same run (the ratio's base).\n")
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else float("nan")
@@ -266,6 +340,7 @@ def main() -> None:
     ap.add_argument("--commits-per-second", type=float, default=0,
                     help="commits to the database during the load (each makes the pages read it again)")
     ap.add_argument("--no-keep", action="store_true", help="pages read the database on every request (DUBAN_SERVE_KEEP_READS=0)")
+    ap.add_argument("--wrk", action="store_true", help="load each page on its own with Debian's wrk instead of the asyncio client")
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="duban-serve-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -276,11 +351,20 @@ def main() -> None:
         for name in filter(None, args.leave_out.split(",")):
             if name != "floor" and pages.pop(name, None):
                 notes.append(f"{name}: left out of the load (--leave-out); alone {alone[name]:.0f} ms")
-        result = run_child(CHILD_LOAD, base, json.dumps(pages), str(args.clients), str(args.seconds), str(_db),
-                           str(args.commits_per_second))
+        if args.wrk:
+            wrk_result = wrk_load(base, {**{k: v for k, v in pages.items() if k != "floor"}, "floor": pages["floor"]},
+                                  clients=args.clients, seconds=args.seconds, work=work, db=str(_db),
+                                  commits_per_second=args.commits_per_second)
+        else:
+            result = run_child(CHILD_LOAD, base, json.dumps(pages), str(args.clients), str(args.seconds), str(_db),
+                               str(args.commits_per_second))
     finally:
         server.terminate()
         server.wait(timeout=30)
+    if args.wrk:
+        wrk_report(wrk_result, pages, alone, tasks=args.tasks, units=args.units, clients=args.clients,
+                   seconds=args.seconds, workers=args.workers, keep=not args.no_keep)
+        return
     report(result, pages, alone, notes, work / "serve.log", tasks=args.tasks, units=args.units, clients=args.clients, seconds=args.seconds,
            workers=args.workers, keep=not args.no_keep)
 
