@@ -74,6 +74,8 @@ _KEEP, _END = "\ue000", "\ue001"
 _KEPT = re.compile(f"{_KEEP}(.*?){_END}", re.S)
 _SUBJECT_SPACE = re.compile(r"[\s\x00-\x1f\x7f]+")
 _LINE_BREAKS = re.compile(r"[\r\n\v\f\x85\u2028\u2029]+")
+# Control characters other than tab and the line breaks above (ESC of a terminal escape, NUL, BEL, DEL, C1)
+_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f]")
 # A digest's groups, the gravest first: the registry lists the notice kinds mildest first (reminder, chase,
 # escalation), so a kind added there is grouped in a digest without a list here to update.
 _KIND_ORDER = {kind: n for n, kind in enumerate(reversed(NOTICE_KINDS))}
@@ -254,10 +256,23 @@ def person(value: str) -> str:
     return f"{_KEEP}{name}{_END}{value[cut:]}" if name else value[cut:]
 
 
+def _control_picture(match: re.Match[str]) -> str:
+    code = ord(match.group(0))
+    return chr(0x2400 + code) if code < 0x20 else "\u2421" if code == 0x7F else "\ufffd"
+
+
+def visible_controls(text: str) -> str:
+    """Control characters shown as their pictures (ESC as ␛, NUL as ␀, DEL as ␡; a C1 control as �): text a
+    unit wrote (``\\x1b[31m`` in a note) reads as written, and cannot colour or move a terminal that shows a
+    letter's text part. Tab and line breaks are left to the caller."""
+    return _CONTROLS.sub(_control_picture, text)
+
+
 def _finalize(value: Any) -> Any:
-    """Values are inline fragments: a CR or LF inside one (a title, a unit name) never breaks a line."""
-    if isinstance(value, str) and not isinstance(value, Markup):
-        return _LINE_BREAKS.sub(" ", value)
+    """Values are inline fragments: a CR or LF inside one (a title, a unit name) never breaks a line, and
+    another control character is shown as its picture (``visible_controls``)."""
+    if isinstance(value, str) and not isinstance(value, Markup) and not value.isprintable():  # printable: as it is
+        return visible_controls(_LINE_BREAKS.sub(" ", value))
     return value
 
 

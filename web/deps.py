@@ -20,6 +20,8 @@ from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from duban.notifications.render import visible_controls
+
 if TYPE_CHECKING:
     from duban.workflows.bootstrap import App
 
@@ -124,10 +126,19 @@ class _PageEnvironment(Environment):
         return super().getattr(obj, attribute)
 
 
+def _finalize(value: Any) -> Any:
+    """A value on a page: control characters (a terminal escape in a unit's note) shown as their pictures,
+    as in the letters (``notifications.render.visible_controls``); escaped after, as every value. Printable
+    text (nearly every value) is returned as it is without a regex."""
+    if type(value) is str and not value.isprintable():
+        return visible_controls(value)
+    return value
+
+
 def _environment() -> Environment:
     # auto_reload off: the templates are the installed package's, read once (not stat-ed on every page).
     return _PageEnvironment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]),
-                            auto_reload=False, trim_blocks=True, lstrip_blocks=True)
+                            auto_reload=False, trim_blocks=True, lstrip_blocks=True, finalize=_finalize)
 
 
 _ENV = _environment()
