@@ -9,6 +9,7 @@ from collections import defaultdict, deque
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from duban.web.deps import (
     LoginRequired,
@@ -57,8 +58,9 @@ async def login(request: Request) -> Response:
                       error="登录失败次数过多，请10分钟后再试 (too many failed logins from this address: wait 10 minutes)")
     app = duban(request)
     try:
-        user = authenticate(app.engine, name=str(form.get("name") or ""), password=str(form.get("password") or ""),
-                            now=app.clock(), client=client)
+        # Argon2 takes tens of milliseconds on purpose: in the thread pool, not on the event loop every page waits on
+        user = await run_in_threadpool(authenticate, app.engine, name=str(form.get("name") or ""),
+                                       password=str(form.get("password") or ""), now=app.clock(), client=client)
     except Refused as e:
         _failures[client].append(time.monotonic())
         return render(request, "login.html.j2", status_code=401, next=target, error=str(e))

@@ -14,10 +14,12 @@ refuse (``/u/{token}/part``); a supporting unit's page, its own parts and what b
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from duban.web.deps import MAX_FILES, client_address, duban, label, render, see_other, uploaded_files
 
@@ -98,24 +100,25 @@ def unit_link_calendar(request: Request, token: str) -> Response:
 
 
 async def _checked(request: Request, token: str) -> tuple[Any, Any]:
-    """The link (or a refusal page) and the POSTed form, once the form token matches the link's."""
+    """The link (or a refusal page) and the POSTed form, once the form token matches the link's. The
+    database work runs in the thread pool, as a page's does: the event loop only reads the request."""
     from duban.workflows.link_service import LinkRefused, check_csrf, verify
 
     app = duban(request)
     try:
-        link = verify(app.engine, token, now=app.clock(), expire_days=app.policies.link_expire_days)
+        link = await run_in_threadpool(verify, app.engine, token, now=app.clock(),
+                                       expire_days=app.policies.link_expire_days)
     except LinkRefused as err:
         return None, _refused(request, err)
     form = await request.form()
-    if not check_csrf(app.engine, link.token, form.get("csrf")):
+    if not await run_in_threadpool(check_csrf, app.engine, link.token, form.get("csrf")):
         await form.close()  # an upload's spooled files go now, not when collected
         raise HTTPException(status_code=403, detail="CSRF token missing or wrong: reload the page and try again")
     return link, form
 
 
 async def _act(request: Request, token: str, action: str) -> Response:
-    from duban.matrix.errors import DubanError, NotFound
-    from duban.workflows import link_service
+    from duban.matrix.errors import DubanError
     from duban.workflows.closing_service import evidence_store
 
     app = duban(request)
@@ -125,9 +128,28 @@ async def _act(request: Request, token: str, action: str) -> Response:
     link, form = await _checked(request, token)
     if link is None:
         return form  # the refusal page
-    item = str(form.get("item") or "")
-    kept = {k: str(form.get(k) or "") for k in ("done", "percent", "count", "amount", "note", "new_due", "reason")}
-    if form.get("confirm") != "yes":
+    try:
+        item = str(form.get("item") or "")
+        kept = {k: str(form.get(k) or "") for k in ("done", "percent", "count", "amount", "note", "new_due", "reason")}
+        confirmed = form.get("confirm") == "yes"
+        try:
+            files = await uploaded_files(form, store.max_bytes) if confirmed and action in ("report", "close") else []
+        except DubanError as err:  # a file over the limit: refused unread, the page says which
+            return await run_in_threadpool(partial(_page, request, token, status_code=400, error=str(err),
+                                                   error_item=item, kept=kept))
+        return await run_in_threadpool(_acted, request, token, link, action, item, kept, confirmed, files, store)
+    finally:
+        await form.close()  # an upload's spooled files go when the action is done
+
+
+def _acted(request: Request, token: str, link: Any, action: str, item: str, kept: dict[str, str], confirmed: bool,
+           files: list[tuple[str, bytes]], store: Any) -> Response:
+    """The action itself (in the thread pool): the service's call, then the page again or its error."""
+    from duban.matrix.errors import DubanError, NotFound
+    from duban.workflows import link_service
+
+    app = duban(request)
+    if not confirmed:
         return _page(request, token, status_code=400, error=label(app.settings.language, "请勾选“确认”后再提交。",
                                                                    "Tick the confirmation to submit."),
                      error_item=item, kept=kept)
@@ -138,10 +160,9 @@ async def _act(request: Request, token: str, action: str) -> Response:
         elif action == "report":
             reported = link_service.report(app.engine, link, item, now=now, client=client, done=kept["done"],
                                            percent=kept["percent"], count=kept["count"], amount=kept["amount"],
-                                           note=kept["note"], files=await uploaded_files(form, store.max_bytes), store=store)
+                                           note=kept["note"], files=files, store=store)
             action = "pending" if reported.get("state") == "pending" else action
         elif action == "close":
-            files = await uploaded_files(form, store.max_bytes)
             link_service.request_closing(app.engine, link, item, now=now, client=client, note=kept["note"],
                                          files=files, store=store)
         else:
@@ -181,17 +202,25 @@ async def unit_link_extend(request: Request, token: str) -> Response:
 @router.post("/u/{token}/part")
 async def unit_link_part(request: Request, token: str) -> Response:
     """The lead unit accepts or refuses (with a reason) a supporting unit's pending part (配合单位报送)."""
+    link, form = await _checked(request, token)
+    if link is None:
+        return form  # the refusal page
+    try:
+        raw, decision = str(form.get("report") or ""), str(form.get("decision") or "")
+        reason, confirmed = str(form.get("reason") or ""), form.get("confirm") == "yes"
+    finally:
+        await form.close()
+    return await run_in_threadpool(_part_decided, request, token, link, raw, decision, reason, confirmed)
+
+
+def _part_decided(request: Request, token: str, link: Any, raw: str, decision: str, reason: str,
+                  confirmed: bool) -> Response:
     from duban.matrix.errors import DubanError, NotFound
     from duban.workflows.link_service import decide_part
 
     app = duban(request)
-    link, form = await _checked(request, token)
-    if link is None:
-        return form  # the refusal page
-    raw, decision = str(form.get("report") or ""), str(form.get("decision") or "")
-    reason = str(form.get("reason") or "")
     key = f"part-{raw}"
-    if form.get("confirm") != "yes" or decision not in ("accept", "refuse"):
+    if not confirmed or decision not in ("accept", "refuse"):
         return _page(request, token, status_code=400, error=label(app.settings.language, "请选择确认或不予采纳并勾选“确认”。",
                                                                    "Choose accept or refuse and tick the confirmation."),
                      error_item=key, kept={"reason": reason})
@@ -238,43 +267,53 @@ async def unit_link_document(request: Request, token: str) -> Response:
     part = form.get("document")
     try:
         if form.get("confirm") != "yes":
-            return _page(request, token, status_code=400, doc_error=_no_tick(request))
+            return await run_in_threadpool(_page, request, token, status_code=400, doc_error=_no_tick(request))
         if part is None or isinstance(part, str) or not getattr(part, "filename", None):
             raise DubanError("document: choose a .docx or .txt file to read")
         if part.size is not None and part.size > limit:
             raise Refused(f"{part.filename}: the file is {part.size:,} bytes, more than the {limit:,} bytes a progress "
                           "report may have")
         data = await part.read(limit + 1)
-        made = propose_document(duban(request).engine, link, (part.filename, data), max_bytes=limit)
+        made = await run_in_threadpool(propose_document, duban(request).engine, link, (part.filename, data),
+                                       max_bytes=limit)
     except DubanError as err:
-        return _page(request, token, status_code=400, doc_error=str(err))
+        return await run_in_threadpool(_page, request, token, status_code=400, doc_error=str(err))
     finally:
         await form.close()
-    return _page(request, token, doc=made)
+    return await run_in_threadpool(_page, request, token, doc=made)
 
 
 @router.post("/u/{token}/document/confirm")
 async def unit_link_document_confirm(request: Request, token: str) -> Response:
     """报送所选条目: the ticked proposals recorded as the link's unit (``link_service.confirm_document``)."""
-    from duban.matrix.errors import DubanError, NotFound
-    from duban.workflows.link_service import confirm_document, read_carried
-
     if int(request.headers.get("content-length") or 0) > 1024 * 1024:
         raise HTTPException(status_code=413, detail="the form is too large")
     link, form = await _checked(request, token)
     if link is None:
         return form  # the refusal page
+    try:
+        carry, sig = form.get("carry"), form.get("carry_sig")
+        confirmed, chosen = form.get("confirm") == "yes", [str(c) for c in form.getlist("choose")]
+    finally:
+        await form.close()
+    return await run_in_threadpool(_document_confirmed, request, token, link, carry, sig, confirmed, chosen)
+
+
+def _document_confirmed(request: Request, token: str, link: Any, carry: Any, sig: Any, confirmed: bool,
+                        chosen: list[str]) -> Response:
+    from duban.matrix.errors import DubanError, NotFound
+    from duban.workflows.link_service import confirm_document, read_carried
+
     app = duban(request)
-    carry, sig = form.get("carry"), form.get("carry_sig")
     try:
         shown = {**read_carried(app.engine, link, carry, sig), "carry": carry, "carry_sig": sig}
     except DubanError as err:
         return _page(request, token, status_code=400, doc_error=str(err))
-    if form.get("confirm") != "yes":
+    if not confirmed:
         return _page(request, token, status_code=400, doc=shown, doc_error=_no_tick(request))
     try:
-        confirm_document(app.engine, link, carry=carry, carry_sig=sig, chosen=[str(c) for c in form.getlist("choose")],
-                         now=app.clock(), client=client_address(request))
+        confirm_document(app.engine, link, carry=carry, carry_sig=sig, chosen=chosen, now=app.clock(),
+                         client=client_address(request))
     except NotFound as err:
         return _page(request, token, status_code=404, doc=shown, doc_error=str(err))
     except DubanError as err:

@@ -297,27 +297,42 @@ def _num(value: Any) -> str | None:
     return None if value is None else quantity(value)
 
 
-def _items(session: Session, link: Link, today: dt.date) -> list[dict[str, Any]]:
+def _items(session: Session, link: Link, today: dt.date, *, task_id: int | None = None) -> list[dict[str, Any]]:
+    """The unit's open items in the link's plan (``task_id``: of that task only), with a fixed number of
+    queries whatever the number of tasks (a unit may lead hundreds)."""
     roles = _roles(session, link.plan_id, link.unit_id)
+    if task_id is not None:
+        roles = {task_id: roles[task_id]} if task_id in roles else {}
     if not roles:
         return []
-    tasks = {t.id: t for t in session.execute(sa.select(TaskRow).where(TaskRow.id.in_(list(roles)))).scalars()}
+    ids = list(roles)
+    tasks = {t.id: t for t in session.execute(sa.select(TaskRow).where(TaskRow.id.in_(ids))).scalars()}
     key = unit_key(link.unit)
     unacked: dict[tuple[str, int], list[int]] = {}
     for n in session.execute(sa.select(NoticeRow).where(
-            NoticeRow.task_id.in_(list(roles)), NoticeRow.acknowledged_at.is_(None), NoticeRow.planned_for <= today,
+            NoticeRow.task_id.in_(ids), NoticeRow.acknowledged_at.is_(None), NoticeRow.planned_for <= today,
             NoticeRow.status != "superseded").order_by(NoticeRow.id)).scalars():
         if _addressed(n.recipients, key):
             ref = ("m", n.milestone_id) if n.milestone_id else ("i", n.instance_id or 0)
             unacked.setdefault(ref, []).append(n.id or 0)
+    milestones: dict[int, list[MilestoneRow]] = {}
+    for m in session.execute(sa.select(MilestoneRow).where(MilestoneRow.task_id.in_(ids), MilestoneRow.archived_at.is_(None))
+                             .order_by(MilestoneRow.task_id, MilestoneRow.seq)).scalars():
+        milestones.setdefault(m.task_id, []).append(m)
+    instances: dict[int, list[tuple[RecurrenceInstanceRow, RecurrenceRow]]] = {}
+    for inst, rec in session.execute(
+            sa.select(RecurrenceInstanceRow, RecurrenceRow)
+            .join(RecurrenceRow, RecurrenceRow.id == RecurrenceInstanceRow.recurrence_id)
+            .where(RecurrenceInstanceRow.task_id.in_(ids), RecurrenceRow.archived_at.is_(None),
+                   RecurrenceInstanceRow.closed_at.is_(None), RecurrenceInstanceRow.period_start <= today)
+            .order_by(RecurrenceInstanceRow.task_id, RecurrenceInstanceRow.due, RecurrenceRow.seq)).all():
+        instances.setdefault(inst.task_id, []).append((inst, rec))
     out: list[dict[str, Any]] = []
-    for task_id, role in roles.items():
-        task = tasks[task_id]
+    for tid, role in roles.items():
+        task = tasks[tid]
         base = {"task": task.code, "title": task.title, "role": role, "position": task.position,
                 "can_report": True, "can_close": role in ("lead", "co_lead"), "can_extend": role == "lead"}
-        milestones = session.execute(sa.select(MilestoneRow).where(
-            MilestoneRow.task_id == task_id, MilestoneRow.archived_at.is_(None)).order_by(MilestoneRow.seq)).scalars()
-        for number, m in enumerate(milestones, start=1):
+        for number, m in enumerate(milestones.get(tid, []), start=1):
             if m.closed_at is not None:
                 continue
             out.append({**base, "key": f"m{m.id}", "kind": "milestone", "milestone": number, "period": None,
@@ -325,12 +340,7 @@ def _items(session: Session, link: Link, today: dt.date) -> list[dict[str, Any]]
                         "quantity": _num(m.quantity), "measure": m.measure or "", "done": _num(m.done_quantity),
                         "percent": _num(m.done_percent), "min_count": None, "done_count": None, "min_amount": None,
                         "done_amount": None, "amount_unit": None, "notices": unacked.get(("m", m.id or 0), [])})
-        for inst, rec in session.execute(
-                sa.select(RecurrenceInstanceRow, RecurrenceRow)
-                .join(RecurrenceRow, RecurrenceRow.id == RecurrenceInstanceRow.recurrence_id)
-                .where(RecurrenceInstanceRow.task_id == task_id, RecurrenceRow.archived_at.is_(None),
-                       RecurrenceInstanceRow.closed_at.is_(None), RecurrenceInstanceRow.period_start <= today)
-                .order_by(RecurrenceInstanceRow.due, RecurrenceRow.seq)).all():
+        for inst, rec in instances.get(tid, []):
             out.append({**base, "key": f"i{inst.id}", "kind": "instance", "milestone": None,
                         "period": inst.period_start.isoformat(), "beneficiary": rec.beneficiary,
                         "label": rec.label or rec.freq, "due": _effective_due(inst).isoformat(), "quantity": None,
@@ -341,6 +351,15 @@ def _items(session: Session, link: Link, today: dt.date) -> list[dict[str, Any]]
     order = ("lead", "co_lead", "supporting", "member")
     out.sort(key=lambda i: (order.index(i["role"]), i["position"], i["task"], i["due"], i["key"]))
     return out
+
+
+def _task_of_item(session: Session, item_key: str) -> int | None:
+    """The task an item key (``m<milestone id>``, ``i<period id>``) belongs to, or None."""
+    kind, number = item_key[:1], item_key[1:]
+    if kind not in ("m", "i") or not number.isdigit() or len(number) > 18:
+        return None
+    row = MilestoneRow if kind == "m" else RecurrenceInstanceRow
+    return session.execute(sa.select(row.task_id).where(row.id == int(number))).scalar()
 
 
 def unit_items(engine: Engine, link: Link, *, now: dt.datetime) -> list[dict[str, Any]]:
@@ -379,7 +398,14 @@ def _actor(link: Link) -> str:
 
 
 def _item(engine: Engine, link: Link, item_key: str, now: dt.datetime) -> dict[str, Any]:
-    found = next((i for i in unit_items(engine, link, now=now) if i["key"] == item_key), None)
+    """The open item ``item_key`` of the link's unit in its plan (read from its task alone), or NotFound."""
+    with transaction(engine) as session:
+        plan = session.get(PlanRow, link.plan_id)
+        assert plan is not None
+        task_id = _task_of_item(session, item_key)
+        items = [] if task_id is None else _items(session, link, _today(now, plan), task_id=task_id)
+        session.rollback()
+    found = next((i for i in items if i["key"] == item_key), None)
     if found is None:
         raise NotFound(f"{item_key!r} 不是{link.unit}在本方案中未办结的事项 "
                        f"(not an open item of {link.unit} in plan {link.plan})")
