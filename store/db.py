@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from duban.matrix.errors import StoreError
 
 # The newest migration; checked cheaply on every start so that Alembic is only imported to upgrade.
-HEAD_REVISION = "0026"
+HEAD_REVISION = "0027"
 _MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_CONNECTIONS = 15  # per process, kept open
 

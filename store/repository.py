@@ -352,8 +352,12 @@ def find_unit(session: Session, name: str, plan_code: str | None = None) -> Unit
     plan's own group of the name comes first; without one, a group name that several plans define
     is refused, naming them (give --plan)."""
     key = unit_key(name)
-    rows = list(session.execute(sa.select(UnitRow).order_by(col(UnitRow.id))).scalars())
-    found = [r for r in rows if r.key == key] or [r for r in rows if any(unit_key(a) == key for a in r.aliases)]
+    # By its key first (an index): the whole directory is read only for an alias or a near miss.
+    found = list(session.execute(sa.select(UnitRow).where(UnitRow.key == key).order_by(col(UnitRow.id))).scalars())
+    rows: list[UnitRow] = []
+    if not found:
+        rows = list(session.execute(sa.select(UnitRow).order_by(col(UnitRow.id))).scalars())
+        found = [r for r in rows if any(unit_key(a) == key for a in r.aliases)]
     if plan_code is not None and len(found) > 1:
         own = plan_row(session, plan_code).id
         found = [r for r in found if r.plan_id == own] or [r for r in found if r.plan_id is None] or found

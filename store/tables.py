@@ -96,7 +96,8 @@ class OfficialRow(SQLModel, table=True):
 
 class TaskRow(SQLModel, table=True):
     __tablename__ = "task"
-    __table_args__ = (sa.UniqueConstraint("plan_id", "code", name="uq_task_plan_id_code"),)
+    __table_args__ = (sa.UniqueConstraint("plan_id", "code", name="uq_task_plan_id_code"),
+                      sa.Index("ix_task_lead_unit_plan", "lead_unit_id", "plan_id"))  # a unit's led tasks in a plan
 
     id: int | None = Field(default=None, primary_key=True)
     plan_id: int = Field(foreign_key="plan.id", index=True)

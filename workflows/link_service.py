@@ -268,22 +268,29 @@ def _roles(session: Session, plan_id: int, unit_id: int) -> dict[int, str]:
     out: dict[int, str] = {}
     unit = session.get(UnitRow, unit_id)
     groups = [unit_key(g) for g in (unit.member_of if unit is not None else [])]
-    if groups:
-        group_ids = list(session.execute(sa.select(UnitRow.id).where(UnitRow.key.in_(groups))).scalars())
-        for (task_id,) in session.execute(
-                sa.select(TaskUnitRow.task_id).join(TaskRow, TaskRow.id == TaskUnitRow.task_id)
-                .where(TaskRow.plan_id == plan_id, TaskRow.archived_at.is_(None), TaskUnitRow.unit_id.in_(group_ids))).all():
+    group_ids = list(session.execute(sa.select(UnitRow.id).where(UnitRow.key.in_(groups))).scalars()) if groups else []
+    unit_ids = [*group_ids, unit_id]
+    # The units' task_unit rows first, then which of those tasks are the plan's live ones: each step on its
+    # own index (joined in one query, SQLite without statistics walked the plan's every task instead).
+    named = session.execute(sa.select(TaskUnitRow.task_id, TaskUnitRow.unit_id, TaskUnitRow.role)
+                            .where(TaskUnitRow.unit_id.in_(unit_ids))).all()
+    led = session.execute(sa.select(TaskRow.id, TaskRow.lead_unit_id).where(
+        TaskRow.lead_unit_id.in_(unit_ids), TaskRow.plan_id == plan_id, TaskRow.archived_at.is_(None))).all()
+    live = set(session.execute(sa.select(TaskRow.id).where(
+        TaskRow.id.in_(sorted({t for t, _, _ in named})), TaskRow.plan_id == plan_id, TaskRow.archived_at.is_(None))).scalars()) \
+        if named else set()
+    for task_id, who, _role in named:  # a lead or supporting group's member
+        if who != unit_id and task_id in live:
             out[task_id] = "member"
-        for (task_id,) in session.execute(sa.select(TaskRow.id).where(
-                TaskRow.plan_id == plan_id, TaskRow.archived_at.is_(None), TaskRow.lead_unit_id.in_(group_ids))).all():
+    for task_id, who in led:
+        if who != unit_id:
             out[task_id] = "member"
-    for task_id, role in session.execute(
-            sa.select(TaskUnitRow.task_id, TaskUnitRow.role).join(TaskRow, TaskRow.id == TaskUnitRow.task_id)
-            .where(TaskRow.plan_id == plan_id, TaskRow.archived_at.is_(None), TaskUnitRow.unit_id == unit_id)).all():
-        out[task_id] = "co_lead" if role == TASK_UNIT_CO_LEAD else "supporting"
-    for (task_id,) in session.execute(sa.select(TaskRow.id).where(
-            TaskRow.plan_id == plan_id, TaskRow.archived_at.is_(None), TaskRow.lead_unit_id == unit_id)).all():
-        out[task_id] = "lead"
+    for task_id, who, role in named:
+        if who == unit_id and task_id in live:
+            out[task_id] = "co_lead" if role == TASK_UNIT_CO_LEAD else "supporting"
+    for task_id, who in led:
+        if who == unit_id:
+            out[task_id] = "lead"
     return out
 
 
