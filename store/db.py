@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
+import threading
 import time
 import traceback
 import warnings
@@ -34,6 +36,36 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+_WRITE = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE|CREATE|DROP|ALTER)\b", re.IGNORECASE)
+_WRITING = "duban_writing"  # in a pooled connection's info: it holds its engine's write turn
+
+
+def _one_writer_at_a_time(engine: Engine) -> None:
+    """A SQLite file has one writer at a time. Threads of one process that write at once (the console's
+    pages and a unit's link actions) each wait in SQLite's busy handler, which sleeps 1, 2, 5 … 100 ms
+    between tries: under load the file sat unwritten between the sleeps (about 30 link actions a second
+    on two cores). So a connection takes its engine's write turn (a lock) before its transaction's first
+    write and gives it back at commit or rollback: the next writer starts as soon as one ends. Waiting
+    for the turn is bounded like busy_timeout; past it the write goes on to SQLite's own waiting, as
+    before (no deadlock for a thread holding the turn on another connection). Other processes are
+    still kept apart by SQLite's locks."""
+    turn = threading.Lock()
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _take(conn, _cursor, statement, _params, _context, _executemany) -> None:  # type: ignore[no-untyped-def]
+        if _WRITE.match(statement) and _WRITING not in conn.info:
+            conn.info[_WRITING] = turn.acquire(timeout=30)
+
+    def _give_back(info: dict) -> None:
+        if info.pop(_WRITING, False):
+            turn.release()
+
+    event.listen(engine, "commit", lambda conn: _give_back(conn.info))
+    event.listen(engine, "rollback", lambda conn: _give_back(conn.info))
+    event.listen(engine, "checkin", lambda _dbapi, record: _give_back(record.info))  # returned to the pool
+    event.listen(engine, "invalidate", lambda _dbapi, record, _exc: _give_back(record.info))
 
 
 def _json_dumps(value) -> str:
@@ -69,6 +101,7 @@ def make_engine(url: str) -> Engine:
         pool = {} if in_memory else {"pool_size": SQLITE_CONNECTIONS, "max_overflow": 0}
         engine = sa.create_engine(url, **pool, **json_kw)
         event.listen(engine, "connect", _sqlite_pragmas)
+        _one_writer_at_a_time(engine)
         return engine
     if url.startswith("postgresql"):
         try:

@@ -262,9 +262,11 @@ def _verify(session: Session, token: str, *, now: dt.datetime, expire_days: int)
 # The unit's open items in the plan
 
 
-def _roles(session: Session, plan_id: int, unit_id: int) -> dict[int, str]:
+def _roles(session: Session, plan_id: int, unit_id: int, *, task_id: int | None = None) -> dict[int, str]:
     """Task id → the unit's role in it (lead, co_lead, supporting; ``member`` of a lead or supporting group,
-    which reports like a supporting unit), for the plan's live tasks."""
+    which reports like a supporting unit), for the plan's live tasks (``task_id``: that task only)."""
+    one_unit = [TaskUnitRow.task_id == task_id] if task_id is not None else []
+    one_task = [TaskRow.id == task_id] if task_id is not None else []
     out: dict[int, str] = {}
     unit = session.get(UnitRow, unit_id)
     groups = [unit_key(g) for g in (unit.member_of if unit is not None else [])]
@@ -273,9 +275,9 @@ def _roles(session: Session, plan_id: int, unit_id: int) -> dict[int, str]:
     # The units' task_unit rows first, then which of those tasks are the plan's live ones: each step on its
     # own index (joined in one query, SQLite without statistics walked the plan's every task instead).
     named = session.execute(sa.select(TaskUnitRow.task_id, TaskUnitRow.unit_id, TaskUnitRow.role)
-                            .where(TaskUnitRow.unit_id.in_(unit_ids))).all()
+                            .where(TaskUnitRow.unit_id.in_(unit_ids), *one_unit)).all()
     led = session.execute(sa.select(TaskRow.id, TaskRow.lead_unit_id).where(
-        TaskRow.lead_unit_id.in_(unit_ids), TaskRow.plan_id == plan_id, TaskRow.archived_at.is_(None))).all()
+        TaskRow.lead_unit_id.in_(unit_ids), TaskRow.plan_id == plan_id, TaskRow.archived_at.is_(None), *one_task)).all()
     live = set(session.execute(sa.select(TaskRow.id).where(
         TaskRow.id.in_(sorted({t for t, _, _ in named})), TaskRow.plan_id == plan_id, TaskRow.archived_at.is_(None))).scalars()) \
         if named else set()
@@ -307,9 +309,7 @@ def _num(value: Any) -> str | None:
 def _items(session: Session, link: Link, today: dt.date, *, task_id: int | None = None) -> list[dict[str, Any]]:
     """The unit's open items in the link's plan (``task_id``: of that task only), with a fixed number of
     queries whatever the number of tasks (a unit may lead hundreds)."""
-    roles = _roles(session, link.plan_id, link.unit_id)
-    if task_id is not None:
-        roles = {task_id: roles[task_id]} if task_id in roles else {}
+    roles = _roles(session, link.plan_id, link.unit_id, task_id=task_id)
     if not roles:
         return []
     ids = list(roles)
