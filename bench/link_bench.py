@@ -27,7 +27,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -97,28 +96,11 @@ def prepare(work: Path, tasks: int, units: int) -> tuple[Path, dt.date, list[str
     return db, day, issued
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_server(work: Path, db_url: str, day: dt.date, workers: int = 1) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    with (work / "serve.log").open("w") as log:  # the server's errors, kept (a pipe nobody reads would fill)
-        proc = subprocess.Popen([*DUBAN, "serve", "--port", str(port), "--workers", str(workers), "--as-of", day.isoformat()],
-                                cwd=work, env=_env(db_url), stdout=subprocess.DEVNULL, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            httpx.get(base + "/login", timeout=5)
-            return proc, base
-        except httpx.TransportError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise SystemExit(f"duban serve did not start: {(work / 'serve.log').read_text()}") from None
-            time.sleep(0.2)
+    """`duban serve --as-of DAY` (the links' day), as serve_bench starts it."""
+    from bench.serve_bench import start_server as serve
+
+    return serve(work, db_url, workers, extra=("--as-of", day.isoformat()))
 
 
 def counts(db: Path) -> dict[str, int]:

@@ -95,12 +95,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(work: Path, db_url: str, workers: int = 1, *, keep: bool = True) -> tuple[subprocess.Popen, str]:
+def start_server(work: Path, db_url: str, workers: int = 1, *, keep: bool = True,
+                 extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str]:
+    """`duban serve` (with ``extra`` arguments) on a free port, once it answers: the process and its URL."""
     port = _free_port()
     env = {**_env(db_url), **({} if keep else {"DUBAN_SERVE_KEEP_READS": "0"})}
     with (work / "serve.log").open("w") as log:  # the server's errors, kept (a pipe nobody reads would fill)
-        proc = subprocess.Popen([*DUBAN, "serve", "--port", str(port), "--workers", str(workers)], cwd=work, env=env,
-                                stdout=subprocess.DEVNULL, stderr=log)
+        proc = subprocess.Popen([*DUBAN, "serve", "--port", str(port), "--workers", str(workers), *extra], cwd=work,
+                                env=env, stdout=subprocess.DEVNULL, stderr=log)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while True:

@@ -9,13 +9,11 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 
 import pytest
 import sqlalchemy as sa
 
 from tests.console import PASSWORD, add_user, cli, district, served
-from tests.support import PG_ADMIN, PG_BASE, PG_SKIP
 
 
 def _sqlite(tmp_path):
@@ -26,21 +24,12 @@ def _sqlite(tmp_path):
 
 
 @pytest.fixture
-def pg_engine():
-    if PG_SKIP:
-        pytest.skip(PG_SKIP)
-    import psycopg
-
+def pg_engine(pg_url):
     from duban.store.db import open_database
 
-    schema = f"duban_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    engine = open_database(f"{PG_BASE}?options=-csearch_path%3D{schema}")
+    engine = open_database(pg_url)
     yield engine
     engine.dispose()
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def _touch(engine, actor: str = "test") -> None:
