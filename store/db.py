@@ -13,6 +13,7 @@ import threading
 import time
 import traceback
 import warnings
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -40,6 +41,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 _WRITE = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE|CREATE|DROP|ALTER)\b", re.IGNORECASE)
 _WRITING = "duban_writing"  # in a pooled connection's info: it holds its engine's write turn
+WRITE_TURNS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()  # by SQLite engine
 
 
 def _one_writer_at_a_time(engine: Engine) -> None:
@@ -51,7 +53,7 @@ def _one_writer_at_a_time(engine: Engine) -> None:
     for the turn is bounded like busy_timeout; past it the write goes on to SQLite's own waiting, as
     before (no deadlock for a thread holding the turn on another connection). Other processes are
     still kept apart by SQLite's locks."""
-    turn = threading.Lock()
+    turn = WRITE_TURNS[engine] = threading.Lock()
 
     @event.listens_for(engine, "before_cursor_execute")
     def _take(conn, _cursor, statement, _params, _context, _executemany) -> None:  # type: ignore[no-untyped-def]
@@ -62,8 +64,12 @@ def _one_writer_at_a_time(engine: Engine) -> None:
         if info.pop(_WRITING, False):
             turn.release()
 
-    event.listen(engine, "commit", lambda conn: _give_back(conn.info))
-    event.listen(engine, "rollback", lambda conn: _give_back(conn.info))
+    def _ended(conn: sa.Connection) -> None:
+        if not conn.invalidated:  # an invalidated one (an interrupt mid-statement): the pool's invalidate gives it back
+            _give_back(conn.info)
+
+    event.listen(engine, "commit", _ended)
+    event.listen(engine, "rollback", _ended)
     event.listen(engine, "checkin", lambda _dbapi, record: _give_back(record.info))  # returned to the pool
     event.listen(engine, "invalidate", lambda _dbapi, record, _exc: _give_back(record.info))
 
