@@ -303,13 +303,12 @@ async def extension_decide(request: Request, extension_id: int) -> Response:
 @router.post("/actions/progress/{report_id}/decide")
 async def progress_decide(request: Request, report_id: int) -> Response:
     """The office accepts (it counts from today) or refuses (with a reason) a supporting unit's pending part."""
-    from duban.workflows.progress_service import accept_report, pending_reports, refuse_report
+    from duban.workflows.progress_service import accept_report, pending_part, refuse_report
 
     user = require(request, "act")
     form = await checked_form(request)
     app = duban(request)
-    plans = visible(request, user)
-    found = next((p for p in pending_reports(app.engine) if p["report_id"] == report_id and p["plan"] in plans), None)
+    found = pending_part(app.engine, report_id, plans=visible(request, user))
     if found is None:
         raise HTTPException(status_code=404, detail=f"no pending part #{report_id} in your plans (decided already?)")
     confirmed(form)

@@ -63,13 +63,12 @@ def parts_queue(request: Request, page: str = "1", decided: str = "", part: str 
 async def parts_decide(request: Request, report_id: int) -> Response:
     """Accept (it counts from today) or refuse (with a reason) one pending part of a visible plan."""
     from duban.matrix.errors import DubanError
-    from duban.workflows.progress_service import accept_report, pending_reports, refuse_report
+    from duban.workflows.progress_service import accept_report, pending_part, refuse_report
 
     user = require(request, "act")
     form = await checked_form(request)
     app = duban(request)
-    plans = _visible(request, user)
-    found = next((p for p in pending_reports(app.engine) if p["report_id"] == report_id and p["plan"] in plans), None)
+    found = pending_part(app.engine, report_id, plans=_visible(request, user))
     if found is None:
         raise HTTPException(status_code=404, detail=f"no pending part #{report_id} in your plans (decided already?)")
     decision, reason = str(form.get("decision") or ""), str(form.get("reason") or "").strip()

@@ -276,9 +276,11 @@ def _tell_refused(session: Session, report: ProgressReportRow, task: TaskRow, pl
 
 
 def _scoped(q: Any, *, plan: str | None, plans: Sequence[str] | None, task_id: int | None, lead_unit_id: int | None,
-            unit_id: int | None, decider_unit_id: int | None, states: Sequence[str]) -> Any:
+            unit_id: int | None, decider_unit_id: int | None, states: Sequence[str], report_id: int | None = None) -> Any:
     p = ProgressReportRow
     q = q.where(p.state.in_(list(states)))
+    if report_id is not None:
+        q = q.where(p.id == report_id)
     if plan is not None:
         q = q.where(PlanRow.code == plan)
     if plans is not None:
@@ -321,12 +323,12 @@ def pending_page(engine: Any, *, plans: Sequence[str], limit: int, offset: int =
 def pending(session: Session, *, plan: str | None = None, task_id: int | None = None,
             lead_unit_id: int | None = None, unit_id: int | None = None, decider_unit_id: int | None = None,
             states: Sequence[str] = (PENDING,), plans: Sequence[str] | None = None, limit: int | None = None,
-            offset: int = 0) -> list[dict[str, Any]]:
+            offset: int = 0, report_id: int | None = None) -> list[dict[str, Any]]:
     """Parts in ``states`` (default: waiting), oldest first, narrowed to a plan code (or ``plans``), a task, the
     tasks a unit leads, the parts a unit sent, or the parts a unit may decide (``decider_unit_id``: of the tasks it leads or
     co-leads, not its own): ``[{report_id, plan, task, title, lead_unit, unit, item (#N or the period's
     due), milestone, period, done, percent, count, amount, measure, note, reported_on, reported_by, source, state,
-    decided_by, decided_at, reason, files}]``; ``limit`` and ``offset`` page them."""
+    decided_by, decided_at, reason, files}]``; ``limit`` and ``offset`` page them; ``report_id``: that part only."""
     from duban.workflows.progress_evidence import files_by_report
 
     p, m, i = ProgressReportRow, MilestoneRow, RecurrenceInstanceRow
@@ -337,7 +339,7 @@ def pending(session: Session, *, plan: str | None = None, task_id: int | None = 
          .outerjoin(m, m.id == p.milestone_id).outerjoin(i, i.id == p.instance_id)
          .order_by(p.recorded_at, p.id))
     q = _scoped(q, plan=plan, plans=plans, task_id=task_id, lead_unit_id=lead_unit_id, unit_id=unit_id,
-                decider_unit_id=decider_unit_id, states=states)
+                decider_unit_id=decider_unit_id, states=states, report_id=report_id)
     if limit is not None:
         q = q.limit(limit).offset(offset)
     rows = session.execute(q).all()

@@ -154,6 +154,16 @@ def refuse_report(engine: Engine, *, report_id: int, now: dt.datetime, actor: st
                       lead_unit_id=lead_unit_id)
 
 
+def pending_part(engine: Engine, report_id: int, *, plans: Sequence[str]) -> dict[str, Any] | None:
+    """The waiting part ``report_id`` if it is in one of ``plans`` (a console user's), else None. Reads only."""
+    from duban.workflows.progress_acceptance import pending
+
+    with transaction(engine) as session:
+        found = pending(session, plans=plans, report_id=report_id)
+        session.rollback()
+    return found[0] if found else None
+
+
 def pending_reports(engine: Engine, *, plan: str | None = None, task: str | None = None,
                     lead_unit: str | None = None, states: Sequence[str] = ("pending",)) -> list[dict[str, Any]]:
     """Supporting units' parts waiting (or in ``states``), oldest first; ``task`` needs ``plan`` or a single plan,
