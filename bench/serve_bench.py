@@ -37,6 +37,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -166,18 +168,24 @@ def load(base: str, pages: dict[str, str], *, clients: int, seconds: float, db: 
             t = time.perf_counter()
             sync.get(path)
             first[name] = (time.perf_counter() - t) * 1000
-    stop = threading.Event()
-    commits = [0]
-    writer = threading.Thread(target=_commit_often, args=(db, commits_per_second, stop, commits), daemon=True)
-    if commits_per_second > 0:
+    with committing(db, commits_per_second) as commits:
+        result = asyncio.run(_load(base, pages, cookies, clients, seconds))
+    return {**result, "first": first, "commits": commits[0]}
+
+
+@contextmanager
+def committing(db: str, per_second: float) -> Iterator[list[int]]:
+    """While inside, a thread commits ``per_second`` times a second to ``db`` (none when 0); yields the count so far."""
+    stop, commits = threading.Event(), [0]
+    writer = threading.Thread(target=_commit_often, args=(db, per_second, stop, commits), daemon=True)
+    if per_second > 0:
         writer.start()
     try:
-        result = asyncio.run(_load(base, pages, cookies, clients, seconds))
+        yield commits
     finally:
         stop.set()
         if writer.is_alive():
             writer.join(10)
-    return {**result, "first": first, "commits": commits[0]}
 
 
 def _commit_often(db: str, per_second: float, stop: threading.Event, commits: list[int]) -> None:
@@ -251,11 +259,7 @@ def wrk_load(base: str, pages: dict[str, str], *, clients: int, seconds: float, 
     script = work / "bench.lua"
     script.write_text(WRK_SCRIPT, encoding="utf-8")
     out: dict[str, dict[str, float]] = {}
-    stop, commits = threading.Event(), [0]
-    writer = threading.Thread(target=_commit_often, args=(db, commits_per_second, stop, commits), daemon=True)
-    if commits_per_second > 0:
-        writer.start()
-    try:
+    with committing(db, commits_per_second) as commits:
         for name, path in pages.items():
             proc = subprocess.run([wrk, "-t", "2", "-c", str(clients), "-d", f"{seconds:.0f}s", "--timeout", "60s",
                                    "-s", str(script), base + path], capture_output=True, text=True,
@@ -266,10 +270,6 @@ def wrk_load(base: str, pages: dict[str, str], *, clients: int, seconds: float, 
             n, errors, micros, p50, p95, p99, _mean = line.split()[1:]
             out[name] = {"n": int(n), "errors": int(errors), "rps": int(n) / (int(micros) / 1e6),
                          "p50": float(p50), "p95": float(p95), "p99": float(p99)}
-    finally:
-        stop.set()
-        if writer.is_alive():
-            writer.join(10)
     out["_"] = {"commits": commits[0]}
     return out
 
@@ -278,8 +278,8 @@ def wrk_report(result: dict[str, dict[str, float]], pages: dict[str, str], alone
                units: int, clients: int, seconds: float, workers: int, keep: bool) -> None:
     commits = result.pop("_")["commits"]
     floor95 = result["floor"]["p95"]
-    reads = ("pages keep their reads" if keep else "pages read the database every request (--no-keep)") + (
-        f", {commits:.0f} commits to the database during the loads" if commits else ", no commit during the loads")
+    reads = _reads(keep, f", {commits:.0f} commits to the database during the loads" if commits else
+                   ", no commit during the loads")
     print(f"\nserve bench, wrk (SQLite, {tasks:,} tasks, {units:,} units; each page alone under {clients} connections for "
           f"{seconds:.0f} s, {workers} server process{'es' if workers > 1 else ''})\n{reads}\n")
     print(f"{'page':<9} {'path':<34} {'alone':>8} {'n':>7} {'err':>4} {'p50':>9} {'p95':>9} {'p99':>9} {'req/s':>7} "
@@ -287,12 +287,23 @@ def wrk_report(result: dict[str, dict[str, float]], pages: dict[str, str], alone
     print("-" * 121)
     for name, path in pages.items():
         r = result[name]
-        target = f"≤ {TARGETS_MS[name]} ms" if name in TARGETS_MS else "(floor)"
-        mark = "" if name not in TARGETS_MS else ("  ok" if r["p95"] <= TARGETS_MS[name] else "  MISSED")
+        target, mark = _verdict(name, r["p95"])
         print(f"{name:<9} {path[:34]:<34} {alone[name]:>6.0f}ms {r['n']:>7.0f} {r['errors']:>4.0f} {r['p50']:>7.1f}ms "
               f"{r['p95']:>7.1f}ms {r['p99']:>7.1f}ms {r['rps']:>7.0f} {r['p95'] / floor95:>8.1f}× {target:>10}{mark}")
     print("\nalone: median of 3 requests before the load; each page then loaded on its own by wrk (C) with the same"
           "\nconnections and time; floor: the static CSS from the same server in the same run (the ratio's base).\n")
+
+
+def _reads(keep: bool, commits: str) -> str:
+    """The table's second heading line: whether pages kept their reads, and the commits during the load."""
+    return ("pages keep their reads" if keep else "pages read the database every request (--no-keep)") + commits
+
+
+def _verdict(name: str, p95: float) -> tuple[str, str]:
+    """A page's target column and mark (ok / MISSED); the floor's is "(floor)" and none."""
+    if name not in TARGETS_MS:
+        return "(floor)", ""
+    return f"≤ {TARGETS_MS[name]} ms", "  ok" if p95 <= TARGETS_MS[name] else "  MISSED"
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -304,9 +315,8 @@ def report(result: dict, pages: dict[str, str], alone: dict[str, float], notes: 
            tasks: int, units: int, clients: int, seconds: float, workers: int = 1, keep: bool = True) -> None:
     times, errors, elapsed = result["times"], result["errors"], result["elapsed"]
     floor95 = _pct(times["floor"], 0.95)
-    reads = ("pages keep their reads" if keep else "pages read the database every request (--no-keep)") + (
-        f", {result['commits']} commits to the database during the load ({result['commits'] / elapsed:.1f}/s)"
-        if result.get("commits") else ", no commit during the load")
+    reads = _reads(keep, f", {result['commits']} commits to the database during the load ({result['commits'] / elapsed:.1f}/s)"
+                   if result.get("commits") else ", no commit during the load")
     print(f"\nserve bench (SQLite, {tasks:,} tasks, {units:,} units; {clients} clients for {seconds:.0f} s, "
           f"{workers} server process{'es' if workers > 1 else ''}, "
           f"load in its own process; wall {elapsed:.1f} s)\n{reads}\n")
@@ -315,8 +325,7 @@ def report(result: dict, pages: dict[str, str], alone: dict[str, float], notes: 
     print("-" * 121)
     for name, path in pages.items():
         t = times[name]
-        target = f"≤ {TARGETS_MS[name]} ms" if name in TARGETS_MS else "(floor)"
-        mark = "" if name not in TARGETS_MS else ("  ok" if _pct(t, 0.95) <= TARGETS_MS[name] else "  MISSED")
+        target, mark = _verdict(name, _pct(t, 0.95))
         print(f"{name:<9} {path[:34]:<34} {alone[name]:>6.0f}ms {result['first'][name]:>6.0f}ms {len(t):>6} {sum(errors[name].values()):>4} {_pct(t, 0.5):>7.0f}ms "
               f"{_pct(t, 0.95):>7.0f}ms {len(t) / elapsed:>7.1f} {_pct(t, 0.95) / floor95:>8.0f}× {target:>10}{mark}")
     for name, failed in errors.items():
