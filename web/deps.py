@@ -83,12 +83,13 @@ def require_every_office(request: Request, power: str) -> dict[str, Any]:
     return user
 
 
-def kept(request: Request, page: str, args: tuple[Any, ...], compute: Callable[[], T]) -> T:
-    """``compute()`` (a service's reading for ``page`` with ``args``), kept until the database changes, the
-    day turns or the rules are read again (``web.kept_reads``)."""
+def kept(request: Request, page: str, args: tuple[Any, ...], compute: Callable[[dt.datetime], T]) -> T:
+    """``compute(now)`` (a service's reading for ``page`` with ``args`` at the console's ``now``), kept until the
+    database changes, the day turns or the rules are read again (``web.kept_reads``). One ``now`` names the
+    day in the key and is the one the reading uses (two clock reads could straddle midnight)."""
     app = duban(request)
-    policies = app.policies
-    return request.app.state.kept_reads.get((page, args, app.clock().date(), id(policies)), compute,
+    now, policies = app.clock(), app.policies
+    return request.app.state.kept_reads.get((page, args, now.date(), id(policies)), lambda: compute(now),
                                             keep_alive=policies)
 
 

@@ -19,6 +19,6 @@ def overview_page(request: Request) -> Response:
     user = require(request, "read")
     app = duban(request)
     plans, every_plan = visible_plans(app.engine, user), not user["offices"]
-    data = kept(request, "overview", (tuple(plans), every_plan), lambda: overview(
-        app.engine, now=app.clock(), policies=app.policies, calendar=app.calendar, plans=plans, every_plan=every_plan))
+    data = kept(request, "overview", (tuple(plans), every_plan), lambda now: overview(
+        app.engine, now=now, policies=app.policies, calendar=app.calendar, plans=plans, every_plan=every_plan))
     return render(request, "overview.html.j2", user=user, data=data)

@@ -5,6 +5,7 @@ otherwise, as for a plan or task that does not exist)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -39,8 +40,8 @@ def task_list(request: Request) -> Response:
     error, data = None, None
     try:
         query = parse_query(dict(request.query_params))
-        data = kept(request, "tasks", (tuple(plans), query), lambda: list_tasks(
-            app.engine, now=app.clock(), policies=app.policies, calendar=app.calendar, plans=plans, query=query))
+        data = kept(request, "tasks", (tuple(plans), query), lambda now: list_tasks(
+            app.engine, now=now, policies=app.policies, calendar=app.calendar, plans=plans, query=query))
     except NotFound as e:
         raise HTTPException(status_code=404, detail=str(e)) from None
     except BadQuery as e:
@@ -63,8 +64,8 @@ def task_page(request: Request, plan: str, code: str) -> Response:
     app = duban(request)
     plans = visible_plans(app.engine, user)
     try:
-        data = kept(request, "task", (tuple(plans), plan, code), lambda: page_of(
-            app.engine, now=app.clock(), policies=app.policies, calendar=app.calendar, plans=plans, plan=plan, code=code))
+        data = kept(request, "task", (tuple(plans), plan, code), lambda now: page_of(
+            app.engine, now=now, policies=app.policies, calendar=app.calendar, plans=plans, plan=plan, code=code))
     except NotFound as e:
         raise HTTPException(status_code=404, detail=str(e)) from None
     return render(request, "tasks_page.html.j2", user=user, data=data, **LINKS)
@@ -79,10 +80,9 @@ def unit_page(request: Request, name: str, plan: str | None = None) -> Response:
 
     user = require(request, "read")
     app = duban(request)
-    now = app.clock()
     plans = visible_plans(app.engine, user)
 
-    def read() -> tuple[dict[str, Any], Any]:
+    def read(now: dt.datetime) -> tuple[dict[str, Any], Any]:
         data = page_of(app.engine, now=now, policies=app.policies, calendar=app.calendar, plans=plans, name=name,
                        plan=plan or None)
         return data, score_trend(app.engine, now=now, plans=data["plans"], unit=data["unit"]["name"])
