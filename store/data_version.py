@@ -36,12 +36,13 @@ class DataVersion:
         self._lock = threading.Lock()
         self._watcher: sqlite3.Connection | None = None
         self._read: Callable[[], Hashable | None]
-        url = engine.url
-        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" \
-                and not url.database.startswith("file:"):
-            self._path = url.database
+        from duban.store.db import sqlite_file
+
+        path = sqlite_file(engine.url)
+        if path is not None:
+            self._path = path
             self._read = self._sqlite
-        elif url.get_backend_name() == "postgresql":
+        elif engine.url.get_backend_name() == "postgresql":
             self._read = self._postgresql
         else:
             self._read = lambda: None

@@ -87,17 +87,27 @@ def _json_loads(text):
     return orjson.loads(text)
 
 
+def sqlite_file(url: str | sa.URL) -> str | None:
+    """The file a SQLite URL names (a plain path), or None (another database, memory, a ``file:`` URI)."""
+    parsed = sa.engine.make_url(url)
+    path = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return path
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; a SQLite file's folder is created, PostgreSQL needs psycopg installed."""
     json_kw = {"json_serializer": _json_dumps, "json_deserializer": _json_loads}
     if url.startswith("sqlite"):
         db_path = sa.engine.make_url(url).database
-        if db_path and db_path != ":memory:" and not db_path.startswith("file:"):
+        file = sqlite_file(url)
+        if file:
             from duban.store.files import create_file, make_dirs
 
             # Private (0600 in a 0700 folder unless DUBAN_FILE_MODE says otherwise): created here, empty (an
             # empty file is an empty database), so SQLite's -wal and -shm files take the same mode.
-            path = Path(db_path).expanduser()
+            path = Path(file).expanduser()
             make_dirs(path.parent)
             create_file(path)
         # Connections kept open, none made and closed per request: `duban serve` runs as many pages at once

@@ -47,7 +47,6 @@ class KeptReads:
         self._flights: dict[tuple[Hashable, Hashable], _Flight] = {}
         self._lock = threading.Lock()
         self._stamp: Hashable | None = None
-        self.hits = self.misses = 0
 
     def get(self, key: Hashable, compute: Callable[[], T], *, keep_alive: Any = None) -> T:
         """``compute()``'s value for ``key`` at the database's current state: kept, or computed and kept.
@@ -63,9 +62,7 @@ class KeptReads:
             entry = self._entries.get(full)
             if entry is not None:
                 self._entries.move_to_end(full)
-                self.hits += 1
                 return entry[0]
-            self.misses += 1
             flight = self._flights.get(full)
             owner = flight is None
             if flight is None:
