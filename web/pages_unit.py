@@ -14,7 +14,6 @@ refuse (``/u/{token}/part``); a supporting unit's page, its own parts and what b
 from __future__ import annotations
 
 import datetime as dt
-from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -135,8 +134,8 @@ async def _act(request: Request, token: str, action: str) -> Response:
         try:
             files = await uploaded_files(form, store.max_bytes) if confirmed and action in ("report", "close") else []
         except DubanError as err:  # a file over the limit: refused unread, the page says which
-            return await run_in_threadpool(partial(_page, request, token, status_code=400, error=str(err),
-                                                   error_item=item, kept=kept))
+            return await run_in_threadpool(_page, request, token, status_code=400, error=str(err), error_item=item,
+                                           kept=kept)
         return await run_in_threadpool(_acted, request, token, link, action, item, kept, confirmed, files, store)
     finally:
         await form.close()  # an upload's spooled files go when the action is done
